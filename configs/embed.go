@@ -1,0 +1,20 @@
+// Package configs holds the default configuration files; the binary embeds them
+// so that storeedge runs with no files on disk.
+package configs
+
+import _ "embed"
+
+// Store is the default store broker configuration (store.yaml).
+//
+//go:embed store.yaml
+var Store []byte
+
+// Devices is the default device registry (devices.yaml): no devices.
+//
+//go:embed devices.yaml
+var Devices []byte
+
+// ACL is the default topic access control list (acl.yaml).
+//
+//go:embed acl.yaml
+var ACL []byte
