@@ -1,0 +1,275 @@
+// Package store opens the store's one bbolt database and commits writes in
+// groups: every write that arrives while a commit is running joins the next
+// one, so many writers share one fsync. Packages own their buckets; store
+// only provides the database, the group committer and its figures.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// ErrClosed is returned for writes submitted after Close.
+var ErrClosed = errors.New("store: closed")
+
+// ErrFull is returned when the database has reached its configured size cap.
+var ErrFull = errors.New("store: database size limit reached")
+
+// Options configure Open.
+type Options struct {
+	// Path of the database file; its directory is created when missing.
+	Path string
+	// MaxBatch caps how many writes one commit carries (default 1024).
+	MaxBatch int
+	// MaxSize caps the file size in bytes; 0 means no cap.
+	MaxSize int64
+	// LockTimeout bounds the wait for the file lock held by another process
+	// (default 5 s): a second broker on the same data dir fails instead of hanging.
+	LockTimeout time.Duration
+	// OnCommit, when set, is told the duration and size of every group commit.
+	OnCommit func(d time.Duration, writes int)
+}
+
+// DB is an open database with a group committer.
+type DB struct {
+	bolt     *bolt.DB
+	opts     Options
+	reqs     chan *write
+	stop     chan struct{}
+	done     chan struct{}
+	closeMu  sync.RWMutex
+	closed   bool
+	closeErr error
+}
+
+// write is one caller's transaction function waiting for a group commit.
+type write struct {
+	fn   func(*bolt.Tx) error
+	done chan error // nil for fire-and-forget writes
+}
+
+// Open opens (or creates) the database and starts its committer.
+func Open(opts Options) (*DB, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1024
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o750); err != nil {
+		return nil, fmt.Errorf("store: create directory: %w", err)
+	}
+	b, err := bolt.Open(opts.Path, 0o600, &bolt.Options{
+		Timeout:      opts.LockTimeout,
+		FreelistType: bolt.FreelistMapType, // large files with churn: O(1) frees
+		MaxSize:      int(opts.MaxSize),
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("store: %s is locked by another process: %w", opts.Path, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", opts.Path, err)
+	}
+	db := &DB{
+		bolt: b,
+		opts: opts,
+		reqs: make(chan *write, opts.MaxBatch*4),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go db.commitLoop()
+	return db, nil
+}
+
+// Update runs fn in the next group commit and returns once that commit is on
+// disk. fn must only touch the caller's own buckets and must be safe to run a
+// second time on a fresh transaction: when another function in the group fails,
+// the group is rolled back and each function is retried alone.
+func (db *DB) Update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	w := &write{fn: fn, done: make(chan error, 1)}
+	if err := db.submit(ctx, w); err != nil {
+		return err
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		// The write may still commit; the caller only stops waiting.
+		return fmt.Errorf("store: waiting for commit: %w", ctx.Err())
+	}
+}
+
+// UpdateAsync queues fn for the next group commit without waiting for it. It is
+// for bookkeeping whose loss in a crash is harmless (for example deleting an
+// acknowledged message, which at worst is delivered once more). Errors are
+// reported to onErr when it is not nil.
+func (db *DB) UpdateAsync(fn func(*bolt.Tx) error, onErr func(error)) {
+	w := &write{fn: fn}
+	if onErr != nil {
+		done := make(chan error, 1)
+		w.done = done
+		go func() {
+			if err := <-done; err != nil {
+				onErr(err)
+			}
+		}()
+	}
+	if err := db.submit(context.Background(), w); err != nil && onErr != nil {
+		onErr(err)
+	}
+}
+
+func (db *DB) submit(ctx context.Context, w *write) error {
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
+	if db.closed {
+		return ErrClosed
+	}
+	select {
+	case db.reqs <- w:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: queueing write: %w", ctx.Err())
+	}
+}
+
+// View runs a read-only transaction. Keep it short: a long read blocks the
+// file from growing (bbolt remaps under an exclusive lock).
+func (db *DB) View(fn func(*bolt.Tx) error) error {
+	return db.bolt.View(fn)
+}
+
+// Size is the database file size in bytes.
+func (db *DB) Size() int64 {
+	var n int64
+	_ = db.bolt.View(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n
+}
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.opts.Path }
+
+// Close commits every queued write, then closes the file.
+func (db *DB) Close() error {
+	db.closeMu.Lock()
+	if db.closed {
+		db.closeMu.Unlock()
+		<-db.done
+		return db.closeErr
+	}
+	db.closed = true
+	close(db.stop)
+	db.closeMu.Unlock()
+	<-db.done
+	if err := db.bolt.Close(); err != nil {
+		db.closeErr = fmt.Errorf("store: close: %w", err)
+	}
+	return db.closeErr
+}
+
+// commitLoop takes whatever writes are waiting, commits them together, and
+// repeats. No timer: while one commit is syncing, the next group gathers, so a
+// lone writer pays one fsync and a crowd shares one.
+func (db *DB) commitLoop() {
+	defer close(db.done)
+	group := make([]*write, 0, db.opts.MaxBatch)
+	for {
+		group = group[:0]
+		select {
+		case w := <-db.reqs:
+			group = append(group, w)
+		case <-db.stop:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case w := <-db.reqs:
+					group = append(group, w)
+					if len(group) == db.opts.MaxBatch {
+						db.commit(group)
+						group = group[:0]
+					}
+					continue
+				default:
+				}
+				break
+			}
+			if len(group) > 0 {
+				db.commit(group)
+			}
+			return
+		}
+	gather:
+		for len(group) < db.opts.MaxBatch {
+			select {
+			case w := <-db.reqs:
+				group = append(group, w)
+			default:
+				break gather
+			}
+		}
+		db.commit(group)
+	}
+}
+
+func (db *DB) commit(group []*write) {
+	start := time.Now()
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, w := range group {
+			if err := w.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		db.observe(start, len(group))
+		for _, w := range group {
+			reply(w, nil)
+		}
+		return
+	}
+	// One function (or the commit itself) failed: retry each alone so the
+	// failure lands only on its own caller.
+	for _, w := range group {
+		start := time.Now()
+		err := db.bolt.Update(w.fn)
+		if err == nil {
+			db.observe(start, 1)
+		}
+		reply(w, wrapFull(err))
+	}
+}
+
+func (db *DB) observe(start time.Time, n int) {
+	if db.opts.OnCommit != nil {
+		db.opts.OnCommit(time.Since(start), n)
+	}
+}
+
+func reply(w *write, err error) {
+	if w.done != nil {
+		w.done <- err
+	}
+}
+
+func wrapFull(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, berrors.ErrMaxSizeReached) || errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
+}
