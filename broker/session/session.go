@@ -1,0 +1,945 @@
+// Package session keeps MQTT sessions durable across restarts and crashes: a
+// mochi hook that commits every QoS 1/2 message to bbolt before the broker
+// acknowledges it, together with one queue entry for each persistent session it
+// is bound for, and rebuilds each session's queue in publish order when the
+// client comes back.
+//
+// Buckets (owned by this package, nobody else touches them):
+//
+//	mqtt_clients   client id            → client record (JSON)
+//	mqtt_subs      client id 0x00 filter → subscription (JSON)
+//	mqtt_retained  topic                → message (JSON)
+//	mqtt_msgs      seq (8 bytes, BE)    → message (JSON)
+//	mqtt_queue     client id 0x00 seq   → granted QoS (1 byte)
+//
+// A message is stored once however many sessions it is queued for; a session's
+// queue is the ordered range of its keys in mqtt_queue. An entry is deleted when
+// the client acknowledges the message (PUBACK, PUBREC), and the message when its
+// last entry goes.
+package session
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/store"
+)
+
+var (
+	bucketClients  = []byte("mqtt_clients")
+	bucketSubs     = []byte("mqtt_subs")
+	bucketRetained = []byte("mqtt_retained")
+	bucketMsgs     = []byte("mqtt_msgs")
+	bucketQueue    = []byte("mqtt_queue")
+)
+
+// tagPrefix marks the sequence number the hook hides in a PUBLISH packet's
+// Connect.ClientIdentifier: mochi copies that field with every per-subscriber
+// copy of a packet and never encodes it for PUBLISH, so it is how the hook
+// recognises, when mochi queues a copy for a subscriber, which stored message
+// it is.
+const tagPrefix = "\x00seq:"
+
+// DB is the transactional store the hook writes to (broker/store.DB).
+type DB interface {
+	Update(ctx context.Context, fn func(*bolt.Tx) error) error
+	UpdateAsync(fn func(*bolt.Tx) error, onErr func(error))
+	View(fn func(*bolt.Tx) error) error
+}
+
+// Options configure the hook.
+type Options struct {
+	DB     DB
+	Server *mqtt.Server
+	// CanRead reports whether a client may receive a message on topic (the
+	// ACL). Messages are queued only for sessions that may read them. Nil
+	// allows everything.
+	CanRead func(cl *mqtt.Client, topic string) bool
+	// MaxQueued is the most messages held for one persistent session; past it
+	// new messages are not queued for that session.
+	MaxQueued int
+	// MaxSessionExpiry caps the session expiry stored for a client (seconds).
+	MaxSessionExpiry uint32
+	// OnQueueDropped is called once for each message not queued because a
+	// session's queue was full.
+	OnQueueDropped func()
+	// OnPublishRejected is called when a publish is refused because it could
+	// not be stored; reason is "store_full" or "store_error".
+	OnPublishRejected func(reason string)
+	Log               *slog.Logger
+}
+
+// Hook is the mochi storage hook.
+type Hook struct {
+	mqtt.HookBase
+	o   Options
+	seq atomic.Uint64
+
+	mu       sync.Mutex
+	sessions map[string]*queue // by client id
+	refs     map[uint64]int32  // message seq → queue entries still holding it
+
+	planned sync.Map // seq → map[string]struct{}: sessions OnPublish queued it for
+
+	dropMu     sync.Mutex
+	dropLogged time.Time
+	dropCount  int
+}
+
+// queue is the in-memory index of one persistent session's stored queue.
+type queue struct {
+	queued int               // entries on disk (or being written)
+	byPID  map[uint16]uint64 // packet id in flight to the client → message seq
+}
+
+// record is a stored message: mochi's storable message plus its absolute expiry.
+type record struct {
+	storage.Message
+	Expiry int64 `json:"expiry,omitempty"`
+}
+
+// New returns the hook; register it with mochi's AddHook before Serve.
+func New(o Options) (*Hook, error) {
+	if o.DB == nil || o.Server == nil {
+		return nil, errors.New("session: DB and Server are required")
+	}
+	if o.MaxQueued <= 0 {
+		return nil, errors.New("session: MaxQueued must be positive")
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Hook{o: o, sessions: map[string]*queue{}, refs: map[uint64]int32{}}, nil
+}
+
+// ID names the hook.
+func (h *Hook) ID() string { return "storeedge-session" }
+
+// Provides lists the mochi events the hook handles.
+func (h *Hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnSessionEstablish,
+		mqtt.OnDisconnect,
+		mqtt.OnSubscribed,
+		mqtt.OnUnsubscribed,
+		mqtt.OnPublish,
+		mqtt.OnPublished,
+		mqtt.OnRetainMessage,
+		mqtt.OnRetainedExpired,
+		mqtt.OnQosPublish,
+		mqtt.OnQosDropped,
+		mqtt.OnPacketRead,
+		mqtt.OnClientExpired,
+		mqtt.StoredClients,
+		mqtt.StoredSubscriptions,
+		mqtt.StoredRetainedMessages,
+	}, []byte{b})
+}
+
+// Init creates the buckets and indexes the stored queues: per-session counts,
+// per-message reference counts and the last sequence number. Queue entries of
+// unknown sessions and messages nobody holds are removed.
+func (h *Hook) Init(any) error {
+	if err := h.o.DB.Update(context.Background(), func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketClients, bucketSubs, bucketRetained, bucketMsgs, bucketQueue} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	var orphanEntries, orphanMsgs [][]byte
+	err := h.o.DB.View(func(tx *bolt.Tx) error {
+		clients := tx.Bucket(bucketClients)
+		if k, _ := tx.Bucket(bucketMsgs).Cursor().Last(); k != nil {
+			h.seq.Store(binary.BigEndian.Uint64(k))
+		}
+		c := tx.Bucket(bucketQueue).Cursor()
+		var lastClient string
+		var known bool
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			id, seq, ok := splitQueueKey(k)
+			if !ok {
+				orphanEntries = append(orphanEntries, append([]byte(nil), k...))
+				continue
+			}
+			if id != lastClient {
+				lastClient = id
+				known = clients.Get([]byte(id)) != nil
+			}
+			if !known {
+				orphanEntries = append(orphanEntries, append([]byte(nil), k...))
+				continue
+			}
+			h.sessionLocked(id).queued++
+			h.refs[seq]++
+		}
+		m := tx.Bucket(bucketMsgs).Cursor()
+		for k, _ := m.First(); k != nil; k, _ = m.Next() {
+			if h.refs[binary.BigEndian.Uint64(k)] == 0 {
+				orphanMsgs = append(orphanMsgs, append([]byte(nil), k...))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("session: index queues: %w", err)
+	}
+	if len(orphanEntries)+len(orphanMsgs) > 0 {
+		h.o.Log.Info("session: removing unreferenced stored entries", "queue_entries", len(orphanEntries), "messages", len(orphanMsgs))
+		h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+			for _, k := range orphanEntries {
+				if err := tx.Bucket(bucketQueue).Delete(k); err != nil {
+					return err
+				}
+			}
+			for _, k := range orphanMsgs {
+				if err := tx.Bucket(bucketMsgs).Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, h.asyncErr("remove orphans"))
+	}
+	return nil
+}
+
+// Persistent reports whether a client's session outlives its connection.
+func Persistent(cl *mqtt.Client) bool {
+	if cl.Net.Inline {
+		return false
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		return cl.Properties.Props.SessionExpiryInterval > 0
+	}
+	return !cl.Properties.Clean
+}
+
+func (h *Hook) sessionLocked(id string) *queue {
+	q := h.sessions[id]
+	if q == nil {
+		q = &queue{byPID: map[uint16]uint64{}}
+		h.sessions[id] = q
+	}
+	return q
+}
+
+// target is one persistent session a message is queued for.
+type target struct {
+	client string
+	qos    byte
+}
+
+// OnPublish stores a QoS 1/2 message, and its queue entries for every
+// persistent session that will receive it, before mochi acknowledges it.
+// Retained messages are stored here too. A message that cannot be stored is
+// refused: MQTT 5 clients get PUBACK 0x97 (store full) or 0x80; MQTT 3.1.1
+// clients get no PUBACK and resend it after they reconnect.
+func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	qos := pk.FixedHeader.Qos
+	retain := pk.FixedHeader.Retain
+	if qos == 0 && !retain {
+		return pk, nil
+	}
+	seq := h.seq.Add(1)
+	var targets []target
+	if qos > 0 {
+		targets = h.targets(cl, pk, seq)
+	}
+	if len(targets) == 0 && !retain {
+		return pk, nil // no session would find it after a crash: nothing to make durable
+	}
+	rec, err := encode(pk)
+	if err != nil {
+		h.release(targets, seq)
+		return pk, h.reject(cl, "store_error", err)
+	}
+	write := func(tx *bolt.Tx) error {
+		if len(targets) > 0 {
+			if err := tx.Bucket(bucketMsgs).Put(seqKey(seq), rec); err != nil {
+				return err
+			}
+			qb := tx.Bucket(bucketQueue)
+			for _, t := range targets {
+				if err := qb.Put(queueKey(t.client, seq), []byte{t.qos}); err != nil {
+					return err
+				}
+			}
+		}
+		if retain {
+			return putRetained(tx, pk.TopicName, pk.Payload, rec)
+		}
+		return nil
+	}
+	if qos == 0 {
+		// A retained QoS 0 message has no acknowledgement to hold back.
+		h.o.DB.UpdateAsync(write, h.asyncErr("store retained"))
+	} else if err := h.o.DB.Update(context.Background(), write); err != nil {
+		h.release(targets, seq)
+		reason := "store_error"
+		if errors.Is(err, store.ErrFull) {
+			reason = "store_full"
+		}
+		return pk, h.reject(cl, reason, err)
+	}
+	if len(targets) > 0 {
+		set := make(map[string]struct{}, len(targets))
+		for _, t := range targets {
+			set[t.client] = struct{}{}
+		}
+		h.planned.Store(seq, set)
+	}
+	pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
+	return pk, nil
+}
+
+// targets picks the persistent sessions that mochi is about to queue pk for,
+// mirroring its delivery rules (QoS 0 subscriptions, No Local, the ACL), and
+// reserves a queue slot in each.
+func (h *Hook) targets(cl *mqtt.Client, pk packets.Packet, seq uint64) []target {
+	subs := h.o.Server.Topics.Subscribers(pk.TopicName)
+	if len(subs.Subscriptions) == 0 {
+		return nil
+	}
+	var out []target
+	for id, sub := range subs.Subscriptions {
+		if sub.Qos == 0 || (sub.NoLocal && id == cl.ID) {
+			continue
+		}
+		sc, ok := h.o.Server.Clients.Get(id)
+		if !ok || !Persistent(sc) {
+			continue
+		}
+		if h.o.CanRead != nil && !h.o.CanRead(sc, pk.TopicName) {
+			continue
+		}
+		q := min(sub.Qos, pk.FixedHeader.Qos)
+		h.mu.Lock()
+		s := h.sessionLocked(id)
+		full := s.queued >= h.o.MaxQueued
+		if !full {
+			s.queued++
+			h.refs[seq]++
+		}
+		h.mu.Unlock()
+		if full {
+			h.queueFull(id)
+			continue
+		}
+		out = append(out, target{client: id, qos: q})
+	}
+	return out
+}
+
+// release undoes targets' reservations for a message that was not stored.
+func (h *Hook) release(targets []target, seq uint64) {
+	if len(targets) == 0 {
+		return
+	}
+	h.mu.Lock()
+	for _, t := range targets {
+		h.sessionLocked(t.client).queued--
+	}
+	delete(h.refs, seq)
+	h.mu.Unlock()
+}
+
+func (h *Hook) reject(cl *mqtt.Client, reason string, err error) error {
+	h.o.Log.Error("session: publish refused: cannot store it", "client", cl.ID, "reason", reason, "error", err)
+	if h.o.OnPublishRejected != nil {
+		h.o.OnPublishRejected(reason)
+	}
+	if cl.Properties.ProtocolVersion < 5 {
+		return packets.ErrRejectPacket // no PUBACK: the client resends after reconnecting
+	}
+	if reason == "store_full" {
+		return packets.ErrQuotaExceeded
+	}
+	return packets.ErrUnspecifiedError
+}
+
+// queueFull counts a message not queued for a full session and logs once per
+// burst (at most every 10 s), so a dead tablet does not flood the log.
+func (h *Hook) queueFull(client string) {
+	if h.o.OnQueueDropped != nil {
+		h.o.OnQueueDropped()
+	}
+	h.dropMu.Lock()
+	defer h.dropMu.Unlock()
+	h.dropCount++
+	if time.Since(h.dropLogged) < 10*time.Second {
+		return
+	}
+	h.o.Log.Warn("session: queue full, messages not queued", "client", client, "limit", h.o.MaxQueued, "dropped_since_last_log", h.dropCount)
+	h.dropLogged = time.Now()
+	h.dropCount = 0
+}
+
+// OnPublished forgets the plan of a message once mochi has fanned it out.
+func (h *Hook) OnPublished(_ *mqtt.Client, pk packets.Packet) {
+	if seq, ok := tag(pk); ok {
+		h.planned.Delete(seq)
+	}
+}
+
+// OnQosPublish learns which packet id carries which stored message to a
+// client. A copy mochi queues that OnPublish did not plan for (a retained
+// message on subscribe, a Last Will, a shared subscription) is stored now,
+// after the fact.
+func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) {
+	if pk.FixedHeader.Type != packets.Publish || !Persistent(cl) {
+		return
+	}
+	seq, tagged := tag(pk)
+	h.mu.Lock()
+	s := h.sessionLocked(cl.ID)
+	if tagged && s.byPID[pk.PacketID] == seq {
+		h.mu.Unlock()
+		return // a resend
+	}
+	if tagged {
+		if set, ok := h.planned.Load(seq); ok {
+			if _, ok := set.(map[string]struct{})[cl.ID]; ok {
+				s.byPID[pk.PacketID] = seq
+				h.mu.Unlock()
+				return
+			}
+		}
+	}
+	if s.queued >= h.o.MaxQueued {
+		h.mu.Unlock()
+		h.queueFull(cl.ID)
+		return
+	}
+	nseq := h.seq.Add(1)
+	s.queued++
+	h.refs[nseq]++
+	s.byPID[pk.PacketID] = nseq
+	h.mu.Unlock()
+
+	rec, err := encode(pk)
+	if err != nil {
+		h.o.Log.Error("session: encode message", "client", cl.ID, "error", err)
+		return
+	}
+	id, qos := cl.ID, pk.FixedHeader.Qos
+	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMsgs).Put(seqKey(nseq), rec); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketQueue).Put(queueKey(id, nseq), []byte{qos})
+	}, h.asyncErr("store queued copy"))
+}
+
+// OnPacketRead removes a message from a session's queue when the client
+// acknowledges it: PUBACK for QoS 1, PUBREC for QoS 2 (from then on the client
+// holds it).
+func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if t := pk.FixedHeader.Type; t == packets.Puback || t == packets.Pubrec {
+		h.done(cl.ID, pk.PacketID)
+	}
+	return pk, nil
+}
+
+// OnQosDropped removes a message mochi gave up on (expired). Drops caused by a
+// session take-over are ignored: the messages moved to the new connection.
+func (h *Hook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	if cl.IsTakenOver() {
+		return
+	}
+	h.done(cl.ID, pk.PacketID)
+}
+
+func (h *Hook) done(client string, pid uint16) {
+	h.mu.Lock()
+	s := h.sessions[client]
+	if s == nil {
+		h.mu.Unlock()
+		return
+	}
+	seq, ok := s.byPID[pid]
+	if !ok {
+		h.mu.Unlock()
+		return
+	}
+	delete(s.byPID, pid)
+	s.queued--
+	h.refs[seq]--
+	last := h.refs[seq] <= 0
+	if last {
+		delete(h.refs, seq)
+	}
+	h.mu.Unlock()
+	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketQueue).Delete(queueKey(client, seq)); err != nil {
+			return err
+		}
+		if last {
+			return tx.Bucket(bucketMsgs).Delete(seqKey(seq))
+		}
+		return nil
+	}, h.asyncErr("remove acknowledged"))
+}
+
+// OnSessionEstablish runs before mochi answers CONNECT. A clean start drops the
+// stored session. Otherwise the session's in-memory queue is rebuilt from disk
+// in publish order (mochi's own resend order is unstable), so messages queued
+// before a crash and since are resent oldest first. The client record is
+// committed before the CONNACK.
+func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
+	existing, had := h.o.Server.Clients.Get(cl.ID)
+	resume := had && !pk.Connect.Clean && existing != cl
+	if resume {
+		if err := h.rebuild(existing); err != nil {
+			h.o.Log.Error("session: rebuild queue", "client", cl.ID, "error", err)
+		}
+	}
+	var rec []byte
+	if Persistent(cl) {
+		var err error
+		if rec, err = json.Marshal(h.clientRecord(cl)); err != nil {
+			h.o.Log.Error("session: encode client", "client", cl.ID, "error", err)
+		}
+	}
+	var dropped []uint64
+	if !resume {
+		dropped = h.forget(cl.ID)
+	}
+	err := h.o.DB.Update(context.Background(), func(tx *bolt.Tx) error {
+		if !resume {
+			if err := deleteSession(tx, cl.ID, dropped); err != nil {
+				return err
+			}
+		}
+		if rec != nil {
+			return tx.Bucket(bucketClients).Put([]byte(cl.ID), rec)
+		}
+		return tx.Bucket(bucketClients).Delete([]byte(cl.ID))
+	})
+	if err != nil {
+		h.o.Log.Error("session: store client", "client", cl.ID, "error", err)
+	}
+}
+
+// rebuild replaces the PUBLISH packets in a waiting session's inflight map with
+// the stored queue, oldest first, with fresh packet ids.
+func (h *Hook) rebuild(cl *mqtt.Client) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range cl.State.Inflight.GetAll(false) {
+		if p.FixedHeader.Type == packets.Publish && cl.State.Inflight.Delete(p.PacketID) {
+			atomic.AddInt64(&h.o.Server.Info.Inflight, -1)
+		}
+	}
+	s := h.sessionLocked(cl.ID)
+	s.byPID = map[uint16]uint64{}
+	now := time.Now().Unix()
+	var expired []uint64
+	var n int
+	pid := uint16(0)
+	err := h.o.DB.View(func(tx *bolt.Tx) error {
+		msgs := tx.Bucket(bucketMsgs)
+		c := tx.Bucket(bucketQueue).Cursor()
+		prefix := queuePrefix(cl.ID)
+		cache := map[uint64]packets.Packet{}
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			_, seq, ok := splitQueueKey(k)
+			if !ok || len(v) != 1 {
+				continue
+			}
+			n++
+			pk, ok := cache[seq]
+			if !ok {
+				raw := msgs.Get(seqKey(seq))
+				if raw == nil {
+					expired = append(expired, seq)
+					continue
+				}
+				var r record
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return fmt.Errorf("decode message %d: %w", seq, err)
+				}
+				if r.Expiry > 0 && r.Expiry < now {
+					expired = append(expired, seq)
+					continue
+				}
+				pk = r.ToPacket()
+				pk.Expiry = r.Expiry
+				pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
+				cache[seq] = pk
+			}
+			for {
+				pid++
+				if pid == 0 {
+					return errors.New("more queued messages than packet ids")
+				}
+				if _, used := cl.State.Inflight.Get(pid); !used {
+					break
+				}
+			}
+			out := pk
+			out.FixedHeader.Qos = v[0]
+			out.FixedHeader.Dup = false
+			out.PacketID = pid
+			// mochi resends in order of uint16(Created); rank them.
+			out.Created = int64(len(s.byPID) + 1)
+			cl.State.Inflight.Set(out)
+			atomic.AddInt64(&h.o.Server.Info.Inflight, 1)
+			s.byPID[pid] = seq
+		}
+		return nil
+	})
+	s.queued = n
+	if len(expired) > 0 {
+		id := cl.ID
+		for _, seq := range expired {
+			s.queued--
+			h.refs[seq]--
+		}
+		h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+			for _, seq := range expired {
+				if err := tx.Bucket(bucketQueue).Delete(queueKey(id, seq)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, h.asyncErr("remove expired"))
+	}
+	return err
+}
+
+// forget drops a session's in-memory index and returns the stored messages
+// that only this session still held.
+func (h *Hook) forget(client string) []uint64 {
+	var seqs []uint64
+	prefix := queuePrefix(client)
+	err := h.o.DB.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketQueue).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if _, seq, ok := splitQueueKey(k); ok {
+				seqs = append(seqs, seq)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.o.Log.Error("session: list queue", "client", client, "error", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.sessions, client)
+	var last []uint64
+	for _, seq := range seqs {
+		if h.refs[seq]--; h.refs[seq] <= 0 {
+			delete(h.refs, seq)
+			last = append(last, seq)
+		}
+	}
+	return last
+}
+
+// deleteSession removes a session's record, subscriptions and queue, and each
+// message no other session holds.
+func deleteSession(tx *bolt.Tx, client string, last []uint64) error {
+	if err := tx.Bucket(bucketClients).Delete([]byte(client)); err != nil {
+		return err
+	}
+	prefix := queuePrefix(client)
+	for _, b := range [][]byte{bucketSubs, bucketQueue} {
+		c := tx.Bucket(b).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, seq := range last {
+		if err := tx.Bucket(bucketMsgs).Delete(seqKey(seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropSession forgets a session for good (clean disconnect, expiry).
+func (h *Hook) dropSession(client string) {
+	last := h.forget(client)
+	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+		return deleteSession(tx, client, last)
+	}, h.asyncErr("drop session"))
+}
+
+// OnDisconnect drops the stored session of a client whose session ends with
+// its connection.
+func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	if expire && !cl.IsTakenOver() {
+		h.dropSession(cl.ID)
+	}
+}
+
+// OnClientExpired drops a session whose expiry interval has passed.
+func (h *Hook) OnClientExpired(cl *mqtt.Client) {
+	h.dropSession(cl.ID)
+}
+
+// OnSubscribed commits a persistent session's new subscriptions before mochi
+// sends the SUBACK.
+func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	if !Persistent(cl) {
+		return
+	}
+	type kv struct{ k, v []byte }
+	var puts []kv
+	for i, f := range pk.Filters {
+		if i >= len(codes) || codes[i] >= 0x80 {
+			continue
+		}
+		v, err := json.Marshal(storage.Subscription{
+			Client: cl.ID, Filter: f.Filter, Identifier: f.Identifier, RetainHandling: f.RetainHandling,
+			Qos: min(f.Qos, codes[i]), RetainAsPublished: f.RetainAsPublished, NoLocal: f.NoLocal,
+		})
+		if err != nil {
+			h.o.Log.Error("session: encode subscription", "client", cl.ID, "error", err)
+			continue
+		}
+		puts = append(puts, kv{subKey(cl.ID, f.Filter), v})
+	}
+	if len(puts) == 0 {
+		return
+	}
+	err := h.o.DB.Update(context.Background(), func(tx *bolt.Tx) error {
+		for _, p := range puts {
+			if err := tx.Bucket(bucketSubs).Put(p.k, p.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.o.Log.Error("session: store subscription", "client", cl.ID, "error", err)
+	}
+}
+
+// OnUnsubscribed removes stored subscriptions.
+func (h *Hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	if cl.Net.Inline || len(pk.Filters) == 0 {
+		return
+	}
+	id := cl.ID
+	filters := pk.Filters
+	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+		for _, f := range filters {
+			if err := tx.Bucket(bucketSubs).Delete(subKey(id, f.Filter)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, h.asyncErr("remove subscription"))
+}
+
+// OnRetainMessage stores retained messages that did not pass through
+// OnPublish (a Last Will with the retain flag).
+func (h *Hook) OnRetainMessage(_ *mqtt.Client, pk packets.Packet, _ int64) {
+	if _, ok := tag(pk); ok {
+		return
+	}
+	rec, err := encode(pk)
+	if err != nil {
+		h.o.Log.Error("session: encode retained", "topic", pk.TopicName, "error", err)
+		return
+	}
+	topic, payload := pk.TopicName, pk.Payload
+	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+		return putRetained(tx, topic, payload, rec)
+	}, h.asyncErr("store retained"))
+}
+
+// OnRetainedExpired removes an expired retained message.
+func (h *Hook) OnRetainedExpired(topic string) {
+	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRetained).Delete([]byte(topic))
+	}, h.asyncErr("remove retained"))
+}
+
+// StoredClients returns the persistent sessions for mochi to restore.
+func (h *Hook) StoredClients() ([]storage.Client, error) {
+	var out []storage.Client
+	err := h.o.DB.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketClients).ForEach(func(_, v []byte) error {
+			var c storage.Client
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("decode client: %w", err)
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return out, nil
+}
+
+// StoredSubscriptions returns the subscriptions of persistent sessions.
+func (h *Hook) StoredSubscriptions() ([]storage.Subscription, error) {
+	var out []storage.Subscription
+	err := h.o.DB.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSubs).ForEach(func(_, v []byte) error {
+			var s storage.Subscription
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("decode subscription: %w", err)
+			}
+			out = append(out, s)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return out, nil
+}
+
+// StoredRetainedMessages returns the retained messages.
+func (h *Hook) StoredRetainedMessages() ([]storage.Message, error) {
+	var out []storage.Message
+	now := time.Now().Unix()
+	err := h.o.DB.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRetained).ForEach(func(_, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode retained: %w", err)
+			}
+			if r.Expiry > 0 && r.Expiry < now {
+				return nil
+			}
+			r.Message.FixedHeader.Retain = true
+			out = append(out, r.Message)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return out, nil
+}
+
+func (h *Hook) clientRecord(cl *mqtt.Client) storage.Client {
+	p := cl.Properties.Props
+	exp := p.SessionExpiryInterval
+	if h.o.MaxSessionExpiry > 0 && exp > h.o.MaxSessionExpiry {
+		exp = h.o.MaxSessionExpiry
+	}
+	return storage.Client{
+		ID:              cl.ID,
+		Remote:          cl.Net.Remote,
+		Listener:        cl.Net.Listener,
+		Username:        cl.Properties.Username,
+		Clean:           cl.Properties.Clean,
+		ProtocolVersion: cl.Properties.ProtocolVersion,
+		Properties: storage.ClientProperties{
+			SessionExpiryInterval:     exp,
+			SessionExpiryIntervalFlag: p.SessionExpiryIntervalFlag,
+			ReceiveMaximum:            p.ReceiveMaximum,
+			TopicAliasMaximum:         p.TopicAliasMaximum,
+			MaximumPacketSize:         p.MaximumPacketSize,
+			RequestProblemInfo:        p.RequestProblemInfo,
+			RequestProblemInfoFlag:    p.RequestProblemInfoFlag,
+			RequestResponseInfo:       p.RequestResponseInfo,
+			User:                      p.User,
+		},
+	}
+}
+
+func (h *Hook) asyncErr(what string) func(error) {
+	return func(err error) {
+		if !errors.Is(err, store.ErrClosed) {
+			h.o.Log.Error("session: "+what, "error", err)
+		}
+	}
+}
+
+func encode(pk packets.Packet) ([]byte, error) {
+	r := record{
+		Message: storage.Message{
+			TopicName:   pk.TopicName,
+			Payload:     pk.Payload,
+			Origin:      pk.Origin,
+			Created:     pk.Created,
+			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain},
+			Properties: storage.MessageProperties{
+				CorrelationData:       pk.Properties.CorrelationData,
+				User:                  pk.Properties.User,
+				ContentType:           pk.Properties.ContentType,
+				ResponseTopic:         pk.Properties.ResponseTopic,
+				MessageExpiryInterval: pk.Properties.MessageExpiryInterval,
+				PayloadFormat:         pk.Properties.PayloadFormat,
+				PayloadFormatFlag:     pk.Properties.PayloadFormatFlag,
+			},
+		},
+		Expiry: pk.Expiry,
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode message: %w", err)
+	}
+	return b, nil
+}
+
+func putRetained(tx *bolt.Tx, topic string, payload, rec []byte) error {
+	b := tx.Bucket(bucketRetained)
+	if len(payload) == 0 {
+		return b.Delete([]byte(topic))
+	}
+	return b.Put([]byte(topic), rec)
+}
+
+func tag(pk packets.Packet) (uint64, bool) {
+	s, ok := strings.CutPrefix(pk.Connect.ClientIdentifier, tagPrefix)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(s, 10, 64)
+	return seq, err == nil
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+func queuePrefix(client string) []byte {
+	return append([]byte(client), 0)
+}
+
+func queueKey(client string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(queuePrefix(client), seq)
+}
+
+func subKey(client, filter string) []byte {
+	return append(queuePrefix(client), filter...)
+}
+
+func splitQueueKey(k []byte) (string, uint64, bool) {
+	if len(k) < 9 || k[len(k)-9] != 0 {
+		return "", 0, false
+	}
+	return string(k[:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:]), true
+}
