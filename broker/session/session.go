@@ -260,10 +260,17 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	seq := h.seq.Add(1)
 	var targets []target
+	var skipped bool
 	if qos > 0 {
-		targets = h.targets(cl, pk, seq)
+		targets, skipped = h.targets(cl, pk, seq)
 	}
 	if len(targets) == 0 && !retain {
+		if skipped {
+			// Tell OnQosPublish the sessions mochi will still queue it for
+			// were left out on purpose.
+			h.planned.Store(seq, map[string]struct{}{})
+			pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
+		}
 		return pk, nil // no session would find it after a crash: nothing to make durable
 	}
 	rec, err := encode(pk)
@@ -312,13 +319,13 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 
 // targets picks the persistent sessions that mochi is about to queue pk for,
 // mirroring its delivery rules (QoS 0 subscriptions, No Local, the ACL), and
-// reserves a queue slot in each.
-func (h *Hook) targets(cl *mqtt.Client, pk packets.Packet, seq uint64) []target {
+// reserves a queue slot in each. skipped reports a persistent session left
+// out because its queue was full or the ACL denies it.
+func (h *Hook) targets(cl *mqtt.Client, pk packets.Packet, seq uint64) (out []target, skipped bool) {
 	subs := h.o.Server.Topics.Subscribers(pk.TopicName)
 	if len(subs.Subscriptions) == 0 {
-		return nil
+		return nil, false
 	}
-	var out []target
 	for id, sub := range subs.Subscriptions {
 		if sub.Qos == 0 || (sub.NoLocal && id == cl.ID) {
 			continue
@@ -328,6 +335,7 @@ func (h *Hook) targets(cl *mqtt.Client, pk packets.Packet, seq uint64) []target 
 			continue
 		}
 		if h.o.CanRead != nil && !h.o.CanRead(sc, pk.TopicName) {
+			skipped = true
 			continue
 		}
 		q := min(sub.Qos, pk.FixedHeader.Qos)
@@ -340,12 +348,13 @@ func (h *Hook) targets(cl *mqtt.Client, pk packets.Packet, seq uint64) []target 
 		}
 		h.mu.Unlock()
 		if full {
+			skipped = true
 			h.queueFull(id)
 			continue
 		}
 		out = append(out, target{client: id, qos: q})
 	}
-	return out
+	return out, skipped
 }
 
 // release undoes targets' reservations for a message that was not stored.
@@ -421,11 +430,17 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 				h.mu.Unlock()
 				return
 			}
+			// OnPublish left this session out (its queue was full, or the
+			// ACL): do not keep the copy mochi queued for it while it is away.
+			h.mu.Unlock()
+			h.unqueue(cl, pk.PacketID)
+			return
 		}
 	}
 	if s.queued >= h.o.MaxQueued {
 		h.mu.Unlock()
 		h.queueFull(cl.ID)
+		h.unqueue(cl, pk.PacketID)
 		return
 	}
 	nseq := h.seq.Add(1)
@@ -446,6 +461,15 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 		}
 		return tx.Bucket(bucketQueue).Put(queueKey(id, nseq), []byte{qos})
 	}, h.asyncErr("store queued copy"))
+}
+
+// unqueue takes a copy mochi queued for an offline session back out of its
+// in-memory queue, so what waits in memory is what waits on disk. A connected
+// client gets the copy anyway: it is already on its way.
+func (h *Hook) unqueue(cl *mqtt.Client, pid uint16) {
+	if cl.Closed() && cl.State.Inflight.Delete(pid) {
+		atomic.AddInt64(&h.o.Server.Info.Inflight, -1)
+	}
 }
 
 // OnPacketRead removes a message from a session's queue when the client

@@ -1,0 +1,51 @@
+# storeedge — the two commands a newcomer needs: `make run` and `make test`.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Packages whose tests also run under qemu as the ARM box would run them.
+CORE    := ./broker/store/... ./broker/session/... ./broker/auth/...
+
+.PHONY: run build test test-go test-race test-arm lint deps bench dist clean
+
+## run: build and start the store broker on the embedded default config (data in ./data)
+run: build
+	./$(BIN)/storeedge
+
+build:
+	$(GO) build -o $(BIN)/storeedge ./broker/cmd/storeedge
+
+## test: install the test peers when missing, then run every check and test
+test: deps lint test-race test-go test-arm
+
+## deps: install mosquitto, mosquitto-clients, chromium and qemu-user-static when missing
+deps:
+	./scripts/install-test-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -count=1 ./...
+
+test-race:
+	$(GO) test -race -count=1 ./broker/...
+
+## test-arm: the core packages' tests as linux/arm64 binaries under qemu
+test-arm:
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) test -count=1 -exec qemu-aarch64-static $(CORE)
+
+## bench: storeedge side by side with mosquitto (see bench/ for the method)
+bench: build
+	$(GO) run ./bench -storeedge ./$(BIN)/storeedge $(BENCHFLAGS)
+
+## dist: static binaries for the store boxes and for amd64
+dist:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/storeedge-linux-arm64 ./broker/cmd/storeedge
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/storeedge-linux-armv7 ./broker/cmd/storeedge
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/storeedge-linux-amd64 ./broker/cmd/storeedge
+	@ls -l dist/
+
+clean:
+	rm -rf $(BIN) dist

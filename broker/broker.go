@@ -1,0 +1,322 @@
+// Package broker wires the store daemon together: the mochi MQTT server, its
+// listeners, the auth, session and metrics hooks, the bbolt store and the HTTP
+// endpoints. cmd/storeedge only parses flags and signals and calls it.
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/listener"
+	"github.com/storeedge/storeedge/broker/metrics"
+	"github.com/storeedge/storeedge/broker/session"
+	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/broker/web"
+	"github.com/storeedge/storeedge/configs"
+)
+
+// DBFile is the database file name inside data_dir.
+const DBFile = "storeedge.db"
+
+// Addrs are the addresses the broker actually listens on ("" when off).
+type Addrs struct {
+	TCP, Websocket, TLS, HTTP string
+}
+
+// Broker is a running store broker.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *store.DB
+	srv     *mqtt.Server
+	auth    *auth.Hook
+	metrics *metrics.Metrics
+	addrs   Addrs
+
+	ready    atomic.Bool
+	stopHTTP context.CancelFunc
+	httpDone <-chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start opens the store, restores the sessions and starts every listener. The
+// broker runs until Shutdown.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data_dir: %w", err)
+	}
+	b := &Broker{cfg: cfg, log: log}
+	if err := b.start(ctx); err != nil {
+		b.abort()
+		return nil, err
+	}
+	b.ready.Store(true)
+	return b, nil
+}
+
+func (b *Broker) start(ctx context.Context) error {
+	cfg := b.cfg
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClients = cfg.Limits.MaxConnections
+	caps.MaximumPacketSize = cfg.Limits.MaxPacketSize
+	caps.ReceiveMaximum = cfg.Limits.ReceiveMaximum
+	caps.MaximumClientWritesPending = cfg.Limits.MaxPendingWrites
+	caps.MaximumSessionExpiryInterval = cfg.Limits.MaxSessionExpiry
+	// The session hook enforces max_queued_messages itself; mochi's own cap
+	// sits above it (plus room for inbound QoS 2 handshakes) as a backstop.
+	caps.MaximumInflight = uint16(min(65535, cfg.Limits.MaxQueuedMessages+int(cfg.Limits.ReceiveMaximum)))
+	// Messages without an expiry never expire: a tablet may be away for days
+	// and its queue must wait for it. mochi's default would delete them after
+	// 24 h (and uses the creation time for it; the session hook needs that
+	// field to keep resend order).
+	caps.MaximumMessageExpiryInterval = 0
+	b.srv = mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		InlineClient:           true,
+		Logger:                 b.log,
+		SysTopicResendInterval: 10,
+	})
+	b.metrics = metrics.New(b.srv)
+
+	var err error
+	b.db, err = store.Open(store.Options{
+		Path:     filepath.Join(cfg.DataDir, DBFile),
+		MaxBatch: cfg.Persistence.MaxBatch,
+		MaxSize:  cfg.Persistence.MaxDBBytes,
+		OnCommit: b.metrics.ObserveCommit,
+	})
+	if err != nil {
+		return err
+	}
+	b.metrics.SetStoreSize(b.db.Size)
+
+	devices, acl, err := b.readAuthFiles()
+	if err != nil {
+		return err
+	}
+	if cfg.Auth.AllowAnonymous {
+		b.log.Warn("ANONYMOUS ACCESS IS ON: clients without credentials connect with the role "+cfg.Auth.AnonymousRole+"; use this only in a lab", "role", cfg.Auth.AnonymousRole)
+	}
+	b.auth, err = auth.NewHook(auth.Options{
+		Server:               b.srv,
+		Devices:              devices,
+		ACL:                  acl,
+		AllowAnonymous:       cfg.Auth.AllowAnonymous,
+		AnonymousRole:        cfg.Auth.AnonymousRole,
+		ConnectRatePerMinute: cfg.Limits.ConnectRatePerMinute,
+		Log:                  b.log,
+	})
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	sess, err := session.New(session.Options{
+		DB:                b.db,
+		Server:            b.srv,
+		CanRead:           b.auth.CanRead,
+		MaxQueued:         cfg.Limits.MaxQueuedMessages,
+		MaxSessionExpiry:  cfg.Limits.MaxSessionExpiry,
+		OnQueueDropped:    b.metrics.IncQueueDropped,
+		OnPublishRejected: b.metrics.IncPublishRejected,
+		Log:               b.log,
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range []mqtt.Hook{b.auth, &connackHook{maxPacket: cfg.Limits.MaxPacketSize}, sess, b.metrics.Hook()} {
+		if err := b.srv.AddHook(h, nil); err != nil {
+			return fmt.Errorf("add hook %s: %w", h.ID(), err)
+		}
+	}
+	if err := b.addListeners(); err != nil {
+		return err
+	}
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if cfg.Listeners.HTTP != "" {
+		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		b.stopHTTP = cancel
+		addr, done, err := web.Serve(hctx, cfg.Listeners.HTTP, web.New(web.Options{
+			Metrics: b.metrics.Handler(),
+			Ready:   b.readyErr,
+			Log:     b.log,
+		}), b.log)
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		b.addrs.HTTP, b.httpDone = addr.String(), done
+	}
+	return nil
+}
+
+func (b *Broker) addListeners() error {
+	l := b.cfg.Listeners
+	if l.TCP != "" {
+		ln, err := net.Listen("tcp", l.TCP)
+		if err != nil {
+			return fmt.Errorf("tcp listener: %w", err)
+		}
+		if err := b.srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+			return fmt.Errorf("tcp listener: %w", err)
+		}
+		b.addrs.TCP = ln.Addr().String()
+	}
+	var tlsCfg *tls.Config
+	if l.TLSCertFile != "" {
+		var err error
+		if tlsCfg, err = loadTLS(l); err != nil {
+			return err
+		}
+		if l.TLS != "" {
+			ln, err := tls.Listen("tcp", l.TLS, tlsCfg)
+			if err != nil {
+				return fmt.Errorf("tls listener: %w", err)
+			}
+			if err := b.srv.AddListener(listeners.NewNet("tls", ln)); err != nil {
+				return fmt.Errorf("tls listener: %w", err)
+			}
+			b.addrs.TLS = ln.Addr().String()
+		}
+	}
+	if l.Websocket != "" {
+		ws := listener.NewWebsocket("ws", l.Websocket, l.WebsocketPath, l.WebsocketOrigins, nil)
+		ws.SetMaxMessageSize(int64(b.cfg.Limits.MaxPacketSize))
+		if err := b.srv.AddListener(ws); err != nil {
+			return fmt.Errorf("websocket listener: %w", err)
+		}
+		b.addrs.Websocket = ws.Address()
+	}
+	return nil
+}
+
+func loadTLS(l ListenersConfig) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls certificate: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if l.TLSClientCAFile != "" {
+		pem, err := os.ReadFile(l.TLSClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls client CA %s: no PEM certificate in it", l.TLSClientCAFile)
+		}
+		// Certificates are optional (devices may use passwords) but verified
+		// when presented.
+		c.ClientCAs = pool
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return c, nil
+}
+
+// readAuthFiles reads the device registry and the ACL. A devices file that
+// does not exist is an empty registry.
+func (b *Broker) readAuthFiles() (devices, acl []byte, err error) {
+	devices = []byte("devices: []\n")
+	if p := b.cfg.Auth.DevicesFile; p != "" {
+		d, err := os.ReadFile(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			b.log.Warn("no device registry: nobody can log in until a device is added (README, \"First credentials\")", "devices_file", p)
+		case err != nil:
+			return nil, nil, fmt.Errorf("read devices file: %w", err)
+		default:
+			devices = d
+		}
+	} else {
+		devices = configs.Devices
+	}
+	acl = configs.ACL
+	if p := b.cfg.Auth.ACLFile; p != "" {
+		if acl, err = os.ReadFile(p); err != nil {
+			return nil, nil, fmt.Errorf("read acl file: %w", err)
+		}
+	}
+	return devices, acl, nil
+}
+
+// Reload re-reads the device registry and the ACL (SIGHUP). Connections stay
+// up; a bad file changes nothing and the error says why.
+func (b *Broker) Reload() error {
+	devices, acl, err := b.readAuthFiles()
+	if err != nil {
+		return err
+	}
+	if err := b.auth.Reload(devices, acl); err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	b.log.Info("reloaded device registry and ACL")
+	return nil
+}
+
+// Addrs returns where the broker listens.
+func (b *Broker) Addrs() Addrs { return b.addrs }
+
+// Server exposes the MQTT server to the services wired beside it.
+func (b *Broker) Server() *mqtt.Server { return b.srv }
+
+func (b *Broker) readyErr() error {
+	if !b.ready.Load() {
+		return errors.New("not ready: starting or shutting down")
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, disconnects every client (their Last
+// Wills are delivered), commits what is queued and closes the database.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.stopOnce.Do(func() {
+		b.ready.Store(false)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = b.srv.Close() // closes listeners, then clients; waits for their goroutines
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			b.stopErr = fmt.Errorf("shutdown: clients still connected: %w", ctx.Err())
+		}
+		if b.stopHTTP != nil {
+			b.stopHTTP()
+			<-b.httpDone
+		}
+		if err := b.db.Close(); err != nil && b.stopErr == nil {
+			b.stopErr = err
+		}
+	})
+	return b.stopErr
+}
+
+// abort releases what a failed start opened.
+func (b *Broker) abort() {
+	if b.srv != nil {
+		_ = b.srv.Close()
+	}
+	if b.stopHTTP != nil {
+		b.stopHTTP()
+	}
+	if b.db != nil {
+		_ = b.db.Close()
+	}
+}

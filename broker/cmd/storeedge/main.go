@@ -1,0 +1,168 @@
+// Command storeedge is the store broker daemon. With no flags it runs on the
+// embedded default configuration; `storeedge passwd` prints a password hash for
+// the device registry.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/configs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "passwd":
+			if err := passwd(os.Stdin, os.Stdout, os.Stderr); err != nil {
+				fmt.Fprintln(os.Stderr, "storeedge passwd:", err)
+				os.Exit(1)
+			}
+			return
+		case "version":
+			fmt.Println("storeedge", version)
+			return
+		}
+	}
+	fs := flag.NewFlagSet("storeedge", flag.ExitOnError)
+	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
+	printConfig := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge version\n\n")
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(os.Args[1:])
+	if *printConfig {
+		_, _ = os.Stdout.Write(configs.Store)
+		return
+	}
+	if err := run(*configPath); err != nil {
+		fmt.Fprintln(os.Stderr, "storeedge:", err)
+		os.Exit(1)
+	}
+}
+
+func run(configPath string) error {
+	cfg, err := broker.LoadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+
+	start := time.Now()
+	b, err := broker.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	a := b.Addrs()
+	log.Info("storeedge ready", "version", version, "store", cfg.StoreID, "data", cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond))
+	printWelcome(os.Stdout, a)
+
+	for {
+		select {
+		case <-hup:
+			if err := b.Reload(); err != nil {
+				log.Error("reload failed; keeping the previous registry and ACL", "error", err)
+			}
+		case <-ctx.Done():
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			err := b.Shutdown(sctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+func printWelcome(w io.Writer, a broker.Addrs) {
+	fmt.Fprintln(w, "storeedge is listening:")
+	if a.TCP != "" {
+		fmt.Fprintf(w, "  MQTT       mqtt://%s\n", a.TCP)
+	}
+	if a.TLS != "" {
+		fmt.Fprintf(w, "  MQTT/TLS   mqtts://%s\n", a.TLS)
+	}
+	if a.Websocket != "" {
+		fmt.Fprintf(w, "  WebSocket  ws://%s (see listeners.websocket_path)\n", a.Websocket)
+	}
+	if a.HTTP != "" {
+		fmt.Fprintf(w, "  HTTP       http://%s/healthz  /readyz  /metrics\n", a.HTTP)
+	}
+	fmt.Fprintln(w, "Connect with a device id as username and its password, e.g.")
+	fmt.Fprintln(w, "  mosquitto_sub -h 127.0.0.1 -p 1883 -i admin-1 -u admin-1 -P '<password>' -t 'devices/+/status' -v")
+	fmt.Fprintln(w, "No devices yet? See README.md, \"First credentials\".")
+}
+
+func newLogger(c broker.LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// passwd reads a password (twice on a terminal, once from a pipe) and prints
+// its hash for devices.yaml.
+func passwd(in *os.File, out, errw io.Writer) error {
+	var pw string
+	if term.IsTerminal(int(in.Fd())) {
+		fmt.Fprint(errw, "Password: ")
+		a, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(errw)
+		if err != nil {
+			return fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(errw, "Again: ")
+		b, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(errw)
+		if err != nil {
+			return fmt.Errorf("read password: %w", err)
+		}
+		if string(a) != string(b) {
+			return errors.New("the passwords differ")
+		}
+		pw = string(a)
+	} else {
+		line, err := bufio.NewReader(in).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	if len(pw) < 8 {
+		return errors.New("use at least 8 characters")
+	}
+	h, err := auth.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, h)
+	return nil
+}

@@ -1,0 +1,287 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/store"
+)
+
+// rig is an in-process broker with the session hook over a real store, that
+// can be stopped and started again on the same database file.
+type rig struct {
+	t       *testing.T
+	path    string
+	addr    string
+	srv     *mqtt.Server
+	db      *store.DB
+	hook    *Hook
+	dropped atomic.Int64
+	max     int
+}
+
+func newRig(t *testing.T, maxQueued int) *rig {
+	r := &rig{t: t, path: filepath.Join(t.TempDir(), "s.db"), max: maxQueued}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *rig) start() {
+	t := r.t
+	var err error
+	if r.db, err = store.Open(store.Options{Path: r.path}); err != nil {
+		t.Fatal(err)
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumMessageExpiryInterval = 0
+	caps.MaximumInflight = uint16(r.max + 100)
+	r.srv = mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := r.srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	r.hook, err = New(Options{DB: r.db, Server: r.srv, MaxQueued: r.max, OnQueueDropped: func() { r.dropped.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.AddHook(r.hook, nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := r.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = ln.Addr().String()
+	if err := r.srv.AddListener(listeners.NewNet("t", ln)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *rig) stop() {
+	if r.srv == nil {
+		return
+	}
+	_ = r.srv.Close()
+	_ = r.db.Close()
+	r.srv = nil
+}
+
+func (r *rig) restart() { r.stop(); r.start() }
+
+type client struct {
+	*paho.Client
+	mu   sync.Mutex
+	got  []string
+	conn net.Conn
+}
+
+func (c *client) messages() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.got...)
+}
+
+func (r *rig) connect(id string, persistent bool, v3 bool) *client {
+	r.t.Helper()
+	conn, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c := &client{conn: conn}
+	c.Client = paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: id,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			c.mu.Lock()
+			c.got = append(c.got, string(pr.Packet.Payload))
+			c.mu.Unlock()
+			return true, nil
+		}}})
+	cp := &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: !persistent}
+	if persistent {
+		exp := uint32(3600)
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &exp}
+	}
+	if _, err := c.Connect(context.Background(), cp); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { conn.Close() })
+	return c
+}
+
+func (c *client) sub(t *testing.T, filter string) {
+	t.Helper()
+	if _, err := c.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *client) pub(t *testing.T, topic, payload string, retain bool) {
+	t.Helper()
+	r, err := c.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload), Retain: retain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ReasonCode >= 0x80 {
+		t.Fatalf("publish %s: reason 0x%02x", payload, r.ReasonCode)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func keys(t *testing.T, db *store.DB, bucket []byte) int {
+	t.Helper()
+	n := 0
+	if err := db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucket).Stats().KeyN; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// An offline persistent session's queue survives a broker restart and is
+// resent in publish order, and acknowledged messages leave the store.
+func TestQueueSurvivesRestartInOrder(t *testing.T) {
+	r := newRig(t, 1000)
+	s := r.connect("tablet-1", true, false)
+	s.sub(t, "chat/+/events")
+	_ = s.Disconnect(&paho.Disconnect{})
+
+	p := r.connect("kiosk-1", false, false)
+	var want []string
+	for i := 0; i < 300; i++ {
+		m := fmt.Sprintf("m%03d", i)
+		want = append(want, m)
+		p.pub(t, fmt.Sprintf("chat/%d/events", i%3), m, false)
+	}
+	r.restart()
+	s = r.connect("tablet-1", true, false)
+	waitFor(t, "300 queued messages", func() bool { return len(s.messages()) >= 300 })
+	got := s.messages()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("message %d: got %s, want %s (order lost)", i, got[i], want[i])
+		}
+	}
+	waitFor(t, "acknowledged messages to leave the store", func() bool {
+		return keys(t, r.db, bucketQueue) == 0 && keys(t, r.db, bucketMsgs) == 0
+	})
+}
+
+// A message for two persistent sessions is stored once and removed when the
+// second one acknowledges it.
+func TestSharedMessageStoredOnceUntilBothAck(t *testing.T) {
+	r := newRig(t, 1000)
+	a := r.connect("a", true, false)
+	a.sub(t, "booking/events")
+	_ = a.Disconnect(&paho.Disconnect{})
+	b := r.connect("b", true, false)
+	b.sub(t, "booking/events")
+	_ = b.Disconnect(&paho.Disconnect{})
+	p := r.connect("p", false, false)
+	p.pub(t, "booking/events", "x", false)
+	if n := keys(t, r.db, bucketMsgs); n != 1 {
+		t.Fatalf("%d stored messages, want 1", n)
+	}
+	if n := keys(t, r.db, bucketQueue); n != 2 {
+		t.Fatalf("%d queue entries, want 2", n)
+	}
+	a = r.connect("a", true, false)
+	waitFor(t, "a's message", func() bool { return len(a.messages()) == 1 })
+	waitFor(t, "a's entry to go", func() bool { return keys(t, r.db, bucketQueue) == 1 })
+	if n := keys(t, r.db, bucketMsgs); n != 1 {
+		t.Fatalf("message removed while b still waits for it")
+	}
+	r.restart()
+	b = r.connect("b", true, false)
+	waitFor(t, "b's message after restart", func() bool { return len(b.messages()) == 1 })
+	waitFor(t, "the message to leave the store", func() bool { return keys(t, r.db, bucketMsgs) == 0 })
+}
+
+// The queue limit: past max_queued_messages new messages are not queued for
+// that session and are counted.
+func TestQueueLimit(t *testing.T) {
+	r := newRig(t, 5)
+	s := r.connect("slow", true, false)
+	s.sub(t, "t")
+	_ = s.Disconnect(&paho.Disconnect{})
+	p := r.connect("p", false, false)
+	for i := 0; i < 8; i++ {
+		p.pub(t, "t", fmt.Sprint(i), false)
+	}
+	if d := r.dropped.Load(); d != 3 {
+		t.Fatalf("dropped %d, want 3", d)
+	}
+	r.restart()
+	s = r.connect("slow", true, false)
+	waitFor(t, "5 messages", func() bool { return len(s.messages()) >= 5 })
+	if got := s.messages(); fmt.Sprint(got) != "[0 1 2 3 4]" {
+		t.Fatalf("got %v, want the first five", got)
+	}
+}
+
+// Retained messages survive a restart; an empty retained payload deletes one.
+func TestRetainedSurvivesRestart(t *testing.T) {
+	r := newRig(t, 100)
+	p := r.connect("cam-1", false, false)
+	p.pub(t, "devices/cam-1/status", `{"state":"online"}`, true)
+	p.pub(t, "devices/gone/status", `{"state":"online"}`, true)
+	p.pub(t, "devices/gone/status", ``, true)
+	r.restart()
+	s := r.connect("staff", false, false)
+	s.sub(t, "devices/+/status")
+	waitFor(t, "the retained status", func() bool { return len(s.messages()) >= 1 })
+	if got := s.messages(); len(got) != 1 || got[0] != `{"state":"online"}` {
+		t.Fatalf("retained after restart: %q", got)
+	}
+}
+
+// A clean start discards the stored session.
+func TestCleanStartDropsStoredSession(t *testing.T) {
+	r := newRig(t, 100)
+	s := r.connect("t", true, false)
+	s.sub(t, "x")
+	_ = s.Disconnect(&paho.Disconnect{})
+	p := r.connect("p", false, false)
+	p.pub(t, "x", "old", false)
+	c := r.connect("t", false, false)
+	_ = c.Disconnect(&paho.Disconnect{})
+	waitFor(t, "the old session to be gone", func() bool {
+		return keys(t, r.db, bucketQueue) == 0 && keys(t, r.db, bucketSubs) == 0 && keys(t, r.db, bucketMsgs) == 0
+	})
+	r.restart()
+	s = r.connect("t", true, false)
+	p = r.connect("p", false, false)
+	p.pub(t, "x", "new", false)
+	if got := s.messages(); len(got) != 0 {
+		t.Fatalf("a discarded session still delivered %v", got)
+	}
+}

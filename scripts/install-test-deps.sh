@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the peers the tests use, from Debian's packages, when they are
+# missing: mosquitto (a foreign broker), mosquitto-clients (foreign clients),
+# chromium (browser pages) and qemu-user-static (running the arm64 build).
+set -euo pipefail
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "test peers present: mosquitto, mosquitto-clients, chromium, qemu-user-static"
+  exit 0
+fi
+
+echo "installing: ${need[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "need root or sudo to install: ${need[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+# Debian starts a system mosquitto on 1883; the tests start their own on free
+# ports, and `make run` wants 1883 for storeedge.
+if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+$sudo service mosquitto stop >/dev/null 2>&1 || true
