@@ -567,13 +567,29 @@ func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 func (h *Hook) rebuild(cl *mqtt.Client) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	s := h.sessionLocked(cl.ID)
+	old := s.byPID
+	s.byPID = map[uint16]uint64{}
+	// A message whose fan-out is still running is left to it: it reaches this
+	// session through the live path, so the stored copy is skipped.
+	live := map[uint64]bool{}
 	for _, p := range cl.State.Inflight.GetAll(false) {
-		if p.FixedHeader.Type == packets.Publish && cl.State.Inflight.Delete(p.PacketID) {
+		if p.FixedHeader.Type != packets.Publish {
+			continue
+		}
+		if seq, ok := tag(p); ok {
+			if _, running := h.planned.Load(seq); running {
+				live[seq] = true
+				if was, ok := old[p.PacketID]; ok {
+					s.byPID[p.PacketID] = was
+				}
+				continue
+			}
+		}
+		if cl.State.Inflight.Delete(p.PacketID) {
 			atomic.AddInt64(&h.o.Server.Info.Inflight, -1)
 		}
 	}
-	s := h.sessionLocked(cl.ID)
-	s.byPID = map[uint16]uint64{}
 	now := time.Now().Unix()
 	var expired []uint64
 	var n int
@@ -589,6 +605,12 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 				continue
 			}
 			n++
+			if live[seq] {
+				continue
+			}
+			if _, running := h.planned.Load(seq); running {
+				continue // its fan-out is about to queue it for this session
+			}
 			pk, ok := cache[seq]
 			if !ok {
 				raw := msgs.Get(seqKey(seq))
@@ -631,6 +653,7 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 		return nil
 	})
 	s.queued = n
+	h.o.Log.Debug("session: rebuilt queue", "client", cl.ID, "entries", n, "inflight", cl.State.Inflight.Len())
 	if len(expired) > 0 {
 		id := cl.ID
 		for _, seq := range expired {

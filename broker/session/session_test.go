@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/storeedge/storeedge/broker/store"
 )
+
+var logOut io.Writer = os.Stderr
 
 // rig is an in-process broker with the session hook over a real store, that
 // can be stopped and started again on the same database file.
@@ -50,12 +53,12 @@ func (r *rig) start() {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumMessageExpiryInterval = 0
 	caps.MaximumInflight = uint16(r.max + 100)
-	r.srv = mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r.srv = mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: log})
 	if err := r.srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
 	}
-	r.hook, err = New(Options{DB: r.db, Server: r.srv, MaxQueued: r.max, OnQueueDropped: func() { r.dropped.Add(1) }})
+	r.hook, err = New(Options{DB: r.db, Server: r.srv, MaxQueued: r.max, Log: log, OnQueueDropped: func() { r.dropped.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +150,16 @@ func (c *client) pub(t *testing.T, topic, payload string, retain bool) {
 	}
 }
 
+// offline disconnects c and waits until the broker has seen it go.
+func (r *rig) offline(c *client, id string) {
+	r.t.Helper()
+	_ = c.Disconnect(&paho.Disconnect{})
+	waitFor(r.t, id+" to be offline", func() bool {
+		cl, ok := r.srv.Clients.Get(id)
+		return !ok || cl.Closed()
+	})
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -173,7 +186,7 @@ func TestQueueSurvivesRestartInOrder(t *testing.T) {
 	r := newRig(t, 1000)
 	s := r.connect("tablet-1", true, false)
 	s.sub(t, "chat/+/events")
-	_ = s.Disconnect(&paho.Disconnect{})
+	r.offline(s, "tablet-1")
 
 	p := r.connect("kiosk-1", false, false)
 	var want []string
@@ -202,10 +215,10 @@ func TestSharedMessageStoredOnceUntilBothAck(t *testing.T) {
 	r := newRig(t, 1000)
 	a := r.connect("a", true, false)
 	a.sub(t, "booking/events")
-	_ = a.Disconnect(&paho.Disconnect{})
+	r.offline(a, "a")
 	b := r.connect("b", true, false)
 	b.sub(t, "booking/events")
-	_ = b.Disconnect(&paho.Disconnect{})
+	r.offline(b, "b")
 	p := r.connect("p", false, false)
 	p.pub(t, "booking/events", "x", false)
 	if n := keys(t, r.db, bucketMsgs); n != 1 {
@@ -232,7 +245,7 @@ func TestQueueLimit(t *testing.T) {
 	r := newRig(t, 5)
 	s := r.connect("slow", true, false)
 	s.sub(t, "t")
-	_ = s.Disconnect(&paho.Disconnect{})
+	r.offline(s, "slow")
 	p := r.connect("p", false, false)
 	for i := 0; i < 8; i++ {
 		p.pub(t, "t", fmt.Sprint(i), false)
@@ -269,11 +282,11 @@ func TestCleanStartDropsStoredSession(t *testing.T) {
 	r := newRig(t, 100)
 	s := r.connect("t", true, false)
 	s.sub(t, "x")
-	_ = s.Disconnect(&paho.Disconnect{})
+	r.offline(s, "t")
 	p := r.connect("p", false, false)
 	p.pub(t, "x", "old", false)
 	c := r.connect("t", false, false)
-	_ = c.Disconnect(&paho.Disconnect{})
+	r.offline(c, "t")
 	waitFor(t, "the old session to be gone", func() bool {
 		return keys(t, r.db, bucketQueue) == 0 && keys(t, r.db, bucketSubs) == 0 && keys(t, r.db, bucketMsgs) == 0
 	})
