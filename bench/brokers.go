@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type brokerKind int
+
+const (
+	kindStoreedge brokerKind = iota
+	kindMosquitto
+)
+
+func (k brokerKind) String() string {
+	if k == kindStoreedge {
+		return "storeedge"
+	}
+	return "mosquitto"
+}
+
+// side is one of the two brokers compared in a run.
+type side struct {
+	name string // column label
+	kind brokerKind
+	bin  string // absolute path of the executable
+}
+
+// broker is one instance of a broker with its own directory, ports and
+// configuration. It can be started, killed and started again on the same
+// data (the start-up scenario).
+type broker struct {
+	side
+	dir      string // config, data, log
+	addr     string // MQTT over TCP, host:port
+	httpAddr string // storeedge HTTP (/readyz), host:port
+	conf     string
+	logPath  string
+
+	cmd     *exec.Cmd
+	logFile *os.File
+	exited  chan struct{}
+	waitErr error
+}
+
+// Broker settings shared by both brokers (see the package comment).
+const (
+	benchRole         = "bench"
+	maxQueuedMessages = 10000
+)
+
+// newBroker creates dir, picks free loopback ports and writes the config.
+func newBroker(s side, dir string) (*broker, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	b := &broker{side: s, dir: dir, logPath: filepath.Join(dir, "broker.log")}
+	var err error
+	if b.addr, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	switch s.kind {
+	case kindStoreedge:
+		if b.httpAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		err = b.writeStoreedgeConfig()
+	case kindMosquitto:
+		err = b.writeMosquittoConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s config: %w", s.name, err)
+	}
+	return b, nil
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// writeStoreedgeConfig writes config.yaml (schema: configs/store.yaml), an
+// empty device registry and the ACL.
+func (b *broker) writeStoreedgeConfig() error {
+	b.conf = filepath.Join(b.dir, "config.yaml")
+	devices := filepath.Join(b.dir, "devices.yaml")
+	acl := filepath.Join(b.dir, "acl.yaml")
+	if err := os.WriteFile(devices, []byte("devices: []\n"), 0o644); err != nil {
+		return err
+	}
+	if err := writeACL(acl, benchRole); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`# Written by storeedge bench.
+store_id: bench
+data_dir: %q
+listeners:
+  tcp: %q
+  websocket: ""
+  tls: ""
+  http: %q
+auth:
+  devices_file: %q
+  acl_file: %q
+  allow_anonymous: true
+  anonymous_role: %q
+limits:
+  max_connections: 5000
+  connect_rate_per_minute: 0
+  max_queued_messages: %d
+  receive_maximum: 256
+log:
+  level: warn
+`, filepath.Join(b.dir, "data"), b.addr, b.httpAddr, devices, acl, benchRole, maxQueuedMessages)
+	return os.WriteFile(b.conf, []byte(cfg), 0o644)
+}
+
+// writeACL writes a storeedge ACL (format: configs/acl.yaml) that lets role
+// publish and subscribe to every topic; no retain grant, the bench never
+// retains.
+func writeACL(path, role string) error {
+	acl := fmt.Sprintf(`roles:
+  %s:
+    description: storeedge bench load generator (anonymous, loopback only)
+    publish:
+      - "#"
+    subscribe:
+      - "#"
+`, role)
+	return os.WriteFile(path, []byte(acl), 0o644)
+}
+
+// writeMosquittoConfig writes mosquitto.conf, the equivalent of the storeedge
+// configuration (see the package comment for the choices).
+func (b *broker) writeMosquittoConfig() error {
+	b.conf = filepath.Join(b.dir, "mosquitto.conf")
+	host, port, _ := net.SplitHostPort(b.addr)
+	var c strings.Builder
+	fmt.Fprintf(&c, "# Written by storeedge bench.\n")
+	fmt.Fprintf(&c, "listener %s %s\n", port, host)
+	fmt.Fprintf(&c, "allow_anonymous true\n")
+	fmt.Fprintf(&c, "persistence true\n")
+	fmt.Fprintf(&c, "persistence_location %s/\n", filepath.Join(b.dir, "data"))
+	fmt.Fprintf(&c, "max_queued_messages %d\n", maxQueuedMessages)
+	fmt.Fprintf(&c, "set_tcp_nodelay true\n")
+	fmt.Fprintf(&c, "log_dest stderr\n")
+	fmt.Fprintf(&c, "log_type error\n")
+	if os.Geteuid() == 0 {
+		// As root, mosquitto switches to user "mosquitto", which cannot
+		// write our private temp directory.
+		if u, err := user.Current(); err == nil {
+			fmt.Fprintf(&c, "user %s\n", u.Username)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(b.dir, "data"), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(b.conf, []byte(c.String()), 0o644)
+}
+
+// launch starts the process and returns at once.
+func (b *broker) launch() error {
+	lf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	var cmd *exec.Cmd
+	switch b.kind {
+	case kindStoreedge:
+		cmd = exec.Command(b.bin, "-config", b.conf)
+	case kindMosquitto:
+		cmd = exec.Command(b.bin, "-c", b.conf)
+	}
+	cmd.Dir = b.dir
+	cmd.Stdout, cmd.Stderr = lf, lf
+	// Take the broker down with us if the bench dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return fmt.Errorf("start %s (%s): %w", b.name, b.bin, err)
+	}
+	b.cmd, b.logFile, b.exited, b.waitErr = cmd, lf, make(chan struct{}), nil
+	go func() {
+		b.waitErr = cmd.Wait()
+		lf.Close()
+		close(b.exited)
+	}()
+	return nil
+}
+
+// start launches the broker and waits until it is ready.
+func (b *broker) start(ctx context.Context) error {
+	if err := b.launch(); err != nil {
+		return err
+	}
+	if err := b.waitReady(ctx, 30*time.Second); err != nil {
+		_ = b.kill()
+		return err
+	}
+	return nil
+}
+
+// waitReady polls until the broker accepts connections: storeedge answers
+// GET /readyz with 200 and its MQTT port accepts TCP; for mosquitto the MQTT
+// port accepting TCP is the only signal.
+func (b *broker) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	hc := &http.Client{Timeout: time.Second}
+	ready := func() bool {
+		if b.kind == kindStoreedge {
+			resp, err := hc.Get("http://" + b.httpAddr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return false
+			}
+		}
+		c, err := net.DialTimeout("tcp", b.addr, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	for {
+		if ready() {
+			return nil
+		}
+		select {
+		case <-b.exited:
+			return fmt.Errorf("%s exited during start-up (%v); log %s:\n%s", b.name, b.waitErr, b.logPath, b.logTail(20))
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %v (tcp %s, http %s); log %s:\n%s",
+				b.name, timeout, b.addr, b.httpAddr, b.logPath, b.logTail(20))
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+}
+
+// running reports whether the process is still alive.
+func (b *broker) running() bool {
+	if b.cmd == nil {
+		return false
+	}
+	select {
+	case <-b.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (b *broker) pid() int { return b.cmd.Process.Pid }
+
+// stop asks the broker to exit (SIGTERM) and kills it after 15 s.
+func (b *broker) stop() error {
+	if !b.running() {
+		return nil
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.exited:
+		return nil
+	case <-time.After(15 * time.Second):
+		_ = b.kill()
+		return fmt.Errorf("%s did not exit within 15 s of SIGTERM; killed", b.name)
+	}
+}
+
+// kill stops the broker with SIGKILL and waits for it.
+func (b *broker) kill() error {
+	if !b.running() {
+		return nil
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	<-b.exited
+	return nil
+}
+
+// unexpectedExit returns an error if the broker died while it was in use.
+func (b *broker) unexpectedExit() error {
+	if b.cmd != nil && !b.running() {
+		return fmt.Errorf("%s exited unexpectedly (%v); log %s:\n%s", b.name, b.waitErr, b.logPath, b.logTail(20))
+	}
+	return nil
+}
+
+// logTail returns the last n lines of the broker's log.
+func (b *broker) logTail(n int) string {
+	data, err := os.ReadFile(b.logPath)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  | " + string(bytes.Join(lines, []byte("\n  | ")))
+}
+
+// findMosquitto resolves the mosquitto executable.
+func findMosquitto(flagVal string) (string, error) {
+	const hint = "mosquitto not found; install the Debian package: apt-get install mosquitto (or pass -mosquitto PATH)"
+	if flagVal != "" {
+		p, err := exec.LookPath(flagVal)
+		if err != nil {
+			return "", fmt.Errorf("-mosquitto %s: %v; %s", flagVal, err, hint)
+		}
+		return filepath.Abs(p)
+	}
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return filepath.Abs(p)
+	}
+	if st, err := os.Stat("/usr/sbin/mosquitto"); err == nil && !st.IsDir() {
+		return "/usr/sbin/mosquitto", nil
+	}
+	return "", errors.New(hint)
+}
+
+// findStoreedge resolves the storeedge executable.
+func findStoreedge(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("storeedge binary %s: %v; build it with `go build -o bin/storeedge ./broker/cmd/storeedge`, pass -storeedge PATH, or validate the harness alone with -self-check", abs, err)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("storeedge binary %s is not an executable file", abs)
+	}
+	return abs, nil
+}

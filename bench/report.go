@@ -1,0 +1,278 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"text/tabwriter"
+)
+
+// runRecord is one broker's result for one rep of one scenario.
+type runRecord struct {
+	Scenario string         `json:"scenario"`
+	Broker   string         `json:"broker"`
+	Kind     string         `json:"kind"`
+	Rep      int            `json:"rep"`
+	Load     *loadResult    `json:"load,omitempty"`
+	Memory   *memResult     `json:"memory,omitempty"`
+	Startup  *startupResult `json:"startup,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+// sideSummary aggregates one broker's reps of one scenario: medians for
+// rates, latencies, CPU and memory; sums for loss counters.
+type sideSummary struct {
+	Broker     string  `json:"broker"`
+	Runs       int     `json:"runs"`
+	Failed     int     `json:"failed"`
+	Rate       float64 `json:"rate_msgs_per_s,omitempty"`
+	P50Ms      float64 `json:"p50_ms,omitempty"`
+	P99Ms      float64 `json:"p99_ms,omitempty"`
+	CPUPer100k float64 `json:"broker_cpu_s_per_100k,omitempty"`
+	Lost       int64   `json:"lost"`
+	Dup        int64   `json:"duplicates"`
+	OutOfOrder int64   `json:"out_of_order"`
+	Errors     int64   `json:"errors"`
+	Undrained  int     `json:"runs_not_drained"`
+
+	RSSIdleMB float64 `json:"rss_idle_mb,omitempty"`
+	RSSLoadMB float64 `json:"rss_clients_mb,omitempty"`
+
+	ConnackMs   float64 `json:"exec_to_connack_ms,omitempty"`
+	RSSAfterMB  float64 `json:"rss_after_start_mb,omitempty"`
+	RecoveredLo int64   `json:"recovered_min,omitempty"`
+	Expected    int     `json:"recovered_expected,omitempty"`
+	StopSignal  string  `json:"stop_signal,omitempty"`
+}
+
+// scenarioSummary is one report line.
+type scenarioSummary struct {
+	Scenario string `json:"scenario"`
+	kind     scenarioKind
+	Sides    [2]sideSummary `json:"brokers"`
+	Ratio    float64        `json:"ratio"` // first/second: rate, RSS with clients, or start-up time
+}
+
+func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
+	out := scenarioSummary{Scenario: sc.name, kind: sc.kind}
+	for i, sd := range sides {
+		s := sideSummary{Broker: sd.name}
+		var rate, p50, p99, cpu, idle, load, connack, rssAfter []float64
+		s.RecoveredLo = math.MaxInt64
+		for _, r := range recs {
+			if r.Scenario != sc.name || r.Broker != sd.name {
+				continue
+			}
+			s.Runs++
+			if r.Error != "" {
+				s.Failed++
+				continue
+			}
+			if l := r.Load; l != nil {
+				rate = append(rate, l.Rate)
+				p50 = append(p50, l.P50Ms)
+				p99 = append(p99, l.P99Ms)
+				cpu = append(cpu, l.CPUPer100k)
+				s.Lost += max(l.Lost, 0)
+				s.Dup += l.Dup
+				s.OutOfOrder += l.OutOfOrder
+				s.Errors += l.Errors + l.Foreign
+				if !l.Drained {
+					s.Undrained++
+				}
+				if l.Lost < 0 {
+					s.Lost = -1
+				}
+			}
+			if m := r.Memory; m != nil {
+				idle = append(idle, m.RSSIdleMB)
+				load = append(load, m.RSSLoadMB)
+			}
+			if st := r.Startup; st != nil {
+				connack = append(connack, st.ConnackMs)
+				rssAfter = append(rssAfter, st.RSSAfterMB)
+				s.RecoveredLo = min(s.RecoveredLo, st.Recovered)
+				s.Expected = st.Messages
+				s.StopSignal = st.StopSignal
+			}
+		}
+		if s.RecoveredLo == math.MaxInt64 {
+			s.RecoveredLo = 0
+		}
+		s.Rate, s.P50Ms, s.P99Ms, s.CPUPer100k = median(rate), median(p50), median(p99), median(cpu)
+		s.RSSIdleMB, s.RSSLoadMB = median(idle), median(load)
+		s.ConnackMs, s.RSSAfterMB = median(connack), median(rssAfter)
+		out.Sides[i] = s
+	}
+	a, b := out.Sides[0], out.Sides[1]
+	switch sc.kind {
+	case kindLoad:
+		out.Ratio = ratio(a.Rate, b.Rate)
+	case kindMemory:
+		out.Ratio = ratio(a.RSSLoadMB, b.RSSLoadMB)
+	case kindStartup:
+		out.Ratio = ratio(a.ConnackMs, b.ConnackMs)
+	}
+	return out
+}
+
+// printReport writes the human-readable tables.
+func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary, recs []runRecord, opt options) {
+	fmt.Fprintln(w, hdr)
+	A, B := sides[0].name, sides[1].name
+	var load, mem, start []scenarioSummary
+	for _, s := range sums {
+		switch s.kind {
+		case kindMemory:
+			mem = append(mem, s)
+		case kindStartup:
+			start = append(start, s)
+		default:
+			load = append(load, s)
+		}
+	}
+	if len(load) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "scenario\t%s msg/s\t%s msg/s\tratio\t%s p50/p99 ms\t%s p50/p99 ms\t%s lost/dup/ooo\t%s lost/dup/ooo\t%s cpu-s/100k\t%s cpu-s/100k\n",
+			A, B, A, B, A, B, A, B)
+		for _, s := range load {
+			a, b := s.Sides[0], s.Sides[1]
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Scenario,
+				num(a.Rate, 0), num(b.Rate, 0), num(s.Ratio, 2),
+				pair(a.P50Ms, a.P99Ms), pair(b.P50Ms, b.P99Ms),
+				loss(a), loss(b), num(a.CPUPer100k, 3), num(b.CPUPer100k, 3))
+		}
+		tw.Flush()
+	}
+	for _, s := range mem {
+		fmt.Fprintf(w, "\nmemory: VmRSS with %d idle clients (keepalive 60 s) vs idle with none\n", opt.idleClients)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "broker\tidle MB\twith clients MB\tper client KB\n")
+		for _, x := range s.Sides {
+			per := math.NaN()
+			if opt.idleClients > 0 {
+				per = (x.RSSLoadMB - x.RSSIdleMB) * 1024 / float64(opt.idleClients)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", x.Broker, num(x.RSSIdleMB, 1), num(x.RSSLoadMB, 1), num(per, 1), failed(x))
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "ratio (%s/%s, with clients): %s\n", A, B, num(s.Ratio, 2))
+	}
+	for _, s := range start {
+		fmt.Fprintf(w, "\nstartup: %d QoS 1 messages queued for %d offline persistent sessions (%d deliveries), broker stopped, restarted\n",
+			opt.startupMsgs, startupSubs, opt.startupMsgs*startupSubs)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "broker\tstopped with\texec->CONNACK ms\tRSS after start MB\trecovered by one session\n")
+		for _, x := range s.Sides {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d%s\n", x.Broker, x.StopSignal, num(x.ConnackMs, 1), num(x.RSSAfterMB, 1),
+				x.RecoveredLo, x.Expected, failed(x))
+		}
+		tw.Flush()
+	}
+
+	// Notes: anything that makes a number less trustworthy.
+	var notes []string
+	for _, s := range sums {
+		for _, x := range s.Sides {
+			if x.Failed > 0 {
+				notes = append(notes, fmt.Sprintf("%s %s: %d of %d runs failed (medians use the rest)", s.Scenario, x.Broker, x.Failed, x.Runs))
+			}
+			if x.Undrained > 0 {
+				notes = append(notes, fmt.Sprintf("%s %s: %d runs did not drain within -drain", s.Scenario, x.Broker, x.Undrained))
+			}
+			if x.Errors > 0 {
+				notes = append(notes, fmt.Sprintf("%s %s: %d publish errors or foreign messages", s.Scenario, x.Broker, x.Errors))
+			}
+		}
+	}
+	for _, r := range recs {
+		if r.Error != "" {
+			notes = append(notes, fmt.Sprintf("%s %s rep %d: %s", r.Scenario, r.Broker, r.Rep, firstLine(r.Error)))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\nnotes:")
+		for _, n := range notes {
+			fmt.Fprintln(w, "  "+n)
+		}
+	}
+}
+
+func num(x float64, prec int) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, x)
+}
+
+func pair(a, b float64) string {
+	if math.IsNaN(a) {
+		return "-"
+	}
+	return num(a, 2) + "/" + num(b, 2)
+}
+
+func loss(s sideSummary) string {
+	if s.Lost < 0 {
+		return "-" + failed(s)
+	}
+	if s.Runs == s.Failed {
+		return "-" + failed(s)
+	}
+	return fmt.Sprintf("%d/%d/%d%s", s.Lost, s.Dup, s.OutOfOrder, failed(s))
+}
+
+func failed(s sideSummary) string {
+	if s.Failed > 0 {
+		return fmt.Sprintf(" (%d failed)", s.Failed)
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+// jsonReport is what -json writes.
+type jsonReport struct {
+	Settings map[string]any    `json:"settings"`
+	Summary  []scenarioSummary `json:"summary"`
+	Runs     []runRecord       `json:"runs"`
+}
+
+// nanSafe replaces NaN with 0 so the JSON encoder accepts the summary.
+func nanSafe(sums []scenarioSummary) []scenarioSummary {
+	fix := func(x *float64) {
+		if math.IsNaN(*x) || math.IsInf(*x, 0) {
+			*x = 0
+		}
+	}
+	out := make([]scenarioSummary, len(sums))
+	for i, s := range sums {
+		fix(&s.Ratio)
+		for j := range s.Sides {
+			x := &s.Sides[j]
+			for _, f := range []*float64{&x.Rate, &x.P50Ms, &x.P99Ms, &x.CPUPer100k, &x.RSSIdleMB, &x.RSSLoadMB, &x.ConnackMs, &x.RSSAfterMB} {
+				fix(f)
+			}
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func writeJSON(path string, rep jsonReport) error {
+	rep.Summary = nanSafe(rep.Summary)
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

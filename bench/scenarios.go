@@ -1,0 +1,571 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// options are the run parameters shared by all scenarios.
+type options struct {
+	reps        int
+	duration    time.Duration
+	warmup      time.Duration
+	drain       time.Duration
+	window      int // QoS 1 messages outstanding per publisher
+	backlog     int // gate: undelivered messages per subscriber
+	idleClients int
+	startupMsgs int
+	verbose     bool
+}
+
+type scenarioKind int
+
+const (
+	kindLoad scenarioKind = iota
+	kindMemory
+	kindStartup
+)
+
+// scenario is one line of the report.
+type scenario struct {
+	name string
+	kind scenarioKind
+	load loadSpec
+}
+
+// loadSpec describes a throughput scenario.
+type loadSpec struct {
+	qos        byte
+	pubs, subs int
+	persistent bool // subscribers use persistent sessions (Clean Start 0, 1 day expiry)
+	pubTopic   func(i int) string
+	subFilters func(k int) []string
+	feeds      func(i, k int) bool // does subscriber k receive publisher i?
+}
+
+const (
+	sessionExpiry1d = 86400
+	subReceiveMax   = 1024 // Receive Maximum announced by subscribers
+)
+
+// allScenarios lists every scenario in report order.
+func allScenarios() []scenario {
+	const q0Subs = 10
+	return []scenario{
+		{name: "qos0-publish", kind: kindLoad, load: loadSpec{
+			qos: 0, pubs: 100, subs: q0Subs,
+			pubTopic: func(i int) string { return fmt.Sprintf("bench/q0/%d", i) },
+			subFilters: func(k int) []string {
+				var f []string
+				for i := k; i < 100; i += q0Subs {
+					f = append(f, fmt.Sprintf("bench/q0/%d", i))
+				}
+				return f
+			},
+			feeds: func(i, k int) bool { return i%q0Subs == k },
+		}},
+		{name: "qos1-publish", kind: kindLoad, load: loadSpec{
+			qos: 1, pubs: 100, subs: 0,
+			pubTopic: func(i int) string { return fmt.Sprintf("bench/q1/%d", i) },
+		}},
+		{name: "qos1-fanin", kind: kindLoad, load: loadSpec{
+			qos: 1, pubs: 100, subs: 1, persistent: true,
+			pubTopic:   func(i int) string { return fmt.Sprintf("bench/in/%d", i) },
+			subFilters: func(int) []string { return []string{"bench/in/+"} },
+			feeds:      func(int, int) bool { return true },
+		}},
+		{name: "qos0-fanout", kind: kindLoad, load: loadSpec{
+			qos: 0, pubs: 1, subs: 10,
+			pubTopic:   func(int) string { return "bench/out0" },
+			subFilters: func(int) []string { return []string{"bench/out0"} },
+			feeds:      func(int, int) bool { return true },
+		}},
+		{name: "qos1-fanout", kind: kindLoad, load: loadSpec{
+			qos: 1, pubs: 1, subs: 10, persistent: true,
+			pubTopic:   func(int) string { return "bench/out1" },
+			subFilters: func(int) []string { return []string{"bench/out1"} },
+			feeds:      func(int, int) bool { return true },
+		}},
+		{name: "memory", kind: kindMemory},
+		{name: "startup", kind: kindStartup},
+	}
+}
+
+// loadResult is one broker's result for one rep of a throughput scenario.
+type loadResult struct {
+	Rate        float64 `json:"rate_msgs_per_s"`
+	Counted     int64   `json:"counted"` // deliveries (or PUBACKs) inside the window
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+	Sent        int64   `json:"sent"`
+	Acked       int64   `json:"acked"`
+	Nacked      int64   `json:"nacked"`
+	Delivered   int64   `json:"delivered"` // distinct deliveries, whole run
+	Lost        int64   `json:"lost"`
+	Dup         int64   `json:"duplicates"`
+	OutOfOrder  int64   `json:"out_of_order"`
+	Foreign     int64   `json:"foreign"`
+	WrittenOff  int64   `json:"gate_written_off"`
+	Errors      int64   `json:"errors"`
+	Drained     bool    `json:"drained"`
+	BrokerCPU   float64 `json:"broker_cpu_s"`
+	CPUPer100k  float64 `json:"broker_cpu_s_per_100k"`
+	BenchCPU    float64 `json:"bench_cpu_s"`
+	LatencyFrom string  `json:"latency"`
+}
+
+// runLoad runs one throughput scenario against a started broker.
+func runLoad(ctx context.Context, b *broker, name string, ls loadSpec, opt options) (*loadResult, error) {
+	subs := make([]*subscriber, ls.subs)
+	pubs := make([]*publisher, ls.pubs)
+	clients := make([]*mqttClient, ls.subs+ls.pubs)
+	defer func() { closeAll(clients) }()
+
+	// Subscribers first, so that nothing is published before they listen.
+	for k := range subs {
+		subs[k] = newSubscriber(ls.pubs, measureWindow{t0: math.MaxInt64})
+	}
+	err := connectAll(ls.subs, 16, func(k int) error {
+		cfg := clientCfg{
+			id:         fmt.Sprintf("bench-%s-sub-%d", name, k),
+			cleanStart: !ls.persistent,
+			receiveMax: subReceiveMax,
+			onPublish:  subs[k].onPublish,
+		}
+		if ls.persistent {
+			cfg.sessionExpiry = sessionExpiry1d
+		}
+		c, err := connectClient(ctx, b.addr, cfg)
+		if err != nil {
+			return err
+		}
+		clients[k] = c
+		subs[k].cl = c
+		return c.subscribe(ctx, ls.qos, ls.subFilters(k)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribers: %w", err)
+	}
+	for i := range pubs {
+		p := newPublisher(i, ls.pubTopic(i), ls.qos, opt.window, measureWindow{})
+		for k, s := range subs {
+			if ls.feeds(i, k) {
+				p.subs = append(p.subs, s)
+			}
+		}
+		if len(p.subs) > 0 {
+			p.backlog = int64(opt.backlog)
+		}
+		pubs[i] = p
+	}
+	err = connectAll(ls.pubs, 16, func(i int) error {
+		c, err := connectClient(ctx, b.addr, pubs[i].clientCfg(fmt.Sprintf("bench-%s-pub-%d", name, i)))
+		if err != nil {
+			return err
+		}
+		clients[ls.subs+i] = c
+		pubs[i].cl = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publishers: %w", err)
+	}
+
+	// Schedule: warm-up, then the measured window; publishers stop at t1.
+	start := clock()
+	win := measureWindow{t0: start + int64(opt.warmup), t1: start + int64(opt.warmup+opt.duration)}
+	for _, s := range subs {
+		s.mu.Lock()
+		s.win = win
+		s.mu.Unlock()
+	}
+	runCtx, cancelRun := context.WithTimeout(ctx, opt.warmup+opt.duration+opt.drain+time.Minute)
+	defer cancelRun()
+	pubCtx, stopPubs := context.WithCancel(runCtx)
+	defer stopPubs()
+
+	ackDone := make(chan struct{})
+	var ackers, publishers sync.WaitGroup
+	for _, p := range pubs {
+		p.win = win
+		if p.qos > 0 {
+			ackers.Add(1)
+			go func() { defer ackers.Done(); p.runAcker(ackDone) }()
+		}
+		publishers.Add(1)
+		go func() { defer publishers.Done(); p.run(pubCtx, win.t1) }()
+	}
+
+	if os.Getenv("BENCH_DEBUG") != "" {
+		go func() {
+			var last int64
+			for clock() < win.t1 {
+				time.Sleep(100 * time.Millisecond)
+				var d, e, o int64
+				for _, s := range subs {
+					d += s.delivered.Load()
+					e += s.expected.Load()
+					o += s.writtenOff.Load()
+				}
+				fmt.Fprintf(os.Stderr, "t=%.1f delivered %d (+%d) expected %d off %d\n", float64(clock()-start)/1e9, d, d-last, e, o)
+				last = d
+			}
+		}()
+	}
+	sleepUntil(win.t0)
+	bcpu0, err0 := procCPUSeconds(b.pid())
+	scpu0, _ := procCPUSeconds(selfPID)
+	sleepUntil(win.t1)
+	bcpu1, err1 := procCPUSeconds(b.pid())
+	scpu1, _ := procCPUSeconds(selfPID)
+	stopPubs()
+	publishers.Wait()
+	if err := b.unexpectedExit(); err != nil {
+		close(ackDone)
+		return nil, err
+	}
+	if err := errors.Join(err0, err1); err != nil {
+		close(ackDone)
+		return nil, fmt.Errorf("broker CPU: %w", err)
+	}
+
+	drained := drain(pubs, subs, opt.drain, time.Second)
+	close(ackDone)
+	ackers.Wait()
+	closeAll(clients)
+	clients = nil
+
+	r := &loadResult{Drained: drained, BrokerCPU: bcpu1 - bcpu0, BenchCPU: scpu1 - scpu0}
+	var lat []int64
+	for _, p := range pubs {
+		r.Sent += int64(p.sent.Load())
+		r.Acked += p.ackCount
+		r.Nacked += p.nacks
+		r.Errors += p.errors.Load()
+	}
+	if ls.subs > 0 {
+		r.LatencyFrom = "publish->receive"
+		for k, s := range subs {
+			s.mu.Lock()
+			r.Counted += s.inWindow
+			lat = append(lat, s.lat...)
+			r.Foreign += s.foreign
+			for i, p := range pubs {
+				if !ls.feeds(i, k) {
+					continue
+				}
+				t := &s.tracks[i]
+				r.Delivered += t.received
+				r.Dup += t.dup
+				r.OutOfOrder += t.ooo
+				var acked *bitset
+				if ls.qos > 0 {
+					acked = &p.acked
+				}
+				r.Lost += t.lost(p.sent.Load(), acked)
+			}
+			s.mu.Unlock()
+			r.WrittenOff += s.writtenOff.Load()
+		}
+	} else {
+		r.LatencyFrom = "publish->PUBACK"
+		r.Lost = -1 // not applicable
+		for _, p := range pubs {
+			r.Counted += p.inWindow
+			lat = append(lat, p.lat...)
+		}
+	}
+	r.Rate = float64(r.Counted) / opt.duration.Seconds()
+	p50, p99 := latencySummary(lat)
+	r.P50Ms, r.P99Ms = ms(p50), ms(p99)
+	if r.Counted > 0 {
+		r.CPUPer100k = r.BrokerCPU / float64(r.Counted) * 1e5
+	}
+	return r, nil
+}
+
+// drain waits until every QoS 1 publish is acknowledged and every subscriber
+// has what was sent to it; it gives up after limit, or after quiet without
+// progress. It reports whether everything arrived.
+func drain(pubs []*publisher, subs []*subscriber, limit, quiet time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	lastProgress, lastMark := time.Now(), int64(-1)
+	for {
+		done, mark := true, int64(0)
+		for _, p := range pubs {
+			o := p.outstanding.Load()
+			mark += o
+			if o > 0 {
+				done = false
+			}
+		}
+		for _, s := range subs {
+			d := s.delivered.Load()
+			mark += d
+			if s.expected.Load() > d {
+				done = false
+			}
+		}
+		if done {
+			return true
+		}
+		now := time.Now()
+		if mark != lastMark {
+			lastMark, lastProgress = mark, now
+		}
+		if now.After(deadline) || now.Sub(lastProgress) > quiet {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+}
+
+// memResult is one broker's RSS idle and with idle clients connected.
+type memResult struct {
+	Clients    int     `json:"clients"`
+	RSSIdleMB  float64 `json:"rss_idle_mb"`
+	RSSLoadMB  float64 `json:"rss_clients_mb"`
+	PerClientK float64 `json:"per_client_kb"`
+}
+
+// runMemory measures VmRSS of a started, idle broker, then with n idle
+// clients connected (keepalive 60 s, no subscriptions).
+func runMemory(ctx context.Context, b *broker, n int) (*memResult, error) {
+	idle, err := settledRSS(b)
+	if err != nil {
+		return nil, err
+	}
+	clients := make([]*mqttClient, n)
+	defer func() { closeAll(clients) }()
+	err = connectAll(n, 32, func(i int) error {
+		c, err := connectClient(ctx, b.addr, clientCfg{
+			id: fmt.Sprintf("bench-idle-%d", i), cleanStart: true, keepAlive: 60, receiveMax: 16,
+		})
+		clients[i] = c
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect %d idle clients: %w", n, err)
+	}
+	loaded, err := settledRSS(b)
+	if err != nil {
+		return nil, err
+	}
+	return &memResult{
+		Clients:    n,
+		RSSIdleMB:  mb(idle),
+		RSSLoadMB:  mb(loaded),
+		PerClientK: float64(loaded-idle) / 1024 / float64(n),
+	}, nil
+}
+
+// settledRSS samples VmRSS every 100 ms for a second and returns the last
+// sample, so allocations still in progress (client set-up, a GC cycle) are
+// included.
+func settledRSS(b *broker) (int64, error) {
+	var rss int64
+	for range 10 {
+		time.Sleep(100 * time.Millisecond) // sampling interval
+		r, err := procRSS(b.pid())
+		if err != nil {
+			return 0, fmt.Errorf("%s RSS: %w", b.name, err)
+		}
+		rss = r
+	}
+	return rss, nil
+}
+
+// startupResult is one broker's start-up measurement.
+type startupResult struct {
+	Messages       int     `json:"messages"`
+	Subscribers    int     `json:"subscribers"`
+	Queued         int64   `json:"queued_deliveries"`
+	PreloadSeconds float64 `json:"preload_s"`
+	StopSignal     string  `json:"stop_signal"`
+	ConnackMs      float64 `json:"exec_to_connack_ms"`
+	RSSAfterMB     float64 `json:"rss_after_start_mb"`
+	Recovered      int64   `json:"recovered_by_subscriber_0"`
+	RecoverMs      float64 `json:"recover_subscriber_0_ms"`
+}
+
+const (
+	startupSubs    = 100
+	startupPubs    = 10
+	startupTopic   = "queue/x"
+	startupFilter  = "queue/#"
+	startupTimeout = 10 * time.Minute
+)
+
+// runStartup fills persistent sessions, stops the broker hard, restarts it
+// and times exec → first CONNACK.
+func runStartup(ctx context.Context, b *broker, opt options) (*startupResult, error) {
+	res := &startupResult{Messages: opt.startupMsgs, Subscribers: startupSubs}
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+
+	// 1. Persistent sessions subscribed to queue/#, then offline.
+	subs := make([]*mqttClient, startupSubs)
+	err := connectAll(startupSubs, 16, func(k int) error {
+		c, err := connectClient(ctx, b.addr, startupSubCfg(k, nil))
+		if err != nil {
+			return err
+		}
+		subs[k] = c
+		return c.subscribe(ctx, 1, startupFilter)
+	})
+	closeAll(subs)
+	if err != nil {
+		return nil, fmt.Errorf("persistent subscribers: %w", err)
+	}
+
+	// 2. Queue the messages: startupPubs publishers, QoS 1, window each.
+	t := time.Now()
+	acked, err := preload(ctx, b, opt)
+	if err != nil {
+		return nil, err
+	}
+	res.PreloadSeconds = time.Since(t).Seconds()
+	res.Queued = acked * startupSubs
+
+	// 3. Stop. mosquitto writes its database only on exit (or every 30
+	// minutes), so a SIGKILL would restart it empty; it gets SIGTERM.
+	if b.kind == kindStoreedge {
+		res.StopSignal = "SIGKILL"
+		err = b.kill()
+	} else {
+		res.StopSignal = "SIGTERM"
+		err = b.stop()
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	// 4. Restart and poll with MQTT CONNECTs until one is accepted.
+	execAt := clock()
+	if err := b.launch(); err != nil {
+		return nil, err
+	}
+	connackAt, err := pollConnack(ctx, b, 2*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	res.ConnackMs = ms(time.Duration(connackAt - execAt))
+	rss, err := procRSS(b.pid())
+	if err != nil {
+		return nil, err
+	}
+	res.RSSAfterMB = mb(rss)
+
+	// 5. Check that the queue survived: subscriber 0 resumes its session.
+	t = time.Now()
+	s := newSubscriber(startupPubs, measureWindow{})
+	c, err := connectClient(ctx, b.addr, startupSubCfg(0, s.onPublish))
+	if err != nil {
+		return nil, fmt.Errorf("resume subscriber 0: %w", err)
+	}
+	s.expected.Store(acked)
+	drain(nil, []*subscriber{s}, 2*time.Minute, 5*time.Second)
+	c.close()
+	res.Recovered = s.delivered.Load()
+	res.RecoverMs = ms(time.Since(t))
+	return res, b.unexpectedExit()
+}
+
+func startupSubCfg(k int, onPublish func(*paho.Publish)) clientCfg {
+	return clientCfg{
+		id:            fmt.Sprintf("bench-queue-%d", k),
+		cleanStart:    false,
+		sessionExpiry: sessionExpiry1d,
+		receiveMax:    subReceiveMax,
+		onPublish:     onPublish,
+	}
+}
+
+// preload publishes opt.startupMsgs QoS 1 messages to startupTopic and
+// returns how many were acknowledged.
+func preload(ctx context.Context, b *broker, opt options) (int64, error) {
+	n := min(startupPubs, opt.startupMsgs)
+	pubs := make([]*publisher, n)
+	clients := make([]*mqttClient, n)
+	defer func() { closeAll(clients) }()
+	for i := range pubs {
+		pubs[i] = newPublisher(i, startupTopic, 1, opt.window, measureWindow{})
+		pubs[i].limit = uint64(opt.startupMsgs / n)
+		if i < opt.startupMsgs%n {
+			pubs[i].limit++
+		}
+	}
+	err := connectAll(n, n, func(i int) error {
+		c, err := connectClient(ctx, b.addr, pubs[i].clientCfg(fmt.Sprintf("bench-preload-%d", i)))
+		clients[i], pubs[i].cl = c, c
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("preload publishers: %w", err)
+	}
+	ackDone := make(chan struct{})
+	var wg, ackers sync.WaitGroup
+	for _, p := range pubs {
+		ackers.Add(1)
+		go func() { defer ackers.Done(); p.runAcker(ackDone) }()
+		wg.Add(1)
+		go func() { defer wg.Done(); p.run(ctx, math.MaxInt64) }()
+	}
+	wg.Wait()
+	drain(pubs, nil, time.Minute, 10*time.Second)
+	close(ackDone)
+	ackers.Wait()
+	var acked, errs, nacks int64
+	for _, p := range pubs {
+		acked += p.ackCount
+		errs += p.errors.Load()
+		nacks += p.nacks
+	}
+	if acked != int64(opt.startupMsgs) {
+		return acked, fmt.Errorf("preload: %d of %d messages acknowledged (%d refused, %d errors)", acked, opt.startupMsgs, nacks, errs)
+	}
+	return acked, nil
+}
+
+// pollConnack connects with a fresh clean session until the broker answers
+// with a successful CONNACK, and returns the bench clock at that moment.
+func pollConnack(ctx context.Context, b *broker, timeout time.Duration) (int64, error) {
+	deadline := time.Now().Add(timeout)
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := connectClient(actx, b.addr, clientCfg{id: "bench-probe", cleanStart: true})
+		cancel()
+		if err == nil {
+			at := clock()
+			c.close()
+			return at, nil
+		}
+		select {
+		case <-b.exited:
+			return 0, fmt.Errorf("%s exited during restart (%v); log %s:\n%s", b.name, b.waitErr, b.logPath, b.logTail(20))
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%s: no CONNACK within %v of restart (%d attempts, last: %v)", b.name, timeout, attempt+1, err)
+		}
+		time.Sleep(time.Millisecond) // poll interval
+	}
+}
+
+func sleepUntil(t int64) {
+	if d := t - clock(); d > 0 {
+		time.Sleep(time.Duration(d)) // timing the measurement window
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mb(b int64) float64         { return float64(b) / (1 << 20) }

@@ -1,0 +1,183 @@
+package auth
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ACL file format (configs/acl.yaml documents it for operators):
+//
+//	roles:
+//	  <role>:
+//	    description: text
+//	    publish:   [filters]
+//	    retain:    [filters]   # retained publishes (and retained wills) need this too
+//	    subscribe: [filters]
+//
+// Filters use MQTT syntax; "%c" (client id) and "%u" (username = device id)
+// are placeholders that must fill a whole level.
+
+var roleNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+type aclFile struct {
+	Roles map[string]roleFile `yaml:"roles"`
+}
+
+type roleFile struct {
+	Description string      `yaml:"description"`
+	Publish     []yaml.Node `yaml:"publish"`
+	Retain      []yaml.Node `yaml:"retain"`
+	Subscribe   []yaml.Node `yaml:"subscribe"`
+}
+
+// role is one compiled role: its grant templates, placeholders still in place.
+type role struct {
+	name      string
+	publish   []template
+	retain    []template
+	subscribe []template
+}
+
+// template is one grant filter as written in the ACL.
+type template struct {
+	filter string   // as written, e.g. "reply/%c/#"
+	levels []string // split on '/', for substitution
+	client bool     // contains %c
+	user   bool     // contains %u
+}
+
+// expand substitutes the placeholders. ok is false when a needed value cannot
+// be substituted without widening the grant (empty, or containing '/', '+',
+// '#'): such a grant is dropped, never widened.
+func (t template) expand(clientID, username string) (string, bool) {
+	if !t.client && !t.user {
+		return t.filter, true
+	}
+	if (t.client && !validLevelValue(clientID)) || (t.user && !validLevelValue(username)) {
+		return "", false
+	}
+	out := make([]string, len(t.levels))
+	for i, l := range t.levels {
+		switch l {
+		case "%c":
+			out[i] = clientID
+		case "%u":
+			out[i] = username
+		default:
+			out[i] = l
+		}
+	}
+	return strings.Join(out, "/"), true
+}
+
+// parseACL decodes and validates an ACL file.
+func parseACL(b []byte) (map[string]*role, error) {
+	var f aclFile
+	if err := decodeStrict(b, &f); err != nil {
+		return nil, fmt.Errorf("acl: %w", err)
+	}
+	names := make([]string, 0, len(f.Roles))
+	for name := range f.Roles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	roles := make(map[string]*role, len(f.Roles))
+	var errs []error
+	for _, name := range names {
+		rf := f.Roles[name]
+		if !roleNamePattern.MatchString(name) {
+			errs = append(errs, fmt.Errorf("acl: role %q: use 1-32 lower-case letters, digits, '-' or '_', starting with a letter", name))
+			continue
+		}
+		r := &role{name: name}
+		var err error
+		if r.publish, err = compileList(name, "publish", rf.Publish); err != nil {
+			errs = append(errs, err)
+		}
+		if r.retain, err = compileList(name, "retain", rf.Retain); err != nil {
+			errs = append(errs, err)
+		}
+		if r.subscribe, err = compileList(name, "subscribe", rf.Subscribe); err != nil {
+			errs = append(errs, err)
+		}
+		for i, rt := range r.retain {
+			if !coveredByAny(rt.filter, r.publish) {
+				errs = append(errs, fmt.Errorf("acl: role %q: retain filter %q (line %d) is not covered by any publish filter of the role",
+					name, rt.filter, rf.Retain[i].Line))
+			}
+		}
+		roles[name] = r
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return roles, nil
+}
+
+func coveredByAny(f string, ts []template) bool {
+	for _, t := range ts {
+		if filterWithin(f, t.filter) {
+			return true
+		}
+	}
+	return false
+}
+
+func compileList(roleName, list string, nodes []yaml.Node) ([]template, error) {
+	out := make([]template, 0, len(nodes))
+	var errs []error
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "") {
+			errs = append(errs, fmt.Errorf("acl: role %q: %s entry at line %d: want a topic filter string", roleName, list, n.Line))
+			continue
+		}
+		t, err := compileTemplate(n.Value)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("acl: role %q: %s filter %q (line %d): %w", roleName, list, n.Value, n.Line, err))
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, errors.Join(errs...)
+}
+
+func compileTemplate(s string) (template, error) {
+	if !validFilter(s) {
+		return template{}, errors.New(`not a valid MQTT topic filter ("+" and "#" must be whole levels, "#" only last; quote a lone "#" in YAML)`)
+	}
+	if inner, ok := stripShare(s); !ok || inner != s {
+		return template{}, errors.New("shared subscriptions ($share/...) are not grants; grant the topic filter itself")
+	}
+	t := template{filter: s, levels: strings.Split(s, "/")}
+	for _, l := range t.levels {
+		switch {
+		case l == "%c":
+			t.client = true
+		case l == "%u":
+			t.user = true
+		case strings.Contains(l, "%"):
+			return template{}, fmt.Errorf("level %q: placeholders are %%c (client id) and %%u (username) and must fill a whole level", l)
+		}
+	}
+	return t, nil
+}
+
+// decodeStrict decodes one YAML document and rejects unknown keys. An empty
+// document (only comments) decodes to the zero value.
+func decodeStrict(b []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}

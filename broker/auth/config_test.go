@@ -1,0 +1,103 @@
+package auth
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/storeedge/storeedge/configs"
+)
+
+func TestShippedConfigs(t *testing.T) {
+	p, err := buildPolicy(configs.Devices, configs.ACL, "anonymous")
+	if err != nil {
+		t.Fatalf("shipped devices.yaml / acl.yaml: %v", err)
+	}
+	for _, r := range []string{"kiosk", "chat-tablet", "camera", "staff", "admin", "cloud", "anonymous"} {
+		if p.roles[r] == nil {
+			t.Errorf("acl.yaml has no role %q", r)
+		}
+	}
+	if len(p.devices) != 0 {
+		t.Errorf("the embedded registry must be empty, has %d devices", len(p.devices))
+	}
+}
+
+const testACL = `
+roles:
+  kiosk:
+    publish: [devices/%u/status, svc/booking/#]
+    retain: [devices/%u/status]
+    subscribe: [reply/%c/#]
+  staff:
+    publish: ["svc/#"]
+    subscribe: [devices/+/status]
+`
+
+func TestParseACLErrors(t *testing.T) {
+	tests := []struct {
+		name, acl string
+		want      []string // substrings of the error
+	}{
+		{"unknown key", "roles:\n  kiosk:\n    publsh: [a]\n", []string{"line 3", "publsh"}},
+		{"bad filter", "roles:\n  kiosk:\n    publish:\n      - a/#/b\n", []string{`role "kiosk"`, `"a/#/b"`, "line 4"}},
+		{"bad placeholder", "roles:\n  kiosk:\n    publish: [devices/x%u/status]\n", []string{"placeholders", "whole level"}},
+		{"unknown placeholder", "roles:\n  kiosk:\n    subscribe: [reply/%x/#]\n", []string{"%x"}},
+		{"shared", "roles:\n  kiosk:\n    subscribe: [$share/g/a]\n", []string{"shared"}},
+		{"role name", "roles:\n  Kiosk!:\n    publish: [a]\n", []string{`role "Kiosk!"`}},
+		{"not a string", "roles:\n  kiosk:\n    publish:\n      - {a: b}\n", []string{"line 4", "want a topic filter"}},
+		{"retain outside publish", "roles:\n  kiosk:\n    publish: [a/#]\n    retain: [b]\n", []string{`retain filter "b"`, "not covered"}},
+		{"duplicate role", "roles:\n  kiosk: {}\n  kiosk: {}\n", []string{"already defined"}},
+		{"lone hash unquoted is a comment -> empty filter", "roles:\n  kiosk:\n    publish:\n      - #\n", []string{"line 4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseACL([]byte(tt.acl))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseDevicesErrors(t *testing.T) {
+	bc := "$2a$04$szvhcH0JNm/5v7qpdO8uo.tSJsEXXp3cExDBfyfO7yt7mAO0WZoUS"
+	tests := []struct {
+		name, devices string
+		want          []string
+	}{
+		{"unknown key", "devices:\n  - id: k1\n    role: kiosk\n    pasword_hash: x\n", []string{"line 4", "pasword_hash"}},
+		{"bad id", "devices:\n  - id: k/1\n    role: kiosk\n    password_hash: \"" + bc + "\"\n", []string{"line 2", `"k/1"`, "id must be"}},
+		{"bad id plus", "devices:\n  - id: \"k+\"\n    role: kiosk\n    password_hash: \"" + bc + "\"\n", []string{`"k+"`}},
+		{"duplicate", "devices:\n  - id: k1\n    role: kiosk\n    password_hash: \"" + bc + "\"\n  - id: k1\n    role: kiosk\n    password_hash: \"" + bc + "\"\n", []string{"line 5", "duplicate id"}},
+		{"case duplicate", "devices:\n  - id: k1\n    role: kiosk\n    cert_cn: a\n  - id: K1\n    role: kiosk\n    cert_cn: b\n", []string{`"K1"`, "upper/lower case"}},
+		{"unknown role", "devices:\n  - id: k1\n    role: kiosks\n    password_hash: \"" + bc + "\"\n", []string{`role "kiosks"`, "kiosk, staff"}},
+		{"bad hash", "devices:\n  - id: k1\n    role: kiosk\n    password_hash: plaintext\n", []string{"line 2", "password_hash", "bcrypt"}},
+		{"no credentials", "devices:\n  - id: k1\n    role: kiosk\n", []string{"never log in"}},
+		{"duplicate cn", "devices:\n  - id: c1\n    role: kiosk\n    cert_cn: cam\n  - id: c2\n    role: kiosk\n    cert_cn: cam\n", []string{`device "c2"`, `already used by device "c1"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := buildPolicy([]byte(tt.devices), []byte(testACL), "")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := buildPolicy(nil, []byte(testACL), "anonymous"); err == nil || !strings.Contains(err.Error(), "anonymous role") {
+		t.Errorf("missing anonymous role: %v", err)
+	}
+	p, err := buildPolicy([]byte("# only comments\n"), []byte(testACL), "")
+	if err != nil || len(p.devices) != 0 {
+		t.Fatalf("empty registry: %v", err)
+	}
+}

@@ -1,0 +1,15 @@
+// Package auth decides who may connect to the store broker and which topics they may use: the device registry, passwords, the topic ACL and a mochi hook that enforces them.
+//
+// The registry (configs/devices.yaml) lists each device with its role, a
+// bcrypt or argon2id password hash and/or the Common Name of its TLS client
+// certificate. The ACL (configs/acl.yaml) grants each role the topics it may
+// publish, publish retained and subscribe to; everything else is denied.
+//
+// Hook plugs both into mochi: OnConnect limits connection attempts per source
+// address and enforces the client identifier rule (the device id, or
+// "<device id>:<suffix>"), OnConnectAuthenticate checks credentials and the
+// Last Will topic, OnACLCheck and OnPublish check every publish, subscription
+// and delivery against the client's grants. Reload swaps registry and ACL
+// atomically (SIGHUP); deliveries are checked too, so revoking a grant also
+// silences subscriptions that already exist.
+package auth

@@ -1,0 +1,408 @@
+package auth
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Options configures the auth hook.
+type Options struct {
+	// Server is the broker the hook is added to; it sends the CONNACKs that
+	// mochi's hook API cannot (0x85, 0x87, 0x9F). Required.
+	Server *mqtt.Server
+	// Devices is the device registry (configs/devices.yaml format); nil or
+	// empty is an empty registry.
+	Devices []byte
+	// ACL is the topic ACL (configs/acl.yaml format). Required.
+	ACL []byte
+	// AllowAnonymous lets clients without credentials in with AnonymousRole
+	// (default "anonymous"). Labs and interop tests only.
+	AllowAnonymous bool
+	AnonymousRole  string
+	// ConnectRatePerMinute limits CONNECT attempts per source address; 0 = no limit.
+	ConnectRatePerMinute int
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+	// Log receives auth warnings; nil = the server's logger.
+	Log *slog.Logger
+}
+
+// Hook is the mochi hook that authenticates clients and enforces the ACL.
+// Add it to the server before any hook that persists messages in OnPublish.
+type Hook struct {
+	mqtt.HookBase
+
+	srv       *mqtt.Server
+	log       *slog.Logger
+	now       func() time.Time
+	anonRole  string // "" = anonymous clients not allowed
+	ratePerM  int
+	limiter   *rateLimiter
+	verified  *verifyCache
+	verifySem chan struct{}
+
+	reloadMu sync.Mutex
+	pol      atomic.Pointer[policy]
+	clients  grantCache
+}
+
+var _ mqtt.Hook = (*Hook)(nil)
+
+// NewHook validates the registry and the ACL and returns the hook.
+func NewHook(opts Options) (*Hook, error) {
+	if opts.Server == nil {
+		return nil, errors.New("auth: Options.Server is required")
+	}
+	if len(opts.ACL) == 0 {
+		return nil, errors.New("auth: Options.ACL is empty")
+	}
+	if opts.ConnectRatePerMinute < 0 {
+		return nil, fmt.Errorf("auth: ConnectRatePerMinute %d: want 0 (no limit) or more", opts.ConnectRatePerMinute)
+	}
+	h := &Hook{
+		srv:      opts.Server,
+		log:      opts.Log,
+		now:      opts.Now,
+		ratePerM: opts.ConnectRatePerMinute,
+		verified: newVerifyCache(4096, 5*time.Minute),
+		// At most half the cores hash passwords at once, so that a reconnect
+		// storm does not starve message delivery.
+		verifySem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+	}
+	if h.log == nil {
+		h.log = opts.Server.Log
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if opts.AllowAnonymous {
+		h.anonRole = opts.AnonymousRole
+		if h.anonRole == "" {
+			h.anonRole = "anonymous"
+		}
+	}
+	if opts.ConnectRatePerMinute > 0 {
+		h.limiter = newRateLimiter(opts.ConnectRatePerMinute, maxRateSources)
+	}
+	p, err := buildPolicy(opts.Devices, opts.ACL, h.anonRole)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	h.pol.Store(p)
+	return h, nil
+}
+
+// Reload validates a new registry and ACL and, only if both are valid,
+// replaces the current ones atomically. Connected clients keep their
+// connection; their grants are recomputed on their next publish, subscribe or
+// delivery, so a subscription the new ACL no longer covers stops receiving.
+func (h *Hook) Reload(devices, acl []byte) error {
+	if len(acl) == 0 {
+		return errors.New("auth: reload: ACL is empty")
+	}
+	p, err := buildPolicy(devices, acl, h.anonRole)
+	if err != nil {
+		return fmt.Errorf("auth: reload: %w", err)
+	}
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	h.pol.Store(p)
+	h.clients.clear()
+	return nil
+}
+
+// ID implements mqtt.Hook.
+func (h *Hook) ID() string { return "storeedge-auth" }
+
+// Provides implements mqtt.Hook.
+func (h *Hook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect,
+		mqtt.OnPublish, mqtt.OnClientExpired:
+		return true
+	}
+	return false
+}
+
+// OnConnect applies the connect-rate limit per source address and the client
+// identifier rule, answering with CONNACK 0x9F or 0x85 itself (mochi's
+// OnConnectAuthenticate can only produce 0x86).
+func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if h.limiter != nil {
+		src := remoteHost(cl.Net.Remote)
+		ok, logNow, refused := h.limiter.allow(src, h.now())
+		if !ok {
+			if logNow {
+				h.log.Warn("auth: connect rate limit exceeded, refusing connections from this source",
+					"remote", src, "limit_per_minute", h.ratePerM, "refused_since_last_log", refused)
+			}
+			return h.refuse(cl, packets.ErrConnectionRateExceeded)
+		}
+	}
+
+	pol := h.pol.Load()
+	id, isDevice := h.claimedIdentity(pol, cl)
+	switch {
+	case isDevice:
+		if !deviceClientID(cl.ID, id) {
+			h.log.Warn("auth: client identifier refused: must be the device id or <device id>:<suffix>",
+				"device", id, "client", cl.ID, "remote", cl.Net.Remote)
+			return h.refuse(cl, packets.ErrClientIdentifierNotValid)
+		}
+	case h.anonRole != "":
+		if !validLevelValue(cl.ID) {
+			h.log.Warn("auth: anonymous client identifier refused", "client", cl.ID, "remote", cl.Net.Remote)
+			return h.refuse(cl, packets.ErrClientIdentifierNotValid)
+		}
+	}
+	// Anonymous clients when anonymous access is off are refused in
+	// OnConnectAuthenticate (0x86), which says more than 0x85 would.
+	return nil
+}
+
+// claimedIdentity returns the device id a client claims (its username, or the
+// device of its verified TLS certificate), before any password is checked.
+func (h *Hook) claimedIdentity(pol *policy, cl *mqtt.Client) (string, bool) {
+	if len(cl.Properties.Username) > 0 {
+		return string(cl.Properties.Username), true
+	}
+	if cn, ok := verifiedCN(cl); ok {
+		if d := pol.byCN[cn]; d != nil {
+			return d.id, true
+		}
+	}
+	return "", false
+}
+
+// refuse sends a failing CONNACK and returns the reason as the error that
+// makes mochi close the connection. MQTT 3.1.1 has no codes for some reasons
+// and mochi does not map them, so a close equivalent is sent instead.
+func (h *Hook) refuse(cl *mqtt.Client, code packets.Code) error {
+	send := code
+	if cl.Properties.ProtocolVersion < 5 {
+		if _, ok := packets.V5CodesToV3[code]; !ok {
+			switch code {
+			case packets.ErrNotAuthorized:
+				send = packets.ErrBadUsernameOrPassword // -> 0x05 not authorized
+			default:
+				send = packets.ErrServerUnavailable // -> 0x03 server unavailable
+			}
+		}
+	}
+	if err := h.srv.SendConnack(cl, send, false, nil); err != nil {
+		return fmt.Errorf("auth: %w (sending CONNACK: %w)", code, err)
+	}
+	return code
+}
+
+// OnConnectAuthenticate authenticates a client by username (device id) and
+// password, by verified TLS client certificate (CN = cert_cn), or as
+// anonymous when allowed. A certificate login sets the client's username to
+// the device id so that its grants can be recomputed from a stored session.
+func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	pol := h.pol.Load()
+	username := string(cl.Properties.Username)
+	remote := cl.Net.Remote
+	cn, hasCert := verifiedCN(cl)
+	certDev := (*device)(nil)
+	if hasCert {
+		certDev = pol.byCN[cn]
+	}
+
+	switch {
+	case certDev != nil:
+		if username != "" && username != certDev.id {
+			h.log.Warn("auth: login refused: username and client certificate name different devices",
+				"device", username, "cert_device", certDev.id, "remote", remote)
+			return false
+		}
+		cl.Properties.Username = []byte(certDev.id)
+	case username != "":
+		d := pol.devices[username]
+		hash := dummyHash
+		if d != nil && d.hash != "" {
+			hash = d.hash
+		}
+		ok, err := h.verify(hash, pk.Connect.Password)
+		switch {
+		case err != nil:
+			h.log.Error("auth: login refused: password hash unusable", "device", username, "remote", remote, "error", err)
+			return false
+		case d == nil:
+			h.log.Warn("auth: login refused: unknown device", "device", username, "remote", remote)
+			return false
+		case d.hash == "":
+			h.log.Warn("auth: login refused: device logs in by certificate only", "device", username, "remote", remote)
+			return false
+		case !ok:
+			h.log.Warn("auth: login refused: wrong password", "device", username, "remote", remote)
+			return false
+		}
+	default:
+		if h.anonRole == "" {
+			h.log.Warn("auth: login refused: no credentials and anonymous access is off", "client", cl.ID, "remote", remote)
+			return false
+		}
+	}
+
+	g := pol.grantsFor(cl)
+	if !g.identified {
+		// The client id rule was checked in OnConnect; this catches a reload
+		// in between.
+		h.log.Warn("auth: login refused: client identifier not valid for this device", "device", username, "client", cl.ID, "remote", remote)
+		return false
+	}
+	if atomic.LoadUint32(&cl.Properties.Will.Flag) == 1 {
+		w := &cl.Properties.Will
+		if !g.canPublish(w.TopicName) || (w.Retain && !g.canRetain(w.TopicName)) {
+			h.log.Warn("auth: login refused: will topic not permitted", "device", string(cl.Properties.Username),
+				"client", cl.ID, "topic", w.TopicName, "retain", w.Retain, "remote", remote)
+			// Answer 0x87 rather than the 0x86 mochi would send for a false
+			// return; stopping the client makes mochi's own CONNACK a no-op.
+			_ = h.refuse(cl, packets.ErrNotAuthorized) // the connection is closed either way
+			cl.Stop(packets.ErrNotAuthorized)
+			return false
+		}
+	}
+	h.clients.put(cl.ID, g)
+	h.log.Debug("auth: login", "device", string(cl.Properties.Username), "client", cl.ID, "role", g.role, "remote", remote)
+	return true
+}
+
+// verify checks a password against a hash, using the success cache and
+// bounding how many hashes run at once.
+func (h *Hook) verify(hash string, pw []byte) (bool, error) {
+	k := verifyKey(hash, pw)
+	if hash != dummyHash && h.verified.hit(k, h.now()) {
+		return true, nil
+	}
+	h.verifySem <- struct{}{}
+	defer func() { <-h.verifySem }()
+	if hash != dummyHash && h.verified.hit(k, h.now()) { // verified while we waited
+		return true, nil
+	}
+	ok, err := VerifyPassword(hash, string(pw))
+	if err != nil {
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	if ok && hash != dummyHash {
+		h.verified.add(k, h.now())
+	}
+	return ok, nil
+}
+
+// verifiedCN returns the Common Name of a TLS client certificate that the
+// listener verified against its client CA.
+func verifiedCN(cl *mqtt.Client) (string, bool) {
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		return "", false
+	}
+	st := tc.ConnectionState()
+	if !st.HandshakeComplete || len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
+		return "", false
+	}
+	cn := st.PeerCertificates[0].Subject.CommonName
+	return cn, cn != ""
+}
+
+// OnACLCheck allows a publish (write) or a subscription filter / delivered
+// topic (!write) when one grant of the client's role covers it. It runs for
+// every delivery, so with the client's grants cached it does not allocate.
+func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if cl.Net.Inline {
+		return true
+	}
+	g := h.grants(cl)
+	if write {
+		if topic == "" {
+			// A publish by topic alias only: mochi checks the ACL before it
+			// resolves the alias; OnPublish checks the resolved topic.
+			return len(g.publish) > 0
+		}
+		return g.canPublish(topic)
+	}
+	return g.canRead(topic)
+}
+
+// CanRead reports whether the client may subscribe to filter, or receive a
+// message on topic: the same as OnACLCheck(cl, topic, false).
+func (h *Hook) CanRead(cl *mqtt.Client, topic string) bool {
+	return h.OnACLCheck(cl, topic, false)
+}
+
+// OnPublish checks what OnACLCheck cannot see: the retain flag, and the topic
+// of a publish by topic alias (resolved only after the ACL check).
+func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || (!pk.FixedHeader.Retain && !pk.Properties.TopicAliasFlag) {
+		return pk, nil
+	}
+	g := h.grants(cl)
+	if g.canPublish(pk.TopicName) && (!pk.FixedHeader.Retain || g.canRetain(pk.TopicName)) {
+		return pk, nil
+	}
+	h.log.Debug("auth: publish refused", "client", cl.ID, "topic", pk.TopicName, "retain", pk.FixedHeader.Retain)
+	switch {
+	case pk.FixedHeader.Qos == 0:
+		return pk, packets.ErrRejectPacket // dropped, as mochi does for an ACL refusal
+	case cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos == 1:
+		return pk, packets.ErrNotAuthorized // PUBACK 0x87
+	case cl.Properties.ProtocolVersion == 5:
+		// mochi would answer a QoS 2 refusal with a PUBACK: send PUBREC 0x87.
+		ack := packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Pubrec},
+			PacketID:    pk.PacketID,
+			ReasonCode:  packets.ErrNotAuthorized.Code,
+			Properties:  packets.Properties{ReasonString: packets.ErrNotAuthorized.Reason},
+		}
+		if err := cl.WritePacket(ack); err != nil {
+			return pk, fmt.Errorf("auth: %w (sending PUBREC: %w)", packets.ErrRejectPacket, err)
+		}
+		return pk, packets.ErrRejectPacket
+	default:
+		// MQTT 3.1.1 has no negative acknowledgement: disconnect, as mochi
+		// does for an ACL refusal. DisconnectClient returns the code itself.
+		_ = h.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+		return pk, packets.ErrRejectPacket
+	}
+}
+
+// OnDisconnect forgets the client's cached grants, unless the session has
+// already been taken over by a newer connection with the same client id.
+func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.clients.drop(cl)
+}
+
+// OnClientExpired forgets the grants of an expired offline session.
+func (h *Hook) OnClientExpired(cl *mqtt.Client) {
+	h.clients.drop(cl)
+}
+
+// grants returns the client's grants under the current policy, from the
+// cache when possible. A client the cache does not know (a session restored
+// from storage after a restart, or one whose grants were dropped at
+// disconnect) gets them computed from its stored client id and username.
+func (h *Hook) grants(cl *mqtt.Client) *grants {
+	pol := h.pol.Load()
+	if g := h.clients.get(cl.ID); g != nil && g.cl == cl && g.pol == pol {
+		return g
+	}
+	g := pol.grantsFor(cl)
+	h.clients.offer(cl.ID, g, func() bool {
+		cur, ok := h.srv.Clients.Get(cl.ID)
+		return ok && cur == cl
+	})
+	return g
+}
