@@ -127,10 +127,26 @@ type testBroker struct {
 	addr  string
 	clock *fakeClock
 	logs  *logSink
-	tls   *tls.Config // client side, when the listener is TLS
+	once  sync.Once
 }
 
-type brokerOpt func(*Options)
+// close stops the server once (mochi's Close panics when called twice).
+func (b *testBroker) close(t *testing.T) {
+	b.once.Do(func() {
+		if err := b.srv.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+}
+
+// brokerCfg is what a test may change before the broker serves: the hook's
+// options and extra setup (more hooks) after the auth hook is added.
+type brokerCfg struct {
+	Options
+	setup func(*testBroker)
+}
+
+type brokerOpt func(*brokerCfg)
 
 // startBroker runs an in-process mochi server with the auth hook on
 // 127.0.0.1:0 (TLS when serverTLS is set).
@@ -141,23 +157,26 @@ func startBroker(t *testing.T, devices []byte, serverTLS *tls.Config, mods ...br
 		InlineClient: true,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	opts := Options{
+	cfg := brokerCfg{Options: Options{
 		Server:  b.srv,
 		Devices: devices,
 		ACL:     configs.ACL,
 		Now:     b.clock.Now,
 		Log:     slog.New(b.logs),
-	}
+	}}
 	for _, m := range mods {
-		m(&opts)
+		m(&cfg)
 	}
-	h, err := NewHook(opts)
+	h, err := NewHook(cfg.Options)
 	if err != nil {
 		t.Fatalf("NewHook: %v", err)
 	}
 	b.hook = h
 	if err := b.srv.AddHook(h, nil); err != nil {
 		t.Fatal(err)
+	}
+	if cfg.setup != nil {
+		cfg.setup(b)
 	}
 	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0", TLSConfig: serverTLS})
 	if err := b.srv.AddListener(l); err != nil {
@@ -167,7 +186,7 @@ func startBroker(t *testing.T, devices []byte, serverTLS *tls.Config, mods ...br
 		t.Fatal(err)
 	}
 	b.addr = l.Address()
-	t.Cleanup(func() { _ = b.srv.Close() })
+	t.Cleanup(func() { b.close(t) })
 	return b
 }
 
@@ -275,16 +294,30 @@ func (c *testClient) publish(t *testing.T, topic string, retain bool) byte {
 	return pr.ReasonCode
 }
 
-// subscribe returns the SUBACK reason code for one filter.
+// subscribe returns the SUBACK reason code for one filter (QoS 1).
 func (c *testClient) subscribe(t *testing.T, filter string) byte {
+	t.Helper()
+	return c.subscribeQoS(t, filter, 1)
+}
+
+func (c *testClient) subscribeQoS(t *testing.T, filter string, qos byte) byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: qos}}})
 	if sa == nil || len(sa.Reasons) != 1 {
 		t.Fatalf("%s subscribe %q: no SUBACK: %v", c.id, filter, err)
 	}
 	return sa.Reasons[0]
+}
+
+func (c *testClient) unsubscribe(t *testing.T, filter string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.c.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{filter}}); err != nil {
+		t.Fatalf("%s unsubscribe %q: %v", c.id, filter, err)
+	}
 }
 
 // next waits for the next message, failing after a deadline.

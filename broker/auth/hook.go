@@ -158,12 +158,12 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	case isDevice:
 		if !deviceClientID(cl.ID, id) {
 			h.log.Warn("auth: client identifier refused: must be the device id or <device id>:<suffix>",
-				"device", id, "client", cl.ID, "remote", cl.Net.Remote)
+				"device", clip(id), "client", clip(cl.ID), "remote", cl.Net.Remote)
 			return h.refuse(cl, packets.ErrClientIdentifierNotValid)
 		}
 	case h.anonRole != "":
 		if !validLevelValue(cl.ID) {
-			h.log.Warn("auth: anonymous client identifier refused", "client", cl.ID, "remote", cl.Net.Remote)
+			h.log.Warn("auth: anonymous client identifier refused", "client", clip(cl.ID), "remote", cl.Net.Remote)
 			return h.refuse(cl, packets.ErrClientIdentifierNotValid)
 		}
 	}
@@ -209,8 +209,11 @@ func (h *Hook) refuse(cl *mqtt.Client, code packets.Code) error {
 
 // OnConnectAuthenticate authenticates a client by username (device id) and
 // password, by verified TLS client certificate (CN = cert_cn), or as
-// anonymous when allowed. A certificate login sets the client's username to
-// the device id so that its grants can be recomputed from a stored session.
+// anonymous when allowed. A verified certificate is enough on its own; a
+// username sent with it must name the same device. A certificate login sets
+// the client's username to the device id so that its grants can be
+// recomputed from a stored session. A Last Will the client's role may not
+// publish (or retain) is refused with CONNACK 0x87.
 func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	pol := h.pol.Load()
 	username := string(cl.Properties.Username)
@@ -225,7 +228,7 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	case certDev != nil:
 		if username != "" && username != certDev.id {
 			h.log.Warn("auth: login refused: username and client certificate name different devices",
-				"device", username, "cert_device", certDev.id, "remote", remote)
+				"device", clip(username), "cert_device", certDev.id, "remote", remote)
 			return false
 		}
 		cl.Properties.Username = []byte(certDev.id)
@@ -241,7 +244,7 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			h.log.Error("auth: login refused: password hash unusable", "device", username, "remote", remote, "error", err)
 			return false
 		case d == nil:
-			h.log.Warn("auth: login refused: unknown device", "device", username, "remote", remote)
+			h.log.Warn("auth: login refused: unknown device", "device", clip(username), "remote", remote)
 			return false
 		case d.hash == "":
 			h.log.Warn("auth: login refused: device logs in by certificate only", "device", username, "remote", remote)
@@ -252,7 +255,11 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		}
 	default:
 		if h.anonRole == "" {
-			h.log.Warn("auth: login refused: no credentials and anonymous access is off", "client", cl.ID, "remote", remote)
+			if hasCert {
+				h.log.Warn("auth: login refused: client certificate name is not in the registry", "cert_cn", clip(cn), "client", clip(cl.ID), "remote", remote)
+			} else {
+				h.log.Warn("auth: login refused: no credentials and anonymous access is off", "client", clip(cl.ID), "remote", remote)
+			}
 			return false
 		}
 	}
@@ -261,14 +268,14 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if !g.identified {
 		// The client id rule was checked in OnConnect; this catches a reload
 		// in between.
-		h.log.Warn("auth: login refused: client identifier not valid for this device", "device", username, "client", cl.ID, "remote", remote)
+		h.log.Warn("auth: login refused: client identifier not valid for this device", "device", clip(username), "client", clip(cl.ID), "remote", remote)
 		return false
 	}
 	if atomic.LoadUint32(&cl.Properties.Will.Flag) == 1 {
 		w := &cl.Properties.Will
 		if !g.canPublish(w.TopicName) || (w.Retain && !g.canRetain(w.TopicName)) {
 			h.log.Warn("auth: login refused: will topic not permitted", "device", string(cl.Properties.Username),
-				"client", cl.ID, "topic", w.TopicName, "retain", w.Retain, "remote", remote)
+				"client", cl.ID, "topic", clip(w.TopicName), "retain", w.Retain, "remote", remote)
 			// Answer 0x87 rather than the 0x86 mochi would send for a false
 			// return; stopping the client makes mochi's own CONNACK a no-op.
 			_ = h.refuse(cl, packets.ErrNotAuthorized) // the connection is closed either way
@@ -405,4 +412,13 @@ func (h *Hook) grants(cl *mqtt.Client) *grants {
 		return ok && cur == cl
 	})
 	return g
+}
+
+// clip shortens a client-supplied string for a log line.
+func clip(s string) string {
+	const n = 128
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
