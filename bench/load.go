@@ -85,14 +85,15 @@ type pendingMsg struct {
 // publisher sends numbered messages to one topic, as fast as its window,
 // the gate and the broker allow.
 type publisher struct {
-	idx     uint32
-	topic   string
-	qos     byte
-	subs    []*subscriber // the subscribers that receive this topic
-	backlog int64         // gate threshold per subscriber; 0 = no gate
-	limit   uint64        // stop after this many messages; 0 = no limit
-	win     measureWindow
-	cl      *mqttClient
+	idx      uint32
+	topic    string
+	qos      byte
+	subs     []*subscriber // the subscribers that receive this topic
+	backlog  int64         // gate threshold per subscriber; 0 = no gate
+	limit    uint64        // stop after this many messages; 0 = no limit
+	interval int64         // pacing: ns between publishes; 0 = as fast as possible
+	win      measureWindow
+	cl       *mqttClient
 
 	sent   atomic.Uint64 // messages handed to the connection (seq 0..sent-1)
 	errors atomic.Int64  // publish calls that failed
@@ -101,6 +102,7 @@ type publisher struct {
 	window      chan struct{} // one token per unacknowledged message
 	acks        chan packets.ControlPacket
 	outstanding atomic.Int64
+	ackTotal    atomic.Int64 // PUBACKs received, for the -v timeline
 	mu          sync.Mutex
 	pending     map[uint16]pendingMsg
 	// Owned by the acker goroutine; read only after it has exited.
@@ -184,6 +186,7 @@ func (p *publisher) handleAck(cp packets.ControlPacket) {
 		}
 	}
 	p.outstanding.Add(-1)
+	p.ackTotal.Add(1)
 	<-p.window
 }
 
@@ -192,7 +195,11 @@ func (p *publisher) run(ctx context.Context, stopAt int64) {
 	buf := newPayload()
 	msg := &paho.Publish{Topic: p.topic, QoS: p.qos, Payload: buf}
 	opts := paho.PublishOptions{Method: paho.PublishMethod_AsyncSend}
+	next := clock()
 	for seq := uint64(0); p.limit == 0 || seq < p.limit; seq++ {
+		if p.interval > 0 {
+			next = p.pace(next, stopAt)
+		}
 		if p.qos > 0 {
 			select {
 			case p.window <- struct{}{}:
@@ -261,4 +268,17 @@ func (p *publisher) waitGate(ctx context.Context, stopAt int64) bool {
 		}
 	}
 	return true
+}
+
+// pace sleeps until the publish scheduled at next is due and returns the
+// time of the one after. A publisher that fell more than 100 ms behind
+// (window or gate closed) restarts its schedule rather than bursting.
+func (p *publisher) pace(next, stopAt int64) int64 {
+	now := clock()
+	if now < next {
+		time.Sleep(time.Duration(min(next, stopAt) - now)) // pacing the rate
+	} else if now-next > int64(100*time.Millisecond) {
+		next = now
+	}
+	return next + p.interval
 }

@@ -140,7 +140,9 @@ func run() int {
 		backlog      = flag.Int("backlog", 1000, "undelivered messages per subscriber before publishers pause")
 		idleClients  = flag.Int("idle-clients", 1000, "idle clients for the memory scenario")
 		startupMsgs  = flag.Int("startup-msgs", 10000, "QoS 1 messages queued for each of 100 sessions in the startup scenario")
+		rate         = flag.Float64("rate", 0, "publishes/s per throughput scenario, all publishers together (0 = as fast as the window and backlog allow)")
 		keep         = flag.Bool("keep", false, "keep broker directories (configs, data, logs)")
+		verbose      = flag.Bool("v", false, "print deliveries and PUBACKs per 100 ms of every throughput run to stderr")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nscenarios: %s\n\n", strings.Join(scenarioNames(), ", "))
@@ -154,6 +156,7 @@ func run() int {
 	opt := options{
 		reps: *reps, duration: *duration, warmup: *warmup, drain: *drainFor,
 		window: *window, backlog: *backlog, idleClients: *idleClients, startupMsgs: *startupMsgs,
+		rate: *rate, verbose: *verbose,
 	}
 	if err := opt.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -226,6 +229,9 @@ func run() int {
 	}
 	hdr := fmt.Sprintf("storeedge bench: %s vs %s, %d reps interleaved, %v window after %v warm-up, %d B payloads, %d CPUs, window %d, backlog %d",
 		sides[0].name, sides[1].name, opt.reps, opt.duration, opt.warmup, payloadSize, runtime.NumCPU(), opt.window, opt.backlog)
+	if opt.rate > 0 {
+		hdr += fmt.Sprintf(", paced at %.0f publishes/s per scenario", opt.rate)
+	}
 	if *selfCheck {
 		hdr += "\nSELF-CHECK: both sides are mosquitto (" + mq + "); ratios should be ~1.0"
 	}
@@ -237,7 +243,7 @@ func run() int {
 			"self_check": *selfCheck, "reps": opt.reps, "duration_s": opt.duration.Seconds(),
 			"warmup_s": opt.warmup.Seconds(), "drain_s": opt.drain.Seconds(), "window": opt.window,
 			"backlog": opt.backlog, "idle_clients": opt.idleClients, "startup_msgs": opt.startupMsgs,
-			"payload_bytes": payloadSize, "cpus": runtime.NumCPU(), "time": time.Now().UTC().Format(time.RFC3339),
+			"rate": opt.rate, "payload_bytes": payloadSize, "cpus": runtime.NumCPU(), "time": time.Now().UTC().Format(time.RFC3339),
 		}
 		if err := writeJSON(*jsonPath, jsonReport{Settings: settings, Summary: sums, Runs: recs}); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: write JSON:", err)
@@ -260,6 +266,8 @@ func (o options) validate() error {
 		return fmt.Errorf("-warmup and -drain must not be negative")
 	case o.window < 1 || o.window > 256:
 		return fmt.Errorf("-window %d: between 1 and 256 (storeedge's receive_maximum)", o.window)
+	case o.rate < 0:
+		return fmt.Errorf("-rate %v: 0 (as fast as possible) or more", o.rate)
 	case o.backlog < 0:
 		return fmt.Errorf("-backlog %d: 0 (no gate) or more", o.backlog)
 	case o.idleClients < 1 || o.idleClients > 4000:
@@ -341,8 +349,8 @@ func progress(r runRecord) string {
 		return fmt.Sprintf("%s: FAILED: %s", r.Broker, r.Error)
 	case r.Load != nil:
 		l := r.Load
-		s := fmt.Sprintf("%s: %.0f msg/s, p50 %.2f ms, p99 %.2f ms, broker cpu %.3f s/100k, bench cpu %.1f s",
-			r.Broker, l.Rate, l.P50Ms, l.P99Ms, l.CPUPer100k, l.BenchCPU)
+		s := fmt.Sprintf("%s: %.0f msg/s, p50 %.2f ms, p99 %.2f ms, broker cpu %.3f s/100k, cpu-s broker %.1f bench %.1f others %.1f",
+			r.Broker, l.Rate, l.P50Ms, l.P99Ms, l.CPUPer100k, l.BrokerCPU, l.BenchCPU, l.OtherCPU)
 		if l.Lost >= 0 {
 			s += fmt.Sprintf(", lost %d dup %d ooo %d", l.Lost, l.Dup, l.OutOfOrder)
 		}

@@ -84,3 +84,36 @@ func parseVmRSS(b []byte) (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS line (process exited or is a zombie?)")
 }
+
+// systemBusySeconds returns the CPU time all processes on the machine have
+// used so far (every "cpu" state of /proc/stat except idle and iowait).
+func systemBusySeconds() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	ticks, err := parseProcStatBusy(b)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/stat: %w", err)
+	}
+	return float64(ticks) / userHZ, nil
+}
+
+// parseProcStatBusy sums user, nice, system, irq, softirq and steal from the
+// aggregate "cpu" line of /proc/stat (guest time is already in user).
+func parseProcStatBusy(b []byte) (uint64, error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("unexpected first line %q", line)
+	}
+	var sum uint64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system [idle iowait] irq softirq steal
+		v, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("field %d: %w", i, err)
+		}
+		sum += v
+	}
+	return sum, nil
+}

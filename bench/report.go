@@ -189,6 +189,16 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 			}
 		}
 	}
+	busy, worst := 0, 0.0
+	for _, r := range recs {
+		if r.Load != nil && r.Load.OtherCPU/opt.duration.Seconds() > 0.25 {
+			busy++
+			worst = max(worst, r.Load.OtherCPU/opt.duration.Seconds())
+		}
+	}
+	if busy > 0 {
+		notes = append(notes, fmt.Sprintf("machine busy: in %d runs other processes used over 0.25 cores during the window (up to %.2f); rerun on a quiet machine if the ratios look odd", busy, worst))
+	}
 	for _, r := range recs {
 		if r.Error != "" {
 			notes = append(notes, fmt.Sprintf("%s %s rep %d: %s", r.Scenario, r.Broker, r.Rep, firstLine(r.Error)))

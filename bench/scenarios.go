@@ -18,8 +18,9 @@ type options struct {
 	duration    time.Duration
 	warmup      time.Duration
 	drain       time.Duration
-	window      int // QoS 1 messages outstanding per publisher
-	backlog     int // gate: undelivered messages per subscriber
+	window      int     // QoS 1 messages outstanding per publisher
+	rate        float64 // publishes/s per scenario, all publishers together; 0 = as fast as possible
+	backlog     int     // gate: undelivered messages per subscriber
 	idleClients int
 	startupMsgs int
 	verbose     bool
@@ -118,6 +119,7 @@ type loadResult struct {
 	BrokerCPU   float64 `json:"broker_cpu_s"`
 	CPUPer100k  float64 `json:"broker_cpu_s_per_100k"`
 	BenchCPU    float64 `json:"bench_cpu_s"`
+	OtherCPU    float64 `json:"other_cpu_s"` // everything else on the machine, same window
 	LatencyFrom string  `json:"latency"`
 }
 
@@ -155,6 +157,9 @@ func runLoad(ctx context.Context, b *broker, name string, ls loadSpec, opt optio
 	}
 	for i := range pubs {
 		p := newPublisher(i, ls.pubTopic(i), ls.qos, opt.window, measureWindow{})
+		if opt.rate > 0 {
+			p.interval = int64(float64(time.Second) * float64(ls.pubs) / opt.rate)
+		}
 		for k, s := range subs {
 			if ls.feeds(i, k) {
 				p.subs = append(p.subs, s)
@@ -203,28 +208,19 @@ func runLoad(ctx context.Context, b *broker, name string, ls loadSpec, opt optio
 		go func() { defer publishers.Done(); p.run(pubCtx, win.t1) }()
 	}
 
-	if os.Getenv("BENCH_DEBUG") != "" {
-		go func() {
-			var last int64
-			for clock() < win.t1 {
-				time.Sleep(100 * time.Millisecond)
-				var d, e, o int64
-				for _, s := range subs {
-					d += s.delivered.Load()
-					e += s.expected.Load()
-					o += s.writtenOff.Load()
-				}
-				fmt.Fprintf(os.Stderr, "t=%.1f delivered %d (+%d) expected %d off %d\n", float64(clock()-start)/1e9, d, d-last, e, o)
-				last = d
-			}
-		}()
+	if opt.verbose {
+		tlDone := make(chan struct{})
+		defer close(tlDone)
+		go timeline(name, b.name, start, tlDone, pubs, subs)
 	}
 	sleepUntil(win.t0)
 	bcpu0, err0 := procCPUSeconds(b.pid())
 	scpu0, _ := procCPUSeconds(selfPID)
+	all0, _ := systemBusySeconds()
 	sleepUntil(win.t1)
 	bcpu1, err1 := procCPUSeconds(b.pid())
 	scpu1, _ := procCPUSeconds(selfPID)
+	all1, _ := systemBusySeconds()
 	stopPubs()
 	publishers.Wait()
 	if err := b.unexpectedExit(); err != nil {
@@ -243,6 +239,7 @@ func runLoad(ctx context.Context, b *broker, name string, ls loadSpec, opt optio
 	clients = nil
 
 	r := &loadResult{Drained: drained, BrokerCPU: bcpu1 - bcpu0, BenchCPU: scpu1 - scpu0}
+	r.OtherCPU = max(0, (all1-all0)-r.BrokerCPU-r.BenchCPU)
 	var lat []int64
 	for _, p := range pubs {
 		r.Sent += int64(p.sent.Load())
@@ -569,3 +566,27 @@ func sleepUntil(t int64) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func mb(b int64) float64         { return float64(b) / (1 << 20) }
+
+// timeline prints deliveries and PUBACKs per 100 ms to stderr until done.
+func timeline(scenario, broker string, start int64, done <-chan struct{}, pubs []*publisher, subs []*subscriber) {
+	var lastD, lastA int64
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		var d, a int64
+		for _, s := range subs {
+			d += s.delivered.Load()
+		}
+		for _, p := range pubs {
+			a += p.ackTotal.Load()
+		}
+		fmt.Fprintf(os.Stderr, "  %s %s t=%4.1fs deliveries %7d acks %7d\n",
+			scenario, broker, float64(clock()-start)/1e9, d-lastD, a-lastA)
+		lastD, lastA = d, a
+	}
+}

@@ -90,7 +90,7 @@ func (b *Broker) start(ctx context.Context) error {
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		InlineClient:           true,
-		Logger:                 b.log,
+		Logger:                 slog.New(quietHandler{b.log.Handler()}),
 		SysTopicResendInterval: 10,
 	})
 	b.metrics = metrics.New(b.srv)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+
+	storebroker "github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/broker/auth"
+)
+
+// The generated storeedge config must load with the broker's own (strict)
+// loader, and the ACL and device files must be accepted by the auth hook: a
+// schema change in configs/store.yaml or configs/acl.yaml fails here rather
+// than in the middle of `make bench`.
+func TestStoreedgeConfigLoads(t *testing.T) {
+	b, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := storebroker.LoadConfig(b.conf)
+	if err != nil {
+		t.Fatalf("LoadConfig(%s): %v", b.conf, err)
+	}
+	if cfg.Listeners.TCP != b.addr || cfg.Listeners.HTTP != b.httpAddr || cfg.Listeners.Websocket != "" || cfg.Listeners.TLS != "" {
+		t.Errorf("listeners = %+v", cfg.Listeners)
+	}
+	if !cfg.Auth.AllowAnonymous || cfg.Auth.AnonymousRole != benchRole {
+		t.Errorf("auth = %+v", cfg.Auth)
+	}
+	l := cfg.Limits
+	if l.MaxConnections != 5000 || l.ConnectRatePerMinute != 0 || l.MaxQueuedMessages != maxQueuedMessages || l.ReceiveMaximum != 256 {
+		t.Errorf("limits = %+v", l)
+	}
+	if cfg.Log.Level != "warn" || !strings.HasPrefix(cfg.DataDir, b.dir) {
+		t.Errorf("log %q, data_dir %q", cfg.Log.Level, cfg.DataDir)
+	}
+
+	acl, err := os.ReadFile(cfg.Auth.ACLFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices, err := os.ReadFile(cfg.Auth.DevicesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.NewHook(auth.Options{
+		Server: mqtt.New(nil), Devices: devices, ACL: acl,
+		AllowAnonymous: true, AnonymousRole: benchRole,
+	}); err != nil {
+		t.Fatalf("auth.NewHook rejects the bench ACL: %v", err)
+	}
+}
+
+func TestMosquittoConfig(t *testing.T) {
+	b, err := newBroker(side{name: "mosquitto", kind: kindMosquitto, bin: "/bin/true"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.ReadFile(b.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(b.addr, ":")
+	for _, want := range []string{
+		"listener " + port + " 127.0.0.1\n",
+		"allow_anonymous true\n",
+		"persistence true\n",
+		"persistence_location " + filepath.Join(b.dir, "data") + "/\n",
+		"max_queued_messages 10000\n",
+		"log_type error\n",
+	} {
+		if !strings.Contains(string(c), want) {
+			t.Errorf("mosquitto.conf lacks %q:\n%s", want, c)
+		}
+	}
+}

@@ -1,0 +1,281 @@
+package broker
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/storeedge/storeedge/broker/auth"
+)
+
+// pki writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate with the given CN; it returns their file paths.
+type pki struct {
+	caFile, certFile, keyFile string
+	caPool                    *x509.CertPool
+	client                    tls.Certificate
+}
+
+func newPKI(t *testing.T, dir, clientCN string) pki {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "store CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	issue := func(cn string, serial int64, usage x509.ExtKeyUsage, ip bool) ([]byte, *ecdsa.PrivateKey) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+		if ip {
+			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der, k
+	}
+	writePEM := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	srvDER, srvKey := issue("storeedge", 2, x509.ExtKeyUsageServerAuth, true)
+	srvKeyDER, _ := x509.MarshalECPrivateKey(srvKey)
+	cliDER, cliKey := issue(clientCN, 3, x509.ExtKeyUsageClientAuth, false)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pki{
+		caFile:   writePEM("ca.pem", "CERTIFICATE", caDER),
+		certFile: writePEM("server.pem", "CERTIFICATE", srvDER),
+		keyFile:  writePEM("server-key.pem", "EC PRIVATE KEY", srvKeyDER),
+		caPool:   pool,
+		client:   tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey},
+	}
+}
+
+// One broker, three transports: a kiosk over TCP and a staff tablet over
+// WebSocket log in with passwords, a camera over TLS with its client
+// certificate, and they hear each other.
+func TestListenersTCPWebsocketTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newPKI(t, dir, "cam-room-1.store.local")
+	hash, err := auth.HashPassword("staff-pass-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices := fmt.Sprintf(`devices:
+  - id: staff-anna
+    role: staff
+    password_hash: %q
+  - id: kiosk-01
+    role: kiosk
+    password_hash: %q
+  - id: cam-room-1
+    role: camera
+    cert_cn: cam-room-1.store.local
+`, hash, hash)
+	if err := os.WriteFile(filepath.Join(dir, "devices.yaml"), []byte(devices), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Auth.DevicesFile = filepath.Join(dir, "devices.yaml")
+	cfg.Listeners = ListenersConfig{TCP: "127.0.0.1:0", Websocket: "127.0.0.1:0", WebsocketPath: "/mqtt",
+		TLS: "127.0.0.1:0", TLSCertFile: ca.certFile, TLSKeyFile: ca.keyFile, TLSClientCAFile: ca.caFile, HTTP: "127.0.0.1:0"}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := Start(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	a := b.Addrs()
+	for _, addr := range []string{a.TCP, a.Websocket, a.TLS, a.HTTP} {
+		if strings.HasSuffix(addr, ":0") || addr == "" {
+			t.Fatalf("listener address not resolved: %+v", a)
+		}
+	}
+
+	staff := dialAuto(t, "ws://"+a.Websocket+"/mqtt", "staff-anna", "staff-pass-01", nil)
+	if _, err := staff.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/+/status", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	kiosk := dialAuto(t, "mqtt://"+a.TCP, "kiosk-01", "staff-pass-01", nil)
+	cam := dialAuto(t, "mqtts://"+a.TLS, "cam-room-1", "", &tls.Config{RootCAs: ca.caPool, Certificates: []tls.Certificate{ca.client}})
+	for _, c := range []struct {
+		cm    *autopaho.ConnectionManager
+		topic string
+	}{{kiosk.ConnectionManager, "devices/kiosk-01/status"}, {cam.ConnectionManager, "devices/cam-room-1/status"}} {
+		if _, err := c.cm.Publish(context.Background(), &paho.Publish{Topic: c.topic, QoS: 1, Payload: []byte("online")}); err != nil {
+			t.Fatalf("publish %s: %v", c.topic, err)
+		}
+	}
+	want := map[string]bool{"devices/kiosk-01/status": false, "devices/cam-room-1/status": false}
+	deadline := time.After(10 * time.Second)
+	for n := 0; n < 2; {
+		select {
+		case m := <-staff.got:
+			if seen, ok := want[m.Topic]; ok && !seen {
+				want[m.Topic] = true
+				n++
+			}
+		case <-deadline:
+			t.Fatalf("staff over WebSocket did not hear both devices: %v", want)
+		}
+	}
+	// A camera without its certificate is refused.
+	if _, err := tryAuto("mqtts://"+a.TLS, "cam-room-1", "", &tls.Config{RootCAs: ca.caPool}); err == nil {
+		t.Fatal("camera without a certificate or password logged in")
+	}
+}
+
+type autoClient struct {
+	*autopaho.ConnectionManager
+	got chan *paho.Publish
+}
+
+func dialAuto(t *testing.T, raw, id, password string, tlsCfg *tls.Config) *autoClient {
+	t.Helper()
+	c, err := tryAuto(raw, id, password, tlsCfg)
+	if err != nil {
+		t.Fatalf("%s as %s: %v", raw, id, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = c.Disconnect(ctx)
+	})
+	return c
+}
+
+func tryAuto(raw, id, password string, tlsCfg *tls.Config) (*autoClient, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	c := &autoClient{got: make(chan *paho.Publish, 16)}
+	failed := make(chan error, 1)
+	cfg := autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, ConnectTimeout: 5 * time.Second,
+		CleanStartOnInitialConnection: true,
+		OnConnectError: func(err error) {
+			select {
+			case failed <- err:
+			default:
+			}
+		},
+		ClientConfig: paho.ClientConfig{ClientID: id, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+			func(pr paho.PublishReceived) (bool, error) { c.got <- pr.Packet; return true, nil }}},
+	}
+	if password != "" {
+		cfg.ConnectUsername, cfg.ConnectPassword = id, []byte(password)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cm, err := autopaho.NewConnection(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	up := make(chan error, 1)
+	go func() { up <- cm.AwaitConnection(ctx) }()
+	select {
+	case err = <-up:
+	case err = <-failed:
+	}
+	if err != nil {
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
+		defer dcancel()
+		_ = cm.Disconnect(dctx)
+		return nil, err
+	}
+	c.ConnectionManager = cm
+	return c, nil
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"unknown key":        "listners:\n  tcp: \":1\"\n",
+		"bad store id":       "store_id: \"a b\"\n",
+		"half a tls pair":    "listeners:\n  tls_cert_file: x.pem\n",
+		"zero connections":   "limits:\n  max_connections: 0\n",
+		"queue over pids":    "limits:\n  max_queued_messages: 70000\n",
+		"anonymous, no role": "auth:\n  allow_anonymous: true\n  anonymous_role: \"\"\n",
+		"bad log level":      "log:\n  level: loud\n",
+		"ws path not rooted": "listeners:\n  websocket_path: mqtt\n",
+		"not yaml":           "{",
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(p); err == nil {
+			t.Errorf("%s: config accepted", name)
+		}
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("missing config file accepted")
+	}
+	c, err := LoadConfig("")
+	if err != nil {
+		t.Fatalf("embedded default: %v", err)
+	}
+	if c.Auth.AllowAnonymous {
+		t.Fatal("the embedded default allows anonymous clients")
+	}
+	// A partial file keeps the other defaults.
+	p := filepath.Join(dir, "partial.yaml")
+	_ = os.WriteFile(p, []byte("store_id: shop-7\n"), 0o600)
+	c, err = LoadConfig(p)
+	if err != nil || c.StoreID != "shop-7" || c.Listeners.TCP != ":1883" {
+		t.Fatalf("partial config: %+v %v", c, err)
+	}
+}
+
+// A second broker on the same data directory fails fast with a clear error
+// instead of waiting for the lock.
+func TestSecondBrokerOnSameDataDir(t *testing.T) {
+	cfg, _ := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Listeners = ListenersConfig{TCP: "127.0.0.1:0"}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := Start(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	_, err = Start(context.Background(), cfg, log)
+	if err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("second broker: %v, want a 'locked' error", err)
+	}
+}
