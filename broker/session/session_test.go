@@ -22,7 +22,13 @@ import (
 	"github.com/storeedge/storeedge/broker/store"
 )
 
-var logOut io.Writer = os.Stderr
+// logOut receives the broker's debug log when STOREEDGE_TEST_LOG is set.
+var logOut io.Writer = func() io.Writer {
+	if os.Getenv("STOREEDGE_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}()
 
 // rig is an in-process broker with the session hook over a real store, that
 // can be stopped and started again on the same database file.
