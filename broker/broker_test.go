@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/auth"
 )
@@ -277,5 +279,62 @@ func TestSecondBrokerOnSameDataDir(t *testing.T) {
 	_, err = Start(context.Background(), cfg, log)
 	if err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("second broker: %v, want a 'locked' error", err)
+	}
+}
+
+// A client with more unacknowledged QoS 2 publishes than receive_maximum is
+// disconnected with reason 0x93, and the broker keeps serving others.
+func TestReceiveMaximumExceeded(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := auth.HashPassword("kiosk-pass-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices := fmt.Sprintf("devices:\n  - id: kiosk-01\n    role: kiosk\n    password_hash: %q\n", hash)
+	if err := os.WriteFile(filepath.Join(dir, "devices.yaml"), []byte(devices), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := DefaultConfig()
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Auth.DevicesFile = filepath.Join(dir, "devices.yaml")
+	cfg.Listeners = ListenersConfig{TCP: "127.0.0.1:0"}
+	cfg.Limits.ReceiveMaximum = 4
+	b, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+
+	nc, err := net.Dial("tcp", b.Addrs().TCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	write := func(pk packets.Packet, enc func(*bytes.Buffer) error) {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := enc(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nc.Write(buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: "kiosk-01",
+			UsernameFlag: true, Username: []byte("kiosk-01"), PasswordFlag: true, Password: []byte("kiosk-pass-01")}}
+	write(connect, connect.ConnectEncode)
+	// Five QoS 2 publishes, never released: one more than receive_maximum.
+	for i := 1; i <= 5; i++ {
+		pub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, ProtocolVersion: 5,
+			TopicName: "devices/kiosk-01/telemetry", PacketID: uint16(i), Payload: []byte("{}")}
+		write(pub, pub.PublishEncode)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	raw, _ := io.ReadAll(nc) // the broker closes the connection after its DISCONNECT
+	// The last packet is the DISCONNECT: type 0xE0, remaining length, reason code.
+	i := bytes.LastIndexByte(raw, 0xE0)
+	if i < 0 || i+2 >= len(raw) || raw[i+2] != 0x93 {
+		t.Fatalf("no DISCONNECT 0x93 in %x", raw)
 	}
 }
