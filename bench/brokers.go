@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -355,4 +357,50 @@ func findStoreedge(path string) (string, error) {
 		return "", fmt.Errorf("storeedge binary %s is not an executable file", abs)
 	}
 	return abs, nil
+}
+
+// scrapeMetrics returns storeedge's own counters and gauges from /metrics
+// (histogram buckets left out), so a run's JSON says why messages went
+// missing (e.g. storeedge_messages_dropped_total). nil for mosquitto or when
+// the endpoint does not answer.
+func (b *broker) scrapeMetrics() map[string]float64 {
+	if b.kind != kindStoreedge || !b.running() {
+		return nil
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get("http://" + b.httpAddr + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	return parseMetrics(body, "storeedge_")
+}
+
+// parseMetrics extracts "name{labels} value" samples with the given prefix
+// from the Prometheus text format, skipping histogram buckets.
+func parseMetrics(body []byte, prefix string) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		name := line[:i]
+		if strings.Contains(name, "_bucket{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[name] = v
+	}
+	return out
 }

@@ -19,7 +19,9 @@ type runRecord struct {
 	Load     *loadResult    `json:"load,omitempty"`
 	Memory   *memResult     `json:"memory,omitempty"`
 	Startup  *startupResult `json:"startup,omitempty"`
-	Error    string         `json:"error,omitempty"`
+	// Metrics is storeedge's /metrics at the end of the run.
+	Metrics map[string]float64 `json:"broker_metrics,omitempty"`
+	Error   string             `json:"error,omitempty"`
 }
 
 // sideSummary aggregates one broker's reps of one scenario: medians for

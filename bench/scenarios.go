@@ -213,16 +213,20 @@ func runLoad(ctx context.Context, b *broker, name string, ls loadSpec, opt optio
 		defer close(tlDone)
 		go timeline(name, b.name, start, tlDone, pubs, subs)
 	}
-	sleepUntil(win.t0)
+	sleepUntil(ctx, win.t0)
 	bcpu0, err0 := procCPUSeconds(b.pid())
 	scpu0, _ := procCPUSeconds(selfPID)
 	all0, _ := systemBusySeconds()
-	sleepUntil(win.t1)
+	sleepUntil(ctx, win.t1)
 	bcpu1, err1 := procCPUSeconds(b.pid())
 	scpu1, _ := procCPUSeconds(selfPID)
 	all1, _ := systemBusySeconds()
 	stopPubs()
 	publishers.Wait()
+	if err := ctx.Err(); err != nil {
+		close(ackDone)
+		return nil, fmt.Errorf("interrupted: %w", err)
+	}
 	if err := b.unexpectedExit(); err != nil {
 		close(ackDone)
 		return nil, err
@@ -558,9 +562,18 @@ func pollConnack(ctx context.Context, b *broker, timeout time.Duration) (int64, 
 	}
 }
 
-func sleepUntil(t int64) {
-	if d := t - clock(); d > 0 {
-		time.Sleep(time.Duration(d)) // timing the measurement window
+// sleepUntil waits until the bench clock reaches t (timing the measurement
+// window) or ctx ends.
+func sleepUntil(ctx context.Context, t int64) {
+	d := t - clock()
+	if d <= 0 {
+		return
+	}
+	tm := time.NewTimer(time.Duration(d))
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-ctx.Done():
 	}
 }
 

@@ -34,7 +34,7 @@ func TestBitset(t *testing.T) {
 			t.Errorf("bit %d not kept", i)
 		}
 	}
-	if b.has(1) || b.has(99999) || b.has(1 << 40) {
+	if b.has(1) || b.has(99999) || b.has(1<<40) {
 		t.Error("unset bits reported present")
 	}
 }

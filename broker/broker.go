@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/listener"
@@ -45,6 +46,9 @@ type Broker struct {
 	auth    *auth.Hook
 	metrics *metrics.Metrics
 	addrs   Addrs
+	// raw are the TCP and TLS sockets, closed first on shutdown so that no
+	// client connects while the others are being disconnected.
+	raw []net.Listener
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc
@@ -177,6 +181,7 @@ func (b *Broker) addListeners() error {
 			return fmt.Errorf("tcp listener: %w", err)
 		}
 		b.addrs.TCP = ln.Addr().String()
+		b.raw = append(b.raw, ln)
 	}
 	var tlsCfg *tls.Config
 	if l.TLSCertFile != "" {
@@ -193,6 +198,7 @@ func (b *Broker) addListeners() error {
 				return fmt.Errorf("tls listener: %w", err)
 			}
 			b.addrs.TLS = ln.Addr().String()
+			b.raw = append(b.raw, ln)
 		}
 	}
 	if l.Websocket != "" {
@@ -290,7 +296,14 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = b.srv.Close() // closes listeners, then clients; waits for their goroutines
+			for _, ln := range b.raw {
+				_ = ln.Close()
+			}
+			// Disconnect clients ourselves before mochi's Close: its own
+			// sweep (Clients.GetByListener) takes a read lock twice and can
+			// deadlock against a client connecting or leaving at that moment.
+			b.srv.Listeners.CloseAll(b.disconnectClients)
+			_ = b.srv.Close()
 		}()
 		select {
 		case <-done:
@@ -306,6 +319,16 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	})
 	return b.stopErr
+}
+
+// disconnectClients sends DISCONNECT 0x8B (server shutting down) to every
+// client of one listener; their read loops end and deliver their Last Wills.
+func (b *Broker) disconnectClients(listenerID string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == listenerID && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // abort releases what a failed start opened.

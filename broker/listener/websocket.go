@@ -1,7 +1,4 @@
 // Package listener holds MQTT listeners that mochi lacks: a WebSocket listener that serves a single path, requires the "mqtt" subprotocol and checks the Origin header.
-//
-// mochi's own listeners.NewTCP already reports the bound address after Init,
-// so "127.0.0.1:0" works with it; this package does not replace it.
 package listener
 
 import (
@@ -143,9 +140,7 @@ func (w *Websocket) Init(log *slog.Logger) error {
 	}
 	if w.tlsCfg != nil {
 		cfg := w.tlsCfg.Clone()
-		if len(cfg.NextProtos) == 0 {
-			cfg.NextProtos = []string{"http/1.1"} // WebSocket upgrades need HTTP/1.1
-		}
+		cfg.NextProtos = []string{"http/1.1"} // gorilla upgrades HTTP/1.1 only, never h2
 		ln = tls.NewListener(ln, cfg)
 	}
 	w.ln = ln

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/gorilla/websocket"
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/listener"
@@ -44,21 +46,30 @@ func (h *allowAll) Provides(b byte) bool {
 func (h *allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 func (h *allowAll) OnACLCheck(*mqtt.Client, string, bool) bool              { return true }
 
-// startBroker runs a mochi server whose only listener is ws.
-func startBroker(t *testing.T, ws *listener.Websocket) *broker {
+// startBroker runs a mochi server whose only listener is l.
+func startBroker(t *testing.T, l listeners.Listener) *broker {
 	t.Helper()
 	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := srv.AddHook(new(allowAll), nil); err != nil {
 		t.Fatalf("add hook: %v", err)
 	}
-	if err := srv.AddListener(ws); err != nil {
+	if err := srv.AddListener(l); err != nil {
 		t.Fatalf("add listener: %v", err)
 	}
 	if err := srv.Serve(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 	var once sync.Once // mochi's Close panics when called twice
-	t.Cleanup(func() { once.Do(func() { _ = srv.Close() }) })
+	t.Cleanup(func() {
+		// Clients' own cleanups ran first; let the broker see them leave.
+		// mochi's Close can deadlock when a client comes or goes during it
+		// (Clients.GetByListener read-locks twice), so tests wait.
+		deadline := time.Now().Add(5 * time.Second)
+		for atomic.LoadInt64(&srv.Info.ClientsConnected) > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		once.Do(func() { _ = srv.Close() })
+	})
 	return &broker{srv, &once}
 }
 
@@ -158,6 +169,16 @@ func TestAddressAfterInit(t *testing.T) {
 	host, port, err := net.SplitHostPort(ws.Address())
 	if err != nil || host != "127.0.0.1" || port == "0" {
 		t.Fatalf("Address after Init = %q (%v), want a bound port", ws.Address(), err)
+	}
+}
+
+// TestMochiTCPReportsBoundAddress pins why this package has no TCP listener:
+// mochi's own reports the bound port after Init.
+func TestMochiTCPReportsBoundAddress(t *testing.T) {
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	startBroker(t, tcp)
+	if _, port, err := net.SplitHostPort(tcp.Address()); err != nil || port == "0" {
+		t.Fatalf("mochi TCP Address after Init = %q (%v)", tcp.Address(), err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,7 +60,16 @@ func startBroker(t *testing.T) (*metrics.Metrics, string) {
 	if err := srv.Serve(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() {
+		// Clients' own cleanups ran first; let the broker see them leave.
+		// mochi's Close can deadlock when a client comes or goes during it
+		// (Clients.GetByListener read-locks twice), so tests wait.
+		deadline := time.Now().Add(5 * time.Second)
+		for atomic.LoadInt64(&srv.Info.ClientsConnected) > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_ = srv.Close()
+	})
 	return m, ln.Addr().String()
 }
 
