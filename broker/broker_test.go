@@ -1,19 +1,14 @@
 package broker
 
 import (
+	"github.com/storeedge/storeedge/internal/testpki"
+
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -29,66 +24,13 @@ import (
 	"github.com/storeedge/storeedge/broker/auth"
 )
 
-// pki writes a CA, a server certificate for 127.0.0.1 and a client
-// certificate with the given CN; it returns their file paths.
-type pki struct {
-	caFile, certFile, keyFile string
-	caPool                    *x509.CertPool
-	client                    tls.Certificate
-}
-
-func newPKI(t *testing.T, dir, clientCN string) pki {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "store CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(cn string, serial int64, usage x509.ExtKeyUsage, ip bool) ([]byte, *ecdsa.PrivateKey) {
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-		if ip {
-			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, k
-	}
-	writePEM := func(name, typ string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	srvDER, srvKey := issue("storeedge", 2, x509.ExtKeyUsageServerAuth, true)
-	srvKeyDER, _ := x509.MarshalECPrivateKey(srvKey)
-	cliDER, cliKey := issue(clientCN, 3, x509.ExtKeyUsageClientAuth, false)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return pki{
-		caFile:   writePEM("ca.pem", "CERTIFICATE", caDER),
-		certFile: writePEM("server.pem", "CERTIFICATE", srvDER),
-		keyFile:  writePEM("server-key.pem", "EC PRIVATE KEY", srvKeyDER),
-		caPool:   pool,
-		client:   tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey},
-	}
-}
-
 // One broker, three transports: a kiosk over TCP and a staff tablet over
 // WebSocket log in with passwords, a camera over TLS with its client
 // certificate, and they hear each other.
 func TestListenersTCPWebsocketTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newPKI(t, dir, "cam-room-1.store.local")
+	ca := testpki.New(t)
+	caFile, certFile, keyFile := ca.Files(t, dir)
 	hash, err := auth.HashPassword("staff-pass-01")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +56,7 @@ func TestListenersTCPWebsocketTLS(t *testing.T) {
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Auth.DevicesFile = filepath.Join(dir, "devices.yaml")
 	cfg.Listeners = ListenersConfig{TCP: "127.0.0.1:0", Websocket: "127.0.0.1:0", WebsocketPath: "/mqtt",
-		TLS: "127.0.0.1:0", TLSCertFile: ca.certFile, TLSKeyFile: ca.keyFile, TLSClientCAFile: ca.caFile, HTTP: "127.0.0.1:0"}
+		TLS: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, TLSClientCAFile: caFile, HTTP: "127.0.0.1:0"}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b, err := Start(context.Background(), cfg, log)
 	if err != nil {
@@ -133,7 +75,7 @@ func TestListenersTCPWebsocketTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	kiosk := dialAuto(t, "mqtt://"+a.TCP, "kiosk-01", "staff-pass-01", nil)
-	cam := dialAuto(t, "mqtts://"+a.TLS, "cam-room-1", "", &tls.Config{RootCAs: ca.caPool, Certificates: []tls.Certificate{ca.client}})
+	cam := dialAuto(t, "mqtts://"+a.TLS, "cam-room-1", "", &tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{ca.Client(t, "cam-room-1.store.local")}})
 	for _, c := range []struct {
 		cm    *autopaho.ConnectionManager
 		topic string
@@ -156,7 +98,7 @@ func TestListenersTCPWebsocketTLS(t *testing.T) {
 		}
 	}
 	// A camera without its certificate is refused.
-	if _, err := tryAuto("mqtts://"+a.TLS, "cam-room-1", "", &tls.Config{RootCAs: ca.caPool}); err == nil {
+	if _, err := tryAuto("mqtts://"+a.TLS, "cam-room-1", "", &tls.Config{RootCAs: ca.Pool}); err == nil {
 		t.Fatal("camera without a certificate or password logged in")
 	}
 }

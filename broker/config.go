@@ -1,16 +1,13 @@
 package broker
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/strictyaml"
 )
 
 // Config is the store broker configuration: configs/store.yaml documents every key.
@@ -71,7 +68,7 @@ type LogConfig struct {
 // DefaultConfig returns the embedded default configuration.
 func DefaultConfig() (Config, error) {
 	var c Config
-	if err := decodeStrict(configs.Store, &c); err != nil {
+	if err := strictyaml.Decode(configs.Store, &c); err != nil {
 		return Config{}, fmt.Errorf("embedded store.yaml: %w", err)
 	}
 	return c, nil
@@ -89,7 +86,7 @@ func LoadConfig(path string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("read config: %w", err)
 		}
-		if err := decodeStrict(b, &c); err != nil {
+		if err := strictyaml.Decode(b, &c); err != nil {
 			return Config{}, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
@@ -97,17 +94,6 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// decodeStrict decodes YAML and rejects unknown keys, so a typo in a key is an
-// error rather than a silently ignored setting.
-func decodeStrict(b []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
 }
 
 var storeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)

@@ -1,10 +1,10 @@
 package auth
 
 import (
-	"bytes"
+	"github.com/storeedge/storeedge/internal/strictyaml"
+
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -80,7 +80,7 @@ func (t template) expand(clientID, username string) (string, bool) {
 // parseACL decodes and validates an ACL file.
 func parseACL(b []byte) (map[string]*role, error) {
 	var f aclFile
-	if err := decodeStrict(b, &f); err != nil {
+	if err := strictyaml.Decode(b, &f); err != nil {
 		return nil, fmt.Errorf("acl: %w", err)
 	}
 	names := make([]string, 0, len(f.Roles))
@@ -169,15 +169,4 @@ func compileTemplate(s string) (template, error) {
 		}
 	}
 	return t, nil
-}
-
-// decodeStrict decodes one YAML document and rejects unknown keys. An empty
-// document (only comments) decodes to the zero value.
-func decodeStrict(b []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
 }

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/storeedge/storeedge/internal/strictyaml"
+
 	"errors"
 	"fmt"
 	"regexp"
@@ -63,14 +65,14 @@ func buildPolicy(devicesYAML, aclYAML []byte, anonRole string) (*policy, error) 
 
 func parseDevices(b []byte, roles map[string]*role) (map[string]*device, map[string]*device, error) {
 	var f devicesFile
-	if err := decodeStrict(b, &f); err != nil {
+	if err := strictyaml.Decode(b, &f); err != nil {
 		return nil, nil, fmt.Errorf("devices: %w", err)
 	}
 	// A second pass over the node tree only to know each entry's line.
 	var lines struct {
 		Devices []yaml.Node `yaml:"devices"`
 	}
-	if err := decodeStrict(b, &lines); err != nil {
+	if err := strictyaml.Decode(b, &lines); err != nil {
 		return nil, nil, fmt.Errorf("devices: %w", err)
 	}
 	line := func(i int) int {

@@ -1,20 +1,17 @@
 package listener_test
 
 import (
+	"github.com/storeedge/storeedge/internal/testpki"
+
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -609,7 +606,9 @@ func TestCloseDisconnectsClients(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	serverCfg, roots := selfSigned(t)
+	ca := testpki.New(t)
+	serverCfg := &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "storeedge")}, MinVersion: tls.VersionTLS12}
+	roots := ca.Pool
 	ws := listener.NewWebsocket("wss", "127.0.0.1:0", wsPath, nil, serverCfg)
 	if ws.Protocol() != "wss" {
 		t.Fatalf("Protocol = %q", ws.Protocol())
@@ -635,36 +634,4 @@ func TestTLS(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("not delivered over wss")
 	}
-}
-
-// selfSigned returns a server TLS config for 127.0.0.1 and a pool trusting it.
-func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "storeedge test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
-		MinVersion:   tls.VersionTLS12,
-	}, pool
 }
