@@ -21,17 +21,17 @@
 //
 // A throughput run is: connect subscribers, then publishers; warm-up
 // (-warmup, 1 s); the measured window (-duration, 5 s); publishers stop at
-// the end of the window; drain (-drain, 5 s: wait until every QoS 1 publish
-// is acknowledged and every subscriber has everything sent to it, or a
-// second passes without progress); then counts. The rate is the number of
-// deliveries (or PUBACKs, when there is no subscriber) that arrive inside
-// the window, divided by its length. Latency p50/p99 (nearest rank, all
-// samples of the window) is publish→receive where there are subscribers,
-// publish→PUBACK otherwise; the rep medians are reported. Loss is counted
-// over the whole run after the drain: for QoS 0 every message written to the
-// socket and never delivered, for QoS 1 every message PUBACKed by the broker
-// and never delivered. Broker CPU is utime+stime from /proc/PID/stat over
-// the window, reported as CPU seconds per 100 000 counted messages.
+// the end of the window; drain (wait until every QoS 1 publish is
+// acknowledged and every subscriber has everything sent to it, at most
+// -drain, 10 s); then counts. The rate is the number of deliveries (or
+// PUBACKs, when there is no subscriber) that arrive inside the window,
+// divided by its length. Latency p50/p99 (nearest rank, all samples of the
+// window) is publish→receive where there are subscribers, publish→PUBACK
+// otherwise; the rep medians are reported. Loss is counted over the whole
+// run once the drain ends: for QoS 0 every message written to the socket
+// and not delivered, for QoS 1 every message PUBACKed by the broker and not
+// delivered. Broker CPU is utime+stime from /proc/PID/stat over the window,
+// reported as CPU seconds per 100 000 counted messages.
 //
 // Publishers are closed-loop. A QoS 1 publisher keeps at most -window (16)
 // messages unacknowledged (below the Receive Maximum of both brokers:
@@ -89,8 +89,12 @@
 // max_queued_messages 10000, set_tcp_nodelay true (Go sockets, hence
 // storeedge's, are TCP_NODELAY), log_type error, and `user` = the current
 // user when run as root. max_inflight_messages stays at its default: every
-// subscriber announces Receive Maximum 1024, which both brokers use as the
-// limit of unacknowledged QoS 1 deliveries to it.
+// subscriber announces Receive Maximum 65535 (the MQTT default), which both
+// brokers use as the limit of unacknowledged QoS 1 deliveries to it; the
+// -backlog gate keeps the real number far lower. (With 1024, mosquitto
+// 2.0.11's outgoing send quota leaked under load and its QoS 1 deliveries
+// stopped for good, although every message had been acknowledged: upstream
+// issue #2362, fixed by the quota changes of 2.0.13.)
 //
 // # Caveats
 //
@@ -143,7 +147,7 @@ func run() int {
 		reps         = flag.Int("reps", 3, "repetitions per scenario and broker, interleaved")
 		duration     = flag.Duration("duration", 5*time.Second, "measured window per throughput run")
 		warmup       = flag.Duration("warmup", time.Second, "warm-up before the measured window")
-		drainFor     = flag.Duration("drain", 5*time.Second, "longest wait for outstanding messages after the window")
+		drainFor     = flag.Duration("drain", 10*time.Second, "longest wait after the window for outstanding PUBACKs and deliveries")
 		only         = flag.String("only", "", "comma-separated scenarios to run (default all)")
 		jsonPath     = flag.String("json", "", "also write results as JSON to this file")
 		selfCheck    = flag.Bool("self-check", false, "run mosquitto against itself to validate the harness")

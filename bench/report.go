@@ -38,6 +38,7 @@ type sideSummary struct {
 	Dup        int64   `json:"duplicates"`
 	OutOfOrder int64   `json:"out_of_order"`
 	Errors     int64   `json:"errors"`
+	Nacked     int64   `json:"refused"` // PUBACK reason >= 0x80
 	Undrained  int     `json:"runs_not_drained"`
 
 	RSSIdleMB float64 `json:"rss_idle_mb,omitempty"`
@@ -82,6 +83,7 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 				s.Dup += l.Dup
 				s.OutOfOrder += l.OutOfOrder
 				s.Errors += l.Errors + l.Foreign
+				s.Nacked += l.Nacked
 				if !l.Drained {
 					s.Undrained++
 				}
@@ -185,6 +187,9 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 			}
 			if x.Undrained > 0 {
 				notes = append(notes, fmt.Sprintf("%s %s: %d runs did not drain within -drain", s.Scenario, x.Broker, x.Undrained))
+			}
+			if x.Nacked > 0 {
+				notes = append(notes, fmt.Sprintf("%s %s: %d QoS 1 publishes refused (PUBACK reason >= 0x80)", s.Scenario, x.Broker, x.Nacked))
 			}
 			if x.Errors > 0 {
 				notes = append(notes, fmt.Sprintf("%s %s: %d publish errors or foreign messages", s.Scenario, x.Broker, x.Errors))
