@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -143,7 +145,7 @@ func (b *Broker) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range []mqtt.Hook{b.auth, &connackHook{maxPacket: cfg.Limits.MaxPacketSize}, sess, b.metrics.Hook()} {
+	for _, h := range []mqtt.Hook{b.auth, &mochiFixes{maxPacket: cfg.Limits.MaxPacketSize}, sess, b.metrics.Hook()} {
 		if err := b.srv.AddHook(h, nil); err != nil {
 			return fmt.Errorf("add hook %s: %w", h.ID(), err)
 		}
@@ -157,11 +159,15 @@ func (b *Broker) start(ctx context.Context) error {
 	if cfg.Listeners.HTTP != "" {
 		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		b.stopHTTP = cancel
-		addr, done, err := web.Serve(hctx, cfg.Listeners.HTTP, web.New(web.Options{
+		var h http.Handler = web.New(web.Options{
 			Metrics: b.metrics.Handler(),
 			Ready:   b.readyErr,
 			Log:     b.log,
-		}), b.log)
+		})
+		if cfg.Listeners.HTTPDebug {
+			h = withProfiler(h)
+		}
+		addr, done, err := web.Serve(hctx, cfg.Listeners.HTTP, h, b.log)
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
@@ -273,6 +279,18 @@ func (b *Broker) Reload() error {
 	}
 	b.log.Info("reloaded device registry and ACL")
 	return nil
+}
+
+// withProfiler serves Go's profiler under /debug/pprof/ beside h.
+func withProfiler(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }
 
 // Addrs returns where the broker listens.

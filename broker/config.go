@@ -32,6 +32,7 @@ type ListenersConfig struct {
 	TLSKeyFile       string   `yaml:"tls_key_file"`
 	TLSClientCAFile  string   `yaml:"tls_client_ca_file"`
 	HTTP             string   `yaml:"http"`
+	HTTPDebug        bool     `yaml:"http_debug"`
 }
 
 // AuthConfig points at the device registry and the ACL.

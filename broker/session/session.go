@@ -8,8 +8,8 @@
 //
 //	mqtt_clients   client id            → client record (JSON)
 //	mqtt_subs      client id 0x00 filter → subscription (JSON)
-//	mqtt_retained  topic                → message (JSON)
-//	mqtt_msgs      seq (8 bytes, BE)    → message (JSON)
+//	mqtt_retained  topic                → message (binary record, codec.go)
+//	mqtt_msgs      seq (8 bytes, BE)    → message (binary record)
 //	mqtt_queue     client id 0x00 seq   → granted QoS (1 byte)
 //
 // A message is stored once however many sessions it is queued for; a session's
@@ -58,6 +58,7 @@ const tagPrefix = "\x00seq:"
 // DB is the transactional store the hook writes to (broker/store.DB).
 type DB interface {
 	Update(ctx context.Context, fn func(*bolt.Tx) error) error
+	Enqueue(fn func(*bolt.Tx) error) <-chan error
 	UpdateAsync(fn func(*bolt.Tx) error, onErr func(error))
 	View(fn func(*bolt.Tx) error) error
 }
@@ -94,7 +95,10 @@ type Hook struct {
 	sessions map[string]*queue // by client id
 	refs     map[uint64]int32  // message seq → queue entries still holding it
 
-	planned sync.Map // seq → map[string]struct{}: sessions OnPublish queued it for
+	planned   sync.Map // seq → map[string]struct{}: sessions OnPublish queued it for
+	committed sync.Map // seq → nil or error: commit result for the pipeline's second pass
+	pipesMu   sync.Mutex
+	pipes     map[string]*pipeline // by client id, while it has publishes waiting
 
 	dropMu     sync.Mutex
 	dropLogged time.Time
@@ -105,12 +109,6 @@ type Hook struct {
 type queue struct {
 	queued int               // entries on disk (or being written)
 	byPID  map[uint16]uint64 // packet id in flight to the client → message seq
-}
-
-// record is a stored message: mochi's storable message plus its absolute expiry.
-type record struct {
-	storage.Message
-	Expiry int64 `json:"expiry,omitempty"`
 }
 
 // New returns the hook; register it with mochi's AddHook before Serve.
@@ -124,7 +122,7 @@ func New(o Options) (*Hook, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Hook{o: o, sessions: map[string]*queue{}, refs: map[uint64]int32{}}, nil
+	return &Hook{o: o, sessions: map[string]*queue{}, refs: map[uint64]int32{}, pipes: map[string]*pipeline{}}, nil
 }
 
 // ID names the hook.
@@ -253,6 +251,15 @@ type target struct {
 // refused: MQTT 5 clients get PUBACK 0x97 (store full) or 0x80; MQTT 3.1.1
 // clients get no PUBACK and resend it after they reconnect.
 func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if seq, ok := tag(pk); ok {
+		// The pipeline handing back a packet whose commit has finished.
+		if res, ok := h.committed.LoadAndDelete(seq); ok {
+			if err, _ := res.(error); err != nil {
+				return pk, h.reject(cl, storeReason(err), err)
+			}
+			return pk, nil
+		}
+	}
 	qos := pk.FixedHeader.Qos
 	retain := pk.FixedHeader.Retain
 	if qos == 0 && !retain {
@@ -298,23 +305,50 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if qos == 0 {
 		// A retained QoS 0 message has no acknowledgement to hold back.
 		h.o.DB.UpdateAsync(write, h.asyncErr("store retained"))
-	} else if err := h.o.DB.Update(context.Background(), write); err != nil {
-		h.release(targets, seq)
-		reason := "store_error"
-		if errors.Is(err, store.ErrFull) {
-			reason = "store_full"
-		}
-		return pk, h.reject(cl, reason, err)
+		pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
+		return pk, nil
 	}
-	if len(targets) > 0 {
-		set := make(map[string]struct{}, len(targets))
-		for _, t := range targets {
-			set[t.client] = struct{}{}
-		}
-		h.planned.Store(seq, set)
-	}
+	h.plan(seq, targets)
 	pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
-	return pk, nil
+	if cl.Net.Inline {
+		// The broker's own services publish synchronously.
+		if err := h.o.DB.Update(context.Background(), write); err != nil {
+			h.planned.Delete(seq)
+			h.release(targets, seq)
+			return pk, h.reject(cl, storeReason(err), err)
+		}
+		return pk, nil
+	}
+	// A device's publish is not acknowledged here. The write joins the next
+	// group commit and mochi is told to drop the packet for now; once the
+	// commit is on disk the pipeline hands the packet back to mochi, which
+	// then acknowledges and delivers it. Meanwhile this client's next packets
+	// are read and committed in the same group, so one connection is not
+	// limited to one fsync per message.
+	// The topic is resolved already; handing the alias back too would let
+	// this older packet re-bind an alias the client has since moved.
+	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
+	if !h.enqueue(cl, &pending{pk: pk, seq: seq, targets: targets, done: h.o.DB.Enqueue(write)}) {
+		h.planned.Delete(seq)
+		h.release(targets, seq)
+	}
+	return pk, packets.ErrRejectPacket
+}
+
+// plan records which sessions seq is being queued for, until its fan-out ends.
+func (h *Hook) plan(seq uint64, targets []target) {
+	set := make(map[string]struct{}, len(targets))
+	for _, t := range targets {
+		set[t.client] = struct{}{}
+	}
+	h.planned.Store(seq, set)
+}
+
+func storeReason(err error) string {
+	if errors.Is(err, store.ErrFull) {
+		return "store_full"
+	}
+	return "store_error"
 }
 
 // targets picks the persistent sessions that mochi is about to queue pk for,
@@ -618,16 +652,16 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 					expired = append(expired, seq)
 					continue
 				}
-				var r record
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return fmt.Errorf("decode message %d: %w", seq, err)
-				}
-				if r.Expiry > 0 && r.Expiry < now {
+				var err error
+				if pk, err = decode(raw); err != nil {
+					h.o.Log.Error("session: skipping a damaged stored message", "seq", seq, "error", err)
 					expired = append(expired, seq)
 					continue
 				}
-				pk = r.ToPacket()
-				pk.Expiry = r.Expiry
+				if pk.Expiry > 0 && pk.Expiry < now {
+					expired = append(expired, seq)
+					continue
+				}
 				pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
 				cache[seq] = pk
 			}
@@ -868,16 +902,25 @@ func (h *Hook) StoredRetainedMessages() ([]storage.Message, error) {
 	var out []storage.Message
 	now := time.Now().Unix()
 	err := h.o.DB.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRetained).ForEach(func(_, v []byte) error {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode retained: %w", err)
-			}
-			if r.Expiry > 0 && r.Expiry < now {
+		return tx.Bucket(bucketRetained).ForEach(func(k, v []byte) error {
+			pk, err := decode(v)
+			if err != nil {
+				h.o.Log.Error("session: skipping a damaged retained message", "topic", string(k), "error", err)
 				return nil
 			}
-			r.Message.FixedHeader.Retain = true
-			out = append(out, r.Message)
+			if pk.Expiry > 0 && pk.Expiry < now {
+				return nil
+			}
+			p := pk.Properties
+			out = append(out, storage.Message{
+				TopicName: pk.TopicName, Payload: pk.Payload, Origin: pk.Origin, Created: pk.Created,
+				FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: pk.FixedHeader.Qos, Retain: true},
+				Properties: storage.MessageProperties{
+					CorrelationData: p.CorrelationData, User: p.User, ContentType: p.ContentType,
+					ResponseTopic: p.ResponseTopic, MessageExpiryInterval: p.MessageExpiryInterval,
+					PayloadFormat: p.PayloadFormat, PayloadFormatFlag: p.PayloadFormatFlag,
+				},
+			})
 			return nil
 		})
 	})
@@ -920,33 +963,6 @@ func (h *Hook) asyncErr(what string) func(error) {
 			h.o.Log.Error("session: "+what, "error", err)
 		}
 	}
-}
-
-func encode(pk packets.Packet) ([]byte, error) {
-	r := record{
-		Message: storage.Message{
-			TopicName:   pk.TopicName,
-			Payload:     pk.Payload,
-			Origin:      pk.Origin,
-			Created:     pk.Created,
-			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain},
-			Properties: storage.MessageProperties{
-				CorrelationData:       pk.Properties.CorrelationData,
-				User:                  pk.Properties.User,
-				ContentType:           pk.Properties.ContentType,
-				ResponseTopic:         pk.Properties.ResponseTopic,
-				MessageExpiryInterval: pk.Properties.MessageExpiryInterval,
-				PayloadFormat:         pk.Properties.PayloadFormat,
-				PayloadFormatFlag:     pk.Properties.PayloadFormatFlag,
-			},
-		},
-		Expiry: pk.Expiry,
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode message: %w", err)
-	}
-	return b, nil
 }
 
 func putRetained(tx *bolt.Tx, topic string, payload, rec []byte) error {

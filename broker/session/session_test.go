@@ -304,3 +304,49 @@ func TestCleanStartDropsStoredSession(t *testing.T) {
 		t.Fatalf("a discarded session still delivered %v", got)
 	}
 }
+
+// Publishes from one connection are committed in groups while the next ones
+// are read, yet each publisher's messages reach a persistent subscriber in the
+// order they were sent, each once.
+func TestPipelinedPublishesKeepOrder(t *testing.T) {
+	r := newRig(t, 10000)
+	s := r.connect("staff-tablet", true, false)
+	s.sub(t, "load/#")
+	const pubs, each = 8, 400
+	var wg sync.WaitGroup
+	for i := 0; i < pubs; i++ {
+		p := r.connect(fmt.Sprintf("kiosk-%d", i), false, false)
+		wg.Add(1)
+		go func(i int, p *client) {
+			defer wg.Done()
+			// Send without waiting for each PUBACK, so the broker has many
+			// of this connection's publishes in flight at once.
+			acks := make(chan error, each)
+			for n := 0; n < each; n++ {
+				_, err := p.PublishWithOptions(context.Background(), &paho.Publish{Topic: fmt.Sprintf("load/%d", i), QoS: 1,
+					Payload: []byte(fmt.Sprintf("%d/%d", i, n))}, paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
+				if err != nil {
+					acks <- err
+					return
+				}
+			}
+			close(acks)
+			for err := range acks {
+				t.Error(err)
+			}
+		}(i, p)
+	}
+	wg.Wait()
+	waitFor(t, "every message", func() bool { return len(s.messages()) >= pubs*each })
+	next := make([]int, pubs)
+	for _, m := range s.messages() {
+		var i, n int
+		if _, err := fmt.Sscanf(m, "%d/%d", &i, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n != next[i] {
+			t.Fatalf("publisher %d: got message %d, want %d (order lost or duplicated)", i, n, next[i])
+		}
+		next[i]++
+	}
+}

@@ -53,8 +53,9 @@ type DB struct {
 
 // write is one caller's transaction function waiting for a group commit.
 type write struct {
-	fn   func(*bolt.Tx) error
-	done chan error // nil for fire-and-forget writes
+	fn    func(*bolt.Tx) error
+	done  chan error  // Update's caller waits here; nil for UpdateAsync
+	onErr func(error) // UpdateAsync's error callback, may be nil
 }
 
 // Open opens (or creates) the database and starts its committer.
@@ -108,21 +109,25 @@ func (db *DB) Update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	}
 }
 
+// Enqueue queues fn for the next group commit and returns at once; the channel
+// receives fn's result when the commit is on disk. It lets a caller keep
+// working (reading the next packet) while its write waits for the fsync. The
+// same rules as for Update apply to fn.
+func (db *DB) Enqueue(fn func(*bolt.Tx) error) <-chan error {
+	w := &write{fn: fn, done: make(chan error, 1)}
+	if err := db.submit(context.Background(), w); err != nil {
+		w.done <- err
+	}
+	return w.done
+}
+
 // UpdateAsync queues fn for the next group commit without waiting for it. It is
 // for bookkeeping whose loss in a crash is harmless (for example deleting an
-// acknowledged message, which at worst is delivered once more). Errors are
-// reported to onErr when it is not nil.
+// acknowledged message, which at worst is delivered once more). When fn fails,
+// or the database is closed, onErr (if not nil) is called with the error; it
+// runs on the committer and must not block.
 func (db *DB) UpdateAsync(fn func(*bolt.Tx) error, onErr func(error)) {
-	w := &write{fn: fn}
-	if onErr != nil {
-		done := make(chan error, 1)
-		w.done = done
-		go func() {
-			if err := <-done; err != nil {
-				onErr(err)
-			}
-		}()
-	}
+	w := &write{fn: fn, onErr: onErr}
 	if err := db.submit(context.Background(), w); err != nil && onErr != nil {
 		onErr(err)
 	}
@@ -261,6 +266,8 @@ func (db *DB) observe(start time.Time, n int) {
 func reply(w *write, err error) {
 	if w.done != nil {
 		w.done <- err
+	} else if err != nil && w.onErr != nil {
+		w.onErr(err)
 	}
 }
 
