@@ -24,6 +24,16 @@ type pipeline struct {
 	running bool
 }
 
+// busy reports whether cl has publishes waiting in its pipeline. Only cl's
+// own read goroutine adds to its pipeline, so for that goroutine the answer
+// stays true until it queues no more.
+func (h *Hook) busy(cl *mqtt.Client) bool {
+	h.pipesMu.Lock()
+	defer h.pipesMu.Unlock()
+	p := h.pipes[cl.ID]
+	return p != nil && p.cl == cl && p.running
+}
+
 // enqueue adds a publish to its client's pipeline, starting the pipeline's
 // goroutine when it is idle. It returns false when the client already has
 // that packet id waiting (it resent the publish before its PUBACK); pd is
@@ -39,10 +49,15 @@ func (h *Hook) enqueue(cl *mqtt.Client, pd *pending) bool {
 		p = &pipeline{h: h, cl: cl, ids: map[uint16]bool{}}
 		h.pipes[cl.ID] = p
 	}
-	if p.ids[pd.pk.PacketID] {
-		return false
+	if id := pd.pk.PacketID; id != 0 { // QoS 0 has no packet id
+		if p.ids[id] {
+			return false
+		}
+		p.ids[id] = true
 	}
-	p.ids[pd.pk.PacketID] = true
+	// The topic is resolved already; handing the alias back too would let
+	// this older packet re-bind an alias the client has since moved.
+	pd.pk.Properties.TopicAlias, pd.pk.Properties.TopicAliasFlag = 0, false
 	p.queue = append(p.queue, pd)
 	if !p.running {
 		p.running = true

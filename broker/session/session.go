@@ -263,7 +263,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	qos := pk.FixedHeader.Qos
 	retain := pk.FixedHeader.Retain
 	if qos == 0 && !retain {
-		return pk, nil
+		return h.passThrough(cl, pk, 0)
 	}
 	seq := h.seq.Add(1)
 	var targets []target
@@ -278,7 +278,8 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 			h.planned.Store(seq, map[string]struct{}{})
 			pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
 		}
-		return pk, nil // no session would find it after a crash: nothing to make durable
+		// No session would find it after a crash: nothing to make durable.
+		return h.passThrough(cl, pk, seq)
 	}
 	rec, err := encode(pk)
 	if err != nil {
@@ -306,7 +307,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		// A retained QoS 0 message has no acknowledgement to hold back.
 		h.o.DB.UpdateAsync(write, h.asyncErr("store retained"))
 		pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
-		return pk, nil
+		return h.passThrough(cl, pk, seq)
 	}
 	h.plan(seq, targets)
 	pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
@@ -325,13 +326,27 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	// then acknowledges and delivers it. Meanwhile this client's next packets
 	// are read and committed in the same group, so one connection is not
 	// limited to one fsync per message.
-	// The topic is resolved already; handing the alias back too would let
-	// this older packet re-bind an alias the client has since moved.
-	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
 	if !h.enqueue(cl, &pending{pk: pk, seq: seq, targets: targets, done: h.o.DB.Enqueue(write)}) {
 		h.planned.Delete(seq)
 		h.release(targets, seq)
 	}
+	return pk, packets.ErrRejectPacket
+}
+
+// passThrough lets a publish that needs no commit go on at once, unless the
+// client still has earlier publishes waiting for theirs: then it queues
+// behind them, so the client's messages (and PUBACKs) keep their order.
+func (h *Hook) passThrough(cl *mqtt.Client, pk packets.Packet, seq uint64) (packets.Packet, error) {
+	if cl.Net.Inline || !h.busy(cl) {
+		return pk, nil
+	}
+	if seq == 0 {
+		seq = h.seq.Add(1)
+		pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
+	}
+	done := make(chan error, 1)
+	done <- nil
+	h.enqueue(cl, &pending{pk: pk, seq: seq, done: done})
 	return pk, packets.ErrRejectPacket
 }
 
