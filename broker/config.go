@@ -18,6 +18,7 @@ type Config struct {
 	Auth        AuthConfig        `yaml:"auth"`
 	Limits      LimitsConfig      `yaml:"limits"`
 	Persistence PersistenceConfig `yaml:"persistence"`
+	Runtime     RuntimeConfig     `yaml:"runtime"`
 	Log         LogConfig         `yaml:"log"`
 }
 
@@ -58,6 +59,12 @@ type LimitsConfig struct {
 type PersistenceConfig struct {
 	MaxBatch   int   `yaml:"max_batch"`
 	MaxDBBytes int64 `yaml:"max_db_bytes"`
+}
+
+// RuntimeConfig tunes the Go runtime (garbage collector) of the process.
+type RuntimeConfig struct {
+	GCPercent     int   `yaml:"gc_percent"`
+	MemoryLimitMB int64 `yaml:"memory_limit_mb"`
 }
 
 // LogConfig selects the log level and format.
@@ -141,6 +148,12 @@ func (c Config) Validate() error {
 	}
 	if c.Persistence.MaxBatch < 1 {
 		errs = append(errs, errors.New("persistence.max_batch: at least 1"))
+	}
+	if c.Runtime.GCPercent < 10 {
+		errs = append(errs, fmt.Errorf("runtime.gc_percent %d: at least 10", c.Runtime.GCPercent))
+	}
+	if c.Runtime.MemoryLimitMB < 0 {
+		errs = append(errs, errors.New("runtime.memory_limit_mb: 0 (none) or more"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

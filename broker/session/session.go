@@ -130,23 +130,14 @@ func (h *Hook) ID() string { return "storeedge-session" }
 
 // Provides lists the mochi events the hook handles.
 func (h *Hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
-		mqtt.OnSessionEstablish,
-		mqtt.OnDisconnect,
-		mqtt.OnSubscribed,
-		mqtt.OnUnsubscribed,
-		mqtt.OnPublish,
-		mqtt.OnPublished,
-		mqtt.OnRetainMessage,
-		mqtt.OnRetainedExpired,
-		mqtt.OnQosPublish,
-		mqtt.OnQosDropped,
-		mqtt.OnPacketRead,
-		mqtt.OnClientExpired,
-		mqtt.StoredClients,
-		mqtt.StoredSubscriptions,
-		mqtt.StoredRetainedMessages,
-	}, []byte{b})
+	switch b {
+	case mqtt.OnSessionEstablish, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed,
+		mqtt.OnPublish, mqtt.OnPublished, mqtt.OnRetainMessage, mqtt.OnRetainedExpired,
+		mqtt.OnQosPublish, mqtt.OnQosDropped, mqtt.OnPacketRead, mqtt.OnClientExpired,
+		mqtt.StoredClients, mqtt.StoredSubscriptions, mqtt.StoredRetainedMessages:
+		return true
+	}
+	return false
 }
 
 // Init creates the buckets and indexes the stored queues: per-session counts,

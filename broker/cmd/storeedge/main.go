@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -65,6 +66,7 @@ func run(configPath string) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
+	tuneRuntime(cfg.Runtime)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -116,6 +118,17 @@ func printWelcome(w io.Writer, a broker.Addrs) {
 	fmt.Fprintln(w, "Connect with a device id as username and its password, e.g.")
 	fmt.Fprintln(w, "  mosquitto_sub -h 127.0.0.1 -p 1883 -i admin-1 -u admin-1 -P '<password>' -t 'devices/+/status' -v")
 	fmt.Fprintln(w, "No devices yet? See README.md, \"First credentials\".")
+}
+
+// tuneRuntime applies the garbage collector settings unless the environment
+// sets them (GOGC, GOMEMLIMIT), which the Go runtime has applied already.
+func tuneRuntime(c broker.RuntimeConfig) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(c.GCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && c.MemoryLimitMB > 0 {
+		debug.SetMemoryLimit(c.MemoryLimitMB << 20)
+	}
 }
 
 func newLogger(c broker.LogConfig) *slog.Logger {
