@@ -41,6 +41,7 @@ type rig struct {
 	hook    *Hook
 	dropped atomic.Int64
 	max     int
+	maxDB   int64 // store size cap; 0 = none
 }
 
 func newRig(t *testing.T, maxQueued int) *rig {
@@ -53,7 +54,7 @@ func newRig(t *testing.T, maxQueued int) *rig {
 func (r *rig) start() {
 	t := r.t
 	var err error
-	if r.db, err = store.Open(store.Options{Path: r.path}); err != nil {
+	if r.db, err = store.Open(store.Options{Path: r.path, MaxSize: r.maxDB}); err != nil {
 		t.Fatal(err)
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
@@ -348,5 +349,72 @@ func TestPipelinedPublishesKeepOrder(t *testing.T) {
 			t.Fatalf("publisher %d: got message %d, want %d (order lost or duplicated)", i, n, next[i])
 		}
 		next[i]++
+	}
+}
+
+// QoS 2 publishes are stored before their PUBREC and reach a persistent
+// session across a restart.
+func TestQoS2SurvivesRestart(t *testing.T) {
+	r := newRig(t, 100)
+	s := r.connect("tablet", true, false)
+	if _, err := s.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "q2", QoS: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	r.offline(s, "tablet")
+	p := r.connect("kiosk", false, false)
+	for i := 0; i < 5; i++ {
+		resp, err := p.Publish(context.Background(), &paho.Publish{Topic: "q2", QoS: 2, Payload: []byte(fmt.Sprint(i))})
+		if err != nil || resp.ReasonCode >= 0x80 {
+			t.Fatalf("QoS 2 publish: %v %+v", err, resp)
+		}
+	}
+	r.restart()
+	s = r.connect("tablet", true, false)
+	waitFor(t, "five QoS 2 messages", func() bool { return len(s.messages()) >= 5 })
+	if got := fmt.Sprint(s.messages()); got != "[0 1 2 3 4]" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+// A full store refuses new QoS 1 messages with PUBACK 0x97, stores nothing
+// half, and takes them again once delivered messages free the space.
+func TestFullStoreRefusesWith0x97(t *testing.T) {
+	r := &rig{t: t, path: filepath.Join(t.TempDir(), "s.db"), max: 10000, maxDB: 4 << 20}
+	r.start()
+	t.Cleanup(r.stop)
+	s := r.connect("tablet", true, false)
+	s.sub(t, "big")
+	r.offline(s, "tablet")
+	p := r.connect("camera", false, false)
+	payload := make([]byte, 64<<10)
+	var stored int
+	var refused byte
+	for i := 0; i < 200 && refused == 0; i++ {
+		resp, err := p.Publish(context.Background(), &paho.Publish{Topic: "big", QoS: 1, Payload: payload})
+		if resp == nil {
+			t.Fatal(err) // paho also returns an error for a refusal; only a missing PUBACK is fatal here
+		}
+		if resp.ReasonCode >= 0x80 {
+			refused = resp.ReasonCode
+		} else {
+			stored++
+		}
+	}
+	if refused != 0x97 {
+		t.Fatalf("filling a 4 MiB store: reason 0x%02x after %d messages, want 0x97", refused, stored)
+	}
+	if stored == 0 {
+		t.Fatal("nothing stored before the store filled")
+	}
+	// Everything acknowledged is delivered; nothing refused is.
+	s = r.connect("tablet", true, false)
+	waitFor(t, "the stored messages", func() bool { return len(s.messages()) >= stored })
+	waitFor(t, "the store to empty", func() bool { return keys(t, r.db, bucketMsgs) == 0 })
+	if n := len(s.messages()); n != stored {
+		t.Fatalf("delivered %d, want exactly the %d acknowledged", n, stored)
+	}
+	resp, err := p.Publish(context.Background(), &paho.Publish{Topic: "big", QoS: 1, Payload: payload})
+	if err != nil || resp.ReasonCode >= 0x80 {
+		t.Fatalf("after the space was freed: %v %+v", err, resp)
 	}
 }
