@@ -109,6 +109,10 @@ type Hook struct {
 type queue struct {
 	queued int               // entries on disk (or being written)
 	byPID  map[uint16]uint64 // packet id in flight to the client → message seq
+	// resuming is set from the rebuild of the queue for a returning client
+	// until its session is established: messages fanned out meanwhile stay
+	// in memory, since the rebuild may have left them to the live path.
+	resuming bool
 }
 
 // New returns the hook; register it with mochi's AddHook before Serve.
@@ -131,7 +135,7 @@ func (h *Hook) ID() string { return "storeedge-session" }
 // Provides lists the mochi events the hook handles.
 func (h *Hook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnSessionEstablish, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed,
+	case mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed,
 		mqtt.OnPublish, mqtt.OnPublished, mqtt.OnRetainMessage, mqtt.OnRetainedExpired,
 		mqtt.OnQosPublish, mqtt.OnQosDropped, mqtt.OnPacketRead, mqtt.OnClientExpired,
 		mqtt.StoredClients, mqtt.StoredSubscriptions, mqtt.StoredRetainedMessages:
@@ -466,6 +470,14 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 	if tagged {
 		if set, ok := h.planned.Load(seq); ok {
 			if _, ok := set.(map[string]struct{})[cl.ID]; ok {
+				if cl.Closed() && !s.resuming {
+					// The session is away and the message is on disk: it
+					// waits there, not in mochi's memory (which mochi scans
+					// every second), and is loaded when the client returns.
+					h.mu.Unlock()
+					h.unqueue(cl, pk.PacketID)
+					return
+				}
 				s.byPID[pk.PacketID] = seq
 				h.mu.Unlock()
 				return
@@ -602,12 +614,22 @@ func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	}
 }
 
+// OnSessionEstablished ends the resume window opened by rebuild.
+func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h.mu.Lock()
+	if s := h.sessions[cl.ID]; s != nil {
+		s.resuming = false
+	}
+	h.mu.Unlock()
+}
+
 // rebuild replaces the PUBLISH packets in a waiting session's inflight map with
 // the stored queue, oldest first, with fresh packet ids.
 func (h *Hook) rebuild(cl *mqtt.Client) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.sessionLocked(cl.ID)
+	s.resuming = true
 	old := s.byPID
 	s.byPID = map[uint16]uint64{}
 	// A message whose fan-out is still running is left to it: it reaches this

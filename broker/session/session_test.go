@@ -418,3 +418,33 @@ func TestFullStoreRefusesWith0x97(t *testing.T) {
 		t.Fatalf("after the space was freed: %v %+v", err, resp)
 	}
 }
+
+// An offline session's queue waits on disk, not in mochi's memory (which mochi
+// scans every second), and still arrives in order when the client returns.
+func TestOfflineQueueLivesOnDisk(t *testing.T) {
+	r := newRig(t, 10000)
+	s := r.connect("tablet", true, false)
+	s.sub(t, "x")
+	r.offline(s, "tablet")
+	p := r.connect("kiosk", false, false)
+	for i := 0; i < 200; i++ {
+		p.pub(t, "x", fmt.Sprint(i), false)
+	}
+	cl, ok := r.srv.Clients.Get("tablet")
+	if !ok {
+		t.Fatal("session gone")
+	}
+	if n := cl.State.Inflight.Len(); n != 0 {
+		t.Fatalf("%d messages held in memory for an offline session", n)
+	}
+	if n := keys(t, r.db, bucketQueue); n != 200 {
+		t.Fatalf("%d queued on disk, want 200", n)
+	}
+	s = r.connect("tablet", true, false)
+	waitFor(t, "200 messages", func() bool { return len(s.messages()) >= 200 })
+	for i, m := range s.messages() {
+		if m != fmt.Sprint(i) {
+			t.Fatalf("message %d is %s", i, m)
+		}
+	}
+}
