@@ -69,7 +69,7 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 	if s := os.Getenv("STOREEDGE_KILL_ROUNDS"); s != "" {
 		rounds, _ = strconv.Atoi(s)
 	}
-	const publishers = 4
+	const publishers, streams = 4, 8
 	dir := t.TempDir()
 	opts := testbroker.Options{
 		Dir: dir, TCP: testbroker.FreePort(t), HTTP: testbroker.FreePort(t),
@@ -99,7 +99,7 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var next [publishers]atomic.Int64
+	var next [publishers * streams]atomic.Int64
 	for round := 0; round < rounds; round++ {
 		if round > 0 {
 			p = testbroker.Start(t, opts)
@@ -115,29 +115,33 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		for i := 0; i < publishers; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				c, err := dial(ctx, opts.TCP, fmt.Sprintf("kill-pub-%d", i), false, nil)
-				if err != nil {
-					return
-				}
-				for {
-					n := next[i].Add(1)
-					msg := fmt.Sprintf("p%d-%d", i, n)
-					pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-					r, err := c.Publish(pctx, &paho.Publish{Topic: fmt.Sprintf("load/%d", i), QoS: 1, Payload: []byte(msg)})
-					cancel()
-					if err != nil {
-						return // the broker is gone
+			c, err := dial(ctx, opts.TCP, fmt.Sprintf("kill-pub-%d", i), false, nil)
+			if err != nil {
+				t.Fatalf("round %d: publisher: %v", round, err)
+			}
+			// Several streams share each connection, so the broker has many
+			// of its publishes waiting for a commit when it dies.
+			for w := 0; w < streams; w++ {
+				wg.Add(1)
+				go func(i, w int) {
+					defer wg.Done()
+					for {
+						n := next[i*streams+w].Add(1)
+						msg := fmt.Sprintf("p%d.%d-%d", i, w, n)
+						pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+						r, err := c.Publish(pctx, &paho.Publish{Topic: fmt.Sprintf("load/%d", i), QoS: 1, Payload: []byte(msg)})
+						cancel()
+						if err != nil || r == nil {
+							return // the broker is gone
+						}
+						if r.ReasonCode < 0x80 {
+							mu.Lock()
+							acked[msg] = true
+							mu.Unlock()
+						}
 					}
-					if r.ReasonCode < 0x80 {
-						mu.Lock()
-						acked[msg] = true
-						mu.Unlock()
-					}
-				}
-			}(i)
+				}(i, w)
+			}
 		}
 		time.Sleep(time.Duration(150+rand.IntN(600)) * time.Millisecond) // the random moment of the crash, not a synchronisation
 		p.Kill()
