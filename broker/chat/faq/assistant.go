@@ -1,0 +1,247 @@
+package faq
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind says what the assistant did with a message.
+type Kind int
+
+const (
+	// NoMatch: no confident answer; the message waits for staff. Reply.Text is
+	// a holding message, Reply.Intent the closest intent (a hint for staff) or
+	// empty.
+	NoMatch Kind = iota
+	// Answer: a confident match; Reply.Text answers the question.
+	Answer
+	// Handoff: the customer asked for a person, or wrote something urgent.
+	// Flag the conversation for staff and stop calling Answer for it.
+	// Reply.Text tells the customer what happens next.
+	Handoff
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Answer:
+		return "answer"
+	case Handoff:
+		return "handoff"
+	}
+	return "no_match"
+}
+
+// Intent names of the replies that do not come from faq.yaml's intents.
+const (
+	IntentHandoff = "handoff" // the customer asked for a person
+	IntentUrgent  = "urgent"  // an emergency phrase: see a doctor / vet now
+)
+
+// Reply is the assistant's verdict on one customer message.
+type Reply struct {
+	Kind       Kind
+	Intent     string  // the intent answered (or the closest one for NoMatch)
+	Text       string  // the text to send the customer, in Lang
+	Lang       string  // LangZH or LangEN
+	Confidence float64 // in [0, 1]; 1 for handoff phrases
+	Automatic  bool    // true when the assistant answered the question itself (Kind Answer)
+}
+
+// QuickReply is a saved snippet a staff member can send with one tap.
+type QuickReply struct {
+	ID    string
+	Title string
+	Text  Text
+}
+
+// Assistant answers customers' common questions from faq.yaml. It is
+// immutable after Load and safe for concurrent use.
+type Assistant struct {
+	cfg     config
+	ix      *index
+	hours   *Hours
+	handoff *phraseSet
+	urgent  *phraseSet
+	quick   []QuickReply
+}
+
+// Load builds an Assistant from the bytes of faq.yaml (configs/faq.yaml
+// documents every key). Unknown keys are errors; every problem found is
+// reported in the one error.
+func Load(yaml []byte) (*Assistant, error) {
+	c, err := decode(yaml)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	if err := c.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	h, err := newHours(c.Hours)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	tk := &tokenizer{stopWords: map[string]bool{}, stopChars: map[rune]bool{}}
+	for _, w := range defaultStopWords {
+		tk.stopWords[w] = true
+	}
+	for _, w := range c.Match.StopWords {
+		ws := words(w)
+		if len(ws) != 1 || hasCJK(w) {
+			errs = append(errs, fmt.Errorf("match.stop_words: %q is not one Latin word", w))
+			continue
+		}
+		tk.stopWords[ws[0]] = true
+	}
+	for _, r := range defaultStopChars {
+		tk.stopChars[r] = true
+	}
+	ix := newIndex(tk, c.Intents)
+	for _, i := range ix.emptyIntents() {
+		if len(c.Intents[i].Keywords)+len(c.Intents[i].Examples) > 0 {
+			errs = append(errs, fmt.Errorf("intents[%d] (%s): keywords and examples are all stop words", i, c.Intents[i].ID))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("faq: %w", err)
+	}
+	a := &Assistant{
+		cfg:     c,
+		ix:      ix,
+		hours:   h,
+		handoff: newPhraseSet(tk, c.Handoff),
+		urgent:  newPhraseSet(tk, c.Urgent),
+	}
+	for _, q := range c.QuickReplies {
+		a.quick = append(a.quick, QuickReply(q))
+	}
+	return a, nil
+}
+
+// Answer matches one customer message. lang forces the reply language ("zh"
+// or "en", or a tag starting with them such as "zh-CN"); otherwise the reply
+// is in Chinese when the message contains CJK characters and in English when
+// it does not.
+//
+// Urgent phrases come first (the customer is told to see a doctor or vet now,
+// and staff are flagged), then handoff phrases, which always win over a
+// matching intent. A message longer than match.max_message_runes is left to
+// staff (NoMatch) unless it holds one of those phrases.
+func (a *Assistant) Answer(text, lang string) Reply {
+	n := normalize(text)
+	ws := wordsOf(n)
+	lang = a.pickLang(lang, n, ws)
+	if a.urgent.match(ws) {
+		return Reply{Kind: Handoff, Intent: IntentUrgent, Text: a.cfg.Urgent.Reply.In(lang), Lang: lang, Confidence: 1}
+	}
+	if a.handoff.match(ws) {
+		return Reply{Kind: Handoff, Intent: IntentHandoff, Text: a.cfg.Handoff.Reply.In(lang), Lang: lang, Confidence: 1}
+	}
+	noMatch := Reply{Kind: NoMatch, Text: a.cfg.NoMatch.In(lang), Lang: lang}
+	if utf8.RuneCountInString(text) > a.cfg.Match.MaxMessageRunes {
+		return noMatch
+	}
+	best, score, second := a.ix.score(n)
+	if best < 0 {
+		return noMatch
+	}
+	in := a.cfg.Intents[best]
+	if score < a.cfg.Match.Threshold || score-second < a.cfg.Match.Margin {
+		noMatch.Intent, noMatch.Confidence = in.ID, score
+		return noMatch
+	}
+	answer := in.Answer.In(lang)
+	if in.Health {
+		answer = strings.TrimRight(answer, "\n") + "\n\n" + a.cfg.HealthNotice.In(lang)
+	}
+	return Reply{Kind: Answer, Intent: in.ID, Text: answer, Lang: lang, Confidence: score, Automatic: true}
+}
+
+// pickLang returns the reply language: lang when it names one, else zh
+// when the normalised message n has CJK, en when it has other words, and
+// default_lang when it has no words.
+func (a *Assistant) pickLang(lang, n string, ws []string) string {
+	switch l := strings.ToLower(lang); {
+	case strings.HasPrefix(l, LangZH):
+		return LangZH
+	case strings.HasPrefix(l, LangEN):
+		return LangEN
+	}
+	if hasCJK(n) {
+		return LangZH
+	}
+	if len(ws) == 0 {
+		return a.cfg.DefaultLang
+	}
+	return LangEN
+}
+
+// Hours returns the store's business hours.
+func (a *Assistant) Hours() *Hours { return a.hours }
+
+// AfterHours returns the automatic reply for a message arriving at t when the
+// store is closed: when staff are back, in the store's local time ("tomorrow
+// at 09:00"). ok is false while the store is open. An empty lang means
+// default_lang.
+func (a *Assistant) AfterHours(t time.Time, lang string) (text string, ok bool) {
+	if a.hours.Open(t) {
+		return "", false
+	}
+	lang = a.pickLang(lang, "", nil)
+	next := a.hours.NextOpen(t)
+	if next.IsZero() {
+		return a.cfg.Hours.ReopenUnknown.In(lang), true
+	}
+	return strings.ReplaceAll(a.cfg.Hours.AfterHours.In(lang), "{when}", formatWhen(next, t.In(a.hours.loc), lang)), true
+}
+
+// QuickReplies returns the store's saved staff snippets, in file order.
+func (a *Assistant) QuickReplies() []QuickReply {
+	return append([]QuickReply(nil), a.quick...)
+}
+
+// Intents returns the ids of the configured intents, in file order.
+func (a *Assistant) Intents() []string {
+	out := make([]string, len(a.cfg.Intents))
+	for i, in := range a.cfg.Intents {
+		out[i] = in.ID
+	}
+	return out
+}
+
+var (
+	zhWeekdays = [7]string{"周日", "周一", "周二", "周三", "周四", "周五", "周六"}
+)
+
+// formatWhen says when next is, seen from now (both in the store's zone).
+func formatWhen(next, now time.Time, lang string) string {
+	days := dayNumber(next) - dayNumber(now)
+	clock := next.Format("15:04")
+	if lang == LangEN {
+		switch days {
+		case 0:
+			return "today at " + clock
+		case 1:
+			return "tomorrow at " + clock
+		}
+		return next.Format("Monday 2 January") + " at " + clock
+	}
+	switch days {
+	case 0:
+		return "今天 " + clock
+	case 1:
+		return "明天 " + clock
+	case 2:
+		return "后天 " + clock
+	}
+	return fmt.Sprintf("%d月%d日（%s）%s", next.Month(), next.Day(), zhWeekdays[next.Weekday()], clock)
+}
+
+// dayNumber counts calendar days, for "today"/"tomorrow".
+func dayNumber(t time.Time) int {
+	y, m, d := t.Date()
+	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
