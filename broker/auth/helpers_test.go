@@ -225,7 +225,7 @@ func (b *testBroker) connect(t *testing.T, o connectOpts) (*testClient, *paho.Co
 	tc := &testClient{id: o.clientID, msgs: make(chan *paho.Publish, 256)}
 	tc.c = paho.NewClient(paho.ClientConfig{
 		Conn:          conn,
-		PacketTimeout: 5 * time.Second,
+		PacketTimeout: 20 * time.Second,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				select {
@@ -252,7 +252,7 @@ func (b *testBroker) connect(t *testing.T, o connectOpts) (*testClient, *paho.Co
 	if o.password != "" {
 		cp.Password, cp.PasswordFlag = []byte(o.password), true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ca, err := tc.c.Connect(ctx, cp)
 	if err == nil {
@@ -285,7 +285,7 @@ func (b *testBroker) connackCode(t *testing.T, o connectOpts) byte {
 // publish sends a QoS 1 message and returns the PUBACK reason code.
 func (c *testClient) publish(t *testing.T, topic string, retain bool) byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	pr, err := c.c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Retain: retain, Payload: []byte("x")})
 	if pr == nil {
@@ -302,7 +302,7 @@ func (c *testClient) subscribe(t *testing.T, filter string) byte {
 
 func (c *testClient) subscribeQoS(t *testing.T, filter string, qos byte) byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: qos}}})
 	if sa == nil || len(sa.Reasons) != 1 {
@@ -313,7 +313,7 @@ func (c *testClient) subscribeQoS(t *testing.T, filter string, qos byte) byte {
 
 func (c *testClient) unsubscribe(t *testing.T, filter string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := c.c.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{filter}}); err != nil {
 		t.Fatalf("%s unsubscribe %q: %v", c.id, filter, err)

@@ -655,7 +655,10 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 	now := time.Now().Unix()
 	var expired []uint64
 	var n int
-	pid := uint16(0)
+	// Packet ids for the resent queue start high: mochi keeps the client's
+	// own packet ids (which count up from 1) in the same map, and a
+	// collision there answers the client's SUBSCRIBE with 0x91.
+	pid := uint16(0x7fff)
 	err := h.o.DB.View(func(tx *bolt.Tx) error {
 		msgs := tx.Bucket(bucketMsgs)
 		c := tx.Bucket(bucketQueue).Cursor()
@@ -696,6 +699,9 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 			for {
 				pid++
 				if pid == 0 {
+					pid = 1 // wrap below the start
+				}
+				if pid == 0x7fff {
 					return errors.New("more queued messages than packet ids")
 				}
 				if _, used := cl.State.Inflight.Get(pid); !used {

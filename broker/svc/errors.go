@@ -1,0 +1,58 @@
+package svc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The stable error codes of an answer (DESIGN §4 rule 4).
+const (
+	CodeBadRequest    = "bad_request"    // malformed JSON, missing or invalid id, wrong v, invalid op fields
+	CodeNotFound      = "not_found"      // unknown service or op, or the thing asked for does not exist
+	CodeForbidden     = "forbidden"      // the caller's role may not call the op, or may not touch the thing
+	CodeConflict      = "conflict"       // the request contradicts the current state (slot taken, …)
+	CodeTooLarge      = "too_large"      // the request exceeds Options.MaxRequestBytes or an op's own limit
+	CodeQuotaExceeded = "quota_exceeded" // a storage or per-client quota is used up; retry later
+	CodeUnavailable   = "unavailable"    // the service is busy, stopping or failed internally; retry later
+)
+
+// Error is an error with a stable code that a handler returns to answer
+// {"ok":false,"error":{"code":…,"message":…}}.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error implements error.
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with the code and a formatted message. The message
+// goes to the client: say what is wrong with the request, not how the store
+// works inside.
+func Errorf(code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// asError turns a handler's error into the answer's error. ok is false when
+// err is not (and does not wrap) an *Error: the caller logs it and answers
+// unavailable.
+func asError(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) && e != nil && validCode(e.Code) {
+		return e, true
+	}
+	return &Error{Code: CodeUnavailable, Message: "internal error; try again later"}, false
+}
+
+func validCode(c string) bool {
+	switch c {
+	case CodeBadRequest, CodeNotFound, CodeForbidden, CodeConflict, CodeTooLarge, CodeQuotaExceeded, CodeUnavailable:
+		return true
+	}
+	return false
+}
+
+// transient codes are not remembered for idempotency: a retry may succeed.
+func transient(code string) bool {
+	return code == CodeUnavailable || code == CodeQuotaExceeded
+}
