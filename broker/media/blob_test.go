@@ -280,7 +280,7 @@ func TestCleanup(t *testing.T) {
 	if cs, err := r.m.Cleanup(c); err != nil || cs.Uploads != 0 || cs.Blobs != 0 || cs.OrphanPages != 2 {
 		t.Fatalf("cleanup before expiry: %+v, %v", cs, err)
 	}
-	r.clock.Add(time.Hour)
+	r.clock.Advance(time.Hour)
 	cs, err := r.m.Cleanup(c)
 	if err != nil {
 		t.Fatal(err)

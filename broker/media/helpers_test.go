@@ -8,33 +8,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/internal/testclock"
 )
 
 var _ Sealer = (*seal.Keyring)(nil)
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // rig is a media store over a real database file that can be closed and
 // opened again, as after a power cut or a broker restart.
@@ -44,7 +26,7 @@ type rig struct {
 	keys   *seal.Keyring
 	spec   string // the first key, "k1:…"
 	limits Limits
-	clock  *clock
+	clock  *testclock.Clock
 	db     *store.DB
 	m      *Store
 }
@@ -62,7 +44,7 @@ func newRig(t *testing.T, l Limits) *rig {
 
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "store.db"), keys: kr, limits: l,
 		spec:  "k1:" + base64.StdEncoding.EncodeToString(key),
-		clock: &clock{t: time.Date(2025, 3, 4, 23, 0, 0, 0, time.UTC)}}
+		clock: testclock.New(time.Date(2025, 3, 4, 23, 0, 0, 0, time.UTC))}
 	r.open()
 	t.Cleanup(func() { _ = r.db.Close() })
 	return r

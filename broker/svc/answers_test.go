@@ -1,8 +1,9 @@
 package svc
 
 import (
+	"github.com/storeedge/storeedge/internal/testclock"
+
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,27 +11,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestAnswersExpire: after AnswerTTL a repeated id is a new request, and the
 // sweep removes the old answers (and only those).
 func TestAnswersExpire(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC))
 	var calls atomic.Int64
 	e := startEnv(t, envCfg{opts: Options{Now: clk.Now, AnswerTTL: time.Hour}, setup: func(r *Router) {
 		mustHandle(t, r, "booking", "create", func(context.Context, *Request) (any, error) {
@@ -82,7 +66,7 @@ func TestAnswersExpire(t *testing.T) {
 
 // TestSweepRunsOnItsOwn: the ticker started by Start deletes expired answers.
 func TestSweepRunsOnItsOwn(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC))
 	e := startEnv(t, envCfg{opts: Options{Now: clk.Now, AnswerTTL: time.Hour, SweepInterval: 5 * time.Millisecond}, setup: func(r *Router) {
 		mustHandle(t, r, "booking", "create", func(context.Context, *Request) (any, error) { return nil, nil }, Mutating())
 	}})
