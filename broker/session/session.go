@@ -110,9 +110,11 @@ type queue struct {
 	queued int               // entries on disk (or being written)
 	byPID  map[uint16]uint64 // packet id in flight to the client → message seq
 	// resuming is set from the rebuild of the queue for a returning client
-	// until its session is established: messages fanned out meanwhile stay
-	// in memory, since the rebuild may have left them to the live path.
+	// until its session is established. Meanwhile a message fanned out to
+	// the session is dropped from memory if the rebuild loaded it from disk
+	// (rebuilt), and kept otherwise (its commit came after the rebuild read).
 	resuming bool
+	rebuilt  map[uint64]bool
 }
 
 // New returns the hook; register it with mochi's AddHook before Serve.
@@ -470,6 +472,13 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 	if tagged {
 		if set, ok := h.planned.Load(seq); ok {
 			if _, ok := set.(map[string]struct{})[cl.ID]; ok {
+				if s.resuming && s.rebuilt[seq] {
+					// Committed before the client came back, so the rebuilt
+					// queue has it already; this copy would be a second one.
+					h.mu.Unlock()
+					h.unqueue(cl, pk.PacketID)
+					return
+				}
 				if cl.Closed() && !s.resuming {
 					// The session is away and the message is on disk: it
 					// waits there, not in mochi's memory (which mochi scans
@@ -618,37 +627,23 @@ func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	h.mu.Lock()
 	if s := h.sessions[cl.ID]; s != nil {
-		s.resuming = false
+		s.resuming, s.rebuilt = false, nil
 	}
 	h.mu.Unlock()
 }
 
 // rebuild replaces the PUBLISH packets in a waiting session's inflight map with
-// the stored queue, oldest first, with fresh packet ids.
+// the stored queue, oldest first, with fresh packet ids. Every message fanned
+// out to the session has been committed first, so the disk holds all of them.
 func (h *Hook) rebuild(cl *mqtt.Client) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.sessionLocked(cl.ID)
 	s.resuming = true
-	old := s.byPID
+	s.rebuilt = map[uint64]bool{}
 	s.byPID = map[uint16]uint64{}
-	// A message whose fan-out is still running is left to it: it reaches this
-	// session through the live path, so the stored copy is skipped.
-	live := map[uint64]bool{}
 	for _, p := range cl.State.Inflight.GetAll(false) {
-		if p.FixedHeader.Type != packets.Publish {
-			continue
-		}
-		if seq, ok := tag(p); ok {
-			if _, running := h.planned.Load(seq); running {
-				live[seq] = true
-				if was, ok := old[p.PacketID]; ok {
-					s.byPID[p.PacketID] = was
-				}
-				continue
-			}
-		}
-		if cl.State.Inflight.Delete(p.PacketID) {
+		if p.FixedHeader.Type == packets.Publish && cl.State.Inflight.Delete(p.PacketID) {
 			atomic.AddInt64(&h.o.Server.Info.Inflight, -1)
 		}
 	}
@@ -670,12 +665,6 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 				continue
 			}
 			n++
-			if live[seq] {
-				continue
-			}
-			if _, running := h.planned.Load(seq); running {
-				continue // its fan-out is about to queue it for this session
-			}
 			pk, ok := cache[seq]
 			if !ok {
 				raw := msgs.Get(seqKey(seq))
@@ -717,6 +706,7 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 			cl.State.Inflight.Set(out)
 			atomic.AddInt64(&h.o.Server.Info.Inflight, 1)
 			s.byPID[pid] = seq
+			s.rebuilt[seq] = true
 		}
 		return nil
 	})
