@@ -101,6 +101,6 @@ func (p *pipeline) run() {
 			h.o.Log.Debug("session: handing publish back", "client", p.cl.ID, "error", ierr)
 		}
 		h.committed.Delete(pd.seq)
-		h.planned.Delete(pd.seq)
+		h.unplan(pd.seq)
 	}
 }

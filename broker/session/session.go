@@ -96,6 +96,8 @@ type Hook struct {
 	refs     map[uint64]int32  // message seq → queue entries still holding it
 
 	planned   sync.Map // seq → map[string]struct{}: sessions OnPublish queued it for
+	fanMu     sync.Mutex
+	fanCond   *sync.Cond // broadcast when a plan ends (unplan)
 	committed sync.Map // seq → nil or error: commit result for the pipeline's second pass
 	pipesMu   sync.Mutex
 	pipes     map[string]*pipeline // by client id, while it has publishes waiting
@@ -109,12 +111,16 @@ type Hook struct {
 type queue struct {
 	queued int               // entries on disk (or being written)
 	byPID  map[uint16]uint64 // packet id in flight to the client → message seq
+	// bySeq is byPID the other way round. A message is mapped to one packet
+	// id at most: a second copy of it (a live fan-out racing a resume) is a
+	// duplicate and is not mapped, so its acknowledgement cannot remove the
+	// message twice.
+	bySeq map[uint64]uint16
 	// resuming is set from the rebuild of the queue for a returning client
-	// until its session is established. Meanwhile a message fanned out to
-	// the session is dropped from memory if the rebuild loaded it from disk
-	// (rebuilt), and kept otherwise (its commit came after the rebuild read).
+	// until its session is established: meanwhile a message fanned out to
+	// the away session stays in memory (its commit came after the rebuild
+	// read the disk, or it would be in bySeq already).
 	resuming bool
-	rebuilt  map[uint64]bool
 }
 
 // New returns the hook; register it with mochi's AddHook before Serve.
@@ -128,7 +134,9 @@ func New(o Options) (*Hook, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Hook{o: o, sessions: map[string]*queue{}, refs: map[uint64]int32{}, pipes: map[string]*pipeline{}}, nil
+	h := &Hook{o: o, sessions: map[string]*queue{}, refs: map[uint64]int32{}, pipes: map[string]*pipeline{}}
+	h.fanCond = sync.NewCond(&h.fanMu)
+	return h, nil
 }
 
 // ID names the hook.
@@ -230,10 +238,19 @@ func Persistent(cl *mqtt.Client) bool {
 func (h *Hook) sessionLocked(id string) *queue {
 	q := h.sessions[id]
 	if q == nil {
-		q = &queue{byPID: map[uint16]uint64{}}
+		q = &queue{byPID: map[uint16]uint64{}, bySeq: map[uint64]uint16{}}
 		h.sessions[id] = q
 	}
 	return q
+}
+
+// mapPID records that packet id pid carries message seq to the client.
+func (q *queue) mapPID(pid uint16, seq uint64) {
+	if old, ok := q.byPID[pid]; ok {
+		delete(q.bySeq, old)
+	}
+	q.byPID[pid] = seq
+	q.bySeq[seq] = pid
 }
 
 // target is one persistent session a message is queued for.
@@ -311,7 +328,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if cl.Net.Inline {
 		// The broker's own services publish synchronously.
 		if err := h.o.DB.Update(context.Background(), write); err != nil {
-			h.planned.Delete(seq)
+			h.unplan(seq)
 			h.release(targets, seq)
 			return pk, h.reject(cl, storeReason(err), err)
 		}
@@ -324,7 +341,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	// are read and committed in the same group, so one connection is not
 	// limited to one fsync per message.
 	if !h.enqueue(cl, &pending{pk: pk, seq: seq, targets: targets, done: h.o.DB.Enqueue(write)}) {
-		h.planned.Delete(seq)
+		h.unplan(seq)
 		h.release(targets, seq)
 	}
 	return pk, packets.ErrRejectPacket
@@ -346,6 +363,59 @@ func (h *Hook) passThrough(cl *mqtt.Client, pk packets.Packet, seq uint64) (pack
 	h.enqueue(cl, &pending{pk: pk, seq: seq, done: done})
 	return pk, packets.ErrRejectPacket
 }
+
+// unplan forgets seq's plan once its fan-out is over, and wakes a returning
+// client that waits for the fan-outs bound for it (awaitFanouts).
+func (h *Hook) unplan(seq uint64) {
+	if _, ok := h.planned.LoadAndDelete(seq); !ok {
+		return
+	}
+	h.fanMu.Lock()
+	h.fanCond.Broadcast()
+	h.fanMu.Unlock()
+}
+
+// awaitFanouts waits (at most fanoutWait) until every message numbered up to
+// upTo that is being fanned out to client has been. A returning client's
+// queue is rebuilt after that, so a message whose PUBACK its publisher
+// already has cannot reach the client a second time, out of order, through
+// the live path while the rebuilt queue is being resent.
+func (h *Hook) awaitFanouts(client string, upTo uint64) {
+	deadline := time.Now().Add(fanoutWait)
+	h.fanMu.Lock()
+	defer h.fanMu.Unlock()
+	for h.fanoutPending(client, upTo) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			h.o.Log.Warn("session: resuming while messages for the client are still being delivered", "client", client)
+			return
+		}
+		wake := time.AfterFunc(left, func() {
+			h.fanMu.Lock()
+			h.fanCond.Broadcast()
+			h.fanMu.Unlock()
+		})
+		h.fanCond.Wait()
+		wake.Stop()
+	}
+}
+
+func (h *Hook) fanoutPending(client string, upTo uint64) bool {
+	pending := false
+	h.planned.Range(func(k, v any) bool {
+		if k.(uint64) <= upTo {
+			if _, ok := v.(map[string]struct{})[client]; ok {
+				pending = true
+				return false
+			}
+		}
+		return true
+	})
+	return pending
+}
+
+// fanoutWait bounds how long a returning client waits for fan-outs in flight.
+const fanoutWait = 5 * time.Second
 
 // plan records which sessions seq is being queued for, until its fan-out ends.
 func (h *Hook) plan(seq uint64, targets []target) {
@@ -450,7 +520,7 @@ func (h *Hook) queueFull(client string) {
 // OnPublished forgets the plan of a message once mochi has fanned it out.
 func (h *Hook) OnPublished(_ *mqtt.Client, pk packets.Packet) {
 	if seq, ok := tag(pk); ok {
-		h.planned.Delete(seq)
+		h.unplan(seq)
 	}
 }
 
@@ -472,9 +542,9 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 	if tagged {
 		if set, ok := h.planned.Load(seq); ok {
 			if _, ok := set.(map[string]struct{})[cl.ID]; ok {
-				if s.resuming && s.rebuilt[seq] {
-					// Committed before the client came back, so the rebuilt
-					// queue has it already; this copy would be a second one.
+				if _, dup := s.bySeq[seq]; dup {
+					// The rebuilt queue has it already (it was committed
+					// before the client came back): this copy is a second.
 					h.mu.Unlock()
 					h.unqueue(cl, pk.PacketID)
 					return
@@ -487,7 +557,7 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 					h.unqueue(cl, pk.PacketID)
 					return
 				}
-				s.byPID[pk.PacketID] = seq
+				s.mapPID(pk.PacketID, seq)
 				h.mu.Unlock()
 				return
 			}
@@ -507,7 +577,7 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 	nseq := h.seq.Add(1)
 	s.queued++
 	h.refs[nseq]++
-	s.byPID[pk.PacketID] = nseq
+	s.mapPID(pk.PacketID, nseq)
 	h.mu.Unlock()
 
 	rec, err := encode(pk)
@@ -565,6 +635,7 @@ func (h *Hook) done(client string, pid uint16) {
 		return
 	}
 	delete(s.byPID, pid)
+	delete(s.bySeq, seq)
 	s.queued--
 	h.refs[seq]--
 	last := h.refs[seq] <= 0
@@ -592,6 +663,7 @@ func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	existing, had := h.o.Server.Clients.Get(cl.ID)
 	resume := had && !pk.Connect.Clean && existing != cl
 	if resume {
+		h.awaitFanouts(cl.ID, h.seq.Load())
 		if err := h.rebuild(existing); err != nil {
 			h.o.Log.Error("session: rebuild queue", "client", cl.ID, "error", err)
 		}
@@ -627,7 +699,7 @@ func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	h.mu.Lock()
 	if s := h.sessions[cl.ID]; s != nil {
-		s.resuming, s.rebuilt = false, nil
+		s.resuming = false
 	}
 	h.mu.Unlock()
 }
@@ -640,8 +712,8 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 	defer h.mu.Unlock()
 	s := h.sessionLocked(cl.ID)
 	s.resuming = true
-	s.rebuilt = map[uint64]bool{}
 	s.byPID = map[uint16]uint64{}
+	s.bySeq = map[uint64]uint16{}
 	for _, p := range cl.State.Inflight.GetAll(false) {
 		if p.FixedHeader.Type == packets.Publish && cl.State.Inflight.Delete(p.PacketID) {
 			atomic.AddInt64(&h.o.Server.Info.Inflight, -1)
@@ -705,8 +777,7 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 			out.Created = int64(len(s.byPID) + 1)
 			cl.State.Inflight.Set(out)
 			atomic.AddInt64(&h.o.Server.Info.Inflight, 1)
-			s.byPID[pid] = seq
-			s.rebuilt[seq] = true
+			s.mapPID(pid, seq)
 		}
 		return nil
 	})
