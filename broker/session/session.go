@@ -98,7 +98,7 @@ type Hook struct {
 	planned   sync.Map // seq → map[string]struct{}: sessions OnPublish queued it for
 	fanMu     sync.Mutex
 	fanCond   *sync.Cond // broadcast when a plan ends (unplan)
-	committed sync.Map // seq → nil or error: commit result for the pipeline's second pass
+	committed sync.Map   // seq → nil or error: commit result for the pipeline's second pass
 	pipesMu   sync.Mutex
 	pipes     map[string]*pipeline // by client id, while it has publishes waiting
 
