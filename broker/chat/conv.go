@@ -1,0 +1,178 @@
+package chat
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// derivedConvID names a conversation opened without an id after its opener
+// and request, so a repeated open finds the one it created.
+func derivedConvID(dev, reqID string) string {
+	h := sha256.Sum256([]byte(dev + "\x00" + reqID))
+	return "c-" + hex.EncodeToString(h[:13])
+}
+
+// open opens a conversation, or resumes (or, for staff, joins) an existing one.
+func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeOpen(req.Body, s.o.MaxMembers)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	id := r.Conversation
+	if id == "" {
+		id = derivedConvID(dev, req.ID)
+	}
+	staff := s.staff(req.From.Role)
+
+	// Resuming needs no write.
+	var ans *openAns
+	if err := s.view(func(tx *bolt.Tx) error {
+		c, err := getConv(tx, id)
+		if err != nil || c == nil {
+			return err
+		}
+		if !c.member(dev) {
+			if !staff {
+				return notMember(id)
+			}
+			return nil // staff join: a write
+		}
+		if err := checkResume(c, dev, r.Members); err != nil {
+			return err
+		}
+		ans = &openAns{convView: view(tx, c, dev)}
+		return nil
+	}); err != nil || ans != nil {
+		return ans, err
+	}
+
+	now := s.now()
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		ans = nil
+		convs, _, _, reads, err := writeBuckets(tx)
+		if err != nil {
+			return err
+		}
+		c, err := getConv(tx, id)
+		if err != nil {
+			return err
+		}
+		created := c == nil
+		switch {
+		case created:
+			members := slices.Clone(r.Members)
+			if _, ok := slices.BinarySearch(members, dev); !ok {
+				members = slices.Insert(members, insertAt(members, dev), dev)
+			}
+			if len(members) > s.o.MaxMembers {
+				return svc.Errorf(svc.CodeTooLarge, "%d members, at most %d", len(members), s.o.MaxMembers)
+			}
+			c = &conv{V: 1, ID: id, Members: members, Created: now, By: dev}
+			for _, m := range members {
+				if err := putRead(reads, m, id, 0); err != nil {
+					return err
+				}
+			}
+		case c.member(dev):
+			// A concurrent open made us a member meanwhile.
+		case staff:
+			if len(c.Members)+1 > s.o.MaxMembers {
+				return svc.Errorf(svc.CodeTooLarge, "conversation %q has %d members, at most %d", id, len(c.Members), s.o.MaxMembers)
+			}
+			c.Members = slices.Insert(c.Members, insertAt(c.Members, dev), dev)
+			if err := putRead(reads, dev, id, 0); err != nil {
+				return err
+			}
+		default:
+			// Say forbidden, not not_found, only to a caller who could
+			// have named it: the id space is shared, so this leaks only
+			// that the id is taken.
+			return notMember(id)
+		}
+		if err := checkResume(c, dev, r.Members); err != nil {
+			return err
+		}
+		if err := putConv(convs, c); err != nil {
+			return err
+		}
+		ans = &openAns{convView: view(tx, c, dev), New: created}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ans, nil
+}
+
+func insertAt(sorted []string, v string) int {
+	i, _ := slices.BinarySearch(sorted, v)
+	return i
+}
+
+// checkResume: members named when resuming must already be members (adding
+// members is the groups feature's job).
+func checkResume(c *conv, dev string, want []string) error {
+	for _, m := range want {
+		if m != dev && !c.member(m) {
+			return svc.Errorf(svc.CodeConflict, "conversation %q exists without member %q", c.ID, m)
+		}
+	}
+	return nil
+}
+
+// list pages through the caller's conversations in id order.
+func (s *Service) list(_ context.Context, req *svc.Request) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeList(req.Body, s.o.PageSize)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	ans := &listAns{Conversations: []convView{}, Next: r.After}
+	err = s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketReads)
+		if b == nil {
+			return nil
+		}
+		prefix := []byte(dev + "\x00")
+		cur := b.Cursor()
+		k, _ := cur.Seek(append(bytes.Clone(prefix), r.After...))
+		if r.After != "" && k != nil && string(k[len(prefix):]) == r.After {
+			k, _ = cur.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+			if len(ans.Conversations) == r.Limit {
+				ans.More = true
+				return nil
+			}
+			id := string(k[len(prefix):])
+			c, err := getConv(tx, id)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				continue
+			}
+			ans.Conversations = append(ans.Conversations, view(tx, c, dev))
+			ans.Next = id
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ans, nil
+}

@@ -1,0 +1,51 @@
+// Package chat is the store's consultation service: conversations between
+// customers and staff with a gap-free per-conversation sequence, idempotent
+// sends, history after seq N, read receipts with unread counts, and recall.
+// It runs on a broker/svc Router (requests on svc/chat/{op}, answers on the
+// caller's reply/ topic) and publishes events on chat/{conversation}/events.
+// PROTOCOL.md, section "Chat", is the wire contract.
+//
+// Ops (Register adds them):
+//
+//	open     open or resume a conversation            mutating
+//	send     post a text or card message              mutating
+//	history  messages after seq N, one page at a time read-only
+//	read     read receipt up to seq N (monotonic)     mutating
+//	recall   the sender erases a message in a window  mutating
+//	list     the caller's conversations, with unread  read-only
+//
+// Who may do what. Members are device ids (auth.Identity.Device). Callers
+// whose role is one of Options.StaffRoles (default staff and admin) may open
+// and read any conversation, and join one by opening it; everyone else only
+// touches conversations they are a member of. Only members send and mark
+// read; only the sender recalls. Anonymous clients are refused.
+//
+// Durability and idempotency. A send assigns the next seq and stores the
+// message, its id index and the conversation's new last seq in one bbolt
+// transaction (broker/store group commit) and answers only after it is on
+// disk. svc remembers the answer for a repeated request id; on top of that
+// the message id is indexed per conversation and sender (bucket chat_ids), so
+// a send repeated after a crash between commit and answer finds its first
+// seq and stores nothing.
+//
+// At rest. Message bodies (the text, or the card JSON) are sealed with
+// Options.Seal (AES-GCM, internal/seal: the key id is inside the record)
+// with the conversation id and seq as additional data, so a record moved to
+// another place does not open. Events carry no bodies: an event queued for an
+// offline persistent session is stored by broker/session, and must not put
+// plaintext on disk. Members fetch bodies with history. A recall replaces
+// the record by a tombstone without the sealed body.
+//
+// Buckets (owned by this package, nobody else touches them):
+//
+//	chat_convs  conv id                          → conversation (JSON)
+//	chat_msgs   conv id 0x00 seq (8 bytes, BE)   → message (JSON, sealed body)
+//	chat_ids    conv id 0x00 sender 0x00 msg id  → seq (8 bytes, BE)
+//	chat_reads  member 0x00 conv id              → read up to seq (8 bytes, BE)
+//
+// chat_reads is also the membership index: list scans a member's prefix.
+//
+// Events are at least once and may arrive out of seq order (they are
+// published after commit by concurrent handlers, and again when a send is
+// repeated): subscribers key them by seq and sync with history.
+package chat

@@ -1,0 +1,60 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// caller returns the requester's device id; anonymous and unidentified
+// clients may not chat.
+func caller(req *svc.Request) (string, error) {
+	if req.From.Device == "" {
+		return "", svc.Errorf(svc.CodeForbidden, "chat needs a registered device")
+	}
+	return req.From.Device, nil
+}
+
+// update runs fn in a durable write transaction. An *svc.Error from fn is
+// the answer (the transaction is rolled back, nothing is stored); a full
+// database is quota_exceeded; anything else is wrapped (unavailable).
+func (s *Service) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	err := s.o.DB.Update(ctx, fn)
+	if err == nil {
+		return nil
+	}
+	var se *svc.Error
+	switch {
+	case errors.As(err, &se):
+		return se
+	case errors.Is(err, store.ErrFull):
+		return svc.Errorf(svc.CodeQuotaExceeded, "the store's database is full")
+	}
+	return fmt.Errorf("chat: commit: %w", err)
+}
+
+// view runs fn in a read transaction, passing *svc.Error through.
+func (s *Service) view(fn func(*bolt.Tx) error) error {
+	err := s.o.DB.View(fn)
+	if err == nil {
+		return nil
+	}
+	var se *svc.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return fmt.Errorf("chat: read: %w", err)
+}
+
+func notFound(convID string) error {
+	return svc.Errorf(svc.CodeNotFound, "no conversation %q", convID)
+}
+
+func notMember(convID string) error {
+	return svc.Errorf(svc.CodeForbidden, "not a member of conversation %q", convID)
+}

@@ -1,0 +1,81 @@
+package chat
+
+import (
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// read moves the caller's read pointer forward to up_to (never back; an
+// up_to past the last seq stops at it) and answers the pointer and unread.
+func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeRead(req.Body)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	id := r.Conversation
+	var ans *readAns
+	var advanced bool
+	check := func(tx *bolt.Tx) (*conv, uint64, error) {
+		c, err := getConv(tx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		if c == nil {
+			return nil, 0, notFound(id)
+		}
+		if !c.member(dev) {
+			return nil, 0, notMember(id)
+		}
+		cur, _ := readUpTo(tx, dev, id)
+		return c, cur, nil
+	}
+	want := func(c *conv) uint64 { return min(*r.UpTo, c.LastSeq) }
+	if err := s.view(func(tx *bolt.Tx) error {
+		c, cur, err := check(tx)
+		if err != nil {
+			return err
+		}
+		if want(c) <= cur {
+			ans = &readAns{Conversation: id, UpTo: cur, Unread: c.LastSeq - min(cur, c.LastSeq)}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if ans != nil {
+		return ans, nil
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		ans, advanced = nil, false
+		_, _, _, reads, err := writeBuckets(tx)
+		if err != nil {
+			return err
+		}
+		c, cur, err := check(tx)
+		if err != nil {
+			return err
+		}
+		if w := want(c); w > cur {
+			if err := putRead(reads, dev, id, w); err != nil {
+				return err
+			}
+			cur, advanced = w, true
+		}
+		ans = &readAns{Conversation: id, UpTo: cur, Unread: c.LastSeq - min(cur, c.LastSeq)}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if advanced {
+		s.emit(Event{Type: EventRead, Conversation: id, Member: dev, UpTo: ans.UpTo, TS: s.now()})
+	}
+	return ans, nil
+}

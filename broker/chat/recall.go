@@ -1,0 +1,85 @@
+package chat
+
+import (
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// recall erases a message's body, keeping a tombstone, when the caller sent
+// it less than RecallWindow ago. Recalling a recalled message answers the
+// first recall.
+func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeRecall(req.Body)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	id := r.Conversation
+	now := s.now()
+	// check returns the message to recall, or the answer when it already is.
+	check := func(tx *bolt.Tx) (*msg, *recallAns, error) {
+		c, err := getConv(tx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c == nil {
+			return nil, nil, notFound(id)
+		}
+		m, err := getMsg(tx, id, r.Seq)
+		if err != nil {
+			return nil, nil, err
+		}
+		if m == nil {
+			return nil, nil, svc.Errorf(svc.CodeNotFound, "no message %d in conversation %q", r.Seq, id)
+		}
+		if m.From != dev {
+			return nil, nil, svc.Errorf(svc.CodeForbidden, "only the sender may recall message %d", r.Seq)
+		}
+		if m.Recalled != nil {
+			return nil, &recallAns{Conversation: id, Seq: r.Seq, Recalled: *m.Recalled}, nil
+		}
+		if now.Sub(m.TS) > s.o.RecallWindow {
+			return nil, nil, svc.Errorf(svc.CodeConflict, "message %d is older than the recall window (%s)", r.Seq, s.o.RecallWindow)
+		}
+		return m, nil, nil
+	}
+	var ans *recallAns
+	if err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		_, ans, err = check(tx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if ans == nil {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
+			ans = nil
+			_, msgs, _, _, err := writeBuckets(tx)
+			if err != nil {
+				return err
+			}
+			m, done, err := check(tx)
+			if err != nil || done != nil {
+				ans = done
+				return err
+			}
+			m.Body, m.Recalled = nil, &now
+			if err := putMsg(msgs, id, r.Seq, m); err != nil {
+				return err
+			}
+			ans = &recallAns{Conversation: id, Seq: r.Seq, Recalled: now}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.emit(Event{Type: EventRecall, Conversation: id, Seq: r.Seq, By: dev, TS: ans.Recalled})
+	return ans, nil
+}
