@@ -321,9 +321,12 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatalf("/readyz %d", code)
 	}
 	var body string
-	poll(t, "metrics to count 3 QoS 1 publishes", func() bool {
+	// The broker counts a packet after writing it, which can be after the
+	// client has read it: poll until both have been counted.
+	poll(t, "metrics to count 3 QoS 1 publishes and the refused login", func() bool {
 		_, body = get("/metrics")
-		return strings.Contains(body, `storeedge_messages_received_total{qos="1"} 3`)
+		return strings.Contains(body, `storeedge_messages_received_total{qos="1"} 3`) &&
+			strings.Contains(body, `storeedge_connect_refused_total{reason="0x86"} 1`)
 	})
 	for _, want := range []string{"storeedge_connections 1", "storeedge_store_commit_seconds_bucket", "storeedge_store_bytes", `reason="0x86"`, "storeedge_bytes_received_total"} {
 		if !strings.Contains(body, want) {
