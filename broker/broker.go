@@ -20,7 +20,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/listener"
@@ -29,6 +28,7 @@ import (
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/web"
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/mochisafe"
 )
 
 // DBFile is the database file name inside data_dir.
@@ -317,11 +317,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			for _, ln := range b.raw {
 				_ = ln.Close()
 			}
-			// Disconnect clients ourselves before mochi's Close: its own
-			// sweep (Clients.GetByListener) takes a read lock twice and can
-			// deadlock against a client connecting or leaving at that moment.
-			b.srv.Listeners.CloseAll(b.disconnectClients)
-			_ = b.srv.Close()
+			_ = mochisafe.Close(b.srv)
 		}()
 		select {
 		case <-done:
@@ -339,20 +335,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return b.stopErr
 }
 
-// disconnectClients sends DISCONNECT 0x8B (server shutting down) to every
-// client of one listener; their read loops end and deliver their Last Wills.
-func (b *Broker) disconnectClients(listenerID string) {
-	for _, cl := range b.srv.Clients.GetAll() {
-		if cl.Net.Listener == listenerID && !cl.Closed() {
-			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
-		}
-	}
-}
-
 // abort releases what a failed start opened.
 func (b *Broker) abort() {
 	if b.srv != nil {
-		_ = b.srv.Close()
+		_ = mochisafe.Close(b.srv)
 	}
 	if b.stopHTTP != nil {
 		b.stopHTTP()

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/storeedge/storeedge/internal/mochisafe"
+
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -133,7 +135,7 @@ type testBroker struct {
 // close stops the server once (mochi's Close panics when called twice).
 func (b *testBroker) close(t *testing.T) {
 	b.once.Do(func() {
-		if err := b.srv.Close(); err != nil {
+		if err := mochisafe.Close(b.srv); err != nil {
 			t.Errorf("close broker: %v", err)
 		}
 	})

@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"github.com/storeedge/storeedge/internal/mochisafe"
+
 	"github.com/storeedge/storeedge/internal/testclock"
 
 	"context"
@@ -157,7 +159,7 @@ func (e *env) stop() {
 	}
 	e.cancel()
 	e.router.Stop()
-	_ = e.srv.Close()
+	_ = mochisafe.Close(e.srv)
 	_ = e.db.Close()
 	e.srv = nil
 }

@@ -1,6 +1,8 @@
 package listener_test
 
 import (
+	"github.com/storeedge/storeedge/internal/mochisafe"
+
 	"github.com/storeedge/storeedge/internal/testpki"
 
 	"bufio"
@@ -65,7 +67,7 @@ func startBroker(t *testing.T, l listeners.Listener) *broker {
 		for atomic.LoadInt64(&srv.Info.ClientsConnected) > 0 && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		once.Do(func() { _ = srv.Close() })
+		once.Do(func() { _ = mochisafe.Close(srv) })
 	})
 	return &broker{srv, &once}
 }
@@ -76,7 +78,7 @@ type broker struct {
 	once *sync.Once
 }
 
-func (b *broker) Close() { b.once.Do(func() { _ = b.srv.Close() }) }
+func (b *broker) Close() { b.once.Do(func() { _ = mochisafe.Close(b.srv) }) }
 
 // client is an autopaho connection over WebSocket with its received messages.
 type client struct {

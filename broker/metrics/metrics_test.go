@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"github.com/storeedge/storeedge/internal/mochisafe"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -68,7 +70,7 @@ func startBroker(t *testing.T) (*metrics.Metrics, string) {
 		for atomic.LoadInt64(&srv.Info.ClientsConnected) > 0 && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		_ = srv.Close()
+		_ = mochisafe.Close(srv)
 	})
 	return m, ln.Addr().String()
 }

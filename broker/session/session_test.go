@@ -1,6 +1,8 @@
 package session
 
 import (
+	"github.com/storeedge/storeedge/internal/mochisafe"
+
 	"context"
 	"fmt"
 	"io"
@@ -93,7 +95,7 @@ func (r *rig) stop() {
 	if r.srv == nil {
 		return
 	}
-	_ = r.srv.Close()
+	_ = mochisafe.Close(r.srv)
 	_ = r.db.Close()
 	r.srv = nil
 }

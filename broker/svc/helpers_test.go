@@ -1,6 +1,8 @@
 package svc
 
 import (
+	"github.com/storeedge/storeedge/internal/mochisafe"
+
 	"context"
 	"fmt"
 	"io"
@@ -128,7 +130,7 @@ func startEnv(t testing.TB, cfg envCfg) *testEnv {
 	t.Cleanup(func() {
 		cancel()
 		e.router.Stop()
-		_ = e.srv.Close()
+		_ = mochisafe.Close(e.srv)
 		_ = e.db.Close()
 	})
 	return e
