@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,13 +59,6 @@ func startBroker(t *testing.T, l listeners.Listener) *broker {
 	}
 	var once sync.Once // mochi's Close panics when called twice
 	t.Cleanup(func() {
-		// Clients' own cleanups ran first; let the broker see them leave.
-		// mochi's Close can deadlock when a client comes or goes during it
-		// (Clients.GetByListener read-locks twice), so tests wait.
-		deadline := time.Now().Add(5 * time.Second)
-		for atomic.LoadInt64(&srv.Info.ClientsConnected) > 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
 		once.Do(func() { _ = mochisafe.Close(srv) })
 	})
 	return &broker{srv, &once}

@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,13 +62,6 @@ func startBroker(t *testing.T) (*metrics.Metrics, string) {
 		t.Fatalf("serve: %v", err)
 	}
 	t.Cleanup(func() {
-		// Clients' own cleanups ran first; let the broker see them leave.
-		// mochi's Close can deadlock when a client comes or goes during it
-		// (Clients.GetByListener read-locks twice), so tests wait.
-		deadline := time.Now().Add(5 * time.Second)
-		for atomic.LoadInt64(&srv.Info.ClientsConnected) > 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
 		_ = mochisafe.Close(srv)
 	})
 	return m, ln.Addr().String()
