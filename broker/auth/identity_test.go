@@ -1,14 +1,8 @@
 package auth
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/eclipse/paho.golang/paho"
-	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
-	"go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/configs"
 )
@@ -81,37 +75,8 @@ func TestIdentityFollowsReload(t *testing.T) {
 // restored from storage and has never authenticated in this process; its
 // identity must still be known.
 func TestIdentityRestoredSession(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "mochi.bolt")
-	withBolt := func(b *testBroker) {
-		t.Helper()
-		if err := b.srv.AddHook(new(bolt.Hook), &bolt.Options{
-			Path:    dbPath,
-			Options: &bbolt.Options{Timeout: time.Second},
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	d := roleDevices[3] // staff-anna:console-2
-	devices := devicesYAML(t, "")
-	b1 := startBrokerWith(t, devices, withBolt)
-	c, ca, err := b1.connect(t, connectOpts{clientID: d.clientID, username: d.id, password: "pw-" + d.id, sessionExpiry: 3600})
-	if err != nil {
-		t.Fatalf("login: %v (%+v)", err, ca)
-	}
-	if err := c.c.Disconnect(&paho.Disconnect{}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "session offline", func() bool {
-		cl, ok := b1.srv.Clients.Get(d.clientID)
-		return ok && cl.Closed()
-	})
-	b1.close(t)
-
-	b2 := startBrokerWith(t, devices, withBolt)
-	cl, ok := b2.srv.Clients.Get(d.clientID)
-	if !ok {
-		t.Fatal("session not restored")
-	}
+	b2, cl := restoredOfflineSession(t, d, "")
 	got, ok := b2.hook.Identity(cl)
 	if want := (Identity{Device: d.id, Role: d.role, ClientID: d.clientID}); !ok || got != want {
 		t.Fatalf("restored: %+v, %v; want %+v", got, ok, want)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"go.etcd.io/bbolt"
 )
@@ -15,44 +16,8 @@ import (
 // message may be queued for it (no cached grants, no connection). The
 // message must be queued and delivered when the device comes back.
 func TestRestartRestoredSession(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "mochi.bolt")
-	withBolt := func(b *testBroker) {
-		t.Helper()
-		if err := b.srv.AddHook(new(bolt.Hook), &bolt.Options{
-			Path:    dbPath,
-			Options: &bbolt.Options{Timeout: time.Second},
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	d := roleDevices[0] // kiosk-01, client id kiosk-01:screen
-	devices := devicesYAML(t, "")
-
-	// First life: the device subscribes with a persistent session and leaves.
-	b1 := startBrokerWith(t, devices, withBolt)
-	c, ca, err := b1.connect(t, connectOpts{clientID: d.clientID, username: d.id, password: "pw-" + d.id, sessionExpiry: 3600})
-	if err != nil {
-		t.Fatalf("login: %v (%+v)", err, ca)
-	}
-	if code := c.subscribe(t, "reply/"+d.clientID+"/#"); code >= 0x80 {
-		t.Fatalf("subscribe: 0x%02X", code)
-	}
-	if err := c.c.Disconnect(&paho.Disconnect{}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "session offline", func() bool {
-		cl, ok := b1.srv.Clients.Get(d.clientID)
-		return ok && cl.Closed()
-	})
-	b1.close(t)
-
-	// Second life: the session is restored from storage; the hook has never
-	// seen this client.
-	b2 := startBrokerWith(t, devices, withBolt)
-	cl, ok := b2.srv.Clients.Get(d.clientID)
-	if !ok {
-		t.Fatal("session not restored")
-	}
+	b2, cl := restoredOfflineSession(t, d, "reply/"+d.clientID+"/#")
 	if g := b2.hook.clients.get(d.clientID); g != nil {
 		t.Fatal("test setup: grants already cached")
 	}
@@ -78,6 +43,50 @@ func TestRestartRestoredSession(t *testing.T) {
 	if m := c2.next(t); string(m.Payload) != "queued while offline" {
 		t.Fatalf("got %q", m.Payload)
 	}
+}
+
+// restoredOfflineSession gives device d a persistent session (subscribed to
+// filter, when not empty) in a broker with mochi's bolt storage, takes it
+// offline, restarts the broker and returns the second broker and the session
+// it restored from storage: one the auth hook has never seen connect.
+func restoredOfflineSession(t *testing.T, d testDevice, filter string) (*testBroker, *mqtt.Client) {
+	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "mochi.bolt")
+	withBolt := func(b *testBroker) {
+		t.Helper()
+		if err := b.srv.AddHook(new(bolt.Hook), &bolt.Options{
+			Path:    dbPath,
+			Options: &bbolt.Options{Timeout: time.Second},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	devices := devicesYAML(t, "")
+	b1 := startBrokerWith(t, devices, withBolt)
+	c, ca, err := b1.connect(t, connectOpts{clientID: d.clientID, username: d.id, password: "pw-" + d.id, sessionExpiry: 3600})
+	if err != nil {
+		t.Fatalf("login: %v (%+v)", err, ca)
+	}
+	if filter != "" {
+		if code := c.subscribe(t, filter); code >= 0x80 {
+			t.Fatalf("subscribe: 0x%02X", code)
+		}
+	}
+	if err := c.c.Disconnect(&paho.Disconnect{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "session offline", func() bool {
+		cl, ok := b1.srv.Clients.Get(d.clientID)
+		return ok && cl.Closed()
+	})
+	b1.close(t)
+
+	b2 := startBrokerWith(t, devices, withBolt)
+	cl, ok := b2.srv.Clients.Get(d.clientID)
+	if !ok {
+		t.Fatal("session not restored")
+	}
+	return b2, cl
 }
 
 // startBrokerWith starts a test broker and lets setup add hooks (after the
