@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"regexp"
+
 	"github.com/storeedge/storeedge/internal/testpki"
 
 	"bytes"
@@ -10,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -226,46 +229,75 @@ func TestSecondBrokerOnSameDataDir(t *testing.T) {
 
 // A client with more unacknowledged QoS 2 publishes than receive_maximum is
 // disconnected with reason 0x93, and the broker keeps serving others.
-func TestReceiveMaximumExceeded(t *testing.T) {
+// startWithDevice starts an in-process broker on loopback (TCP and HTTP)
+// whose registry holds one device with the password "pass-"+id; limits
+// adjusts the configuration first.
+func startWithDevice(t *testing.T, id, role string, limits func(*Config)) *Broker {
+	t.Helper()
 	dir := t.TempDir()
-	hash, err := auth.HashPassword("kiosk-pass-01")
+	hash, err := auth.HashPassword("pass-" + id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	devices := fmt.Sprintf("devices:\n  - id: kiosk-01\n    role: kiosk\n    password_hash: %q\n", hash)
+	devices := fmt.Sprintf("devices:\n  - id: %s\n    role: %s\n    password_hash: %q\n", id, role, hash)
 	if err := os.WriteFile(filepath.Join(dir, "devices.yaml"), []byte(devices), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ := DefaultConfig()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Auth.DevicesFile = filepath.Join(dir, "devices.yaml")
-	cfg.Listeners = ListenersConfig{TCP: "127.0.0.1:0"}
-	cfg.Limits.ReceiveMaximum = 4
+	cfg.Listeners = ListenersConfig{TCP: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	if limits != nil {
+		limits(&cfg)
+	}
 	b, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Shutdown(context.Background())
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	return b
+}
 
-	nc, err := net.Dial("tcp", b.Addrs().TCP)
+// rawClient is an MQTT 5 connection written packet by packet, for clients
+// that misbehave on purpose.
+type rawClient struct {
+	t  *testing.T
+	nc net.Conn
+}
+
+// dialRaw connects as client id; the device (username) is the part of id
+// before any ":".
+func dialRaw(t *testing.T, addr, id string) *rawClient {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	write := func(pk packets.Packet, enc func(*bytes.Buffer) error) {
-		t.Helper()
-		var buf bytes.Buffer
-		if err := enc(&buf); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := nc.Write(buf.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	t.Cleanup(func() { nc.Close() })
+	c := &rawClient{t: t, nc: nc}
+	device, _, _ := strings.Cut(id, ":")
 	connect := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
-		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: "kiosk-01",
-			UsernameFlag: true, Username: []byte("kiosk-01"), PasswordFlag: true, Password: []byte("kiosk-pass-01")}}
-	write(connect, connect.ConnectEncode)
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: id,
+			UsernameFlag: true, Username: []byte(device), PasswordFlag: true, Password: []byte("pass-" + device)}}
+	c.write(connect, connect.ConnectEncode)
+	return c
+}
+
+func (c *rawClient) write(pk packets.Packet, enc func(*bytes.Buffer) error) {
+	c.t.Helper()
+	var buf bytes.Buffer
+	if err := enc(&buf); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.nc.Write(buf.Bytes()); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func TestReceiveMaximumExceeded(t *testing.T) {
+	b := startWithDevice(t, "kiosk-01", "kiosk", func(c *Config) { c.Limits.ReceiveMaximum = 4 })
+	c := dialRaw(t, b.Addrs().TCP, "kiosk-01")
+	nc, write := c.nc, c.write
 	// Five QoS 2 publishes, never released: one more than receive_maximum.
 	for i := 1; i <= 5; i++ {
 		pub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, ProtocolVersion: 5,
@@ -279,4 +311,57 @@ func TestReceiveMaximumExceeded(t *testing.T) {
 	if i < 0 || i+2 >= len(raw) || raw[i+2] != 0x93 {
 		t.Fatalf("no DISCONNECT 0x93 in %x", raw)
 	}
+}
+
+// A subscriber that stops reading loses QoS 0 messages once
+// max_pending_writes of them wait for it; they are counted, and the
+// publisher and the broker carry on.
+func TestMaxPendingWrites(t *testing.T) {
+	b := startWithDevice(t, "admin-1", "admin", func(c *Config) { c.Limits.MaxPendingWrites = 4 })
+	stalled := dialRaw(t, b.Addrs().TCP, "admin-1:stalled")
+	sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: 5, PacketID: 1,
+		Filters: packets.Subscriptions{{Filter: "lab/flood", Qos: 0}}}
+	stalled.write(sub, sub.SubscribeEncode)
+	// The stalled client never reads again: once the socket buffers are
+	// full, messages for it pile up in the broker until the limit.
+	pub := dialAuto(t, "mqtt://"+b.Addrs().TCP, "admin-1", "pass-admin-1", nil)
+	payload := make([]byte, 64<<10)
+	metrics := func() string {
+		resp, err := http.Get("http://" + b.Addrs().HTTP + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	dropped := regexp.MustCompile(`storeedge_messages_dropped_total\{reason="slow_subscriber"\} ([1-9][0-9]*)`)
+	deadline := time.Now().Add(20 * time.Second)
+	for !dropped.MatchString(metrics()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no slow-subscriber drops counted:\n%s", grepMetrics(metrics(), "dropped", "subscriptions", "connections", "messages_"))
+		}
+		for i := 0; i < 50; i++ {
+			if _, err := pub.Publish(context.Background(), &paho.Publish{Topic: "lab/flood", QoS: 0, Payload: payload}); err != nil {
+				t.Fatalf("the publisher was affected: %v", err)
+			}
+		}
+	}
+	// The publisher is still served.
+	if _, err := pub.Publish(context.Background(), &paho.Publish{Topic: "devices/admin-1/status", QoS: 1, Payload: []byte("ok")}); err != nil {
+		t.Fatalf("after the drops: %v", err)
+	}
+}
+
+func grepMetrics(body string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		for _, s := range subs {
+			if strings.Contains(l, s) && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
