@@ -31,6 +31,9 @@ import (
 	"github.com/storeedge/storeedge/internal/mochisafe"
 )
 
+// RedeemPath is where the customer page redeems a scan-to-chat token (HTTP POST).
+const RedeemPath = "/chat/redeem"
+
 // DBFile is the database file name inside data_dir.
 const DBFile = "storeedge.db"
 
@@ -51,6 +54,8 @@ type Broker struct {
 	// raw are the TCP and TLS sockets, closed first on shutdown so that no
 	// client connects while the others are being disconnected.
 	raw []net.Listener
+
+	svcs *services
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc
@@ -156,6 +161,9 @@ func (b *Broker) start(ctx context.Context) error {
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if err := b.startServices(ctx); err != nil {
+		return err
+	}
 	if cfg.Listeners.HTTP != "" {
 		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		b.stopHTTP = cancel
@@ -163,6 +171,7 @@ func (b *Broker) start(ctx context.Context) error {
 			Metrics: b.metrics.Handler(),
 			Ready:   b.readyErr,
 			Log:     b.log,
+			Routes:  map[string]http.Handler{RedeemPath: b.svcs.customers.Handler()},
 		})
 		if cfg.Listeners.HTTPDebug {
 			h = withProfiler(h)
@@ -311,6 +320,10 @@ func (b *Broker) readyErr() error {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.stopOnce.Do(func() {
 		b.ready.Store(false)
+		if b.svcs != nil {
+			// Before the database closes: handlers write to it.
+			b.svcs.stop(b.srv)
+		}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -337,6 +350,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 
 // abort releases what a failed start opened.
 func (b *Broker) abort() {
+	if b.svcs != nil {
+		b.svcs.stop(b.srv)
+	}
 	if b.srv != nil {
 		_ = mochisafe.Close(b.srv)
 	}

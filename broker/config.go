@@ -3,9 +3,12 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
+	"time"
 
+	"github.com/storeedge/storeedge/broker/mediasvc"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
 )
@@ -20,6 +23,48 @@ type Config struct {
 	Persistence PersistenceConfig `yaml:"persistence"`
 	Runtime     RuntimeConfig     `yaml:"runtime"`
 	Log         LogConfig         `yaml:"log"`
+	Services    ServicesConfig    `yaml:"services"`
+	Chat        ChatConfig        `yaml:"chat"`
+	Media       MediaConfig       `yaml:"media"`
+}
+
+// ServicesConfig sizes the request/answer framework every service runs on.
+type ServicesConfig struct {
+	Workers        int           `yaml:"workers"`
+	QueueSize      int           `yaml:"queue_size"`
+	AnswerTTL      time.Duration `yaml:"answer_ttl"`
+	HandlerTimeout time.Duration `yaml:"handler_timeout"`
+	KeysEnv        string        `yaml:"keys_env"`
+	KeysFile       string        `yaml:"keys_file"`
+}
+
+// ChatConfig configures consultations (broker/chat) and scan-to-chat.
+type ChatConfig struct {
+	RecallWindow       time.Duration `yaml:"recall_window"`
+	MaxBodyBytes       int           `yaml:"max_body_bytes"`
+	PageSize           int           `yaml:"page_size"`
+	MaxMembers         int           `yaml:"max_members"`
+	StaffRoles         []string      `yaml:"staff_roles"`
+	AssignedOnlyRoles  []string      `yaml:"assigned_only_roles"`
+	SessionRoles       []string      `yaml:"session_roles"`
+	CustomerRole       string        `yaml:"customer_role"`
+	FAQFile            string        `yaml:"faq_file"`
+	PublicURL          string        `yaml:"public_url"`
+	TokenTTL           time.Duration `yaml:"token_ttl"`
+	CustomerSessionTTL time.Duration `yaml:"customer_session_ttl"`
+	MaxActiveTokens    int           `yaml:"max_active_tokens"`
+}
+
+// MediaConfig bounds the photos, voice notes and clips the store keeps.
+type MediaConfig struct {
+	AllowedTypes    []string         `yaml:"allowed_types"`
+	MaxBytes        map[string]int64 `yaml:"max_bytes"`
+	DefaultMaxBytes int64            `yaml:"default_max_bytes"`
+	MaxTotalBytes   int64            `yaml:"max_total_bytes"`
+	MaxUploads      int              `yaml:"max_uploads_per_device"`
+	ChunkBytes      int              `yaml:"chunk_bytes"`
+	UploadTTL       time.Duration    `yaml:"upload_ttl"`
+	CleanupInterval time.Duration    `yaml:"cleanup_interval"`
 }
 
 // ListenersConfig says where the broker listens; an empty address disables a listener.
@@ -154,6 +199,23 @@ func (c Config) Validate() error {
 	}
 	if c.Runtime.MemoryLimitMB < 0 {
 		errs = append(errs, errors.New("runtime.memory_limit_mb: 0 (none) or more"))
+	}
+	sv, ch, md := c.Services, c.Chat, c.Media
+	if sv.Workers < 1 || sv.QueueSize < 1 || sv.AnswerTTL < time.Minute || sv.HandlerTimeout < time.Second {
+		errs = append(errs, errors.New("services: workers and queue_size at least 1, answer_ttl at least 1m, handler_timeout at least 1s"))
+	}
+	if ch.RecallWindow < 0 || ch.MaxBodyBytes < 1 || ch.PageSize < 1 || ch.MaxMembers < 2 || ch.TokenTTL < time.Minute ||
+		ch.CustomerSessionTTL < time.Minute || ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 {
+		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl and customer_session_ttl at least 1m, customer_role and staff_roles set"))
+	}
+	if u, err := url.Parse(ch.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("chat.public_url %q: an absolute http(s) URL of the customer page", ch.PublicURL))
+	}
+	if md.ChunkBytes < 1024 || md.MaxTotalBytes < 0 || md.DefaultMaxBytes < 1 || md.MaxUploads < 1 || md.UploadTTL < time.Minute || md.CleanupInterval < time.Second {
+		errs = append(errs, errors.New("media: chunk_bytes at least 1024, default_max_bytes and max_uploads_per_device at least 1, upload_ttl at least 1m, cleanup_interval at least 1s"))
+	}
+	if need := mediasvc.RequestBytesFor(md.ChunkBytes); int64(need)+1024 > int64(l.MaxPacketSize) {
+		errs = append(errs, fmt.Errorf("media.chunk_bytes %d: a chunk request takes %d bytes, more than limits.max_packet_size %d allows; lower chunk_bytes or raise max_packet_size", md.ChunkBytes, need, l.MaxPacketSize))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -18,3 +18,8 @@ var Devices []byte
 //
 //go:embed acl.yaml
 var ACL []byte
+
+// FAQ is the default FAQ assistant, business hours and quick replies (faq.yaml).
+//
+//go:embed faq.yaml
+var FAQ []byte

@@ -21,8 +21,10 @@ import (
 //	    retain:    [filters]   # retained publishes (and retained wills) need this too
 //	    subscribe: [filters]
 //
-// Filters use MQTT syntax; "%c" (client id) and "%u" (username = device id)
-// are placeholders that must fill a whole level.
+// Filters use MQTT syntax; "%c" (client id), "%u" (username = device or
+// customer id) and "%m" (a value the Membership checker approves, e.g. a
+// conversation the client is a member of) are placeholders that must fill a
+// whole level. %m is not allowed in retain and at most once per filter.
 
 var roleNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
@@ -51,13 +53,17 @@ type template struct {
 	levels []string // split on '/', for substitution
 	client bool     // contains %c
 	user   bool     // contains %u
+	member int      // level index of %m, -1 = none
 }
 
-// expand substitutes the placeholders. ok is false when a needed value cannot
-// be substituted without widening the grant (empty, or containing '/', '+',
-// '#'): such a grant is dropped, never widened.
+// expand substitutes %c and %u. %m cannot be substituted in advance (its
+// value is whatever the checked topic has at that level), so it becomes "+"
+// and the grant is only usable through a membership check (memberGrant). ok
+// is false when a needed value cannot be substituted without widening the
+// grant (empty, or containing '/', '+', '#'): such a grant is dropped, never
+// widened.
 func (t template) expand(clientID, username string) (string, bool) {
-	if !t.client && !t.user {
+	if !t.client && !t.user && t.member < 0 {
 		return t.filter, true
 	}
 	if (t.client && !validLevelValue(clientID)) || (t.user && !validLevelValue(username)) {
@@ -70,6 +76,8 @@ func (t template) expand(clientID, username string) (string, bool) {
 			out[i] = clientID
 		case "%u":
 			out[i] = username
+		case "%m":
+			out[i] = "+"
 		default:
 			out[i] = l
 		}
@@ -140,7 +148,7 @@ func compileList(roleName, list string, nodes []yaml.Node) ([]template, error) {
 			errs = append(errs, fmt.Errorf("acl: role %q: %s entry at line %d: want a topic filter string", roleName, list, n.Line))
 			continue
 		}
-		t, err := compileTemplate(n.Value)
+		t, err := compileTemplate(n.Value, list != "retain")
 		if err != nil {
 			errs = append(errs, fmt.Errorf("acl: role %q: %s filter %q (line %d): %w", roleName, list, n.Value, n.Line, err))
 			continue
@@ -150,22 +158,33 @@ func compileList(roleName, list string, nodes []yaml.Node) ([]template, error) {
 	return out, errors.Join(errs...)
 }
 
-func compileTemplate(s string) (template, error) {
+// compileTemplate compiles one grant filter. allowMember is false for
+// retain: a retained message is kept for whoever subscribes later, long after
+// the publisher's membership was checked.
+func compileTemplate(s string, allowMember bool) (template, error) {
 	if !validFilter(s) {
 		return template{}, errors.New(`not a valid MQTT topic filter ("+" and "#" must be whole levels, "#" only last; quote a lone "#" in YAML)`)
 	}
 	if inner, ok := stripShare(s); !ok || inner != s {
 		return template{}, errors.New("shared subscriptions ($share/...) are not grants; grant the topic filter itself")
 	}
-	t := template{filter: s, levels: strings.Split(s, "/")}
-	for _, l := range t.levels {
+	t := template{filter: s, levels: strings.Split(s, "/"), member: -1}
+	for i, l := range t.levels {
 		switch {
 		case l == "%c":
 			t.client = true
 		case l == "%u":
 			t.user = true
+		case l == "%m" && !allowMember:
+			return template{}, errors.New("%m (membership) is not allowed in retain: a retained message reaches later subscribers, whatever the publisher's membership by then")
+		case l == "%m" && t.member >= 0:
+			// One checked level keeps the check a single Member call per
+			// grant; no role needs two.
+			return template{}, errors.New("at most one %m per filter")
+		case l == "%m":
+			t.member = i
 		case strings.Contains(l, "%"):
-			return template{}, fmt.Errorf("level %q: placeholders are %%c (client id) and %%u (username) and must fill a whole level", l)
+			return template{}, fmt.Errorf("level %q: placeholders are %%c (client id), %%u (username) and %%m (membership) and must fill a whole level", l)
 		}
 	}
 	return t, nil

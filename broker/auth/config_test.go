@@ -12,7 +12,7 @@ func TestShippedConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shipped devices.yaml / acl.yaml: %v", err)
 	}
-	for _, r := range []string{"kiosk", "chat-tablet", "camera", "staff", "admin", "cloud", "anonymous"} {
+	for _, r := range []string{"kiosk", "chat-tablet", "camera", "staff", "admin", "cloud", "customer", "anonymous"} {
 		if p.roles[r] == nil {
 			t.Errorf("acl.yaml has no role %q", r)
 		}
@@ -42,6 +42,9 @@ func TestParseACLErrors(t *testing.T) {
 		{"bad filter", "roles:\n  kiosk:\n    publish:\n      - a/#/b\n", []string{`role "kiosk"`, `"a/#/b"`, "line 4"}},
 		{"bad placeholder", "roles:\n  kiosk:\n    publish: [devices/x%u/status]\n", []string{"placeholders", "whole level"}},
 		{"unknown placeholder", "roles:\n  kiosk:\n    subscribe: [reply/%x/#]\n", []string{"%x"}},
+		{"membership in retain", "roles:\n  kiosk:\n    publish: [a/%m]\n    retain: [a/%m]\n", []string{"retain filter", `"a/%m"`, "not allowed in retain"}},
+		{"two memberships", "roles:\n  kiosk:\n    subscribe: [a/%m/%m]\n", []string{`"a/%m/%m"`, "at most one %m"}},
+		{"membership not a whole level", "roles:\n  kiosk:\n    subscribe: [chat/c%m/events]\n", []string{"%m (membership)", "whole level"}},
 		{"shared", "roles:\n  kiosk:\n    subscribe: [$share/g/a]\n", []string{"shared"}},
 		{"role name", "roles:\n  Kiosk!:\n    publish: [a]\n", []string{`role "Kiosk!"`}},
 		{"not a string", "roles:\n  kiosk:\n    publish:\n      - {a: b}\n", []string{"line 4", "want a topic filter"}},
@@ -78,6 +81,8 @@ func TestParseDevicesErrors(t *testing.T) {
 		{"unknown role", "devices:\n  - id: k1\n    role: kiosks\n    password_hash: \"" + bc + "\"\n", []string{`role "kiosks"`, "kiosk, staff"}},
 		{"bad hash", "devices:\n  - id: k1\n    role: kiosk\n    password_hash: plaintext\n", []string{"line 2", "password_hash", "bcrypt"}},
 		{"no credentials", "devices:\n  - id: k1\n    role: kiosk\n", []string{"never log in"}},
+		{"customer prefix", "devices:\n  - id: cust-01\n    role: kiosk\n    password_hash: \"" + bc + "\"\n", []string{"line 2", `"cust-01"`, `"cust-"`, "reserved for customers"}},
+		{"customer prefix upper case", "devices:\n  - id: CUST-01\n    role: kiosk\n    cert_cn: c\n", []string{`"CUST-01"`, "reserved for customers"}},
 		{"duplicate cn", "devices:\n  - id: c1\n    role: kiosk\n    cert_cn: cam\n  - id: c2\n    role: kiosk\n    cert_cn: cam\n", []string{`device "c2"`, `already used by device "c1"`}},
 	}
 	for _, tt := range tests {

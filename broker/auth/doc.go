@@ -5,6 +5,14 @@
 // certificate. The ACL (configs/acl.yaml) grants each role the topics it may
 // publish, publish retained and subscribe to; everything else is denied.
 //
+// Customers are not in the registry: they log in with a short-lived
+// credential from a scan-to-chat QR code, username = customer id (starting
+// with CustomerPrefix), checked by the Customers set with Hook.SetCustomers,
+// and get the ACL's customer role only while their session is active. The
+// ACL placeholder %m (e.g. chat/%m/events) is decided by the Membership set
+// with Hook.SetMembership, at every subscribe and delivery, so a customer
+// receives only its own conversations and stops when removed from one.
+//
 // Hook plugs both into mochi: OnConnect limits connection attempts per source
 // address and enforces the client identifier rule (the device id, or
 // "<device id>:<suffix>"), OnConnectAuthenticate checks credentials and the

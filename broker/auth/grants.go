@@ -1,37 +1,72 @@
 package auth
 
 import (
+	"strings"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
 
 // grants are one client's role grants with the placeholders substituted.
+//
+// Only what follows from the policy is kept here (and cached per client).
+// Whether a customer's session is still active and whether a client is a
+// member for %m change without a reload, so they are asked at every check.
 type grants struct {
 	cl         *mqtt.Client
 	pol        *policy
 	role       string
-	identified bool // false: unknown device, bad client id, or anonymous not allowed
+	identified bool     // false: unknown device, bad client id, or anonymous not allowed
+	id         Identity // valid when identified; what Membership is asked about
+	customer   string   // the customer id for a customer client, else ""
 	publish    []string
 	retain     []string
 	subscribe  []string
+	publishM   []memberGrant // %m grants, usable only through Membership
+	subscribeM []memberGrant
 }
+
+// memberGrant is an expanded grant with %m: filter has "+" at level, and a
+// topic or filter is covered when it is within filter and has at that level a
+// literal value the Membership approves.
+type memberGrant struct {
+	filter string
+	level  int
+}
+
+// noGrants is what a client gets while it is not (or no longer) identified
+// although its cached grants say so: a customer whose session has expired.
+// Shared and never modified.
+var noGrants = &grants{}
 
 // grantsFor computes a client's grants from its client id and username (for
 // a certificate login the username was set to the device id). It only reads
 // what a session restored from storage also has, so it works for offline
-// sessions after a restart. Unknown clients get no grants.
+// sessions after a restart. Unknown clients get no grants. A customer
+// (username with CustomerPrefix, not in the registry) gets the customer role
+// when the ACL defines it; whether its session is still active is not part of
+// the result but checked at each use (Hook.grants), so that it is never
+// cached.
 func (p *policy) grantsFor(cl *mqtt.Client) *grants {
 	g := &grants{cl: cl, pol: p}
 	username := string(cl.Properties.Username)
 	var r *role
 	switch {
 	case username != "":
-		d := p.devices[username]
-		if d == nil || !deviceClientID(cl.ID, d.id) {
+		if d := p.devices[username]; d != nil {
+			if !deviceClientID(cl.ID, d.id) {
+				return g
+			}
+			r = d.role
+			break
+		}
+		// The registry refuses ids with the prefix, so this cannot shadow
+		// a device.
+		if p.cust == nil || !isCustomerName(username) || !deviceClientID(cl.ID, username) {
 			return g
 		}
-		r = d.role
+		r = p.cust
+		g.customer = username
 	case p.anon != nil && validLevelValue(cl.ID):
 		r = p.anon
 	default:
@@ -39,20 +74,29 @@ func (p *policy) grantsFor(cl *mqtt.Client) *grants {
 	}
 	g.identified = true
 	g.role = r.name
-	g.publish = expandAll(r.publish, cl.ID, username)
-	g.retain = expandAll(r.retain, cl.ID, username)
-	g.subscribe = expandAll(r.subscribe, cl.ID, username)
+	g.id = Identity{Device: username, Role: r.name, ClientID: cl.ID, Anonymous: username == "", Customer: g.customer != ""}
+	g.publish, g.publishM = expandAll(r.publish, cl.ID, username)
+	g.retain, _ = expandAll(r.retain, cl.ID, username) // %m is refused in retain
+	g.subscribe, g.subscribeM = expandAll(r.subscribe, cl.ID, username)
 	return g
 }
 
-func expandAll(ts []template, clientID, username string) []string {
+// expandAll expands a role's templates, the plain ones and the %m ones apart
+// so that the plain checks stay a simple scan.
+func expandAll(ts []template, clientID, username string) ([]string, []memberGrant) {
 	out := make([]string, 0, len(ts))
+	var member []memberGrant
 	for _, t := range ts {
-		if f, ok := t.expand(clientID, username); ok {
+		f, ok := t.expand(clientID, username)
+		switch {
+		case !ok:
+		case t.member >= 0:
+			member = append(member, memberGrant{filter: f, level: t.member})
+		default:
 			out = append(out, f)
 		}
 	}
-	return out
+	return out, member
 }
 
 // deviceClientID reports whether clientID is valid for the device: the
@@ -81,12 +125,13 @@ func deviceClientID(clientID, deviceID string) bool {
 	return true
 }
 
-// canPublish: topic is a valid topic name covered by a publish grant.
-func (g *grants) canPublish(topic string) bool {
+// canPublish: topic is a valid topic name covered by a publish grant. m
+// decides %m grants; nil = they cover nothing.
+func (g *grants) canPublish(topic string, m Membership) bool {
 	if !validTopic(topic) {
 		return false
 	}
-	return anyCovers(topic, g.publish)
+	return anyCovers(topic, g.publish) || g.memberCovers(topic, g.publishM, m)
 }
 
 // canRetain: topic may be published with the retain flag (publish is checked separately).
@@ -96,12 +141,47 @@ func (g *grants) canRetain(topic string) bool {
 
 // canRead: every topic that filter (a subscription filter, possibly shared,
 // or the topic of a delivery) can match is covered by one subscribe grant.
-func (g *grants) canRead(filter string) bool {
+// m decides %m grants; nil = they cover nothing.
+func (g *grants) canRead(filter string, m Membership) bool {
 	f, ok := stripShare(filter)
 	if !ok || !validFilter(f) {
 		return false
 	}
-	return anyCovers(f, g.subscribe)
+	return anyCovers(f, g.subscribe) || g.memberCovers(f, g.subscribeM, m)
+}
+
+// memberCovers reports whether one %m grant covers f: f is within the grant
+// (%m taken as "+") and its level at %m is one literal value that m approves
+// for this client. A wildcard there ("chat/+/events") is never covered, as
+// it would reach conversations the client is not a member of. Called at
+// every delivery on such topics, it does not allocate (beyond what m does).
+func (g *grants) memberCovers(f string, ms []memberGrant, m Membership) bool {
+	if m == nil {
+		return false
+	}
+	for _, mg := range ms {
+		if !filterWithin(f, mg.filter) {
+			continue
+		}
+		// validLevelValue also refuses "+", "#", "" and "$...".
+		if v, ok := levelAt(f, mg.level); ok && validLevelValue(v) && m.Member(g.id, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// levelAt returns level i (0-based) of f, without allocating.
+func levelAt(f string, i int) (string, bool) {
+	start := 0
+	for ; i > 0; i-- {
+		j := strings.IndexByte(f[start:], '/')
+		if j < 0 {
+			return "", false
+		}
+		start += j + 1
+	}
+	return f[start:levelEnd(f, start)], true
 }
 
 func anyCovers(f string, grants []string) bool {

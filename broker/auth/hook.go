@@ -28,6 +28,9 @@ type Options struct {
 	// (default "anonymous"). Labs and interop tests only.
 	AllowAnonymous bool
 	AnonymousRole  string
+	// CustomerRole is the role of customers (see SetCustomers); default
+	// "customer". The ACL must define it once customers are set.
+	CustomerRole string
 	// ConnectRatePerMinute limits CONNECT attempts per source address; 0 = no limit.
 	ConnectRatePerMinute int
 	// Now is the clock; nil = time.Now.
@@ -45,14 +48,17 @@ type Hook struct {
 	log       *slog.Logger
 	now       func() time.Time
 	anonRole  string // "" = anonymous clients not allowed
+	custRole  string
 	ratePerM  int
 	limiter   *rateLimiter
 	verified  *verifyCache
 	verifySem chan struct{}
 
-	reloadMu sync.Mutex
-	pol      atomic.Pointer[policy]
-	clients  grantCache
+	reloadMu   sync.Mutex
+	pol        atomic.Pointer[policy]
+	clients    grantCache
+	customers  atomic.Pointer[customersRef]  // nil = no customer logins
+	membership atomic.Pointer[membershipRef] // nil = %m grants cover nothing
 }
 
 var _ mqtt.Hook = (*Hook)(nil)
@@ -72,6 +78,7 @@ func NewHook(opts Options) (*Hook, error) {
 		srv:      opts.Server,
 		log:      opts.Log,
 		now:      opts.Now,
+		custRole: opts.CustomerRole,
 		ratePerM: opts.ConnectRatePerMinute,
 		verified: newVerifyCache(4096, 5*time.Minute),
 		// At most half the cores hash passwords at once, so that a reconnect
@@ -87,6 +94,9 @@ func NewHook(opts Options) (*Hook, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	if h.custRole == "" {
+		h.custRole = "customer"
+	}
 	if opts.AllowAnonymous {
 		h.anonRole = opts.AnonymousRole
 		if h.anonRole == "" {
@@ -96,7 +106,7 @@ func NewHook(opts Options) (*Hook, error) {
 	if opts.ConnectRatePerMinute > 0 {
 		h.limiter = newRateLimiter(opts.ConnectRatePerMinute, maxRateSources)
 	}
-	p, err := buildPolicy(opts.Devices, opts.ACL, h.anonRole)
+	p, err := h.buildPolicy(opts.Devices, opts.ACL)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -104,20 +114,37 @@ func NewHook(opts Options) (*Hook, error) {
 	return h, nil
 }
 
+// buildPolicy builds a policy with the hook's anonymous and customer roles.
+// An ACL without the customer role is valid as long as no customers are set
+// (SetCustomers and Reload check that).
+func (h *Hook) buildPolicy(devices, acl []byte) (*policy, error) {
+	p, err := buildPolicy(devices, acl, h.anonRole)
+	if err != nil {
+		return nil, err
+	}
+	p.cust = p.roles[h.custRole]
+	return p, nil
+}
+
 // Reload validates a new registry and ACL and, only if both are valid,
 // replaces the current ones atomically. Connected clients keep their
 // connection; their grants are recomputed on their next publish, subscribe or
 // delivery, so a subscription the new ACL no longer covers stops receiving.
+// While customers are set (SetCustomers), an ACL without the customer role is
+// refused: it would lock every customer out.
 func (h *Hook) Reload(devices, acl []byte) error {
 	if len(acl) == 0 {
 		return errors.New("auth: reload: ACL is empty")
 	}
-	p, err := buildPolicy(devices, acl, h.anonRole)
+	p, err := h.buildPolicy(devices, acl)
 	if err != nil {
 		return fmt.Errorf("auth: reload: %w", err)
 	}
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
+	if p.cust == nil && h.customers.Load() != nil {
+		return fmt.Errorf("auth: reload: acl: customer role %q is not defined (roles: %s), and customers log in", h.custRole, roleList(p.roles))
+	}
 	h.pol.Store(p)
 	h.clients.clear()
 	return nil
@@ -155,6 +182,12 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	pol := h.pol.Load()
 	id, isDevice := h.claimedIdentity(pol, cl)
 	switch {
+	case isDevice && isCustomerName(id): // no device has the prefix
+		if !deviceClientID(cl.ID, id) {
+			h.log.Warn("auth: client identifier refused: must be the customer id or <customer id>:<suffix>",
+				"customer", clip(id), "client", clip(cl.ID), "remote", cl.Net.Remote)
+			return h.refuse(cl, packets.ErrClientIdentifierNotValid)
+		}
 	case isDevice:
 		if !deviceClientID(cl.ID, id) {
 			h.log.Warn("auth: client identifier refused: must be the device id or <device id>:<suffix>",
@@ -172,8 +205,9 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	return nil
 }
 
-// claimedIdentity returns the device id a client claims (its username, or the
-// device of its verified TLS certificate), before any password is checked.
+// claimedIdentity returns the device (or customer) id a client claims (its
+// username, or the device of its verified TLS certificate), before any
+// password is checked.
 func (h *Hook) claimedIdentity(pol *policy, cl *mqtt.Client) (string, bool) {
 	if len(cl.Properties.Username) > 0 {
 		return string(cl.Properties.Username), true
@@ -208,9 +242,11 @@ func (h *Hook) refuse(cl *mqtt.Client, code packets.Code) error {
 }
 
 // OnConnectAuthenticate authenticates a client by username (device id) and
-// password, by verified TLS client certificate (CN = cert_cn), or as
-// anonymous when allowed. A verified certificate is enough on its own; a
-// username sent with it must name the same device. A certificate login sets
+// password, by verified TLS client certificate (CN = cert_cn), as a customer
+// (username with CustomerPrefix, password = session secret, see
+// SetCustomers), or as anonymous when allowed. A verified certificate is
+// enough on its own; a username sent with it must name the same device. A
+// certificate login sets
 // the client's username to the device id so that its grants can be
 // recomputed from a stored session. A Last Will the client's role may not
 // publish (or retain) is refused with CONNACK 0x87.
@@ -232,6 +268,24 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			return false
 		}
 		cl.Properties.Username = []byte(certDev.id)
+	case isCustomerName(username):
+		// No device has the prefix (the registry refuses it). The secret is
+		// checked by a SHA-256 compare in Customers: no hashing semaphore or
+		// dummy hash, and whether customer logins are on is no secret.
+		cust := h.currentCustomers()
+		if cust == nil {
+			h.log.Warn("auth: login refused: customer logins are off", "customer", clip(username), "remote", remote)
+			return false
+		}
+		ok, err := cust.VerifyCustomer(username, pk.Connect.Password)
+		switch {
+		case err != nil:
+			h.log.Error("auth: login refused: customer check failed", "customer", clip(username), "remote", remote, "error", err)
+			return false
+		case !ok:
+			h.log.Warn("auth: login refused: unknown customer, wrong secret or session expired", "customer", clip(username), "remote", remote)
+			return false
+		}
 	case username != "":
 		d := pol.devices[username]
 		hash := dummyHash
@@ -273,7 +327,9 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	if atomic.LoadUint32(&cl.Properties.Will.Flag) == 1 {
 		w := &cl.Properties.Will
-		if !g.canPublish(w.TopicName) || (w.Retain && !g.canRetain(w.TopicName)) {
+		// No Membership for %m grants: the will is published later, when the
+		// client may no longer be a member.
+		if !g.canPublish(w.TopicName, nil) || (w.Retain && !g.canRetain(w.TopicName)) {
 			h.log.Warn("auth: login refused: will topic not permitted", "device", string(cl.Properties.Username),
 				"client", cl.ID, "topic", clip(w.TopicName), "retain", w.Retain, "remote", remote)
 			// Answer 0x87 rather than the 0x86 mochi would send for a false
@@ -337,11 +393,11 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		if topic == "" {
 			// A publish by topic alias only: mochi checks the ACL before it
 			// resolves the alias; OnPublish checks the resolved topic.
-			return len(g.publish) > 0
+			return len(g.publish) > 0 || len(g.publishM) > 0
 		}
-		return g.canPublish(topic)
+		return g.canPublish(topic, h.currentMembership())
 	}
-	return g.canRead(topic)
+	return g.canRead(topic, h.currentMembership())
 }
 
 // CanRead reports whether the client may subscribe to filter, or receive a
@@ -357,7 +413,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, nil
 	}
 	g := h.grants(cl)
-	if g.canPublish(pk.TopicName) && (!pk.FixedHeader.Retain || g.canRetain(pk.TopicName)) {
+	if g.canPublish(pk.TopicName, h.currentMembership()) && (!pk.FixedHeader.Retain || g.canRetain(pk.TopicName)) {
 		return pk, nil
 	}
 	h.log.Debug("auth: publish refused", "client", cl.ID, "topic", pk.TopicName, "retain", pk.FixedHeader.Retain)
@@ -400,17 +456,27 @@ func (h *Hook) OnClientExpired(cl *mqtt.Client) {
 // grants returns the client's grants under the current policy, from the
 // cache when possible. A client the cache does not know (a session restored
 // from storage after a restart, or one whose grants were dropped at
-// disconnect) gets them computed from its stored client id and username.
+// disconnect) gets them computed from its stored client id and username. A
+// customer whose session is not active (expired, or no Customers set) gets
+// noGrants, asked anew each time, so its deliveries stop when it expires.
 func (h *Hook) grants(cl *mqtt.Client) *grants {
 	pol := h.pol.Load()
-	if g := h.clients.get(cl.ID); g != nil && g.cl == cl && g.pol == pol {
-		return g
+	g := h.clients.get(cl.ID)
+	if g == nil || g.cl != cl || g.pol != pol {
+		g = pol.grantsFor(cl)
+		h.clients.offer(cl.ID, g, func() bool {
+			cur, ok := h.srv.Clients.Get(cl.ID)
+			return ok && cur == cl
+		})
 	}
-	g := pol.grantsFor(cl)
-	h.clients.offer(cl.ID, g, func() bool {
-		cur, ok := h.srv.Clients.Get(cl.ID)
-		return ok && cur == cl
-	})
+	return h.active(g)
+}
+
+// active returns g, or noGrants for a customer whose session is not active.
+func (h *Hook) active(g *grants) *grants {
+	if g.customer != "" && !h.customerActive(g.customer) {
+		return noGrants
+	}
 	return g
 }
 

@@ -32,7 +32,10 @@ func allowAnonymous(o *brokerCfg) { o.AllowAnonymous = true }
 // configs/acl.yaml, each role a real MQTT 5 client: PUBACK / SUBACK reason
 // codes say what the broker allowed.
 func TestACLMatrix(t *testing.T) {
-	b := startBroker(t, devicesYAML(t, ""), nil, allowAnonymous)
+	// A customer, member of conversation c1 only.
+	fc := newFakeCustomers()
+	fc.add("cust-m1", "s3cret-m1", "c1")
+	b := startBroker(t, devicesYAML(t, ""), nil, allowAnonymous, withCustomers(t, fc))
 
 	type actor struct {
 		role, me, cid string
@@ -47,8 +50,14 @@ func TestACLMatrix(t *testing.T) {
 		t.Fatalf("anonymous: %v", err)
 	}
 	actors = append(actors, &actor{role: "anonymous", me: "lab-probe", cid: "lab-probe", c: anon})
+	cust, ca, err := b.connect(t, connectOpts{clientID: "cust-m1:phone", username: "cust-m1", password: "s3cret-m1"})
+	if err != nil {
+		t.Fatalf("customer: %v (%+v)", err, ca)
+	}
+	actors = append(actors, &actor{role: "customer", me: "cust-m1", cid: "cust-m1:phone", c: cust})
 
 	devicesAll := "kiosk chat-tablet camera staff admin cloud"
+	loggedIn := devicesAll + " customer"
 	const (
 		pub  = "publish"
 		pubR = "publish-retained"
@@ -64,19 +73,21 @@ func TestACLMatrix(t *testing.T) {
 		{pubR, "devices/{me}/telemetry", "admin"},
 		{pub, "devices/someone-else/status", "admin"},
 		{pub, "devices/{me}/status/extra", "admin"},
-		{pub, "svc/booking/create", "kiosk staff admin"},
-		{pub, "svc/booking/progress", "kiosk camera staff admin"},
-		{pub, "svc/booking/cancel", "kiosk staff admin"},
+		{pub, "svc/booking/create", "kiosk staff admin customer"},
+		{pub, "svc/booking/progress", "kiosk camera staff admin customer"},
+		{pub, "svc/booking/cancel", "kiosk staff admin customer"},
 		{pubR, "svc/booking/create", "admin"},
 		{pub, "svc/promotions/list", "kiosk staff admin"},
-		{pub, "svc/chat/send", "chat-tablet staff admin"},
-		{pub, "svc/media/upload", "chat-tablet camera staff admin"},
+		{pub, "svc/chat/send", "chat-tablet staff admin customer"},
+		{pub, "svc/chat/send/x", "chat-tablet staff admin"},
+		{pub, "svc/media/upload", "chat-tablet camera staff admin customer"},
 		{pub, "svc/camera/start", "camera staff admin"},
 		{pub, "svc", "staff admin"}, // "svc/#" covers its parent level
 		{pub, "reply/{cid}/x", "admin"},
 		{pub, "reply/someone-else/x", "admin"},
 		{pub, "booking/events", "admin"},
 		{pub, "chat/c1/events", "admin"},
+		{pubR, "svc/chat/send", "admin"},
 		{pub, "camera/{me}/signal/s1", "camera staff admin"},
 		{pub, "camera/cam-02/signal/s1", "staff admin"},
 		{pub, "hq/promotions/p1", "cloud admin"},
@@ -84,11 +95,11 @@ func TestACLMatrix(t *testing.T) {
 		{pub, "lab/x", "anonymous admin"},
 		{pubR, "lab/x", "anonymous admin"},
 
-		{sub, "reply/{cid}/#", devicesAll},
-		{sub, "reply/{cid}/x/y", devicesAll},
-		{sub, "reply/{cid}", devicesAll},
-		{sub, "$share/g/reply/{cid}/#", devicesAll},
-		{sub, "reply/{me}/#", "chat-tablet camera admin cloud"}, // kiosk and staff use a client id suffix
+		{sub, "reply/{cid}/#", loggedIn},
+		{sub, "reply/{cid}/x/y", loggedIn},
+		{sub, "reply/{cid}", loggedIn},
+		{sub, "$share/g/reply/{cid}/#", loggedIn},
+		{sub, "reply/{me}/#", "chat-tablet camera admin cloud"}, // kiosk, staff and customer use a client id suffix
 		{sub, "reply/+/#", "admin"},
 		{sub, "reply/#", "admin"},
 		{sub, "reply/someone-else/#", "admin"},
@@ -106,8 +117,14 @@ func TestACLMatrix(t *testing.T) {
 		{sub, "$share/workers/booking/events", "staff admin"},
 		{sub, "$share/workers/#", "admin"},
 		{sub, "chat/+/events", "staff admin"},
-		{sub, "chat/c1/events", "staff admin"},
+		{sub, "chat/c1/events", "staff admin customer"}, // customer: a member of c1
+		{sub, "chat/c2/events", "staff admin"},
+		{sub, "$share/g/chat/c1/events", "staff admin customer"},
+		{sub, "chat/c1/#", "admin"},
 		{sub, "chat/#", "admin"},
+		{sub, "booking/customer/{me}/events", "admin customer"},
+		{sub, "booking/customer/cust-other/events", "admin"},
+		{sub, "booking/customer/+/events", "admin"},
 		{sub, "camera/{me}/signal/#", "camera staff admin"},
 		{sub, "camera/cam-02/signal/s1", "staff admin"},
 		{sub, "camera/+/signal/#", "staff admin"},

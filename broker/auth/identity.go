@@ -6,7 +6,8 @@ import (
 
 // Identity is who a client is, as the broker's services see it.
 type Identity struct {
-	// Device is the device id from the registry; "" for an anonymous client.
+	// Device is the device id from the registry, the customer id (with
+	// CustomerPrefix) for a customer, "" for an anonymous client.
 	Device string
 	// Role is the client's role in the ACL.
 	Role string
@@ -14,6 +15,9 @@ type Identity struct {
 	ClientID string
 	// Anonymous is set for a client without credentials (allow_anonymous).
 	Anonymous bool
+	// Customer is set for a customer logged in with a session secret (see
+	// Hook.SetCustomers); Device is then its customer id.
+	Customer bool
 }
 
 // Identity returns the identity of any client the broker knows, connected or
@@ -21,7 +25,8 @@ type Identity struct {
 // and username under the current registry and ACL, as the grants are. It
 // reports false for a client that is not (or no longer) identified — an
 // unknown device, a client id not valid for its device, an anonymous client
-// while anonymous access is off — and for the broker's own inline clients.
+// while anonymous access is off, a customer whose session is not active — and
+// for the broker's own inline clients.
 func (h *Hook) Identity(cl *mqtt.Client) (Identity, bool) {
 	if cl == nil || cl.Net.Inline {
 		return Identity{}, false
@@ -33,9 +38,8 @@ func (h *Hook) Identity(cl *mqtt.Client) (Identity, bool) {
 		// caching, so a client that has left leaves nothing behind.
 		g = pol.grantsFor(cl)
 	}
-	if !g.identified {
+	if g = h.active(g); !g.identified {
 		return Identity{}, false
 	}
-	dev := string(cl.Properties.Username)
-	return Identity{Device: dev, Role: g.role, ClientID: cl.ID, Anonymous: dev == ""}, true
+	return g.id, true
 }

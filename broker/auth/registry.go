@@ -42,6 +42,7 @@ type policy struct {
 	devices map[string]*device // by id
 	byCN    map[string]*device // by cert_cn
 	anon    *role              // nil unless anonymous clients are allowed
+	cust    *role              // the customer role; nil when the ACL lacks it (then no customer is identified)
 }
 
 // buildPolicy parses and validates both files. anonRole is the role for
@@ -93,6 +94,13 @@ func parseDevices(b []byte, roles map[string]*role) (map[string]*device, map[str
 		}
 		if !deviceIDPattern.MatchString(d.ID) {
 			bad("id must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+			continue
+		}
+		// Customer logins are recognised by the prefix; a device with it
+		// would be taken for a customer, or a customer for it. Any case, as
+		// ids differing only in case are refused too.
+		if strings.HasPrefix(strings.ToLower(d.ID), CustomerPrefix) {
+			bad("ids starting with %q are reserved for customers (scan-to-chat logins); rename the device", CustomerPrefix)
 			continue
 		}
 		if other, dup := folded[strings.ToLower(d.ID)]; dup {

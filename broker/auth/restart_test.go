@@ -51,6 +51,13 @@ func TestRestartRestoredSession(t *testing.T) {
 // it restored from storage: one the auth hook has never seen connect.
 func restoredOfflineSession(t *testing.T, d testDevice, filter string) (*testBroker, *mqtt.Client) {
 	t.Helper()
+	return restoredSession(t, connectOpts{clientID: d.clientID, username: d.id, password: "pw-" + d.id}, filter, nil)
+}
+
+// restoredSession is restoredOfflineSession for any login o (made
+// persistent); setup, when not nil, runs on both brokers before they serve.
+func restoredSession(t *testing.T, o connectOpts, filter string, setup func(*testBroker)) (*testBroker, *mqtt.Client) {
+	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "mochi.bolt")
 	withBolt := func(b *testBroker) {
 		t.Helper()
@@ -60,10 +67,14 @@ func restoredOfflineSession(t *testing.T, d testDevice, filter string) (*testBro
 		}); err != nil {
 			t.Fatal(err)
 		}
+		if setup != nil {
+			setup(b)
+		}
 	}
 	devices := devicesYAML(t, "")
 	b1 := startBrokerWith(t, devices, withBolt)
-	c, ca, err := b1.connect(t, connectOpts{clientID: d.clientID, username: d.id, password: "pw-" + d.id, sessionExpiry: 3600})
+	o.sessionExpiry = 3600
+	c, ca, err := b1.connect(t, o)
 	if err != nil {
 		t.Fatalf("login: %v (%+v)", err, ca)
 	}
@@ -76,13 +87,13 @@ func restoredOfflineSession(t *testing.T, d testDevice, filter string) (*testBro
 		t.Fatal(err)
 	}
 	poll(t, "session offline", func() bool {
-		cl, ok := b1.srv.Clients.Get(d.clientID)
+		cl, ok := b1.srv.Clients.Get(o.clientID)
 		return ok && cl.Closed()
 	})
 	b1.close(t)
 
 	b2 := startBrokerWith(t, devices, withBolt)
-	cl, ok := b2.srv.Clients.Get(d.clientID)
+	cl, ok := b2.srv.Clients.Get(o.clientID)
 	if !ok {
 		t.Fatal("session not restored")
 	}

@@ -30,10 +30,20 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 		return nil, badRequest(err)
 	}
 	id := r.Conversation
+	if req.From.Customer {
+		// A customer has one conversation with the store, named after
+		// them; they cannot pull anyone in (staff join it).
+		if id == "" {
+			id = dev
+		}
+		if len(r.Members) > 0 && !(len(r.Members) == 1 && r.Members[0] == dev) {
+			return nil, svc.Errorf(svc.CodeForbidden, "customers do not choose members; staff join the conversation")
+		}
+	}
 	if id == "" {
 		id = derivedConvID(dev, req.ID)
 	}
-	staff := s.staff(req.From.Role)
+	staff := s.seesAll(req.From.Role)
 
 	// Resuming needs no write.
 	var ans *openAns
@@ -78,7 +88,11 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 			if len(members) > s.o.MaxMembers {
 				return svc.Errorf(svc.CodeTooLarge, "%d members, at most %d", len(members), s.o.MaxMembers)
 			}
-			c = &conv{V: 1, ID: id, Members: members, Created: now, By: dev}
+			if req.From.Customer && id != dev {
+				return svc.Errorf(svc.CodeForbidden, "a customer's conversation is named after them (%q)", dev)
+			}
+			c = &conv{V: 1, ID: id, Kind: ConvDirect, Members: members, Created: now, By: dev,
+				Assistant: s.o.Assistant != nil && !s.staff(req.From.Role)}
 			for _, m := range members {
 				if err := putRead(reads, m, id, 0); err != nil {
 					return err

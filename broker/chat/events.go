@@ -6,17 +6,25 @@ import (
 
 // Event types on chat/{conversation}/events.
 const (
-	EventMessage = "message"
-	EventRead    = "read"
-	EventRecall  = "recall"
+	EventMessage   = "message"   // a message was stored: seq, id, from, kind, ts, auto
+	EventRead      = "read"      // a member read up to up_to
+	EventDelivered = "delivered" // a member's device got everything up to up_to
+	EventRecall    = "recall"    // the sender recalled seq
+	EventMembers   = "members"   // a group's members changed: added, removed, by
+	EventWaiting   = "waiting"   // the conversation waits for a person
+	EventAssigned  = "assigned"  // the conversation was assigned to staff member "member"
 )
 
 // Event is one event on chat/{conversation}/events. It never carries a
 // message body (see the package doc); fetch it with history after Seq-1.
 //
-//	message: seq, id, from, kind, ts
-//	read:    member, up_to, ts
-//	recall:  seq, by, ts
+//	message:   seq, id, from, kind, ts, auto (the FAQ assistant's)
+//	read:      member, up_to, ts
+//	delivered: member, up_to, ts
+//	recall:    seq, by, ts
+//	members:   added, removed, by, seq (of the system message), ts
+//	waiting:   ts
+//	assigned:  member (the staff member), by, ts
 type Event struct {
 	V            int       `json:"v"`
 	Type         string    `json:"type"`
@@ -28,6 +36,9 @@ type Event struct {
 	Member       string    `json:"member,omitempty"`
 	UpTo         uint64    `json:"up_to,omitempty"`
 	By           string    `json:"by,omitempty"`
+	Auto         bool      `json:"auto,omitempty"`
+	Added        []string  `json:"added,omitempty"`
+	Removed      []string  `json:"removed,omitempty"`
 	TS           time.Time `json:"ts"`
 }
 

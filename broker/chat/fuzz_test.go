@@ -13,7 +13,7 @@ func FuzzDecoders(f *testing.F) {
 	for _, s := range []string{
 		`{"id":"a","v":1,"conversation":"c1","members":["staff-anna","tablet-01"]}`,
 		`{"id":"a","v":1,"conversation":"c1","kind":"text","text":"宝宝一直哭怎么办"}`,
-		`{"id":"a","v":1,"conversation":"c1","kind":"card","card":{"sku":"F-2"}}`,
+		`{"id":"a","v":1,"conversation":"c1","kind":"card","card":{"type":"product","sku":"F-2"}}`,
 		`{"id":"a","v":1,"conversation":"c1","after":10,"limit":5}`,
 		`{"id":"a","v":1,"conversation":"c1","up_to":3}`,
 		`{"id":"a","v":1,"conversation":"c1","seq":1}`,

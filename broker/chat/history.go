@@ -32,7 +32,7 @@ func (s *Service) history(_ context.Context, req *svc.Request) (any, error) {
 		if c == nil {
 			return notFound(id)
 		}
-		if !c.member(dev) && !s.staff(req.From.Role) {
+		if !c.member(dev) && !s.seesAll(req.From.Role) {
 			return notMember(id)
 		}
 		cv := view(tx, c, dev)
@@ -73,7 +73,8 @@ func (s *Service) history(_ context.Context, req *svc.Request) (any, error) {
 
 // openMsg decrypts a stored message for an answer.
 func (s *Service) openMsg(convID string, seq uint64, m *msg) (Message, error) {
-	out := Message{Seq: seq, ID: m.ID, From: m.From, Kind: m.Kind, TS: m.TS, Recalled: m.Recalled}
+	out := Message{Seq: seq, ID: m.ID, From: m.From, Kind: m.Kind, TS: m.TS, Recalled: m.Recalled,
+		Auto: m.Auto, Intent: m.Intent, Announcement: m.Announcement}
 	if m.Recalled != nil {
 		return out, nil
 	}
@@ -85,6 +86,6 @@ func (s *Service) openMsg(convID string, seq uint64, m *msg) (Message, error) {
 	if err := json.Unmarshal(plain, &b); err != nil {
 		return out, fmt.Errorf("%w: body of %s#%d: %w", errCorrupt, convID, seq, err)
 	}
-	out.Text, out.Card = b.Text, b.Card
+	out.Text, out.Card, out.Media = b.Text, b.Card, b.Media
 	return out, nil
 }

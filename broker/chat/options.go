@@ -10,6 +10,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/auth/customer"
+	"github.com/storeedge/storeedge/broker/chat/faq"
+	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/svc"
 )
 
@@ -59,10 +63,53 @@ type Options struct {
 	// MaxMembers bounds a conversation's members (default 50); more are
 	// answered too_large.
 	MaxMembers int
-	// StaffRoles may open, join and read any conversation (default staff, admin).
+	// StaffRoles are the store's staff (default staff, admin): they create
+	// groups, get the waiting queue and quick replies, and — unless their
+	// role is also in AssignedOnlyRoles — open, join and read any
+	// conversation.
 	StaffRoles []string
+	// AssignedOnlyRoles are staff roles that see only the conversations
+	// assigned to them (they may claim a waiting one with assign); empty =
+	// every staff role sees all.
+	AssignedOnlyRoles []string
+	// Media resolves and counts references to the blobs of image, voice,
+	// video and file messages (broker/media.Store). nil = media messages
+	// are answered bad_request.
+	Media Media
+	// Assistant is the FAQ assistant with the store's business hours
+	// (broker/chat/faq); nil = no automatic answers.
+	Assistant *faq.Assistant
+	// Tokens issues scan-to-chat logins for the session op
+	// (broker/auth/customer.Store); nil = the op answers unavailable.
+	Tokens Tokens
+	// SessionRoles may ask for a scan-to-chat session (default chat-tablet
+	// and the staff roles).
+	SessionRoles []string
+	// QRSize is the side of the session op's QR code PNG in pixels (default 320).
+	QRSize int
+	// Outbox, when set, receives what HQ must see of conversations with a
+	// remote member, inside the transaction that stores it (cloudsync).
+	Outbox Outbox
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
+}
+
+// Media is the blob store media messages refer to (broker/media.Store).
+type Media interface {
+	Stat(ctx context.Context, hash string) (media.Blob, error)
+	Ref(ctx context.Context, hash string) error
+	Unref(ctx context.Context, hash string) (int64, error)
+}
+
+// Tokens issues one-time scan-to-chat tokens (broker/auth/customer.Store).
+type Tokens interface {
+	Issue(ctx context.Context, customer, issuedBy string) (customer.Ticket, error)
+}
+
+// Outbox takes messages bound for HQ in the transaction that produced them
+// (cloudsync implements it); topic is the local topic they are filed under.
+type Outbox interface {
+	Put(tx *bolt.Tx, topic string, payload []byte) error
 }
 
 // Service is the chat service.
@@ -81,7 +128,7 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("chat: Options.Router is required")
 	case o.Seal == nil:
 		return nil, errors.New("chat: Options.Seal is required")
-	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0:
+	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0, o.QRSize < 0:
 		return nil, errors.New("chat: limits must not be negative (0 = default)")
 	}
 	if o.Now == nil {
@@ -103,6 +150,12 @@ func New(o Options) (*Service, error) {
 		o.StaffRoles = DefaultStaffRoles
 	}
 	o.StaffRoles = slices.Clone(o.StaffRoles)
+	if o.SessionRoles == nil {
+		o.SessionRoles = append([]string{"chat-tablet"}, o.StaffRoles...)
+	}
+	if o.QRSize == 0 {
+		o.QRSize = 320
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -126,6 +179,15 @@ func (s *Service) Register() error {
 		{"read", s.read, true},
 		{"recall", s.recall, true},
 		{"list", s.list, false},
+		{"delivered", s.delivered, true},
+		{"group_create", s.groupCreate, true},
+		{"group_add", s.groupAdd, true},
+		{"group_remove", s.groupRemove, true},
+		{"handoff", s.handoff, true},
+		{"waiting", s.waiting, false},
+		{"assign", s.assign, true},
+		{"quick_replies", s.quickReplies, false},
+		{"session", s.session, false}, // not remembered: the answer holds a live token
 	}
 	for _, op := range ops {
 		var opts []svc.OpOption
@@ -141,4 +203,27 @@ func (s *Service) Register() error {
 
 func (s *Service) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
 
+// staff reports whether role is a staff role (whatever its scope).
 func (s *Service) staff(role string) bool { return slices.Contains(s.o.StaffRoles, role) }
+
+// seesAll reports whether role may open, join and read any conversation.
+func (s *Service) seesAll(role string) bool {
+	return s.staff(role) && !slices.Contains(s.o.AssignedOnlyRoles, role)
+}
+
+// Member reports whether the client is a member of conversation convID. It
+// decides the ACL's %m placeholder (auth.Membership), so a customer receives
+// the events of their own conversations and groups only, and nothing after
+// being removed. It reads the membership index at every call: membership
+// changes take effect at the next delivery.
+func (s *Service) Member(id auth.Identity, convID string) bool {
+	if id.Device == "" {
+		return false
+	}
+	ok := false
+	_ = s.o.DB.View(func(tx *bolt.Tx) error { // a read error is "not a member"
+		_, ok = readUpTo(tx, id.Device, convID)
+		return nil
+	})
+	return ok
+}

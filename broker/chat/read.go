@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -67,6 +68,12 @@ func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
 				return err
 			}
 			cur, advanced = w, true
+			if s.o.Outbox != nil && c.hasRemote() && !isRemote(dev) {
+				if err := s.putHQ(tx, HQEntry{Type: "read", Origin: fmt.Sprintf("%s/read/%s/%d", id, dev, w),
+					Conversation: id, Member: dev, UpTo: w, TS: s.now()}); err != nil {
+					return err
+				}
+			}
 		}
 		ans = &readAns{Conversation: id, UpTo: cur, Unread: c.LastSeq - min(cur, c.LastSeq)}
 		return nil
@@ -76,6 +83,57 @@ func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	if advanced {
 		s.emit(Event{Type: EventRead, Conversation: id, Member: dev, UpTo: ans.UpTo, TS: s.now()})
+	}
+	return ans, nil
+}
+
+// delivered records that the caller's devices got the conversation up to
+// up_to (monotonic, capped at the last seq) and tells the members; read
+// implies delivered, so a pointer behind the read pointer is not stored.
+func (s *Service) delivered(ctx context.Context, req *svc.Request) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeRead(req.Body)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	id := r.Conversation
+	var ans *deliveredAns
+	var advanced bool
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		ans, advanced = nil, false
+		w, err := allWrite(tx)
+		if err != nil {
+			return err
+		}
+		c, err := getConv(tx, id)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return notFound(id)
+		}
+		if !c.member(dev) {
+			return notMember(id)
+		}
+		rd, _ := readUpTo(tx, dev, id)
+		cur := max(rd, pointer(tx, bucketDelivered, dev, id))
+		if want := min(*r.UpTo, c.LastSeq); want > cur {
+			if err := w.delivered.Put(readKey(dev, id), u64(want)); err != nil {
+				return fmt.Errorf("chat: put delivered pointer: %w", err)
+			}
+			cur, advanced = want, true
+		}
+		ans = &deliveredAns{Conversation: id, UpTo: cur}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if advanced {
+		s.emit(Event{Type: EventDelivered, Conversation: id, Member: dev, UpTo: ans.UpTo, TS: s.now()})
 	}
 	return ans, nil
 }

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -50,6 +51,7 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 		return m, nil, nil
 	}
 	var ans *recallAns
+	var unref string
 	if err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		_, ans, err = check(tx)
@@ -60,7 +62,8 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 	if ans == nil {
 		err = s.update(ctx, func(tx *bolt.Tx) error {
 			ans = nil
-			_, msgs, _, _, err := writeBuckets(tx)
+			unref = ""
+			w, err := allWrite(tx)
 			if err != nil {
 				return err
 			}
@@ -69,15 +72,34 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 				ans = done
 				return err
 			}
-			m.Body, m.Recalled = nil, &now
-			if err := putMsg(msgs, id, r.Seq, m); err != nil {
+			if m.Media != "" {
+				// The message no longer points at its blob: its reference
+				// is dropped after the commit.
+				if err := w.media.Delete(mediaKey(m.Media, id, r.Seq)); err != nil {
+					return fmt.Errorf("chat: unindex media: %w", err)
+				}
+				unref = m.Media
+			}
+			m.Body, m.Recalled, m.Media = nil, &now, ""
+			if err := putMsg(w.msgs, id, r.Seq, m); err != nil {
 				return err
+			}
+			if c, err := getConv(tx, id); err != nil {
+				return err
+			} else if s.o.Outbox != nil && c.hasRemote() {
+				if err := s.putHQ(tx, HQEntry{Type: "recall", Origin: fmt.Sprintf("%s/%d/recall", id, r.Seq),
+					Conversation: id, Seq: r.Seq, From: dev, TS: now}); err != nil {
+					return err
+				}
 			}
 			ans = &recallAns{Conversation: id, Seq: r.Seq, Recalled: now}
 			return nil
 		})
 		if err != nil {
 			return nil, err
+		}
+		if unref != "" && s.o.Media != nil {
+			s.unref(unref)
 		}
 	}
 	s.emit(Event{Type: EventRecall, Conversation: id, Seq: r.Seq, By: dev, TS: ans.Recalled})

@@ -12,13 +12,22 @@ import (
 )
 
 var (
-	bucketConvs = []byte("chat_convs")
-	bucketMsgs  = []byte("chat_msgs")
-	bucketIDs   = []byte("chat_ids")
-	bucketReads = []byte("chat_reads")
+	bucketConvs     = []byte("chat_convs")
+	bucketMsgs      = []byte("chat_msgs")
+	bucketIDs       = []byte("chat_ids")
+	bucketReads     = []byte("chat_reads")
+	bucketDelivered = []byte("chat_delivered")
+	bucketMedia     = []byte("chat_media")
+	bucketWaiting   = []byte("chat_waiting")
 )
 
-var allBuckets = [][]byte{bucketConvs, bucketMsgs, bucketIDs, bucketReads}
+var allBuckets = [][]byte{bucketConvs, bucketMsgs, bucketIDs, bucketReads, bucketDelivered, bucketMedia, bucketWaiting}
+
+// Conversation kinds.
+const (
+	ConvDirect = "direct" // a customer (or a device) and staff
+	ConvGroup  = "group"  // a group a staff member runs
+)
 
 // conv is a conversation record in chat_convs.
 type conv struct {
@@ -28,6 +37,40 @@ type conv struct {
 	Created time.Time `json:"created"`
 	By      string    `json:"by"`
 	LastSeq uint64    `json:"last_seq"`
+	// Kind is ConvDirect ("" in records written before groups) or ConvGroup.
+	Kind  string `json:"kind,omitempty"`
+	Title string `json:"title,omitempty"` // a group's name
+	// Assistant: the FAQ assistant answers the customer's messages. On for
+	// conversations a customer opened, off after a handoff.
+	Assistant bool `json:"assistant,omitempty"`
+	// Waiting is when the conversation was flagged for a person (the
+	// assistant could not answer, the customer asked, or it came in after
+	// hours); nil once staff answered.
+	Waiting *time.Time `json:"waiting,omitempty"`
+	// ClosedNote is when the last after-hours reply was posted, so that one
+	// closed period gets one such reply.
+	ClosedNote *time.Time `json:"closed_note,omitempty"`
+	// Assigned are the staff members the conversation is assigned to (sorted).
+	Assigned []string `json:"assigned,omitempty"`
+}
+
+func (c *conv) kind() string {
+	if c.Kind == "" {
+		return ConvDirect
+	}
+	return c.Kind
+}
+
+func (c *conv) assigned(dev string) bool { return slices.Contains(c.Assigned, dev) }
+
+// hasRemote reports whether a member takes part through HQ (see hq.go).
+func (c *conv) hasRemote() bool {
+	for _, m := range c.Members {
+		if isRemote(m) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *conv) member(dev string) bool {
@@ -44,6 +87,14 @@ type msg struct {
 	TS       time.Time  `json:"ts"`
 	Body     []byte     `json:"body,omitempty"`
 	Recalled *time.Time `json:"recalled,omitempty"`
+	// Media is the blob a media message refers to (its SHA-256); kept after
+	// a recall only until the reference is dropped, see recall.go.
+	Media string `json:"media,omitempty"`
+	// Auto marks the FAQ assistant's messages; Intent is what it answered.
+	Auto   bool   `json:"auto,omitempty"`
+	Intent string `json:"intent,omitempty"`
+	// Announcement marks a staff announcement in a group.
+	Announcement bool `json:"announcement,omitempty"`
 }
 
 // errCorrupt: a stored record does not decode; the op answers unavailable.
@@ -69,13 +120,45 @@ func sealAD(convID string, seq uint64) []byte { return msgKey(convID, seq) }
 // writeBuckets returns the chat buckets in a write transaction, creating them
 // on first use.
 func writeBuckets(tx *bolt.Tx) (convs, msgs, ids, reads *bolt.Bucket, err error) {
+	w, err := allWrite(tx)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return w.convs, w.msgs, w.ids, w.reads, nil
+}
+
+// wbuckets are all chat buckets of a write transaction.
+type wbuckets struct {
+	tx                                               *bolt.Tx
+	convs, msgs, ids, reads, delivered, media, waits *bolt.Bucket
+}
+
+func allWrite(tx *bolt.Tx) (*wbuckets, error) {
 	bs := make([]*bolt.Bucket, len(allBuckets))
 	for i, name := range allBuckets {
+		var err error
 		if bs[i], err = tx.CreateBucketIfNotExists(name); err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("chat: bucket %s: %w", name, err)
+			return nil, fmt.Errorf("chat: bucket %s: %w", name, err)
 		}
 	}
-	return bs[0], bs[1], bs[2], bs[3], nil
+	return &wbuckets{tx, bs[0], bs[1], bs[2], bs[3], bs[4], bs[5], bs[6]}, nil
+}
+
+// pointer reads a member's 8-byte pointer (read or delivered) in bucket name.
+func pointer(tx *bolt.Tx, name []byte, member, convID string) uint64 {
+	b := tx.Bucket(name)
+	if b == nil {
+		return 0
+	}
+	v := b.Get(readKey(member, convID))
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func mediaKey(hash, convID string, seq uint64) []byte {
+	return msgKey(hash+"\x00"+convID, seq)
 }
 
 // getConv reads a conversation; nil when it (or the bucket) does not exist.
@@ -171,12 +254,21 @@ func putRead(b *bolt.Bucket, member, convID string, upTo uint64) error {
 	return nil
 }
 
-// view builds a conversation's answer for the caller.
+// view builds a conversation's answer for the caller: its state, the
+// caller's unread count and every member's receipts, so that all devices of
+// a member converge on the same picture.
 func view(tx *bolt.Tx, c *conv, caller string) convView {
-	v := convView{Conversation: c.ID, Members: c.Members, Created: c.Created, LastSeq: c.LastSeq}
+	v := convView{Conversation: c.ID, Kind: c.kind(), Title: c.Title, Members: c.Members, Created: c.Created,
+		LastSeq: c.LastSeq, Assistant: c.Assistant, Waiting: c.Waiting, Assigned: c.Assigned,
+		Receipts: make([]Receipt, 0, len(c.Members))}
 	if up, ok := readUpTo(tx, caller, c.ID); ok {
 		v.ReadUpTo = up
 		v.Unread = c.LastSeq - min(up, c.LastSeq)
+	}
+	for _, m := range c.Members {
+		r, _ := readUpTo(tx, m, c.ID)
+		d := max(r, pointer(tx, bucketDelivered, m, c.ID))
+		v.Receipts = append(v.Receipts, Receipt{Member: m, Delivered: d, Read: r})
 	}
 	return v
 }

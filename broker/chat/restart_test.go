@@ -52,7 +52,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	staff := e.connect(t, anna, "")
 	ok(t, cust.call(t, "open", "", `{"conversation":"private","members":["staff-anna"]}`))
 	ok(t, cust.call(t, "send", "", `{"conversation":"private","kind":"text","text":"`+sentence+`"}`))
-	ok(t, staff.call(t, "send", "", `{"conversation":"private","kind":"card","card":{"name":"`+cardText+`"}}`))
+	ok(t, staff.call(t, "send", "", `{"conversation":"private","kind":"card","card":{"type":"product","name":"`+cardText+`"}}`))
 	if h := ok(t, staff.call(t, "history", "", `{"conversation":"private"}`)); h.Messages[0].Text != sentence {
 		t.Fatalf("history: %s", h.raw)
 	}

@@ -13,11 +13,25 @@ import (
 	"github.com/storeedge/storeedge/broker/svc"
 )
 
-// Message kinds.
+// Message kinds. Image, voice, video and file messages refer to a blob
+// uploaded through the media service (svc/media) by its SHA-256; system
+// messages are written by the service itself (group membership changes).
 const (
-	KindText = "text"
-	KindCard = "card"
+	KindText   = "text"
+	KindCard   = "card"
+	KindImage  = "image"
+	KindVoice  = "voice"
+	KindVideo  = "video"
+	KindFile   = "file"
+	KindSystem = "system"
 )
+
+// mediaKinds maps a media message kind to the MIME type prefix its blob
+// must have ("" = any type the media store accepts).
+var mediaKinds = map[string]string{KindImage: "image/", KindVoice: "audio/", KindVideo: "video/", KindFile: ""}
+
+// CardTypes are the structured cards a message may carry.
+var CardTypes = []string{"product", "booking", "promotion", "progress", "reminder", "survey"}
 
 // idPattern is the alphabet of conversation ids and members (device ids, as
 // in the device registry); a conversation id is one topic level.
@@ -43,6 +57,14 @@ type sendReq struct {
 	Kind         string          `json:"kind"`
 	Text         *string         `json:"text"`
 	Card         json.RawMessage `json:"card"`
+	Media        *mediaRef       `json:"media"`
+	Announcement bool            `json:"announcement"`
+	Lang         string          `json:"lang"`
+}
+
+// mediaRef names an uploaded blob.
+type mediaRef struct {
+	Hash string `json:"hash"`
 }
 
 type historyReq struct {
@@ -56,6 +78,34 @@ type readReq struct {
 	envelope
 	Conversation string  `json:"conversation"`
 	UpTo         *uint64 `json:"up_to"`
+}
+
+type groupCreateReq struct {
+	envelope
+	Title   string   `json:"title"`
+	Members []string `json:"members"`
+}
+
+type groupMembersReq struct {
+	envelope
+	Conversation string   `json:"conversation"`
+	Members      []string `json:"members"`
+}
+
+type convReq struct {
+	envelope
+	Conversation string `json:"conversation"`
+}
+
+type assignReq struct {
+	envelope
+	Conversation string `json:"conversation"`
+	Staff        string `json:"staff"`
+}
+
+type sessionReq struct {
+	envelope
+	Customer string `json:"customer"`
 }
 
 type recallReq struct {
@@ -125,10 +175,24 @@ func decodeOpen(b []byte, maxMembers int) (openReq, error) {
 	return r, nil
 }
 
-// body is what is sealed: exactly one of Text and Card.
+// body is what is sealed: a text, a card, or a media reference with its
+// meta and an optional caption (Text).
 type body struct {
-	Text string          `json:"text,omitempty"`
-	Card json.RawMessage `json:"card,omitempty"`
+	Text  string          `json:"text,omitempty"`
+	Card  json.RawMessage `json:"card,omitempty"`
+	Media *MediaInfo      `json:"media,omitempty"`
+}
+
+// MediaInfo describes the blob of a media message (from broker/media).
+type MediaInfo struct {
+	Hash       string `json:"hash"`
+	Type       string `json:"type"`
+	Size       int64  `json:"size"`
+	Name       string `json:"name,omitempty"`
+	DurationMs int64  `json:"duration_ms,omitempty"`
+	Width      int    `json:"width,omitempty"`
+	Height     int    `json:"height,omitempty"`
+	Thumbnail  string `json:"thumbnail,omitempty"`
 }
 
 func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
@@ -139,36 +203,147 @@ func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
 	if err := checkConv(r.Conversation); err != nil {
 		return r, body{}, err
 	}
-	switch r.Kind {
-	case KindText:
-		if r.Text == nil || r.Card != nil {
-			return r, body{}, errors.New(`a text message has "text" and no "card"`)
+	if len(r.Lang) > 16 {
+		return r, body{}, errors.New(`"lang" must be a language tag such as "zh" or "en"`)
+	}
+	text := func(optional bool) (string, error) {
+		if r.Text == nil {
+			if optional {
+				return "", nil
+			}
+			return "", fmt.Errorf(`a %s message has "text"`, r.Kind)
 		}
 		if *r.Text == "" || !utf8.ValidString(*r.Text) {
-			return r, body{}, errors.New(`"text" must be non-empty UTF-8`)
+			return "", errors.New(`"text" must be non-empty UTF-8`)
 		}
 		if len(*r.Text) > maxBody {
-			return r, body{}, fmt.Errorf("%w: text of %d bytes, at most %d", errTooLarge, len(*r.Text), maxBody)
+			return "", fmt.Errorf("%w: text of %d bytes, at most %d", errTooLarge, len(*r.Text), maxBody)
 		}
-		return r, body{Text: *r.Text}, nil
+		return *r.Text, nil
+	}
+	switch r.Kind {
+	case KindText:
+		if r.Card != nil || r.Media != nil {
+			return r, body{}, errors.New(`a text message has "text" and no "card" or "media"`)
+		}
+		t, err := text(false)
+		return r, body{Text: t}, err
 	case KindCard:
-		if r.Card == nil || r.Text != nil {
-			return r, body{}, errors.New(`a card message has "card" and no "text"`)
+		if r.Card == nil || r.Text != nil || r.Media != nil {
+			return r, body{}, errors.New(`a card message has "card" and no "text" or "media"`)
 		}
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, r.Card); err != nil {
 			return r, body{}, fmt.Errorf(`"card": %w`, err)
 		}
-		if buf.Len() < 2 || buf.Bytes()[0] != '{' {
-			return r, body{}, errors.New(`"card" must be a JSON object`)
-		}
 		if buf.Len() > maxBody {
 			return r, body{}, fmt.Errorf("%w: card of %d bytes, at most %d", errTooLarge, buf.Len(), maxBody)
 		}
+		var head struct {
+			Type string `json:"type"`
+		}
+		if buf.Len() < 2 || buf.Bytes()[0] != '{' || json.Unmarshal(buf.Bytes(), &head) != nil {
+			return r, body{}, errors.New(`"card" must be a JSON object`)
+		}
+		if !slices.Contains(CardTypes, head.Type) {
+			return r, body{}, fmt.Errorf(`"card" needs a "type", one of %v`, CardTypes)
+		}
 		return r, body{Card: buf.Bytes()}, nil
+	case KindImage, KindVoice, KindVideo, KindFile:
+		if r.Media == nil || r.Card != nil {
+			return r, body{}, fmt.Errorf(`a %s message has "media" {"hash"} and no "card"`, r.Kind)
+		}
+		if !hashPattern.MatchString(r.Media.Hash) {
+			return r, body{}, errors.New(`"media.hash" must be the blob's SHA-256 in lower-case hex`)
+		}
+		t, err := text(true)
+		return r, body{Text: t, Media: &MediaInfo{Hash: r.Media.Hash}}, err
 	default:
-		return r, body{}, fmt.Errorf(`"kind" must be %q or %q`, KindText, KindCard)
+		return r, body{}, fmt.Errorf(`"kind" must be one of text, card, image, voice, video, file`)
 	}
+}
+
+var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func decodeMembers(ms []string, maxMembers int) ([]string, error) {
+	if len(ms) > maxMembers {
+		return nil, fmt.Errorf("%w: %d members, at most %d", errTooLarge, len(ms), maxMembers)
+	}
+	for _, m := range ms {
+		if !idPattern.MatchString(m) {
+			return nil, fmt.Errorf("member %q is not a device or customer id", clip(m))
+		}
+	}
+	out := slices.Clone(ms)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func decodeGroupCreate(b []byte, maxMembers int) (groupCreateReq, error) {
+	var r groupCreateReq
+	if err := decodeStrict(b, &r); err != nil {
+		return r, err
+	}
+	if r.Title == "" || len(r.Title) > 200 || !utf8.ValidString(r.Title) {
+		return r, errors.New(`"title" must be 1-200 bytes of UTF-8`)
+	}
+	var err error
+	r.Members, err = decodeMembers(r.Members, maxMembers)
+	return r, err
+}
+
+func decodeGroupMembers(b []byte, maxMembers int) (groupMembersReq, error) {
+	var r groupMembersReq
+	if err := decodeStrict(b, &r); err != nil {
+		return r, err
+	}
+	if err := checkConv(r.Conversation); err != nil {
+		return r, err
+	}
+	if len(r.Members) == 0 {
+		return r, errors.New(`"members" must name at least one member`)
+	}
+	var err error
+	r.Members, err = decodeMembers(r.Members, maxMembers)
+	return r, err
+}
+
+func decodeConv(b []byte) (convReq, error) {
+	var r convReq
+	if err := decodeStrict(b, &r); err != nil {
+		return r, err
+	}
+	return r, checkConv(r.Conversation)
+}
+
+func decodeAssign(b []byte) (assignReq, error) {
+	var r assignReq
+	if err := decodeStrict(b, &r); err != nil {
+		return r, err
+	}
+	if err := checkConv(r.Conversation); err != nil {
+		return r, err
+	}
+	if !idPattern.MatchString(r.Staff) {
+		return r, errors.New(`"staff" must be a device id`)
+	}
+	return r, nil
+}
+
+func decodeSession(b []byte) (sessionReq, error) {
+	var r sessionReq
+	if err := decodeStrict(b, &r); err != nil {
+		return r, err
+	}
+	if r.Customer != "" && !idPattern.MatchString(r.Customer) {
+		return r, errors.New(`"customer" must be a customer id`)
+	}
+	return r, nil
+}
+
+func decodeEmpty(b []byte) error {
+	var r envelope
+	return decodeStrict(b, &r)
 }
 
 func decodeHistory(b []byte, pageSize int) (historyReq, error) {
@@ -238,12 +413,26 @@ func decodeList(b []byte, pageSize int) (listReq, error) {
 // Answers.
 
 type convView struct {
-	Conversation string    `json:"conversation"`
-	Members      []string  `json:"members"`
-	Created      time.Time `json:"created"`
-	LastSeq      uint64    `json:"last_seq"`
-	ReadUpTo     uint64    `json:"read_up_to"`
-	Unread       uint64    `json:"unread"`
+	Conversation string     `json:"conversation"`
+	Kind         string     `json:"kind"`
+	Title        string     `json:"title,omitempty"`
+	Members      []string   `json:"members"`
+	Created      time.Time  `json:"created"`
+	LastSeq      uint64     `json:"last_seq"`
+	ReadUpTo     uint64     `json:"read_up_to"`
+	Unread       uint64     `json:"unread"`
+	Assistant    bool       `json:"assistant"`
+	Waiting      *time.Time `json:"waiting,omitempty"`
+	Assigned     []string   `json:"assigned,omitempty"`
+	Receipts     []Receipt  `json:"receipts"`
+}
+
+// Receipt is how far one member's devices got (delivered) and how far the
+// member read; read implies delivered.
+type Receipt struct {
+	Member    string `json:"member"`
+	Delivered uint64 `json:"delivered"`
+	Read      uint64 `json:"read"`
 }
 
 type openAns struct {
@@ -267,7 +456,13 @@ type Message struct {
 	TS       time.Time       `json:"ts"`
 	Text     string          `json:"text,omitempty"`
 	Card     json.RawMessage `json:"card,omitempty"`
+	Media    *MediaInfo      `json:"media,omitempty"`
 	Recalled *time.Time      `json:"recalled,omitempty"`
+	// Auto marks an answer of the FAQ assistant (From is "assistant"),
+	// Intent the question it answered.
+	Auto         bool   `json:"auto,omitempty"`
+	Intent       string `json:"intent,omitempty"`
+	Announcement bool   `json:"announcement,omitempty"`
 }
 
 type historyAns struct {
@@ -284,6 +479,11 @@ type readAns struct {
 	Conversation string `json:"conversation"`
 	UpTo         uint64 `json:"up_to"`
 	Unread       uint64 `json:"unread"`
+}
+
+type deliveredAns struct {
+	Conversation string `json:"conversation"`
+	UpTo         uint64 `json:"up_to"`
 }
 
 type recallAns struct {

@@ -23,6 +23,9 @@ type Options struct {
 	Ready func() error
 	// Log receives readiness changes. Nil discards them.
 	Log *slog.Logger
+	// Routes are further handlers by exact path (e.g. the scan-to-chat
+	// token redemption); each handles its own methods.
+	Routes map[string]http.Handler
 }
 
 // New returns the HTTP handler of the broker's web listener:
@@ -62,6 +65,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		serve = h.opts.Metrics.ServeHTTP
 	default:
+		if rh, ok := h.opts.Routes[r.URL.Path]; ok {
+			rh.ServeHTTP(w, r)
+			return
+		}
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found"})
 		return
 	}

@@ -1,0 +1,42 @@
+// Package customer issues scan-to-chat credentials for shoppers.
+//
+// The flow:
+//
+//  1. A chat tablet in the store asks for a session: Issue makes a one-time
+//     token for a customer id (a new "cust-…" id, or a returning customer's),
+//     and returns it with the customer page's URL carrying it (?t=TOKEN).
+//     QRPNG draws that URL as a QR code for the tablet's screen.
+//  2. The customer's phone scans the code and opens the page, which POSTs
+//     {"token": "…"} to Handler. Redeem consumes the token (once, before it
+//     expires) and answers with an MQTT login: username = customer id,
+//     password = a new random session secret, valid for Options.SessionTTL.
+//  3. The broker's authenticator checks that login with VerifyCustomer, and
+//     its ACL asks CustomerActive whether the customer still holds a session.
+//  4. Sweep deletes expired tokens and sessions; call it now and then.
+//
+// Issue trusts its caller: whoever may call it may mint a login for any
+// customer id. Gate it behind the device's role.
+//
+// At rest only hashes are stored: the database holds SHA-256 of each token
+// and of each session secret, never a usable token or password. A token is
+// 32 random bytes and a secret 32 random bytes (both base64url, no padding),
+// so an unsalted hash suffices.
+//
+// Durability and atomicity. Issue and Redeem return after their bbolt
+// transaction is on disk (broker/store group commit). Redeem reads the token,
+// marks it redeemed and adds the session in one transaction, so of two
+// concurrent redeems of one token exactly one wins; the other gets ErrUsed.
+// Transaction functions decide only from what is stored (they may run twice);
+// random values and the clock are read before the transaction.
+//
+// Buckets (owned by this package, nobody else touches them):
+//
+//	customer_tokens    sha256(token)                    → token record (JSON:
+//	                                                       customer, issued_by,
+//	                                                       issued, expires, redeemed)
+//	customer_sessions  customer 0x00 sha256(secret)     → expires (Unix ms,
+//	                                                       8 bytes, big-endian)
+//
+// A redeemed token is kept (marked) until it expires, so a replay is told
+// ErrUsed rather than ErrNotFound.
+package customer

@@ -1,0 +1,167 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// Customers at home reach the store through HQ. Their member ids start with
+// RemotePrefix (HQ's customer id behind it); HQ's bridge (cloudsync) hands
+// their messages to HandleHQ from the local topics below, and the service
+// files everything HQ must see of their conversations in the Outbox, in the
+// transaction that stores it. PROTOCOL.md, "Chat with HQ", is the contract.
+const (
+	// RemotePrefix starts the member id of a customer who chats through HQ.
+	RemotePrefix = "hq-"
+	// HQMessageTopic carries a remote customer's message (HQ → store).
+	HQMessageTopic = "hq/chat/message"
+	// HQReadTopic carries a remote customer's read receipt (HQ → store).
+	HQReadTopic = "hq/chat/read"
+)
+
+func isRemote(member string) bool { return strings.HasPrefix(member, RemotePrefix) }
+
+// HQTopic is the local topic a conversation's outbox entries are filed
+// under (cloudsync maps it to stores/{store}/up/chat/{conv}/hq).
+func HQTopic(convID string) string { return "chat/" + convID + "/hq" }
+
+// HQEntry is one outbox entry for HQ: a message with its body (HQ holds the
+// conversation's replica and shows it to the customer at home), a recall,
+// or a read receipt by store staff. Origin is unique per entry, for HQ's
+// deduplication: conversation/seq, conversation/seq/recall or
+// conversation/read/member/up_to.
+type HQEntry struct {
+	V            int             `json:"v"`
+	Type         string          `json:"type"` // message, recall, read
+	Origin       string          `json:"origin"`
+	Conversation string          `json:"conversation"`
+	Seq          uint64          `json:"seq,omitempty"`
+	ID           string          `json:"id,omitempty"`
+	From         string          `json:"from,omitempty"`
+	Kind         string          `json:"kind,omitempty"`
+	TS           time.Time       `json:"ts"`
+	Text         string          `json:"text,omitempty"`
+	Card         json.RawMessage `json:"card,omitempty"`
+	Media        *MediaInfo      `json:"media,omitempty"`
+	Auto         bool            `json:"auto,omitempty"`
+	Member       string          `json:"member,omitempty"`
+	UpTo         uint64          `json:"up_to,omitempty"`
+}
+
+// toHQ files a stored message for HQ when the conversation has a remote
+// member. plain is the message's body JSON.
+func (s *Service) toHQ(tx *bolt.Tx, c *conv, seq uint64, m *msg, plain []byte) error {
+	if s.o.Outbox == nil || !c.hasRemote() {
+		return nil
+	}
+	var b body
+	if err := json.Unmarshal(plain, &b); err != nil {
+		return fmt.Errorf("chat: outbox body: %w", err)
+	}
+	return s.putHQ(tx, HQEntry{Type: "message", Origin: fmt.Sprintf("%s/%d", c.ID, seq), Conversation: c.ID, Seq: seq,
+		ID: m.ID, From: m.From, Kind: m.Kind, TS: m.TS, Text: b.Text, Card: b.Card, Media: b.Media, Auto: m.Auto})
+}
+
+func (s *Service) putHQ(tx *bolt.Tx, e HQEntry) error {
+	e.V = 1
+	p, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("chat: encode outbox entry: %w", err)
+	}
+	if err := s.o.Outbox.Put(tx, HQTopic(e.Conversation), p); err != nil {
+		return fmt.Errorf("chat: outbox: %w", err)
+	}
+	return nil
+}
+
+// hqMessage is a remote customer's message as HQ sends it. ID is HQ's
+// message id: a replay after an outage finds the stored message and stores
+// nothing.
+type hqMessage struct {
+	V        int             `json:"v"`
+	ID       string          `json:"id"`
+	Customer string          `json:"customer"`
+	Kind     string          `json:"kind"`
+	Text     *string         `json:"text,omitempty"`
+	Card     json.RawMessage `json:"card,omitempty"`
+	Lang     string          `json:"lang,omitempty"`
+}
+
+type hqRead struct {
+	V        int    `json:"v"`
+	ID       string `json:"id"`
+	Customer string `json:"customer"`
+	UpTo     uint64 `json:"up_to"`
+}
+
+// ErrHQInput marks an HQ message that is not valid; HandleHQ drops it (a
+// replay would fail the same way) and the bridge logs it.
+var ErrHQInput = errors.New("chat: invalid message from HQ")
+
+// HandleHQ stores what HQ sent on topic (HQMessageTopic or HQReadTopic).
+// A remote customer's conversation is the customer's id; it is opened on
+// their first message, with the FAQ assistant on, and runs like any
+// customer's (staff answers go to the Outbox). Safe to call again with the
+// same payload: ids make it idempotent.
+func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) error {
+	switch topic {
+	case HQMessageTopic:
+		var m hqMessage
+		if err := decodeStrict(payload, &m); err != nil {
+			return fmt.Errorf("%w: %w", ErrHQInput, err)
+		}
+		if m.V != 1 || !isRemote(m.Customer) || !idPattern.MatchString(m.Customer) || !idPattern.MatchString(m.ID) {
+			return fmt.Errorf("%w: want v 1, an id and a customer id starting with %q", ErrHQInput, RemotePrefix)
+		}
+		who := auth.Identity{Device: m.Customer, Role: "customer", ClientID: m.Customer, Customer: true}
+		if _, err := s.call(ctx, s.open, who, m.ID+".open", map[string]any{}); err != nil {
+			return err
+		}
+		body := map[string]any{"conversation": m.Customer, "kind": m.Kind, "lang": m.Lang}
+		if m.Text != nil {
+			body["text"] = *m.Text
+		}
+		if m.Card != nil {
+			body["card"] = m.Card
+		}
+		_, err := s.call(ctx, s.send, who, m.ID, body)
+		return err
+	case HQReadTopic:
+		var r hqRead
+		if err := decodeStrict(payload, &r); err != nil {
+			return fmt.Errorf("%w: %w", ErrHQInput, err)
+		}
+		if r.V != 1 || !isRemote(r.Customer) || !idPattern.MatchString(r.Customer) || !idPattern.MatchString(r.ID) {
+			return fmt.Errorf("%w: want v 1, an id and a customer id starting with %q", ErrHQInput, RemotePrefix)
+		}
+		who := auth.Identity{Device: r.Customer, Role: "customer", ClientID: r.Customer, Customer: true}
+		_, err := s.call(ctx, s.read, who, r.ID, map[string]any{"conversation": r.Customer, "up_to": r.UpTo})
+		return err
+	}
+	return fmt.Errorf("%w: unknown topic %q", ErrHQInput, topic)
+}
+
+// call runs an op's handler for a caller that is not an MQTT client. A
+// bad_request (or forbidden, not_found) answer is HQ's input being wrong.
+func (s *Service) call(ctx context.Context, h svc.Handler, who auth.Identity, id string, fields map[string]any) (any, error) {
+	fields["id"], fields["v"] = id, 1
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+	ans, err := h(ctx, &svc.Request{Service: ServiceName, ID: id, V: 1, Body: b, From: who, Received: s.now()})
+	var se *svc.Error
+	if errors.As(err, &se) && se.Code != svc.CodeUnavailable && se.Code != svc.CodeQuotaExceeded {
+		return nil, fmt.Errorf("%w: %w", ErrHQInput, se)
+	}
+	return ans, err
+}

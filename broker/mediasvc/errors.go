@@ -1,0 +1,62 @@
+package mediasvc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// caller returns the requester's device id, the owner of its uploads;
+// anonymous clients may not upload.
+func caller(req *svc.Request) (string, error) {
+	if req.From.Device == "" {
+		return "", svc.Errorf(svc.CodeForbidden, "uploading media needs a registered device")
+	}
+	return req.From.Device, nil
+}
+
+// mediaErr maps an error of the media store to the op's answer (see doc.go).
+// Errors without a wire code are wrapped: the router answers unavailable and
+// logs them.
+func mediaErr(op string, err error) error {
+	var se *svc.Error
+	code := ""
+	switch {
+	case errors.As(err, &se):
+		return se
+	case errors.Is(err, media.ErrCorrupt):
+		// Not the client's fault, whatever else the error says.
+	case errors.Is(err, media.ErrTooLarge):
+		code = svc.CodeTooLarge
+	case errors.Is(err, media.ErrType), errors.Is(err, media.ErrInvalid):
+		code = svc.CodeBadRequest
+	case errors.Is(err, media.ErrConflict), errors.Is(err, media.ErrChecksum):
+		code = svc.CodeConflict
+	case errors.Is(err, media.ErrNotFound):
+		code = svc.CodeNotFound
+	case errors.Is(err, media.ErrQuota):
+		code = svc.CodeQuotaExceeded
+	case errors.Is(err, store.ErrFull):
+		return svc.Errorf(svc.CodeQuotaExceeded, "the store's database is full; try again later")
+	}
+	if code == "" {
+		return fmt.Errorf("mediasvc: %s: %w", op, err)
+	}
+	return svc.Errorf(code, "%s", clientMessage(err))
+}
+
+// clientMessage is the media store's error text without its package prefixes
+// (the client did not call a Go package).
+func clientMessage(err error) string {
+	return strings.ReplaceAll(err.Error(), "media: ", "")
+}
+
+// forbiddenFetch is the answer to a caller who may not read a hash, whether
+// or not the blob exists.
+func forbiddenFetch() error {
+	return svc.Errorf(svc.CodeForbidden, "you may not fetch this blob")
+}

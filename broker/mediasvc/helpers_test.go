@@ -1,0 +1,442 @@
+package mediasvc
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/session"
+	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/mochisafe"
+	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/internal/testclock"
+)
+
+// A test device; its password is "pw-<id>".
+type device struct{ id, role string }
+
+var (
+	tablet  = device{"tablet-01", "chat-tablet"}
+	tablet2 = device{"tablet-02", "chat-tablet"}
+	cam     = device{"cam-01", "camera"}
+	anna    = device{"staff-anna", "staff"}
+	owner   = device{"owner", "admin"}
+	devices = []device{tablet, tablet2, cam, anna, owner}
+)
+
+var devicesYAML = sync.OnceValue(func() []byte {
+	var b strings.Builder
+	b.WriteString("devices:\n")
+	for _, d := range devices {
+		h, err := bcrypt.GenerateFromPassword([]byte("pw-"+d.id), bcrypt.MinCost)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Fprintf(&b, "  - id: %s\n    role: %s\n    password_hash: %q\n", d.id, d.role, h)
+	}
+	return []byte(b.String())
+})
+
+// testKeys is a fixed keyring: key id k1.
+func testKeys(t testing.TB) *seal.Keyring {
+	t.Helper()
+	key := make([]byte, seal.KeySize)
+	for i := range key {
+		key[i] = byte(i*7 + 3)
+	}
+	kr, err := seal.ParseKeys("k1:" + base64.StdEncoding.EncodeToString(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// envOptions configure newEnv.
+type envOptions struct {
+	limits media.Limits // zero: testLimits()
+	svc    Options      // CanFetch, StaffRoles
+	// maxRequest is the router's MaxRequestBytes (0: RequestBytesFor the
+	// media chunk size).
+	maxRequest int
+}
+
+// testLimits: small chunks and pages, so a test image spans several of each.
+func testLimits() media.Limits {
+	return media.Limits{ChunkBytes: 8 << 10, PageBytes: 20 << 10}
+}
+
+// env is an in-process broker with the auth and session hooks, a svc Router
+// and the media service over a real store file.
+type env struct {
+	o     envOptions
+	path  string
+	clock *testclock.Clock
+
+	srv    *mqtt.Server
+	db     *store.DB
+	media  *media.Store
+	router *svc.Router
+	svc    *Service
+	addr   string
+	cancel context.CancelFunc
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	if o.limits.ChunkBytes == 0 && o.limits.PageBytes == 0 && o.limits.AllowedTypes == nil {
+		o.limits = testLimits()
+	}
+	e := &env{o: o, path: filepath.Join(t.TempDir(), "store.db"), clock: testclock.New(time.Date(2025, 3, 4, 23, 0, 0, 0, time.UTC))}
+	e.start(t)
+	t.Cleanup(e.stop)
+	return e
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func (e *env) start(t testing.TB) {
+	t.Helper()
+	quiet := quietLog()
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumMessageExpiryInterval = 0
+	e.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
+	var err error
+	if e.db, err = store.Open(store.Options{Path: e.path}); err != nil {
+		t.Fatal(err)
+	}
+	ah, err := auth.NewHook(auth.Options{Server: e.srv, Devices: devicesYAML(), ACL: configs.ACL, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.AddHook(ah, nil); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.AddHook(sh, nil); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	if err := e.srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	e.addr = l.Address()
+	if e.media, err = media.New(media.Options{DB: e.db, Seal: testKeys(t), Limits: e.o.limits, UploadTTL: time.Hour, Now: e.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	maxReq := e.o.maxRequest
+	if maxReq == 0 {
+		maxReq = RequestBytesFor(e.media.Limits().ChunkBytes)
+	}
+	if e.router, err = svc.New(svc.Options{Server: e.srv, DB: e.db, Identify: ah.Identity, Log: quiet, MaxRequestBytes: maxReq}); err != nil {
+		t.Fatal(err)
+	}
+	o := e.o.svc
+	o.Router, o.Media, o.Log = e.router, e.media, quiet
+	if e.svc, err = New(o); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Register(); err != nil {
+		t.Fatal(err)
+	}
+	var ctx context.Context
+	ctx, e.cancel = context.WithCancel(context.Background())
+	if err := e.router.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) stop() {
+	if e.srv == nil {
+		return
+	}
+	e.cancel()
+	e.router.Stop()
+	_ = mochisafe.Close(e.srv)
+	_ = e.db.Close()
+	e.srv = nil
+}
+
+// client is a paho v5 client; answers are matched to calls by correlation data.
+type client struct {
+	c    *paho.Client
+	id   string
+	n    atomic.Int64
+	mu   sync.Mutex
+	wait map[string]chan []byte
+}
+
+// connect logs in as dev (client id dev.id) and subscribes to its reply topic.
+func (e *env) connect(t testing.TB, dev device) *client {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{id: dev.id, wait: map[string]chan []byte{}}
+	c.c = paho.NewClient(paho.ClientConfig{
+		Conn:          conn,
+		PacketTimeout: 10 * time.Second,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			p := pr.Packet
+			if strings.HasPrefix(p.Topic, "reply/") && p.Properties != nil {
+				c.mu.Lock()
+				ch := c.wait[string(p.Properties.CorrelationData)]
+				c.mu.Unlock()
+				if ch != nil {
+					select {
+					case ch <- p.Payload:
+					default:
+					}
+				}
+			}
+			return true, nil
+		}},
+		OnClientError: func(error) {},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cp := &paho.Connect{ClientID: c.id, KeepAlive: 30, CleanStart: true,
+		Username: dev.id, UsernameFlag: true, Password: []byte("pw-" + dev.id), PasswordFlag: true}
+	if ca, err := c.c.Connect(ctx, cp); err != nil {
+		t.Fatalf("connect %s: %v (%+v)", c.id, err, ca)
+	}
+	t.Cleanup(c.close)
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	sa, err := c.c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "reply/" + c.id + "/#", QoS: 1}}})
+	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
+		t.Fatalf("%s subscribe: %v %+v", c.id, err, sa)
+	}
+	return c
+}
+
+// close disconnects (again: harmless).
+func (c *client) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.c.Disconnect(&paho.Disconnect{})
+	select {
+	case <-c.c.Done():
+	case <-ctx.Done():
+	}
+}
+
+// answer is a decoded answer with the fields of every media op.
+type answer struct {
+	V     int        `json:"v"`
+	ID    string     `json:"id"`
+	OK    bool       `json:"ok"`
+	Error *svc.Error `json:"error"`
+
+	Upload     string    `json:"upload"`
+	ChunkBytes int       `json:"chunk_bytes"`
+	Chunks     int       `json:"chunks"`
+	Received   int       `json:"received"`
+	Missing    []int     `json:"missing"`
+	Complete   bool      `json:"complete"`
+	Expires    time.Time `json:"expires"`
+	Index      int       `json:"index"`
+
+	Hash       string `json:"hash"`
+	Type       string `json:"type"`
+	Size       int64  `json:"size"`
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	Thumbnail  string `json:"thumbnail"`
+	DurationMs int64  `json:"duration_ms"`
+
+	Offset int64  `json:"offset"`
+	Data   []byte `json:"data"` // base64 on the wire
+	EOF    bool   `json:"eof"`
+
+	raw string
+}
+
+// call sends svc/media/{op} with the fields of body (a JSON object without
+// id and v) under request id reqID ("" = a fresh one) and waits for the answer.
+func (c *client) call(t testing.TB, op, reqID, body string) answer {
+	t.Helper()
+	if reqID == "" {
+		reqID = fmt.Sprintf("%s-r%d", c.id, c.n.Add(1))
+	}
+	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
+	if body = strings.TrimSpace(body); body != "" && body != "{}" {
+		payload += "," + body[1:]
+	} else {
+		payload += "}"
+	}
+	return c.raw(t, op, []byte(payload))
+}
+
+// raw publishes payload as is on svc/media/{op} and waits for the answer.
+func (c *client) raw(t testing.TB, op string, payload []byte) answer {
+	t.Helper()
+	corr := fmt.Sprint(c.n.Add(1))
+	ch := make(chan []byte, 1)
+	c.mu.Lock()
+	c.wait[corr] = ch
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); delete(c.wait, corr); c.mu.Unlock() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := c.c.Publish(ctx, &paho.Publish{Topic: "svc/media/" + op, QoS: 1, Payload: payload,
+		Properties: &paho.PublishProperties{ResponseTopic: "reply/" + c.id + "/r", CorrelationData: []byte(corr)}})
+	if err != nil {
+		t.Fatalf("%s publish %s: %v", c.id, op, err)
+	}
+	select {
+	case raw := <-ch:
+		var a answer
+		if err := json.Unmarshal(raw, &a); err != nil {
+			t.Fatalf("answer to %s is not JSON: %v: %.300s", op, err, raw)
+		}
+		a.raw = string(raw)
+		return a
+	case <-ctx.Done():
+		t.Fatalf("%s: no answer to %s %.200s within 20 s", c.id, op, payload)
+		return answer{}
+	}
+}
+
+// ok asserts a successful answer.
+func ok(t testing.TB, a answer) answer {
+	t.Helper()
+	if !a.OK || a.V != 1 {
+		t.Fatalf("want ok, got %.500s", a.raw)
+	}
+	return a
+}
+
+// fails asserts an error answer with code.
+func fails(t testing.TB, a answer, code string) answer {
+	t.Helper()
+	if a.OK || a.Error == nil || a.Error.Code != code {
+		t.Fatalf("want error %s, got %.500s", code, a.raw)
+	}
+	return a
+}
+
+// testPNG is a w×h PNG of noise (so it does not compress much).
+func testPNG(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	r := rand.New(rand.NewPCG(1, 2))
+	for y := range h {
+		for x := range w {
+			img.SetNRGBA(x, y, color.NRGBA{uint8(r.Uint32()), uint8(x), uint8(y), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func hashOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// beginBody is a begin request's fields for data.
+func beginBody(upload, typ string, data []byte) string {
+	return fmt.Sprintf(`{"upload":%q,"type":%q,"size":%d,"sha256":%q,"name":"photo.png"}`, upload, typ, len(data), hashOf(data))
+}
+
+func chunkOf(data []byte, chunkBytes, i int) []byte {
+	return data[i*chunkBytes : min(len(data), (i+1)*chunkBytes)]
+}
+
+func chunkBody(upload string, index int, data []byte) string {
+	return fmt.Sprintf(`{"upload":%q,"index":%d,"data":%q}`, upload, index, base64.StdEncoding.EncodeToString(data))
+}
+
+// readAll reads a blob back through get, as c.
+func readAll(t testing.TB, c *client, hash string, length int) []byte {
+	t.Helper()
+	var out []byte
+	for {
+		a := ok(t, c.call(t, "get", "", fmt.Sprintf(`{"hash":%q,"offset":%d,"length":%d}`, hash, len(out), length)))
+		if a.Hash != hash || a.Offset != int64(len(out)) {
+			t.Fatalf("get answered %s at %d, asked %s at %d", a.Hash, a.Offset, hash, len(out))
+		}
+		out = append(out, a.Data...)
+		if a.EOF {
+			return out
+		}
+		if len(a.Data) == 0 {
+			t.Fatalf("get at %d: no data and not eof", len(out))
+		}
+	}
+}
+
+// uploadKeys counts every key under media_uploads (nested upload buckets
+// included): chunks stored twice would show here.
+func (e *env) uploadKeys(t testing.TB) int {
+	t.Helper()
+	n := 0
+	if err := e.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte("media_uploads")); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// usage is the media store's stored and reserved bytes.
+func (e *env) usage(t testing.TB) [2]int64 {
+	t.Helper()
+	s, r, err := e.media.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [2]int64{s, r}
+}
+
+// request builds a request as the router hands it to a handler.
+func request(who auth.Identity, op, body string) *svc.Request {
+	payload := fmt.Sprintf(`{"id":"direct-1","v":1,%s`, strings.TrimPrefix(strings.TrimSpace(body), "{"))
+	return &svc.Request{Service: ServiceName, Op: op, ID: "direct-1", V: 1, Body: json.RawMessage(payload), From: who}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,212 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/storeedge/storeedge/broker/auth/customer"
+	"github.com/storeedge/storeedge/broker/chat"
+	"github.com/storeedge/storeedge/broker/chat/faq"
+	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/mediasvc"
+	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/seal"
+
+	_ "time/tzdata" // business hours name a time zone; the box may have no zoneinfo
+)
+
+// services are the request/answer services running inside the broker.
+type services struct {
+	router    *svc.Router
+	chat      *chat.Service
+	media     *media.Store
+	mediaSvc  *mediasvc.Service
+	customers *customer.Store
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// hqSubscriptionID is the inline subscription id of the chat service's HQ topics.
+const hqSubscriptionID = 7
+
+// startServices builds the svc router, the media store and service, the
+// scan-to-chat customer store and the chat service, connects them to the
+// auth hook (customer logins, %m membership) and starts them.
+func (b *Broker) startServices(ctx context.Context) error {
+	cfg := b.cfg
+	keys, where, err := loadKeys(cfg.Services, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	b.log.Info("sealing personal data at rest", "keys_from", where, "current_key", keys.Current())
+
+	faqYAML := configs.FAQ
+	if cfg.Chat.FAQFile != "" {
+		if faqYAML, err = os.ReadFile(cfg.Chat.FAQFile); err != nil {
+			return fmt.Errorf("chat.faq_file: %w", err)
+		}
+	}
+	assistant, err := faq.Load(faqYAML)
+	if err != nil {
+		return fmt.Errorf("chat.faq_file: %w", err)
+	}
+
+	ms, err := media.New(media.Options{DB: b.db, Seal: keys, UploadTTL: cfg.Media.UploadTTL, Limits: media.Limits{
+		AllowedTypes:       cfg.Media.AllowedTypes,
+		MaxBytes:           cfg.Media.MaxBytes,
+		DefaultMaxBytes:    cfg.Media.DefaultMaxBytes,
+		ChunkBytes:         cfg.Media.ChunkBytes,
+		MaxTotalBytes:      cfg.Media.MaxTotalBytes,
+		MaxUploadsPerOwner: cfg.Media.MaxUploads,
+	}})
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	custs, err := customer.New(customer.Options{DB: b.db, PublicURL: cfg.Chat.PublicURL, TokenTTL: cfg.Chat.TokenTTL,
+		SessionTTL: cfg.Chat.CustomerSessionTTL, MaxActiveTokens: cfg.Chat.MaxActiveTokens})
+	if err != nil {
+		return fmt.Errorf("scan-to-chat: %w", err)
+	}
+	router, err := svc.New(svc.Options{
+		Server:          b.srv,
+		DB:              b.db,
+		Identify:        b.auth.Identity,
+		Workers:         cfg.Services.Workers,
+		QueueSize:       cfg.Services.QueueSize,
+		MaxRequestBytes: max(svc.DefaultMaxRequestBytes, mediasvc.RequestBytesFor(cfg.Media.ChunkBytes)),
+		AnswerTTL:       cfg.Services.AnswerTTL,
+		HandlerTimeout:  cfg.Services.HandlerTimeout,
+		Log:             b.log,
+	})
+	if err != nil {
+		return fmt.Errorf("services: %w", err)
+	}
+	cs, err := chat.New(chat.Options{
+		DB: b.db, Router: router, Seal: keys, Media: ms, Assistant: assistant, Tokens: custs,
+		RecallWindow: cfg.Chat.RecallWindow, MaxBodyBytes: cfg.Chat.MaxBodyBytes, PageSize: cfg.Chat.PageSize,
+		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
+		SessionRoles: cfg.Chat.SessionRoles, Log: b.log,
+	})
+	if err != nil {
+		return err
+	}
+	msvc, err := mediasvc.New(mediasvc.Options{Router: router, Media: ms, CanFetch: cs.CanFetch, StaffRoles: cfg.Chat.StaffRoles, Log: b.log})
+	if err != nil {
+		return err
+	}
+	if err := cs.Register(); err != nil {
+		return err
+	}
+	if err := msvc.Register(); err != nil {
+		return err
+	}
+	if err := b.auth.SetCustomers(custs); err != nil {
+		return err
+	}
+	b.auth.SetMembership(cs)
+
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, cancel: cancel, done: make(chan struct{})}
+	if err := router.Start(sctx); err != nil {
+		cancel()
+		return err
+	}
+	hq := make(chan packets.Packet, 1024)
+	if err := b.srv.Subscribe("hq/chat/#", hqSubscriptionID, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		select {
+		case hq <- pk.Copy(false):
+		default:
+			b.log.Warn("chat: HQ message dropped: queue full (HQ replays it: ids make that safe)", "topic", pk.TopicName)
+		}
+	}); err != nil {
+		cancel()
+		router.Stop()
+		return fmt.Errorf("subscribe hq/chat/#: %w", err)
+	}
+	go func() {
+		defer close(b.svcs.done)
+		go msvc.Run(sctx, cfg.Media.CleanupInterval)
+		sweep := time.NewTicker(time.Hour)
+		defer sweep.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case pk := <-hq:
+				if err := cs.HandleHQ(sctx, pk.TopicName, pk.Payload); err != nil {
+					b.log.Warn("chat: message from HQ not stored", "topic", pk.TopicName, "err", err)
+				}
+			case <-sweep.C:
+				if n, err := custs.Sweep(sctx); err != nil {
+					b.log.Warn("scan-to-chat: sweeping expired tokens failed", "err", err)
+				} else if n > 0 {
+					b.log.Debug("scan-to-chat: expired tokens and logins removed", "n", n)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// stop stops the services; requests arriving later are not answered.
+func (s *services) stop(srv *mqtt.Server) {
+	_ = srv.Unsubscribe("hq/chat/#", hqSubscriptionID) // fails only for an invalid filter
+	s.cancel()
+	s.router.Stop()
+	<-s.done
+}
+
+// loadKeys reads the sealing keys from the environment variable keys_env,
+// else from keys_file, creating that file with one random key when it does
+// not exist. where says which, for the log.
+func loadKeys(c ServicesConfig, dataDir string) (*seal.Keyring, string, error) {
+	if c.KeysEnv != "" && os.Getenv(c.KeysEnv) != "" {
+		k, err := seal.FromEnv(c.KeysEnv)
+		if err != nil {
+			return nil, "", fmt.Errorf("services.keys_env %s: %w", c.KeysEnv, err)
+		}
+		return k, "$" + c.KeysEnv, nil
+	}
+	if c.KeysFile == "" {
+		c.KeysFile = filepath.Join(dataDir, "seal.keys")
+	}
+	b, err := os.ReadFile(c.KeysFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, seal.KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, "", fmt.Errorf("services: new key: %w", err)
+		}
+		b = []byte("k1:" + base64.StdEncoding.EncodeToString(key) + "\n")
+		if err := os.MkdirAll(filepath.Dir(c.KeysFile), 0o750); err != nil {
+			return nil, "", fmt.Errorf("services.keys_file: %w", err)
+		}
+		// O_EXCL: two brokers starting at once must not each write a key.
+		f, err := os.OpenFile(c.KeysFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, "", fmt.Errorf("services.keys_file: %w", err)
+		}
+		_, werr := f.Write(b)
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			return nil, "", fmt.Errorf("services.keys_file: %w", err)
+		}
+	} else if err != nil {
+		return nil, "", fmt.Errorf("services.keys_file: %w", err)
+	}
+	k, err := seal.ParseKeys(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, "", fmt.Errorf("services.keys_file %s: %w", c.KeysFile, err)
+	}
+	return k, c.KeysFile, nil
+}
