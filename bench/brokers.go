@@ -97,13 +97,19 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// writeStoreedgeConfig writes config.yaml (schema: configs/store.yaml), an
-// empty device registry and the ACL.
+// writeStoreedgeConfig writes config.yaml (schema: configs/store.yaml), the
+// device registry (the chat scenarios' devices, see chat.go) and the ACL.
+// The HTTP listener also serves /debug/pprof (http_debug, loopback only) for
+// -profile.
 func (b *broker) writeStoreedgeConfig() error {
 	b.conf = filepath.Join(b.dir, "config.yaml")
 	devices := filepath.Join(b.dir, "devices.yaml")
 	acl := filepath.Join(b.dir, "acl.yaml")
-	if err := os.WriteFile(devices, []byte("devices: []\n"), 0o644); err != nil {
+	reg, err := chatDevicesYAML()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(devices, reg, 0o644); err != nil {
 		return err
 	}
 	if err := writeACL(acl, benchRole); err != nil {
@@ -117,6 +123,7 @@ listeners:
   websocket: ""
   tls: ""
   http: %q
+  http_debug: true
 auth:
   devices_file: %q
   acl_file: %q
@@ -134,8 +141,11 @@ log:
 }
 
 // writeACL writes a storeedge ACL (format: configs/acl.yaml) that lets role
-// publish and subscribe to every topic; no retain grant, the bench never
-// retains.
+// publish and subscribe to every topic, and gives the chat scenarios' devices
+// (role chatRole) what configs/acl.yaml gives staff for chat: requests on
+// svc/chat/# and answers on their own reply/%c/#. No retain grant, the bench
+// never retains. The daemon also requires the role of scan-to-chat customers
+// (chat.customer_role, "customer"); the bench has none, so it gets no grant.
 func writeACL(path, role string) error {
 	acl := fmt.Sprintf(`roles:
   %s:
@@ -144,7 +154,15 @@ func writeACL(path, role string) error {
       - "#"
     subscribe:
       - "#"
-`, role)
+  %s:
+    description: storeedge bench chat senders (devices.yaml)
+    publish:
+      - svc/chat/#
+    subscribe:
+      - reply/%%c/#
+  customer:
+    description: scan-to-chat customers (required by the daemon; the bench has none)
+`, role, chatRole)
 	return os.WriteFile(path, []byte(acl), 0o644)
 }
 
@@ -403,4 +421,34 @@ func parseMetrics(body []byte, prefix string) map[string]float64 {
 		out[name] = v
 	}
 	return out
+}
+
+// maxProfileSeconds keeps a CPU profile under the storeedge HTTP server's
+// 30 s write timeout (pprof refuses longer ones).
+const maxProfileSeconds = 25
+
+// cpuProfile starts fetching a CPU profile of secs seconds (1..25) from
+// storeedge's /debug/pprof/profile into path and returns at once; wait blocks
+// until the profile is written. Read it with `go tool pprof -top BINARY PATH`.
+func (b *broker) cpuProfile(secs int, path string) (wait func() error) {
+	secs = min(max(secs, 1), maxProfileSeconds)
+	done := make(chan error, 1)
+	go func() {
+		hc := &http.Client{Timeout: time.Duration(secs+10) * time.Second}
+		resp, err := hc.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.httpAddr, secs))
+		if err != nil {
+			done <- fmt.Errorf("cpu profile: %w", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("cpu profile: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+		}
+		if err == nil {
+			err = os.WriteFile(path, body, 0o644)
+		}
+		done <- err
+	}()
+	return func() error { return <-done }
 }

@@ -32,6 +32,9 @@ type clientCfg struct {
 	sessionExpiry uint32 // seconds; 0 = session ends with the connection
 	keepAlive     uint16
 	receiveMax    uint16 // announced Receive Maximum (also sizes paho's channel)
+	// username and password log in as a device of the registry (the chat
+	// scenarios); without a username the client is anonymous.
+	username, password string
 	// onPublish, when set, gets every PUBLISH the client receives, on paho's
 	// single routing goroutine; QoS 1 is acknowledged after it returns.
 	onPublish func(*paho.Publish)
@@ -114,12 +117,17 @@ func connectClient(ctx context.Context, addr string, cfg clientCfg) (*mqttClient
 	if ka == 0 {
 		ka = 60
 	}
-	ca, err := c.Connect(ctx, &paho.Connect{
+	cp := &paho.Connect{
 		ClientID:   cfg.id,
 		KeepAlive:  ka,
 		CleanStart: cfg.cleanStart,
 		Properties: props,
-	})
+	}
+	if cfg.username != "" {
+		cp.Username, cp.UsernameFlag = cfg.username, true
+		cp.Password, cp.PasswordFlag = []byte(cfg.password), true
+	}
+	ca, err := c.Connect(ctx, cp)
 	if err != nil {
 		_ = nc.Close()
 		if ca != nil {

@@ -273,12 +273,17 @@ func (p *publisher) waitGate(ctx context.Context, stopAt int64) bool {
 // pace sleeps until the publish scheduled at next is due and returns the
 // time of the one after. A publisher that fell more than 100 ms behind
 // (window or gate closed) restarts its schedule rather than bursting.
-func (p *publisher) pace(next, stopAt int64) int64 {
+func (p *publisher) pace(next, stopAt int64) int64 { return paceNext(next, stopAt, p.interval) }
+
+// paceNext sleeps until the event scheduled at next (bench clock) is due
+// and returns the time of the one after, interval later; a schedule more
+// than 100 ms behind restarts from now.
+func paceNext(next, stopAt, interval int64) int64 {
 	now := clock()
 	if now < next {
 		time.Sleep(time.Duration(min(next, stopAt) - now)) // pacing the rate
 	} else if now-next > int64(100*time.Millisecond) {
 		next = now
 	}
-	return next + p.interval
+	return next + interval
 }

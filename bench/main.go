@@ -156,6 +156,10 @@ func run() int {
 		idleClients  = flag.Int("idle-clients", 1000, "idle clients for the memory scenario")
 		startupMsgs  = flag.Int("startup-msgs", 10000, "QoS 1 messages queued for each of 100 sessions in the startup scenario")
 		rate         = flag.Float64("rate", 0, "publishes/s per throughput scenario, all publishers together (0 = as fast as the window and backlog allow)")
+		chatWindow   = flag.Int("chat-window", 8, "chat requests a chat-send sender keeps unanswered")
+		chatConvs    = flag.Int("chat-convs", chatSenders, "conversations the chat-send senders share (sender i in conversation i mod N; 100 = one each)")
+		historyMsgs  = flag.Int("history-msgs", 10000, "messages chat-history seeds and syncs")
+		profileDir   = flag.String("profile", "", "write a storeedge CPU profile of every measured window to this directory (SCENARIO-REP.pprof)")
 		keep         = flag.Bool("keep", false, "keep broker directories (configs, data, logs)")
 		verbose      = flag.Bool("v", false, "print deliveries and PUBACKs per 100 ms of every throughput run to stderr")
 	)
@@ -172,6 +176,18 @@ func run() int {
 		reps: *reps, duration: *duration, warmup: *warmup, drain: *drainFor,
 		window: *window, backlog: *backlog, idleClients: *idleClients, startupMsgs: *startupMsgs,
 		rate: *rate, verbose: *verbose,
+		chatWindow: *chatWindow, chatConvs: *chatConvs, historyMsgs: *historyMsgs,
+	}
+	if *profileDir != "" {
+		abs, err := filepath.Abs(*profileDir)
+		if err == nil {
+			err = os.MkdirAll(abs, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -profile:", err)
+			return 2
+		}
+		opt.profileDir = abs
 	}
 	if err := opt.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -191,6 +207,12 @@ func run() int {
 	var sides [2]side
 	if *selfCheck {
 		sides = [2]side{{"mosquitto-a", kindMosquitto, mq}, {"mosquitto-b", kindMosquitto, mq}}
+		scs = slices.DeleteFunc(scs, func(sc scenario) bool {
+			if sc.storeedgeOnly && *only != "" {
+				fmt.Fprintf(os.Stderr, "bench: -self-check skips %s (storeedge only)\n", sc.name)
+			}
+			return sc.storeedgeOnly
+		})
 	} else {
 		se, err := findStoreedge(*storeedgeBin)
 		if err != nil {
@@ -220,6 +242,9 @@ func run() int {
 				if ctx.Err() != nil {
 					break
 				}
+				if sc.storeedgeOnly && sd.kind != kindStoreedge {
+					continue
+				}
 				dir := filepath.Join(parent, fmt.Sprintf("%s-%d-%s", sc.name, rep, sd.name))
 				r := runOne(ctx, sc, sd, rep, dir, opt)
 				recs = append(recs, r)
@@ -248,7 +273,7 @@ func run() int {
 	hdr := fmt.Sprintf("storeedge bench: %s vs %s, %d reps interleaved, %v window after %v warm-up, %d B payloads, %d CPUs, window %d, backlog %d",
 		sides[0].name, sides[1].name, opt.reps, opt.duration, opt.warmup, payloadSize, runtime.NumCPU(), opt.window, opt.backlog)
 	if opt.rate > 0 {
-		hdr += fmt.Sprintf(", paced at %.0f publishes/s per scenario", opt.rate)
+		hdr += fmt.Sprintf(", paced at %.0f publishes/s per scenario (chat-send: sends/s)", opt.rate)
 	}
 	if *selfCheck {
 		hdr += "\nSELF-CHECK: both sides are mosquitto (" + mq + "); ratios should be ~1.0"
@@ -262,6 +287,9 @@ func run() int {
 			"warmup_s": opt.warmup.Seconds(), "drain_s": opt.drain.Seconds(), "window": opt.window,
 			"backlog": opt.backlog, "idle_clients": opt.idleClients, "startup_msgs": opt.startupMsgs,
 			"rate": opt.rate, "payload_bytes": payloadSize, "cpus": runtime.NumCPU(), "time": time.Now().UTC().Format(time.RFC3339),
+			"chat_senders": chatSenders, "chat_window": opt.chatWindow, "chat_conversations": opt.chatConvs,
+			"chat_text_bytes": chatTextBytes, "history_msgs": opt.historyMsgs, "history_page": chatPageSize,
+			"profile_dir": opt.profileDir,
 		}
 		if err := writeJSON(*jsonPath, jsonReport{Settings: settings, Summary: sums, Runs: recs}); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: write JSON:", err)
@@ -292,6 +320,13 @@ func (o options) validate() error {
 		return fmt.Errorf("-idle-clients %d: between 1 and 4000 (max_connections is 5000)", o.idleClients)
 	case o.startupMsgs < 1 || o.startupMsgs > maxQueuedMessages:
 		return fmt.Errorf("-startup-msgs %d: between 1 and %d (max_queued_messages)", o.startupMsgs, maxQueuedMessages)
+	case o.chatWindow < 1 || o.chatWindow*chatSenders > chatQueueSize:
+		return fmt.Errorf("-chat-window %d: between 1 and %d (%d senders must not overfill the services queue of %d, or they are answered unavailable)",
+			o.chatWindow, chatQueueSize/chatSenders, chatSenders, chatQueueSize)
+	case o.chatConvs < 1 || o.chatConvs > chatSenders:
+		return fmt.Errorf("-chat-convs %d: between 1 and %d (senders)", o.chatConvs, chatSenders)
+	case o.historyMsgs < 1:
+		return fmt.Errorf("-history-msgs %d: at least 1", o.historyMsgs)
 	}
 	return nil
 }
@@ -348,11 +383,16 @@ func runOne(ctx context.Context, sc scenario, sd side, rep int, dir string, opt 
 	defer func() { _ = b.kill() }()
 	switch sc.kind {
 	case kindLoad:
-		rec.Load, err = runLoad(ctx, b, sc.name, sc.load, opt)
+		rec.Load, err = runLoad(ctx, b, sc.name, rep, sc.load, opt)
 	case kindMemory:
 		rec.Memory, err = runMemory(ctx, b, opt.idleClients)
 	case kindStartup:
 		rec.Startup, err = runStartup(ctx, b, opt)
+	case kindChatSend:
+		// A failed run keeps its figures in the JSON.
+		rec.ChatSend, err = runChatSend(ctx, b, opt, rep)
+	case kindChatHistory:
+		rec.History, err = runChatHistory(ctx, b, opt, rep)
 	}
 	rec.Metrics = b.scrapeMetrics()
 	if err != nil {
@@ -379,6 +419,14 @@ func progress(r runRecord) string {
 		return s
 	case r.Memory != nil:
 		return fmt.Sprintf("%s: RSS idle %.1f MB, with %d clients %.1f MB", r.Broker, r.Memory.RSSIdleMB, r.Memory.Clients, r.Memory.RSSLoadMB)
+	case r.ChatSend != nil:
+		c := r.ChatSend
+		return fmt.Sprintf("%s: %.0f sends/s, p50 %.2f ms, p99 %.2f ms, ok %d of %d, errors %d, broker cpu %.3f s/100k, cpu-s broker %.1f bench %.1f others %.1f",
+			r.Broker, c.Rate, c.P50Ms, c.P99Ms, c.OK, c.Sent, c.errorCount(), c.CPUPer100k, c.BrokerCPU, c.BenchCPU, c.OtherCPU)
+	case r.History != nil:
+		h := r.History
+		return fmt.Sprintf("%s: seeded %d messages in %.1f s; synced them in %d pages in %.1f ms = %.0f msgs/s, page p50 %.2f ms p99 %.2f ms, cpu-s broker %.2f bench %.2f",
+			r.Broker, h.Messages, h.SeedSeconds, h.Pages, h.SyncMs, h.Rate, h.PageP50Ms, h.PageP99Ms, h.BrokerCPU, h.BenchCPU)
 	case r.Startup != nil:
 		s := r.Startup
 		return fmt.Sprintf("%s: preload %.1f s, %s, exec->CONNACK %.1f ms, RSS %.1f MB, recovered %d/%d",

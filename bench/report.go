@@ -12,13 +12,15 @@ import (
 
 // runRecord is one broker's result for one rep of one scenario.
 type runRecord struct {
-	Scenario string         `json:"scenario"`
-	Broker   string         `json:"broker"`
-	Kind     string         `json:"kind"`
-	Rep      int            `json:"rep"`
-	Load     *loadResult    `json:"load,omitempty"`
-	Memory   *memResult     `json:"memory,omitempty"`
-	Startup  *startupResult `json:"startup,omitempty"`
+	Scenario string             `json:"scenario"`
+	Broker   string             `json:"broker"`
+	Kind     string             `json:"kind"`
+	Rep      int                `json:"rep"`
+	Load     *loadResult        `json:"load,omitempty"`
+	Memory   *memResult         `json:"memory,omitempty"`
+	Startup  *startupResult     `json:"startup,omitempty"`
+	ChatSend *chatSendResult    `json:"chat_send,omitempty"`
+	History  *chatHistoryResult `json:"chat_history,omitempty"`
 	// Metrics is storeedge's /metrics at the end of the run.
 	Metrics map[string]float64 `json:"broker_metrics,omitempty"`
 	Error   string             `json:"error,omitempty"`
@@ -49,6 +51,11 @@ type sideSummary struct {
 	RecoveredLo int64   `json:"recovered_min,omitempty"`
 	Expected    int     `json:"recovered_expected,omitempty"`
 	StopSignal  string  `json:"stop_signal,omitempty"`
+
+	// chat-history (chat-send uses Rate, P50Ms, P99Ms, CPUPer100k, Errors).
+	HistoryMsgs int     `json:"history_messages,omitempty"`
+	SyncMs      float64 `json:"history_sync_ms,omitempty"`
+	SyncRate    float64 `json:"history_msgs_per_s,omitempty"`
 }
 
 // scenarioSummary is one report line.
@@ -63,16 +70,41 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 	out := scenarioSummary{Scenario: sc.name, kind: sc.kind}
 	for i, sd := range sides {
 		s := sideSummary{Broker: sd.name}
-		var rate, p50, p99, cpu, idle, load, connack, rssAfter []float64
+		var rate, p50, p99, cpu, idle, load, connack, rssAfter, syncMs, syncRate []float64
 		s.RecoveredLo = math.MaxInt64
 		for _, r := range recs {
 			if r.Scenario != sc.name || r.Broker != sd.name {
 				continue
 			}
 			s.Runs++
+			if c := r.ChatSend; c != nil {
+				// Counted also for failed runs: errors are why they failed.
+				s.Errors += c.errorCount()
+			}
+			if h := r.History; h != nil {
+				s.Errors += h.Seed.errorCount()
+			}
 			if r.Error != "" {
 				s.Failed++
 				continue
+			}
+			if c := r.ChatSend; c != nil {
+				rate = append(rate, c.Rate)
+				p50 = append(p50, c.P50Ms)
+				p99 = append(p99, c.P99Ms)
+				cpu = append(cpu, c.CPUPer100k)
+				s.Lost = -1 // not applicable
+				if !c.Drained {
+					s.Undrained++
+				}
+			}
+			if h := r.History; h != nil {
+				syncMs = append(syncMs, h.SyncMs)
+				syncRate = append(syncRate, h.Rate)
+				p50 = append(p50, h.PageP50Ms)
+				p99 = append(p99, h.PageP99Ms)
+				s.HistoryMsgs = h.Messages
+				s.Lost = -1
 			}
 			if l := r.Load; l != nil {
 				rate = append(rate, l.Rate)
@@ -109,6 +141,7 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 		s.Rate, s.P50Ms, s.P99Ms, s.CPUPer100k = median(rate), median(p50), median(p99), median(cpu)
 		s.RSSIdleMB, s.RSSLoadMB = median(idle), median(load)
 		s.ConnackMs, s.RSSAfterMB = median(connack), median(rssAfter)
+		s.SyncMs, s.SyncRate = median(syncMs), median(syncRate)
 		out.Sides[i] = s
 	}
 	a, b := out.Sides[0], out.Sides[1]
@@ -119,6 +152,8 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 		out.Ratio = ratio(a.RSSLoadMB, b.RSSLoadMB)
 	case kindStartup:
 		out.Ratio = ratio(a.ConnackMs, b.ConnackMs)
+	default:
+		out.Ratio = math.NaN() // storeedge only: no peer
 	}
 	return out
 }
@@ -127,13 +162,15 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary, recs []runRecord, opt options) {
 	fmt.Fprintln(w, hdr)
 	A, B := sides[0].name, sides[1].name
-	var load, mem, start []scenarioSummary
+	var load, mem, start, chat []scenarioSummary
 	for _, s := range sums {
 		switch s.kind {
 		case kindMemory:
 			mem = append(mem, s)
 		case kindStartup:
 			start = append(start, s)
+		case kindChatSend, kindChatHistory:
+			chat = append(chat, s)
 		default:
 			load = append(load, s)
 		}
@@ -178,6 +215,10 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 		tw.Flush()
 	}
 
+	if len(chat) > 0 {
+		printChat(w, sides, chat, opt)
+	}
+
 	// Notes: anything that makes a number less trustworthy.
 	var notes []string
 	for _, s := range sums {
@@ -191,16 +232,25 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 			if x.Nacked > 0 {
 				notes = append(notes, fmt.Sprintf("%s %s: %d QoS 1 publishes refused (PUBACK reason >= 0x80)", s.Scenario, x.Broker, x.Nacked))
 			}
-			if x.Errors > 0 {
+			if x.Errors > 0 && (s.kind == kindChatSend || s.kind == kindChatHistory) {
+				notes = append(notes, fmt.Sprintf("%s %s: %d chat errors (error answers, unanswered sends, seq gaps; see the JSON)", s.Scenario, x.Broker, x.Errors))
+			} else if x.Errors > 0 {
 				notes = append(notes, fmt.Sprintf("%s %s: %d publish errors or foreign messages", s.Scenario, x.Broker, x.Errors))
 			}
 		}
 	}
 	busy, worst := 0, 0.0
 	for _, r := range recs {
-		if r.Load != nil && r.Load.OtherCPU/opt.duration.Seconds() > 0.25 {
+		other := -1.0
+		switch {
+		case r.Load != nil:
+			other = r.Load.OtherCPU
+		case r.ChatSend != nil:
+			other = r.ChatSend.OtherCPU
+		}
+		if other/opt.duration.Seconds() > 0.25 {
 			busy++
-			worst = max(worst, r.Load.OtherCPU/opt.duration.Seconds())
+			worst = max(worst, other/opt.duration.Seconds())
 		}
 	}
 	if busy > 0 {
@@ -216,6 +266,37 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 		for _, n := range notes {
 			fmt.Fprintln(w, "  "+n)
 		}
+	}
+}
+
+// printChat writes the chat scenarios: storeedge only, absolute figures
+// against DESIGN.md §7.
+func printChat(w io.Writer, sides [2]side, chat []scenarioSummary, opt options) {
+	fmt.Fprintf(w, "\nchat service: storeedge only (mosquitto has no equivalent), absolute figures against DESIGN.md §7;\n")
+	fmt.Fprintf(w, "%d senders, %d conversations, %d requests in flight each, %d-byte texts; answers come after the commit (fsync)\n",
+		chatSenders, opt.chatConvs, opt.chatWindow, chatTextBytes)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "scenario\tbroker\trate\tp50/p99 ms\ttime\ttarget\tresult\terrors\n")
+	for _, s := range chat {
+		x := s.Sides[0]
+		if sides[0].kind != kindStoreedge {
+			continue
+		}
+		switch s.kind {
+		case kindChatSend:
+			fmt.Fprintf(tw, "%s\t%s\t%s sends/s\t%s\t-\t>= %d sends/s, p99 <= %d ms\t%s\t%d%s\n", s.Scenario, x.Broker,
+				num(x.Rate, 0), pair(x.P50Ms, x.P99Ms), chatTargetRate, chatTargetP99Ms, chatVerdict(x.Rate, x.P99Ms), x.Errors, failed(x))
+		case kindChatHistory:
+			fmt.Fprintf(tw, "%s\t%s\t%s msgs/s\t%s (page)\t%s ms for %d msgs\t-\t-\t%d%s\n", s.Scenario, x.Broker,
+				num(x.SyncRate, 0), pair(x.P50Ms, x.P99Ms), num(x.SyncMs, 1), x.HistoryMsgs, x.Errors, failed(x))
+		}
+	}
+	tw.Flush()
+	if opt.rate > 0 {
+		fmt.Fprintf(w, "chat-send paced at %.0f sends/s: the rate is a ceiling; compare latency with the target\n", opt.rate)
+	} else {
+		fmt.Fprintf(w, "chat-send unpaced: latency is mostly queueing (%d requests in flight / rate); check p99 at the target with -rate %d\n",
+			chatSenders*opt.chatWindow, chatTargetRate)
 	}
 }
 
@@ -276,7 +357,7 @@ func nanSafe(sums []scenarioSummary) []scenarioSummary {
 		fix(&s.Ratio)
 		for j := range s.Sides {
 			x := &s.Sides[j]
-			for _, f := range []*float64{&x.Rate, &x.P50Ms, &x.P99Ms, &x.CPUPer100k, &x.RSSIdleMB, &x.RSSLoadMB, &x.ConnackMs, &x.RSSAfterMB} {
+			for _, f := range []*float64{&x.Rate, &x.P50Ms, &x.P99Ms, &x.CPUPer100k, &x.RSSIdleMB, &x.RSSLoadMB, &x.ConnackMs, &x.RSSAfterMB, &x.SyncMs, &x.SyncRate} {
 				fix(f)
 			}
 		}

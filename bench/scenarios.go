@@ -22,6 +22,10 @@ type options struct {
 	idleClients int
 	startupMsgs int
 	verbose     bool
+	chatWindow  int    // chat requests a sender keeps unanswered
+	chatConvs   int    // conversations the chat-send senders share
+	historyMsgs int    // messages chat-history seeds and syncs
+	profileDir  string // storeedge CPU profiles go here ("" = none)
 }
 
 type scenarioKind int
@@ -30,6 +34,8 @@ const (
 	kindLoad scenarioKind = iota
 	kindMemory
 	kindStartup
+	kindChatSend
+	kindChatHistory
 )
 
 // scenario is one line of the report.
@@ -37,6 +43,10 @@ type scenario struct {
 	name string
 	kind scenarioKind
 	load loadSpec
+	// storeedgeOnly scenarios have no mosquitto equivalent (the chat
+	// service): they run on the storeedge side only, and not at all in
+	// -self-check.
+	storeedgeOnly bool
 }
 
 // loadSpec describes a throughput scenario.
@@ -100,6 +110,8 @@ func allScenarios() []scenario {
 		}},
 		{name: "memory", kind: kindMemory},
 		{name: "startup", kind: kindStartup},
+		{name: "chat-send", kind: kindChatSend, storeedgeOnly: true},
+		{name: "chat-history", kind: kindChatHistory, storeedgeOnly: true},
 	}
 }
 
@@ -125,10 +137,11 @@ type loadResult struct {
 	BenchCPU    float64 `json:"bench_cpu_s"`
 	OtherCPU    float64 `json:"other_cpu_s"` // everything else on the machine, same window
 	LatencyFrom string  `json:"latency"`
+	Profile     string  `json:"cpu_profile,omitempty"`
 }
 
 // runLoad runs one throughput scenario against a started broker.
-func runLoad(ctx context.Context, b *broker, name string, ls loadSpec, opt options) (*loadResult, error) {
+func runLoad(ctx context.Context, b *broker, name string, rep int, ls loadSpec, opt options) (*loadResult, error) {
 	subs := make([]*subscriber, ls.subs)
 	pubs := make([]*publisher, ls.pubs)
 	clients := make([]*mqttClient, ls.subs+ls.pubs)
@@ -218,6 +231,11 @@ func runLoad(ctx context.Context, b *broker, name string, ls loadSpec, opt optio
 		go timeline(name, b.name, start, tlDone, pubs, subs)
 	}
 	sleepUntil(ctx, win.t0)
+	profile := profilePath(b, opt, name, rep)
+	var waitProfile func() error
+	if profile != "" {
+		waitProfile = b.cpuProfile(int(math.Ceil(opt.duration.Seconds())), profile)
+	}
 	bcpu0, err0 := procCPUSeconds(b.pid())
 	scpu0, _ := procCPUSeconds(selfPID)
 	all0, _ := systemBusySeconds()
@@ -245,8 +263,14 @@ func runLoad(ctx context.Context, b *broker, name string, ls loadSpec, opt optio
 	ackers.Wait()
 	closeAll(clients)
 	clients = nil
+	if waitProfile != nil {
+		if err := waitProfile(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", name, err)
+			profile = ""
+		}
+	}
 
-	r := &loadResult{Drained: drained, BrokerCPU: bcpu1 - bcpu0, BenchCPU: scpu1 - scpu0}
+	r := &loadResult{Drained: drained, BrokerCPU: bcpu1 - bcpu0, BenchCPU: scpu1 - scpu0, Profile: profile}
 	r.OtherCPU = max(0, (all1-all0)-r.BrokerCPU-r.BenchCPU)
 	var lat []int64
 	for _, p := range pubs {

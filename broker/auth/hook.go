@@ -246,10 +246,9 @@ func (h *Hook) refuse(cl *mqtt.Client, code packets.Code) error {
 // (username with CustomerPrefix, password = session secret, see
 // SetCustomers), or as anonymous when allowed. A verified certificate is
 // enough on its own; a username sent with it must name the same device. A
-// certificate login sets
-// the client's username to the device id so that its grants can be
-// recomputed from a stored session. A Last Will the client's role may not
-// publish (or retain) is refused with CONNACK 0x87.
+// certificate login sets the client's username to the device id so that its
+// grants can be recomputed from a stored session. A Last Will the client's
+// role may not publish (or retain) is refused with CONNACK 0x87.
 func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	pol := h.pol.Load()
 	username := string(cl.Properties.Username)

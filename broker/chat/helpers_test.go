@@ -7,6 +7,7 @@ import (
 
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +27,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/auth/customer"
+	"github.com/storeedge/storeedge/broker/chat/faq"
+	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/session"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
@@ -74,22 +78,48 @@ func testKeys(t testing.TB) *seal.Keyring {
 
 // env is an in-process broker with the auth and session hooks, a svc Router
 // and the chat service over a store file that survives restart.
+//
+// Every rig lets customers log in (a real customer.Store on the same
+// database, see customerLogin) and decides the ACL's %m grants with the chat
+// service, as the daemon does; withMedia and withTokens also hand the media
+// blob store and the customer store to the chat service.
 type env struct {
 	path  string
 	opts  Options
 	clock *testclock.Clock
 
+	wantMedia, wantTokens bool
+
 	srv    *mqtt.Server
 	db     *store.DB
+	hook   *auth.Hook
 	router *svc.Router
 	chat   *Service
+	media  *media.Store    // set with withMedia
+	cust   *customer.Store // customer logins (and the session op's Tokens with withTokens)
 	addr   string
 	cancel context.CancelFunc
 }
 
-func newEnv(t testing.TB, o Options) *env {
+// envOpt adds a real peer to the rig.
+type envOpt func(*env)
+
+// withMedia gives the chat service a media.Store on the rig's database
+// (env.media), as Options.Media.
+func withMedia(e *env) { e.wantMedia = true }
+
+// withTokens gives the chat service the rig's customer.Store as Options.Tokens.
+func withTokens(e *env) { e.wantTokens = true }
+
+// testPublicURL is the customer page of the rig's customer store.
+const testPublicURL = "http://storeedge.local:8080/chat"
+
+func newEnv(t testing.TB, o Options, opts ...envOpt) *env {
 	t.Helper()
 	e := &env{path: filepath.Join(t.TempDir(), "store.db"), opts: o, clock: testclock.New(time.Date(2025, 3, 4, 23, 0, 0, 0, time.UTC))}
+	for _, f := range opts {
+		f(e)
+	}
 	if e.opts.Now == nil {
 		e.opts.Now = e.clock.Now
 	}
@@ -99,6 +129,16 @@ func newEnv(t testing.TB, o Options) *env {
 	e.start(t)
 	t.Cleanup(e.stop)
 	return e
+}
+
+// setClock moves the rig's clock (it only moves forward in these tests).
+func (e *env) setClock(t testing.TB, to time.Time) {
+	t.Helper()
+	d := to.Sub(e.clock.Now())
+	if d < 0 {
+		t.Fatalf("setClock %v: the clock is at %v already", to, e.clock.Now())
+	}
+	e.clock.Advance(d)
 }
 
 func (e *env) start(t testing.TB) {
@@ -116,6 +156,13 @@ func (e *env) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	if err := e.srv.AddHook(ah, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.hook = ah
+	if e.cust, err = customer.New(customer.Options{DB: e.db, PublicURL: testPublicURL, Now: e.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ah.SetCustomers(e.cust); err != nil {
 		t.Fatal(err)
 	}
 	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Log: quiet})
@@ -138,9 +185,19 @@ func (e *env) start(t testing.TB) {
 	}
 	o := e.opts
 	o.DB, o.Router, o.Log = e.db, e.router, quiet
+	if e.wantMedia {
+		if e.media, err = media.New(media.Options{DB: e.db, Seal: e.opts.Seal, Now: e.clock.Now}); err != nil {
+			t.Fatal(err)
+		}
+		o.Media = e.media
+	}
+	if e.wantTokens {
+		o.Tokens = e.cust
+	}
 	if e.chat, err = New(o); err != nil {
 		t.Fatal(err)
 	}
+	ah.SetMembership(e.chat)
 	if err := e.chat.Register(); err != nil {
 		t.Fatal(err)
 	}
@@ -178,11 +235,18 @@ type client struct {
 // reply topic.
 func (e *env) connect(t testing.TB, dev device, suffix string) *client {
 	t.Helper()
+	return e.connectAs(t, dev.id, "pw-"+dev.id, suffix)
+}
+
+// connectAs logs in with username and password (a device, or a customer
+// with its session secret), client id username or username:suffix.
+func (e *env) connectAs(t testing.TB, username, password, suffix string) *client {
+	t.Helper()
 	conn, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &client{id: dev.id, wait: map[string]chan []byte{}, events: make(chan Event, 10000)}
+	c := &client{id: username, wait: map[string]chan []byte{}, events: make(chan Event, 10000)}
 	if suffix != "" {
 		c.id += ":" + suffix
 	}
@@ -216,7 +280,7 @@ func (e *env) connect(t testing.TB, dev device, suffix string) *client {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cp := &paho.Connect{ClientID: c.id, KeepAlive: 30, CleanStart: true,
-		Username: dev.id, UsernameFlag: true, Password: []byte("pw-" + dev.id), PasswordFlag: true}
+		Username: username, UsernameFlag: true, Password: []byte(password), PasswordFlag: true}
 	if ca, err := c.c.Connect(ctx, cp); err != nil {
 		t.Fatalf("connect %s: %v (%+v)", c.id, err, ca)
 	}
@@ -227,12 +291,37 @@ func (e *env) connect(t testing.TB, dev device, suffix string) *client {
 
 func (c *client) subscribe(t testing.TB, filter string) {
 	t.Helper()
+	if code := c.trySubscribe(t, filter); code >= 0x80 {
+		t.Fatalf("%s subscribe %s: refused with 0x%02x", c.id, filter, code)
+	}
+}
+
+// trySubscribe subscribes and returns the SUBACK reason code (≥ 0x80: refused).
+func (c *client) trySubscribe(t testing.TB, filter string) byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
-	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
+	if sa == nil || len(sa.Reasons) != 1 { // paho also returns an error for a refusal, with the SUBACK
 		t.Fatalf("%s subscribe %s: %v %+v", c.id, filter, err, sa)
 	}
+	return sa.Reasons[0]
+}
+
+// customerLogin does what a customer's phone does after scanning a
+// scan-to-chat code: a token for id ("" = a new customer) is redeemed for a
+// login, and the client connects with it (client id customer:suffix).
+func (e *env) customerLogin(t testing.TB, id, suffix string) *client {
+	t.Helper()
+	tk, err := e.cust.Issue(t.Context(), id, "test-rig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.cust.Redeem(t.Context(), tk.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.connectAs(t, l.Username, l.Password, suffix)
 }
 
 // answer is a decoded answer with the fields of every chat op.
@@ -256,6 +345,25 @@ type answer struct {
 	UpTo          uint64     `json:"up_to"`
 	Recalled      time.Time  `json:"recalled"`
 	Conversations []convView `json:"conversations"`
+
+	// conversation views (open, group ops, handoff, assign)
+	Kind      string     `json:"kind"`
+	Title     string     `json:"title"`
+	Assistant bool       `json:"assistant"`
+	Waiting   *time.Time `json:"waiting"`
+	Assigned  []string   `json:"assigned"`
+	Receipts  []Receipt  `json:"receipts"`
+	Added     []string   `json:"added"`
+	Removed   []string   `json:"removed"`
+	// quick_replies
+	QuickReplies []quickReply `json:"quick_replies"`
+	Open         bool         `json:"open"`
+	NextOpen     *time.Time   `json:"next_open"`
+	// session
+	Customer string    `json:"customer"`
+	URL      string    `json:"url"`
+	Expires  time.Time `json:"expires"`
+	QRPNG    []byte    `json:"qr_png"`
 
 	raw string
 }
@@ -347,9 +455,20 @@ func (c *client) event(t testing.TB, pred func(Event) bool) Event {
 // a handler directly.
 func (e *env) request(t testing.TB, dev device, op, reqID, body string) *svc.Request {
 	t.Helper()
-	payload := fmt.Sprintf(`{"id":%q,"v":1,%s`, reqID, strings.TrimPrefix(strings.TrimSpace(body), "{"))
+	return e.requestAs(t, auth.Identity{Device: dev.id, Role: dev.role, ClientID: dev.id}, op, reqID, body)
+}
+
+// requestAs is request for any identity (a customer, say).
+func (e *env) requestAs(t testing.TB, who auth.Identity, op, reqID, body string) *svc.Request {
+	t.Helper()
+	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
+	if body = strings.TrimSpace(body); body != "" && body != "{}" {
+		payload += "," + body[1:]
+	} else {
+		payload += "}"
+	}
 	return &svc.Request{Service: ServiceName, Op: op, ID: reqID, V: 1, Body: json.RawMessage(payload),
-		From: auth.Identity{Device: dev.id, Role: dev.role, ClientID: dev.id}, Received: e.clock.Now()}
+		From: who, Received: e.clock.Now()}
 }
 
 // storedMsg reads a message record straight from the database.
@@ -381,4 +500,129 @@ func (e *env) counts(t testing.TB) map[string]int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// receipt returns member's receipt in rs, failing the test when it has none.
+func receipt(t testing.TB, rs []Receipt, member string) Receipt {
+	t.Helper()
+	for _, r := range rs {
+		if r.Member == member {
+			return r
+		}
+	}
+	t.Fatalf("no receipt of %s in %+v", member, rs)
+	return Receipt{}
+}
+
+// history fetches every message of a conversation (all pages) as c sees it;
+// the answer is the last page's, with all messages.
+func (c *client) history(t testing.TB, conv string) answer {
+	t.Helper()
+	var all []Message
+	for after := uint64(0); ; {
+		h := ok(t, c.call(t, "history", "", fmt.Sprintf(`{"conversation":%q,"after":%d}`, conv, after)))
+		all = append(all, h.Messages...)
+		if !h.More {
+			h.Messages = all
+			return h
+		}
+		after = uint64(h.Next.(float64))
+	}
+}
+
+// noEvent drains c's events until one matching until arrives and fails the
+// test if any event before it matches bad. The marker must be published
+// after the events that must not arrive: one subscriber gets the broker's
+// publishes in order, so when the marker is here the others would be too.
+func (c *client) noEvent(t testing.TB, bad, until func(Event) bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-c.events:
+			if bad(ev) {
+				t.Fatalf("%s got an event it must not: %+v", c.id, ev)
+			}
+			if until(ev) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("%s: no marker event within 10 s", c.id)
+		}
+	}
+}
+
+// outbox is a fake Outbox (cloudsync's side of the interface): it files each
+// entry in its own bucket inside the transaction that stores the change, so
+// an entry exists exactly when its change committed.
+type outbox struct{}
+
+var bucketTestOutbox = []byte("test_outbox")
+
+func (outbox) Put(tx *bolt.Tx, topic string, payload []byte) error {
+	b, err := tx.CreateBucketIfNotExists(bucketTestOutbox)
+	if err != nil {
+		return err
+	}
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(struct {
+		Topic   string          `json:"topic"`
+		Payload json.RawMessage `json:"payload"`
+	}{topic, payload})
+	if err != nil {
+		return err
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, n), v)
+}
+
+// outboxEntry is one filed entry, decoded.
+type outboxEntry struct {
+	Topic string
+	HQEntry
+}
+
+// outbox returns the entries filed so far, in order.
+func (e *env) outbox(t testing.TB) []outboxEntry {
+	t.Helper()
+	var out []outboxEntry
+	if err := e.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTestOutbox)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			var raw struct {
+				Topic   string          `json:"topic"`
+				Payload json.RawMessage `json:"payload"`
+			}
+			if err := json.Unmarshal(v, &raw); err != nil {
+				return err
+			}
+			var en HQEntry
+			if err := decodeStrict(raw.Payload, &en); err != nil {
+				return fmt.Errorf("outbox entry %s: %w", raw.Payload, err)
+			}
+			out = append(out, outboxEntry{raw.Topic, en})
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// loadFAQ is the store's FAQ assistant from configs/faq.yaml (immutable,
+// shared by the tests).
+var loadFAQ = sync.OnceValues(func() (*faq.Assistant, error) { return faq.Load(configs.FAQ) })
+
+func testAssistant(t testing.TB) *faq.Assistant {
+	t.Helper()
+	a, err := loadFAQ()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

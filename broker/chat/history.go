@@ -36,7 +36,7 @@ func (s *Service) history(_ context.Context, req *svc.Request) (any, error) {
 			return notMember(id)
 		}
 		cv := view(tx, c, dev)
-		ans.LastSeq, ans.ReadUpTo, ans.Unread = cv.LastSeq, cv.ReadUpTo, cv.Unread
+		ans.LastSeq, ans.ReadUpTo, ans.Unread, ans.Receipts = cv.LastSeq, cv.ReadUpTo, cv.Unread, cv.Receipts
 		b := tx.Bucket(bucketMsgs)
 		if b == nil || r.After >= c.LastSeq {
 			return nil

@@ -473,6 +473,10 @@ type historyAns struct {
 	LastSeq      uint64    `json:"last_seq"`
 	ReadUpTo     uint64    `json:"read_up_to"`
 	Unread       uint64    `json:"unread"`
+	// Receipts are every member's delivered and read pointers, as in open
+	// and list: a device syncing with history gets the ticks too, so all
+	// devices of a member converge (they were computed and dropped before).
+	Receipts []Receipt `json:"receipts"`
 }
 
 type readAns struct {

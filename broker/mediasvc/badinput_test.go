@@ -35,7 +35,7 @@ func TestBadInput(t *testing.T) {
 	}
 	cases := []struct{ op, body string }{
 		{"begin", fmt.Sprintf(`{"upload":"u2","type":"application/pdf","size":1,"sha256":%q,"extra":1}`, sha)},
-		{"begin", fmt.Sprintf(`{"upload":"u2","type":"application/pdf","size":1}`)},
+		{"begin", `{"upload":"u2","type":"application/pdf","size":1}`},
 		{"begin", `{"upload":"u2","type":"application/pdf","size":1,"sha256":"zz"}`},
 		{"begin", fmt.Sprintf(`{"upload":"u2","type":"application/pdf","size":1,"sha256":"%sx"}`, sha[:63])},
 		{"begin", fmt.Sprintf(`{"upload":"a/b","type":"application/pdf","size":1,"sha256":%q}`, sha)},

@@ -390,7 +390,7 @@ func readAll(t testing.TB, c *client, hash string, length int) []byte {
 	var out []byte
 	for {
 		a := ok(t, c.call(t, "get", "", fmt.Sprintf(`{"hash":%q,"offset":%d,"length":%d}`, hash, len(out), length)))
-		if a.Hash != hash || a.Offset != int64(len(out)) {
+		if !strings.EqualFold(a.Hash, hash) || a.Hash != strings.ToLower(a.Hash) || a.Offset != int64(len(out)) {
 			t.Fatalf("get answered %s at %d, asked %s at %d", a.Hash, a.Offset, hash, len(out))
 		}
 		out = append(out, a.Data...)
