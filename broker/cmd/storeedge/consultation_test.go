@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/png" // decodes the QR code
 	"image/png"
+	_ "image/png" // decodes the QR code
 	"net"
 	"net/http"
 	"os"
@@ -176,7 +176,9 @@ func num(v any) uint64 {
 }
 
 func isEvent(typ string, seq uint64) func(map[string]any) bool {
-	return func(ev map[string]any) bool { return ev["type"] == typ && (seq == 0 || num(ev["seq"]) == seq || num(ev["up_to"]) == seq) }
+	return func(ev map[string]any) bool {
+		return ev["type"] == typ && (seq == 0 || num(ev["seq"]) == seq || num(ev["up_to"]) == seq)
+	}
 }
 
 // history fetches every message of a conversation, page by page.
@@ -398,7 +400,9 @@ func TestConsultation(t *testing.T) {
 		t.Fatalf("handoff send: %v", s4)
 	}
 	phone.event("waiting", isEvent("waiting", 0))
-	phone.event("handoff reply", func(ev map[string]any) bool { return ev["type"] == "message" && num(ev["seq"]) == 5 && ev["auto"] == true })
+	phone.event("handoff reply", func(ev map[string]any) bool {
+		return ev["type"] == "message" && num(ev["seq"]) == 5 && ev["auto"] == true
+	})
 
 	// The broker dies in the middle of the consultation and comes back.
 	p.Kill()
