@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/storeedge/storeedge/broker/mediasvc"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
 )
@@ -213,9 +212,6 @@ func (c Config) Validate() error {
 	}
 	if md.ChunkBytes < 1024 || md.MaxTotalBytes < 0 || md.DefaultMaxBytes < 1 || md.MaxUploads < 1 || md.UploadTTL < time.Minute || md.CleanupInterval < time.Second {
 		errs = append(errs, errors.New("media: chunk_bytes at least 1024, default_max_bytes and max_uploads_per_device at least 1, upload_ttl at least 1m, cleanup_interval at least 1s"))
-	}
-	if need := mediasvc.RequestBytesFor(md.ChunkBytes); int64(need)+1024 > int64(l.MaxPacketSize) {
-		errs = append(errs, fmt.Errorf("media.chunk_bytes %d: a chunk request takes %d bytes, more than limits.max_packet_size %d allows; lower chunk_bytes or raise max_packet_size", md.ChunkBytes, need, l.MaxPacketSize))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -63,11 +63,16 @@ func (b *Broker) startServices(ctx context.Context) error {
 		return fmt.Errorf("chat.faq_file: %w", err)
 	}
 
+	chunk := fitChunk(cfg.Media.ChunkBytes, cfg.Limits.MaxPacketSize)
+	if chunk != cfg.Media.ChunkBytes {
+		b.log.Warn("media: chunk_bytes lowered so that a chunk request fits limits.max_packet_size",
+			"chunk_bytes", cfg.Media.ChunkBytes, "now", chunk, "max_packet_size", cfg.Limits.MaxPacketSize)
+	}
 	ms, err := media.New(media.Options{DB: b.db, Seal: keys, UploadTTL: cfg.Media.UploadTTL, Limits: media.Limits{
 		AllowedTypes:       cfg.Media.AllowedTypes,
 		MaxBytes:           cfg.Media.MaxBytes,
 		DefaultMaxBytes:    cfg.Media.DefaultMaxBytes,
-		ChunkBytes:         cfg.Media.ChunkBytes,
+		ChunkBytes:         chunk,
 		MaxTotalBytes:      cfg.Media.MaxTotalBytes,
 		MaxUploadsPerOwner: cfg.Media.MaxUploads,
 	}})
@@ -85,7 +90,7 @@ func (b *Broker) startServices(ctx context.Context) error {
 		Identify:        b.auth.Identity,
 		Workers:         cfg.Services.Workers,
 		QueueSize:       cfg.Services.QueueSize,
-		MaxRequestBytes: max(svc.DefaultMaxRequestBytes, mediasvc.RequestBytesFor(cfg.Media.ChunkBytes)),
+		MaxRequestBytes: max(svc.DefaultMaxRequestBytes, mediasvc.RequestBytesFor(chunk)),
 		AnswerTTL:       cfg.Services.AnswerTTL,
 		HandlerTimeout:  cfg.Services.HandlerTimeout,
 		Log:             b.log,
@@ -113,7 +118,9 @@ func (b *Broker) startServices(ctx context.Context) error {
 		return err
 	}
 	if err := b.auth.SetCustomers(custs); err != nil {
-		return err
+		// A custom ACL without the customer role: the store runs, only
+		// scan-to-chat logins are off. Say so once, loudly.
+		b.log.Warn("scan-to-chat logins are OFF: the ACL has no role "+cfg.Chat.CustomerRole, "err", err)
 	}
 	b.auth.SetMembership(cs)
 
@@ -166,6 +173,18 @@ func (s *services) stop(srv *mqtt.Server) {
 	s.cancel()
 	s.router.Stop()
 	<-s.done
+}
+
+// fitChunk returns the media chunk size to use: the configured one, or the
+// largest (in KiB) whose chunk request, base64 plus envelope plus MQTT
+// header, fits a packet of maxPacket bytes; at least 1 KiB (uploads then fail
+// on a broker configured with packets that small, and the log says so).
+func fitChunk(chunk int, maxPacket uint32) int {
+	const header = 1024 // topic, response topic, correlation data, properties
+	for chunk > 1024 && mediasvc.RequestBytesFor(chunk)+header > int(maxPacket) {
+		chunk = (chunk - 1) &^ 1023
+	}
+	return max(chunk, 1024)
 }
 
 // loadKeys reads the sealing keys from the environment variable keys_env,
