@@ -190,7 +190,9 @@ func TestGroupLifecycle(t *testing.T) {
 	after := ok(t, staff.call(t, "send", "", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":"after the removal"}`, gid)))
 	marker := ok(t, staff.call(t, "send", "", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":"hello from the shop"}`, custID)))
 	cust.noEvent(t, func(ev Event) bool { return ev.Conversation == gid && ev.Seq >= rmSeq },
-		func(ev Event) bool { return ev.Conversation == custID && ev.Type == EventMessage && ev.Seq == marker.Seq })
+		func(ev Event) bool {
+			return ev.Conversation == custID && ev.Type == EventMessage && ev.Seq == marker.Seq
+		})
 	staff.event(t, func(ev Event) bool { return ev.Conversation == gid && ev.Seq == after.Seq })
 
 	// A member may leave (remove only themselves).
@@ -200,7 +202,9 @@ func TestGroupLifecycle(t *testing.T) {
 	if !slices.Equal(leave.Removed, []string{"tablet-02"}) || slices.Contains(leave.Members, "tablet-02") {
 		t.Fatalf("leave: %s", leave.raw)
 	}
-	ev = staff.event(t, func(ev Event) bool { return ev.Conversation == gid && ev.Type == EventMembers && ev.Seq == leave.LastSeq })
+	ev = staff.event(t, func(ev Event) bool {
+		return ev.Conversation == gid && ev.Type == EventMembers && ev.Seq == leave.LastSeq
+	})
 	if ev.By != "tablet-02" || !slices.Equal(ev.Removed, []string{"tablet-02"}) {
 		t.Fatalf("leave event: %+v", ev)
 	}
@@ -229,5 +233,27 @@ func TestGroupMaxMembers(t *testing.T) {
 	}
 	if o := ok(t, staff.call(t, "open", "", fmt.Sprintf(`{"conversation":%q}`, g.Conversation))); len(o.Members) != 3 || o.LastSeq != 1 {
 		t.Fatalf("group after a refused add: %s", o.raw)
+	}
+}
+
+// Who manages a group's members: its staff members and staff who see all,
+// not assigned-only staff outside it.
+func TestGroupManagers(t *testing.T) {
+	e := newEnv(t, Options{AssignedOnlyRoles: []string{"staff"}})
+	annaC := e.connect(t, anna, "")
+	g := ok(t, annaC.call(t, "group_create", "", `{"title":"Golden retriever owners","members":["tablet-01"]}`)).Conversation
+	boC := e.connect(t, bo, "")
+	fails(t, boC.call(t, "group_add", "", fmt.Sprintf(`{"conversation":%q,"members":["staff-bo"]}`, g)), "forbidden")
+	fails(t, boC.call(t, "group_remove", "", fmt.Sprintf(`{"conversation":%q,"members":["tablet-01"]}`, g)), "forbidden")
+	admin := e.connect(t, owner, "")
+	if a := ok(t, admin.call(t, "group_add", "", fmt.Sprintf(`{"conversation":%q,"members":["staff-bo"]}`, g))); !slices.Equal(a.Added, []string{"staff-bo"}) || slices.Contains(a.Members, "owner") {
+		t.Fatalf("admin adds: %s", a.raw)
+	}
+	// Now a member, bo manages it.
+	if r := ok(t, boC.call(t, "group_remove", "", fmt.Sprintf(`{"conversation":%q,"members":["tablet-01"]}`, g))); !slices.Equal(r.Removed, []string{"tablet-01"}) {
+		t.Fatalf("bo removes: %s", r.raw)
+	}
+	if c := systemCard(t, annaC.history(t, g).Messages[2]); c.By != "staff-bo" || !slices.Equal(c.Removed, []string{"tablet-01"}) {
+		t.Fatalf("removal card: %+v", c)
 	}
 }
