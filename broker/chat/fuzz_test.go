@@ -52,6 +52,10 @@ func FuzzDecoders(f *testing.F) {
 				if len(bd.Card) > maxBody || json.Unmarshal(bd.Card, &obj) != nil || obj == nil || bd.Text != "" {
 					t.Fatalf("send accepted card %q", bd.Card)
 				}
+			case KindImage, KindVoice, KindVideo, KindFile:
+				if bd.Media == nil || !hashPattern.MatchString(bd.Media.Hash) || bd.Card != nil || len(bd.Text) > maxBody || !utf8.ValidString(bd.Text) {
+					t.Fatalf("send accepted media body %+v", bd)
+				}
 			default:
 				t.Fatalf("send accepted kind %q", r.Kind)
 			}

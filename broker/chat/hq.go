@@ -123,15 +123,23 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 			return fmt.Errorf("%w: want v 1, an id and a customer id starting with %q", ErrHQInput, RemotePrefix)
 		}
 		who := auth.Identity{Device: m.Customer, Role: "customer", ClientID: m.Customer, Customer: true}
-		if _, err := s.call(ctx, s.open, who, m.ID+".open", map[string]any{}); err != nil {
-			return err
-		}
 		body := map[string]any{"conversation": m.Customer, "kind": m.Kind, "lang": m.Lang}
 		if m.Text != nil {
 			body["text"] = *m.Text
 		}
 		if m.Card != nil {
 			body["card"] = m.Card
+		}
+		// Check the message before the open: an invalid message from a new
+		// customer must store nothing, not even their conversation (the
+		// open commits on its own, before the send is refused).
+		if b, err := json.Marshal(body); err != nil {
+			return fmt.Errorf("%w: %w", ErrHQInput, err)
+		} else if _, _, err := decodeSend(b, s.o.MaxBodyBytes); err != nil {
+			return fmt.Errorf("%w: %w", ErrHQInput, err)
+		}
+		if _, err := s.call(ctx, s.open, who, m.ID+".open", map[string]any{}); err != nil {
+			return err
 		}
 		_, err := s.call(ctx, s.send, who, m.ID, body)
 		return err

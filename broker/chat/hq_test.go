@@ -1,0 +1,144 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A customer at home writes through HQ: HandleHQ stores the message once
+// however often HQ delivers it, in the customer's conversation (named after
+// them, FAQ assistant on); everything HQ must see — the customer's message
+// with its seq, automatic answers, staff replies, recalls, staff read
+// receipts — is filed in the Outbox with the commit that made it.
+func TestHQConversation(t *testing.T) {
+	e := newEnv(t, Options{Assistant: testAssistant(t), Outbox: outbox{}})
+	e.setClock(t, openTime)
+	const cust = "hq-c8f2"
+	msg := []byte(`{"v":1,"id":"hq-m-1","customer":"hq-c8f2","kind":"text","text":"What time do you open?","lang":"en"}`)
+	for range 2 {
+		if err := e.chat.HandleHQ(t.Context(), HQMessageTopic, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	staff := e.connect(t, anna, "")
+	h := staff.history(t, cust)
+	if len(h.Messages) != 2 || h.Messages[0].From != cust || h.Messages[0].ID != "hq-m-1" || h.Messages[0].Text != "What time do you open?" ||
+		h.Messages[1].From != AssistantID || !h.Messages[1].Auto || h.Messages[1].Intent != "opening_hours" {
+		t.Fatalf("history after HQ's message twice: %s", h.raw)
+	}
+	o := ok(t, staff.call(t, "open", "", fmt.Sprintf(`{"conversation":%q}`, cust)))
+	if !o.Assistant || o.Kind != ConvDirect || !slices.Equal(o.Members, []string{cust, "staff-anna"}) {
+		t.Fatalf("HQ conversation: %s", o.raw)
+	}
+
+	ob := e.outbox(t)
+	if len(ob) != 2 {
+		t.Fatalf("outbox after the first message: %+v", ob)
+	}
+	for i, en := range ob {
+		seq := uint64(i + 1)
+		if en.Topic != HQTopic(cust) || en.V != 1 || en.Type != "message" || en.Conversation != cust || en.Seq != seq ||
+			en.Origin != fmt.Sprintf("%s/%d", cust, seq) || en.Text != h.Messages[i].Text || en.From != h.Messages[i].From || en.Auto != h.Messages[i].Auto {
+			t.Fatalf("outbox entry %d: %+v", i, en)
+		}
+	}
+
+	// A staff reply goes to HQ with its text.
+	r := sendText(t, staff, cust, "", "We open at 9:30 tomorrow, see you!")
+	ob = e.outbox(t)
+	if len(ob) != 3 {
+		t.Fatalf("outbox after the staff reply: %+v", ob)
+	}
+	if en := ob[2]; en.Type != "message" || en.Seq != r.Seq || en.From != "staff-anna" || en.Text != "We open at 9:30 tomorrow, see you!" || en.Kind != KindText || en.Auto {
+		t.Fatalf("staff reply entry: %+v", en)
+	}
+	// And its recall.
+	e.clock.Advance(10 * time.Second)
+	ok(t, staff.call(t, "recall", "", fmt.Sprintf(`{"conversation":%q,"seq":%d}`, cust, r.Seq)))
+	ob = e.outbox(t)
+	if en := ob[len(ob)-1]; len(ob) != 4 || en.Type != "recall" || en.Seq != r.Seq || en.From != "staff-anna" || en.Origin != fmt.Sprintf("%s/%d/recall", cust, r.Seq) || en.Text != "" {
+		t.Fatalf("recall entry: %+v", ob)
+	}
+
+	// The customer reads (through HQ): a receipt here, nothing for HQ.
+	if err := e.chat.HandleHQ(t.Context(), HQReadTopic, []byte(`{"v":1,"id":"hq-r-1","customer":"hq-c8f2","up_to":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if h := staff.history(t, cust); receipt(t, h.Receipts, cust).Read != 3 {
+		t.Fatalf("customer's read receipt: %s", h.raw)
+	}
+	if n := len(e.outbox(t)); n != 4 {
+		t.Fatalf("the customer's own receipt went to HQ: %+v", e.outbox(t))
+	}
+	// A new customer message, then staff read it: a read entry.
+	if err := e.chat.HandleHQ(t.Context(), HQMessageTopic, []byte(`{"v":1,"id":"hq-m-2","customer":"hq-c8f2","kind":"text","text":"`+unmatched+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	last := staff.history(t, cust).LastSeq
+	ok(t, staff.call(t, "read", "", fmt.Sprintf(`{"conversation":%q,"up_to":%d}`, cust, last)))
+	ob = e.outbox(t)
+	en := ob[len(ob)-1]
+	if en.Type != "read" || en.Member != "staff-anna" || en.UpTo != last || en.Origin != fmt.Sprintf("%s/read/staff-anna/%d", cust, last) {
+		t.Fatalf("read entry: %+v", en)
+	}
+	for _, en := range ob[4 : len(ob)-1] {
+		if en.Type != "message" || en.Seq > last {
+			t.Fatalf("entries for the second message: %+v", ob[4:])
+		}
+	}
+	// A conversation without a remote member files nothing.
+	n := len(ob)
+	cl := e.connect(t, tablet, "")
+	ok(t, cl.call(t, "open", "", `{"conversation":"local","members":["staff-anna"]}`))
+	sendText(t, cl, "local", "", "What time do you open?")
+	ok(t, staff.call(t, "read", "", `{"conversation":"local","up_to":2}`))
+	if len(e.outbox(t)) != n {
+		t.Fatalf("a local conversation went to HQ: %+v", e.outbox(t)[n:])
+	}
+}
+
+// What HQ sends that is not valid is ErrHQInput and stores nothing — not
+// even the conversation of a customer who has none yet.
+func TestHQBadInput(t *testing.T) {
+	e := newEnv(t, Options{Assistant: testAssistant(t), Outbox: outbox{}})
+	e.setClock(t, openTime)
+	if err := e.chat.HandleHQ(t.Context(), HQMessageTopic, []byte(`{"v":1,"id":"m-0","customer":"hq-known","kind":"text","text":"hello"}`)); err != nil {
+		t.Fatal(err)
+	}
+	before, obBefore := e.counts(t), len(e.outbox(t))
+	long := strings.Repeat("x", DefaultMaxBodyBytes+1)
+	for _, tc := range []struct{ name, topic, payload string }{
+		{"not JSON", HQMessageTopic, `{"v":1,`},
+		{"unknown field", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text","text":"hi","x":1}`},
+		{"wrong type", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text","text":7}`},
+		{"version 2", HQMessageTopic, `{"v":2,"id":"m-1","customer":"hq-new","kind":"text","text":"hi"}`},
+		{"not a remote customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"tablet-01","kind":"text","text":"hi"}`},
+		{"bad id", HQMessageTopic, `{"v":1,"id":"a/b","customer":"hq-new","kind":"text","text":"hi"}`},
+		{"no text, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text"}`},
+		{"empty text, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text","text":""}`},
+		{"media kind, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"image","text":"hi"}`},
+		{"card not an object, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"card","card":[1]}`},
+		{"text too long, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text","text":"` + long + `"}`},
+		{"no text, known customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-known","kind":"text"}`},
+		{"read, wrong type", HQReadTopic, `{"v":1,"id":"r-1","customer":"hq-known","up_to":"3"}`},
+		{"read, unknown conversation", HQReadTopic, `{"v":1,"id":"r-1","customer":"hq-new","up_to":3}`},
+		{"unknown topic", "hq/chat/typing", `{"v":1}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := e.chat.HandleHQ(t.Context(), tc.topic, []byte(tc.payload)); !errors.Is(err, ErrHQInput) {
+				t.Fatalf("HandleHQ: %v, want ErrHQInput", err)
+			}
+		})
+	}
+	if after := e.counts(t); !maps.Equal(before, after) {
+		t.Fatalf("invalid HQ input stored something: %v → %v", before, after)
+	}
+	if n := len(e.outbox(t)); n != obBefore {
+		t.Fatalf("invalid HQ input went to the outbox: %d → %d entries", obBefore, n)
+	}
+}
