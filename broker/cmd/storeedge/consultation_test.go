@@ -248,13 +248,19 @@ func redeem(t *testing.T, httpAddr, token string) (*http.Response, map[string]an
 type observer struct {
 	mu     sync.Mutex
 	lines  []string
-	stderr *bytes.Buffer
+	stderr bytes.Buffer // written by exec's copier: under mu
+}
+
+func (o *observer) Write(b []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.stderr.Write(b)
 }
 
 func (o *observer) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return fmt.Sprintf("%d lines:\n%s\nstderr: %s", len(o.lines), strings.Join(o.lines, "\n"), o.stderr)
+	return fmt.Sprintf("%d lines:\n%s\nstderr: %s", len(o.lines), strings.Join(o.lines, "\n"), o.stderr.String())
 }
 
 func (o *observer) seen(pred func(topic, payload string) bool) bool {
@@ -282,13 +288,12 @@ func startObserver(t *testing.T, addr string, d device) *observer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	o := &observer{}
+	cmd.Stderr = o
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	o := &observer{stderr: &stderr}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
