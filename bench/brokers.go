@@ -62,8 +62,9 @@ const (
 	maxQueuedMessages = 10000
 )
 
-// newBroker creates dir, picks free loopback ports and writes the config.
-func newBroker(s side, dir string) (*broker, error) {
+// newBroker creates dir, picks free loopback ports and writes the config;
+// svcWorkers > 0 sets storeedge's services.workers (-svc-workers).
+func newBroker(s side, dir string, svcWorkers int) (*broker, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -77,7 +78,7 @@ func newBroker(s side, dir string) (*broker, error) {
 		if b.httpAddr, err = freeAddr(); err != nil {
 			return nil, err
 		}
-		err = b.writeStoreedgeConfig()
+		err = b.writeStoreedgeConfig(svcWorkers)
 	case kindMosquitto:
 		err = b.writeMosquittoConfig()
 	}
@@ -101,7 +102,7 @@ func freeAddr() (string, error) {
 // device registry (the chat scenarios' devices, see chat.go) and the ACL.
 // The HTTP listener also serves /debug/pprof (http_debug, loopback only) for
 // -profile.
-func (b *broker) writeStoreedgeConfig() error {
+func (b *broker) writeStoreedgeConfig(svcWorkers int) error {
 	b.conf = filepath.Join(b.dir, "config.yaml")
 	devices := filepath.Join(b.dir, "devices.yaml")
 	acl := filepath.Join(b.dir, "acl.yaml")
@@ -137,6 +138,9 @@ limits:
 log:
   level: warn
 `, filepath.Join(b.dir, "data"), b.addr, b.httpAddr, devices, acl, benchRole, maxQueuedMessages)
+	if svcWorkers > 0 {
+		cfg += fmt.Sprintf("services:\n  workers: %d\n", svcWorkers)
+	}
 	return os.WriteFile(b.conf, []byte(cfg), 0o644)
 }
 
@@ -144,8 +148,10 @@ log:
 // publish and subscribe to every topic, and gives the chat scenarios' devices
 // (role chatRole) what configs/acl.yaml gives staff for chat: requests on
 // svc/chat/# and answers on their own reply/%c/#. No retain grant, the bench
-// never retains. The daemon also requires the role of scan-to-chat customers
-// (chat.customer_role, "customer"); the bench has none, so it gets no grant.
+// never retains. It also defines the role of scan-to-chat customers
+// (chat.customer_role, "customer") with no grant: the bench has none, but
+// without the role the daemon warns and turns customer logins off (builds
+// before f5335ca refused to start).
 func writeACL(path, role string) error {
 	acl := fmt.Sprintf(`roles:
   %s:
@@ -161,7 +167,7 @@ func writeACL(path, role string) error {
     subscribe:
       - reply/%%c/#
   customer:
-    description: scan-to-chat customers (required by the daemon; the bench has none)
+    description: scan-to-chat customers (expected by the daemon; the bench has none)
 `, role, chatRole)
 	return os.WriteFile(path, []byte(acl), 0o644)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,7 +18,7 @@ import (
 // schema change in configs/store.yaml or configs/acl.yaml fails here rather
 // than in the middle of `make bench`.
 func TestStoreedgeConfigLoads(t *testing.T) {
-	b, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir())
+	b, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +54,47 @@ func TestStoreedgeConfigLoads(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("auth.NewHook rejects the bench ACL: %v", err)
 	}
+
+	// Without the customer role the daemon turns customer logins off with a
+	// warning (older builds refused to start); auth.NewHook does not check it.
+	if !strings.Contains(string(acl), "\n  "+cfg.Chat.CustomerRole+":\n") {
+		t.Errorf("the ACL lacks chat.customer_role %q:\n%s", cfg.Chat.CustomerRole, acl)
+	}
+	// The chat scenarios' assumptions about the daemon's defaults.
+	if !slices.Contains(cfg.Chat.StaffRoles, chatRole) {
+		t.Errorf("chat.staff_roles %v lacks %q: the chat devices would get the FAQ assistant", cfg.Chat.StaffRoles, chatRole)
+	}
+	if cfg.Services.QueueSize != chatQueueSize {
+		t.Errorf("services.queue_size = %d, chatQueueSize = %d", cfg.Services.QueueSize, chatQueueSize)
+	}
+	if cfg.Chat.PageSize < chatPageSize {
+		t.Errorf("chat.page_size %d < %d", cfg.Chat.PageSize, chatPageSize)
+	}
+	if !cfg.Listeners.HTTPDebug {
+		t.Error("http_debug off: -profile would fail")
+	}
+	if !strings.Contains(string(devices), "id: "+chatDevice(chatSenders-1)+"\n") {
+		t.Errorf("devices.yaml lacks %s", chatDevice(chatSenders-1))
+	}
+	h, err := chatHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := auth.VerifyPassword(string(h), chatPassword); !ok || err != nil {
+		t.Errorf("VerifyPassword(chat hash) = %v, %v", ok, err)
+	}
+
+	w, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir(), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := storebroker.LoadConfig(w.conf); err != nil || cfg.Services.Workers != 64 {
+		t.Errorf("-svc-workers 64: LoadConfig = %+v, %v", cfg.Services, err)
+	}
 }
 
 func TestMosquittoConfig(t *testing.T) {
-	b, err := newBroker(side{name: "mosquitto", kind: kindMosquitto, bin: "/bin/true"}, t.TempDir())
+	b, err := newBroker(side{name: "mosquitto", kind: kindMosquitto, bin: "/bin/true"}, t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,13 +76,58 @@
 //     CONNACK (polled), VmRSS at that moment, and how many messages one
 //     resumed session then receives (it must be all of them).
 //
+// # Chat scenarios (storeedge only)
+//
+// The chat service (PROTOCOL.md "Chat") has no mosquitto equivalent, so
+// chat-send and chat-history run on the storeedge side only (not at all
+// with -self-check) and are reported apart, as absolute figures against
+// DESIGN.md §7. Their clients log in as devices of the generated registry
+// (bench-chat-000 … bench-chat-099, role staff, one bcrypt hash of cost 4)
+// and send requests on svc/chat/{op} with QoS 1, Response Topic
+// reply/{client id}/chat and the request id as Correlation Data; each
+// answer is matched to its request by that. See chat.go.
+//
+//   - chat-send: 100 senders, one connection each, sender i in conversation
+//     send-(i mod -chat-convs) (default 100: one conversation each; fewer
+//     shared conversations measure contention on a conversation's seq).
+//     Every sender first opens its conversation, then sends 200-byte texts
+//     with at most -chat-window (8) requests unanswered, like a QoS 1
+//     publisher, for warm-up + window (paced with -rate). The rate is the
+//     ok:true answers that arrive inside the window per second; latency
+//     p50/p99 is publish → answer of those. The answer comes after the
+//     message is committed (fsync), so this is the durable path. After the
+//     drain, any error answer, unanswered send, or seq that repeats or
+//     leaves a gap in a conversation fails the run. 100 × 8 = 800 requests
+//     in flight stay below the services queue (1 024), so "unavailable"
+//     answers mean the broker, not the load generator, is at fault; by
+//     Little's law the latency at saturation is about 800 / rate, so check
+//     p99 against the target with -rate 10000.
+//   - chat-history: 10 senders seed one conversation with -history-msgs
+//     (10 000) messages (untimed); then one of them syncs it from seq 0 in
+//     pages of 100 (svc/chat/history, after = the previous page's next,
+//     while more). Reported: the time from the first request to the last
+//     answer (the bench's decoding included), messages/s, and page latency.
+//     The sync must return exactly seqs 1..N in order, each with the text
+//     that was sent.
+//
+// -profile DIR saves a storeedge CPU profile of each measured window
+// (/debug/pprof, listeners.http_debug) as DIR/SCENARIO-REP.pprof; read it
+// with `go tool pprof -top bin/storeedge FILE`. -svc-workers N sets the
+// daemon's services.workers, to see how the chat figures depend on it.
+//
 // # Broker configuration
 //
 // storeedge runs as `storeedge -config FILE` with a generated YAML (schema:
 // configs/store.yaml): TCP and HTTP on loopback, websocket and TLS off,
 // anonymous clients in role "bench" allowed to publish and subscribe to #,
 // max_connections 5000, connect_rate_per_minute 0, max_queued_messages
-// 10000, receive_maximum 256, log level warn. Readiness is GET /readyz = 200.
+// 10000, receive_maximum 256, log level warn, http_debug on (loopback). The
+// device registry holds the chat scenarios' devices; the ACL also has their
+// role (staff: svc/chat/# and reply/%c/#) and an empty customer role, which
+// the daemon expects. Everything else, the services and chat sections
+// included, keeps the embedded defaults; the sealing key is created in the
+// fresh data directory on start (unless $STOREEDGE_KEYS is set). Readiness
+// is GET /readyz = 200.
 //
 // mosquitto gets the equivalent mosquitto.conf: a loopback listener,
 // allow_anonymous true, persistence true in its temp directory,
@@ -159,6 +204,7 @@ func run() int {
 		chatWindow   = flag.Int("chat-window", 8, "chat requests a chat-send sender keeps unanswered")
 		chatConvs    = flag.Int("chat-convs", chatSenders, "conversations the chat-send senders share (sender i in conversation i mod N; 100 = one each)")
 		historyMsgs  = flag.Int("history-msgs", 10000, "messages chat-history seeds and syncs")
+		svcWorkers   = flag.Int("svc-workers", 0, "storeedge services.workers (0 = the daemon's default)")
 		profileDir   = flag.String("profile", "", "write a storeedge CPU profile of every measured window to this directory (SCENARIO-REP.pprof)")
 		keep         = flag.Bool("keep", false, "keep broker directories (configs, data, logs)")
 		verbose      = flag.Bool("v", false, "print deliveries and PUBACKs per 100 ms of every throughput run to stderr")
@@ -176,7 +222,7 @@ func run() int {
 		reps: *reps, duration: *duration, warmup: *warmup, drain: *drainFor,
 		window: *window, backlog: *backlog, idleClients: *idleClients, startupMsgs: *startupMsgs,
 		rate: *rate, verbose: *verbose,
-		chatWindow: *chatWindow, chatConvs: *chatConvs, historyMsgs: *historyMsgs,
+		chatWindow: *chatWindow, chatConvs: *chatConvs, historyMsgs: *historyMsgs, svcWorkers: *svcWorkers,
 	}
 	if *profileDir != "" {
 		abs, err := filepath.Abs(*profileDir)
@@ -289,7 +335,7 @@ func run() int {
 			"rate": opt.rate, "payload_bytes": payloadSize, "cpus": runtime.NumCPU(), "time": time.Now().UTC().Format(time.RFC3339),
 			"chat_senders": chatSenders, "chat_window": opt.chatWindow, "chat_conversations": opt.chatConvs,
 			"chat_text_bytes": chatTextBytes, "history_msgs": opt.historyMsgs, "history_page": chatPageSize,
-			"profile_dir": opt.profileDir,
+			"profile_dir": opt.profileDir, "svc_workers": opt.svcWorkers,
 		}
 		if err := writeJSON(*jsonPath, jsonReport{Settings: settings, Summary: sums, Runs: recs}); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: write JSON:", err)
@@ -325,6 +371,8 @@ func (o options) validate() error {
 			o.chatWindow, chatQueueSize/chatSenders, chatSenders, chatQueueSize)
 	case o.chatConvs < 1 || o.chatConvs > chatSenders:
 		return fmt.Errorf("-chat-convs %d: between 1 and %d (senders)", o.chatConvs, chatSenders)
+	case o.svcWorkers < 0:
+		return fmt.Errorf("-svc-workers %d: 0 (the daemon's default) or more", o.svcWorkers)
 	case o.historyMsgs < 1:
 		return fmt.Errorf("-history-msgs %d: at least 1", o.historyMsgs)
 	}
@@ -373,7 +421,7 @@ func runOne(ctx context.Context, sc scenario, sd side, rep int, dir string, opt 
 		rec.Error = err.Error()
 		return rec
 	}
-	b, err := newBroker(sd, dir)
+	b, err := newBroker(sd, dir, opt.svcWorkers)
 	if err != nil {
 		return fail(err)
 	}

@@ -26,6 +26,7 @@ type options struct {
 	chatConvs   int    // conversations the chat-send senders share
 	historyMsgs int    // messages chat-history seeds and syncs
 	profileDir  string // storeedge CPU profiles go here ("" = none)
+	svcWorkers  int    // storeedge services.workers; 0 = its default
 }
 
 type scenarioKind int
