@@ -70,7 +70,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 	now := s.now()
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		ans = nil
-		convs, _, _, reads, err := writeBuckets(tx)
+		w, err := allWrite(tx)
 		if err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 			c = &conv{V: 1, ID: id, Kind: ConvDirect, Members: members, Created: now, By: dev,
 				Assistant: s.o.Assistant != nil && !s.staff(req.From.Role)}
 			for _, m := range members {
-				if err := putRead(reads, m, id, 0); err != nil {
+				if err := putRead(w.reads, m, id, 0); err != nil {
 					return err
 				}
 			}
@@ -105,7 +105,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 				return svc.Errorf(svc.CodeTooLarge, "conversation %q has %d members, at most %d", id, len(c.Members), s.o.MaxMembers)
 			}
 			c.Members = slices.Insert(c.Members, insertAt(c.Members, dev), dev)
-			if err := putRead(reads, dev, id, 0); err != nil {
+			if err := putRead(w.reads, dev, id, 0); err != nil {
 				return err
 			}
 		default:
@@ -117,7 +117,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 		if err := checkResume(c, dev, r.Members); err != nil {
 			return err
 		}
-		if err := putConv(convs, c); err != nil {
+		if err := putConv(w.convs, c); err != nil {
 			return err
 		}
 		ans = &openAns{convView: view(tx, c, dev), New: created}

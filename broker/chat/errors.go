@@ -58,3 +58,27 @@ func notFound(convID string) error {
 func notMember(convID string) error {
 	return svc.Errorf(svc.CodeForbidden, "not a member of conversation %q", convID)
 }
+
+// findConv loads a conversation that must exist (not_found otherwise).
+func findConv(tx *bolt.Tx, id string) (*conv, error) {
+	c, err := getConv(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, notFound(id)
+	}
+	return c, nil
+}
+
+// memberConv loads a conversation dev is a member of (not_found, forbidden).
+func memberConv(tx *bolt.Tx, id, dev string) (*conv, error) {
+	c, err := findConv(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.member(dev) {
+		return nil, notMember(id)
+	}
+	return c, nil
+}

@@ -129,12 +129,9 @@ func (s *Service) changeMembers(ctx context.Context, req *svc.Request, add bool)
 		if err != nil {
 			return err
 		}
-		c, err := getConv(tx, id)
+		c, err := findConv(tx, id)
 		if err != nil {
 			return err
-		}
-		if c == nil {
-			return notFound(id)
 		}
 		if c.kind() != ConvGroup {
 			return svc.Errorf(svc.CodeBadRequest, "conversation %q is not a group", id)

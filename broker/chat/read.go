@@ -24,15 +24,9 @@ func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
 	var ans *readAns
 	var advanced bool
 	check := func(tx *bolt.Tx) (*conv, uint64, error) {
-		c, err := getConv(tx, id)
+		c, err := memberConv(tx, id, dev)
 		if err != nil {
 			return nil, 0, err
-		}
-		if c == nil {
-			return nil, 0, notFound(id)
-		}
-		if !c.member(dev) {
-			return nil, 0, notMember(id)
 		}
 		cur, _ := readUpTo(tx, dev, id)
 		return c, cur, nil
@@ -55,7 +49,7 @@ func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		ans, advanced = nil, false
-		_, _, _, reads, err := writeBuckets(tx)
+		w, err := allWrite(tx)
 		if err != nil {
 			return err
 		}
@@ -63,14 +57,14 @@ func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			return err
 		}
-		if w := want(c); w > cur {
-			if err := putRead(reads, dev, id, w); err != nil {
+		if up := want(c); up > cur {
+			if err := putRead(w.reads, dev, id, up); err != nil {
 				return err
 			}
-			cur, advanced = w, true
+			cur, advanced = up, true
 			if s.o.Outbox != nil && c.hasRemote() && !isRemote(dev) {
-				if err := s.putHQ(tx, HQEntry{Type: "read", Origin: fmt.Sprintf("%s/read/%s/%d", id, dev, w),
-					Conversation: id, Member: dev, UpTo: w, TS: s.now()}); err != nil {
+				if err := s.putHQ(tx, HQEntry{Type: "read", Origin: fmt.Sprintf("%s/read/%s/%d", id, dev, up),
+					Conversation: id, Member: dev, UpTo: up, TS: s.now()}); err != nil {
 					return err
 				}
 			}
@@ -108,15 +102,9 @@ func (s *Service) delivered(ctx context.Context, req *svc.Request) (any, error) 
 		if err != nil {
 			return err
 		}
-		c, err := getConv(tx, id)
+		c, err := memberConv(tx, id, dev)
 		if err != nil {
 			return err
-		}
-		if c == nil {
-			return notFound(id)
-		}
-		if !c.member(dev) {
-			return notMember(id)
 		}
 		rd, _ := readUpTo(tx, dev, id)
 		cur := max(rd, pointer(tx, bucketDelivered, dev, id))

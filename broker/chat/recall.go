@@ -25,12 +25,8 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 	now := s.now()
 	// check returns the message to recall, or the answer when it already is.
 	check := func(tx *bolt.Tx) (*msg, *recallAns, error) {
-		c, err := getConv(tx, id)
-		if err != nil {
+		if _, err := findConv(tx, id); err != nil {
 			return nil, nil, err
-		}
-		if c == nil {
-			return nil, nil, notFound(id)
 		}
 		m, err := getMsg(tx, id, r.Seq)
 		if err != nil {

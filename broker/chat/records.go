@@ -117,17 +117,8 @@ func readKey(member, convID string) []byte { return []byte(member + "\x00" + con
 // sealAD binds a sealed body to its place: conversation id 0x00 seq.
 func sealAD(convID string, seq uint64) []byte { return msgKey(convID, seq) }
 
-// writeBuckets returns the chat buckets in a write transaction, creating them
-// on first use.
-func writeBuckets(tx *bolt.Tx) (convs, msgs, ids, reads *bolt.Bucket, err error) {
-	w, err := allWrite(tx)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	return w.convs, w.msgs, w.ids, w.reads, nil
-}
-
-// wbuckets are all chat buckets of a write transaction.
+// wbuckets are all chat buckets of a write transaction; allWrite creates
+// them on first use.
 type wbuckets struct {
 	tx                                               *bolt.Tx
 	convs, msgs, ids, reads, delivered, media, waits *bolt.Bucket

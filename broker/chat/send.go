@@ -185,15 +185,9 @@ func (s *Service) putMessage(w *wbuckets, c *conv, m *msg, plain []byte) (uint64
 // checkSend refuses a send to an unknown conversation or from a non-member,
 // and returns the first answer (and message) when the message id is stored.
 func (s *Service) checkSend(tx *bolt.Tx, convID, dev, msgID string) (*sendAns, *msg, *conv, error) {
-	c, err := getConv(tx, convID)
+	c, err := memberConv(tx, convID, dev)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	if c == nil {
-		return nil, nil, nil, notFound(convID)
-	}
-	if !c.member(dev) {
-		return nil, nil, nil, notMember(convID)
 	}
 	seq := lookupID(tx, convID, dev, msgID)
 	if seq == 0 {

@@ -34,15 +34,9 @@ func (s *Service) handoff(ctx context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			return err
 		}
-		c, err := getConv(tx, id)
+		c, err := memberConv(tx, id, dev)
 		if err != nil {
 			return err
-		}
-		if c == nil {
-			return notFound(id)
-		}
-		if !c.member(dev) {
-			return notMember(id)
 		}
 		if c.Assistant || c.Waiting == nil {
 			c.Assistant = false
@@ -164,12 +158,9 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			return err
 		}
-		c, err := getConv(tx, id)
+		c, err := findConv(tx, id)
 		if err != nil {
 			return err
-		}
-		if c == nil {
-			return notFound(id)
 		}
 		if !all && len(c.Assigned) > 0 && !c.assigned(dev) {
 			return svc.Errorf(svc.CodeConflict, "conversation %q is already assigned to %v", id, c.Assigned)

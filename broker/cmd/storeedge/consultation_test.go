@@ -11,8 +11,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
-	_ "image/png" // decodes the QR code
+	"image/png" // also registers the decoder for the QR code
 	"net"
 	"net/http"
 	"os"
