@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -81,22 +82,11 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 		created := c == nil
 		switch {
 		case created:
-			members := slices.Clone(r.Members)
-			if _, ok := slices.BinarySearch(members, dev); !ok {
-				members = slices.Insert(members, insertAt(members, dev), dev)
-			}
-			if len(members) > s.o.MaxMembers {
-				return svc.Errorf(svc.CodeTooLarge, "%d members, at most %d", len(members), s.o.MaxMembers)
-			}
 			if req.From.Customer && id != dev {
 				return svc.Errorf(svc.CodeForbidden, "a customer's conversation is named after them (%q)", dev)
 			}
-			c = &conv{V: 1, ID: id, Kind: ConvDirect, Members: members, Created: now, By: dev,
-				Assistant: s.o.Assistant != nil && !s.staff(req.From.Role)}
-			for _, m := range members {
-				if err := putRead(w.reads, m, id, 0); err != nil {
-					return err
-				}
+			if c, err = s.createDirect(w, id, dev, r.Members, s.staff(req.From.Role), now); err != nil {
+				return err
 			}
 		case c.member(dev):
 			// A concurrent open made us a member meanwhile.
@@ -127,6 +117,30 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 		return nil, err
 	}
 	return ans, nil
+}
+
+// createDirect creates direct conversation id as opener's open does: the
+// opener and members (sorted, unique), each with a read pointer at 0 (the
+// membership index), and the FAQ assistant on unless a staff member opened
+// it. The caller stores c. It is the one place such a conversation is made,
+// so a conversation created on a customer's behalf (PostTx) is the one their
+// own first open would have made, and their open resumes it.
+func (s *Service) createDirect(w *wbuckets, id, opener string, members []string, staff bool, now time.Time) (*conv, error) {
+	members = slices.Clone(members)
+	if _, ok := slices.BinarySearch(members, opener); !ok {
+		members = slices.Insert(members, insertAt(members, opener), opener)
+	}
+	if len(members) > s.o.MaxMembers {
+		return nil, svc.Errorf(svc.CodeTooLarge, "%d members, at most %d", len(members), s.o.MaxMembers)
+	}
+	c := &conv{V: 1, ID: id, Kind: ConvDirect, Members: members, Created: now, By: opener,
+		Assistant: s.o.Assistant != nil && !staff}
+	for _, m := range members {
+		if err := putRead(w.reads, m, id, 0); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 func insertAt(sorted []string, v string) int {

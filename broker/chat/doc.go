@@ -36,6 +36,13 @@
 // transaction that stores it; handoffs, unanswered questions and after-hours
 // messages put the conversation in the waiting queue until staff reply.
 //
+// Store services post into a customer's conversation (post.go): PostTx
+// files a card, and optionally a photo, in the service's own bbolt
+// transaction, so a booking change and its card commit together. The sender
+// is the service ("booking"), not a member; the message id is indexed like a
+// send's, so a retried transaction stores nothing twice. A customer without
+// a conversation gets the one their own open would create.
+//
 // Durability and idempotency. A send assigns the next seq and stores the
 // message, its id index and the conversation's new last seq in one bbolt
 // transaction (broker/store group commit) and answers only after it is on

@@ -232,23 +232,8 @@ func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
 		if r.Card == nil || r.Text != nil || r.Media != nil {
 			return r, body{}, errors.New(`a card message has "card" and no "text" or "media"`)
 		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, r.Card); err != nil {
-			return r, body{}, fmt.Errorf(`"card": %w`, err)
-		}
-		if buf.Len() > maxBody {
-			return r, body{}, fmt.Errorf("%w: card of %d bytes, at most %d", errTooLarge, buf.Len(), maxBody)
-		}
-		var head struct {
-			Type string `json:"type"`
-		}
-		if buf.Len() < 2 || buf.Bytes()[0] != '{' || json.Unmarshal(buf.Bytes(), &head) != nil {
-			return r, body{}, errors.New(`"card" must be a JSON object`)
-		}
-		if !slices.Contains(CardTypes, head.Type) {
-			return r, body{}, fmt.Errorf(`"card" needs a "type", one of %v`, CardTypes)
-		}
-		return r, body{Card: buf.Bytes()}, nil
+		card, err := checkCard(r.Card, maxBody)
+		return r, body{Card: card}, err
 	case KindImage, KindVoice, KindVideo, KindFile:
 		if r.Media == nil || r.Card != nil {
 			return r, body{}, fmt.Errorf(`a %s message has "media" {"hash"} and no "card"`, r.Kind)
@@ -261,6 +246,29 @@ func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
 	default:
 		return r, body{}, fmt.Errorf(`"kind" must be one of text, card, image, voice, video, file`)
 	}
+}
+
+// checkCard compacts a card and checks it: a JSON object of at most maxBody
+// bytes with a "type" in CardTypes. A card send and a Post share it, so a
+// store service's card passes exactly when staff could have sent it.
+func checkCard(raw json.RawMessage, maxBody int) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf(`"card": %w`, err)
+	}
+	if buf.Len() > maxBody {
+		return nil, fmt.Errorf("%w: card of %d bytes, at most %d", errTooLarge, buf.Len(), maxBody)
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	if buf.Len() < 2 || buf.Bytes()[0] != '{' || json.Unmarshal(buf.Bytes(), &head) != nil {
+		return nil, errors.New(`"card" must be a JSON object`)
+	}
+	if !slices.Contains(CardTypes, head.Type) {
+		return nil, fmt.Errorf(`"card" needs a "type", one of %v`, CardTypes)
+	}
+	return buf.Bytes(), nil
 }
 
 var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -458,8 +466,10 @@ type Message struct {
 	Card     json.RawMessage `json:"card,omitempty"`
 	Media    *MediaInfo      `json:"media,omitempty"`
 	Recalled *time.Time      `json:"recalled,omitempty"`
-	// Auto marks an answer of the FAQ assistant (From is "assistant"),
-	// Intent the question it answered.
+	// From is a member, the FAQ assistant ("assistant") or a store
+	// service that posts into the conversation (Post, e.g. "booking").
+	// Auto marks an answer of the FAQ assistant, Intent the question it
+	// answered.
 	Auto         bool   `json:"auto,omitempty"`
 	Intent       string `json:"intent,omitempty"`
 	Announcement bool   `json:"announcement,omitempty"`

@@ -156,7 +156,10 @@ func validReplyTopic(topic, clientID string) bool {
 func errAnswer(id string, e *Error) []byte {
 	b := answerHead(id, false)
 	b = append(b, `,"error":`...)
-	msg, _ := json.Marshal(e) // two strings: cannot fail
+	msg, err := json.Marshal(e)
+	if err != nil { // details that do not marshal: the code and message still go out
+		msg, _ = json.Marshal(&Error{Code: e.Code, Message: e.Message}) // two strings: cannot fail
+	}
 	b = append(b, msg...)
 	return append(b, '}')
 }

@@ -21,6 +21,10 @@ const (
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Details, when set, is what a client needs to act on the error without
+	// parsing the message: a machine-readable reason, or the free slots
+	// offered instead of a taken one. It must marshal to a JSON object.
+	Details any `json:"details,omitempty"`
 }
 
 // Error implements error.
@@ -31,6 +35,18 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // works inside.
 func Errorf(code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithDetails returns err's *Error with details added (see Error.Details); an
+// error without a code is returned unchanged.
+func WithDetails(err error, details any) error {
+	var e *Error
+	if !errors.As(err, &e) || e == nil {
+		return err
+	}
+	c := *e
+	c.Details = details
+	return &c
 }
 
 // asError turns a handler's error into the answer's error. ok is false when
