@@ -25,6 +25,26 @@ type Config struct {
 	Services    ServicesConfig    `yaml:"services"`
 	Chat        ChatConfig        `yaml:"chat"`
 	Media       MediaConfig       `yaml:"media"`
+	Booking     BookingConfig     `yaml:"booking"`
+
+	// Now is the clock of the services (default time.Now): tests move it
+	// to fire reminders without waiting. Not in the file.
+	Now func() time.Time `yaml:"-"`
+}
+
+// BookingConfig configures bookings (broker/booking).
+type BookingConfig struct {
+	ServicesFile  string        `yaml:"services_file"`
+	Tick          time.Duration `yaml:"tick"`
+	MaxNotesBytes int           `yaml:"max_notes_bytes"`
+	MaxProfiles   int           `yaml:"max_profiles"`
+	ChangesKept   time.Duration `yaml:"changes_kept"`
+	Alternatives  int           `yaml:"alternatives"`
+	PageSize      int           `yaml:"page_size"`
+	StaffRoles    []string      `yaml:"staff_roles"`
+	DeskRoles     []string      `yaml:"desk_roles"`
+	ProgressRoles []string      `yaml:"progress_roles"`
+	FeedRoles     []string      `yaml:"feed_roles"`
 }
 
 // ServicesConfig sizes the request/answer framework every service runs on.
@@ -212,6 +232,10 @@ func (c Config) Validate() error {
 	}
 	if md.ChunkBytes < 1024 || md.MaxTotalBytes < 0 || md.DefaultMaxBytes < 1 || md.MaxUploads < 1 || md.UploadTTL < time.Minute || md.CleanupInterval < time.Second {
 		errs = append(errs, errors.New("media: chunk_bytes at least 1024, default_max_bytes and max_uploads_per_device at least 1, upload_ttl at least 1m, cleanup_interval at least 1s"))
+	}
+	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
+		bk.Alternatives < 0 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {
+		errs = append(errs, errors.New("booking: tick at least 10ms, max_notes_bytes/max_profiles/page_size at least 1, changes_kept at least 1h, alternatives 0 or more, staff_roles set"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -16,6 +16,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/auth/customer"
+	"github.com/storeedge/storeedge/broker/booking"
 	"github.com/storeedge/storeedge/broker/chat"
 	"github.com/storeedge/storeedge/broker/chat/faq"
 	"github.com/storeedge/storeedge/broker/media"
@@ -34,12 +35,34 @@ type services struct {
 	media     *media.Store
 	mediaSvc  *mediasvc.Service
 	customers *customer.Store
+	booking   *booking.Desk
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
 
-// hqSubscriptionID is the inline subscription id of the chat service's HQ topics.
+// hqSubscriptionID is the inline subscription id of the services' HQ topics.
 const hqSubscriptionID = 7
+
+// hqFilters are the topics HQ's messages arrive on (cloudsync publishes
+// them; until it runs, a client with the cloud role does).
+var hqFilters = []string{"hq/chat/#", "hq/booking/#"}
+
+// handleHQ hands one message from HQ to its service. A message that fails
+// is logged; HQ replays what it did not see answered, and ids make that safe.
+func (b *Broker) handleHQ(ctx context.Context, cs *chat.Service, desk *booking.Desk, pk packets.Packet) {
+	switch {
+	case strings.HasPrefix(pk.TopicName, "hq/chat/"):
+		if err := cs.HandleHQ(ctx, pk.TopicName, pk.Payload); err != nil {
+			b.log.Warn("chat: message from HQ not stored", "topic", pk.TopicName, "err", err)
+		}
+	case strings.HasPrefix(pk.TopicName, "hq/booking/"):
+		if o, err := desk.HandleHQ(ctx, pk.TopicName, pk.Payload); err != nil {
+			b.log.Warn("booking: request from HQ not handled", "topic", pk.TopicName, "err", err)
+		} else if !o.OK {
+			b.log.Info("booking: request from HQ rejected", "request", o.Request, "code", o.Code, "reason", o.Reason)
+		}
+	}
+}
 
 // startServices builds the svc router, the media store and service, the
 // scan-to-chat customer store and the chat service, connects them to the
@@ -102,9 +125,32 @@ func (b *Broker) startServices(ctx context.Context) error {
 		DB: b.db, Router: router, Seal: keys, Media: ms, Assistant: assistant, Tokens: custs,
 		RecallWindow: cfg.Chat.RecallWindow, MaxBodyBytes: cfg.Chat.MaxBodyBytes, PageSize: cfg.Chat.PageSize,
 		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
-		SessionRoles: cfg.Chat.SessionRoles, Log: b.log,
+		SessionRoles: cfg.Chat.SessionRoles, Now: cfg.Now, Log: b.log,
 	})
 	if err != nil {
+		return err
+	}
+	servicesYAML := configs.Services
+	if cfg.Booking.ServicesFile != "" {
+		if servicesYAML, err = os.ReadFile(cfg.Booking.ServicesFile); err != nil {
+			return fmt.Errorf("booking.services_file: %w", err)
+		}
+	}
+	catalog, err := booking.LoadCatalog(servicesYAML, assistant.Hours())
+	if err != nil {
+		return fmt.Errorf("booking.services_file: %w", err)
+	}
+	bk := cfg.Booking
+	desk, err := booking.New(booking.Options{
+		DB: b.db, Router: router, Seal: keys, Catalog: catalog, Chat: cs, Now: cfg.Now, Tick: bk.Tick,
+		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
+		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
+		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Log: b.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := desk.Register(); err != nil {
 		return err
 	}
 	msvc, err := mediasvc.New(mediasvc.Options{Router: router, Media: ms, CanFetch: cs.CanFetch, StaffRoles: cfg.Chat.StaffRoles, Log: b.log})
@@ -125,25 +171,35 @@ func (b *Broker) startServices(ctx context.Context) error {
 	b.auth.SetMembership(cs)
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, cancel: cancel, done: make(chan struct{})}
+	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, booking: desk, cancel: cancel, done: make(chan struct{})}
 	if err := router.Start(sctx); err != nil {
 		cancel()
 		return err
 	}
 	hq := make(chan packets.Packet, 1024)
-	if err := b.srv.Subscribe("hq/chat/#", hqSubscriptionID, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		select {
-		case hq <- pk.Copy(false):
-		default:
-			b.log.Warn("chat: HQ message dropped: queue full (HQ replays it: ids make that safe)", "topic", pk.TopicName)
+	for _, filter := range hqFilters {
+		if err := b.srv.Subscribe(filter, hqSubscriptionID, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+			select {
+			case hq <- pk.Copy(false):
+			default:
+				b.log.Warn("HQ message dropped: queue full (HQ replays it: ids make that safe)", "topic", pk.TopicName)
+			}
+		}); err != nil {
+			cancel()
+			router.Stop()
+			return fmt.Errorf("subscribe %s: %w", filter, err)
 		}
-	}); err != nil {
-		cancel()
-		router.Stop()
-		return fmt.Errorf("subscribe hq/chat/#: %w", err)
 	}
+	deskDone := make(chan struct{})
+	go func() {
+		defer close(deskDone)
+		if err := desk.Run(sctx); err != nil {
+			b.log.Error("booking: scheduler stopped", "err", err)
+		}
+	}()
 	go func() {
 		defer close(b.svcs.done)
+		defer func() { <-deskDone }()
 		go msvc.Run(sctx, cfg.Media.CleanupInterval)
 		sweep := time.NewTicker(time.Hour)
 		defer sweep.Stop()
@@ -152,9 +208,7 @@ func (b *Broker) startServices(ctx context.Context) error {
 			case <-sctx.Done():
 				return
 			case pk := <-hq:
-				if err := cs.HandleHQ(sctx, pk.TopicName, pk.Payload); err != nil {
-					b.log.Warn("chat: message from HQ not stored", "topic", pk.TopicName, "err", err)
-				}
+				b.handleHQ(sctx, cs, desk, pk)
 			case <-sweep.C:
 				if n, err := custs.Sweep(sctx); err != nil {
 					b.log.Warn("scan-to-chat: sweeping expired tokens failed", "err", err)
@@ -169,7 +223,9 @@ func (b *Broker) startServices(ctx context.Context) error {
 
 // stop stops the services; requests arriving later are not answered.
 func (s *services) stop(srv *mqtt.Server) {
-	_ = srv.Unsubscribe("hq/chat/#", hqSubscriptionID) // fails only for an invalid filter
+	for _, filter := range hqFilters {
+		_ = srv.Unsubscribe(filter, hqSubscriptionID) // fails only for an invalid filter
+	}
 	s.cancel()
 	s.router.Stop()
 	<-s.done

@@ -23,3 +23,9 @@ var ACL []byte
 //
 //go:embed faq.yaml
 var FAQ []byte
+
+// Services is the default bookable services, resources, opening hours,
+// reminders and progress stages (services.yaml).
+//
+//go:embed services.yaml
+var Services []byte

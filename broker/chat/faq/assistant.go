@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/storeedge/storeedge/internal/hours"
 )
 
 // Kind says what the assistant did with a message.
@@ -62,7 +64,7 @@ type QuickReply struct {
 type Assistant struct {
 	cfg     config
 	ix      *index
-	hours   *Hours
+	hours   *hours.Hours
 	handoff *phraseSet
 	urgent  *phraseSet
 	quick   []QuickReply
@@ -180,7 +182,7 @@ func (a *Assistant) pickLang(lang, n string, ws []string) string {
 }
 
 // Hours returns the store's business hours.
-func (a *Assistant) Hours() *Hours { return a.hours }
+func (a *Assistant) Hours() *hours.Hours { return a.hours }
 
 // AfterHours returns the automatic reply for a message arriving at t when the
 // store is closed: when staff are back, in the store's local time ("tomorrow
@@ -195,7 +197,7 @@ func (a *Assistant) AfterHours(t time.Time, lang string) (text string, ok bool) 
 	if next.IsZero() {
 		return a.cfg.Hours.ReopenUnknown.In(lang), true
 	}
-	return strings.ReplaceAll(a.cfg.Hours.AfterHours.In(lang), "{when}", formatWhen(next, t.In(a.hours.loc), lang)), true
+	return strings.ReplaceAll(a.cfg.Hours.AfterHours.In(lang), "{when}", formatWhen(next, t.In(a.hours.Location()), lang)), true
 }
 
 // QuickReplies returns the store's saved staff snippets, in file order.

@@ -45,21 +45,6 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-func FuzzParseSpan(f *testing.F) {
-	for _, s := range []string{"09:00-21:00", "22:00-02:00", "00:00-24:00", "9-5", "24:00-01:00", "09:00-09:00"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		sp, err := parseSpan(s)
-		if err != nil {
-			return
-		}
-		if sp.open < 0 || sp.open >= 24*60 || sp.close <= sp.open || sp.close-sp.open > 24*60 {
-			t.Fatalf("parseSpan(%q) = %+v", s, sp)
-		}
-	})
-}
-
 // A 40-character message, the length of a typical chat question.
 func BenchmarkAnswer(b *testing.B) {
 	a := shipped(b)

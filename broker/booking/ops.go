@@ -1,0 +1,788 @@
+package booking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/chat"
+	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// Sources of a booking.
+var sources = []string{"kiosk", "chat", "staff", "phone", "walk_in", "hq"}
+
+// MaxAvailabilityDays bounds one availability request (a month).
+const MaxAvailabilityDays = 31
+
+func contains(list []string, v string) bool { return slices.Contains(list, v) }
+
+// update runs fn in a durable write transaction. An *svc.Error from fn is
+// the answer; a full database is quota_exceeded; anything else unavailable.
+// fn should not fail on bad input: an error rolls back the whole group
+// commit and makes every write in it run again alone. Check before, and
+// inside fn set a flag and write nothing.
+func (d *Desk) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	err := d.o.DB.Update(ctx, fn)
+	var se *svc.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return se
+	case errors.Is(err, store.ErrFull):
+		return svc.Errorf(svc.CodeQuotaExceeded, "the store's database is full")
+	}
+	return fmt.Errorf("booking: %w", err)
+}
+
+func (d *Desk) service(id string) (*Service, error) {
+	if err := checkID("service", id); err != nil {
+		return nil, err
+	}
+	s, ok := d.cat.Service(id)
+	if !ok {
+		return nil, failf(svc.CodeNotFound, ReasonUnknownService, "no service %q; the services op lists them", id)
+	}
+	return s, nil
+}
+
+// services answers the catalogue, for kiosks and phones.
+func (d *Desk) services(_ context.Context, req *svc.Request) (any, error) {
+	var r servicesReq
+	if err := decode(req.Body, &r); err != nil {
+		return nil, err
+	}
+	type need struct {
+		Kind  string `json:"kind"`
+		Skill string `json:"skill,omitempty"`
+	}
+	type item struct {
+		ID           string   `json:"id"`
+		Name         Text     `json:"name"`
+		Category     string   `json:"category"`
+		Minutes      int      `json:"minutes"`
+		Price        int64    `json:"price"`
+		Currency     string   `json:"currency"`
+		Needs        []need   `json:"needs"`
+		Species      []string `json:"species,omitempty"`
+		Sizes        []string `json:"sizes,omitempty"`
+		BabyAgeMonth []int    `json:"baby_age_months,omitempty"`
+	}
+	out := make([]item, 0, len(d.cat.Services))
+	for _, s := range d.cat.Services {
+		it := item{ID: s.ID, Name: s.Name, Category: s.Category, Minutes: int(s.Duration / time.Minute),
+			Price: s.Price, Currency: s.Currency, Needs: []need{}, Species: s.Fits.Species, Sizes: s.Fits.Sizes}
+		for _, n := range s.Needs {
+			it.Needs = append(it.Needs, need(n))
+		}
+		if s.Fits.HasAge {
+			it.BabyAgeMonth = []int{s.Fits.MinAgeMonths, s.Fits.MaxAgeMonths}
+		}
+		out = append(out, it)
+	}
+	return map[string]any{"services": out, "time_zone": d.cat.Location().String(),
+		"stages": d.cat.Stages, "horizon_days": d.cat.HorizonDays}, nil
+}
+
+// availability answers the free starts of a service on one or more days.
+func (d *Desk) availability(_ context.Context, req *svc.Request) (any, error) {
+	var r availabilityReq
+	if err := decode(req.Body, &r); err != nil {
+		return nil, err
+	}
+	s, err := d.service(r.Service)
+	if err != nil {
+		return nil, err
+	}
+	now := d.now()
+	from := DateOf(now, d.cat.Location())
+	if r.Date != "" {
+		if from, err = ParseDate(r.Date); err != nil {
+			return nil, failf(svc.CodeBadRequest, ReasonBadTime, `"date" must be a date like 2026-11-24: %v`, err)
+		}
+	}
+	switch {
+	case r.Days < 0 || r.Days > MaxAvailabilityDays:
+		return nil, svc.Errorf(svc.CodeBadRequest, `"days" must be 1-%d (0 = 1)`, MaxAvailabilityDays)
+	case r.Days == 0:
+		r.Days = 1
+	}
+	if r.Exclude != "" {
+		if err := checkID("exclude", r.Exclude); err != nil {
+			return nil, err
+		}
+	}
+	type day struct {
+		Date  string     `json:"date"`
+		Slots []SlotView `json:"slots"`
+	}
+	days := make([]day, 0, r.Days)
+	last := DateOf(now, d.cat.Location()).AddDays(d.cat.HorizonDays)
+	err = d.o.DB.View(func(tx *bolt.Tx) error {
+		for i := range r.Days {
+			date := from.AddDays(i)
+			if date > last {
+				break
+			}
+			busy, err := busyOn(tx, date)
+			if err != nil {
+				return err
+			}
+			days = append(days, day{Date: date.String(), Slots: d.slotViews(d.cat.Slots(s, date, busy, now, r.Exclude))})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("booking: availability: %w", err)
+	}
+	return map[string]any{"service": s.ID, "days": days}, nil
+}
+
+// placeErr turns Catalog.Place's refusal into the answer.
+func (d *Desk) placeErr(ctx context.Context, err error, s *Service, start time.Time, exclude string) error {
+	switch {
+	case errors.Is(err, ErrClosed):
+		return failf(svc.CodeBadRequest, ReasonClosed, "the store is closed on %s", DateOf(start, d.cat.Location()))
+	case errors.Is(err, ErrOutsideHours):
+		return failf(svc.CodeBadRequest, ReasonOutsideHours, "%s-%s is outside the opening hours",
+			d.fmtTime(start), d.fmtTime(start.Add(s.Duration)))
+	case errors.Is(err, ErrNotMinute):
+		return failf(svc.CodeBadRequest, ReasonBadTime, `"start" must be on a whole minute`)
+	case errors.Is(err, ErrTaken):
+		return d.conflict(ctx, s, start, exclude)
+	}
+	return err
+}
+
+// conflict answers a taken slot with the nearest free ones.
+func (d *Desk) conflict(_ context.Context, s *Service, start time.Time, exclude string) error {
+	alts, err := d.alternatives(s, start, exclude)
+	if err != nil {
+		return err
+	}
+	return svc.WithDetails(svc.Errorf(svc.CodeConflict, "%s at %s is taken", s.ID, d.fmtTime(start)),
+		map[string]any{"reason": ReasonTaken, "alternatives": alts})
+}
+
+func (d *Desk) alternatives(s *Service, start time.Time, exclude string) ([]SlotView, error) {
+	var alts []Slot
+	err := d.o.DB.View(func(tx *bolt.Tx) error {
+		var err error
+		alts, err = d.cat.Nearest(s, start, d.o.Alternatives, 7, d.now(), exclude, func(day Date) ([]Busy, error) {
+			return busyOn(tx, day)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("booking: alternatives: %w", err)
+	}
+	return d.slotViews(alts), nil
+}
+
+// checkWhen refuses a start in the past or beyond the horizon.
+func (d *Desk) checkWhen(start, now time.Time) error {
+	if start.Before(now) {
+		return failf(svc.CodeBadRequest, ReasonInPast, "%s has passed", d.fmtTime(start))
+	}
+	if DateOf(start, d.cat.Location()) > DateOf(now, d.cat.Location()).AddDays(d.cat.HorizonDays) {
+		return failf(svc.CodeBadRequest, ReasonBeyondHorizon, "bookings open %d days ahead", d.cat.HorizonDays)
+	}
+	return nil
+}
+
+// bookFor decides whose booking a request makes and its source.
+func (d *Desk) bookFor(who auth.Identity, customer, source string) (string, string, error) {
+	switch {
+	case who.Device == "":
+		return "", "", svc.Errorf(svc.CodeForbidden, "booking needs a registered device or a customer login")
+	case who.Customer:
+		if customer != "" && customer != who.Device {
+			return "", "", failf(svc.CodeForbidden, ReasonNotYours, "customers book for themselves")
+		}
+		if source != "" && source != "chat" {
+			return "", "", svc.Errorf(svc.CodeBadRequest, `a customer's booking has source "chat"`)
+		}
+		return who.Device, "chat", nil
+	case d.staff(who.Role), d.desk(who.Role):
+		if customer == "" {
+			return "", "", svc.Errorf(svc.CodeBadRequest, `"customer" is required: whose booking is it?`)
+		}
+		if err := checkID("customer", customer); err != nil {
+			return "", "", err
+		}
+		def := "kiosk"
+		if d.staff(who.Role) {
+			def = "staff"
+		}
+		if source == "" {
+			source = def
+		}
+		if !contains(sources, source) || source == "hq" || (!d.staff(who.Role) && source != def) {
+			return "", "", svc.Errorf(svc.CodeBadRequest, `"source" must be one of %v (kiosks: kiosk)`, sources[:5])
+		}
+		return customer, source, nil
+	}
+	return "", "", svc.Errorf(svc.CodeForbidden, "role %s does not book", who.Role)
+}
+
+// newBooking is a booking about to be placed.
+type newBooking struct {
+	id, customer, source, by, hqRequest string
+	svc                                 *Service
+	start                               time.Time
+	profile                             *storedProfile
+	personal                            personal
+	reqKey                              []byte // requester+request id → booking id
+}
+
+// placed is what a booking transaction did.
+type placed struct {
+	rec      *record
+	taken    error // Place's refusal, answered after the transaction
+	emit     func()
+	repeated bool
+}
+
+// place stores a new booking when its slot is free. Everything about the
+// request was checked before; inside the transaction only the slot and the
+// request id are looked at again, so two racing requests for the last slot
+// get one booking and one refusal (bbolt runs write transactions one at a
+// time, and each sees the ones before).
+func (d *Desk) place(ctx context.Context, nb *newBooking, now time.Time, extra func(w *wtx, p *placed) error) (*placed, error) {
+	p := &placed{}
+	err := d.update(ctx, func(tx *bolt.Tx) error {
+		*p = placed{}
+		w, err := writable(tx)
+		if err != nil {
+			return err
+		}
+		if id := w.ids.Get(nb.reqKey); id != nil {
+			p.rec, err = getBooking(tx, string(id))
+			p.repeated = true
+			return err
+		}
+		day := DateOf(nb.start, d.cat.Location())
+		busy, err := busyOn(tx, day)
+		if err != nil {
+			return err
+		}
+		res, err := d.cat.Place(nb.svc, nb.start, busy, "")
+		if err != nil {
+			p.taken = err
+			if extra != nil {
+				return extra(w, p)
+			}
+			return nil
+		}
+		r := &record{ID: nb.id, Customer: nb.customer, Service: nb.svc.ID, Start: nb.start.UTC(),
+			End: nb.start.Add(nb.svc.Duration).UTC(), Resources: res, Status: StatusBooked, Source: nb.source,
+			By: nb.by, HQRequest: nb.hqRequest, Created: now, Updated: now, Rev: 1}
+		if nb.profile != nil {
+			r.Profile = nb.profile.ID
+		}
+		if r.Sealed, err = d.sealPersonal(r.ID, nb.personal); err != nil {
+			return err
+		}
+		if err := w.ids.Put(nb.reqKey, []byte(r.ID)); err != nil {
+			return fmt.Errorf("booking: put request id: %w", err)
+		}
+		if err := d.store(w, r, nil); err != nil {
+			return err
+		}
+		if err := d.schedule(w, r, now); err != nil {
+			return err
+		}
+		if p.emit, err = d.commit(w, d.change(ChangeCreated, r, nb.by, now), nil); err != nil {
+			return err
+		}
+		p.rec = r
+		if extra != nil {
+			return extra(w, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// store writes r and its indexes; old is r before this change (nil for a
+// new booking), whose index entries are removed first.
+func (d *Desk) store(w *wtx, r, old *record) error {
+	if old != nil {
+		if err := d.unindex(w, old); err != nil {
+			return err
+		}
+	}
+	if err := putJSON(w.bookings, []byte(r.ID), r); err != nil {
+		return err
+	}
+	loc := d.cat.Location()
+	day := DateOf(r.Start, loc)
+	if err := w.byday.Put(byDayKey(day, r.Start, r.ID), nil); err != nil {
+		return fmt.Errorf("booking: index day: %w", err)
+	}
+	if err := w.bycust.Put(byCustKey(r.Customer, r.Start, r.ID), nil); err != nil {
+		return fmt.Errorf("booking: index customer: %w", err)
+	}
+	if !holds(r.Status) {
+		return nil
+	}
+	buffer := time.Duration(0)
+	if s, ok := d.cat.Service(r.Service); ok {
+		buffer = s.Buffer
+	}
+	v := append(ms(r.Start), ms(r.End.Add(buffer))...)
+	for _, res := range r.Resources {
+		if err := w.busy.Put(busyKey(day, r.ID, res), v); err != nil {
+			return fmt.Errorf("booking: index busy: %w", err)
+		}
+	}
+	return nil
+}
+
+func (d *Desk) unindex(w *wtx, r *record) error {
+	day := DateOf(r.Start, d.cat.Location())
+	for _, res := range r.Resources {
+		if err := w.busy.Delete(busyKey(day, r.ID, res)); err != nil {
+			return fmt.Errorf("booking: unindex: %w", err)
+		}
+	}
+	if err := w.byday.Delete(byDayKey(day, r.Start, r.ID)); err != nil {
+		return fmt.Errorf("booking: unindex: %w", err)
+	}
+	if err := w.bycust.Delete(byCustKey(r.Customer, r.Start, r.ID)); err != nil {
+		return fmt.Errorf("booking: unindex: %w", err)
+	}
+	return nil
+}
+
+func (d *Desk) book(ctx context.Context, req *svc.Request) (any, error) {
+	var r bookReq
+	if err := decode(req.Body, &r); err != nil {
+		return nil, err
+	}
+	s, err := d.service(r.Service)
+	if err != nil {
+		return nil, err
+	}
+	start, err := parseTime("start", r.Start)
+	if err != nil {
+		return nil, err
+	}
+	customer, source, err := d.bookFor(req.From, r.Customer, r.Source)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkText("notes", r.Notes, d.o.MaxNotesBytes); err != nil {
+		return nil, err
+	}
+	if err := checkContact(r.Contact); err != nil {
+		return nil, err
+	}
+	nb := &newBooking{id: derivedID("bk-", req.From.Device, req.ID), customer: customer, source: source,
+		by: req.From.Device, svc: s, start: start, personal: personal{Notes: r.Notes, Contact: r.Contact},
+		reqKey: requestKey(req.From.Device, req.ID)}
+	return d.bookChecked(ctx, nb, r.Profile, req.From)
+}
+
+// bookChecked checks the profile, the time and the slot of a decoded
+// booking request, then places it.
+func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string, who auth.Identity) (any, error) {
+	now := d.now()
+	// A repeat of a request that made a booking gets the booking, even
+	// when its time has passed since.
+	if rec, err := d.byRequest(nb.reqKey); err != nil || rec != nil {
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.view(rec, true)
+		return map[string]any{"booking": v}, err
+	}
+	if profileID != "" {
+		p, err := d.loadProfile(profileID, nb.customer, who)
+		if err != nil {
+			return nil, err
+		}
+		if err := fits(nb.svc, p, nb.start, d.cat.Location()); err != nil {
+			return nil, err
+		}
+		nb.profile = p
+	}
+	if err := d.checkWhen(nb.start, now); err != nil {
+		return nil, err
+	}
+	// Closed days and hours answer without a write.
+	if err := d.o.DB.View(func(tx *bolt.Tx) error {
+		_, err := d.cat.Place(nb.svc, nb.start, nil, "")
+		return err
+	}); err != nil {
+		return nil, d.placeErr(ctx, err, nb.svc, nb.start, "")
+	}
+	p, err := d.place(ctx, nb, now, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.taken != nil {
+		return nil, d.placeErr(ctx, p.taken, nb.svc, nb.start, "")
+	}
+	p.emit()
+	d.kick()
+	v, err := d.view(p.rec, true)
+	return map[string]any{"booking": v}, err
+}
+
+func (d *Desk) byRequest(key []byte) (*record, error) {
+	var rec *record
+	err := d.o.DB.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bIDs)
+		if b == nil {
+			return nil
+		}
+		if id := b.Get(key); id != nil {
+			var err error
+			rec, err = getBooking(tx, string(id))
+			return err
+		}
+		return nil
+	})
+	return rec, err
+}
+
+func checkContact(c *Contact) error {
+	if c == nil {
+		return nil
+	}
+	if err := checkText("contact.name", c.Name, 64); err != nil {
+		return err
+	}
+	return checkText("contact.phone", c.Phone, 32)
+}
+
+// loadBooking reads a booking for an op by who, refusing others' bookings.
+// change is true for ops that change it.
+func (d *Desk) loadBooking(id string, who auth.Identity, change bool) (*record, error) {
+	if err := checkID("booking", id); err != nil {
+		return nil, err
+	}
+	var r *record
+	if err := d.o.DB.View(func(tx *bolt.Tx) error {
+		var err error
+		r, err = getBooking(tx, id)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, failf(svc.CodeNotFound, ReasonUnknownBooking, "no booking %s", id)
+	}
+	if !d.mayTouch(who, r, change) {
+		return nil, failf(svc.CodeForbidden, ReasonNotYours, "booking %s is not yours", id)
+	}
+	return r, nil
+}
+
+// mayTouch: staff any booking; a customer their own; a kiosk what it made
+// (and reads any, to check customers in).
+func (d *Desk) mayTouch(who auth.Identity, r *record, change bool) bool {
+	switch {
+	case d.staff(who.Role):
+		return true
+	case who.Customer:
+		return who.Device == r.Customer
+	case d.desk(who.Role):
+		return !change || who.Device == r.By
+	}
+	return contains(d.o.ProgressRoles, who.Role) && !change
+}
+
+// mutate applies fn to booking id in a transaction and files the change.
+// fn returns the change to file, or nil for nothing to do (a repeat); it
+// may return an *svc.Error only when the state moved since the check before
+// the transaction (rare: two staff at once).
+type mutation func(r *record, now time.Time) (*Change, error)
+
+func (d *Desk) mutate(ctx context.Context, id string, now time.Time, fn mutation, extra func(w *wtx, r, old *record) error) (*record, error) {
+	return d.mutateWith(ctx, id, now, nil, fn, extra)
+}
+
+// mutateWith is mutate with a photo for the chat card (PrepareImage).
+func (d *Desk) mutateWith(ctx context.Context, id string, now time.Time, photo *chat.MediaInfo, fn mutation, extra func(w *wtx, r, old *record) error) (*record, error) {
+	var out *record
+	var emit func()
+	var refused error
+	err := d.update(ctx, func(tx *bolt.Tx) error {
+		out, emit, refused = nil, nil, nil
+		w, err := writable(tx)
+		if err != nil {
+			return err
+		}
+		old, err := getBooking(tx, id)
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			refused = failf(svc.CodeNotFound, ReasonUnknownBooking, "no booking %s", id)
+			return nil
+		}
+		r := *old
+		r.Progress = slices.Clone(old.Progress)
+		r.Reminded = slices.Clone(old.Reminded)
+		ch, err := fn(&r, now)
+		var se *svc.Error
+		if errors.As(err, &se) {
+			refused = err
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out = &r
+		if ch == nil {
+			out = old
+			return nil
+		}
+		r.Rev++
+		r.Updated = now
+		ch.Rev = r.Rev
+		if extra != nil {
+			if err := extra(w, &r, old); err != nil {
+				return err
+			}
+		}
+		if err := d.store(w, &r, old); err != nil {
+			return err
+		}
+		ch.Start, ch.End, ch.Status, ch.Stage, ch.Resources = d.fmtTime(r.Start), d.fmtTime(r.End), r.Status, r.Stage, r.Resources
+		emit, err = d.commit(w, ch, photo)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if refused != nil {
+		return nil, refused
+	}
+	if emit != nil {
+		emit()
+		d.kick()
+	}
+	return out, nil
+}
+
+func (d *Desk) answer(r *record, who auth.Identity) (any, error) {
+	v, err := d.view(r, d.private(who, r))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"booking": v}, nil
+}
+
+func wrongState(r *record, want string) error {
+	return failf(svc.CodeConflict, ReasonWrongState, "booking %s is %s; this needs it %s", r.ID, r.Status, want)
+}
+
+func (d *Desk) reschedule(ctx context.Context, req *svc.Request) (any, error) {
+	var q rescheduleReq
+	if err := decode(req.Body, &q); err != nil {
+		return nil, err
+	}
+	start, err := parseTime("start", q.Start)
+	if err != nil {
+		return nil, err
+	}
+	r, err := d.loadBooking(q.Booking, req.From, true)
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.service(r.Service)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != StatusBooked {
+		return nil, wrongState(r, StatusBooked)
+	}
+	if start.Equal(r.Start) {
+		return d.answer(r, req.From) // a repeat, or nothing to move
+	}
+	now := d.now()
+	if err := d.checkWhen(start, now); err != nil {
+		return nil, err
+	}
+	if r.Profile != "" {
+		if p, err := d.loadProfile(r.Profile, r.Customer, auth.Identity{Role: d.o.StaffRoles[0]}); err == nil {
+			if err := fits(s, p, start, d.cat.Location()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, err := d.cat.Place(s, start, nil, ""); err != nil {
+		return nil, d.placeErr(ctx, err, s, start, r.ID)
+	}
+	var taken error
+	out, err := d.mutate(ctx, r.ID, now, func(r *record, now time.Time) (*Change, error) {
+		taken = nil
+		if r.Status != StatusBooked {
+			return nil, wrongState(r, StatusBooked)
+		}
+		if start.Equal(r.Start) {
+			return nil, nil
+		}
+		return &Change{Type: ChangeRescheduled, Booking: r.ID, Customer: r.Customer, Service: r.Service,
+			Source: r.Source, By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
+	}, func(w *wtx, r, old *record) error {
+		busy, err := busyOn(w.tx, DateOf(start, d.cat.Location()))
+		if err != nil {
+			return err
+		}
+		res, err := d.cat.Place(s, start, busy, r.ID)
+		if err != nil {
+			taken = err
+			return errTaken
+		}
+		if err := d.unschedule(w, old); err != nil {
+			return err
+		}
+		r.Start, r.End, r.Resources, r.Reminded = start.UTC(), start.Add(s.Duration).UTC(), res, nil
+		return d.schedule(w, r, now)
+	})
+	if errors.Is(err, errTaken) {
+		return nil, d.placeErr(ctx, taken, s, start, r.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.answer(out, req.From)
+}
+
+// errTaken rolls back a reschedule whose new slot was taken meanwhile. It
+// is the one error a booking transaction returns on purpose: the slot
+// check needs the booking's old entries removed first.
+var errTaken = errors.New("booking: slot taken")
+
+// release ends a booking that will not happen: its resources are free again
+// and its reminders dropped.
+func (d *Desk) release(ctx context.Context, req *svc.Request, typ, status string, staffOnly bool) (any, error) {
+	var q bookingReq
+	if err := decode(req.Body, &q); err != nil {
+		return nil, err
+	}
+	if err := checkText("reason", q.Reason, d.o.MaxNotesBytes); err != nil {
+		return nil, err
+	}
+	if staffOnly && !d.staff(req.From.Role) {
+		return nil, svc.Errorf(svc.CodeForbidden, "only staff mark a %s", typ)
+	}
+	r, err := d.loadBooking(q.Booking, req.From, true)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status == status {
+		return d.answer(r, req.From)
+	}
+	now := d.now()
+	if typ == ChangeNoShow && now.Before(r.Start) {
+		return nil, failf(svc.CodeConflict, ReasonWrongState, "booking %s starts at %s: not a no-show yet", r.ID, d.fmtTime(r.Start))
+	}
+	out, err := d.mutate(ctx, r.ID, now, func(r *record, now time.Time) (*Change, error) {
+		if r.Status == status {
+			return nil, nil
+		}
+		if r.Status != StatusBooked {
+			return nil, wrongState(r, StatusBooked)
+		}
+		r.Status = status
+		return &Change{Type: typ, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
+			By: req.From.Device, HQRequest: r.HQRequest, Reason: q.Reason, TS: now}, nil
+	}, func(w *wtx, r, old *record) error { return d.unschedule(w, old) })
+	if err != nil {
+		return nil, err
+	}
+	return d.answer(out, req.From)
+}
+
+func (d *Desk) cancel(ctx context.Context, req *svc.Request) (any, error) {
+	return d.release(ctx, req, ChangeCancelled, StatusCancelled, false)
+}
+
+func (d *Desk) noShow(ctx context.Context, req *svc.Request) (any, error) {
+	return d.release(ctx, req, ChangeNoShow, StatusNoShow, true)
+}
+
+func (d *Desk) checkIn(ctx context.Context, req *svc.Request) (any, error) {
+	var q bookingReq
+	if err := decode(req.Body, &q); err != nil {
+		return nil, err
+	}
+	if !d.staff(req.From.Role) && !d.desk(req.From.Role) {
+		return nil, svc.Errorf(svc.CodeForbidden, "check-in is at the kiosk or by staff")
+	}
+	r, err := d.loadBooking(q.Booking, req.From, false)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status == StatusCheckedIn {
+		return d.answer(r, req.From)
+	}
+	now := d.now()
+	if DateOf(now, d.cat.Location()) != DateOf(r.Start, d.cat.Location()) {
+		return nil, failf(svc.CodeConflict, ReasonWrongState, "booking %s is on %s; check in on the day", r.ID, DateOf(r.Start, d.cat.Location()))
+	}
+	first := d.cat.Stages[0]
+	out, err := d.mutate(ctx, r.ID, now, func(r *record, now time.Time) (*Change, error) {
+		if r.Status == StatusCheckedIn {
+			return nil, nil
+		}
+		if r.Status != StatusBooked {
+			return nil, wrongState(r, StatusBooked)
+		}
+		r.Status, r.Stage = StatusCheckedIn, first
+		r.Progress = append(r.Progress, progress{Stage: first, TS: now, By: req.From.Device})
+		return &Change{Type: ChangeCheckedIn, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
+			By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
+	}, func(w *wtx, r, old *record) error { return d.unschedule(w, old) })
+	if err != nil {
+		return nil, err
+	}
+	return d.answer(out, req.From)
+}
+
+func (d *Desk) complete(ctx context.Context, req *svc.Request) (any, error) {
+	var q bookingReq
+	if err := decode(req.Body, &q); err != nil {
+		return nil, err
+	}
+	if !d.staff(req.From.Role) {
+		return nil, svc.Errorf(svc.CodeForbidden, "only staff complete a booking")
+	}
+	r, err := d.loadBooking(q.Booking, req.From, true)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status == StatusCompleted {
+		return d.answer(r, req.From)
+	}
+	out, err := d.mutate(ctx, r.ID, d.now(), func(r *record, now time.Time) (*Change, error) {
+		if r.Status == StatusCompleted {
+			return nil, nil
+		}
+		if r.Status != StatusCheckedIn {
+			return nil, wrongState(r, StatusCheckedIn)
+		}
+		r.Status = StatusCompleted
+		return &Change{Type: ChangeCompleted, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
+			By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
+	}, func(w *wtx, r, _ *record) error { return d.scheduleSurvey(w, r, r.Updated) })
+	if err != nil {
+		return nil, err
+	}
+	return d.answer(out, req.From)
+}
