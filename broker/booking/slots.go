@@ -304,7 +304,7 @@ func newSlotPlan(c *Catalog, s *Service, d Date, busy []Busy, exclude string) *s
 		r int
 		slotSpan
 	}
-	var hs []held
+	hs := make([]held, 0, len(busy))
 	for _, b := range busy {
 		if (exclude != "" && b.Booking == exclude) || !b.To.After(b.From) {
 			continue

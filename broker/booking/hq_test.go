@@ -1,0 +1,129 @@
+package booking_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/storeedge/storeedge/broker/booking"
+	st "github.com/storeedge/storeedge/internal/storetest"
+)
+
+func outcomes(t *testing.T, c *st.Client, n int, request string) []booking.Outcome {
+	t.Helper()
+	var out []booking.Outcome
+	for _, m := range c.WaitFor(t, n, func(m st.Msg) bool {
+		var o booking.Outcome
+		return m.Topic == booking.HQOutcomeTopic && json.Unmarshal(m.Payload, &o) == nil && o.Request == request
+	}) {
+		var o booking.Outcome
+		_ = json.Unmarshal(m.Payload, &o)
+		out = append(out, o)
+	}
+	return out
+}
+
+// The store is the system of record for its slots. While its link to HQ is
+// down, a walk-in takes the last 15:00 groom at the kiosk. HQ's online
+// request for the same slot — made earlier at HQ, arriving later — is
+// rejected with alternatives, and the online customer is told in their
+// conversation. A replay of the request after another outage gets the same
+// outcome and books nothing; a request for an offered alternative is
+// confirmed.
+func TestWalkInBeatsLaterOnlineRequest(t *testing.T) {
+	s := st.Start(t, st.Options{Devices: all})
+	staff := s.Connect(t, anna, "")
+	staff.Subscribe(t, booking.HQOutcomeTopic)
+	staff.Subscribe(t, booking.StaffTopic)
+	k := s.Connect(t, kiosk1, "")
+	hq := s.Connect(t, bridge, "")
+	slot := at(tue, "15:00")
+
+	// A regular holds one table at 15:00; the walk-in takes the other.
+	st.OK(t, book(t, staff, "dog-groom", slot, "cust-regular"))
+	var walkIn bookingAnswer
+	st.OK(t, k.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-groom","start":%q,"customer":"cust-walkin","contact":{"name":"Ms Zhang","phone":"13800000000"}}`, slot))).Decode(t, &walkIn)
+
+	// The link returns: HQ's request (made at 09:00 HQ time) arrives.
+	req := []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1001","customer":"hq-c42","service":"dog-groom","start":%q,"notes":"first visit"}`, slot))
+	hq.Publish(t, booking.HQRequestTopic, req)
+	o := outcomes(t, staff, 1, "hq-req-1001")[0]
+	if o.OK || o.Code != "conflict" || o.Reason != booking.ReasonTaken || len(o.Alternatives) == 0 || o.Customer != "hq-c42" {
+		t.Fatalf("outcome: %+v", o)
+	}
+	for _, a := range o.Alternatives {
+		if a.Start == slot {
+			t.Fatalf("the taken slot is offered: %+v", o.Alternatives)
+		}
+	}
+	// The board sees the rejection as a change, with the alternatives.
+	rej := staff.WaitFor(t, 1, func(m st.Msg) bool {
+		return m.Topic == booking.StaffTopic && decodeChange(t, m).Type == booking.ChangeHQRejected
+	})
+	if c := decodeChange(t, rej[0]); c.HQRequest != "hq-req-1001" || len(c.Alternatives) != len(o.Alternatives) {
+		t.Fatalf("rejection change: %+v", c)
+	}
+	// The online customer is told in their conversation (HQ relays it).
+	var hist struct {
+		Messages []struct {
+			From string          `json:"from"`
+			Kind string          `json:"kind"`
+			Card json.RawMessage `json:"card"`
+		} `json:"messages"`
+	}
+	st.OK(t, staff.Call(t, "chat", "history", `{"conversation":"hq-c42"}`)).Decode(t, &hist)
+	if len(hist.Messages) != 1 || hist.Messages[0].From != booking.ChatSender || !bytes.Contains(hist.Messages[0].Card, []byte(`"event":"hq_rejected"`)) ||
+		!bytes.Contains(hist.Messages[0].Card, []byte(o.Alternatives[0].Start)) {
+		t.Fatalf("the online customer's conversation: %+v", hist)
+	}
+	before := lastChange(t, staff)
+
+	// HQ replays the request after another outage: the same outcome, nothing new.
+	hq.Publish(t, booking.HQRequestTopic, req)
+	again := outcomes(t, staff, 2, "hq-req-1001")[1]
+	a, _ := json.Marshal(o)
+	b, _ := json.Marshal(again)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("replay got another outcome:\n%s\n%s", a, b)
+	}
+	if after := lastChange(t, staff); after != before {
+		t.Fatalf("the replay filed changes: %d → %d", before, after)
+	}
+
+	// The customer takes the first alternative: confirmed.
+	req2 := []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1002","customer":"hq-c42","service":"dog-groom","start":%q,
+		"profile":{"kind":"pet","name":"Doudou","species":"dog","breed":"poodle","size":"small","temperament":"afraid of the dryer"}}`, o.Alternatives[0].Start))
+	hq.Publish(t, booking.HQRequestTopic, req2)
+	ok := outcomes(t, staff, 1, "hq-req-1002")[0]
+	if !ok.OK || ok.Booking == nil || ok.Booking.Source != "hq" || ok.Booking.HQRequest != "hq-req-1002" || ok.Booking.Start != o.Alternatives[0].Start {
+		t.Fatalf("confirmation: %+v", ok)
+	}
+	if ok.Booking.Notes != "" || ok.Booking.Contact != nil {
+		t.Fatalf("an outcome carries personal data: %+v", ok.Booking)
+	}
+	// Staff see the profile's temperament note on the board.
+	var got struct {
+		Profile *booking.Profile `json:"profile"`
+	}
+	st.OK(t, staff.Call(t, "booking", "get", fmt.Sprintf(`{"booking":%q}`, ok.Booking.ID))).Decode(t, &got)
+	if got.Profile == nil || got.Profile.Temperament != "afraid of the dryer" {
+		t.Fatalf("staff do not see the profile: %+v", got.Profile)
+	}
+	hq.Publish(t, booking.HQRequestTopic, req2)
+	if again := outcomes(t, staff, 2, "hq-req-1002")[1]; again.Booking == nil || again.Booking.ID != ok.Booking.ID {
+		t.Fatalf("replayed confirmation: %+v", again)
+	}
+
+	// HQ cancels it for the customer; a replay is the same outcome.
+	cancel := []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1003","customer":"hq-c42","booking":%q,"reason":"dog is sick"}`, ok.Booking.ID))
+	hq.Publish(t, booking.HQCancelTopic, cancel)
+	if c := outcomes(t, staff, 1, "hq-req-1003")[0]; !c.OK || c.Booking.Status != booking.StatusCancelled {
+		t.Fatalf("cancel outcome: %+v", c)
+	}
+	// Another online customer cannot cancel the walk-in.
+	hq.Publish(t, booking.HQCancelTopic, []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1004","customer":"hq-c43","booking":%q}`, walkIn.Booking.ID)))
+	if c := outcomes(t, staff, 1, "hq-req-1004")[0]; c.OK || c.Code != "forbidden" {
+		t.Fatalf("foreign cancel outcome: %+v", c)
+	}
+}
