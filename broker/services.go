@@ -116,6 +116,7 @@ func (b *Broker) startServices(ctx context.Context) error {
 		MaxRequestBytes: max(svc.DefaultMaxRequestBytes, mediasvc.RequestBytesFor(chunk)),
 		AnswerTTL:       cfg.Services.AnswerTTL,
 		HandlerTimeout:  cfg.Services.HandlerTimeout,
+		Seal:            keys,
 		Log:             b.log,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 // Buckets (owned by this package):
 //
 //	svc_answers      service/op 0x00 principal 0x00 request id → stored-at (8 bytes, unix ns, BE) + answer
+//	                 (with Options.Seal: 0x01 + the answer sealed, the key as additional data)
 //	svc_answers_exp  stored-at (8 bytes) + answer key          → nil (the sweep's index, oldest first)
 //
 // principal is "d:" + device id, or "c:" + client id for anonymous clients.
@@ -21,6 +22,9 @@ var (
 	bucketAnswers = []byte("svc_answers")
 	bucketExpiry  = []byte("svc_answers_exp")
 )
+
+// sealedMark starts a sealed stored answer (a plain one is JSON: '{').
+const sealedMark = 0x01
 
 // sweepBatch is how many expired answers one sweep transaction deletes.
 const sweepBatch = 1000
@@ -131,6 +135,14 @@ func (r *Router) stored(key []byte) ([]byte, bool, error) {
 		ans = bytes.Clone(v[8:])
 		return nil
 	})
+	if err == nil && len(ans) > 0 && ans[0] == sealedMark {
+		if r.o.Seal == nil {
+			return nil, false, errors.New("svc: a stored answer is sealed and Options.Seal is not set")
+		}
+		if ans, err = r.o.Seal.Open(ans[1:], key); err != nil {
+			return nil, false, fmt.Errorf("svc: open answer: %w", err)
+		}
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("svc: read answer: %w", err)
 	}
@@ -142,6 +154,13 @@ func (r *Router) keep(ctx context.Context, key, ans []byte) error {
 	var at [8]byte
 	binary.BigEndian.PutUint64(at[:], uint64(r.o.Now().UnixNano()))
 	val := append(at[:], ans...)
+	if r.o.Seal != nil {
+		sealed, err := r.o.Seal.Seal(ans, key)
+		if err != nil {
+			return fmt.Errorf("svc: seal answer: %w", err)
+		}
+		val = append(append(at[:], sealedMark), sealed...)
+	}
 	expKey := append(at[:8:8], key...)
 	err := r.o.DB.Update(ctx, func(tx *bolt.Tx) error {
 		b, x := tx.Bucket(bucketAnswers), tx.Bucket(bucketExpiry)

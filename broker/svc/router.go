@@ -32,6 +32,13 @@ const (
 	DefaultHandlerTimeout  = 30 * time.Second
 )
 
+// Sealer encrypts data at rest (internal/seal.Keyring); additionalData is
+// authenticated, not stored.
+type Sealer interface {
+	Seal(plaintext, additionalData []byte) ([]byte, error)
+	Open(sealed, additionalData []byte) ([]byte, error)
+}
+
 // Options configure New.
 type Options struct {
 	// Server is the broker; it must have been created with
@@ -60,6 +67,9 @@ type Options struct {
 	HandlerTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Seal, when set, encrypts the stored answers of Mutating ops: they
+	// may hold personal data (a booking's notes, a profile).
+	Seal Sealer
 	// Log receives the router's log lines (default slog.Default()).
 	Log *slog.Logger
 }

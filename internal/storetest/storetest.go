@@ -311,6 +311,7 @@ type Msg struct {
 type Client struct {
 	s                  *Store
 	ID                 string // client id
+	Username           string // the device id or customer id it logged in as
 	username, password string
 	persistent         bool
 
@@ -334,7 +335,7 @@ func (s *Store) Connect(t testing.TB, dev Device, suffix string) *Client {
 // arrives when it reconnects.
 func (s *Store) ConnectAs(t testing.TB, username, password, suffix string, persistent bool) *Client {
 	t.Helper()
-	c := &Client{s: s, ID: username, username: username, password: password, persistent: persistent,
+	c := &Client{s: s, ID: username, Username: username, username: username, password: password, persistent: persistent,
 		wait: map[string]chan []byte{}, more: make(chan struct{})}
 	if suffix != "" {
 		c.ID += ":" + suffix
