@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -210,14 +209,6 @@ func FuzzDecode(f *testing.F) {
 		{"profile_delete", d.profileDelete},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		t0 := time.Now()
-		defer func() {
-			if el := time.Since(t0); el > 50*time.Millisecond {
-				fh, _ := os.OpenFile("/tmp/slow.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-				fmt.Fprintf(fh, "%v %q\n", el, body)
-				fh.Close()
-			}
-		}()
 		for _, who := range []auth.Identity{deskStaff, deskCustomer} {
 			for _, op := range ops {
 				seq, sum := deskState(t, d)

@@ -190,7 +190,11 @@ func (s *Store) Kill() {
 	s.proc = nil
 }
 
-// Up starts the store again after Kill.
+// Stop stops the store cleanly (the clock may then move while it is
+// off); Up starts it again.
+func (s *Store) Stop() { s.t.Helper(); s.stop() }
+
+// Up starts the store again after Kill or Stop.
 func (s *Store) Up() { s.t.Helper(); s.up() }
 
 func (s *Store) stop() {
