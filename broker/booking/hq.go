@@ -218,7 +218,7 @@ func (d *Desk) hqBook(ctx context.Context, q *hqRequest) (*Outcome, error) {
 		}
 	}
 	if err := d.checkWhen(start, now); err != nil {
-		alts, aerr := d.alternatives(s, maxTime(start, now), "")
+		alts, aerr := d.alternatives(s, start, "")
 		if aerr != nil {
 			return nil, aerr
 		}
@@ -242,7 +242,7 @@ func (d *Desk) hqBook(ctx context.Context, q *hqRequest) (*Outcome, error) {
 		if p.taken != nil {
 			// The slot went to someone else first (a walk-in while the
 			// link was down): reject with the nearest free slots.
-			alts, err := d.cat.Nearest(s, start, d.o.Alternatives, 7, now, "", func(day Date) ([]Busy, error) { return busyOn(w.tx, day) })
+			alts, err := d.nearest(s, start, "", func(day Date) ([]Busy, error) { return busyOn(w.tx, day) })
 			if err != nil {
 				return err
 			}
@@ -278,13 +278,6 @@ func (d *Desk) hqBook(ctx context.Context, q *hqRequest) (*Outcome, error) {
 		return d.storedOrRebuilt(q.ID, p.rec)
 	}
 	return o, nil
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // storedOrRebuilt answers a request whose booking exists (an HQ replay

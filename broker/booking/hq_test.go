@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/storeedge/storeedge/broker/booking"
 	st "github.com/storeedge/storeedge/internal/storetest"
@@ -125,5 +126,29 @@ func TestWalkInBeatsLaterOnlineRequest(t *testing.T) {
 	hq.Publish(t, booking.HQCancelTopic, []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1004","customer":"hq-c43","booking":%q}`, walkIn.Booking.ID)))
 	if c := outcomes(t, staff, 1, "hq-req-1004")[0]; c.OK || c.Code != "forbidden" {
 		t.Fatalf("foreign cancel outcome: %+v", c)
+	}
+}
+
+// An HQ request the store cannot take at all (beyond the horizon) is
+// rejected with alternatives the customer can actually book.
+func TestHQRequestBeyondHorizon(t *testing.T) {
+	s := st.Start(t, st.Options{Devices: all})
+	staff := s.Connect(t, anna, "")
+	staff.Subscribe(t, booking.HQOutcomeTopic)
+	hq := s.Connect(t, bridge, "")
+	hq.Publish(t, booking.HQRequestTopic, []byte(`{"v":1,"id":"hq-far","customer":"hq-c2","service":"dog-groom","start":"2027-06-01T15:00:00+08:00"}`))
+	o := outcomes(t, staff, 1, "hq-far")[0]
+	if o.OK || o.Reason != booking.ReasonBeyondHorizon || len(o.Alternatives) == 0 {
+		t.Fatalf("outcome: %+v", o)
+	}
+	last := s.Now().AddDate(0, 0, 61) // horizon_days 60, through the end of that day
+	for _, a := range o.Alternatives {
+		at, err := time.Parse(time.RFC3339, a.Start)
+		if err != nil || !at.After(s.Now()) || !at.Before(last) {
+			t.Fatalf("alternative %s cannot be booked (now %v)", a.Start, s.Now())
+		}
+		if !offered(t, staff, "dog-groom", a.Start[:10], a.Start) {
+			t.Fatalf("alternative %s is not offered by availability", a.Start)
+		}
 	}
 }

@@ -175,15 +175,36 @@ func (d *Desk) alternatives(s *Service, start time.Time, exclude string) ([]Slot
 	var alts []Slot
 	err := d.o.DB.View(func(tx *bolt.Tx) error {
 		var err error
-		alts, err = d.cat.Nearest(s, start, d.o.Alternatives, 7, d.now(), exclude, func(day Date) ([]Busy, error) {
-			return busyOn(tx, day)
-		})
+		alts, err = d.nearest(s, start, exclude, func(day Date) ([]Busy, error) { return busyOn(tx, day) })
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("booking: alternatives: %w", err)
 	}
 	return d.slotViews(alts), nil
+}
+
+// alternativeDays is how many days around a wanted start alternatives come from.
+const alternativeDays = 7
+
+// nearest finds the free slots nearest to want that can be booked: not
+// before now, not past the horizon (a wish beyond it is moved to its last day).
+func (d *Desk) nearest(s *Service, want time.Time, exclude string, busyOn func(Date) ([]Busy, error)) ([]Slot, error) {
+	now := d.now()
+	loc := d.cat.Location()
+	last := DateOf(now, loc).AddDays(d.cat.HorizonDays)
+	if want.Before(now) {
+		want = now
+	}
+	if DateOf(want, loc) > last {
+		y, m, dd := last.YMD()
+		want = time.Date(y, m, dd, want.In(loc).Hour(), want.In(loc).Minute(), 0, 0, loc)
+	}
+	days := 1
+	for days < alternativeDays && DateOf(want, loc).AddDays(days) <= last {
+		days++
+	}
+	return d.cat.Nearest(s, want, d.o.Alternatives, days, now, exclude, busyOn)
 }
 
 // checkWhen refuses a start in the past or beyond the horizon.
