@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages whose tests also run under qemu as the ARM box would run them.
-CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/...
+CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/... ./internal/hours/...
 
 .PHONY: run build test test-go test-race test-arm lint deps bench dist clean
 
