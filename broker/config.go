@@ -234,8 +234,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("media: chunk_bytes at least 1024, default_max_bytes and max_uploads_per_device at least 1, upload_ttl at least 1m, cleanup_interval at least 1s"))
 	}
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
-		bk.Alternatives < 0 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {
-		errs = append(errs, errors.New("booking: tick at least 10ms, max_notes_bytes/max_profiles/page_size at least 1, changes_kept at least 1h, alternatives 0 or more, staff_roles set"))
+		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {
+		errs = append(errs, errors.New("booking: tick at least 10ms, max_notes_bytes/max_profiles/page_size at least 1, changes_kept at least 1h, alternatives at least 1, staff_roles set"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -81,6 +81,7 @@ func (d *Desk) list(_ context.Context, req *svc.Request) (any, error) {
 	y, m, dd := from.YMD()
 	start := timeIn(y, m, dd, d.cat.Location())
 	var recs []*record
+	more := false
 	err = d.o.DB.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bByCust)
 		if b == nil {
@@ -88,7 +89,11 @@ func (d *Desk) list(_ context.Context, req *svc.Request) (any, error) {
 		}
 		prefix := append([]byte(customer), 0)
 		c := b.Cursor()
-		for k, _ := c.Seek(append(prefix, ms(start)...)); k != nil && bytes.HasPrefix(k, prefix) && len(recs) < d.o.PageSize; k, _ = c.Next() {
+		for k, _ := c.Seek(append(prefix, ms(start)...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(recs) == d.o.PageSize {
+				more = true // the next page starts at the last one's date
+				break
+			}
 			r, err := getBooking(tx, string(k[len(prefix)+8:]))
 			if err != nil {
 				return err
@@ -113,7 +118,7 @@ func (d *Desk) list(_ context.Context, req *svc.Request) (any, error) {
 		}
 		out = append(out, v)
 	}
-	return map[string]any{"customer": customer, "bookings": out}, nil
+	return map[string]any{"customer": customer, "bookings": out, "more": more}, nil
 }
 
 // BoardEntry is one booking on the staff's board, with what staff must

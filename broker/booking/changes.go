@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -65,7 +66,7 @@ type Change struct {
 	By           string     `json:"by,omitempty"`
 	Rev          int        `json:"rev,omitempty"`
 	HQRequest    string     `json:"hq_request,omitempty"`
-	Reason       string     `json:"reason,omitempty"`
+	Reason       string     `json:"reason,omitempty"` // hq_rejected: why (a details.reason)
 	Reminder     string     `json:"reminder,omitempty"`
 	Photo        string     `json:"photo,omitempty"`
 	Score        int        `json:"score,omitempty"`
@@ -113,9 +114,16 @@ func (d *Desk) commit(w *wtx, ch *Change, photo *chat.MediaInfo) (emit func(), e
 	if err != nil {
 		return nil, err
 	}
+	// The change's seq is unique in the store: one card per change.
 	_, _, e, err := d.o.Chat.PostTx(w.tx, chat.Post{Customer: ch.Customer, From: ChatSender,
-		ID: fmt.Sprintf("%s.%d", ch.Booking, seq), Card: card, Image: photo})
-	if err != nil {
+		ID: fmt.Sprintf("change.%d", seq), Card: card, Image: photo})
+	switch {
+	case errors.Is(err, chat.ErrPostInput):
+		// The customer has no conversation a card can go to (their id
+		// names a group, say). The booking stands; staff see the change.
+		d.log.Warn("booking: no chat card for this change", "customer", ch.Customer, "seq", seq, "err", err)
+		return emit, nil
+	case err != nil:
 		return nil, fmt.Errorf("booking: chat card: %w", err)
 	}
 	return e, nil

@@ -26,7 +26,9 @@ const (
 	HQCancelTopic = "hq/booking/cancel"
 	// RemotePrefix starts the id of a customer who books through HQ.
 	RemotePrefix = "hq-"
-	hqDevice     = "hq"
+	// hqDevice is HQ as a requester: "@" cannot start a device id, so no
+	// device shares HQ's request ids or derived booking ids.
+	hqDevice = "@hq"
 )
 
 // ErrHQInput marks an HQ message that cannot be answered (no valid id);
@@ -75,14 +77,14 @@ func (d *Desk) HandleHQ(ctx context.Context, topic string, payload []byte) (*Out
 	switch topic {
 	case HQRequestTopic:
 		var q hqRequest
-		if err := decode(payload, &q); err != nil {
+		if err := decodeHQ(payload, &q); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrHQInput, err)
 		}
 		id, customer = q.ID, q.Customer
 		handle = func() (*Outcome, error) { return d.hqBook(ctx, &q) }
 	case HQCancelTopic:
 		var q hqCancel
-		if err := decode(payload, &q); err != nil {
+		if err := decodeHQ(payload, &q); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrHQInput, err)
 		}
 		id, customer = q.ID, q.Customer
@@ -110,6 +112,16 @@ func (d *Desk) HandleHQ(ctx context.Context, topic string, payload []byte) (*Out
 	}
 	d.emitOutcome(o)
 	return o, nil
+}
+
+// decodeHQ decodes an HQ message. Unlike a device's request it accepts
+// fields it does not know: HQ may be a version ahead of the store, and a
+// request must not be dropped unanswered for a field the store ignores.
+func decodeHQ(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return svc.Errorf(svc.CodeBadRequest, "%v", err)
+	}
+	return nil
 }
 
 func (d *Desk) storedOutcome(id string) (*Outcome, error) {
@@ -207,11 +219,16 @@ func (d *Desk) hqBook(ctx context.Context, q *hqRequest) (*Outcome, error) {
 		if err := d.checkProfile(&p); err != nil {
 			return reject(err, nil)
 		}
-		if p.ID == "" {
-			p.ID = derivedID("pf-", hqDevice, q.ID)
-		} else if err := checkID("profile.id", p.ID); err != nil {
+		// HQ's profile id names the pet at HQ; the store's id is made from
+		// it and the customer, so HQ can neither pick nor overwrite another
+		// customer's profile, and the same pet sent again is one profile.
+		hqID := p.ID
+		if hqID == "" {
+			hqID = q.ID
+		} else if err := checkID("profile.id", hqID); err != nil {
 			return reject(err, nil)
 		}
+		p.ID = derivedID("pf-", hqDevice, q.Customer, hqID)
 		prof = &storedProfile{Profile: p, Customer: q.Customer}
 		if err := fits(s, prof, start, d.cat.Location()); err != nil {
 			return reject(err, nil)
@@ -323,15 +340,14 @@ func (d *Desk) rejectIn(w *wtx, o *Outcome, q *hqRequest) (func(), error) {
 	if err := d.fileOutcome(w.tx, o, true); err != nil {
 		return nil, err
 	}
-	ch := &Change{Type: ChangeHQRejected, Booking: "", Customer: q.Customer, Service: q.Service, Start: q.Start,
-		Source: "hq", By: hqDevice, HQRequest: q.ID, Reason: o.Reason, Alternatives: o.Alternatives, TS: o.TS}
-	if _, ok := d.cat.Service(q.Service); !ok {
-		ch.Service = ""
+	ch := &Change{Type: ChangeHQRejected, Customer: q.Customer, Source: "hq", By: hqDevice, HQRequest: q.ID,
+		Reason: o.Reason, Alternatives: o.Alternatives, TS: o.TS}
+	if _, ok := d.cat.Service(q.Service); ok {
+		ch.Service = q.Service
 	}
-	if _, err := time.Parse(time.RFC3339, q.Start); err != nil {
-		ch.Start = ""
+	if t, err := time.Parse(time.RFC3339, q.Start); err == nil {
+		ch.Start = d.fmtTime(t)
 	}
-	ch.Booking = "hq." + q.ID // the card's message id needs one
 	return d.commit(w, ch, nil)
 }
 
@@ -400,8 +416,11 @@ func (d *Desk) hqCancel(ctx context.Context, q *hqCancel) (*Outcome, error) {
 		}
 		r.Status = StatusCancelled
 		filed = true
+		if err := d.withReason(r, q.Reason); err != nil {
+			return nil, err
+		}
 		return &Change{Type: ChangeCancelled, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
-			By: hqDevice, HQRequest: q.ID, Reason: q.Reason, TS: now}, nil
+			By: hqDevice, HQRequest: r.HQRequest, TS: now}, nil
 	}, func(w *wtx, r, old *record) error {
 		if err := d.unschedule(w, old); err != nil {
 			return err

@@ -721,8 +721,11 @@ func (d *Desk) release(ctx context.Context, req *svc.Request, typ, status string
 			return nil, wrongState(r, StatusBooked)
 		}
 		r.Status = status
+		if err := d.withReason(r, q.Reason); err != nil {
+			return nil, err
+		}
 		return &Change{Type: typ, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
-			By: req.From.Device, HQRequest: r.HQRequest, Reason: q.Reason, TS: now}, nil
+			By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
 	}, func(w *wtx, r, old *record) error { return d.unschedule(w, old) })
 	if err != nil {
 		return nil, err

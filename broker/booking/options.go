@@ -50,7 +50,6 @@ type Sealer interface {
 // Chat files booking cards in the customer's conversation inside the
 // booking's own transaction (broker/chat.Service).
 type Chat interface {
-	ValidatePost(p chat.Post) error
 	PostTx(tx *bolt.Tx, p chat.Post) (seq uint64, stored bool, emit func(), err error)
 	PrepareImage(ctx context.Context, hash string) (*chat.MediaInfo, func(), error)
 }

@@ -3,6 +3,7 @@ package booking
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,10 +36,10 @@ func (d *Desk) progress(ctx context.Context, req *svc.Request) (any, error) {
 	if r.Status != StatusCheckedIn {
 		return nil, wrongState(r, StatusCheckedIn)
 	}
-	// The same request id is a repeat (svc remembers answers; after a crash
-	// this finds the stage already posted).
-	for _, p := range r.Progress {
-		if p.Stage == q.Stage && p.By == req.From.Device && p.Note == q.Note && p.Photo == q.Photo {
+	// svc answers a repeated request id from its memory; should that be
+	// lost in a crash, a repeat finds its stage as the last one posted.
+	if n := len(r.Progress); n > 0 {
+		if p := r.Progress[n-1]; p.Stage == q.Stage && p.By == req.From.Device && p.Note == q.Note && p.Photo == q.Photo {
 			return d.answer(r, req.From)
 		}
 	}
@@ -51,8 +52,11 @@ func (d *Desk) progress(ctx context.Context, req *svc.Request) (any, error) {
 		photo, release, err = d.o.Chat.PrepareImage(ctx, q.Photo)
 		if err != nil {
 			var se *svc.Error
-			if ok := asSvc(err, &se); ok {
+			switch {
+			case asSvc(err, &se):
 				return nil, se
+			case errors.Is(err, chat.ErrPostInput):
+				return nil, svc.Errorf(svc.CodeBadRequest, `"photo": %v`, err)
 			}
 			return nil, fmt.Errorf("booking: photo: %w", err)
 		}

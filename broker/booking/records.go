@@ -73,6 +73,7 @@ type record struct {
 type personal struct {
 	Notes   string   `json:"notes,omitempty"`
 	Contact *Contact `json:"contact,omitempty"`
+	Reason  string   `json:"reason,omitempty"` // why it was cancelled ("the dog is sick")
 }
 
 // Contact is how the store reaches a customer who booked at the kiosk.
@@ -132,8 +133,6 @@ func byCustKey(customer string, start time.Time, booking string) []byte {
 	return append(append(k, ms(start)...), booking...)
 }
 
-func profileKey(customer, id string) []byte { return []byte(customer + "\x00" + id) }
-
 // dueKey: due ms, booking id 0x00 what → (empty).
 func dueKey(due time.Time, booking, what string) []byte {
 	return append(append(ms(due), booking...), append([]byte{0}, what...)...)
@@ -188,13 +187,23 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	return nil
 }
 
-// busyOn reads the busy intervals of date day.
+// busyOn reads the busy intervals that can touch date day: the bookings
+// starting that day and the day before (one may run past midnight when the
+// hours do). Entries are filed under their booking's start date.
 func busyOn(tx *bolt.Tx, day Date) ([]Busy, error) {
+	out, err := busyStarting(tx, day.AddDays(-1), nil)
+	if err != nil {
+		return nil, err
+	}
+	return busyStarting(tx, day, out)
+}
+
+// busyStarting appends the busy intervals of bookings starting on day.
+func busyStarting(tx *bolt.Tx, day Date, out []Busy) ([]Busy, error) {
 	b := tx.Bucket(bBusy)
 	if b == nil {
-		return nil, nil
+		return out, nil
 	}
-	var out []Busy
 	prefix := dayKey(day)
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

@@ -315,6 +315,9 @@ func TestPersonalDataSealedAtRest(t *testing.T) {
 	var b bookingAnswer
 	st.OK(t, k.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-groom","start":%q,"customer":%q,"profile":%q,"notes":"notes-7f3a","contact":{"name":"name-7f3a","phone":"13907f3a"}}`,
 		at(tue, "10:00"), owner.Username, prof.Profile.ID))).Decode(t, &b)
+	var c bookingAnswer
+	st.OK(t, owner.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-bath","start":%q}`, at(tue, "16:00")))).Decode(t, &c)
+	st.OK(t, owner.Call(t, "booking", "cancel", fmt.Sprintf(`{"booking":%q,"reason":"reason-7f3a"}`, c.Booking.ID)))
 	s.Set(time.Date(2026, 11, 24, 9, 50, 0, 0, s.Now().Location()))
 	st.OK(t, k.Call(t, "booking", "check_in", fmt.Sprintf(`{"booking":%q}`, b.Booking.ID)))
 	st.OK(t, staff.Call(t, "booking", "complete", fmt.Sprintf(`{"booking":%q}`, b.Booking.ID)))
@@ -324,7 +327,7 @@ func TestPersonalDataSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"Nuomi-7f3a", "allergy-7f3a", "temperament-7f3a", "notes-7f3a", "name-7f3a", "13907f3a", "comment-7f3a"} {
+	for _, secret := range []string{"Nuomi-7f3a", "allergy-7f3a", "temperament-7f3a", "notes-7f3a", "name-7f3a", "13907f3a", "comment-7f3a", "reason-7f3a"} {
 		if bytes.Contains(raw, []byte(secret)) {
 			t.Errorf("%q is in the database file in clear", secret)
 		}
@@ -340,5 +343,9 @@ func TestPersonalDataSealedAtRest(t *testing.T) {
 	if view.Booking.Notes != "notes-7f3a" || view.Booking.Contact == nil || view.Booking.Contact.Phone != "13907f3a" ||
 		view.Profile == nil || view.Profile.Temperament != "temperament-7f3a" || view.Survey == nil || view.Survey.Comment != "comment-7f3a" {
 		t.Fatalf("staff view after restart: %+v", view)
+	}
+	st.OK(t, staff.Call(t, "booking", "get", fmt.Sprintf(`{"booking":%q}`, c.Booking.ID))).Decode(t, &view)
+	if view.Booking.Reason != "reason-7f3a" || view.Booking.Status != booking.StatusCancelled {
+		t.Fatalf("the cancel reason is lost: %+v", view.Booking)
 	}
 }

@@ -31,6 +31,7 @@ type View struct {
 	Surveyed    bool           `json:"surveyed,omitempty"`
 	Notes       string         `json:"notes,omitempty"`
 	Contact     *Contact       `json:"contact,omitempty"`
+	Reason      string         `json:"reason,omitempty"` // why it was cancelled or missed
 }
 
 // ProgressView is one stage of a booking.
@@ -77,13 +78,36 @@ func (d *Desk) view(r *record, private bool) (View, error) {
 		if err != nil {
 			return View{}, err
 		}
-		v.Notes, v.Contact = p.Notes, p.Contact
+		v.Notes, v.Contact, v.Reason = p.Notes, p.Contact, p.Reason
 	}
 	return v, nil
 }
 
+// withReason reseals r's personal data with the reason it was cancelled:
+// a reason may be personal ("the baby has a fever"), so it is not in the
+// change, the events or HQ's feed.
+func (d *Desk) withReason(r *record, reason string) error {
+	if reason == "" {
+		return nil
+	}
+	var p personal
+	if len(r.Sealed) > 0 {
+		var err error
+		if p, err = d.openPersonal(r); err != nil {
+			return err
+		}
+	}
+	p.Reason = reason
+	sealed, err := d.sealPersonal(r.ID, p)
+	if err != nil {
+		return err
+	}
+	r.Sealed = sealed
+	return nil
+}
+
 func (d *Desk) sealPersonal(id string, p personal) ([]byte, error) {
-	if p.Notes == "" && p.Contact == nil {
+	if p.Notes == "" && p.Contact == nil && p.Reason == "" {
 		return nil, nil
 	}
 	b, err := json.Marshal(p)

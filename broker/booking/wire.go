@@ -3,8 +3,6 @@ package booking
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"regexp"
 	"time"
 	"unicode/utf8"
@@ -100,7 +98,6 @@ type listReq struct {
 	envelope
 	Customer string `json:"customer"`
 	From     string `json:"from"`
-	Days     int    `json:"days"`
 }
 
 type boardReq struct {
@@ -175,10 +172,5 @@ func clip(s string) string {
 	return s
 }
 
-// errStop ends a cursor walk early.
-var errStop = errors.New("stop")
-
 // fmtTime renders a time in the store's zone.
 func (d *Desk) fmtTime(t time.Time) string { return t.In(d.cat.Location()).Format(time.RFC3339) }
-
-func describe(err error) string { return fmt.Sprint(err) }
