@@ -65,7 +65,7 @@
 // alternatives) and stores the Outcome under HQ's request id, so a replay
 // gets the same outcome. Outcomes go to the Outbox and booking/hq/outcome.
 //
-// At rest. Notes and contacts, profiles and survey comments are sealed with
+// At rest. Notes, contacts, cancel reasons, profiles and survey comments are sealed with
 // Options.Seal, with "booking/{booking|profile|survey}/{id}" as additional
 // data. Buckets (owned by this package; dates are yyyymmdd in the store's
 // zone, 4 bytes; times Unix ms, 8 bytes; integers big-endian):
