@@ -81,28 +81,12 @@ func (d *Desk) list(_ context.Context, req *svc.Request) (any, error) {
 	y, m, dd := from.YMD()
 	start := timeIn(y, m, dd, d.cat.Location())
 	var recs []*record
-	more := false
+	var more bool
+	prefix := append([]byte(customer), 0)
 	err = d.o.DB.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bByCust)
-		if b == nil {
-			return nil
-		}
-		prefix := append([]byte(customer), 0)
-		c := b.Cursor()
-		for k, _ := c.Seek(append(prefix, ms(start)...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(recs) == d.o.PageSize {
-				more = true // the next page starts at the last one's date
-				break
-			}
-			r, err := getBooking(tx, string(k[len(prefix)+8:]))
-			if err != nil {
-				return err
-			}
-			if r != nil {
-				recs = append(recs, r)
-			}
-		}
-		return nil
+		var err error
+		recs, more, err = bookingsUnder(tx, bByCust, prefix, append(prefix, ms(start)...), d.o.PageSize)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("booking: list: %w", err)
@@ -146,22 +130,9 @@ func (d *Desk) board(_ context.Context, req *svc.Request) (any, error) {
 	}
 	var recs []*record
 	err := d.o.DB.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bByDay)
-		if b == nil {
-			return nil
-		}
-		prefix := dayKey(day)
-		c := b.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			r, err := getBooking(tx, string(k[len(prefix)+8:]))
-			if err != nil {
-				return err
-			}
-			if r != nil {
-				recs = append(recs, r)
-			}
-		}
-		return nil
+		var err error
+		recs, _, err = bookingsUnder(tx, bByDay, dayKey(day), dayKey(day), 0)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("booking: board: %w", err)
@@ -186,4 +157,28 @@ func (d *Desk) board(_ context.Context, req *svc.Request) (any, error) {
 // timeIn is local midnight starting the date.
 func timeIn(y int, m time.Month, d int, loc *time.Location) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+}
+
+// bookingsUnder reads the bookings an index (booking_byday or booking_bycust:
+// prefix, start ms, booking id) holds under prefix, from key seek on, at most
+// limit (0 = all); more says whether there are more.
+func bookingsUnder(tx *bolt.Tx, bucket, prefix, seek []byte, limit int) (recs []*record, more bool, err error) {
+	b := tx.Bucket(bucket)
+	if b == nil {
+		return nil, false, nil
+	}
+	c := b.Cursor()
+	for k, _ := c.Seek(seek); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if limit > 0 && len(recs) == limit {
+			return recs, true, nil
+		}
+		r, err := getBooking(tx, string(k[len(prefix)+8:]))
+		if err != nil {
+			return nil, false, err
+		}
+		if r != nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs, false, nil
 }
