@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/booking"
 	st "github.com/storeedge/storeedge/internal/storetest"
 )
@@ -160,5 +161,35 @@ func TestStaleRemindersSkipped(t *testing.T) {
 	want := []string{late.Booking.ID + "/24h", late.Booking.ID + "/2h"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("reminders %v, want %v", got, want)
+	}
+}
+
+// The configured limits: a customer's profiles (quota_exceeded past
+// booking.max_profiles) and a list page (booking.page_size, with more).
+func TestLimits(t *testing.T) {
+	s := st.Start(t, st.Options{Devices: all, Config: func(c *broker.Config) {
+		c.Booking.MaxProfiles = 2
+		c.Booking.PageSize = 2
+	}})
+	staff := s.Connect(t, anna, "")
+	owner := s.CustomerLogin(t, staff, "", "phone", false)
+	for _, name := range []string{"Dou", "Bao"} {
+		st.OK(t, owner.Call(t, "booking", "profile_put", fmt.Sprintf(`{"profile":{"kind":"pet","name":%q,"species":"cat"}}`, name)))
+	}
+	st.Fails(t, owner.Call(t, "booking", "profile_put", `{"profile":{"kind":"pet","name":"Mi","species":"cat"}}`), "quota_exceeded", booking.ReasonTooManyProfile)
+	for _, start := range []string{at(tue, "10:00"), at(tue, "12:00"), at(tue, "14:00")} {
+		st.OK(t, owner.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-bath","start":%q}`, start)))
+	}
+	var page struct {
+		Bookings []booking.View `json:"bookings"`
+		More     bool           `json:"more"`
+	}
+	st.OK(t, owner.Call(t, "booking", "list", `{}`)).Decode(t, &page)
+	if len(page.Bookings) != 2 || !page.More || page.Bookings[0].Start != at(tue, "10:00") {
+		t.Fatalf("first page: %+v", page)
+	}
+	st.OK(t, owner.Call(t, "booking", "list", `{"from":"2026-11-25"}`)).Decode(t, &page)
+	if len(page.Bookings) != 0 || page.More {
+		t.Fatalf("after Tuesday: %+v", page)
 	}
 }
