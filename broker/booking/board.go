@@ -3,7 +3,6 @@ package booking
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,8 +10,6 @@ import (
 
 	"github.com/storeedge/storeedge/broker/svc"
 )
-
-func asSvc(err error, se **svc.Error) bool { return errors.As(err, se) }
 
 // get answers one booking: its customer, staff, the device that made it,
 // and progress roles (cameras) may read it.

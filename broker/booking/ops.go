@@ -11,7 +11,6 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/chat"
-	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 )
 
@@ -29,17 +28,7 @@ func contains(list []string, v string) bool { return slices.Contains(list, v) }
 // commit and makes every write in it run again alone. Check before, and
 // inside fn set a flag and write nothing.
 func (d *Desk) update(ctx context.Context, fn func(*bolt.Tx) error) error {
-	err := d.o.DB.Update(ctx, fn)
-	var se *svc.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &se):
-		return se
-	case errors.Is(err, store.ErrFull):
-		return svc.Errorf(svc.CodeQuotaExceeded, "the store's database is full")
-	}
-	return fmt.Errorf("booking: %w", err)
+	return svc.FromCommit("booking", d.o.DB.Update(ctx, fn))
 }
 
 func (d *Desk) service(id string) (*Service, error) {

@@ -241,11 +241,11 @@ func (d *Desk) profilePut(ctx context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			return err
 		}
-		prefix := append([]byte(customer), 0)
+		prefix := profileIndex(customer, "")
 		n := 0
 		exists := w.profiles.Get([]byte(p.ID)) != nil
 		c := w.ids.Cursor()
-		for k, _ := c.Seek(profileIndex(customer, "")); k != nil && bytes.HasPrefix(k, append([]byte("pf\x00"), prefix...)); k, _ = c.Next() {
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			n++
 		}
 		if !exists && n >= d.o.MaxProfiles {

@@ -53,7 +53,7 @@ func (d *Desk) progress(ctx context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			var se *svc.Error
 			switch {
-			case asSvc(err, &se):
+			case errors.As(err, &se):
 				return nil, se
 			case errors.Is(err, chat.ErrPostInput):
 				return nil, svc.Errorf(svc.CodeBadRequest, `"photo": %v`, err)

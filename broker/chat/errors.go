@@ -7,7 +7,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 )
 
@@ -24,18 +23,7 @@ func caller(req *svc.Request) (string, error) {
 // the answer (the transaction is rolled back, nothing is stored); a full
 // database is quota_exceeded; anything else is wrapped (unavailable).
 func (s *Service) update(ctx context.Context, fn func(*bolt.Tx) error) error {
-	err := s.o.DB.Update(ctx, fn)
-	if err == nil {
-		return nil
-	}
-	var se *svc.Error
-	switch {
-	case errors.As(err, &se):
-		return se
-	case errors.Is(err, store.ErrFull):
-		return svc.Errorf(svc.CodeQuotaExceeded, "the store's database is full")
-	}
-	return fmt.Errorf("chat: commit: %w", err)
+	return svc.FromCommit("chat", s.o.DB.Update(ctx, fn))
 }
 
 // view runs fn in a read transaction, passing *svc.Error through.

@@ -3,6 +3,8 @@ package svc
 import (
 	"errors"
 	"fmt"
+
+	"github.com/storeedge/storeedge/broker/store"
 )
 
 // The stable error codes of an answer (DESIGN §4 rule 4).
@@ -71,4 +73,21 @@ func validCode(c string) bool {
 // transient codes are not remembered for idempotency: a retry may succeed.
 func transient(code string) bool {
 	return code == CodeUnavailable || code == CodeQuotaExceeded
+}
+
+// FromCommit turns the error of a service's write transaction into its
+// answer: nil stays nil, an *Error returned by the transaction's function is
+// the answer (nothing was stored), a full database is quota_exceeded, and
+// anything else is wrapped with the service's name (answered unavailable).
+func FromCommit(service string, err error) error {
+	var e *Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, store.ErrFull):
+		return Errorf(CodeQuotaExceeded, "the store's database is full")
+	}
+	return fmt.Errorf("%s: commit: %w", service, err)
 }

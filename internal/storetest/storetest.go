@@ -368,10 +368,10 @@ func (c *Client) dial(first bool) error {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A persistent client resumes its session on every later connect.
 	cp := &paho.Connect{ClientID: c.ID, KeepAlive: 30, CleanStart: first || !c.persistent,
 		Username: c.username, UsernameFlag: true, Password: []byte(c.password), PasswordFlag: true}
 	if c.persistent {
-		cp.CleanStart = first
 		exp := uint32(3600)
 		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &exp}
 	}
