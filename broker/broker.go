@@ -55,7 +55,8 @@ type Broker struct {
 	// client connects while the others are being disconnected.
 	raw []net.Listener
 
-	svcs *services
+	svcs  *services
+	cloud *cloudLink
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc
@@ -150,7 +151,15 @@ func (b *Broker) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range []mqtt.Hook{b.auth, &mochiFixes{maxPacket: cfg.Limits.MaxPacketSize}, sess, b.metrics.Hook()} {
+	bridge, err := b.newCloud()
+	if err != nil {
+		return err
+	}
+	hooks := []mqtt.Hook{b.auth, &mochiFixes{maxPacket: cfg.Limits.MaxPacketSize}, sess, b.metrics.Hook()}
+	if bridge != nil {
+		hooks = append(hooks, &cloudCapture{bridge: bridge})
+	}
+	for _, h := range hooks {
 		if err := b.srv.AddHook(h, nil); err != nil {
 			return fmt.Errorf("add hook %s: %w", h.ID(), err)
 		}
@@ -161,8 +170,11 @@ func (b *Broker) start(ctx context.Context) error {
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if err := b.startServices(ctx); err != nil {
+	if err := b.startServices(ctx, bridge); err != nil {
 		return err
+	}
+	if bridge != nil {
+		b.startCloud(ctx, bridge)
 	}
 	if cfg.Listeners.HTTP != "" {
 		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -320,6 +332,10 @@ func (b *Broker) readyErr() error {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.stopOnce.Do(func() {
 		b.ready.Store(false)
+		if b.cloud != nil {
+			// First: it hands HQ's messages to the services.
+			b.cloud.stop()
+		}
 		if b.svcs != nil {
 			// Before the database closes: handlers write to it.
 			b.svcs.stop(b.srv)
@@ -350,6 +366,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 
 // abort releases what a failed start opened.
 func (b *Broker) abort() {
+	if b.cloud != nil {
+		b.cloud.stop()
+	}
 	if b.svcs != nil {
 		b.svcs.stop(b.srv)
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
 )
@@ -26,6 +27,7 @@ type Config struct {
 	Chat        ChatConfig        `yaml:"chat"`
 	Media       MediaConfig       `yaml:"media"`
 	Booking     BookingConfig     `yaml:"booking"`
+	Cloud       cloudsync.Config  `yaml:"cloud"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
@@ -236,6 +238,9 @@ func (c Config) Validate() error {
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {
 		errs = append(errs, errors.New("booking: tick at least 10ms, max_notes_bytes/max_profiles/page_size at least 1, changes_kept at least 1h, alternatives at least 1, staff_roles set"))
+	}
+	if err := c.Cloud.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

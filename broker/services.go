@@ -22,6 +22,7 @@ import (
 	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/mediasvc"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
 
@@ -67,7 +68,7 @@ func (b *Broker) handleHQ(ctx context.Context, cs *chat.Service, desk *booking.D
 // startServices builds the svc router, the media store and service, the
 // scan-to-chat customer store and the chat service, connects them to the
 // auth hook (customer logins, %m membership) and starts them.
-func (b *Broker) startServices(ctx context.Context) error {
+func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) error {
 	cfg := b.cfg
 	keys, where, err := loadKeys(cfg.Services, cfg.DataDir)
 	if err != nil {
@@ -122,12 +123,12 @@ func (b *Broker) startServices(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("services: %w", err)
 	}
-	cs, err := chat.New(chat.Options{
+	cs, err := chat.New(withChatOutbox(chat.Options{
 		DB: b.db, Router: router, Seal: keys, Media: ms, Assistant: assistant, Tokens: custs,
 		RecallWindow: cfg.Chat.RecallWindow, MaxBodyBytes: cfg.Chat.MaxBodyBytes, PageSize: cfg.Chat.PageSize,
 		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
 		SessionRoles: cfg.Chat.SessionRoles, Now: cfg.Now, Log: b.log,
-	})
+	}, bridge))
 	if err != nil {
 		return err
 	}
@@ -142,12 +143,12 @@ func (b *Broker) startServices(ctx context.Context) error {
 		return fmt.Errorf("booking.services_file: %w", err)
 	}
 	bk := cfg.Booking
-	desk, err := booking.New(booking.Options{
+	desk, err := booking.New(withBookingOutbox(booking.Options{
 		DB: b.db, Router: router, Seal: keys, Catalog: catalog, Chat: cs, Now: cfg.Now, Tick: bk.Tick,
 		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
 		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
 		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Log: b.log,
-	})
+	}, bridge))
 	if err != nil {
 		return err
 	}
@@ -285,4 +286,21 @@ func loadKeys(c ServicesConfig, dataDir string) (*seal.Keyring, string, error) {
 		return nil, "", fmt.Errorf("services.keys_file %s: %w", c.KeysFile, err)
 	}
 	return k, c.KeysFile, nil
+}
+
+// withChatOutbox gives the chat service cloudsync's outbox when the bridge
+// runs (a nil interface otherwise, not a typed nil).
+func withChatOutbox(o chat.Options, bridge *cloudsync.Bridge) chat.Options {
+	if bridge != nil {
+		o.Outbox = bridge.Outbox()
+	}
+	return o
+}
+
+// withBookingOutbox is withChatOutbox for the booking desk.
+func withBookingOutbox(o booking.Options, bridge *cloudsync.Bridge) booking.Options {
+	if bridge != nil {
+		o.Outbox = bridge.Outbox()
+	}
+	return o
 }

@@ -29,3 +29,8 @@ var FAQ []byte
 //
 //go:embed services.yaml
 var Services []byte
+
+// Cloud is the default topic map of what goes up to HQ (cloudsync).
+//
+//go:embed cloud.yaml
+var Cloud []byte

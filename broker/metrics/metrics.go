@@ -2,6 +2,7 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -139,6 +140,14 @@ func (m *Metrics) Handler() http.Handler {
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
 	})
+}
+
+// Register adds a collector (cloudsync's, for one) to /metrics.
+func (m *Metrics) Register(c prometheus.Collector) error {
+	if err := m.reg.Register(c); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
 }
 
 // Hook returns the mochi hook that counts connections and PUBLISH packets.

@@ -64,6 +64,10 @@ type Options struct {
 	Evict []string
 	// Now stamps entries (default time.Now).
 	Now func() time.Time
+	// Committed, when set, is called after a transaction that Put an entry
+	// has committed (bbolt's Tx.OnCommit), so the uplink learns of new work
+	// without polling. It must not block.
+	Committed func()
 }
 
 // Outbox is the outbox over a caller's bbolt transactions. It holds no
@@ -231,6 +235,9 @@ func (o *Outbox) PutOrigin(tx *bolt.Tx, topic, origin string, payload []byte) er
 	}
 	rec.count++
 	rec.bytes += size
+	if o.o.Committed != nil {
+		tx.OnCommit(o.o.Committed)
+	}
 	return classes.write(meta, changed...)
 }
 

@@ -1,0 +1,137 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/storeedge/storeedge/broker/booking"
+	"github.com/storeedge/storeedge/broker/chat"
+	"github.com/storeedge/storeedge/cloudsync"
+	"github.com/storeedge/storeedge/cloudsync/topicmap"
+	"github.com/storeedge/storeedge/configs"
+)
+
+// cloudLink is cloudsync running inside the daemon.
+type cloudLink struct {
+	bridge *cloudsync.Bridge
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// newCloud builds the bridge when cloud.url is set (nil otherwise), before
+// the services, which file what HQ must see in its outbox.
+func (b *Broker) newCloud() (*cloudsync.Bridge, error) {
+	c := b.cfg.Cloud
+	if !c.Enabled() {
+		return nil, nil
+	}
+	mapYAML := configs.Cloud
+	if c.MapFile != "" {
+		var err error
+		if mapYAML, err = os.ReadFile(c.MapFile); err != nil {
+			return nil, fmt.Errorf("cloud.map_file: %w", err)
+		}
+	}
+	m, err := topicmap.Parse(mapYAML)
+	if err != nil {
+		return nil, fmt.Errorf("cloud.map_file: %w", err)
+	}
+	bridge, err := cloudsync.New(cloudsync.Options{
+		Config: c, StoreID: b.cfg.StoreID, DB: b.db, Map: m, Deliver: b.deliverFromHQ, Log: b.log,
+		Status: func(p []byte) error { return b.srv.Publish(cloudsync.StatusTopic, p, true, 1) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := b.metrics.Register(bridge.Collector()); err != nil {
+		return nil, fmt.Errorf("cloud metrics: %w", err)
+	}
+	return bridge, nil
+}
+
+// startCloud runs the bridge until shutdown.
+func (b *Broker) startCloud(ctx context.Context, bridge *cloudsync.Bridge) {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.cloud = &cloudLink{bridge: bridge, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(b.cloud.done)
+		if err := bridge.Run(cctx); err != nil {
+			b.log.Error("cloudsync stopped", "err", err)
+		}
+	}()
+	b.log.Info("cloudsync on", "url", b.cfg.Cloud.URL, "store", b.cfg.StoreID)
+}
+
+func (l *cloudLink) stop() {
+	l.cancel()
+	<-l.done
+}
+
+// deliverFromHQ hands a message from HQ to its service: remote customers'
+// chat to the chat service, online bookings to the booking desk, the rest
+// (promotions, config, broadcasts) to the local broker for the devices
+// subscribed to it. It runs one message at a time.
+func (b *Broker) deliverFromHQ(ctx context.Context, in cloudsync.Inbound) error {
+	s := b.svcs
+	if s == nil {
+		return errors.New("services not running")
+	}
+	switch {
+	case strings.HasPrefix(in.Topic, "hq/chat/"):
+		err := s.chat.HandleHQ(ctx, in.Topic, in.Payload)
+		if errors.Is(err, chat.ErrHQInput) {
+			return fmt.Errorf("%w: %w", cloudsync.ErrInvalid, err)
+		}
+		return err
+	case strings.HasPrefix(in.Topic, "hq/booking/"):
+		o, err := s.booking.HandleHQ(ctx, in.Topic, in.Payload)
+		if errors.Is(err, booking.ErrHQInput) {
+			return fmt.Errorf("%w: %w", cloudsync.ErrInvalid, err)
+		}
+		if err == nil && !o.OK {
+			b.log.Info("booking: request from HQ rejected", "request", o.Request, "code", o.Code, "reason", o.Reason)
+		}
+		return err
+	default:
+		if err := b.srv.Publish(in.Topic, in.Payload, in.Retain, 1); err != nil {
+			return fmt.Errorf("publish %s locally: %w", in.Topic, err)
+		}
+		return nil
+	}
+}
+
+// cloudCapture files devices' publishes on mapped topics (telemetry,
+// status) in the outbox. It runs after the session hook, on the final pass
+// of a publish, so a QoS 1 entry is on disk before the device's PUBACK. The
+// services' own publishes (the inline client) are not captured: they file
+// what HQ must see themselves, in their own commits.
+type cloudCapture struct {
+	mqtt.HookBase
+	bridge *cloudsync.Bridge
+}
+
+func (h *cloudCapture) ID() string { return "storeedge-cloud-capture" }
+
+func (h *cloudCapture) Provides(b byte) bool { return b == mqtt.OnPublish }
+
+func (h *cloudCapture) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || pk.Ignore {
+		return pk, nil
+	}
+	err := h.bridge.Capture(context.Background(), pk.TopicName, pk.Payload, pk.FixedHeader.Qos > 0)
+	if errors.Is(err, cloudsync.ErrQuota) {
+		// The device learns its message was not taken (MQTT 5: PUBACK
+		// 0x97, and the broker does not deliver it either).
+		return pk, packets.ErrQuotaExceeded
+	}
+	if err != nil {
+		return pk, packets.ErrImplementationSpecificError
+	}
+	return pk, nil
+}

@@ -1,0 +1,163 @@
+package cloudsync_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/cloudsync/hq"
+	"github.com/storeedge/storeedge/internal/faultproxy"
+	"github.com/storeedge/storeedge/internal/mosquittotest"
+	"github.com/storeedge/storeedge/internal/storetest"
+)
+
+func TestMain(m *testing.M) {
+	storetest.Main()
+	m.Run()
+}
+
+// hqBroker is HQ's broker for a test: mosquitto, or an in-process mochi.
+type hqBroker struct {
+	Addr string
+	mq   *mosquittotest.Broker
+}
+
+func startMosquitto(t *testing.T, o mosquittotest.Options) *hqBroker {
+	t.Helper()
+	mq := mosquittotest.Start(t, o)
+	return &hqBroker{Addr: mq.Addr, mq: mq}
+}
+
+// link is the store's line to HQ: a fault proxy in front of HQ's broker.
+func link(t *testing.T, hqAddr string) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.New("127.0.0.1:0", hqAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// cloudConfig points the store at HQ through addr with test-sized timings.
+func cloudConfig(addr string, more func(*broker.Config)) func(*broker.Config) {
+	return func(c *broker.Config) {
+		c.Cloud.URL = "mqtt://" + addr
+		c.Cloud.ReconnectMin = 20 * time.Millisecond
+		c.Cloud.ReconnectMax = 200 * time.Millisecond
+		c.Cloud.ConnectTimeout = 2 * time.Second
+		c.Cloud.KeepAlive = 5 * time.Second
+		c.Cloud.StatusInterval = 100 * time.Millisecond
+		if more != nil {
+			more(c)
+		}
+	}
+}
+
+// consumer is HQ's consumer: it records every uplink message and the first
+// copy of each (store, origin).
+type consumer struct {
+	t     *testing.T
+	c     *paho.Client
+	dedup *hq.Dedup
+
+	mu    sync.Mutex
+	all   int
+	first []hq.Message
+	recv  []time.Time // receive time of each first copy
+	bad   []string
+}
+
+func newConsumer(t *testing.T, addr, id, filter string) *consumer {
+	t.Helper()
+	k := &consumer{t: t, dedup: hq.NewDedup()}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.c = paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: id,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			k.take(pr.Packet)
+			return true, nil
+		}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := k.c.Connect(ctx, &paho.Connect{KeepAlive: 30, ClientID: id, CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.c.Disconnect(&paho.Disconnect{}) })
+	return k
+}
+
+func (k *consumer) take(p *paho.Publish) {
+	now := time.Now()
+	m, err := hq.Parse(p)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.all++
+	if err != nil {
+		k.bad = append(k.bad, err.Error())
+		return
+	}
+	if k.dedup.First(m.Store, m.Origin) {
+		k.first = append(k.first, m)
+		k.recv = append(k.recv, now)
+	}
+}
+
+func (k *consumer) counts() (all, first int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.all, len(k.first)
+}
+
+// waitFirst polls until n distinct messages arrived.
+func (k *consumer) waitFirst(n int, within time.Duration) {
+	k.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		_, f := k.counts()
+		if f >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			k.t.Fatalf("HQ has %d distinct messages after %s, want %d", f, within, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (k *consumer) messages() []hq.Message {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]hq.Message(nil), k.first...)
+}
+
+// publisher is HQ sending to stores: a plain MQTT client on HQ's broker.
+func hqPublisher(t *testing.T, addr string) *paho.Client {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: fmt.Sprintf("hq-pub-%d", time.Now().UnixNano())})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{KeepAlive: 30, ClientID: c.ClientID(), CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	return c
+}
+
+var _ = url.Parse

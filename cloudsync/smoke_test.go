@@ -1,0 +1,28 @@
+package cloudsync_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/storeedge/storeedge/internal/mosquittotest"
+	"github.com/storeedge/storeedge/internal/storetest"
+)
+
+func TestTelemetryReachesHQ(t *testing.T) {
+	hqb := startMosquitto(t, mosquittotest.Options{})
+	k := newConsumer(t, hqb.Addr, "hq-consumer", "stores/+/up/#")
+	px := link(t, hqb.Addr)
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{{ID: "kiosk-1", Role: "kiosk"}},
+		Config: cloudConfig(px.Addr(), nil)})
+	dev := s.Connect(t, storetest.Device{ID: "kiosk-1", Role: "kiosk"}, "")
+	for i := range 100 {
+		dev.Publish(t, "devices/kiosk-1/status", fmt.Appendf(nil, `{"n":%d}`, i))
+	}
+	k.waitFirst(100, 10*time.Second)
+	for i, m := range k.messages() {
+		if m.LocalTopic != "devices/kiosk-1/status" || string(m.Payload) != fmt.Sprintf(`{"n":%d}`, i) {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+	}
+}
