@@ -81,7 +81,7 @@ func (b *Bridge) Status() Status {
 		Backlog: st.Count, BacklogBytes: st.Bytes, OverBudget: st.Over,
 		Inflight: b.up.inflight(), Sent: b.up.sent.Load(), Acked: b.up.acked.Load(),
 		Evicted: map[string]int64{}, Refused: b.refused.Load(), Rejected: b.up.refused.Load(),
-		Downlink: Downlink{Received: b.down.received.Load(), Duplicates: b.down.duplicates.Load(), Failed: b.down.failed.Load()},
+		Downlink:   Downlink{Received: b.down.received.Load(), Duplicates: b.down.duplicates.Load(), Failed: b.down.failed.Load()},
 		Reconnects: b.reconnects.Load()}
 	if !st.Oldest.IsZero() {
 		s.OldestAge = now.Sub(st.Oldest).Seconds()

@@ -56,9 +56,9 @@ type uplink struct {
 	byID      map[uint16]uint64 // packet id in paho's session → seq
 	bySeq     map[uint64]uint16
 	added     map[uint64]bool // QoS 1 entries paho took into its session, until Remove
-	flight    int // entries taken and not yet acknowledged
-	maxFlight int // Config.Inflight
-	window    int // min(maxFlight, HQ's Receive Maximum)
+	flight    int             // entries taken and not yet acknowledged
+	maxFlight int             // Config.Inflight
+	window    int             // min(maxFlight, HQ's Receive Maximum)
 	waiter    chan struct{}
 	wakeAt    time.Time // a timer is set to wake the waiter then
 	pause     time.Time // HQ refused an entry: nothing is sent before then
