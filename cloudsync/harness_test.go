@@ -4,18 +4,23 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/cloudsync/hq"
 	"github.com/storeedge/storeedge/internal/faultproxy"
+	"github.com/storeedge/storeedge/internal/mochisafe"
 	"github.com/storeedge/storeedge/internal/mosquittotest"
 	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testbroker"
 )
 
 func TestMain(m *testing.M) {
@@ -160,4 +165,21 @@ func hqPublisher(t *testing.T, addr string) *paho.Client {
 	return c
 }
 
-var _ = url.Parse
+// startMochi runs an in-process mochi as HQ's broker (sessions in memory,
+// anyone may connect) and returns its address.
+func startMochi(t *testing.T) string {
+	t.Helper()
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := testbroker.FreePort(t)
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "hq", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mochisafe.Close(srv) })
+	return addr
+}
