@@ -69,9 +69,10 @@ type Bridge struct {
 	dropped  atomic.Uint64 // captured QoS 0 entries dropped: capture queue full
 	looped   atomic.Uint64 // HQ's own topics not sent back
 
-	statusMu sync.Mutex
-	last     statusSnapshot
-	burst    map[string]int64 // evictions counted in the current burst, by class
+	statusMu  sync.Mutex
+	publishMu sync.Mutex
+	last      statusSnapshot
+	burst     map[string]int64 // evictions counted in the current burst, by class
 }
 
 // captured is a device's publish waiting to be filed.

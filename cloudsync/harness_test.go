@@ -3,8 +3,9 @@ package cloudsync_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func startMosquitto(t *testing.T, o mosquittotest.Options) *hqBroker {
 }
 
 // link is the store's line to HQ: a fault proxy in front of HQ's broker.
-func link(t *testing.T, hqAddr string) *faultproxy.Proxy {
+func link(t testing.TB, hqAddr string) *faultproxy.Proxy {
 	t.Helper()
 	p, err := faultproxy.New("127.0.0.1:0", hqAddr)
 	if err != nil {
@@ -69,7 +70,7 @@ func cloudConfig(addr string, more func(*broker.Config)) func(*broker.Config) {
 // consumer is HQ's consumer: it records every uplink message and the first
 // copy of each (store, origin).
 type consumer struct {
-	t     *testing.T
+	t     testing.TB
 	c     *paho.Client
 	dedup *hq.Dedup
 
@@ -81,6 +82,11 @@ type consumer struct {
 }
 
 func newConsumer(t *testing.T, addr, id, filter string) *consumer {
+	t.Helper()
+	return newConsumerTB(t, addr, id, filter)
+}
+
+func newConsumerTB(t testing.TB, addr, id, filter string) *consumer {
 	t.Helper()
 	k := &consumer{t: t, dedup: hq.NewDedup()}
 	conn, err := net.Dial("tcp", addr)
@@ -127,7 +133,9 @@ func (k *consumer) counts() (all, first int) {
 }
 
 // waitFirst polls until n distinct messages arrived.
-func (k *consumer) waitFirst(n int, within time.Duration) {
+func (k *consumer) waitFirst(n int, within time.Duration) { k.t.Helper(); k.waitFirstTB(n, within) }
+
+func (k *consumer) waitFirstTB(n int, within time.Duration) {
 	k.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -149,7 +157,9 @@ func (k *consumer) messages() []hq.Message {
 }
 
 // publisher is HQ sending to stores: a plain MQTT client on HQ's broker.
-func hqPublisher(t *testing.T, addr string) *paho.Client {
+func hqPublisher(t *testing.T, addr string) *paho.Client { t.Helper(); return hqPublisherTB(t, addr) }
+
+func hqPublisherTB(t testing.TB, addr string) *paho.Client {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -182,4 +192,31 @@ func startMochi(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = mochisafe.Close(srv) })
 	return addr
+}
+
+// originsWithPrefix counts distinct messages whose origin starts with p.
+func (k *consumer) originsWithPrefix(p string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, m := range k.first {
+		if strings.HasPrefix(m.Origin, p) {
+			n++
+		}
+	}
+	return n
+}
+
+// liveLatency is, for the distinct messages whose origin starts with p,
+// the time from filing (the ts property) to arrival at HQ.
+func (k *consumer) liveLatency(p string) []time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []time.Duration
+	for i, m := range k.first {
+		if strings.HasPrefix(m.Origin, p) {
+			out = append(out, k.recv[i].Sub(m.Stored))
+		}
+	}
+	return out
 }

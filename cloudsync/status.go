@@ -65,7 +65,7 @@ func (b *Bridge) markChange() {
 	b.statusMu.Lock()
 	b.since = b.o.Now()
 	b.statusMu.Unlock()
-	go b.publishStatus()
+	go b.publish(false)
 }
 
 // Status reads the current status (one read transaction).
@@ -106,22 +106,39 @@ func (b *Bridge) Status() Status {
 func (b *Bridge) runStatus(ctx context.Context) {
 	t := time.NewTicker(b.o.Config.StatusInterval)
 	defer t.Stop()
-	b.publishStatus()
+	b.publish(true)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			b.publishStatus()
+			b.publish(true)
 		}
 	}
 }
 
-// publishStatus publishes the status and logs evictions once per burst:
-// when they start, and their total when a status interval passes without
-// any.
-func (b *Bridge) publishStatus() {
+// publishStatus publishes the status now (at shutdown).
+func (b *Bridge) publishStatus() { b.publish(false) }
+
+// publish publishes the status; tick says it is the periodic one, which
+// alone moves the drain rate's and the eviction log's reference point (an
+// extra status on a connect must not make the next rate a burst over a few
+// milliseconds). It also logs evictions once per burst: when they start,
+// and their total when a status interval passes without any. publishMu
+// keeps two statuses from being published out of order, which would leave
+// the older one retained.
+func (b *Bridge) publish(tick bool) {
+	b.publishMu.Lock()
+	defer b.publishMu.Unlock()
 	s := b.Status()
+	if !tick {
+		if b.o.Status != nil {
+			if p, err := json.Marshal(s); err == nil {
+				_ = b.o.Status(p) // a later status follows within an interval
+			}
+		}
+		return
+	}
 	b.statusMu.Lock()
 	prev := b.last.evicted
 	var now, ended map[string]int64

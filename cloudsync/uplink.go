@@ -27,7 +27,6 @@ const (
 	PropStore  = "store"  // the store id
 	PropOrigin = "origin" // the entry's origin id: HQ deduplicates by (store, origin)
 	PropSeq    = "seq"    // the outbox sequence: per-store order
-	PropClass  = "class"  // the priority class
 	PropStored = "ts"     // when the entry was stored, RFC 3339 with nanoseconds
 )
 
@@ -48,17 +47,26 @@ type uplink struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu        sync.Mutex
-	buf       []outbox.Entry
-	stale     bool      // the outbox may hold entries buf does not show
-	refilled  time.Time // last read of buf
-	out       map[uint64]bool
-	byID      map[uint16]uint64 // packet id in paho's session → seq
-	bySeq     map[uint64]uint16
-	added     map[uint64]bool // QoS 1 entries paho took into its session, until Remove
-	flight    int             // entries taken and not yet acknowledged
-	maxFlight int             // Config.Inflight
-	window    int             // min(maxFlight, HQ's Receive Maximum)
+	mu       sync.Mutex
+	buf      []outbox.Entry
+	stale    bool      // the outbox may hold entries buf does not show
+	refilled time.Time // last read of buf
+	full     bool      // that read returned a whole batch
+	out      map[uint64]bool
+	byID     map[uint16]uint64 // packet id in paho's session → seq
+	bySeq    map[uint64]uint16
+	added    map[uint64]bool // QoS 1 entries paho took into its session, until Remove
+	// gen counts connections lost; takenIn is the gen an entry was taken
+	// in. autopaho's queue goroutine may still publish on a connection
+	// that is gone while paho's session (shared by all connections)
+	// already belongs to the next one: such a packet would sit in the
+	// session unsent until the next reconnect, behind newer entries of its
+	// topic. sessionState refuses it, so it goes back to the front.
+	gen       uint64
+	takenIn   map[uint64]uint64
+	flight    int // entries taken and not yet acknowledged
+	maxFlight int // Config.Inflight
+	window    int // min(maxFlight, HQ's Receive Maximum)
 	waiter    chan struct{}
 	wakeAt    time.Time // a timer is set to wake the waiter then
 	pause     time.Time // HQ refused an entry: nothing is sent before then
@@ -90,7 +98,7 @@ const (
 
 func newUplink(db DB, ob *outbox.Outbox, m *topicmap.Map, store string, inflight int, rate float64, log *slog.Logger, now func() time.Time, lastErr func(error)) *uplink {
 	return &uplink{db: db, ob: ob, m: m, store: store, log: log, now: now, lastErr: lastErr,
-		stale: true, out: map[uint64]bool{}, byID: map[uint16]uint64{}, bySeq: map[uint64]uint16{}, added: map[uint64]bool{},
+		stale: true, out: map[uint64]bool{}, byID: map[uint16]uint64{}, bySeq: map[uint64]uint16{}, added: map[uint64]bool{}, takenIn: map[uint64]uint64{},
 		maxFlight: inflight, window: inflight, ackKick: make(chan struct{}, 1),
 		rate: rate, tokens: min(max(1, rate), float64(inflight)), filled: now()}
 }
@@ -187,7 +195,11 @@ func (u *uplink) Peek() (queue.Entry, error) {
 	}
 	e := u.buf[0]
 	u.buf = u.buf[1:]
+	if len(u.buf) == 0 && u.full {
+		u.stale = true // the last read stopped at its batch size: there is more
+	}
 	u.out[e.Seq] = true
+	u.takenIn[e.Seq] = u.gen
 	u.flight++
 	if u.rate > 0 {
 		u.tokens--
@@ -210,6 +222,7 @@ func (u *uplink) refillLocked() error {
 		return fmt.Errorf("cloudsync: read outbox: %w", err)
 	}
 	u.buf = next
+	u.full = len(next) == batch
 	return nil
 }
 
@@ -235,7 +248,6 @@ func (u *uplink) packet(e outbox.Entry) *packets.Publish {
 			{Key: PropStore, Value: u.store},
 			{Key: PropOrigin, Value: e.Origin},
 			{Key: PropSeq, Value: strconv.FormatUint(e.Seq, 10)},
-			{Key: PropClass, Value: e.Class},
 			{Key: PropStored, Value: e.Stored.UTC().Format(time.RFC3339Nano)},
 		}},
 	}
@@ -255,6 +267,7 @@ func (en *entry) Leave() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	delete(u.out, en.e.Seq)
+	delete(u.takenIn, en.e.Seq)
 	u.flight--
 	u.buf = append([]outbox.Entry{en.e}, u.buf...)
 	u.notifyLocked()
@@ -268,6 +281,7 @@ func (en *entry) Remove() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.sent.Add(1)
+	delete(u.takenIn, en.e.Seq)
 	if u.added[en.e.Seq] {
 		// In the session; its PUBACK (perhaps already in) acknowledges it.
 		delete(u.added, en.e.Seq)
@@ -303,13 +317,14 @@ func (en *entry) qos() byte {
 // is dropped, and the status says why the backlog does not move.
 func (u *uplink) refuseLocked(seq uint64, topic, why string) {
 	delete(u.out, seq)
+	delete(u.takenIn, seq)
 	if pid, ok := u.bySeq[seq]; ok {
 		delete(u.byID, pid)
 		delete(u.bySeq, seq)
 	}
 	u.flight--
 	u.refused.Add(1)
-	u.stale = true
+	u.buf, u.stale = nil, true // re-read: the entry goes before those after it
 	d := refusedPause << min(u.refusals, 10)
 	u.refusals++
 	u.pause = u.now().Add(min(d, refusedPauseMax))
@@ -327,6 +342,26 @@ func (u *uplink) ackLocked(seq uint64) {
 	default:
 	}
 	u.notifyLocked()
+}
+
+// lost notes a lost connection.
+func (u *uplink) lost() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.gen++
+}
+
+// current reports whether the entry in pb was taken on the connection
+// that is up now.
+func (u *uplink) current(pb *packets.Publish) bool {
+	seq, ok := seqOf(pb)
+	if !ok {
+		return true
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	g, ok := u.takenIn[seq]
+	return !ok || g == u.gen
 }
 
 // inSession records the packet id paho gave an entry.
@@ -375,7 +410,9 @@ func (u *uplink) sessionLost() {
 		delete(u.bySeq, seq)
 		u.flight--
 	}
-	u.stale = true
+	// Re-read before sending anything else: these go first again, before
+	// newer entries of their topics that buf may hold.
+	u.buf, u.stale = nil, true
 	u.notifyLocked()
 }
 
@@ -472,7 +509,15 @@ func (s *sessionState) ConAckReceived(conn io.Writer, cp *packets.Connect, ca *p
 	return s.State.ConAckReceived(conn, cp, ca)
 }
 
+func (s *sessionState) ConnectionLost(dp *packets.Disconnect) error {
+	s.u.lost()
+	return s.State.ConnectionLost(dp)
+}
+
 func (s *sessionState) AddToSession(ctx context.Context, p session.Packet, resp chan<- packets.ControlPacket) error {
+	if pb, ok := p.(*packets.Publish); ok && !s.u.current(pb) {
+		return session.ErrNoConnection // taken on a connection that is gone: autopaho leaves it
+	}
 	if err := s.State.AddToSession(ctx, p, resp); err != nil {
 		return err
 	}

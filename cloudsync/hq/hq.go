@@ -27,9 +27,8 @@ const SharedFilter = "$share/hq/stores/+/up/#"
 // Message is one uplink message.
 type Message struct {
 	Store  string
-	Origin string // unique per store: the deduplication key with Store
-	Seq    uint64 // the store's outbox sequence: order within a local topic
-	Class  string
+	Origin string    // unique per store: the deduplication key with Store
+	Seq    uint64    // the store's outbox sequence: order within a local topic
 	Stored time.Time // when the store filed it
 	// Topic is the topic on HQ's broker, LocalTopic the store's topic
 	// (empty when Topic is not under stores/{store}/up/).
@@ -47,7 +46,7 @@ func Parse(p *paho.Publish) (Message, error) {
 		return Message{}, ErrNotUplink
 	}
 	u := p.Properties.User
-	m := Message{Store: u.Get(cloudsync.PropStore), Origin: u.Get(cloudsync.PropOrigin), Class: u.Get(cloudsync.PropClass),
+	m := Message{Store: u.Get(cloudsync.PropStore), Origin: u.Get(cloudsync.PropOrigin),
 		Topic: p.Topic, Payload: p.Payload}
 	if m.Store == "" || m.Origin == "" {
 		return Message{}, fmt.Errorf("%w: topic %s", ErrNotUplink, p.Topic)

@@ -164,7 +164,11 @@ func (s *Store) up() {
 		s.t.Fatal(err)
 	}
 	cfg.Now = s.Now
-	b, err := broker.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var logTo io.Writer = io.Discard
+	if os.Getenv("STORETEST_LOG") != "" { // debugging a test: the broker's log on stderr
+		logTo = os.Stderr
+	}
+	b, err := broker.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(logTo, nil)))
 	if err != nil {
 		s.t.Fatal(err)
 	}
