@@ -126,8 +126,10 @@ func (h *cloudCapture) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pa
 	}
 	err := h.bridge.Capture(context.Background(), pk.TopicName, pk.Payload, pk.FixedHeader.Qos > 0)
 	if errors.Is(err, cloudsync.ErrQuota) {
-		// The device learns its message was not taken (MQTT 5: PUBACK
-		// 0x97, and the broker does not deliver it either).
+		// An MQTT 5 device learns its message was not taken for HQ
+		// (PUBACK 0x97; mochi then skips the live delivery, though the
+		// session hook may already have stored it for offline sessions).
+		// An MQTT 3.1.1 device gets a plain PUBACK: it is counted.
 		return pk, packets.ErrQuotaExceeded
 	}
 	if err != nil {

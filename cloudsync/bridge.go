@@ -104,6 +104,9 @@ func New(o Options) (*Bridge, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if _, err := o.Config.tlsConfig(); err != nil {
+		return nil, fmt.Errorf("cloudsync: %w", err)
+	}
 	b := &Bridge{o: o, capture: make(chan captured, captureQueue), since: o.Now(), burst: map[string]int64{}}
 	ob, err := outbox.New(outbox.Options{
 		MaxBytes: o.Config.MaxOutboxBytes, Classify: o.Map.Class, Now: o.Now,
@@ -240,6 +243,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.down.ctx = ctx
+	epoch, err := b.epoch(ctx)
+	if err != nil {
+		return err
+	}
+	b.up.epoch = epoch
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -313,6 +321,33 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.connected.Store(false)
 	b.publishStatus()
 	return nil
+}
+
+// bucketMeta holds cloudsync's own settings: "epoch".
+var bucketMeta = []byte("cloud_meta")
+
+// epoch is a random id made once per database. It starts every origin
+// (epoch/seq), so a store whose database was replaced, and whose outbox
+// sequence starts again at 1, does not send origins HQ has already seen.
+func (b *Bridge) epoch(ctx context.Context) (string, error) {
+	var epoch string
+	fresh := fmt.Sprintf("%016x", rand.Uint64())
+	err := b.o.DB.Update(ctx, func(tx *bolt.Tx) error {
+		m, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := m.Get([]byte("epoch")); v != nil {
+			epoch = string(v)
+			return nil
+		}
+		epoch = fresh
+		return m.Put([]byte("epoch"), []byte(epoch))
+	})
+	if err != nil {
+		return "", fmt.Errorf("cloudsync: database id: %w", err)
+	}
+	return epoch, nil
 }
 
 // subscribe (re)subscribes the downlink. The session keeps subscriptions

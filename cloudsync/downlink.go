@@ -43,8 +43,8 @@ type Inbound struct {
 }
 
 // ErrInvalid marks a message that will never be delivered however often
-// it comes (Deliver may return it wrapped); it is acknowledged, counted
-// and logged.
+// it comes (Deliver returns it wrapped); it is acknowledged, counted and
+// logged. Any other error is temporary: the delivery is retried.
 var ErrInvalid = errors.New("cloudsync: invalid message from HQ")
 
 type downlink struct {
@@ -57,7 +57,7 @@ type downlink struct {
 	ctx     context.Context
 	lastErr func(error)
 
-	received, duplicates, failed atomic.Uint64
+	received, duplicates, failed, retries atomic.Uint64
 }
 
 // localTopic maps a cloud topic to its local one.
@@ -104,18 +104,10 @@ func (d *downlink) handle(pr paho.PublishReceived) (bool, error) {
 			return true, nil
 		}
 	}
-	err := d.deliver(d.ctx, Inbound{Topic: local, CloudTopic: p.Topic, ID: id, Payload: p.Payload, Retain: p.Retain})
-	switch {
-	case err != nil && d.ctx.Err() != nil:
+	in := Inbound{Topic: local, CloudTopic: p.Topic, ID: id, Payload: p.Payload, Retain: p.Retain}
+	if err := d.deliverRetrying(in); err != nil {
 		// Shutting down: not acknowledged, so HQ's broker sends it again.
 		return false, err
-	case err != nil:
-		d.failed.Add(1)
-		level := slog.LevelError
-		if errors.Is(err, ErrInvalid) {
-			level = slog.LevelWarn
-		}
-		d.log.Log(d.ctx, level, "cloudsync: message from HQ not delivered", "topic", p.Topic, "id", id, "err", err)
 	}
 	if id != "" {
 		if err := d.remember(id); err != nil {
@@ -127,6 +119,40 @@ func (d *downlink) handle(pr paho.PublishReceived) (bool, error) {
 	}
 	ack()
 	return true, nil
+}
+
+// retryMax bounds the wait between delivery attempts.
+const retryMax = 30 * time.Second
+
+// deliverRetrying hands in to Deliver until it is delivered or is invalid
+// (ErrInvalid: logged and dropped, a replay would fail the same way). A
+// temporary failure (a full database, a busy service) is retried with
+// backoff, holding back the messages behind it so their order holds; only
+// shutdown ends the wait, without an acknowledgement.
+func (d *downlink) deliverRetrying(in Inbound) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := d.deliver(d.ctx, in)
+		switch {
+		case err == nil:
+			return nil
+		case d.ctx.Err() != nil:
+			return d.ctx.Err()
+		case errors.Is(err, ErrInvalid):
+			d.failed.Add(1)
+			d.log.Warn("cloudsync: invalid message from HQ dropped", "topic", in.CloudTopic, "id", in.ID, "err", err)
+			return nil
+		}
+		d.retries.Add(1)
+		d.lastErr(fmt.Errorf("deliver %s from HQ (retrying in %s): %w", in.CloudTopic, wait, err))
+		d.log.Warn("cloudsync: message from HQ not delivered yet; retrying", "topic", in.CloudTopic, "id", in.ID, "in", wait, "err", err)
+		select {
+		case <-d.ctx.Done():
+			return d.ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMax)
+	}
 }
 
 func (d *downlink) seen(id string) (bool, error) {

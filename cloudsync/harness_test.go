@@ -200,7 +200,7 @@ func (k *consumer) originsWithPrefix(p string) int {
 	defer k.mu.Unlock()
 	n := 0
 	for _, m := range k.first {
-		if strings.HasPrefix(m.Origin, p) {
+		if _, o, _ := strings.Cut(m.Origin, "/"); strings.HasPrefix(o, p) {
 			n++
 		}
 	}
@@ -214,7 +214,7 @@ func (k *consumer) liveLatency(p string) []time.Duration {
 	defer k.mu.Unlock()
 	var out []time.Duration
 	for i, m := range k.first {
-		if strings.HasPrefix(m.Origin, p) {
+		if _, o, _ := strings.Cut(m.Origin, "/"); strings.HasPrefix(o, p) {
 			out = append(out, k.recv[i].Sub(m.Stored))
 		}
 	}

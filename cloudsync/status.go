@@ -38,6 +38,11 @@ type Status struct {
 	// Refused counts device messages not filed because the budget held
 	// only chat and bookings.
 	Refused uint64 `json:"refused"`
+	// Dropped counts device QoS 0 messages not filed: the capture queue
+	// was full or its commit failed.
+	Dropped uint64 `json:"dropped"`
+	// Looped counts device messages on hq/… not sent back to HQ.
+	Looped uint64 `json:"looped"`
 	// Rejected counts entries HQ's broker refused (they are kept and
 	// sent again after a pause).
 	Rejected   uint64    `json:"rejected"`
@@ -51,7 +56,8 @@ type Status struct {
 type Downlink struct {
 	Received   uint64 `json:"received"`
 	Duplicates uint64 `json:"duplicates"`
-	Failed     uint64 `json:"failed"`
+	Failed     uint64 `json:"failed"`  // invalid, dropped
+	Retries    uint64 `json:"retries"` // delivery attempts that failed and were retried
 }
 
 type statusSnapshot struct {
@@ -81,7 +87,8 @@ func (b *Bridge) Status() Status {
 		Backlog: st.Count, BacklogBytes: st.Bytes, OverBudget: st.Over,
 		Inflight: b.up.inflight(), Sent: b.up.sent.Load(), Acked: b.up.acked.Load(),
 		Evicted: map[string]int64{}, Refused: b.refused.Load(), Rejected: b.up.refused.Load(),
-		Downlink:   Downlink{Received: b.down.received.Load(), Duplicates: b.down.duplicates.Load(), Failed: b.down.failed.Load()},
+		Downlink: Downlink{Received: b.down.received.Load(), Duplicates: b.down.duplicates.Load(), Failed: b.down.failed.Load(), Retries: b.down.retries.Load()},
+		Dropped:  b.dropped.Load(), Looped: b.looped.Load(),
 		Reconnects: b.reconnects.Load()}
 	if !st.Oldest.IsZero() {
 		s.OldestAge = now.Sub(st.Oldest).Seconds()
@@ -190,7 +197,8 @@ var (
 	descSent       = prometheus.NewDesc("storeedge_cloud_sent_total", "Entries written to HQ (resends included).", nil, nil)
 	descAcked      = prometheus.NewDesc("storeedge_cloud_acked_total", "Entries acknowledged by HQ and deleted; its rate is the drain rate.", nil, nil)
 	descEvicted    = prometheus.NewDesc("storeedge_cloud_evicted_total", "Entries evicted to stay within max_outbox_bytes.", []string{"class"}, nil)
-	descRefused    = prometheus.NewDesc("storeedge_cloud_refused_total", "Device messages not filed for HQ: the budget held only chat and bookings.", nil, nil)
+	descRefused    = prometheus.NewDesc("storeedge_cloud_refused_total", "Device messages not filed for HQ: the budget held only what they may not evict.", nil, nil)
+	descDropped    = prometheus.NewDesc("storeedge_cloud_dropped_total", "Device QoS 0 messages not filed for HQ: the capture queue was full.", nil, nil)
 	descRejected   = prometheus.NewDesc("storeedge_cloud_rejected_total", "Entries HQ's broker refused (kept, sent again after a pause).", nil, nil)
 	descDown       = prometheus.NewDesc("storeedge_cloud_downlink_total", "Messages from HQ, by outcome.", []string{"outcome"}, nil)
 	descReconnects = prometheus.NewDesc("storeedge_cloud_connects_total", "Connections made to HQ's broker.", nil, nil)
@@ -198,7 +206,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnected, descBacklog, descBytes, descOldest, descInflight, descSent,
-		descAcked, descEvicted, descRefused, descRejected, descDown, descReconnects} {
+		descAcked, descEvicted, descRefused, descDropped, descRejected, descDown, descReconnects} {
 		ch <- d
 	}
 }
@@ -221,7 +229,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descEvicted, ctr, float64(n), class)
 	}
 	ch <- prometheus.MustNewConstMetric(descRefused, ctr, float64(s.Refused))
+	ch <- prometheus.MustNewConstMetric(descDropped, ctr, float64(s.Dropped))
 	ch <- prometheus.MustNewConstMetric(descRejected, ctr, float64(s.Rejected))
+	ch <- prometheus.MustNewConstMetric(descDown, ctr, float64(s.Downlink.Retries), "retried")
 	ch <- prometheus.MustNewConstMetric(descDown, ctr, float64(s.Downlink.Received-s.Downlink.Duplicates-s.Downlink.Failed), "delivered")
 	ch <- prometheus.MustNewConstMetric(descDown, ctr, float64(s.Downlink.Duplicates), "duplicate")
 	ch <- prometheus.MustNewConstMetric(descDown, ctr, float64(s.Downlink.Failed), "failed")

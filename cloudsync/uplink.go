@@ -44,6 +44,7 @@ type uplink struct {
 	ob    *outbox.Outbox
 	m     *topicmap.Map
 	store string
+	epoch string // this database's id (see Bridge.epoch)
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -246,7 +247,7 @@ func (u *uplink) packet(e outbox.Entry) *packets.Publish {
 		Payload: e.Payload,
 		Properties: &packets.Properties{User: []packets.User{
 			{Key: PropStore, Value: u.store},
-			{Key: PropOrigin, Value: e.Origin},
+			{Key: PropOrigin, Value: u.epoch + "/" + e.Origin},
 			{Key: PropSeq, Value: strconv.FormatUint(e.Seq, 10)},
 			{Key: PropStored, Value: e.Stored.UTC().Format(time.RFC3339Nano)},
 		}},

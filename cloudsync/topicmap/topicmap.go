@@ -2,9 +2,9 @@
 // says which local topics go up to HQ, under which cloud topic, at which
 // QoS and in which priority class. Rules are MQTT 5 topic filters tried in
 // order; the first match wins, so a specific rule goes before a general
-// one. The outbox classifies entries with Map.Class, and the uplink
-// subscribes with Map.Filters to what services publish without the outbox
-// (device telemetry and status).
+// one. The outbox classifies entries with Map.Class, and the daemon's
+// capture hook files the device publishes (telemetry, status) whose topic
+// Map.Match takes.
 package topicmap
 
 import (
