@@ -1,0 +1,114 @@
+package cloudsync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/cloudsync"
+	"github.com/storeedge/storeedge/cloudsync/topicmap"
+	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/mosquittotest"
+)
+
+// A message from HQ that the store cannot take right now (a busy service,
+// a full disk) is retried until it is taken, and the messages behind it
+// wait their turn; an invalid one is dropped once and not retried.
+func TestDownlinkRetriesPassingFailures(t *testing.T) {
+	hqb := mosquittotest.Start(t, mosquittotest.Options{})
+	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	m, err := topicmap.Parse(configs.Cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	attempts := map[string]int{}
+	deliver := func(_ context.Context, in cloudsync.Inbound) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[in.ID]++
+		switch {
+		case in.ID == "m1" && attempts["m1"] <= 2:
+			return errors.New("database full")
+		case in.ID == "bad":
+			return fmt.Errorf("%w: not JSON", cloudsync.ErrInvalid)
+		}
+		got = append(got, in.ID+" "+in.Topic)
+		return nil
+	}
+	br, err := cloudsync.New(cloudsync.Options{Config: testCloudConfig("mqtt://" + hqb.Addr), StoreID: "s1", DB: db, Map: m, Deliver: deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = br.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for !br.Status().Connected {
+		if time.Now().After(deadline) {
+			t.Fatal("never connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	pub := hqPublisherTB(t, hqb.Addr)
+	send := func(topic, id string) {
+		t.Helper()
+		for {
+			r, err := pub.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(`{}`),
+				Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: cloudsync.PropID, Value: id}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ReasonCode == 0 {
+				return
+			}
+			// 0x10: no subscriber yet (the store subscribes right after connecting).
+			if time.Now().After(deadline) {
+				t.Fatalf("publish %s: reason 0x%02x", id, r.ReasonCode)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	send("stores/s1/down/promo/a", "m0")
+	send("stores/s1/down/chat/message", "m1")
+	send("stores/s1/down/promo/b", "bad")
+	send("hq/broadcast/notice", "m2")
+	send("stores/s1/down/chat/message", "m1") // HQ's replay: already delivered
+
+	want := []string{"m0 hq/promo/a", "m1 hq/chat/message", "m2 hq/broadcast/notice"}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= len(want) && br.Status().Downlink.Duplicates >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) || attempts["m1"] != 3 || attempts["bad"] != 1 {
+		t.Fatalf("delivered %v after attempts %v; want %v, m1 tried 3 times, bad once", got, attempts, want)
+	}
+	s := br.Status()
+	if s.Downlink.Retries != 2 || s.Downlink.Failed != 1 || s.LastError == "" {
+		t.Fatalf("status %+v", s.Downlink)
+	}
+}
