@@ -39,6 +39,9 @@ test-arm:
 ## bench: storeedge side by side with mosquitto (see bench/ for the method)
 bench: build
 	$(GO) run ./bench -storeedge ./$(BIN)/storeedge $(BENCHFLAGS)
+	@echo "== cloudsync: drain of a 100 000-entry outbox to a local mosquitto (target >= 20000 msg/s),"
+	@echo "   beside a plain QoS 1 publisher on the same mosquitto (x_plain_publisher), live chat latency during it"
+	$(GO) test -run '^$$' -bench OutboxDrain -benchtime 1x -count 3 ./cloudsync/
 
 ## dist: static binaries for the store boxes and for amd64
 dist:

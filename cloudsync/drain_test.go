@@ -96,6 +96,14 @@ func drain(t testing.TB, n int) drainResult {
 
 	start := time.Now()
 	px.Up()
+	// Live chat starts once the link is back: what was filed before is
+	// backlog.
+	for dl := time.Now().Add(30 * time.Second); !br.Status().Connected; {
+		if time.Now().After(dl) {
+			t.Fatal("the bridge did not connect")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	stopLive := make(chan struct{})
 	var liveWG sync.WaitGroup
 	liveN := 0
