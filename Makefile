@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages whose tests also run under qemu as the ARM box would run them.
-CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/... ./internal/hours/...
+CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/... ./internal/hours/... ./cloudsync/outbox/... ./cloudsync/topicmap/...
 
 .PHONY: run build test test-go test-race test-arm lint deps bench dist clean
 
@@ -30,7 +30,7 @@ test-go:
 	$(GO) test -count=1 ./...
 
 test-race:
-	$(GO) test -race -count=1 ./broker/...
+	$(GO) test -race -count=1 ./broker/... ./cloudsync/...
 
 ## test-arm: the core packages' tests as linux/arm64 binaries under qemu
 test-arm:
