@@ -3,7 +3,6 @@ package cloudsync_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,10 +12,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/cloudsync"
-	"github.com/storeedge/storeedge/cloudsync/topicmap"
-	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/mosquittotest"
 )
 
@@ -49,21 +45,7 @@ func drain(t testing.TB, n int) drainResult {
 	k := newConsumerTB(t, hqb.Addr, "hq-drain", "stores/+/up/#")
 	px := link(t, hqb.Addr)
 	px.Down()
-	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	m, err := topicmap.Parse(configs.Cloud)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testCloudConfig("mqtt://" + px.Addr())
-	br, err := cloudsync.New(cloudsync.Options{Config: cfg, StoreID: "s1", DB: db, Map: m,
-		Deliver: func(context.Context, cloudsync.Inbound) error { return nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	br, db := libraryBridge(t, "mqtt://"+px.Addr(), nil)
 	ob := br.Outbox()
 	// The backlog: telemetry of 50 devices, booking changes, chat of 20
 	// conversations, filed in commits of 1000 like a busy store's.
@@ -89,10 +71,6 @@ func drain(t testing.TB, n int) drainResult {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = br.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 
 	start := time.Now()
 	px.Up()
@@ -114,7 +92,7 @@ func drain(t testing.TB, n int) drainResult {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			err := db.Update(ctx, func(tx *bolt.Tx) error {
+			err := db.Update(context.Background(), func(tx *bolt.Tx) error {
 				return ob.PutOrigin(tx, "chat/live/hq", fmt.Sprintf("live%d", liveN), []byte(`{"live":true}`))
 			})
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,11 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/hq"
+	"github.com/storeedge/storeedge/cloudsync/topicmap"
+	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/faultproxy"
 	"github.com/storeedge/storeedge/internal/mochisafe"
 	"github.com/storeedge/storeedge/internal/mosquittotest"
@@ -219,4 +224,31 @@ func (k *consumer) liveLatency(p string) []time.Duration {
 		}
 	}
 	return out
+}
+
+// libraryBridge is cloudsync used as a library: a bridge over its own
+// database (store "s1") to HQ at url, running until the test ends. deliver
+// nil takes every message.
+func libraryBridge(t testing.TB, url string, deliver func(context.Context, cloudsync.Inbound) error) (*cloudsync.Bridge, *store.DB) {
+	t.Helper()
+	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := topicmap.Parse(configs.Cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deliver == nil {
+		deliver = func(context.Context, cloudsync.Inbound) error { return nil }
+	}
+	br, err := cloudsync.New(cloudsync.Options{Config: testCloudConfig(url), StoreID: "s1", DB: db, Map: m, Deliver: deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = br.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; _ = db.Close() })
+	return br, db
 }

@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/cloudsync"
-	"github.com/storeedge/storeedge/cloudsync/topicmap"
-	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/mosquittotest"
 )
 
@@ -23,15 +19,6 @@ import (
 // wait their turn; an invalid one is dropped once and not retried.
 func TestDownlinkRetriesPassingFailures(t *testing.T) {
 	hqb := mosquittotest.Start(t, mosquittotest.Options{})
-	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	m, err := topicmap.Parse(configs.Cloud)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var got []string
 	attempts := map[string]int{}
@@ -48,14 +35,7 @@ func TestDownlinkRetriesPassingFailures(t *testing.T) {
 		got = append(got, in.ID+" "+in.Topic)
 		return nil
 	}
-	br, err := cloudsync.New(cloudsync.Options{Config: testCloudConfig("mqtt://" + hqb.Addr), StoreID: "s1", DB: db, Map: m, Deliver: deliver})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = br.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	br, _ := libraryBridge(t, "mqtt://"+hqb.Addr, deliver)
 	deadline := time.Now().Add(10 * time.Second)
 	for !br.Status().Connected {
 		if time.Now().After(deadline) {
