@@ -126,14 +126,6 @@ func New(o Options) (*Bridge, error) {
 // transactions (broker/chat and broker/booking take it as their Outbox).
 func (b *Bridge) Outbox() *outbox.Outbox { return b.ob }
 
-// Admits reports whether a new entry of class and size would be stored
-// now: false once the budget holds only what may not be evicted for it.
-func (b *Bridge) Admits(class string, size int) bool {
-	ok := true
-	_ = b.o.DB.View(func(tx *bolt.Tx) error { ok = b.ob.Admits(tx, class, size); return nil })
-	return ok
-}
-
 func (b *Bridge) setErr(err error) {
 	b.errMu.Lock()
 	defer b.errMu.Unlock()
