@@ -63,11 +63,10 @@ type Bridge struct {
 	lastErrAt  time.Time
 	since      time.Time
 
-	capture  chan captured
-	captured atomic.Uint64
-	refused  atomic.Uint64 // captured entries refused: over budget
-	dropped  atomic.Uint64 // captured QoS 0 entries dropped: capture queue full
-	looped   atomic.Uint64 // HQ's own topics not sent back
+	capture chan captured
+	refused atomic.Uint64 // captured entries refused: over budget
+	dropped atomic.Uint64 // captured QoS 0 entries dropped: capture queue full
+	looped  atomic.Uint64 // HQ's own topics not sent back
 
 	statusMu  sync.Mutex
 	publishMu sync.Mutex
@@ -161,8 +160,6 @@ func (b *Bridge) Capture(ctx context.Context, topic string, payload []byte, wait
 	err := b.o.DB.Update(ctx, func(tx *bolt.Tx) error { return b.ob.Put(tx, topic, payload) })
 	if errors.Is(err, outbox.ErrQuota) {
 		b.refused.Add(1)
-	} else if err == nil {
-		b.captured.Add(1)
 	}
 	return err
 }
@@ -186,17 +183,15 @@ func (b *Bridge) runCapture(ctx context.Context) {
 				break fill
 			}
 		}
-		var stored, refused uint64
+		var refused uint64
 		err := b.o.DB.Update(ctx, func(tx *bolt.Tx) error {
-			stored, refused = 0, 0
+			refused = 0
 			for _, c := range group {
 				switch err := b.ob.Put(tx, c.topic, c.payload); {
 				case errors.Is(err, outbox.ErrQuota):
 					refused++
 				case err != nil:
 					return err
-				default:
-					stored++
 				}
 			}
 			return nil
@@ -209,7 +204,6 @@ func (b *Bridge) runCapture(ctx context.Context) {
 			b.setErr(fmt.Errorf("file device messages for HQ: %w", err))
 			continue
 		}
-		b.captured.Add(stored)
 		b.refused.Add(refused)
 	}
 }

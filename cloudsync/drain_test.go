@@ -45,7 +45,7 @@ func drain(t testing.TB, n int) drainResult {
 	k := newConsumerTB(t, hqb.Addr, "hq-drain", "stores/+/up/#")
 	px := link(t, hqb.Addr)
 	px.Down()
-	br, db := libraryBridge(t, "mqtt://"+px.Addr(), nil)
+	br, db := libraryBridge(t, testCloudConfig("mqtt://"+px.Addr()), nil)
 	ob := br.Outbox()
 	// The backlog: telemetry of 50 devices, booking changes, chat of 20
 	// conversations, filed in commits of 1000 like a busy store's.

@@ -34,16 +34,9 @@ func TestMain(m *testing.M) {
 	m.Run()
 }
 
-// hqBroker is HQ's broker for a test: mosquitto, or an in-process mochi.
-type hqBroker struct {
-	Addr string
-	mq   *mosquittotest.Broker
-}
-
-func startMosquitto(t *testing.T, o mosquittotest.Options) *hqBroker {
+func startMosquitto(t *testing.T, o mosquittotest.Options) *mosquittotest.Broker {
 	t.Helper()
-	mq := mosquittotest.Start(t, o)
-	return &hqBroker{Addr: mq.Addr, mq: mq}
+	return mosquittotest.Start(t, o)
 }
 
 // link is the store's line to HQ: a fault proxy in front of HQ's broker.
@@ -227,9 +220,9 @@ func (k *consumer) liveLatency(p string) []time.Duration {
 }
 
 // libraryBridge is cloudsync used as a library: a bridge over its own
-// database (store "s1") to HQ at url, running until the test ends. deliver
-// nil takes every message.
-func libraryBridge(t testing.TB, url string, deliver func(context.Context, cloudsync.Inbound) error) (*cloudsync.Bridge, *store.DB) {
+// database (store "s1") on cfg (testCloudConfig), running until the test
+// ends. deliver nil takes every message.
+func libraryBridge(t testing.TB, cfg cloudsync.Config, deliver func(context.Context, cloudsync.Inbound) error) (*cloudsync.Bridge, *store.DB) {
 	t.Helper()
 	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db")})
 	if err != nil {
@@ -242,7 +235,7 @@ func libraryBridge(t testing.TB, url string, deliver func(context.Context, cloud
 	if deliver == nil {
 		deliver = func(context.Context, cloudsync.Inbound) error { return nil }
 	}
-	br, err := cloudsync.New(cloudsync.Options{Config: testCloudConfig(url), StoreID: "s1", DB: db, Map: m, Deliver: deliver})
+	br, err := cloudsync.New(cloudsync.Options{Config: cfg, StoreID: "s1", DB: db, Map: m, Deliver: deliver})
 	if err != nil {
 		t.Fatal(err)
 	}

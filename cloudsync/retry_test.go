@@ -35,7 +35,7 @@ func TestDownlinkRetriesPassingFailures(t *testing.T) {
 		got = append(got, in.ID+" "+in.Topic)
 		return nil
 	}
-	br, _ := libraryBridge(t, "mqtt://"+hqb.Addr, deliver)
+	br, _ := libraryBridge(t, testCloudConfig("mqtt://"+hqb.Addr), deliver)
 	deadline := time.Now().Add(10 * time.Second)
 	for !br.Status().Connected {
 		if time.Now().After(deadline) {

@@ -1,0 +1,72 @@
+package cloudsync
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConfig() Config {
+	return Config{URL: "mqtt://hq.example:1883", KeepAlive: 30 * time.Second, ConnectTimeout: 15 * time.Second,
+		SessionExpiry: 168 * time.Hour, ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
+		Inflight: 1000, DedupTTL: 192 * time.Hour, StatusInterval: 5 * time.Second}
+}
+
+// Every setting that cannot work is named; an empty URL turns the bridge
+// off and needs nothing else.
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).Validate(); err != nil {
+		t.Fatalf("off: %v", err)
+	}
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("valid: %v", err)
+	}
+	for _, c := range []struct {
+		name, want string
+		edit       func(*Config)
+	}{
+		{"no host", "cloud.url", func(c *Config) { c.URL = "mqtt://" }},
+		{"bad scheme", "scheme", func(c *Config) { c.URL = "http://hq:80" }},
+		{"cert without key", "cert_file and key_file", func(c *Config) { c.CertFile = "store.pem" }},
+		{"keepalive", "cloud.keepalive", func(c *Config) { c.KeepAlive = 0 }},
+		{"connect timeout", "cloud.connect_timeout", func(c *Config) { c.ConnectTimeout = time.Millisecond }},
+		{"session expiry", "cloud.session_expiry", func(c *Config) { c.SessionExpiry = time.Second }},
+		{"backoff inverted", "reconnect_max", func(c *Config) { c.ReconnectMax = c.ReconnectMin / 2 }},
+		{"no inflight", "cloud.inflight", func(c *Config) { c.Inflight = 0 }},
+		{"too much inflight", "cloud.inflight", func(c *Config) { c.Inflight = 70000 }},
+		{"negative rate", "cloud.rate", func(c *Config) { c.Rate = -1 }},
+		{"negative budget", "cloud.max_outbox_bytes", func(c *Config) { c.MaxOutboxBytes = -1 }},
+		{"dedup shorter than the session", "cloud.dedup_ttl", func(c *Config) { c.DedupTTL = time.Hour }},
+		{"status too often", "cloud.status_interval", func(c *Config) { c.StatusInterval = time.Millisecond }},
+	} {
+		cfg := validConfig()
+		c.edit(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error naming %q", c.name, err, c.want)
+		}
+	}
+}
+
+// The reconnect delay grows from min to max, with jitter, and the first
+// retry after a drop is immediate.
+func TestBackoff(t *testing.T) {
+	f := backoff(100*time.Millisecond, 2*time.Second)
+	if f(0) != 0 {
+		t.Fatalf("attempt 0: %s", f(0))
+	}
+	for attempt := 1; attempt < 40; attempt++ {
+		ceil := min(100*time.Millisecond<<min(attempt-1, 30), 2*time.Second)
+		for range 50 {
+			if d := f(attempt); d < 100*time.Millisecond || d > ceil {
+				t.Fatalf("attempt %d: %s outside [100ms, %s]", attempt, d, ceil)
+			}
+		}
+	}
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		seen[f(10)] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("no jitter: %d distinct delays in 50", len(seen))
+	}
+}
