@@ -57,13 +57,20 @@ type uplink struct {
 	byID     map[uint16]uint64 // packet id in paho's session → seq
 	bySeq    map[uint64]uint16
 	added    map[uint64]bool // QoS 1 entries paho took into its session, until Remove
-	// gen counts connections lost; takenIn is the gen an entry was taken
-	// in. autopaho's queue goroutine may still publish on a connection
-	// that is gone while paho's session (shared by all connections)
-	// already belongs to the next one: such a packet would sit in the
-	// session unsent until the next reconnect, behind newer entries of its
-	// topic. sessionState refuses it, so it goes back to the front.
+	// autopaho's queue goroutine may still publish through the client of
+	// a connection that is gone while paho's session (shared by all
+	// connections) already belongs to the next one: the packet is added
+	// to the session, its write fails on the closed connection, and it
+	// waits unsent for the next reconnect while newer entries of its topic
+	// go out. So entries are taken only by the queue loop of the current
+	// connection: gen counts CONNACKs, waited says the queue goroutine has
+	// called Wait since the last one (the loop of a new connection always
+	// does before its first Peek; the old loop's first Wait after it gets
+	// a channel that is not ready yet, so it takes its closed connDown and
+	// moves to the new connection), and sessionState refuses a packet
+	// taken in an earlier gen, which goes back to the front.
 	gen       uint64
+	waited    bool
 	takenIn   map[uint64]uint64
 	flight    int // entries taken and not yet acknowledged
 	maxFlight int // Config.Inflight
@@ -117,6 +124,14 @@ func (u *uplink) kick() {
 func (u *uplink) Wait() chan struct{} {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if !u.waited {
+		u.waited = true
+		if u.waiter == nil {
+			u.waiter = make(chan struct{})
+		}
+		u.wakeLocked(u.now().Add(time.Millisecond))
+		return u.waiter
+	}
 	if u.readyLocked() {
 		c := make(chan struct{})
 		close(c)
@@ -183,7 +198,7 @@ func (u *uplink) notifyLocked() {
 func (u *uplink) Peek() (queue.Entry, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if !u.readyLocked() {
+	if !u.waited || !u.readyLocked() {
 		return nil, queue.ErrEmpty
 	}
 	if len(u.buf) == 0 || (u.stale && u.now().Sub(u.refilled) >= refillEvery) {
@@ -345,15 +360,16 @@ func (u *uplink) ackLocked(seq uint64) {
 	u.notifyLocked()
 }
 
-// lost notes a lost connection.
-func (u *uplink) lost() {
+// connected notes a new connection (before paho resends its session).
+func (u *uplink) connected() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.gen++
+	u.waited = false
 }
 
-// current reports whether the entry in pb was taken on the connection
-// that is up now.
+// current reports whether the entry in pb was taken since the current
+// connection came up.
 func (u *uplink) current(pb *packets.Publish) bool {
 	seq, ok := seqOf(pb)
 	if !ok {
@@ -496,9 +512,17 @@ func seqOf(pb *packets.Publish) (uint64, bool) {
 type sessionState struct {
 	*state.State
 	u *uplink
+	// conn orders a publish's check-and-add (read side) against a new
+	// connection's CONNACK handling (write side), which resends what the
+	// session holds: a packet is either in the session before the resend,
+	// or refused as taken before this connection.
+	conn sync.RWMutex
 }
 
 func (s *sessionState) ConAckReceived(conn io.Writer, cp *packets.Connect, ca *packets.Connack) error {
+	s.conn.Lock()
+	defer s.conn.Unlock()
+	s.u.connected()
 	if !ca.SessionPresent {
 		s.u.sessionLost()
 	}
@@ -510,14 +534,14 @@ func (s *sessionState) ConAckReceived(conn io.Writer, cp *packets.Connect, ca *p
 	return s.State.ConAckReceived(conn, cp, ca)
 }
 
-func (s *sessionState) ConnectionLost(dp *packets.Disconnect) error {
-	s.u.lost()
-	return s.State.ConnectionLost(dp)
-}
-
 func (s *sessionState) AddToSession(ctx context.Context, p session.Packet, resp chan<- packets.ControlPacket) error {
+	// Held while paho may wait for a send slot: that wait ends when the
+	// connection is lost (ConnectionLost, which does not take this lock)
+	// or at the publish's timeout.
+	s.conn.RLock()
+	defer s.conn.RUnlock()
 	if pb, ok := p.(*packets.Publish); ok && !s.u.current(pb) {
-		return session.ErrNoConnection // taken on a connection that is gone: autopaho leaves it
+		return session.ErrNoConnection // taken before this connection: autopaho leaves it
 	}
 	if err := s.State.AddToSession(ctx, p, resp); err != nil {
 		return err
