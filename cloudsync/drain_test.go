@@ -3,6 +3,7 @@ package cloudsync_test
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/internal/mosquittotest"
 )
@@ -41,6 +43,14 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // a live chat entry is filed every 20 ms; HQ's consumer checks every entry
 // arrived once after dedup and in order per topic.
 func drain(t testing.TB, n int) drainResult {
+	// The bridge runs inside the daemon, with the daemon's collector
+	// setting (runtime.gc_percent), not Go's default.
+	def, err := broker.DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := debug.SetGCPercent(def.Runtime.GCPercent)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
 	hqb := mosquittotest.Start(t, mosquittotest.Options{})
 	k := newConsumerTB(t, hqb.Addr, "hq-drain", "stores/+/up/#")
 	px := link(t, hqb.Addr)
