@@ -356,8 +356,11 @@ func (h *Hook) passThrough(cl *mqtt.Client, pk packets.Packet, seq uint64) (pack
 	}
 	if seq == 0 {
 		seq = h.seq.Add(1)
-		pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
 	}
+	// Tagged, so that the pipeline's hand-back is recognised as this
+	// packet; an untagged one would be taken for a new publish, queued
+	// behind itself again and never acknowledged.
+	pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
 	done := make(chan error, 1)
 	done <- nil
 	h.enqueue(cl, &pending{pk: pk, seq: seq, done: done})

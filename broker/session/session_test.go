@@ -452,3 +452,36 @@ func TestOfflineQueueLivesOnDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishBehindStoredOneIsAcked: a QoS 1 publish that needs no commit
+// (no persistent session wants it) arriving while the same connection's
+// stored publish (a retained one) is being handed back must still be
+// acknowledged. It used to be queued behind itself and never acknowledged.
+func TestPublishBehindStoredOneIsAcked(t *testing.T) {
+	r := newRig(t, 10000)
+	p := r.connect("kiosk-1", true, false)
+	for n := range 300 {
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for _, retain := range []bool{true, false} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				topic := "plain/x"
+				if retain {
+					topic = "state/x"
+				}
+				if _, err := p.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Retain: retain, Payload: []byte(fmt.Sprint(n))}); err != nil {
+					errs <- fmt.Errorf("round %d, %s: %w", n, topic, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+}
