@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages whose tests also run under qemu as the ARM box would run them.
 CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/... ./internal/hours/... ./cloudsync/outbox/... ./cloudsync/topicmap/...
 
-.PHONY: run build test test-go test-race test-arm lint deps bench dist clean
+.PHONY: run build demo test test-go test-race test-arm lint deps bench dist clean
 
 ## run: build and start the store broker on the embedded default config (data in ./data)
 run: build
@@ -14,6 +14,11 @@ run: build
 
 build:
 	$(GO) build -o $(BIN)/storeedge ./broker/cmd/storeedge
+
+## demo: a broker and a small simulated store (kiosks, chat tablets, cameras, staff) for a minute, then a summary
+demo: build
+	$(GO) build -o $(BIN)/firmware-sim ./firmware-sim
+	./$(BIN)/firmware-sim -spawn ./$(BIN)/storeedge -duration 1m $(DEMOFLAGS)
 
 ## test: install the test peers when missing, then run every check and test
 test: deps lint test-race test-go test-arm
@@ -30,7 +35,7 @@ test-go:
 	$(GO) test -count=1 ./...
 
 test-race:
-	$(GO) test -race -count=1 ./broker/... ./cloudsync/...
+	$(GO) test -race -count=1 ./broker/... ./cloudsync/... ./device/... ./firmware-sim/...
 
 ## test-arm: the core packages' tests as linux/arm64 binaries under qemu
 test-arm:

@@ -81,7 +81,7 @@ func run() error {
 	if err := res.Report.Table(os.Stdout); err != nil {
 		return err
 	}
-	fmt.Printf("\nacknowledged: %d chat messages, %d bookings, %d progress stages\n", res.Messages, res.Bookings, res.Stages)
+	fmt.Printf("\nacknowledged: %d chat messages, %d bookings, %d progress stages; %d reconnects\n", res.Messages, res.Bookings, res.Stages, res.Reconnects)
 	for _, b := range res.BadActors {
 		fmt.Println(b.String())
 	}

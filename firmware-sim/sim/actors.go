@@ -38,8 +38,12 @@ var stages = []string{"bathing", "drying", "styling", "ready"}
 func (s *store) call(ctx context.Context, c *device.Client, service, op string, req, resp any, opts ...device.CallOption) error {
 	start := time.Now()
 	err := c.Do(ctx, service, op, req, resp, opts...)
-	s.observe(service+"."+op, time.Since(start), err)
-	if err != nil && s.firstError != nil {
+	failed := err
+	if errors.Is(err, device.ErrConflict) {
+		failed = nil // a taken slot is the store's answer, not a failure
+	}
+	s.observe(service+"."+op, time.Since(start), failed)
+	if failed != nil && s.firstError != nil {
 		s.firstError(service+"."+op, err)
 	}
 	return err

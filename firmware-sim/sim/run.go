@@ -84,6 +84,9 @@ type Result struct {
 	BadActors []badactor.Result
 	// HonestErrors counts the errors the honest devices saw.
 	HonestErrors int
+	// Reconnects counts the devices' connections after their first: what
+	// a drill made them go through.
+	Reconnects int
 }
 
 func (o *Options) check() error {
@@ -352,6 +355,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	for _, c := range clients {
+		res.Reconnects += max(c.Stats().Connects-1, 0)
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_ = c.Close(cctx)
 		cancel()
