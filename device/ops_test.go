@@ -137,9 +137,8 @@ func TestChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := page.Messages[len(page.Messages)-1]
-	if page.Unread == 0 || last.Text != "Drying now, 10 minutes" || page.LastSeq != reply.Seq {
-		t.Fatalf("tablet history: unread %d, last %+v, last_seq %d", page.Unread, last, page.LastSeq)
+	if n := len(page.Messages); n == 0 || page.Unread == 0 || page.Messages[n-1].Text != "Drying now, 10 minutes" || page.LastSeq != reply.Seq {
+		t.Fatalf("tablet history: unread %d, last_seq %d, messages %+v", page.Unread, page.LastSeq, page.Messages)
 	}
 	read, err := tablet.ChatRead(ctx, conv, page.LastSeq)
 	if err != nil {
@@ -170,8 +169,8 @@ func TestChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := h.Messages[0]; m.Recalled == nil || m.Text != "" {
-		t.Fatalf("recalled message in history: %+v", m)
+	if len(h.Messages) != 1 || h.Messages[0].Recalled == nil || h.Messages[0].Text != "" {
+		t.Fatalf("recalled message in history: %+v", h.Messages)
 	}
 }
 
@@ -292,11 +291,23 @@ func TestBookingVisit(t *testing.T) {
 		t.Fatalf("first slot: %+v (now %v)", slot, s.Now())
 	}
 
-	b, err := kiosk.Book(ctx, device.BookRequest{Service: "dog-groom", Start: slot.Start, Customer: customer, Notes: "afraid of the dryer"})
+	pet, err := kiosk.ProfilePut(ctx, customer, device.Profile{Kind: "pet", Name: "Dou", Species: "dog", Size: "small"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Status != device.StatusBooked || !b.Start.Equal(slot.Start) || b.Customer != customer ||
+	pets, err := kiosk.ProfileList(ctx, customer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pet.ID == "" || len(pets) != 1 || pets[0].ID != pet.ID || pets[0].Name != "Dou" {
+		t.Fatalf("profile %+v, list %+v", pet, pets)
+	}
+
+	b, err := kiosk.Book(ctx, device.BookRequest{Service: "dog-groom", Start: slot.Start, Customer: customer, Profile: pet.ID, Notes: "afraid of the dryer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Status != device.StatusBooked || !b.Start.Equal(slot.Start) || b.Customer != customer || b.Profile != pet.ID ||
 		b.By != "kiosk-1" || b.Source != "kiosk" || b.Notes != "afraid of the dryer" || b.Rev != 1 {
 		t.Fatalf("book: %+v", b)
 	}
@@ -344,7 +355,7 @@ func TestBookingVisit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lastP := pr.Progress[len(pr.Progress)-1]; pr.Stage != "bathing" || lastP.Photo != blob.Hash || lastP.By != "cam-1" {
+	if n := len(pr.Progress); pr.Stage != "bathing" || n == 0 || pr.Progress[n-1].Photo != blob.Hash || pr.Progress[n-1].By != "cam-1" {
 		t.Fatalf("progress: %+v", pr)
 	}
 
@@ -407,15 +418,24 @@ func TestBookingVisit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(board.Bookings, func(e device.BoardEntry) bool { return e.ID == b.ID && e.Status == device.StatusCheckedIn }) {
+	if !slices.ContainsFunc(board.Bookings, func(e device.BoardEntry) bool {
+		return e.ID == b.ID && e.Status == device.StatusCheckedIn && e.Profile != nil && e.Profile.Name == "Dou"
+	}) {
 		t.Fatalf("board: %+v", board)
 	}
-	got2, err := kiosk.GetBooking(ctx, b.ID)
+	atDesk, err := kiosk.GetBooking(ctx, b.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got2.Booking.Stage != "bathing" || got2.Booking.Notes != "afraid of the dryer" {
-		t.Fatalf("get: %+v", got2)
+	if atDesk.Booking.Stage != "bathing" || atDesk.Booking.Notes != "afraid of the dryer" || atDesk.Profile != nil {
+		t.Fatalf("get at the kiosk: %+v", atDesk)
+	}
+	atStaff, err := staff.GetBooking(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if atStaff.Profile == nil || atStaff.Profile.ID != pet.ID {
+		t.Fatalf("get for staff: %+v", atStaff)
 	}
 }
 
@@ -480,8 +500,9 @@ func TestUploadDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := h.Messages[0]; m.Media == nil || m.Media.Hash != blob.Hash || m.Media.Width != 480 || m.Text != "Dou after the bath" {
-		t.Fatalf("image message: %+v", m)
+	if len(h.Messages) != 1 || h.Messages[0].Media == nil || h.Messages[0].Media.Hash != blob.Hash ||
+		h.Messages[0].Media.Width != 480 || h.Messages[0].Text != "Dou after the bath" {
+		t.Fatalf("image message: %+v", h.Messages)
 	}
 	if got, err := tablet.Download(ctx, blob.Hash); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("the tablet reading the image it sent: %v", err)
