@@ -164,9 +164,6 @@ func (b *Broker) start(ctx context.Context) error {
 			return fmt.Errorf("add hook %s: %w", h.ID(), err)
 		}
 	}
-	if err := b.addListeners(); err != nil {
-		return err
-	}
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -175,6 +172,13 @@ func (b *Broker) start(ctx context.Context) error {
 	}
 	if bridge != nil {
 		b.startCloud(ctx, bridge)
+	}
+	// Devices are let in only now: a request that arrived before the
+	// services subscribed to svc/# would be acknowledged and never
+	// answered, and a device reconnecting the moment the broker restarts
+	// sends at once.
+	if err := b.addListeners(); err != nil {
+		return err
 	}
 	if cfg.Listeners.HTTP != "" {
 		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -204,7 +208,7 @@ func (b *Broker) addListeners() error {
 		if err != nil {
 			return fmt.Errorf("tcp listener: %w", err)
 		}
-		if err := b.srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+		if err := b.listen(listeners.NewNet("tcp", ln)); err != nil {
 			return fmt.Errorf("tcp listener: %w", err)
 		}
 		b.addrs.TCP = ln.Addr().String()
@@ -221,7 +225,7 @@ func (b *Broker) addListeners() error {
 			if err != nil {
 				return fmt.Errorf("tls listener: %w", err)
 			}
-			if err := b.srv.AddListener(listeners.NewNet("tls", ln)); err != nil {
+			if err := b.listen(listeners.NewNet("tls", ln)); err != nil {
 				return fmt.Errorf("tls listener: %w", err)
 			}
 			b.addrs.TLS = ln.Addr().String()
@@ -231,11 +235,20 @@ func (b *Broker) addListeners() error {
 	if l.Websocket != "" {
 		ws := listener.NewWebsocket("ws", l.Websocket, l.WebsocketPath, l.WebsocketOrigins, nil)
 		ws.SetMaxMessageSize(int64(b.cfg.Limits.MaxPacketSize))
-		if err := b.srv.AddListener(ws); err != nil {
+		if err := b.listen(ws); err != nil {
 			return fmt.Errorf("websocket listener: %w", err)
 		}
 		b.addrs.Websocket = ws.Address()
 	}
+	return nil
+}
+
+// listen adds a listener to the running server and serves it.
+func (b *Broker) listen(l listeners.Listener) error {
+	if err := b.srv.AddListener(l); err != nil {
+		return err
+	}
+	b.srv.Listeners.Serve(l.ID(), b.srv.EstablishConnection)
 	return nil
 }
 
