@@ -339,6 +339,7 @@ func (c *Client) dispatch() time.Time {
 		}
 		e.sentGen, e.sentAt = gen, now
 		e.sends++
+		due(now.Add(c.cfg.ResendAfter)) // the resend, if no answer comes
 		c.stats.Sent++
 		send = append(send, e)
 	}
