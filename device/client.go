@@ -34,8 +34,9 @@ type Client struct {
 	gen        uint64          // the link value of the connection in use; 0 while down
 	connCtx    context.Context // ends with the current connection
 	connCancel context.CancelFunc
-	refused    chan error // the first CONNACK refusal, for Connect
-	pending    []*entry   // queued requests, in the order they were made
+	refused    chan error    // the first CONNACK refusal, for Connect
+	readyCh    chan struct{} // closed and replaced when the client becomes ready or closes
+	pending    []*entry      // queued requests, in the order they were made
 	byID       map[string]*entry
 	order      uint64
 	subs       []*subscription
@@ -64,7 +65,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, clientID: cfg.clientID(), started: time.Now(),
-		kick: make(chan struct{}, 1), byID: map[string]*entry{}, refused: make(chan error, 1)}
+		kick: make(chan struct{}, 1), byID: map[string]*entry{}, refused: make(chan error, 1), readyCh: make(chan struct{})}
 	c.reply = "reply/" + c.clientID + "/a"
 	if cfg.QueueDir != "" {
 		if c.disk, err = openDiskQueue(cfg.QueueDir); err != nil {
@@ -165,7 +166,7 @@ func (c *Client) AwaitConnection(ctx context.Context) error {
 			return err
 		case <-ctx.Done():
 			return fmt.Errorf("device: not connected: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond): // polls the connection state with ctx's deadline
+		case <-c.changed():
 		}
 	}
 }
@@ -255,6 +256,7 @@ func (c *Client) ready(ctx context.Context, link uint64, subs []*subscription) {
 		return
 	}
 	c.gen = link
+	c.signalLocked()
 	c.mu.Unlock()
 	c.wake()
 	c.cfg.Log.Info("device: connected", "client", c.clientID)
@@ -331,6 +333,7 @@ func (c *Client) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
+	c.signalLocked()
 	up := c.gen != 0
 	waiting := c.pending
 	c.mu.Unlock()
@@ -370,6 +373,19 @@ func (c *Client) wake() {
 	case c.kick <- struct{}{}:
 	default:
 	}
+}
+
+// changed is closed when the client next becomes ready or closes.
+func (c *Client) changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readyCh
+}
+
+// signalLocked wakes AwaitConnection; c.mu is held.
+func (c *Client) signalLocked() {
+	close(c.readyCh)
+	c.readyCh = make(chan struct{})
 }
 
 // conn is the connection manager (set by New, and by the first up, which

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -57,38 +60,55 @@ func TestDoAnswersAndErrors(t *testing.T) {
 	}
 }
 
-// TestStatusAndWill: the device is online while connected; its Last Will
-// marks it offline when it vanishes, a clean Close too.
+// TestStatusAndWill: the device is online while connected; when its
+// connection vanishes its Last Will marks it offline, it comes back online
+// by itself, and a clean Close marks it offline too.
 func TestStatusAndWill(t *testing.T) {
 	s := startStore(t, storetest.Options{})
 	staff := connect(t, config(s, "staff-anna"))
 	var mu sync.Mutex
-	last := map[string]string{}
-	if err := staff.Subscribe(ctxFor(t, 5*time.Second), "devices/+/status", func(m device.Message) {
+	var states []string // kiosk-1's status messages, in order
+	if err := staff.Subscribe(ctxFor(t, 5*time.Second), "devices/kiosk-1/status", func(m device.Message) {
 		var st struct{ State string }
 		_ = json.Unmarshal(m.Payload, &st)
 		mu.Lock()
-		last[m.Topic] = st.State
+		states = append(states, st.State)
 		mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	state := func(id string) func() bool {
-		return func() bool { mu.Lock(); defer mu.Unlock(); return last["devices/"+id+"/status"] != "" }
+	seen := func(want ...string) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return strings.Join(states, ",") == strings.Join(want, ",")
+		}
 	}
-	is := func(id, want string) func() bool {
-		return func() bool { mu.Lock(); defer mu.Unlock(); return last["devices/"+id+"/status"] == want }
-	}
+	var connMu sync.Mutex
+	var conn net.Conn
 	cfg := config(s, "kiosk-1")
 	cfg.Heartbeat = 20 * time.Millisecond
+	cfg.Dial = func(ctx context.Context, u *url.URL) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", u.Host)
+		connMu.Lock()
+		conn = c
+		connMu.Unlock()
+		return c, err
+	}
 	kiosk := connect(t, cfg)
-	eventually(t, 5*time.Second, "kiosk online", is("kiosk-1", "online"))
+	eventually(t, 5*time.Second, "kiosk online", seen("online"))
 	eventually(t, 5*time.Second, "heartbeats", func() bool { return kiosk.Stats().Heartbeat >= 3 })
+
+	connMu.Lock()
+	conn.Close() // the Wi-Fi drops: no DISCONNECT, the broker sends the will
+	connMu.Unlock()
+	eventually(t, 5*time.Second, "offline by the will, then online again", seen("online", "offline", "online"))
+
 	if err := kiosk.Close(ctxFor(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "kiosk offline after Close", is("kiosk-1", "offline"))
-	_ = state
+	eventually(t, 5*time.Second, "offline after Close", seen("online", "offline", "online", "offline"))
 }
 
 // TestBurstAcrossBrokerRestart: chat tablets send a burst of messages

@@ -3,7 +3,6 @@ package device
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,5 +115,5 @@ func (q *diskQueue) remove(seqs []uint64) error {
 }
 
 func (q *diskQueue) close() error {
-	return errors.Join(q.db.Close())
+	return q.db.Close()
 }

@@ -518,7 +518,7 @@ func (c *Client) removeLoop() {
 
 // envelope is req's JSON object with "v":1 and "id" in front.
 func envelope(id string, req any) ([]byte, error) {
-	head := `{"v":1,"id":` + strconvQuote(id)
+	head := `{"v":1,"id":` + jsonString(id)
 	if req == nil {
 		return []byte(head + "}"), nil
 	}
@@ -536,7 +536,7 @@ func envelope(id string, req any) ([]byte, error) {
 	return append([]byte(head+","), b[1:]...), nil
 }
 
-func strconvQuote(s string) string {
+func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }

@@ -34,17 +34,18 @@ type store struct {
 
 var stages = []string{"bathing", "drying", "styling", "ready"}
 
-// call runs one op, timed and recorded under its name.
-func (s *store) call(ctx context.Context, c *device.Client, service, op string, req, resp any, opts ...device.CallOption) error {
+// timed runs one op, timed and recorded under its name. A taken slot
+// (conflict) is the store's answer, not a failure.
+func (s *store) timed(op string, f func() error) error {
 	start := time.Now()
-	err := c.Do(ctx, service, op, req, resp, opts...)
+	err := f()
 	failed := err
 	if errors.Is(err, device.ErrConflict) {
-		failed = nil // a taken slot is the store's answer, not a failure
+		failed = nil
 	}
-	s.observe(service+"."+op, time.Since(start), failed)
+	s.observe(op, time.Since(start), failed)
 	if failed != nil && s.firstError != nil {
-		s.firstError(service+"."+op, err)
+		s.firstError(op, err)
 	}
 	return err
 }
@@ -55,19 +56,16 @@ type kiosk struct {
 	n int
 }
 
-type slot struct {
-	Start time.Time `json:"start"`
-}
-
 func (k *kiosk) step(ctx context.Context) error {
 	today := time.Now().In(k.s.zone).Format(time.DateOnly)
-	var av struct {
-		Days []struct{ Slots []slot } `json:"days"`
-	}
-	if err := k.s.call(ctx, k.c, "booking", "availability", map[string]any{"service": "quick-groom", "date": today, "days": 2}, &av); err != nil {
+	var av device.Availability
+	if err := k.s.timed("booking.availability", func() (err error) {
+		av, err = k.c.Availability(ctx, device.AvailabilityRequest{Service: "quick-groom", Date: today, Days: 2})
+		return err
+	}); err != nil {
 		return err
 	}
-	var slots []slot
+	var slots []device.Slot
 	for _, d := range av.Days {
 		slots = append(slots, d.Slots...)
 	}
@@ -76,24 +74,27 @@ func (k *kiosk) step(ctx context.Context) error {
 	}
 	k.n++
 	customer := fmt.Sprintf("cust-%s-%d", k.c.ClientID(), k.n)
-	start := slots[rand.IntN(min(len(slots), 12))].Start
-	var b struct {
-		Booking struct{ ID string } `json:"booking"`
+	book := func(start time.Time) (b device.Booking, err error) {
+		err = k.s.timed("booking.book", func() error {
+			b, err = k.c.Book(ctx, device.BookRequest{Service: "quick-groom", Start: start, Customer: customer})
+			return err
+		})
+		return b, err
 	}
-	err := k.s.call(ctx, k.c, "booking", "book", map[string]any{"service": "quick-groom", "start": start, "customer": customer}, &b)
+	b, err := book(slots[rand.IntN(min(len(slots), 12))].Start)
 	var se *device.Error
 	if errors.As(err, &se) && se.Code == device.ErrConflict && len(se.Alternatives) > 0 {
 		// Taken meanwhile by another kiosk: the customer picks the first
 		// alternative offered.
-		err = k.s.call(ctx, k.c, "booking", "book", map[string]any{"service": "quick-groom", "start": se.Alternatives[0].Start, "customer": customer}, &b)
-		if errors.As(err, &se) && se.Code == device.ErrConflict {
+		b, err = book(se.Alternatives[0].Start)
+		if errors.Is(err, device.ErrConflict) {
 			return nil // a busy store: the customer walks away
 		}
 	}
 	if err != nil {
 		return err
 	}
-	k.s.l.booking(b.Booking.ID, customer)
+	k.s.l.booking(b.ID, customer)
 	return nil
 }
 
@@ -111,23 +112,30 @@ type tablet struct {
 
 func (t *tablet) step(ctx context.Context) error {
 	if t.conv == "" {
-		var open struct{ Conversation string }
-		members := []string{}
+		var members []string
 		if t.s.staffID != "" {
 			members = append(members, t.s.staffID)
 		}
-		if err := t.s.call(ctx, t.c, "chat", "open", map[string]any{"members": members}, &open); err != nil {
+		if err := t.s.timed("chat.open", func() error {
+			open, err := t.c.ChatOpen(ctx, device.ChatOpenRequest{Members: members})
+			t.conv = open.Conversation
+			return err
+		}); err != nil {
 			return err
 		}
-		t.conv = open.Conversation
 	}
-	id := device.NewID()
-	if err := t.s.call(ctx, t.c, "chat", "send", map[string]any{"conversation": t.conv, "kind": "text", "text": phrases[rand.IntN(len(phrases))]},
-		nil, device.WithID(id), device.InLane("chat/"+t.conv)); err != nil {
+	return t.s.send(ctx, t.c, t.conv, phrases[rand.IntN(len(phrases))])
+}
+
+// send sends a chat text and records it once acknowledged.
+func (s *store) send(ctx context.Context, c *device.Client, conv, text string) error {
+	return s.timed("chat.send", func() error {
+		r, err := c.ChatSend(ctx, device.ChatSendRequest{Conversation: conv, Kind: device.KindText, Text: text})
+		if err == nil {
+			s.l.message(conv, r.ID)
+		}
 		return err
-	}
-	t.s.l.message(t.conv, id)
-	return nil
+	})
 }
 
 type staff struct {
@@ -136,56 +144,51 @@ type staff struct {
 	n int
 }
 
-type boardEntry struct {
-	ID     string    `json:"id"`
-	Status string    `json:"status"`
-	Stage  string    `json:"stage"`
-	Start  time.Time `json:"start"`
-}
-
 func (f *staff) step(ctx context.Context) error {
 	f.n++
 	if f.n%2 == 1 {
-		var w struct {
-			Conversations []struct{ Conversation string } `json:"conversations"`
-		}
-		if err := f.s.call(ctx, f.c, "chat", "waiting", nil, &w); err != nil {
+		var waiting []device.ConversationView
+		if err := f.s.timed("chat.waiting", func() (err error) {
+			waiting, err = f.c.ChatWaiting(ctx)
+			return err
+		}); err != nil || len(waiting) == 0 {
 			return err
 		}
-		if len(w.Conversations) == 0 {
-			return nil
-		}
-		conv := w.Conversations[rand.IntN(len(w.Conversations))].Conversation
+		conv := waiting[rand.IntN(len(waiting))].Conversation
 		// Staff who see every conversation join it by opening it.
-		if err := f.s.call(ctx, f.c, "chat", "open", map[string]any{"conversation": conv}, nil); err != nil {
+		if err := f.s.timed("chat.open", func() error {
+			_, err := f.c.ChatOpen(ctx, device.ChatOpenRequest{Conversation: conv})
+			return err
+		}); err != nil {
 			return err
 		}
-		id := device.NewID()
-		if err := f.s.call(ctx, f.c, "chat", "send", map[string]any{"conversation": conv, "kind": "text", "text": "您好，我是店员，马上为您处理。"},
-			nil, device.WithID(id), device.InLane("chat/"+conv)); err != nil {
-			return err
-		}
-		f.s.l.message(conv, id)
-		return nil
+		return f.s.send(ctx, f.c, conv, "您好，我是店员，马上为您处理。")
 	}
-	var b struct {
-		Bookings []boardEntry `json:"bookings"`
-	}
-	if err := f.s.call(ctx, f.c, "booking", "board", map[string]any{"date": time.Now().In(f.s.zone).Format(time.DateOnly)}, &b); err != nil {
+	var board device.Board
+	if err := f.s.timed("booking.board", func() (err error) {
+		board, err = f.c.Board(ctx, time.Now().In(f.s.zone).Format(time.DateOnly))
+		return err
+	}); err != nil {
 		return err
 	}
-	for _, bk := range b.Bookings {
+	for _, bk := range board.Bookings {
 		switch {
-		case bk.Status == "booked" && time.Until(bk.Start) < 3*time.Hour:
-			if err := f.s.call(ctx, f.c, "booking", "check_in", map[string]any{"booking": bk.ID}, nil, device.InLane("booking/"+bk.ID)); err != nil {
+		case bk.Status == device.StatusBooked && time.Until(bk.Start) < 3*time.Hour:
+			if err := f.s.timed("booking.check_in", func() error {
+				_, err := f.c.CheckIn(ctx, bk.ID)
+				return err
+			}); err != nil {
 				return err
 			}
 			f.s.mu.Lock()
 			f.s.inRoom = append(f.s.inRoom, bk.ID)
 			f.s.mu.Unlock()
 			return nil
-		case bk.Status == "checked_in" && bk.Stage == "ready":
-			return f.s.call(ctx, f.c, "booking", "complete", map[string]any{"booking": bk.ID}, nil, device.InLane("booking/"+bk.ID))
+		case bk.Status == device.StatusCheckedIn && bk.Stage == "ready":
+			return f.s.timed("booking.complete", func() error {
+				_, err := f.c.Complete(ctx, bk.ID)
+				return err
+			})
 		}
 	}
 	return nil
@@ -216,8 +219,10 @@ func (m *camera) step(ctx context.Context) error {
 	}
 	m.s.stageOf[bk] = stages[next] // claimed: no other camera posts it
 	m.s.mu.Unlock()
-	err := m.s.call(ctx, m.c, "booking", "progress", map[string]any{"booking": bk, "stage": stages[next], "note": "all good"}, nil, device.InLane("booking/"+bk))
-	if err != nil {
+	if err := m.s.timed("booking.progress", func() error {
+		_, err := m.c.Progress(ctx, device.ProgressRequest{Booking: bk, Stage: stages[next], Note: "all good"})
+		return err
+	}); err != nil {
 		return err
 	}
 	m.s.l.stage(bk, stages[next])

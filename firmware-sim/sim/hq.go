@@ -115,8 +115,8 @@ func (h *hqSide) listen(ctx context.Context, store string) error {
 	}
 }
 
-// seqs is how many distinct changes HQ has, and the highest seq.
-func (h *hqSide) seqs() (distinct, highest int, missing []int) {
+// seqs is the highest change seq HQ has, and the seqs below it it lacks.
+func (h *hqSide) seqs() (highest int, missing []int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.changes {
@@ -127,7 +127,7 @@ func (h *hqSide) seqs() (distinct, highest int, missing []int) {
 			missing = append(missing, s)
 		}
 	}
-	return len(h.changes), highest, missing
+	return highest, missing
 }
 
 func (h *hqSide) close() {

@@ -28,26 +28,18 @@ func verify(ctx context.Context, addr string, auditor Device, l *ledger, hq *hqS
 
 	for conv, ids := range l.messages {
 		seen := map[string]int{}
-		after := 0
-		for {
-			var h struct {
-				Messages []struct {
-					Seq int    `json:"seq"`
-					ID  string `json:"id"`
-				} `json:"messages"`
-				Next int  `json:"next"`
-				More bool `json:"more"`
-			}
-			if err := c.Do(ctx, "chat", "history", map[string]any{"conversation": conv, "after": after}, &h); err != nil {
+		for after := uint64(0); ; {
+			page, err := c.ChatHistory(ctx, device.ChatHistoryRequest{Conversation: conv, After: after})
+			if err != nil {
 				return fmt.Errorf("verify: history of %s: %w", conv, err)
 			}
-			for _, m := range h.Messages {
+			for _, m := range page.Messages {
 				seen[m.ID]++
 			}
-			if !h.More || h.Next <= after {
+			if !page.More || page.Next <= after {
 				break
 			}
-			after = h.Next
+			after = page.Next
 		}
 		for _, id := range ids {
 			if seen[id] != 1 {
@@ -56,29 +48,16 @@ func verify(ctx context.Context, addr string, auditor Device, l *ledger, hq *hqS
 		}
 	}
 
-	type view struct {
-		ID       string `json:"id"`
-		Customer string `json:"customer"`
-		Progress []struct {
-			Stage string `json:"stage"`
-		} `json:"progress"`
-	}
-	perCustomer := map[string]int{}
 	days := map[string]bool{}
 	for id := range l.bookings {
-		var g struct {
-			Booking struct {
-				view
-				Start time.Time `json:"start"`
-			} `json:"booking"`
-		}
-		if err := c.Do(ctx, "booking", "get", map[string]any{"booking": id}, &g); err != nil {
+		d, err := c.GetBooking(ctx, id)
+		if err != nil {
 			problems = append(problems, fmt.Sprintf("booking %s: %v", id, err))
 			continue
 		}
-		days[g.Booking.Start.Format(time.DateOnly)] = true
+		days[d.Booking.Start.Format(time.DateOnly)] = true
 		stages := map[string]int{}
-		for _, p := range g.Booking.Progress {
+		for _, p := range d.Booking.Progress {
 			stages[p.Stage]++
 		}
 		for st := range l.stages[id] {
@@ -87,16 +66,15 @@ func verify(ctx context.Context, addr string, auditor Device, l *ledger, hq *hqS
 			}
 		}
 	}
+	perCustomer := map[string]int{}
 	for day := range days {
-		var b struct {
-			Bookings []view `json:"bookings"`
-		}
-		if err := c.Do(ctx, "booking", "board", map[string]any{"date": day}, &b); err != nil {
+		board, err := c.Board(ctx, day)
+		if err != nil {
 			return fmt.Errorf("verify: board of %s: %w", day, err)
 		}
-		for _, v := range b.Bookings {
-			if strings.HasPrefix(v.Customer, "cust-kiosk-sim-") {
-				perCustomer[v.Customer]++
+		for _, b := range board.Bookings {
+			if strings.HasPrefix(b.Customer, "cust-kiosk-sim-") {
+				perCustomer[b.Customer]++
 			}
 		}
 	}
@@ -107,15 +85,13 @@ func verify(ctx context.Context, addr string, auditor Device, l *ledger, hq *hqS
 	}
 
 	if hq != nil {
-		var ch struct {
-			Last int `json:"last"`
-		}
-		if err := c.Do(ctx, "booking", "changes", map[string]any{"after": 0, "limit": 1}, &ch); err != nil {
+		ch, err := c.Changes(ctx, 0, 1)
+		if err != nil {
 			return fmt.Errorf("verify: changes: %w", err)
 		}
 		for {
-			_, highest, missing := hq.seqs()
-			if highest >= ch.Last && len(missing) == 0 {
+			highest, missing := hq.seqs()
+			if uint64(highest) >= ch.Last && len(missing) == 0 {
 				break
 			}
 			select {
