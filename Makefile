@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages whose tests also run under qemu as the ARM box would run them.
 CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/... ./internal/hours/... ./cloudsync/outbox/... ./cloudsync/topicmap/...
 
-.PHONY: run build demo test test-go test-race test-arm lint deps bench dist clean
+.PHONY: run build demo test test-go test-race test-arm lint deps bench dist clean web
 
 ## run: build and start the store broker on the embedded default config (data in ./data)
 run: build
@@ -47,6 +47,10 @@ bench: build
 	@echo "== cloudsync: drain of a 100 000-entry outbox to a local mosquitto (target >= 20000 msg/s),"
 	@echo "   beside a plain QoS 1 publisher on the same mosquitto (x_plain_publisher), live chat latency during it"
 	$(GO) test -run '^$$' -bench OutboxDrain -benchtime 1x -count 3 ./cloudsync/
+
+## web: rebuild the vendored browser MQTT client (broker/web/static/vendor) from broker/web/ui's lock file (needs npm)
+web:
+	./broker/web/ui/build.sh
 
 ## dist: static binaries for the store boxes and for amd64
 dist:

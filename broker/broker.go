@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -188,6 +189,8 @@ func (b *Broker) start(ctx context.Context) error {
 			Ready:   b.readyErr,
 			Log:     b.log,
 			Routes:  map[string]http.Handler{RedeemPath: b.svcs.customers.Handler()},
+			Assets:  web.Assets(),
+			Client:  b.clientConfig(),
 		})
 		if cfg.Listeners.HTTPDebug {
 			h = withProfiler(h)
@@ -394,4 +397,16 @@ func (b *Broker) abort() {
 	if b.db != nil {
 		_ = b.db.Close()
 	}
+}
+
+// clientConfig tells the pages where MQTT over WebSocket listens: the port
+// actually bound (a ":0" in the config is a real port here), 0 when the
+// WebSocket listener is off.
+func (b *Broker) clientConfig() *web.ClientConfig {
+	c := &web.ClientConfig{Store: b.cfg.StoreID}
+	if _, p, err := net.SplitHostPort(b.addrs.Websocket); err == nil {
+		c.MQTT.WSPort, _ = strconv.Atoi(p) // a port SplitHostPort found is a number
+		c.MQTT.WSPath = b.cfg.Listeners.WebsocketPath
+	}
+	return c
 }

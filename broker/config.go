@@ -6,8 +6,11 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/storeedge/storeedge/broker/camera"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
@@ -27,6 +30,7 @@ type Config struct {
 	Chat        ChatConfig        `yaml:"chat"`
 	Media       MediaConfig       `yaml:"media"`
 	Booking     BookingConfig     `yaml:"booking"`
+	Camera      CameraConfig      `yaml:"camera"`
 	Cloud       cloudsync.Config  `yaml:"cloud"`
 
 	// Now is the clock of the services (default time.Now): tests move it
@@ -47,6 +51,35 @@ type BookingConfig struct {
 	DeskRoles     []string      `yaml:"desk_roles"`
 	ProgressRoles []string      `yaml:"progress_roles"`
 	FeedRoles     []string      `yaml:"feed_roles"`
+}
+
+// CameraConfig configures the live camera relay (broker/camera).
+type CameraConfig struct {
+	Rooms           map[string]string  `yaml:"rooms"`
+	StaffRoles      []string           `yaml:"staff_roles"`
+	MaxViewers      int                `yaml:"max_viewers"`
+	SignalTimeout   time.Duration      `yaml:"signal_timeout"`
+	Linger          time.Duration      `yaml:"linger"`
+	Recheck         time.Duration      `yaml:"recheck"`
+	SnapshotTimeout time.Duration      `yaml:"snapshot_timeout"`
+	ICEServers      []camera.ICEServer `yaml:"ice_servers"`
+	UDPPorts        string             `yaml:"udp_ports"`
+	Interfaces      []string           `yaml:"interfaces"`
+	Loopback        bool               `yaml:"loopback"`
+}
+
+// udpPorts parses udp_ports ("" or "50000-50199").
+func (c CameraConfig) udpPorts() (lo, hi uint16, err error) {
+	if c.UDPPorts == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(c.UDPPorts, "-")
+	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if !ok || err1 != nil || err2 != nil || l == 0 || l > h {
+		return 0, 0, fmt.Errorf("camera.udp_ports %q: a range like 50000-50199", c.UDPPorts)
+	}
+	return uint16(l), uint16(h), nil
 }
 
 // ServicesConfig sizes the request/answer framework every service runs on.
@@ -238,6 +271,18 @@ func (c Config) Validate() error {
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {
 		errs = append(errs, errors.New("booking: tick at least 10ms, max_notes_bytes/max_profiles/page_size at least 1, changes_kept at least 1h, alternatives at least 1, staff_roles set"))
+	}
+	if cm := c.Camera; cm.MaxViewers < 1 || cm.SignalTimeout < time.Second || cm.Linger < 0 || cm.Recheck < 100*time.Millisecond ||
+		cm.SnapshotTimeout < 100*time.Millisecond || len(cm.StaffRoles) == 0 {
+		errs = append(errs, errors.New("camera: max_viewers at least 1, signal_timeout at least 1s, linger 0 or more, recheck and snapshot_timeout at least 100ms, staff_roles set"))
+	}
+	if _, _, err := c.Camera.udpPorts(); err != nil {
+		errs = append(errs, err)
+	}
+	for i, is := range c.Camera.ICEServers {
+		if len(is.URLs) == 0 {
+			errs = append(errs, fmt.Errorf("camera.ice_servers[%d]: urls is empty", i))
+		}
 	}
 	if err := c.Cloud.Validate(); err != nil {
 		errs = append(errs, err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/booking"
+	"github.com/storeedge/storeedge/broker/camera"
 	"github.com/storeedge/storeedge/broker/chat"
 	"github.com/storeedge/storeedge/broker/chat/faq"
 	"github.com/storeedge/storeedge/broker/media"
@@ -37,6 +38,7 @@ type services struct {
 	mediaSvc  *mediasvc.Service
 	customers *customer.Store
 	booking   *booking.Desk
+	camera    *camera.Service
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -165,15 +167,23 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := msvc.Register(); err != nil {
 		return err
 	}
+	cam, err := newCameraService(cfg, b, router, desk, ms)
+	if err != nil {
+		return err
+	}
+	if err := cam.Register(); err != nil {
+		return err
+	}
 	if err := b.auth.SetCustomers(custs); err != nil {
 		// A custom ACL without the customer role: the store runs, only
 		// scan-to-chat logins are off. Say so once, loudly.
 		b.log.Warn("scan-to-chat logins are OFF: the ACL has no role "+cfg.Chat.CustomerRole, "err", err)
 	}
 	b.auth.SetMembership(cs)
+	b.auth.SetMembershipUnder("camera", cam)
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, booking: desk, cancel: cancel, done: make(chan struct{})}
+	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, booking: desk, camera: cam, cancel: cancel, done: make(chan struct{})}
 	if err := router.Start(sctx); err != nil {
 		cancel()
 		return err
@@ -192,6 +202,13 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 			return fmt.Errorf("subscribe %s: %w", filter, err)
 		}
 	}
+	camDone := make(chan struct{})
+	go func() {
+		defer close(camDone)
+		if err := cam.Run(sctx); err != nil {
+			b.log.Error("camera: relay stopped", "err", err)
+		}
+	}()
 	deskDone := make(chan struct{})
 	go func() {
 		defer close(deskDone)
@@ -201,7 +218,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	}()
 	go func() {
 		defer close(b.svcs.done)
-		defer func() { <-deskDone }()
+		defer func() { <-deskDone; <-camDone }()
 		go msvc.Run(sctx, cfg.Media.CleanupInterval)
 		sweep := time.NewTicker(time.Hour)
 		defer sweep.Stop()

@@ -4,14 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 )
 
-// Camera signaling: the WebRTC offer/answer and ICE candidates between a
-// grooming-room camera and a staff device travel on
-// camera/{camera}/signal/{session} at QoS 1; the camera watch service
-// itself (svc/camera) comes later. A camera may use only its own topics;
-// staff any camera's.
+// Cameras (PROTOCOL.md, "Cameras"): a camera registers with svc/camera
+// and streams one WebRTC upstream to the broker's relay, which forwards it
+// to every viewer the watch service lets in. The offer/answer and ICE
+// candidates travel on camera/{camera}/signal/{session} at QoS 1. A camera
+// may use only its own topics; staff any camera's; a customer only the
+// session the watch service gave it.
+//
+// The camera ops are never kept on disk: a registration, a watch session
+// or a snapshot means something only while the device is connected, and a
+// restarted program registers or watches again.
 
 // Signal types.
 const (
@@ -21,14 +28,28 @@ const (
 	SignalBye       = "bye"
 )
 
+// Reasons of a bye. The relay gives one when it ends a session; a
+// device hanging up gives ByeClosed.
+const (
+	ByeClosed        = "closed"         // the other side hung up
+	ByeTimeout       = "timeout"        // not connected within the store's signal timeout
+	ByeGrantEnded    = "grant_ended"    // the booking's slot ended or the pet was checked out
+	ByeCameraOffline = "camera_offline" // the camera went away
+	ByeShutdown      = "shutdown"       // the broker is stopping
+)
+
+// SignalFromRelay is the From of the signals the broker's relay sends.
+const SignalFromRelay = "relay"
+
 // Signal is one signaling message. SDP is set for offer and answer,
-// Candidate for candidate.
+// Candidate for candidate, Reason (optional) for bye.
 type Signal struct {
 	V         int           `json:"v"`
 	Type      string        `json:"type"`
 	From      string        `json:"from,omitempty"`
 	SDP       string        `json:"sdp,omitempty"`
 	Candidate *ICECandidate `json:"candidate,omitempty"`
+	Reason    string        `json:"reason,omitempty"`
 	// Camera is the camera of the topic it came on (not sent), for
 	// handlers watching several cameras.
 	Camera string `json:"-"`
@@ -76,4 +97,109 @@ func (c *Client) OnSignals(ctx context.Context, camera string, h func(session st
 			h(parts[3], s)
 		}
 	})
+}
+
+// SignalTopic is the topic of one signaling session.
+func SignalTopic(camera, session string) string {
+	return "camera/" + camera + "/signal/" + session
+}
+
+// OnSignalSession calls h with every signal of one session of camera,
+// except those this client sent itself. It subscribes to that one topic,
+// which is what a customer's role allows (a watch session's topic);
+// Unsubscribe(ctx, SignalTopic(camera, session)) ends it.
+func (c *Client) OnSignalSession(ctx context.Context, camera, session string, h func(Signal)) error {
+	if !validPart(camera) || !validPart(session) {
+		return fmt.Errorf("device: signals: %w: camera and session must be one topic level each (%q, %q)", ErrBadRequest, camera, session)
+	}
+	return onJSON(ctx, c, SignalTopic(camera, session), func(_ string, s Signal) {
+		if s.From == c.clientID {
+			return
+		}
+		s.Camera = camera
+		h(s)
+	})
+}
+
+// ICEServer is a STUN or TURN server for WebRTC, in the browser's
+// RTCIceServer shape.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// CameraRegistration is a camera's registration: its id (the topic level
+// of its signals) and the room or table the store placed it in ("" if
+// none).
+type CameraRegistration struct {
+	Camera   string `json:"camera"`
+	Resource string `json:"resource"`
+}
+
+// WatchSession is a viewer's session with the relay. The viewer
+// subscribes to Topic and sends its offer there. Booking and Until are set
+// for an owner, whose grant ends at Until at the latest. ICEServers are
+// what the store configured (none on a LAN-only store). The relay drops
+// the session unless the viewer is connected within ExpiresInMs.
+type WatchSession struct {
+	Session     string      `json:"session"`
+	Topic       string      `json:"topic"`
+	Camera      string      `json:"camera"`
+	Resource    string      `json:"resource"`
+	Booking     string      `json:"booking,omitempty"`
+	Until       time.Time   `json:"until,omitzero"`
+	ICEServers  []ICEServer `json:"ice_servers,omitempty"`
+	ExpiresInMs int64       `json:"expires_in_ms"`
+}
+
+type (
+	cameraRegisterBody struct {
+		Codec string `json:"codec"`
+	}
+	cameraBody struct {
+		Camera string `json:"camera"`
+	}
+	snapshotAnswer struct {
+		Media Blob `json:"media"`
+	}
+)
+
+// cameraCall sends a camera op; never kept on disk, whatever the caller's
+// options say (see above).
+func cameraCall[T any](ctx context.Context, c *Client, op string, req any, opts []CallOption) (T, error) {
+	return call[T](ctx, c, "camera", op, req, append(slices.Clip(opts), Durable(false))...)
+}
+
+// CameraRegister registers this device (role camera) as a camera sending
+// codec ("video/VP8", which snapshots need, or "video/H264"). Register
+// again after every reconnect: the registration ends when the device's
+// status turns offline.
+func (c *Client) CameraRegister(ctx context.Context, codec string, opts ...CallOption) (CameraRegistration, error) {
+	return cameraCall[CameraRegistration](ctx, c, "register", cameraRegisterBody{codec}, opts)
+}
+
+// CameraUnregister ends this camera's registration: the relay ends its
+// sessions.
+func (c *Client) CameraUnregister(ctx context.Context, opts ...CallOption) error {
+	_, err := cameraCall[struct{}](ctx, c, "unregister", nil, opts)
+	return err
+}
+
+// CameraWatch opens a session to watch camera. Errors: ErrForbidden (not
+// staff and not the owner of the booking in that room now), ErrNotFound
+// (no such camera), ErrUnavailable (the camera is not registered),
+// ErrQuotaExceeded (too many viewers). Since "unavailable" here means the
+// camera is away rather than a busy broker, it is answered at once instead
+// of being retried until ctx ends.
+func (c *Client) CameraWatch(ctx context.Context, camera string, opts ...CallOption) (WatchSession, error) {
+	return cameraCall[WatchSession](ctx, c, "watch", cameraBody{camera}, append([]CallOption{NoRetry()}, opts...))
+}
+
+// CameraSnapshot has the relay take a keyframe of camera (VP8) and store
+// it as a JPEG: the Blob names it, for a progress photo (staff, admin).
+// "unavailable" is answered at once, as for CameraWatch.
+func (c *Client) CameraSnapshot(ctx context.Context, camera string, opts ...CallOption) (Blob, error) {
+	a, err := cameraCall[snapshotAnswer](ctx, c, "snapshot", cameraBody{camera}, append([]CallOption{NoRetry()}, opts...))
+	return a.Media, err
 }

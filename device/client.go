@@ -181,6 +181,20 @@ func (c *Client) Connected() bool {
 // ClientID is the MQTT client id ({DeviceID} or {DeviceID}:{suffix}).
 func (c *Client) ClientID() string { return c.clientID }
 
+// DeviceID is the device's id in the store's registry (Config.DeviceID).
+func (c *Client) DeviceID() string { return c.cfg.DeviceID }
+
+// Link tells connections apart: id is a number that changes with every
+// connection (0 while down), and next is closed when the client next
+// becomes connected or closes. What must be redone once per connection —
+// a camera registers again after every reconnect — waits on next and
+// compares ids; taking both at once misses no reconnect in between.
+func (c *Client) Link() (id uint64, next <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen, c.readyCh
+}
+
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	c.mu.Lock()

@@ -24,7 +24,25 @@ type Membership interface {
 // customersRef and membershipRef box the interfaces for atomic.Pointer.
 type customersRef struct{ c Customers }
 
-type membershipRef struct{ m Membership }
+// membershipRef holds what decides %m grants: one Membership per topic root
+// (the first level of the grant's filter, "chat", "camera"), and a default
+// for the roots without their own.
+type membershipRef struct {
+	def    Membership
+	byRoot map[string]Membership
+}
+
+// forRoot returns the Membership deciding %m grants under root; nil when
+// none does (the grant then covers nothing).
+func (r *membershipRef) forRoot(root string) Membership {
+	if r == nil {
+		return nil
+	}
+	if m, ok := r.byRoot[root]; ok {
+		return m
+	}
+	return r.def
+}
 
 // SetCustomers lets customers log in: a client whose username starts with
 // CustomerPrefix logs in when c verifies its password, with the role
@@ -49,15 +67,43 @@ func (h *Hook) SetCustomers(c Customers) error {
 	return nil
 }
 
-// SetMembership sets what decides %m grants; nil = %m grants cover nothing.
-// It may be called at any time. Its answers are never cached: a member
-// removed from a conversation stops receiving at the next delivery.
+// SetMembership sets what decides %m grants under every topic root that has
+// no Membership of its own (SetMembershipUnder); nil = those grants cover
+// nothing. It may be called at any time. Its answers are never cached: a
+// member removed from a conversation stops receiving at the next delivery.
 func (h *Hook) SetMembership(m Membership) {
-	if m == nil {
-		h.membership.Store(nil)
-		return
+	h.updateMembership(func(r *membershipRef) { r.def = m })
+}
+
+// SetMembershipUnder sets what decides the %m grants whose filter starts
+// with the level root ("camera" for camera/+/signal/%m), so that services
+// decide their own topics: a camera session id is never taken for a
+// conversation id. nil removes root's own Membership (the default applies
+// again).
+func (h *Hook) SetMembershipUnder(root string, m Membership) {
+	h.updateMembership(func(r *membershipRef) {
+		if m == nil {
+			delete(r.byRoot, root)
+			return
+		}
+		r.byRoot[root] = m
+	})
+}
+
+// updateMembership replaces the membership set by a modified copy (readers
+// load it without a lock at every delivery).
+func (h *Hook) updateMembership(fn func(*membershipRef)) {
+	h.membershipMu.Lock()
+	defer h.membershipMu.Unlock()
+	next := &membershipRef{byRoot: map[string]Membership{}}
+	if cur := h.membership.Load(); cur != nil {
+		next.def = cur.def
+		for k, v := range cur.byRoot {
+			next.byRoot[k] = v
+		}
 	}
-	h.membership.Store(&membershipRef{m: m})
+	fn(next)
+	h.membership.Store(next)
 }
 
 func (h *Hook) currentCustomers() Customers {
@@ -67,12 +113,7 @@ func (h *Hook) currentCustomers() Customers {
 	return nil
 }
 
-func (h *Hook) currentMembership() Membership {
-	if r := h.membership.Load(); r != nil {
-		return r.m
-	}
-	return nil
-}
+func (h *Hook) currentMembership() *membershipRef { return h.membership.Load() }
 
 // customerActive reports whether customer id's session is active now; false
 // while no Customers is set.

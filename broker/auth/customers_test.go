@@ -491,3 +491,49 @@ func TestMemberACLCheckDoesNotAllocate(t *testing.T) {
 		t.Fatal("membership not applied")
 	}
 }
+
+// memberSet approves fixed values for a client id.
+type memberSet map[string]bool
+
+func (m memberSet) Member(id Identity, value string) bool { return m[id.ClientID+"|"+value] }
+
+// TestMembershipUnderRoot: each topic root's %m grants are decided by its
+// own Membership, so a camera session id is never taken for a conversation
+// id, nor a conversation id for a camera session.
+func TestMembershipUnderRoot(t *testing.T) {
+	fc := newFakeCustomers()
+	fc.add("cust-a1", "s3cret-a1", "c1")
+	b := startBroker(t, devicesYAML(t, ""), nil, withCustomers(t, fc))
+	b.hook.SetMembershipUnder("camera", memberSet{"cust-a1:phone|w-1": true})
+	c, ca, err := b.connect(t, connectOpts{clientID: "cust-a1:phone", username: "cust-a1", password: "s3cret-a1"})
+	if err != nil {
+		t.Fatalf("login: %v (%+v)", err, ca)
+	}
+	for _, tt := range []struct {
+		filter string
+		ok     bool
+	}{
+		{"chat/c1/events", true},           // chat's membership
+		{"camera/cam-1/signal/w-1", true},  // the camera's
+		{"camera/cam-2/signal/w-1", true},  // the grant is camera/+/signal/%m
+		{"camera/cam-1/signal/c1", false},  // a conversation id is no session
+		{"chat/w-1/events", false},         // nor a session a conversation
+		{"camera/cam-1/signal/w-2", false}, // someone else's session
+		{"camera/cam-1/signal/+", false},   // every session
+		{"camera/+/signal/w-1/x", false},   // outside the grant
+	} {
+		code := c.subscribeQoS(t, tt.filter, 0)
+		switch {
+		case tt.ok && code >= 0x80:
+			t.Errorf("%s: refused with 0x%02X", tt.filter, code)
+		case !tt.ok && code != codeNotAuthorized:
+			t.Errorf("%s: 0x%02X, want 0x87", tt.filter, code)
+		}
+	}
+	// Removing the camera's own Membership hands its root to the default
+	// (chat's, here), which knows no session.
+	b.hook.SetMembershipUnder("camera", nil)
+	if code := c.subscribeQoS(t, "camera/cam-1/signal/w-1", 0); code != codeNotAuthorized {
+		t.Fatalf("after SetMembershipUnder(nil): 0x%02X, want 0x87", code)
+	}
+}

@@ -32,6 +32,7 @@ type grants struct {
 type memberGrant struct {
 	filter string
 	level  int
+	root   string // the filter's first level: which Membership decides
 }
 
 // noGrants is what a client gets while it is not (or no longer) identified
@@ -91,7 +92,8 @@ func expandAll(ts []template, clientID, username string) ([]string, []memberGran
 		switch {
 		case !ok:
 		case t.member >= 0:
-			member = append(member, memberGrant{filter: f, level: t.member})
+			root, _, _ := strings.Cut(f, "/")
+			member = append(member, memberGrant{filter: f, level: t.member, root: root})
 		default:
 			out = append(out, f)
 		}
@@ -127,7 +129,7 @@ func deviceClientID(clientID, deviceID string) bool {
 
 // canPublish: topic is a valid topic name covered by a publish grant. m
 // decides %m grants; nil = they cover nothing.
-func (g *grants) canPublish(topic string, m Membership) bool {
+func (g *grants) canPublish(topic string, m *membershipRef) bool {
 	if !validTopic(topic) {
 		return false
 	}
@@ -142,7 +144,7 @@ func (g *grants) canRetain(topic string) bool {
 // canRead: every topic that filter (a subscription filter, possibly shared,
 // or the topic of a delivery) can match is covered by one subscribe grant.
 // m decides %m grants; nil = they cover nothing.
-func (g *grants) canRead(filter string, m Membership) bool {
+func (g *grants) canRead(filter string, m *membershipRef) bool {
 	f, ok := stripShare(filter)
 	if !ok || !validFilter(f) {
 		return false
@@ -155,7 +157,7 @@ func (g *grants) canRead(filter string, m Membership) bool {
 // for this client. A wildcard there ("chat/+/events") is never covered, as
 // it would reach conversations the client is not a member of. Called at
 // every delivery on such topics, it does not allocate (beyond what m does).
-func (g *grants) memberCovers(f string, ms []memberGrant, m Membership) bool {
+func (g *grants) memberCovers(f string, ms []memberGrant, m *membershipRef) bool {
 	if m == nil {
 		return false
 	}
@@ -164,7 +166,11 @@ func (g *grants) memberCovers(f string, ms []memberGrant, m Membership) bool {
 			continue
 		}
 		// validLevelValue also refuses "+", "#", "" and "$...".
-		if v, ok := levelAt(f, mg.level); ok && validLevelValue(v) && m.Member(g.id, v) {
+		v, ok := levelAt(f, mg.level)
+		if !ok || !validLevelValue(v) {
+			continue
+		}
+		if mm := m.forRoot(mg.root); mm != nil && mm.Member(g.id, v) {
 			return true
 		}
 	}

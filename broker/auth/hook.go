@@ -54,11 +54,12 @@ type Hook struct {
 	verified  *verifyCache
 	verifySem chan struct{}
 
-	reloadMu   sync.Mutex
-	pol        atomic.Pointer[policy]
-	clients    grantCache
-	customers  atomic.Pointer[customersRef]  // nil = no customer logins
-	membership atomic.Pointer[membershipRef] // nil = %m grants cover nothing
+	reloadMu     sync.Mutex
+	pol          atomic.Pointer[policy]
+	clients      grantCache
+	customers    atomic.Pointer[customersRef]  // nil = no customer logins
+	membership   atomic.Pointer[membershipRef] // nil = %m grants cover nothing
+	membershipMu sync.Mutex                    // serialises membership updates
 }
 
 var _ mqtt.Hook = (*Hook)(nil)

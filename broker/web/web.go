@@ -1,4 +1,4 @@
-// Package web holds the broker's HTTP listener: health, readiness and metrics endpoints, and the server that runs them.
+// Package web holds the broker's HTTP listener: health, readiness and metrics endpoints, the browser pages (the camera viewer) and the server that runs them.
 package web
 
 import (
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,13 +27,22 @@ type Options struct {
 	// Routes are further handlers by exact path (e.g. the scan-to-chat
 	// token redemption); each handles its own methods.
 	Routes map[string]http.Handler
+	// Assets are static files (Assets() gives the embedded pages) served
+	// for GET and HEAD of any other path; a directory's path serves its
+	// index.html. Nil serves none.
+	Assets fs.FS
+	// Client is served as GET /client.json, telling pages where MQTT over
+	// WebSocket is. Nil answers 404.
+	Client *ClientConfig
 }
 
 // New returns the HTTP handler of the broker's web listener:
 //
-//	GET /healthz  200 "ok" while the process serves HTTP
-//	GET /readyz   200 {"ready":true}, or 503 {"ready":false,"reason":"..."}
-//	GET /metrics  Options.Metrics
+//	GET /healthz      200 "ok" while the process serves HTTP
+//	GET /readyz       200 {"ready":true}, or 503 {"ready":false,"reason":"..."}
+//	GET /metrics      Options.Metrics
+//	GET /client.json  Options.Client
+//	GET /...          Options.Assets, after Options.Routes
 //
 // HEAD is accepted wherever GET is. Other methods on these paths get 405
 // with an Allow header; other paths get 404. Errors are JSON.
@@ -41,14 +51,18 @@ func New(o Options) http.Handler {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	if o.Assets != nil {
+		h.assets = newAssets(o.Assets)
+	}
 	h.ready.Store(true)
 	return h
 }
 
 type handler struct {
-	opts  Options
-	log   *slog.Logger
-	ready atomic.Bool // last readiness answered, to log changes only
+	opts   Options
+	log    *slog.Logger
+	assets *assets     // nil without Options.Assets
+	ready  atomic.Bool // last readiness answered, to log changes only
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -64,20 +78,37 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		serve = h.opts.Metrics.ServeHTTP
+	case "/client.json":
+		if h.opts.Client == nil {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "not found"})
+			return
+		}
+		serve = h.client
 	default:
 		if rh, ok := h.opts.Routes[r.URL.Path]; ok {
 			rh.ServeHTTP(w, r)
 			return
 		}
+		if h.assets != nil && h.assets.serve(w, r) {
+			return
+		}
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found"})
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed"})
+	if !getOrHead(w, r) {
 		return
 	}
 	serve(w, r)
+}
+
+// getOrHead answers 405 to other methods.
+func getOrHead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed"})
+	return false
 }
 
 func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -127,7 +158,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// Server timeouts. Scrapes and probes are small; nothing here streams.
+// Server timeouts. Scrapes, probes and pages are small (the largest page
+// asset is the MQTT client, 340 KB); nothing here streams.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second

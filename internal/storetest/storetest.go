@@ -632,6 +632,15 @@ func Topic(topic string) func(Msg) bool { return func(m Msg) bool { return m.Top
 // and connects with the login it gets. It returns the customer's client.
 func (s *Store) CustomerLogin(t testing.TB, by *Client, customer, suffix string, persistent bool) *Client {
 	t.Helper()
+	username, password := s.CustomerCredentials(t, by, customer)
+	return s.ConnectAs(t, username, password, suffix, persistent)
+}
+
+// CustomerCredentials is CustomerLogin without the connection: the
+// customer's username (its customer id) and password, for a client of
+// another kind (the device SDK, a browser page).
+func (s *Store) CustomerCredentials(t testing.TB, by *Client, customer string) (username, password string) {
+	t.Helper()
 	body := "{}"
 	if customer != "" {
 		body = fmt.Sprintf(`{"customer":%q}`, customer)
@@ -654,5 +663,5 @@ func (s *Store) CustomerLogin(t testing.TB, by *Client, customer, suffix string,
 	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("redeem: %d %v", resp.StatusCode, err)
 	}
-	return s.ConnectAs(t, l.Username, l.Password, suffix, persistent)
+	return l.Username, l.Password
 }

@@ -1,0 +1,340 @@
+package camera_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/jpeg"
+	"log/slog"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/device"
+	devcam "github.com/storeedge/storeedge/device/camera"
+	"github.com/storeedge/storeedge/device/camera/clip"
+	"github.com/storeedge/storeedge/internal/storetest"
+)
+
+func TestMain(m *testing.M) {
+	storetest.Main()
+	os.Exit(m.Run())
+}
+
+var fleet = []storetest.Device{
+	{ID: "cam-1", Role: "camera"},
+	{ID: "cam-2", Role: "camera"},
+	{ID: "staff-anna", Role: "staff"},
+	{ID: "kiosk-1", Role: "kiosk"},
+	{ID: "tablet-1", Role: "chat-tablet"},
+}
+
+// peer is what every test peer needs on one machine: loopback candidates.
+var peer = devcam.PeerOptions{Loopback: true, Log: testLog}
+
+var testLog = func() *slog.Logger {
+	if os.Getenv("DEVICE_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}()
+
+// startStore starts a store whose cam-1 films table-1, with the relay on
+// loopback.
+func startStore(t testing.TB, adjust func(*broker.Config)) *storetest.Store {
+	t.Helper()
+	return storetest.Start(t, storetest.Options{Devices: fleet, Config: func(c *broker.Config) {
+		c.Camera.Rooms = map[string]string{"cam-1": "table-1"}
+		c.Camera.Loopback = true
+		c.Camera.Recheck = 200 * time.Millisecond
+		if adjust != nil {
+			adjust(c)
+		}
+	}})
+}
+
+func connect(t testing.TB, s *storetest.Store, id, password string) *device.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := device.Connect(ctx, device.Config{Brokers: []string{"mqtt://" + s.Addr}, DeviceID: id, Password: password,
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, NoPresence: true, Log: testLog})
+	if err != nil {
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	})
+	return c
+}
+
+// startCamera connects cam and streams the test clip until the test ends.
+func startCamera(t testing.TB, s *storetest.Store, cam string) *devcam.Publisher {
+	t.Helper()
+	c := connect(t, s, cam, "pw-"+cam)
+	src, err := clip.NewSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := devcam.New(c, src, devcam.Options{PeerOptions: peer})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("camera %s: %v", cam, err)
+		}
+	})
+	waitFor(t, 10*time.Second, cam+" registered", func() bool { _, ok := p.Registration(); return ok })
+	return p
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// watch opens a session and waits for its first picture.
+func watch(t testing.TB, c *device.Client, cam string) *devcam.Viewer {
+	t.Helper()
+	v, err := devcam.Watch(ctxFor(t, 30*time.Second), c, cam, devcam.ViewerOptions{PeerOptions: peer})
+	if err != nil {
+		t.Fatalf("%s watches %s: %v", c.ClientID(), cam, err)
+	}
+	t.Cleanup(v.Close)
+	select {
+	case <-v.FirstFrame():
+	case <-v.Done():
+		t.Fatalf("%s: session ended before the first frame: %s", c.ClientID(), v.Reason())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no frame within 10 s", c.ClientID())
+	}
+	return v
+}
+
+// framesAdvance checks that v keeps receiving frames.
+func framesAdvance(t testing.TB, v *devcam.Viewer, who string) {
+	t.Helper()
+	n := v.Frames()
+	waitFor(t, 5*time.Second, who+"'s frames advance", func() bool { return v.Frames() >= n+10 })
+}
+
+// TestWhoWatches is the scenario: a camera, the relay and three
+// viewers. The owner gets frames during their booking, another customer is
+// refused, the owner is cut off at checkout, staff always get frames.
+func TestWhoWatches(t *testing.T) {
+	s := startStore(t, nil)
+	ctx := ctxFor(t, 2*time.Minute)
+	tablet := s.Connect(t, storetest.Device{ID: "tablet-1", Role: "chat-tablet"}, "qr")
+	ownerID, ownerPW := s.CustomerCredentials(t, tablet, "")
+	strangerID, strangerPW := s.CustomerCredentials(t, tablet, "")
+
+	staff := connect(t, s, "staff-anna", "pw-staff-anna")
+	kiosk := connect(t, s, "kiosk-1", "pw-kiosk-1")
+	pub := startCamera(t, s, "cam-1")
+	if reg, _ := pub.Registration(); reg.Camera != "cam-1" || reg.Resource != "table-1" {
+		t.Fatalf("registration: %+v", reg)
+	}
+
+	// The owner books the first free slot; it lands on table-1.
+	today := s.Now().Format(time.DateOnly)
+	av, err := kiosk.Availability(ctx, device.AvailabilityRequest{Service: "dog-groom", Date: today})
+	if err != nil || len(av.Days) == 0 || len(av.Days[0].Slots) == 0 {
+		t.Fatalf("availability: %+v %v", av, err)
+	}
+	slot := av.Days[0].Slots[0]
+	b, err := kiosk.Book(ctx, device.BookRequest{Service: "dog-groom", Start: slot.Start, Customer: ownerID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(b.Resources, "table-1") {
+		t.Fatalf("booking on %v, the test needs table-1", b.Resources)
+	}
+	owner := connect(t, s, ownerID, ownerPW)
+	stranger := connect(t, s, strangerID, strangerPW)
+
+	// Before the visit: booked, not checked in, not yet its slot.
+	if _, err := owner.CameraWatch(ctx, "cam-1"); !errors.Is(err, device.ErrForbidden) {
+		t.Fatalf("owner before check-in: %v, want forbidden", err)
+	}
+	s.Set(slot.Start.Add(time.Minute))
+	if _, err := staff.CheckIn(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	staffView := watch(t, staff, "cam-1")
+	ownerView := watch(t, owner, "cam-1")
+	if ws := ownerView.Session(); ws.Booking != b.ID || ws.Until.IsZero() || !ws.Until.Equal(b.End) {
+		t.Fatalf("owner's session: %+v, want booking %s until %v", ws, b.ID, b.End)
+	}
+	framesAdvance(t, ownerView, "owner")
+	framesAdvance(t, staffView, "staff")
+
+	// Another customer: refused, and cannot listen in on the owner's session.
+	if _, err := stranger.CameraWatch(ctx, "cam-1"); !errors.Is(err, device.ErrForbidden) {
+		t.Fatalf("stranger: %v, want forbidden", err)
+	}
+	if err := stranger.Subscribe(ctx, ownerView.Session().Topic, func(device.Message) {}); err == nil {
+		t.Fatal("stranger subscribed to the owner's signaling topic")
+	}
+	// Nor may a kiosk watch.
+	if _, err := kiosk.CameraWatch(ctx, "cam-1"); !errors.Is(err, device.ErrForbidden) {
+		t.Fatalf("kiosk: %v, want forbidden", err)
+	}
+
+	// One camera stream for both viewers.
+	if st := pub.Stats(); st.Sessions != 1 {
+		t.Fatalf("camera answered %d upstream sessions, want 1", st.Sessions)
+	}
+
+	// Checkout: the owner is cut off, staff keep watching.
+	if _, err := staff.Complete(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ownerView.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("owner still watching 5 s after checkout")
+	}
+	if r := ownerView.Reason(); r != "grant_ended" {
+		t.Fatalf("owner's session ended with %q, want grant_ended", r)
+	}
+	cut := ownerView.Frames()
+	framesAdvance(t, staffView, "staff after checkout")
+	if n := ownerView.Frames(); n != cut {
+		t.Fatalf("owner got %d frames after being cut off", n-cut)
+	}
+	if _, err := owner.CameraWatch(ctx, "cam-1"); !errors.Is(err, device.ErrForbidden) {
+		t.Fatalf("owner after checkout: %v, want forbidden", err)
+	}
+}
+
+// TestSlotEndCutsOwner: the grant ends with the slot even when nobody
+// checks the pet out.
+func TestSlotEndCutsOwner(t *testing.T) {
+	s := startStore(t, nil)
+	ctx := ctxFor(t, time.Minute)
+	tablet := s.Connect(t, storetest.Device{ID: "tablet-1", Role: "chat-tablet"}, "qr")
+	ownerID, ownerPW := s.CustomerCredentials(t, tablet, "")
+	staff := connect(t, s, "staff-anna", "pw-staff-anna")
+	startCamera(t, s, "cam-1")
+
+	av, err := staff.Availability(ctx, device.AvailabilityRequest{Service: "dog-groom", Date: s.Now().Format(time.DateOnly)})
+	if err != nil || len(av.Days) == 0 || len(av.Days[0].Slots) == 0 {
+		t.Fatalf("availability: %+v %v", av, err)
+	}
+	slot := av.Days[0].Slots[0]
+	b, err := staff.Book(ctx, device.BookRequest{Service: "dog-groom", Start: slot.Start, Customer: ownerID})
+	if err != nil || !slices.Contains(b.Resources, "table-1") {
+		t.Fatalf("book: %+v %v", b, err)
+	}
+	s.Set(slot.Start)
+	if _, err := staff.CheckIn(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	owner := connect(t, s, ownerID, ownerPW)
+	v := watch(t, owner, "cam-1")
+	s.Set(b.End) // the slot is over: the periodic check sees it
+	select {
+	case <-v.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("owner still watching after the slot ended")
+	}
+	if v.Reason() != "grant_ended" {
+		t.Fatalf("reason %q", v.Reason())
+	}
+}
+
+// TestSnapshotToProgressCard: staff grab a still of the live picture; posted
+// as a progress stage it reaches the owner's chat as a card with the photo.
+func TestSnapshotToProgressCard(t *testing.T) {
+	s := startStore(t, nil)
+	ctx := ctxFor(t, time.Minute)
+	tablet := s.Connect(t, storetest.Device{ID: "tablet-1", Role: "chat-tablet"}, "qr")
+	ownerID, ownerPW := s.CustomerCredentials(t, tablet, "")
+	staff := connect(t, s, "staff-anna", "pw-staff-anna")
+	startCamera(t, s, "cam-1")
+
+	av, err := staff.Availability(ctx, device.AvailabilityRequest{Service: "dog-groom", Date: s.Now().Format(time.DateOnly)})
+	if err != nil || len(av.Days) == 0 || len(av.Days[0].Slots) == 0 {
+		t.Fatalf("availability: %+v %v", av, err)
+	}
+	b, err := staff.Book(ctx, device.BookRequest{Service: "dog-groom", Start: av.Days[0].Slots[0].Start, Customer: ownerID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set(b.Start)
+	if _, err := staff.CheckIn(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nobody is watching: the snapshot starts the camera's stream itself.
+	still, err := staff.CameraSnapshot(ctx, "cam-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if still.Type != "image/jpeg" || still.Width != 320 || still.Height != 240 || still.Hash == "" {
+		t.Fatalf("snapshot: %+v", still)
+	}
+	data, err := staff.Download(ctx, still.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil || img.Bounds().Dx() != 320 || img.Bounds().Dy() != 240 {
+		t.Fatalf("the snapshot is no 320x240 JPEG: %v", err)
+	}
+
+	if _, err := staff.Progress(ctx, device.ProgressRequest{Booking: b.ID, Stage: "drying", Photo: still.Hash}); err != nil {
+		t.Fatal(err)
+	}
+	owner := connect(t, s, ownerID, ownerPW)
+	h, err := owner.ChatHistory(ctx, device.ChatHistoryRequest{Conversation: ownerID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var card, photo bool
+	for _, m := range h.Messages {
+		if m.From != "booking" {
+			continue
+		}
+		var c device.Card
+		switch {
+		case m.Kind == device.KindImage && m.Media != nil && m.Media.Hash == still.Hash:
+			photo = true
+		case m.DecodeCard(&c) == nil && c.Type == "progress":
+			card = true
+		}
+	}
+	if !card || !photo {
+		t.Fatalf("owner's chat: progress card %v, snapshot photo %v; messages %+v", card, photo, h.Messages)
+	}
+
+	// A customer may not take snapshots; a camera that is not connected
+	// gives a clear answer.
+	owner2 := owner
+	if _, err := owner2.CameraSnapshot(ctx, "cam-1"); !errors.Is(err, device.ErrForbidden) {
+		t.Fatalf("customer snapshot: %v, want forbidden", err)
+	}
+	if _, err := staff.CameraSnapshot(ctx, "cam-2"); !errors.Is(err, device.ErrUnavailable) {
+		t.Fatalf("snapshot of an absent camera: %v, want unavailable", err)
+	}
+}

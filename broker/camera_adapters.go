@@ -1,0 +1,67 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/storeedge/storeedge/broker/booking"
+	"github.com/storeedge/storeedge/broker/camera"
+	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// newCameraService builds the camera relay on the booking desk (who is in
+// which room) and the media store (snapshots).
+func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.Desk, ms *media.Store) (*camera.Service, error) {
+	c := cfg.Camera
+	lo, hi, err := c.udpPorts()
+	if err != nil {
+		return nil, err
+	}
+	s, err := camera.New(camera.Options{
+		Router: router, Server: b.srv, Bookings: deskRooms{desk}, Media: mediaStills{ms},
+		Rooms: c.Rooms, StaffRoles: c.StaffRoles, MaxViewers: c.MaxViewers, SignalTimeout: c.SignalTimeout,
+		Linger: c.Linger, Recheck: c.Recheck, SnapshotTimeout: c.SnapshotTimeout, ICEServers: c.ICEServers,
+		UDPPortMin: lo, UDPPortMax: hi, Interfaces: c.Interfaces, Loopback: c.Loopback, Now: cfg.Now, Log: b.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("camera: %w", err)
+	}
+	return s, nil
+}
+
+// deskRooms answers the relay's "who is in this room" from the booking desk.
+type deskRooms struct{ d *booking.Desk }
+
+func (r deskRooms) Occupant(resource string, at time.Time) (camera.Occupant, bool, error) {
+	o, ok, err := r.d.Occupant(resource, at)
+	return camera.Occupant{Booking: o.Booking, Customer: o.Customer, End: o.End}, ok, err
+}
+
+// mediaStills stores snapshots as a whole upload in the media store.
+type mediaStills struct{ s *media.Store }
+
+func (m mediaStills) PutImage(ctx context.Context, owner, typ string, data []byte, width, height int) (string, error) {
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	id := "snap-" + hash[:26] // the same picture is the same upload
+	st, err := m.s.Begin(ctx, owner, id, media.Meta{Type: typ, Size: int64(len(data)), SHA256: hash, Width: width, Height: height})
+	if err != nil {
+		return "", fmt.Errorf("snapshot: %w", err)
+	}
+	for _, i := range st.Missing {
+		end := min((i+1)*st.ChunkBytes, len(data))
+		if st, err = m.s.PutChunk(ctx, owner, id, i, data[i*st.ChunkBytes:end]); err != nil {
+			return "", fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	if !st.Done {
+		if st, err = m.s.Complete(ctx, owner, id); err != nil {
+			return "", fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	return st.Hash, nil
+}
