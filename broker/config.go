@@ -62,6 +62,7 @@ type CameraConfig struct {
 	Linger          time.Duration      `yaml:"linger"`
 	Recheck         time.Duration      `yaml:"recheck"`
 	SnapshotTimeout time.Duration      `yaml:"snapshot_timeout"`
+	OfflineGrace    time.Duration      `yaml:"offline_grace"`
 	ICEServers      []camera.ICEServer `yaml:"ice_servers"`
 	UDPPorts        string             `yaml:"udp_ports"`
 	Interfaces      []string           `yaml:"interfaces"`
@@ -273,8 +274,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("booking: tick at least 10ms, max_notes_bytes/max_profiles/page_size at least 1, changes_kept at least 1h, alternatives at least 1, staff_roles set"))
 	}
 	if cm := c.Camera; cm.MaxViewers < 1 || cm.SignalTimeout < time.Second || cm.Linger < 0 || cm.Recheck < 100*time.Millisecond ||
-		cm.SnapshotTimeout < 100*time.Millisecond || len(cm.StaffRoles) == 0 {
-		errs = append(errs, errors.New("camera: max_viewers at least 1, signal_timeout at least 1s, linger 0 or more, recheck and snapshot_timeout at least 100ms, staff_roles set"))
+		cm.SnapshotTimeout < 100*time.Millisecond || cm.OfflineGrace < 100*time.Millisecond || len(cm.StaffRoles) == 0 {
+		errs = append(errs, errors.New("camera: max_viewers at least 1, signal_timeout at least 1s, linger 0 or more, recheck, snapshot_timeout and offline_grace at least 100ms, staff_roles set"))
 	}
 	if _, _, err := c.Camera.udpPorts(); err != nil {
 		errs = append(errs, err)

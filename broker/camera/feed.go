@@ -39,11 +39,18 @@ type feed struct {
 
 	up      *upstream // nil: no stream from the camera now
 	viewers map[string]*viewer
-	users   int         // snapshots waiting, which also keep the stream
+	users   int // snapshots waiting, which also keep the stream
+	// restarts counts upstreams lost in a row (reset when one connects).
+	restarts int
+	// offline runs dropFeed when the camera said offline and has not
+	// registered again within OfflineGrace.
+	offline *time.Timer
 	linger  *time.Timer // closes the upstream when nobody uses it
 
 	tapMu sync.Mutex
 	taps  map[*tap]struct{} // snapshots reading the packets
+
+	seq outSeq // numbering of the packets viewers get
 
 	kfMu   sync.Mutex
 	lastKF time.Time
@@ -84,10 +91,14 @@ func (s *Service) register(_ context.Context, req *svc.Request) (any, error) {
 	}
 	old := s.feeds[cam]
 	if old != nil && old.codec == q.Codec {
-		// A reconnect: the WebRTC stream may well have survived the MQTT
-		// connection; keep it and its viewers.
+		// A reconnect: keep the viewers, and give them a fresh stream.
 		old.clientID = req.From.ClientID
+		if old.offline != nil {
+			old.offline.Stop()
+			old.offline = nil
+		}
 		s.mu.Unlock()
+		go s.restartUpstream(old)
 		return registerAns{Camera: cam, Resource: s.o.Rooms[cam]}, nil
 	}
 	s.mu.Unlock()
@@ -133,12 +144,14 @@ func (s *Service) onStatus(pk packets.Packet) {
 		return
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	f := s.feeds[id]
-	s.mu.Unlock()
-	if f != nil {
-		// Not on the publisher's goroutine: closing connections takes time.
-		go s.dropFeed(f, ReasonCameraOffline)
+	if f == nil || f.offline != nil {
+		return
 	}
+	// A Wi-Fi flap also fires the Will: give the camera OfflineGrace to
+	// come back (it registers again) before its viewers are told.
+	f.offline = time.AfterFunc(s.o.OfflineGrace, func() { s.dropFeed(f, ReasonCameraOffline) })
 }
 
 // dropFeed forgets a camera: its viewers get bye reason, its upstream is
@@ -147,6 +160,10 @@ func (s *Service) dropFeed(f *feed, reason string) {
 	s.mu.Lock()
 	if s.feeds[f.camera] == f {
 		delete(s.feeds, f.camera)
+	}
+	if f.offline != nil {
+		f.offline.Stop()
+		f.offline = nil
 	}
 	vs := make([]*viewer, 0, len(f.viewers))
 	for _, v := range f.viewers {
@@ -170,22 +187,35 @@ func (s *Service) use(f *feed) error {
 		f.linger.Stop()
 		f.linger = nil
 	}
-	if f.up != nil || s.stopped {
-		s.mu.Unlock()
+	busy := f.up != nil || s.stopped
+	s.mu.Unlock()
+	if busy {
 		return nil
 	}
+	// Built whole before it is published in f.up, where other goroutines
+	// read it; a concurrent use may win the race, and this one is dropped.
 	up := &upstream{session: newID(upstreamPrefix)}
+	if err := s.prepareUpstream(f, up); err != nil {
+		if up.pc != nil {
+			go up.pc.Close()
+		}
+		return err
+	}
+	s.mu.Lock()
+	if f.up != nil || s.stopped {
+		s.mu.Unlock()
+		go up.pc.Close()
+		return nil
+	}
 	f.up = up
 	s.mu.Unlock()
-	if err := s.startUpstream(f, up); err != nil {
+	if err := s.offerUpstream(f, up); err != nil {
 		s.mu.Lock()
 		if f.up == up {
 			f.up = nil
 		}
 		s.mu.Unlock()
-		if up.pc != nil {
-			go up.pc.Close()
-		}
+		go up.pc.Close()
 		return err
 	}
 	return nil
@@ -212,9 +242,9 @@ func (s *Service) release(f *feed) {
 	})
 }
 
-// startUpstream offers the camera a receive-only video connection on a new
-// session; the camera answers on the same topic.
-func (s *Service) startUpstream(f *feed, up *upstream) error {
+// prepareUpstream makes the relay's receive-only video connection to the
+// camera (not offered yet).
+func (s *Service) prepareUpstream(f *feed, up *upstream) error {
 	pc, err := s.api.NewPeerConnection(s.pcConfig())
 	if err != nil {
 		return fmt.Errorf("camera: upstream: %w", err)
@@ -245,12 +275,24 @@ func (s *Service) startUpstream(f *feed, up *upstream) error {
 		case webrtc.PeerConnectionStateConnected:
 			up.mu.Lock()
 			up.connected = true
+			if up.timer != nil {
+				up.timer.Stop()
+			}
 			up.mu.Unlock()
-			up.timer.Stop()
+			s.mu.Lock()
+			f.restarts = 0
+			s.mu.Unlock()
 		case webrtc.PeerConnectionStateFailed:
 			s.upstreamLost(f, up, "connection failed")
 		}
 	})
+	return nil
+}
+
+// offerUpstream offers the camera the connection on the upstream's session;
+// the camera answers on the same topic.
+func (s *Service) offerUpstream(f *feed, up *upstream) error {
+	pc := up.pc
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return fmt.Errorf("camera: upstream offer: %w", err)
@@ -258,7 +300,7 @@ func (s *Service) startUpstream(f *feed, up *upstream) error {
 	if err := pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("camera: upstream offer: %w", err)
 	}
-	up.timer = time.AfterFunc(s.o.SignalTimeout, func() {
+	timer := time.AfterFunc(s.o.SignalTimeout, func() {
 		up.mu.Lock()
 		ok := up.connected
 		up.mu.Unlock()
@@ -266,29 +308,65 @@ func (s *Service) startUpstream(f *feed, up *upstream) error {
 			s.upstreamLost(f, up, "camera did not connect in time")
 		}
 	})
+	up.mu.Lock()
+	up.timer = timer
+	up.mu.Unlock()
 	s.send(f.camera, up.session, Signal{Type: SignalOffer, SDP: offer.SDP})
 	up.gate.open()
 	return nil
 }
 
-// upstreamLost: the camera's stream failed. Its viewers are told the camera
-// is offline (they may watch again; a new upstream is then made).
+// maxRestarts is how many new upstreams the relay offers a registered
+// camera in a row, for viewers who are waiting, before it tells them the
+// camera is offline.
+const maxRestarts = 3
+
+// upstreamLost: the camera's stream failed. While the camera is still
+// registered and someone is watching, the relay offers it a new upstream
+// (the viewers keep their connections and see the picture again after a
+// gap); after maxRestarts failures in a row its viewers are told the camera
+// is offline (they may watch again later).
 func (s *Service) upstreamLost(f *feed, up *upstream, why string) {
 	s.mu.Lock()
 	if f.up != up {
 		s.mu.Unlock()
 		return
 	}
+	f.restarts++
+	retry := s.feeds[f.camera] == f && !s.stopped && f.restarts <= maxRestarts && (len(f.viewers) > 0 || f.users > 0)
 	vs := make([]*viewer, 0, len(f.viewers))
 	for _, v := range f.viewers {
 		vs = append(vs, v)
 	}
 	s.mu.Unlock()
-	s.log.Warn("camera: stream from camera lost", "camera", f.camera, "why", why, "viewers", len(vs))
+	s.log.Warn("camera: stream from camera lost", "camera", f.camera, "why", why, "viewers", len(vs), "retry", retry)
+	s.closeUpstream(f, true)
+	if retry {
+		if err := s.use(f); err == nil {
+			return
+		}
+	}
 	for _, v := range vs {
 		s.endViewer(v, ReasonCameraOffline, true)
 	}
+}
+
+// restartUpstream offers a registered camera a new upstream in place of
+// the current one, keeping the viewers: after the camera reconnected, the
+// old connection may be dead (the camera program restarted) or alive; a
+// fresh one costs a short gap either way and never leaves viewers staring
+// at a frozen picture until ICE gives up.
+func (s *Service) restartUpstream(f *feed) {
+	s.mu.Lock()
+	busy := f.up != nil && (len(f.viewers) > 0 || f.users > 0)
+	s.mu.Unlock()
+	if !busy {
+		return
+	}
 	s.closeUpstream(f, true)
+	if err := s.use(f); err != nil {
+		s.log.Warn("camera: new stream after reconnect failed", "camera", f.camera, "err", err)
+	}
 }
 
 // closeUpstream closes the feed's upstream, telling the camera when bye.
@@ -304,9 +382,11 @@ func (s *Service) closeUpstream(f *feed, bye bool) {
 	if up == nil {
 		return
 	}
+	up.mu.Lock()
 	if up.timer != nil {
 		up.timer.Stop()
 	}
+	up.mu.Unlock()
 	if bye {
 		s.send(f.camera, up.session, Signal{Type: SignalBye, Reason: ReasonClosed})
 	}
@@ -369,12 +449,20 @@ func (s *Service) addCandidate(pc *webrtc.PeerConnection, c webrtc.ICECandidateI
 // forward copies the camera's packets to every viewer (the local track
 // rewrites SSRC and payload type per viewer) and to waiting snapshots.
 func (s *Service) forward(f *feed, t *webrtc.TrackRemote) {
+	clock := t.Codec().ClockRate
+	if clock == 0 {
+		clock = 90000
+	}
+	first := true
 	for {
 		p, _, err := t.ReadRTP()
 		if err != nil {
 			return // the upstream closed
 		}
 		s.stats.packets.Add(1)
+		// Rewritten before a tap may hold p: from then on p is only read.
+		f.seq.rewrite(p, first, clock)
+		first = false
 		f.tapMu.Lock()
 		for tp := range f.taps {
 			tp.push(p)
@@ -384,6 +472,38 @@ func (s *Service) forward(f *feed, t *webrtc.TrackRemote) {
 			s.log.Debug("camera: forwarding", "camera", f.camera, "err", err)
 		}
 	}
+}
+
+// outSeq keeps the sequence numbers and timestamps viewers see continuous
+// when the camera's stream is replaced (a reconnect starts a new stream
+// with new random ones): SRTP's replay protection and the receivers'
+// jitter buffers would drop a stream that jumps backwards.
+type outSeq struct {
+	mu       sync.Mutex
+	started  bool
+	seqDelta uint16
+	tsDelta  uint32
+	lastSeq  uint16 // last sent, rewritten
+	lastTS   uint32
+	lastAt   time.Time
+}
+
+// rewrite maps p onto the outgoing numbering; first marks the first packet
+// of a new upstream track, which continues where the previous one stopped
+// (timestamp advanced by the wall time between them).
+func (o *outSeq) rewrite(p *rtp.Packet, first bool, clock uint32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	if first && o.started {
+		gap := max(now.Sub(o.lastAt), time.Millisecond)
+		o.seqDelta = o.lastSeq + 1 - p.SequenceNumber
+		o.tsDelta = o.lastTS + uint32(gap.Seconds()*float64(clock)) - p.Timestamp
+	}
+	o.started = true
+	p.SequenceNumber += o.seqDelta
+	p.Timestamp += o.tsDelta
+	o.lastSeq, o.lastTS, o.lastAt = p.SequenceNumber, p.Timestamp, now
 }
 
 // requestKeyframe asks the camera for a keyframe (an RTCP PLI), at most

@@ -19,6 +19,7 @@ const (
 	DefaultLinger          = 30 * time.Second
 	DefaultRecheck         = 10 * time.Second
 	DefaultSnapshotTimeout = 5 * time.Second
+	DefaultOfflineGrace    = 10 * time.Second
 	DefaultInboxSize       = 1024
 )
 
@@ -76,6 +77,11 @@ type Options struct {
 	Recheck time.Duration
 	// SnapshotTimeout bounds the wait for a keyframe (default 5 s).
 	SnapshotTimeout time.Duration
+	// OfflineGrace: a camera whose status turns offline (its Last Will,
+	// after a Wi-Fi drop) has this long to register again before its
+	// viewers get bye "camera_offline"; they keep their sessions meanwhile
+	// (default 10 s).
+	OfflineGrace time.Duration
 	// ICEServers are STUN/TURN servers for viewers outside the store's LAN;
 	// they are handed to viewers and used by the relay. Empty: host
 	// candidates only, which is all a LAN needs.
@@ -104,7 +110,7 @@ func (o *Options) defaults() error {
 		return errors.New("camera: Options.Router is required")
 	case o.Server == nil:
 		return errors.New("camera: Options.Server is required")
-	case o.MaxViewers < 0, o.SignalTimeout < 0, o.Linger < 0, o.Recheck < 0, o.SnapshotTimeout < 0, o.InboxSize < 0:
+	case o.MaxViewers < 0, o.SignalTimeout < 0, o.Linger < 0, o.Recheck < 0, o.SnapshotTimeout < 0, o.InboxSize < 0, o.OfflineGrace < 0:
 		return errors.New("camera: limits must not be negative (0 = default)")
 	case o.UDPPortMin > o.UDPPortMax:
 		return fmt.Errorf("camera: UDP port range %d-%d is empty", o.UDPPortMin, o.UDPPortMax)
@@ -131,6 +137,9 @@ func (o *Options) defaults() error {
 	}
 	if o.SnapshotTimeout == 0 {
 		o.SnapshotTimeout = DefaultSnapshotTimeout
+	}
+	if o.OfflineGrace == 0 {
+		o.OfflineGrace = DefaultOfflineGrace
 	}
 	if o.InboxSize == 0 {
 		o.InboxSize = DefaultInboxSize

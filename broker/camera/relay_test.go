@@ -6,8 +6,11 @@ import (
 	"errors"
 	"image/jpeg"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -336,5 +339,79 @@ func TestSnapshotToProgressCard(t *testing.T) {
 	}
 	if _, err := staff.CameraSnapshot(ctx, "cam-2"); !errors.Is(err, device.ErrUnavailable) {
 		t.Fatalf("snapshot of an absent camera: %v, want unavailable", err)
+	}
+}
+
+// TestCameraReconnectKeepsViewers: the camera's MQTT connection drops and
+// comes back (Wi-Fi); its viewer keeps the session and the picture resumes
+// on a fresh stream. Then the camera goes away for good: the viewer is told.
+func TestCameraReconnectKeepsViewers(t *testing.T) {
+	s := startStore(t, nil)
+	staff := connect(t, s, "staff-anna", "pw-staff-anna")
+
+	var mu sync.Mutex
+	var conns []net.Conn
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	camClient, err := device.Connect(ctx, device.Config{Brokers: []string{"mqtt://" + s.Addr}, DeviceID: "cam-1", Password: "pw-cam-1",
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, Log: testLog,
+		Dial: func(ctx context.Context, u *url.URL) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
+			if err == nil {
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+			return c, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := clip.NewSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := devcam.New(camClient, src, devcam.Options{PeerOptions: peer})
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pub.Run(runCtx) }()
+	waitFor(t, 10*time.Second, "registered", func() bool { _, ok := pub.Registration(); return ok })
+
+	v := watch(t, staff, "cam-1")
+	framesAdvance(t, v, "staff")
+
+	// The Wi-Fi drops the camera's MQTT connection; the SDK reconnects and
+	// registers again, and the relay gives the viewer a fresh stream.
+	mu.Lock()
+	_ = conns[len(conns)-1].Close()
+	mu.Unlock()
+	waitFor(t, 10*time.Second, "second upstream", func() bool { return pub.Stats().Sessions >= 2 })
+	framesAdvance(t, v, "staff after the camera's reconnect")
+	select {
+	case <-v.Done():
+		t.Fatalf("the viewer's session ended: %s", v.Reason())
+	default:
+	}
+
+	// Unplugged for good: the camera says offline, the viewer learns why.
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ccancel()
+	if err := camClient.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-v.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("viewer still in session 10 s after the camera left")
+	}
+	if r := v.Reason(); r != "camera_offline" {
+		t.Fatalf("reason %q, want camera_offline", r)
+	}
+	if _, err := staff.CameraWatch(ctxFor(t, 10*time.Second), "cam-1"); !errors.Is(err, device.ErrUnavailable) {
+		t.Fatalf("watching an absent camera: %v, want unavailable", err)
 	}
 }

@@ -33,7 +33,7 @@ func (s *Service) snapshot(ctx context.Context, req *svc.Request) (any, error) {
 	s.mu.Lock()
 	f := s.feeds[q.Camera]
 	switch {
-	case f == nil:
+	case f == nil || f.offline != nil:
 		s.mu.Unlock()
 		return nil, svc.Errorf(svc.CodeUnavailable, "camera %s is not connected", q.Camera)
 	case f.codec != webrtc.MimeTypeVP8:

@@ -56,7 +56,7 @@ func (s *Service) watch(ctx context.Context, req *svc.Request) (any, error) {
 	case s.stopped:
 		s.mu.Unlock()
 		return nil, svc.Errorf(svc.CodeUnavailable, "%v", errStopped)
-	case f == nil:
+	case f == nil || f.offline != nil:
 		s.mu.Unlock()
 		return nil, svc.Errorf(svc.CodeUnavailable, "camera %s is not connected", q.Camera)
 	case len(f.viewers) >= s.o.MaxViewers:

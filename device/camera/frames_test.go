@@ -4,20 +4,19 @@ import (
 	"testing"
 
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/storeedge/storeedge/device/camera/clip"
 )
 
-// vp8Packets packetizes the clip's first n frames as pion's sender does.
+// vp8Packets packetizes the clip's first n frames as the Publisher does.
 func vp8Packets(t *testing.T, n int) [][]*rtp.Packet {
 	t.Helper()
 	f, err := clip.Frames()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := rtp.NewPacketizer(1200, 96, 1, &codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), 90000)
+	p := rtp.NewPacketizer(1200, 96, 1, newVP8Payloader(), rtp.NewRandomSequencer(), 90000)
 	var out [][]*rtp.Packet
 	for _, fr := range f[:n] {
 		out = append(out, p.Packetize(fr.Data, 3000))

@@ -327,7 +327,10 @@ func (p *Publisher) answer(ctx context.Context, in *inbox[pubEvent], session, sd
 			u.wg.Wait()
 		}
 	}()
-	u.track, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: CodecVP8}, "video", p.camera)
+	// The track packetizes with vp8Payloader, not pion's VP8 payloader,
+	// whose first frame has no PictureID (see vp8Payloader).
+	u.track, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: CodecVP8}, "video", p.camera,
+		webrtc.WithPayloader(vp8PayloaderFor))
 	if err != nil {
 		return nil, fmt.Errorf("camera: track: %w", err)
 	}

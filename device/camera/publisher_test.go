@@ -18,6 +18,9 @@ import (
 type relayFrame struct {
 	key bool // a keyframe, whole from its first packet
 	at  time.Time
+	// pictureID is the 15-bit PictureID that every packet of the frame
+	// carried; -1 when one had none or a different one.
+	pictureID int
 }
 
 // testRelay plays the broker's relay for one upstream session: it offers
@@ -56,6 +59,7 @@ func newTestRelay(t *testing.T, c *device.Client, camera, session string) *testR
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		r.ssrc.Store(uint32(tr.SSRC()))
 		inFrame, key := false, false
+		pid := -2 // the current frame's PictureID, -2 before its first packet
 		for {
 			p, _, err := tr.ReadRTP()
 			if err != nil {
@@ -65,10 +69,18 @@ func newTestRelay(t *testing.T, c *device.Client, camera, session string) *testR
 			if _, err := v.Unmarshal(p.Payload); err == nil && v.S == 1 && v.PID == 0 && len(v.Payload) > 0 {
 				inFrame, key = true, v.Payload[0]&1 == 0
 			}
+			switch id, ok := pictureID(p.Payload); {
+			case !ok:
+				pid = -1
+			case pid == -2:
+				pid = int(id)
+			case pid != int(id):
+				pid = -1
+			}
 			if p.Marker {
-				f := relayFrame{key: inFrame && key, at: time.Now()}
+				f := relayFrame{key: inFrame && key, at: time.Now(), pictureID: pid}
 				r.frames.update(func(fs *[]relayFrame) { *fs = append(*fs, f) })
-				inFrame = false
+				inFrame, pid = false, -2
 			}
 		}
 	})
@@ -141,6 +153,22 @@ func (r *testRelay) send(s device.Signal) {
 
 func (r *testRelay) got() []relayFrame { return r.frames.get() }
 
+// checkPictureIDs checks that every packet of the frames the relay got,
+// the first frame's included, carried a 15-bit PictureID, one per frame
+// counting up: Chromium freezes on a frame without one.
+func (r *testRelay) checkPictureIDs() {
+	r.t.Helper()
+	f := r.got()
+	for i, fr := range f {
+		if fr.pictureID < 0 {
+			r.t.Fatalf("frame %d of %d: a packet without a 15-bit PictureID, or ids that differ", i, len(f))
+		}
+		if i > 0 && fr.pictureID != (f[i-1].pictureID+1)&0x7fff {
+			r.t.Fatalf("frame %d: PictureID %#x after %#x", i, fr.pictureID, f[i-1].pictureID)
+		}
+	}
+}
+
 // keyframeOnRequest sends a PLI a few frames after a keyframe and returns
 // how long the next keyframe took and how many frames came after the PLI
 // up to it.
@@ -188,6 +216,7 @@ func TestPublisherStreamsToRelay(t *testing.T) {
 	if f := r.got(); !f[0].key {
 		t.Fatal("the first frame is not a keyframe")
 	}
+	r.checkPictureIDs()
 	if st := p.Stats(); st.Session != "up-test" || st.Sessions != 1 || st.Keyframes < 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -212,6 +241,7 @@ func TestPublisherStreamsToRelay(t *testing.T) {
 	if st := p.Stats(); st.PLIs < 1 {
 		t.Errorf("PLIs %d", st.PLIs)
 	}
+	r.checkPictureIDs() // the keyframes sent on request too
 
 	// The relay hangs up: the camera closes its connection.
 	r.send(device.Signal{Type: device.SignalBye, Reason: "closed"})
@@ -242,6 +272,8 @@ func TestPublisherOneUpstream(t *testing.T) {
 	if f := two.got(); !f[0].key {
 		t.Fatal("the first frame of the second upstream is not a keyframe")
 	}
+	one.checkPictureIDs()
+	two.checkPictureIDs()
 	if st := p.Stats(); st.Session != "up-two" || st.Sessions != 2 {
 		t.Fatalf("stats %+v, want session up-two after 2 answered", st)
 	}
