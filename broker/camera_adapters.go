@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/storeedge/storeedge/broker/booking"
 	"github.com/storeedge/storeedge/broker/camera"
 	"github.com/storeedge/storeedge/broker/media"
@@ -30,7 +32,49 @@ func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.D
 	if err != nil {
 		return nil, fmt.Errorf("camera: %w", err)
 	}
+	if err := b.metrics.Register(cameraCollector{s}); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// cameraCollector exports the relay's state and counters on /metrics.
+type cameraCollector struct{ s *camera.Service }
+
+var (
+	camDesc = func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("storeedge_camera_"+name, help, nil, nil)
+	}
+	camCameras   = camDesc("registered", "Cameras registered with the relay.")
+	camUpstreams = camDesc("streams", "Cameras streaming to the relay now.")
+	camViewers   = camDesc("viewers", "Viewer sessions now.")
+	camWatches   = camDesc("watches_total", "Viewer sessions granted.")
+	camDenied    = camDesc("watches_denied_total", "Watch requests refused (forbidden, unavailable, quota_exceeded, bad input).")
+	camKeyframes = camDesc("keyframe_requests_total", "Keyframe requests (PLI) sent to cameras.")
+	camPackets   = camDesc("packets_total", "RTP packets received from cameras.")
+	camSnapshots = camDesc("snapshots_total", "Snapshots stored.")
+)
+
+func (cameraCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{camCameras, camUpstreams, camViewers, camWatches, camDenied, camKeyframes, camPackets, camSnapshots} {
+		ch <- d
+	}
+}
+
+func (c cameraCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	n := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	g(camCameras, float64(st.Cameras))
+	g(camUpstreams, float64(st.Upstreams))
+	g(camViewers, float64(st.Viewers))
+	n(camWatches, st.Watches)
+	n(camDenied, st.Denied)
+	n(camKeyframes, st.KeyframeRequests)
+	n(camPackets, st.Packets)
+	n(camSnapshots, st.Snapshots)
 }
 
 // deskRooms answers the relay's "who is in this room" from the booking desk.

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"image/jpeg"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,6 +98,21 @@ func startCamera(t testing.TB, s *storetest.Store, cam string) *devcam.Publisher
 	})
 	waitFor(t, 10*time.Second, cam+" registered", func() bool { _, ok := p.Registration(); return ok })
 	return p
+}
+
+// scrape reads the store's /metrics.
+func scrape(t testing.TB, s *storetest.Store) string {
+	t.Helper()
+	resp, err := http.Get("http://" + s.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -203,9 +221,15 @@ func TestWhoWatches(t *testing.T) {
 		t.Fatalf("kiosk: %v, want forbidden", err)
 	}
 
-	// One camera stream for both viewers.
+	// One camera stream for both viewers, as the store's metrics say too.
 	if st := pub.Stats(); st.Sessions != 1 {
 		t.Fatalf("camera answered %d upstream sessions, want 1", st.Sessions)
+	}
+	m := scrape(t, s)
+	for _, want := range []string{"storeedge_camera_viewers 2", "storeedge_camera_streams 1", "storeedge_camera_registered 1"} {
+		if !strings.Contains(m, "\n"+want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 
 	// Checkout: the owner is cut off, staff keep watching.
@@ -414,4 +438,38 @@ func TestCameraReconnectKeepsViewers(t *testing.T) {
 	if _, err := staff.CameraWatch(ctxFor(t, 10*time.Second), "cam-1"); !errors.Is(err, device.ErrUnavailable) {
 		t.Fatalf("watching an absent camera: %v, want unavailable", err)
 	}
+}
+
+// TestBadInput: each wrong request gets its documented code and changes
+// nothing.
+func TestBadInput(t *testing.T) {
+	s := startStore(t, func(c *broker.Config) { c.Camera.MaxViewers = 1 })
+	staff := s.Connect(t, storetest.Device{ID: "staff-anna", Role: "staff"}, "")
+	cam := s.Connect(t, storetest.Device{ID: "cam-2", Role: "camera"}, "")
+	for _, tt := range []struct {
+		c        *storetest.Client
+		op, body string
+		code     string
+	}{
+		{staff, "watch", `{}`, "bad_request"},
+		{staff, "watch", `{"camera":5}`, "bad_request"},
+		{staff, "watch", `{"camera":"cam-9"}`, "unavailable"}, // not registered
+		{cam, "watch", `{"camera":"cam-2"}`, "forbidden"}, // a camera watches nobody
+		{staff, "register", `{"codec":"video/VP8"}`, "forbidden"}, // cameras register
+		{cam, "register", `{"codec":"video/MJPEG"}`, "bad_request"},
+		{cam, "snapshot", `{"camera":"cam-2"}`, "forbidden"},
+		{staff, "snapshot", `{}`, "bad_request"},
+		{staff, "snapshot", `{"camera":"cam-2"}`, "unavailable"},
+	} {
+		a := tt.c.Call(t, "camera", tt.op, tt.body)
+		storetest.Fails(t, a, tt.code, "")
+	}
+	// The refused registration registered nothing.
+	storetest.Fails(t, staff.Call(t, "camera", "watch", `{"camera":"cam-2"}`), "unavailable", "")
+	// H.264 cameras register, but cannot give snapshots.
+	storetest.OK(t, cam.Call(t, "camera", "register", `{"codec":"video/H264"}`))
+	storetest.Fails(t, staff.Call(t, "camera", "snapshot", `{"camera":"cam-2"}`), "bad_request", "")
+	// camera.max_viewers (1 here): the second viewer is turned away.
+	storetest.OK(t, staff.Call(t, "camera", "watch", `{"camera":"cam-2"}`))
+	storetest.Fails(t, staff.Call(t, "camera", "watch", `{"camera":"cam-2"}`), "quota_exceeded", "")
 }

@@ -225,28 +225,45 @@ func (s *Service) send(camera, session string, sig Signal) {
 // handleSignal handles one signaling message, in order per topic (Run is
 // the only caller).
 func (s *Service) handleSignal(ctx context.Context, pk packets.Packet) {
-	parts := strings.Split(pk.TopicName, "/")
-	if len(parts) != 4 {
-		return
-	}
-	camera, session := parts[1], parts[3]
-	if len(pk.Payload) > maxSignalBytes {
-		s.log.Info("camera: signal too large, ignored", "topic", pk.TopicName, "from", pk.Origin, "bytes", len(pk.Payload))
-		return
-	}
-	var sig Signal
-	if err := json.Unmarshal(pk.Payload, &sig); err != nil || sig.From == RelayFrom {
-		if err != nil {
-			s.log.Info("camera: signal not JSON, ignored", "topic", pk.TopicName, "from", pk.Origin, "err", err)
-		}
+	camera, session, sig, err := parseSignal(pk.TopicName, pk.Payload)
+	if err != nil {
+		s.log.Debug("camera: signal ignored", "topic", pk.TopicName, "from", pk.Origin, "err", err)
 		return
 	}
 	switch {
+	case sig.From == RelayFrom:
+		// Only the relay speaks as the relay: a client claiming to be it
+		// is ignored here (cameras check "from" on their side too).
 	case strings.HasPrefix(session, upstreamPrefix):
 		s.upstreamSignal(camera, session, pk.Origin, sig)
 	case strings.HasPrefix(session, viewerPrefix):
 		s.viewerSignal(ctx, camera, session, pk.Origin, sig)
 	}
+}
+
+// parseSignal reads a signaling message: camera/{camera}/signal/{session}
+// and its JSON payload, at most maxSignalBytes.
+func parseSignal(topic string, payload []byte) (camera, session string, sig Signal, err error) {
+	parts := strings.Split(topic, "/")
+	if len(parts) != 4 || parts[0] != "camera" || parts[2] != "signal" || parts[1] == "" || parts[3] == "" {
+		return "", "", Signal{}, fmt.Errorf("camera: %q is not a signaling topic", topic)
+	}
+	if len(payload) > maxSignalBytes {
+		return "", "", Signal{}, fmt.Errorf("camera: signal of %d bytes (at most %d)", len(payload), maxSignalBytes)
+	}
+	if err := json.Unmarshal(payload, &sig); err != nil {
+		return "", "", Signal{}, fmt.Errorf("camera: signal: %w", err)
+	}
+	switch sig.Type {
+	case SignalOffer, SignalAnswer:
+		if sig.SDP == "" {
+			return "", "", Signal{}, fmt.Errorf("camera: %s without sdp", sig.Type)
+		}
+	case SignalCandidate, SignalBye:
+	default:
+		return "", "", Signal{}, fmt.Errorf("camera: signal type %q", sig.Type)
+	}
+	return parts[1], parts[3], sig, nil
 }
 
 // shutdown ends every session and upstream.
