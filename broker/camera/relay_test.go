@@ -453,8 +453,8 @@ func TestBadInput(t *testing.T) {
 	}{
 		{staff, "watch", `{}`, "bad_request"},
 		{staff, "watch", `{"camera":5}`, "bad_request"},
-		{staff, "watch", `{"camera":"cam-9"}`, "unavailable"}, // not registered
-		{cam, "watch", `{"camera":"cam-2"}`, "forbidden"}, // a camera watches nobody
+		{staff, "watch", `{"camera":"cam-9"}`, "unavailable"},     // not registered
+		{cam, "watch", `{"camera":"cam-2"}`, "forbidden"},         // a camera watches nobody
 		{staff, "register", `{"codec":"video/VP8"}`, "forbidden"}, // cameras register
 		{cam, "register", `{"codec":"video/MJPEG"}`, "bad_request"},
 		{cam, "snapshot", `{"camera":"cam-2"}`, "forbidden"},
