@@ -62,9 +62,21 @@ const (
 	maxQueuedMessages = 10000
 )
 
-// newBroker creates dir, picks free loopback ports and writes the config;
-// svcWorkers > 0 sets storeedge's services.workers (-svc-workers).
-func newBroker(s side, dir string, svcWorkers int) (*broker, error) {
+// brokerOpts are the settings of a storeedge config that vary between runs.
+type brokerOpts struct {
+	// svcWorkers > 0 sets services.workers (-svc-workers).
+	svcWorkers int
+	// cameraLinger > 0 sets camera.linger (the camera scenario's cold pass).
+	cameraLinger time.Duration
+	// infoJSONLog logs at info in JSON, so that the camera scenario can
+	// follow the relay's "session ended" lines; other runs log warnings as
+	// text.
+	infoJSONLog bool
+}
+
+// newBroker creates dir, picks free loopback ports and writes the config
+// (storeedge: with o; mosquitto ignores it).
+func newBroker(s side, dir string, o brokerOpts) (*broker, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -78,7 +90,7 @@ func newBroker(s side, dir string, svcWorkers int) (*broker, error) {
 		if b.httpAddr, err = freeAddr(); err != nil {
 			return nil, err
 		}
-		err = b.writeStoreedgeConfig(svcWorkers)
+		err = b.writeStoreedgeConfig(o)
 	case kindMosquitto:
 		err = b.writeMosquittoConfig()
 	}
@@ -99,14 +111,17 @@ func freeAddr() (string, error) {
 }
 
 // writeStoreedgeConfig writes config.yaml (schema: configs/store.yaml), the
-// device registry (the chat scenarios' devices, see chat.go) and the ACL.
-// The HTTP listener also serves /debug/pprof (http_debug, loopback only) for
-// -profile.
-func (b *broker) writeStoreedgeConfig(svcWorkers int) error {
+// device registry (the chat and camera scenarios' devices, see chat.go and
+// camera.go) and the ACL. The HTTP listener also serves /debug/pprof
+// (http_debug, loopback only) for -profile. The camera relay offers
+// loopback candidates (the camera and the viewers are on this machine) and
+// takes up to cameraMaxViewers viewers; every run has the same registry,
+// ACL and camera section, used or not.
+func (b *broker) writeStoreedgeConfig(o brokerOpts) error {
 	b.conf = filepath.Join(b.dir, "config.yaml")
 	devices := filepath.Join(b.dir, "devices.yaml")
 	acl := filepath.Join(b.dir, "acl.yaml")
-	reg, err := chatDevicesYAML()
+	reg, err := deviceRegistryYAML()
 	if err != nil {
 		return err
 	}
@@ -135,19 +150,46 @@ limits:
   connect_rate_per_minute: 0
   max_queued_messages: %d
   receive_maximum: 256
-log:
-  level: warn
-`, filepath.Join(b.dir, "data"), b.addr, b.httpAddr, devices, acl, benchRole, maxQueuedMessages)
-	if svcWorkers > 0 {
-		cfg += fmt.Sprintf("services:\n  workers: %d\n", svcWorkers)
+camera:
+  loopback: true
+  max_viewers: %d
+`, filepath.Join(b.dir, "data"), b.addr, b.httpAddr, devices, acl, benchRole, maxQueuedMessages, cameraMaxViewers)
+	if o.cameraLinger > 0 {
+		cfg += fmt.Sprintf("  linger: %s\n", o.cameraLinger)
+	}
+	if o.infoJSONLog {
+		cfg += "log:\n  level: info\n  format: json\n"
+	} else {
+		cfg += "log:\n  level: warn\n"
+	}
+	if o.svcWorkers > 0 {
+		cfg += fmt.Sprintf("services:\n  workers: %d\n", o.svcWorkers)
 	}
 	return os.WriteFile(b.conf, []byte(cfg), 0o644)
 }
 
+// deviceRegistryYAML is the device registry: the chat scenarios' devices
+// and the camera scenario's.
+func deviceRegistryYAML() ([]byte, error) {
+	var b strings.Builder
+	b.WriteString("# Written by storeedge bench: the chat and camera scenarios' devices.\ndevices:\n")
+	if err := writeChatDevices(&b); err != nil {
+		return nil, err
+	}
+	if err := writeCameraDevices(&b); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
+}
+
 // writeACL writes a storeedge ACL (format: configs/acl.yaml) that lets role
-// publish and subscribe to every topic, and gives the chat scenarios' devices
-// (role chatRole) what configs/acl.yaml gives staff for chat: requests on
-// svc/chat/# and answers on their own reply/%c/#. No retain grant, the bench
+// publish and subscribe to every topic. The chat senders and the camera
+// viewers (role chatRole, staff) get what configs/acl.yaml gives staff for
+// the services and the cameras: requests on svc/#, answers on their own
+// reply/%c/#, and every camera's signaling. The camera (role cameraRole)
+// gets configs/acl.yaml's camera grants but svc/media/# and
+// svc/booking/progress, which the bench does not use: its presence (the
+// status retained), svc/camera/# and its own signaling. The load generator
 // never retains. It also defines the role of scan-to-chat customers
 // (chat.customer_role, "customer") with no grant: the bench has none, but
 // without the role the daemon warns and turns customer logins off (builds
@@ -161,14 +203,28 @@ func writeACL(path, role string) error {
     subscribe:
       - "#"
   %s:
-    description: storeedge bench chat senders (devices.yaml)
+    description: storeedge bench chat senders and camera viewers (devices.yaml)
     publish:
-      - svc/chat/#
+      - svc/#
+      - camera/+/signal/#
     subscribe:
       - reply/%%c/#
+      - camera/+/signal/#
+  %s:
+    description: storeedge bench camera (devices.yaml)
+    publish:
+      - devices/%%u/status
+      - devices/%%u/telemetry
+      - svc/camera/#
+      - camera/%%u/signal/#
+    retain:
+      - devices/%%u/status
+    subscribe:
+      - reply/%%c/#
+      - camera/%%u/signal/#
   customer:
     description: scan-to-chat customers (expected by the daemon; the bench has none)
-`, role, chatRole)
+`, role, chatRole, cameraRole)
 	return os.WriteFile(path, []byte(acl), 0o644)
 }
 

@@ -71,18 +71,17 @@ var chatHash = sync.OnceValues(func() ([]byte, error) {
 	return bcrypt.GenerateFromPassword([]byte(chatPassword), bcrypt.MinCost)
 })
 
-// chatDevicesYAML is the device registry: chatSenders devices in chatRole.
-func chatDevicesYAML() ([]byte, error) {
+// writeChatDevices appends the chat scenarios' devices to a registry:
+// chatSenders devices in chatRole.
+func writeChatDevices(b *strings.Builder) error {
 	h, err := chatHash()
 	if err != nil {
-		return nil, fmt.Errorf("chat devices: %w", err)
+		return fmt.Errorf("chat devices: %w", err)
 	}
-	var b strings.Builder
-	b.WriteString("# Written by storeedge bench: the chat scenarios' devices.\ndevices:\n")
 	for i := range chatSenders {
-		fmt.Fprintf(&b, "  - id: %s\n    role: %s\n    password_hash: %q\n", chatDevice(i), chatRole, h)
+		fmt.Fprintf(b, "  - id: %s\n    role: %s\n    password_hash: %q\n", chatDevice(i), chatRole, h)
 	}
-	return []byte(b.String()), nil
+	return nil
 }
 
 // chatSendResult is one rep of chat-send.

@@ -18,7 +18,7 @@ import (
 // schema change in configs/store.yaml or configs/acl.yaml fails here rather
 // than in the middle of `make bench`.
 func TestStoreedgeConfigLoads(t *testing.T) {
-	b, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir(), 0)
+	b, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir(), brokerOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +48,46 @@ func TestStoreedgeConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auth.NewHook(auth.Options{
-		Server: mqtt.New(nil), Devices: devices, ACL: acl,
+	srv := mqtt.New(&mqtt.Options{InlineClient: true})
+	hook, err := auth.NewHook(auth.Options{
+		Server: srv, Devices: devices, ACL: acl,
 		AllowAnonymous: true, AnonymousRole: benchRole,
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatalf("auth.NewHook rejects the bench ACL: %v", err)
+	}
+	// The camera scenario's grants, as a session of each device has them.
+	session := func(id, username string) *mqtt.Client {
+		cl := srv.NewClient(nil, "t", id, false)
+		cl.Properties.Username = []byte(username)
+		srv.Clients.Add(cl)
+		return cl
+	}
+	cam, viewer, chat := session(cameraID, cameraID), session(cameraViewer(0), cameraViewer(0)), session(chatDevice(0), chatDevice(0))
+	for _, c := range []struct {
+		cl    *mqtt.Client
+		topic string
+		write bool
+		want  bool
+	}{
+		{cam, "svc/camera/register", true, true},
+		{cam, "camera/" + cameraID + "/signal/up-1", true, true},
+		{cam, "camera/" + cameraID + "/signal/+", false, true},
+		{cam, "devices/" + cameraID + "/status", true, true},
+		{cam, "reply/" + cameraID + "/#", false, true},
+		{cam, "camera/cam-other/signal/up-1", true, false},
+		{cam, "svc/chat/send", true, false},
+		{viewer, "svc/camera/watch", true, true},
+		{viewer, "camera/" + cameraID + "/signal/w-1", true, true},
+		{viewer, "camera/" + cameraID + "/signal/w-1", false, true},
+		{viewer, "reply/" + cameraViewer(0) + "/#", false, true},
+		{viewer, "reply/" + cameraViewer(1) + "/#", false, false},
+		{chat, "svc/chat/send", true, true},
+		{chat, "reply/" + chatDevice(0) + "/chat", false, true},
+	} {
+		if got := hook.OnACLCheck(c.cl, c.topic, c.write); got != c.want {
+			t.Errorf("%s: %s (write %v) allowed = %v, want %v", c.cl.ID, c.topic, c.write, got, c.want)
+		}
 	}
 
 	// Without the customer role the daemon turns customer logins off with a
@@ -73,18 +108,37 @@ func TestStoreedgeConfigLoads(t *testing.T) {
 	if !cfg.Listeners.HTTPDebug {
 		t.Error("http_debug off: -profile would fail")
 	}
-	if !strings.Contains(string(devices), "id: "+chatDevice(chatSenders-1)+"\n") {
-		t.Errorf("devices.yaml lacks %s", chatDevice(chatSenders-1))
+	for _, id := range []string{chatDevice(chatSenders - 1), cameraID, cameraViewer(cameraMaxViewers - 1)} {
+		if !strings.Contains(string(devices), "id: "+id+"\n") {
+			t.Errorf("devices.yaml lacks %s", id)
+		}
 	}
-	h, err := chatHash()
+	for _, c := range []struct {
+		hash     func() ([]byte, error)
+		password string
+	}{{chatHash, chatPassword}, {cameraHash, cameraPassword}} {
+		h, err := c.hash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := auth.VerifyPassword(string(h), c.password); !ok || err != nil {
+			t.Errorf("VerifyPassword(hash of %s) = %v, %v", c.password, ok, err)
+		}
+	}
+	// The camera scenario's assumptions about the relay's configuration.
+	cm := cfg.Camera
+	if !cm.Loopback || cm.MaxViewers != cameraMaxViewers || cm.Linger != cameraWarmLinger || !slices.Contains(cm.StaffRoles, cameraViewerRole) {
+		t.Errorf("camera = %+v", cm)
+	}
+	cold, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir(), brokerOpts{cameraLinger: cameraColdLinger, infoJSONLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := auth.VerifyPassword(string(h), chatPassword); !ok || err != nil {
-		t.Errorf("VerifyPassword(chat hash) = %v, %v", ok, err)
+	if cfg, err := storebroker.LoadConfig(cold.conf); err != nil || cfg.Camera.Linger != cameraColdLinger || cfg.Log.Level != "info" || cfg.Log.Format != "json" {
+		t.Errorf("cold pass: LoadConfig = camera %+v, log %+v, %v", cfg.Camera, cfg.Log, err)
 	}
 
-	w, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir(), 64)
+	w, err := newBroker(side{name: "storeedge", kind: kindStoreedge, bin: "/bin/true"}, t.TempDir(), brokerOpts{svcWorkers: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +148,7 @@ func TestStoreedgeConfigLoads(t *testing.T) {
 }
 
 func TestMosquittoConfig(t *testing.T) {
-	b, err := newBroker(side{name: "mosquitto", kind: kindMosquitto, bin: "/bin/true"}, t.TempDir(), 0)
+	b, err := newBroker(side{name: "mosquitto", kind: kindMosquitto, bin: "/bin/true"}, t.TempDir(), brokerOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,9 +110,71 @@
 //     The sync must return exactly seqs 1..N in order, each with the text
 //     that was sent.
 //
+// # Camera scenario (storeedge only)
+//
+// camera measures the live-camera relay (broker/camera; PROTOCOL.md and
+// README, "Cameras") in the spawned storeedge, reported apart as absolute
+// figures against DESIGN.md §7 (time to first frame on the LAN, request →
+// first decoded frame, p95 <= 300 ms). The camera and the viewers are the
+// Go SDK's (device/camera) and run in this process, over loopback, so the
+// broker's CPU and memory are the relay's alone. The camera, cam-bench-0
+// (role camera), streams the embedded clip (device/camera/clip: VP8
+// 320x240, 30 fps, a keyframe every 30 frames); the viewers are staff
+// devices of the generated registry (bench-camview-00, -01, …), one
+// connection each. See camera.go. A rep is, on a fresh broker with
+// camera.linger at its default (30 s):
+//
+//   - relay cost: one viewer watches; after -warmup, a window of
+//     -camera-window (10 s) measures the broker's CPU (utime+stime, as % of
+//     one core), its VmRSS at the end, the frames the viewer received (30
+//     per second expected) and the video sent: the viewers' frames × the
+//     camera's mean frame size in the window (VP8 payload, no headers; also
+//     all loopback traffic from /proc/net/dev, camera upload and MQTT
+//     included). Then -camera-viewers - 1 (19) more watch at once; once all
+//     have their first frame, -warmup and the same window with all of them.
+//     The report gives both windows and the marginal cost of a viewer,
+//     (many - one) / (viewers - 1).
+//   - warm time to first frame: the viewers leave and the camera's upstream
+//     lingers, so -camera-sessions (50) sessions, one after another by one
+//     staff device, find the camera streaming, as when someone is watching
+//     already: the relay adds a viewer and asks the camera for a keyframe.
+//     A session is timed from the svc/camera/watch request (Viewer.Started)
+//     to the first keyframe the viewer received whole (Viewer.FirstFrameAt:
+//     the first picture a decoder can show), split where ICE and DTLS were
+//     up (Viewer.ConnectedAt). The viewer then hangs up, and the next
+//     session waits until the relay has let this one go (its log line
+//     "camera: session ended" with the session id: /metrics counts viewers
+//     but does not name sessions, so the scenario's brokers log at info,
+//     in JSON), and until -camera-gap (150 ms), plus a random part of a
+//     frame interval, has passed since this session's first frame (the
+//     random part keeps the sessions from starting at one phase of the
+//     camera's frame clock, which would give each the same wait for the
+//     camera's next frame). The gap exceeds the relay's keyframe-request
+//     gap (100 ms, keyframeGap in broker/camera): back to back (-camera-gap
+//     0), a session's keyframe request comes within 100 ms of the previous
+//     session's and the relay holds it until the 100 ms have passed (it
+//     merges requests so a crowd joining at once costs the camera one
+//     keyframe), which adds up to 100 ms to each session; that is a
+//     measure of the merging, not of a join. If the camera answers a new
+//     upstream during the pass, a session was not warm and
+//     the run fails.
+//   - cold time to first frame: a second broker, with camera.linger 10ms,
+//     and -camera-cold (20) sessions timed the same way, each started once
+//     the previous one has ended at the relay and the camera has no upstream
+//     left (the relay's bye cleared Publisher.Stats().Session), so that each
+//     includes the upstream's negotiation: the relay's offer to the camera,
+//     the answer, ICE, DTLS and the camera's first keyframe. Each session
+//     must make the camera answer exactly one new upstream.
+//
+// Percentiles are nearest rank over a rep's sessions; the report gives the
+// median over reps of each, and the largest max. A session without a
+// picture within 10 s fails the run, with the viewer's reason and the
+// broker's log tail in the error; the third such session ends the pass.
+//
 // -profile DIR saves a storeedge CPU profile of each measured window
-// (/debug/pprof, listeners.http_debug) as DIR/SCENARIO-REP.pprof; read it
-// with `go tool pprof -top bin/storeedge FILE`. -svc-workers N sets the
+// (/debug/pprof, listeners.http_debug) as DIR/SCENARIO-REP.pprof (camera:
+// the window with every viewer); read it with
+// `go tool pprof -top bin/storeedge FILE`. -svc-workers N sets the
 // daemon's services.workers, to see how the chat figures depend on it.
 //
 // # Broker configuration
@@ -121,13 +183,20 @@
 // configs/store.yaml): TCP and HTTP on loopback, websocket and TLS off,
 // anonymous clients in role "bench" allowed to publish and subscribe to #,
 // max_connections 5000, connect_rate_per_minute 0, max_queued_messages
-// 10000, receive_maximum 256, log level warn, http_debug on (loopback). The
-// device registry holds the chat scenarios' devices; the ACL also has their
-// role (staff: svc/chat/# and reply/%c/#) and an empty customer role, which
-// the daemon expects. Everything else, the services and chat sections
-// included, keeps the embedded defaults; the sealing key is created in the
-// fresh data directory on start (unless $STOREEDGE_KEYS is set). Readiness
-// is GET /readyz = 200.
+// 10000, receive_maximum 256, log level warn, http_debug on (loopback),
+// camera.loopback true (the relay offers 127.0.0.1 candidates) and
+// camera.max_viewers 64. The device registry holds the chat scenarios'
+// devices and the camera scenario's (one bcrypt hash of cost 4 each); the
+// ACL also has their roles as configs/acl.yaml gives them, less what the
+// bench does not use (staff: publish svc/# and camera/+/signal/#, subscribe
+// reply/%c/# and camera/+/signal/#; camera: its status, retained, and
+// telemetry, svc/camera/# and its own camera/%u/signal/#, subscribe
+// reply/%c/# and its own signaling) and an empty customer role, which the
+// daemon expects. The camera scenario's brokers log at info in JSON, and
+// its cold pass's has camera.linger 10ms. Everything else, the services,
+// chat and camera sections included, keeps the embedded defaults; the
+// sealing key is created in the fresh data directory on start (unless
+// $STOREEDGE_KEYS is set). Readiness is GET /readyz = 200.
 //
 // mosquitto gets the equivalent mosquitto.conf: a loopback listener,
 // allow_anonymous true, persistence true in its temp directory,
@@ -205,6 +274,11 @@ func run() int {
 		chatConvs    = flag.Int("chat-convs", chatSenders, "conversations the chat-send senders share (sender i in conversation i mod N; 100 = one each)")
 		historyMsgs  = flag.Int("history-msgs", 10000, "messages chat-history seeds and syncs")
 		svcWorkers   = flag.Int("svc-workers", 0, "storeedge services.workers (0 = the daemon's default)")
+		camSessions  = flag.Int("camera-sessions", 50, "camera: warm watch sessions, one after another")
+		camCold      = flag.Int("camera-cold", 20, "camera: cold watch sessions, each negotiating the camera's upstream (0 = none)")
+		camViewers   = flag.Int("camera-viewers", 20, "camera: viewers of the relay-cost window")
+		camWindow    = flag.Duration("camera-window", 10*time.Second, "camera: each relay-cost window (1 viewer, then -camera-viewers)")
+		camGap       = flag.Duration("camera-gap", 150*time.Millisecond, "camera: least time from a session's first frame to the next watch request (0 = back to back)")
 		profileDir   = flag.String("profile", "", "write a storeedge CPU profile of every measured window to this directory (SCENARIO-REP.pprof)")
 		keep         = flag.Bool("keep", false, "keep broker directories (configs, data, logs)")
 		verbose      = flag.Bool("v", false, "print deliveries and PUBACKs per 100 ms of every throughput run to stderr")
@@ -223,6 +297,7 @@ func run() int {
 		window: *window, backlog: *backlog, idleClients: *idleClients, startupMsgs: *startupMsgs,
 		rate: *rate, verbose: *verbose,
 		chatWindow: *chatWindow, chatConvs: *chatConvs, historyMsgs: *historyMsgs, svcWorkers: *svcWorkers,
+		cameraSessions: *camSessions, cameraCold: *camCold, cameraViewers: *camViewers, cameraWindow: *camWindow, cameraGap: *camGap,
 	}
 	if *profileDir != "" {
 		abs, err := filepath.Abs(*profileDir)
@@ -336,6 +411,8 @@ func run() int {
 			"chat_senders": chatSenders, "chat_window": opt.chatWindow, "chat_conversations": opt.chatConvs,
 			"chat_text_bytes": chatTextBytes, "history_msgs": opt.historyMsgs, "history_page": chatPageSize,
 			"profile_dir": opt.profileDir, "svc_workers": opt.svcWorkers,
+			"camera_sessions": opt.cameraSessions, "camera_cold_sessions": opt.cameraCold, "camera_viewers": opt.cameraViewers,
+			"camera_window_s": opt.cameraWindow.Seconds(), "camera_cold_linger_ms": ms(cameraColdLinger), "camera_gap_ms": ms(opt.cameraGap),
 		}
 		if err := writeJSON(*jsonPath, jsonReport{Settings: settings, Summary: sums, Runs: recs}); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: write JSON:", err)
@@ -375,6 +452,14 @@ func (o options) validate() error {
 		return fmt.Errorf("-svc-workers %d: 0 (the daemon's default) or more", o.svcWorkers)
 	case o.historyMsgs < 1:
 		return fmt.Errorf("-history-msgs %d: at least 1", o.historyMsgs)
+	case o.cameraSessions < 1 || o.cameraCold < 0:
+		return fmt.Errorf("-camera-sessions %d, -camera-cold %d: at least 1, and 0 (no cold pass) or more", o.cameraSessions, o.cameraCold)
+	case o.cameraViewers < 1 || o.cameraViewers > cameraMaxViewers:
+		return fmt.Errorf("-camera-viewers %d: between 1 and %d (camera.max_viewers)", o.cameraViewers, cameraMaxViewers)
+	case o.cameraWindow < time.Second:
+		return fmt.Errorf("-camera-window %v: at least 1s", o.cameraWindow)
+	case o.cameraGap < 0:
+		return fmt.Errorf("-camera-gap %v: 0 (back to back) or more", o.cameraGap)
 	}
 	return nil
 }
@@ -421,7 +506,7 @@ func runOne(ctx context.Context, sc scenario, sd side, rep int, dir string, opt 
 		rec.Error = err.Error()
 		return rec
 	}
-	b, err := newBroker(sd, dir, opt.svcWorkers)
+	b, err := newBroker(sd, dir, brokerOpts{svcWorkers: opt.svcWorkers, infoJSONLog: sc.kind == kindCamera})
 	if err != nil {
 		return fail(err)
 	}
@@ -441,8 +526,16 @@ func runOne(ctx context.Context, sc scenario, sd side, rep int, dir string, opt 
 		rec.ChatSend, err = runChatSend(ctx, b, opt, rep)
 	case kindChatHistory:
 		rec.History, err = runChatHistory(ctx, b, opt, rep)
+	case kindCamera:
+		rec.Camera, err = runCamera(ctx, b, opt, rep)
 	}
 	rec.Metrics = b.scrapeMetrics()
+	if err == nil && sc.kind == kindCamera && opt.cameraCold > 0 {
+		// The cold pass needs another camera.linger, hence another broker;
+		// one broker at a time.
+		_ = b.kill()
+		err = runCameraCold(ctx, sd, cameraDir(dir), opt, rec.Camera)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -475,6 +568,8 @@ func progress(r runRecord) string {
 		h := r.History
 		return fmt.Sprintf("%s: seeded %d messages in %.1f s; synced them in %d pages in %.1f ms = %.0f msgs/s, page p50 %.2f ms p99 %.2f ms, cpu-s broker %.2f bench %.2f",
 			r.Broker, h.Messages, h.SeedSeconds, h.Pages, h.SyncMs, h.Rate, h.PageP50Ms, h.PageP99Ms, h.BrokerCPU, h.BenchCPU)
+	case r.Camera != nil:
+		return r.Broker + ": " + cameraProgress(r.Camera)
 	case r.Startup != nil:
 		s := r.Startup
 		return fmt.Sprintf("%s: preload %.1f s, %s, exec->CONNACK %.1f ms, RSS %.1f MB, recovered %d/%d",

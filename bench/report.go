@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -21,6 +22,7 @@ type runRecord struct {
 	Startup  *startupResult     `json:"startup,omitempty"`
 	ChatSend *chatSendResult    `json:"chat_send,omitempty"`
 	History  *chatHistoryResult `json:"chat_history,omitempty"`
+	Camera   *cameraResult      `json:"camera,omitempty"`
 	// Metrics is storeedge's /metrics at the end of the run.
 	Metrics map[string]float64 `json:"broker_metrics,omitempty"`
 	Error   string             `json:"error,omitempty"`
@@ -56,6 +58,9 @@ type sideSummary struct {
 	HistoryMsgs int     `json:"history_messages,omitempty"`
 	SyncMs      float64 `json:"history_sync_ms,omitempty"`
 	SyncRate    float64 `json:"history_msgs_per_s,omitempty"`
+
+	// camera (Errors counts its sessions without a picture).
+	Camera *cameraSummary `json:"camera,omitempty"`
 }
 
 // scenarioSummary is one report line.
@@ -71,6 +76,7 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 	for i, sd := range sides {
 		s := sideSummary{Broker: sd.name}
 		var rate, p50, p99, cpu, idle, load, connack, rssAfter, syncMs, syncRate []float64
+		var cams []*cameraResult
 		s.RecoveredLo = math.MaxInt64
 		for _, r := range recs {
 			if r.Scenario != sc.name || r.Broker != sd.name {
@@ -83,6 +89,9 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 			}
 			if h := r.History; h != nil {
 				s.Errors += h.Seed.errorCount()
+			}
+			if c := r.Camera; c != nil {
+				s.Errors += int64(c.failedSessions())
 			}
 			if r.Error != "" {
 				s.Failed++
@@ -123,6 +132,10 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 					s.Lost = -1
 				}
 			}
+			if c := r.Camera; c != nil {
+				cams = append(cams, c)
+				s.Lost = -1
+			}
 			if m := r.Memory; m != nil {
 				idle = append(idle, m.RSSIdleMB)
 				load = append(load, m.RSSLoadMB)
@@ -142,6 +155,9 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 		s.RSSIdleMB, s.RSSLoadMB = median(idle), median(load)
 		s.ConnackMs, s.RSSAfterMB = median(connack), median(rssAfter)
 		s.SyncMs, s.SyncRate = median(syncMs), median(syncRate)
+		if sc.kind == kindCamera && sd.kind == kindStoreedge {
+			s.Camera = summarizeCamera(cams)
+		}
 		out.Sides[i] = s
 	}
 	a, b := out.Sides[0], out.Sides[1]
@@ -162,7 +178,7 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary, recs []runRecord, opt options) {
 	fmt.Fprintln(w, hdr)
 	A, B := sides[0].name, sides[1].name
-	var load, mem, start, chat []scenarioSummary
+	var load, mem, start, chat, cam []scenarioSummary
 	for _, s := range sums {
 		switch s.kind {
 		case kindMemory:
@@ -171,6 +187,8 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 			start = append(start, s)
 		case kindChatSend, kindChatHistory:
 			chat = append(chat, s)
+		case kindCamera:
+			cam = append(cam, s)
 		default:
 			load = append(load, s)
 		}
@@ -218,6 +236,11 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 	if len(chat) > 0 {
 		printChat(w, sides, chat, opt)
 	}
+	for _, s := range cam {
+		if x := s.Sides[0]; sides[0].kind == kindStoreedge && x.Camera != nil {
+			printCamera(w, x, opt)
+		}
+	}
 
 	// Notes: anything that makes a number less trustworthy.
 	var notes []string
@@ -232,7 +255,9 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 			if x.Nacked > 0 {
 				notes = append(notes, fmt.Sprintf("%s %s: %d QoS 1 publishes refused (PUBACK reason >= 0x80)", s.Scenario, x.Broker, x.Nacked))
 			}
-			if x.Errors > 0 && (s.kind == kindChatSend || s.kind == kindChatHistory) {
+			if x.Errors > 0 && s.kind == kindCamera {
+				notes = append(notes, fmt.Sprintf("%s %s: %d watch sessions got no picture (see the JSON)", s.Scenario, x.Broker, x.Errors))
+			} else if x.Errors > 0 && (s.kind == kindChatSend || s.kind == kindChatHistory) {
 				notes = append(notes, fmt.Sprintf("%s %s: %d chat errors (error answers, unanswered sends, seq gaps; see the JSON)", s.Scenario, x.Broker, x.Errors))
 			} else if x.Errors > 0 {
 				notes = append(notes, fmt.Sprintf("%s %s: %d publish errors or foreign messages", s.Scenario, x.Broker, x.Errors))
@@ -241,16 +266,22 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 	}
 	busy, worst := 0, 0.0
 	for _, r := range recs {
-		other := -1.0
+		var cores []float64 // other processes' CPU / window, per window
 		switch {
 		case r.Load != nil:
-			other = r.Load.OtherCPU
+			cores = append(cores, r.Load.OtherCPU/opt.duration.Seconds())
 		case r.ChatSend != nil:
-			other = r.ChatSend.OtherCPU
+			cores = append(cores, r.ChatSend.OtherCPU/opt.duration.Seconds())
+		case r.Camera != nil:
+			for _, w := range []*relayWindow{r.Camera.One, r.Camera.Many} {
+				if w != nil && w.Seconds > 0 {
+					cores = append(cores, w.OtherCPU/w.Seconds)
+				}
+			}
 		}
-		if other/opt.duration.Seconds() > 0.25 {
+		if len(cores) > 0 && slices.Max(cores) > 0.25 {
 			busy++
-			worst = max(worst, other/opt.duration.Seconds())
+			worst = max(worst, slices.Max(cores))
 		}
 	}
 	if busy > 0 {
@@ -359,6 +390,13 @@ func nanSafe(sums []scenarioSummary) []scenarioSummary {
 			x := &s.Sides[j]
 			for _, f := range []*float64{&x.Rate, &x.P50Ms, &x.P99Ms, &x.CPUPer100k, &x.RSSIdleMB, &x.RSSLoadMB, &x.ConnackMs, &x.RSSAfterMB, &x.SyncMs, &x.SyncRate} {
 				fix(f)
+			}
+			if x.Camera != nil {
+				c := *x.Camera
+				for _, f := range c.floats() {
+					fix(f)
+				}
+				x.Camera = &c
 			}
 		}
 		out[i] = s

@@ -68,7 +68,7 @@ func TestSelectScenarios(t *testing.T) {
 		t.Error("unknown scenario accepted")
 	}
 	all, _ := selectScenarios("")
-	if len(all) != 9 {
+	if len(all) != 10 {
 		t.Errorf("all scenarios = %d", len(all))
 	}
 }

@@ -27,6 +27,12 @@ type options struct {
 	historyMsgs int    // messages chat-history seeds and syncs
 	profileDir  string // storeedge CPU profiles go here ("" = none)
 	svcWorkers  int    // storeedge services.workers; 0 = its default
+
+	cameraSessions int           // warm watch sessions, one after another
+	cameraCold     int           // cold watch sessions (0: no cold pass)
+	cameraViewers  int           // viewers of the relay-cost part
+	cameraWindow   time.Duration // each relay-cost window
+	cameraGap      time.Duration // least time from a session's first frame to the next watch
 }
 
 type scenarioKind int
@@ -37,6 +43,7 @@ const (
 	kindStartup
 	kindChatSend
 	kindChatHistory
+	kindCamera
 )
 
 // scenario is one line of the report.
@@ -45,8 +52,8 @@ type scenario struct {
 	kind scenarioKind
 	load loadSpec
 	// storeedgeOnly scenarios have no mosquitto equivalent (the chat
-	// service): they run on the storeedge side only, and not at all in
-	// -self-check.
+	// service, the camera relay): they run on the storeedge side only, and
+	// not at all in -self-check.
 	storeedgeOnly bool
 }
 
@@ -113,6 +120,7 @@ func allScenarios() []scenario {
 		{name: "startup", kind: kindStartup},
 		{name: "chat-send", kind: kindChatSend, storeedgeOnly: true},
 		{name: "chat-history", kind: kindChatHistory, storeedgeOnly: true},
+		{name: "camera", kind: kindCamera, storeedgeOnly: true},
 	}
 }
 

@@ -52,8 +52,9 @@ type feed struct {
 
 	seq outSeq // numbering of the packets viewers get
 
-	kfMu   sync.Mutex
-	lastKF time.Time
+	kfMu      sync.Mutex
+	lastKF    time.Time
+	kfPending bool // a request merged into one sent at lastKF+keyframeGap
 }
 
 // upstream is the relay's peer connection to a camera.
@@ -506,12 +507,23 @@ func (o *outSeq) rewrite(p *rtp.Packet, first bool, clock uint32) {
 	o.lastSeq, o.lastTS, o.lastAt = p.SequenceNumber, p.Timestamp, now
 }
 
-// requestKeyframe asks the camera for a keyframe (an RTCP PLI), at most
-// once per keyframeGap unless force.
+// requestKeyframe asks the camera for a keyframe (an RTCP PLI). Requests
+// closer together than keyframeGap are merged into one, sent when the gap
+// has passed (never dropped: the keyframe of the earlier request may have
+// left before a viewer joining now could receive it); force sends at once.
 func (s *Service) requestKeyframe(f *feed, force bool) {
 	f.kfMu.Lock()
 	now := time.Now()
-	if !force && now.Sub(f.lastKF) < keyframeGap {
+	if wait := keyframeGap - now.Sub(f.lastKF); !force && wait > 0 {
+		if !f.kfPending {
+			f.kfPending = true
+			time.AfterFunc(wait, func() {
+				f.kfMu.Lock()
+				f.kfPending = false
+				f.kfMu.Unlock()
+				s.requestKeyframe(f, true)
+			})
+		}
 		f.kfMu.Unlock()
 		return
 	}
