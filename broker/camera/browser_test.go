@@ -6,14 +6,12 @@ package camera_test
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/device"
 	"github.com/storeedge/storeedge/internal/browsertest"
 	"github.com/storeedge/storeedge/internal/storetest"
 	"github.com/storeedge/storeedge/internal/testbroker"
@@ -90,18 +88,8 @@ func TestBrowserOwnerUntilSlotEnds(t *testing.T) {
 	staff := connect(t, s, "staff-anna", "pw-staff-anna")
 	startCamera(t, s, "cam-1")
 
-	av, err := staff.Availability(ctx, device.AvailabilityRequest{Service: "dog-groom", Date: s.Now().Format(time.DateOnly)})
-	if err != nil || len(av.Days) == 0 || len(av.Days[0].Slots) == 0 {
-		t.Fatalf("availability: %+v %v", av, err)
-	}
-	bk, err := staff.Book(ctx, device.BookRequest{Service: "dog-groom", Start: av.Days[0].Slots[0].Start, Customer: ownerID})
-	if err != nil || !slices.Contains(bk.Resources, "table-1") {
-		t.Fatalf("book: %+v %v", bk, err)
-	}
-	s.Set(bk.Start)
-	if _, err := staff.CheckIn(ctx, bk.ID); err != nil {
-		t.Fatal(err)
-	}
+	bk := bookTable1(t, ctx, s, staff, ownerID)
+	checkInNow(t, ctx, s, staff, bk)
 
 	b := browsertest.New(t, browsertest.Phone())
 	shots := browsertest.ScreenshotDir(t)

@@ -115,6 +115,30 @@ func scrape(t testing.TB, s *storetest.Store) string {
 	return string(b)
 }
 
+// bookTable1 books the first free dog-groom slot today for customer, by
+// c; the test store's cam-1 films table-1, where the first booking lands.
+func bookTable1(t testing.TB, ctx context.Context, s *storetest.Store, c *device.Client, customer string) device.Booking {
+	t.Helper()
+	av, err := c.Availability(ctx, device.AvailabilityRequest{Service: "dog-groom", Date: s.Now().Format(time.DateOnly)})
+	if err != nil || len(av.Days) == 0 || len(av.Days[0].Slots) == 0 {
+		t.Fatalf("availability: %+v %v", av, err)
+	}
+	b, err := c.Book(ctx, device.BookRequest{Service: "dog-groom", Start: av.Days[0].Slots[0].Start, Customer: customer})
+	if err != nil || !slices.Contains(b.Resources, "table-1") {
+		t.Fatalf("book: %+v %v (the test needs table-1)", b, err)
+	}
+	return b
+}
+
+// checkInNow moves the clock to the booking's start and checks it in.
+func checkInNow(t testing.TB, ctx context.Context, s *storetest.Store, staff *device.Client, b device.Booking) {
+	t.Helper()
+	s.Set(b.Start)
+	if _, err := staff.CheckIn(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -175,20 +199,8 @@ func TestWhoWatches(t *testing.T) {
 		t.Fatalf("registration: %+v", reg)
 	}
 
-	// The owner books the first free slot; it lands on table-1.
-	today := s.Now().Format(time.DateOnly)
-	av, err := kiosk.Availability(ctx, device.AvailabilityRequest{Service: "dog-groom", Date: today})
-	if err != nil || len(av.Days) == 0 || len(av.Days[0].Slots) == 0 {
-		t.Fatalf("availability: %+v %v", av, err)
-	}
-	slot := av.Days[0].Slots[0]
-	b, err := kiosk.Book(ctx, device.BookRequest{Service: "dog-groom", Start: slot.Start, Customer: ownerID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(b.Resources, "table-1") {
-		t.Fatalf("booking on %v, the test needs table-1", b.Resources)
-	}
+	// The owner books at the kiosk: the first free slot, on table-1.
+	b := bookTable1(t, ctx, s, kiosk, ownerID)
 	owner := connect(t, s, ownerID, ownerPW)
 	stranger := connect(t, s, strangerID, strangerPW)
 
@@ -196,7 +208,7 @@ func TestWhoWatches(t *testing.T) {
 	if _, err := owner.CameraWatch(ctx, "cam-1"); !errors.Is(err, device.ErrForbidden) {
 		t.Fatalf("owner before check-in: %v, want forbidden", err)
 	}
-	s.Set(slot.Start.Add(time.Minute))
+	s.Set(b.Start.Add(time.Minute))
 	if _, err := staff.CheckIn(ctx, b.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -264,19 +276,8 @@ func TestSlotEndCutsOwner(t *testing.T) {
 	staff := connect(t, s, "staff-anna", "pw-staff-anna")
 	startCamera(t, s, "cam-1")
 
-	av, err := staff.Availability(ctx, device.AvailabilityRequest{Service: "dog-groom", Date: s.Now().Format(time.DateOnly)})
-	if err != nil || len(av.Days) == 0 || len(av.Days[0].Slots) == 0 {
-		t.Fatalf("availability: %+v %v", av, err)
-	}
-	slot := av.Days[0].Slots[0]
-	b, err := staff.Book(ctx, device.BookRequest{Service: "dog-groom", Start: slot.Start, Customer: ownerID})
-	if err != nil || !slices.Contains(b.Resources, "table-1") {
-		t.Fatalf("book: %+v %v", b, err)
-	}
-	s.Set(slot.Start)
-	if _, err := staff.CheckIn(ctx, b.ID); err != nil {
-		t.Fatal(err)
-	}
+	b := bookTable1(t, ctx, s, staff, ownerID)
+	checkInNow(t, ctx, s, staff, b)
 	owner := connect(t, s, ownerID, ownerPW)
 	v := watch(t, owner, "cam-1")
 	s.Set(b.End) // the slot is over: the periodic check sees it
@@ -300,18 +301,8 @@ func TestSnapshotToProgressCard(t *testing.T) {
 	staff := connect(t, s, "staff-anna", "pw-staff-anna")
 	startCamera(t, s, "cam-1")
 
-	av, err := staff.Availability(ctx, device.AvailabilityRequest{Service: "dog-groom", Date: s.Now().Format(time.DateOnly)})
-	if err != nil || len(av.Days) == 0 || len(av.Days[0].Slots) == 0 {
-		t.Fatalf("availability: %+v %v", av, err)
-	}
-	b, err := staff.Book(ctx, device.BookRequest{Service: "dog-groom", Start: av.Days[0].Slots[0].Start, Customer: ownerID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Set(b.Start)
-	if _, err := staff.CheckIn(ctx, b.ID); err != nil {
-		t.Fatal(err)
-	}
+	b := bookTable1(t, ctx, s, staff, ownerID)
+	checkInNow(t, ctx, s, staff, b)
 
 	// Nobody is watching: the snapshot starts the camera's stream itself.
 	still, err := staff.CameraSnapshot(ctx, "cam-1")
