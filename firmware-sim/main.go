@@ -1,10 +1,12 @@
 // Command firmware-sim runs a simulated store against a store broker:
-// kiosks booking, chat tablets chatting, staff answering and checking pets
-// in, cameras posting progress, every device sending heartbeats. It shows a
-// live progress line and ends with a summary table; -load writes the
-// figures as JSON and a latency chart (PNG); -drill injects a fault and
-// checks at the end that every acknowledged operation is on the broker
-// exactly once; -bad-actors attacks the broker while the store works.
+// kiosks booking, chat tablets chatting, staff answering, checking pets in
+// and watching the cameras' live video, cameras streaming and posting
+// progress, every device sending heartbeats. It shows a live progress line
+// and ends with a summary table; -load writes the figures as JSON and a
+// latency chart (PNG); -drill injects a fault and checks at the end that
+// every acknowledged operation is on the broker exactly once; -bad-actors
+// attacks the broker while the store works; -video=false leaves the video
+// out.
 //
 //	go run ./firmware-sim -spawn bin/storeedge -duration 1m       # make demo
 //	go run ./firmware-sim -broker mqtt://127.0.0.1:1883 -write-registry data/devices.yaml
@@ -16,9 +18,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,9 +38,23 @@ func main() {
 	}
 }
 
+// flowMap writes m as a YAML flow mapping, keys sorted.
+func flowMap(m map[string]string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %s", k, m[k])
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
 func run() error {
 	var o sim.Options
-	var load bool
+	var load, video bool
 	var out, registry string
 	flag.StringVar(&o.Broker, "broker", "", "address of a running store broker (mqtt://host:1883) whose registry holds the fleet (see -write-registry)")
 	flag.StringVar(&o.Spawn, "spawn", "", "storeedge binary: run a broker for the simulation (needed by -drill broker-restart and uplink-outage)")
@@ -49,6 +68,7 @@ func run() error {
 	flag.StringVar(&o.Drill, "drill", "", "fault drill: broker-restart, wifi-flap or uplink-outage")
 	flag.StringVar(&o.HQ, "mosquitto", "mosquitto", "mosquitto binary, HQ's broker in the uplink-outage drill")
 	flag.BoolVar(&o.BadActors, "bad-actors", false, "attack the broker (malformed packets, oversized payloads, wrong credentials, forbidden topics, garbage JSON) while the store works")
+	flag.BoolVar(&video, "video", true, "cameras stream live video that staff watch and snapshot (false: requests only, e.g. for load tests; with -broker the video needs that broker's camera section, see README)")
 	flag.StringVar(&o.Secret, "secret", "storeedge-sim", "secret the devices' passwords are derived from")
 	flag.BoolVar(&load, "load", false, "load mode: every device acts at -rate, connected over -ramp; writes -out/results.json and -out/latency.png")
 	flag.Float64Var(&o.Rate, "rate", 0.5, "load mode: operations per second per device")
@@ -56,6 +76,7 @@ func run() error {
 	flag.StringVar(&out, "out", "sim-out", "load mode: folder for results.json and latency.png")
 	flag.StringVar(&registry, "write-registry", "", "write the fleet's devices.yaml to this path and exit")
 	flag.Parse()
+	o.NoVideo = !video
 
 	if registry != "" {
 		f := sim.NewFleet(o.Kiosks, o.Tablets, o.Cameras, o.Staff, o.Secret)
@@ -63,6 +84,9 @@ func run() error {
 			return err
 		}
 		fmt.Printf("wrote %d devices to %s; reload the broker (SIGHUP) and run with -broker\n", len(f.Devices), registry)
+		if f.Count("camera") > 0 {
+			fmt.Printf("for the cameras' video (else -video=false), the broker's store.yaml needs:\n  camera: {loopback: true, rooms: %s}\n", flowMap(f.CameraRooms()))
+		}
 		return nil
 	}
 	if !load {
@@ -82,6 +106,10 @@ func run() error {
 		return err
 	}
 	fmt.Printf("\nacknowledged: %d chat messages, %d bookings, %d progress stages; %d reconnects\n", res.Messages, res.Bookings, res.Stages, res.Reconnects)
+	if !o.NoVideo {
+		fmt.Printf("video: %d camera watches (%d frames), %d snapshots (%d posted as progress photos); %d camera registrations\n",
+			res.Watches, res.WatchFrames, res.Snapshots, res.PhotoStages, res.CameraRegistrations)
+	}
 	for _, b := range res.BadActors {
 		fmt.Println(b.String())
 	}

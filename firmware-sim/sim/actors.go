@@ -17,8 +17,9 @@ type actor interface {
 	step(ctx context.Context) error
 }
 
-// store is what the actors share: the ledger, the recorder, and the
-// checked-in bookings the staff hand to the cameras.
+// store is what the actors share: the ledger, the recorder, the cameras'
+// video, and the checked-in bookings whose stages the cameras (and staff,
+// with a snapshot) post.
 type store struct {
 	l       *ledger
 	observe func(op string, d time.Duration, err error)
@@ -27,12 +28,88 @@ type store struct {
 	// firstError is told about errors (the first of each op is logged).
 	firstError func(op string, err error)
 
+	// video is the cameras' live video (nil when it is off).
+	video *video
+
 	mu      sync.Mutex
-	inRoom  []string          // checked-in bookings waiting for a camera
-	stageOf map[string]string // booking → last stage a camera posted
+	inRoom  []checkedIn       // checked-in bookings waiting for their stages
+	stageOf map[string]string // booking → last stage claimed
+	posting map[string]bool   // bookings whose claimed stage is being posted
+}
+
+// checkedIn is a checked-in booking and the resources (tables) it holds.
+type checkedIn struct {
+	id        string
+	resources []string
 }
 
 var stages = []string{"bathing", "drying", "styling", "ready"}
+
+// stageClaim is the next stage of a booking, claimed by one device.
+type stageClaim struct {
+	booking   checkedIn
+	stage     string
+	prev      string // the stage claimed before, restored by a claim given back
+	attempted bool   // the stage was sent: it may be on the broker
+}
+
+// claimStage claims the next stage of a checked-in booking: no other
+// device posts that stage, and no other stage of the booking is posted
+// until release, so a booking's stages reach the broker in order (and
+// "ready", after which staff complete the visit, comes last). false: no
+// booking has a stage to post now.
+func (s *store) claimStage() (*stageClaim, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < len(s.inRoom); {
+		b := s.inRoom[i]
+		if s.posting[b.id] {
+			i++
+			continue
+		}
+		next := 0
+		for j, st := range stages {
+			if s.stageOf[b.id] == st {
+				next = j + 1
+			}
+		}
+		if next >= len(stages) {
+			s.inRoom = append(s.inRoom[:i], s.inRoom[i+1:]...)
+			continue
+		}
+		c := &stageClaim{booking: b, stage: stages[next], prev: s.stageOf[b.id]}
+		s.stageOf[b.id] = c.stage
+		s.posting[b.id] = true
+		return c, true
+	}
+	return nil, false
+}
+
+// release ends a claim. A stage that was sent stays claimed whatever the
+// answer: a request that failed may still have reached the broker, and
+// posting the stage again could store it twice. One never sent is given
+// back for the next device.
+func (s *store) release(c *stageClaim) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.attempted {
+		s.stageOf[c.booking.id] = c.prev
+	}
+	delete(s.posting, c.booking.id)
+}
+
+// post sends a claimed stage and records it once acknowledged.
+func (s *store) post(ctx context.Context, c *device.Client, claim *stageClaim, note, photo string) error {
+	claim.attempted = true
+	err := s.timed("booking.progress", func() error {
+		_, err := c.Progress(ctx, device.ProgressRequest{Booking: claim.booking.id, Stage: claim.stage, Note: note, Photo: photo})
+		return err
+	})
+	if err == nil {
+		s.l.stage(claim.booking.id, claim.stage)
+	}
+	return err
+}
 
 // timed runs one op, timed and recorded under its name. A taken slot
 // (conflict) is the store's answer, not a failure.
@@ -43,11 +120,16 @@ func (s *store) timed(op string, f func() error) error {
 	if errors.Is(err, device.ErrConflict) {
 		failed = nil
 	}
-	s.observe(op, time.Since(start), failed)
-	if failed != nil && s.firstError != nil {
+	s.record(op, time.Since(start), failed)
+	return err
+}
+
+// record files one op's latency and outcome.
+func (s *store) record(op string, d time.Duration, err error) {
+	s.observe(op, d, err)
+	if err != nil && s.firstError != nil {
 		s.firstError(op, err)
 	}
-	return err
 }
 
 type kiosk struct {
@@ -142,9 +224,28 @@ type staff struct {
 	s *store
 	c *device.Client
 	n int
+	// steps counts every step, nextVideo is the step of the next turn to
+	// the cameras.
+	steps, nextVideo int
 }
 
 func (f *staff) step(ctx context.Context) error {
+	if v := f.s.video; v != nil {
+		f.steps++
+		if f.nextVideo == 0 {
+			// Each staff member starts at a point of its own, so that a
+			// fleet of staff does not turn to the cameras all at once.
+			f.nextVideo = 1 + rand.IntN(v.every)
+		}
+		if f.steps >= f.nextVideo {
+			if did, err := v.turn(ctx, f.s, f.c); did {
+				f.nextVideo = f.steps + v.every
+				return err
+			}
+			// No camera to look at, or enough people watching: the
+			// usual work, and another try at the next step.
+		}
+	}
 	f.n++
 	if f.n%2 == 1 {
 		var waiting []device.ConversationView
@@ -181,7 +282,7 @@ func (f *staff) step(ctx context.Context) error {
 				return err
 			}
 			f.s.mu.Lock()
-			f.s.inRoom = append(f.s.inRoom, bk.ID)
+			f.s.inRoom = append(f.s.inRoom, checkedIn{id: bk.ID, resources: bk.Resources})
 			f.s.mu.Unlock()
 			return nil
 		case bk.Status == device.StatusCheckedIn && bk.Stage == "ready":
@@ -200,31 +301,10 @@ type camera struct {
 }
 
 func (m *camera) step(ctx context.Context) error {
-	m.s.mu.Lock()
-	if len(m.s.inRoom) == 0 {
-		m.s.mu.Unlock()
+	claim, ok := m.s.claimStage()
+	if !ok {
 		return nil
 	}
-	bk := m.s.inRoom[0]
-	next := 0
-	for i, st := range stages {
-		if m.s.stageOf[bk] == st {
-			next = i + 1
-		}
-	}
-	if next >= len(stages) {
-		m.s.inRoom = m.s.inRoom[1:]
-		m.s.mu.Unlock()
-		return nil
-	}
-	m.s.stageOf[bk] = stages[next] // claimed: no other camera posts it
-	m.s.mu.Unlock()
-	if err := m.s.timed("booking.progress", func() error {
-		_, err := m.c.Progress(ctx, device.ProgressRequest{Booking: bk, Stage: stages[next], Note: "all good"})
-		return err
-	}); err != nil {
-		return err
-	}
-	m.s.l.stage(bk, stages[next])
-	return nil
+	defer m.s.release(claim)
+	return m.s.post(ctx, m.c, claim, "all good", "")
 }

@@ -18,9 +18,25 @@ import (
 //go:embed demo-services.yaml
 var demoServices string
 
+// middayZone is a time zone in which it is about noon at now: the spawned
+// store's day then has hours behind and ahead of it. A store day in a fixed
+// zone ends at its midnight, and in the last minutes before it every new
+// booking is for tomorrow, which cannot be checked in today; a demo or a
+// drill run then would post no stages.
+func middayZone(now time.Time) string {
+	switch off := 12 - now.UTC().Hour(); { // -11 … 12, all valid Etc zones
+	case off > 0:
+		return fmt.Sprintf("Etc/GMT-%d", off) // POSIX signs: GMT-8 is UTC+8
+	case off < 0:
+		return fmt.Sprintf("Etc/GMT+%d", -off)
+	default:
+		return "Etc/UTC"
+	}
+}
+
 // servicesYAML is the demo catalogue with n tables and n groomers on
-// round-the-clock shifts.
-func servicesYAML(n int) string {
+// round-the-clock shifts, its hours in time zone zone.
+func servicesYAML(n int, zone string) string {
 	var b strings.Builder
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&b, "  - {id: table-%d, kind: table, name: {zh: 美容台%d, en: Table %d}}\n", i, i, i)
@@ -28,7 +44,8 @@ func servicesYAML(n int) string {
 			"{mon: [\"00:00-24:00\"], tue: [\"00:00-24:00\"], wed: [\"00:00-24:00\"], thu: [\"00:00-24:00\"], "+
 			"fri: [\"00:00-24:00\"], sat: [\"00:00-24:00\"], sun: [\"00:00-24:00\"]}}}\n", i, i, i)
 	}
-	return strings.Replace(demoServices, "RESOURCES\n", b.String(), 1)
+	out := strings.Replace(demoServices, "RESOURCES\n", b.String(), 1)
+	return strings.Replace(out, "time_zone: Asia/Shanghai\n", "time_zone: "+zone+"\n", 1)
 }
 
 // Broker is a store broker the simulator runs as a child process, so that
@@ -40,6 +57,8 @@ type Broker struct {
 	// CloudURL, when set, turns cloudsync on towards HQ at that address.
 	CloudURL string
 	StoreID  string
+	// Zone is the time zone of the store's hours (middayZone at start).
+	Zone string
 
 	cmd  *exec.Cmd
 	exit chan error
@@ -59,7 +78,7 @@ func freeAddr() (string, error) {
 // NewBroker prepares a broker in dir for the fleet (registry and demo
 // catalogue written, free ports chosen); Start runs it.
 func NewBroker(bin, dir string, f *Fleet, cloudURL string) (*Broker, error) {
-	b := &Broker{Bin: bin, Dir: dir, CloudURL: cloudURL, StoreID: "sim-store"}
+	b := &Broker{Bin: bin, Dir: dir, CloudURL: cloudURL, StoreID: "sim-store", Zone: middayZone(time.Now())}
 	var err error
 	if b.TCP, err = freeAddr(); err != nil {
 		return nil, err
@@ -73,7 +92,7 @@ func NewBroker(bin, dir string, f *Fleet, cloudURL string) (*Broker, error) {
 	if err := f.WriteRegistry(filepath.Join(dir, "devices.yaml")); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "services.yaml"), []byte(servicesYAML(max(8, len(f.Devices)/4))), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "services.yaml"), []byte(servicesYAML(f.Tables(), b.Zone)), 0o600); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	var c strings.Builder
@@ -84,6 +103,20 @@ func NewBroker(bin, dir string, f *Fleet, cloudURL string) (*Broker, error) {
 	c.WriteString("limits:\n  connect_rate_per_minute: 100000\n  max_connections: 5000\n")
 	fmt.Fprintf(&c, "booking:\n  services_file: %q\n", filepath.Join(dir, "services.yaml"))
 	c.WriteString("log:\n  level: warn\n")
+	// The relay offers loopback candidates: the simulated cameras and
+	// viewers run on this machine, which may have no other interface.
+	// A short linger: in load mode staff glance at many cameras, and one
+	// glanced at should not keep streaming for the default half minute.
+	c.WriteString("camera:\n  loopback: true\n  linger: 5s\n  rooms: {")
+	rooms := f.CameraRooms()
+	sep := ""
+	for _, d := range f.Devices {
+		if room, ok := rooms[d.ID]; ok {
+			fmt.Fprintf(&c, "%s%s: %s", sep, d.ID, room)
+			sep = ", "
+		}
+	}
+	c.WriteString("}\n")
 	if cloudURL != "" {
 		fmt.Fprintf(&c, "cloud:\n  url: %q\n  reconnect_min: 100ms\n  reconnect_max: 1s\n  status_interval: 1s\n", cloudURL)
 	}

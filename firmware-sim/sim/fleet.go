@@ -52,6 +52,27 @@ func (f *Fleet) Count(role string) int {
 	return n
 }
 
+// Tables is how many grooming tables (and groomers) the simulator's
+// catalogue has for the fleet: room for hundreds of kiosks' bookings.
+func (f *Fleet) Tables() int {
+	return max(8, len(f.Devices)/4)
+}
+
+// CameraRooms is which table each camera films (camera.rooms): camera N
+// table-N, so that an owner whose pet is on that table may watch it; with
+// more cameras than tables, some tables have two.
+func (f *Fleet) CameraRooms() map[string]string {
+	rooms := map[string]string{}
+	i := 0
+	for _, d := range f.Devices {
+		if d.Role == "camera" {
+			rooms[d.ID] = fmt.Sprintf("table-%d", i%f.Tables()+1)
+			i++
+		}
+	}
+	return rooms
+}
+
 // WriteRegistry writes a devices.yaml for the fleet. The hashes use
 // bcrypt's lowest cost so that hundreds of devices register in a second:
 // a simulated store's registry, not a real one.

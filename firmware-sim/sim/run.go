@@ -1,9 +1,10 @@
 // Package sim is the simulated store behind firmware-sim: kiosks booking,
-// chat tablets chatting, staff answering and checking pets in, cameras
-// posting progress, every device sending heartbeats — through the device
-// SDK against a store broker, at a speed factor, with live progress, a
-// summary, a load mode and fault drills that check that every acknowledged
-// operation is on the broker exactly once.
+// chat tablets chatting, staff answering, checking pets in and watching the
+// cameras, cameras streaming live video and posting progress, every device
+// sending heartbeats — through the device SDK against a store broker, at a
+// speed factor, with live progress, a summary, a load mode and fault drills
+// that check that every acknowledged operation is on the broker exactly
+// once.
 package sim
 
 import (
@@ -18,10 +19,12 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	_ "time/tzdata" // the Etc/GMT zones of the spawned store, on a box without zoneinfo
 
 	"golang.org/x/term"
 
 	"github.com/storeedge/storeedge/device"
+	"github.com/storeedge/storeedge/device/camera/clip"
 	"github.com/storeedge/storeedge/firmware-sim/badactor"
 	"github.com/storeedge/storeedge/firmware-sim/metrics"
 )
@@ -36,7 +39,10 @@ const (
 // Options configure Run.
 type Options struct {
 	// Broker is the address of a running store broker whose registry holds
-	// the fleet (see Fleet.WriteRegistry). Empty: Spawn is used.
+	// the fleet (see Fleet.WriteRegistry). Empty: Spawn is used. The video
+	// needs that broker's camera section too: loopback: true when the
+	// simulator runs on the broker's machine, and rooms for owners'
+	// grants (Fleet.CameraRooms); else set NoVideo.
 	Broker string
 	// Spawn is the storeedge binary: the simulator runs its own broker in
 	// Dir with the fleet's registry and the demo catalogue.
@@ -64,6 +70,14 @@ type Options struct {
 	HQ string
 	// BadActors runs the bad-actor checks while the honest fleet works.
 	BadActors bool
+	// NoVideo leaves the cameras' live video out (no publishers, watches
+	// or snapshots): a pure request load.
+	NoVideo bool
+	// VideoEvery: each staff member turns to the cameras every VideoEvery
+	// steps, from a first turn at a random step among the first VideoEvery;
+	// the store's turns alternate between a watch and a snapshot, and at
+	// most 4 are under way at once (0: DefaultVideoEvery).
+	VideoEvery int
 	// Progress receives a live progress line every second (nil: none).
 	Progress io.Writer
 	// Log receives notes on what the simulator does (nil: none).
@@ -87,6 +101,15 @@ type Result struct {
 	// Reconnects counts the devices' connections after their first: what
 	// a drill made them go through.
 	Reconnects int
+	// Watches counts the camera watches that got their picture and lasted
+	// until the staff member looked away; WatchFrames the frames they got.
+	Watches, WatchFrames int
+	// Snapshots counts the snapshots taken, PhotoStages those posted as a
+	// progress stage's photo.
+	Snapshots, PhotoStages int
+	// CameraRegistrations counts the cameras' registrations with the
+	// relay: one per camera per connection.
+	CameraRegistrations int
 }
 
 func (o *Options) check() error {
@@ -107,6 +130,12 @@ func (o *Options) check() error {
 	if o.Speed <= 0 {
 		o.Speed = 1
 	}
+	if o.VideoEvery < 0 {
+		return errors.New("sim: VideoEvery must not be negative")
+	}
+	if o.VideoEvery == 0 {
+		o.VideoEvery = DefaultVideoEvery
+	}
 	if o.Duration <= 0 {
 		return errors.New("sim: duration must be positive")
 	}
@@ -125,6 +154,19 @@ func (o *Options) logf(format string, a ...any) {
 	}
 }
 
+// syncWriter serialises writes: the drill and the devices (their first
+// errors) write notes to Options.Log at the same time.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 // period is how often a device of role acts.
 func (o *Options) period(role string) time.Duration {
 	if o.Rate > 0 {
@@ -139,6 +181,9 @@ func (o *Options) period(role string) time.Duration {
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.check(); err != nil {
 		return nil, err
+	}
+	if o.Log != nil {
+		o.Log = &syncWriter{w: o.Log}
 	}
 	fleet := NewFleet(o.Kiosks, o.Tablets, o.Cameras, o.Staff, o.Secret)
 	res := &Result{Drill: o.Drill, Pass: true}
@@ -184,11 +229,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	rec := metrics.New(time.Now())
 	rec.SetTarget(len(fleet.Devices))
-	zone, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		zone = time.FixedZone("CST", 8*3600)
+	// The store's day: the spawned broker's zone, else the default
+	// configuration's.
+	zoneName := "Asia/Shanghai"
+	if brk != nil {
+		zoneName = brk.Zone
 	}
-	st := &store{l: newLedger(), observe: rec.Observe, zone: zone, stageOf: map[string]string{}}
+	zone, err := time.LoadLocation(zoneName)
+	if err != nil {
+		return nil, fmt.Errorf("sim: time zone %s: %w", zoneName, err)
+	}
+	st := &store{l: newLedger(), observe: rec.Observe, zone: zone, stageOf: map[string]string{}, posting: map[string]bool{}}
 	var loggedMu sync.Mutex
 	logged := map[string]bool{}
 	st.firstError = func(op string, err error) {
@@ -209,6 +260,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	flap := &flapper{conns: map[string]net.Conn{}}
 	runCtx, stop := context.WithTimeout(ctx, o.Duration)
 	defer stop()
+	if !o.NoVideo {
+		st.video = newVideo(o.VideoEvery, runCtx.Done(), fleet.CameraRooms())
+	}
+	// The cameras stream until every device's last step is over, so that
+	// a watch still under way at the end sees its picture to the end.
+	pubCtx, stopPublishers := context.WithCancel(ctx)
+	defer stopPublishers()
+	var publishers sync.WaitGroup
 	var wg sync.WaitGroup
 	var clientsMu sync.Mutex
 	var clients []*device.Client
@@ -254,6 +313,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				return
 			}
 			rec.Observe("connect", time.Since(start), nil)
+			if d.Role == "camera" && st.video != nil {
+				// One publisher for the whole run: it registers again
+				// by itself after every reconnect (a drill's broker
+				// restart or Wi-Fi drop), and streams only while the
+				// relay asks, so an idle camera costs nothing.
+				src, err := clip.NewSource()
+				if err != nil {
+					st.record("camera.publish", 0, err)
+				} else {
+					p := st.video.publish(c, src)
+					publishers.Add(1)
+					go func() {
+						defer publishers.Done()
+						if err := p.Run(pubCtx); err != nil {
+							st.record("camera.publish", 0, err)
+						}
+					}()
+				}
+			}
 			a := newActor(st, d.Role, c)
 			every := o.period(d.Role)
 			// Start at a random point of the period, so devices do not act
@@ -318,6 +396,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	ticker.Stop()
 	wg.Wait()
 	<-drillDone
+	stopPublishers()
+	publishers.Wait()
 	if o.Progress != nil && tty {
 		fmt.Fprintf(o.Progress, "\r%s\x1b[K\n", rec.Progress())
 	}
@@ -337,6 +417,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Pass, res.Detail = false, err.Error()
 	}
 	res.Messages, res.Bookings, res.Stages = st.l.counts()
+	if v := st.video; v != nil {
+		v.mu.Lock()
+		res.Watches, res.WatchFrames, res.Snapshots, res.PhotoStages = v.watches, v.frames, v.snapshots, v.photos
+		v.mu.Unlock()
+		res.CameraRegistrations = v.registrations()
+	}
 	if res.Pass {
 		auditor := fleet.Devices[0]
 		for _, d := range fleet.Devices {
