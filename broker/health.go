@@ -1,0 +1,56 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/cloudsync"
+)
+
+// healthAnswer is svc/store/health: what the staff console's store health
+// panel shows beside the devices' status topics and cloudsync/status.
+type healthAnswer struct {
+	DBBytes            int64  `json:"db_bytes"`
+	MediaBytes         int64  `json:"media_bytes"`
+	MediaReservedBytes int64  `json:"media_reserved_bytes"`
+	MediaMaxBytes      int64  `json:"media_max_bytes"`
+	DiskFreeBytes      uint64 `json:"disk_free_bytes"`
+	DiskTotalBytes     uint64 `json:"disk_total_bytes"`
+	Connections        int64  `json:"connections"`
+	Cloud              bool   `json:"cloud"` // the link to HQ is configured
+	CloudConnected     bool   `json:"cloud_connected"`
+	OutboxEntries      int64  `json:"outbox_entries"`
+	OutboxBytes        int64  `json:"outbox_bytes"`
+}
+
+// registerHealth adds svc/store/health for staff roles: the data
+// directory's disk, the database, media and outbox use, connected clients.
+func (b *Broker) registerHealth(router *svc.Router, ms *media.Store, bridge *cloudsync.Bridge, roles []string) error {
+	h := func(_ context.Context, _ *svc.Request) (any, error) {
+		a := healthAnswer{DBBytes: b.db.Size(), MediaMaxBytes: ms.Limits().MaxTotalBytes,
+			Connections: atomic.LoadInt64(&b.srv.Info.ClientsConnected), Cloud: bridge != nil}
+		var err error
+		if a.MediaBytes, a.MediaReservedBytes, err = ms.Usage(); err != nil {
+			return nil, fmt.Errorf("store health: media: %w", err)
+		}
+		var fs syscall.Statfs_t
+		if err := syscall.Statfs(b.cfg.DataDir, &fs); err != nil {
+			return nil, fmt.Errorf("store health: disk of %s: %w", b.cfg.DataDir, err)
+		}
+		a.DiskFreeBytes = fs.Bavail * uint64(fs.Bsize)
+		a.DiskTotalBytes = fs.Blocks * uint64(fs.Bsize)
+		if bridge != nil {
+			st := bridge.Status()
+			a.CloudConnected, a.OutboxEntries, a.OutboxBytes = st.Connected, st.Backlog, st.BacklogBytes
+		}
+		return a, nil
+	}
+	if err := router.Handle("store", "health", h, svc.Roles(roles...)); err != nil {
+		return fmt.Errorf("store health: %w", err)
+	}
+	return nil
+}
