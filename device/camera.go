@@ -158,7 +158,8 @@ type (
 		Codec string `json:"codec"`
 	}
 	cameraBody struct {
-		Camera string `json:"camera"`
+		Camera  string `json:"camera,omitempty"`
+		Booking string `json:"booking,omitempty"`
 	}
 	snapshotAnswer struct {
 		Media Blob `json:"media"`
@@ -193,13 +194,27 @@ func (c *Client) CameraUnregister(ctx context.Context, opts ...CallOption) error
 // camera is away rather than a busy broker, it is answered at once instead
 // of being retried until ctx ends.
 func (c *Client) CameraWatch(ctx context.Context, camera string, opts ...CallOption) (WatchSession, error) {
-	return cameraCall[WatchSession](ctx, c, "watch", cameraBody{camera}, append([]CallOption{NoRetry()}, opts...))
+	return cameraCall[WatchSession](ctx, c, "watch", cameraBody{Camera: camera}, append([]CallOption{NoRetry()}, opts...))
+}
+
+// CameraWatchBooking is CameraWatch of the camera filming booking's room
+// now: a customer need not know camera ids. ErrNotFound: no camera films it
+// now (not checked in, or outside its slot).
+func (c *Client) CameraWatchBooking(ctx context.Context, booking string, opts ...CallOption) (WatchSession, error) {
+	return cameraCall[WatchSession](ctx, c, "watch", cameraBody{Booking: booking}, append([]CallOption{NoRetry()}, opts...))
 }
 
 // CameraSnapshot has the relay take a keyframe of camera (VP8) and store
 // it as a JPEG: the Blob names it, for a progress photo (staff, admin).
 // "unavailable" is answered at once, as for CameraWatch.
 func (c *Client) CameraSnapshot(ctx context.Context, camera string, opts ...CallOption) (Blob, error) {
-	a, err := cameraCall[snapshotAnswer](ctx, c, "snapshot", cameraBody{camera}, append([]CallOption{NoRetry()}, opts...))
+	a, err := cameraCall[snapshotAnswer](ctx, c, "snapshot", cameraBody{Camera: camera}, append([]CallOption{NoRetry()}, opts...))
+	return a.Media, err
+}
+
+// CameraSnapshotBooking is CameraSnapshot of the camera filming booking's
+// room now, for its next progress stage.
+func (c *Client) CameraSnapshotBooking(ctx context.Context, booking string, opts ...CallOption) (Blob, error) {
+	a, err := cameraCall[snapshotAnswer](ctx, c, "snapshot", cameraBody{Booking: booking}, append([]CallOption{NoRetry()}, opts...))
 	return a.Media, err
 }

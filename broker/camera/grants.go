@@ -1,6 +1,7 @@
 package camera
 
 import (
+	"slices"
 	"time"
 
 	"github.com/storeedge/storeedge/broker/auth"
@@ -66,4 +67,36 @@ func (s *Service) recheckGrants() {
 			s.endViewer(v, ReasonGrantEnded, true)
 		}
 	}
+}
+
+// resolveCamera fills in q.Camera from q.Booking: the camera filming the
+// room that booking is in now (checked in, inside its slot).
+func (s *Service) resolveCamera(q *cameraReq) error {
+	switch {
+	case q.Camera != "" && q.Booking != "":
+		return svc.Errorf(svc.CodeBadRequest, `give "camera" or "booking", not both`)
+	case q.Camera != "":
+		return nil
+	case q.Booking == "":
+		return svc.Errorf(svc.CodeBadRequest, `"camera" or "booking" is required`)
+	case s.o.Bookings == nil:
+		return svc.Errorf(svc.CodeNotFound, "no camera films booking %s now", q.Booking)
+	}
+	cams := make([]string, 0, len(s.o.Rooms))
+	for cam := range s.o.Rooms {
+		cams = append(cams, cam)
+	}
+	slices.Sort(cams) // the same answer every time when two cameras film one room
+	now := s.o.Now()
+	for _, cam := range cams {
+		occ, ok, err := s.o.Bookings.Occupant(s.o.Rooms[cam], now)
+		if err != nil {
+			return svc.Errorf(svc.CodeUnavailable, "bookings cannot be read now: %v", err)
+		}
+		if ok && occ.Booking == q.Booking {
+			q.Camera = cam
+			return nil
+		}
+	}
+	return svc.Errorf(svc.CodeNotFound, "no camera films booking %s now (it is checked in and in its slot only while it is in its room)", q.Booking)
 }

@@ -214,7 +214,21 @@ func TestWhoWatches(t *testing.T) {
 	}
 
 	staffView := watch(t, staff, "cam-1")
-	ownerView := watch(t, owner, "cam-1")
+	// The owner asks by booking: customers do not know camera ids.
+	ws, err := owner.CameraWatchBooking(ctx, b.ID)
+	if err != nil || ws.Camera != "cam-1" {
+		t.Fatalf("owner watches booking %s: %+v %v", b.ID, ws, err)
+	}
+	ownerView, err := devcam.Join(ctx, owner, ws, devcam.ViewerOptions{PeerOptions: peer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ownerView.Close)
+	select {
+	case <-ownerView.FirstFrame():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("owner: no frame within 10 s (%s)", ownerView.Reason())
+	}
 	if ws := ownerView.Session(); ws.Booking != b.ID || ws.Until.IsZero() || !ws.Until.Equal(b.End) {
 		t.Fatalf("owner's session: %+v, want booking %s until %v", ws, b.ID, b.End)
 	}
@@ -264,6 +278,9 @@ func TestWhoWatches(t *testing.T) {
 	if _, err := owner.CameraWatch(ctx, "cam-1"); !errors.Is(err, device.ErrForbidden) {
 		t.Fatalf("owner after checkout: %v, want forbidden", err)
 	}
+	if _, err := owner.CameraWatchBooking(ctx, b.ID); !errors.Is(err, device.ErrNotFound) {
+		t.Fatalf("owner's booking after checkout: %v, want not_found (no camera films it)", err)
+	}
 }
 
 // TestSlotEndCutsOwner: the grant ends with the slot even when nobody
@@ -305,7 +322,8 @@ func TestSnapshotToProgressCard(t *testing.T) {
 	checkInNow(t, ctx, s, staff, b)
 
 	// Nobody is watching: the snapshot starts the camera's stream itself.
-	still, err := staff.CameraSnapshot(ctx, "cam-1")
+	// The console names the booking; the relay finds the camera of its room.
+	still, err := staff.CameraSnapshotBooking(ctx, b.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,6 +462,8 @@ func TestBadInput(t *testing.T) {
 	}{
 		{staff, "watch", `{}`, "bad_request"},
 		{staff, "watch", `{"camera":5}`, "bad_request"},
+		{staff, "watch", `{"camera":"cam-2","booking":"bk-1"}`, "bad_request"},
+		{staff, "watch", `{"booking":"bk-nowhere"}`, "not_found"},
 		{staff, "watch", `{"camera":"cam-9"}`, "unavailable"},     // not registered
 		{cam, "watch", `{"camera":"cam-2"}`, "forbidden"},         // a camera watches nobody
 		{staff, "register", `{"codec":"video/VP8"}`, "forbidden"}, // cameras register

@@ -24,8 +24,8 @@ func (s *Service) snapshot(ctx context.Context, req *svc.Request) (any, error) {
 	if err := decode(req.Body, &q); err != nil {
 		return nil, err
 	}
-	if q.Camera == "" {
-		return nil, svc.Errorf(svc.CodeBadRequest, `"camera" is required`)
+	if err := s.resolveCamera(&q); err != nil {
+		return nil, err
 	}
 	if s.o.Media == nil {
 		return nil, svc.Errorf(svc.CodeUnavailable, "this store keeps no media")

@@ -42,8 +42,8 @@ func (s *Service) watch(ctx context.Context, req *svc.Request) (any, error) {
 	if err := decode(req.Body, &q); err != nil {
 		return nil, err
 	}
-	if q.Camera == "" {
-		return nil, svc.Errorf(svc.CodeBadRequest, `"camera" is required`)
+	if err := s.resolveCamera(&q); err != nil {
+		return nil, err
 	}
 	g, err := s.grant(req.From, q.Camera)
 	if err != nil {

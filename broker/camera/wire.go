@@ -64,8 +64,11 @@ type registerAns struct {
 	Resource string `json:"resource"`
 }
 
+// cameraReq names a camera, or a booking whose room's camera is meant
+// (customers do not know camera ids; the console posts a booking's stage).
 type cameraReq struct {
-	Camera string `json:"camera"`
+	Camera  string `json:"camera"`
+	Booking string `json:"booking"`
 }
 
 type watchAns struct {
