@@ -294,17 +294,42 @@ func WaitJS(t testing.TB, ctx context.Context, expr string, timeout time.Duratio
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // ScreenshotDir is where Screenshot writes: $BROWSERTEST_SCREENSHOTS when
-// set (to keep them after the test), else a directory of the test's that
-// is removed when it ends.
+// set, else out/screenshots at the root of the module (git-ignored), so the
+// pages as the last test run saw them can be looked at afterwards; `make
+// screenshots` copies the ones the README shows into docs/screenshots.
 func ScreenshotDir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("BROWSERTEST_SCREENSHOTS"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	d := os.Getenv("BROWSERTEST_SCREENSHOTS")
+	if d == "" {
+		root, err := moduleRoot()
+		if err != nil {
 			t.Fatal(err)
 		}
-		return d
+		d = filepath.Join(root, "out", "screenshots")
 	}
-	return t.TempDir()
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// moduleRoot is the nearest directory above the working directory (a
+// test's package) that holds go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("browsertest: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("browsertest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // Screenshot writes a PNG of the viewport to dir/<test>-<name>.png and
