@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the peers the tests use, from Debian's packages, when they are
 # missing: mosquitto (a foreign broker), mosquitto-clients (foreign clients),
-# chromium (browser pages) and qemu-user-static (running the arm64 build).
+# chromium (browser pages), fonts-wqy-microhei (Chinese text in the pages'
+# screenshots) and qemu-user-static (running the arm64 build).
 set -euo pipefail
 
 need=()
@@ -9,9 +10,10 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "test peers present: mosquitto, mosquitto-clients, chromium, qemu-user-static"
+  echo "test peers present: mosquitto, mosquitto-clients, chromium, fonts-wqy-microhei, qemu-user-static"
   exit 0
 fi
 
