@@ -23,7 +23,7 @@ demo: build
 ## test: install the test peers when missing, then run every check and test
 test: deps lint test-race test-go test-arm
 
-## deps: install mosquitto, mosquitto-clients, chromium and qemu-user-static when missing
+## deps: install mosquitto, mosquitto-clients, chromium, a Chinese font (fonts-wqy-microhei) and qemu-user-static when missing
 deps:
 	./scripts/install-test-deps.sh
 
