@@ -167,8 +167,10 @@ func TestMediaMessages(t *testing.T) {
 			t.Fatalf("CanFetch(%+v) = %v", tc.who, got)
 		}
 	}
-	if canFetch(t, e, ident(tablet), thumb) {
-		t.Fatal("a member may fetch a blob no message points at (the thumbnail by its own hash)")
+	// The photo's thumbnail goes with it: a phone shows it instead of the
+	// whole photo. Only for members.
+	if !canFetch(t, e, ident(tablet), thumb) || canFetch(t, e, auth.Identity{Device: "tablet-99", Role: "chat-tablet"}, thumb) {
+		t.Fatal("fetch rights on the thumbnail")
 	}
 
 	// Recalling mm-1's photo: one reference left, tablet-01 loses the right.
@@ -183,7 +185,8 @@ func TestMediaMessages(t *testing.T) {
 	if e.storedMsg(t, "mm-1", 1).Media != "" {
 		t.Fatal("the tombstone still names the blob")
 	}
-	if canFetch(t, e, ident(tablet), hash) || !canFetch(t, e, ident(tablet2), hash) {
+	if canFetch(t, e, ident(tablet), hash) || !canFetch(t, e, ident(tablet2), hash) ||
+		canFetch(t, e, ident(tablet), thumb) || !canFetch(t, e, ident(tablet2), thumb) {
 		t.Fatal("fetch rights after the recall in mm-1")
 	}
 	// Recalling again changes nothing.

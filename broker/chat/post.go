@@ -213,7 +213,7 @@ func (s *Service) postMessages(tx *bolt.Tx, c *conv, p Post, card []byte) ([]sto
 		return nil, err
 	}
 	if p.Image != nil {
-		if err := put(&msg{ID: p.ID + PhotoIDSuffix, From: p.From, Kind: KindImage, TS: now, Media: p.Image.Hash}, body{Media: p.Image}); err != nil {
+		if err := put(&msg{ID: p.ID + PhotoIDSuffix, From: p.From, Kind: KindImage, TS: now, Media: p.Image.Hash, Thumb: p.Image.Thumbnail}, body{Media: p.Image}); err != nil {
 			return nil, err
 		}
 	}

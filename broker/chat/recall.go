@@ -71,12 +71,17 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 			if m.Media != "" {
 				// The message no longer points at its blob: its reference
 				// is dropped after the commit.
-				if err := w.media.Delete(mediaKey(m.Media, id, r.Seq)); err != nil {
-					return fmt.Errorf("chat: unindex media: %w", err)
+				for _, h := range []string{m.Media, m.Thumb} {
+					if h == "" {
+						continue
+					}
+					if err := w.media.Delete(mediaKey(h, id, r.Seq)); err != nil {
+						return fmt.Errorf("chat: unindex media: %w", err)
+					}
 				}
 				unref = m.Media
 			}
-			m.Body, m.Recalled, m.Media = nil, &now, ""
+			m.Body, m.Recalled, m.Media, m.Thumb = nil, &now, "", ""
 			if err := putMsg(w.msgs, id, r.Seq, m); err != nil {
 				return err
 			}

@@ -90,6 +90,9 @@ type msg struct {
 	// Media is the blob a media message refers to (its SHA-256); kept after
 	// a recall only until the reference is dropped, see recall.go.
 	Media string `json:"media,omitempty"`
+	// Thumb is the blob's thumbnail, which members may fetch too (a phone
+	// shows it instead of downloading the whole photo).
+	Thumb string `json:"thumb,omitempty"`
 	// Auto marks the FAQ assistant's messages; Intent is what it answered.
 	Auto   bool   `json:"auto,omitempty"`
 	Intent string `json:"intent,omitempty"`

@@ -99,7 +99,7 @@ func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
 		}
 		m = &msg{ID: req.ID, From: dev, Kind: r.Kind, TS: now, Announcement: r.Announcement}
 		if b.Media != nil {
-			m.Media = b.Media.Hash
+			m.Media, m.Thumb = b.Media.Hash, b.Media.Thumbnail
 		}
 		seq, err := s.putMessage(w, c, m, plain)
 		if err != nil {
@@ -170,8 +170,11 @@ func (s *Service) putMessage(w *wbuckets, c *conv, m *msg, plain []byte) (uint64
 	if err := w.ids.Put(idKey(c.ID, m.From, m.ID), u64(seq)); err != nil {
 		return 0, fmt.Errorf("chat: put message id: %w", err)
 	}
-	if m.Media != "" {
-		if err := w.media.Put(mediaKey(m.Media, c.ID, seq), nil); err != nil {
+	for _, h := range []string{m.Media, m.Thumb} {
+		if h == "" {
+			continue
+		}
+		if err := w.media.Put(mediaKey(h, c.ID, seq), nil); err != nil {
 			return 0, fmt.Errorf("chat: index media: %w", err)
 		}
 	}
