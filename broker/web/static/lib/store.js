@@ -237,6 +237,15 @@ export class StoreLink {
         responseTopic: 'reply/' + this._clientId + '/' + p.service,
         correlationData: p.id,
       },
+    }, (err) => {
+      // A PUBACK with a failure reason: the broker refused the request
+      // itself (the role may not publish there, a quota), so no answer
+      // will come; fail now instead of at the timeout. A publish cut off
+      // by a lost connection has no reason code and is sent again.
+      const rc = err && typeof err.code === 'number' ? err.code : 0;
+      if (rc < 0x80 || this._pending.get(p.id) !== p) return;
+      const code = rc === 0x87 ? 'forbidden' : rc === 0x97 ? 'quota_exceeded' : rc === 0x95 ? 'too_large' : 'unavailable';
+      p.settle(new StoreError(code, err.message || 'the store refused the request'));
     });
   }
 
