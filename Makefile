@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages whose tests also run under qemu as the ARM box would run them.
 CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/... ./internal/hours/... ./cloudsync/outbox/... ./cloudsync/topicmap/...
 
-.PHONY: run build demo test test-go test-race test-arm lint deps bench dist clean web
+.PHONY: run build demo test test-go test-race test-arm lint deps bench dist clean web screenshots
 
 ## run: build and start the store broker on the embedded default config (data in ./data)
 run: build
@@ -51,6 +51,14 @@ bench: build
 ## web: rebuild the vendored browser MQTT client (broker/web/static/vendor) from broker/web/ui's lock file (needs npm)
 web:
 	./broker/web/ui/build.sh
+
+## screenshots: run the page tests and copy the screenshots the README shows into docs/screenshots
+SHOTS := chat-e2e-reply-read chat-e2e-live chat-zh console-chats console-e2e-board console-health
+screenshots:
+	rm -rf out/screenshots
+	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole' ./broker/web/pagetest/
+	mkdir -p docs/screenshots
+	for s in $(SHOTS); do cp out/screenshots/$$s.png docs/screenshots/; done
 
 ## dist: static binaries for the store boxes and for amd64
 dist:

@@ -106,6 +106,13 @@ func TestCustomerAndStaff(t *testing.T) {
 	run(t, phone, chromedp.Click(chromedp.ID("tab-bookings")))
 	browsertest.WaitJS(t, phone, fmt.Sprintf(`chatView.bookings.some(x => x.id === %q && x.status === 'checked_in' && x.stage === 'bathing')`, id), 10*time.Second, showChat)
 	shot(t, phone, "e2e-stage")
+
+	// While Dou is being groomed, her owner watches the table's camera.
+	run(t, phone, chromedp.Click(chromedp.CSS(`#booking-list button.watch[data-booking="`+id+`"]`)))
+	browsertest.WaitJS(t, phone, `chatView.live && chatView.live.state === 'live'`, 15*time.Second, showChat)
+	frames := browsertest.Eval[int](t, phone, `document.getElementById('live-video').getVideoPlaybackQuality().totalVideoFrames`)
+	browsertest.WaitJS(t, phone, fmt.Sprintf(`document.getElementById('live-video').getVideoPlaybackQuality().totalVideoFrames >= %d`, frames+15), 10*time.Second, showChat)
+	shot(t, phone, "e2e-live")
 	history := consoleHistory(t, s.Connect(t, storetest.Device{ID: "staff-anna", Role: "staff"}, "check"), customer)
 	var card, photo bool
 	for _, m := range history {

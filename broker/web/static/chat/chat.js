@@ -363,6 +363,20 @@ function fmtDateTime(ts) {
   });
 }
 
+// fmtTimeLike shows instant ts on the clock of zoned, a time the store
+// wrote with its offset (a booking's start): a stage posted at 09:40 in the
+// store reads 09:40 beside a 09:30 start, whatever zone the phone is in.
+function fmtTimeLike(ts, zoned) {
+  const d = Date.parse(ts);
+  const m = /([+-])(\d{2}):(\d{2})$/.exec(String(zoned || ''));
+  if (isNaN(d)) return '';
+  if (!m) return fmtTime(ts);
+  const off = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+  return new Date(d + off * 60000).toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', {
+    timeZone: 'UTC', hour: '2-digit', minute: '2-digit',
+  });
+}
+
 function serviceName(x) {
   const n = x && x.service_name;
   return (n && (n[i18n.lang] || n.en || n.zh)) || (x && x.service) || '';
@@ -612,7 +626,7 @@ function renderBookings() {
       ol.setAttribute('aria-label', t('tabBookings'));
       for (const p of b.progress) {
         const s = el('li', 'stage' + (p.stage === b.stage ? ' current' : ''));
-        s.append(el('span', 'stage-name', stageName(p.stage)), ' ', el('time', 'stage-time', fmtTime(p.ts)));
+        s.append(el('span', 'stage-name', stageName(p.stage)), ' ', el('time', 'stage-time', fmtTimeLike(p.ts, b.start)));
         if (p.stage === b.stage) s.setAttribute('aria-current', 'step');
         ol.append(s);
       }
