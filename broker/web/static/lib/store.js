@@ -18,8 +18,10 @@ export async function clientConfig() {
   let cfg;
   try {
     const res = await fetch('/client.json', { cache: 'no-store' });
-    if (!res.ok) throw new Error('HTTP ' + res.status);
-    cfg = await res.json();
+    // No client configuration at all: the store does not let browsers in.
+    if (res.status === 404) cfg = {};
+    else if (!res.ok) throw new Error('HTTP ' + res.status);
+    else cfg = await res.json();
   } catch (e) {
     throw new StoreError('network', 'cannot read /client.json: ' + (e && e.message));
   }
@@ -201,7 +203,9 @@ export class StoreLink {
         if (this._connectedOnce) return; // reconnecting; 'close' tells
         const rc = err && (err.code != null ? err.code : err.reasonCode);
         if (LOGIN_CODES.has(rc)) fail(new StoreError('login', 'the store refused the login', { reason: String(rc) }));
-        else fail(new StoreError('network', (err && err.message) || 'cannot reach the store'));
+        // The reason code, when there is one, lets a page tell a refused
+        // client id (0x85) from a network that is down.
+        else fail(new StoreError('network', (err && err.message) || 'cannot reach the store', typeof rc === 'number' ? { reason: String(rc) } : null));
       });
       client.on('close', () => {
         if (!this._connectedOnce) { fail(new StoreError('network', 'cannot reach the store')); return; }
@@ -341,10 +345,12 @@ export class StoreLink {
   }
 
   // close ends the link for good; calls still waiting fail with 'closed'.
-  close() {
+  // With flush, messages already published (a camera session's bye) are
+  // delivered before the connection closes, if it is up.
+  close({ flush = false } = {}) {
     this._closed = true;
     for (const p of [...this._pending.values()]) p.settle(new StoreError('closed', 'the link is closed'));
-    if (this._client) this._client.end(true);
+    if (this._client) this._client.end(!(flush && this._client.connected));
     this._setStatus('offline');
   }
 }
