@@ -181,6 +181,11 @@ func TestConfigErrors(t *testing.T) {
 		"bad log level":      "log:\n  level: loud\n",
 		"ws path not rooted": "listeners:\n  websocket_path: mqtt\n",
 		"not yaml":           "{",
+		"no camera viewers":  "camera:\n  max_viewers: 0\n",
+		"camera ports":       "camera:\n  udp_ports: \"50100-50000\"\n",
+		"camera ports word":  "camera:\n  udp_ports: many\n",
+		"ice server no urls": "camera:\n  ice_servers: [{username: u}]\n",
+		"short grace":        "camera:\n  offline_grace: 1ms\n",
 	} {
 		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
@@ -206,6 +211,14 @@ func TestConfigErrors(t *testing.T) {
 	c, err = LoadConfig(p)
 	if err != nil || c.StoreID != "shop-7" || c.Listeners.TCP != ":1883" {
 		t.Fatalf("partial config: %+v %v", c, err)
+	}
+	// The relay's UDP range, as a firewall needs it.
+	_ = os.WriteFile(p, []byte("camera:\n  udp_ports: \"50000-50199\"\n"), 0o600)
+	if c, err = LoadConfig(p); err != nil {
+		t.Fatal(err)
+	}
+	if lo, hi, err := c.Camera.udpPorts(); err != nil || lo != 50000 || hi != 50199 {
+		t.Fatalf("udp_ports: %d-%d %v", lo, hi, err)
 	}
 }
 

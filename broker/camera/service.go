@@ -184,7 +184,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case pk := <-s.inbox:
-			s.handleSignal(ctx, pk)
+			s.handleSignal(pk)
 		case <-s.recheck:
 			s.recheckGrants()
 		case <-tick.C:
@@ -224,7 +224,7 @@ func (s *Service) send(camera, session string, sig Signal) {
 
 // handleSignal handles one signaling message, in order per topic (Run is
 // the only caller).
-func (s *Service) handleSignal(ctx context.Context, pk packets.Packet) {
+func (s *Service) handleSignal(pk packets.Packet) {
 	camera, session, sig, err := parseSignal(pk.TopicName, pk.Payload)
 	if err != nil {
 		s.log.Debug("camera: signal ignored", "topic", pk.TopicName, "from", pk.Origin, "err", err)
@@ -237,7 +237,7 @@ func (s *Service) handleSignal(ctx context.Context, pk packets.Packet) {
 	case strings.HasPrefix(session, upstreamPrefix):
 		s.upstreamSignal(camera, session, pk.Origin, sig)
 	case strings.HasPrefix(session, viewerPrefix):
-		s.viewerSignal(ctx, camera, session, pk.Origin, sig)
+		s.viewerSignal(camera, session, pk.Origin, sig)
 	}
 }
 

@@ -96,7 +96,7 @@ func (s *Service) watch(ctx context.Context, req *svc.Request) (any, error) {
 }
 
 // viewerSignal handles a viewer's offer, candidates and bye.
-func (s *Service) viewerSignal(ctx context.Context, camera, session, origin string, sig Signal) {
+func (s *Service) viewerSignal(camera, session, origin string, sig Signal) {
 	s.mu.Lock()
 	v := s.sessions[session]
 	s.mu.Unlock()
@@ -105,7 +105,7 @@ func (s *Service) viewerSignal(ctx context.Context, camera, session, origin stri
 	}
 	switch sig.Type {
 	case SignalOffer:
-		if err := s.answer(ctx, v, sig.SDP); err != nil {
+		if err := s.answer(v, sig.SDP); err != nil {
 			s.log.Info("camera: viewer's offer refused", "session", session, "err", err)
 			s.endViewer(v, ReasonClosed, true)
 		}
@@ -130,7 +130,7 @@ func (s *Service) viewerSignal(ctx context.Context, camera, session, origin stri
 }
 
 // answer makes the viewer's peer connection carrying the camera's track.
-func (s *Service) answer(_ context.Context, v *viewer, sdp string) error {
+func (s *Service) answer(v *viewer, sdp string) error {
 	v.mu.Lock()
 	if v.pc != nil {
 		v.mu.Unlock()
