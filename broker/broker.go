@@ -90,10 +90,14 @@ func (b *Broker) start(ctx context.Context) error {
 	caps.MaximumClients = cfg.Limits.MaxConnections
 	caps.MaximumPacketSize = cfg.Limits.MaxPacketSize
 	caps.ReceiveMaximum = cfg.Limits.ReceiveMaximum
-	caps.MaximumClientWritesPending = cfg.Limits.MaxPendingWrites
+	caps.MaximumClientWriteBytes = cfg.Limits.SendBufferBytes
+	if cfg.Limits.MaxPendingWrites != 0 {
+		b.log.Warn("limits.max_pending_writes is no longer used: the send buffer is limits.send_buffer_bytes")
+	}
 	caps.MaximumSessionExpiryInterval = cfg.Limits.MaxSessionExpiry
-	// The session hook enforces max_queued_messages itself; mochi's own cap
-	// sits above it (plus room for inbound QoS 2 handshakes) as a backstop.
+	// A connected client holding this many QoS 1/2 messages (plus room for
+	// its own QoS 2 handshakes) is disconnected with 0x97; the session hook
+	// bounds an offline persistent session's queue at max_queued_messages.
 	caps.MaximumInflight = uint16(min(65535, cfg.Limits.MaxQueuedMessages+int(cfg.Limits.ReceiveMaximum)))
 	// Messages without an expiry never expire: a tablet may be away for days
 	// and its queue must wait for it. mochi's default would delete them after
@@ -105,6 +109,7 @@ func (b *Broker) start(ctx context.Context) error {
 		InlineClient:           true,
 		Logger:                 slog.New(quietHandler{b.log.Handler()}),
 		SysTopicResendInterval: 10,
+		ConnectTimeout:         cfg.Limits.ConnectTimeout,
 	})
 	b.metrics = metrics.New(b.srv)
 
@@ -156,7 +161,7 @@ func (b *Broker) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hooks := []mqtt.Hook{b.auth, &mochiFixes{maxPacket: cfg.Limits.MaxPacketSize}, sess, b.metrics.Hook()}
+	hooks := []mqtt.Hook{b.auth, &mochiFixes{maxPacket: cfg.Limits.MaxPacketSize, maxKeepalive: cfg.Limits.MaxKeepalive, log: b.log}, sess, b.metrics.Hook()}
 	if bridge != nil {
 		hooks = append(hooks, &cloudCapture{bridge: bridge})
 	}

@@ -326,11 +326,11 @@ func TestReceiveMaximumExceeded(t *testing.T) {
 	}
 }
 
-// A subscriber that stops reading loses QoS 0 messages once
-// max_pending_writes of them wait for it; they are counted, and the
-// publisher and the broker carry on.
-func TestMaxPendingWrites(t *testing.T) {
-	b := startWithDevice(t, "admin-1", "admin", func(c *Config) { c.Limits.MaxPendingWrites = 4 })
+// A subscriber that stops reading loses QoS 0 messages once its send buffer
+// (limits.send_buffer_bytes) is full; they are counted, and the publisher and
+// the broker carry on.
+func TestSendBufferDropsQoS0(t *testing.T) {
+	b := startWithDevice(t, "admin-1", "admin", func(c *Config) { c.Limits.SendBufferBytes = 4096 })
 	stalled := dialRaw(t, b.Addrs().TCP, "admin-1:stalled")
 	sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: 5, PacketID: 1,
 		Filters: packets.Subscriptions{{Filter: "lab/flood", Qos: 0}}}
@@ -348,7 +348,7 @@ func TestMaxPendingWrites(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return string(body)
 	}
-	dropped := regexp.MustCompile(`storeedge_messages_dropped_total\{reason="slow_subscriber"\} ([1-9][0-9]*)`)
+	dropped := regexp.MustCompile(`storeedge_messages_dropped_total\{reason="send_buffer_full"\} ([1-9][0-9]*)`)
 	deadline := time.Now().Add(20 * time.Second)
 	for !dropped.MatchString(metrics()) {
 		if time.Now().After(deadline) {

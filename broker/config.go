@@ -146,13 +146,18 @@ type AuthConfig struct {
 
 // LimitsConfig bounds what one client, and all of them together, may use.
 type LimitsConfig struct {
-	MaxPacketSize        uint32 `yaml:"max_packet_size"`
-	MaxConnections       int64  `yaml:"max_connections"`
-	ReceiveMaximum       uint16 `yaml:"receive_maximum"`
-	MaxQueuedMessages    int    `yaml:"max_queued_messages"`
-	MaxPendingWrites     int32  `yaml:"max_pending_writes"`
-	ConnectRatePerMinute int    `yaml:"connect_rate_per_minute"`
-	MaxSessionExpiry     uint32 `yaml:"max_session_expiry"`
+	MaxPacketSize     uint32 `yaml:"max_packet_size"`
+	MaxConnections    int64  `yaml:"max_connections"`
+	ReceiveMaximum    uint16 `yaml:"receive_maximum"`
+	MaxQueuedMessages int    `yaml:"max_queued_messages"`
+	// MaxPendingWrites is no longer used (the send buffer is in bytes:
+	// SendBufferBytes); it is accepted so that an older store.yaml still loads.
+	MaxPendingWrites     int32         `yaml:"max_pending_writes"`
+	SendBufferBytes      int64         `yaml:"send_buffer_bytes"`
+	ConnectTimeout       time.Duration `yaml:"connect_timeout"`
+	MaxKeepalive         uint16        `yaml:"max_keepalive"`
+	ConnectRatePerMinute int           `yaml:"connect_rate_per_minute"`
+	MaxSessionExpiry     uint32        `yaml:"max_session_expiry"`
 }
 
 // PersistenceConfig tunes the bbolt store.
@@ -240,8 +245,11 @@ func (c Config) Validate() error {
 	if l.MaxQueuedMessages < 1 || l.MaxQueuedMessages > 60000 {
 		errs = append(errs, fmt.Errorf("limits.max_queued_messages %d: between 1 and 60000 (MQTT packet ids)", l.MaxQueuedMessages))
 	}
-	if l.MaxPendingWrites < 1 {
-		errs = append(errs, errors.New("limits.max_pending_writes: at least 1"))
+	if l.SendBufferBytes < 4096 {
+		errs = append(errs, fmt.Errorf("limits.send_buffer_bytes %d: at least 4096", l.SendBufferBytes))
+	}
+	if l.ConnectTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("limits.connect_timeout %s: at least 1s", l.ConnectTimeout))
 	}
 	if l.ConnectRatePerMinute < 0 {
 		errs = append(errs, errors.New("limits.connect_rate_per_minute: 0 (unlimited) or more"))

@@ -17,14 +17,19 @@ const namespace = "storeedge"
 
 // Drop reasons used as the "reason" label of storeedge_messages_dropped_total.
 const (
-	// DropSlowSubscriber counts messages mochi dropped because a subscriber's
-	// outbound queue (Capabilities.MaximumClientWritesPending) was full.
-	DropSlowSubscriber = "slow_subscriber"
-	// DropInflightFull counts QoS>0 deliveries mochi dropped because the
-	// subscriber's inflight store (Capabilities.MaximumInflight) was full or it
-	// ran out of packet ids. mochi calls no hook for these.
-	DropInflightFull = "inflight_full"
+	// DropSendBufferFull counts QoS 0 deliveries dropped because the
+	// subscriber's send buffer (limits.send_buffer_bytes) was full.
+	DropSendBufferFull = "send_buffer_full"
+	// DropQueueFull counts QoS 1/2 deliveries not queued for a connected
+	// session because it held limits.max_queued_messages already; the client
+	// is disconnected for it (storeedge_disconnects_total{reason="queue_full"}),
+	// and a persistent session has them in its store.
+	DropQueueFull = "queue_full"
 )
+
+// DisconnectQueueFull is the reason label of clients the broker disconnected
+// (MQTT 5: DISCONNECT 0x97) because their session queue was full.
+const DisconnectQueueFull = "queue_full"
 
 // commitBuckets are the storeedge_store_commit_seconds buckets: 100µs to 1s.
 var commitBuckets = []float64{
@@ -116,13 +121,17 @@ func registerServer(reg *prometheus.Registry, srv *mqtt.Server) {
 	counter := func(name, help string, labels prometheus.Labels, f func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help, ConstLabels: labels}, f)
 	}
-	const droppedHelp = "PUBLISH deliveries mochi dropped, by reason."
+	const droppedHelp = "PUBLISH deliveries not made to a connected client, by reason."
 	reg.MustRegister(
 		gauge("connections", "Currently connected MQTT clients.", load(&info.ClientsConnected)),
 		counter("bytes_received_total", "Bytes received from MQTT clients.", nil, load(&info.BytesReceived)),
 		counter("bytes_sent_total", "Bytes sent to MQTT clients.", nil, load(&info.BytesSent)),
-		counter("messages_dropped_total", droppedHelp, prometheus.Labels{"reason": DropSlowSubscriber}, load(&info.MessagesDropped)),
-		counter("messages_dropped_total", droppedHelp, prometheus.Labels{"reason": DropInflightFull}, load(&info.InflightDropped)),
+		counter("messages_dropped_total", droppedHelp, prometheus.Labels{"reason": DropSendBufferFull}, load(&info.MessagesDropped)),
+		counter("messages_dropped_total", droppedHelp, prometheus.Labels{"reason": DropQueueFull}, load(&info.InflightDropped)),
+		counter("disconnects_total", "Clients the broker disconnected, by reason.",
+			prometheus.Labels{"reason": DisconnectQueueFull}, load(&info.SlowDisconnects)),
+		counter("connect_timeouts_total", "Connections closed for sending no CONNECT within limits.connect_timeout.",
+			nil, load(&info.ConnectTimeouts)),
 		// mochi does not update Info.Retained when retained messages expire,
 		// so count the retained index itself (a read-locked len).
 		gauge("retained_messages", "Retained messages held by the broker.", func() float64 {

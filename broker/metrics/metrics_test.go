@@ -194,17 +194,19 @@ func TestBrokerTrafficCounted(t *testing.T) {
 	}
 
 	after := waitMetrics(t, h, base, map[string]float64{
-		`storeedge_messages_received_total{qos="0"}`:                 n0,
-		`storeedge_messages_received_total{qos="1"}`:                 n1 + 1,
-		`storeedge_messages_received_total{qos="2"}`:                 0,
-		`storeedge_messages_sent_total{qos="0"}`:                     n0,
-		`storeedge_messages_sent_total{qos="1"}`:                     n1 + 1,
-		`storeedge_messages_sent_total{qos="2"}`:                     0,
-		"storeedge_retained_messages":                                1,
-		"storeedge_connects_total":                                   0,
-		"storeedge_connections":                                      0,
-		`storeedge_messages_dropped_total{reason="slow_subscriber"}`: 0,
-		`storeedge_messages_dropped_total{reason="inflight_full"}`:   0,
+		`storeedge_messages_received_total{qos="0"}`:                  n0,
+		`storeedge_messages_received_total{qos="1"}`:                  n1 + 1,
+		`storeedge_messages_received_total{qos="2"}`:                  0,
+		`storeedge_messages_sent_total{qos="0"}`:                      n0,
+		`storeedge_messages_sent_total{qos="1"}`:                      n1 + 1,
+		`storeedge_messages_sent_total{qos="2"}`:                      0,
+		"storeedge_retained_messages":                                 1,
+		"storeedge_connects_total":                                    0,
+		"storeedge_connections":                                       0,
+		`storeedge_messages_dropped_total{reason="send_buffer_full"}`: 0,
+		`storeedge_messages_dropped_total{reason="queue_full"}`:       0,
+		`storeedge_disconnects_total{reason="queue_full"}`:            0,
+		`storeedge_connect_timeouts_total`:                            0,
 	})
 	// Each PUBLISH carries at least its payload both ways.
 	const payloads = float64((n0+n1)*100 + len("kept"))

@@ -698,19 +698,8 @@ func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	}
 }
 
-// OnSessionEstablished ends the resume window opened by rebuild, and
-// switches off mochi's client-side flow control for the connection. After
-// every packet a client sends, mochi looks for a deferred message with
-// Inflight.NextImmediate, which read-locks the client's inflight map twice;
-// when another goroutine waits to write-lock that map in between (a publish
-// fanned out to this client, or this client's own publish handed back by the
-// pipeline), both wait forever — seen as a dead broker under fan-in load. The
-// check only runs while the send quota is above zero, so the quota is set to
-// zero, as mochi already does for MQTT 3.1.1 clients and v5 clients that send
-// no Receive Maximum. The cost: the broker does not hold messages back to
-// honour a client's own Receive Maximum (PROTOCOL.md, "Flow control").
+// OnSessionEstablished ends the resume window opened by rebuild.
 func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	cl.State.Inflight.ResetSendQuota(0)
 	h.mu.Lock()
 	if s := h.sessions[cl.ID]; s != nil {
 		s.resuming = false

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,7 @@ type ClientConnection struct {
 	Conn     net.Conn      // the net.Conn used to establish the connection
 	bconn    *bufio.Reader // a buffered net.Conn for reading packets
 	outbuf   *bytes.Buffer // a buffer for writing packets
+	writeMu  sync.Mutex    // storeedge: held while writing, apart from the client lock, so a blocked socket never blocks NextPacketID in a publisher's goroutine
 	Remote   string        // the remote address of the client
 	Listener string        // listener id of the client
 	Inline   bool          // if true, the client is the built-in 'inline' embedded client
@@ -143,20 +145,22 @@ type Will struct {
 
 // ClientState tracks the state of the client.
 type ClientState struct {
-	TopicAliases    TopicAliases         // a map of topic aliases
-	stopCause       atomic.Value         // reason for stopping
-	Inflight        *Inflight            // a map of in-flight qos messages
-	Subscriptions   *Subscriptions       // a map of the subscription filters a client maintains
-	disconnected    int64                // the time the client disconnected in unix time, for calculating expiry
-	outbound        chan *packets.Packet // queue for pending outbound packets
-	endOnce         sync.Once            // only end once
-	isTakenOver     atomic.Bool          // used to identify orphaned clients
-	packetID        uint32               // the current highest packetID
-	open            context.Context      // indicate that the client is open for packet exchange
-	cancelOpen      context.CancelFunc   // cancel function for open context
-	outboundQty     int32                // number of messages currently in the outbound queue
-	Keepalive       uint16               // the number of seconds the connection can wait
-	ServerKeepalive bool                 // keepalive was set by the server
+	TopicAliases    TopicAliases       // a map of topic aliases
+	stopCause       atomic.Value       // reason for stopping
+	Inflight        *Inflight          // a map of in-flight qos messages
+	Subscriptions   *Subscriptions     // a map of the subscription filters a client maintains
+	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
+	out             outQueue           // packets waiting for the write loop (storeedge: replaces a fixed channel)
+	pumpMu          sync.Mutex         // serialises moving deferred publishes to out
+	closing         atomic.Bool        // a DISCONNECT is queued; nothing else is queued after it
+	endOnce         sync.Once          // only end once
+	isTakenOver     atomic.Bool        // used to identify orphaned clients
+	packetID        uint32             // the current highest packetID
+	open            context.Context    // indicate that the client is open for packet exchange
+	cancelOpen      context.CancelFunc // cancel function for open context
+	outboundQty     int32              // number of packets currently in the outbound queue
+	Keepalive       uint16             // the number of seconds the connection can wait
+	ServerKeepalive bool               // keepalive was set by the server
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -171,7 +175,7 @@ func newClient(c net.Conn, o *ops) *Client {
 			open:          ctx,
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
-			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
+			out:           outQueue{signal: make(chan struct{}, 1)},
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -191,19 +195,206 @@ func newClient(c net.Conn, o *ops) *Client {
 }
 
 // WriteLoop ranges over pending outbound messages and writes them to the client connection.
+// storeedge: after each write it moves deferred publishes into the queue as the
+// client's send quota and send buffer allow, and a queued DISCONNECT ends the
+// connection once written.
 func (cl *Client) WriteLoop() {
 	for {
 		select {
-		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
-				// TODO : Figure out what to do with error
-				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
-			}
-			atomic.AddInt32(&cl.State.outboundQty, -1)
+		case <-cl.State.out.signal:
 		case <-cl.State.open.Done():
 			return
 		}
+		for {
+			pk, size := cl.State.out.pop()
+			if pk == nil {
+				break
+			}
+			err := cl.WritePacket(*pk)
+			atomic.AddInt32(&cl.State.outboundQty, -1)
+			cl.State.out.wrote(size)
+			if err != nil {
+				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+			}
+			if pk.FixedHeader.Type == packets.Disconnect {
+				cl.Stop(packets.Code{Code: pk.ReasonCode, Reason: pk.Properties.ReasonString})
+				return
+			}
+			cl.Pump()
+		}
 	}
+}
+
+// sendBufferBytes is the send buffer of a client: what the write loop may
+// hold for it before QoS 0 publishes are dropped and QoS 1/2 wait.
+func (cl *Client) sendBufferBytes() int64 {
+	if n := cl.ops.options.Capabilities.MaximumClientWriteBytes; n > 0 {
+		return n
+	}
+	return defaultClientWriteBytes
+}
+
+// defaultClientWriteBytes is the send buffer when Capabilities.MaximumClientWriteBytes is 0.
+const defaultClientWriteBytes = 1 << 20
+
+// Pump moves deferred QoS 1/2 publishes, oldest first, to the write loop while
+// the client has send quota (its Receive Maximum, [MQTT-3.3.4-9]) and its send
+// buffer has room.
+func (cl *Client) Pump() {
+	cl.State.pumpMu.Lock()
+	defer cl.State.pumpMu.Unlock()
+	if !cl.State.Inflight.HasDeferred() {
+		return
+	}
+	limit := cl.sendBufferBytes()
+	for !cl.Closed() && !cl.State.closing.Load() {
+		if q, _ := cl.State.Inflight.SendQuota(); q <= 0 {
+			return
+		}
+		if cl.State.out.size() >= limit {
+			return
+		}
+		pk, ok := cl.State.Inflight.NextImmediate()
+		if !ok {
+			return
+		}
+		cl.State.Inflight.DecreaseSendQuota()
+		cl.State.out.push(&pk, packetSize(pk))
+		atomic.AddInt32(&cl.State.outboundQty, 1)
+	}
+}
+
+// enqueueQos0 queues a QoS 0 publish unless the send buffer is full.
+func (cl *Client) enqueueQos0(pk *packets.Packet) bool {
+	if cl.State.closing.Load() {
+		return false
+	}
+	size := packetSize(*pk)
+	if !cl.State.out.pushIfRoom(pk, size, cl.sendBufferBytes()) {
+		return false
+	}
+	atomic.AddInt32(&cl.State.outboundQty, 1)
+	return true
+}
+
+// CloseAfterWrites ends the connection with a DISCONNECT written after the
+// packet being written now; queued packets are discarded (QoS 1/2 ones stay in
+// the session). The socket gets a write deadline, so a client that does not
+// read at all is closed after grace rather than never.
+func (cl *Client) CloseAfterWrites(code packets.Code, grace time.Duration) {
+	if !cl.State.closing.CompareAndSwap(false, true) {
+		return
+	}
+	dropped := cl.State.out.replace(&packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
+		ReasonCode:  code.Code,
+		Properties:  packets.Properties{ReasonString: code.Reason},
+	})
+	atomic.AddInt32(&cl.State.outboundQty, int32(1-dropped))
+	if cl.Net.Conn != nil {
+		_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(grace))
+	}
+}
+
+// Closing reports whether the client is being disconnected by the server.
+func (cl *Client) Closing() bool { return cl.State.closing.Load() }
+
+// packetSize estimates the bytes a publish takes on the wire.
+func packetSize(pk packets.Packet) int64 {
+	n := int64(len(pk.TopicName) + len(pk.Payload) + 16)
+	for _, u := range pk.Properties.User {
+		n += int64(len(u.Key) + len(u.Val) + 5)
+	}
+	return n + int64(len(pk.Properties.CorrelationData)+len(pk.Properties.ResponseTopic)+len(pk.Properties.ContentType))
+}
+
+// outQueue is a client's write queue: unbounded by count, bounded by the bytes
+// its callers admit (pushIfRoom, Pump), so one stalled client holds at most its
+// send buffer and never blocks the goroutine that fans out to it.
+type outQueue struct {
+	mu     sync.Mutex
+	pkts   []*packets.Packet
+	sizes  []int64
+	head   int
+	bytes  int64
+	signal chan struct{}
+}
+
+func (q *outQueue) wake() {
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *outQueue) push(pk *packets.Packet, size int64) {
+	q.mu.Lock()
+	q.pkts = append(q.pkts, pk)
+	q.sizes = append(q.sizes, size)
+	q.bytes += size
+	q.mu.Unlock()
+	q.wake()
+}
+
+func (q *outQueue) pushIfRoom(pk *packets.Packet, size, limit int64) bool {
+	q.mu.Lock()
+	if q.bytes > 0 && q.bytes+size > limit {
+		q.mu.Unlock()
+		return false
+	}
+	q.pkts = append(q.pkts, pk)
+	q.sizes = append(q.sizes, size)
+	q.bytes += size
+	q.mu.Unlock()
+	q.wake()
+	return true
+}
+
+// pop takes the oldest packet; its bytes stay counted until wrote.
+func (q *outQueue) pop() (*packets.Packet, int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.pkts) {
+		return nil, 0
+	}
+	pk, size := q.pkts[q.head], q.sizes[q.head]
+	q.pkts[q.head] = nil
+	q.head++
+	if q.head == len(q.pkts) {
+		q.pkts, q.sizes, q.head = q.pkts[:0], q.sizes[:0], 0
+	}
+	return pk, size
+}
+
+func (q *outQueue) wrote(size int64) {
+	q.mu.Lock()
+	q.bytes -= size
+	q.mu.Unlock()
+}
+
+func (q *outQueue) size() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
+func (q *outQueue) pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pkts) - q.head
+}
+
+// replace discards what waits and queues pk alone; it returns how many were discarded.
+func (q *outQueue) replace(pk *packets.Packet) int {
+	q.mu.Lock()
+	n := len(q.pkts) - q.head
+	for i := q.head; i < len(q.pkts); i++ {
+		q.bytes -= q.sizes[i]
+	}
+	q.pkts, q.sizes, q.head = []*packets.Packet{pk}, []int64{0}, 0
+	q.mu.Unlock()
+	q.wake()
+	return n
 }
 
 // ParseConnect parses the connect parameters and properties for a client.
@@ -230,7 +421,7 @@ func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 
 	cl.State.Keepalive = pk.Connect.Keepalive                                              // [MQTT-3.2.2-22]
 	cl.State.Inflight.ResetReceiveQuota(int32(cl.ops.options.Capabilities.ReceiveMaximum)) // server receive max per client
-	cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))            // client receive max
+	cl.State.Inflight.ResetSendQuota(int32(cl.sendQuota()))                                // client receive max
 	cl.State.TopicAliases.Outbound = NewOutboundTopicAliases(cl.Properties.Props.TopicAliasMaximum)
 
 	cl.ID = pk.Connect.ClientIdentifier
@@ -256,6 +447,25 @@ func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 			cl.Properties.Will.Flag = 1 // atomic for checking
 		}
 	}
+}
+
+// sendQuota is how many QoS 1/2 publishes may await the client's acknowledgement
+// ([MQTT-3.3.4-9]): its Receive Maximum; 65535 when an MQTT 5 client sends none
+// (3.1.2.11.3); the server's own Receive Maximum for MQTT 3 clients, which have
+// no way to say. Never more than the inflight store holds.
+func (cl *Client) sendQuota() uint16 {
+	caps := cl.ops.options.Capabilities
+	n := cl.Properties.Props.ReceiveMaximum
+	if n == 0 {
+		n = math.MaxUint16
+		if cl.Properties.ProtocolVersion < 5 && caps.ReceiveMaximum > 0 {
+			n = caps.ReceiveMaximum
+		}
+	}
+	if caps.MaximumInflight > 0 && n > caps.MaximumInflight {
+		n = caps.MaximumInflight
+	}
+	return n
 }
 
 // refreshDeadline refreshes the read/write deadline for the net.Conn connection.
@@ -306,12 +516,20 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 		return nil
 	}
 
+	// storeedge: publishes past the client's send quota wait in order for
+	// its acknowledgements ([MQTT-3.3.4-9]); upstream resent them all.
+	cl.State.Inflight.ResetDeferred()
 	for _, tk := range cl.State.Inflight.GetAll(false) {
+		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
 		if tk.FixedHeader.Type == packets.Publish {
+			if q, _ := cl.State.Inflight.SendQuota(); q <= 0 {
+				cl.State.Inflight.Defer(tk.PacketID)
+				continue
+			}
+			cl.State.Inflight.DecreaseSendQuota()
 			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
 		}
 
-		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
 		err := cl.WritePacket(tk)
 		if err != nil {
 			return err
@@ -461,23 +679,38 @@ func (cl *Client) ReadFixedHeader(fh *packets.FixedHeader) error {
 	return nil
 }
 
+// initialReadAlloc is the most ReadPacket allocates before a packet's bytes arrive.
+const initialReadAlloc = 64 * 1024
+
 // ReadPacket reads the remaining buffer into an MQTT packet.
 func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err error) {
 	atomic.AddInt64(&cl.ops.info.PacketsReceived, 1)
 
 	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
 	pk.FixedHeader = *fh
-	p := make([]byte, pk.FixedHeader.Remaining)
-	n, err := io.ReadFull(cl.Net.bconn, p)
+	// storeedge: the buffer grows with the bytes that arrive, so a claimed
+	// length costs nothing until it is sent (upstream allocated it at once).
+	var rb bytes.Buffer
+	if fh.Remaining <= initialReadAlloc {
+		rb.Grow(fh.Remaining)
+	} else {
+		rb.Grow(initialReadAlloc)
+	}
+	n64, err := io.CopyN(&rb, cl.Net.bconn, int64(fh.Remaining))
+	n := int(n64)
 	if err != nil {
+		if errors.Is(err, io.EOF) && n > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 		return pk, err
 	}
+	p := rb.Bytes()
 
 	atomic.AddInt64(&cl.ops.info.BytesReceived, int64(n))
 
 	// Decode the remaining packet values using a fresh copy of the bytes,
 	// otherwise the next packet will change the data of this one.
-	px := append([]byte{}, p[:]...)
+	px := p // storeedge: p is this packet's own buffer
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectDecode(px)
@@ -600,9 +833,9 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	}
 
 	n, err := func() (int64, error) {
-		cl.Lock()
-		defer cl.Unlock()
-		if len(cl.State.outbound) == 0 {
+		cl.Net.writeMu.Lock()
+		defer cl.Net.writeMu.Unlock()
+		if cl.State.out.pending() == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}

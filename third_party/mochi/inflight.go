@@ -13,29 +13,52 @@ import (
 )
 
 // Inflight is a map of InflightMessage keyed on packet id.
+//
+// storeedge: entries remember the order they were added in, so a resend and
+// the queue of deferred publishes keep publish order (upstream sorted on
+// uint16(Created), seconds that wrap, with an unstable sort). Publishes not yet
+// written to the client (waiting for send quota or for room in the client's
+// send buffer) are kept in a FIFO of deferred packet ids.
 type Inflight struct {
 	sync.RWMutex
 	internal            map[uint16]packets.Packet // internal contains the inflight packets
+	order               map[uint16]uint64         // when each packet id was added
+	next                uint64                    // the next order number
+	deferred            []deferredID              // publishes waiting to be written, oldest first
+	deferredN           atomic.Int32              // len(deferred), read without the lock
 	receiveQuota        int32                     // remaining inbound qos quota for flow control
 	sendQuota           int32                     // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                     // maximum allowed receive quota
 	maximumSendQuota    int32                     // maximum allowed send quota
 }
 
+// deferredID names a deferred publish; order tells a stale entry (its packet
+// id since deleted and reused) from the live one.
+type deferredID struct {
+	id    uint16
+	order uint64
+}
+
 // NewInflights returns a new instance of an Inflight packets map.
 func NewInflights() *Inflight {
 	return &Inflight{
 		internal: map[uint16]packets.Packet{},
+		order:    map[uint16]uint64{},
 	}
 }
 
-// Set adds or updates an inflight packet by packet id.
+// Set adds or updates an inflight packet by packet id. An update keeps the
+// packet's place in the order.
 func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
 	_, ok := i.internal[m.PacketID]
 	i.internal[m.PacketID] = m
+	if !ok {
+		i.next++
+		i.order[m.PacketID] = i.next
+	}
 	return !ok
 }
 
@@ -66,39 +89,100 @@ func (i *Inflight) Clone() *Inflight {
 	defer i.RUnlock()
 	for k, v := range i.internal {
 		c.internal[k] = v
+		c.order[k] = i.order[k]
 	}
+	c.next = i.next
+	c.deferred = append([]deferredID(nil), i.deferred...)
+	c.deferredN.Store(int32(len(c.deferred)))
 	return c
 }
 
-// GetAll returns all the inflight messages.
+// GetAll returns all the inflight messages in the order they were added; with
+// immediate, only the deferred publishes, in the order they wait.
 func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 	i.RLock()
 	defer i.RUnlock()
 
-	m := []packets.Packet{}
-	for _, v := range i.internal {
-		if !immediate || (immediate && v.Expiry < 0) {
-			m = append(m, v)
+	if immediate {
+		m := []packets.Packet{}
+		for _, d := range i.deferred {
+			if i.live(d) {
+				m = append(m, i.internal[d.id])
+			}
 		}
+		return m
 	}
 
-	sort.Slice(m, func(i, j int) bool {
-		return uint16(m[i].Created) < uint16(m[j].Created)
+	m := make([]packets.Packet, 0, len(i.internal))
+	for _, v := range i.internal {
+		m = append(m, v)
+	}
+	sort.Slice(m, func(a, b int) bool {
+		return i.order[m[a].PacketID] < i.order[m[b].PacketID]
 	})
 
 	return m
 }
 
-// NextImmediate returns the next inflight packet which is indicated to be sent immediately.
-// This typically occurs when the quota has been exhausted, and we need to wait until new quota
-// is free to continue sending.
-func (i *Inflight) NextImmediate() (packets.Packet, bool) {
+func (i *Inflight) live(d deferredID) bool {
+	o, ok := i.order[d.id]
+	return ok && o == d.order
+}
+
+// Defer queues an inflight publish to be written when quota and buffer allow.
+func (i *Inflight) Defer(id uint16) {
+	i.Lock()
+	defer i.Unlock()
+	if o, ok := i.order[id]; ok {
+		i.deferred = append(i.deferred, deferredID{id: id, order: o})
+		i.deferredN.Store(int32(len(i.deferred)))
+	}
+}
+
+// ResetDeferred forgets every deferred entry (a resend decides them anew).
+func (i *Inflight) ResetDeferred() {
+	i.Lock()
+	defer i.Unlock()
+	i.deferred = nil
+	i.deferredN.Store(0)
+}
+
+// HasDeferred reports cheaply whether publishes may be waiting.
+func (i *Inflight) HasDeferred() bool { return i.deferredN.Load() > 0 }
+
+// DeferredLen returns how many publishes wait to be written.
+func (i *Inflight) DeferredLen() int {
 	i.RLock()
 	defer i.RUnlock()
+	n := 0
+	for _, d := range i.deferred {
+		if i.live(d) {
+			n++
+		}
+	}
+	return n
+}
 
-	m := i.GetAll(true)
-	if len(m) > 0 {
-		return m[0], true
+// NextImmediate removes and returns the oldest deferred publish. (Upstream
+// read-locked the map twice here; a writer waiting in between deadlocked it.)
+func (i *Inflight) NextImmediate() (packets.Packet, bool) {
+	i.Lock()
+	defer i.Unlock()
+
+	if len(i.deferred) == 0 {
+		return packets.Packet{}, false
+	}
+	for len(i.deferred) > 0 {
+		d := i.deferred[0]
+		i.deferred[0] = deferredID{}
+		i.deferred = i.deferred[1:]
+		if len(i.deferred) == 0 {
+			i.deferred = nil // let the backing array go
+		}
+		i.deferredN.Store(int32(len(i.deferred)))
+		if i.live(d) {
+			return i.internal[d.id], true
+		}
 	}
 
 	return packets.Packet{}, false
@@ -111,8 +195,14 @@ func (i *Inflight) Delete(id uint16) bool {
 
 	_, ok := i.internal[id]
 	delete(i.internal, id)
+	delete(i.order, id)
 
 	return ok
+}
+
+// SendQuota returns the remaining outbound quota and its maximum.
+func (i *Inflight) SendQuota() (remaining, maximum int32) {
+	return atomic.LoadInt32(&i.sendQuota), atomic.LoadInt32(&i.maximumSendQuota)
 }
 
 // TakeRecieveQuota reduces the receive quota by 1.

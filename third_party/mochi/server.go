@@ -47,7 +47,8 @@ var (
 type Capabilities struct {
 	MaximumClients               int64           `yaml:"maximum_clients" json:"maximum_clients"`                                 // maximum number of connected clients
 	MaximumMessageExpiryInterval int64           `yaml:"maximum_message_expiry_interval" json:"maximum_message_expiry_interval"` // maximum message expiry if message expiry is 0 or over
-	MaximumClientWritesPending   int32           `yaml:"maximum_client_writes_pending" json:"maximum_client_writes_pending"`     // maximum number of pending message writes for a client
+	MaximumClientWritesPending   int32           `yaml:"maximum_client_writes_pending" json:"maximum_client_writes_pending"`     // unused since storeedge's write queue (see MaximumClientWriteBytes)
+	MaximumClientWriteBytes      int64           `yaml:"maximum_client_write_bytes" json:"maximum_client_write_bytes"`           // storeedge: send buffer per client in bytes (0 = 1 MiB): past it QoS 0 is dropped, QoS 1/2 waits in the session
 	MaximumSessionExpiryInterval uint32          `yaml:"maximum_session_expiry_interval" json:"maximum_session_expiry_interval"` // maximum number of seconds to keep disconnected sessions
 	MaximumPacketSize            uint32          `yaml:"maximum_packet_size" json:"maximum_packet_size"`                         // maximum packet size, no limit if 0
 	maximumPacketID              uint32          // unexported, used for testing only
@@ -105,6 +106,15 @@ type Options struct {
 	// several of these values, set them explicitly - e.g.
 	// 	server.Options.Capabilities.MaximumClientWritesPending = 16 * 1024
 	Capabilities *Capabilities `yaml:"capabilities" json:"capabilities"`
+
+	// ConnectTimeout closes a connection that has not sent a complete CONNECT
+	// in this time (storeedge; 0 = no limit, as upstream).
+	ConnectTimeout time.Duration `yaml:"connect_timeout" json:"connect_timeout"`
+
+	// SlowClientGrace is how long a client disconnected for being too far
+	// behind has to read the DISCONNECT before its socket is closed
+	// (storeedge; 0 = 5 s).
+	SlowClientGrace time.Duration `yaml:"slow_client_grace" json:"slow_client_grace"`
 
 	// ClientNetWriteBufferSize specifies the size of the client *bufio.Writer write buffer.
 	ClientNetWriteBufferSize int `yaml:"client_net_write_buffer_size" json:"client_net_write_buffer_size"`
@@ -410,8 +420,16 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	go cl.WriteLoop()
 	defer cl.Stop(nil)
 
+	if s.Options.ConnectTimeout > 0 && cl.Net.Conn != nil {
+		// storeedge: a socket that never sends CONNECT is closed; the
+		// keep alive deadline replaces this one once CONNECT is read.
+		_ = cl.Net.Conn.SetReadDeadline(time.Now().Add(s.Options.ConnectTimeout))
+	}
 	pk, err := s.readConnectionPacket(cl)
 	if err != nil {
+		if s.Options.ConnectTimeout > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			atomic.AddInt64(&s.Info.ConnectTimeouts, 1)
+		}
 		return fmt.Errorf("read connection: %w", err)
 	}
 
@@ -436,6 +454,14 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	err = s.hooks.OnConnect(cl, pk)
 	if err != nil {
+		// storeedge: a hook refusing with a reason code gets a CONNACK
+		// with it, so the client learns why (upstream closed silently).
+		var code packets.Code
+		if errors.As(err, &code) && code.Code >= packets.ErrUnspecifiedError.Code {
+			if err := s.SendConnack(cl, code, false, nil); err != nil {
+				return fmt.Errorf("refused connection send ack: %w", err)
+			}
+		}
 		return err
 	}
 
@@ -574,7 +600,7 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 			cl.State.Inflight = existing.State.Inflight.Clone() // [MQTT-3.1.2-5]
 			if cl.State.Inflight.maximumReceiveQuota == 0 && cl.ops.options.Capabilities.ReceiveMaximum != 0 {
 				cl.State.Inflight.ResetReceiveQuota(int32(cl.ops.options.Capabilities.ReceiveMaximum)) // server receive max per client
-				cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))            // client receive max
+				cl.State.Inflight.ResetSendQuota(int32(cl.sendQuota()))                                // client receive max
 			}
 		}
 
@@ -716,16 +742,10 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		return err
 	}
 
-	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
-		next, ok := cl.State.Inflight.NextImmediate()
-		if ok {
-			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
-			cl.State.Inflight.DecreaseSendQuota()
-		}
-	}
+	// storeedge: an acknowledgement may have freed send quota for publishes
+	// waiting in the session (upstream wrote one and deleted it from the
+	// inflight store, so its acknowledgement was never matched).
+	cl.Pump()
 
 	return nil
 }
@@ -939,7 +959,7 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	cl.State.Inflight.DecreaseReceiveQuota()
-	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
+	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.CodeSuccess) // [MQTT-4.3.2-4] storeedge: 0x00, not "granted QoS 1"
 	if pk.FixedHeader.Qos == 2 {
 		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
 	}
@@ -1062,10 +1082,19 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	if out.FixedHeader.Qos > 0 {
+		if cl.State.closing.Load() {
+			// Being disconnected for falling behind: a persistent session has
+			// the message in its store, a clean one ends with the connection.
+			return out, packets.ErrQuotaExceeded
+		}
 		if cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) {
-			// add hook?
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
-			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
+			if cl.Net.Conn != nil && !cl.Closed() {
+				// storeedge: a live session past its queue bound is told
+				// and disconnected (upstream dropped the message, logging
+				// each one); a persistent session resumes from its store.
+				s.disconnectSlow(cl)
+			}
 			return out, packets.ErrQuotaExceeded
 		}
 
@@ -1077,40 +1106,59 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			return out, packets.ErrQuotaExceeded
 		}
 
-		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
-		sentQuota := atomic.LoadInt32(&cl.State.Inflight.sendQuota)
-
+		out.PacketID = uint16(i)                  // [MQTT-2.2.1-4]
 		if ok := cl.State.Inflight.Set(out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
 			atomic.AddInt64(&s.Info.Inflight, 1)
 			s.hooks.OnQosPublish(cl, out, out.Created, 0)
-			cl.State.Inflight.DecreaseSendQuota()
 		}
 
-		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
-			out.Expiry = -1
-			cl.State.Inflight.Set(out)
-			return out, nil
+		if cl.Net.Conn == nil || cl.Closed() {
+			return out, packets.CodeDisconnect
 		}
+
+		// storeedge: every QoS 1/2 delivery joins the session's queue and is
+		// written in order as the client's Receive Maximum and send buffer
+		// allow ([MQTT-3.3.4-9]); upstream dropped it when the write channel
+		// was full and ignored the quota when a publish came in meanwhile.
+		cl.State.Inflight.Defer(out.PacketID)
+		cl.Pump()
+		return out, nil
 	}
 
 	if cl.Net.Conn == nil || cl.Closed() {
 		return out, packets.CodeDisconnect
 	}
 
-	select {
-	case cl.State.outbound <- &out:
-		atomic.AddInt32(&cl.State.outboundQty, 1)
-	default:
+	if !cl.enqueueQos0(&out) {
+		// A client whose send buffer is full is really behind: QoS 0 goes.
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)
-		if out.FixedHeader.Qos > 0 {
-			cl.State.Inflight.Delete(out.PacketID) // packet was dropped due to irregular circumstances, so rollback inflight.
-			cl.State.Inflight.IncreaseSendQuota()
-		}
 		return out, packets.ErrPendingClientWritesExceeded
 	}
 
 	return out, nil
+}
+
+// disconnectSlow disconnects a client whose session queue is full: MQTT 5
+// clients get DISCONNECT 0x97 (quota exceeded) after the packet being written;
+// MQTT 3 clients, which cannot be told, have their connection closed.
+func (s *Server) disconnectSlow(cl *Client) {
+	if cl.Closing() || cl.Closed() {
+		return
+	}
+	atomic.AddInt64(&s.Info.SlowDisconnects, 1)
+	s.Log.Warn("client too far behind: disconnecting", "client", cl.ID, "listener", cl.Net.Listener,
+		"queued", cl.State.Inflight.Len(), "limit", s.Options.Capabilities.MaximumInflight)
+	if cl.Properties.ProtocolVersion < 5 {
+		cl.State.closing.Store(true)
+		cl.Stop(packets.ErrQuotaExceeded)
+		return
+	}
+	grace := s.Options.SlowClientGrace
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	cl.CloseAfterWrites(packets.ErrQuotaExceeded, grace)
 }
 
 func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, existed bool) {
@@ -1135,9 +1183,10 @@ func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, e
 
 // buildAck builds a standardised ack message for Puback, Pubrec, Pubrel, Pubcomp packets.
 func (s *Server) buildAck(packetID uint16, pkt, qos byte, properties packets.Properties, reason packets.Code) packets.Packet {
-	if s.Options.Capabilities.Compatibilities.NoInheritedPropertiesOnAck {
-		properties = packets.Properties{}
-	}
+	// storeedge: an acknowledgement carries only a Reason String of its own
+	// (3.4.2.2): never the properties of the packet it answers, which upstream
+	// copied unless NoInheritedPropertiesOnAck was set.
+	properties = packets.Properties{}
 	if reason.Code >= packets.ErrUnspecifiedError.Code {
 		properties.ReasonString = reason.Reason
 	}
@@ -1181,6 +1230,7 @@ func (s *Server) processPubrec(cl *Client, pk packets.Packet) error {
 	if pk.ReasonCode >= packets.ErrUnspecifiedError.Code || !pk.ReasonCodeValid() { // [MQTT-4.3.3-4]
 		if ok := cl.State.Inflight.Delete(pk.PacketID); ok {
 			atomic.AddInt64(&s.Info.Inflight, -1)
+			cl.State.Inflight.IncreaseSendQuota() // storeedge: a failed PUBREC ends the flow (4.9)
 		}
 		cl.ops.hooks.OnQosDropped(cl, pk)
 		return nil // as per MQTT5 Section 4.13.2 paragraph 2
@@ -1286,9 +1336,7 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 		},
 		PacketID:    pk.PacketID, // [MQTT-2.2.1-6] [MQTT-3.8.4-2]
 		ReasonCodes: reasonCodes, // [MQTT-3.8.4-6]
-		Properties: packets.Properties{
-			User: pk.Properties.User,
-		},
+		// storeedge: no properties echoed from the SUBSCRIBE
 	}
 
 	if code.Code >= packets.ErrUnspecifiedError.Code {
@@ -1343,9 +1391,7 @@ func (s *Server) processUnsubscribe(cl *Client, pk packets.Packet) error {
 		},
 		PacketID:    pk.PacketID, // [MQTT-2.2.1-6]  [MQTT-3.10.4-5]
 		ReasonCodes: reasonCodes, // [MQTT-3.11.3-2]
-		Properties: packets.Properties{
-			User: pk.Properties.User,
-		},
+		// storeedge: no properties echoed from the UNSUBSCRIBE
 	}
 
 	if code.Code >= packets.ErrUnspecifiedError.Code {
