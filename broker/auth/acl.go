@@ -20,11 +20,17 @@ import (
 //	    publish:   [filters]
 //	    retain:    [filters]   # retained publishes (and retained wills) need this too
 //	    subscribe: [filters]
+//	    deny:      [filters]   # win over the grants, for publish and subscribe
 //
 // Filters use MQTT syntax; "%c" (client id), "%u" (username = device or
 // customer id) and "%m" (a value the Membership checker approves, e.g. a
 // conversation the client is a member of) are placeholders that must fill a
-// whole level. %m is not allowed in retain and at most once per filter.
+// whole level. %m is not allowed in retain or deny and at most once per filter.
+//
+// A deny filter refuses a publish to a topic it matches, a subscription it
+// covers entirely (filterWithin) and the delivery of a topic it matches on a
+// wider subscription. Grants are never widened by a placeholder that has no
+// value; denies are never narrowed by one (see template.expandDeny).
 
 var roleNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
@@ -37,17 +43,20 @@ type roleFile struct {
 	Publish     []yaml.Node `yaml:"publish"`
 	Retain      []yaml.Node `yaml:"retain"`
 	Subscribe   []yaml.Node `yaml:"subscribe"`
+	Deny        []yaml.Node `yaml:"deny"`
 }
 
-// role is one compiled role: its grant templates, placeholders still in place.
+// role is one compiled role: its grant and deny templates, placeholders
+// still in place.
 type role struct {
 	name      string
 	publish   []template
 	retain    []template
 	subscribe []template
+	deny      []template
 }
 
-// template is one grant filter as written in the ACL.
+// template is one grant or deny filter as written in the ACL.
 type template struct {
 	filter string   // as written, e.g. "reply/%c/#"
 	levels []string // split on '/', for substitution
@@ -85,6 +94,30 @@ func (t template) expand(clientID, username string) (string, bool) {
 	return strings.Join(out, "/"), true
 }
 
+// expandDeny substitutes %c and %u in a deny filter (%m is refused in deny at
+// load). Where a value cannot be substituted as one literal level (an
+// anonymous client has no username), the level becomes "+": a deny is
+// widened rather than dropped, so a missing value never lifts it.
+func (t template) expandDeny(clientID, username string) string {
+	if !t.client && !t.user {
+		return t.filter
+	}
+	out := make([]string, len(t.levels))
+	for i, l := range t.levels {
+		switch {
+		case l == "%c" && validLevelValue(clientID):
+			out[i] = clientID
+		case l == "%u" && validLevelValue(username):
+			out[i] = username
+		case l == "%c" || l == "%u":
+			out[i] = "+"
+		default:
+			out[i] = l
+		}
+	}
+	return strings.Join(out, "/")
+}
+
 // parseACL decodes and validates an ACL file.
 func parseACL(b []byte) (map[string]*role, error) {
 	var f aclFile
@@ -114,6 +147,9 @@ func parseACL(b []byte) (map[string]*role, error) {
 			errs = append(errs, err)
 		}
 		if r.subscribe, err = compileList(name, "subscribe", rf.Subscribe); err != nil {
+			errs = append(errs, err)
+		}
+		if r.deny, err = compileList(name, "deny", rf.Deny); err != nil {
 			errs = append(errs, err)
 		}
 		for i, rt := range r.retain {
@@ -148,7 +184,7 @@ func compileList(roleName, list string, nodes []yaml.Node) ([]template, error) {
 			errs = append(errs, fmt.Errorf("acl: role %q: %s entry at line %d: want a topic filter string", roleName, list, n.Line))
 			continue
 		}
-		t, err := compileTemplate(n.Value, list != "retain")
+		t, err := compileTemplate(n.Value, list)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("acl: role %q: %s filter %q (line %d): %w", roleName, list, n.Value, n.Line, err))
 			continue
@@ -158,14 +194,20 @@ func compileList(roleName, list string, nodes []yaml.Node) ([]template, error) {
 	return out, errors.Join(errs...)
 }
 
-// compileTemplate compiles one grant filter. allowMember is false for
-// retain: a retained message is kept for whoever subscribes later, long after
-// the publisher's membership was checked.
-func compileTemplate(s string, allowMember bool) (template, error) {
+// compileTemplate compiles one filter of the named list (publish, retain,
+// subscribe or deny). %m is refused in retain: a retained message is kept for
+// whoever subscribes later, long after the publisher's membership was
+// checked. It is refused in deny too: membership decides what a client may
+// reach, and a deny that held only while a service answered "member" would
+// be lifted by a wrong or missing answer.
+func compileTemplate(s, list string) (template, error) {
 	if !validFilter(s) {
 		return template{}, errors.New(`not a valid MQTT topic filter ("+" and "#" must be whole levels, "#" only last; quote a lone "#" in YAML)`)
 	}
 	if inner, ok := stripShare(s); !ok || inner != s {
+		if list == "deny" {
+			return template{}, errors.New("shared subscriptions ($share/...) are not deny filters; deny the topic filter itself")
+		}
 		return template{}, errors.New("shared subscriptions ($share/...) are not grants; grant the topic filter itself")
 	}
 	t := template{filter: s, levels: strings.Split(s, "/"), member: -1}
@@ -175,8 +217,10 @@ func compileTemplate(s string, allowMember bool) (template, error) {
 			t.client = true
 		case l == "%u":
 			t.user = true
-		case l == "%m" && !allowMember:
+		case l == "%m" && list == "retain":
 			return template{}, errors.New("%m (membership) is not allowed in retain: a retained message reaches later subscribers, whatever the publisher's membership by then")
+		case l == "%m" && list == "deny":
+			return template{}, errors.New(`%m (membership) is not allowed in deny: a deny must not depend on a membership answer; use "+" to deny the level for every value`)
 		case l == "%m" && t.member >= 0:
 			// One checked level keeps the check a single Member call per
 			// grant; no role needs two.

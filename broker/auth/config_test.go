@@ -51,6 +51,13 @@ func TestParseACLErrors(t *testing.T) {
 		{"retain outside publish", "roles:\n  kiosk:\n    publish: [a/#]\n    retain: [b]\n", []string{`retain filter "b"`, "not covered"}},
 		{"duplicate role", "roles:\n  kiosk: {}\n  kiosk: {}\n", []string{"already defined"}},
 		{"lone hash unquoted is a comment -> empty filter", "roles:\n  kiosk:\n    publish:\n      - #\n", []string{"line 4"}},
+		{"bad deny filter", "roles:\n  kiosk:\n    publish: [lab/#]\n    deny:\n      - lab/#/x\n", []string{`role "kiosk"`, `deny filter "lab/#/x"`, "line 5", "not a valid MQTT topic filter"}},
+		{"bad deny filter among good ones", "roles:\n  kiosk:\n    deny: [lab/a, \"lab/b+\", lab/c]\n", []string{`role "kiosk"`, `deny filter "lab/b+"`, "line 3"}},
+		{"membership in deny", "roles:\n  kiosk:\n    subscribe: [chat/%m/events]\n    deny: [chat/%m/events]\n", []string{`role "kiosk"`, `deny filter "chat/%m/events"`, "not allowed in deny"}},
+		{"deny placeholder not a whole level", "roles:\n  kiosk:\n    deny: [reply/x%c/#]\n", []string{`deny filter "reply/x%c/#"`, "whole level"}},
+		{"shared deny", "roles:\n  kiosk:\n    deny: [$share/g/lab/#]\n", []string{`deny filter "$share/g/lab/#"`, "not deny filters"}},
+		{"deny not a string", "roles:\n  kiosk:\n    deny:\n      - [a]\n", []string{`role "kiosk"`, "deny entry at line 4", "want a topic filter"}},
+		{"deny not a list", "roles:\n  kiosk:\n    deny: lab/secret/#\n", []string{"line 3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,9 @@
 // The registry (configs/devices.yaml) lists each device with its role, a
 // bcrypt or argon2id password hash and/or the Common Name of its TLS client
 // certificate. The ACL (configs/acl.yaml) grants each role the topics it may
-// publish, publish retained and subscribe to; everything else is denied.
+// publish, publish retained and subscribe to; everything else is denied. A
+// role's deny filters win over its grants: a topic they match is neither
+// published nor delivered, and a subscription entirely inside one is refused.
 //
 // Customers are not in the registry: they log in with a short-lived
 // credential from a scan-to-chat QR code, username = customer id (starting

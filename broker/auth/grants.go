@@ -7,7 +7,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
 
-// grants are one client's role grants with the placeholders substituted.
+// grants are one client's role grants and deny filters with the
+// placeholders substituted.
 //
 // Only what follows from the policy is kept here (and cached per client).
 // Whether a customer's session is still active and whether a client is a
@@ -24,6 +25,7 @@ type grants struct {
 	subscribe  []string
 	publishM   []memberGrant // %m grants, usable only through Membership
 	subscribeM []memberGrant
+	deny       []string // win over every grant, for publish and read
 }
 
 // memberGrant is an expanded grant with %m: filter has "+" at level, and a
@@ -79,6 +81,12 @@ func (p *policy) grantsFor(cl *mqtt.Client) *grants {
 	g.publish, g.publishM = expandAll(r.publish, cl.ID, username)
 	g.retain, _ = expandAll(r.retain, cl.ID, username) // %m is refused in retain
 	g.subscribe, g.subscribeM = expandAll(r.subscribe, cl.ID, username)
+	if len(r.deny) > 0 {
+		g.deny = make([]string, len(r.deny))
+		for i, t := range r.deny {
+			g.deny[i] = t.expandDeny(cl.ID, username)
+		}
+	}
 	return g
 }
 
@@ -127,10 +135,10 @@ func deviceClientID(clientID, deviceID string) bool {
 	return true
 }
 
-// canPublish: topic is a valid topic name covered by a publish grant. m
-// decides %m grants; nil = they cover nothing.
+// canPublish: topic is a valid topic name covered by a publish grant and
+// matched by no deny filter. m decides %m grants; nil = they cover nothing.
 func (g *grants) canPublish(topic string, m *membershipRef) bool {
-	if !validTopic(topic) {
+	if !validTopic(topic) || anyCovers(topic, g.deny) {
 		return false
 	}
 	return anyCovers(topic, g.publish) || g.memberCovers(topic, g.publishM, m)
@@ -142,11 +150,15 @@ func (g *grants) canRetain(topic string) bool {
 }
 
 // canRead: every topic that filter (a subscription filter, possibly shared,
-// or the topic of a delivery) can match is covered by one subscribe grant.
-// m decides %m grants; nil = they cover nothing.
+// or the topic of a delivery) can match is covered by one subscribe grant,
+// and not every one is matched by one deny filter. A subscription that can
+// match denied and allowed topics is granted: each delivery comes here with
+// its topic, which a deny filter then refuses. The deny filters are checked
+// first, so a denied topic costs no Membership call. m decides %m grants;
+// nil = they cover nothing.
 func (g *grants) canRead(filter string, m *membershipRef) bool {
 	f, ok := stripShare(filter)
-	if !ok || !validFilter(f) {
+	if !ok || !validFilter(f) || anyCovers(f, g.deny) {
 		return false
 	}
 	return anyCovers(f, g.subscribe) || g.memberCovers(f, g.subscribeM, m)

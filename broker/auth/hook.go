@@ -382,8 +382,9 @@ func verifiedCN(cl *mqtt.Client) (string, bool) {
 }
 
 // OnACLCheck allows a publish (write) or a subscription filter / delivered
-// topic (!write) when one grant of the client's role covers it. It runs for
-// every delivery, so with the client's grants cached it does not allocate.
+// topic (!write) when one grant of the client's role covers it and no deny
+// filter of the role matches the topic (or covers the whole filter). It runs
+// for every delivery, so with the client's grants cached it does not allocate.
 func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if cl.Net.Inline {
 		return true
