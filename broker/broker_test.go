@@ -145,7 +145,8 @@ func tryAuto(raw, id, password string, tlsCfg *tls.Config) (*autoClient, error) 
 			func(pr paho.PublishReceived) (bool, error) { c.got <- pr.Packet; return true, nil }}},
 	}
 	if password != "" {
-		cfg.ConnectUsername, cfg.ConnectPassword = id, []byte(password)
+		device, _, _ := strings.Cut(id, ":") // client id <device>:<suffix>
+		cfg.ConnectUsername, cfg.ConnectPassword = device, []byte(password)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
