@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages whose tests also run under qemu as the ARM box would run them.
 CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/... ./internal/hours/... ./cloudsync/outbox/... ./cloudsync/topicmap/...
 
-.PHONY: run build demo test test-go test-race test-arm lint deps bench dist clean web screenshots
+.PHONY: run build demo test test-go test-race test-mochi test-arm lint deps bench dist clean web screenshots mochi-diff
 
 ## run: build and start the store broker on the embedded default config (data in ./data)
 run: build
@@ -21,7 +21,7 @@ demo: build
 	./$(BIN)/firmware-sim -spawn ./$(BIN)/storeedge -duration 1m $(DEMOFLAGS)
 
 ## test: install the test peers when missing, then run every check and test
-test: deps lint test-race test-go test-arm
+test: deps lint test-race test-go test-mochi test-arm
 
 ## deps: install mosquitto, mosquitto-clients, chromium, a Chinese font (fonts-wqy-microhei) and qemu-user-static when missing
 deps:
@@ -36,6 +36,14 @@ test-go:
 
 test-race:
 	$(GO) test -race -count=1 ./broker/... ./cloudsync/... ./device/... ./firmware-sim/...
+
+## test-mochi: the tests of storeedge's fixes to mochi (third_party/mochi, its own module)
+test-mochi:
+	cd third_party/mochi && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+## mochi-diff: write third_party/mochi/storeedge.patch, the difference from the mochi release
+mochi-diff:
+	./scripts/mochi-diff.sh
 
 ## test-arm: the core packages' tests as linux/arm64 binaries under qemu
 test-arm:

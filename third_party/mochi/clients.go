@@ -175,7 +175,7 @@ func newClient(c net.Conn, o *ops) *Client {
 			open:          ctx,
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
-			out:           outQueue{signal: make(chan struct{}, 1)},
+			out:           outQueue{signal: make(chan struct{}, 1), last: time.Now()},
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -264,17 +264,40 @@ func (cl *Client) Pump() {
 	}
 }
 
-// enqueueQos0 queues a QoS 0 publish unless the send buffer is full.
+// stallWindow is how long a client's writes may make no progress before it
+// counts as stalled rather than busy.
+const stallWindow = 500 * time.Millisecond
+
+// enqueueQos0 queues a QoS 0 publish unless the send buffer is full. When it
+// is full but the client is still reading (a write finished within
+// stallWindow), the caller — the publisher's goroutine — waits for room, as
+// TCP would make it wait: a healthy reader that is merely behind a burst loses
+// nothing. A stalled client's messages are dropped at once, so it slows
+// nobody (after at most one stallWindow when it stops).
 func (cl *Client) enqueueQos0(pk *packets.Packet) bool {
-	if cl.State.closing.Load() {
-		return false
-	}
 	size := packetSize(*pk)
-	if !cl.State.out.pushIfRoom(pk, size, cl.sendBufferBytes()) {
-		return false
+	limit := cl.sendBufferBytes()
+	for {
+		if cl.State.closing.Load() || cl.Closed() {
+			return false
+		}
+		room, progressed := cl.State.out.pushIfRoom(pk, size, limit)
+		if room {
+			atomic.AddInt32(&cl.State.outboundQty, 1)
+			return true
+		}
+		wait := stallWindow - time.Since(progressed)
+		if wait <= 0 {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-cl.State.out.progressed():
+		case <-t.C:
+		case <-cl.State.open.Done():
+		}
+		t.Stop()
 	}
-	atomic.AddInt32(&cl.State.outboundQty, 1)
-	return true
 }
 
 // CloseAfterWrites ends the connection with a DISCONNECT written after the
@@ -317,7 +340,9 @@ type outQueue struct {
 	sizes  []int64
 	head   int
 	bytes  int64
-	signal chan struct{}
+	signal chan struct{} // wakes the write loop
+	last   time.Time     // when a write last finished
+	moved  chan struct{} // closed (and replaced) when a write finishes, for waiting publishers
 }
 
 func (q *outQueue) wake() {
@@ -336,18 +361,31 @@ func (q *outQueue) push(pk *packets.Packet, size int64) {
 	q.wake()
 }
 
-func (q *outQueue) pushIfRoom(pk *packets.Packet, size, limit int64) bool {
+// pushIfRoom queues pk if it fits under limit; otherwise it reports when the
+// last write finished.
+func (q *outQueue) pushIfRoom(pk *packets.Packet, size, limit int64) (bool, time.Time) {
 	q.mu.Lock()
 	if q.bytes > 0 && q.bytes+size > limit {
+		last := q.last
 		q.mu.Unlock()
-		return false
+		return false, last
 	}
 	q.pkts = append(q.pkts, pk)
 	q.sizes = append(q.sizes, size)
 	q.bytes += size
 	q.mu.Unlock()
 	q.wake()
-	return true
+	return true, time.Time{}
+}
+
+// progressed returns a channel closed when the next write finishes.
+func (q *outQueue) progressed() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.moved == nil {
+		q.moved = make(chan struct{})
+	}
+	return q.moved
 }
 
 // pop takes the oldest packet; its bytes stay counted until wrote.
@@ -369,6 +407,11 @@ func (q *outQueue) pop() (*packets.Packet, int64) {
 func (q *outQueue) wrote(size int64) {
 	q.mu.Lock()
 	q.bytes -= size
+	q.last = time.Now()
+	if q.moved != nil {
+		close(q.moved)
+		q.moved = nil
+	}
 	q.mu.Unlock()
 }
 

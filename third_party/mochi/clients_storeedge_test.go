@@ -1,0 +1,76 @@
+package mqtt
+
+import (
+	"net"
+	"runtime"
+	"testing"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// A packet claiming a large remaining length costs memory only as its bytes
+// arrive (upstream allocated the claimed length before reading): here 200 MiB
+// claimed, 10 bytes sent.
+func TestReadPacketAllocatesAsBytesArrive(t *testing.T) {
+	srv := New(&Options{})
+	server, peer := net.Pipe()
+	defer server.Close()
+	cl := srv.NewClient(server, "t", "c", false)
+	go func() {
+		// CONNECT, remaining length 200 MiB (varint 0x80 0x80 0x80 0x64), then 10 bytes.
+		_, _ = peer.Write([]byte{0x10, 0x80, 0x80, 0x80, 0x64})
+		_, _ = peer.Write(make([]byte, 10))
+		peer.Close()
+	}()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fh := new(packets.FixedHeader)
+	if err := cl.ReadFixedHeader(fh); err != nil {
+		t.Fatal(err)
+	}
+	if fh.Remaining != 200<<20 {
+		t.Fatalf("remaining %d", fh.Remaining)
+	}
+	if _, err := cl.ReadPacket(fh); err == nil {
+		t.Fatal("a truncated packet was read")
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+		t.Fatalf("reading 10 bytes of a claimed 200 MiB packet allocated %d bytes", grew)
+	}
+}
+
+// Deferred publishes wait for send quota (the client's Receive Maximum) and
+// go out in order as acknowledgements free it.
+func TestPumpHonoursSendQuota(t *testing.T) {
+	srv := New(&Options{})
+	cl := srv.NewClient(nil, "t", "c", false)
+	cl.Properties.ProtocolVersion = 5
+	cl.Properties.Props.ReceiveMaximum = 2
+	cl.State.Inflight.ResetSendQuota(int32(cl.sendQuota()))
+	for id := uint16(1); id <= 5; id++ {
+		cl.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: id})
+		cl.State.Inflight.Defer(id)
+	}
+	cl.Pump()
+	popIDs := func() []uint16 {
+		var ids []uint16
+		for {
+			pk, size := cl.State.out.pop()
+			if pk == nil {
+				return ids
+			}
+			cl.State.out.wrote(size)
+			ids = append(ids, pk.PacketID)
+		}
+	}
+	if got := popIDs(); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("with Receive Maximum 2, queued %v, want [1 2]", got)
+	}
+	cl.State.Inflight.Delete(1)
+	cl.State.Inflight.IncreaseSendQuota()
+	cl.Pump()
+	if got := popIDs(); len(got) != 1 || got[0] != 3 {
+		t.Fatalf("after one PUBACK, queued %v, want [3]", got)
+	}
+}
