@@ -20,10 +20,72 @@ import (
 // becomes a single writev.
 type bufConn struct {
 	*net.TCPConn
-	r *bufio.Reader
+	r    *bufio.Reader
+	gate *readGate // nil: reads are never held
 }
 
-func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *bufConn) Read(p []byte) (int, error) {
+	if c.gate != nil {
+		c.gate.wait()
+	}
+	return c.r.Read(p)
+}
+
+// Close opens the gate first, so that paho's reader, if it is held in Read,
+// sees the closed socket and paho can shut down.
+func (c *bufConn) Close() error {
+	if c.gate != nil {
+		c.gate.reopen()
+	}
+	return c.TCPConn.Close()
+}
+
+// readGate, while shut, holds every Read of a connection before it takes
+// anything, from the socket or from the read buffer: the client stops
+// reading, the kernel's receive and send buffers fill and the broker's
+// writes to it back up, as with a device whose program hangs. At most what
+// paho's reader had already taken (one read buffer) is handled after the
+// gate shuts.
+type readGate struct {
+	mu   sync.Mutex
+	open chan struct{} // closed while reads pass
+}
+
+func newReadGate() *readGate {
+	g := &readGate{open: make(chan struct{})}
+	close(g.open)
+	return g
+}
+
+// shut holds reads from now on.
+func (g *readGate) shut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+		g.open = make(chan struct{})
+	default: // shut already
+	}
+}
+
+// reopen lets reads pass again, the held ones included.
+func (g *readGate) reopen() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open: // open already
+	default:
+		close(g.open)
+	}
+}
+
+// wait returns once the gate is open.
+func (g *readGate) wait() {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
+	<-open
+}
 
 // clientCfg describes one benchmark MQTT v5 connection.
 type clientCfg struct {
@@ -43,6 +105,14 @@ type clientCfg struct {
 	// once the packet id is assigned and before the packet is written.
 	acks   chan packets.ControlPacket
 	onSent func(*packets.Publish)
+	// readGate, when set, can hold the connection's reads (the stalled
+	// subscriber).
+	readGate *readGate
+	// onServerDisconnect and onClientError, when set, are paho's: the
+	// broker sent DISCONNECT, or the connection failed (which paho also
+	// reports after the bench's own close; see connEnd).
+	onServerDisconnect func(*paho.Disconnect)
+	onClientError      func(error)
 }
 
 // mqttClient is a connected paho client.
@@ -79,7 +149,7 @@ func connectClient(ctx context.Context, addr string, cfg clientCfg) (*mqttClient
 	if err != nil {
 		return nil, err
 	}
-	conn := &bufConn{TCPConn: nc.(*net.TCPConn), r: bufio.NewReaderSize(nc, 16<<10)}
+	conn := &bufConn{TCPConn: nc.(*net.TCPConn), r: bufio.NewReaderSize(nc, 16<<10), gate: cfg.readGate}
 
 	var sess session.SessionManager = state.NewInMemory()
 	if cfg.acks != nil {
@@ -90,6 +160,9 @@ func connectClient(ctx context.Context, addr string, cfg clientCfg) (*mqttClient
 		Conn:          conn,
 		Session:       sess,
 		PacketTimeout: 30 * time.Second,
+
+		OnServerDisconnect: cfg.onServerDisconnect,
+		OnClientError:      cfg.onClientError,
 	}
 	if cfg.onPublish != nil {
 		h := cfg.onPublish

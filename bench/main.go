@@ -30,8 +30,11 @@
 // otherwise; the rep medians are reported. Loss is counted over the whole
 // run once the drain ends: for QoS 0 every message written to the socket
 // and not delivered, for QoS 1 every message PUBACKed by the broker and not
-// delivered. Broker CPU is utime+stime from /proc/PID/stat over the window,
-// reported as CPU seconds per 100 000 counted messages.
+// delivered; under the throughput table the report gives both brokers'
+// lost deliveries of each scenario out of those due (sums over reps; lost
+// and delivered in the JSON summary). Broker CPU is utime+stime from
+// /proc/PID/stat over the window, reported as CPU seconds per 100 000
+// counted messages.
 //
 // Publishers are closed-loop. A QoS 1 publisher keeps at most -window (16)
 // messages unacknowledged (below the Receive Maximum of both brokers:
@@ -66,6 +69,35 @@
 //   - qos0-fanout, qos1-fanout: 1 publisher → 10 subscribers on one topic;
 //     every delivery counts (the rate is deliveries/s, 10 per publish). The
 //     QoS 1 subscribers have persistent sessions.
+//   - stalled-subscriber: what a subscriber that stops reading its socket
+//     does to the others, and what it gets itself (stall.go). 100 QoS 1
+//     publishers, publisher i on bench/stall/<i>, paced at -rate or, with
+//     -rate 0, 5 000 publishes/s in all: a fixed rate far below what either
+//     broker carries, so that a rate below it means the broker did not keep
+//     up, not that it is the slower broker. Two healthy subscribers on
+//     bench/stall/+ (clean sessions) get every message. No gate: it would
+//     hold the publishers while the stalled subscriber is behind. A rep
+//     has three passes, each on a fresh broker, each with a window of
+//     -duration + -stall after the warm-up: (a) only these; (b) also a
+//     third subscriber on bench/stall/+ with a clean session, which stops
+//     reading for -stall (15 s; 3 s with -self-check), -duration/2 into the
+//     window, then reads on: its connection's reads are held before they
+//     take anything from the socket, so the kernel's buffers fill and the
+//     broker's writes back up; (c) the same with a persistent session
+//     (Clean Start 0, expiry 1 day), which after the drain disconnects and
+//     reconnects to collect what the broker kept for it. Reported per pass:
+//     the PUBACK rate and the rate per healthy subscriber inside the
+//     window, each as a ratio to pass (a) (target for the healthy ones:
+//     0.8), their p99 and losses; for the stalled one, of the acknowledged
+//     messages published while it was subscribed, how many it received and
+//     how many are missing (before or after the last one that arrived from
+//     the same publisher), how its connection ended (still connected;
+//     DISCONNECT from the broker, with its reason code, e.g. 0x97; closed
+//     without one) and how many new ones came after the reconnect. A clean
+//     session's subscription lasts until the client notices the end of its
+//     connection, which it can only do once it reads again, after the
+//     stall. The persistent session makes storeedge commit every message
+//     before its PUBACK, so pass (c)'s publishers also pay for that.
 //   - memory: VmRSS of the idle broker with no client, then with 1 000
 //     (-idle-clients) idle clients connected (keepalive 60 s), each read
 //     after a 1 s settling period.
@@ -279,6 +311,7 @@ func run() int {
 		camViewers   = flag.Int("camera-viewers", 20, "camera: viewers of the relay-cost window")
 		camWindow    = flag.Duration("camera-window", 10*time.Second, "camera: each relay-cost window (1 viewer, then -camera-viewers)")
 		camGap       = flag.Duration("camera-gap", 150*time.Millisecond, "camera: least time from a session's first frame to the next watch request (0 = back to back)")
+		stall        = flag.Duration("stall", 15*time.Second, "stalled-subscriber: how long the stalled subscriber stops reading its socket (default 3s with -self-check)")
 		profileDir   = flag.String("profile", "", "write a storeedge CPU profile of every measured window to this directory (SCENARIO-REP.pprof)")
 		keep         = flag.Bool("keep", false, "keep broker directories (configs, data, logs)")
 		verbose      = flag.Bool("v", false, "print deliveries and PUBACKs per 100 ms of every throughput run to stderr")
@@ -298,6 +331,10 @@ func run() int {
 		rate: *rate, verbose: *verbose,
 		chatWindow: *chatWindow, chatConvs: *chatConvs, historyMsgs: *historyMsgs, svcWorkers: *svcWorkers,
 		cameraSessions: *camSessions, cameraCold: *camCold, cameraViewers: *camViewers, cameraWindow: *camWindow, cameraGap: *camGap,
+		stall: *stall,
+	}
+	if *selfCheck && !flagSet("stall") {
+		opt.stall = selfCheckStall
 	}
 	if *profileDir != "" {
 		abs, err := filepath.Abs(*profileDir)
@@ -413,6 +450,7 @@ func run() int {
 			"profile_dir": opt.profileDir, "svc_workers": opt.svcWorkers,
 			"camera_sessions": opt.cameraSessions, "camera_cold_sessions": opt.cameraCold, "camera_viewers": opt.cameraViewers,
 			"camera_window_s": opt.cameraWindow.Seconds(), "camera_cold_linger_ms": ms(cameraColdLinger), "camera_gap_ms": ms(opt.cameraGap),
+			"stall_s": opt.stall.Seconds(), "stall_rate": stallRateFor(opt),
 		}
 		if err := writeJSON(*jsonPath, jsonReport{Settings: settings, Summary: sums, Runs: recs}); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: write JSON:", err)
@@ -460,8 +498,17 @@ func (o options) validate() error {
 		return fmt.Errorf("-camera-window %v: at least 1s", o.cameraWindow)
 	case o.cameraGap < 0:
 		return fmt.Errorf("-camera-gap %v: 0 (back to back) or more", o.cameraGap)
+	case o.stall < 100*time.Millisecond || o.stall > maxStall:
+		return fmt.Errorf("-stall %v: between 100ms and %v (the stalled subscriber's keepalive)", o.stall, maxStall)
 	}
 	return nil
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func scenarioNames() []string {
@@ -528,6 +575,10 @@ func runOne(ctx context.Context, sc scenario, sd side, rep int, dir string, opt 
 		rec.History, err = runChatHistory(ctx, b, opt, rep)
 	case kindCamera:
 		rec.Camera, err = runCamera(ctx, b, opt, rep)
+	case kindStall:
+		// Three passes, each on a fresh broker: b is the first's. A
+		// failed rep keeps its passes so far in the JSON.
+		rec.Stall, err = runStall(ctx, b, sd, dir, opt, rep)
 	}
 	rec.Metrics = b.scrapeMetrics()
 	if err == nil && sc.kind == kindCamera && opt.cameraCold > 0 {
@@ -570,6 +621,8 @@ func progress(r runRecord) string {
 			r.Broker, h.Messages, h.SeedSeconds, h.Pages, h.SyncMs, h.Rate, h.PageP50Ms, h.PageP99Ms, h.BrokerCPU, h.BenchCPU)
 	case r.Camera != nil:
 		return r.Broker + ": " + cameraProgress(r.Camera)
+	case r.Stall != nil:
+		return r.Broker + ": " + stallProgress(r.Stall)
 	case r.Startup != nil:
 		s := r.Startup
 		return fmt.Sprintf("%s: preload %.1f s, %s, exec->CONNACK %.1f ms, RSS %.1f MB, recovered %d/%d",

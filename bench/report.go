@@ -23,6 +23,7 @@ type runRecord struct {
 	ChatSend *chatSendResult    `json:"chat_send,omitempty"`
 	History  *chatHistoryResult `json:"chat_history,omitempty"`
 	Camera   *cameraResult      `json:"camera,omitempty"`
+	Stall    *stallResult       `json:"stalled_subscriber,omitempty"`
 	// Metrics is storeedge's /metrics at the end of the run.
 	Metrics map[string]float64 `json:"broker_metrics,omitempty"`
 	Error   string             `json:"error,omitempty"`
@@ -39,6 +40,7 @@ type sideSummary struct {
 	P99Ms      float64 `json:"p99_ms,omitempty"`
 	CPUPer100k float64 `json:"broker_cpu_s_per_100k,omitempty"`
 	Lost       int64   `json:"lost"`
+	Delivered  int64   `json:"delivered"` // distinct deliveries: Lost of Delivered + Lost were lost
 	Dup        int64   `json:"duplicates"`
 	OutOfOrder int64   `json:"out_of_order"`
 	Errors     int64   `json:"errors"`
@@ -61,6 +63,10 @@ type sideSummary struct {
 
 	// camera (Errors counts its sessions without a picture).
 	Camera *cameraSummary `json:"camera,omitempty"`
+
+	// stalled-subscriber, pass by pass (Errors, Nacked and Undrained sum
+	// the passes).
+	Stall []stallPassSummary `json:"stalled_subscriber,omitempty"`
 }
 
 // scenarioSummary is one report line.
@@ -68,7 +74,7 @@ type scenarioSummary struct {
 	Scenario string `json:"scenario"`
 	kind     scenarioKind
 	Sides    [2]sideSummary `json:"brokers"`
-	Ratio    float64        `json:"ratio"` // first/second: rate, RSS with clients, or start-up time
+	Ratio    float64        `json:"ratio"` // first/second: rate, RSS with clients, start-up time, or stalled-subscriber's healthy rate in pass clean
 }
 
 func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
@@ -77,6 +83,7 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 		s := sideSummary{Broker: sd.name}
 		var rate, p50, p99, cpu, idle, load, connack, rssAfter, syncMs, syncRate []float64
 		var cams []*cameraResult
+		var stalls []*stallResult
 		s.RecoveredLo = math.MaxInt64
 		for _, r := range recs {
 			if r.Scenario != sc.name || r.Broker != sd.name {
@@ -96,6 +103,17 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 			if r.Error != "" {
 				s.Failed++
 				continue
+			}
+			if st := r.Stall; st != nil {
+				stalls = append(stalls, st)
+				s.Lost = -1 // per pass, in Stall
+				for _, p := range st.Passes {
+					s.Errors += p.Errors + p.Foreign
+					s.Nacked += p.Nacked
+					if !p.Drained {
+						s.Undrained++
+					}
+				}
 			}
 			if c := r.ChatSend; c != nil {
 				rate = append(rate, c.Rate)
@@ -121,6 +139,7 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 				p99 = append(p99, l.P99Ms)
 				cpu = append(cpu, l.CPUPer100k)
 				s.Lost += max(l.Lost, 0)
+				s.Delivered += l.Delivered
 				s.Dup += l.Dup
 				s.OutOfOrder += l.OutOfOrder
 				s.Errors += l.Errors + l.Foreign
@@ -158,6 +177,9 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 		if sc.kind == kindCamera && sd.kind == kindStoreedge {
 			s.Camera = summarizeCamera(cams)
 		}
+		if sc.kind == kindStall {
+			s.Stall = summarizeStall(stalls)
+		}
 		out.Sides[i] = s
 	}
 	a, b := out.Sides[0], out.Sides[1]
@@ -168,6 +190,8 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 		out.Ratio = ratio(a.RSSLoadMB, b.RSSLoadMB)
 	case kindStartup:
 		out.Ratio = ratio(a.ConnackMs, b.ConnackMs)
+	case kindStall:
+		out.Ratio = ratio(stallHealthyRate(a.Stall, "clean"), stallHealthyRate(b.Stall, "clean"))
 	default:
 		out.Ratio = math.NaN() // storeedge only: no peer
 	}
@@ -178,7 +202,7 @@ func summarize(sc scenario, sides [2]side, recs []runRecord) scenarioSummary {
 func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary, recs []runRecord, opt options) {
 	fmt.Fprintln(w, hdr)
 	A, B := sides[0].name, sides[1].name
-	var load, mem, start, chat, cam []scenarioSummary
+	var load, stall, mem, start, chat, cam []scenarioSummary
 	for _, s := range sums {
 		switch s.kind {
 		case kindMemory:
@@ -189,6 +213,8 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 			chat = append(chat, s)
 		case kindCamera:
 			cam = append(cam, s)
+		case kindStall:
+			stall = append(stall, s)
 		default:
 			load = append(load, s)
 		}
@@ -206,6 +232,10 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 				loss(a), loss(b), num(a.CPUPer100k, 3), num(b.CPUPer100k, 3))
 		}
 		tw.Flush()
+		printLoss(w, load)
+	}
+	for _, s := range stall {
+		printStall(w, s, opt)
 	}
 	for _, s := range mem {
 		fmt.Fprintf(w, "\nmemory: VmRSS with %d idle clients (keepalive 60 s) vs idle with none\n", opt.idleClients)
@@ -278,6 +308,12 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 					cores = append(cores, w.OtherCPU/w.Seconds)
 				}
 			}
+		case r.Stall != nil:
+			for _, p := range r.Stall.Passes {
+				if p.WindowS > 0 {
+					cores = append(cores, p.OtherCPU/p.WindowS)
+				}
+			}
 		}
 		if len(cores) > 0 && slices.Max(cores) > 0.25 {
 			busy++
@@ -297,6 +333,37 @@ func printReport(w io.Writer, hdr string, sides [2]side, sums []scenarioSummary,
 		for _, n := range notes {
 			fmt.Fprintln(w, "  "+n)
 		}
+	}
+}
+
+// printLoss writes, under the throughput table, every scenario's lost
+// deliveries on both sides out of those due (sums over reps), so that a
+// loss is seen beside the other broker's, with its share.
+func printLoss(w io.Writer, load []scenarioSummary) {
+	var lines []string
+	for _, s := range load {
+		var parts []string
+		for _, x := range s.Sides {
+			if x.Lost < 0 || x.Runs == x.Failed {
+				continue
+			}
+			due := x.Delivered + x.Lost
+			share := "-"
+			if due > 0 {
+				share = fmt.Sprintf("%.3g %%", float64(x.Lost)/float64(due)*100)
+			}
+			parts = append(parts, fmt.Sprintf("%s %d of %d (%s)", x.Broker, x.Lost, due, share))
+		}
+		if len(parts) > 0 {
+			lines = append(lines, fmt.Sprintf("  %s: %s", s.Scenario, strings.Join(parts, ", ")))
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "lost deliveries, sums over reps (QoS 0: written to the socket and not delivered; QoS 1: acknowledged and not delivered):")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
 	}
 }
 
@@ -398,6 +465,7 @@ func nanSafe(sums []scenarioSummary) []scenarioSummary {
 				}
 				x.Camera = &c
 			}
+			x.Stall = fixStallFloats(x.Stall, fix)
 		}
 		out[i] = s
 	}

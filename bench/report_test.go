@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -45,6 +46,37 @@ func TestSummarizeAndPrint(t *testing.T) {
 	}
 }
 
+func TestLossBesideEachOther(t *testing.T) {
+	sides := [2]side{{name: "storeedge", kind: kindStoreedge}, {name: "mosquitto", kind: kindMosquitto}}
+	fanout := scenario{name: "qos0-fanout", kind: kindLoad}
+	publish := scenario{name: "qos1-publish", kind: kindLoad}
+	recs := []runRecord{
+		{Scenario: fanout.name, Broker: "storeedge", Rep: 1, Load: &loadResult{Rate: 1, Delivered: 999000, Lost: 1000, Drained: true}},
+		{Scenario: fanout.name, Broker: "mosquitto", Rep: 1, Load: &loadResult{Rate: 1, Delivered: 1200000, Drained: true}},
+		{Scenario: fanout.name, Broker: "storeedge", Rep: 2, Load: &loadResult{Rate: 1, Delivered: 1000000, Lost: 0, Drained: true}},
+		{Scenario: publish.name, Broker: "storeedge", Rep: 1, Load: &loadResult{Rate: 1, Lost: -1, Drained: true}},
+		{Scenario: publish.name, Broker: "mosquitto", Rep: 1, Load: &loadResult{Rate: 1, Lost: -1, Drained: true}},
+	}
+	sums := []scenarioSummary{summarize(fanout, sides, recs), summarize(publish, sides, recs)}
+	if a := sums[0].Sides[0]; a.Lost != 1000 || a.Delivered != 1999000 {
+		t.Errorf("storeedge qos0-fanout = %+v", a)
+	}
+	var out bytes.Buffer
+	printReport(&out, "hdr", sides, sums, recs, options{duration: 5 * time.Second})
+	got := out.String()
+	want := "  qos0-fanout: storeedge 1000 of 2000000 (0.05 %), mosquitto 0 of 1200000 (0 %)\n"
+	if !strings.Contains(got, want) {
+		t.Errorf("report lacks %q:\n%s", want, got)
+	}
+	if strings.Contains(got, "  qos1-publish:") {
+		t.Errorf("loss line for a scenario without subscribers:\n%s", got)
+	}
+	b, err := json.Marshal(nanSafe(sums))
+	if err != nil || !strings.Contains(string(b), `"lost":1000,"delivered":1999000`) {
+		t.Errorf("JSON summary: %v\n%s", err, b)
+	}
+}
+
 func TestParseMetrics(t *testing.T) {
 	body := []byte(`# HELP storeedge_connections x
 storeedge_connections 101
@@ -68,7 +100,7 @@ func TestSelectScenarios(t *testing.T) {
 		t.Error("unknown scenario accepted")
 	}
 	all, _ := selectScenarios("")
-	if len(all) != 10 {
+	if len(all) != 11 {
 		t.Errorf("all scenarios = %d", len(all))
 	}
 }

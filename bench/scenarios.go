@@ -33,6 +33,8 @@ type options struct {
 	cameraViewers  int           // viewers of the relay-cost part
 	cameraWindow   time.Duration // each relay-cost window
 	cameraGap      time.Duration // least time from a session's first frame to the next watch
+
+	stall time.Duration // how long the stalled subscriber stops reading
 }
 
 type scenarioKind int
@@ -44,6 +46,7 @@ const (
 	kindChatSend
 	kindChatHistory
 	kindCamera
+	kindStall
 )
 
 // scenario is one line of the report.
@@ -116,6 +119,7 @@ func allScenarios() []scenario {
 			subFilters: func(int) []string { return []string{"bench/out1"} },
 			feeds:      func(int, int) bool { return true },
 		}},
+		{name: scenarioStall, kind: kindStall},
 		{name: "memory", kind: kindMemory},
 		{name: "startup", kind: kindStartup},
 		{name: "chat-send", kind: kindChatSend, storeedgeOnly: true},

@@ -116,3 +116,22 @@ func (t *seqTrack) lost(sent uint64, acked *bitset) int64 {
 	}
 	return n
 }
+
+// split sorts the acknowledged sequence numbers below upTo (all of them
+// with acked == nil) into those seen (got), those missing below the highest
+// seen (skipped: a later one arrived) and those missing above it (after:
+// nothing from this publisher arrived after them).
+func (t *seqTrack) split(upTo uint64, acked *bitset) (got, skipped, after int64) {
+	for s := uint64(0); s < upTo; s++ {
+		switch {
+		case acked != nil && !acked.has(s):
+		case t.seen.has(s):
+			got++
+		case s < t.next:
+			skipped++
+		default:
+			after++
+		}
+	}
+	return got, skipped, after
+}

@@ -76,3 +76,26 @@ func TestMeasureWindow(t *testing.T) {
 		t.Error("window bounds wrong: want [t0, t1)")
 	}
 }
+
+func TestSeqTrackSplit(t *testing.T) {
+	var tr seqTrack
+	for _, s := range []uint64{0, 1, 3, 5} {
+		tr.add(s)
+	}
+	// 0..7: seen 0 1 3 5; 2 and 4 skipped (5 came later); 6 and 7 after.
+	if got, skipped, after := tr.split(8, nil); got != 4 || skipped != 2 || after != 2 {
+		t.Errorf("split(8) = %d %d %d, want 4 2 2", got, skipped, after)
+	}
+	// Only acknowledged ones count: 2 and 7 were never acknowledged.
+	var acked bitset
+	for _, s := range []uint64{0, 1, 3, 4, 5, 6} {
+		acked.set(s)
+	}
+	if got, skipped, after := tr.split(8, &acked); got != 4 || skipped != 1 || after != 1 {
+		t.Errorf("split(8, acked) = %d %d %d, want 4 1 1", got, skipped, after)
+	}
+	// Up to the cut only.
+	if got, skipped, after := tr.split(3, nil); got != 2 || skipped != 1 || after != 0 {
+		t.Errorf("split(3) = %d %d %d, want 2 1 0", got, skipped, after)
+	}
+}
