@@ -91,6 +91,7 @@ func (b *Broker) start(ctx context.Context) error {
 	caps.MaximumPacketSize = cfg.Limits.MaxPacketSize
 	caps.ReceiveMaximum = cfg.Limits.ReceiveMaximum
 	caps.MaximumClientWriteBytes = cfg.Limits.SendBufferBytes
+	caps.TopicAliasMaximum = cfg.Limits.TopicAliasMaximum
 	if cfg.Limits.MaxPendingWrites != 0 {
 		b.log.Warn("limits.max_pending_writes is no longer used: the send buffer is limits.send_buffer_bytes")
 	}

@@ -156,6 +156,7 @@ type LimitsConfig struct {
 	SendBufferBytes      int64         `yaml:"send_buffer_bytes"`
 	ConnectTimeout       time.Duration `yaml:"connect_timeout"`
 	MaxKeepalive         uint16        `yaml:"max_keepalive"`
+	TopicAliasMaximum    uint16        `yaml:"topic_alias_maximum"`
 	ConnectRatePerMinute int           `yaml:"connect_rate_per_minute"`
 	MaxSessionExpiry     uint32        `yaml:"max_session_expiry"`
 }

@@ -707,28 +707,36 @@ func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	h.mu.Unlock()
 }
 
-// rebuild replaces the PUBLISH packets in a waiting session's inflight map with
-// the stored queue, oldest first, with fresh packet ids. Every message fanned
-// out to the session has been committed first, so the disk holds all of them.
+// rebuild replaces the stored messages among a waiting session's inflight
+// PUBLISH packets with the stored queue, oldest first. Every message fanned out
+// to the session has been committed first, so the disk holds all of them. A
+// message that was already on its way to the client keeps its packet id, so it
+// is resent with it [MQTT-4.4.0-1]; the others get fresh ids. Publishes the
+// store does not hold (a retained message sent at subscribe) stay as they are.
 func (h *Hook) rebuild(cl *mqtt.Client) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.sessionLocked(cl.ID)
 	s.resuming = true
+	sent := s.bySeq // seq → the packet id it was sent with
+	sentIDs := make(map[uint16]bool, len(sent))
+	for _, id := range sent {
+		sentIDs[id] = true
+	}
 	s.byPID = map[uint16]uint64{}
 	s.bySeq = map[uint64]uint16{}
 	for _, p := range cl.State.Inflight.GetAll(false) {
-		if p.FixedHeader.Type == packets.Publish && cl.State.Inflight.Delete(p.PacketID) {
+		if _, stored := tag(p); !stored || p.FixedHeader.Type != packets.Publish {
+			continue
+		}
+		if cl.State.Inflight.Delete(p.PacketID) {
 			atomic.AddInt64(&h.o.Server.Info.Inflight, -1)
 		}
 	}
 	now := time.Now().Unix()
 	var expired []uint64
 	var n int
-	// Packet ids for the resent queue start high: mochi keeps the client's
-	// own packet ids (which count up from 1) in the same map, and a
-	// collision there answers the client's SUBSCRIBE with 0x91.
-	pid := uint16(0x7fff)
+	pid := uint16(0) // the last fresh id given
 	err := h.o.DB.View(func(tx *bolt.Tx) error {
 		msgs := tx.Bucket(bucketMsgs)
 		c := tx.Bucket(bucketQueue).Cursor()
@@ -760,27 +768,31 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 				pk.Connect.ClientIdentifier = tagPrefix + strconv.FormatUint(seq, 10)
 				cache[seq] = pk
 			}
-			for {
-				pid++
-				if pid == 0 {
-					pid = 1 // wrap below the start
+			id, ok := sent[seq]
+			if _, used := cl.State.Inflight.Get(id); !ok || id == 0 || used {
+				for {
+					if pid == 0xffff {
+						return errors.New("more queued messages than packet ids")
+					}
+					pid++
+					if sentIDs[pid] {
+						continue // kept for the message it was sent with
+					}
+					if _, used := cl.State.Inflight.Get(pid); !used {
+						break
+					}
 				}
-				if pid == 0x7fff {
-					return errors.New("more queued messages than packet ids")
-				}
-				if _, used := cl.State.Inflight.Get(pid); !used {
-					break
-				}
+				id = pid
 			}
 			out := pk
 			out.FixedHeader.Qos = v[0]
 			out.FixedHeader.Dup = false
-			out.PacketID = pid
+			out.PacketID = id
 			// mochi resends in order of uint16(Created); rank them.
 			out.Created = int64(len(s.byPID) + 1)
 			cl.State.Inflight.Set(out)
 			atomic.AddInt64(&h.o.Server.Info.Inflight, 1)
-			s.mapPID(pid, seq)
+			s.mapPID(id, seq)
 		}
 		return nil
 	})

@@ -147,7 +147,8 @@ type Will struct {
 type ClientState struct {
 	TopicAliases    TopicAliases       // a map of topic aliases
 	stopCause       atomic.Value       // reason for stopping
-	Inflight        *Inflight          // a map of in-flight qos messages
+	Inflight        *Inflight          // a map of in-flight qos messages the server sent (and the flow-control quotas)
+	Inbound         *Inflight          // storeedge: QoS 2 flows the client started, by the client's packet ids (a separate id space [MQTT-2.2.1-3])
 	Subscriptions   *Subscriptions     // a map of the subscription filters a client maintains
 	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
 	out             outQueue           // packets waiting for the write loop (storeedge: replaces a fixed channel)
@@ -170,6 +171,7 @@ func newClient(c net.Conn, o *ops) *Client {
 	cl := &Client{
 		State: ClientState{
 			Inflight:      NewInflights(),
+			Inbound:       NewInflights(),
 			Subscriptions: NewSubscriptions(),
 			TopicAliases:  NewTopicAliases(o.options.Capabilities.TopicAliasMaximum),
 			open:          ctx,
@@ -594,6 +596,11 @@ func (cl *Client) ClearInflights() {
 	for _, tk := range cl.State.Inflight.GetAll(false) {
 		if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
 			cl.ops.hooks.OnQosDropped(cl, tk)
+			atomic.AddInt64(&cl.ops.info.Inflight, -1)
+		}
+	}
+	for _, tk := range cl.State.Inbound.GetAll(false) {
+		if ok := cl.State.Inbound.Delete(tk.PacketID); ok {
 			atomic.AddInt64(&cl.ops.info.Inflight, -1)
 		}
 	}

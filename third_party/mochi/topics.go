@@ -546,8 +546,8 @@ func (x *TopicsIndex) scanMessages(filter string, d int, n *particle, pks []pack
 	key, hasNext := isolateParticle(filter, d)
 	if key == "+" || key == "#" || d == -1 {
 		for _, adjacent := range n.particles.getAll() {
-			if d == 0 && adjacent.key == SysPrefix {
-				continue
+			if d == 0 && strings.HasPrefix(adjacent.key, "$") {
+				continue // [MQTT-4.7.2-1] storeedge: every $ topic, not only $SYS
 			}
 
 			if !hasNext {

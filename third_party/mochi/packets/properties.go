@@ -323,7 +323,10 @@ func (p *Properties) Encode(pkt byte, mods Mods, b *bytes.Buffer, n int) {
 		buf.WriteByte(p.RetainAvailable)
 	}
 
-	if !mods.DisallowProblemInfo && p.canEncode(pkt, PropUser) {
+	// storeedge: Request Problem Information 0 suppresses user properties
+	// on every packet but PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29];
+	// upstream suppressed them on PUBLISH too.
+	if (!mods.DisallowProblemInfo || pkt == Publish || pkt == Connack || pkt == Disconnect) && p.canEncode(pkt, PropUser) {
 		pb := mempool.GetBuffer()
 		defer mempool.PutBuffer(pb)
 		for _, v := range p.User {
