@@ -15,9 +15,10 @@
 // client left unacknowledged, packet identifiers, shared subscriptions,
 // topic aliases in both directions, subscription identifiers, `$` topics and
 // wildcards, Keep Alive, and user properties passed through in order (also
-// to a client asking for no problem information). Not covered yet: closing
-// a connection that never sends CONNECT, which needs a connect timeout
-// setting the broker does not have.
+// to a client asking for no problem information). Closing a connection that
+// never sends CONNECT (the specification only says the server SHOULD, 4.8 of
+// 3.1.1 and 3.1 of 5.0) is the broker's limits.connect_timeout, tested with
+// the other limits in broker/mqttcore_test.go.
 //
 // Three kinds of client drive the broker: paho.golang's low-level paho.Client
 // (MQTT 5, reason codes and properties as sent), a raw-TCP client that writes

@@ -714,6 +714,11 @@ func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // is resent with it [MQTT-4.4.0-1]; the others get fresh ids. Publishes the
 // store does not hold (a retained message sent at subscribe) stay as they are.
 func (h *Hook) rebuild(cl *mqtt.Client) error {
+	// Copies stored for the session in the background (OnQosPublish) must be
+	// on disk before it is read: an empty commit after them waits for them.
+	if err := h.o.DB.Update(context.Background(), func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("wait for queued writes: %w", err)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.sessionLocked(cl.ID)
