@@ -319,6 +319,9 @@ func (cl *Client) CloseAfterWrites(code packets.Code, grace time.Duration) {
 	if cl.Net.Conn != nil {
 		_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(grace))
 	}
+	// Not every connection unblocks a write already under way at its new
+	// deadline (a WebSocket applies it to the next write): close it then.
+	time.AfterFunc(grace, func() { cl.Stop(code) })
 }
 
 // Closing reports whether the client is being disconnected by the server.
