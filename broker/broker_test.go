@@ -283,6 +283,13 @@ type rawClient struct {
 // before any ":".
 func dialRaw(t *testing.T, addr, id string) *rawClient {
 	t.Helper()
+	return dialRawWith(t, addr, id, true, packets.Properties{})
+}
+
+// dialRawWith sends CONNECT with Clean Start clean and the given properties;
+// it does not wait for the CONNACK.
+func dialRawWith(t *testing.T, addr, id string, clean bool, props packets.Properties) *rawClient {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -291,8 +298,9 @@ func dialRaw(t *testing.T, addr, id string) *rawClient {
 	c := &rawClient{t: t, nc: nc}
 	device, _, _ := strings.Cut(id, ":")
 	connect := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
-		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: id,
-			UsernameFlag: true, Username: []byte(device), PasswordFlag: true, Password: []byte("pass-" + device)}}
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: clean, Keepalive: 30, ClientIdentifier: id,
+			UsernameFlag: true, Username: []byte(device), PasswordFlag: true, Password: []byte("pass-" + device)},
+		Properties: props}
 	c.write(connect, connect.ConnectEncode)
 	return c
 }

@@ -93,23 +93,13 @@ func (c *rawClient) subscribe(filter string, qos byte) {
 	c.write(sub, sub.SubscribeEncode)
 }
 
-// dialRawSession connects a raw MQTT 5 client with a persistent session
-// (Clean Start 0, an hour's expiry) and returns it with its reader, past the
-// CONNACK.
+// dialRawSession connects a raw MQTT 5 client with an hour's session expiry
+// (a persistent session unless clean) and returns it with its reader, past
+// the CONNACK.
 func dialRawSession(t *testing.T, addr, id string, clean bool) (*rawClient, *packetReader, packets.Packet) {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	c := &rawClient{t: t, nc: nc}
-	connect := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
-		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: clean, Keepalive: 60, ClientIdentifier: id,
-			UsernameFlag: true, Username: []byte("admin-1"), PasswordFlag: true, Password: []byte("pass-admin-1")},
-		Properties: packets.Properties{SessionExpiryInterval: 3600, SessionExpiryIntervalFlag: true}}
-	c.write(connect, connect.ConnectEncode)
-	r := newPacketReader(t, nc)
+	c := dialRawWith(t, addr, id, clean, packets.Properties{SessionExpiryInterval: 3600, SessionExpiryIntervalFlag: true})
+	r := newPacketReader(t, c.nc)
 	ack := r.expect(packets.Connack)
 	if ack.ReasonCode != 0 {
 		t.Fatalf("CONNACK 0x%02x", ack.ReasonCode)

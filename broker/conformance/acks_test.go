@@ -231,14 +231,22 @@ func TestMQTT_3_9_3_2_SubackReasonCodes(t *testing.T) {
 			t.Errorf("%s: filter %d granted 0x%02x, more than the QoS %d asked for (or refused)", f, i+1, r, asked)
 		}
 	}
+	checkAckProps(t, f, a, "SUBSCRIBE", "SUBACK")
+}
+
+// checkAckProps checks that an acknowledgement of a request carrying
+// requestUser has only a Reason String or user properties of its own
+// (3.9.2.1, 3.11.2.1).
+func checkAckProps(t *testing.T, f frame, a rawAck, request, answer string) {
+	t.Helper()
 	for _, pr := range a.Props {
 		if pr.ID != propReasonString && pr.ID != propUserProperty {
-			t.Errorf("%s: property %v is not allowed on SUBACK", f, pr)
+			t.Errorf("%s: property %v is not allowed on %s", f, pr, answer)
 		}
 	}
 	for _, u := range userProps(a.Props) {
 		if slices.Contains(requestUser, u) {
-			t.Errorf("%s: the SUBSCRIBE's user property %q=%q is echoed in the SUBACK", f, u[0], u[1])
+			t.Errorf("%s: the %s's user property %q=%q is echoed in the %s", f, request, u[0], u[1], answer)
 		}
 	}
 }
@@ -278,16 +286,7 @@ func TestMQTT_3_11_3_2_UnsubackReasonCodes(t *testing.T) {
 			t.Errorf("%s: filter %d got 0x%02x, want one of %x", f, i+1, r, want)
 		}
 	}
-	for _, pr := range a.Props {
-		if pr.ID != propReasonString && pr.ID != propUserProperty {
-			t.Errorf("%s: property %v is not allowed on UNSUBACK", f, pr)
-		}
-	}
-	for _, u := range userProps(a.Props) {
-		if slices.Contains(requestUser, u) {
-			t.Errorf("%s: the UNSUBSCRIBE's user property %q=%q is echoed in the UNSUBACK", f, u[0], u[1])
-		}
-	}
+	checkAckProps(t, f, a, "UNSUBSCRIBE", "UNSUBACK")
 }
 
 // bigUser is a user property larger than the Maximum Packet Size the

@@ -741,23 +741,27 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 
 	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
 	pk.FixedHeader = *fh
-	// storeedge: the buffer grows with the bytes that arrive, so a claimed
-	// length costs nothing until it is sent (upstream allocated it at once).
-	var rb bytes.Buffer
+	// storeedge: a packet larger than initialReadAlloc is read into a buffer
+	// that grows with the bytes that arrive, so a claimed length costs
+	// nothing until it is sent (upstream allocated it at once).
+	var p []byte
+	var n int
 	if fh.Remaining <= initialReadAlloc {
-		rb.Grow(fh.Remaining)
+		p = make([]byte, fh.Remaining)
+		n, err = io.ReadFull(cl.Net.bconn, p)
 	} else {
+		var rb bytes.Buffer
 		rb.Grow(initialReadAlloc)
-	}
-	n64, err := io.CopyN(&rb, cl.Net.bconn, int64(fh.Remaining))
-	n := int(n64)
-	if err != nil {
+		var n64 int64
+		n64, err = io.CopyN(&rb, cl.Net.bconn, int64(fh.Remaining))
+		n, p = int(n64), rb.Bytes()
 		if errors.Is(err, io.EOF) && n > 0 {
 			err = io.ErrUnexpectedEOF
 		}
+	}
+	if err != nil {
 		return pk, err
 	}
-	p := rb.Bytes()
 
 	atomic.AddInt64(&cl.ops.info.BytesReceived, int64(n))
 
