@@ -111,6 +111,7 @@ func (b *Broker) start(ctx context.Context) error {
 		Logger:                 slog.New(quietHandler{b.log.Handler()}),
 		SysTopicResendInterval: 10,
 		ConnectTimeout:         cfg.Limits.ConnectTimeout,
+		SlowClientGrace:        cfg.Limits.SlowClientGrace,
 		// Packets queued for a client are written in chunks of up to this
 		// size (one syscall each) while a backlog lasts; mochi's 2 KiB
 		// made a fan-out's writers fall behind their readers.

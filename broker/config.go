@@ -155,6 +155,7 @@ type LimitsConfig struct {
 	MaxPendingWrites     int32         `yaml:"max_pending_writes"`
 	SendBufferBytes      int64         `yaml:"send_buffer_bytes"`
 	ConnectTimeout       time.Duration `yaml:"connect_timeout"`
+	SlowClientGrace      time.Duration `yaml:"slow_client_grace"`
 	MaxKeepalive         uint16        `yaml:"max_keepalive"`
 	TopicAliasMaximum    uint16        `yaml:"topic_alias_maximum"`
 	ConnectRatePerMinute int           `yaml:"connect_rate_per_minute"`
@@ -248,6 +249,9 @@ func (c Config) Validate() error {
 	}
 	if l.SendBufferBytes < 4096 {
 		errs = append(errs, fmt.Errorf("limits.send_buffer_bytes %d: at least 4096", l.SendBufferBytes))
+	}
+	if l.SlowClientGrace < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("limits.slow_client_grace %s: at least 100ms", l.SlowClientGrace))
 	}
 	if l.ConnectTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("limits.connect_timeout %s: at least 1s", l.ConnectTimeout))
