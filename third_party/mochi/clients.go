@@ -219,7 +219,7 @@ func (cl *Client) WriteLoop() {
 				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
 			if pk.FixedHeader.Type == packets.Disconnect {
-				cl.Stop(packets.Code{Code: pk.ReasonCode, Reason: pk.Properties.ReasonString})
+				cl.closeAfterDisconnect(packets.Code{Code: pk.ReasonCode, Reason: pk.Properties.ReasonString})
 				return
 			}
 			cl.Pump()
@@ -305,11 +305,13 @@ func (cl *Client) enqueueQos0(pk *packets.Packet) bool {
 // CloseAfterWrites ends the connection with a DISCONNECT written after the
 // packet being written now; queued packets are discarded (QoS 1/2 ones stay in
 // the session). The socket gets a write deadline, so a client that does not
-// read at all is closed after grace rather than never.
-func (cl *Client) CloseAfterWrites(code packets.Code, grace time.Duration) {
+// read at all is closed after the grace (Options.SlowClientGrace) rather than
+// never. It reports false when the client was being closed already.
+func (cl *Client) CloseAfterWrites(code packets.Code) bool {
 	if !cl.State.closing.CompareAndSwap(false, true) {
-		return
+		return false
 	}
+	grace := cl.slowClientGrace()
 	dropped := cl.State.out.replace(&packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
 		ReasonCode:  code.Code,
@@ -322,6 +324,32 @@ func (cl *Client) CloseAfterWrites(code packets.Code, grace time.Duration) {
 	// Not every connection unblocks a write already under way at its new
 	// deadline (a WebSocket applies it to the next write): close it then.
 	time.AfterFunc(grace, func() { cl.Stop(code) })
+	return true
+}
+
+// slowClientGrace is Options.SlowClientGrace or its default.
+func (cl *Client) slowClientGrace() time.Duration {
+	if g := cl.ops.options.SlowClientGrace; g > 0 {
+		return g
+	}
+	return 5 * time.Second
+}
+
+// closeAfterDisconnect ends the connection once the DISCONNECT is written. A
+// TCP or TLS connection is half-closed first and read on until the client
+// closes it or the grace passes (its last acknowledgements are processed):
+// closing a socket with unread input sends a reset, and a reset makes the
+// client's kernel throw away what it has not read yet, the DISCONNECT
+// included.
+func (cl *Client) closeAfterDisconnect(code packets.Code) {
+	cw, ok := cl.Net.Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		cl.Stop(code)
+		return
+	}
+	// The read loop ends the client when the client closes its side; the
+	// first Stop decides the cause (stopCause holds one concrete type).
+	time.AfterFunc(cl.slowClientGrace(), func() { cl.Stop(code) })
 }
 
 // Closing reports whether the client is being disconnected by the server.

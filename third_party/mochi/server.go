@@ -1149,22 +1149,20 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 // clients get DISCONNECT 0x97 (quota exceeded) after the packet being written;
 // MQTT 3 clients, which cannot be told, have their connection closed.
 func (s *Server) disconnectSlow(cl *Client) {
-	if cl.Closing() || cl.Closed() {
+	if cl.Closed() {
 		return
+	}
+	if cl.Properties.ProtocolVersion < 5 {
+		if !cl.State.closing.CompareAndSwap(false, true) {
+			return
+		}
+		cl.Stop(packets.ErrQuotaExceeded)
+	} else if !cl.CloseAfterWrites(packets.ErrQuotaExceeded) {
+		return // another publisher got here first
 	}
 	atomic.AddInt64(&s.Info.SlowDisconnects, 1)
-	s.Log.Warn("client too far behind: disconnecting", "client", cl.ID, "listener", cl.Net.Listener,
+	s.Log.Warn("client too far behind: disconnected", "client", cl.ID, "listener", cl.Net.Listener,
 		"queued", cl.State.Inflight.Len(), "limit", s.Options.Capabilities.MaximumInflight)
-	if cl.Properties.ProtocolVersion < 5 {
-		cl.State.closing.Store(true)
-		cl.Stop(packets.ErrQuotaExceeded)
-		return
-	}
-	grace := s.Options.SlowClientGrace
-	if grace <= 0 {
-		grace = 5 * time.Second
-	}
-	cl.CloseAfterWrites(packets.ErrQuotaExceeded, grace)
 }
 
 func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, existed bool) {
