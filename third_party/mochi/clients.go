@@ -154,6 +154,7 @@ type ClientState struct {
 	out             outQueue           // packets waiting for the write loop (storeedge: replaces a fixed channel)
 	pumpMu          sync.Mutex         // serialises moving deferred publishes to out
 	closing         atomic.Bool        // a DISCONNECT is queued; nothing else is queued after it
+	ready           atomic.Bool        // CONNACK sent and the session's resend queued: the write loop may start
 	endOnce         sync.Once          // only end once
 	isTakenOver     atomic.Bool        // used to identify orphaned clients
 	packetID        uint32             // the current highest packetID
@@ -207,7 +208,7 @@ func (cl *Client) WriteLoop() {
 		case <-cl.State.open.Done():
 			return
 		}
-		for {
+		for cl.State.ready.Load() {
 			pk, size := cl.State.out.pop()
 			if pk == nil {
 				break
@@ -245,7 +246,7 @@ const defaultClientWriteBytes = 1 << 20
 func (cl *Client) Pump() {
 	cl.State.pumpMu.Lock()
 	defer cl.State.pumpMu.Unlock()
-	if !cl.State.Inflight.HasDeferred() {
+	if !cl.State.ready.Load() || !cl.State.Inflight.HasDeferred() {
 		return
 	}
 	limit := cl.sendBufferBytes()
@@ -350,6 +351,16 @@ func (cl *Client) closeAfterDisconnect(code packets.Code) {
 	// The read loop ends the client when the client closes its side; the
 	// first Stop decides the cause (stopCause holds one concrete type).
 	time.AfterFunc(cl.slowClientGrace(), func() { cl.Stop(code) })
+}
+
+// SetReady lets the write loop start once the CONNACK is sent and the
+// session's unacknowledged messages are queued first (storeedge: upstream's
+// write loop could send a message fanned out to a returning client before its
+// CONNACK, or before the resend of an older one).
+func (cl *Client) SetReady() {
+	cl.State.ready.Store(true)
+	cl.State.out.wake()
+	cl.Pump()
 }
 
 // Closing reports whether the client is being disconnected by the server.
@@ -592,18 +603,22 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 		return nil
 	}
 
-	// storeedge: publishes past the client's send quota wait in order for
-	// its acknowledgements ([MQTT-3.3.4-9]); upstream resent them all.
+	// storeedge: every publish joins the session's queue in the order it was
+	// first queued — those sent on an earlier connection with DUP set, and
+	// any fanned out to the client since it came back after them — and goes
+	// out as the client's send quota allows ([MQTT-3.3.4-9]); upstream wrote
+	// them all at once, racing newer messages. Other packets (PUBREL) are
+	// written now.
 	cl.State.Inflight.ResetDeferred()
 	for _, tk := range cl.State.Inflight.GetAll(false) {
 		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
 		if tk.FixedHeader.Type == packets.Publish {
-			if q, _ := cl.State.Inflight.SendQuota(); q <= 0 {
-				cl.State.Inflight.Defer(tk.PacketID)
-				continue
+			if cl.State.Inflight.WasInherited(tk.PacketID) && !tk.FixedHeader.Dup {
+				tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
+				cl.State.Inflight.Set(tk)
 			}
-			cl.State.Inflight.DecreaseSendQuota()
-			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
+			cl.State.Inflight.Defer(tk.PacketID)
+			continue
 		}
 
 		err := cl.WritePacket(tk)

@@ -48,6 +48,7 @@ func TestPumpHonoursSendQuota(t *testing.T) {
 	cl.Properties.ProtocolVersion = 5
 	cl.Properties.Props.ReceiveMaximum = 2
 	cl.State.Inflight.ResetSendQuota(int32(cl.sendQuota()))
+	cl.State.ready.Store(true) // past CONNACK
 	for id := uint16(1); id <= 5; id++ {
 		cl.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: id})
 		cl.State.Inflight.Defer(id)

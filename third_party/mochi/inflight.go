@@ -24,6 +24,7 @@ type Inflight struct {
 	internal            map[uint16]packets.Packet // internal contains the inflight packets
 	order               map[uint16]uint64         // when each packet id was added
 	next                uint64                    // the next order number
+	inherited           uint64                    // entries up to this order came from an earlier connection
 	deferred            []deferredID              // publishes waiting to be written, oldest first
 	deferredN           atomic.Int32              // len(deferred), read without the lock
 	receiveQuota        int32                     // remaining inbound qos quota for flow control
@@ -91,7 +92,7 @@ func (i *Inflight) Clone() *Inflight {
 		c.internal[k] = v
 		c.order[k] = i.order[k]
 	}
-	c.next = i.next
+	c.next, c.inherited = i.next, i.inherited
 	c.deferred = append([]deferredID(nil), i.deferred...)
 	c.deferredN.Store(int32(len(c.deferred)))
 	return c
@@ -145,6 +146,22 @@ func (i *Inflight) ResetDeferred() {
 	defer i.Unlock()
 	i.deferred = nil
 	i.deferredN.Store(0)
+}
+
+// Inherited marks every entry now in the map as sent on an earlier
+// connection: a resend sets DUP on those.
+func (i *Inflight) Inherited() {
+	i.Lock()
+	defer i.Unlock()
+	i.inherited = i.next
+}
+
+// WasInherited reports whether packet id's entry came from an earlier connection.
+func (i *Inflight) WasInherited(id uint16) bool {
+	i.RLock()
+	defer i.RUnlock()
+	o, ok := i.order[id]
+	return ok && o <= i.inherited
 }
 
 // HasDeferred reports cheaply whether publishes may be waiting.
