@@ -113,6 +113,22 @@ func consoleRun(t *testing.T, ctx context.Context, actions ...chromedp.Action[ch
 	}
 }
 
+// consoleClick clicks the element sel names. A redraw of the board between
+// finding the element and clicking it replaces the node (chromedp: "Could not
+// find node"); the click is then aimed again at the redrawn element.
+func consoleClick(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	var err error
+	for range 3 {
+		if err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+}
+
 // consoleSignIn fills the console's form and submits it.
 func consoleSignIn(t *testing.T, ctx context.Context, user, password string) {
 	t.Helper()

@@ -204,7 +204,12 @@ func TestConsoleBookings(t *testing.T) {
 		const reason = "The dog has a cold"
 		consoleRun(t, b, chromedp.Click(chromedp.CSS("#"+k+"cancel")))
 		browsertest.WaitJS(t, b, fmt.Sprintf(`document.activeElement && document.activeElement.id === %q`, k+"reason"), 5*time.Second)
-		consoleRun(t, b, chromedp.SendKeys(chromedp.CSS("#"+k+"reason"), reason), chromedp.Click(chromedp.CSS("#"+k+"confirm-cancel")))
+		// Typed into the focused field, as a groomer types: the board is
+		// redrawn whenever a booking changes, and the page keeps the focus
+		// (and what was typed) across it, so no node is aimed at.
+		consoleRun(t, b, chromedp.KeyEvent(reason))
+		browsertest.WaitJS(t, b, fmt.Sprintf(`(() => { const e = document.getElementById(%q); return e && e.value === %q; })()`, k+"reason", reason), 5*time.Second)
+		consoleClick(t, b, "#"+k+"confirm-cancel")
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			v := getBooking(t, staff, cancelling)
