@@ -277,6 +277,12 @@ func (v *Viewer) read(tr *webrtc.TrackRemote) {
 		}
 		now := time.Now()
 		v.mu.Lock()
+		if v.connectedAt.IsZero() {
+			// Media flows only over a connected peer connection; pion may
+			// hand over the first packets before its state callback has
+			// been seen, so a frame is proof enough of the connection.
+			v.connectedAt = now
+		}
 		v.frames++
 		if key {
 			v.keyframes++
