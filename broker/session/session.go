@@ -793,8 +793,7 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 			out.FixedHeader.Qos = v[0]
 			out.FixedHeader.Dup = false
 			out.PacketID = id
-			// mochi resends in order of uint16(Created); rank them.
-			out.Created = int64(len(s.byPID) + 1)
+			// The inflight store resends in the order entries are set.
 			cl.State.Inflight.Set(out)
 			atomic.AddInt64(&h.o.Server.Info.Inflight, 1)
 			s.mapPID(id, seq)
