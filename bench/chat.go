@@ -569,13 +569,9 @@ func runChatSend(ctx context.Context, b *broker, opt options, rep int) (*chatSen
 	if res.Profile = profilePath(b, opt, "chat-send", rep); res.Profile != "" {
 		waitProfile = b.cpuProfile(int(math.Ceil(opt.duration.Seconds())), res.Profile)
 	}
-	bcpu0, err0 := procCPUSeconds(b.pid())
-	scpu0, _ := procCPUSeconds(selfPID)
-	all0, _ := systemBusySeconds()
+	cpu0 := markCPU(b.pid())
 	sleepUntil(ctx, win.t1)
-	bcpu1, err1 := procCPUSeconds(b.pid())
-	scpu1, _ := procCPUSeconds(selfPID)
-	all1, _ := systemBusySeconds()
+	cpu1 := markCPU(b.pid())
 	senders.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("interrupted: %w", err)
@@ -583,7 +579,7 @@ func runChatSend(ctx context.Context, b *broker, opt options, rep int) (*chatSen
 	if err := b.unexpectedExit(); err != nil {
 		return nil, err
 	}
-	if err := errors.Join(err0, err1); err != nil {
+	if err := errors.Join(cpu0.err, cpu1.err); err != nil {
 		return nil, fmt.Errorf("broker CPU: %w", err)
 	}
 	res.Drained = drainChat(conns, opt.drain, opt.drain)
@@ -594,8 +590,7 @@ func runChatSend(ctx context.Context, b *broker, opt options, rep int) (*chatSen
 		}
 	}
 
-	res.BrokerCPU, res.BenchCPU = bcpu1-bcpu0, scpu1-scpu0
-	res.OtherCPU = max(0, (all1-all0)-res.BrokerCPU-res.BenchCPU)
+	res.BrokerCPU, res.BenchCPU, res.OtherCPU = cpuBetween(cpu0, cpu1)
 	var lat []int64
 	res.chatTally, lat, res.Counted = tally(conns, convs)
 	res.Rate = float64(res.Counted) / opt.duration.Seconds()
@@ -709,24 +704,22 @@ func runChatHistory(ctx context.Context, b *broker, opt options, rep int) (*chat
 	}
 
 	reader := conns[0]
-	bcpu0, err0 := procCPUSeconds(b.pid())
-	scpu0, _ := procCPUSeconds(selfPID)
+	cpu0 := markCPU(b.pid())
 	t0 := clock()
 	pages, lat, err := syncHistory(ctx, reader, conv, opt.historyMsgs)
 	el := time.Duration(clock() - t0)
-	bcpu1, err1 := procCPUSeconds(b.pid())
-	scpu1, _ := procCPUSeconds(selfPID)
+	cpu1 := markCPU(b.pid())
 	if err != nil {
 		return res, err
 	}
-	if err := errors.Join(err0, err1); err != nil {
+	if err := errors.Join(cpu0.err, cpu1.err); err != nil {
 		return nil, fmt.Errorf("broker CPU: %w", err)
 	}
 	res.Pages, res.SyncMs = pages, ms(el)
 	res.Rate = float64(opt.historyMsgs) / el.Seconds()
 	p50, p99 := latencySummary(lat)
 	res.PageP50Ms, res.PageP99Ms = ms(p50), ms(p99)
-	res.BrokerCPU, res.BenchCPU = bcpu1-bcpu0, scpu1-scpu0
+	res.BrokerCPU, res.BenchCPU, _ = cpuBetween(cpu0, cpu1)
 
 	// A single sync is too short to profile: with -profile, sync again
 	// (checked, untimed) for 2 s while the profile runs.

@@ -117,3 +117,24 @@ func parseProcStatBusy(b []byte) (uint64, error) {
 	}
 	return sum, nil
 }
+
+// cpuMark is the CPU time the broker, the bench itself and the whole machine
+// had used when it was taken; two marks bracket a measured window.
+type cpuMark struct {
+	broker, bench, all float64
+	err                error // reading the broker's own figure
+}
+
+func markCPU(brokerPID int) cpuMark {
+	b, err := procCPUSeconds(brokerPID)
+	s, _ := procCPUSeconds(selfPID)
+	a, _ := systemBusySeconds()
+	return cpuMark{broker: b, bench: s, all: a, err: err}
+}
+
+// cpuBetween is the CPU spent from m0 to m1: the broker's, the bench's and
+// everything else's on the machine.
+func cpuBetween(m0, m1 cpuMark) (broker, bench, other float64) {
+	broker, bench = m1.broker-m0.broker, m1.bench-m0.bench
+	return broker, bench, max(0, (m1.all-m0.all)-broker-bench)
+}

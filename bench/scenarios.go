@@ -249,13 +249,9 @@ func runLoad(ctx context.Context, b *broker, name string, rep int, ls loadSpec, 
 	if profile != "" {
 		waitProfile = b.cpuProfile(int(math.Ceil(opt.duration.Seconds())), profile)
 	}
-	bcpu0, err0 := procCPUSeconds(b.pid())
-	scpu0, _ := procCPUSeconds(selfPID)
-	all0, _ := systemBusySeconds()
+	cpu0 := markCPU(b.pid())
 	sleepUntil(ctx, win.t1)
-	bcpu1, err1 := procCPUSeconds(b.pid())
-	scpu1, _ := procCPUSeconds(selfPID)
-	all1, _ := systemBusySeconds()
+	cpu1 := markCPU(b.pid())
 	stopPubs()
 	publishers.Wait()
 	if err := ctx.Err(); err != nil {
@@ -266,7 +262,7 @@ func runLoad(ctx context.Context, b *broker, name string, rep int, ls loadSpec, 
 		close(ackDone)
 		return nil, err
 	}
-	if err := errors.Join(err0, err1); err != nil {
+	if err := errors.Join(cpu0.err, cpu1.err); err != nil {
 		close(ackDone)
 		return nil, fmt.Errorf("broker CPU: %w", err)
 	}
@@ -283,8 +279,8 @@ func runLoad(ctx context.Context, b *broker, name string, rep int, ls loadSpec, 
 		}
 	}
 
-	r := &loadResult{Drained: drained, BrokerCPU: bcpu1 - bcpu0, BenchCPU: scpu1 - scpu0, Profile: profile}
-	r.OtherCPU = max(0, (all1-all0)-r.BrokerCPU-r.BenchCPU)
+	r := &loadResult{Drained: drained, Profile: profile}
+	r.BrokerCPU, r.BenchCPU, r.OtherCPU = cpuBetween(cpu0, cpu1)
 	var lat []int64
 	for _, p := range pubs {
 		r.Sent += int64(p.sent.Load())

@@ -403,13 +403,9 @@ func runStallPass(ctx context.Context, b *broker, ps stallPassSpec, opt options,
 	if profile != "" {
 		waitProfile = b.cpuProfile(int(math.Ceil(winLen.Seconds())), profile)
 	}
-	bcpu0, err0 := procCPUSeconds(b.pid())
-	scpu0, _ := procCPUSeconds(selfPID)
-	all0, _ := systemBusySeconds()
+	cpu0 := markCPU(b.pid())
 	sleepUntil(ctx, win.t1)
-	bcpu1, err1 := procCPUSeconds(b.pid())
-	scpu1, _ := procCPUSeconds(selfPID)
-	all1, _ := systemBusySeconds()
+	cpu1 := markCPU(b.pid())
 	rss, err2 := procRSS(b.pid())
 	stopPubs()
 	publishers.Wait()
@@ -424,7 +420,7 @@ func runStallPass(ctx context.Context, b *broker, ps stallPassSpec, opt options,
 	if err := b.unexpectedExit(); err != nil {
 		return fail(err)
 	}
-	if err := errors.Join(err0, err1, err2); err != nil {
+	if err := errors.Join(cpu0.err, cpu1.err, err2); err != nil {
 		return fail(fmt.Errorf("broker CPU or RSS: %w", err))
 	}
 
@@ -439,8 +435,7 @@ func runStallPass(ctx context.Context, b *broker, ps stallPassSpec, opt options,
 	}
 	res.Profile = profile
 	res.RSSMB = mb(rss)
-	res.BrokerCPU, res.BenchCPU = bcpu1-bcpu0, scpu1-scpu0
-	res.OtherCPU = max(0, (all1-all0)-res.BrokerCPU-res.BenchCPU)
+	res.BrokerCPU, res.BenchCPU, res.OtherCPU = cpuBetween(cpu0, cpu1)
 
 	if stalled != nil {
 		st, err := finishStalled(ctx, b, stalled, stalledCl, stalledEnd, stalledCfg, pubs, resumeAt, opt)
