@@ -488,3 +488,30 @@ func TestMaxKeepalive(t *testing.T) {
 		t.Fatalf("v3.1.1 asking 2: CONNACK 0x%02x", ack.ReasonCode)
 	}
 }
+
+// A client disconnected for falling behind that does not read at all is not
+// kept for ever: after limits.slow_client_grace its connection is closed.
+func TestSlowClientGraceClosesAClientThatNeverReads(t *testing.T) {
+	const n, size, bound = 600, 4096, 100
+	b := startWithDevice(t, "admin-1", "admin", func(c *Config) {
+		c.Limits.SendBufferBytes = 16 << 10
+		c.Limits.MaxQueuedMessages = bound
+		c.Limits.SlowClientGrace = time.Second
+	})
+	addr := b.Addrs().TCP
+	stalled, r, _ := dialRawSession(t, addr, "admin-1:stalled", true)
+	stalled.subscribe("lab/stall", 1)
+	r.expect(packets.Suback)
+	publishNumbered(t, addr, "admin-1:pub", "lab/stall", n, size) // its connection is closed when it returns
+	if v := metricValue(t, b, `storeedge_disconnects_total{reason="queue_full"}`); v != 1 {
+		t.Fatalf("disconnects_total{queue_full} = %v, want 1", v)
+	}
+	// The stalled client never reads; the broker lets it go after the grace.
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValue(t, b, "storeedge_connections") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled client is still connected 10 s after its disconnect (grace 1 s)")
+		}
+		time.Sleep(50 * time.Millisecond) // polling the broker's gauge
+	}
+}
