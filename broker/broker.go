@@ -96,10 +96,11 @@ func (b *Broker) start(ctx context.Context) error {
 		b.log.Warn("limits.max_pending_writes is no longer used: the send buffer is limits.send_buffer_bytes")
 	}
 	caps.MaximumSessionExpiryInterval = cfg.Limits.MaxSessionExpiry
-	// A connected client holding this many QoS 1/2 messages (plus room for
-	// its own QoS 2 handshakes) is disconnected with 0x97; the session hook
-	// bounds an offline persistent session's queue at max_queued_messages.
-	caps.MaximumInflight = uint16(min(65535, cfg.Limits.MaxQueuedMessages+int(cfg.Limits.ReceiveMaximum)))
+	// A connected client holding this many QoS 1/2 messages is disconnected
+	// with 0x97; the session hook bounds an offline persistent session's
+	// queue at the same number. (The client's own QoS 2 handshakes are kept
+	// apart and do not count.)
+	caps.MaximumInflight = uint16(cfg.Limits.MaxQueuedMessages)
 	// Messages without an expiry never expire: a tablet may be away for days
 	// and its queue must wait for it. mochi's default would delete them after
 	// 24 h (and uses the creation time for it; the session hook needs that
