@@ -287,3 +287,25 @@ func paceNext(next, stopAt, interval int64) int64 {
 	}
 	return next + interval
 }
+
+// pubRun is a measured window's publishers and their PUBACK readers.
+type pubRun struct {
+	ackDone            chan struct{} // closed to stop the PUBACK readers
+	ackers, publishers sync.WaitGroup
+}
+
+// startPublishers runs every publisher in the window win until its end (or
+// until ctx ends), each QoS 1/2 one with its PUBACK reader.
+func startPublishers(ctx context.Context, pubs []*publisher, win measureWindow) *pubRun {
+	r := &pubRun{ackDone: make(chan struct{})}
+	for _, p := range pubs {
+		p.win = win
+		if p.qos > 0 {
+			r.ackers.Add(1)
+			go func() { defer r.ackers.Done(); p.runAcker(r.ackDone) }()
+		}
+		r.publishers.Add(1)
+		go func() { defer r.publishers.Done(); p.run(ctx, win.t1) }()
+	}
+	return r
+}

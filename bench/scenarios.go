@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -226,17 +225,7 @@ func runLoad(ctx context.Context, b *broker, name string, rep int, ls loadSpec, 
 	pubCtx, stopPubs := context.WithCancel(runCtx)
 	defer stopPubs()
 
-	ackDone := make(chan struct{})
-	var ackers, publishers sync.WaitGroup
-	for _, p := range pubs {
-		p.win = win
-		if p.qos > 0 {
-			ackers.Add(1)
-			go func() { defer ackers.Done(); p.runAcker(ackDone) }()
-		}
-		publishers.Add(1)
-		go func() { defer publishers.Done(); p.run(pubCtx, win.t1) }()
-	}
+	run := startPublishers(pubCtx, pubs, win)
 
 	if opt.verbose {
 		tlDone := make(chan struct{})
@@ -253,23 +242,23 @@ func runLoad(ctx context.Context, b *broker, name string, rep int, ls loadSpec, 
 	sleepUntil(ctx, win.t1)
 	cpu1 := markCPU(b.pid())
 	stopPubs()
-	publishers.Wait()
+	run.publishers.Wait()
 	if err := ctx.Err(); err != nil {
-		close(ackDone)
+		close(run.ackDone)
 		return nil, fmt.Errorf("interrupted: %w", err)
 	}
 	if err := b.unexpectedExit(); err != nil {
-		close(ackDone)
+		close(run.ackDone)
 		return nil, err
 	}
 	if err := errors.Join(cpu0.err, cpu1.err); err != nil {
-		close(ackDone)
+		close(run.ackDone)
 		return nil, fmt.Errorf("broker CPU: %w", err)
 	}
 
 	drained := drain(pubs, subs, opt.drain, opt.drain)
-	close(ackDone)
-	ackers.Wait()
+	close(run.ackDone)
+	run.ackers.Wait()
 	closeAll(clients)
 	clients = nil
 	if waitProfile != nil {

@@ -366,15 +366,7 @@ func runStallPass(ctx context.Context, b *broker, ps stallPassSpec, opt options,
 	pubCtx, stopPubs := context.WithCancel(runCtx)
 	defer stopPubs()
 
-	ackDone := make(chan struct{})
-	var ackers, publishers sync.WaitGroup
-	for _, p := range pubs {
-		p.win = win
-		ackers.Add(1)
-		go func() { defer ackers.Done(); p.runAcker(ackDone) }()
-		publishers.Add(1)
-		go func() { defer publishers.Done(); p.run(pubCtx, win.t1) }()
-	}
+	run := startPublishers(pubCtx, pubs, win)
 	stallDone := make(chan struct{})
 	if gate != nil {
 		go func() {
@@ -408,10 +400,10 @@ func runStallPass(ctx context.Context, b *broker, ps stallPassSpec, opt options,
 	cpu1 := markCPU(b.pid())
 	rss, err2 := procRSS(b.pid())
 	stopPubs()
-	publishers.Wait()
+	run.publishers.Wait()
 	<-stallDone
 	fail := func(err error) (*stallPass, error) {
-		close(ackDone)
+		close(run.ackDone)
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -425,8 +417,8 @@ func runStallPass(ctx context.Context, b *broker, ps stallPassSpec, opt options,
 	}
 
 	res.Drained = drain(pubs, healthy, opt.drain, opt.drain)
-	close(ackDone)
-	ackers.Wait()
+	close(run.ackDone)
+	run.ackers.Wait()
 	if waitProfile != nil {
 		if err := waitProfile(); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s %s: %v\n", scenarioStall, ps.name, err)

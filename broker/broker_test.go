@@ -187,6 +187,9 @@ func TestConfigErrors(t *testing.T) {
 		"camera ports word":  "camera:\n  udp_ports: many\n",
 		"ice server no urls": "camera:\n  ice_servers: [{username: u}]\n",
 		"short grace":        "camera:\n  offline_grace: 1ms\n",
+		"tiny send buffer":   "limits:\n  send_buffer_bytes: 100\n",
+		"no connect timeout": "limits:\n  connect_timeout: 0s\n",
+		"no slow grace":      "limits:\n  slow_client_grace: 1ms\n",
 	} {
 		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
@@ -205,6 +208,12 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if c.Auth.AllowAnonymous {
 		t.Fatal("the embedded default allows anonymous clients")
+	}
+	// An older store.yaml with the count-based send buffer still loads.
+	old := filepath.Join(dir, "old.yaml")
+	_ = os.WriteFile(old, []byte("limits:\n  max_pending_writes: 1024\n"), 0o600)
+	if _, err := LoadConfig(old); err != nil {
+		t.Fatalf("a config with limits.max_pending_writes: %v", err)
 	}
 	// A partial file keeps the other defaults.
 	p := filepath.Join(dir, "partial.yaml")

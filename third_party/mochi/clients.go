@@ -313,12 +313,14 @@ func (cl *Client) CloseAfterWrites(code packets.Code) bool {
 		return false
 	}
 	grace := cl.slowClientGrace()
-	dropped := cl.State.out.replace(&packets.Packet{
+	dropped, qos0 := cl.State.out.replace(&packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
 		ReasonCode:  code.Code,
 		Properties:  packets.Properties{ReasonString: code.Reason},
 	})
 	atomic.AddInt32(&cl.State.outboundQty, int32(1-dropped))
+	// QoS 1/2 ones stay in the session; the QoS 0 ones are gone: count them.
+	atomic.AddInt64(&cl.ops.info.MessagesDropped, int64(qos0))
 	if cl.Net.Conn != nil {
 		_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(grace))
 	}
@@ -362,9 +364,6 @@ func (cl *Client) SetReady() {
 	cl.State.out.wake()
 	cl.Pump()
 }
-
-// Closing reports whether the client is being disconnected by the server.
-func (cl *Client) Closing() bool { return cl.State.closing.Load() }
 
 // packetSize estimates the bytes a publish takes on the wire.
 func packetSize(pk packets.Packet) int64 {
@@ -471,17 +470,21 @@ func (q *outQueue) pending() int {
 	return len(q.pkts) - q.head
 }
 
-// replace discards what waits and queues pk alone; it returns how many were discarded.
-func (q *outQueue) replace(pk *packets.Packet) int {
+// replace discards what waits and queues pk alone; it returns how many
+// packets were discarded, and how many of them were QoS 0 publishes.
+func (q *outQueue) replace(pk *packets.Packet) (n, qos0 int) {
 	q.mu.Lock()
-	n := len(q.pkts) - q.head
+	n = len(q.pkts) - q.head
 	for i := q.head; i < len(q.pkts); i++ {
 		q.bytes -= q.sizes[i]
+		if p := q.pkts[i]; p.FixedHeader.Type == packets.Publish && p.FixedHeader.Qos == 0 {
+			qos0++
+		}
 	}
 	q.pkts, q.sizes, q.head = []*packets.Packet{pk}, []int64{0}, 0
 	q.mu.Unlock()
 	q.wake()
-	return n
+	return n, qos0
 }
 
 // ParseConnect parses the connect parameters and properties for a client.

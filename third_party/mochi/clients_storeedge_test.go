@@ -4,6 +4,7 @@ import (
 	"net"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -73,5 +74,33 @@ func TestPumpHonoursSendQuota(t *testing.T) {
 	cl.Pump()
 	if got := popIDs(); len(got) != 1 || got[0] != 3 {
 		t.Fatalf("after one PUBACK, queued %v, want [3]", got)
+	}
+}
+
+// A client disconnected for falling behind gets the DISCONNECT next; the QoS 0
+// publishes still waiting for it are dropped and counted, not lost silently.
+func TestCloseAfterWritesCountsDiscardedQoS0(t *testing.T) {
+	srv := New(&Options{SlowClientGrace: time.Hour})
+	cl := srv.NewClient(nil, "t", "c", false)
+	cl.Properties.ProtocolVersion = 5
+	for i := 0; i < 3; i++ {
+		cl.State.out.push(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}}, 10)
+	}
+	cl.State.out.push(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 7}, 10)
+	if !cl.CloseAfterWrites(packets.ErrQuotaExceeded) {
+		t.Fatal("CloseAfterWrites refused a client not closing")
+	}
+	if cl.CloseAfterWrites(packets.ErrQuotaExceeded) {
+		t.Fatal("a second CloseAfterWrites was taken")
+	}
+	if got := srv.Info.MessagesDropped; got != 3 {
+		t.Fatalf("MessagesDropped %d, want the 3 QoS 0 publishes", got)
+	}
+	pk, _ := cl.State.out.pop()
+	if pk == nil || pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != packets.ErrQuotaExceeded.Code {
+		t.Fatalf("next packet %+v, want DISCONNECT 0x97", pk)
+	}
+	if pk, _ := cl.State.out.pop(); pk != nil {
+		t.Fatalf("after the DISCONNECT: %+v", pk)
 	}
 }

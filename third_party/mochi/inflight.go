@@ -167,19 +167,6 @@ func (i *Inflight) WasInherited(id uint16) bool {
 // HasDeferred reports cheaply whether publishes may be waiting.
 func (i *Inflight) HasDeferred() bool { return i.deferredN.Load() > 0 }
 
-// DeferredLen returns how many publishes wait to be written.
-func (i *Inflight) DeferredLen() int {
-	i.RLock()
-	defer i.RUnlock()
-	n := 0
-	for _, d := range i.deferred {
-		if i.live(d) {
-			n++
-		}
-	}
-	return n
-}
-
 // NextImmediate removes and returns the oldest deferred publish. (Upstream
 // read-locked the map twice here; a writer waiting in between deadlocked it.)
 func (i *Inflight) NextImmediate() (packets.Packet, bool) {
