@@ -71,6 +71,7 @@ func startStore(t *testing.T, devices []string, adjust func(*broker.Config)) *st
 type client struct {
 	t       testing.TB
 	ID      string
+	s       *storetest.Store
 	Connack *paho.Connack
 	pc      *paho.Client
 	conn    net.Conn
@@ -101,7 +102,7 @@ type opts struct {
 // connect logs clientID (device id or id:suffix) in; the CONNACK must accept it.
 func connect(t testing.TB, s *storetest.Store, clientID string, o opts) *client {
 	t.Helper()
-	c := &client{t: t, ID: clientID, more: make(chan struct{})}
+	c := &client{t: t, ID: clientID, s: s, more: make(chan struct{})}
 	conn, err := net.DialTimeout("tcp", s.Addr, wait)
 	if err != nil {
 		t.Fatal(err)
@@ -253,11 +254,30 @@ func dump(msgs []*paho.Publish) string {
 func (c *client) drop() { c.conn.Close() }
 
 // disconnect sends a normal DISCONNECT (reason 0x00).
+// It returns once the server has closed the connection too: a reconnect
+// that reaches the server before it reads the DISCONNECT takes over the
+// open session, which is correct but not what the tests mean to check.
 func (c *client) disconnect() {
 	_ = c.pc.Disconnect(&paho.Disconnect{ReasonCode: 0})
 	select {
 	case <-c.pc.Done():
 	case <-time.After(wait):
+	}
+	b := c.s.Broker()
+	if b == nil {
+		return
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		cl, ok := b.Server().Clients.Get(c.ID)
+		if !ok || cl.Closed() {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Errorf("%s: the server still holds the connection %v after its DISCONNECT", c.ID, wait)
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -198,6 +198,10 @@ func (s *Store) Kill() {
 // off); Up starts it again.
 func (s *Store) Stop() { s.t.Helper(); s.stop() }
 
+// Broker is the in-process broker, nil while it is down or when the store
+// runs as a child process (Options.Process).
+func (s *Store) Broker() *broker.Broker { return s.b }
+
 // Up starts the store again after Kill or Stop.
 func (s *Store) Up() { s.t.Helper(); s.up() }
 

@@ -104,3 +104,45 @@ func TestCloseAfterWritesCountsDiscardedQoS0(t *testing.T) {
 		t.Fatalf("after the DISCONNECT: %+v", pk)
 	}
 }
+
+// An MQTT 5 session with Session Expiry Interval 0 ends with its connection:
+// a client that reconnects with Clean Start 0 before the old connection's
+// clean-up has run gets a new session, not the old subscriptions.
+func TestClosedSessionWithExpiryZeroIsNotInherited(t *testing.T) {
+	srv := New(&Options{})
+	old := srv.NewClient(nil, "t", "dev", false)
+	old.ID = "dev"
+	old.Properties.ProtocolVersion = 5
+	old.State.Subscriptions.Add("a/b", packets.Subscription{Filter: "a/b", Qos: 1})
+	srv.Topics.Subscribe(old.ID, packets.Subscription{Filter: "a/b", Qos: 1})
+	srv.Clients.Add(old)
+	old.Stop(nil) // DISCONNECT read, attachClient not yet back from Read
+
+	cl := srv.NewClient(nil, "t", "dev", false)
+	cl.ID = "dev"
+	cl.Properties.ProtocolVersion = 5
+	if srv.inheritClientSession(packets.Packet{Connect: packets.ConnectParams{Clean: false}}, cl) {
+		t.Fatal("a session that ended with its connection was resumed")
+	}
+	if n := cl.State.Subscriptions.Len(); n != 0 {
+		t.Fatalf("the new session has %d subscriptions of the old one", n)
+	}
+
+	// With an expiry the closed session is kept and resumed.
+	old = srv.NewClient(nil, "t", "keep", false)
+	old.ID = "keep"
+	old.Properties.ProtocolVersion = 5
+	old.Properties.Props.SessionExpiryInterval = 60
+	old.State.Subscriptions.Add("a/b", packets.Subscription{Filter: "a/b", Qos: 1})
+	srv.Clients.Add(old)
+	old.Stop(nil)
+	cl = srv.NewClient(nil, "t", "keep", false)
+	cl.ID = "keep"
+	cl.Properties.ProtocolVersion = 5
+	if !srv.inheritClientSession(packets.Packet{Connect: packets.ConnectParams{Clean: false}}, cl) {
+		t.Fatal("a session with expiry 60 s was not resumed")
+	}
+	if n := cl.State.Subscriptions.Len(); n != 1 {
+		t.Fatalf("the resumed session has %d subscriptions, want 1", n)
+	}
+}

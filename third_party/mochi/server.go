@@ -588,8 +588,12 @@ func (s *Server) validateConnect(cl *Client, pk packets.Packet) packets.Code {
 // session is abandoned.
 func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 	if existing, ok := s.Clients.Get(cl.ID); ok {
-		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)                                   // [MQTT-3.1.4-3]
-		if pk.Connect.Clean || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
+		// storeedge: an MQTT 5 session with expiry 0 ended when its connection
+		// closed (3.1.2.11.2), even while attachClient has yet to remove it;
+		// upstream handed it to a client that reconnected in that window.
+		ended := existing.Closed() && existing.Properties.ProtocolVersion == 5 && existing.Properties.Props.SessionExpiryInterval == 0
+		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)                                            // [MQTT-3.1.4-3]
+		if pk.Connect.Clean || ended || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
 			s.UnsubscribeClient(existing)
 			existing.ClearInflights()
 			existing.State.isTakenOver.Store(true) // only set isTakenOver after unsubscribe has occurred
