@@ -108,6 +108,10 @@ type ChatConfig struct {
 	TokenTTL           time.Duration `yaml:"token_ttl"`
 	CustomerSessionTTL time.Duration `yaml:"customer_session_ttl"`
 	MaxActiveTokens    int           `yaml:"max_active_tokens"`
+	// Who is at a shared device (kiosk, chat tablet), and who may resume
+	// a customer by her id alone.
+	PresenceTTL time.Duration `yaml:"presence_ttl"`
+	ResumeRoles []string      `yaml:"resume_roles"`
 }
 
 // MediaConfig bounds the photos, voice notes and clips the store keeps.
@@ -275,6 +279,9 @@ func (c Config) Validate() error {
 	if ch.RecallWindow < 0 || ch.MaxBodyBytes < 1 || ch.PageSize < 1 || ch.MaxMembers < 2 || ch.TokenTTL < time.Minute ||
 		ch.CustomerSessionTTL < time.Minute || ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 {
 		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl and customer_session_ttl at least 1m, customer_role and staff_roles set"))
+	}
+	if ch.PresenceTTL < time.Minute || ch.PresenceTTL > 8*time.Hour {
+		errs = append(errs, fmt.Errorf("chat.presence_ttl %v: from 1m to 8h", ch.PresenceTTL))
 	}
 	if u, err := url.Parse(ch.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("chat.public_url %q: an absolute http(s) URL of the customer page", ch.PublicURL))

@@ -106,7 +106,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		return fmt.Errorf("media: %w", err)
 	}
 	custs, err := customer.New(customer.Options{DB: b.db, PublicURL: cfg.Chat.PublicURL, TokenTTL: cfg.Chat.TokenTTL,
-		SessionTTL: cfg.Chat.CustomerSessionTTL, MaxActiveTokens: cfg.Chat.MaxActiveTokens})
+		SessionTTL: cfg.Chat.CustomerSessionTTL, MaxActiveTokens: cfg.Chat.MaxActiveTokens, PresenceTTL: cfg.Chat.PresenceTTL})
 	if err != nil {
 		return fmt.Errorf("scan-to-chat: %w", err)
 	}
@@ -129,7 +129,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		DB: b.db, Router: router, Seal: keys, Media: ms, Assistant: assistant, Tokens: custs,
 		RecallWindow: cfg.Chat.RecallWindow, MaxBodyBytes: cfg.Chat.MaxBodyBytes, PageSize: cfg.Chat.PageSize,
 		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
-		SessionRoles: cfg.Chat.SessionRoles, Now: cfg.Now, Log: b.log,
+		SessionRoles: cfg.Chat.SessionRoles, ResumeRoles: cfg.Chat.ResumeRoles, Now: cfg.Now, Log: b.log,
 	}, bridge))
 	if err != nil {
 		return err
@@ -149,7 +149,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		DB: b.db, Router: router, Seal: keys, Catalog: catalog, Chat: cs, Now: cfg.Now, Tick: bk.Tick,
 		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
 		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
-		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Log: b.log,
+		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Log: b.log,
 	}, bridge))
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ func (d *Desk) get(_ context.Context, req *svc.Request) (any, error) {
 		return nil, err
 	}
 	ans := map[string]any{}
-	v, err := d.view(r, d.private(req.From, r))
+	v, err := d.viewFor(req.From, r)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (d *Desk) list(_ context.Context, req *svc.Request) (any, error) {
 		if !d.mayTouch(req.From, r, false) {
 			continue
 		}
-		v, err := d.view(r, d.private(req.From, r))
+		v, err := d.viewFor(req.From, r)
 		if err != nil {
 			return nil, err
 		}

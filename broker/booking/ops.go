@@ -221,6 +221,10 @@ func (d *Desk) bookFor(who auth.Identity, customer, source string) (string, stri
 		}
 		return who.Device, "chat", nil
 	case d.staff(who.Role), d.desk(who.Role):
+		if customer == "" && !d.staff(who.Role) {
+			// A kiosk books for the customer at it, when one confirmed.
+			customer, _ = d.present(who)
+		}
 		if customer == "" {
 			return "", "", svc.Errorf(svc.CodeBadRequest, `"customer" is required: whose booking is it?`)
 		}
@@ -500,8 +504,9 @@ func (d *Desk) loadBooking(id string, who auth.Identity, change bool) (*record, 
 	return r, nil
 }
 
-// mayTouch: staff any booking; a customer their own; a kiosk what it made
-// (and reads any, to check customers in).
+// mayTouch: staff any booking; a customer their own; a kiosk changes what
+// it made for the customer at it now (and reads any, to check customers
+// in, without its notes: see private and redact).
 func (d *Desk) mayTouch(who auth.Identity, r *record, change bool) bool {
 	switch {
 	case d.staff(who.Role):
@@ -509,7 +514,7 @@ func (d *Desk) mayTouch(who auth.Identity, r *record, change bool) bool {
 	case who.Customer:
 		return who.Device == r.Customer
 	case d.desk(who.Role):
-		return !change || who.Device == r.By
+		return !change || (who.Device == r.By && d.deskPresent(who, r.Customer))
 	}
 	return contains(d.o.ProgressRoles, who.Role) && !change
 }
@@ -589,7 +594,7 @@ func (d *Desk) mutateWith(ctx context.Context, id string, now time.Time, photo *
 }
 
 func (d *Desk) answer(r *record, who auth.Identity) (any, error) {
-	v, err := d.view(r, d.private(who, r))
+	v, err := d.viewFor(who, r)
 	if err != nil {
 		return nil, err
 	}

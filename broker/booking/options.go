@@ -98,8 +98,14 @@ type Options struct {
 	// complete, see profiles and notes (default staff, admin).
 	StaffRoles []string
 	// DeskRoles are self-service devices (kiosks): they book for a
-	// customer they name and check customers in (default kiosk).
+	// customer they name and check customers in (default kiosk). Profiles,
+	// a customer's bookings and their notes they reach only for the
+	// customer at the kiosk (Presence).
 	DeskRoles []string
+	// Presence names the customer at a kiosk, who confirmed it from her
+	// phone (broker/auth/customer.Store); nil = kiosks reach no customer's
+	// profiles or bookings.
+	Presence Presence
 	// ProgressRoles post progress stages besides staff (default camera).
 	ProgressRoles []string
 	// FeedRoles read the change feed besides staff (default cloud).
@@ -205,6 +211,9 @@ func (d *Desk) Register() error {
 		{"profile_put", d.profilePut, true},
 		{"profile_list", d.profileList, false},
 		{"profile_delete", d.profileDelete, true},
+		{"presence_start", d.presenceStart, false}, // not remembered: the answer holds a live code
+		{"presence_get", d.presenceGet, false},
+		{"presence_end", d.presenceEnd, true},
 	}
 	for _, op := range ops {
 		var opts []svc.OpOption

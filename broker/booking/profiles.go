@@ -146,11 +146,20 @@ func (d *Desk) customerFor(who auth.Identity, customer string) (string, error) {
 			return "", failf(svc.CodeForbidden, ReasonNotYours, "customers see their own profiles only")
 		}
 		return who.Device, nil
-	case d.staff(who.Role), d.desk(who.Role):
+	case d.staff(who.Role):
 		if err := checkID("customer", customer); err != nil {
 			return "", err
 		}
 		return customer, nil
+	case d.desk(who.Role):
+		// A kiosk is a public device: only the customer standing at it,
+		// who confirmed so from her own phone.
+		if customer != "" {
+			if err := checkID("customer", customer); err != nil {
+				return "", err
+			}
+		}
+		return d.deskFor(who, customer)
 	}
 	return "", svc.Errorf(svc.CodeForbidden, "role %s has no access to profiles", who.Role)
 }
@@ -174,6 +183,11 @@ func (d *Desk) loadProfile(id, customer string, who auth.Identity) (*storedProfi
 	}
 	if rec.Customer != customer || (who.Customer && who.Device != customer) {
 		return nil, failf(svc.CodeForbidden, ReasonNotYours, "profile %s belongs to another customer", id)
+	}
+	if d.desk(who.Role) && !d.staff(who.Role) {
+		if _, err := d.deskFor(who, customer); err != nil {
+			return nil, err
+		}
 	}
 	return d.openProfile(id, rec)
 }

@@ -57,9 +57,29 @@ func (d *Desk) slotViews(ss []Slot) []SlotView {
 	return out
 }
 
-// private reports whether who may see r's notes and contact.
+// private reports whether who may see r's notes and contact: staff, the
+// customer, the device that made the booking; a kiosk only while the
+// booking's customer is at it.
 func (d *Desk) private(who auth.Identity, r *record) bool {
-	return d.staff(who.Role) || who.Device == r.Customer || who.Device == r.By
+	switch {
+	case d.staff(who.Role), who.Device == r.Customer:
+		return true
+	case d.desk(who.Role):
+		return d.deskPresent(who, r.Customer)
+	}
+	return who.Device == r.By
+}
+
+// viewFor renders r for who: private data and progress notes as who may
+// see them.
+func (d *Desk) viewFor(who auth.Identity, r *record) (View, error) {
+	private := d.private(who, r)
+	v, err := d.view(r, private)
+	if err != nil {
+		return View{}, err
+	}
+	d.redact(who, &v, private)
+	return v, nil
 }
 
 // view renders r; with private it opens the sealed notes and contact.

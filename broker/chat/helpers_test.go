@@ -364,6 +364,11 @@ type answer struct {
 	URL      string    `json:"url"`
 	Expires  time.Time `json:"expires"`
 	QRPNG    []byte    `json:"qr_png"`
+	// presence ops
+	Code   string     `json:"code"`
+	Device string     `json:"device"`
+	Until  *time.Time `json:"until"`
+	Ended  bool       `json:"ended"`
 
 	raw string
 }

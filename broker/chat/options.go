@@ -85,6 +85,11 @@ type Options struct {
 	// SessionRoles may ask for a scan-to-chat session (default chat-tablet
 	// and the staff roles).
 	SessionRoles []string
+	// ResumeRoles may ask for a session of a returning customer by her id
+	// alone: a person who sees the customer in front of them (default the
+	// staff roles). Other session roles (chat tablets) resume a customer
+	// only after she confirmed the device's presence code from her phone.
+	ResumeRoles []string
 	// QRSize is the side of the session op's QR code PNG in pixels (default 320).
 	QRSize int
 	// Outbox, when set, receives what HQ must see of conversations with a
@@ -101,9 +106,15 @@ type Media interface {
 	Unref(ctx context.Context, hash string) (int64, error)
 }
 
-// Tokens issues one-time scan-to-chat tokens (broker/auth/customer.Store).
+// Tokens issues one-time scan-to-chat tokens and keeps which customer is at
+// which device (broker/auth/customer.Store).
 type Tokens interface {
 	Issue(ctx context.Context, customer, issuedBy string) (customer.Ticket, error)
+	StartPresence(ctx context.Context, device string) (customer.PresenceCode, error)
+	ConfirmPresence(ctx context.Context, code, customer string) (customer.Presence, error)
+	PresentAt(device string) (string, time.Time, error)
+	EndPresence(ctx context.Context, device string) (bool, error)
+	TakePresence(ctx context.Context, device, customer string) (bool, error)
 }
 
 // Outbox takes messages bound for HQ in the transaction that produced them
@@ -153,6 +164,9 @@ func New(o Options) (*Service, error) {
 	if o.SessionRoles == nil {
 		o.SessionRoles = append([]string{"chat-tablet"}, o.StaffRoles...)
 	}
+	if o.ResumeRoles == nil {
+		o.ResumeRoles = slices.Clone(o.StaffRoles)
+	}
 	if o.QRSize == 0 {
 		o.QRSize = 320
 	}
@@ -188,6 +202,10 @@ func (s *Service) Register() error {
 		{"assign", s.assign, true},
 		{"quick_replies", s.quickReplies, false},
 		{"session", s.session, false}, // not remembered: the answer holds a live token
+		{"presence_start", s.presenceStart, false}, // not remembered: the answer holds a live code
+		{"presence_get", s.presenceGet, false},
+		{"presence_end", s.presenceEnd, true},
+		{"presence_confirm", s.presenceConfirm, true},
 	}
 	for _, op := range ops {
 		var opts []svc.OpOption

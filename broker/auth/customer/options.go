@@ -16,6 +16,7 @@ const (
 	DefaultTokenTTL        = 10 * time.Minute
 	DefaultSessionTTL      = 24 * time.Hour
 	DefaultMaxActiveTokens = 1000
+	DefaultPresenceTTL     = 10 * time.Minute
 )
 
 // Errors of Issue, Redeem and QRPNG; returned wrapped, test with errors.Is.
@@ -54,6 +55,9 @@ type Options struct {
 	// MaxActiveTokens bounds the unexpired, unredeemed tokens of all
 	// customers together (default 1000); Issue past it fails with ErrQuota.
 	MaxActiveTokens int
+	// PresenceTTL is how long a customer who confirmed a device's presence
+	// code counts as at that device (default 10 min).
+	PresenceTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -79,7 +83,7 @@ func New(o Options) (*Store, error) {
 		return nil, errors.New("customer: Options.DB is required")
 	case o.PublicURL == "":
 		return nil, errors.New("customer: Options.PublicURL is required")
-	case o.TokenTTL < 0, o.SessionTTL < 0, o.MaxActiveTokens < 0:
+	case o.TokenTTL < 0, o.SessionTTL < 0, o.MaxActiveTokens < 0, o.PresenceTTL < 0:
 		return nil, errors.New("customer: limits must not be negative (0 = default)")
 	}
 	u, err := url.Parse(o.PublicURL)
@@ -100,6 +104,9 @@ func New(o Options) (*Store, error) {
 	}
 	if o.MaxActiveTokens == 0 {
 		o.MaxActiveTokens = DefaultMaxActiveTokens
+	}
+	if o.PresenceTTL == 0 {
+		o.PresenceTTL = DefaultPresenceTTL
 	}
 	return &Store{o: o, public: u, active: make(map[string]time.Time)}, nil
 }

@@ -120,7 +120,8 @@ func (s *Store) noteSession(customer string, expires time.Time) {
 	}
 }
 
-// Sweep deletes expired tokens (redeemed or not) and expired sessions, and
+// Sweep deletes expired tokens (redeemed or not), expired sessions and
+// presence codes and bindings that are over, and
 // returns how many records it removed. A swept token is ErrNotFound to
 // Redeem. Unreadable records are removed too.
 func (s *Store) Sweep(ctx context.Context) (removed int, err error) {
@@ -149,7 +150,9 @@ func (s *Store) Sweep(ctx context.Context) (removed int, err error) {
 				return err
 			}
 		}
-		return nil
+		n, err := sweepPresence(tx, now)
+		removed += n
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("customer: sweep: %w", err)
