@@ -201,7 +201,7 @@ func (s *Service) Register() error {
 		{"waiting", s.waiting, false},
 		{"assign", s.assign, true},
 		{"quick_replies", s.quickReplies, false},
-		{"session", s.session, false}, // not remembered: the answer holds a live token
+		{"session", s.session, false},              // not remembered: the answer holds a live token
 		{"presence_start", s.presenceStart, false}, // not remembered: the answer holds a live code
 		{"presence_get", s.presenceGet, false},
 		{"presence_end", s.presenceEnd, true},
