@@ -142,7 +142,9 @@ func TestStoreDay(t *testing.T) {
 		t.Fatalf("profile: %+v", prof)
 	}
 
-	// At the kiosk: the form pre-fills from her profile, she picks Tuesday 15:00.
+	// At the kiosk: she scans its code with her phone, the form pre-fills
+	// from her profile, she picks Tuesday 15:00.
+	atKiosk(t, k, owner)
 	var ps struct {
 		Profiles []booking.Profile `json:"profiles"`
 	}
@@ -312,6 +314,7 @@ func TestPersonalDataSealedAtRest(t *testing.T) {
 		Profile booking.Profile `json:"profile"`
 	}
 	st.OK(t, owner.Call(t, "booking", "profile_put", `{"profile":{"kind":"pet","name":"Nuomi-7f3a","species":"dog","size":"medium","allergies":["allergy-7f3a"],"temperament":"temperament-7f3a"}}`)).Decode(t, &prof)
+	atKiosk(t, k, owner)
 	var b bookingAnswer
 	st.OK(t, k.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-groom","start":%q,"customer":%q,"profile":%q,"notes":"notes-7f3a","contact":{"name":"name-7f3a","phone":"13907f3a"}}`,
 		at(tue, "10:00"), owner.Username, prof.Profile.ID))).Decode(t, &b)
