@@ -337,8 +337,10 @@ func (c *Client) QuickReplies(ctx context.Context, opts ...CallOption) (QuickRep
 	return call[QuickReplies](ctx, c, "chat", "quick_replies", nil, opts...)
 }
 
-// ChatSession starts a scan-to-chat session; customer resumes a known
-// customer on another phone ("" for a new customer).
+// ChatSession starts a scan-to-chat session: "" for a new customer, or a
+// returning customer's id to resume her. Staff may name her; a chat tablet
+// only after she confirmed its presence code (ChatPresenceStart), and one
+// confirmation resumes her once, else ErrForbidden (reason "not_present").
 func (c *Client) ChatSession(ctx context.Context, customer string, opts ...CallOption) (ChatSession, error) {
 	return call[ChatSession](ctx, c, "chat", "session", sessionBody{customer}, opts...)
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -260,7 +261,7 @@ func TestBookingVisit(t *testing.T) {
 	cam := connect(t, config(s, "cam-1"))
 	admin := connect(t, config(s, "admin-1"))
 	ctx := ctxFor(t, 60*time.Second)
-	const customer = "cust-dou"
+	const customer = "cust-doudou"
 
 	var changes, customerChanges inbox[device.Change]
 	if err := staff.OnBookingChanges(ctx, changes.add); err != nil {
@@ -289,6 +290,26 @@ func TestBookingVisit(t *testing.T) {
 	slot := av.Days[0].Slots[0]
 	if !slot.Start.After(s.Now()) || slot.End.Sub(slot.Start) != 90*time.Minute {
 		t.Fatalf("first slot: %+v (now %v)", slot, s.Now())
+	}
+
+	// Dou's owner is at the kiosk: until her phone confirms the kiosk's
+	// presence code, the kiosk reaches none of her profiles.
+	_, err = kiosk.ProfileList(ctx, customer)
+	var refused *device.Error
+	if !errors.Is(err, device.ErrForbidden) || !errors.As(err, &refused) || refused.Reason != "not_present" {
+		t.Fatalf("profiles of a customer not at the kiosk: %v", err)
+	}
+	code, err := kiosk.KioskPresenceStart(ctx)
+	if err != nil || code.Code == "" || !strings.Contains(code.URL, "present="+code.Code) || !bytes.HasPrefix(code.QRPNG, []byte("\x89PNG")) {
+		t.Fatalf("presence code: %+v %v", code, err)
+	}
+	user, pw := s.CustomerCredentials(t, s.Connect(t, storetest.Device{ID: "staff-anna", Role: "staff"}, "desk"), customer)
+	phone := connect(t, device.Config{Brokers: []string{"mqtt://" + s.Addr}, DeviceID: user, Password: pw, NoPresence: true, Log: testLog})
+	if p, err := phone.PresenceConfirm(ctx, code.Code); err != nil || p.Device != "kiosk-1" || p.Customer != customer {
+		t.Fatalf("confirm: %+v %v", p, err)
+	}
+	if p, err := kiosk.KioskPresence(ctx); err != nil || p.Customer != customer || p.Until == nil {
+		t.Fatalf("who is at the kiosk: %+v %v", p, err)
 	}
 
 	pet, err := kiosk.ProfilePut(ctx, customer, device.Profile{Kind: "pet", Name: "Dou", Species: "dog", Size: "small"})
