@@ -29,6 +29,7 @@ import (
 var fleet = []storetest.Device{
 	{ID: "tablet-1", Role: "chat-tablet"},
 	{ID: "staff-anna", Role: "staff"},
+	{ID: "kiosk-1", Role: "kiosk"},
 }
 
 // startWebStore starts a store with MQTT over WebSocket on, which the

@@ -47,6 +47,9 @@ const STRINGS = {
     tokenUsed: 'This code has already been used. Please ask for a new code at the store.',
     tokenBad: 'This code is not valid. Please scan it again.',
     loginExpired: 'Your chat session has ended. Please scan the code at the store again.',
+    presentOK: 'Done: {device} can now show your details. It forgets you after a few minutes, or when you finish there.',
+    presentBad: 'That code did not work: it has expired or was used. Ask the screen for a new code and scan it again.',
+    presentNoLogin: 'To use the screen in the store, open your chat first: scan the chat code at the store, then scan the screen\'s code again.',
     noWebsocket: 'Chat is not turned on for this store.',
     network: 'Cannot reach the store. Please check the Wi-Fi connection.',
     // messages
@@ -155,6 +158,9 @@ const STRINGS = {
     tokenUsed: '二维码已被使用，请在门店重新获取。',
     tokenBad: '二维码无效，请重新扫码。',
     loginExpired: '聊天会话已结束，请在门店重新扫码。',
+    presentOK: '已确认：{device} 现在可以显示您的信息。几分钟后或您操作结束时会自动退出。',
+    presentBad: '此码无效：已过期或已被使用。请在屏幕上获取新码后重新扫码。',
+    presentNoLogin: '要使用店内屏幕，请先扫描门店的聊天码打开聊天，然后再扫描屏幕上的码。',
     noWebsocket: '本店未开启在线聊天。',
     network: '无法连接门店，请检查 Wi-Fi 连接。',
     you: '我',
@@ -270,6 +276,7 @@ let myDelivered = 0;
 let noticeMsg = null; // {key, vars}
 let gateKey = null;
 let liveSession = null;
+let presentCode = null; // a device's presence code to confirm, from ?present=
 
 // ---- login -----------------------------------------------------------
 
@@ -293,6 +300,14 @@ function forgetLogin() {
 // this phone, is the common case of a reload: the saved login is used.
 async function login() {
   const q = new URLSearchParams(location.search);
+  // A kiosk's or chat tablet's presence code (?present=…): confirmed once
+  // this phone is logged in as the customer (see confirmPresence).
+  if (q.get('present')) {
+    presentCode = q.get('present');
+    q.delete('present');
+    const rest = q.toString();
+    history.replaceState(null, '', location.pathname + (rest ? '?' + rest : '') + location.hash);
+  }
   const token = q.get('t');
   if (token) {
     // Out of the address bar and the history: a token is used once.
@@ -324,7 +339,7 @@ async function login() {
   }
   const saved = savedLogin();
   if (saved) return saved;
-  throw new GateError('scanAgain');
+  throw new GateError(presentCode ? 'presentNoLogin' : 'scanAgain');
 }
 
 class GateError extends Error {
@@ -1098,7 +1113,25 @@ async function start() {
   await sync().catch(() => {});
   loadBookings();
   flush();
+  confirmPresence();
   $('text').focus();
+}
+
+// confirmPresence tells the store that this customer is at the kiosk or
+// chat tablet whose code was scanned: only she can, from her own login, and
+// only then does that device reach her details (PROTOCOL.md, "Presence").
+async function confirmPresence() {
+  const code = presentCode;
+  presentCode = null;
+  if (!code) return;
+  try {
+    const ans = await link.call('chat', 'presence_confirm', { code });
+    view.present = ans.device;
+    notice('presentOK', { device: ans.device });
+  } catch (e) {
+    view.present = null;
+    notice('presentBad');
+  }
 }
 
 start();
