@@ -3,6 +3,14 @@
 // slot for a customer and prints the booking. When the slot was taken in
 // the meantime it books the first alternative the store offers instead.
 //
+// Who the customer is: a kiosk is a public device, so it does not take a
+// customer's word (or id) for it. Without -customer it shows its presence
+// code (the URL is printed, the QR code written to -qr); the customer
+// scans it with the phone that holds her store chat, and once she has
+// confirmed there the kiosk books for her and shows her pets' profiles.
+// When she is done it ends her time at the kiosk. With -customer it books
+// for that id, but reads nothing of that customer.
+//
 // To run it against a local store started with `make run` (whose device
 // registry starts empty), register a kiosk first, in another terminal:
 //
@@ -17,7 +25,7 @@
 //
 // then
 //
-//	go run ./device/examples/kiosk -id kiosk-1 -password '<the password>' -customer cust-demo
+//	go run ./device/examples/kiosk -id kiosk-1 -password '<the password>'
 //
 // -queue-dir keeps the kiosk's unanswered bookings on disk across restarts
 // of the program.
@@ -40,27 +48,44 @@ func main() {
 	id := flag.String("id", "kiosk-1", "this kiosk's device id")
 	password := flag.String("password", "", "this kiosk's password")
 	queueDir := flag.String("queue-dir", "", "keep unanswered requests in this directory (default: in memory)")
-	customer := flag.String("customer", "", "the customer id to book for (their cust-… id when they have one)")
+	customer := flag.String("customer", "", "book for this customer id without her confirming at the kiosk (nothing of hers is shown)")
 	service := flag.String("service", "", "the service to book (default: the first one listed)")
+	qr := flag.String("qr", "kiosk-presence.png", "where to write the presence QR code (PNG) for the customer to scan")
 	flag.Parse()
-	if *customer == "" {
-		fmt.Fprintln(os.Stderr, "kiosk: -customer is required")
-		os.Exit(2)
-	}
-	if err := run(*broker, *id, *password, *queueDir, *customer, *service); err != nil {
+	if err := run(*broker, *id, *password, *queueDir, *customer, *service, *qr); err != nil {
 		fmt.Fprintln(os.Stderr, "kiosk:", err)
 		os.Exit(1)
 	}
 }
 
-func run(broker, id, password, queueDir, customer, service string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func run(broker, id, password, queueDir, customer, service, qr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	c, err := device.Connect(ctx, device.Config{Brokers: []string{broker}, DeviceID: id, Password: password, QueueDir: queueDir})
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.Background())
+
+	if customer == "" {
+		if customer, err = waitForCustomer(ctx, c, qr); err != nil {
+			return err
+		}
+		// Her time at the kiosk ends with this program.
+		defer func() {
+			if _, err := c.KioskPresenceEnd(context.Background()); err != nil {
+				fmt.Fprintln(os.Stderr, "kiosk: ending the customer's time here:", err)
+			}
+		}()
+		pets, err := c.ProfileList(ctx, customer)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Welcome back, %s. Your profiles:\n", customer)
+		for _, p := range pets {
+			fmt.Printf("  %s  %s (%s %s)\n", p.ID, p.Name, p.Kind, p.Species)
+		}
+	}
 
 	cat, err := c.Services(ctx)
 	if err != nil {
@@ -106,4 +131,35 @@ func run(broker, id, password, queueDir, customer, service string) error {
 	fmt.Printf("\nBooked %s: %s for %s, %s-%s on %v (%s)\n", b.ID, b.Service, b.Customer,
 		b.Start.Format("Mon 2 Jan 15:04"), b.End.Format("15:04"), b.Resources, b.Status)
 	return nil
+}
+
+// waitForCustomer shows the kiosk's presence code and waits until a
+// customer has confirmed it from her phone, or the code expires.
+func waitForCustomer(ctx context.Context, c *device.Client, qr string) (string, error) {
+	code, err := c.KioskPresenceStart(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(qr, code.QRPNG, 0o644); err != nil {
+		return "", err
+	}
+	fmt.Printf("Scan this with the phone that has your store chat (QR code in %s):\n  %s\n", qr, code.URL)
+	wait, cancel := context.WithDeadline(ctx, code.Expires)
+	defer cancel()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		p, err := c.KioskPresence(wait)
+		if err == nil && p.Customer != "" {
+			return p.Customer, nil
+		}
+		if err != nil && wait.Err() == nil {
+			return "", err
+		}
+		select {
+		case <-wait.Done():
+			return "", errors.New("nobody confirmed the code in time; run again for a new one")
+		case <-tick.C:
+		}
+	}
 }
