@@ -219,7 +219,13 @@ func TestConsole(t *testing.T) {
 	browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.conversations.some(c => c.conversation === %q && !c.waiting && c.unread === 0)`, conv), 10*time.Second, showConsole)
 	consoleShot(t, b, "chats")
 
-	// The kiosk books for this customer, with the pet's profile.
+	// The kiosk books for this customer, with the pet's profile, once she
+	// has confirmed from her phone that she is at the kiosk.
+	var code struct {
+		Code string `json:"code"`
+	}
+	storetest.OK(t, kiosk.Call(t, "booking", "presence_start", `{}`)).Decode(t, &code)
+	storetest.OK(t, cust.Call(t, "chat", "presence_confirm", fmt.Sprintf(`{"code":%q}`, code.Code)))
 	var prof struct {
 		Profile struct {
 			ID string `json:"id"`
