@@ -114,6 +114,12 @@ func TestKioskOnlyForTheCustomerAtIt(t *testing.T) {
 	if p := mine(); p.Name != "Renamed" {
 		t.Fatalf("B's edit at the kiosk: %+v", p)
 	}
+	// She books at the kiosk without typing her id, for her pet.
+	var nb bookingAnswer
+	st.OK(t, k.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-bath","start":%q,"profile":%q}`, at(tue, "11:00"), prof.Profile.ID))).Decode(t, &nb)
+	if nb.Booking.Customer != b.Username || nb.Booking.Source != "kiosk" || nb.Booking.Profile != prof.Profile.ID {
+		t.Fatalf("booked at the kiosk for the customer at it: %+v", nb.Booking)
+	}
 	// She is done: the kiosk forgets her.
 	st.OK(t, k.Call(t, "booking", "presence_end", `{}`))
 	before = mine()

@@ -223,7 +223,10 @@ func (d *Desk) bookFor(who auth.Identity, customer, source string) (string, stri
 	case d.staff(who.Role), d.desk(who.Role):
 		if customer == "" && !d.staff(who.Role) {
 			// A kiosk books for the customer at it, when one confirmed.
-			customer, _ = d.present(who)
+			var err error
+			if customer, err = d.present(who); err != nil {
+				return "", "", err
+			}
 		}
 		if customer == "" {
 			return "", "", svc.Errorf(svc.CodeBadRequest, `"customer" is required: whose booking is it?`)

@@ -53,7 +53,8 @@ func (d *Desk) deskFor(who auth.Identity, customer string) (string, error) {
 	return c, nil
 }
 
-// deskPresent reports whether customer is the one at the kiosk who.
+// deskPresent reports whether customer is the one at the kiosk who; when
+// that cannot be read it is false (the kiosk is refused, nothing shown).
 func (d *Desk) deskPresent(who auth.Identity, customer string) bool {
 	c, err := d.present(who)
 	return err == nil && c != "" && c == customer
