@@ -124,6 +124,13 @@ func TestKioskOnlyForTheCustomerAtIt(t *testing.T) {
 	st.OK(t, k.Call(t, "booking", "presence_end", `{}`))
 	before = mine()
 	refused("after presence_end")
+	// What the kiosk booked for her, the next person at it cannot cancel.
+	st.Fails(t, k.Call(t, "booking", "cancel", fmt.Sprintf(`{"booking":%q}`, nb.Booking.ID)), "forbidden", booking.ReasonNotYours)
+	var left bookingAnswer
+	st.OK(t, b.Call(t, "booking", "get", fmt.Sprintf(`{"booking":%q}`, nb.Booking.ID))).Decode(t, &left)
+	if left.Booking.Status != booking.StatusBooked || left.Booking.Customer != b.Username {
+		t.Fatalf("her kiosk booking after she left: %+v", left.Booking)
+	}
 
 	// Phones and other devices do not show presence codes.
 	st.Fails(t, b.Call(t, "booking", "presence_start", `{}`), "forbidden", "")
