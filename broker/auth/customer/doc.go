@@ -15,7 +15,11 @@
 //  4. Sweep deletes expired tokens and sessions; call it now and then.
 //
 // Issue trusts its caller: whoever may call it may mint a login for any
-// customer id. Gate it behind the device's role.
+// customer id, and whoever holds the ticket's URL logs in as that customer.
+// Gate it behind the device's role, and resume a known customer only on
+// proof that she is there: a person who sees her, or her own confirmation
+// of the device's presence code (presence.go: StartPresence,
+// ConfirmPresence, TakePresence), which also limits what a kiosk reaches.
 //
 // At rest only hashes are stored: the database holds SHA-256 of each token
 // and of each session secret, never a usable token or password. A token is
@@ -36,6 +40,10 @@
 //	                                                       issued, expires, redeemed)
 //	customer_sessions  customer 0x00 sha256(secret)     → expires (Unix ms,
 //	                                                       8 bytes, big-endian)
+//	customer_presence  device id                        → presence record (JSON:
+//	                                                       code (sha256),
+//	                                                       code_expires,
+//	                                                       customer, until)
 //
 // A redeemed token is kept (marked) until it expires, so a replay is told
 // ErrUsed rather than ErrNotFound.
