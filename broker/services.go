@@ -72,11 +72,8 @@ func (b *Broker) handleHQ(ctx context.Context, cs *chat.Service, desk *booking.D
 // auth hook (customer logins, %m membership) and starts them.
 func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) error {
 	cfg := b.cfg
-	keys, where, err := loadKeys(cfg.Services, cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	b.log.Info("sealing personal data at rest", "keys_from", where, "current_key", keys.Current())
+	keys := b.keys
+	var err error
 
 	faqYAML := configs.FAQ
 	if cfg.Chat.FAQFile != "" {

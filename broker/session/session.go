@@ -8,14 +8,28 @@
 //
 //	mqtt_clients   client id            → client record (JSON)
 //	mqtt_subs      client id 0x00 filter → subscription (JSON)
-//	mqtt_retained  topic                → message (binary record, codec.go)
-//	mqtt_msgs      seq (8 bytes, BE)    → message (binary record)
+//	mqtt_retained  topic                → message (sealed binary record, codec.go)
+//	mqtt_msgs      seq (8 bytes, BE)    → message (sealed binary record)
 //	mqtt_queue     client id 0x00 seq   → granted QoS (1 byte)
 //
 // A message is stored once however many sessions it is queued for; a session's
 // queue is the ordered range of its keys in mqtt_queue. An entry is deleted when
 // the client acknowledges the message (PUBACK, PUBREC), and the message when its
 // last entry goes.
+//
+// At rest. Message records are sealed (Options.Seal, AES-256-GCM) with their
+// bucket and key as additional data: what waits for a session is often
+// personal (an answer with a booking's notes and phone number, a chat
+// tablet's live QR token, a history page), and bbolt does not wipe the pages
+// it frees when a message is delivered, so only a record that was never
+// written in the clear leaves nothing behind. Answers on reply/… are queued
+// like any message rather than left out: the device SDK and the pages wait
+// for them on their persistent sessions, and svc remembers only the answers
+// of ops that change something (for services.answer_ttl), so an answer to a
+// read (history, board, session) that was not queued would be lost until
+// the device asked again, and one to a change asked again after the TTL
+// would run it a second time. Records written before sealing (version 1)
+// are still read; they go when delivered.
 package session
 
 import (
@@ -82,7 +96,11 @@ type Options struct {
 	// OnPublishRejected is called when a publish is refused because it could
 	// not be stored; reason is "store_full" or "store_error".
 	OnPublishRejected func(reason string)
-	Log               *slog.Logger
+	// Seal encrypts every stored message (queued and retained) at rest; the
+	// broker always sets it. Nil stores them in the clear (this package's
+	// tests).
+	Seal Sealer
+	Log  *slog.Logger
 }
 
 // Hook is the mochi storage hook.
@@ -295,7 +313,14 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		// No session would find it after a crash: nothing to make durable.
 		return h.passThrough(cl, pk, seq)
 	}
-	rec, err := encode(pk)
+	var rec, retainedRec []byte
+	var err error
+	if len(targets) > 0 {
+		rec, err = sealRecord(h.o.Seal, pk, bucketMsgs, seqKey(seq))
+	}
+	if err == nil && retain && len(pk.Payload) > 0 {
+		retainedRec, err = sealRecord(h.o.Seal, pk, bucketRetained, []byte(pk.TopicName))
+	}
 	if err != nil {
 		h.release(targets, seq)
 		return pk, h.reject(cl, "store_error", err)
@@ -313,7 +338,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 			}
 		}
 		if retain {
-			return putRetained(tx, pk.TopicName, pk.Payload, rec)
+			return putRetained(tx, pk.TopicName, retainedRec)
 		}
 		return nil
 	}
@@ -583,7 +608,7 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 	s.mapPID(pk.PacketID, nseq)
 	h.mu.Unlock()
 
-	rec, err := encode(pk)
+	rec, err := sealRecord(h.o.Seal, pk, bucketMsgs, seqKey(nseq))
 	if err != nil {
 		h.o.Log.Error("session: encode message", "client", cl.ID, "error", err)
 		return
@@ -761,7 +786,7 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 					continue
 				}
 				var err error
-				if pk, err = decode(raw); err != nil {
+				if pk, err = openRecord(h.o.Seal, raw, bucketMsgs, seqKey(seq)); err != nil {
 					h.o.Log.Error("session: skipping a damaged stored message", "seq", seq, "error", err)
 					expired = append(expired, seq)
 					continue
@@ -955,14 +980,17 @@ func (h *Hook) OnRetainMessage(_ *mqtt.Client, pk packets.Packet, _ int64) {
 	if _, ok := tag(pk); ok {
 		return
 	}
-	rec, err := encode(pk)
-	if err != nil {
-		h.o.Log.Error("session: encode retained", "topic", pk.TopicName, "error", err)
-		return
+	var rec []byte
+	if len(pk.Payload) > 0 {
+		var err error
+		if rec, err = sealRecord(h.o.Seal, pk, bucketRetained, []byte(pk.TopicName)); err != nil {
+			h.o.Log.Error("session: encode retained", "topic", pk.TopicName, "error", err)
+			return
+		}
 	}
-	topic, payload := pk.TopicName, pk.Payload
+	topic := pk.TopicName
 	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
-		return putRetained(tx, topic, payload, rec)
+		return putRetained(tx, topic, rec)
 	}, h.asyncErr("store retained"))
 }
 
@@ -1017,7 +1045,7 @@ func (h *Hook) StoredRetainedMessages() ([]storage.Message, error) {
 	now := time.Now().Unix()
 	err := h.o.DB.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRetained).ForEach(func(k, v []byte) error {
-			pk, err := decode(v)
+			pk, err := openRecord(h.o.Seal, v, bucketRetained, k)
 			if err != nil {
 				h.o.Log.Error("session: skipping a damaged retained message", "topic", string(k), "error", err)
 				return nil
@@ -1079,9 +1107,11 @@ func (h *Hook) asyncErr(what string) func(error) {
 	}
 }
 
-func putRetained(tx *bolt.Tx, topic string, payload, rec []byte) error {
+// putRetained stores a retained message's record; an empty one (the
+// message had no payload) clears the topic.
+func putRetained(tx *bolt.Tx, topic string, rec []byte) error {
 	b := tx.Bucket(bucketRetained)
-	if len(payload) == 0 {
+	if len(rec) == 0 {
 		return b.Delete([]byte(topic))
 	}
 	return b.Put([]byte(topic), rec)
