@@ -237,6 +237,16 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	b.up.epoch = epoch
+	var sealed int
+	if err := b.o.DB.Update(ctx, func(tx *bolt.Tx) (err error) {
+		sealed, err = b.ob.SealOld(tx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("cloudsync: seal old outbox entries: %w", err)
+	}
+	if sealed > 0 {
+		b.o.Log.Info("cloudsync: outbox entries filed in the clear by an older version are sealed now", "entries", sealed)
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -28,8 +28,8 @@
 // of ops that change something (for services.answer_ttl), so an answer to a
 // read (history, board, session) that was not queued would be lost until
 // the device asked again, and one to a change asked again after the TTL
-// would run it a second time. Records written before sealing (version 1)
-// are still read; they go when delivered.
+// would run it a second time. Records written in the clear by an older
+// version (version 1) are sealed by Init, and still read until then.
 package session
 
 import (
@@ -186,7 +186,7 @@ func (h *Hook) Init(any) error {
 	}); err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
-	var orphanEntries, orphanMsgs [][]byte
+	var orphanEntries, orphanMsgs, plainMsgs, plainRetained [][]byte
 	err := h.o.DB.View(func(tx *bolt.Tx) error {
 		clients := tx.Bucket(bucketClients)
 		if k, _ := tx.Bucket(bucketMsgs).Cursor().Last(); k != nil {
@@ -213,15 +213,28 @@ func (h *Hook) Init(any) error {
 			h.refs[seq]++
 		}
 		m := tx.Bucket(bucketMsgs).Cursor()
-		for k, _ := m.First(); k != nil; k, _ = m.Next() {
+		for k, v := m.First(); k != nil; k, v = m.Next() {
 			if h.refs[binary.BigEndian.Uint64(k)] == 0 {
 				orphanMsgs = append(orphanMsgs, append([]byte(nil), k...))
+			} else if h.o.Seal != nil && len(v) > 0 && v[0] == recordVersion {
+				plainMsgs = append(plainMsgs, append([]byte(nil), k...))
+			}
+		}
+		r := tx.Bucket(bucketRetained).Cursor()
+		for k, v := r.First(); k != nil; k, v = r.Next() {
+			if h.o.Seal != nil && len(v) > 0 && v[0] == recordVersion {
+				plainRetained = append(plainRetained, append([]byte(nil), k...))
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("session: index queues: %w", err)
+	}
+	if len(plainMsgs)+len(plainRetained) > 0 {
+		if err := h.sealOld(plainMsgs, plainRetained); err != nil {
+			return err
+		}
 	}
 	if len(orphanEntries)+len(orphanMsgs) > 0 {
 		h.o.Log.Info("session: removing unreferenced stored entries", "queue_entries", len(orphanEntries), "messages", len(orphanMsgs))
@@ -239,6 +252,44 @@ func (h *Hook) Init(any) error {
 			return nil
 		}, h.asyncErr("remove orphans"))
 	}
+	return nil
+}
+
+// sealOld seals the messages an older version stored in the clear (the
+// queued ones, keys of mqtt_msgs, and the retained ones, topics), in one
+// transaction, so that after an upgrade no stored message is in the clear.
+// A record that does not decode is left for the queue's rebuild to skip.
+func (h *Hook) sealOld(msgs, retained [][]byte) error {
+	err := h.o.DB.Update(context.Background(), func(tx *bolt.Tx) error {
+		for _, set := range []struct {
+			bucket []byte
+			keys   [][]byte
+		}{{bucketMsgs, msgs}, {bucketRetained, retained}} {
+			b := tx.Bucket(set.bucket)
+			for _, k := range set.keys {
+				v := b.Get(k)
+				if len(v) == 0 || v[0] != recordVersion {
+					continue
+				}
+				pk, err := decode(v)
+				if err != nil {
+					continue
+				}
+				sealed, err := sealRecord(h.o.Seal, pk, set.bucket, k)
+				if err != nil {
+					return err
+				}
+				if err := b.Put(k, sealed); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("session: seal messages stored in the clear: %w", err)
+	}
+	h.o.Log.Info("session: messages stored in the clear by an older version are sealed now", "queued", len(msgs), "retained", len(retained))
 	return nil
 }
 

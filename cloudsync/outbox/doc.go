@@ -26,8 +26,8 @@
 //	origin       uvarint length + bytes ("" means fmt.Sprint(Seq))
 //	payload      the rest
 //
-// That is version 1, written in the clear before entries were sealed and
-// still read. With Options.Seal (always, in the broker) an entry is
+// That is version 1, written in the clear before entries were sealed: still
+// read, and sealed in place by SealOld (the bridge calls it when it starts). With Options.Seal (always, in the broker) an entry is
 // version 2:
 //
 //	version      1 byte (2)

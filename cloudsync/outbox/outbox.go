@@ -314,6 +314,42 @@ func (o *Outbox) Admits(tx *bolt.Tx, class string, size int) bool {
 	return classes.total()-classes.sum(o.mayEvict(class))+int64(size) <= o.o.MaxBytes
 }
 
+// SealOld seals, in tx (writable), the entries an older version filed in
+// the clear, keeping their place, stamp and size; it returns how many. It
+// does nothing without Options.Seal.
+func (o *Outbox) SealOld(tx *bolt.Tx) (int, error) {
+	b := tx.Bucket(bEntries)
+	if b == nil || o.o.Seal == nil {
+		return 0, nil
+	}
+	type kv struct{ k, v []byte }
+	var sealed []kv
+	err := b.ForEach(func(k, v []byte) error {
+		if len(v) == 0 || v[0] != entryVersion {
+			return nil
+		}
+		e, err := decodeEntry(v)
+		if err != nil {
+			return fmt.Errorf("outbox: seq %d: %w", binary.BigEndian.Uint64(k[1:]), err)
+		}
+		nv, err := o.encode(k, e.Stored, e.Topic, e.Origin, e.Payload)
+		if err != nil {
+			return err
+		}
+		sealed = append(sealed, kv{bytes.Clone(k), nv})
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range sealed {
+		if err := b.Put(e.k, e.v); err != nil {
+			return 0, fmt.Errorf("outbox: %w", err)
+		}
+	}
+	return len(sealed), nil
+}
+
 // Next returns up to n entries in sending order — by Options.Order, then
 // classes no longer in it, each oldest first — leaving out those for which
 // skip (may be nil) is true, typically the ones in flight. tx may be

@@ -109,6 +109,27 @@ func TestPlainEntriesStillRead(t *testing.T) {
 	if s := stats(t, db, sealed); s.Classes["telemetry"].Evicted != 1 || s.Classes["telemetry"].EvictedBytes != int64(len("devices/k1/telemetry")+len("old reading")) || s.Bytes != 1000 {
 		t.Fatalf("eviction of a plain entry: %+v", s)
 	}
+	// Sealing the old entries keeps what the uplink reads and the counters.
+	var n int
+	if err := db.Update(func(tx *bolt.Tx) (err error) { n, err = sealed.SealOld(tx); return err }); err != nil || n != 1 {
+		t.Fatalf("SealOld = %d, %v; want 1 (the old message; the old reading was evicted)", n, err)
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("cloud_outbox")).ForEach(func(k, v []byte) error {
+			if bytes.Contains(v, []byte("old")) {
+				t.Errorf("entry %x still in the clear: %q", k, v)
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if again := next(t, db, sealed, 10, nil); len(again) != 3 || string(again[0].Payload) != "old message" || !again[0].Stored.Equal(es[0].Stored) || again[0].Seq != es[0].Seq {
+		t.Fatalf("entries after sealing the old ones: %+v", again)
+	}
+	if s2 := stats(t, db, sealed); s2.Bytes != 1000 || s2.Count != 3 {
+		t.Fatalf("stats after sealing the old ones: %+v", s2)
+	}
 	if err := db.Update(func(tx *bolt.Tx) error { return sealed.Ack(tx, es[0].Seq, es[1].Seq) }); err != nil {
 		t.Fatal(err)
 	}
