@@ -29,8 +29,9 @@ import (
 //
 // so a message waiting for a session (an answer with a booking's notes, a
 // chat event, a live QR token) is never in the clear in the file, nor in the
-// free pages bbolt leaves behind when it is delivered. Version 1 records
-// written before sealing are still read; new ones are always sealed.
+// free pages bbolt leaves behind when it is delivered. Version 1 records,
+// written in the clear by older versions, are still read, and Init seals
+// them.
 const (
 	recordVersion = 1
 	sealedVersion = 2
