@@ -110,8 +110,10 @@ func (c *wifiConn) Write(p []byte) (int, error) {
 }
 
 // sdkDevice starts a device SDK client (persistent session) behind a
-// droppable link.
-func sdkDevice(t *testing.T, s *storetest.Store, id string) (*device.Client, *wifi) {
+// droppable link and waits until watcher (subscribed to devices/+/status)
+// sees it online: its status publish is through, so the request that
+// follows is the next packet the broker reads from it.
+func sdkDevice(t *testing.T, s *storetest.Store, watcher *storetest.Client, id string) (*device.Client, *wifi) {
 	t.Helper()
 	w := &wifi{addr: s.Addr}
 	c, err := device.New(device.Config{
@@ -125,6 +127,9 @@ func sdkDevice(t *testing.T, s *storetest.Store, id string) (*device.Client, *wi
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = c.Close(ctx)
+	})
+	watcher.WaitFor(t, 1, func(m storetest.Msg) bool {
+		return m.Topic == "devices/"+id+"/status" && bytes.Contains(m.Payload, []byte(`"online"`))
 	})
 	return c, w
 }
@@ -164,6 +169,7 @@ func TestNothingPersonalOnDisk(t *testing.T) {
 	staff := s.ConnectAs(t, "staff-anna", "pw-staff-anna", "", true)
 	tablet := s.ConnectAs(t, "tablet-1", "pw-tablet-1", "", true)
 	hq := s.Connect(t, storetest.Device{ID: "hq-bridge", Role: "cloud"}, "")
+	staff.Subscribe(t, "devices/+/status")
 
 	// A mother scans the code and writes, giving her phone number.
 	mom := s.CustomerLogin(t, tablet, "", "phone", true)
@@ -208,7 +214,7 @@ func TestNothingPersonalOnDisk(t *testing.T) {
 	// At the kiosk (the device SDK, persistent session) a walk-in books a
 	// groom; the Wi-Fi drops the moment the request has left the kiosk, so
 	// the answer waits in the kiosk's session until it is back.
-	kiosk, link := sdkDevice(t, s, "kiosk-1")
+	kiosk, link := sdkDevice(t, s, staff, "kiosk-1")
 	var booked struct {
 		Booking struct {
 			ID      string `json:"id"`
@@ -267,7 +273,7 @@ func TestNothingPersonalOnDisk(t *testing.T) {
 	// At closing a second kiosk books, and its Wi-Fi goes for the night
 	// right after the request: the answer is still waiting in its session
 	// when the store stops.
-	kiosk2, link2 := sdkDevice(t, s, "kiosk-2")
+	kiosk2, link2 := sdkDevice(t, s, staff, "kiosk-2")
 	dropped2 := link2.dropAfter("svc/booking/book")
 	reqID := device.NewID()
 	go func() {
