@@ -30,6 +30,7 @@ import (
 	"github.com/storeedge/storeedge/broker/web"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/mochisafe"
+	"github.com/storeedge/storeedge/internal/seal"
 )
 
 // RedeemPath is where the customer page redeems a scan-to-chat token (HTTP POST).
@@ -51,7 +52,10 @@ type Broker struct {
 	srv     *mqtt.Server
 	auth    *auth.Hook
 	metrics *metrics.Metrics
-	addrs   Addrs
+	// keys seal personal data at rest: the services' records, the session
+	// store's queued and retained messages and the outbox for HQ.
+	keys  *seal.Keyring
+	addrs Addrs
 	// raw are the TCP and TLS sockets, closed first on shutdown so that no
 	// client connects while the others are being disconnected.
 	raw []net.Listener
@@ -151,8 +155,15 @@ func (b *Broker) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
+	keys, where, err := loadKeys(cfg.Services, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	b.keys = keys
+	b.log.Info("sealing personal data at rest", "keys_from", where, "current_key", keys.Current())
 	sess, err := session.New(session.Options{
 		DB:                b.db,
+		Seal:              keys,
 		Server:            b.srv,
 		CanRead:           b.auth.CanRead,
 		MaxQueued:         cfg.Limits.MaxQueuedMessages,

@@ -43,7 +43,7 @@ func (b *Broker) newCloud() (*cloudsync.Bridge, error) {
 		return nil, fmt.Errorf("cloud.map_file: %w", err)
 	}
 	bridge, err := cloudsync.New(cloudsync.Options{
-		Config: c, StoreID: b.cfg.StoreID, DB: b.db, Map: m, Deliver: b.deliverFromHQ, Log: b.log,
+		Config: c, StoreID: b.cfg.StoreID, DB: b.db, Map: m, Deliver: b.deliverFromHQ, Log: b.log, Seal: b.keys,
 		Status: func(p []byte) error { return b.srv.Publish(cloudsync.StatusTopic, p, true, 1) },
 	})
 	if err != nil {

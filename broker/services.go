@@ -72,11 +72,8 @@ func (b *Broker) handleHQ(ctx context.Context, cs *chat.Service, desk *booking.D
 // auth hook (customer logins, %m membership) and starts them.
 func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) error {
 	cfg := b.cfg
-	keys, where, err := loadKeys(cfg.Services, cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	b.log.Info("sealing personal data at rest", "keys_from", where, "current_key", keys.Current())
+	keys := b.keys
+	var err error
 
 	faqYAML := configs.FAQ
 	if cfg.Chat.FAQFile != "" {
@@ -134,6 +131,11 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err != nil {
 		return err
 	}
+	if n, err := cs.SealOldTitles(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		b.log.Info("chat: group titles stored in the clear by an older version are sealed now", "groups", n)
+	}
 	servicesYAML := configs.Services
 	if cfg.Booking.ServicesFile != "" {
 		if servicesYAML, err = os.ReadFile(cfg.Booking.ServicesFile); err != nil {
@@ -156,6 +158,11 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	}
 	if err := desk.Register(); err != nil {
 		return err
+	}
+	if n, err := desk.SealOldNotes(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		b.log.Info("booking: progress notes stored in the clear by an older version are sealed now", "bookings", n)
 	}
 	msvc, err := mediasvc.New(mediasvc.Options{Router: router, Media: ms, CanFetch: cs.CanFetch, StaffRoles: cfg.Chat.StaffRoles, Log: b.log})
 	if err != nil {

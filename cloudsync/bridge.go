@@ -46,6 +46,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock of entry stamps and dedup expiry (default time.Now).
 	Now func() time.Time
+	// Seal encrypts the outbox's entries at rest (internal/seal.Keyring);
+	// the broker always sets it. Nil stores them in the clear.
+	Seal outbox.Sealer
 }
 
 // Bridge is cloudsync: the outbox, the uplink that drains it to HQ and
@@ -109,7 +112,7 @@ func New(o Options) (*Bridge, error) {
 	b := &Bridge{o: o, capture: make(chan captured, captureQueue), since: o.Now(), burst: map[string]int64{}}
 	ob, err := outbox.New(outbox.Options{
 		MaxBytes: o.Config.MaxOutboxBytes, Classify: o.Map.Class, Now: o.Now,
-		Committed: func() { b.up.kick() },
+		Committed: func() { b.up.kick() }, Seal: o.Seal,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cloudsync: %w", err)
@@ -234,6 +237,16 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	b.up.epoch = epoch
+	var sealed int
+	if err := b.o.DB.Update(ctx, func(tx *bolt.Tx) (err error) {
+		sealed, err = b.ob.SealOld(tx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("cloudsync: seal old outbox entries: %w", err)
+	}
+	if sealed > 0 {
+		b.o.Log.Info("cloudsync: outbox entries filed in the clear by an older version are sealed now", "entries", sealed)
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()

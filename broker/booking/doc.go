@@ -67,7 +67,9 @@
 //
 // At rest. Notes, contacts, cancel reasons, profiles and survey comments are sealed with
 // Options.Seal, with "booking/{booking|profile|survey}/{id}" as additional
-// data. Buckets (owned by this package; dates are yyyymmdd in the store's
+// data, and so is each progress stage's note ("booking/progress/{id}/{n}");
+// notes an older version stored in the clear are still shown, and
+// SealOldNotes (called at start) seals them. Buckets (owned by this package; dates are yyyymmdd in the store's
 // zone, 4 bytes; times Unix ms, 8 bytes; integers big-endian):
 //
 //	booking_bookings  booking id                             → booking (JSON)

@@ -339,7 +339,7 @@ func (d *Desk) store(w *wtx, r, old *record) error {
 			return err
 		}
 	}
-	if err := putJSON(w.bookings, []byte(r.ID), r); err != nil {
+	if err := d.putBooking(w.bookings, r); err != nil {
 		return err
 	}
 	loc := d.cat.Location()

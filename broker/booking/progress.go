@@ -39,7 +39,12 @@ func (d *Desk) progress(ctx context.Context, req *svc.Request) (any, error) {
 	// svc answers a repeated request id from its memory; should that be
 	// lost in a crash, a repeat finds its stage as the last one posted.
 	if n := len(r.Progress); n > 0 {
-		if p := r.Progress[n-1]; p.Stage == q.Stage && p.By == req.From.Device && p.Note == q.Note && p.Photo == q.Photo {
+		p := r.Progress[n-1]
+		note, err := d.progressNote(r.ID, n-1, p)
+		if err != nil {
+			return nil, err
+		}
+		if p.Stage == q.Stage && p.By == req.From.Device && note == q.Note && p.Photo == q.Photo {
 			return d.answer(r, req.From)
 		}
 	}

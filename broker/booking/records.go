@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,13 +83,22 @@ type Contact struct {
 	Phone string `json:"phone,omitempty"`
 }
 
-// progress is one stage a booking went through.
+// progress is one stage a booking went through. Its note may be personal
+// ("found a tick behind the left ear"): it is stored sealed (SealedNote,
+// progressAD); Note holds it in the clear only on its way in, and in
+// records written before notes were sealed.
 type progress struct {
-	Stage string    `json:"stage"`
-	TS    time.Time `json:"ts"`
-	By    string    `json:"by"`
-	Note  string    `json:"note,omitempty"`
-	Photo string    `json:"photo,omitempty"`
+	Stage      string    `json:"stage"`
+	TS         time.Time `json:"ts"`
+	By         string    `json:"by"`
+	Note       string    `json:"note,omitempty"`
+	SealedNote []byte    `json:"sealed_note,omitempty"`
+	Photo      string    `json:"photo,omitempty"`
+}
+
+// progressAD binds the sealed note of a booking's i-th stage to its place.
+func progressAD(booking string, i int) []byte {
+	return sealAD("progress", booking+"/"+strconv.Itoa(i))
 }
 
 // holds reports whether a booking in this state holds its resources.

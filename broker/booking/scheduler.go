@@ -156,7 +156,7 @@ func (d *Desk) fire(w *wtx, key []byte, now time.Time) (func(), error) {
 		for _, other := range d.cat.Reminders {
 			if other < ahead && !r.Start.Add(-other).After(now) {
 				r.Reminded = append(r.Reminded, label(ahead))
-				return nil, putJSON(w.bookings, []byte(r.ID), &r)
+				return nil, d.putBooking(w.bookings, &r)
 			}
 		}
 		r.Reminded = append(r.Reminded, label(ahead))
@@ -165,7 +165,7 @@ func (d *Desk) fire(w *wtx, key []byte, now time.Time) (func(), error) {
 	default:
 		return nil, nil
 	}
-	if err := putJSON(w.bookings, []byte(r.ID), &r); err != nil {
+	if err := d.putBooking(w.bookings, &r); err != nil {
 		return nil, err
 	}
 	return d.commit(w, ch, nil)

@@ -1,9 +1,13 @@
 package booking
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/auth"
 )
@@ -90,8 +94,12 @@ func (d *Desk) view(r *record, private bool) (View, error) {
 	if s, ok := d.cat.Service(r.Service); ok {
 		v.ServiceName = &s.Name
 	}
-	for _, p := range r.Progress {
-		v.Progress = append(v.Progress, ProgressView(p))
+	for i, p := range r.Progress {
+		note, err := d.progressNote(r.ID, i, p)
+		if err != nil {
+			return View{}, err
+		}
+		v.Progress = append(v.Progress, ProgressView{Stage: p.Stage, TS: p.TS, By: p.By, Note: note, Photo: p.Photo})
 	}
 	if private && len(r.Sealed) > 0 {
 		p, err := d.openPersonal(r)
@@ -151,4 +159,88 @@ func (d *Desk) openPersonal(r *record) (personal, error) {
 		return p, fmt.Errorf("%w: notes of %s: %w", errCorrupt, r.ID, err)
 	}
 	return p, nil
+}
+
+// putBooking stores a booking, sealing the notes of its progress stages
+// first.
+func (d *Desk) putBooking(b *bolt.Bucket, r *record) error {
+	if err := d.sealNotes(r); err != nil {
+		return err
+	}
+	return putJSON(b, []byte(r.ID), r)
+}
+
+// sealNotes seals every progress note r holds in the clear.
+func (d *Desk) sealNotes(r *record) error {
+	for i := range r.Progress {
+		p := &r.Progress[i]
+		if p.Note == "" {
+			continue
+		}
+		s, err := d.o.Seal.Seal([]byte(p.Note), progressAD(r.ID, i))
+		if err != nil {
+			return fmt.Errorf("booking: seal progress note: %w", err)
+		}
+		p.SealedNote, p.Note = s, ""
+	}
+	return nil
+}
+
+// progressNote is the note of r's i-th stage, opened.
+func (d *Desk) progressNote(booking string, i int, p progress) (string, error) {
+	if len(p.SealedNote) == 0 {
+		return p.Note, nil
+	}
+	b, err := d.o.Seal.Open(p.SealedNote, progressAD(booking, i))
+	if err != nil {
+		return "", fmt.Errorf("booking: open progress note %d of %s: %w", i, booking, err)
+	}
+	return string(b), nil
+}
+
+// SealOldNotes seals the progress notes that bookings stored by older
+// versions hold in the clear, and returns how many bookings it rewrote; the
+// broker calls it at start. (The old bytes stay in the pages bbolt frees
+// until they are written over; compacting the database into a new file
+// leaves them behind.)
+func (d *Desk) SealOldNotes(ctx context.Context) (int, error) {
+	var n int
+	err := d.update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bBookings)
+		if b == nil {
+			return nil
+		}
+		var old []*record
+		err := b.ForEach(func(k, v []byte) error {
+			if !bytes.Contains(v, []byte(`"note":`)) {
+				return nil
+			}
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: booking %s: %w", errCorrupt, k, err)
+			}
+			for _, p := range r.Progress {
+				if p.Note != "" {
+					old = append(old, &r)
+					break
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range old {
+			if err := d.putBooking(b, r); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("booking: seal old progress notes: %w", err)
+	}
+	return n, nil
 }

@@ -49,7 +49,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 	// Resuming needs no write.
 	var ans *openAns
 	if err := s.view(func(tx *bolt.Tx) error {
-		c, err := getConv(tx, id)
+		c, err := s.getConv(tx, id)
 		if err != nil || c == nil {
 			return err
 		}
@@ -75,7 +75,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			return err
 		}
-		c, err := getConv(tx, id)
+		c, err := s.getConv(tx, id)
 		if err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 		if err := checkResume(c, dev, r.Members); err != nil {
 			return err
 		}
-		if err := putConv(w.convs, c); err != nil {
+		if err := s.putConv(w.convs, c); err != nil {
 			return err
 		}
 		ans = &openAns{convView: view(tx, c, dev), New: created}
@@ -187,7 +187,7 @@ func (s *Service) list(_ context.Context, req *svc.Request) (any, error) {
 				return nil
 			}
 			id := string(k[len(prefix):])
-			c, err := getConv(tx, id)
+			c, err := s.getConv(tx, id)
 			if err != nil {
 				return err
 			}

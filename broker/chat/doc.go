@@ -57,11 +57,14 @@
 // another place does not open. Events carry no bodies: an event queued for an
 // offline persistent session is stored by broker/session, and must not put
 // plaintext on disk. Members fetch bodies with history. A recall replaces
-// the record by a tombstone without the sealed body.
+// the record by a tombstone without the sealed body. A group's title is
+// sealed too (conversation id as additional data); titles stored in the
+// clear by older versions are still read and are sealed at start
+// (SealOldTitles).
 //
 // Buckets (owned by this package, nobody else touches them):
 //
-//	chat_convs  conv id                          → conversation (JSON)
+//	chat_convs  conv id                          → conversation (JSON, sealed title)
 //	chat_msgs   conv id 0x00 seq (8 bytes, BE)   → message (JSON, sealed body)
 //	chat_ids    conv id 0x00 sender 0x00 msg id  → seq (8 bytes, BE)
 //	chat_reads      member 0x00 conv id          → read up to seq (8 bytes, BE)

@@ -48,8 +48,8 @@ func notMember(convID string) error {
 }
 
 // findConv loads a conversation that must exist (not_found otherwise).
-func findConv(tx *bolt.Tx, id string) (*conv, error) {
-	c, err := getConv(tx, id)
+func (s *Service) findConv(tx *bolt.Tx, id string) (*conv, error) {
+	c, err := s.getConv(tx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -60,8 +60,8 @@ func findConv(tx *bolt.Tx, id string) (*conv, error) {
 }
 
 // memberConv loads a conversation dev is a member of (not_found, forbidden).
-func memberConv(tx *bolt.Tx, id, dev string) (*conv, error) {
-	c, err := findConv(tx, id)
+func (s *Service) memberConv(tx *bolt.Tx, id, dev string) (*conv, error) {
+	c, err := s.findConv(tx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func (s *Service) groupCreate(ctx context.Context, req *svc.Request) (any, error
 		if err != nil {
 			return err
 		}
-		c, err := getConv(tx, id)
+		c, err := s.getConv(tx, id)
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func (s *Service) groupCreate(ctx context.Context, req *svc.Request) (any, error
 		if sys, err = s.systemMessage(w, c, req.ID, now, membersCard{Type: "members", Added: members, By: dev, Title: r.Title}); err != nil {
 			return err
 		}
-		if err := putConv(w.convs, c); err != nil {
+		if err := s.putConv(w.convs, c); err != nil {
 			return err
 		}
 		ans = &groupAns{convView: view(tx, c, dev), Added: members, Removed: []string{}}
@@ -129,7 +129,7 @@ func (s *Service) changeMembers(ctx context.Context, req *svc.Request, add bool)
 		if err != nil {
 			return err
 		}
-		c, err := findConv(tx, id)
+		c, err := s.findConv(tx, id)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func (s *Service) changeMembers(ctx context.Context, req *svc.Request, add bool)
 			if sys, err = s.systemMessage(w, c, req.ID, now, card); err != nil {
 				return err
 			}
-			if err := putConv(w.convs, c); err != nil {
+			if err := s.putConv(w.convs, c); err != nil {
 				return err
 			}
 		}

@@ -165,7 +165,7 @@ func (e *env) start(t testing.TB) {
 	if err := ah.SetCustomers(e.cust); err != nil {
 		t.Fatal(err)
 	}
-	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Log: quiet})
+	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Seal: e.opts.Seal, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func (e *env) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	e.addr = l.Address()
-	if e.router, err = svc.New(svc.Options{Server: e.srv, DB: e.db, Identify: ah.Identity, Log: quiet}); err != nil {
+	if e.router, err = svc.New(svc.Options{Server: e.srv, DB: e.db, Identify: ah.Identity, Seal: e.opts.Seal, Log: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	o := e.opts

@@ -25,7 +25,7 @@ func (s *Service) history(_ context.Context, req *svc.Request) (any, error) {
 	id := r.Conversation
 	ans := &historyAns{Conversation: id, Messages: []Message{}, Next: r.After}
 	err = s.view(func(tx *bolt.Tx) error {
-		c, err := findConv(tx, id)
+		c, err := s.findConv(tx, id)
 		if err != nil {
 			return err
 		}

@@ -154,7 +154,7 @@ func (s *Service) PostTx(tx *bolt.Tx, p Post) (seq uint64, stored bool, emit fun
 		return 0, false, noop, errors.New("chat: PostTx needs a write transaction")
 	}
 	id := p.Customer
-	c, err := getConv(tx, id)
+	c, err := s.getConv(tx, id)
 	if err != nil {
 		return 0, false, noop, err
 	}
@@ -217,7 +217,7 @@ func (s *Service) postMessages(tx *bolt.Tx, c *conv, p Post, card []byte) ([]sto
 			return nil, err
 		}
 	}
-	if err := putConv(w.convs, c); err != nil {
+	if err := s.putConv(w.convs, c); err != nil {
 		return nil, err
 	}
 	return wrote, nil

@@ -226,10 +226,10 @@ func TestPostCreatesConversation(t *testing.T) {
 	var posted, opened *conv
 	if err := e.db.View(func(tx *bolt.Tx) error {
 		var err error
-		if posted, err = getConv(tx, custID); err != nil {
+		if posted, err = e.chat.getConv(tx, custID); err != nil {
 			return err
 		}
-		opened, err = getConv(tx, devOf(other))
+		opened, err = e.chat.getConv(tx, devOf(other))
 		return err
 	}); err != nil || posted == nil || opened == nil {
 		t.Fatalf("records: %+v %+v %v", posted, opened, err)

@@ -24,7 +24,7 @@ func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
 	var ans *readAns
 	var advanced bool
 	check := func(tx *bolt.Tx) (*conv, uint64, error) {
-		c, err := memberConv(tx, id, dev)
+		c, err := s.memberConv(tx, id, dev)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -102,7 +102,7 @@ func (s *Service) delivered(ctx context.Context, req *svc.Request) (any, error) 
 		if err != nil {
 			return err
 		}
-		c, err := memberConv(tx, id, dev)
+		c, err := s.memberConv(tx, id, dev)
 		if err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 	now := s.now()
 	// check returns the message to recall, or the answer when it already is.
 	check := func(tx *bolt.Tx) (*msg, *recallAns, error) {
-		if _, err := findConv(tx, id); err != nil {
+		if _, err := s.findConv(tx, id); err != nil {
 			return nil, nil, err
 		}
 		m, err := getMsg(tx, id, r.Seq)
@@ -85,7 +85,7 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 			if err := putMsg(w.msgs, id, r.Seq, m); err != nil {
 				return err
 			}
-			if c, err := getConv(tx, id); err != nil {
+			if c, err := s.getConv(tx, id); err != nil {
 				return err
 			} else if s.o.Outbox != nil && c.hasRemote() {
 				if err := s.putHQ(tx, HQEntry{Type: "recall", Origin: fmt.Sprintf("%s/%d/recall", id, r.Seq),

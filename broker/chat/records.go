@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -38,8 +40,15 @@ type conv struct {
 	By      string    `json:"by"`
 	LastSeq uint64    `json:"last_seq"`
 	// Kind is ConvDirect ("" in records written before groups) or ConvGroup.
-	Kind  string `json:"kind,omitempty"`
-	Title string `json:"title,omitempty"` // a group's name
+	Kind string `json:"kind,omitempty"`
+	// Title is a group's name. It is stored sealed (SealedTitle); a record
+	// written before titles were sealed has it here in the clear, and is
+	// sealed when the service starts (SealOldTitles) or next written.
+	Title       string `json:"title,omitempty"`
+	SealedTitle []byte `json:"sealed_title,omitempty"`
+	// sealedFor is the title SealedTitle holds (set when read), so an
+	// unchanged title is not sealed again at every write.
+	sealedFor string
 	// Assistant: the FAQ assistant answers the customer's messages. On for
 	// conversations a customer opened, off after a handoff.
 	Assistant bool `json:"assistant,omitempty"`
@@ -155,8 +164,11 @@ func mediaKey(hash, convID string, seq uint64) []byte {
 	return msgKey(hash+"\x00"+convID, seq)
 }
 
+// titleAD binds a sealed group title to its conversation.
+func titleAD(convID string) []byte { return []byte("chat_convs\x00" + convID + "\x00title") }
+
 // getConv reads a conversation; nil when it (or the bucket) does not exist.
-func getConv(tx *bolt.Tx, id string) (*conv, error) {
+func (s *Service) getConv(tx *bolt.Tx, id string) (*conv, error) {
 	b := tx.Bucket(bucketConvs)
 	if b == nil {
 		return nil, nil
@@ -165,15 +177,40 @@ func getConv(tx *bolt.Tx, id string) (*conv, error) {
 	if v == nil {
 		return nil, nil
 	}
+	return s.decodeConv(id, v)
+}
+
+func (s *Service) decodeConv(id string, v []byte) (*conv, error) {
 	var c conv
 	if err := json.Unmarshal(v, &c); err != nil {
 		return nil, fmt.Errorf("%w: conversation %q: %w", errCorrupt, id, err)
 	}
+	if len(c.SealedTitle) > 0 {
+		t, err := s.o.Seal.Open(c.SealedTitle, titleAD(c.ID))
+		if err != nil {
+			return nil, fmt.Errorf("chat: open the title of %q: %w", id, err)
+		}
+		c.Title, c.sealedFor = string(t), string(t)
+	}
 	return &c, nil
 }
 
-func putConv(b *bolt.Bucket, c *conv) error {
-	v, err := json.Marshal(c)
+// putConv stores a conversation, its title sealed.
+func (s *Service) putConv(b *bolt.Bucket, c *conv) error {
+	rec := *c
+	switch {
+	case c.Title == "":
+		rec.SealedTitle = nil
+	case c.SealedTitle == nil || c.sealedFor != c.Title:
+		sealed, err := s.o.Seal.Seal([]byte(c.Title), titleAD(c.ID))
+		if err != nil {
+			return fmt.Errorf("chat: seal title: %w", err)
+		}
+		c.SealedTitle, c.sealedFor = sealed, c.Title
+		rec.SealedTitle = sealed
+	}
+	rec.Title = ""
+	v, err := json.Marshal(&rec)
 	if err != nil {
 		return fmt.Errorf("chat: encode conversation: %w", err)
 	}
@@ -181,6 +218,50 @@ func putConv(b *bolt.Bucket, c *conv) error {
 		return fmt.Errorf("chat: put conversation: %w", err)
 	}
 	return nil
+}
+
+// SealOldTitles seals the group titles of records written before titles
+// were sealed, and returns how many it sealed; the broker calls it at
+// start. (bbolt keeps the pages it frees as they were: the old bytes stay
+// in the file until they are written over. Compacting the database into a
+// new file, e.g. bbolt compact, leaves them behind.)
+func (s *Service) SealOldTitles(ctx context.Context) (int, error) {
+	var n int
+	err := s.o.DB.Update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bucketConvs)
+		if b == nil {
+			return nil
+		}
+		var old []*conv
+		err := b.ForEach(func(k, v []byte) error {
+			if !bytes.Contains(v, []byte(`"title":`)) {
+				return nil
+			}
+			c, err := s.decodeConv(string(k), v)
+			if err != nil {
+				return err
+			}
+			if c.Title != "" && len(c.SealedTitle) == 0 {
+				old = append(old, c)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range old {
+			if err := s.putConv(b, c); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("chat: seal old titles: %w", err)
+	}
+	return n, nil
 }
 
 func getMsg(tx *bolt.Tx, convID string, seq uint64) (*msg, error) {

@@ -2,6 +2,8 @@ package chat
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"testing"
@@ -47,10 +49,13 @@ func TestRestart(t *testing.T) {
 func TestNoPlaintextAtRest(t *testing.T) {
 	const sentence = "My two-month-old has a red bumpy rash on her cheeks"
 	const cardText = "Hypoallergenic-Oatmeal-Shampoo-77"
+	const title = "Sunflower Babies born in March"
 	e := newEnv(t, Options{})
 	cust := e.connect(t, tablet, "")
 	staff := e.connect(t, anna, "")
 	ok(t, cust.call(t, "open", "", `{"conversation":"private","members":["staff-anna"]}`))
+	g := ok(t, staff.call(t, "group_create", "", `{"title":"`+title+`","members":["tablet-01"]}`)).Conversation
+	ok(t, staff.call(t, "send", "", `{"conversation":"`+g+`","kind":"text","text":"welcome"}`))
 	ok(t, cust.call(t, "send", "", `{"conversation":"private","kind":"text","text":"`+sentence+`"}`))
 	ok(t, staff.call(t, "send", "", `{"conversation":"private","kind":"card","card":{"type":"product","name":"`+cardText+`"}}`))
 	if h := ok(t, staff.call(t, "history", "", `{"conversation":"private"}`)); h.Messages[0].Text != sentence {
@@ -62,7 +67,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{sentence, "red bumpy rash", cardText} {
+	for _, s := range []string{sentence, "red bumpy rash", cardText, title} {
 		if bytes.Contains(raw, []byte(s)) {
 			t.Fatalf("the database file contains %q in plaintext", s)
 		}
@@ -90,6 +95,82 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A group title stored in the clear (before titles were sealed) still
+// reads, is sealed by SealOldTitles, and a sealed title does not open under
+// another conversation.
+func TestOldGroupTitles(t *testing.T) {
+	const title = "Owners of Golden Retrievers"
+	e := newEnv(t, Options{})
+	staff := e.connect(t, anna, "")
+	g := ok(t, staff.call(t, "group_create", "", `{"title":"`+title+`","members":["tablet-01"]}`)).Conversation
+	e.stop()
+
+	// Rewrite the record the way an older broker stored it.
+	db, err := bolt.Open(e.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketConvs)
+		var rec map[string]any
+		if err := json.Unmarshal(b.Get([]byte(g)), &rec); err != nil {
+			return err
+		}
+		if rec["sealed_title"] == nil || rec["title"] != nil {
+			t.Errorf("a new group's record: %v", rec)
+		}
+		delete(rec, "sealed_title")
+		rec["title"] = title
+		v, _ := json.Marshal(rec)
+		return b.Put([]byte(g), v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	e.start(t)
+	staff = e.connect(t, anna, "")
+	if v := ok(t, staff.call(t, "list", "", `{}`)); len(v.Conversations) != 1 || v.Conversations[0].Title != title {
+		t.Fatalf("list before sealing: %s", v.raw)
+	}
+	if n, err := e.chat.SealOldTitles(context.Background()); n != 1 || err != nil {
+		t.Fatalf("SealOldTitles = %d, %v; want 1", n, err)
+	}
+	if n, err := e.chat.SealOldTitles(context.Background()); n != 0 || err != nil {
+		t.Fatalf("SealOldTitles again = %d, %v; want 0", n, err)
+	}
+	if v := ok(t, staff.call(t, "list", "", `{}`)); len(v.Conversations) != 1 || v.Conversations[0].Title != title {
+		t.Fatalf("list after sealing: %s", v.raw)
+	}
+	var sealed []byte
+	if err := e.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketConvs).Get([]byte(g))
+		if bytes.Contains(v, []byte(title)) {
+			t.Errorf("the record still holds the title: %s", v)
+		}
+		var c conv
+		if err := json.Unmarshal(v, &c); err != nil {
+			return err
+		}
+		sealed = c.SealedTitle
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.chat.decodeConv("other", mustJSON(t, conv{ID: "other", SealedTitle: sealed})); err == nil {
+		t.Fatal("a sealed title opened under another conversation")
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // A sealed body moved to another seq does not open.

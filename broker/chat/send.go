@@ -126,7 +126,7 @@ func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
 			}
 			wrote, flagged = append(wrote, more...), f
 		}
-		if err := putConv(w.convs, c); err != nil {
+		if err := s.putConv(w.convs, c); err != nil {
 			return err
 		}
 		ans, first = &sendAns{Conversation: id, Seq: seq, TS: now}, m
@@ -188,7 +188,7 @@ func (s *Service) putMessage(w *wbuckets, c *conv, m *msg, plain []byte) (uint64
 // checkSend refuses a send to an unknown conversation or from a non-member,
 // and returns the first answer (and message) when the message id is stored.
 func (s *Service) checkSend(tx *bolt.Tx, convID, dev, msgID string) (*sendAns, *msg, *conv, error) {
-	c, err := memberConv(tx, convID, dev)
+	c, err := s.memberConv(tx, convID, dev)
 	if err != nil {
 		return nil, nil, nil, err
 	}

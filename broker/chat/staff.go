@@ -34,7 +34,7 @@ func (s *Service) handoff(ctx context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			return err
 		}
-		c, err := memberConv(tx, id, dev)
+		c, err := s.memberConv(tx, id, dev)
 		if err != nil {
 			return err
 		}
@@ -46,7 +46,7 @@ func (s *Service) handoff(ctx context.Context, req *svc.Request) (any, error) {
 					return fmt.Errorf("chat: flag waiting: %w", err)
 				}
 			}
-			if err := putConv(w.convs, c); err != nil {
+			if err := s.putConv(w.convs, c); err != nil {
 				return err
 			}
 		}
@@ -93,7 +93,7 @@ func (s *Service) waiting(_ context.Context, req *svc.Request) (any, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			c, err := getConv(tx, string(k))
+			c, err := s.getConv(tx, string(k))
 			if err != nil || c == nil || len(v) != 8 {
 				return err
 			}
@@ -158,7 +158,7 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			return err
 		}
-		c, err := findConv(tx, id)
+		c, err := s.findConv(tx, id)
 		if err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 					return err
 				}
 			}
-			if err := putConv(w.convs, c); err != nil {
+			if err := s.putConv(w.convs, c); err != nil {
 				return err
 			}
 			changed = true

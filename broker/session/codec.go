@@ -20,9 +20,69 @@ import (
 //	content type, response topic, correlation data: uvarint length + bytes
 //	user properties: uvarint count, then key and value as length + bytes
 //	payload: the rest
-const recordVersion = 1
+//
+// What is written to bbolt is that record sealed (version 2):
+//
+//	version byte = 2
+//	the version 1 record sealed with Options.Seal (AES-256-GCM, internal/seal),
+//	the bucket and key as additional data
+//
+// so a message waiting for a session (an answer with a booking's notes, a
+// chat event, a live QR token) is never in the clear in the file, nor in the
+// free pages bbolt leaves behind when it is delivered. Version 1 records,
+// written in the clear by older versions, are still read, and Init seals
+// them.
+const (
+	recordVersion = 1
+	sealedVersion = 2
+)
 
 var errCorrupt = errors.New("session: corrupt stored message")
+
+// Sealer encrypts stored messages (internal/seal.Keyring implements it).
+type Sealer interface {
+	Seal(plaintext, additionalData []byte) ([]byte, error)
+	Open(sealed, additionalData []byte) ([]byte, error)
+}
+
+// recordAD binds a sealed record to its place: bucket name 0x00 key.
+func recordAD(bucket, key []byte) []byte {
+	ad := make([]byte, 0, len(bucket)+1+len(key))
+	return append(append(append(ad, bucket...), 0), key...)
+}
+
+// sealRecord encodes pk and seals it for bucket and key. Without a Sealer
+// (tests of this package only) the plain record is stored.
+func sealRecord(s Sealer, pk packets.Packet, bucket, key []byte) ([]byte, error) {
+	rec, err := encode(pk)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return rec, nil
+	}
+	sealed, err := s.Seal(rec, recordAD(bucket, key))
+	if err != nil {
+		return nil, fmt.Errorf("session: seal message: %w", err)
+	}
+	return append([]byte{sealedVersion}, sealed...), nil
+}
+
+// openRecord decodes a stored record: sealed, or plain as written before
+// sealing.
+func openRecord(s Sealer, b, bucket, key []byte) (packets.Packet, error) {
+	if len(b) > 0 && b[0] == sealedVersion {
+		if s == nil {
+			return packets.Packet{}, errors.New("session: a stored message is sealed and no keys are set")
+		}
+		rec, err := s.Open(b[1:], recordAD(bucket, key))
+		if err != nil {
+			return packets.Packet{}, fmt.Errorf("session: open stored message: %w", err)
+		}
+		b = rec
+	}
+	return decode(b)
+}
 
 func encode(pk packets.Packet) ([]byte, error) {
 	p := pk.Properties

@@ -8,14 +8,28 @@
 //
 //	mqtt_clients   client id            → client record (JSON)
 //	mqtt_subs      client id 0x00 filter → subscription (JSON)
-//	mqtt_retained  topic                → message (binary record, codec.go)
-//	mqtt_msgs      seq (8 bytes, BE)    → message (binary record)
+//	mqtt_retained  topic                → message (sealed binary record, codec.go)
+//	mqtt_msgs      seq (8 bytes, BE)    → message (sealed binary record)
 //	mqtt_queue     client id 0x00 seq   → granted QoS (1 byte)
 //
 // A message is stored once however many sessions it is queued for; a session's
 // queue is the ordered range of its keys in mqtt_queue. An entry is deleted when
 // the client acknowledges the message (PUBACK, PUBREC), and the message when its
 // last entry goes.
+//
+// At rest. Message records are sealed (Options.Seal, AES-256-GCM) with their
+// bucket and key as additional data: what waits for a session is often
+// personal (an answer with a booking's notes and phone number, a chat
+// tablet's live QR token, a history page), and bbolt does not wipe the pages
+// it frees when a message is delivered, so only a record that was never
+// written in the clear leaves nothing behind. Answers on reply/… are queued
+// like any message rather than left out: the device SDK and the pages wait
+// for them on their persistent sessions, and svc remembers only the answers
+// of ops that change something (for services.answer_ttl), so an answer to a
+// read (history, board, session) that was not queued would be lost until
+// the device asked again, and one to a change asked again after the TTL
+// would run it a second time. Records written in the clear by an older
+// version (version 1) are sealed by Init, and still read until then.
 package session
 
 import (
@@ -82,7 +96,11 @@ type Options struct {
 	// OnPublishRejected is called when a publish is refused because it could
 	// not be stored; reason is "store_full" or "store_error".
 	OnPublishRejected func(reason string)
-	Log               *slog.Logger
+	// Seal encrypts every stored message (queued and retained) at rest; the
+	// broker always sets it. Nil stores them in the clear (this package's
+	// tests).
+	Seal Sealer
+	Log  *slog.Logger
 }
 
 // Hook is the mochi storage hook.
@@ -168,7 +186,7 @@ func (h *Hook) Init(any) error {
 	}); err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
-	var orphanEntries, orphanMsgs [][]byte
+	var orphanEntries, orphanMsgs, plainMsgs, plainRetained [][]byte
 	err := h.o.DB.View(func(tx *bolt.Tx) error {
 		clients := tx.Bucket(bucketClients)
 		if k, _ := tx.Bucket(bucketMsgs).Cursor().Last(); k != nil {
@@ -195,15 +213,28 @@ func (h *Hook) Init(any) error {
 			h.refs[seq]++
 		}
 		m := tx.Bucket(bucketMsgs).Cursor()
-		for k, _ := m.First(); k != nil; k, _ = m.Next() {
+		for k, v := m.First(); k != nil; k, v = m.Next() {
 			if h.refs[binary.BigEndian.Uint64(k)] == 0 {
 				orphanMsgs = append(orphanMsgs, append([]byte(nil), k...))
+			} else if h.o.Seal != nil && len(v) > 0 && v[0] == recordVersion {
+				plainMsgs = append(plainMsgs, append([]byte(nil), k...))
+			}
+		}
+		r := tx.Bucket(bucketRetained).Cursor()
+		for k, v := r.First(); k != nil; k, v = r.Next() {
+			if h.o.Seal != nil && len(v) > 0 && v[0] == recordVersion {
+				plainRetained = append(plainRetained, append([]byte(nil), k...))
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("session: index queues: %w", err)
+	}
+	if len(plainMsgs)+len(plainRetained) > 0 {
+		if err := h.sealOld(plainMsgs, plainRetained); err != nil {
+			return err
+		}
 	}
 	if len(orphanEntries)+len(orphanMsgs) > 0 {
 		h.o.Log.Info("session: removing unreferenced stored entries", "queue_entries", len(orphanEntries), "messages", len(orphanMsgs))
@@ -221,6 +252,44 @@ func (h *Hook) Init(any) error {
 			return nil
 		}, h.asyncErr("remove orphans"))
 	}
+	return nil
+}
+
+// sealOld seals the messages an older version stored in the clear (the
+// queued ones, keys of mqtt_msgs, and the retained ones, topics), in one
+// transaction, so that after an upgrade no stored message is in the clear.
+// A record that does not decode is left for the queue's rebuild to skip.
+func (h *Hook) sealOld(msgs, retained [][]byte) error {
+	err := h.o.DB.Update(context.Background(), func(tx *bolt.Tx) error {
+		for _, set := range []struct {
+			bucket []byte
+			keys   [][]byte
+		}{{bucketMsgs, msgs}, {bucketRetained, retained}} {
+			b := tx.Bucket(set.bucket)
+			for _, k := range set.keys {
+				v := b.Get(k)
+				if len(v) == 0 || v[0] != recordVersion {
+					continue
+				}
+				pk, err := decode(v)
+				if err != nil {
+					continue
+				}
+				sealed, err := sealRecord(h.o.Seal, pk, set.bucket, k)
+				if err != nil {
+					return err
+				}
+				if err := b.Put(k, sealed); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("session: seal messages stored in the clear: %w", err)
+	}
+	h.o.Log.Info("session: messages stored in the clear by an older version are sealed now", "queued", len(msgs), "retained", len(retained))
 	return nil
 }
 
@@ -295,7 +364,14 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		// No session would find it after a crash: nothing to make durable.
 		return h.passThrough(cl, pk, seq)
 	}
-	rec, err := encode(pk)
+	var rec, retainedRec []byte
+	var err error
+	if len(targets) > 0 {
+		rec, err = sealRecord(h.o.Seal, pk, bucketMsgs, seqKey(seq))
+	}
+	if err == nil && retain && len(pk.Payload) > 0 {
+		retainedRec, err = sealRecord(h.o.Seal, pk, bucketRetained, []byte(pk.TopicName))
+	}
 	if err != nil {
 		h.release(targets, seq)
 		return pk, h.reject(cl, "store_error", err)
@@ -313,7 +389,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 			}
 		}
 		if retain {
-			return putRetained(tx, pk.TopicName, pk.Payload, rec)
+			return putRetained(tx, pk.TopicName, retainedRec)
 		}
 		return nil
 	}
@@ -583,7 +659,7 @@ func (h *Hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) 
 	s.mapPID(pk.PacketID, nseq)
 	h.mu.Unlock()
 
-	rec, err := encode(pk)
+	rec, err := sealRecord(h.o.Seal, pk, bucketMsgs, seqKey(nseq))
 	if err != nil {
 		h.o.Log.Error("session: encode message", "client", cl.ID, "error", err)
 		return
@@ -761,7 +837,7 @@ func (h *Hook) rebuild(cl *mqtt.Client) error {
 					continue
 				}
 				var err error
-				if pk, err = decode(raw); err != nil {
+				if pk, err = openRecord(h.o.Seal, raw, bucketMsgs, seqKey(seq)); err != nil {
 					h.o.Log.Error("session: skipping a damaged stored message", "seq", seq, "error", err)
 					expired = append(expired, seq)
 					continue
@@ -955,14 +1031,17 @@ func (h *Hook) OnRetainMessage(_ *mqtt.Client, pk packets.Packet, _ int64) {
 	if _, ok := tag(pk); ok {
 		return
 	}
-	rec, err := encode(pk)
-	if err != nil {
-		h.o.Log.Error("session: encode retained", "topic", pk.TopicName, "error", err)
-		return
+	var rec []byte
+	if len(pk.Payload) > 0 {
+		var err error
+		if rec, err = sealRecord(h.o.Seal, pk, bucketRetained, []byte(pk.TopicName)); err != nil {
+			h.o.Log.Error("session: encode retained", "topic", pk.TopicName, "error", err)
+			return
+		}
 	}
-	topic, payload := pk.TopicName, pk.Payload
+	topic := pk.TopicName
 	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
-		return putRetained(tx, topic, payload, rec)
+		return putRetained(tx, topic, rec)
 	}, h.asyncErr("store retained"))
 }
 
@@ -1017,7 +1096,7 @@ func (h *Hook) StoredRetainedMessages() ([]storage.Message, error) {
 	now := time.Now().Unix()
 	err := h.o.DB.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRetained).ForEach(func(k, v []byte) error {
-			pk, err := decode(v)
+			pk, err := openRecord(h.o.Seal, v, bucketRetained, k)
 			if err != nil {
 				h.o.Log.Error("session: skipping a damaged retained message", "topic", string(k), "error", err)
 				return nil
@@ -1079,9 +1158,11 @@ func (h *Hook) asyncErr(what string) func(error) {
 	}
 }
 
-func putRetained(tx *bolt.Tx, topic string, payload, rec []byte) error {
+// putRetained stores a retained message's record; an empty one (the
+// message had no payload) clears the topic.
+func putRetained(tx *bolt.Tx, topic string, rec []byte) error {
 	b := tx.Bucket(bucketRetained)
-	if len(payload) == 0 {
+	if len(rec) == 0 {
 		return b.Delete([]byte(topic))
 	}
 	return b.Put([]byte(topic), rec)

@@ -43,7 +43,8 @@ type rig struct {
 	hook    *Hook
 	dropped atomic.Int64
 	max     int
-	maxDB   int64 // store size cap; 0 = none
+	maxDB   int64  // store size cap; 0 = none
+	seal    Sealer // Options.Seal; nil = records in the clear
 }
 
 func newRig(t *testing.T, maxQueued int) *rig {
@@ -67,7 +68,7 @@ func (r *rig) start() {
 	if err := r.srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
 	}
-	r.hook, err = New(Options{DB: r.db, Server: r.srv, MaxQueued: r.max, Log: log, OnQueueDropped: func() { r.dropped.Add(1) }})
+	r.hook, err = New(Options{DB: r.db, Server: r.srv, MaxQueued: r.max, Seal: r.seal, Log: log, OnQueueDropped: func() { r.dropped.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,20 @@
 //	origin       uvarint length + bytes ("" means fmt.Sprint(Seq))
 //	payload      the rest
 //
+// That is version 1, written in the clear before entries were sealed: still
+// read, and sealed in place by SealOld (the bridge calls it when it starts). With Options.Seal (always, in the broker) an entry is
+// version 2:
+//
+//	version      1 byte (2)
+//	stored       8 bytes, Unix nanoseconds, big endian
+//	size         uvarint: topic + origin + payload bytes (the budget's)
+//	sealed       topic, origin and payload as in version 1, sealed
+//	             (AES-256-GCM, internal/seal) with "cloud_outbox" 0x00 key
+//	             as additional data
+//
+// so a chat message for a customer at home never reaches the file in the
+// clear, nor stays in the pages bbolt frees when HQ has acknowledged it.
+//
 // cloud_outbox_meta holds one record per class that was ever Put, key
 // "c/" + class name, value 33 bytes, big endian:
 //

@@ -68,6 +68,16 @@ type Options struct {
 	// has committed (bbolt's Tx.OnCommit), so the uplink learns of new work
 	// without polling. It must not block.
 	Committed func()
+	// Seal encrypts each entry's topic, origin and payload at rest (a chat
+	// message for a customer at home is personal); the broker always sets
+	// it. Nil stores entries in the clear.
+	Seal Sealer
+}
+
+// Sealer encrypts entries at rest (internal/seal.Keyring implements it).
+type Sealer interface {
+	Seal(plaintext, additionalData []byte) ([]byte, error)
+	Open(sealed, additionalData []byte) ([]byte, error)
 }
 
 // Outbox is the outbox over a caller's bbolt transactions. It holds no
@@ -230,7 +240,12 @@ func (o *Outbox) PutOrigin(tx *bolt.Tx, topic, origin string, payload []byte) er
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	if err := b.Put(entryKey(rec.id, seq), encodeEntry(o.o.Now(), topic, origin, payload)); err != nil {
+	k := entryKey(rec.id, seq)
+	v, err := o.encode(k, o.o.Now(), topic, origin, payload)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(k, v); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	rec.count++
@@ -299,6 +314,42 @@ func (o *Outbox) Admits(tx *bolt.Tx, class string, size int) bool {
 	return classes.total()-classes.sum(o.mayEvict(class))+int64(size) <= o.o.MaxBytes
 }
 
+// SealOld seals, in tx (writable), the entries an older version filed in
+// the clear, keeping their place, stamp and size; it returns how many. It
+// does nothing without Options.Seal.
+func (o *Outbox) SealOld(tx *bolt.Tx) (int, error) {
+	b := tx.Bucket(bEntries)
+	if b == nil || o.o.Seal == nil {
+		return 0, nil
+	}
+	type kv struct{ k, v []byte }
+	var sealed []kv
+	err := b.ForEach(func(k, v []byte) error {
+		if len(v) == 0 || v[0] != entryVersion {
+			return nil
+		}
+		e, err := decodeEntry(v)
+		if err != nil {
+			return fmt.Errorf("outbox: seq %d: %w", binary.BigEndian.Uint64(k[1:]), err)
+		}
+		nv, err := o.encode(k, e.Stored, e.Topic, e.Origin, e.Payload)
+		if err != nil {
+			return err
+		}
+		sealed = append(sealed, kv{bytes.Clone(k), nv})
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range sealed {
+		if err := b.Put(e.k, e.v); err != nil {
+			return 0, fmt.Errorf("outbox: %w", err)
+		}
+	}
+	return len(sealed), nil
+}
+
 // Next returns up to n entries in sending order — by Options.Order, then
 // classes no longer in it, each oldest first — leaving out those for which
 // skip (may be nil) is true, typically the ones in flight. tx may be
@@ -322,7 +373,7 @@ func (o *Outbox) Next(tx *bolt.Tx, n int, skip func(seq uint64) bool) ([]Entry, 
 			if skip != nil && skip(seq) {
 				continue
 			}
-			e, err := decodeEntry(v)
+			e, err := o.decode(k, v)
 			if err != nil {
 				return out, fmt.Errorf("outbox: %s seq %d: %w", class, seq, err)
 			}
@@ -421,12 +472,12 @@ func (o *Outbox) Stats(tx *bolt.Tx) (Stats, error) {
 			if k == nil || k[0] != r.id {
 				continue
 			}
-			e, err := decodeEntry(v)
+			stored, err := storedAt(v)
 			if err != nil {
 				return s, fmt.Errorf("outbox: %s seq %d: %w", name, binary.BigEndian.Uint64(k[1:]), err)
 			}
-			if s.Oldest.IsZero() || e.Stored.Before(s.Oldest) {
-				s.Oldest = e.Stored
+			if s.Oldest.IsZero() || stored.Before(s.Oldest) {
+				s.Oldest = stored
 			}
 		}
 	}
@@ -522,7 +573,54 @@ func entryKey(id byte, seq uint64) []byte {
 	return k
 }
 
-const entryVersion = 1
+// Entry versions: 1 in the clear, 2 sealed (doc.go).
+const (
+	entryVersion  = 1
+	sealedVersion = 2
+)
+
+// encode makes the stored value of an entry under key k: sealed when
+// Options.Seal is set.
+func (o *Outbox) encode(k []byte, stored time.Time, topic, origin string, payload []byte) ([]byte, error) {
+	if o.o.Seal == nil {
+		return encodeEntry(stored, topic, origin, payload), nil
+	}
+	plain := encodeEntry(stored, topic, origin, payload)[9:]
+	sealed, err := o.o.Seal.Seal(plain, entryAD(k))
+	if err != nil {
+		return nil, fmt.Errorf("outbox: seal entry: %w", err)
+	}
+	v := make([]byte, 0, 9+binary.MaxVarintLen64+len(sealed))
+	v = append(v, sealedVersion)
+	v = binary.BigEndian.AppendUint64(v, uint64(stored.UnixNano()))
+	v = binary.AppendUvarint(v, uint64(len(topic)+len(origin)+len(payload)))
+	return append(v, sealed...), nil
+}
+
+// decode reads the value stored under key k, sealed or in the clear.
+func (o *Outbox) decode(k, v []byte) (Entry, error) {
+	if len(v) < 9 || v[0] != sealedVersion {
+		return decodeEntry(v)
+	}
+	_, w := binary.Uvarint(v[9:])
+	if w <= 0 {
+		return Entry{}, ErrCorrupt
+	}
+	if o.o.Seal == nil {
+		return Entry{}, fmt.Errorf("%w: the entry is sealed and Options.Seal is not set", ErrCorrupt)
+	}
+	plain, err := o.o.Seal.Open(v[9+w:], entryAD(k))
+	if err != nil {
+		return Entry{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return decodeEntry(append(bytes.Clone(v[:9:9]), plain...))
+}
+
+// entryAD binds a sealed entry to its place: bucket name 0x00 key.
+func entryAD(k []byte) []byte {
+	ad := make([]byte, 0, len(bEntries)+1+len(k))
+	return append(append(append(ad, bEntries...), 0), k...)
+}
 
 func encodeEntry(stored time.Time, topic, origin string, payload []byte) []byte {
 	v := make([]byte, 0, 1+8+2*binary.MaxVarintLen64+len(topic)+len(origin)+len(payload))
@@ -535,10 +633,12 @@ func encodeEntry(stored time.Time, topic, origin string, payload []byte) []byte 
 	return append(v, payload...)
 }
 
-// decodeEntry decodes a value, copying what it keeps: bbolt's memory is
-// valid only during the transaction. Seq and Class come from the key.
+// decodeEntry decodes a version 1 value (the version byte is not checked:
+// decode passes an opened version 2 value too), copying what it keeps:
+// bbolt's memory is valid only during the transaction. Seq and Class come
+// from the key.
 func decodeEntry(v []byte) (Entry, error) {
-	if len(v) < 9 || v[0] != entryVersion {
+	if len(v) < 9 || (v[0] != entryVersion && v[0] != sealedVersion) {
 		return Entry{}, ErrCorrupt
 	}
 	e := Entry{Stored: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9])))}
@@ -558,9 +658,24 @@ func decodeEntry(v []byte) (Entry, error) {
 	return e, nil
 }
 
+// storedAt is when an entry (either version) was stored.
+func storedAt(v []byte) (time.Time, error) {
+	if len(v) < 9 || (v[0] != entryVersion && v[0] != sealedVersion) {
+		return time.Time{}, ErrCorrupt
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))), nil
+}
+
 // entrySize is an entry's budget size (topic + origin + payload) without
-// copying it.
+// copying or opening it.
 func entrySize(v []byte) (int64, error) {
+	if len(v) >= 9 && v[0] == sealedVersion {
+		n, w := binary.Uvarint(v[9:])
+		if w <= 0 {
+			return 0, ErrCorrupt
+		}
+		return int64(n), nil
+	}
 	if len(v) < 9 || v[0] != entryVersion {
 		return 0, ErrCorrupt
 	}

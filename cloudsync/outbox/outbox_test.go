@@ -35,7 +35,7 @@ func openDB(t testing.TB, path string) *bolt.DB {
 
 func newOutbox(t testing.TB, maxBytes int64, clock *testclock.Clock) *outbox.Outbox {
 	t.Helper()
-	ob, err := outbox.New(outbox.Options{MaxBytes: maxBytes, Classify: classify, Now: clock.Now})
+	ob, err := outbox.New(outbox.Options{MaxBytes: maxBytes, Classify: classify, Now: clock.Now, Seal: testKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Command storeedge is the store broker daemon. With no flags it runs on the
 // embedded default configuration; `storeedge passwd` prints a password hash for
-// the device registry.
+// the device registry; `storeedge compact` rewrites a stopped store's database
+// without its freed pages.
 package main
 
 import (
@@ -40,13 +41,19 @@ func main() {
 		case "version":
 			fmt.Println("storeedge", version)
 			return
+		case "compact":
+			if err := compact(os.Args[2:], os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "storeedge compact:", err)
+				os.Exit(1)
+			}
+			return
 		}
 	}
 	fs := flag.NewFlagSet("storeedge", flag.ExitOnError)
 	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
 	printConfig := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge version\n\n")
+		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge version\n\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
@@ -118,6 +125,26 @@ func printWelcome(w io.Writer, a broker.Addrs) {
 	fmt.Fprintln(w, "Connect with a device id as username and its password, e.g.")
 	fmt.Fprintln(w, "  mosquitto_sub -h 127.0.0.1 -p 1883 -i admin-1 -u admin-1 -P '<password>' -t 'devices/+/status' -v")
 	fmt.Fprintln(w, "No devices yet? See README.md, \"First credentials\".")
+}
+
+// compact rewrites the stopped store's database without its freed pages
+// (broker.Compact).
+func compact(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("storeedge compact", flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := broker.LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	before, after, err := broker.Compact(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "compacted %s: %d → %d bytes\n", cfg.DataDir, before, after)
+	return nil
 }
 
 // tuneRuntime applies the garbage collector settings unless the environment
