@@ -56,7 +56,7 @@ func (s *Store) cleanUploads(ctx context.Context, st *CleanupStats) error {
 				st.Unreadable++
 				continue
 			}
-			if u != nil && expired(*u, now) {
+			if u != nil && s.expired(*u, now) {
 				keys = append(keys, bytes.Clone(k))
 			}
 		}
@@ -70,7 +70,7 @@ func (s *Store) cleanUploads(ctx context.Context, st *CleanupStats) error {
 		err := s.update(ctx, func(_ *bolt.Tx, b buckets) error {
 			removed = false
 			_, u, err := s.readUpload(b.uploads, uk)
-			if err != nil || u == nil || !expired(*u, now) {
+			if err != nil || u == nil || !s.expired(*u, now) {
 				return err
 			}
 			removed = true

@@ -21,6 +21,9 @@ type Sealer interface {
 	Open(sealed, additionalData []byte) ([]byte, error)
 }
 
+// DefaultUploadIdle is Options.UploadIdle's default.
+const DefaultUploadIdle = 10 * time.Minute
+
 // Options configure New.
 type Options struct {
 	DB     DB
@@ -30,6 +33,10 @@ type Options struct {
 	// long a finished upload's answer is remembered, and how long a blob may
 	// stay unreferenced after its last upload (default 24 h).
 	UploadTTL time.Duration
+	// UploadIdle is how long an open upload may go without progress (its
+	// Begin or a new chunk) before it lapses and its reserved bytes are
+	// free again (default 10 min; never later than UploadTTL).
+	UploadIdle time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -79,6 +86,7 @@ type Store struct {
 	seal   Sealer
 	limits Limits
 	ttl    time.Duration
+	idle   time.Duration
 	now    func() time.Time
 	locks  keyedLock
 	thumbs chan struct{} // a slot per image being decoded
@@ -100,10 +108,16 @@ func New(o Options) (*Store, error) {
 	if o.UploadTTL == 0 {
 		o.UploadTTL = 24 * time.Hour
 	}
+	if o.UploadIdle < 0 {
+		return nil, fmt.Errorf("media: negative UploadIdle %v", o.UploadIdle)
+	}
+	if o.UploadIdle == 0 {
+		o.UploadIdle = DefaultUploadIdle
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Store{db: o.DB, seal: o.Seal, limits: l, ttl: o.UploadTTL, now: o.Now, locks: keyedLock{held: map[string]chan struct{}{}},
+	return &Store{db: o.DB, seal: o.Seal, limits: l, ttl: o.UploadTTL, idle: o.UploadIdle, now: o.Now, locks: keyedLock{held: map[string]chan struct{}{}},
 		thumbs: make(chan struct{}, l.ThumbnailWorkers)}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/svc"
 )
 
@@ -59,6 +60,10 @@ type Options struct {
 	// StaffRoles may fetch any blob when CanFetch is nil (default staff,
 	// admin; an empty non-nil slice: nobody).
 	StaffRoles []string
+	// CustomerBytes bounds the bytes one customer (a scan-to-chat login)
+	// uploads (broker/quota, e.g. per day; shared with the chat service's
+	// texts); nil = no bound. A new upload spends its declared size at begin.
+	CustomerBytes *quota.Limiter
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
 }
