@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/storeedge/storeedge/broker/auth"
@@ -77,6 +79,38 @@ type Service struct {
 
 	// afterCleanup, when set (tests), is called after each Cleanup in Run.
 	afterCleanup func(media.CleanupStats, error)
+
+	quotaMu sync.Mutex
+	refused map[string]uint64 // quota refusals of begin by reason
+	limited map[string]bool   // owners refused since their last begin: logged once per burst
+}
+
+// QuotaRefusals counts the begins refused quota_exceeded by the media
+// store's limits, by reason (media.ReasonUploads, …).
+func (s *Service) QuotaRefusals() map[string]uint64 {
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	return maps.Clone(s.refused)
+}
+
+// noteQuota counts a begin refused by a media quota and logs the first
+// refusal of owner's burst; a begin that passes (err nil) ends the burst.
+func (s *Service) noteQuota(owner string, customer bool, err error) {
+	var qe *media.QuotaError
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	if !errors.As(err, &qe) {
+		if err == nil {
+			delete(s.limited, owner)
+		}
+		return
+	}
+	s.refused[qe.Reason]++
+	if !s.limited[owner] {
+		s.limited[owner] = true
+		s.log.Warn("media: an upload was refused by a quota", "owner", owner, "customer", customer,
+			"reason", qe.Reason, "retry_after", qe.RetryAfter.Round(time.Second), "err", err)
+	}
 }
 
 // New validates the options and returns the service; call Register before
@@ -99,7 +133,8 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Service{o: o, log: o.Log, chunkBytes: l.ChunkBytes, maxRead: min(l.ChunkBytes, l.MaxReadBytes)}, nil
+	return &Service{o: o, log: o.Log, chunkBytes: l.ChunkBytes, maxRead: min(l.ChunkBytes, l.MaxReadBytes),
+		refused: map[string]uint64{}, limited: map[string]bool{}}, nil
 }
 
 // RequestBytes is RequestBytesFor the media store's chunk size: the smallest

@@ -63,6 +63,9 @@ func TestCustomersCannotStarveStaffUploads(t *testing.T) {
 		t.Fatalf("retry_after %v, want %v", retry, media.DefaultUploadIdle.Seconds())
 	}
 	quotaRefusal(t, custs[2].call(t, "begin", "", declared("more", mib, 98)), media.ReasonFull)
+	if n := e.svc.QuotaRefusals(); n[media.ReasonReservedBytes]+n[media.ReasonFull]+n[media.ReasonUploads] != 63 {
+		t.Fatalf("refusals counted %v, want 63 in all", n)
+	}
 
 	// Staff photos and camera stills still fit.
 	img := testPNG(t, 64, 64)

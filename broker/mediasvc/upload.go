@@ -39,6 +39,7 @@ func (s *Service) begin(ctx context.Context, req *svc.Request) (_ any, err error
 		}
 	}
 	st, err := s.o.Media.Begin(ctx, owner, r.Upload, meta, opts...)
+	s.noteQuota(owner, req.From.Customer, err)
 	if err != nil {
 		if errors.Is(err, media.ErrType) {
 			return nil, svc.Errorf(svc.CodeBadRequest, "type %q is not accepted; allowed: %s",
