@@ -1,11 +1,13 @@
 package broker_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/storetest"
@@ -101,5 +103,72 @@ func TestQuotaConfig(t *testing.T) {
 	off.Chat.CustomerMessagesPerMinute, off.Chat.CustomerBytesPerDay, off.Persistence.MaxDBBytes = 0, 0, 0
 	if err := off.Validate(); err != nil {
 		t.Fatalf("0 (no limit) refused: %v", err)
+	}
+}
+
+// At persistence.max_db_bytes a write is answered quota_exceeded and stores
+// nothing, reads go on, and the store recovers by itself: the upload that
+// filled it lapses after media.upload_idle_timeout, the media clean-up
+// deletes it, and writes fit again.
+func TestFullDatabaseAnswersAndRecovers(t *testing.T) {
+	staffDev := storetest.Device{ID: "staff-anna", Role: "staff"}
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{staffDev}, Config: func(c *broker.Config) {
+		c.Persistence.MaxDBBytes = 16 << 20
+		c.Media.CleanupInterval = time.Second
+	}})
+	staff := s.Connect(t, staffDev, "")
+	chunk := make([]byte, 256<<10)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	data := base64.StdEncoding.EncodeToString(chunk)
+	begin := func(upload string, n int) {
+		storetest.OK(t, staff.Call(t, "media", "begin", fmt.Sprintf(`{"upload":%q,"type":"application/pdf","size":%d,"sha256":%q}`,
+			upload, 10<<20, strings.Repeat(fmt.Sprintf("%x", n), 64))))
+	}
+	put := func(upload string, i int) storetest.Answer {
+		return staff.Call(t, "media", "chunk", fmt.Sprintf(`{"upload":%q,"index":%d,"data":%q}`, upload, i, data))
+	}
+	// Fill until chunks are refused five times in a row (a refused 256 KiB
+	// chunk may leave room for a smaller write; five in a row is full).
+	var refused []storetest.Answer
+	for u := 0; u < 4 && len(refused) < 5; u++ {
+		up := fmt.Sprintf("fill-%d", u)
+		begin(up, u+1)
+		for i := 0; i < 40 && len(refused) < 5; i++ {
+			if a := put(up, i); a.OK {
+				refused = nil
+			} else {
+				refused = append(refused, a)
+			}
+		}
+	}
+	if len(refused) < 5 {
+		t.Fatal("80 MiB of chunks fitted in a 16 MiB database")
+	}
+	for _, a := range refused {
+		storetest.Fails(t, a, "quota_exceeded", "")
+	}
+	// Reads go on.
+	storetest.OK(t, staff.Call(t, "chat", "list", `{}`))
+	storetest.OK(t, staff.Call(t, "media", "status", `{"upload":"fill-0"}`))
+
+	// The uploads lapse (status says so at once), the clean-up deletes them
+	// within a second, and writes fit again.
+	s.Advance(11 * time.Minute)
+	storetest.Fails(t, staff.Call(t, "media", "status", `{"upload":"fill-0"}`), "not_found", "")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if a := staff.Call(t, "media", "begin", fmt.Sprintf(`{"upload":"after","type":"application/pdf","size":%d,"sha256":%q}`,
+			10<<20, strings.Repeat("9", 64))); a.OK && put("after", 0).OK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the store did not recover within 20 s of its uploads lapsing")
+		}
+		time.Sleep(100 * time.Millisecond) // polling the clean-up, which runs every second
+	}
+	for i := 1; i < 5; i++ {
+		storetest.OK(t, put("after", i))
 	}
 }

@@ -95,7 +95,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		b.log.Warn("media: chunk_bytes lowered so that a chunk request fits limits.max_packet_size",
 			"chunk_bytes", cfg.Media.ChunkBytes, "now", chunk, "max_packet_size", cfg.Limits.MaxPacketSize)
 	}
-	ms, err := media.New(media.Options{DB: b.db, Seal: keys, UploadTTL: cfg.Media.UploadTTL, UploadIdle: cfg.Media.UploadIdleTimeout, Limits: media.Limits{
+	ms, err := media.New(media.Options{DB: b.db, Seal: keys, Now: cfg.Now, UploadTTL: cfg.Media.UploadTTL, UploadIdle: cfg.Media.UploadIdleTimeout, Limits: media.Limits{
 		AllowedTypes:             cfg.Media.AllowedTypes,
 		MaxBytes:                 cfg.Media.MaxBytes,
 		DefaultMaxBytes:          cfg.Media.DefaultMaxBytes,
