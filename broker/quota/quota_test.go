@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +49,27 @@ func TestLimiter(t *testing.T) {
 	var none *Limiter
 	if none.Take("a", 1e9) != nil || New(Options{Per: 0, Window: time.Minute}) != nil {
 		t.Fatal("a nil limiter limits")
+	}
+}
+
+// A burst of refusals is logged once; after a success the next burst is
+// logged again.
+func TestLimiterLogsOncePerBurst(t *testing.T) {
+	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	l := New(Options{Name: "messages_per_minute", Unit: "messages", Per: 1, Window: time.Minute, Now: clock.Now, Log: log})
+	_ = l.Take("a", 1)
+	for range 100 {
+		_ = l.Take("a", 1)
+	}
+	if n := strings.Count(buf.String(), "reached its limit"); n != 1 {
+		t.Fatalf("a burst of 100 refusals logged %d times:\n%s", n, buf.String())
+	}
+	clock.Advance(time.Minute)
+	_ = l.Take("a", 1)
+	_ = l.Take("a", 1)
+	if n := strings.Count(buf.String(), "reached its limit"); n != 2 || l.Refused() != 101 {
+		t.Fatalf("second burst: %d log lines, %d refused", n, l.Refused())
 	}
 }
