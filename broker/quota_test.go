@@ -149,6 +149,24 @@ func TestFullDatabaseAnswersAndRecovers(t *testing.T) {
 	for _, a := range refused {
 		storetest.Fails(t, a, "quota_exceeded", "")
 	}
+	// Fill what room is left to the last page with chat messages, large
+	// then tiny: there even a delete needs room bbolt would not give.
+	var group struct {
+		Conversation string `json:"conversation"`
+	}
+	storetest.OK(t, staff.Call(t, "chat", "group_create", `{"title":"fill","members":[]}`)).Decode(t, &group)
+	for _, size := range []int{4000, 100, 1} {
+		text := strings.Repeat("x", size)
+		for fails := 0; fails < 5; {
+			a := staff.Call(t, "chat", "send", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":%q}`, group.Conversation, text))
+			if a.OK {
+				fails = 0
+				continue
+			}
+			storetest.Fails(t, a, "quota_exceeded", "")
+			fails++
+		}
+	}
 	// Reads go on.
 	storetest.OK(t, staff.Call(t, "chat", "list", `{}`))
 	storetest.OK(t, staff.Call(t, "media", "status", `{"upload":"fill-0"}`))

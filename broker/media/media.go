@@ -126,9 +126,28 @@ func (s *Store) Limits() Limits { return s.limits }
 
 func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
 
+// freer is a DB that can commit a transaction that makes room past its size
+// cap (broker/store.DB.UpdateFree).
+type freer interface {
+	UpdateFree(ctx context.Context, fn func(*bolt.Tx) error) error
+}
+
 // update runs fn in a write transaction after making sure the buckets exist.
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx, b buckets) error) error {
-	return s.db.Update(ctx, func(tx *bolt.Tx) error {
+	return s.updateWith(ctx, s.db.Update, fn)
+}
+
+// updateFree is update for the deletes that make room (clean-up, dropping
+// a blob's last reference): they must commit in a full database too.
+func (s *Store) updateFree(ctx context.Context, fn func(tx *bolt.Tx, b buckets) error) error {
+	if f, ok := s.db.(freer); ok {
+		return s.updateWith(ctx, f.UpdateFree, fn)
+	}
+	return s.update(ctx, fn)
+}
+
+func (s *Store) updateWith(ctx context.Context, run func(context.Context, func(*bolt.Tx) error) error, fn func(tx *bolt.Tx, b buckets) error) error {
+	return run(ctx, func(tx *bolt.Tx) error {
 		var b buckets
 		var err error
 		if b.uploads, err = tx.CreateBucketIfNotExists(bucketUploads); err != nil {

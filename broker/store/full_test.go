@@ -10,10 +10,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// A store at its size cap still deletes: the clean-ups that free space
-// (lapsed uploads, expired answers) can run, and after them new writes fit
-// again. Filled to the last page with small writes too, so no free page is
-// left over.
+// A store at its size cap still deletes with UpdateFree: the clean-ups that
+// free space (lapsed uploads, expired answers) can run, and after them new
+// writes fit again. Filled to the last page with small writes too, so no
+// free page is left over; there a plain Update may fail even to delete.
 func TestFullStoreDeletesAndRecovers(t *testing.T) {
 	db, err := Open(Options{Path: filepath.Join(t.TempDir(), "store.db"), MaxSize: 4 << 20})
 	if err != nil {
@@ -48,7 +48,11 @@ func TestFullStoreDeletesAndRecovers(t *testing.T) {
 	}
 	fill("small", 512)
 	fill("tiny", 16)
-	if err := db.Update(context.Background(), func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
+	fill("one", 1)
+	if err := db.Update(context.Background(), func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("big")) }); !errors.Is(err, ErrFull) {
+		t.Fatalf("a plain delete in a store full to the last page: %v, want ErrFull (what UpdateFree is for)", err)
+	}
+	if err := db.UpdateFree(context.Background(), func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
 		t.Fatalf("deleting from a full store: %v", err)
 	}
 	if fill("again", 64<<10) == 0 {
