@@ -135,6 +135,7 @@ func (b *Broker) start(ctx context.Context) error {
 		return err
 	}
 	b.metrics.SetStoreSize(b.db.Size)
+	b.checkDBCap()
 
 	devices, acl, err := b.readAuthFiles()
 	if err != nil {

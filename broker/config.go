@@ -112,6 +112,10 @@ type ChatConfig struct {
 	// a customer by her id alone.
 	PresenceTTL time.Duration `yaml:"presence_ttl"`
 	ResumeRoles []string      `yaml:"resume_roles"`
+	// Per-customer budgets (scan-to-chat logins; staff and devices are not
+	// counted): 0 = no limit.
+	CustomerMessagesPerMinute int   `yaml:"customer_messages_per_minute"`
+	CustomerBytesPerDay       int64 `yaml:"customer_bytes_per_day"`
 }
 
 // MediaConfig bounds the photos, voice notes and clips the store keeps.
@@ -124,6 +128,13 @@ type MediaConfig struct {
 	ChunkBytes      int              `yaml:"chunk_bytes"`
 	UploadTTL       time.Duration    `yaml:"upload_ttl"`
 	CleanupInterval time.Duration    `yaml:"cleanup_interval"`
+	// An open upload lapses after this long without a new chunk.
+	UploadIdleTimeout time.Duration `yaml:"upload_idle_timeout"`
+	// Customers' uploads: open at once, bytes those reserve, and the part
+	// of max_total_bytes only staff and devices may use.
+	CustomerMaxUploads       int   `yaml:"customer_max_uploads"`
+	CustomerMaxReservedBytes int64 `yaml:"customer_max_reserved_bytes"`
+	StaffReserveBytes        int64 `yaml:"staff_reserve_bytes"`
 }
 
 // ListenersConfig says where the broker listens; an empty address disables a listener.
@@ -215,6 +226,13 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
+// minDBBytes is the smallest persistence.max_db_bytes other than 0.
+const minDBBytes = 16 << 20
+
+// dbHeadroom is what persistence.max_db_bytes should hold besides
+// media.max_total_bytes: chat, bookings, sessions and queued messages.
+const dbHeadroom = 512 << 20
+
 var storeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // Validate reports the first setting that cannot work.
@@ -266,6 +284,9 @@ func (c Config) Validate() error {
 	if c.Persistence.MaxBatch < 1 {
 		errs = append(errs, errors.New("persistence.max_batch: at least 1"))
 	}
+	if n := c.Persistence.MaxDBBytes; n != 0 && n < minDBBytes {
+		errs = append(errs, fmt.Errorf("persistence.max_db_bytes %d: 0 (no cap) or at least %d (16 MiB)", n, minDBBytes))
+	}
 	if c.Runtime.GCPercent < 10 {
 		errs = append(errs, fmt.Errorf("runtime.gc_percent %d: at least 10", c.Runtime.GCPercent))
 	}
@@ -283,11 +304,19 @@ func (c Config) Validate() error {
 	if ch.PresenceTTL < time.Minute || ch.PresenceTTL > 8*time.Hour {
 		errs = append(errs, fmt.Errorf("chat.presence_ttl %v: from 1m to 8h", ch.PresenceTTL))
 	}
+	if ch.CustomerMessagesPerMinute < 0 || ch.CustomerBytesPerDay < 0 ||
+		(ch.CustomerBytesPerDay > 0 && ch.CustomerBytesPerDay < int64(ch.MaxBodyBytes)) {
+		errs = append(errs, errors.New("chat: customer_messages_per_minute 0 (no limit) or more, customer_bytes_per_day 0 (no limit) or at least max_body_bytes"))
+	}
 	if u, err := url.Parse(ch.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("chat.public_url %q: an absolute http(s) URL of the customer page", ch.PublicURL))
 	}
 	if md.ChunkBytes < 1024 || md.MaxTotalBytes < 0 || md.DefaultMaxBytes < 1 || md.MaxUploads < 1 || md.UploadTTL < time.Minute || md.CleanupInterval < time.Second {
 		errs = append(errs, errors.New("media: chunk_bytes at least 1024, default_max_bytes and max_uploads_per_device at least 1, upload_ttl at least 1m, cleanup_interval at least 1s"))
+	}
+	if md.UploadIdleTimeout < time.Minute || md.UploadIdleTimeout > md.UploadTTL || md.CustomerMaxUploads < 1 ||
+		md.CustomerMaxReservedBytes < 1 || md.StaffReserveBytes < 0 || (md.MaxTotalBytes > 0 && md.StaffReserveBytes >= md.MaxTotalBytes) {
+		errs = append(errs, errors.New("media: upload_idle_timeout between 1m and upload_ttl, customer_max_uploads and customer_max_reserved_bytes at least 1, staff_reserve_bytes 0 or more and less than max_total_bytes"))
 	}
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/storeedge/storeedge/broker/chat/faq"
 	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/mediasvc"
+	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
@@ -91,13 +92,16 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		b.log.Warn("media: chunk_bytes lowered so that a chunk request fits limits.max_packet_size",
 			"chunk_bytes", cfg.Media.ChunkBytes, "now", chunk, "max_packet_size", cfg.Limits.MaxPacketSize)
 	}
-	ms, err := media.New(media.Options{DB: b.db, Seal: keys, UploadTTL: cfg.Media.UploadTTL, Limits: media.Limits{
-		AllowedTypes:       cfg.Media.AllowedTypes,
-		MaxBytes:           cfg.Media.MaxBytes,
-		DefaultMaxBytes:    cfg.Media.DefaultMaxBytes,
-		ChunkBytes:         chunk,
-		MaxTotalBytes:      cfg.Media.MaxTotalBytes,
-		MaxUploadsPerOwner: cfg.Media.MaxUploads,
+	ms, err := media.New(media.Options{DB: b.db, Seal: keys, Now: cfg.Now, UploadTTL: cfg.Media.UploadTTL, UploadIdle: cfg.Media.UploadIdleTimeout, Limits: media.Limits{
+		AllowedTypes:             cfg.Media.AllowedTypes,
+		MaxBytes:                 cfg.Media.MaxBytes,
+		DefaultMaxBytes:          cfg.Media.DefaultMaxBytes,
+		ChunkBytes:               chunk,
+		MaxTotalBytes:            cfg.Media.MaxTotalBytes,
+		MaxUploadsPerOwner:       cfg.Media.MaxUploads,
+		CustomerMaxUploads:       cfg.Media.CustomerMaxUploads,
+		CustomerMaxReservedBytes: cfg.Media.CustomerMaxReservedBytes,
+		StaffReserveBytes:        cfg.Media.StaffReserveBytes,
 	}})
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
@@ -122,11 +126,13 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err != nil {
 		return fmt.Errorf("services: %w", err)
 	}
+	custMsgs, custBytes := customerQuotas(cfg, b.log)
 	cs, err := chat.New(withChatOutbox(chat.Options{
 		DB: b.db, Router: router, Seal: keys, Media: ms, Assistant: assistant, Tokens: custs,
 		RecallWindow: cfg.Chat.RecallWindow, MaxBodyBytes: cfg.Chat.MaxBodyBytes, PageSize: cfg.Chat.PageSize,
 		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
 		SessionRoles: cfg.Chat.SessionRoles, ResumeRoles: cfg.Chat.ResumeRoles, Now: cfg.Now, Log: b.log,
+		CustomerMessages: custMsgs, CustomerBytes: custBytes,
 	}, bridge))
 	if err != nil {
 		return err
@@ -164,8 +170,12 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	} else if n > 0 {
 		b.log.Info("booking: progress notes stored in the clear by an older version are sealed now", "bookings", n)
 	}
-	msvc, err := mediasvc.New(mediasvc.Options{Router: router, Media: ms, CanFetch: cs.CanFetch, StaffRoles: cfg.Chat.StaffRoles, Log: b.log})
+	msvc, err := mediasvc.New(mediasvc.Options{Router: router, Media: ms, CanFetch: cs.CanFetch, StaffRoles: cfg.Chat.StaffRoles,
+		CustomerBytes: custBytes, Log: b.log})
 	if err != nil {
+		return err
+	}
+	if err := b.metrics.Register(quotaCollector{limiters: []*quota.Limiter{custMsgs, custBytes}, media: msvc}); err != nil {
 		return err
 	}
 	if err := cs.Register(); err != nil {

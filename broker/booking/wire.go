@@ -1,13 +1,14 @@
 package booking
 
 import (
-	"bytes"
 	"encoding/json"
 	"regexp"
 	"time"
 	"unicode/utf8"
 
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/internal/safetext"
+	"github.com/storeedge/storeedge/internal/strictjson"
 )
 
 // idPattern is the alphabet of booking, customer, profile and request ids.
@@ -123,16 +124,11 @@ type profileReq struct {
 	Profile  string `json:"profile"`
 }
 
-// decode decodes one JSON object into v strictly: unknown fields and
-// trailing data are errors.
+// decode decodes one JSON object into v strictly (see internal/strictjson:
+// case-sensitive names, each once, no unknown fields, nothing after).
 func decode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(b, v); err != nil {
 		return svc.Errorf(svc.CodeBadRequest, "%v", err)
-	}
-	if dec.More() {
-		return svc.Errorf(svc.CodeBadRequest, "data after the object")
 	}
 	return nil
 }
@@ -158,6 +154,9 @@ func checkID(field, v string) error {
 func checkText(field, v string, max int) error {
 	if !utf8.ValidString(v) {
 		return svc.Errorf(svc.CodeBadRequest, "%q is not valid UTF-8", field)
+	}
+	if err := safetext.Check(field, v, true); err != nil {
+		return svc.Errorf(svc.CodeBadRequest, "%v", err)
 	}
 	if len(v) > max {
 		return failf(svc.CodeTooLarge, ReasonTooLong, "%q is %d bytes, at most %d", field, len(v), max)

@@ -468,6 +468,10 @@ func TestBadInput(t *testing.T) {
 		{cam, "watch", `{"camera":"cam-2"}`, "forbidden"},         // a camera watches nobody
 		{staff, "register", `{"codec":"video/VP8"}`, "forbidden"}, // cameras register
 		{cam, "register", `{"codec":"video/MJPEG"}`, "bad_request"},
+		{cam, "register", `{"Codec":"video/H264"}`, "bad_request"},                       // names are case-sensitive
+		{cam, "register", `{"codec":"video/MJPEG","codec":"video/H264"}`, "bad_request"}, // and appear once
+		{cam, "register", `{"codec":"video/H264","extra":1}`, "bad_request"},
+		{staff, "watch", `{"camera":"cam-2","Camera":"cam-2"}`, "bad_request"},
 		{cam, "snapshot", `{"camera":"cam-2"}`, "forbidden"},
 		{staff, "snapshot", `{}`, "bad_request"},
 		{staff, "snapshot", `{"camera":"cam-2"}`, "unavailable"},

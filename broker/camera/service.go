@@ -23,6 +23,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/internal/strictjson"
 )
 
 // ServiceName is the service's topic level: requests go to svc/camera/{op}.
@@ -326,9 +327,18 @@ func newID(prefix string) string {
 // errStopped answers requests arriving while the service stops.
 var errStopped = errors.New("camera: service stopped")
 
-// decode reads a request body, answering bad_request for bad JSON.
+// envelope holds the fields svc already checked; request bodies embed it
+// so strict decoding accepts them.
+type envelope struct {
+	ID      string          `json:"id"`
+	V       int             `json:"v"`
+	ReplyTo json.RawMessage `json:"reply_to,omitempty"`
+}
+
+// decode reads a request body strictly (internal/strictjson: case-sensitive
+// names, each once, no unknown fields), answering bad_request.
 func decode(body json.RawMessage, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := strictjson.Decode(body, v); err != nil {
 		return svc.Errorf(svc.CodeBadRequest, "bad request body: %v", err)
 	}
 	return nil

@@ -56,6 +56,7 @@ type ICEServer struct {
 }
 
 type registerReq struct {
+	envelope
 	Codec string `json:"codec"`
 }
 
@@ -67,6 +68,7 @@ type registerAns struct {
 // cameraReq names a camera, or a booking whose room's camera is meant
 // (customers do not know camera ids; the console posts a booking's stage).
 type cameraReq struct {
+	envelope
 	Camera  string `json:"camera"`
 	Booking string `json:"booking"`
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/chat/faq"
 	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/svc"
 )
 
@@ -95,6 +96,14 @@ type Options struct {
 	// Outbox, when set, receives what HQ must see of conversations with a
 	// remote member, inside the transaction that stores it (cloudsync).
 	Outbox Outbox
+	// CustomerMessages bounds how many messages one customer (a scan-to-chat
+	// login) sends (broker/quota, e.g. per minute); nil = no bound. Past it
+	// a send is answered quota_exceeded with a retry hint.
+	CustomerMessages *quota.Limiter
+	// CustomerBytes bounds the bytes one customer stores (e.g. per day): a
+	// message's text or card here, uploads in the media service, which
+	// shares the limiter; nil = no bound.
+	CustomerBytes *quota.Limiter
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
 	if r.Announcement && !staff {
 		return nil, svc.Errorf(svc.CodeForbidden, "only staff post announcements")
 	}
+	if t := cardType(b.Card); b.Card != nil && !staff && !slices.Contains(CustomerCardTypes, t) {
+		return nil, svc.Errorf(svc.CodeForbidden, "only staff and the store's services send %s cards; you may send %v", t, CustomerCardTypes)
+	}
 
 	// Checks and repeats without a write (an error inside the write would
 	// roll back everyone else's writes of the same group commit).
@@ -68,15 +72,31 @@ func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
 	if r.Announcement && kind != ConvGroup {
 		return nil, svc.Errorf(svc.CodeBadRequest, "announcements are posted in groups")
 	}
+	// A customer's budget is spent on new messages only (not on repeats,
+	// answered above) and given back when the message is not stored.
+	spent := int64(len(b.Text) + len(b.Card))
+	refund := func() {}
+	if req.From.Customer {
+		if err := s.o.CustomerMessages.Take(dev, 1); err != nil {
+			return nil, err
+		}
+		if err := s.o.CustomerBytes.Take(dev, spent); err != nil {
+			s.o.CustomerMessages.Give(dev, 1)
+			return nil, err
+		}
+		refund = func() { s.o.CustomerMessages.Give(dev, 1); s.o.CustomerBytes.Give(dev, spent) }
+	}
 	release := func() {}
 	if b.Media != nil {
 		if release, err = s.refMedia(ctx, r.Kind, b.Media); err != nil {
+			refund()
 			return nil, err
 		}
 	}
 	plain, err := json.Marshal(b)
 	if err != nil {
 		release()
+		refund()
 		return nil, fmt.Errorf("chat: encode body: %w", err)
 	}
 	now := s.now()
@@ -134,6 +154,7 @@ func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
 	})
 	if err != nil || len(wrote) == 0 {
 		release() // not stored, or stored by an earlier attempt that holds its own reference
+		refund()
 	}
 	if err != nil {
 		return nil, err

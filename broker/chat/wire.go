@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/internal/safetext"
+	"github.com/storeedge/storeedge/internal/strictjson"
 )
 
 // Message kinds. Image, voice, video and file messages refer to a blob
@@ -123,19 +125,9 @@ type listReq struct {
 // errTooLarge marks a decode failure that is a size limit, not bad input.
 var errTooLarge = errors.New("too large")
 
-// decodeStrict decodes one JSON object into v, refusing unknown fields and
-// trailing data.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("data after the object")
-	}
-	return nil
-}
+// decodeStrict decodes one JSON object into v (see internal/strictjson:
+// case-sensitive names, each once, no unknown fields, nothing after).
+func decodeStrict(b []byte, v any) error { return strictjson.Decode(b, v) }
 
 // badRequest turns a decode error into the op's answer.
 func badRequest(err error) error {
@@ -216,6 +208,9 @@ func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
 		if *r.Text == "" || !utf8.ValidString(*r.Text) {
 			return "", errors.New(`"text" must be non-empty UTF-8`)
 		}
+		if err := safetext.Check("text", *r.Text, true); err != nil {
+			return "", err
+		}
 		if len(*r.Text) > maxBody {
 			return "", fmt.Errorf("%w: text of %d bytes, at most %d", errTooLarge, len(*r.Text), maxBody)
 		}
@@ -268,7 +263,54 @@ func checkCard(raw json.RawMessage, maxBody int) ([]byte, error) {
 	if !slices.Contains(CardTypes, head.Type) {
 		return nil, fmt.Errorf(`"card" needs a "type", one of %v`, CardTypes)
 	}
+	var all any
+	if err := json.Unmarshal(buf.Bytes(), &all); err != nil {
+		return nil, fmt.Errorf(`"card": %w`, err)
+	}
+	if err := checkStrings("card", all); err != nil {
+		return nil, err
+	}
 	return buf.Bytes(), nil
+}
+
+// CustomerCardTypes are the cards a sender without a staff role may send:
+// sharing a product. Booking, progress, reminder and survey cards come from
+// the store's services, promotions from staff; a customer's copy of one
+// would look like the store's own on the console and the customer page.
+var CustomerCardTypes = []string{"product"}
+
+// cardType returns the "type" of a card checkCard accepted.
+func cardType(card []byte) string {
+	var head struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(card, &head) // checked by checkCard
+	return head.Type
+}
+
+// checkStrings refuses control and bidi override characters in every
+// string (keys too) of a decoded JSON value.
+func checkStrings(path string, v any) error {
+	switch v := v.(type) {
+	case string:
+		return safetext.Check(path, v, true)
+	case []any:
+		for i, e := range v {
+			if err := checkStrings(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if err := safetext.Check(path+" key", k, false); err != nil {
+				return err
+			}
+			if err := checkStrings(path+"."+k, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -294,6 +336,9 @@ func decodeGroupCreate(b []byte, maxMembers int) (groupCreateReq, error) {
 	}
 	if r.Title == "" || len(r.Title) > 200 || !utf8.ValidString(r.Title) {
 		return r, errors.New(`"title" must be 1-200 bytes of UTF-8`)
+	}
+	if err := safetext.Check("title", r.Title, false); err != nil {
+		return r, err
 	}
 	var err error
 	r.Members, err = decodeMembers(r.Members, maxMembers)

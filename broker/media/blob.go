@@ -142,7 +142,7 @@ func (s *Store) Unref(ctx context.Context, hash string) (int64, error) {
 	}
 	defer unlock()
 	var left int64
-	err = s.update(ctx, func(_ *bolt.Tx, b buckets) error {
+	err = s.updateFree(ctx, func(_ *bolt.Tx, b buckets) error {
 		r, err := s.readBlob(b.blobs, hk)
 		if err != nil {
 			return err

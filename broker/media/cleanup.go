@@ -56,7 +56,7 @@ func (s *Store) cleanUploads(ctx context.Context, st *CleanupStats) error {
 				st.Unreadable++
 				continue
 			}
-			if u != nil && expired(*u, now) {
+			if u != nil && s.expired(*u, now) {
 				keys = append(keys, bytes.Clone(k))
 			}
 		}
@@ -67,10 +67,10 @@ func (s *Store) cleanUploads(ctx context.Context, st *CleanupStats) error {
 	}
 	for _, uk := range keys {
 		removed := false
-		err := s.update(ctx, func(_ *bolt.Tx, b buckets) error {
+		err := s.updateFree(ctx, func(_ *bolt.Tx, b buckets) error {
 			removed = false
 			_, u, err := s.readUpload(b.uploads, uk)
-			if err != nil || u == nil || !expired(*u, now) {
+			if err != nil || u == nil || !s.expired(*u, now) {
 				return err
 			}
 			removed = true
@@ -115,7 +115,7 @@ func (s *Store) cleanBlobs(ctx context.Context, st *CleanupStats) error {
 			continue // being completed or unreferenced right now
 		}
 		removed := false
-		err := s.update(ctx, func(_ *bolt.Tx, b buckets) error {
+		err := s.updateFree(ctx, func(_ *bolt.Tx, b buckets) error {
 			removed = false
 			r, err := s.readBlob(b.blobs, hk)
 			if err != nil || !stale(r) {
@@ -179,7 +179,7 @@ func (s *Store) cleanPages(ctx context.Context, st *CleanupStats) error {
 			continue // a Complete is writing these pages
 		}
 		n := 0
-		err := s.update(ctx, func(_ *bolt.Tx, b buckets) error {
+		err := s.updateFree(ctx, func(_ *bolt.Tx, b buckets) error {
 			n = 0
 			r, err := s.readBlob(b.blobs, o.hk)
 			if err != nil {

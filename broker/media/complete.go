@@ -104,7 +104,7 @@ func (s *Store) readyUpload(owner, uploadID string) (UploadState, uploadRecord, 
 		if err != nil {
 			return err
 		}
-		st, u = stateOf(owner, uploadID, *rec, ub), *rec
+		st, u = s.stateOf(owner, uploadID, *rec, ub), *rec
 		return nil
 	})
 	if err != nil {
@@ -188,7 +188,7 @@ func (s *Store) finish(ctx context.Context, owner, uploadID string, rec *blobRec
 			return err
 		}
 		if u.Done {
-			st = stateOf(owner, uploadID, *u, ub)
+			st = s.stateOf(owner, uploadID, *u, ub)
 			return nil
 		}
 		hk, err := hashKey(u.Meta.SHA256)
@@ -240,7 +240,7 @@ func (s *Store) finish(ctx context.Context, owner, uploadID string, rec *blobRec
 		if err := s.writeUpload(ub, uk, done); err != nil {
 			return err
 		}
-		st = stateOf(owner, uploadID, done, ub)
+		st = s.stateOf(owner, uploadID, done, ub)
 		return nil
 	})
 	return st, err

@@ -24,6 +24,14 @@ type Limits struct {
 	MaxTotalBytes int64
 	// MaxUploadsPerOwner caps the open uploads of one owner (ErrQuota).
 	MaxUploadsPerOwner int
+	// CustomerMaxUploads caps the open uploads of one customer (an upload
+	// begun AsCustomer), CustomerMaxReservedBytes the bytes they reserve.
+	CustomerMaxUploads       int
+	CustomerMaxReservedBytes int64
+	// StaffReserveBytes is the part of MaxTotalBytes customers' uploads may
+	// not use: staff photos and camera snapshots still fit when customers
+	// have filled the rest (default a quarter of MaxTotalBytes).
+	StaffReserveBytes int64
 	// MaxReadBytes caps one Get (ErrTooLarge).
 	MaxReadBytes int
 	// MaxImagePixels: larger images are stored without a thumbnail, since
@@ -49,9 +57,12 @@ func DefaultLimits() Limits {
 		PageBytes:          256 << 10,
 		MaxTotalBytes:      2 << 30,
 		MaxUploadsPerOwner: 16,
-		MaxReadBytes:       1 << 20,
-		MaxImagePixels:     24_000_000,
-		ThumbnailWorkers:   1,
+		CustomerMaxUploads: 4,
+		// A 50 MiB clip and a few photos at once.
+		CustomerMaxReservedBytes: 64 << 20,
+		MaxReadBytes:             1 << 20,
+		MaxImagePixels:           24_000_000,
+		ThumbnailWorkers:         1,
 	}
 }
 
@@ -76,19 +87,28 @@ func (l Limits) withDefaults() (Limits, error) {
 	def(&l.DefaultMaxBytes, d.DefaultMaxBytes)
 	def(&l.MaxTotalBytes, d.MaxTotalBytes)
 	def(&l.MaxImagePixels, d.MaxImagePixels)
+	def(&l.CustomerMaxReservedBytes, d.CustomerMaxReservedBytes)
+	defInt(&l.CustomerMaxUploads, d.CustomerMaxUploads)
+	if l.StaffReserveBytes == 0 {
+		l.StaffReserveBytes = l.MaxTotalBytes / 4
+	}
 	defInt(&l.ChunkBytes, d.ChunkBytes)
 	defInt(&l.PageBytes, d.PageBytes)
 	defInt(&l.MaxUploadsPerOwner, d.MaxUploadsPerOwner)
 	defInt(&l.MaxReadBytes, d.MaxReadBytes)
 	defInt(&l.ThumbnailWorkers, d.ThumbnailWorkers)
 	if l.DefaultMaxBytes < 0 || l.MaxTotalBytes < 0 || l.MaxImagePixels < 0 || l.ChunkBytes < 0 ||
-		l.PageBytes < 0 || l.MaxUploadsPerOwner < 0 || l.MaxReadBytes < 0 || l.ThumbnailWorkers < 0 {
+		l.PageBytes < 0 || l.MaxUploadsPerOwner < 0 || l.MaxReadBytes < 0 || l.ThumbnailWorkers < 0 ||
+		l.CustomerMaxUploads < 0 || l.CustomerMaxReservedBytes < 0 || l.StaffReserveBytes < 0 {
 		return Limits{}, fmt.Errorf("media: negative limit in %+v", l)
 	}
 	for t, n := range l.MaxBytes {
 		if n <= 0 {
 			return Limits{}, fmt.Errorf("media: MaxBytes[%s] must be positive", t)
 		}
+	}
+	if l.StaffReserveBytes >= l.MaxTotalBytes {
+		return Limits{}, fmt.Errorf("media: StaffReserveBytes %d leaves customers nothing of MaxTotalBytes %d", l.StaffReserveBytes, l.MaxTotalBytes)
 	}
 	if l.ChunkBytes > 64<<20 || l.PageBytes > 64<<20 {
 		return Limits{}, fmt.Errorf("media: ChunkBytes and PageBytes must be at most 64 MiB")

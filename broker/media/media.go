@@ -21,6 +21,9 @@ type Sealer interface {
 	Open(sealed, additionalData []byte) ([]byte, error)
 }
 
+// DefaultUploadIdle is Options.UploadIdle's default.
+const DefaultUploadIdle = 10 * time.Minute
+
 // Options configure New.
 type Options struct {
 	DB     DB
@@ -30,6 +33,10 @@ type Options struct {
 	// long a finished upload's answer is remembered, and how long a blob may
 	// stay unreferenced after its last upload (default 24 h).
 	UploadTTL time.Duration
+	// UploadIdle is how long an open upload may go without progress (its
+	// Begin or a new chunk) before it lapses and its reserved bytes are
+	// free again (default 10 min; never later than UploadTTL).
+	UploadIdle time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -79,6 +86,7 @@ type Store struct {
 	seal   Sealer
 	limits Limits
 	ttl    time.Duration
+	idle   time.Duration
 	now    func() time.Time
 	locks  keyedLock
 	thumbs chan struct{} // a slot per image being decoded
@@ -100,10 +108,16 @@ func New(o Options) (*Store, error) {
 	if o.UploadTTL == 0 {
 		o.UploadTTL = 24 * time.Hour
 	}
+	if o.UploadIdle < 0 {
+		return nil, fmt.Errorf("media: negative UploadIdle %v", o.UploadIdle)
+	}
+	if o.UploadIdle == 0 {
+		o.UploadIdle = DefaultUploadIdle
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Store{db: o.DB, seal: o.Seal, limits: l, ttl: o.UploadTTL, now: o.Now, locks: keyedLock{held: map[string]chan struct{}{}},
+	return &Store{db: o.DB, seal: o.Seal, limits: l, ttl: o.UploadTTL, idle: o.UploadIdle, now: o.Now, locks: keyedLock{held: map[string]chan struct{}{}},
 		thumbs: make(chan struct{}, l.ThumbnailWorkers)}, nil
 }
 
@@ -112,9 +126,28 @@ func (s *Store) Limits() Limits { return s.limits }
 
 func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
 
+// freer is a DB that can commit a transaction that makes room past its size
+// cap (broker/store.DB.UpdateFree).
+type freer interface {
+	UpdateFree(ctx context.Context, fn func(*bolt.Tx) error) error
+}
+
 // update runs fn in a write transaction after making sure the buckets exist.
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx, b buckets) error) error {
-	return s.db.Update(ctx, func(tx *bolt.Tx) error {
+	return s.updateWith(ctx, s.db.Update, fn)
+}
+
+// updateFree is update for the deletes that make room (clean-up, dropping
+// a blob's last reference): they must commit in a full database too.
+func (s *Store) updateFree(ctx context.Context, fn func(tx *bolt.Tx, b buckets) error) error {
+	if f, ok := s.db.(freer); ok {
+		return s.updateWith(ctx, f.UpdateFree, fn)
+	}
+	return s.update(ctx, fn)
+}
+
+func (s *Store) updateWith(ctx context.Context, run func(context.Context, func(*bolt.Tx) error) error, fn func(tx *bolt.Tx, b buckets) error) error {
+	return run(ctx, func(tx *bolt.Tx) error {
 		var b buckets
 		var err error
 		if b.uploads, err = tx.CreateBucketIfNotExists(bucketUploads); err != nil {

@@ -36,8 +36,11 @@ type uploadRecord struct {
 	ChunkBytes int   `json:"chunk_bytes"`
 	Created    int64 `json:"created"` // unix ms
 	Expires    int64 `json:"expires"` // unix ms
-	Done       bool  `json:"done,omitempty"`
-	Result     *Meta `json:"result,omitempty"` // the stored blob's meta, when Done
+	// Touched is when the last chunk was stored (unix ms, 0 = none yet):
+	// an open upload lapses Options.UploadIdle after it (or after Created).
+	Touched int64 `json:"touched,omitempty"`
+	Done    bool  `json:"done,omitempty"`
+	Result  *Meta `json:"result,omitempty"` // the stored blob's meta, when Done
 }
 
 // blobRecord is the stored record of one blob (sealed JSON). Meta.Name is

@@ -17,9 +17,17 @@ import (
 // with meta.SHA256 is already stored the upload is done at once and no chunk
 // needs sending. The declared size is reserved against MaxTotalBytes until
 // the upload completes or expires.
-func (s *Store) Begin(ctx context.Context, owner, uploadID string, meta Meta) (UploadState, error) {
+//
+// An upload begun AsCustomer is held to the customer limits of Limits
+// (CustomerMaxUploads, CustomerMaxReservedBytes) and may not use the last
+// StaffReserveBytes of MaxTotalBytes.
+func (s *Store) Begin(ctx context.Context, owner, uploadID string, meta Meta, opts ...BeginOption) (UploadState, error) {
 	if err := checkIDs(owner, uploadID); err != nil {
 		return UploadState{}, err
+	}
+	var bo beginOpts
+	for _, o := range opts {
+		o(&bo)
 	}
 	meta, err := s.checkDeclared(meta)
 	if err != nil {
@@ -35,7 +43,7 @@ func (s *Store) Begin(ctx context.Context, owner, uploadID string, meta Meta) (U
 		if err != nil {
 			return err
 		}
-		if u != nil && expired(*u, now) {
+		if u != nil && s.expired(*u, now) {
 			if err := discardUpload(b.uploads, uk, u); err != nil {
 				return err
 			}
@@ -45,7 +53,7 @@ func (s *Store) Begin(ctx context.Context, owner, uploadID string, meta Meta) (U
 			if !sameDeclared(u.Meta, meta) {
 				return fmt.Errorf("%w: upload %q was begun with other meta", ErrConflict, uploadID)
 			}
-			st = stateOf(owner, uploadID, *u, ub)
+			st = s.stateOf(owner, uploadID, *u, ub)
 			return nil
 		}
 		rec := uploadRecord{Meta: meta, ChunkBytes: s.limits.ChunkBytes, Created: now.UnixMilli(), Expires: now.Add(s.ttl).UnixMilli()}
@@ -64,12 +72,8 @@ func (s *Store) Begin(ctx context.Context, owner, uploadID string, meta Meta) (U
 			}
 			rec.Done, rec.Result = true, resultMeta(blob.Meta, meta.Name)
 		} else {
-			if n := openUploads(b.uploads, owner); n >= s.limits.MaxUploadsPerOwner {
-				return fmt.Errorf("%w: %d uploads open (limit %d)", ErrQuota, n, s.limits.MaxUploadsPerOwner)
-			}
-			used := getCounter(b.blobs.Get(keyTotal)) + getCounter(b.uploads.Get(keyReserved))
-			if used+meta.Size > s.limits.MaxTotalBytes {
-				return fmt.Errorf("%w: %d media bytes in use, %d more would pass %d", ErrQuota, used, meta.Size, s.limits.MaxTotalBytes)
+			if err := s.checkQuota(b, owner, meta.Size, bo.customer, now); err != nil {
+				return err
 			}
 			if err := addCounter(b.uploads, keyReserved, meta.Size); err != nil {
 				return err
@@ -86,7 +90,7 @@ func (s *Store) Begin(ctx context.Context, owner, uploadID string, meta Meta) (U
 		if err := s.writeUpload(ub, uk, rec); err != nil {
 			return err
 		}
-		st = stateOf(owner, uploadID, rec, ub)
+		st = s.stateOf(owner, uploadID, rec, ub)
 		return nil
 	})
 	if err != nil {
@@ -115,7 +119,7 @@ func (s *Store) PutChunk(ctx context.Context, owner, uploadID string, index int,
 		if err != nil {
 			return err
 		}
-		st = stateOf(owner, uploadID, *u, ub)
+		st = s.stateOf(owner, uploadID, *u, ub)
 		if u.Done {
 			return nil
 		}
@@ -164,9 +168,14 @@ func (s *Store) PutChunk(ctx context.Context, owner, uploadID string, index int,
 				if err := ub.Put(dk, sealedSum); err != nil {
 					return err
 				}
+				// Progress: the upload's idle timeout starts again.
+				u.Touched = s.nowMs()
+				if err := s.writeUpload(ub, uk, *u); err != nil {
+					return err
+				}
 			}
 		}
-		st = stateOf(owner, uploadID, *u, ub)
+		st = s.stateOf(owner, uploadID, *u, ub)
 		return nil
 	})
 	if err != nil {
@@ -190,7 +199,7 @@ func (s *Store) Status(ctx context.Context, owner, uploadID string) (UploadState
 		if err != nil {
 			return err
 		}
-		st = stateOf(owner, uploadID, *u, ub)
+		st = s.stateOf(owner, uploadID, *u, ub)
 		return nil
 	})
 	if err != nil {
@@ -205,7 +214,7 @@ func (s *Store) liveUpload(uploads *bolt.Bucket, uk []byte) (*bolt.Bucket, *uplo
 	if err != nil {
 		return nil, nil, err
 	}
-	if u == nil || expired(*u, s.now()) {
+	if u == nil || s.expired(*u, s.now()) {
 		return nil, nil, fmt.Errorf("%w: no such upload (or it expired)", ErrNotFound)
 	}
 	return ub, u, nil
@@ -272,13 +281,23 @@ func resultMeta(blob Meta, name string) *Meta {
 	return &blob
 }
 
-func expired(u uploadRecord, now time.Time) bool { return now.UnixMilli() >= u.Expires }
+// lapse is when an upload is dropped (unix ms): at its Expires and, while it
+// is open, UploadIdle after its last progress (Begin or a new chunk), so an
+// abandoned upload gives its reservation back in minutes, not a day.
+func (s *Store) lapse(u uploadRecord) int64 {
+	if u.Done || s.idle <= 0 {
+		return u.Expires
+	}
+	return min(u.Expires, max(u.Created, u.Touched)+s.idle.Milliseconds())
+}
+
+func (s *Store) expired(u uploadRecord, now time.Time) bool { return now.UnixMilli() >= s.lapse(u) }
 
 // stateOf builds the answer for an upload from its record and chunk keys.
-func stateOf(owner, uploadID string, u uploadRecord, ub *bolt.Bucket) UploadState {
+func (s *Store) stateOf(owner, uploadID string, u uploadRecord, ub *bolt.Bucket) UploadState {
 	st := UploadState{
 		Owner: owner, UploadID: uploadID, Meta: u.Meta, ChunkBytes: u.ChunkBytes,
-		Chunks: u.chunks(), Done: u.Done, Expires: time.UnixMilli(u.Expires),
+		Chunks: u.chunks(), Done: u.Done, Expires: time.UnixMilli(s.lapse(u)),
 	}
 	if u.Done {
 		st.Meta, st.Hash, st.Received = *u.Result, u.Result.SHA256, st.Chunks
@@ -304,19 +323,134 @@ func stateOf(owner, uploadID string, u uploadRecord, ub *bolt.Bucket) UploadStat
 	return st
 }
 
-// openUploads counts owner's uploads that are not done.
-func openUploads(uploads *bolt.Bucket, owner string) int {
+// BeginOption modifies a Begin.
+type BeginOption func(*beginOpts)
+
+type beginOpts struct{ customer bool }
+
+// AsCustomer holds the upload to the customer limits.
+func AsCustomer() BeginOption { return func(o *beginOpts) { o.customer = true } }
+
+// Reasons of a QuotaError.
+const (
+	ReasonUploads       = "uploads"        // the owner has its most open uploads
+	ReasonReservedBytes = "reserved_bytes" // a customer's open uploads reserve their most bytes
+	ReasonFull          = "media_full"     // all media (for customers: all but the staff reserve) is used
+)
+
+// QuotaError is an ErrQuota with the rule that refused and when an open
+// upload of the owner lapses (RetryAfter; 0 when no wait will help).
+type QuotaError struct {
+	Reason     string
+	RetryAfter time.Duration
+	msg        string
+}
+
+func (e *QuotaError) Error() string { return "media: quota exceeded: " + e.msg }
+
+// Is makes errors.Is(err, ErrQuota) hold.
+func (e *QuotaError) Is(target error) bool { return target == ErrQuota }
+
+// checkQuota decides whether owner may reserve size more bytes. Lapsed
+// uploads in its way are discarded first (their reservations are free).
+func (s *Store) checkQuota(b buckets, owner string, size int64, customer bool, now time.Time) error {
+	n, reserved, next, err := s.ownerUploads(b.uploads, owner, now)
+	if err != nil {
+		return err
+	}
+	wait := time.Duration(0)
+	if next > 0 {
+		wait = time.UnixMilli(next).Sub(now)
+	}
+	maxN := s.limits.MaxUploadsPerOwner
+	if customer {
+		maxN = min(maxN, s.limits.CustomerMaxUploads)
+	}
+	if n >= maxN {
+		return &QuotaError{Reason: ReasonUploads, RetryAfter: wait, msg: fmt.Sprintf("%d uploads open (limit %d); finish or abandon one", n, maxN)}
+	}
+	if customer && reserved+size > s.limits.CustomerMaxReservedBytes {
+		if size > s.limits.CustomerMaxReservedBytes {
+			wait = 0
+		}
+		return &QuotaError{Reason: ReasonReservedBytes, RetryAfter: wait,
+			msg: fmt.Sprintf("your open uploads reserve %d bytes, %d more would pass %d", reserved, size, s.limits.CustomerMaxReservedBytes)}
+	}
+	limit := s.limits.MaxTotalBytes
+	if customer {
+		limit -= s.limits.StaffReserveBytes
+	}
+	used := getCounter(b.blobs.Get(keyTotal)) + getCounter(b.uploads.Get(keyReserved))
+	if used+size > limit {
+		if err := s.reclaim(b.uploads, now); err != nil {
+			return err
+		}
+		used = getCounter(b.blobs.Get(keyTotal)) + getCounter(b.uploads.Get(keyReserved))
+	}
+	if used+size > limit {
+		return &QuotaError{Reason: ReasonFull, msg: fmt.Sprintf("%d media bytes in use, %d more would pass %d", used, size, limit)}
+	}
+	return nil
+}
+
+// ownerUploads counts owner's open uploads and the bytes they reserve, and
+// returns when the first of them lapses (unix ms, 0 = none open). Lapsed
+// uploads are discarded. An upload whose record does not open counts as
+// open and reserving nothing (the cleanup reports it).
+func (s *Store) ownerUploads(uploads *bolt.Bucket, owner string, now time.Time) (n int, reserved, next int64, err error) {
 	prefix := []byte(owner + "\x00")
-	n := 0
+	var lapsed [][]byte
+	var lapsedRecs []*uploadRecord
 	c := uploads.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if v == nil { // a nested bucket
-			if ub := uploads.Bucket(k); ub != nil && ub.Get(keyOpen) != nil {
-				n++
-			}
+		if v != nil { // not an upload bucket
+			continue
+		}
+		ub, u, rerr := s.readUpload(uploads, k)
+		if ub == nil || ub.Get(keyOpen) == nil {
+			continue
+		}
+		if rerr != nil || u == nil {
+			n++
+			continue
+		}
+		if s.expired(*u, now) {
+			lapsed, lapsedRecs = append(lapsed, bytes.Clone(k)), append(lapsedRecs, u)
+			continue
+		}
+		n++
+		reserved += u.Meta.Size
+		if l := s.lapse(*u); next == 0 || l < next {
+			next = l
 		}
 	}
-	return n
+	for i, k := range lapsed {
+		if err := discardUpload(uploads, k, lapsedRecs[i]); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return n, reserved, next, nil
+}
+
+// reclaim discards every lapsed upload, giving its reservation back.
+func (s *Store) reclaim(uploads *bolt.Bucket, now time.Time) error {
+	var keys [][]byte
+	var recs []*uploadRecord
+	c := uploads.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil {
+			continue
+		}
+		if _, u, err := s.readUpload(uploads, k); err == nil && u != nil && s.expired(*u, now) {
+			keys, recs = append(keys, bytes.Clone(k)), append(recs, u)
+		}
+	}
+	for i, k := range keys {
+		if err := discardUpload(uploads, k, recs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // discardUpload deletes an upload and releases what it reserved.

@@ -3,9 +3,11 @@ package mediasvc
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 )
@@ -24,10 +26,17 @@ func caller(req *svc.Request) (string, error) {
 // logs them.
 func mediaErr(op string, err error) error {
 	var se *svc.Error
+	var qe *media.QuotaError
 	code := ""
 	switch {
 	case errors.As(err, &se):
 		return se
+	case errors.As(err, &qe):
+		d := quota.Details{Reason: qe.Reason}
+		if qe.RetryAfter > 0 {
+			d.RetryAfter = max(1, int64(math.Ceil(qe.RetryAfter.Seconds())))
+		}
+		return svc.WithDetails(svc.Errorf(svc.CodeQuotaExceeded, "%s", clientMessage(err)), d)
 	case errors.Is(err, media.ErrCorrupt):
 		// Not the client's fault, whatever else the error says.
 	case errors.Is(err, media.ErrTooLarge):

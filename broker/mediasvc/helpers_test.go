@@ -29,6 +29,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/session"
 	"github.com/storeedge/storeedge/broker/store"
@@ -102,6 +103,7 @@ type env struct {
 	srv    *mqtt.Server
 	db     *store.DB
 	media  *media.Store
+	cust   *customer.Store // scan-to-chat logins (customerLogin)
 	router *svc.Router
 	svc    *Service
 	addr   string
@@ -136,6 +138,12 @@ func (e *env) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	if err := e.srv.AddHook(ah, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e.cust, err = customer.New(customer.Options{DB: e.db, PublicURL: "http://storeedge.local:8080/chat", Now: e.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ah.SetCustomers(e.cust); err != nil {
 		t.Fatal(err)
 	}
 	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Log: quiet})
@@ -201,11 +209,32 @@ type client struct {
 // connect logs in as dev (client id dev.id) and subscribes to its reply topic.
 func (e *env) connect(t testing.TB, dev device) *client {
 	t.Helper()
+	return e.connectAs(t, dev.id, "pw-"+dev.id)
+}
+
+// customerLogin logs a new customer in as a phone does after scanning a
+// scan-to-chat code; the client's id is the customer id.
+func (e *env) customerLogin(t testing.TB) *client {
+	t.Helper()
+	tk, err := e.cust.Issue(t.Context(), "", "test-rig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.cust.Redeem(t.Context(), tk.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.connectAs(t, l.Username, l.Password)
+}
+
+// connectAs logs in with username and password (client id username).
+func (e *env) connectAs(t testing.TB, username, password string) *client {
+	t.Helper()
 	conn, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &client{id: dev.id, wait: map[string]chan []byte{}}
+	c := &client{id: username, wait: map[string]chan []byte{}}
 	c.c = paho.NewClient(paho.ClientConfig{
 		Conn:          conn,
 		PacketTimeout: 10 * time.Second,
@@ -229,7 +258,7 @@ func (e *env) connect(t testing.TB, dev device) *client {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cp := &paho.Connect{ClientID: c.id, KeepAlive: 30, CleanStart: true,
-		Username: dev.id, UsernameFlag: true, Password: []byte("pw-" + dev.id), PasswordFlag: true}
+		Username: username, UsernameFlag: true, Password: []byte(password), PasswordFlag: true}
 	if ca, err := c.c.Connect(ctx, cp); err != nil {
 		t.Fatalf("connect %s: %v (%+v)", c.id, err, ca)
 	}

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/svc"
 )
 
@@ -59,6 +62,10 @@ type Options struct {
 	// StaffRoles may fetch any blob when CanFetch is nil (default staff,
 	// admin; an empty non-nil slice: nobody).
 	StaffRoles []string
+	// CustomerBytes bounds the bytes one customer (a scan-to-chat login)
+	// uploads (broker/quota, e.g. per day; shared with the chat service's
+	// texts); nil = no bound. A new upload spends its declared size at begin.
+	CustomerBytes *quota.Limiter
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
 }
@@ -72,6 +79,38 @@ type Service struct {
 
 	// afterCleanup, when set (tests), is called after each Cleanup in Run.
 	afterCleanup func(media.CleanupStats, error)
+
+	quotaMu sync.Mutex
+	refused map[string]uint64 // quota refusals of begin by reason
+	limited map[string]bool   // owners refused since their last begin: logged once per burst
+}
+
+// QuotaRefusals counts the begins refused quota_exceeded by the media
+// store's limits, by reason (media.ReasonUploads, …).
+func (s *Service) QuotaRefusals() map[string]uint64 {
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	return maps.Clone(s.refused)
+}
+
+// noteQuota counts a begin refused by a media quota and logs the first
+// refusal of owner's burst; a begin that passes (err nil) ends the burst.
+func (s *Service) noteQuota(owner string, customer bool, err error) {
+	var qe *media.QuotaError
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	if !errors.As(err, &qe) {
+		if err == nil {
+			delete(s.limited, owner)
+		}
+		return
+	}
+	s.refused[qe.Reason]++
+	if !s.limited[owner] {
+		s.limited[owner] = true
+		s.log.Warn("media: an upload was refused by a quota", "owner", owner, "customer", customer,
+			"reason", qe.Reason, "retry_after", qe.RetryAfter.Round(time.Second), "err", err)
+	}
 }
 
 // New validates the options and returns the service; call Register before
@@ -94,7 +133,8 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Service{o: o, log: o.Log, chunkBytes: l.ChunkBytes, maxRead: min(l.ChunkBytes, l.MaxReadBytes)}, nil
+	return &Service{o: o, log: o.Log, chunkBytes: l.ChunkBytes, maxRead: min(l.ChunkBytes, l.MaxReadBytes),
+		refused: map[string]uint64{}, limited: map[string]bool{}}, nil
 }
 
 // RequestBytes is RequestBytesFor the media store's chunk size: the smallest

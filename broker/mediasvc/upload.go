@@ -11,7 +11,7 @@ import (
 
 // begin declares an upload, or resumes it when the same declaration was
 // begun before under the same upload id.
-func (s *Service) begin(ctx context.Context, req *svc.Request) (any, error) {
+func (s *Service) begin(ctx context.Context, req *svc.Request) (_ any, err error) {
 	owner, err := caller(req)
 	if err != nil {
 		return nil, err
@@ -21,7 +21,25 @@ func (s *Service) begin(ctx context.Context, req *svc.Request) (any, error) {
 		return nil, badRequest(err)
 	}
 	meta := media.Meta{Type: r.Type, Size: r.Size, SHA256: r.SHA256, Name: r.Name, DurationMs: r.DurationMs}
-	st, err := s.o.Media.Begin(ctx, owner, r.Upload, meta)
+	var opts []media.BeginOption
+	if req.From.Customer {
+		// A customer is held to the customer limits of the media store, and
+		// a new upload spends its size of the customer's daily bytes (given
+		// back when it is not begun after all).
+		opts = append(opts, media.AsCustomer())
+		if _, serr := s.o.Media.Status(ctx, owner, r.Upload); errors.Is(serr, media.ErrNotFound) {
+			if qerr := s.o.CustomerBytes.Take(owner, r.Size); qerr != nil {
+				return nil, qerr
+			}
+			defer func() { // err: the answer's error
+				if err != nil {
+					s.o.CustomerBytes.Give(owner, r.Size)
+				}
+			}()
+		}
+	}
+	st, err := s.o.Media.Begin(ctx, owner, r.Upload, meta, opts...)
+	s.noteQuota(owner, req.From.Customer, err)
 	if err != nil {
 		if errors.Is(err, media.ErrType) {
 			return nil, svc.Errorf(svc.CodeBadRequest, "type %q is not accepted; allowed: %s",

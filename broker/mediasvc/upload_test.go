@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/svc"
@@ -33,7 +32,9 @@ func TestUploadResumeCompleteAndGet(t *testing.T) {
 	if !slices.Equal(a.Missing, seq(0, chunks)) {
 		t.Fatalf("begin missing %v, want all %d", a.Missing, chunks)
 	}
-	if want := e.clock.Now().Add(time.Hour); !a.Expires.Equal(want) {
+	// An open upload lapses after media.DefaultUploadIdle without progress
+	// (the rig's UploadTTL, an hour, bounds a finished one's answer).
+	if want := e.clock.Now().Add(media.DefaultUploadIdle); !a.Expires.Equal(want) {
 		t.Fatalf("expires %v, want %v", a.Expires, want)
 	}
 	half := chunks / 2

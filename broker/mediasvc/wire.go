@@ -1,7 +1,6 @@
 package mediasvc
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/internal/safetext"
+	"github.com/storeedge/storeedge/internal/strictjson"
 )
 
 // Field limits of the requests.
@@ -72,19 +73,9 @@ type getReq struct {
 // errTooLarge marks a decode failure that is a size limit, not bad input.
 var errTooLarge = errors.New("too large")
 
-// decodeStrict decodes one JSON object into v, refusing unknown fields and
-// trailing data.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed request: %w", err)
-	}
-	if dec.More() {
-		return errors.New("malformed request: data after the object")
-	}
-	return nil
-}
+// decodeStrict decodes one JSON object into v (see internal/strictjson:
+// case-sensitive names, each once, no unknown fields, nothing after).
+func decodeStrict(b []byte, v any) error { return strictjson.Decode(b, v) }
 
 // badRequest turns a decode error into the op's answer.
 func badRequest(err error) error {
@@ -133,6 +124,9 @@ func decodeBegin(b []byte) (beginReq, error) {
 	r.SHA256 = h
 	if len(r.Name) > maxNameBytes || !utf8.ValidString(r.Name) || strings.ContainsFunc(r.Name, unicode.IsControl) {
 		return r, fmt.Errorf(`"name" must be UTF-8 text of at most %d bytes without control characters`, maxNameBytes)
+	}
+	if err := safetext.Check("name", r.Name, false); err != nil {
+		return r, err
 	}
 	if r.DurationMs < 0 {
 		return r, errors.New(`"duration_ms" must not be negative`)

@@ -21,6 +21,9 @@ import (
 // ErrClosed is returned for writes submitted after Close.
 var ErrClosed = errors.New("store: closed")
 
+// DefaultFreeHeadroom is Options.FreeHeadroom's default.
+const DefaultFreeHeadroom = 32 << 20
+
 // ErrFull is returned when the database has reached its configured size cap.
 var ErrFull = errors.New("store: database size limit reached")
 
@@ -32,6 +35,12 @@ type Options struct {
 	MaxBatch int
 	// MaxSize caps the file size in bytes; 0 means no cap.
 	MaxSize int64
+	// FreeHeadroom is how far past MaxSize a write run with UpdateFree may
+	// grow the file (default 32 MiB; bbolt grows a large file 16 MiB at a
+	// time). bbolt copies every page a transaction changes, deletes too, so
+	// a database filled to its cap could otherwise not delete anything and
+	// would stay full.
+	FreeHeadroom int64
 	// LockTimeout bounds the wait for the file lock held by another process
 	// (default 5 s): a second broker on the same data dir fails instead of hanging.
 	LockTimeout time.Duration
@@ -54,6 +63,7 @@ type DB struct {
 // write is one caller's transaction function waiting for a group commit.
 type write struct {
 	fn    func(*bolt.Tx) error
+	free  bool        // UpdateFree: committed alone, allowed past MaxSize
 	done  chan error  // Update's caller waits here; nil for UpdateAsync
 	onErr func(error) // UpdateAsync's error callback, may be nil
 }
@@ -65,6 +75,9 @@ func Open(opts Options) (*DB, error) {
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 5 * time.Second
+	}
+	if opts.FreeHeadroom <= 0 {
+		opts.FreeHeadroom = DefaultFreeHeadroom
 	}
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: create directory: %w", err)
@@ -105,6 +118,23 @@ func (db *DB) Update(ctx context.Context, fn func(*bolt.Tx) error) error {
 		return err
 	case <-ctx.Done():
 		// The write may still commit; the caller only stops waiting.
+		return fmt.Errorf("store: waiting for commit: %w", ctx.Err())
+	}
+}
+
+// UpdateFree is Update for a transaction that makes room: deleting expired
+// or lapsed data. It is committed alone, and may grow the file up to
+// FreeHeadroom past MaxSize, so that clean-ups still run in a database that
+// is full (where bbolt would refuse the pages a delete copies).
+func (db *DB) UpdateFree(ctx context.Context, fn func(*bolt.Tx) error) error {
+	w := &write{fn: fn, free: true, done: make(chan error, 1)}
+	if err := db.submit(ctx, w); err != nil {
+		return err
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
 		return fmt.Errorf("store: waiting for commit: %w", ctx.Err())
 	}
 }
@@ -229,6 +259,36 @@ func (db *DB) commitLoop() {
 }
 
 func (db *DB) commit(group []*write) {
+	normal := group[:0:0]
+	for _, w := range group {
+		if w.free {
+			db.commitFree(w)
+		} else {
+			normal = append(normal, w)
+		}
+	}
+	if len(normal) > 0 {
+		db.commitGroup(normal)
+	}
+}
+
+// commitFree commits an UpdateFree write alone with the size cap raised by
+// FreeHeadroom. Only the committer writes, so the cap is changed between
+// write transactions, never during one.
+func (db *DB) commitFree(w *write) {
+	if db.opts.MaxSize > 0 {
+		db.bolt.MaxSize = int(db.opts.MaxSize + db.opts.FreeHeadroom)
+		defer func() { db.bolt.MaxSize = int(db.opts.MaxSize) }()
+	}
+	start := time.Now()
+	err := db.bolt.Update(w.fn)
+	if err == nil {
+		db.observe(start, 1)
+	}
+	reply(w, wrapFull(err))
+}
+
+func (db *DB) commitGroup(group []*write) {
 	start := time.Now()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		for _, w := range group {

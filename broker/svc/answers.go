@@ -201,9 +201,15 @@ func (r *Router) sweepLoop(ctx context.Context) {
 func (r *Router) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	cutoff := r.o.Now().Add(-r.o.AnswerTTL).UnixNano()
+	update := r.o.DB.Update
+	if f, ok := r.o.DB.(interface {
+		UpdateFree(context.Context, func(*bolt.Tx) error) error
+	}); ok {
+		update = f.UpdateFree // deletes: they must commit in a full database too (broker/store)
+	}
 	for {
 		n := 0
-		err := r.o.DB.Update(ctx, func(tx *bolt.Tx) error {
+		err := update(ctx, func(tx *bolt.Tx) error {
 			n = 0
 			b, x := tx.Bucket(bucketAnswers), tx.Bucket(bucketExpiry)
 			if b == nil || x == nil {

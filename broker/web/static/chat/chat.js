@@ -483,7 +483,10 @@ function renderCard(m, box) {
   const card = el('div', 'card card-' + (c.type || 'other'));
   box.append(card);
   let title = '';
-  if (c.type === 'booking') title = t('card_booking_' + (c.event || 'created'));
+  // Booking, progress, reminder and survey cards come from the booking
+  // service; the same card from anyone else is shown as a plain card.
+  if (m.from !== 'booking' && ['booking', 'progress', 'reminder', 'survey'].includes(c.type)) title = c.title || c.type;
+  else if (c.type === 'booking') title = t('card_booking_' + (c.event || 'created'));
   else if (c.type === 'progress') title = t('card_progress', { stage: stageName(c.stage) });
   else if (c.type === 'reminder') title = t('card_reminder');
   else if (c.type === 'survey') title = t('card_survey');
@@ -498,13 +501,13 @@ function renderCard(m, box) {
   if (Array.isArray(c.alternatives) && c.alternatives.length) {
     card.append(el('p', 'card-text', t('alternatives', { times: c.alternatives.map((a) => fmtDateTime(a.start)).join(', ') })));
   }
-  if (c.type === 'progress' && c.photo) {
+  if (c.type === 'progress' && c.photo && m.from === 'booking') {
     const img = el('img', 'photo');
     img.alt = t('card_progress', { stage: stageName(c.stage) });
     card.append(img);
     blobURL(link, c.photo, 'image/jpeg').then((u) => { img.src = u; }).catch(() => {});
   }
-  if (c.type === 'survey' && c.booking) {
+  if (c.type === 'survey' && c.booking && m.from === 'booking') {
     const b = view.bookings.find((x) => x.id === c.booking);
     if (b && b.surveyed) {
       card.append(el('p', 'card-text', t('surveyDone')));

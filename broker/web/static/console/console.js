@@ -837,8 +837,14 @@ function fromName(from) {
   return from || '';
 }
 
-function cardText(c) {
+// Booking, progress, reminder and survey cards come from the booking
+// service; the same card from anyone else (the server refuses them from
+// customers) is shown as a plain card, never as the store's "Booking made".
+const SERVICE_CARDS = ['booking', 'progress', 'reminder', 'survey'];
+
+function cardText(c, from) {
   if (!c || typeof c !== 'object') return '';
+  if (from !== undefined && from !== 'booking' && SERVICE_CARDS.includes(c.type)) return t('cardOther', { type: c.type });
   const service = serviceName(c.service, c.service_name);
   const time = c.start ? dayOf(c.start) + ' ' + hhmm(c.start) : '';
   switch (c.type) {
@@ -853,7 +859,8 @@ function cardText(c) {
 
 function messageText(m) {
   if (m.recalled) return t('recalled');
-  if (m.kind === 'card' || m.kind === 'system') return cardText(m.card);
+  if (m.kind === 'card') return cardText(m.card, m.from || '');
+  if (m.kind === 'system') return cardText(m.card);
   if (m.kind === 'text') return m.text || '';
   return (m.text ? m.text + ' ' : '') + '[' + t(m.kind === 'image' ? 'photo' : m.kind) + ']';
 }

@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A store at its size cap still deletes with UpdateFree: the clean-ups that
+// free space (lapsed uploads, expired answers) can run, and after them new
+// writes fit again. Filled to the last page with small writes too, so no
+// free page is left over; there a plain Update may fail even to delete.
+func TestFullStoreDeletesAndRecovers(t *testing.T) {
+	db, err := Open(Options{Path: filepath.Join(t.TempDir(), "store.db"), MaxSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fill := func(bucket string, size int) int {
+		n := 0
+		for i := 0; i < 100000; i++ {
+			err := db.Update(context.Background(), func(tx *bolt.Tx) error {
+				b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+				if err != nil {
+					return err
+				}
+				var key [8]byte
+				binary.BigEndian.PutUint64(key[:], uint64(i))
+				return b.Put(key[:], make([]byte, size))
+			})
+			if errors.Is(err, ErrFull) {
+				return n
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		t.Fatalf("%s: never full", bucket)
+		return n
+	}
+	if fill("big", 64<<10) == 0 {
+		t.Fatal("nothing stored")
+	}
+	fill("small", 512)
+	fill("tiny", 16)
+	fill("one", 1)
+	if err := db.Update(context.Background(), func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("big")) }); !errors.Is(err, ErrFull) {
+		t.Fatalf("a plain delete in a store full to the last page: %v, want ErrFull (what UpdateFree is for)", err)
+	}
+	if err := db.UpdateFree(context.Background(), func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
+		t.Fatalf("deleting from a full store: %v", err)
+	}
+	if fill("again", 64<<10) == 0 {
+		t.Fatal("nothing fits after deleting")
+	}
+}
