@@ -42,6 +42,7 @@ type Websocket struct {
 	anyOrigin      bool
 	origins        map[string]bool // normalised, see normOrigin
 	maxMessage     atomic.Int64
+	wrap           func(net.Listener) net.Listener
 
 	upgrader websocket.Upgrader
 
@@ -102,6 +103,14 @@ func (w *Websocket) SetMaxMessageSize(n int64) {
 	w.maxMessage.Store(max(n, 0))
 }
 
+// SetWrap makes Init hand the bound socket to wrap (before TLS), e.g. to a
+// Guard. Call it before Init.
+func (w *Websocket) SetWrap(wrap func(net.Listener) net.Listener) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.wrap = wrap
+}
+
 // ID returns the listener's id.
 func (w *Websocket) ID() string { return w.id }
 
@@ -137,6 +146,9 @@ func (w *Websocket) Init(log *slog.Logger) error {
 	ln, err := net.Listen("tcp", w.addr)
 	if err != nil {
 		return fmt.Errorf("listener %s: %w", w.id, err)
+	}
+	if w.wrap != nil {
+		ln = w.wrap(ln)
 	}
 	if w.tlsCfg != nil {
 		cfg := w.tlsCfg.Clone()
