@@ -62,8 +62,9 @@ var _ listeners.Listener = (*Websocket)(nil)
 // NewWebsocket returns a listener with mochi id id that will listen on addr
 // and upgrade requests for path. A request without an Origin header (devices,
 // tools) is always accepted; one with an Origin is accepted when that origin
-// (scheme://host[:port], case-insensitive) is in allowedOrigins or the list
-// holds "*", and refused with 403 otherwise. Other paths get 404. With a
+// (scheme://host[:port], case-insensitive) is in allowedOrigins, the list
+// holds "*", or its host is the host the request was sent to (a page the box
+// serves itself, on any port), and refused with 403 otherwise. Other paths get 404. With a
 // non-nil tlsCfg it serves wss.
 func NewWebsocket(id, addr, path string, allowedOrigins []string, tlsCfg *tls.Config) *Websocket {
 	w := &Websocket{
@@ -231,7 +232,7 @@ func (w *Websocket) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.NotFound(rw, r)
 		return
 	}
-	if !w.originAllowed(r.Header.Get("Origin")) {
+	if !w.originAllowed(r.Header.Get("Origin"), r.Host) {
 		http.Error(rw, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -277,8 +278,24 @@ func (w *Websocket) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (w *Websocket) originAllowed(origin string) bool {
-	return origin == "" || w.anyOrigin || w.origins[normOrigin(origin)]
+func (w *Websocket) originAllowed(origin, host string) bool {
+	return origin == "" || w.anyOrigin || w.origins[normOrigin(origin)] || sameHost(origin, host)
+}
+
+// sameHost reports whether a browser origin names the host the request was
+// sent to (its Host header), on any port and scheme: a page the box itself
+// serves (its HTTP listener is on another port than the WebSocket one).
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(strings.TrimSpace(origin))
+	if err != nil || u.Host == "" || host == "" {
+		return false
+	}
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return strings.EqualFold(u.Hostname(), h)
 }
 
 // normOrigin reduces an origin to lower-case scheme://host[:port], dropping a

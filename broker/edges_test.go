@@ -1,0 +1,130 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// dialV3 sends an MQTT 3.1.1 CONNECT for id (device = id before ":",
+// password "pass-<device>"), with a will when will is not nil.
+func dialV3(t *testing.T, addr, id string, will *packets.Packet) (*rawClient, *packetReader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &rawClient{t: t, nc: nc}
+	device := id
+	for i := range id {
+		if id[i] == ':' {
+			device = id[:i]
+			break
+		}
+	}
+	connect := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: id,
+			UsernameFlag: true, Username: []byte(device), PasswordFlag: true, Password: []byte("pass-" + device)}}
+	if will != nil {
+		connect.Connect.WillFlag = true
+		connect.Connect.WillTopic = will.TopicName
+		connect.Connect.WillPayload = will.Payload
+	}
+	c.write(connect, connect.ConnectEncode)
+	r := newPacketReader(t, nc)
+	r.version = 4
+	return c, r
+}
+
+// closedWithoutAnswer reads until the broker closes nc and returns what it sent.
+func closedWithoutAnswer(t *testing.T, nc net.Conn) []byte {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(nc)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection still open after 10 s (read %x)", b)
+	}
+	return b
+}
+
+// TestPublishToSysIsRefused: a QoS 1/2 publish to $SYS gets PUBACK / PUBREC
+// 0x87 (it used to get no answer, leaving the client waiting for ever); an
+// MQTT 3.1.1 client, which has no negative acknowledgement, is disconnected.
+func TestPublishToSysIsRefused(t *testing.T) {
+	b := startWithDevice(t, "admin-1", "admin", nil)
+	addr := b.Addrs().TCP
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := paho.NewClient(paho.ClientConfig{Conn: nc, PacketTimeout: 5 * time.Second, OnClientError: func(error) {}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := pc.Connect(ctx, &paho.Connect{ClientID: "admin-1", KeepAlive: 30, CleanStart: true,
+		Username: "admin-1", UsernameFlag: true, Password: []byte("pass-admin-1"), PasswordFlag: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Disconnect(&paho.Disconnect{})
+	for _, qos := range []byte{1, 2} {
+		pr, err := pc.Publish(ctx, &paho.Publish{Topic: "$SYS/broker/clients/connected", QoS: qos, Payload: []byte("0")})
+		if pr == nil {
+			t.Fatalf("QoS %d publish to $SYS: no acknowledgement: %v", qos, err)
+		}
+		if pr.ReasonCode != packets.ErrNotAuthorized.Code {
+			t.Fatalf("QoS %d publish to $SYS: reason %#x, want 0x87", qos, pr.ReasonCode)
+		}
+	}
+
+	v3, r := dialV3(t, addr, "admin-1:v3", nil)
+	if ack := r.expect(packets.Connack); ack.ReasonCode != 0 {
+		t.Fatalf("v3 CONNACK %#x", ack.ReasonCode)
+	}
+	pub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: 4,
+		TopicName: "$SYS/broker/uptime", PacketID: 1, Payload: []byte("0")}
+	v3.write(pub, pub.PublishEncode)
+	if got := closedWithoutAnswer(t, v3.nc); len(got) != 0 {
+		t.Fatalf("v3 publish to $SYS answered with %x, want the connection closed", got)
+	}
+}
+
+// TestV3ConnackReturnCodes: an MQTT 3.1.1 client only ever gets return
+// codes 0-5. A CONNECT that does not conform is closed without a CONNACK
+// [MQTT-3.1.4-1] (it used to get 0x82, which a 3.1.1 client cannot read); a
+// refusal 3.1.1 has no code for is 0x03; a will with an empty message is
+// allowed.
+func TestV3ConnackReturnCodes(t *testing.T) {
+	b := startWithDevice(t, "kiosk-01", "kiosk", func(c *Config) { c.Limits.MaxConnectionsPerIdentity = 1 })
+	addr := b.Addrs().TCP
+
+	// Reserved connect flag set [MQTT-3.1.2-3].
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x03, 0, 30, 0, 1, 'a'}); err != nil {
+		t.Fatal(err)
+	}
+	if got := closedWithoutAnswer(t, nc); len(got) != 0 {
+		t.Fatalf("CONNECT with the reserved flag answered with %x, want the connection closed", got)
+	}
+
+	// A will with an empty message (3.1.3.4 allows it).
+	_, r := dialV3(t, addr, "kiosk-01", &packets.Packet{TopicName: "devices/kiosk-01/status"})
+	if ack := r.expect(packets.Connack); ack.ReasonCode != 0 {
+		t.Fatalf("empty will message: CONNACK %#x, want 0", ack.ReasonCode)
+	}
+	// Past limits.max_connections_per_identity: 0x97 in MQTT 5, 0x03 here.
+	_, r = dialV3(t, addr, "kiosk-01:second", nil)
+	if ack := r.expect(packets.Connack); ack.ReasonCode != packets.Err3ServerUnavailable.Code {
+		t.Fatalf("second connection past the cap: CONNACK %#x, want 0x03", ack.ReasonCode)
+	}
+}
