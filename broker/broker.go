@@ -429,6 +429,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			for _, ln := range b.raw {
 				_ = ln.Close()
 			}
+			if b.pending != nil {
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				if err := b.pending.CloseAll(pctx); err != nil {
+					b.log.Warn("shutdown: closing connections that have not logged in", "error", err)
+				}
+				cancel()
+			}
 			_ = mochisafe.Close(b.srv)
 		}()
 		select {

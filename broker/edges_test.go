@@ -3,13 +3,21 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/storeedge/storeedge/broker/auth"
 )
 
 // dialV3 sends an MQTT 3.1.1 CONNECT for id (device = id before ":",
@@ -126,5 +134,75 @@ func TestV3ConnackReturnCodes(t *testing.T) {
 	_, r = dialV3(t, addr, "kiosk-01:second", nil)
 	if ack := r.expect(packets.Connack); ack.ReasonCode != packets.Err3ServerUnavailable.Code {
 		t.Fatalf("second connection past the cap: CONNACK %#x, want 0x03", ack.ReasonCode)
+	}
+}
+
+// lineCounter is a log handler that counts records by message.
+type lineCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *lineCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *lineCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *lineCounter) WithGroup(string) slog.Handler            { return c }
+func (c *lineCounter) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[r.Message]++
+	return nil
+}
+
+func (c *lineCounter) count(substr string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for m, k := range c.n {
+		if strings.Contains(m, substr) {
+			n += k
+		}
+	}
+	return n
+}
+
+// TestStalledClientLoggedOncePerDisconnect: 1 500 messages for a client that
+// has stopped reading give one log line (and one count in
+// storeedge_disconnects_total), not one line per message ("client store
+// quota reached" was logged 9 744 times in one run).
+func TestStalledClientLoggedOncePerDisconnect(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := auth.HashPassword("pass-admin-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "devices.yaml"),
+		[]byte(fmt.Sprintf("devices:\n  - id: admin-1\n    role: admin\n    password_hash: %q\n", hash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := DefaultConfig()
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Auth.DevicesFile = filepath.Join(dir, "devices.yaml")
+	cfg.Listeners = ListenersConfig{TCP: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	cfg.Limits.SendBufferBytes = 16 << 10
+	cfg.Limits.MaxQueuedMessages = 200
+	logs := &lineCounter{n: map[string]int{}}
+	b, err := Start(context.Background(), cfg, slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	addr := b.Addrs().TCP
+	stalled, r, _ := dialRawSession(t, addr, "admin-1:stalled", false)
+	stalled.subscribe("lab/stall", 1)
+	r.expect(packets.Suback)
+	publishNumbered(t, addr, "admin-1:pub", "lab/stall", 1500, 4096)
+	if v := metricValue(t, b, `storeedge_disconnects_total{reason="queue_full"}`); v != 1 {
+		t.Fatalf("disconnects_total{queue_full} = %v, want 1", v)
+	}
+	if n := logs.count("too far behind"); n != 1 {
+		t.Fatalf("%d log lines about the stalled client, want 1", n)
+	}
+	if n := logs.count("quota"); n != 0 {
+		t.Fatalf("%d log lines about a quota", n)
 	}
 }

@@ -65,6 +65,7 @@ func metric(t *testing.T, s *storetest.Store, sample string) float64 {
 // TestPendingSocketsBoundedPerAddress: one host opening 40 sockets that
 // never log in keeps 10 (limits.max_pending_connects_per_address); the
 // others are closed at once and counted, and a device elsewhere logs in.
+// At shutdown the sockets still waiting are closed at once.
 func TestPendingSocketsBoundedPerAddress(t *testing.T) {
 	kiosk := storetest.Device{ID: "kiosk-1", Role: "kiosk"}
 	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{kiosk}, Config: func(c *broker.Config) {
@@ -88,6 +89,14 @@ func TestPendingSocketsBoundedPerAddress(t *testing.T) {
 		t.Fatalf("refusals counted: %v, want 30", n)
 	}
 	s.Connect(t, kiosk, "") // from 127.0.0.1
+
+	// Shutting down does not wait for the 10 silent sockets' CONNECT
+	// timeout (limits.connect_timeout, 10 s).
+	start := time.Now()
+	s.Stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %s with sockets not logged in", took)
+	}
 }
 
 // TestLargeConnectClosedBeforeItIsRead: 200 sockets each announcing a ~1 MB

@@ -106,6 +106,29 @@ func (p *Pending) refused(listener, scope, remote string) {
 	}
 }
 
+// CloseAll closes every socket not logged in yet (at shutdown: they hold
+// nothing, and would otherwise keep it waiting up to the connect timeout)
+// and waits, until ctx ends, for their owners to have let them go.
+func (p *Pending) CloseAll(ctx context.Context) error {
+	p.mu.Lock()
+	open := make([]net.Conn, 0, len(p.byRemote))
+	for _, pc := range p.byRemote {
+		open = append(open, pc.Conn)
+	}
+	p.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close() // the owner's read fails and it closes the pendingConn
+	}
+	for p.Count() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("listener: %d sockets not logged in still open: %w", p.Count(), ctx.Err())
+		case <-time.After(time.Millisecond): // their owners signal nothing but the count
+		}
+	}
+	return nil
+}
+
 // LoggedIn takes the socket with this remote address ("ip:port", as
 // net.Conn.RemoteAddr gives it) out of the count: it has logged in.
 func (p *Pending) LoggedIn(remote string) {
