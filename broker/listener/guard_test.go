@@ -4,8 +4,8 @@ import (
 	"context"
 	"net"
 	"strings"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +25,9 @@ func TestWebsocketPendingPerAddress(t *testing.T) {
 			}
 		}})
 	ws := newWS(t, nil)
-	ws.SetWrap(func(ln net.Listener) net.Listener { return listener.NewGuard(ln, listener.GuardOptions{ID: "ws", Pending: p}) })
+	ws.SetWrap(func(ln net.Listener) net.Listener {
+		return listener.NewGuard(ln, listener.GuardOptions{ID: "ws", Pending: p})
+	})
 	startBroker(t, ws)
 
 	a, _, err := dialRaw(t, wsURL(ws), nil)

@@ -162,9 +162,9 @@ func (w *Websocket) Init(log *slog.Logger) error {
 		ReadHeaderTimeout: handshakeTimeout,
 		// A connection that is not upgraded is not kept idle: it counts
 		// among the sockets not logged in (Pending).
-		IdleTimeout: handshakeTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
+		IdleTimeout:    handshakeTimeout,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
 	}
 	return nil
 }
