@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,5 +205,58 @@ func TestStalledClientLoggedOncePerDisconnect(t *testing.T) {
 	}
 	if n := logs.count("quota"); n != 0 {
 		t.Fatalf("%d log lines about a quota", n)
+	}
+}
+
+// oneCustomer is a customer store with one customer whose session can end.
+type oneCustomer struct {
+	id, secret string
+	active     atomic.Bool
+}
+
+func (c *oneCustomer) VerifyCustomer(id string, secret []byte) (bool, error) {
+	return id == c.id && string(secret) == c.secret && c.active.Load(), nil
+}
+
+func (c *oneCustomer) CustomerActive(id string) bool { return id == c.id && c.active.Load() }
+
+// TestEndedCustomerSessionDisconnects: a connected customer whose session
+// ends (chat.customer_session_ttl passes, or it is no longer valid) is
+// disconnected with DISCONNECT 0xA0 within seconds; it used to stay
+// connected, its grants only going silent.
+func TestEndedCustomerSessionDisconnects(t *testing.T) {
+	b := startWithDevice(t, "admin-1", "admin", nil)
+	cust := &oneCustomer{id: "cust-a1b2c3", secret: "s3cret"}
+	cust.active.Store(true)
+	if err := b.auth.SetCustomers(cust); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", b.Addrs().TCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disc := make(chan byte, 1)
+	pc := paho.NewClient(paho.ClientConfig{Conn: nc, OnClientError: func(error) {},
+		OnServerDisconnect: func(d *paho.Disconnect) { disc <- d.ReasonCode }})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := pc.Connect(ctx, &paho.Connect{ClientID: cust.id + ":phone", KeepAlive: 30, CleanStart: true,
+		Username: cust.id, UsernameFlag: true, Password: []byte(cust.secret), PasswordFlag: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Disconnect(&paho.Disconnect{})
+	dialAuto(t, "mqtt://"+b.Addrs().TCP, "admin-1", "pass-admin-1", nil)
+
+	cust.active.Store(false)
+	select {
+	case code := <-disc:
+		if code != packets.ErrMaxConnectTime.Code {
+			t.Fatalf("DISCONNECT %#x, want 0xA0", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("customer whose session ended still connected 5 s later")
+	}
+	if cl, ok := b.Server().Clients.Get("admin-1"); !ok || cl.Closed() {
+		t.Fatal("the admin was disconnected too")
 	}
 }

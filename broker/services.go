@@ -106,7 +106,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		return fmt.Errorf("media: %w", err)
 	}
 	custs, err := customer.New(customer.Options{DB: b.db, PublicURL: cfg.Chat.PublicURL, TokenTTL: cfg.Chat.TokenTTL,
-		SessionTTL: cfg.Chat.CustomerSessionTTL, MaxActiveTokens: cfg.Chat.MaxActiveTokens, Now: cfg.Now})
+		SessionTTL: cfg.Chat.CustomerSessionTTL, MaxActiveTokens: cfg.Chat.MaxActiveTokens})
 	if err != nil {
 		return fmt.Errorf("scan-to-chat: %w", err)
 	}
