@@ -131,6 +131,12 @@ func TestV3ConnackReturnCodes(t *testing.T) {
 	if ack := r.expect(packets.Connack); ack.ReasonCode != 0 {
 		t.Fatalf("empty will message: CONNACK %#x, want 0", ack.ReasonCode)
 	}
+	// An unknown device: 0x86 in MQTT 5, 0x05 not authorized here (3.1.1's
+	// 0x04 means a malformed user name or password).
+	_, r = dialV3(t, addr, "nobody", nil)
+	if ack := r.expect(packets.Connack); ack.ReasonCode != packets.Err3NotAuthorized.Code {
+		t.Fatalf("unknown device: CONNACK %#x, want 0x05", ack.ReasonCode)
+	}
 	// Past limits.max_connections_per_identity: 0x97 in MQTT 5, 0x03 here.
 	_, r = dialV3(t, addr, "kiosk-01:second", nil)
 	if ack := r.expect(packets.Connack); ack.ReasonCode != packets.Err3ServerUnavailable.Code {
