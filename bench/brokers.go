@@ -148,6 +148,8 @@ auth:
 limits:
   max_connections: 5000
   connect_rate_per_minute: 0
+  max_pending_connects: 5000
+  max_pending_connects_per_address: 5000
   max_queued_messages: %d
   receive_maximum: 256
 camera:

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -59,6 +60,10 @@ type Broker struct {
 	// raw are the TCP and TLS sockets, closed first on shutdown so that no
 	// client connects while the others are being disconnected.
 	raw []net.Listener
+	// guards accept every MQTT listener's connections; /readyz checks them.
+	guards  []*listener.Guard
+	pending *listener.Pending
+	netm    netMetrics
 
 	svcs  *services
 	cloud *cloudLink
@@ -116,6 +121,7 @@ func (b *Broker) start(ctx context.Context) error {
 		Logger:                 slog.New(quietHandler{b.log.Handler()}),
 		SysTopicResendInterval: 10,
 		ConnectTimeout:         cfg.Limits.ConnectTimeout,
+		MaximumConnectSize:     cfg.Limits.maxConnectBytes(),
 		SlowClientGrace:        cfg.Limits.SlowClientGrace,
 		// Packets queued for a client are written in chunks of up to this
 		// size (one syscall each) while a backlog lasts; mochi's 2 KiB
@@ -123,6 +129,15 @@ func (b *Broker) start(ctx context.Context) error {
 		ClientNetWriteBufferSize: 32 << 10,
 	})
 	b.metrics = metrics.New(b.srv)
+	if err := b.registerNetMetrics(); err != nil {
+		return err
+	}
+	b.pending = listener.NewPending(listener.PendingOptions{
+		Max:           cfg.Limits.MaxPendingConnects,
+		MaxPerAddress: cfg.Limits.MaxPendingConnectsPerAddress,
+		OnRefused:     func(l, scope string) { b.netm.pendingRefused.WithLabelValues(l, scope).Inc() },
+		Log:           b.log,
+	})
 
 	var err error
 	b.db, err = store.Open(store.Options{
@@ -152,6 +167,15 @@ func (b *Broker) start(ctx context.Context) error {
 		AnonymousRole:        cfg.Auth.AnonymousRole,
 		ConnectRatePerMinute: cfg.Limits.ConnectRatePerMinute,
 		Log:                  b.log,
+
+		PasswordWorkers:           cfg.Auth.PasswordWorkers,
+		LoginBackoffAfter:         cfg.Auth.LoginBackoffAfter,
+		LoginBackoffMax:           cfg.Auth.LoginBackoffMax,
+		OnLoginBackoff:            b.netm.loginBackoff.Inc,
+		MaxConnectionsPerIdentity: cfg.Limits.MaxConnectionsPerIdentity,
+		MaxConnectionsPerCustomer: cfg.Limits.MaxConnectionsPerCustomer,
+		ReservedConnections:       cfg.Limits.reservedConnections(),
+		ReservedRoles:             cfg.Limits.ReservedRoles,
 	})
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
@@ -180,7 +204,7 @@ func (b *Broker) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hooks := []mqtt.Hook{b.auth, &mochiFixes{maxPacket: cfg.Limits.MaxPacketSize, maxKeepalive: cfg.Limits.MaxKeepalive, log: b.log}, sess, b.metrics.Hook()}
+	hooks := []mqtt.Hook{&loggedIn{pending: b.pending}, b.auth, &mochiFixes{maxPacket: cfg.Limits.MaxPacketSize, maxKeepalive: cfg.Limits.MaxKeepalive, log: b.log}, sess, b.metrics.Hook()}
 	if bridge != nil {
 		hooks = append(hooks, &cloudCapture{bridge: bridge})
 	}
@@ -235,7 +259,7 @@ func (b *Broker) addListeners() error {
 		if err != nil {
 			return fmt.Errorf("tcp listener: %w", err)
 		}
-		if err := b.listen(listeners.NewNet("tcp", ln)); err != nil {
+		if err := b.listen(listeners.NewNet("tcp", b.guard("tcp", ln))); err != nil {
 			return fmt.Errorf("tcp listener: %w", err)
 		}
 		b.addrs.TCP = ln.Addr().String()
@@ -248,10 +272,11 @@ func (b *Broker) addListeners() error {
 			return err
 		}
 		if l.TLS != "" {
-			ln, err := tls.Listen("tcp", l.TLS, tlsCfg)
+			raw, err := net.Listen("tcp", l.TLS)
 			if err != nil {
 				return fmt.Errorf("tls listener: %w", err)
 			}
+			ln := tls.NewListener(b.guard("tls", raw), tlsCfg)
 			if err := b.listen(listeners.NewNet("tls", ln)); err != nil {
 				return fmt.Errorf("tls listener: %w", err)
 			}
@@ -262,6 +287,7 @@ func (b *Broker) addListeners() error {
 	if l.Websocket != "" {
 		ws := listener.NewWebsocket("ws", l.Websocket, l.WebsocketPath, l.WebsocketOrigins, nil)
 		ws.SetMaxMessageSize(int64(b.cfg.Limits.MaxPacketSize))
+		ws.SetWrap(func(ln net.Listener) net.Listener { return b.guard("ws", ln) })
 		if err := b.listen(ws); err != nil {
 			return fmt.Errorf("websocket listener: %w", err)
 		}
@@ -364,7 +390,33 @@ func (b *Broker) readyErr() error {
 	if !b.ready.Load() {
 		return errors.New("not ready: starting or shutting down")
 	}
+	// Every MQTT listener must accept connections: one that cannot (the
+	// process out of file descriptors) is retried, and readiness says so.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var errs []error
+	for _, g := range b.guards {
+		if err := g.Check(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("not ready: %w", errors.Join(errs...))
+	}
 	return nil
+}
+
+// guard wraps a listener's socket so that its accept loop survives
+// failures that pass and sockets not logged in stay within their bounds.
+func (b *Broker) guard(id string, ln net.Listener) *listener.Guard {
+	g := listener.NewGuard(ln, listener.GuardOptions{
+		ID:            id,
+		Pending:       b.pending,
+		OnAcceptError: func(l string) { b.netm.acceptErrors.WithLabelValues(l).Inc() },
+		Log:           b.log,
+	})
+	b.guards = append(b.guards, g)
+	return g
 }
 
 // Shutdown stops accepting connections, disconnects every client (their Last
@@ -383,8 +435,18 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			for _, g := range b.guards {
+				_ = g.Close()
+			}
 			for _, ln := range b.raw {
 				_ = ln.Close()
+			}
+			if b.pending != nil {
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				if err := b.pending.CloseAll(pctx); err != nil {
+					b.log.Warn("shutdown: closing connections that have not logged in", "error", err)
+				}
+				cancel()
 			}
 			_ = mochisafe.Close(b.srv)
 		}()

@@ -157,6 +157,11 @@ type AuthConfig struct {
 	ACLFile        string `yaml:"acl_file"`
 	AllowAnonymous bool   `yaml:"allow_anonymous"`
 	AnonymousRole  string `yaml:"anonymous_role"`
+	// Password checks: how many run at once (0 = one per CPU), and the
+	// backoff of an account (device id) and source address after failures.
+	PasswordWorkers   int           `yaml:"password_workers"`
+	LoginBackoffAfter int           `yaml:"login_backoff_after"`
+	LoginBackoffMax   time.Duration `yaml:"login_backoff_max"`
 }
 
 // LimitsConfig bounds what one client, and all of them together, may use.
@@ -175,6 +180,27 @@ type LimitsConfig struct {
 	TopicAliasMaximum    uint16        `yaml:"topic_alias_maximum"`
 	ConnectRatePerMinute int           `yaml:"connect_rate_per_minute"`
 	MaxSessionExpiry     uint32        `yaml:"max_session_expiry"`
+	// Sockets not logged in yet, and the CONNECT they may send.
+	MaxPendingConnects           int    `yaml:"max_pending_connects"`
+	MaxPendingConnectsPerAddress int    `yaml:"max_pending_connects_per_address"`
+	MaxConnectBytes              uint32 `yaml:"max_connect_bytes"`
+	// Connections per device or customer, and the slots kept for staff.
+	MaxConnectionsPerIdentity int      `yaml:"max_connections_per_identity"`
+	MaxConnectionsPerCustomer int      `yaml:"max_connections_per_customer"`
+	ReservedConnections       int64    `yaml:"reserved_connections"`
+	ReservedRoles             []string `yaml:"reserved_roles"`
+}
+
+// reservedConnections is the number of connection slots kept for
+// ReservedRoles: reserved_connections, at most half of max_connections.
+func (l LimitsConfig) reservedConnections() int64 {
+	return min(l.ReservedConnections, l.MaxConnections/2)
+}
+
+// maxConnectBytes is the longest CONNECT read: max_connect_bytes, at most
+// max_packet_size.
+func (l LimitsConfig) maxConnectBytes() uint32 {
+	return min(l.MaxConnectBytes, l.MaxPacketSize)
 }
 
 // PersistenceConfig tunes the bbolt store.
@@ -280,6 +306,25 @@ func (c Config) Validate() error {
 	}
 	if l.ConnectRatePerMinute < 0 {
 		errs = append(errs, errors.New("limits.connect_rate_per_minute: 0 (unlimited) or more"))
+	}
+	if l.MaxPendingConnects < 1 || l.MaxPendingConnectsPerAddress < 1 || l.MaxPendingConnectsPerAddress > l.MaxPendingConnects {
+		errs = append(errs, fmt.Errorf("limits.max_pending_connects %d / max_pending_connects_per_address %d: at least 1, and the per-address bound at most the total",
+			l.MaxPendingConnects, l.MaxPendingConnectsPerAddress))
+	}
+	if l.MaxConnectBytes < 1024 {
+		errs = append(errs, fmt.Errorf("limits.max_connect_bytes %d: at least 1024", l.MaxConnectBytes))
+	}
+	if l.MaxConnectionsPerIdentity < 0 || l.MaxConnectionsPerCustomer < 0 {
+		errs = append(errs, errors.New("limits.max_connections_per_identity and max_connections_per_customer: 0 (no cap) or more"))
+	}
+	if l.ReservedConnections < 0 {
+		errs = append(errs, fmt.Errorf("limits.reserved_connections %d: 0 or more", l.ReservedConnections))
+	}
+	if l.ReservedConnections > 0 && len(l.ReservedRoles) == 0 {
+		errs = append(errs, errors.New("limits.reserved_connections needs limits.reserved_roles"))
+	}
+	if a := c.Auth; a.PasswordWorkers < 0 || a.LoginBackoffAfter < 0 || (a.LoginBackoffAfter > 0 && a.LoginBackoffMax < time.Second) {
+		errs = append(errs, errors.New("auth: password_workers 0 (one per CPU) or more, login_backoff_after 0 (off) or more, login_backoff_max at least 1s"))
 	}
 	if c.Persistence.MaxBatch < 1 {
 		errs = append(errs, errors.New("persistence.max_batch: at least 1"))

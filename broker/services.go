@@ -242,10 +242,16 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		go msvc.Run(sctx, cfg.Media.CleanupInterval)
 		sweep := time.NewTicker(time.Hour)
 		defer sweep.Stop()
+		// A customer whose session expired or was revoked is disconnected
+		// within a second (auth.Hook.DisconnectInactiveCustomers).
+		ended := time.NewTicker(time.Second)
+		defer ended.Stop()
 		for {
 			select {
 			case <-sctx.Done():
 				return
+			case <-ended.C:
+				b.auth.DisconnectInactiveCustomers()
 			case pk := <-hq:
 				b.handleHQ(sctx, cs, desk, pk)
 			case <-sweep.C:

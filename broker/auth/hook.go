@@ -33,6 +33,27 @@ type Options struct {
 	CustomerRole string
 	// ConnectRatePerMinute limits CONNECT attempts per source address; 0 = no limit.
 	ConnectRatePerMinute int
+	// PasswordWorkers is how many password checks run at once; 0 = one
+	// per CPU. Waiting checks are served in turn by source address.
+	PasswordWorkers int
+	// LoginBackoffAfter wrong passwords in a row for one device id from one
+	// source address start a backoff: attempts from there are refused
+	// (0x86) without a check for 1 s, doubling per failure up to
+	// LoginBackoffMax (default 1 min). 0 = no backoff.
+	LoginBackoffAfter int
+	LoginBackoffMax   time.Duration
+	// OnLoginBackoff is called for each attempt refused by the backoff.
+	OnLoginBackoff func()
+	// MaxConnectionsPerIdentity caps the connections of one device id
+	// (client ids <id> and <id>:<suffix>), MaxConnectionsPerCustomer those
+	// of one customer; past it CONNACK 0x97 (v5) / 0x03 (v3.1.1). 0 = no cap.
+	MaxConnectionsPerIdentity int
+	MaxConnectionsPerCustomer int
+	// ReservedConnections of the server's MaximumClients are kept for
+	// devices of ReservedRoles: others are refused with 0x89 once only that
+	// many slots are left.
+	ReservedConnections int64
+	ReservedRoles       []string
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// Log receives auth warnings; nil = the server's logger.
@@ -52,7 +73,14 @@ type Hook struct {
 	ratePerM  int
 	limiter   *rateLimiter
 	verified  *verifyCache
-	verifySem chan struct{}
+	verifySem *fairSem
+	backoff   *loginBackoff
+	onBackoff func()
+
+	perIdentity, perCustomer int
+	reserved                 int64
+	reservedRoles            map[string]bool
+	conns                    identityConns
 
 	reloadMu     sync.Mutex
 	pol          atomic.Pointer[policy]
@@ -76,15 +104,35 @@ func NewHook(opts Options) (*Hook, error) {
 		return nil, fmt.Errorf("auth: ConnectRatePerMinute %d: want 0 (no limit) or more", opts.ConnectRatePerMinute)
 	}
 	h := &Hook{
-		srv:      opts.Server,
-		log:      opts.Log,
-		now:      opts.Now,
-		custRole: opts.CustomerRole,
-		ratePerM: opts.ConnectRatePerMinute,
-		verified: newVerifyCache(4096, 5*time.Minute),
-		// At most half the cores hash passwords at once, so that a reconnect
-		// storm does not starve message delivery.
-		verifySem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		srv:       opts.Server,
+		log:       opts.Log,
+		now:       opts.Now,
+		custRole:  opts.CustomerRole,
+		ratePerM:  opts.ConnectRatePerMinute,
+		verified:  newVerifyCache(4096, 5*time.Minute),
+		onBackoff: opts.OnLoginBackoff,
+
+		perIdentity: opts.MaxConnectionsPerIdentity,
+		perCustomer: opts.MaxConnectionsPerCustomer,
+		reserved:    opts.ReservedConnections,
+	}
+	if opts.PasswordWorkers < 0 || opts.LoginBackoffAfter < 0 || opts.MaxConnectionsPerIdentity < 0 ||
+		opts.MaxConnectionsPerCustomer < 0 || opts.ReservedConnections < 0 {
+		return nil, errors.New("auth: PasswordWorkers, LoginBackoffAfter, MaxConnectionsPer* and ReservedConnections: 0 or more")
+	}
+	workers := opts.PasswordWorkers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	h.verifySem = newFairSem(workers)
+	backoffMax := opts.LoginBackoffMax
+	if backoffMax <= 0 {
+		backoffMax = time.Minute
+	}
+	h.backoff = newLoginBackoff(opts.LoginBackoffAfter, backoffMax)
+	h.reservedRoles = make(map[string]bool, len(opts.ReservedRoles))
+	for _, r := range opts.ReservedRoles {
+		h.reservedRoles[r] = true
 	}
 	if h.log == nil {
 		h.log = opts.Server.Log
@@ -287,12 +335,29 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			return false
 		}
 	case username != "":
+		src := remoteHost(remote)
+		if blocked, until := h.backoff.blocked(username, src, h.now()); blocked {
+			if h.onBackoff != nil {
+				h.onBackoff()
+			}
+			h.log.Debug("auth: login refused unchecked: too many wrong passwords from this address, backing off",
+				"device", clip(username), "remote", remote, "until", until)
+			return false
+		}
 		d := pol.devices[username]
 		hash := dummyHash
 		if d != nil && d.hash != "" {
 			hash = d.hash
 		}
-		ok, err := h.verify(hash, pk.Connect.Password)
+		ok, err := h.verify(hash, pk.Connect.Password, src)
+		if ok && d != nil && d.hash != "" {
+			h.backoff.succeeded(username, src)
+		} else if err == nil {
+			if w := h.backoff.failed(username, src, h.now()); w > 0 {
+				h.log.Warn("auth: wrong passwords in a row: attempts for this device from this address are refused unchecked for a while (storeedge_login_backoff_refused_total)",
+					"device", clip(username), "remote", remote, "window", w)
+			}
+		}
 		switch {
 		case err != nil:
 			h.log.Error("auth: login refused: password hash unusable", "device", username, "remote", remote, "error", err)
@@ -339,6 +404,9 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			return false
 		}
 	}
+	if !h.admitConnection(cl, g) {
+		return false
+	}
 	h.clients.put(cl.ID, g)
 	h.log.Debug("auth: login", "device", string(cl.Properties.Username), "client", cl.ID, "role", g.role, "remote", remote)
 	return true
@@ -346,13 +414,13 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 
 // verify checks a password against a hash, using the success cache and
 // bounding how many hashes run at once.
-func (h *Hook) verify(hash string, pw []byte) (bool, error) {
+func (h *Hook) verify(hash string, pw []byte, src string) (bool, error) {
 	k := verifyKey(hash, pw)
 	if hash != dummyHash && h.verified.hit(k, h.now()) {
 		return true, nil
 	}
-	h.verifySem <- struct{}{}
-	defer func() { <-h.verifySem }()
+	h.verifySem.acquire(src)
+	defer h.verifySem.release()
 	if hash != dummyHash && h.verified.hit(k, h.now()) { // verified while we waited
 		return true, nil
 	}
@@ -447,6 +515,71 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // already been taken over by a newer connection with the same client id.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.clients.drop(cl)
+	h.conns.drop(string(cl.Properties.Username), cl)
+}
+
+// admitConnection applies the slots kept for ReservedRoles and the cap per
+// device or customer, answering a refusal with its CONNACK (0x89, 0x97)
+// itself. It runs once the client is authenticated, so that a guess cannot
+// take a slot.
+func (h *Hook) admitConnection(cl *mqtt.Client, g *grants) bool {
+	if h.reserved > 0 && !h.reservedRoles[g.role] {
+		maxClients := h.srv.Options.Capabilities.MaximumClients
+		if atomic.LoadInt64(&h.srv.Info.ClientsConnected) >= maxClients-h.reserved {
+			h.log.Warn("auth: connection refused: the remaining connections are kept for staff (limits.reserved_connections)",
+				"device", clip(string(cl.Properties.Username)), "client", clip(cl.ID), "role", g.role, "remote", cl.Net.Remote)
+			_ = h.refuse(cl, packets.ErrServerBusy) // the connection is closed either way
+			cl.Stop(packets.ErrServerBusy)
+			return false
+		}
+	}
+	identity := string(cl.Properties.Username)
+	if identity == "" { // anonymous (labs only): no identity to count
+		return true
+	}
+	limit := h.perIdentity
+	if g.customer != "" {
+		limit = h.perCustomer
+	}
+	if ok, held := h.conns.admit(identity, cl, limit); !ok {
+		h.log.Warn("auth: connection refused: this device or customer already holds its maximum of connections (limits.max_connections_per_identity / _per_customer)",
+			"device", clip(identity), "client", clip(cl.ID), "connections", held, "remote", cl.Net.Remote)
+		_ = h.refuse(cl, packets.ErrQuotaExceeded) // the connection is closed either way
+		cl.Stop(packets.ErrQuotaExceeded)
+		return false
+	}
+	return true
+}
+
+// DisconnectInactiveCustomers disconnects every connection of a customer
+// whose session has expired or was revoked: MQTT 5 clients with DISCONNECT
+// 0xA0 (maximum connect time), MQTT 3.1.1 clients by closing the
+// connection. It returns how many were disconnected. The broker calls it
+// periodically.
+func (h *Hook) DisconnectInactiveCustomers() int {
+	h.conns.mu.Lock()
+	var ids []string
+	for id := range h.conns.m {
+		if isCustomerName(id) {
+			ids = append(ids, id)
+		}
+	}
+	h.conns.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if h.customerActive(id) {
+			continue
+		}
+		for _, cl := range h.conns.clients(id) {
+			if cl.Closed() {
+				continue
+			}
+			h.log.Info("auth: customer session ended (expired or revoked): disconnecting", "customer", id, "client", cl.ID, "remote", cl.Net.Remote)
+			_ = h.srv.DisconnectClient(cl, packets.ErrMaxConnectTime) // returns the code itself
+			n++
+		}
+	}
+	return n
 }
 
 // OnClientExpired forgets the grants of an expired offline session.

@@ -42,6 +42,7 @@ type Websocket struct {
 	anyOrigin      bool
 	origins        map[string]bool // normalised, see normOrigin
 	maxMessage     atomic.Int64
+	wrap           func(net.Listener) net.Listener
 
 	upgrader websocket.Upgrader
 
@@ -61,8 +62,9 @@ var _ listeners.Listener = (*Websocket)(nil)
 // NewWebsocket returns a listener with mochi id id that will listen on addr
 // and upgrade requests for path. A request without an Origin header (devices,
 // tools) is always accepted; one with an Origin is accepted when that origin
-// (scheme://host[:port], case-insensitive) is in allowedOrigins or the list
-// holds "*", and refused with 403 otherwise. Other paths get 404. With a
+// (scheme://host[:port], case-insensitive) is in allowedOrigins, the list
+// holds "*", or its host is the host the request was sent to (a page the box
+// serves itself, on any port), and refused with 403 otherwise. Other paths get 404. With a
 // non-nil tlsCfg it serves wss.
 func NewWebsocket(id, addr, path string, allowedOrigins []string, tlsCfg *tls.Config) *Websocket {
 	w := &Websocket{
@@ -102,6 +104,14 @@ func (w *Websocket) SetMaxMessageSize(n int64) {
 	w.maxMessage.Store(max(n, 0))
 }
 
+// SetWrap makes Init hand the bound socket to wrap (before TLS), e.g. to a
+// Guard. Call it before Init.
+func (w *Websocket) SetWrap(wrap func(net.Listener) net.Listener) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.wrap = wrap
+}
+
 // ID returns the listener's id.
 func (w *Websocket) ID() string { return w.id }
 
@@ -138,6 +148,9 @@ func (w *Websocket) Init(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listener %s: %w", w.id, err)
 	}
+	if w.wrap != nil {
+		ln = w.wrap(ln)
+	}
 	if w.tlsCfg != nil {
 		cfg := w.tlsCfg.Clone()
 		cfg.NextProtos = []string{"http/1.1"} // gorilla upgrades HTTP/1.1 only, never h2
@@ -147,8 +160,11 @@ func (w *Websocket) Init(log *slog.Logger) error {
 	w.srv = &http.Server{
 		Handler:           http.HandlerFunc(w.serveHTTP),
 		ReadHeaderTimeout: handshakeTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
+		// A connection that is not upgraded is not kept idle: it counts
+		// among the sockets not logged in (Pending).
+		IdleTimeout:    handshakeTimeout,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
 	}
 	return nil
 }
@@ -219,7 +235,7 @@ func (w *Websocket) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.NotFound(rw, r)
 		return
 	}
-	if !w.originAllowed(r.Header.Get("Origin")) {
+	if !w.originAllowed(r.Header.Get("Origin"), r.Host) {
 		http.Error(rw, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -265,8 +281,24 @@ func (w *Websocket) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (w *Websocket) originAllowed(origin string) bool {
-	return origin == "" || w.anyOrigin || w.origins[normOrigin(origin)]
+func (w *Websocket) originAllowed(origin, host string) bool {
+	return origin == "" || w.anyOrigin || w.origins[normOrigin(origin)] || sameHost(origin, host)
+}
+
+// sameHost reports whether a browser origin names the host the request was
+// sent to (its Host header), on any port and scheme: a page the box itself
+// serves (its HTTP listener is on another port than the WebSocket one).
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(strings.TrimSpace(origin))
+	if err != nil || u.Host == "" || host == "" {
+		return false
+	}
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return strings.EqualFold(u.Hostname(), h)
 }
 
 // normOrigin reduces an origin to lower-case scheme://host[:port], dropping a

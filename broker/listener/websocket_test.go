@@ -545,6 +545,11 @@ func TestOriginRules(t *testing.T) {
 		{"listed", []string{"http://localhost:8080"}, "http://localhost:8080", true},
 		{"wildcard", []string{"*"}, "https://anything.example", true},
 		{"null origin refused", []string{"http://localhost:8080"}, "null", false},
+		// The box's own pages: the origin's host is the host asked for
+		// (127.0.0.1 here), on another port (the HTTP listener's).
+		{"same host, other port, empty list", nil, "http://127.0.0.1:8080", true},
+		{"same host, https", nil, "https://127.0.0.1", true},
+		{"other host, empty list", nil, "http://127.0.0.2:8080", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws := newWS(t, tc.allowed)

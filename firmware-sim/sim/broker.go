@@ -100,7 +100,7 @@ func NewBroker(bin, dir string, f *Fleet, cloudURL string) (*Broker, error) {
 	fmt.Fprintf(&c, "listeners:\n  tcp: %q\n  websocket: \"\"\n  tls: \"\"\n  http: %q\n", b.TCP, b.HTTP)
 	fmt.Fprintf(&c, "auth:\n  devices_file: %q\n", filepath.Join(dir, "devices.yaml"))
 	// Every simulated device connects from this one address.
-	c.WriteString("limits:\n  connect_rate_per_minute: 100000\n  max_connections: 5000\n")
+	c.WriteString("limits:\n  connect_rate_per_minute: 100000\n  max_connections: 5000\n  max_pending_connects: 5000\n  max_pending_connects_per_address: 5000\n")
 	fmt.Fprintf(&c, "booking:\n  services_file: %q\n", filepath.Join(dir, "services.yaml"))
 	c.WriteString("log:\n  level: warn\n")
 	// The relay offers loopback candidates: the simulated cameras and

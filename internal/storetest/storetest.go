@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,9 @@ type Options struct {
 	// Process runs the broker as a child process (the test binary itself:
 	// its TestMain must call Main first), so a test can kill -9 it.
 	Process bool
+	// MaxOpenFiles, with Process, is the child's file descriptor limit
+	// (RLIMIT_NOFILE), set before the broker starts; 0 = inherited.
+	MaxOpenFiles uint64
 }
 
 // DefaultStart is the clock's default first reading.
@@ -229,6 +233,9 @@ func (s *Store) stop() {
 // childEnv names the configuration a child process runs.
 const childEnv = "STORETEST_BROKER_CONFIG"
 
+// nofileEnv carries Options.MaxOpenFiles to the child.
+const nofileEnv = "STORETEST_BROKER_NOFILE"
+
 func (s *Store) spawn() {
 	s.t.Helper()
 	exe, err := os.Executable()
@@ -237,6 +244,9 @@ func (s *Store) spawn() {
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+s.cfgPath)
+	if s.o.MaxOpenFiles > 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", nofileEnv, s.o.MaxOpenFiles))
+	}
 	out, err := os.OpenFile(filepath.Join(s.Dir, "broker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		s.t.Fatal(err)
@@ -285,6 +295,15 @@ func Main() {
 }
 
 func child(path string) error {
+	if v := os.Getenv(nofileEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s: %w", nofileEnv, err)
+		}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+			return fmt.Errorf("set file descriptor limit: %w", err)
+		}
+	}
 	cfg, err := broker.LoadConfig(path)
 	if err != nil {
 		return err

@@ -111,6 +111,13 @@ type Options struct {
 	// in this time (storeedge; 0 = no limit, as upstream).
 	ConnectTimeout time.Duration `yaml:"connect_timeout" json:"connect_timeout"`
 
+	// MaximumConnectSize closes, without reading it, a connection whose
+	// CONNECT is longer than this many bytes (remaining length), counted
+	// in Info.ConnectsTooLarge (storeedge; 0 = the maximum packet size).
+	// Nothing is allocated for a CONNECT beyond what has arrived, so N
+	// sockets that have not logged in hold at most N times this.
+	MaximumConnectSize uint32 `yaml:"maximum_connect_size" json:"maximum_connect_size"`
+
 	// SlowClientGrace is how long a client disconnected for being too far
 	// behind has to read the DISCONNECT before its socket is closed
 	// (storeedge; 0 = 5 s).
@@ -534,6 +541,12 @@ func (s *Server) readConnectionPacket(cl *Client) (pk packets.Packet, err error)
 		return pk, packets.ErrProtocolViolationRequireFirstConnect // [MQTT-3.1.0-1]
 	}
 
+	// storeedge: a CONNECT longer than the bound is not read.
+	if m := s.Options.MaximumConnectSize; m > 0 && uint32(fh.Remaining) > m {
+		atomic.AddInt64(&s.Info.ConnectsTooLarge, 1)
+		return pk, fmt.Errorf("%w: CONNECT of %d bytes, the limit is %d", packets.ErrPacketTooLarge, fh.Remaining, m)
+	}
+
 	pk, err = cl.ReadPacket(fh)
 	if err != nil {
 		return
@@ -569,7 +582,7 @@ func (s *Server) validateConnect(cl *Client, pk packets.Packet) packets.Code {
 	}
 
 	if cl.Properties.ProtocolVersion < 5 && !pk.Connect.Clean && pk.Connect.ClientIdentifier == "" {
-		return packets.ErrUnspecifiedError
+		return packets.ErrClientIdentifierNotValid // storeedge: 0x02 in 3.1.1 [MQTT-3.1.3-8]; upstream sent 0x80
 	}
 
 	if cl.Properties.ProtocolVersion < s.Options.Capabilities.MinimumProtocolVersion {
@@ -657,9 +670,15 @@ func (s *Server) SendConnack(cl *Client, reason packets.Code, present bool, prop
 
 	if reason.Code >= packets.ErrUnspecifiedError.Code {
 		if cl.Properties.ProtocolVersion < 5 {
-			if v3reason, ok := packets.V5CodesToV3[reason]; ok { // NB v3 3.2.2.3 Connack return codes
-				reason = v3reason
+			// storeedge: every v5 code has its 3.1.1 return code (1-5), or
+			// none: a CONNECT that does not conform is closed without a
+			// CONNACK [MQTT-3.1.4-1]. Upstream passed unmapped codes (0x82,
+			// 0x89, 0x9F...) through, which 3.1.1 clients cannot read.
+			v3, ok := packets.V3ConnackCode(reason.Code)
+			if !ok {
+				return nil
 			}
+			reason = packets.Code{Code: v3, Reason: reason.Reason}
 		}
 
 		properties.ReasonString = reason.Reason
@@ -889,7 +908,20 @@ func (s *Server) InjectPacket(cl *Client, pk packets.Packet) error {
 // processPublish processes a Publish packet.
 func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	if !cl.Net.Inline && !IsValidFilter(pk.TopicName, true) {
-		return nil
+		// storeedge: a publish to $SYS is refused like an ACL refusal (v5
+		// PUBACK / PUBREC 0x87, v3 disconnect) instead of being dropped
+		// without an acknowledgement, which left the client waiting.
+		if pk.FixedHeader.Qos == 0 || !isSysTopic(pk.TopicName) {
+			return nil
+		}
+		if cl.Properties.ProtocolVersion != 5 {
+			return s.DisconnectClient(cl, packets.ErrNotAuthorized)
+		}
+		ackType := packets.Puback
+		if pk.FixedHeader.Qos == 2 {
+			ackType = packets.Pubrec
+		}
+		return cl.WritePacket(s.buildAck(pk.PacketID, ackType, 0, pk.Properties, packets.ErrNotAuthorized))
 	}
 
 	if atomic.LoadInt32(&cl.State.Inflight.receiveQuota) == 0 {
@@ -1484,7 +1516,12 @@ func (s *Server) DisconnectClient(cl *Client, code packets.Code) error {
 
 	// We already have a code we are using to disconnect the client, so we are not
 	// interested if the write packet fails due to a closed connection (as we are closing it).
-	err := cl.WritePacket(out)
+	// storeedge: MQTT 3.1.1 has no server DISCONNECT (3.14): the connection
+	// is closed without one.
+	var err error
+	if cl.Properties.ProtocolVersion >= 5 {
+		err = cl.WritePacket(out)
+	}
 	if !s.Options.Capabilities.Compatibilities.PassiveClientDisconnect {
 		cl.Stop(code)
 		if code.Code >= packets.ErrUnspecifiedError.Code {

@@ -704,6 +704,11 @@ func IsSharedFilter(filter string) bool {
 }
 
 // IsValidFilter returns true if the filter is valid.
+// isSysTopic reports whether a topic name is under $SYS (storeedge).
+func isSysTopic(topic string) bool {
+	return len(topic) >= len(SysPrefix) && strings.EqualFold(topic[:len(SysPrefix)], SysPrefix)
+}
+
 func IsValidFilter(filter string, forPublish bool) bool {
 	if !forPublish && len(filter) == 0 { // publishing can accept zero-length topic filter if topic alias exists, so we don't enforce for publish.
 		return false // [MQTT-4.7.3-1]

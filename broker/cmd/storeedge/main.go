@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -122,8 +123,15 @@ func printWelcome(w io.Writer, a broker.Addrs) {
 	if a.HTTP != "" {
 		fmt.Fprintf(w, "  HTTP       http://%s/healthz  /readyz  /metrics\n", a.HTTP)
 	}
-	fmt.Fprintln(w, "Connect with a device id as username and its password, e.g.")
-	fmt.Fprintln(w, "  mosquitto_sub -h 127.0.0.1 -p 1883 -i admin-1 -u admin-1 -P '<password>' -t 'devices/+/status' -v")
+	if host, port, err := net.SplitHostPort(a.TCP); err == nil {
+		// The address actually bound: a port of 0 in the config is a real
+		// port here; a wildcard host is reachable on the loopback.
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		fmt.Fprintln(w, "Connect with a device id as username and its password, e.g.")
+		fmt.Fprintf(w, "  mosquitto_sub -h %s -p %s -i admin-1 -u admin-1 -P '<password>' -t 'devices/+/status' -v\n", host, port)
+	}
 	fmt.Fprintln(w, "No devices yet? See README.md, \"First credentials\".")
 }
 

@@ -147,3 +147,30 @@ var (
 		ErrBadUsernameOrPassword:      Err3NotAuthorized,
 	}
 )
+
+// V3ConnackCode returns the MQTT 3.1.1 CONNACK return code (1-5) for an MQTT 5
+// CONNACK reason code, or false when 3.1.1 has none because the CONNECT does
+// not conform: the server then closes the connection without a CONNACK
+// [MQTT-3.1.4-1]. Codes below 0x80 (success, or already a 3.1.1 code) are
+// returned unchanged. (storeedge)
+func V3ConnackCode(v5 byte) (byte, bool) {
+	switch v5 {
+	case ErrMalformedPacket.Code, ErrProtocolViolation.Code, ErrTopicNameInvalid.Code,
+		ErrPacketTooLarge.Code, ErrPayloadFormatInvalid.Code:
+		return 0, false
+	case ErrUnsupportedProtocolVersion.Code:
+		return Err3UnsupportedProtocolVersion.Code, true
+	case ErrClientIdentifierNotValid.Code:
+		return Err3ClientIdentifierNotValid.Code, true
+	case ErrBadUsernameOrPassword.Code, ErrNotAuthorized.Code, ErrBanned.Code, ErrBadAuthenticationMethod.Code:
+		// 0x86 too: as mosquitto does, and as the broker always answered.
+		return Err3NotAuthorized.Code, true
+	}
+	if v5 < ErrUnspecifiedError.Code {
+		return v5, true
+	}
+	// Unspecified, implementation specific, server unavailable or busy,
+	// quota exceeded, retain or QoS not supported, use another server,
+	// server moved, connection rate exceeded.
+	return Err3ServerUnavailable.Code, true
+}

@@ -28,6 +28,7 @@ type Info struct {
 	InflightDropped     int64  `json:"inflight_dropped"`     // the number of inflight messages which were dropped
 	ConnectTimeouts     int64  `json:"connect_timeouts"`     // storeedge: connections closed for sending no CONNECT in time
 	SlowDisconnects     int64  `json:"slow_disconnects"`     // storeedge: clients disconnected because their session queue was full
+	ConnectsTooLarge    int64  `json:"connects_too_large"`   // storeedge: connections closed for a CONNECT longer than Options.MaximumConnectSize
 	Subscriptions       int64  `json:"subscriptions"`        // total number of subscriptions active on the broker
 	PacketsReceived     int64  `json:"packets_received"`     // the total number of publish messages received
 	PacketsSent         int64  `json:"packets_sent"`         // total number of messages of any type sent since the broker started
@@ -56,6 +57,7 @@ func (i *Info) Clone() *Info {
 		InflightDropped:     atomic.LoadInt64(&i.InflightDropped),
 		ConnectTimeouts:     atomic.LoadInt64(&i.ConnectTimeouts),
 		SlowDisconnects:     atomic.LoadInt64(&i.SlowDisconnects),
+		ConnectsTooLarge:    atomic.LoadInt64(&i.ConnectsTooLarge),
 		Subscriptions:       atomic.LoadInt64(&i.Subscriptions),
 		PacketsReceived:     atomic.LoadInt64(&i.PacketsReceived),
 		PacketsSent:         atomic.LoadInt64(&i.PacketsSent),
