@@ -109,7 +109,19 @@ func Open(opts Options) (*DB, error) {
 // second time on a fresh transaction: when another function in the group fails,
 // the group is rolled back and each function is retried alone.
 func (db *DB) Update(ctx context.Context, fn func(*bolt.Tx) error) error {
-	w := &write{fn: fn, done: make(chan error, 1)}
+	return db.wait(ctx, &write{fn: fn, done: make(chan error, 1)})
+}
+
+// UpdateFree is Update for a transaction that makes room: deleting expired
+// or lapsed data. It is committed alone, and may grow the file up to
+// FreeHeadroom past MaxSize, so that clean-ups still run in a database that
+// is full (where bbolt would refuse the pages a delete copies).
+func (db *DB) UpdateFree(ctx context.Context, fn func(*bolt.Tx) error) error {
+	return db.wait(ctx, &write{fn: fn, free: true, done: make(chan error, 1)})
+}
+
+// wait submits w and waits for its commit.
+func (db *DB) wait(ctx context.Context, w *write) error {
 	if err := db.submit(ctx, w); err != nil {
 		return err
 	}
@@ -118,23 +130,6 @@ func (db *DB) Update(ctx context.Context, fn func(*bolt.Tx) error) error {
 		return err
 	case <-ctx.Done():
 		// The write may still commit; the caller only stops waiting.
-		return fmt.Errorf("store: waiting for commit: %w", ctx.Err())
-	}
-}
-
-// UpdateFree is Update for a transaction that makes room: deleting expired
-// or lapsed data. It is committed alone, and may grow the file up to
-// FreeHeadroom past MaxSize, so that clean-ups still run in a database that
-// is full (where bbolt would refuse the pages a delete copies).
-func (db *DB) UpdateFree(ctx context.Context, fn func(*bolt.Tx) error) error {
-	w := &write{fn: fn, free: true, done: make(chan error, 1)}
-	if err := db.submit(ctx, w); err != nil {
-		return err
-	}
-	select {
-	case err := <-w.done:
-		return err
-	case <-ctx.Done():
 		return fmt.Errorf("store: waiting for commit: %w", ctx.Err())
 	}
 }

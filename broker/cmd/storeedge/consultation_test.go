@@ -460,7 +460,10 @@ func TestConsultation(t *testing.T) {
 	phone.event("recall", isEvent("recall", num(s7["seq"])))
 	phone.call("chat/read", map[string]any{"conversation": conv, "up_to": 7}, true)
 
-	// The customer's second device: a new code for the same customer.
+	// The customer's second device: she confirms the tablet's presence code
+	// from her phone, then the tablet makes a new code for her.
+	code := tab.call("chat/presence_start", nil, true)
+	phone.call("chat/presence_confirm", map[string]any{"code": code["code"]}, true)
 	sess2 := tab.call("chat/session", map[string]any{"customer": custID}, true)
 	resp, login2 := redeem(t, opts.HTTP, strings.TrimPrefix(sess2["url"].(string), "http://"+opts.HTTP+"/chat?t="))
 	if resp.StatusCode != 200 || login2["username"] != custID {
