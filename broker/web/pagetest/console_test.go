@@ -197,7 +197,7 @@ func TestConsole(t *testing.T) {
 		return c.length >= 2 && c[0].conversation === %q && c[0].waiting && c[0].unread > 0; })()`, conv), 10*time.Second, showConsole)
 
 	// Staff open it and reply with Enter.
-	consoleRun(t, b, chromedp.Click(chromedp.CSS(`[data-conversation="`+conv+`"]`)))
+	consoleClick(t, b, `[data-conversation="`+conv+`"]`)
 	browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.open && consoleView.open.conversation === %q &&
 		consoleView.open.messages.some(m => m.from === %q && m.text.includes('afraid'))`, conv, cust.Username), 10*time.Second, showConsole)
 	const reply = "Dou is fine, we dry her gently by hand."
@@ -263,12 +263,12 @@ func TestConsole(t *testing.T) {
 		}
 	}
 
-	consoleRun(t, b, chromedp.Click(chromedp.CSS("#bk-"+id+"-checkin")))
+	consoleClick(t, b, "#bk-"+id+"-checkin")
 	browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.board.some(x => x.id === %q && x.status === 'checked_in' && x.stage === 'checked_in')`, id), 10*time.Second, showConsole)
 
 	// Post "bathing" with a snapshot from cam-1: one tap after choosing.
 	browsertest.WaitJS(t, b, fmt.Sprintf(`document.getElementById('bk-%s-stage') && document.getElementById('bk-%s-stage').value === 'bathing'`, id, id), 5*time.Second)
-	consoleRun(t, b, chromedp.Click(chromedp.CSS("#bk-"+id+"-snap")))
+	consoleClick(t, b, "#bk-"+id+"-snap")
 	browsertest.WaitJS(t, b, fmt.Sprintf(`!!document.getElementById('bk-%s-camera')`, id), 5*time.Second)
 	consoleRun(t, b,
 		chromedp.SendKeys(chromedp.CSS("#bk-"+id+"-camera"), "cam-1"),

@@ -279,7 +279,7 @@ func TestConsolePhotoAndRecall(t *testing.T) {
 
 	b := openConsole(t, s)
 	browsertest.WaitJS(t, b, fmt.Sprintf(`!!document.querySelector('[data-conversation="%s"]')`, conv), 10*time.Second, showConsole)
-	consoleRun(t, b, chromedp.Click(chromedp.CSS(`[data-conversation="`+conv+`"]`)))
+	consoleClick(t, b, `[data-conversation="`+conv+`"]`)
 	browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.open && consoleView.open.conversation === %q && consoleView.open.messages.length > 0`, conv), 10*time.Second, showConsole)
 
 	t.Run("photo", func(t *testing.T) {
@@ -300,7 +300,7 @@ func TestConsolePhotoAndRecall(t *testing.T) {
 		seq := browsertest.Eval[int](t, b, fmt.Sprintf(`consoleView.open.messages.find(m => m.from === 'staff-anna' && m.text === %q).seq`, text))
 		waitHistory(t, cust, conv, "the message", func(m recallMsg) bool { return m.Seq == seq && m.Text == text })
 
-		consoleRun(t, b, chromedp.Click(chromedp.ID(fmt.Sprintf("recall-%d", seq))))
+		consoleClick(t, b, fmt.Sprintf("#recall-%d", seq)) // the list redraws as receipts arrive
 		browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.open.messages.some(m => m.seq === %d && m.recalled && m.text === undefined)`, seq), 10*time.Second, showConsole)
 		if n := browsertest.Eval[int](t, b, fmt.Sprintf(`document.querySelectorAll('#recall-%d').length`, seq)); n != 0 {
 			t.Errorf("the recall button stays on a recalled message")
