@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -160,6 +161,21 @@ type keeper struct {
 
 	mu   sync.Mutex
 	kept []byte // the answer a committed transaction stored; nil until then
+	res  any    // the result kept was made of
+}
+
+// reuse returns the kept answer when res is the very result it was made of
+// (a pointer: the same value, not encoded twice).
+func (k *keeper) reuse(res any) ([]byte, bool) {
+	if k == nil || res == nil || reflect.ValueOf(res).Kind() != reflect.Pointer {
+		return nil, false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.kept == nil || k.res != res {
+		return nil, false
+	}
+	return k.kept, true
 }
 
 // committed reports whether ans is the answer a committed transaction of the
@@ -176,9 +192,10 @@ func (k *keeper) committed(ans []byte) bool {
 // memory of its answer is not (a repeat after a crash then gets the answer
 // instead of running the op again). Call it last in the function of the
 // op's write transaction, with the result the handler returns after the
-// commit; tx must be a transaction of the router's database. The answer is
-// stored as the router stores it (sealed with Options.Seal) and published
-// only after the handler returns, so after the commit.
+// commit, and do not change that result afterwards; tx must be a
+// transaction of the router's database. The answer is stored as the router
+// stores it (sealed with Options.Seal) and published only after the
+// handler returns, so after the commit.
 //
 // The router stores nothing more for the request when the handler returns
 // that same result and the transaction committed. When the handler returns
@@ -204,7 +221,7 @@ func (req *Request) Keep(tx *bolt.Tx, result any) error {
 	}
 	tx.OnCommit(func() {
 		k.mu.Lock()
-		k.kept = ans
+		k.kept, k.res = ans, result
 		k.mu.Unlock()
 	})
 	return nil

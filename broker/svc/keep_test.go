@@ -242,3 +242,26 @@ func TestKeepDuplicatesWaitForTheCommit(t *testing.T) {
 		t.Fatalf("handler ran %d times, %d answers stored", op.calls.Load(), storedAnswers(t, e))
 	}
 }
+
+// TestResultKeysChecked: a result must not carry the envelope's fields, at
+// its top level, however its keys are spelt; nested ones and values are fine.
+func TestResultKeysChecked(t *testing.T) {
+	for _, tc := range []struct {
+		obj string
+		bad bool
+	}{
+		{`{}`, false},
+		{`{"n":1,"booking":{"id":"bk-1","ok":true},"list":[{"v":1}],"text":"\"id\":\\"}`, false},
+		{`{"a":"x,\"v\":1"}`, false},
+		{`{"v":1}`, true},
+		{`{"n":[1,2],"id":"x"}`, true},
+		{`{"n":{"a":{}},"ok":false}`, true},
+		{`{"\u0065rror":{}}`, true},
+		{` { "x" : 1 , "error" : null } `, true},
+		{`{"a":"unterminated`, true},
+	} {
+		if err := checkResultKeys([]byte(tc.obj)); (err != nil) != tc.bad {
+			t.Errorf("%s: %v, want refused=%v", tc.obj, err, tc.bad)
+		}
+	}
+}
