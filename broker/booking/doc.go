@@ -35,8 +35,9 @@
 //
 // Durability and idempotency. A change is one bbolt transaction (broker/store
 // group commit) holding the booking, its indexes, its reminders, its
-// change-feed entry, the Outbox entry and the chat card, answered once on
-// disk. svc remembers answers for a day; besides, what a request creates
+// change-feed entry, the Outbox entry, the chat card and the answer svc
+// keeps for repeated request ids (svc.Request.Keep), answered once on disk.
+// svc remembers answers for a day; besides, what a request creates
 // gets an id derived from the requester and the request id (derivedID), and
 // booking_ids maps requester+request id to the booking, so a request
 // repeated after a crash, or a transaction run twice, lands on the same

@@ -280,7 +280,7 @@ func (d *Desk) hqBook(ctx context.Context, q *hqRequest) (*Outcome, error) {
 		}
 		o.OK, o.Booking, o.Code, o.Reason, o.Message, o.Alternatives = true, &v, "", "", "", nil
 		return d.fileOutcome(w.tx, o, true)
-	})
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +431,7 @@ func (d *Desk) hqCancel(ctx context.Context, q *hqCancel) (*Outcome, error) {
 		}
 		o.OK, o.Booking = true, &v
 		return d.fileOutcome(w.tx, o, true)
-	})
+	}, nil)
 	if err != nil {
 		return fail(err)
 	}

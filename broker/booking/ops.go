@@ -272,7 +272,10 @@ type placed struct {
 // request id are looked at again, so two racing requests for the last slot
 // get one booking and one refusal (bbolt runs write transactions one at a
 // time, and each sees the ones before).
-func (d *Desk) place(ctx context.Context, nb *newBooking, now time.Time, extra func(w *wtx, p *placed) error) (*placed, error) {
+//
+// keep, when not nil, keeps the op's answer for the booking in the same
+// transaction (see keepView).
+func (d *Desk) place(ctx context.Context, nb *newBooking, now time.Time, extra func(w *wtx, p *placed) error, keep keepFunc) (*placed, error) {
 	p := &placed{}
 	err := d.update(ctx, func(tx *bolt.Tx) error {
 		*p = placed{}
@@ -283,7 +286,10 @@ func (d *Desk) place(ctx context.Context, nb *newBooking, now time.Time, extra f
 		if id := w.ids.Get(nb.reqKey); id != nil {
 			p.rec, err = getBooking(tx, string(id))
 			p.repeated = true
-			return err
+			if err != nil || p.rec == nil || keep == nil {
+				return err
+			}
+			return keep(tx, p.rec)
 		}
 		day := DateOf(nb.start, d.cat.Location())
 		busy, err := busyOn(tx, day)
@@ -321,7 +327,12 @@ func (d *Desk) place(ctx context.Context, nb *newBooking, now time.Time, extra f
 		}
 		p.rec = r
 		if extra != nil {
-			return extra(w, p)
+			if err := extra(w, p); err != nil {
+				return err
+			}
+		}
+		if keep != nil {
+			return keep(tx, r)
 		}
 		return nil
 	})
@@ -408,12 +419,12 @@ func (d *Desk) book(ctx context.Context, req *svc.Request) (any, error) {
 	nb := &newBooking{id: derivedID("bk-", req.From.Device, req.ID), customer: customer, source: source,
 		by: req.From.Device, svc: s, start: start, personal: personal{Notes: r.Notes, Contact: r.Contact},
 		reqKey: requestKey(req.From.Device, req.ID)}
-	return d.bookChecked(ctx, nb, r.Profile, req.From)
+	return d.bookChecked(ctx, nb, r.Profile, req.From, d.keepView(req, true))
 }
 
 // bookChecked checks the profile, the time and the slot of a decoded
 // booking request, then places it.
-func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string, who auth.Identity) (any, error) {
+func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string, who auth.Identity, keep keepFunc) (any, error) {
 	now := d.now()
 	// A repeat of a request that made a booking gets the booking, even
 	// when its time has passed since.
@@ -444,7 +455,7 @@ func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string
 	}); err != nil {
 		return nil, d.placeErr(ctx, err, nb.svc, nb.start, "")
 	}
-	p, err := d.place(ctx, nb, now, nil)
+	p, err := d.place(ctx, nb, now, nil, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -528,12 +539,14 @@ func (d *Desk) mayTouch(who auth.Identity, r *record, change bool) bool {
 // the transaction (rare: two staff at once).
 type mutation func(r *record, now time.Time) (*Change, error)
 
-func (d *Desk) mutate(ctx context.Context, id string, now time.Time, fn mutation, extra func(w *wtx, r, old *record) error) (*record, error) {
-	return d.mutateWith(ctx, id, now, nil, fn, extra)
+// keep, when not nil, keeps the op's answer for the booking as it is after
+// the change (or as it was, for a repeat) in the same transaction.
+func (d *Desk) mutate(ctx context.Context, id string, now time.Time, fn mutation, extra func(w *wtx, r, old *record) error, keep keepFunc) (*record, error) {
+	return d.mutateWith(ctx, id, now, nil, fn, extra, keep)
 }
 
 // mutateWith is mutate with a photo for the chat card (PrepareImage).
-func (d *Desk) mutateWith(ctx context.Context, id string, now time.Time, photo *chat.MediaInfo, fn mutation, extra func(w *wtx, r, old *record) error) (*record, error) {
+func (d *Desk) mutateWith(ctx context.Context, id string, now time.Time, photo *chat.MediaInfo, fn mutation, extra func(w *wtx, r, old *record) error, keep keepFunc) (*record, error) {
 	var out *record
 	var emit func()
 	var refused error
@@ -566,6 +579,9 @@ func (d *Desk) mutateWith(ctx context.Context, id string, now time.Time, photo *
 		out = &r
 		if ch == nil {
 			out = old
+			if keep != nil {
+				return keep(tx, old)
+			}
 			return nil
 		}
 		r.Rev++
@@ -580,8 +596,13 @@ func (d *Desk) mutateWith(ctx context.Context, id string, now time.Time, photo *
 			return err
 		}
 		ch.Start, ch.End, ch.Status, ch.Stage, ch.Resources = d.fmtTime(r.Start), d.fmtTime(r.End), r.Status, r.Stage, r.Resources
-		emit, err = d.commit(w, ch, photo)
-		return err
+		if emit, err = d.commit(w, ch, photo); err != nil {
+			return err
+		}
+		if keep != nil {
+			return keep(tx, &r)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -594,6 +615,26 @@ func (d *Desk) mutateWith(ctx context.Context, id string, now time.Time, photo *
 		d.kick()
 	}
 	return out, nil
+}
+
+// keepFunc keeps, in a write transaction, an op's answer for booking r
+// (svc.Request.Keep).
+type keepFunc func(tx *bolt.Tx, r *record) error
+
+// keepView keeps the answer {"booking": view} that req's op gives for the
+// booking it changed: the one d.answer makes, with private decided before
+// the transaction (deciding reads a desk's presence, which is not read
+// inside a write). When the view cannot be made nothing is kept: the
+// handler answers the error after the commit.
+func (d *Desk) keepView(req *svc.Request, private bool) keepFunc {
+	return func(tx *bolt.Tx, r *record) error {
+		v, err := d.view(r, private)
+		if err != nil {
+			return nil
+		}
+		d.redact(req.From, &v, private)
+		return req.Keep(tx, map[string]any{"booking": v})
+	}
 }
 
 func (d *Desk) answer(r *record, who auth.Identity) (any, error) {
@@ -671,7 +712,7 @@ func (d *Desk) reschedule(ctx context.Context, req *svc.Request) (any, error) {
 		}
 		r.Start, r.End, r.Resources, r.Reminded = start.UTC(), start.Add(s.Duration).UTC(), res, nil
 		return d.schedule(w, r, now)
-	})
+	}, d.keepView(req, d.private(req.From, r)))
 	if errors.Is(err, errTaken) {
 		return nil, d.placeErr(ctx, taken, s, start, r.ID)
 	}
@@ -723,7 +764,7 @@ func (d *Desk) release(ctx context.Context, req *svc.Request, typ, status string
 		}
 		return &Change{Type: typ, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
 			By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
-	}, func(w *wtx, r, old *record) error { return d.unschedule(w, old) })
+	}, func(w *wtx, r, old *record) error { return d.unschedule(w, old) }, d.keepView(req, d.private(req.From, r)))
 	if err != nil {
 		return nil, err
 	}
@@ -769,7 +810,7 @@ func (d *Desk) checkIn(ctx context.Context, req *svc.Request) (any, error) {
 		r.Progress = append(r.Progress, progress{Stage: first, TS: now, By: req.From.Device})
 		return &Change{Type: ChangeCheckedIn, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
 			By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
-	}, func(w *wtx, r, old *record) error { return d.unschedule(w, old) })
+	}, func(w *wtx, r, old *record) error { return d.unschedule(w, old) }, d.keepView(req, d.private(req.From, r)))
 	if err != nil {
 		return nil, err
 	}
@@ -801,7 +842,7 @@ func (d *Desk) complete(ctx context.Context, req *svc.Request) (any, error) {
 		r.Status = StatusCompleted
 		return &Change{Type: ChangeCompleted, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
 			By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
-	}, func(w *wtx, r, _ *record) error { return d.scheduleSurvey(w, r, r.Updated) })
+	}, func(w *wtx, r, _ *record) error { return d.scheduleSurvey(w, r, r.Updated) }, d.keepView(req, d.private(req.From, r)))
 	if err != nil {
 		return nil, err
 	}

@@ -222,6 +222,17 @@ func (d *Desk) openProfile(id string, rec *profileRecord) (*storedProfile, error
 
 // profilePut creates a profile (no id: one is made from the request id) or
 // replaces one of the customer's.
+// profilePutAns is profile_put's answer.
+type profilePutAns struct {
+	Customer string  `json:"customer"`
+	Profile  Profile `json:"profile"`
+}
+
+// profileDeleteAns is profile_delete's answer.
+type profileDeleteAns struct {
+	Deleted bool `json:"deleted"`
+}
+
 func (d *Desk) profilePut(ctx context.Context, req *svc.Request) (any, error) {
 	var q profilePutReq
 	if err := decode(req.Body, &q); err != nil {
@@ -249,6 +260,7 @@ func (d *Desk) profilePut(ctx context.Context, req *svc.Request) (any, error) {
 		return nil, fmt.Errorf("booking: encode profile: %w", err)
 	}
 	var full bool
+	ans := &profilePutAns{Profile: p, Customer: customer}
 	err = d.update(ctx, func(tx *bolt.Tx) error {
 		full = false
 		w, err := writable(tx)
@@ -273,7 +285,10 @@ func (d *Desk) profilePut(ctx context.Context, req *svc.Request) (any, error) {
 		if err := putJSON(w.profiles, []byte(p.ID), profileRecord{Customer: customer, Sealed: sealed}); err != nil {
 			return err
 		}
-		return w.ids.Put(profileIndex(customer, p.ID), nil)
+		if err := w.ids.Put(profileIndex(customer, p.ID), nil); err != nil {
+			return err
+		}
+		return req.Keep(tx, ans)
 	})
 	if err != nil {
 		return nil, err
@@ -281,7 +296,7 @@ func (d *Desk) profilePut(ctx context.Context, req *svc.Request) (any, error) {
 	if full {
 		return nil, failf(svc.CodeQuotaExceeded, ReasonTooManyProfile, "customer %s has %d profiles, the most a customer keeps", customer, d.o.MaxProfiles)
 	}
-	return map[string]any{"profile": p, "customer": customer}, nil
+	return ans, nil
 }
 
 // profileIndex: "pf" 0x00 customer 0x00 profile id, in bucket booking_ids.
@@ -358,6 +373,7 @@ func (d *Desk) profileDelete(ctx context.Context, req *svc.Request) (any, error)
 	if rec.Customer != customer {
 		return nil, failf(svc.CodeForbidden, ReasonNotYours, "profile %s belongs to another customer", q.Profile)
 	}
+	deleted := &profileDeleteAns{Deleted: true}
 	err = d.update(ctx, func(tx *bolt.Tx) error {
 		w, err := writable(tx)
 		if err != nil {
@@ -366,10 +382,13 @@ func (d *Desk) profileDelete(ctx context.Context, req *svc.Request) (any, error)
 		if err := w.profiles.Delete([]byte(q.Profile)); err != nil {
 			return fmt.Errorf("booking: delete profile: %w", err)
 		}
-		return w.ids.Delete(profileIndex(customer, q.Profile))
+		if err := w.ids.Delete(profileIndex(customer, q.Profile)); err != nil {
+			return err
+		}
+		return req.Keep(tx, deleted)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"deleted": true}, nil
+	return deleted, nil
 }

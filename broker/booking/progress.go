@@ -77,7 +77,7 @@ func (d *Desk) progress(ctx context.Context, req *svc.Request) (any, error) {
 		posted = true
 		return &Change{Type: ChangeProgress, Booking: r.ID, Customer: r.Customer, Service: r.Service, Source: r.Source,
 			By: req.From.Device, HQRequest: r.HQRequest, Photo: q.Photo, TS: now}, nil
-	}, nil)
+	}, nil, d.keepView(req, d.private(req.From, r)))
 	if err != nil || !posted {
 		release()
 	}
@@ -135,7 +135,7 @@ func (d *Desk) survey(ctx context.Context, req *svc.Request) (any, error) {
 			Source: r.Source, By: req.From.Device, Score: q.Score, TS: now}, nil
 	}, func(w *wtx, r, _ *record) error {
 		return putJSON(w.surveys, []byte(r.ID), surveyRecord{Score: q.Score, Sealed: sealed, Customer: r.Customer, TS: r.Updated})
-	})
+	}, d.keepView(req, d.private(req.From, r)))
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 			return err
 		}
 		ans = &openAns{convView: view(tx, c, dev), New: created}
-		return nil
+		return req.Keep(tx, ans)
 	})
 	if err != nil {
 		return nil, err

@@ -46,10 +46,11 @@
 // Durability and idempotency. A send assigns the next seq and stores the
 // message, its id index and the conversation's new last seq in one bbolt
 // transaction (broker/store group commit) and answers only after it is on
-// disk. svc remembers the answer for a repeated request id; on top of that
-// the message id is indexed per conversation and sender (bucket chat_ids), so
-// a send repeated after a crash between commit and answer finds its first
-// seq and stores nothing.
+// disk. svc remembers the answer for a repeated request id, stored in that
+// same transaction (svc.Request.Keep: one commit per send, as for every op
+// that writes); on top of that the message id is indexed per conversation
+// and sender (bucket chat_ids), so a send repeated after its answer expired,
+// or made through HQ, finds its first seq and stores nothing.
 //
 // At rest. Message bodies (the text, or the card JSON) are sealed with
 // Options.Seal (AES-GCM, internal/seal: the key id is inside the record)

@@ -71,7 +71,7 @@ func (s *Service) groupCreate(ctx context.Context, req *svc.Request) (any, error
 		}
 		if c != nil { // this request created it before
 			ans = &groupAns{convView: view(tx, c, dev), Added: []string{}, Removed: []string{}}
-			return nil
+			return req.Keep(tx, ans)
 		}
 		c = &conv{V: 1, ID: id, Kind: ConvGroup, Title: r.Title, Members: members, Created: now, By: dev}
 		for _, m := range members {
@@ -86,7 +86,7 @@ func (s *Service) groupCreate(ctx context.Context, req *svc.Request) (any, error
 			return err
 		}
 		ans = &groupAns{convView: view(tx, c, dev), Added: members, Removed: []string{}}
-		return nil
+		return req.Keep(tx, ans)
 	})
 	if err != nil {
 		return nil, err
@@ -180,7 +180,7 @@ func (s *Service) changeMembers(ctx context.Context, req *svc.Request, add bool)
 			}
 		}
 		ans.convView = view(tx, c, dev)
-		return nil
+		return req.Keep(tx, ans)
 	})
 	if err != nil {
 		return nil, err

@@ -70,7 +70,7 @@ func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
 			}
 		}
 		ans = &readAns{Conversation: id, UpTo: cur, Unread: c.LastSeq - min(cur, c.LastSeq)}
-		return nil
+		return req.Keep(tx, ans)
 	})
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func (s *Service) delivered(ctx context.Context, req *svc.Request) (any, error) 
 			cur, advanced = want, true
 		}
 		ans = &deliveredAns{Conversation: id, UpTo: cur}
-		return nil
+		return req.Keep(tx, ans)
 	})
 	if err != nil {
 		return nil, err

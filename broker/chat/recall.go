@@ -64,9 +64,12 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 				return err
 			}
 			m, done, err := check(tx)
-			if err != nil || done != nil {
-				ans = done
+			if err != nil {
 				return err
+			}
+			if done != nil {
+				ans = done
+				return req.Keep(tx, ans)
 			}
 			if m.Media != "" {
 				// The message no longer points at its blob: its reference
@@ -94,7 +97,7 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 				}
 			}
 			ans = &recallAns{Conversation: id, Seq: r.Seq, Recalled: now}
-			return nil
+			return req.Keep(tx, ans)
 		})
 		if err != nil {
 			return nil, err

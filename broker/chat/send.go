@@ -113,9 +113,12 @@ func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
 			return err
 		}
 		a, m, c, err := s.checkSend(tx, id, dev, req.ID)
-		if err != nil || a != nil {
-			ans, first = a, m
+		if err != nil {
 			return err
+		}
+		if a != nil {
+			ans, first = a, m
+			return req.Keep(tx, ans)
 		}
 		m = &msg{ID: req.ID, From: dev, Kind: r.Kind, TS: now, Announcement: r.Announcement}
 		if b.Media != nil {
@@ -150,7 +153,7 @@ func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
 			return err
 		}
 		ans, first = &sendAns{Conversation: id, Seq: seq, TS: now}, m
-		return nil
+		return req.Keep(tx, ans)
 	})
 	if err != nil || len(wrote) == 0 {
 		release() // not stored, or stored by an earlier attempt that holds its own reference

@@ -52,7 +52,7 @@ func (s *Service) handoff(ctx context.Context, req *svc.Request) (any, error) {
 		}
 		v := view(tx, c, dev)
 		ans = &v
-		return nil
+		return req.Keep(tx, ans)
 	})
 	if err != nil {
 		return nil, err
@@ -184,7 +184,7 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 		}
 		v := view(tx, c, dev)
 		ans = &v
-		return nil
+		return req.Keep(tx, ans)
 	})
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,6 +59,23 @@ type DB struct {
 	closeMu  sync.RWMutex
 	closed   bool
 	closeErr error
+
+	commits, writes atomic.Uint64
+}
+
+// Stats are the database's figures since Open.
+type Stats struct {
+	// Commits is how many write transactions were committed: each one is
+	// one fsync, however many writes it carried.
+	Commits uint64
+	// Writes is how many functions (Update, UpdateFree, Enqueue,
+	// UpdateAsync) those commits carried.
+	Writes uint64
+}
+
+// Stats returns the database's figures.
+func (db *DB) Stats() Stats {
+	return Stats{Commits: db.commits.Load(), Writes: db.writes.Load()}
 }
 
 // write is one caller's transaction function waiting for a group commit.
@@ -313,6 +331,8 @@ func (db *DB) commitGroup(group []*write) {
 }
 
 func (db *DB) observe(start time.Time, n int) {
+	db.commits.Add(1)
+	db.writes.Add(uint64(n))
 	if db.opts.OnCommit != nil {
 		db.opts.OnCommit(time.Since(start), n)
 	}

@@ -72,6 +72,9 @@ func TestGroupCommitSharesCommitsAndPersists(t *testing.T) {
 	if c := commits.Load(); c >= writers*each {
 		t.Fatalf("%d commits for %d writes: nothing was grouped", c, writers*each)
 	}
+	if st := db.Stats(); st.Commits != uint64(commits.Load()) || st.Writes != uint64(writes.Load()) {
+		t.Fatalf("Stats %+v, OnCommit saw %d commits of %d writes", st, commits.Load(), writes.Load())
+	}
 	t.Logf("%d writes in %d commits", writers*each, commits.Load())
 	if err := db.Close(); err != nil {
 		t.Fatal(err)

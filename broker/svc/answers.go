@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -93,8 +95,10 @@ func (r *Router) serveMutating(ctx context.Context, o *op, req *Request, to repl
 		r.stats.duplicates.Add(1)
 	default:
 		var code string
+		k := &keeper{r: r, key: key}
+		req.keep = k
 		ans, code = r.call(ctx, o, req)
-		if !transient(code) {
+		if !transient(code) && !k.committed(ans) {
 			// Stopping must not lose the answer of a handler that finished.
 			if err := r.keep(context.WithoutCancel(ctx), key, ans); err != nil {
 				// The answer is true; only the memory of it is lost, and a
@@ -149,32 +153,120 @@ func (r *Router) stored(key []byte) ([]byte, bool, error) {
 	return ans, ans != nil, nil
 }
 
-// keep stores an answer and its expiry index entry, replacing an expired one.
-func (r *Router) keep(ctx context.Context, key, ans []byte) error {
+// keeper lets the handler of one Mutating request store its answer in its
+// own write transaction (Request.Keep).
+type keeper struct {
+	r   *Router
+	key []byte
+
+	mu   sync.Mutex
+	kept []byte // the answer a committed transaction stored; nil until then
+	res  any    // the result kept was made of
+}
+
+// reuse returns the kept answer when res is the very result it was made of
+// (a pointer: the same value, not encoded twice).
+func (k *keeper) reuse(res any) ([]byte, bool) {
+	if k == nil || res == nil || reflect.ValueOf(res).Kind() != reflect.Pointer {
+		return nil, false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.kept == nil || k.res != res {
+		return nil, false
+	}
+	return k.kept, true
+}
+
+// committed reports whether ans is the answer a committed transaction of the
+// handler stored.
+func (k *keeper) committed(ans []byte) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.kept != nil && bytes.Equal(k.kept, ans)
+}
+
+// Keep stores, in tx, the answer that result makes, so that a Mutating op's
+// answer for repeated request ids commits with the op's own writes: one
+// commit instead of two, and no moment where the change is on disk and the
+// memory of its answer is not (a repeat after a crash then gets the answer
+// instead of running the op again). Call it last in the function of the
+// op's write transaction, with the result the handler returns after the
+// commit, and do not change that result afterwards; tx must be a
+// transaction of the router's database. The answer is stored as the router
+// stores it (sealed with Options.Seal) and published only after the
+// handler returns, so after the commit.
+//
+// The router stores nothing more for the request when the handler returns
+// that same result and the transaction committed. When the handler returns
+// another result or an error, or the transaction did not commit, the router
+// stores the answer it publishes itself, as for a handler that does not call
+// Keep. For ops not registered Mutating, for requests the router did not
+// make, and for a transaction of another database, Keep does nothing.
+func (req *Request) Keep(tx *bolt.Tx, result any) error {
+	k := req.keep
+	if k == nil || tx.Bucket(bucketAnswers) == nil {
+		return nil
+	}
+	ans, err := okAnswer(req.ID, result)
+	if err != nil {
+		return err
+	}
+	val, err := k.r.answerValue(k.key, ans)
+	if err != nil {
+		return err
+	}
+	if err := putAnswer(tx, k.key, val); err != nil {
+		return fmt.Errorf("svc: store answer: %w", err)
+	}
+	tx.OnCommit(func() {
+		k.mu.Lock()
+		k.kept, k.res = ans, result
+		k.mu.Unlock()
+	})
+	return nil
+}
+
+// answerValue is what svc_answers holds for ans: the time it was stored
+// and the answer, sealed when Options.Seal is set.
+func (r *Router) answerValue(key, ans []byte) ([]byte, error) {
 	var at [8]byte
 	binary.BigEndian.PutUint64(at[:], uint64(r.o.Now().UnixNano()))
-	val := append(at[:], ans...)
-	if r.o.Seal != nil {
-		sealed, err := r.o.Seal.Seal(ans, key)
-		if err != nil {
-			return fmt.Errorf("svc: seal answer: %w", err)
-		}
-		val = append(append(at[:], sealedMark), sealed...)
+	if r.o.Seal == nil {
+		return append(at[:], ans...), nil
 	}
-	expKey := append(at[:8:8], key...)
-	err := r.o.DB.Update(ctx, func(tx *bolt.Tx) error {
-		b, x := tx.Bucket(bucketAnswers), tx.Bucket(bucketExpiry)
-		if old := b.Get(key); len(old) >= 8 {
-			if err := x.Delete(append(bytes.Clone(old[:8]), key...)); err != nil {
-				return err
-			}
-		}
-		if err := b.Put(key, val); err != nil {
+	sealed, err := r.o.Seal.Seal(ans, key)
+	if err != nil {
+		return nil, fmt.Errorf("svc: seal answer: %w", err)
+	}
+	return append(append(at[:], sealedMark), sealed...), nil
+}
+
+// putAnswer stores an answer value (see answerValue) and its expiry index
+// entry, replacing an expired one.
+func putAnswer(tx *bolt.Tx, key, val []byte) error {
+	b, x := tx.Bucket(bucketAnswers), tx.Bucket(bucketExpiry)
+	if b == nil || x == nil {
+		return errors.New("buckets svc_answers, svc_answers_exp missing (router not started)")
+	}
+	if old := b.Get(key); len(old) >= 8 {
+		if err := x.Delete(append(bytes.Clone(old[:8]), key...)); err != nil {
 			return err
 		}
-		return x.Put(expKey, nil)
-	})
+	}
+	if err := b.Put(key, val); err != nil {
+		return err
+	}
+	return x.Put(append(bytes.Clone(val[:8]), key...), nil)
+}
+
+// keep stores an answer in a transaction of its own.
+func (r *Router) keep(ctx context.Context, key, ans []byte) error {
+	val, err := r.answerValue(key, ans)
 	if err != nil {
+		return err
+	}
+	if err := r.o.DB.Update(ctx, func(tx *bolt.Tx) error { return putAnswer(tx, key, val) }); err != nil {
 		return fmt.Errorf("svc: store answer: %w", err)
 	}
 	return nil

@@ -29,10 +29,16 @@
 // the transient codes unavailable and quota_exceeded are not kept, so a retry
 // runs the handler again.
 //
-// Handlers own the idempotency of their own writes: the answer is committed
-// after the handler returns, in its own transaction, so a crash between the
-// handler's commit and the answer's commit runs the handler again when the
-// client retries. A handler that writes should therefore key its writes by
-// the request (for example store the request id with the record it creates)
-// and return the same result when it finds its own earlier write.
+// A handler that writes calls Request.Keep at the end of its write
+// transaction's function: the answer for repeats is then stored in that same
+// transaction, so the op costs one commit, and a crash cannot leave the
+// change on disk without the memory of its answer. The answer is published
+// only after the handler returns, so after the commit. For a handler that
+// does not call Keep (or whose result differs from what it kept) the router
+// stores the answer after the handler returns, in a transaction of its own,
+// and a crash between the two commits runs the handler again when the
+// client retries. Handlers therefore still own the idempotency of their own
+// writes: key them by the request (for example store the request id with
+// the record it creates) and return the same result when finding their own
+// earlier write.
 package svc

@@ -194,23 +194,45 @@ func okAnswer(id string, result any) ([]byte, error) {
 }
 
 // checkResultKeys refuses a result that would shadow an envelope field.
+// obj is json.Marshal's output, so valid JSON: only its top-level keys are
+// looked at, without decoding the values (every answer passes here).
 func checkResultKeys(obj []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("svc: result: %w", err)
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("svc: result: %w", err)
-		}
-		switch tok {
-		case "v", "id", "ok", "error":
-			return fmt.Errorf("svc: result must not have the envelope field %q", tok)
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return fmt.Errorf("svc: result: %w", err)
+	depth, wantKey := 0, false
+	for i := 0; i < len(obj); i++ {
+		switch c := obj[i]; c {
+		case '{', '[':
+			depth++
+			wantKey = c == '{' && depth == 1
+		case '}', ']':
+			depth--
+		case ',':
+			wantKey = depth == 1
+		case '"':
+			end := i + 1
+			escaped := false
+			for ; end < len(obj) && obj[end] != '"'; end++ {
+				if obj[end] == '\\' {
+					escaped = true
+					end++
+				}
+			}
+			if end >= len(obj) {
+				return errors.New("svc: result: unterminated string")
+			}
+			if wantKey {
+				key := string(obj[i+1 : end])
+				if escaped {
+					if err := json.Unmarshal(obj[i:end+1], &key); err != nil {
+						return fmt.Errorf("svc: result: %w", err)
+					}
+				}
+				switch key {
+				case "v", "id", "ok", "error":
+					return fmt.Errorf("svc: result must not have the envelope field %q", key)
+				}
+				wantKey = false
+			}
+			i = end
 		}
 	}
 	return nil

@@ -94,6 +94,8 @@ type Request struct {
 	From auth.Identity
 	// Received is when the broker received the request.
 	Received time.Time
+
+	keep *keeper // set for a Mutating op's request (see Keep)
 }
 
 // OpOption configures one op in Handle.

@@ -169,6 +169,9 @@ func (r *Router) call(ctx context.Context, o *op, req *Request) (ans []byte, cod
 		res, err = o.h(ctx, req)
 	}()
 	if err == nil {
+		if kept, ok := req.keep.reuse(res); ok {
+			return kept, ""
+		}
 		ans, err = okAnswer(req.ID, res)
 		if err == nil {
 			return ans, ""
