@@ -430,7 +430,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 		if b.svcs != nil {
 			// Before the database closes: handlers write to it.
-			b.svcs.stop(b.srv)
+			b.svcs.stop()
 		}
 		done := make(chan struct{})
 		go func() {
@@ -472,7 +472,7 @@ func (b *Broker) abort() {
 		b.cloud.stop()
 	}
 	if b.svcs != nil {
-		b.svcs.stop(b.srv)
+		b.svcs.stop()
 	}
 	if b.srv != nil {
 		_ = mochisafe.Close(b.srv)
