@@ -170,3 +170,35 @@ func TestHQCard(t *testing.T) {
 		t.Fatalf("outbox after HQ's card: %+v", ob)
 	}
 }
+
+// BenchmarkHQReplay: HQ sends a message the store has (a replay after an
+// outage): decoding and checking it, the open (a resume) and the send's
+// lookup by id; nothing is written.
+func BenchmarkHQReplay(b *testing.B) {
+	e := newEnv(b, Options{Outbox: outbox{}})
+	msg := []byte(`{"v":1,"id":"hq-m-1","customer":"hq-c1","kind":"text","text":"What time do you open tomorrow?","lang":"en"}`)
+	if err := e.chat.HandleHQ(b.Context(), HQMessageTopic, msg); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := e.chat.HandleHQ(b.Context(), HQMessageTopic, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHQNew: each message from HQ is new, stored (one commit) and
+// filed in the outbox.
+func BenchmarkHQNew(b *testing.B) {
+	e := newEnv(b, Options{Outbox: outbox{}})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		msg := fmt.Appendf(nil, `{"v":1,"id":"hq-m-%d","customer":"hq-c1","kind":"text","text":"What time do you open tomorrow?","lang":"en"}`, i)
+		if err := e.chat.HandleHQ(b.Context(), HQMessageTopic, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
