@@ -7,6 +7,11 @@ package main
 // (device/camera) and run in this process, so the broker's CPU and memory
 // are the relay's alone. mosquitto has no equivalent: storeedge only,
 // reported as absolute figures against DESIGN.md §7.
+//
+// Why this file is long (over 800 lines): like every bench scenario
+// (chat.go, stall.go, load.go, startup.go) it holds its scenario whole,
+// from the rig through the measured passes to the summary and the printed
+// table, so that one measurement reads top to bottom in one place.
 
 import (
 	"bytes"

@@ -14,12 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/device"
+	"github.com/storeedge/storeedge/internal/faultproxy"
+	"github.com/storeedge/storeedge/internal/mosquittotest"
 	"github.com/storeedge/storeedge/internal/storetest"
-	"github.com/storeedge/storeedge/internal/testbroker"
 )
 
 // wifi is a device's network link that a test can drop: armed, it closes
@@ -158,17 +161,27 @@ func TestNothingPersonalOnDisk(t *testing.T) {
 	)
 	devs := []storetest.Device{
 		{ID: "staff-anna", Role: "staff"}, {ID: "tablet-1", Role: "chat-tablet"}, {ID: "kiosk-1", Role: "kiosk"},
-		{ID: "kiosk-2", Role: "kiosk"}, {ID: "hq-bridge", Role: "cloud"},
+		{ID: "kiosk-2", Role: "kiosk"},
 	}
+	// HQ's broker, behind the store's line: up until the customer at home
+	// has written, out for the rest of the day, so what HQ must see after
+	// that waits in the outbox.
+	hqb := mosquittotest.Start(t, mosquittotest.Options{})
+	line, err := faultproxy.New("127.0.0.1:0", hqb.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = line.Close() })
+	var storeID string
 	s := storetest.Start(t, storetest.Options{Devices: devs, Config: func(c *broker.Config) {
-		// HQ is unreachable all day: what it must see waits in the outbox.
-		c.Cloud.URL = "mqtt://" + testbroker.FreePort(t)
+		c.Cloud.URL = "mqtt://" + line.Addr()
+		c.Cloud.ReconnectMin, c.Cloud.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
+		storeID = c.StoreID
 	}})
 	// Staff and the chat tablet keep their sessions: every answer they get
 	// passes through the session store.
 	staff := s.ConnectAs(t, "staff-anna", "pw-staff-anna", "", true)
 	tablet := s.ConnectAs(t, "tablet-1", "pw-tablet-1", "", true)
-	hq := s.Connect(t, storetest.Device{ID: "hq-bridge", Role: "cloud"}, "")
 	staff.Subscribe(t, "devices/+/status")
 
 	// A mother scans the code and writes, giving her phone number.
@@ -194,20 +207,14 @@ func TestNothingPersonalOnDisk(t *testing.T) {
 	storetest.OK(t, staff.Call(t, "chat", "group_create", fmt.Sprintf(`{"title":%q,"members":[%q]}`, groupTitle, mom.Username))).Decode(t, &grp)
 	storetest.OK(t, staff.Call(t, "chat", "list", `{}`))
 
-	// A customer at home writes through HQ; staff answer (the answer waits
-	// in the outbox for HQ).
-	hq.Publish(t, "hq/chat/message", []byte(fmt.Sprintf(`{"v":1,"id":"hqm-1","customer":"hq-c1","kind":"text","text":%q}`, remoteText)))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		a, err := staff.TryCall("chat", "history", fmt.Sprintf("h-%d", time.Now().UnixNano()), `{"conversation":"hq-c1"}`)
-		if err == nil && a.OK && strings.Contains(string(a.Raw), "pickup") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("HQ's message did not arrive: %v %s", err, a.Raw)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+	// A customer at home writes through HQ; the line goes out; staff answer
+	// (the answer waits in the outbox for HQ).
+	hqSend(t, hqb.Addr, "stores/"+storeID+"/down/chat/message", "hqm-1",
+		[]byte(fmt.Sprintf(`{"v":1,"id":"hqm-1","customer":"hq-c1","kind":"text","text":%q}`, remoteText)), func() bool {
+			a, err := staff.TryCall("chat", "history", fmt.Sprintf("h-%d", time.Now().UnixNano()), `{"conversation":"hq-c1"}`)
+			return err == nil && a.OK && strings.Contains(string(a.Raw), "pickup")
+		})
+	line.Down()
 	storetest.OK(t, staff.Call(t, "chat", "assign", `{"conversation":"hq-c1","staff":"staff-anna"}`))
 	storetest.OK(t, staff.Call(t, "chat", "send", fmt.Sprintf(`{"conversation":"hq-c1","kind":"text","text":%q}`, staffReply)))
 
@@ -360,5 +367,42 @@ func waitAnswered(t *testing.T, s *storetest.Store, dev storetest.Device, reqID,
 			t.Fatalf("%s's request %s was not answered: %v %s", dev.ID, reqID, err, a.Raw)
 		}
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// hqSend has HQ (a client of HQ's broker at addr) send one message to the
+// store, with the user property id, and sends it again, same id, every
+// 300 ms until taken says the store has it: HQ's broker drops what it gets
+// before the store's link has subscribed, and the store takes an id once.
+func hqSend(t *testing.T, addr, topic, id string, payload []byte, taken func() bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: "hq-pub"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{KeepAlive: 30, ClientID: "hq-pub", CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Disconnect(&paho.Disconnect{}) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for sent := 1; ; sent++ {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := c.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload,
+			Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: cloudsync.PropID, Value: id}}}})
+		pcancel()
+		if err != nil {
+			t.Fatalf("HQ publish %s: %v", topic, err)
+		}
+		for retry := time.Now().Add(300 * time.Millisecond); time.Now().Before(retry); time.Sleep(10 * time.Millisecond) {
+			if taken() {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HQ's message %s did not reach the store within 20 s (sent %d times)", id, sent)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 // Package broker wires the store daemon together: the mochi MQTT server, its
-// listeners, the auth, session and metrics hooks, the bbolt store and the HTTP
-// endpoints. cmd/storeedge only parses flags and signals and calls it.
+// listeners, the auth, session and metrics hooks, the bbolt store, the
+// services, the link to HQ and the HTTP endpoints. Messages from HQ come in
+// one way only: cloudsync hands each to deliverFromHQ (cloud.go), which
+// passes it to its service. cmd/storeedge only parses flags and signals and
+// calls it.
 package broker
 
 import (
@@ -430,7 +433,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 		if b.svcs != nil {
 			// Before the database closes: handlers write to it.
-			b.svcs.stop(b.srv)
+			b.svcs.stop()
 		}
 		done := make(chan struct{})
 		go func() {
@@ -472,7 +475,7 @@ func (b *Broker) abort() {
 		b.cloud.stop()
 	}
 	if b.svcs != nil {
-		b.svcs.stop(b.srv)
+		b.svcs.stop()
 	}
 	if b.srv != nil {
 		_ = mochisafe.Close(b.srv)

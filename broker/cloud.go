@@ -73,10 +73,14 @@ func (l *cloudLink) stop() {
 	<-l.done
 }
 
-// deliverFromHQ hands a message from HQ to its service: remote customers'
-// chat to the chat service, online bookings to the booking desk, the rest
+// deliverFromHQ is the one way in for messages from HQ: cloudsync calls it
+// for each message it took from HQ's broker, one at a time, and
+// acknowledges the message to HQ only after it returned nil. It hands
+// remote customers' chat to the chat service and online bookings to the
+// booking desk (neither is published on the store broker), and the rest
 // (promotions, config, broadcasts) to the local broker for the devices
-// subscribed to it. It runs one message at a time.
+// subscribed to it. An error wrapping cloudsync.ErrInvalid is input the
+// service can never take; any other error makes cloudsync retry.
 func (b *Broker) deliverFromHQ(ctx context.Context, in cloudsync.Inbound) error {
 	s := b.svcs
 	if s == nil {

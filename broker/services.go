@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/booking"
 	"github.com/storeedge/storeedge/broker/camera"
@@ -42,30 +39,6 @@ type services struct {
 	camera    *camera.Service
 	cancel    context.CancelFunc
 	done      chan struct{}
-}
-
-// hqSubscriptionID is the inline subscription id of the services' HQ topics.
-const hqSubscriptionID = 7
-
-// hqFilters are the topics HQ's messages arrive on (cloudsync publishes
-// them; until it runs, a client with the cloud role does).
-var hqFilters = []string{"hq/chat/#", "hq/booking/#"}
-
-// handleHQ hands one message from HQ to its service. A message that fails
-// is logged; HQ replays what it did not see answered, and ids make that safe.
-func (b *Broker) handleHQ(ctx context.Context, cs *chat.Service, desk *booking.Desk, pk packets.Packet) {
-	switch {
-	case strings.HasPrefix(pk.TopicName, "hq/chat/"):
-		if err := cs.HandleHQ(ctx, pk.TopicName, pk.Payload); err != nil {
-			b.log.Warn("chat: message from HQ not stored", "topic", pk.TopicName, "err", err)
-		}
-	case strings.HasPrefix(pk.TopicName, "hq/booking/"):
-		if o, err := desk.HandleHQ(ctx, pk.TopicName, pk.Payload); err != nil {
-			b.log.Warn("booking: request from HQ not handled", "topic", pk.TopicName, "err", err)
-		} else if !o.OK {
-			b.log.Info("booking: request from HQ rejected", "request", o.Request, "code", o.Code, "reason", o.Reason)
-		}
-	}
 }
 
 // startServices builds the svc router, the media store and service, the
@@ -208,20 +181,6 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		cancel()
 		return err
 	}
-	hq := make(chan packets.Packet, 1024)
-	for _, filter := range hqFilters {
-		if err := b.srv.Subscribe(filter, hqSubscriptionID, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-			select {
-			case hq <- pk.Copy(false):
-			default:
-				b.log.Warn("HQ message dropped: queue full (HQ replays it: ids make that safe)", "topic", pk.TopicName)
-			}
-		}); err != nil {
-			cancel()
-			router.Stop()
-			return fmt.Errorf("subscribe %s: %w", filter, err)
-		}
-	}
 	camDone := make(chan struct{})
 	go func() {
 		defer close(camDone)
@@ -252,8 +211,6 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 				return
 			case <-ended.C:
 				b.auth.DisconnectInactiveCustomers()
-			case pk := <-hq:
-				b.handleHQ(sctx, cs, desk, pk)
 			case <-sweep.C:
 				if n, err := custs.Sweep(sctx); err != nil {
 					b.log.Warn("scan-to-chat: sweeping expired tokens failed", "err", err)
@@ -267,10 +224,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 }
 
 // stop stops the services; requests arriving later are not answered.
-func (s *services) stop(srv *mqtt.Server) {
-	for _, filter := range hqFilters {
-		_ = srv.Unsubscribe(filter, hqSubscriptionID) // fails only for an invalid filter
-	}
+func (s *services) stop() {
 	s.cancel()
 	s.router.Stop()
 	<-s.done

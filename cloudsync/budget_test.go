@@ -132,15 +132,32 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 	hqb := startMosquitto(t, mosquittotest.Options{})
 	k := newConsumer(t, hqb.Addr, "hq-consumer", "stores/+/up/#")
 	px := link(t, hqb.Addr)
-	px.Down() // the store's line is out from the start: nothing drains
 
 	kiosk := storetest.Device{ID: "kiosk-1", Role: "kiosk"}
 	staff := storetest.Device{ID: "staff-anna", Role: "staff"}
-	bridge := storetest.Device{ID: "hq-link", Role: "cloud"}
 	admin := storetest.Device{ID: "admin-1", Role: "admin"}
-	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{kiosk, staff, bridge, admin},
-		Config: cloudConfig(px.Addr(), func(c *broker.Config) { c.Cloud.MaxOutboxBytes = budget })})
+	var store string
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{kiosk, staff, admin},
+		Config: cloudConfig(px.Addr(), func(c *broker.Config) { c.Cloud.MaxOutboxBytes = budget; store = c.StoreID })})
 	w := watchStatus(t, s, admin)
+
+	// 0. While the line is up, a customer at home writes through HQ: her
+	// conversation opens, and its first entries (her message, any
+	// assistant reply) reach HQ at once. Then the line goes out: from here
+	// on nothing drains.
+	st1 := s.Connect(t, staff, "")
+	hqDeliver(t, hqPublisher(t, hqb.Addr), "stores/"+store+"/down/chat/message", "hqm-1",
+		[]byte(`{"v":1,"id":"hqm-1","customer":"hq-1234","kind":"text","text":"Hello, do you groom poodles?","lang":"en"}`),
+		func() bool { return hasConversation(st1, "hq-1234") })
+	var hist0 struct {
+		LastSeq uint64 `json:"last_seq"`
+	}
+	storetest.OK(t, st1.Call(t, "chat", "history", `{"conversation":"hq-1234"}`)).Decode(t, &hist0)
+	early := int(hist0.LastSeq) // the customer's message and any assistant reply
+	w.until("sending the conversation's first entries", 10*time.Second, func(st cloudsync.Status) bool {
+		return st.Connected && st.Backlog == 0 && st.Acked == uint64(early)
+	})
+	px.Down()
 	w.until("published (link down)", 10*time.Second, func(st cloudsync.Status) bool { return !st.Connected })
 
 	// 1. Telemetry fills the budget: QoS 0 heartbeats (filed in the
@@ -173,26 +190,9 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 			st.Refused, st.BacklogBytes, budget)
 	}
 
-	// 2. Chat with HQ: a remote customer's message comes in through the
-	// local cloud-role client, staff join and reply. Every stored message of
-	// the conversation is one outbox entry on chat/hq-1234/hq.
-	hqc := s.Connect(t, bridge, "")
-	hqc.Publish(t, "hq/chat/message", []byte(`{"v":1,"id":"hqm-1","customer":"hq-1234","kind":"text","text":"Hello, do you groom poodles?","lang":"en"}`))
-	st1 := s.Connect(t, staff, "")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		a, err := st1.TryCall("chat", "history", fmt.Sprintf("hist-%d", time.Now().UnixNano()), `{"conversation":"hq-1234"}`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.OK {
-			break
-		}
-		if a.Error == nil || a.Error.Code != "not_found" || time.Now().After(deadline) {
-			t.Fatalf("history of hq-1234: %s", a.Raw)
-		}
-		time.Sleep(10 * time.Millisecond) // HQ's message is handled after its PUBACK: poll, bounded
-	}
+	// 2. Chat with HQ: staff join the remote customer's conversation and
+	// reply. Every stored message of the conversation is one outbox entry
+	// on chat/hq-1234/hq.
 	storetest.OK(t, st1.Call(t, "chat", "open", `{"conversation":"hq-1234"}`))
 	const replies = 12
 	text := strings.Repeat("Yes, we groom poodles. ", 60) // 1380 bytes
@@ -212,7 +212,7 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 	if hist.LastSeq != lastSeq || lastSeq < replies+1 {
 		t.Fatalf("conversation hq-1234: last seq %d, last send's seq %d, want equal and at least %d", hist.LastSeq, lastSeq, replies+1)
 	}
-	chatEntries := int(lastSeq) // the customer's message, any assistant reply, the staff's replies
+	chatEntries := int(lastSeq) - early // the staff's replies, waiting
 
 	// 3. Bookings at the kiosk: each is one change on booking/changes.
 	var av struct {
@@ -267,9 +267,9 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 	// 5. The line comes back: every chat and booking entry reaches HQ,
 	// nothing of the evicted telemetry does.
 	px.Up()
-	k.waitFirst(want, 20*time.Second)
+	k.waitFirst(early+want, 20*time.Second)
 	st = w.until("drained", 20*time.Second, func(st cloudsync.Status) bool {
-		return st.Connected && st.Backlog == 0 && st.Acked == uint64(want)
+		return st.Connected && st.Backlog == 0 && st.Acked == uint64(early+want)
 	})
 	byClass := map[string]int{}
 	chatSeqs := map[uint64]bool{}
@@ -301,11 +301,11 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 			t.Errorf("HQ got %s: only chat and bookings were left", msg.LocalTopic)
 		}
 	}
-	if all, first := k.counts(); first != want || byClass["chat"] != chatEntries || byClass["booking"] != bookings || byClass["other"] != 0 {
+	if all, first := k.counts(); first != early+want || byClass["chat"] != early+chatEntries || byClass["booking"] != bookings || byClass["other"] != 0 {
 		t.Fatalf("HQ has %d distinct messages (%d in all) by class %v; want %d chat, %d booking, nothing else",
-			first, all, byClass, chatEntries, bookings)
+			first, all, byClass, early+chatEntries, bookings)
 	}
-	for i := uint64(1); i <= uint64(chatEntries); i++ {
+	for i := uint64(1); i <= lastSeq; i++ {
 		if !chatSeqs[i] {
 			t.Errorf("chat message hq-1234/%d never reached HQ", i)
 		}
@@ -315,8 +315,8 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 			t.Errorf("booking change %d never reached HQ", i)
 		}
 	}
-	if st.Sent != uint64(want) {
-		t.Errorf("sent %d entries, want %d (the evicted telemetry must not go)", st.Sent, want)
+	if st.Sent != uint64(early+want) {
+		t.Errorf("sent %d entries, want %d (the evicted telemetry must not go)", st.Sent, early+want)
 	}
 }
 

@@ -245,3 +245,36 @@ func libraryBridge(t testing.TB, cfg cloudsync.Config, deliver func(context.Cont
 	t.Cleanup(func() { cancel(); <-done; _ = db.Close() })
 	return br, db
 }
+
+// hqDeliver has HQ send one message to the store (topic on HQ's broker,
+// user property id) and sends it again, with the same id, every 300 ms
+// until taken says the store has it: HQ's broker drops a message sent
+// before the store's downlink subscribed (mochi without saying so), and
+// the store takes each id once.
+func hqDeliver(t testing.TB, pub *paho.Client, topic, id string, payload []byte, taken func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for sent := 1; ; sent++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := pub.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload,
+			Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: cloudsync.PropID, Value: id}}}})
+		cancel()
+		if err != nil {
+			t.Fatalf("HQ publish %s (id %s): %v", topic, id, err)
+		}
+		for retry := time.Now().Add(300 * time.Millisecond); time.Now().Before(retry); time.Sleep(10 * time.Millisecond) {
+			if taken() {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HQ's message %s (id %s) did not reach the store within 20 s (sent %d times)", topic, id, sent)
+		}
+	}
+}
+
+// hasConversation reports whether staff can read conversation conv.
+func hasConversation(staff *storetest.Client, conv string) bool {
+	a, err := staff.TryCall("chat", "history", fmt.Sprintf("has-%s-%d", conv, time.Now().UnixNano()), fmt.Sprintf(`{"conversation":%q}`, conv))
+	return err == nil && a.OK
+}

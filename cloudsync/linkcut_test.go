@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/booking"
 	"github.com/storeedge/storeedge/broker/chat"
 	"github.com/storeedge/storeedge/cloudsync/hq"
@@ -20,9 +21,8 @@ import (
 )
 
 var (
-	staffDev  = st.Device{ID: "staff-anna", Role: "staff"}
-	bridgeDev = st.Device{ID: "hq-bridge", Role: "cloud"}
-	kioskDev  = st.Device{ID: "kiosk-1", Role: "kiosk"}
+	staffDev = st.Device{ID: "staff-anna", Role: "staff"}
+	kioskDev = st.Device{ID: "kiosk-1", Role: "kiosk"}
 )
 
 // remoteCustomers are customers chatting from home through HQ.
@@ -55,15 +55,16 @@ func TestLinkCutsLoseNothing(t *testing.T) {
 func linkCuts(t *testing.T, hqAddr string, arrivalOrder bool) {
 	k := newConsumer(t, hqAddr, "hq-consumer", "stores/+/up/#")
 	px := link(t, hqAddr)
-	s := st.Start(t, st.Options{Devices: []st.Device{staffDev, bridgeDev, kioskDev}, Config: cloudConfig(px.Addr(), nil)})
+	var store string
+	s := st.Start(t, st.Options{Devices: []st.Device{staffDev, kioskDev},
+		Config: cloudConfig(px.Addr(), func(c *broker.Config) { store = c.StoreID })})
 	staff := s.Connect(t, staffDev, "")
-	bridge := s.Connect(t, bridgeDev, "")
 	kiosk := s.Connect(t, kioskDev, "")
+	pub := hqPublisherTB(t, hqAddr)
 	for i, c := range remoteCustomers {
-		bridge.Publish(t, chat.HQMessageTopic, fmt.Appendf(nil, `{"v":1,"id":"hq-m-%d","customer":%q,"kind":"text","text":"hello from home"}`, i, c))
-	}
-	for _, c := range remoteCustomers {
-		waitConversation(t, staff, c)
+		hqDeliver(t, pub, "stores/"+store+"/down/chat/message", fmt.Sprintf("hq-m-%d", i),
+			fmt.Appendf(nil, `{"v":1,"id":"hq-m-%d","customer":%q,"kind":"text","text":"hello from home"}`, i, c),
+			func() bool { return hasConversation(staff, c) })
 		st.OK(t, staff.Call(t, "chat", "assign", fmt.Sprintf(`{"conversation":%q,"staff":%q}`, c, staffDev.ID)))
 	}
 
@@ -246,23 +247,6 @@ func checkOrder(t *testing.T, msgs []hq.Message) {
 		}
 	})
 	t.Logf("topics at HQ: %v", topics)
-}
-
-// waitConversation polls until staff can read the conversation (HQ's
-// message opening it is handled off the publisher's path).
-func waitConversation(t *testing.T, staff *st.Client, conv string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
-		a, err := staff.TryCall("chat", "history", fmt.Sprintf("wait-%s-%d", conv, i), fmt.Sprintf(`{"conversation":%q}`, conv))
-		if err == nil && a.OK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("conversation %s never opened: %v %s", conv, err, a.Raw)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func sentCount(m *sync.Map) int {

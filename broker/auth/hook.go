@@ -60,6 +60,13 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// Defaults of Options.
+const (
+	DefaultAnonymousRole   = "anonymous"
+	DefaultCustomerRole    = "customer"
+	DefaultLoginBackoffMax = time.Minute
+)
+
 // Hook is the mochi hook that authenticates clients and enforces the ACL.
 // Add it to the server before any hook that persists messages in OnPublish.
 type Hook struct {
@@ -127,7 +134,7 @@ func NewHook(opts Options) (*Hook, error) {
 	h.verifySem = newFairSem(workers)
 	backoffMax := opts.LoginBackoffMax
 	if backoffMax <= 0 {
-		backoffMax = time.Minute
+		backoffMax = DefaultLoginBackoffMax
 	}
 	h.backoff = newLoginBackoff(opts.LoginBackoffAfter, backoffMax)
 	h.reservedRoles = make(map[string]bool, len(opts.ReservedRoles))
@@ -144,12 +151,12 @@ func NewHook(opts Options) (*Hook, error) {
 		h.now = time.Now
 	}
 	if h.custRole == "" {
-		h.custRole = "customer"
+		h.custRole = DefaultCustomerRole
 	}
 	if opts.AllowAnonymous {
 		h.anonRole = opts.AnonymousRole
 		if h.anonRole == "" {
-			h.anonRole = "anonymous"
+			h.anonRole = DefaultAnonymousRole
 		}
 	}
 	if opts.ConnectRatePerMinute > 0 {

@@ -92,6 +92,8 @@ func TestACLMatrix(t *testing.T) {
 		{pub, "camera/cam-02/signal/s1", "staff admin"},
 		{pub, "hq/promotions/p1", "cloud admin"},
 		{pubR, "hq/promotions/p1", "cloud admin"},
+		{pub, "hq/chat/message", "admin"}, // HQ's chat and bookings come through cloudsync only
+		{pub, "hq/booking/request", "admin"},
 		{pub, "lab/x", "anonymous admin"},
 		{pubR, "lab/x", "anonymous admin"},
 

@@ -2,14 +2,87 @@ package booking_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/booking"
+	"github.com/storeedge/storeedge/cloudsync"
+	"github.com/storeedge/storeedge/internal/mosquittotest"
 	st "github.com/storeedge/storeedge/internal/storetest"
 )
+
+// hqBroker is HQ's broker (a real mosquitto) with the test store's
+// cloudsync connected to it: online requests reach the store as they do in
+// production, through the bridge's downlink. Start the store with
+// Config: hq.config.
+type hqBroker struct {
+	t     *testing.T
+	pub   *paho.Client
+	addr  string
+	store string
+	n     int
+}
+
+func startHQ(t *testing.T) *hqBroker {
+	t.Helper()
+	b := mosquittotest.Start(t, mosquittotest.Options{})
+	conn, err := net.Dial("tcp", b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: "hq-sender"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{KeepAlive: 30, ClientID: "hq-sender", CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	return &hqBroker{t: t, pub: c, addr: b.Addr}
+}
+
+// config points the store's cloudsync at HQ's broker.
+func (h *hqBroker) config(c *broker.Config) {
+	c.Cloud.URL = "mqtt://" + h.addr
+	c.Cloud.ReconnectMin, c.Cloud.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
+	h.store = c.StoreID
+}
+
+// send has HQ send payload for the store's local topic (hq/...), which on
+// HQ's broker is stores/{store}/down/...; each send is a new message (its
+// own message id): HQ sending a request again after an outage is a new
+// message, and the desk knows the request by the id inside. While the
+// store's link is still coming up HQ's broker has no subscriber for it
+// (PUBACK 0x10, the message dropped): it is sent again, up to 20 s.
+func (h *hqBroker) send(topic string, payload []byte) {
+	h.t.Helper()
+	down := "stores/" + h.store + "/down/" + strings.TrimPrefix(topic, "hq/")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h.n++
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		pr, err := h.pub.Publish(ctx, &paho.Publish{Topic: down, QoS: 1, Payload: payload,
+			Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: cloudsync.PropID, Value: fmt.Sprintf("hq-msg-%d", h.n)}}}})
+		cancel()
+		if err != nil {
+			h.t.Fatalf("HQ publish %s: %v", down, err)
+		}
+		if pr == nil || pr.ReasonCode != 0x10 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("HQ publish %s: the store's link never subscribed at HQ", down)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
 
 func outcomes(t *testing.T, c *st.Client, n int, request string) []booking.Outcome {
 	t.Helper()
@@ -33,12 +106,12 @@ func outcomes(t *testing.T, c *st.Client, n int, request string) []booking.Outco
 // outcome and books nothing; a request for an offered alternative is
 // confirmed.
 func TestWalkInBeatsLaterOnlineRequest(t *testing.T) {
-	s := st.Start(t, st.Options{Devices: all})
+	hq := startHQ(t)
+	s := st.Start(t, st.Options{Devices: all, Config: hq.config})
 	staff := s.Connect(t, anna, "")
 	staff.Subscribe(t, booking.HQOutcomeTopic)
 	staff.Subscribe(t, booking.StaffTopic)
 	k := s.Connect(t, kiosk1, "")
-	hq := s.Connect(t, bridge, "")
 	slot := at(tue, "15:00")
 
 	// A regular holds one table at 15:00; the walk-in takes the other.
@@ -48,7 +121,7 @@ func TestWalkInBeatsLaterOnlineRequest(t *testing.T) {
 
 	// The link returns: HQ's request (made at 09:00 HQ time) arrives.
 	req := []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1001","customer":"hq-c42","service":"dog-groom","start":%q,"notes":"first visit"}`, slot))
-	hq.Publish(t, booking.HQRequestTopic, req)
+	hq.send(booking.HQRequestTopic, req)
 	o := outcomes(t, staff, 1, "hq-req-1001")[0]
 	if o.OK || o.Code != "conflict" || o.Reason != booking.ReasonTaken || len(o.Alternatives) == 0 || o.Customer != "hq-c42" {
 		t.Fatalf("outcome: %+v", o)
@@ -81,7 +154,7 @@ func TestWalkInBeatsLaterOnlineRequest(t *testing.T) {
 	before := lastChange(t, staff)
 
 	// HQ replays the request after another outage: the same outcome, nothing new.
-	hq.Publish(t, booking.HQRequestTopic, req)
+	hq.send(booking.HQRequestTopic, req)
 	again := outcomes(t, staff, 2, "hq-req-1001")[1]
 	a, _ := json.Marshal(o)
 	b, _ := json.Marshal(again)
@@ -95,7 +168,7 @@ func TestWalkInBeatsLaterOnlineRequest(t *testing.T) {
 	// The customer takes the first alternative: confirmed.
 	req2 := []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1002","customer":"hq-c42","service":"dog-groom","start":%q,
 		"profile":{"kind":"pet","name":"Doudou","species":"dog","breed":"poodle","size":"small","temperament":"afraid of the dryer"}}`, o.Alternatives[0].Start))
-	hq.Publish(t, booking.HQRequestTopic, req2)
+	hq.send(booking.HQRequestTopic, req2)
 	ok := outcomes(t, staff, 1, "hq-req-1002")[0]
 	if !ok.OK || ok.Booking == nil || ok.Booking.Source != "hq" || ok.Booking.HQRequest != "hq-req-1002" || ok.Booking.Start != o.Alternatives[0].Start {
 		t.Fatalf("confirmation: %+v", ok)
@@ -111,19 +184,19 @@ func TestWalkInBeatsLaterOnlineRequest(t *testing.T) {
 	if got.Profile == nil || got.Profile.Temperament != "afraid of the dryer" {
 		t.Fatalf("staff do not see the profile: %+v", got.Profile)
 	}
-	hq.Publish(t, booking.HQRequestTopic, req2)
+	hq.send(booking.HQRequestTopic, req2)
 	if again := outcomes(t, staff, 2, "hq-req-1002")[1]; again.Booking == nil || again.Booking.ID != ok.Booking.ID {
 		t.Fatalf("replayed confirmation: %+v", again)
 	}
 
 	// HQ cancels it for the customer; a replay is the same outcome.
 	cancel := []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1003","customer":"hq-c42","booking":%q,"reason":"dog is sick"}`, ok.Booking.ID))
-	hq.Publish(t, booking.HQCancelTopic, cancel)
+	hq.send(booking.HQCancelTopic, cancel)
 	if c := outcomes(t, staff, 1, "hq-req-1003")[0]; !c.OK || c.Booking.Status != booking.StatusCancelled {
 		t.Fatalf("cancel outcome: %+v", c)
 	}
 	// Another online customer cannot cancel the walk-in.
-	hq.Publish(t, booking.HQCancelTopic, []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1004","customer":"hq-c43","booking":%q}`, walkIn.Booking.ID)))
+	hq.send(booking.HQCancelTopic, []byte(fmt.Sprintf(`{"v":1,"id":"hq-req-1004","customer":"hq-c43","booking":%q}`, walkIn.Booking.ID)))
 	if c := outcomes(t, staff, 1, "hq-req-1004")[0]; c.OK || c.Code != "forbidden" {
 		t.Fatalf("foreign cancel outcome: %+v", c)
 	}
@@ -132,11 +205,11 @@ func TestWalkInBeatsLaterOnlineRequest(t *testing.T) {
 // An HQ request the store cannot take at all (beyond the horizon) is
 // rejected with alternatives the customer can actually book.
 func TestHQRequestBeyondHorizon(t *testing.T) {
-	s := st.Start(t, st.Options{Devices: all})
+	hq := startHQ(t)
+	s := st.Start(t, st.Options{Devices: all, Config: hq.config})
 	staff := s.Connect(t, anna, "")
 	staff.Subscribe(t, booking.HQOutcomeTopic)
-	hq := s.Connect(t, bridge, "")
-	hq.Publish(t, booking.HQRequestTopic, []byte(`{"v":1,"id":"hq-far","customer":"hq-c2","service":"dog-groom","start":"2027-06-01T15:00:00+08:00"}`))
+	hq.send(booking.HQRequestTopic, []byte(`{"v":1,"id":"hq-far","customer":"hq-c2","service":"dog-groom","start":"2027-06-01T15:00:00+08:00"}`))
 	o := outcomes(t, staff, 1, "hq-far")[0]
 	if o.OK || o.Reason != booking.ReasonBeyondHorizon || len(o.Alternatives) == 0 {
 		t.Fatalf("outcome: %+v", o)

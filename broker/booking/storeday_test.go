@@ -120,11 +120,11 @@ func uploadPNG(t *testing.T, c *st.Client) (string, []byte) {
 // stages (one with the camera's photo) reach the owner as events and chat
 // cards, and the owner answers the satisfaction survey.
 func TestStoreDay(t *testing.T) {
-	s := st.Start(t, st.Options{Devices: all})
+	hq := startHQ(t)
+	s := st.Start(t, st.Options{Devices: all, Config: hq.config})
 	staff := s.Connect(t, anna, "")
 	k := s.Connect(t, kiosk1, "")
 	camera := s.Connect(t, cam, "")
-	hq := s.Connect(t, bridge, "")
 	staff.Subscribe(t, booking.HQOutcomeTopic)
 
 	// Monday 08:00. The golden retriever's owner scanned the chat code; her
@@ -193,7 +193,7 @@ func TestStoreDay(t *testing.T) {
 		st.OK(t, book(t, k, "dog-bath", at(tue, "13:00"), c))
 	}
 	// It returns, and HQ's online request for a 13:00 bath arrives: rejected, with alternatives.
-	hq.Publish(t, booking.HQRequestTopic, []byte(fmt.Sprintf(`{"v":1,"id":"hq-7731","customer":"hq-c9","service":"dog-bath","start":%q}`, at(tue, "13:00"))))
+	hq.send(booking.HQRequestTopic, []byte(fmt.Sprintf(`{"v":1,"id":"hq-7731","customer":"hq-c9","service":"dog-bath","start":%q}`, at(tue, "13:00"))))
 	o := outcomes(t, staff, 1, "hq-7731")[0]
 	if o.OK || o.Reason != booking.ReasonTaken || len(o.Alternatives) == 0 {
 		t.Fatalf("HQ outcome: %+v", o)

@@ -22,13 +22,22 @@ func derivedConvID(dev, reqID string) string {
 
 // open opens a conversation, or resumes (or, for staff, joins) an existing one.
 func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
-	dev, err := caller(req)
-	if err != nil {
+	if _, err := caller(req); err != nil {
 		return nil, err
 	}
 	r, err := decodeOpen(req.Body, s.o.MaxMembers)
 	if err != nil {
 		return nil, badRequest(err)
+	}
+	return s.openChecked(ctx, req, r)
+}
+
+// openChecked is open once the request is decoded and checked; req's Body
+// is not read.
+func (s *Service) openChecked(ctx context.Context, req *svc.Request, r openReq) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
 	}
 	id := r.Conversation
 	if req.From.Customer {

@@ -111,7 +111,9 @@ var ErrHQInput = errors.New("chat: invalid message from HQ")
 // A remote customer's conversation is the customer's id; it is opened on
 // their first message, with the FAQ assistant on, and runs like any
 // customer's (staff answers go to the Outbox). Safe to call again with the
-// same payload: ids make it idempotent.
+// same payload: ids make it idempotent. The payload is decoded once and
+// handed to the ops' own code as the customer's request, checked as
+// strictly as a device's.
 func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) error {
 	switch topic {
 	case HQMessageTopic:
@@ -122,27 +124,19 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 		if m.V != 1 || !isRemote(m.Customer) || !idPattern.MatchString(m.Customer) || !idPattern.MatchString(m.ID) {
 			return fmt.Errorf("%w: want v 1, an id and a customer id starting with %q", ErrHQInput, RemotePrefix)
 		}
-		who := auth.Identity{Device: m.Customer, Role: "customer", ClientID: m.Customer, Customer: true}
-		body := map[string]any{"conversation": m.Customer, "kind": m.Kind, "lang": m.Lang}
-		if m.Text != nil {
-			body["text"] = *m.Text
-		}
-		if m.Card != nil {
-			body["card"] = m.Card
-		}
+		r := sendReq{envelope: envelope{ID: m.ID, V: 1}, Conversation: m.Customer, Kind: m.Kind, Text: m.Text, Card: m.Card, Lang: m.Lang}
 		// Check the message before the open: an invalid message from a new
 		// customer must store nothing, not even their conversation (the
 		// open commits on its own, before the send is refused).
-		if b, err := json.Marshal(body); err != nil {
-			return fmt.Errorf("%w: %w", ErrHQInput, err)
-		} else if _, _, err := decodeSend(b, s.o.MaxBodyBytes); err != nil {
+		b, err := r.check(s.o.MaxBodyBytes)
+		if err != nil {
 			return fmt.Errorf("%w: %w", ErrHQInput, err)
 		}
-		if _, err := s.call(ctx, s.open, who, m.ID+".open", map[string]any{}); err != nil {
-			return err
+		if _, err := s.openChecked(ctx, s.hqRequest(m.Customer, m.ID+".open"), openReq{envelope: envelope{ID: m.ID + ".open", V: 1}}); err != nil {
+			return hqError(err)
 		}
-		_, err := s.call(ctx, s.send, who, m.ID, body)
-		return err
+		_, err = s.sendChecked(ctx, s.hqRequest(m.Customer, m.ID), r, b)
+		return hqError(err)
 	case HQReadTopic:
 		var r hqRead
 		if err := decodeStrict(payload, &r); err != nil {
@@ -151,25 +145,27 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 		if r.V != 1 || !isRemote(r.Customer) || !idPattern.MatchString(r.Customer) || !idPattern.MatchString(r.ID) {
 			return fmt.Errorf("%w: want v 1, an id and a customer id starting with %q", ErrHQInput, RemotePrefix)
 		}
-		who := auth.Identity{Device: r.Customer, Role: "customer", ClientID: r.Customer, Customer: true}
-		_, err := s.call(ctx, s.read, who, r.ID, map[string]any{"conversation": r.Customer, "up_to": r.UpTo})
-		return err
+		_, err := s.readChecked(ctx, s.hqRequest(r.Customer, r.ID), readReq{envelope: envelope{ID: r.ID, V: 1}, Conversation: r.Customer, UpTo: &r.UpTo})
+		return hqError(err)
 	}
 	return fmt.Errorf("%w: unknown topic %q", ErrHQInput, topic)
 }
 
-// call runs an op's handler for a caller that is not an MQTT client. A
-// bad_request (or forbidden, not_found) answer is HQ's input being wrong.
-func (s *Service) call(ctx context.Context, h svc.Handler, who auth.Identity, id string, fields map[string]any) (any, error) {
-	fields["id"], fields["v"] = id, 1
-	b, err := json.Marshal(fields)
-	if err != nil {
-		return nil, fmt.Errorf("chat: %w", err)
-	}
-	ans, err := h(ctx, &svc.Request{Service: ServiceName, ID: id, V: 1, Body: b, From: who, Received: s.now()})
+// hqRequest is request id made by remote customer cust, for an op's code
+// called from HandleHQ rather than through svc.
+func (s *Service) hqRequest(cust, id string) *svc.Request {
+	return &svc.Request{Service: ServiceName, ID: id, V: 1, Received: s.now(),
+		From: auth.Identity{Device: cust, Role: "customer", ClientID: cust, Customer: true}}
+}
+
+// hqError sorts an op's error for HandleHQ: an answer other than
+// unavailable or quota_exceeded (bad_request, forbidden, not_found...) is
+// HQ's input being wrong, and a replay would fail the same way; the rest
+// are worth a retry.
+func hqError(err error) error {
 	var se *svc.Error
 	if errors.As(err, &se) && se.Code != svc.CodeUnavailable && se.Code != svc.CodeQuotaExceeded {
-		return nil, fmt.Errorf("%w: %w", ErrHQInput, se)
+		return fmt.Errorf("%w: %w", ErrHQInput, se)
 	}
-	return ans, err
+	return err
 }

@@ -125,6 +125,13 @@ func TestHQBadInput(t *testing.T) {
 		{"card not an object, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"card","card":[1]}`},
 		{"text too long, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text","text":"` + long + `"}`},
 		{"no text, known customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-known","kind":"text"}`},
+		{"bidi override in text, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text","text":"invoice\u202efdp.exe"}`},
+		{"control character in a card, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"card","card":{"type":"product","name":"a\u001bb"}}`},
+		{"card without a known type, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"card","card":{"type":"coupon"}}`},
+		{"lang not a tag, new customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text","text":"hi","lang":"` + strings.Repeat("z", 17) + `"}`},
+		{"duplicate field", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-new","kind":"text","text":"hi","text":"ho"}`},
+		{"store's card from a customer", HQMessageTopic, `{"v":1,"id":"m-1","customer":"hq-known","kind":"card","card":{"type":"booking"}}`},
+		{"read, up_to too large for a seq", HQReadTopic, `{"v":1,"id":"r-1","customer":"hq-known","up_to":1e30}`},
 		{"read, wrong type", HQReadTopic, `{"v":1,"id":"r-1","customer":"hq-known","up_to":"3"}`},
 		{"read, unknown conversation", HQReadTopic, `{"v":1,"id":"r-1","customer":"hq-new","up_to":3}`},
 		{"unknown topic", "hq/chat/typing", `{"v":1}`},
@@ -140,5 +147,58 @@ func TestHQBadInput(t *testing.T) {
 	}
 	if n := len(e.outbox(t)); n != obBefore {
 		t.Fatalf("invalid HQ input went to the outbox: %d → %d entries", obBefore, n)
+	}
+}
+
+// A customer at home shares a product card through HQ: it is stored as
+// her card message, the same as a device's card send (compacted), and goes
+// back to HQ in the outbox with its card.
+func TestHQCard(t *testing.T) {
+	e := newEnv(t, Options{Outbox: outbox{}})
+	const cust = "hq-c9"
+	msg := []byte(`{"v":1,"id":"hq-m-1","customer":"hq-c9","kind":"card","card":{ "type": "product", "sku": "toy-7", "name": "Squeaky duck" },"lang":"en"}`)
+	if err := e.chat.HandleHQ(t.Context(), HQMessageTopic, msg); err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"type":"product","sku":"toy-7","name":"Squeaky duck"}`
+	h := e.connect(t, anna, "").history(t, cust)
+	if len(h.Messages) != 1 || h.Messages[0].From != cust || h.Messages[0].Kind != KindCard || string(h.Messages[0].Card) != want {
+		t.Fatalf("history after HQ's card: %s", h.raw)
+	}
+	ob := e.outbox(t)
+	if len(ob) != 1 || ob[0].Kind != KindCard || string(ob[0].Card) != want || ob[0].Text != "" {
+		t.Fatalf("outbox after HQ's card: %+v", ob)
+	}
+}
+
+// BenchmarkHQReplay: HQ sends a message the store has (a replay after an
+// outage): decoding and checking it, the open (a resume) and the send's
+// lookup by id; nothing is written.
+func BenchmarkHQReplay(b *testing.B) {
+	e := newEnv(b, Options{Outbox: outbox{}})
+	msg := []byte(`{"v":1,"id":"hq-m-1","customer":"hq-c1","kind":"text","text":"What time do you open tomorrow?","lang":"en"}`)
+	if err := e.chat.HandleHQ(b.Context(), HQMessageTopic, msg); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := e.chat.HandleHQ(b.Context(), HQMessageTopic, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHQNew: each message from HQ is new, stored (one commit) and
+// filed in the outbox.
+func BenchmarkHQNew(b *testing.B) {
+	e := newEnv(b, Options{Outbox: outbox{}})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		msg := fmt.Appendf(nil, `{"v":1,"id":"hq-m-%d","customer":"hq-c1","kind":"text","text":"What time do you open tomorrow?","lang":"en"}`, i)
+		if err := e.chat.HandleHQ(b.Context(), HQMessageTopic, msg); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -23,7 +23,7 @@ const (
 	DefaultRecallWindow = 2 * time.Minute
 	DefaultMaxBodyBytes = 4 << 10
 	DefaultPageSize     = 100
-	DefaultMaxMembers   = 50
+	DefaultMaxMembers   = 200
 )
 
 // DefaultStaffRoles are the roles that may open and read any conversation.
@@ -61,7 +61,7 @@ type Options struct {
 	// PageSize is the most messages (history) or conversations (list) one
 	// answer carries (default 100); a request may ask for fewer.
 	PageSize int
-	// MaxMembers bounds a conversation's members (default 50); more are
+	// MaxMembers bounds a conversation's members (default 200); more are
 	// answered too_large.
 	MaxMembers int
 	// StaffRoles are the store's staff (default staff, admin): they create

@@ -12,13 +12,22 @@ import (
 // read moves the caller's read pointer forward to up_to (never back; an
 // up_to past the last seq stops at it) and answers the pointer and unread.
 func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
-	dev, err := caller(req)
-	if err != nil {
+	if _, err := caller(req); err != nil {
 		return nil, err
 	}
 	r, err := decodeRead(req.Body)
 	if err != nil {
 		return nil, badRequest(err)
+	}
+	return s.readChecked(ctx, req, r)
+}
+
+// readChecked is read once the request is decoded and checked; req's Body
+// is not read.
+func (s *Service) readChecked(ctx context.Context, req *svc.Request, r readReq) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
 	}
 	id := r.Conversation
 	var ans *readAns

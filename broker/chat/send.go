@@ -31,13 +31,23 @@ type stored struct {
 // A customer's message may be followed, in the same transaction, by the FAQ
 // assistant's answer (see assistant.go).
 func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
-	dev, err := caller(req)
-	if err != nil {
+	if _, err := caller(req); err != nil {
 		return nil, err
 	}
 	r, b, err := decodeSend(req.Body, s.o.MaxBodyBytes)
 	if err != nil {
 		return nil, badRequest(err)
+	}
+	return s.sendChecked(ctx, req, r, b)
+}
+
+// sendChecked is send once the message is decoded and checked (r.check): a
+// device's request, or a remote customer's message from HQ (hq.go). req
+// gives the caller and the message id; its Body is not read.
+func (s *Service) sendChecked(ctx context.Context, req *svc.Request, r sendReq, b body) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
 	}
 	id := r.Conversation
 	staff := s.staff(req.From.Role)

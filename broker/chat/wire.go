@@ -192,11 +192,18 @@ func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
 	if err := decodeStrict(b, &r); err != nil {
 		return r, body{}, err
 	}
+	bd, err := r.check(maxBody)
+	return r, bd, err
+}
+
+// check checks a decoded send (from a request, or from a message HQ sent
+// for a remote customer) and returns the body to seal.
+func (r *sendReq) check(maxBody int) (body, error) {
 	if err := checkConv(r.Conversation); err != nil {
-		return r, body{}, err
+		return body{}, err
 	}
 	if len(r.Lang) > 16 {
-		return r, body{}, errors.New(`"lang" must be a language tag such as "zh" or "en"`)
+		return body{}, errors.New(`"lang" must be a language tag such as "zh" or "en"`)
 	}
 	text := func(optional bool) (string, error) {
 		if r.Text == nil {
@@ -219,27 +226,27 @@ func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
 	switch r.Kind {
 	case KindText:
 		if r.Card != nil || r.Media != nil {
-			return r, body{}, errors.New(`a text message has "text" and no "card" or "media"`)
+			return body{}, errors.New(`a text message has "text" and no "card" or "media"`)
 		}
 		t, err := text(false)
-		return r, body{Text: t}, err
+		return body{Text: t}, err
 	case KindCard:
 		if r.Card == nil || r.Text != nil || r.Media != nil {
-			return r, body{}, errors.New(`a card message has "card" and no "text" or "media"`)
+			return body{}, errors.New(`a card message has "card" and no "text" or "media"`)
 		}
 		card, err := checkCard(r.Card, maxBody)
-		return r, body{Card: card}, err
+		return body{Card: card}, err
 	case KindImage, KindVoice, KindVideo, KindFile:
 		if r.Media == nil || r.Card != nil {
-			return r, body{}, fmt.Errorf(`a %s message has "media" {"hash"} and no "card"`, r.Kind)
+			return body{}, fmt.Errorf(`a %s message has "media" {"hash"} and no "card"`, r.Kind)
 		}
 		if !hashPattern.MatchString(r.Media.Hash) {
-			return r, body{}, errors.New(`"media.hash" must be the blob's SHA-256 in lower-case hex`)
+			return body{}, errors.New(`"media.hash" must be the blob's SHA-256 in lower-case hex`)
 		}
 		t, err := text(true)
-		return r, body{Text: t, Media: &MediaInfo{Hash: r.Media.Hash}}, err
+		return body{Text: t, Media: &MediaInfo{Hash: r.Media.Hash}}, err
 	default:
-		return r, body{}, fmt.Errorf(`"kind" must be one of text, card, image, voice, video, file`)
+		return body{}, fmt.Errorf(`"kind" must be one of text, card, image, voice, video, file`)
 	}
 }
 

@@ -21,8 +21,11 @@ type Sealer interface {
 	Open(sealed, additionalData []byte) ([]byte, error)
 }
 
-// DefaultUploadIdle is Options.UploadIdle's default.
-const DefaultUploadIdle = 10 * time.Minute
+// Defaults of Options.UploadIdle and UploadTTL.
+const (
+	DefaultUploadIdle = 10 * time.Minute
+	DefaultUploadTTL  = 24 * time.Hour
+)
 
 // Options configure New.
 type Options struct {
@@ -106,7 +109,7 @@ func New(o Options) (*Store, error) {
 		return nil, fmt.Errorf("media: negative UploadTTL %v", o.UploadTTL)
 	}
 	if o.UploadTTL == 0 {
-		o.UploadTTL = 24 * time.Hour
+		o.UploadTTL = DefaultUploadTTL
 	}
 	if o.UploadIdle < 0 {
 		return nil, fmt.Errorf("media: negative UploadIdle %v", o.UploadIdle)

@@ -25,7 +25,7 @@ const ServiceName = "media"
 var DefaultStaffRoles = []string{"staff", "admin"}
 
 // DefaultCleanupInterval is how often Run cleans up when given no interval.
-const DefaultCleanupInterval = time.Hour
+const DefaultCleanupInterval = 10 * time.Minute
 
 // RequestOverhead is what a chunk request holds besides its base64 data: the
 // envelope (id, v, a reply_to for MQTT 3.1.1 clients), the upload id, the

@@ -22,8 +22,11 @@ import (
 // ErrClosed is returned for writes submitted after Close.
 var ErrClosed = errors.New("store: closed")
 
-// DefaultFreeHeadroom is Options.FreeHeadroom's default.
-const DefaultFreeHeadroom = 32 << 20
+// Defaults of Options.FreeHeadroom and MaxBatch.
+const (
+	DefaultFreeHeadroom = 32 << 20
+	DefaultMaxBatch     = 1024
+)
 
 // ErrFull is returned when the database has reached its configured size cap.
 var ErrFull = errors.New("store: database size limit reached")
@@ -89,7 +92,7 @@ type write struct {
 // Open opens (or creates) the database and starts its committer.
 func Open(opts Options) (*DB, error) {
 	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 1024
+		opts.MaxBatch = DefaultMaxBatch
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 5 * time.Second

@@ -38,7 +38,7 @@ func TestNewAndHandleValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.o.Workers <= 0 || r.o.QueueSize != 64*r.o.Workers || r.o.MaxRequestBytes != 64<<10 ||
+	if r.o.Workers != DefaultWorkers || r.o.QueueSize != DefaultQueueSize || r.o.MaxRequestBytes != 64<<10 ||
 		r.o.AnswerTTL != DefaultAnswerTTL || r.o.SweepInterval != DefaultSweepInterval || r.o.HandlerTimeout != DefaultHandlerTimeout {
 		t.Fatalf("defaults %+v", r.o)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,6 +29,11 @@ const (
 	DefaultAnswerTTL       = 24 * time.Hour
 	DefaultSweepInterval   = 10 * time.Minute
 	DefaultHandlerTimeout  = 30 * time.Second
+	// DefaultWorkers is many for a small box on purpose: most of a
+	// handler's time is waiting for its fsync, and the workers waiting share
+	// one group commit (configs/store.yaml, services).
+	DefaultWorkers   = 64
+	DefaultQueueSize = 1024
 )
 
 // Sealer encrypts data at rest (internal/seal.Keyring); additionalData is
@@ -49,9 +53,9 @@ type Options struct {
 	// Identify tells who a client is (auth.Hook.Identity). Required. Clients
 	// it does not identify are answered forbidden.
 	Identify func(cl *mqtt.Client) (auth.Identity, bool)
-	// Workers is how many requests are handled at once (default 2×GOMAXPROCS).
+	// Workers is how many requests are handled at once (default 64).
 	Workers int
-	// QueueSize is how many requests wait for a worker (default 64×Workers).
+	// QueueSize is how many requests wait for a worker (default 1024).
 	// When it is full a request is answered unavailable at once; past a
 	// second queue of the same size it is dropped unanswered (counted in
 	// Stats.Dropped) so the publisher is never blocked.
@@ -170,10 +174,10 @@ func New(o Options) (*Router, error) {
 		return nil, errors.New("svc: limits must not be negative (0 = default)")
 	}
 	if o.Workers == 0 {
-		o.Workers = 2 * runtime.GOMAXPROCS(0)
+		o.Workers = DefaultWorkers
 	}
 	if o.QueueSize == 0 {
-		o.QueueSize = 64 * o.Workers
+		o.QueueSize = DefaultQueueSize
 	}
 	if o.MaxRequestBytes == 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
