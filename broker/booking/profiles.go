@@ -12,27 +12,13 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Profile is a pet or a baby, owned by one customer. The booking form
 // pre-fills from it and staff see its notes on the board. It is personal
 // data: stored sealed, shown only to its customer and to staff.
-type Profile struct {
-	ID   string `json:"id,omitempty"`
-	Kind string `json:"kind"` // pet or baby
-	Name string `json:"name"`
-	// Pets.
-	Species      string `json:"species,omitempty"` // dog, cat, …
-	Breed        string `json:"breed,omitempty"`
-	Size         string `json:"size,omitempty"` // small, medium, large
-	VaccinatedOn string `json:"vaccinated_on,omitempty"`
-	// Both. A baby's birth date is required (services fit by age).
-	BirthDate   string   `json:"birth_date,omitempty"`
-	Allergies   []string `json:"allergies,omitempty"`
-	Temperament string   `json:"temperament,omitempty"` // "afraid of the dryer"
-	Notes       string   `json:"notes,omitempty"`
-	Updated     string   `json:"updated,omitempty"`
-}
+type Profile = proto.Profile
 
 // storedProfile is a profile with its owner.
 type storedProfile struct {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storeedge/storeedge/proto"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -78,10 +79,7 @@ type personal struct {
 }
 
 // Contact is how the store reaches a customer who booked at the kiosk.
-type Contact struct {
-	Name  string `json:"name,omitempty"`
-	Phone string `json:"phone,omitempty"`
-}
+type Contact = proto.Contact
 
 // progress is one stage a booking went through. Its note may be personal
 // ("found a tick behind the left ear"): it is stored sealed (SealedNote,

@@ -62,7 +62,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 		if err := checkResume(c, dev, r.Members); err != nil {
 			return err
 		}
-		ans = &openAns{convView: view(tx, c, dev)}
+		ans = &openAns{ConversationView: view(tx, c, dev)}
 		return nil
 	}); err != nil || ans != nil {
 		return ans, err
@@ -110,7 +110,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 		if err := s.putConv(w.convs, c); err != nil {
 			return err
 		}
-		ans = &openAns{convView: view(tx, c, dev), New: created}
+		ans = &openAns{ConversationView: view(tx, c, dev), New: created}
 		return nil
 	})
 	if err != nil {
