@@ -3,6 +3,8 @@ package device
 import (
 	"context"
 	"time"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Bookings: the typed ops of svc/booking (PROTOCOL.md, "Bookings") and the
@@ -15,11 +17,11 @@ import (
 
 // Booking statuses (Booking.Status, Change.Status).
 const (
-	StatusBooked    = "booked"
-	StatusCheckedIn = "checked_in"
-	StatusCompleted = "completed"
-	StatusCancelled = "cancelled"
-	StatusNoShow    = "no_show"
+	StatusBooked    = proto.StatusBooked
+	StatusCheckedIn = proto.StatusCheckedIn
+	StatusCompleted = proto.StatusCompleted
+	StatusCancelled = proto.StatusCancelled
+	StatusNoShow    = proto.StatusNoShow
 )
 
 // Text is a name in the store's two languages.
@@ -62,12 +64,7 @@ type Catalogue struct {
 // AvailabilityRequest asks for the free starts of Service on Days days
 // (default 1, at most 31) from Date (default today). Exclude ignores one
 // booking's own hold, for offering a reschedule.
-type AvailabilityRequest struct {
-	Service string `json:"service"`
-	Date    string `json:"date,omitempty"`
-	Days    int    `json:"days,omitempty"`
-	Exclude string `json:"exclude,omitempty"`
-}
+type AvailabilityRequest = proto.AvailabilityRequest
 
 // Availability is the free slots of a service, per day.
 type Availability struct {
@@ -82,24 +79,13 @@ type DaySlots struct {
 }
 
 // Contact is how to reach the customer about a booking.
-type Contact struct {
-	Name  string `json:"name,omitempty"`
-	Phone string `json:"phone,omitempty"`
-}
+type Contact = proto.Contact
 
 // BookRequest books Service at Start. Desks (kiosks) and staff name the
 // Customer (their cust-… id when they have one: the booking's cards go to
 // the conversation named after it); customers book for themselves. Source
 // is for staff: staff (default), chat, kiosk, phone or walk_in.
-type BookRequest struct {
-	Service  string    `json:"service"`
-	Start    time.Time `json:"start"`
-	Customer string    `json:"customer,omitempty"`
-	Profile  string    `json:"profile,omitempty"`
-	Notes    string    `json:"notes,omitempty"`
-	Contact  *Contact  `json:"contact,omitempty"`
-	Source   string    `json:"source,omitempty"`
-}
+type BookRequest = proto.BookRequest
 
 // Booking is a booking as the store shows it. Notes, Contact and Reason
 // are shown only to the customer, staff and the device that made it.
@@ -139,12 +125,7 @@ type ProgressEntry struct {
 // ProgressRequest posts Stage of a checked-in booking, with an optional
 // note and Photo (the hash of an image uploaded with Upload, posted in the
 // customer's chat after the progress card).
-type ProgressRequest struct {
-	Booking string `json:"booking"`
-	Stage   string `json:"stage"`
-	Note    string `json:"note,omitempty"`
-	Photo   string `json:"photo,omitempty"`
-}
+type ProgressRequest = proto.ProgressRequest
 
 // BookingDetail is one booking; staff also get its profile and survey.
 type BookingDetail struct {
@@ -163,10 +144,7 @@ type SurveyAnswer struct {
 
 // ListBookingsRequest asks for a customer's bookings starting on From (a
 // date, default today) or later. Desks and staff name the Customer.
-type ListBookingsRequest struct {
-	Customer string `json:"customer,omitempty"`
-	From     string `json:"from,omitempty"`
-}
+type ListBookingsRequest = proto.ListBookingsRequest
 
 // BookingList is a customer's bookings, soonest first; More: ask again
 // with From = the last one's date and skip the ones you have.
@@ -226,64 +204,12 @@ type ChangePage struct {
 // Profile is a pet or baby. A pet needs Species; a baby needs BirthDate
 // and has no species, breed, size or vaccination date. Updated is set by
 // the store.
-type Profile struct {
-	ID           string   `json:"id,omitempty"`
-	Kind         string   `json:"kind"` // pet or baby
-	Name         string   `json:"name"`
-	Species      string   `json:"species,omitempty"`
-	Breed        string   `json:"breed,omitempty"`
-	Size         string   `json:"size,omitempty"` // small, medium, large
-	VaccinatedOn string   `json:"vaccinated_on,omitempty"`
-	BirthDate    string   `json:"birth_date,omitempty"`
-	Allergies    []string `json:"allergies,omitempty"`
-	Temperament  string   `json:"temperament,omitempty"`
-	Notes        string   `json:"notes,omitempty"`
-	Updated      string   `json:"updated,omitempty"`
-}
+type Profile = proto.Profile
 
-// Wire bodies of the ops whose Go signature takes plain arguments.
-type (
-	bookingBody struct {
-		Booking string `json:"booking"`
-		Reason  string `json:"reason,omitempty"`
-	}
-	rescheduleBody struct {
-		Booking string    `json:"booking"`
-		Start   time.Time `json:"start"`
-	}
-	surveyBody struct {
-		Booking string `json:"booking"`
-		Score   int    `json:"score"`
-		Comment string `json:"comment,omitempty"`
-	}
-	dateBody struct {
-		Date string `json:"date,omitempty"`
-	}
-	changesBody struct {
-		After uint64 `json:"after,omitempty"`
-		Limit int    `json:"limit,omitempty"`
-	}
-	profilePutBody struct {
-		Customer string  `json:"customer,omitempty"`
-		Profile  Profile `json:"profile"`
-	}
-	profileBody struct {
-		Customer string `json:"customer,omitempty"`
-		Profile  string `json:"profile,omitempty"`
-	}
-	bookingAnswer struct {
-		Booking Booking `json:"booking"`
-	}
-	profileAnswer struct {
-		Profile Profile `json:"profile"`
-	}
-	profilesAnswer struct {
-		Profiles []Profile `json:"profiles"`
-	}
-	deletedAnswer struct {
-		Deleted bool `json:"deleted"`
-	}
-)
+// bookingAnswer is the answer of the ops on one booking.
+type bookingAnswer struct {
+	Booking Booking `json:"booking"`
+}
 
 // change runs an op on one booking, in its lane, and answers the booking.
 func (c *Client) change(ctx context.Context, op, booking string, req any, opts []CallOption) (Booking, error) {
@@ -310,22 +236,22 @@ func (c *Client) Book(ctx context.Context, r BookRequest, opts ...CallOption) (B
 
 // Reschedule moves a booked booking to start, under the same checks as Book.
 func (c *Client) Reschedule(ctx context.Context, booking string, start time.Time, opts ...CallOption) (Booking, error) {
-	return c.change(ctx, "reschedule", booking, rescheduleBody{booking, start}, opts)
+	return c.change(ctx, "reschedule", booking, proto.RescheduleRequest{Booking: booking, Start: start}, opts)
 }
 
 // Cancel cancels a booked booking; reason is optional free text.
 func (c *Client) Cancel(ctx context.Context, booking, reason string, opts ...CallOption) (Booking, error) {
-	return c.change(ctx, "cancel", booking, bookingBody{booking, reason}, opts)
+	return c.change(ctx, "cancel", booking, proto.BookingRequest{Booking: booking, Reason: reason}, opts)
 }
 
 // NoShow marks a booking whose start has passed as missed (staff).
 func (c *Client) NoShow(ctx context.Context, booking, reason string, opts ...CallOption) (Booking, error) {
-	return c.change(ctx, "no_show", booking, bookingBody{booking, reason}, opts)
+	return c.change(ctx, "no_show", booking, proto.BookingRequest{Booking: booking, Reason: reason}, opts)
 }
 
 // CheckIn checks a booking in, on its day only.
 func (c *Client) CheckIn(ctx context.Context, booking string, opts ...CallOption) (Booking, error) {
-	return c.change(ctx, "check_in", booking, bookingBody{Booking: booking}, opts)
+	return c.change(ctx, "check_in", booking, proto.BookingRequest{Booking: booking}, opts)
 }
 
 // Progress posts a stage of a checked-in booking.
@@ -335,17 +261,17 @@ func (c *Client) Progress(ctx context.Context, r ProgressRequest, opts ...CallOp
 
 // Complete completes a checked-in booking (staff) and schedules its survey.
 func (c *Client) Complete(ctx context.Context, booking string, opts ...CallOption) (Booking, error) {
-	return c.change(ctx, "complete", booking, bookingBody{Booking: booking}, opts)
+	return c.change(ctx, "complete", booking, proto.BookingRequest{Booking: booking}, opts)
 }
 
 // Survey answers a completed booking's survey: score 1-5 and a comment.
 func (c *Client) Survey(ctx context.Context, booking string, score int, comment string, opts ...CallOption) (Booking, error) {
-	return c.change(ctx, "survey", booking, surveyBody{booking, score, comment}, opts)
+	return c.change(ctx, "survey", booking, proto.SurveyRequest{Booking: booking, Score: score, Comment: comment}, opts)
 }
 
 // GetBooking reads one booking.
 func (c *Client) GetBooking(ctx context.Context, booking string, opts ...CallOption) (BookingDetail, error) {
-	return call[BookingDetail](ctx, c, "booking", "get", bookingBody{Booking: booking}, opts...)
+	return call[BookingDetail](ctx, c, "booking", "get", proto.BookingRequest{Booking: booking}, opts...)
 }
 
 // ListBookings reads a customer's bookings from a date on.
@@ -355,31 +281,31 @@ func (c *Client) ListBookings(ctx context.Context, r ListBookingsRequest, opts .
 
 // Board reads one day's bookings (staff); date "" is today.
 func (c *Client) Board(ctx context.Context, date string, opts ...CallOption) (Board, error) {
-	return call[Board](ctx, c, "booking", "board", dateBody{date}, opts...)
+	return call[Board](ctx, c, "booking", "board", proto.BoardRequest{Date: date}, opts...)
 }
 
 // Changes reads the change feed after seq after, at most limit (0: the
 // store's page size); ask again from the last seq until it reaches Last.
 func (c *Client) Changes(ctx context.Context, after uint64, limit int, opts ...CallOption) (ChangePage, error) {
-	return call[ChangePage](ctx, c, "booking", "changes", changesBody{after, limit}, opts...)
+	return call[ChangePage](ctx, c, "booking", "changes", proto.ChangesRequest{After: after, Limit: limit}, opts...)
 }
 
 // ProfilePut stores a profile for a customer (desks and staff name the
 // customer; customers pass ""): without an ID it creates one.
 func (c *Client) ProfilePut(ctx context.Context, customer string, p Profile, opts ...CallOption) (Profile, error) {
-	a, err := call[profileAnswer](ctx, c, "booking", "profile_put", profilePutBody{customer, p}, opts...)
+	a, err := call[proto.ProfileAnswer](ctx, c, "booking", "profile_put", proto.ProfilePutRequest{Customer: customer, Profile: p}, opts...)
 	return a.Profile, err
 }
 
 // ProfileList reads a customer's profiles.
 func (c *Client) ProfileList(ctx context.Context, customer string, opts ...CallOption) ([]Profile, error) {
-	a, err := call[profilesAnswer](ctx, c, "booking", "profile_list", profileBody{Customer: customer}, opts...)
+	a, err := call[proto.ProfilesAnswer](ctx, c, "booking", "profile_list", proto.ProfileRequest{Customer: customer}, opts...)
 	return a.Profiles, err
 }
 
 // ProfileDelete deletes a customer's profile; false when there was none.
 func (c *Client) ProfileDelete(ctx context.Context, customer, profile string, opts ...CallOption) (bool, error) {
-	a, err := call[deletedAnswer](ctx, c, "booking", "profile_delete", profileBody{customer, profile}, opts...)
+	a, err := call[proto.DeletedAnswer](ctx, c, "booking", "profile_delete", proto.ProfileRequest{Customer: customer, Profile: profile}, opts...)
 	return a.Deleted, err
 }
 
@@ -387,11 +313,11 @@ func (c *Client) ProfileDelete(ctx context.Context, customer, profile string, op
 // at least once, in seq order: key them by Seq, and catch up with Changes
 // after a reconnect.
 func (c *Client) OnBookingChanges(ctx context.Context, h func(Change)) error {
-	return onJSON(ctx, c, "booking/events", func(_ string, ch Change) { h(ch) })
+	return onJSON(ctx, c, proto.BookingStaffTopic, func(_ string, ch Change) { h(ch) })
 }
 
 // OnCustomerBookings calls h for every change of a customer's bookings
 // (the customer's own login).
 func (c *Client) OnCustomerBookings(ctx context.Context, customer string, h func(Change)) error {
-	return onJSON(ctx, c, "booking/customer/"+customer+"/events", func(_ string, ch Change) { h(ch) })
+	return onJSON(ctx, c, proto.BookingCustomerTopic(customer), func(_ string, ch Change) { h(ch) })
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Code is a service error code (PROTOCOL.md, "Answers and error codes").
@@ -16,13 +18,13 @@ func (c Code) Error() string { return string(c) }
 
 // The codes every service answers with.
 const (
-	ErrBadRequest    Code = "bad_request"
-	ErrNotFound      Code = "not_found"
-	ErrForbidden     Code = "forbidden"
-	ErrConflict      Code = "conflict"
-	ErrTooLarge      Code = "too_large"
-	ErrQuotaExceeded Code = "quota_exceeded"
-	ErrUnavailable   Code = "unavailable"
+	ErrBadRequest    Code = proto.CodeBadRequest
+	ErrNotFound      Code = proto.CodeNotFound
+	ErrForbidden     Code = proto.CodeForbidden
+	ErrConflict      Code = proto.CodeConflict
+	ErrTooLarge      Code = proto.CodeTooLarge
+	ErrQuotaExceeded Code = proto.CodeQuotaExceeded
+	ErrUnavailable   Code = proto.CodeUnavailable
 )
 
 // Errors of the client itself.
