@@ -25,41 +25,19 @@ const (
 )
 
 // Text is a name in the store's two languages.
-type Text struct {
-	ZH string `json:"zh"`
-	EN string `json:"en"`
-}
+type Text = proto.Text
 
 // Need is a resource a service takes (a table, a groomer with a skill).
-type Need struct {
-	Kind  string `json:"kind"`
-	Skill string `json:"skill,omitempty"`
-}
+type Need = proto.Need
 
 // Service is one bookable service of the catalogue. Price is in minor
 // units (fen for CNY); Species, Sizes and BabyAgeMonths ([from, to]) are
 // set only when the service restricts them.
-type Service struct {
-	ID            string   `json:"id"`
-	Name          Text     `json:"name"`
-	Category      string   `json:"category"` // pet, baby, other
-	Minutes       int      `json:"minutes"`
-	Price         int64    `json:"price"`
-	Currency      string   `json:"currency"`
-	Needs         []Need   `json:"needs"`
-	Species       []string `json:"species,omitempty"`
-	Sizes         []string `json:"sizes,omitempty"`
-	BabyAgeMonths []int    `json:"baby_age_months,omitempty"`
-}
+type Service = proto.Service
 
 // Catalogue is what the store offers, its time zone (an IANA name), the
 // progress stages in order, and how many days ahead it takes bookings.
-type Catalogue struct {
-	Services    []Service `json:"services"`
-	TimeZone    string    `json:"time_zone"`
-	Stages      []string  `json:"stages"`
-	HorizonDays int       `json:"horizon_days"`
-}
+type Catalogue = proto.Catalogue
 
 // AvailabilityRequest asks for the free starts of Service on Days days
 // (default 1, at most 31) from Date (default today). Exclude ignores one
@@ -67,16 +45,10 @@ type Catalogue struct {
 type AvailabilityRequest = proto.AvailabilityRequest
 
 // Availability is the free slots of a service, per day.
-type Availability struct {
-	Service string     `json:"service"`
-	Days    []DaySlots `json:"days"`
-}
+type Availability = proto.Availability
 
 // DaySlots are the free slots of one date, in order.
-type DaySlots struct {
-	Date  string `json:"date"`
-	Slots []Slot `json:"slots"`
-}
+type DaySlots = proto.DaySlots
 
 // Contact is how to reach the customer about a booking.
 type Contact = proto.Contact
@@ -89,38 +61,10 @@ type BookRequest = proto.BookRequest
 
 // Booking is a booking as the store shows it. Notes, Contact and Reason
 // are shown only to the customer, staff and the device that made it.
-type Booking struct {
-	ID          string          `json:"id"`
-	Customer    string          `json:"customer"`
-	Service     string          `json:"service"`
-	ServiceName *Text           `json:"service_name,omitempty"`
-	Start       time.Time       `json:"start"`
-	End         time.Time       `json:"end"`
-	Resources   []string        `json:"resources"`
-	Status      string          `json:"status"`
-	Stage       string          `json:"stage,omitempty"`
-	Progress    []ProgressEntry `json:"progress,omitempty"`
-	Profile     string          `json:"profile,omitempty"`
-	Source      string          `json:"source"`
-	By          string          `json:"by"`
-	HQRequest   string          `json:"hq_request,omitempty"`
-	Created     time.Time       `json:"created"`
-	Updated     time.Time       `json:"updated"`
-	Rev         int             `json:"rev"`
-	Surveyed    bool            `json:"surveyed,omitempty"`
-	Notes       string          `json:"notes,omitempty"`
-	Contact     *Contact        `json:"contact,omitempty"`
-	Reason      string          `json:"reason,omitempty"`
-}
+type Booking = proto.Booking
 
 // ProgressEntry is one stage of a visit; Photo is a blob hash.
-type ProgressEntry struct {
-	Stage string    `json:"stage"`
-	TS    time.Time `json:"ts"`
-	By    string    `json:"by"`
-	Note  string    `json:"note,omitempty"`
-	Photo string    `json:"photo,omitempty"`
-}
+type ProgressEntry = proto.ProgressEntry
 
 // ProgressRequest posts Stage of a checked-in booking, with an optional
 // note and Photo (the hash of an image uploaded with Upload, posted in the
@@ -128,19 +72,10 @@ type ProgressEntry struct {
 type ProgressRequest = proto.ProgressRequest
 
 // BookingDetail is one booking; staff also get its profile and survey.
-type BookingDetail struct {
-	Booking Booking       `json:"booking"`
-	Profile *Profile      `json:"profile,omitempty"`
-	Survey  *SurveyAnswer `json:"survey,omitempty"`
-}
+type BookingDetail = proto.BookingDetail
 
 // SurveyAnswer is a customer's answer to the satisfaction survey.
-type SurveyAnswer struct {
-	Booking string    `json:"booking"`
-	Score   int       `json:"score"`
-	Comment string    `json:"comment,omitempty"`
-	TS      time.Time `json:"ts"`
-}
+type SurveyAnswer = proto.SurveyAnswer
 
 // ListBookingsRequest asks for a customer's bookings starting on From (a
 // date, default today) or later. Desks and staff name the Customer.
@@ -148,72 +83,33 @@ type ListBookingsRequest = proto.ListBookingsRequest
 
 // BookingList is a customer's bookings, soonest first; More: ask again
 // with From = the last one's date and skip the ones you have.
-type BookingList struct {
-	Customer string    `json:"customer"`
-	Bookings []Booking `json:"bookings"`
-	More     bool      `json:"more"`
-}
+type BookingList = proto.BookingList
 
 // Board is one day's bookings for staff, in start order.
-type Board struct {
-	Date     string       `json:"date"`
-	Bookings []BoardEntry `json:"bookings"`
-}
+type Board = proto.Board
 
 // BoardEntry is a booking on the board with its pet's or baby's profile.
 // On the board the store gives the profile itself in place of its id, so
 // Booking.Profile is empty here: use Profile.ID.
-type BoardEntry struct {
-	Booking
-	Profile *Profile `json:"profile,omitempty"`
-}
+type BoardEntry = proto.BoardEntry
 
 // Change is one change to a booking, numbered by the store's seq. It
 // carries ids, codes, times and states, no free text. Type is created,
 // rescheduled, cancelled, no_show, checked_in, progress, completed,
 // reminder, survey_invite, survey_answered or hq_rejected.
-type Change struct {
-	Seq          uint64    `json:"seq"`
-	Type         string    `json:"type"`
-	Booking      string    `json:"booking,omitempty"`
-	Customer     string    `json:"customer,omitempty"`
-	Service      string    `json:"service,omitempty"`
-	Start        time.Time `json:"start,omitzero"`
-	End          time.Time `json:"end,omitzero"`
-	Status       string    `json:"status,omitempty"`
-	Stage        string    `json:"stage,omitempty"`
-	Resources    []string  `json:"resources,omitempty"`
-	Source       string    `json:"source,omitempty"`
-	By           string    `json:"by,omitempty"`
-	Rev          int       `json:"rev,omitempty"`
-	HQRequest    string    `json:"hq_request,omitempty"`
-	Reason       string    `json:"reason,omitempty"`
-	Reminder     string    `json:"reminder,omitempty"`
-	Photo        string    `json:"photo,omitempty"`
-	Score        int       `json:"score,omitempty"`
-	Alternatives []Slot    `json:"alternatives,omitempty"`
-	TS           time.Time `json:"ts"`
-}
+type Change = proto.Change
 
 // ChangePage is the change feed after a seq; Last is the newest seq.
-type ChangePage struct {
-	Changes []Change `json:"changes"`
-	Last    uint64   `json:"last"`
-}
+type ChangePage = proto.ChangePage
 
 // Profile is a pet or baby. A pet needs Species; a baby needs BirthDate
 // and has no species, breed, size or vaccination date. Updated is set by
 // the store.
 type Profile = proto.Profile
 
-// bookingAnswer is the answer of the ops on one booking.
-type bookingAnswer struct {
-	Booking Booking `json:"booking"`
-}
-
 // change runs an op on one booking, in its lane, and answers the booking.
 func (c *Client) change(ctx context.Context, op, booking string, req any, opts []CallOption) (Booking, error) {
-	a, err := call[bookingAnswer](ctx, c, "booking", op, req, inLane("booking/"+booking, opts)...)
+	a, err := call[proto.BookingAnswer](ctx, c, "booking", op, req, inLane("booking/"+booking, opts)...)
 	return a.Booking, err
 }
 
@@ -230,7 +126,7 @@ func (c *Client) Availability(ctx context.Context, r AvailabilityRequest, opts .
 // Book makes a booking. A taken slot is ErrConflict with Reason "taken"
 // and the nearest free slots in the *Error's Alternatives.
 func (c *Client) Book(ctx context.Context, r BookRequest, opts ...CallOption) (Booking, error) {
-	a, err := call[bookingAnswer](ctx, c, "booking", "book", r, opts...)
+	a, err := call[proto.BookingAnswer](ctx, c, "booking", "book", r, opts...)
 	return a.Booking, err
 }
 

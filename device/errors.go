@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/storeedge/storeedge/proto"
 )
@@ -41,10 +40,7 @@ var (
 
 // Slot is a bookable time, as a conflict's alternatives and availability
 // give them.
-type Slot struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-}
+type Slot = proto.Slot
 
 // Error is a service's refusal: {"ok":false,"error":{…}}, or the broker's
 // refusal of the request's publish (PUBACK reason code ≥ 0x80), mapped to

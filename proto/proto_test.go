@@ -76,22 +76,15 @@ func TestProtocolTables(t *testing.T) {
 	}
 }
 
-func TestSplitRequestTopic(t *testing.T) {
-	for topic, want := range map[string][2]string{
-		"svc/chat/send":       {"chat", "send"},
-		"svc/booking/book":    {"booking", "book"},
-		"svc/chat":            {},
-		"svc/chat/send/extra": {},
-		"chat/c1/events":      {},
-		"svc//send":           {},
-	} {
-		s, o, ok := proto.SplitRequestTopic(topic)
-		if ok != (want != [2]string{}) || s != want[0] || o != want[1] {
-			t.Errorf("SplitRequestTopic(%q) = %q, %q, %v", topic, s, o, ok)
-		}
-		if ok && proto.RequestTopic(s, o) != topic {
-			t.Errorf("RequestTopic(%q, %q) = %q", s, o, proto.RequestTopic(s, o))
-		}
+func TestRequestTopic(t *testing.T) {
+	if got := proto.RequestTopic(proto.ServiceChat, "send"); got != "svc/chat/send" {
+		t.Errorf("RequestTopic = %q", got)
+	}
+	if o, ok := proto.Lookup(proto.ServiceMedia, "chunk"); !ok || o.Topic() != "svc/media/chunk" || !o.Mutating {
+		t.Errorf("Lookup(media, chunk) = %+v, %v", o, ok)
+	}
+	if proto.Mutating(proto.ServiceChat, "nosuch") || proto.Mutating(proto.ServiceChat, "history") || !proto.Mutating(proto.ServiceChat, "send") {
+		t.Error("Mutating answers wrongly")
 	}
 }
 

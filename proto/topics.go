@@ -1,7 +1,5 @@
 package proto
 
-import "strings"
-
 // Service names: the {service} of svc/{service}/{op}.
 const (
 	ServiceChat    = "chat"
@@ -28,19 +26,6 @@ const (
 
 // RequestTopic is where a request for op of service is published.
 func RequestTopic(service, op string) string { return "svc/" + service + "/" + op }
-
-// SplitRequestTopic splits svc/{service}/{op}; ok is false for any other topic.
-func SplitRequestTopic(topic string) (service, op string, ok bool) {
-	rest, ok := strings.CutPrefix(topic, "svc/")
-	if !ok {
-		return "", "", false
-	}
-	service, op, ok = strings.Cut(rest, "/")
-	if !ok || service == "" || op == "" || strings.Contains(op, "/") {
-		return "", "", false
-	}
-	return service, op, true
-}
 
 // ReplyFilter is every answer to client: reply/{client}/#.
 func ReplyFilter(client string) string { return "reply/" + client + "/#" }

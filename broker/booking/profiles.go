@@ -267,7 +267,7 @@ func (d *Desk) profilePut(ctx context.Context, req *svc.Request) (any, error) {
 	if full {
 		return nil, failf(svc.CodeQuotaExceeded, ReasonTooManyProfile, "customer %s has %d profiles, the most a customer keeps", customer, d.o.MaxProfiles)
 	}
-	return map[string]any{"profile": p, "customer": customer}, nil
+	return proto.ProfileAnswer{Customer: customer, Profile: p}, nil
 }
 
 // profileIndex: "pf" 0x00 customer 0x00 profile id, in bucket booking_ids.
@@ -316,7 +316,7 @@ func (d *Desk) profileList(_ context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"customer": customer, "profiles": ps}, nil
+	return proto.ProfilesAnswer{Customer: customer, Profiles: ps}, nil
 }
 
 func (d *Desk) profileDelete(ctx context.Context, req *svc.Request) (any, error) {
@@ -339,7 +339,7 @@ func (d *Desk) profileDelete(ctx context.Context, req *svc.Request) (any, error)
 		return nil, err
 	}
 	if rec == nil {
-		return map[string]any{"deleted": false}, nil // already gone: a repeat
+		return proto.DeletedAnswer{Deleted: false}, nil // already gone: a repeat
 	}
 	if rec.Customer != customer {
 		return nil, failf(svc.CodeForbidden, ReasonNotYours, "profile %s belongs to another customer", q.Profile)
@@ -357,5 +357,5 @@ func (d *Desk) profileDelete(ctx context.Context, req *svc.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"deleted": true}, nil
+	return proto.DeletedAnswer{Deleted: true}, nil
 }

@@ -39,13 +39,13 @@ var (
 // errCorrupt marks a stored record that does not decode.
 var errCorrupt = errors.New("booking: corrupt record")
 
-// Booking states.
+// Booking states (proto.Status*).
 const (
-	StatusBooked    = "booked"
-	StatusCheckedIn = "checked_in"
-	StatusCompleted = "completed"
-	StatusCancelled = "cancelled"
-	StatusNoShow    = "no_show"
+	StatusBooked    = proto.StatusBooked
+	StatusCheckedIn = proto.StatusCheckedIn
+	StatusCompleted = proto.StatusCompleted
+	StatusCancelled = proto.StatusCancelled
+	StatusNoShow    = proto.StatusNoShow
 )
 
 // record is a stored booking. Personal data (notes, contact) is sealed.

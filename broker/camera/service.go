@@ -38,9 +38,9 @@ const (
 )
 
 var (
-	signalFilter  = "camera/+/signal/+"
-	statusFilter  = "devices/+/status"
-	bookingFilter = "booking/events"
+	signalFilter  = proto.SignalTopic("+", "+")
+	statusFilter  = proto.DeviceStatusFilter
+	bookingFilter = proto.BookingStaffTopic
 )
 
 // Service is the camera relay and its svc/camera ops.
