@@ -415,10 +415,7 @@ func (c *Client) answer(p *paho.Publish) {
 		e := &Error{ID: id, Code: ErrUnavailable, Message: "answer without error"}
 		if a.Error != nil {
 			e.Code, e.Message, e.Details = Code(a.Error.Code), a.Error.Message, a.Error.Details
-			var d struct {
-				Reason       string `json:"reason"`
-				Alternatives []Slot `json:"alternatives"`
-			}
+			var d proto.ErrorDetails
 			if len(e.Details) > 0 && json.Unmarshal(e.Details, &d) == nil {
 				e.Reason, e.Alternatives = d.Reason, d.Alternatives
 			}

@@ -31,3 +31,10 @@ type AnswerError struct {
 	Message string          `json:"message"`
 	Details json.RawMessage `json:"details,omitempty"`
 }
+
+// ErrorDetails are the details fields clients act on: which rule refused
+// the request and, for a taken booking slot, the nearest free ones.
+type ErrorDetails struct {
+	Reason       string `json:"reason,omitempty"`
+	Alternatives []Slot `json:"alternatives,omitempty"`
+}
