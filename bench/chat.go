@@ -23,6 +23,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 const (
@@ -212,7 +214,7 @@ type chatConn struct {
 // connectChat logs in as device dev and subscribes to its reply topic.
 func connectChat(ctx context.Context, addr, dev string, window int) (*chatConn, error) {
 	c := &chatConn{
-		dev: dev, reply: "reply/" + dev + "/chat",
+		dev: dev, reply: proto.ReplyTopic(dev, "chat"),
 		window: make(chan struct{}, window), pending: map[string]chatPending{}, codes: map[string]int64{},
 	}
 	cl, err := connectClient(ctx, addr, clientCfg{
@@ -223,7 +225,7 @@ func connectChat(ctx context.Context, addr, dev string, window int) (*chatConn, 
 		return nil, err
 	}
 	c.cl = cl
-	if err := cl.subscribe(ctx, 1, "reply/"+dev+"/#"); err != nil {
+	if err := cl.subscribe(ctx, 1, proto.ReplyFilter(dev)); err != nil {
 		cl.close()
 		return nil, err
 	}
@@ -231,23 +233,14 @@ func connectChat(ctx context.Context, addr, dev string, window int) (*chatConn, 
 }
 
 // answerEnv is the envelope of every answer.
-type answerEnv struct {
-	ID    string     `json:"id"`
-	OK    bool       `json:"ok"`
-	Error *chatError `json:"error"`
-}
+type answerEnv struct{ proto.AnswerHead }
 
 func (a *answerEnv) env() *answerEnv { return a }
 
-// sendAnswer is the part of a send (or open) answer the bench reads.
+// sendAnswer is a send (or open) answer; the bench reads its seq.
 type sendAnswer struct {
 	answerEnv
-	Seq uint64 `json:"seq"`
-}
-
-type chatError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	proto.ChatSendAnswer
 }
 
 // onPublish receives every answer.
@@ -304,7 +297,7 @@ func (c *chatConn) failure(code, raw string) {
 
 func (c *chatConn) publish(ctx context.Context, op, id string, payload []byte) error {
 	_, err := c.cl.PublishWithOptions(ctx, &paho.Publish{
-		Topic: "svc/chat/" + op, QoS: 1, Payload: payload,
+		Topic: proto.RequestTopic(proto.ServiceChat, op), QoS: 1, Payload: payload,
 		Properties: &paho.PublishProperties{ResponseTopic: c.reply, CorrelationData: []byte(id)},
 	}, paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
 	return err
@@ -312,10 +305,9 @@ func (c *chatConn) publish(ctx context.Context, op, id string, payload []byte) e
 
 // call sends one request and waits for its answer, decoded into into,
 // which must be ok:true.
-func (c *chatConn) call(ctx context.Context, op string, req map[string]any, into interface{ env() *answerEnv }) error {
+func (c *chatConn) call(ctx context.Context, op string, req any, into interface{ env() *answerEnv }) error {
 	id := fmt.Sprintf("q%d", c.callSeq.Add(1))
-	req["id"], req["v"] = id, 1
-	body, err := json.Marshal(req)
+	body, err := requestBody(id, req)
 	if err != nil {
 		return err
 	}
@@ -353,12 +345,28 @@ func (c *chatConn) call(ctx context.Context, op string, req map[string]any, into
 	return nil
 }
 
-// open opens (creates or resumes) conversation conv with members.
-func (c *chatConn) open(ctx context.Context, conv string, members []string) error {
-	return c.call(ctx, "open", map[string]any{"conversation": conv, "members": members}, &sendAnswer{})
+// requestBody is req (a proto request) with the envelope's id and v.
+func requestBody(id string, req any) ([]byte, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	fields["id"], _ = json.Marshal(id)
+	fields["v"], _ = json.Marshal(proto.Version)
+	return json.Marshal(fields)
 }
 
-// sendBody is a send request: {"id":…,"v":1,"conversation":…,"kind":"text","text":…}.
+// open opens (creates or resumes) conversation conv with members.
+func (c *chatConn) open(ctx context.Context, conv string, members []string) error {
+	return c.call(ctx, "open", proto.ChatOpenRequest{Conversation: conv, Members: members}, &sendAnswer{})
+}
+
+// sendBody is a send request (proto.ChatSendRequest of kind text), built
+// by hand for speed: {"id":…,"v":1,"conversation":…,"kind":"text","text":…}.
 // id and conv are made of characters JSON does not escape.
 func sendBody(id, conv string) []byte {
 	b := make([]byte, 0, 80+len(id)+len(conv)+len(chatText))
@@ -605,16 +613,7 @@ func runChatSend(ctx context.Context, b *broker, opt options, rep int) (*chatSen
 // historyAnswer is a history page.
 type historyAnswer struct {
 	answerEnv
-	Messages []struct {
-		Seq  uint64 `json:"seq"`
-		ID   string `json:"id"`
-		From string `json:"from"`
-		Kind string `json:"kind"`
-		Text string `json:"text"`
-	} `json:"messages"`
-	Next    uint64 `json:"next"`
-	More    bool   `json:"more"`
-	LastSeq uint64 `json:"last_seq"`
+	proto.HistoryPage
 }
 
 // syncHistory reads conversation conv from seq 0, page after page, following
@@ -630,7 +629,7 @@ func syncHistory(ctx context.Context, c *chatConn, conv string, want int) (pages
 		}
 		var a historyAnswer
 		t := clock()
-		if err := c.call(ctx, "history", map[string]any{"conversation": conv, "after": after, "limit": chatPageSize}, &a); err != nil {
+		if err := c.call(ctx, "history", proto.ChatHistoryRequest{Conversation: conv, After: after, Limit: chatPageSize}, &a); err != nil {
 			return pages, lat, err
 		}
 		lat = append(lat, clock()-t)

@@ -9,23 +9,12 @@ import (
 	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/cloudsync"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // healthAnswer is svc/store/health: what the staff console's store health
 // panel shows beside the devices' status topics and cloudsync/status.
-type healthAnswer struct {
-	DBBytes            int64  `json:"db_bytes"`
-	MediaBytes         int64  `json:"media_bytes"`
-	MediaReservedBytes int64  `json:"media_reserved_bytes"`
-	MediaMaxBytes      int64  `json:"media_max_bytes"`
-	DiskFreeBytes      uint64 `json:"disk_free_bytes"`
-	DiskTotalBytes     uint64 `json:"disk_total_bytes"`
-	Connections        int64  `json:"connections"`
-	Cloud              bool   `json:"cloud"` // the link to HQ is configured
-	CloudConnected     bool   `json:"cloud_connected"`
-	OutboxEntries      int64  `json:"outbox_entries"`
-	OutboxBytes        int64  `json:"outbox_bytes"`
-}
+type healthAnswer = proto.StoreHealth
 
 // registerHealth adds svc/store/health for staff roles: the data
 // directory's disk, the database, media and outbox use, connected clients.
@@ -49,7 +38,7 @@ func (b *Broker) registerHealth(router *svc.Router, ms *media.Store, bridge *clo
 		}
 		return a, nil
 	}
-	if err := router.Handle("store", "health", h, svc.Roles(roles...)); err != nil {
+	if err := router.Handle(proto.ServiceStore, "health", h, svc.Roles(roles...)); err != nil {
 		return fmt.Errorf("store health: %w", err)
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Client is one device's connection to the store broker. It is safe for
@@ -66,7 +68,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, clientID: cfg.clientID(), started: time.Now(),
 		kick: make(chan struct{}, 1), byID: map[string]*entry{}, refused: make(chan error, 1), readyCh: make(chan struct{})}
-	c.reply = "reply/" + c.clientID + "/a"
+	c.reply = proto.ReplyTopic(c.clientID, "a")
 	if cfg.QueueDir != "" {
 		if c.disk, err = openDiskQueue(cfg.QueueDir); err != nil {
 			return nil, err
@@ -204,8 +206,8 @@ func (c *Client) Stats() Stats {
 	return s
 }
 
-func (c *Client) statusTopic() string    { return "devices/" + c.cfg.DeviceID + "/status" }
-func (c *Client) telemetryTopic() string { return "devices/" + c.cfg.DeviceID + "/telemetry" }
+func (c *Client) statusTopic() string    { return proto.DeviceStatusTopic(c.cfg.DeviceID) }
+func (c *Client) telemetryTopic() string { return proto.DeviceTelemetryTopic(c.cfg.DeviceID) }
 
 func (c *Client) connectError(err error) {
 	c.cfg.Log.Warn("device: connection attempt failed", "err", err)
@@ -241,7 +243,7 @@ func (c *Client) up(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 }
 
 func (c *Client) ready(ctx context.Context, link uint64, subs []*subscription) {
-	s := &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "reply/" + c.clientID + "/#", QoS: 1}}}
+	s := &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: proto.ReplyFilter(c.clientID), QoS: 1}}}
 	for _, sub := range subs {
 		// Retain handling 1: retained messages only for a subscription
 		// the session did not have yet.

@@ -376,3 +376,38 @@ func TestConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestPresenceEndKept: ending a customer's presence changes state
+// (PROTOCOL.md marks presence_end mutating), so a kiosk keeps the call on
+// disk like the other such ops: made while the broker is away, it is still
+// queued when the kiosk's program starts again.
+func TestPresenceEndKept(t *testing.T) {
+	s := startStore(t, storetest.Options{})
+	cfg := config(s, "kiosk-1")
+	cfg.QueueDir = t.TempDir()
+	first := connect(t, cfg)
+	s.Stop()
+	eventually(t, 5*time.Second, "the kiosk sees the broker gone", func() bool { return !first.Connected() })
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := first.KioskPresenceEnd(context.Background())
+		done <- err
+	}()
+	eventually(t, 5*time.Second, "the call queued", func() bool { return first.Stats().Queued == 1 })
+	if err := first.Close(ctxFor(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, device.ErrClosed) {
+		t.Fatalf("the call ended with %v, want ErrClosed", err)
+	}
+
+	second, err := device.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close(ctxFor(t, 5*time.Second))
+	if q := second.Stats().Queued; q != 1 {
+		t.Fatalf("%d requests kept on disk, want the presence_end", q)
+	}
+}

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Code is a service error code (PROTOCOL.md, "Answers and error codes").
@@ -16,13 +17,13 @@ func (c Code) Error() string { return string(c) }
 
 // The codes every service answers with.
 const (
-	ErrBadRequest    Code = "bad_request"
-	ErrNotFound      Code = "not_found"
-	ErrForbidden     Code = "forbidden"
-	ErrConflict      Code = "conflict"
-	ErrTooLarge      Code = "too_large"
-	ErrQuotaExceeded Code = "quota_exceeded"
-	ErrUnavailable   Code = "unavailable"
+	ErrBadRequest    Code = proto.CodeBadRequest
+	ErrNotFound      Code = proto.CodeNotFound
+	ErrForbidden     Code = proto.CodeForbidden
+	ErrConflict      Code = proto.CodeConflict
+	ErrTooLarge      Code = proto.CodeTooLarge
+	ErrQuotaExceeded Code = proto.CodeQuotaExceeded
+	ErrUnavailable   Code = proto.CodeUnavailable
 )
 
 // Errors of the client itself.
@@ -39,10 +40,7 @@ var (
 
 // Slot is a bookable time, as a conflict's alternatives and availability
 // give them.
-type Slot struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-}
+type Slot = proto.Slot
 
 // Error is a service's refusal: {"ok":false,"error":{…}}, or the broker's
 // refusal of the request's publish (PUBACK reason code ≥ 0x80), mapped to

@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Media: uploads in chunks that survive a dropped connection, and reading
@@ -43,61 +44,16 @@ type UploadRequest struct {
 
 // Blob is a stored blob. Width, Height and Thumbnail (the hash of a JPEG of
 // at most 256 pixels on its longer side, itself a blob) are known for JPEG
-// and PNG images, DurationMs for audio and video.
-type Blob struct {
-	Hash       string `json:"hash"`
-	Type       string `json:"type"`
-	Size       int64  `json:"size"`
-	Width      int    `json:"width,omitempty"`
-	Height     int    `json:"height,omitempty"`
-	Thumbnail  string `json:"thumbnail,omitempty"`
-	DurationMs int64  `json:"duration_ms,omitempty"`
-}
-
-// UploadState is where an upload stands: Missing are the chunk indexes
-// still to send; Complete means the blob is stored (Hash names it).
-type UploadState struct {
-	Upload     string    `json:"upload"`
-	ChunkBytes int       `json:"chunk_bytes"`
-	Chunks     int       `json:"chunks"`
-	Received   int       `json:"received"`
-	Missing    []int     `json:"missing"`
-	Complete   bool      `json:"complete"`
-	Hash       string    `json:"hash,omitempty"`
-	Expires    time.Time `json:"expires"`
-}
-
+// and PNG images, DurationMs for audio and video. UploadState is where an
+// upload stands: Missing are the chunk indexes still to send; Complete
+// means the blob is stored (Hash names it).
 type (
-	beginBody struct {
-		Upload     string `json:"upload"`
-		Type       string `json:"type"`
-		Size       int64  `json:"size"`
-		SHA256     string `json:"sha256"`
-		Name       string `json:"name,omitempty"`
-		DurationMs int64  `json:"duration_ms,omitempty"`
-	}
-	chunkBody struct {
-		Upload string `json:"upload"`
-		Index  int    `json:"index"`
-		Data   string `json:"data"`
-	}
-	uploadBody struct {
-		Upload string `json:"upload"`
-	}
-	hashBody struct {
-		Hash   string `json:"hash"`
-		Offset int64  `json:"offset,omitempty"`
-	}
-	getAnswer struct {
-		Offset int64  `json:"offset"`
-		Data   string `json:"data"`
-		EOF    bool   `json:"eof"`
-	}
+	Blob        = proto.Blob
+	UploadState = proto.UploadState
 )
 
-// media sends a media op; never kept on disk, whatever Durable's default.
 func media[T any](ctx context.Context, c *Client, op string, req any) (T, error) {
-	return call[T](ctx, c, "media", op, req, Durable(false))
+	return call[T](ctx, c, proto.ServiceMedia, op, req, Durable(false))
 }
 
 // Upload uploads r.Data and answers the stored blob: it declares the
@@ -114,7 +70,7 @@ func (c *Client) Upload(ctx context.Context, r UploadRequest) (Blob, error) {
 	if r.Upload == "" {
 		r.Upload = hash
 	}
-	st, err := media[UploadState](ctx, c, "begin", beginBody{Upload: r.Upload, Type: r.Type,
+	st, err := media[UploadState](ctx, c, "begin", proto.UploadBeginRequest{Upload: r.Upload, Type: r.Type,
 		Size: int64(len(r.Data)), SHA256: hash, Name: r.Name, DurationMs: r.DurationMs})
 	if err != nil {
 		return Blob{}, err
@@ -128,7 +84,7 @@ func (c *Client) Upload(ctx context.Context, r UploadRequest) (Blob, error) {
 			return Blob{}, err
 		}
 	}
-	b, err := media[Blob](ctx, c, "complete", uploadBody{r.Upload})
+	b, err := media[Blob](ctx, c, "complete", proto.UploadRef{Upload: r.Upload})
 	if err != nil {
 		return Blob{}, err
 	}
@@ -159,8 +115,8 @@ func (c *Client) sendChunks(ctx context.Context, r UploadRequest, st UploadState
 					return
 				}
 				end := min((i+1)*st.ChunkBytes, len(r.Data))
-				body := chunkBody{Upload: r.Upload, Index: i,
-					Data: base64.StdEncoding.EncodeToString(r.Data[i*st.ChunkBytes : end])}
+				data := base64.StdEncoding.EncodeToString(r.Data[i*st.ChunkBytes : end])
+				body := proto.UploadChunkRequest{Upload: r.Upload, Index: &i, Data: &data}
 				if _, err := media[struct{}](ctx, c, "chunk", body); err != nil {
 					cancel(err)
 					return
@@ -193,12 +149,12 @@ feed:
 
 // UploadStatus says where an upload of this device stands.
 func (c *Client) UploadStatus(ctx context.Context, upload string) (UploadState, error) {
-	return media[UploadState](ctx, c, "status", uploadBody{upload})
+	return media[UploadState](ctx, c, "status", proto.UploadRef{Upload: upload})
 }
 
 // BlobStat reads a stored blob's fields.
 func (c *Client) BlobStat(ctx context.Context, hash string) (Blob, error) {
-	return media[Blob](ctx, c, "stat", hashBody{Hash: hash})
+	return media[Blob](ctx, c, "stat", proto.BlobStatRequest{Hash: hash})
 }
 
 // Download reads a whole blob, piece by piece, and checks it against its
@@ -206,7 +162,7 @@ func (c *Client) BlobStat(ctx context.Context, hash string) (Blob, error) {
 func (c *Client) Download(ctx context.Context, hash string) ([]byte, error) {
 	var buf bytes.Buffer
 	for {
-		a, err := media[getAnswer](ctx, c, "get", hashBody{Hash: hash, Offset: int64(buf.Len())})
+		a, err := media[proto.BlobPiece](ctx, c, "get", proto.BlobGetRequest{Hash: hash, Offset: int64(buf.Len())})
 		if err != nil {
 			return nil, err
 		}

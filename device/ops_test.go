@@ -27,6 +27,7 @@ import (
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/device"
 	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // inbox collects what a handler receives, for a test to wait on.
@@ -106,7 +107,7 @@ func TestChat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sent, err := tablet.ChatSend(ctx, device.ChatSendRequest{Conversation: conv, Kind: device.KindText, Text: "Is Dou ready yet?"})
+	sent, err := tablet.ChatSend(ctx, device.ChatSendRequest{Conversation: conv, Kind: device.KindText, Text: proto.String("Is Dou ready yet?")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestChat(t *testing.T) {
 		t.Fatalf("staff history: %+v", h)
 	}
 
-	reply, err := staff.ChatSend(ctx, device.ChatSendRequest{Conversation: conv, Kind: device.KindText, Text: "Drying now, 10 minutes"})
+	reply, err := staff.ChatSend(ctx, device.ChatSendRequest{Conversation: conv, Kind: device.KindText, Text: proto.String("Drying now, 10 minutes")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +514,7 @@ func TestUploadDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg, err := tablet.ChatSend(ctx, device.ChatSendRequest{Conversation: open.Conversation, Kind: device.KindImage,
-		Media: &device.MediaRef{Hash: blob.Hash}, Text: "Dou after the bath"})
+		Media: &device.MediaRef{Hash: blob.Hash}, Text: proto.String("Dou after the bath")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,14 +599,14 @@ func TestCameraSignals(t *testing.T) {
 	ctx := ctxFor(t, 30*time.Second)
 
 	type got struct {
-		session string
-		s       device.Signal
+		camera, session string
+		s               device.Signal
 	}
 	var atCam, atStaff inbox[got]
-	if err := cam.OnSignals(ctx, "cam-1", func(session string, s device.Signal) { atCam.add(got{session, s}) }); err != nil {
+	if err := cam.OnSignals(ctx, "cam-1", func(camera, session string, s device.Signal) { atCam.add(got{camera, session, s}) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := staff.OnSignals(ctx, "+", func(session string, s device.Signal) { atStaff.add(got{session, s}) }); err != nil {
+	if err := staff.OnSignals(ctx, "+", func(camera, session string, s device.Signal) { atStaff.add(got{camera, session, s}) }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -613,7 +614,7 @@ func TestCameraSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer := atCam.wait(t, "the camera gets the offer", func(g got) bool { return g.s.Type == device.SignalOffer })
-	if offer.session != "s1" || offer.s.From != "staff-anna" || offer.s.SDP != "v=0 offer" || offer.s.V != 1 || offer.s.Camera != "cam-1" {
+	if offer.session != "s1" || offer.s.From != "staff-anna" || offer.s.SDP != "v=0 offer" || offer.s.V != 1 || offer.camera != "cam-1" {
 		t.Fatalf("offer at the camera: %+v", offer)
 	}
 	if err := cam.SendSignal(ctx, "cam-1", "s1", device.Signal{Type: device.SignalAnswer, SDP: "v=0 answer"}); err != nil {
@@ -625,7 +626,7 @@ func TestCameraSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	ans := atStaff.wait(t, "staff get the answer", func(g got) bool { return g.s.Type == device.SignalAnswer })
-	if ans.session != "s1" || ans.s.From != "cam-1" || ans.s.SDP != "v=0 answer" || ans.s.Camera != "cam-1" {
+	if ans.session != "s1" || ans.s.From != "cam-1" || ans.s.SDP != "v=0 answer" || ans.camera != "cam-1" {
 		t.Fatalf("answer at staff: %+v", ans)
 	}
 	cand := atStaff.wait(t, "staff get the candidate", func(g got) bool { return g.s.Type == device.SignalCandidate })

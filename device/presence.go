@@ -2,7 +2,8 @@ package device
 
 import (
 	"context"
-	"time"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 // A kiosk or chat tablet is a shared device: it reaches a customer's
@@ -15,30 +16,12 @@ import (
 // calls, and a chat tablet's ChatSession for her id, fail with
 // ErrForbidden and Reason "not_present".
 
-// PresenceCode is a code for the customer in front of the device to scan:
-// show QRPNG (a PNG of URL). It works once, until Expires.
-type PresenceCode struct {
-	Code    string    `json:"code"`
-	URL     string    `json:"url"`
-	Expires time.Time `json:"expires"`
-	QRPNG   []byte    `json:"qr_png"`
-}
-
-// Presence is who is at a device: Customer is "" for nobody; Until is when
-// her time there ends. A confirmation also names the Device.
-type Presence struct {
-	Device   string     `json:"device,omitempty"`
-	Customer string     `json:"customer"`
-	Until    *time.Time `json:"until,omitempty"`
-}
-
-type presenceConfirmBody struct {
-	Code string `json:"code"`
-}
-
-type endedAnswer struct {
-	Ended bool `json:"ended"`
-}
+// PresenceCode is a code for the customer in front of the device to scan;
+// Presence is who is at a device (package proto has their documentation).
+type (
+	PresenceCode = proto.PresenceCode
+	Presence     = proto.Presence
+)
 
 // KioskPresenceStart shows a new presence code at a kiosk; whoever was at
 // the kiosk is not any more.
@@ -54,7 +37,7 @@ func (c *Client) KioskPresence(ctx context.Context, opts ...CallOption) (Presenc
 // KioskPresenceEnd: the customer is done at the kiosk; false when nobody
 // was there.
 func (c *Client) KioskPresenceEnd(ctx context.Context, opts ...CallOption) (bool, error) {
-	a, err := call[endedAnswer](ctx, c, "booking", "presence_end", nil, opts...)
+	a, err := call[proto.PresenceEndAnswer](ctx, c, "booking", "presence_end", nil, opts...)
 	return a.Ended, err
 }
 
@@ -71,12 +54,12 @@ func (c *Client) ChatPresence(ctx context.Context, opts ...CallOption) (Presence
 
 // ChatPresenceEnd ends the customer at the chat tablet.
 func (c *Client) ChatPresenceEnd(ctx context.Context, opts ...CallOption) (bool, error) {
-	a, err := call[endedAnswer](ctx, c, "chat", "presence_end", nil, opts...)
+	a, err := call[proto.PresenceEndAnswer](ctx, c, "chat", "presence_end", nil, opts...)
 	return a.Ended, err
 }
 
 // PresenceConfirm is the customer's side (her own login): she is at the
 // device that shows code (the "present" parameter of its URL).
 func (c *Client) PresenceConfirm(ctx context.Context, code string, opts ...CallOption) (Presence, error) {
-	return call[Presence](ctx, c, "chat", "presence_confirm", presenceConfirmBody{code}, opts...)
+	return call[Presence](ctx, c, "chat", "presence_confirm", proto.PresenceConfirmRequest{Code: code}, opts...)
 }

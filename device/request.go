@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 // entry is one queued request.
@@ -83,16 +85,9 @@ func Durable(on bool) CallOption { return func(o *callOpts) { o.durable = &on } 
 // NoRetry answers "unavailable" to the caller instead of retrying it.
 func NoRetry() CallOption { return func(o *callOpts) { o.noRetry = true } }
 
-// mutating are the ops that change something (PROTOCOL.md marks them):
-// they are kept on disk by default.
-var mutating = map[string]bool{
-	"chat/open": true, "chat/send": true, "chat/read": true, "chat/delivered": true, "chat/recall": true,
-	"chat/group_create": true, "chat/group_add": true, "chat/group_remove": true, "chat/handoff": true,
-	"chat/assign":  true,
-	"booking/book": true, "booking/reschedule": true, "booking/cancel": true, "booking/no_show": true,
-	"booking/check_in": true, "booking/progress": true, "booking/complete": true, "booking/survey": true,
-	"booking/profile_put": true, "booking/profile_delete": true,
-}
+// mutating reports whether an op changes something (proto.Ops, which
+// PROTOCOL.md marks): such ops are kept on disk by default.
+func mutating(service, op string) bool { return proto.Mutating(service, op) }
 
 // Do sends svc/{service}/{op} with the fields of req (a struct or map that
 // marshals to a JSON object, or nil; "id" and "v" are added) and waits for
@@ -159,7 +154,7 @@ func (c *Client) submit(service, op string, req any, wait bool, opts []CallOptio
 	if err != nil {
 		return nil, fmt.Errorf("device: svc/%s/%s: %w", service, op, err)
 	}
-	durable := mutating[service+"/"+op]
+	durable := mutating(service, op)
 	if o.durable != nil {
 		durable = *o.durable
 	}
@@ -405,18 +400,8 @@ func (c *Client) received(pr paho.PublishReceived) (bool, error) {
 	return true, nil
 }
 
-type wireAnswer struct {
-	ID    string `json:"id"`
-	OK    bool   `json:"ok"`
-	Error *struct {
-		Code    Code            `json:"code"`
-		Message string          `json:"message"`
-		Details json.RawMessage `json:"details"`
-	} `json:"error"`
-}
-
 func (c *Client) answer(p *paho.Publish) {
-	var a wireAnswer
+	var a proto.AnswerHead
 	if err := json.Unmarshal(p.Payload, &a); err != nil {
 		c.cfg.Log.Warn("device: answer not readable", "topic", p.Topic, "err", err)
 		return
@@ -429,11 +414,8 @@ func (c *Client) answer(p *paho.Publish) {
 	if !a.OK {
 		e := &Error{ID: id, Code: ErrUnavailable, Message: "answer without error"}
 		if a.Error != nil {
-			e.Code, e.Message, e.Details = a.Error.Code, a.Error.Message, a.Error.Details
-			var d struct {
-				Reason       string `json:"reason"`
-				Alternatives []Slot `json:"alternatives"`
-			}
+			e.Code, e.Message, e.Details = Code(a.Error.Code), a.Error.Message, a.Error.Details
+			var d proto.ErrorDetails
 			if len(e.Details) > 0 && json.Unmarshal(e.Details, &d) == nil {
 				e.Reason, e.Alternatives = d.Reason, d.Alternatives
 			}

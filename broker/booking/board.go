@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // get answers one booking: its customer, staff, the device that made it,
@@ -22,20 +23,19 @@ func (d *Desk) get(_ context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ans := map[string]any{}
 	v, err := d.viewFor(req.From, r)
 	if err != nil {
 		return nil, err
 	}
-	ans["booking"] = v
+	ans := proto.BookingDetail{Booking: v}
 	if d.staff(req.From.Role) {
 		if r.Profile != "" {
 			if p, err := d.profileOf(r); err == nil && p != nil {
-				ans["profile"] = p
+				ans.Profile = p
 			}
 		}
 		if s, err := d.SurveyOf(r.ID); err == nil && s != nil {
-			ans["survey"] = s
+			ans.Survey = s
 		}
 	}
 	return ans, nil
@@ -99,15 +99,12 @@ func (d *Desk) list(_ context.Context, req *svc.Request) (any, error) {
 		}
 		out = append(out, v)
 	}
-	return map[string]any{"customer": customer, "bookings": out, "more": more}, nil
+	return proto.BookingList{Customer: customer, Bookings: out, More: more}, nil
 }
 
 // BoardEntry is one booking on the staff's board, with what staff must
 // know before the pet or baby arrives.
-type BoardEntry struct {
-	View
-	Pet *Profile `json:"profile,omitempty"`
-}
+type BoardEntry = proto.BoardEntry
 
 // board answers one day's bookings for staff, in start order.
 func (d *Desk) board(_ context.Context, req *svc.Request) (any, error) {
@@ -140,15 +137,15 @@ func (d *Desk) board(_ context.Context, req *svc.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := BoardEntry{View: v}
+		e := BoardEntry{Booking: v}
 		if r.Profile != "" {
-			if e.Pet, err = d.profileOf(r); err != nil {
+			if e.Profile, err = d.profileOf(r); err != nil {
 				return nil, err
 			}
 		}
 		out = append(out, e)
 	}
-	return map[string]any{"date": day.String(), "bookings": out}, nil
+	return proto.Board{Date: day.String(), Bookings: out}, nil
 }
 
 // timeIn is local midnight starting the date.

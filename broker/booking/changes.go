@@ -12,28 +12,29 @@ import (
 
 	"github.com/storeedge/storeedge/broker/chat"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Change types: every change to a booking is one entry in the store's
 // change feed, numbered by a gap-free per-store sequence.
 const (
-	ChangeCreated        = "created"
-	ChangeRescheduled    = "rescheduled"
-	ChangeCancelled      = "cancelled"
-	ChangeNoShow         = "no_show"
-	ChangeCheckedIn      = "checked_in"
-	ChangeProgress       = "progress"
-	ChangeCompleted      = "completed"
-	ChangeReminder       = "reminder"
-	ChangeSurveyInvite   = "survey_invite"
-	ChangeSurveyAnswered = "survey_answered"
-	ChangeHQRejected     = "hq_rejected"
+	ChangeCreated        = proto.ChangeCreated
+	ChangeRescheduled    = proto.ChangeRescheduled
+	ChangeCancelled      = proto.ChangeCancelled
+	ChangeNoShow         = proto.ChangeNoShow
+	ChangeCheckedIn      = proto.ChangeCheckedIn
+	ChangeProgress       = proto.ChangeProgress
+	ChangeCompleted      = proto.ChangeCompleted
+	ChangeReminder       = proto.ChangeReminder
+	ChangeSurveyInvite   = proto.ChangeSurveyInvite
+	ChangeSurveyAnswered = proto.ChangeSurveyAnswered
+	ChangeHQRejected     = proto.ChangeHQRejected
 )
 
 // Topics.
 const (
 	// StaffTopic carries every change, for the bookings board.
-	StaffTopic = "booking/events"
+	StaffTopic = proto.BookingStaffTopic
 	// HQChangesTopic is the local topic the change feed is filed under in
 	// the Outbox (cloudsync sends it to stores/{store}/up/booking/changes).
 	HQChangesTopic = "booking/changes"
@@ -45,39 +46,17 @@ const (
 )
 
 // CustomerTopic carries the changes of one customer's bookings.
-func CustomerTopic(customer string) string { return "booking/customer/" + customer + "/events" }
+func CustomerTopic(customer string) string { return proto.BookingCustomerTopic(customer) }
 
 // Change is one entry of the change feed, the staff and customer events and
 // HQ's replica. It holds no personal data: notes, contacts, profiles and
 // survey comments stay in the store.
-type Change struct {
-	V            int        `json:"v"`
-	Seq          uint64     `json:"seq"`
-	Type         string     `json:"type"`
-	Booking      string     `json:"booking,omitempty"`
-	Customer     string     `json:"customer,omitempty"`
-	Service      string     `json:"service,omitempty"`
-	Start        string     `json:"start,omitempty"`
-	End          string     `json:"end,omitempty"`
-	Status       string     `json:"status,omitempty"`
-	Stage        string     `json:"stage,omitempty"`
-	Resources    []string   `json:"resources,omitempty"`
-	Source       string     `json:"source,omitempty"`
-	By           string     `json:"by,omitempty"`
-	Rev          int        `json:"rev,omitempty"`
-	HQRequest    string     `json:"hq_request,omitempty"`
-	Reason       string     `json:"reason,omitempty"` // hq_rejected: why (a details.reason)
-	Reminder     string     `json:"reminder,omitempty"`
-	Photo        string     `json:"photo,omitempty"`
-	Score        int        `json:"score,omitempty"`
-	Alternatives []SlotView `json:"alternatives,omitempty"`
-	TS           time.Time  `json:"ts"`
-}
+type Change = proto.Change
 
 // change starts a Change describing r as it is now.
 func (d *Desk) change(typ string, r *record, by string, now time.Time) *Change {
 	return &Change{Type: typ, Booking: r.ID, Customer: r.Customer, Service: r.Service,
-		Start: d.fmtTime(r.Start), End: d.fmtTime(r.End), Status: r.Status, Stage: r.Stage,
+		Start: d.wireTime(r.Start), End: d.wireTime(r.End), Status: r.Status, Stage: r.Stage,
 		Resources: r.Resources, Source: r.Source, By: by, Rev: r.Rev, HQRequest: r.HQRequest, TS: now}
 }
 
@@ -142,13 +121,13 @@ func (d *Desk) card(ch *Change) (json.RawMessage, error) {
 		typ = "survey"
 	}
 	c := struct {
-		Type        string `json:"type"`
-		Event       string `json:"event"`
-		ServiceName *Text  `json:"service_name,omitempty"`
+		Type        string      `json:"type"`
+		Event       string      `json:"event"`
+		ServiceName *proto.Text `json:"service_name,omitempty"`
 		*Change
 	}{Type: typ, Event: ch.Type, Change: ch}
 	if s, ok := d.cat.Service(ch.Service); ok {
-		c.ServiceName = &s.Name
+		c.ServiceName = (*proto.Text)(&s.Name)
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -260,7 +239,7 @@ func (d *Desk) changes(_ context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("booking: read changes: %w", err)
 	}
-	return map[string]any{"changes": out, "last": last}, nil
+	return map[string]any{"changes": out, "last": last}, nil // proto.ChangePage, the changes as stored
 }
 
 // prune deletes published changes older than ChangesKept.

@@ -24,6 +24,7 @@ import (
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // deskNow is the rigs' clock: Monday 2026-11-23 08:00 in the store's zone.
@@ -105,15 +106,11 @@ func deskMust(tb testing.TB, d *Desk, h svc.Handler, op, id string, who auth.Ide
 // bookedID is the id of the booking a book op answered.
 func bookedID(tb testing.TB, res any) string {
 	tb.Helper()
-	m, ok := res.(map[string]any)
-	if !ok {
-		tb.Fatalf("book answered %T", res)
+	a, ok := res.(proto.BookingAnswer)
+	if !ok || a.Booking.ID == "" {
+		tb.Fatalf("book answered %#v", res)
 	}
-	v, ok := m["booking"].(View)
-	if !ok || v.ID == "" {
-		tb.Fatalf("book answered %#v", m)
-	}
-	return v.ID
+	return a.Booking.ID
 }
 
 // deskState is the change feed's last seq and a digest of every bucket.
@@ -275,8 +272,11 @@ func checkAvailability(t *testing.T, d *Desk, body, answer []byte) {
 	t.Helper()
 	var a struct {
 		Days []struct {
-			Date  string     `json:"date"`
-			Slots []SlotView `json:"slots"`
+			Date  string `json:"date"`
+			Slots []struct {
+				Start string `json:"start"`
+				End   string `json:"end"`
+			} `json:"slots"`
 		} `json:"days"`
 	}
 	if err := json.Unmarshal(answer, &a); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Online bookings made at HQ arrive as requests: the store is the system of
@@ -21,9 +22,9 @@ import (
 // after an outage gets the same outcome and books nothing twice.
 const (
 	// HQRequestTopic carries an online booking request (HQ → store).
-	HQRequestTopic = "hq/booking/request"
+	HQRequestTopic = proto.HQBookingRequestTopic
 	// HQCancelTopic carries an online customer's cancellation (HQ → store).
-	HQCancelTopic = "hq/booking/cancel"
+	HQCancelTopic = proto.HQBookingCancelTopic
 	// RemotePrefix starts the id of a customer who books through HQ.
 	RemotePrefix = "hq-"
 	// hqDevice is HQ as a requester: "@" cannot start a device id, so no
@@ -346,7 +347,7 @@ func (d *Desk) rejectIn(w *wtx, o *Outcome, q *hqRequest) (func(), error) {
 		ch.Service = q.Service
 	}
 	if t, err := time.Parse(time.RFC3339, q.Start); err == nil {
-		ch.Start = d.fmtTime(t)
+		ch.Start = d.wireTime(t)
 	}
 	return d.commit(w, ch, nil)
 }

@@ -19,7 +19,7 @@ func offered(t *testing.T, c *st.Client, service, day, start string) bool {
 		} `json:"days"`
 	}
 	st.OK(t, c.Call(t, "booking", "availability", fmt.Sprintf(`{"service":%q,"date":%q}`, service, day))).Decode(t, &avail)
-	return len(avail.Days) == 1 && slices.ContainsFunc(avail.Days[0].Slots, func(s booking.SlotView) bool { return s.Start == start })
+	return len(avail.Days) == 1 && slices.ContainsFunc(avail.Days[0].Slots, func(s booking.SlotView) bool { return rfc(s.Start) == start })
 }
 
 // The dog vomited tonight: its owner moves tomorrow's groom herself. The
@@ -52,12 +52,12 @@ func TestRescheduleAndCancel(t *testing.T) {
 	}
 	var now bookingAnswer
 	st.OK(t, owner.Call(t, "booking", "get", fmt.Sprintf(`{"booking":%q}`, id))).Decode(t, &now)
-	if now.Booking.Start != at(tue, "10:00") || now.Booking.Rev != 1 {
+	if rfc(now.Booking.Start) != at(tue, "10:00") || now.Booking.Rev != 1 {
 		t.Fatalf("a refused reschedule changed the booking: %+v", now.Booking)
 	}
 	var moved bookingAnswer
 	st.OK(t, owner.Call(t, "booking", "reschedule", fmt.Sprintf(`{"booking":%q,"start":%q}`, id, at(wed, "15:30")))).Decode(t, &moved)
-	if moved.Booking.Start != at(wed, "15:30") || moved.Booking.Rev != 2 || moved.Booking.Status != booking.StatusBooked {
+	if rfc(moved.Booking.Start) != at(wed, "15:30") || moved.Booking.Rev != 2 || moved.Booking.Status != booking.StatusBooked {
 		t.Fatalf("moved: %+v", moved.Booking)
 	}
 	if !offered(t, owner, "dog-bath", tue, at(tue, "10:00")) {
@@ -69,7 +69,7 @@ func TestRescheduleAndCancel(t *testing.T) {
 		t.Helper()
 		owner.WaitFor(t, 1, func(m st.Msg) bool {
 			c := decodeChange(t, m)
-			return c.Type == booking.ChangeReminder && c.Reminder == lead && c.Start == start
+			return c.Type == booking.ChangeReminder && c.Reminder == lead && rfc(c.Start) == start
 		})
 	}
 	s.Set(time.Date(2026, 11, 24, 15, 30, 0, 0, s.Now().Location()))
@@ -79,7 +79,7 @@ func TestRescheduleAndCancel(t *testing.T) {
 	var reminders []string
 	for _, c := range customerChanges(t, owner) {
 		if c.Type == booking.ChangeReminder {
-			reminders = append(reminders, c.Reminder+"@"+c.Start)
+			reminders = append(reminders, c.Reminder+"@"+rfc(c.Start))
 		}
 	}
 	want := []string{"24h@" + at(tue, "10:00"), "24h@" + at(wed, "15:30"), "2h@" + at(wed, "15:30")}
@@ -185,7 +185,7 @@ func TestLimits(t *testing.T) {
 		More     bool           `json:"more"`
 	}
 	st.OK(t, owner.Call(t, "booking", "list", `{}`)).Decode(t, &page)
-	if len(page.Bookings) != 2 || !page.More || page.Bookings[0].Start != at(tue, "10:00") {
+	if len(page.Bookings) != 2 || !page.More || rfc(page.Bookings[0].Start) != at(tue, "10:00") {
 		t.Fatalf("first page: %+v", page)
 	}
 	st.OK(t, owner.Call(t, "booking", "list", `{"from":"2026-11-25"}`)).Decode(t, &page)

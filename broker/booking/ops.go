@@ -11,6 +11,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Sources of a booking.
@@ -47,36 +48,20 @@ func (d *Desk) services(_ context.Context, req *svc.Request) (any, error) {
 	if err := decode(req.Body, &r); err != nil {
 		return nil, err
 	}
-	type need struct {
-		Kind  string `json:"kind"`
-		Skill string `json:"skill,omitempty"`
-	}
-	type item struct {
-		ID           string   `json:"id"`
-		Name         Text     `json:"name"`
-		Category     string   `json:"category"`
-		Minutes      int      `json:"minutes"`
-		Price        int64    `json:"price"`
-		Currency     string   `json:"currency"`
-		Needs        []need   `json:"needs"`
-		Species      []string `json:"species,omitempty"`
-		Sizes        []string `json:"sizes,omitempty"`
-		BabyAgeMonth []int    `json:"baby_age_months,omitempty"`
-	}
-	out := make([]item, 0, len(d.cat.Services))
+	out := make([]proto.Service, 0, len(d.cat.Services))
 	for _, s := range d.cat.Services {
-		it := item{ID: s.ID, Name: s.Name, Category: s.Category, Minutes: int(s.Duration / time.Minute),
-			Price: s.Price, Currency: s.Currency, Needs: []need{}, Species: s.Fits.Species, Sizes: s.Fits.Sizes}
+		it := proto.Service{ID: s.ID, Name: proto.Text(s.Name), Category: s.Category, Minutes: int(s.Duration / time.Minute),
+			Price: s.Price, Currency: s.Currency, Needs: []proto.Need{}, Species: s.Fits.Species, Sizes: s.Fits.Sizes}
 		for _, n := range s.Needs {
-			it.Needs = append(it.Needs, need(n))
+			it.Needs = append(it.Needs, proto.Need(n))
 		}
 		if s.Fits.HasAge {
-			it.BabyAgeMonth = []int{s.Fits.MinAgeMonths, s.Fits.MaxAgeMonths}
+			it.BabyAgeMonths = []int{s.Fits.MinAgeMonths, s.Fits.MaxAgeMonths}
 		}
 		out = append(out, it)
 	}
-	return map[string]any{"services": out, "time_zone": d.cat.Location().String(),
-		"stages": d.cat.Stages, "horizon_days": d.cat.HorizonDays}, nil
+	return proto.Catalogue{Services: out, TimeZone: d.cat.Location().String(),
+		Stages: d.cat.Stages, HorizonDays: d.cat.HorizonDays}, nil
 }
 
 // availability answers the free starts of a service on one or more days.
@@ -107,11 +92,7 @@ func (d *Desk) availability(_ context.Context, req *svc.Request) (any, error) {
 			return nil, err
 		}
 	}
-	type day struct {
-		Date  string     `json:"date"`
-		Slots []SlotView `json:"slots"`
-	}
-	days := make([]day, 0, r.Days)
+	days := make([]proto.DaySlots, 0, r.Days)
 	last := DateOf(now, d.cat.Location()).AddDays(d.cat.HorizonDays)
 	err = d.o.DB.View(func(tx *bolt.Tx) error {
 		for i := range r.Days {
@@ -123,14 +104,14 @@ func (d *Desk) availability(_ context.Context, req *svc.Request) (any, error) {
 			if err != nil {
 				return err
 			}
-			days = append(days, day{Date: date.String(), Slots: d.slotViews(d.cat.Slots(s, date, busy, now, r.Exclude))})
+			days = append(days, proto.DaySlots{Date: date.String(), Slots: d.slotViews(d.cat.Slots(s, date, busy, now, r.Exclude))})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("booking: availability: %w", err)
 	}
-	return map[string]any{"service": s.ID, "days": days}, nil
+	return proto.Availability{Service: s.ID, Days: days}, nil
 }
 
 // placeErr turns Catalog.Place's refusal into the answer.
@@ -381,7 +362,7 @@ func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string
 			return nil, err
 		}
 		v, err := d.view(rec, true)
-		return map[string]any{"booking": v}, err
+		return proto.BookingAnswer{Booking: v}, err
 	}
 	if profileID != "" {
 		p, err := d.loadProfile(profileID, nb.customer, who)
@@ -413,7 +394,7 @@ func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string
 	p.emit()
 	d.kick()
 	v, err := d.view(p.rec, true)
-	return map[string]any{"booking": v}, err
+	return proto.BookingAnswer{Booking: v}, err
 }
 
 func checkContact(c *Contact) error {
@@ -431,7 +412,7 @@ func (d *Desk) answer(r *record, who auth.Identity) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"booking": v}, nil
+	return proto.BookingAnswer{Booking: v}, nil
 }
 
 func wrongState(r *record, want string) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/chat"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Defaults of Options.
@@ -131,7 +132,7 @@ type Desk struct {
 }
 
 // ServiceName is the service's topic level: requests go to svc/booking/{op}.
-const ServiceName = "booking"
+const ServiceName = proto.ServiceBooking
 
 // New validates the options and returns the service; call Register before
 // the router starts and Run for the scheduler and the event publisher.
@@ -189,40 +190,30 @@ func New(o Options) (*Desk, error) {
 
 // Register adds the ops to the router. It does no I/O.
 func (d *Desk) Register() error {
-	ops := []struct {
-		name     string
-		h        svc.Handler
-		mutating bool
-	}{
-		{"services", d.services, false},
-		{"availability", d.availability, false},
-		{"book", d.book, true},
-		{"reschedule", d.reschedule, true},
-		{"cancel", d.cancel, true},
-		{"no_show", d.noShow, true},
-		{"check_in", d.checkIn, true},
-		{"progress", d.progress, true},
-		{"complete", d.complete, true},
-		{"survey", d.survey, true},
-		{"get", d.get, false},
-		{"list", d.list, false},
-		{"board", d.board, false},
-		{"changes", d.changes, false},
-		{"profile_put", d.profilePut, true},
-		{"profile_list", d.profileList, false},
-		{"profile_delete", d.profileDelete, true},
-		{"presence_start", d.presenceStart, false}, // not remembered: the answer holds a live code
-		{"presence_get", d.presenceGet, false},
-		{"presence_end", d.presenceEnd, true},
-	}
-	for _, op := range ops {
-		var opts []svc.OpOption
-		if op.mutating {
-			opts = append(opts, svc.Mutating())
-		}
-		if err := d.o.Router.Handle(ServiceName, op.name, op.h, opts...); err != nil {
-			return fmt.Errorf("booking: register %s: %w", op.name, err)
-		}
+	err := d.o.Router.HandleService(ServiceName, map[string]svc.Handler{
+		"services":       d.services,
+		"availability":   d.availability,
+		"book":           d.book,
+		"reschedule":     d.reschedule,
+		"cancel":         d.cancel,
+		"no_show":        d.noShow,
+		"check_in":       d.checkIn,
+		"progress":       d.progress,
+		"complete":       d.complete,
+		"survey":         d.survey,
+		"get":            d.get,
+		"list":           d.list,
+		"board":          d.board,
+		"changes":        d.changes,
+		"profile_put":    d.profilePut,
+		"profile_list":   d.profileList,
+		"profile_delete": d.profileDelete,
+		"presence_start": d.presenceStart,
+		"presence_get":   d.presenceGet,
+		"presence_end":   d.presenceEnd,
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("booking: register: %w", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/chat"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Presence keeps which customer is at which kiosk
@@ -23,7 +24,7 @@ type Presence interface {
 
 // ReasonNotPresent: a kiosk asked about a customer who has not confirmed
 // that she is at it (she scans the kiosk's presence code with her phone).
-const ReasonNotPresent = "not_present"
+const ReasonNotPresent = proto.ReasonNotPresent
 
 // present names the customer at desk device who now ("" for none, or when
 // the store keeps no presence).

@@ -12,27 +12,13 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Profile is a pet or a baby, owned by one customer. The booking form
 // pre-fills from it and staff see its notes on the board. It is personal
 // data: stored sealed, shown only to its customer and to staff.
-type Profile struct {
-	ID   string `json:"id,omitempty"`
-	Kind string `json:"kind"` // pet or baby
-	Name string `json:"name"`
-	// Pets.
-	Species      string `json:"species,omitempty"` // dog, cat, …
-	Breed        string `json:"breed,omitempty"`
-	Size         string `json:"size,omitempty"` // small, medium, large
-	VaccinatedOn string `json:"vaccinated_on,omitempty"`
-	// Both. A baby's birth date is required (services fit by age).
-	BirthDate   string   `json:"birth_date,omitempty"`
-	Allergies   []string `json:"allergies,omitempty"`
-	Temperament string   `json:"temperament,omitempty"` // "afraid of the dryer"
-	Notes       string   `json:"notes,omitempty"`
-	Updated     string   `json:"updated,omitempty"`
-}
+type Profile = proto.Profile
 
 // storedProfile is a profile with its owner.
 type storedProfile struct {
@@ -222,17 +208,6 @@ func (d *Desk) openProfile(id string, rec *profileRecord) (*storedProfile, error
 
 // profilePut creates a profile (no id: one is made from the request id) or
 // replaces one of the customer's.
-// profilePutAns is profile_put's answer.
-type profilePutAns struct {
-	Customer string  `json:"customer"`
-	Profile  Profile `json:"profile"`
-}
-
-// profileDeleteAns is profile_delete's answer.
-type profileDeleteAns struct {
-	Deleted bool `json:"deleted"`
-}
-
 func (d *Desk) profilePut(ctx context.Context, req *svc.Request) (any, error) {
 	var q profilePutReq
 	if err := decode(req.Body, &q); err != nil {
@@ -260,7 +235,7 @@ func (d *Desk) profilePut(ctx context.Context, req *svc.Request) (any, error) {
 		return nil, fmt.Errorf("booking: encode profile: %w", err)
 	}
 	var full bool
-	ans := &profilePutAns{Profile: p, Customer: customer}
+	ans := &proto.ProfileAnswer{Profile: p, Customer: customer}
 	err = d.update(ctx, func(tx *bolt.Tx) error {
 		full = false
 		w, err := writable(tx)
@@ -345,7 +320,7 @@ func (d *Desk) profileList(_ context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"customer": customer, "profiles": ps}, nil
+	return proto.ProfilesAnswer{Customer: customer, Profiles: ps}, nil
 }
 
 func (d *Desk) profileDelete(ctx context.Context, req *svc.Request) (any, error) {
@@ -368,12 +343,12 @@ func (d *Desk) profileDelete(ctx context.Context, req *svc.Request) (any, error)
 		return nil, err
 	}
 	if rec == nil {
-		return map[string]any{"deleted": false}, nil // already gone: a repeat
+		return proto.DeletedAnswer{Deleted: false}, nil // already gone: a repeat
 	}
 	if rec.Customer != customer {
 		return nil, failf(svc.CodeForbidden, ReasonNotYours, "profile %s belongs to another customer", q.Profile)
 	}
-	deleted := &profileDeleteAns{Deleted: true}
+	deleted := &proto.DeletedAnswer{Deleted: true}
 	err = d.update(ctx, func(tx *bolt.Tx) error {
 		w, err := writable(tx)
 		if err != nil {

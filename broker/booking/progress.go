@@ -11,6 +11,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/chat"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // progress posts a stage of a checked-in booking: the owner gets it as an
@@ -143,12 +144,7 @@ func (d *Desk) survey(ctx context.Context, req *svc.Request) (any, error) {
 }
 
 // Survey is a stored survey answer, for the store's reports.
-type Survey struct {
-	Booking string    `json:"booking"`
-	Score   int       `json:"score"`
-	Comment string    `json:"comment,omitempty"`
-	TS      time.Time `json:"ts"`
-}
+type Survey = proto.SurveyAnswer
 
 // SurveyOf reads the survey answer of a booking (nil when there is none).
 func (d *Desk) SurveyOf(booking string) (*Survey, error) {

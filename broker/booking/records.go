@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storeedge/storeedge/proto"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -38,13 +39,13 @@ var (
 // errCorrupt marks a stored record that does not decode.
 var errCorrupt = errors.New("booking: corrupt record")
 
-// Booking states.
+// Booking states (proto.Status*).
 const (
-	StatusBooked    = "booked"
-	StatusCheckedIn = "checked_in"
-	StatusCompleted = "completed"
-	StatusCancelled = "cancelled"
-	StatusNoShow    = "no_show"
+	StatusBooked    = proto.StatusBooked
+	StatusCheckedIn = proto.StatusCheckedIn
+	StatusCompleted = proto.StatusCompleted
+	StatusCancelled = proto.StatusCancelled
+	StatusNoShow    = proto.StatusNoShow
 )
 
 // record is a stored booking. Personal data (notes, contact) is sealed.
@@ -78,10 +79,7 @@ type personal struct {
 }
 
 // Contact is how the store reaches a customer who booked at the kiosk.
-type Contact struct {
-	Name  string `json:"name,omitempty"`
-	Phone string `json:"phone,omitempty"`
-}
+type Contact = proto.Contact
 
 // progress is one stage a booking went through. Its note may be personal
 // ("found a tick behind the left ear"): it is stored sealed (SealedNote,

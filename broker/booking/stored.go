@@ -186,7 +186,7 @@ func (d *Desk) mutateWith(ctx context.Context, id string, now time.Time, photo *
 		if err := d.store(w, &r, old); err != nil {
 			return err
 		}
-		ch.Start, ch.End, ch.Status, ch.Stage, ch.Resources = d.fmtTime(r.Start), d.fmtTime(r.End), r.Status, r.Stage, r.Resources
+		ch.Start, ch.End, ch.Status, ch.Stage, ch.Resources = d.wireTime(r.Start), d.wireTime(r.End), r.Status, r.Stage, r.Resources
 		if emit, err = d.commit(w, ch, photo); err != nil {
 			return err
 		}

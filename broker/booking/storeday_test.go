@@ -159,7 +159,7 @@ func TestStoreDay(t *testing.T) {
 		} `json:"days"`
 	}
 	st.OK(t, k.Call(t, "booking", "availability", fmt.Sprintf(`{"service":"large-dog-groom","date":%q}`, tue))).Decode(t, &avail)
-	if len(avail.Days) != 1 || !slices.ContainsFunc(avail.Days[0].Slots, func(s booking.SlotView) bool { return s.Start == at(tue, "15:00") }) {
+	if len(avail.Days) != 1 || !slices.ContainsFunc(avail.Days[0].Slots, func(s booking.SlotView) bool { return rfc(s.Start) == at(tue, "15:00") }) {
 		t.Fatalf("15:00 is not offered: %+v", avail)
 	}
 	var groom bookingAnswer
@@ -226,8 +226,8 @@ func TestStoreDay(t *testing.T) {
 	}
 	st.OK(t, staff.Call(t, "booking", "board", fmt.Sprintf(`{"date":%q}`, tue))).Decode(t, &board)
 	i := slices.IndexFunc(board.Bookings, func(e booking.BoardEntry) bool { return e.ID == g.ID })
-	if i < 0 || board.Bookings[i].Pet == nil || board.Bookings[i].Pet.Temperament != "afraid of the dryer" ||
-		!slices.Contains(board.Bookings[i].Pet.Allergies, "tea tree shampoo") || board.Bookings[i].Status != booking.StatusCheckedIn {
+	if i < 0 || board.Bookings[i].Profile == nil || board.Bookings[i].Profile.Temperament != "afraid of the dryer" ||
+		!slices.Contains(board.Bookings[i].Profile.Allergies, "tea tree shampoo") || board.Bookings[i].Status != booking.StatusCheckedIn {
 		t.Fatalf("the board does not show Nuomi's notes: %+v", board.Bookings)
 	}
 

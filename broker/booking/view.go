@@ -5,58 +5,27 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // View is a booking as answers show it. Notes and Contact are filled only
-// for the customer, staff and the device that made the booking.
-type View struct {
-	ID          string         `json:"id"`
-	Customer    string         `json:"customer"`
-	Service     string         `json:"service"`
-	ServiceName *Text          `json:"service_name,omitempty"`
-	Start       string         `json:"start"`
-	End         string         `json:"end"`
-	Resources   []string       `json:"resources"`
-	Status      string         `json:"status"`
-	Stage       string         `json:"stage,omitempty"`
-	Progress    []ProgressView `json:"progress,omitempty"`
-	Profile     string         `json:"profile,omitempty"`
-	Source      string         `json:"source"`
-	By          string         `json:"by"`
-	HQRequest   string         `json:"hq_request,omitempty"`
-	Created     time.Time      `json:"created"`
-	Updated     time.Time      `json:"updated"`
-	Rev         int            `json:"rev"`
-	Surveyed    bool           `json:"surveyed,omitempty"`
-	Notes       string         `json:"notes,omitempty"`
-	Contact     *Contact       `json:"contact,omitempty"`
-	Reason      string         `json:"reason,omitempty"` // why it was cancelled or missed
-}
-
-// ProgressView is one stage of a booking.
-type ProgressView struct {
-	Stage string    `json:"stage"`
-	TS    time.Time `json:"ts"`
-	By    string    `json:"by"`
-	Note  string    `json:"note,omitempty"`
-	Photo string    `json:"photo,omitempty"`
-}
-
-// SlotView is a free slot in an answer.
-type SlotView struct {
-	Start string `json:"start"`
-	End   string `json:"end"`
-}
+// for the customer, staff and the device that made the booking;
+// ProgressView is one stage of a booking; SlotView is a free slot in an
+// answer.
+type (
+	View         = proto.Booking
+	ProgressView = proto.ProgressEntry
+	SlotView     = proto.Slot
+)
 
 func (d *Desk) slotViews(ss []Slot) []SlotView {
 	out := make([]SlotView, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, SlotView{Start: d.fmtTime(s.Start), End: d.fmtTime(s.End)})
+		out = append(out, SlotView{Start: d.wireTime(s.Start), End: d.wireTime(s.End)})
 	}
 	return out
 }
@@ -88,11 +57,11 @@ func (d *Desk) viewFor(who auth.Identity, r *record) (View, error) {
 
 // view renders r; with private it opens the sealed notes and contact.
 func (d *Desk) view(r *record, private bool) (View, error) {
-	v := View{ID: r.ID, Customer: r.Customer, Service: r.Service, Start: d.fmtTime(r.Start), End: d.fmtTime(r.End),
+	v := View{ID: r.ID, Customer: r.Customer, Service: r.Service, Start: d.wireTime(r.Start), End: d.wireTime(r.End),
 		Resources: r.Resources, Status: r.Status, Stage: r.Stage, Profile: r.Profile, Source: r.Source, By: r.By,
 		HQRequest: r.HQRequest, Created: r.Created, Updated: r.Updated, Rev: r.Rev, Surveyed: r.Surveyed}
 	if s, ok := d.cat.Service(r.Service); ok {
-		v.ServiceName = &s.Name
+		v.ServiceName = (*proto.Text)(&s.Name)
 	}
 	for i, p := range r.Progress {
 		note, err := d.progressNote(r.ID, i, p)

@@ -1,7 +1,6 @@
 package booking
 
 import (
-	"encoding/json"
 	"regexp"
 	"time"
 	"unicode/utf8"
@@ -9,28 +8,30 @@ import (
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/internal/safetext"
 	"github.com/storeedge/storeedge/internal/strictjson"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // idPattern is the alphabet of booking, customer, profile and request ids.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-// Reasons in an error's details: a client switches on these, not on the message.
+// Reasons in an error's details: a client switches on these, not on the
+// message (proto.Reason*).
 const (
-	ReasonBadTime         = "bad_time"        // a time is not RFC 3339 with an offset
-	ReasonInPast          = "in_past"         // the start has passed
-	ReasonBeyondHorizon   = "beyond_horizon"  // further ahead than horizon_days
-	ReasonClosed          = "closed"          // the store is closed that day
-	ReasonOutsideHours    = "outside_hours"   // not inside one opening interval
-	ReasonTaken           = "taken"           // the resources are not free (conflict)
-	ReasonUnknownService  = "unknown_service" // no such service in the catalogue
-	ReasonUnknownBooking  = "unknown_booking"
-	ReasonUnknownProfile  = "unknown_profile"
-	ReasonNotYours        = "not_yours"        // another customer's booking or profile
-	ReasonDoesNotFit      = "does_not_fit"     // the pet's size or the baby's age is not taken
-	ReasonTooLong         = "too_long"         // a text field is over its limit
-	ReasonWrongState      = "wrong_state"      // e.g. rescheduling a cancelled booking
-	ReasonTooManyProfile  = "too_many"         // the customer has max_profiles profiles
-	ReasonAlreadyAnswered = "already_answered" // the survey was answered
+	ReasonBadTime         = proto.ReasonBadTime
+	ReasonInPast          = proto.ReasonInPast
+	ReasonBeyondHorizon   = proto.ReasonBeyondHorizon
+	ReasonClosed          = proto.ReasonClosed
+	ReasonOutsideHours    = proto.ReasonOutsideHours
+	ReasonTaken           = proto.ReasonTaken
+	ReasonUnknownService  = proto.ReasonUnknownService
+	ReasonUnknownBooking  = proto.ReasonUnknownBooking
+	ReasonUnknownProfile  = proto.ReasonUnknownProfile
+	ReasonNotYours        = proto.ReasonNotYours
+	ReasonDoesNotFit      = proto.ReasonDoesNotFit
+	ReasonTooLong         = proto.ReasonTooLong
+	ReasonWrongState      = proto.ReasonWrongState
+	ReasonTooManyProfile  = proto.ReasonTooManyProfile
+	ReasonAlreadyAnswered = proto.ReasonAlreadyAnswered
 )
 
 // failf answers code with a machine-readable reason in the details.
@@ -38,91 +39,59 @@ func failf(code, reason, format string, args ...any) error {
 	return svc.WithDetails(svc.Errorf(code, format, args...), map[string]any{"reason": reason})
 }
 
-// envelope holds the fields svc already checked; op bodies embed it.
-type envelope struct {
-	ID      string          `json:"id"`
-	V       int             `json:"v"`
-	ReplyTo json.RawMessage `json:"reply_to,omitempty"`
-}
-
-type servicesReq struct {
-	envelope
-}
-
-type availabilityReq struct {
-	envelope
-	Service string `json:"service"`
-	Date    string `json:"date"`
-	Days    int    `json:"days"`
-	Exclude string `json:"exclude"`
-}
-
-type bookReq struct {
-	envelope
-	Service  string   `json:"service"`
-	Start    string   `json:"start"`
-	Customer string   `json:"customer"`
-	Profile  string   `json:"profile"`
-	Notes    string   `json:"notes"`
-	Contact  *Contact `json:"contact"`
-	Source   string   `json:"source"`
-}
-
-type rescheduleReq struct {
-	envelope
-	Booking string `json:"booking"`
-	Start   string `json:"start"`
-}
-
-type bookingReq struct {
-	envelope
-	Booking string `json:"booking"`
-	Reason  string `json:"reason"`
-}
-
-type progressReq struct {
-	envelope
-	Booking string `json:"booking"`
-	Stage   string `json:"stage"`
-	Note    string `json:"note"`
-	Photo   string `json:"photo"`
-}
-
-type surveyReq struct {
-	envelope
-	Booking string `json:"booking"`
-	Score   int    `json:"score"`
-	Comment string `json:"comment"`
-}
-
-type listReq struct {
-	envelope
-	Customer string `json:"customer"`
-	From     string `json:"from"`
-}
-
-type boardReq struct {
-	envelope
-	Date string `json:"date"`
-}
-
-type changesReq struct {
-	envelope
-	After uint64 `json:"after"`
-	Limit int    `json:"limit"`
-}
-
-type profilePutReq struct {
-	envelope
-	Customer string  `json:"customer"`
-	Profile  Profile `json:"profile"`
-}
-
-type profileReq struct {
-	envelope
-	Customer string `json:"customer"`
-	Profile  string `json:"profile"`
-}
+// The request bodies: proto's, with the envelope svc already checked, so
+// strict decoding accepts them.
+type (
+	servicesReq     struct{ proto.Envelope }
+	availabilityReq struct {
+		proto.Envelope
+		proto.AvailabilityRequest
+	}
+	// bookReq and rescheduleReq read "start" as text, so that a malformed
+	// time is answered with ReasonBadTime and the field's name.
+	bookReq struct {
+		proto.Envelope
+		proto.BookRequest
+		Start string `json:"start"`
+	}
+	rescheduleReq struct {
+		proto.Envelope
+		proto.RescheduleRequest
+		Start string `json:"start"`
+	}
+	bookingReq struct {
+		proto.Envelope
+		proto.BookingRequest
+	}
+	progressReq struct {
+		proto.Envelope
+		proto.ProgressRequest
+	}
+	surveyReq struct {
+		proto.Envelope
+		proto.SurveyRequest
+	}
+	listReq struct {
+		proto.Envelope
+		proto.ListBookingsRequest
+	}
+	boardReq struct {
+		proto.Envelope
+		proto.BoardRequest
+	}
+	changesReq struct {
+		proto.Envelope
+		proto.ChangesRequest
+	}
+	profilePutReq struct {
+		proto.Envelope
+		proto.ProfilePutRequest
+	}
+	profileReq struct {
+		proto.Envelope
+		proto.ProfileRequest
+	}
+)
 
 // decode decodes one JSON object into v strictly (see internal/strictjson:
 // case-sensitive names, each once, no unknown fields, nothing after).
@@ -173,3 +142,7 @@ func clip(s string) string {
 
 // fmtTime renders a time in the store's zone.
 func (d *Desk) fmtTime(t time.Time) string { return t.In(d.cat.Location()).Format(time.RFC3339) }
+
+// wireTime is a time as answers and changes give it: in the store's zone,
+// to the second (it marshals as fmtTime renders it).
+func (d *Desk) wireTime(t time.Time) time.Time { return t.In(d.cat.Location()).Truncate(time.Second) }

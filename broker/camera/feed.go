@@ -17,6 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Codecs a camera may send. VP8 is needed for snapshots.
@@ -255,7 +256,7 @@ func (s *Service) prepareUpstream(f *feed, up *upstream) error {
 		return fmt.Errorf("camera: upstream: %w", err)
 	}
 	up.gate = newCandidateGate(func(c webrtc.ICECandidateInit) {
-		s.send(f.camera, up.session, Signal{Type: SignalCandidate, Candidate: &c})
+		s.send(f.camera, up.session, Signal{Type: SignalCandidate, Candidate: (*proto.ICECandidate)(&c)})
 	})
 	pc.OnICECandidate(up.gate.local)
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -430,12 +431,12 @@ func (s *Service) upstreamSignal(camera, session, origin string, sig Signal) {
 		}
 		up.mu.Lock()
 		if !up.remoteSet {
-			up.pending = append(up.pending, *sig.Candidate)
+			up.pending = append(up.pending, webrtc.ICECandidateInit(*sig.Candidate))
 			up.mu.Unlock()
 			return
 		}
 		up.mu.Unlock()
-		s.addCandidate(up.pc, *sig.Candidate, camera, session)
+		s.addCandidate(up.pc, webrtc.ICECandidateInit(*sig.Candidate), camera, session)
 	case SignalBye:
 		s.upstreamLost(f, up, "camera hung up")
 	}

@@ -24,10 +24,11 @@ import (
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/internal/strictjson"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // ServiceName is the service's topic level: requests go to svc/camera/{op}.
-const ServiceName = "camera"
+const ServiceName = proto.ServiceCamera
 
 // Inline subscription ids of the service (distinct from the other services').
 const (
@@ -37,9 +38,9 @@ const (
 )
 
 var (
-	signalFilter  = "camera/+/signal/+"
-	statusFilter  = "devices/+/status"
-	bookingFilter = "booking/events"
+	signalFilter  = proto.SignalTopic("+", "+")
+	statusFilter  = proto.DeviceStatusFilter
+	bookingFilter = proto.BookingStaffTopic
 )
 
 // Service is the camera relay and its svc/camera ops.
@@ -138,20 +139,18 @@ func (s *Service) pcConfig() webrtc.Configuration {
 
 // Register adds the service's ops to the router.
 func (s *Service) Register() error {
-	r := s.o.Router
-	for _, h := range []struct {
-		op   string
-		fn   svc.Handler
-		opts []svc.OpOption
-	}{
-		{"register", s.register, []svc.OpOption{svc.Roles("camera")}},
-		{"unregister", s.unregister, []svc.OpOption{svc.Roles("camera")}},
-		{"watch", s.watch, nil},
-		{"snapshot", s.snapshot, []svc.OpOption{svc.Roles(s.o.StaffRoles...), svc.Mutating()}},
-	} {
-		if err := r.Handle(ServiceName, h.op, h.fn, h.opts...); err != nil {
-			return fmt.Errorf("camera: %w", err)
-		}
+	err := s.o.Router.HandleService(ServiceName, map[string]svc.Handler{
+		"register":   s.register,
+		"unregister": s.unregister,
+		"watch":      s.watch,
+		"snapshot":   s.snapshot,
+	}, map[string][]svc.OpOption{
+		"register":   {svc.Roles("camera")},
+		"unregister": {svc.Roles("camera")},
+		"snapshot":   {svc.Roles(s.o.StaffRoles...)},
+	})
+	if err != nil {
+		return fmt.Errorf("camera: %w", err)
 	}
 	return nil
 }
@@ -326,14 +325,6 @@ func newID(prefix string) string {
 
 // errStopped answers requests arriving while the service stops.
 var errStopped = errors.New("camera: service stopped")
-
-// envelope holds the fields svc already checked; request bodies embed it
-// so strict decoding accepts them.
-type envelope struct {
-	ID      string          `json:"id"`
-	V       int             `json:"v"`
-	ReplyTo json.RawMessage `json:"reply_to,omitempty"`
-}
 
 // decode reads a request body strictly (internal/strictjson: case-sensitive
 // names, each once, no unknown fields), answering bad_request.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // byeGrace is how long a viewer's connection stays open (without media)
@@ -88,8 +89,7 @@ func (s *Service) watch(ctx context.Context, req *svc.Request) (any, error) {
 		ans.ICEServers = []ICEServer{}
 	}
 	if g.booking != "" {
-		until := g.until.UTC()
-		ans.Until = &until
+		ans.Until = g.until.UTC()
 	}
 	s.log.Info("camera: watching", "camera", q.Camera, "session", v.id, "viewer", req.From.ClientID, "booking", g.booking)
 	return ans, nil
@@ -116,14 +116,14 @@ func (s *Service) viewerSignal(camera, session, origin string, sig Signal) {
 		v.mu.Lock()
 		if !v.remoteSet {
 			if len(v.pending) < 64 { // a browser sends a handful
-				v.pending = append(v.pending, *sig.Candidate)
+				v.pending = append(v.pending, webrtc.ICECandidateInit(*sig.Candidate))
 			}
 			v.mu.Unlock()
 			return
 		}
 		pc := v.pc
 		v.mu.Unlock()
-		s.addCandidate(pc, *sig.Candidate, camera, session)
+		s.addCandidate(pc, webrtc.ICECandidateInit(*sig.Candidate), camera, session)
 	case SignalBye:
 		s.endViewer(v, ReasonClosed, false)
 	}
@@ -143,7 +143,7 @@ func (s *Service) answer(v *viewer, sdp string) error {
 	}
 	camera := v.feed.camera
 	gate := newCandidateGate(func(c webrtc.ICECandidateInit) {
-		s.send(camera, v.id, Signal{Type: SignalCandidate, Candidate: &c})
+		s.send(camera, v.id, Signal{Type: SignalCandidate, Candidate: (*proto.ICECandidate)(&c)})
 	})
 	v.mu.Lock()
 	v.pc, v.gate = pc, gate

@@ -1,30 +1,26 @@
 package camera
 
-import (
-	"time"
+import "github.com/storeedge/storeedge/proto"
 
-	"github.com/pion/webrtc/v4"
+// Signal types on camera/{camera}/signal/{session} (proto.Signal*).
+const (
+	SignalOffer     = proto.SignalOffer
+	SignalAnswer    = proto.SignalAnswer
+	SignalCandidate = proto.SignalCandidate
+	SignalBye       = proto.SignalBye
 )
 
-// Signal types on camera/{camera}/signal/{session}.
+// Reasons a bye gives (proto.Bye*).
 const (
-	SignalOffer     = "offer"
-	SignalAnswer    = "answer"
-	SignalCandidate = "candidate"
-	SignalBye       = "bye"
-)
-
-// Reasons a bye gives.
-const (
-	ReasonClosed        = "closed"         // the other side hung up
-	ReasonTimeout       = "timeout"        // not connected within SignalTimeout
-	ReasonGrantEnded    = "grant_ended"    // the booking's slot ended or the pet was checked out
-	ReasonCameraOffline = "camera_offline" // the camera went away
-	ReasonShutdown      = "shutdown"       // the broker is stopping
+	ReasonClosed        = proto.ByeClosed        // the other side hung up
+	ReasonTimeout       = proto.ByeTimeout       // not connected within SignalTimeout
+	ReasonGrantEnded    = proto.ByeGrantEnded    // the booking's slot ended or the pet was checked out
+	ReasonCameraOffline = proto.ByeCameraOffline // the camera went away
+	ReasonShutdown      = proto.ByeShutdown      // the broker is stopping
 )
 
 // RelayFrom is the "from" of every signal the relay sends.
-const RelayFrom = "relay"
+const RelayFrom = proto.SignalFromRelay
 
 // upstreamPrefix starts the session ids of relay-to-camera sessions;
 // viewer sessions start with viewerPrefix.
@@ -37,67 +33,38 @@ const (
 // is 3-6 KB; anything far larger is not a signal.
 const maxSignalBytes = 64 << 10
 
-// Signal is one signaling message.
-type Signal struct {
-	V         int                      `json:"v"`
-	Type      string                   `json:"type"`
-	From      string                   `json:"from,omitempty"`
-	SDP       string                   `json:"sdp,omitempty"`
-	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
-	Reason    string                   `json:"reason,omitempty"`
-}
+// Signal is one signaling message; its candidate converts to and from
+// webrtc.ICECandidateInit.
+type Signal = proto.Signal
 
 // ICEServer is a STUN or TURN server handed to viewers (and used by the
 // relay itself) for peers outside the store's LAN.
-type ICEServer struct {
-	URLs       []string `json:"urls" yaml:"urls"`
-	Username   string   `json:"username,omitempty" yaml:"username"`
-	Credential string   `json:"credential,omitempty" yaml:"credential"`
-}
+type ICEServer = proto.ICEServer
 
-type registerReq struct {
-	envelope
-	Codec string `json:"codec"`
-}
+// The request bodies: proto's, with the envelope svc already checked, so
+// strict decoding accepts them. cameraReq names a camera, or a booking
+// whose room's camera is meant (customers do not know camera ids; the
+// console posts a booking's stage).
+type (
+	registerReq struct {
+		proto.Envelope
+		proto.CameraRegisterRequest
+	}
+	cameraReq struct {
+		proto.Envelope
+		proto.CameraRequest
+	}
+)
 
-type registerAns struct {
-	Camera   string `json:"camera"`
-	Resource string `json:"resource"`
-}
-
-// cameraReq names a camera, or a booking whose room's camera is meant
-// (customers do not know camera ids; the console posts a booking's stage).
-type cameraReq struct {
-	envelope
-	Camera  string `json:"camera"`
-	Booking string `json:"booking"`
-}
-
-type watchAns struct {
-	Session     string      `json:"session"`
-	Topic       string      `json:"topic"`
-	Camera      string      `json:"camera"`
-	Resource    string      `json:"resource,omitempty"`
-	Booking     string      `json:"booking,omitempty"`
-	Until       *time.Time  `json:"until,omitempty"`
-	ICEServers  []ICEServer `json:"ice_servers"`
-	ExpiresInMs int64       `json:"expires_in_ms"`
-}
+// Answers: proto's wire types under the service's names.
+type (
+	registerAns = proto.CameraRegistration
+	watchAns    = proto.WatchSession
+	snapshotAns = proto.SnapshotAnswer
+)
 
 // Still is a snapshot stored in the media store.
-type Still struct {
-	Hash   string `json:"hash"`
-	Type   string `json:"type"`
-	Size   int64  `json:"size"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-}
-
-type snapshotAns struct {
-	Media Still `json:"media"`
-}
+type Still = proto.Still
 
 // SignalTopic is the signaling topic of a session.
-func SignalTopic(camera, session string) string {
-	return "camera/" + camera + "/signal/" + session
-}
+func SignalTopic(camera, session string) string { return proto.SignalTopic(camera, session) }

@@ -71,7 +71,7 @@ func (s *Service) openChecked(ctx context.Context, req *svc.Request, r openReq) 
 		if err := checkResume(c, dev, r.Members); err != nil {
 			return err
 		}
-		ans = &openAns{convView: view(tx, c, dev)}
+		ans = &openAns{ConversationView: view(tx, c, dev)}
 		return nil
 	}); err != nil || ans != nil {
 		return ans, err
@@ -119,7 +119,7 @@ func (s *Service) openChecked(ctx context.Context, req *svc.Request, r openReq) 
 		if err := s.putConv(w.convs, c); err != nil {
 			return err
 		}
-		ans = &openAns{convView: view(tx, c, dev), New: created}
+		ans = &openAns{ConversationView: view(tx, c, dev), New: created}
 		return req.Keep(tx, ans)
 	})
 	if err != nil {

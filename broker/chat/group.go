@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Groups: a staff member creates a group (parents of babies born the same
@@ -21,20 +22,12 @@ import (
 // service refuses them history and sends, and the ACL (%m) stops delivering
 // the group's events to them.
 
-// membersCard is the body of a system message about membership.
-type membersCard struct {
-	Type    string   `json:"type"` // "members"
-	Added   []string `json:"added,omitempty"`
-	Removed []string `json:"removed,omitempty"`
-	By      string   `json:"by"`
-	Title   string   `json:"title,omitempty"`
-}
-
-type groupAns struct {
-	convView
-	Added   []string `json:"added"`
-	Removed []string `json:"removed"`
-}
+// membersCard is the body of a system message about membership; groupAns
+// the answer of the group ops.
+type (
+	membersCard = proto.MembersCard
+	groupAns    = proto.GroupAnswer
+)
 
 func (s *Service) groupCreate(ctx context.Context, req *svc.Request) (any, error) {
 	dev, err := caller(req)
@@ -70,7 +63,7 @@ func (s *Service) groupCreate(ctx context.Context, req *svc.Request) (any, error
 			return err
 		}
 		if c != nil { // this request created it before
-			ans = &groupAns{convView: view(tx, c, dev), Added: []string{}, Removed: []string{}}
+			ans = &groupAns{ConversationView: view(tx, c, dev), Added: []string{}, Removed: []string{}}
 			return req.Keep(tx, ans)
 		}
 		c = &conv{V: 1, ID: id, Kind: ConvGroup, Title: r.Title, Members: members, Created: now, By: dev}
@@ -85,7 +78,7 @@ func (s *Service) groupCreate(ctx context.Context, req *svc.Request) (any, error
 		if err := s.putConv(w.convs, c); err != nil {
 			return err
 		}
-		ans = &groupAns{convView: view(tx, c, dev), Added: members, Removed: []string{}}
+		ans = &groupAns{ConversationView: view(tx, c, dev), Added: members, Removed: []string{}}
 		return req.Keep(tx, ans)
 	})
 	if err != nil {
@@ -179,7 +172,7 @@ func (s *Service) changeMembers(ctx context.Context, req *svc.Request, add bool)
 				return err
 			}
 		}
-		ans.convView = view(tx, c, dev)
+		ans.ConversationView = view(tx, c, dev)
 		return req.Keep(tx, ans)
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Customers at home reach the store through HQ. Their member ids start with
@@ -124,7 +125,7 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 		if m.V != 1 || !isRemote(m.Customer) || !idPattern.MatchString(m.Customer) || !idPattern.MatchString(m.ID) {
 			return fmt.Errorf("%w: want v 1, an id and a customer id starting with %q", ErrHQInput, RemotePrefix)
 		}
-		r := sendReq{envelope: envelope{ID: m.ID, V: 1}, Conversation: m.Customer, Kind: m.Kind, Text: m.Text, Card: m.Card, Lang: m.Lang}
+		r := sendReq{Envelope: proto.Envelope{ID: m.ID, V: 1}, ChatSendRequest: proto.ChatSendRequest{Conversation: m.Customer, Kind: m.Kind, Text: m.Text, Card: m.Card, Lang: m.Lang}}
 		// Check the message before the open: an invalid message from a new
 		// customer must store nothing, not even their conversation (the
 		// open commits on its own, before the send is refused).
@@ -132,7 +133,7 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrHQInput, err)
 		}
-		if _, err := s.openChecked(ctx, s.hqRequest(m.Customer, m.ID+".open"), openReq{envelope: envelope{ID: m.ID + ".open", V: 1}}); err != nil {
+		if _, err := s.openChecked(ctx, s.hqRequest(m.Customer, m.ID+".open"), openReq{Envelope: proto.Envelope{ID: m.ID + ".open", V: 1}}); err != nil {
 			return hqError(err)
 		}
 		_, err = s.sendChecked(ctx, s.hqRequest(m.Customer, m.ID), r, b)
@@ -145,7 +146,7 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 		if r.V != 1 || !isRemote(r.Customer) || !idPattern.MatchString(r.Customer) || !idPattern.MatchString(r.ID) {
 			return fmt.Errorf("%w: want v 1, an id and a customer id starting with %q", ErrHQInput, RemotePrefix)
 		}
-		_, err := s.readChecked(ctx, s.hqRequest(r.Customer, r.ID), readReq{envelope: envelope{ID: r.ID, V: 1}, Conversation: r.Customer, UpTo: &r.UpTo})
+		_, err := s.readChecked(ctx, s.hqRequest(r.Customer, r.ID), readReq{Envelope: proto.Envelope{ID: r.ID, V: 1}, ChatReadRequest: proto.ChatReadRequest{Conversation: r.Customer, UpTo: &r.UpTo}})
 		return hqError(err)
 	}
 	return fmt.Errorf("%w: unknown topic %q", ErrHQInput, topic)

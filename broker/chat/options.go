@@ -16,6 +16,7 @@ import (
 	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Defaults of Options.
@@ -186,44 +187,34 @@ func New(o Options) (*Service, error) {
 }
 
 // ServiceName is the service's topic level: requests go to svc/chat/{op}.
-const ServiceName = "chat"
+const ServiceName = proto.ServiceChat
 
 // Register adds the ops to the router (before or after it starts). It does no
 // I/O: the buckets are created by the first write.
 func (s *Service) Register() error {
-	ops := []struct {
-		name     string
-		h        svc.Handler
-		mutating bool
-	}{
-		{"open", s.open, true},
-		{"send", s.send, true},
-		{"history", s.history, false},
-		{"read", s.read, true},
-		{"recall", s.recall, true},
-		{"list", s.list, false},
-		{"delivered", s.delivered, true},
-		{"group_create", s.groupCreate, true},
-		{"group_add", s.groupAdd, true},
-		{"group_remove", s.groupRemove, true},
-		{"handoff", s.handoff, true},
-		{"waiting", s.waiting, false},
-		{"assign", s.assign, true},
-		{"quick_replies", s.quickReplies, false},
-		{"session", s.session, false},              // not remembered: the answer holds a live token
-		{"presence_start", s.presenceStart, false}, // not remembered: the answer holds a live code
-		{"presence_get", s.presenceGet, false},
-		{"presence_end", s.presenceEnd, true},
-		{"presence_confirm", s.presenceConfirm, true},
-	}
-	for _, op := range ops {
-		var opts []svc.OpOption
-		if op.mutating {
-			opts = append(opts, svc.Mutating())
-		}
-		if err := s.o.Router.Handle(ServiceName, op.name, op.h, opts...); err != nil {
-			return fmt.Errorf("chat: register %s: %w", op.name, err)
-		}
+	err := s.o.Router.HandleService(ServiceName, map[string]svc.Handler{
+		"open":             s.open,
+		"send":             s.send,
+		"history":          s.history,
+		"read":             s.read,
+		"recall":           s.recall,
+		"list":             s.list,
+		"delivered":        s.delivered,
+		"group_create":     s.groupCreate,
+		"group_add":        s.groupAdd,
+		"group_remove":     s.groupRemove,
+		"handoff":          s.handoff,
+		"waiting":          s.waiting,
+		"assign":           s.assign,
+		"quick_replies":    s.quickReplies,
+		"session":          s.session,
+		"presence_start":   s.presenceStart,
+		"presence_get":     s.presenceGet,
+		"presence_end":     s.presenceEnd,
+		"presence_confirm": s.presenceConfirm,
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("chat: register: %w", err)
 	}
 	return nil
 }

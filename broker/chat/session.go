@@ -9,16 +9,10 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
-type sessionAns struct {
-	Customer     string    `json:"customer"`
-	Conversation string    `json:"conversation"`
-	URL          string    `json:"url"`
-	Expires      time.Time `json:"expires"`
-	// QRPNG is the URL as a QR code: a PNG image, base64 (encoding/json).
-	QRPNG []byte `json:"qr_png"`
-}
+type sessionAns = proto.ChatSession
 
 // session: a chat tablet (or staff) asks for a scan-to-chat session. The
 // answer is a one-time URL, also as a QR code PNG, that logs the customer's
@@ -77,21 +71,12 @@ func (s *Service) session(ctx context.Context, req *svc.Request) (any, error) {
 
 // ReasonNotPresent is the details reason of a session for a customer who
 // has not confirmed the device's presence code.
-const ReasonNotPresent = "not_present"
+const ReasonNotPresent = proto.ReasonNotPresent
 
-type presenceCodeAns struct {
-	Code    string    `json:"code"`
-	URL     string    `json:"url"`
-	Expires time.Time `json:"expires"`
-	// QRPNG is the URL as a QR code: a PNG image, base64 (encoding/json).
-	QRPNG []byte `json:"qr_png"`
-}
-
-type presenceAns struct {
-	Device   string     `json:"device,omitempty"`
-	Customer string     `json:"customer"`
-	Until    *time.Time `json:"until,omitempty"`
-}
+type (
+	presenceCodeAns = proto.PresenceCode
+	presenceAns     = proto.Presence
+)
 
 // presenceDevice checks that the caller is a device that may show presence
 // codes (SessionRoles) and that the store has them.
@@ -182,7 +167,7 @@ func EndPresence(ctx context.Context, p interface {
 	if err != nil {
 		return nil, fmt.Errorf("presence: end: %w", err)
 	}
-	return map[string]bool{"ended": had}, nil
+	return &proto.PresenceEndAnswer{Ended: had}, nil
 }
 
 // presenceConfirm: the customer's phone, logged in as her, confirms the
@@ -218,6 +203,6 @@ func (s *Service) presenceConfirm(ctx context.Context, req *svc.Request) (any, e
 }
 
 type presenceConfirmReq struct {
-	envelope
-	Code string `json:"code"`
+	proto.Envelope
+	proto.PresenceConfirmRequest
 }

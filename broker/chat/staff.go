@@ -6,11 +6,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // handoff: the customer pressed "talk to a person". Like a handoff phrase:
@@ -63,9 +63,7 @@ func (s *Service) handoff(ctx context.Context, req *svc.Request) (any, error) {
 	return ans, nil
 }
 
-type waitingAns struct {
-	Conversations []convView `json:"conversations"`
-}
+type waitingAns = proto.WaitingAnswer
 
 // waiting lists the conversations that wait for a person, longest waiting
 // first: all of them for staff who see all; for assigned-only staff their
@@ -195,19 +193,10 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 	return ans, nil
 }
 
-type quickReply struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
-	ZH    string `json:"zh"`
-	EN    string `json:"en"`
-}
-
-type quickRepliesAns struct {
-	QuickReplies []quickReply `json:"quick_replies"`
-	// Open says whether the store is open now; NextOpen when it opens next.
-	Open     bool       `json:"open"`
-	NextOpen *time.Time `json:"next_open,omitempty"`
-}
+type (
+	quickReply      = proto.QuickReply
+	quickRepliesAns = proto.QuickReplies
+)
 
 // quickReplies answers the store's saved snippets (faq.yaml quick_replies)
 // and whether the store is open.

@@ -7,25 +7,23 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"time"
 	"unicode/utf8"
 
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/internal/safetext"
 	"github.com/storeedge/storeedge/internal/strictjson"
+	"github.com/storeedge/storeedge/proto"
 )
 
-// Message kinds. Image, voice, video and file messages refer to a blob
-// uploaded through the media service (svc/media) by its SHA-256; system
-// messages are written by the service itself (group membership changes).
+// Message kinds (proto.Kind*).
 const (
-	KindText   = "text"
-	KindCard   = "card"
-	KindImage  = "image"
-	KindVoice  = "voice"
-	KindVideo  = "video"
-	KindFile   = "file"
-	KindSystem = "system"
+	KindText   = proto.KindText
+	KindCard   = proto.KindCard
+	KindImage  = proto.KindImage
+	KindVoice  = proto.KindVoice
+	KindVideo  = proto.KindVideo
+	KindFile   = proto.KindFile
+	KindSystem = proto.KindSystem
 )
 
 // mediaKinds maps a media message kind to the MIME type prefix its blob
@@ -33,94 +31,60 @@ const (
 var mediaKinds = map[string]string{KindImage: "image/", KindVoice: "audio/", KindVideo: "video/", KindFile: ""}
 
 // CardTypes are the structured cards a message may carry.
-var CardTypes = []string{"product", "booking", "promotion", "progress", "reminder", "survey"}
+var CardTypes = proto.CardTypes
 
 // idPattern is the alphabet of conversation ids and members (device ids, as
 // in the device registry); a conversation id is one topic level.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-// envelope holds the fields svc already checked; op bodies embed it so
+// The request bodies: proto's, with the envelope svc already checked, so
 // strict decoding accepts them.
-type envelope struct {
-	ID      string          `json:"id"`
-	V       int             `json:"v"`
-	ReplyTo json.RawMessage `json:"reply_to,omitempty"`
-}
-
-type openReq struct {
-	envelope
-	Conversation string   `json:"conversation"`
-	Members      []string `json:"members"`
-}
-
-type sendReq struct {
-	envelope
-	Conversation string          `json:"conversation"`
-	Kind         string          `json:"kind"`
-	Text         *string         `json:"text"`
-	Card         json.RawMessage `json:"card"`
-	Media        *mediaRef       `json:"media"`
-	Announcement bool            `json:"announcement"`
-	Lang         string          `json:"lang"`
-}
-
-// mediaRef names an uploaded blob.
-type mediaRef struct {
-	Hash string `json:"hash"`
-}
-
-type historyReq struct {
-	envelope
-	Conversation string `json:"conversation"`
-	After        uint64 `json:"after"`
-	Limit        int    `json:"limit"`
-}
-
-type readReq struct {
-	envelope
-	Conversation string  `json:"conversation"`
-	UpTo         *uint64 `json:"up_to"`
-}
-
-type groupCreateReq struct {
-	envelope
-	Title   string   `json:"title"`
-	Members []string `json:"members"`
-}
-
-type groupMembersReq struct {
-	envelope
-	Conversation string   `json:"conversation"`
-	Members      []string `json:"members"`
-}
-
-type convReq struct {
-	envelope
-	Conversation string `json:"conversation"`
-}
-
-type assignReq struct {
-	envelope
-	Conversation string `json:"conversation"`
-	Staff        string `json:"staff"`
-}
-
-type sessionReq struct {
-	envelope
-	Customer string `json:"customer"`
-}
-
-type recallReq struct {
-	envelope
-	Conversation string `json:"conversation"`
-	Seq          uint64 `json:"seq"`
-}
-
-type listReq struct {
-	envelope
-	After string `json:"after"`
-	Limit int    `json:"limit"`
-}
+type (
+	openReq struct {
+		proto.Envelope
+		proto.ChatOpenRequest
+	}
+	sendReq struct {
+		proto.Envelope
+		proto.ChatSendRequest
+	}
+	historyReq struct {
+		proto.Envelope
+		proto.ChatHistoryRequest
+	}
+	readReq struct {
+		proto.Envelope
+		proto.ChatReadRequest
+	}
+	groupCreateReq struct {
+		proto.Envelope
+		proto.GroupCreateRequest
+	}
+	groupMembersReq struct {
+		proto.Envelope
+		proto.GroupMembersRequest
+	}
+	convReq struct {
+		proto.Envelope
+		proto.ConversationRequest
+	}
+	assignReq struct {
+		proto.Envelope
+		proto.AssignRequest
+	}
+	sessionReq struct {
+		proto.Envelope
+		proto.ChatSessionRequest
+	}
+	recallReq struct {
+		proto.Envelope
+		proto.ChatRecallRequest
+	}
+	listReq struct {
+		proto.Envelope
+		proto.ChatListRequest
+	}
+)
 
 // errTooLarge marks a decode failure that is a size limit, not bad input.
 var errTooLarge = errors.New("too large")
@@ -176,16 +140,7 @@ type body struct {
 }
 
 // MediaInfo describes the blob of a media message (from broker/media).
-type MediaInfo struct {
-	Hash       string `json:"hash"`
-	Type       string `json:"type"`
-	Size       int64  `json:"size"`
-	Name       string `json:"name,omitempty"`
-	DurationMs int64  `json:"duration_ms,omitempty"`
-	Width      int    `json:"width,omitempty"`
-	Height     int    `json:"height,omitempty"`
-	Thumbnail  string `json:"thumbnail,omitempty"`
-}
+type MediaInfo = proto.MediaInfo
 
 func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
 	var r sendReq
@@ -402,7 +357,7 @@ func decodeSession(b []byte) (sessionReq, error) {
 }
 
 func decodeEmpty(b []byte) error {
-	var r envelope
+	var r proto.Envelope
 	return decodeStrict(b, &r)
 }
 
@@ -470,99 +425,25 @@ func decodeList(b []byte, pageSize int) (listReq, error) {
 	return r, nil
 }
 
-// Answers.
-
-type convView struct {
-	Conversation string     `json:"conversation"`
-	Kind         string     `json:"kind"`
-	Title        string     `json:"title,omitempty"`
-	Members      []string   `json:"members"`
-	Created      time.Time  `json:"created"`
-	LastSeq      uint64     `json:"last_seq"`
-	ReadUpTo     uint64     `json:"read_up_to"`
-	Unread       uint64     `json:"unread"`
-	Assistant    bool       `json:"assistant"`
-	Waiting      *time.Time `json:"waiting,omitempty"`
-	Assigned     []string   `json:"assigned,omitempty"`
-	Receipts     []Receipt  `json:"receipts"`
-}
+// Answers: proto's wire types under the service's names.
+type (
+	convView     = proto.ConversationView
+	openAns      = proto.ChatOpenAnswer
+	sendAns      = proto.ChatSendAnswer
+	historyAns   = proto.HistoryPage
+	readAns      = proto.ReadAnswer
+	deliveredAns = proto.DeliveredAnswer
+	recallAns    = proto.RecallAnswer
+	listAns      = proto.ConversationPage
+)
 
 // Receipt is how far one member's devices got (delivered) and how far the
 // member read; read implies delivered.
-type Receipt struct {
-	Member    string `json:"member"`
-	Delivered uint64 `json:"delivered"`
-	Read      uint64 `json:"read"`
-}
-
-type openAns struct {
-	convView
-	New bool `json:"new"`
-}
-
-type sendAns struct {
-	Conversation string    `json:"conversation"`
-	Seq          uint64    `json:"seq"`
-	TS           time.Time `json:"ts"`
-}
+type Receipt = proto.Receipt
 
 // Message is one message as history returns it. A recalled message has
 // Recalled set and neither Text nor Card.
-type Message struct {
-	Seq      uint64          `json:"seq"`
-	ID       string          `json:"id"`
-	From     string          `json:"from"`
-	Kind     string          `json:"kind"`
-	TS       time.Time       `json:"ts"`
-	Text     string          `json:"text,omitempty"`
-	Card     json.RawMessage `json:"card,omitempty"`
-	Media    *MediaInfo      `json:"media,omitempty"`
-	Recalled *time.Time      `json:"recalled,omitempty"`
-	// From is a member, the FAQ assistant ("assistant") or a store
-	// service that posts into the conversation (Post, e.g. "booking").
-	// Auto marks an answer of the FAQ assistant, Intent the question it
-	// answered.
-	Auto         bool   `json:"auto,omitempty"`
-	Intent       string `json:"intent,omitempty"`
-	Announcement bool   `json:"announcement,omitempty"`
-}
-
-type historyAns struct {
-	Conversation string    `json:"conversation"`
-	Messages     []Message `json:"messages"`
-	Next         uint64    `json:"next"`
-	More         bool      `json:"more"`
-	LastSeq      uint64    `json:"last_seq"`
-	ReadUpTo     uint64    `json:"read_up_to"`
-	Unread       uint64    `json:"unread"`
-	// Receipts are every member's delivered and read pointers, as in open
-	// and list: a device syncing with history gets the ticks too, so all
-	// devices of a member converge (they were computed and dropped before).
-	Receipts []Receipt `json:"receipts"`
-}
-
-type readAns struct {
-	Conversation string `json:"conversation"`
-	UpTo         uint64 `json:"up_to"`
-	Unread       uint64 `json:"unread"`
-}
-
-type deliveredAns struct {
-	Conversation string `json:"conversation"`
-	UpTo         uint64 `json:"up_to"`
-}
-
-type recallAns struct {
-	Conversation string    `json:"conversation"`
-	Seq          uint64    `json:"seq"`
-	Recalled     time.Time `json:"recalled"`
-}
-
-type listAns struct {
-	Conversations []convView `json:"conversations"`
-	Next          string     `json:"next"`
-	More          bool       `json:"more"`
-}
+type Message = proto.ChatMessage
 
 func clip(s string) string {
 	if len(s) > 64 {

@@ -15,10 +15,11 @@ import (
 	"github.com/storeedge/storeedge/broker/media"
 	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // ServiceName is the service's topic level: requests go to svc/media/{op}.
-const ServiceName = "media"
+const ServiceName = proto.ServiceMedia
 
 // DefaultStaffRoles are the roles that may fetch any blob when
 // Options.CanFetch is nil.
@@ -144,26 +145,16 @@ func (s *Service) RequestBytes() int { return RequestBytesFor(s.chunkBytes) }
 // Register adds the ops to the router (before or after it starts). It does no
 // I/O.
 func (s *Service) Register() error {
-	ops := []struct {
-		name     string
-		h        svc.Handler
-		mutating bool
-	}{
-		{"begin", s.begin, true},
-		{"chunk", s.chunk, true},
-		{"status", s.status, false},
-		{"complete", s.complete, true},
-		{"stat", s.stat, false},
-		{"get", s.get, false},
-	}
-	for _, op := range ops {
-		var opts []svc.OpOption
-		if op.mutating {
-			opts = append(opts, svc.Mutating())
-		}
-		if err := s.o.Router.Handle(ServiceName, op.name, op.h, opts...); err != nil {
-			return fmt.Errorf("mediasvc: register %s: %w", op.name, err)
-		}
+	err := s.o.Router.HandleService(ServiceName, map[string]svc.Handler{
+		"begin":    s.begin,
+		"chunk":    s.chunk,
+		"status":   s.status,
+		"complete": s.complete,
+		"stat":     s.stat,
+		"get":      s.get,
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("mediasvc: register: %w", err)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package mediasvc
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/internal/safetext"
 	"github.com/storeedge/storeedge/internal/strictjson"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Field limits of the requests.
@@ -27,48 +27,30 @@ const (
 // uploadPattern is the alphabet of a client's upload id.
 var uploadPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
-// envelope holds the fields svc already checked; op bodies embed it so
+// The request bodies: proto's, with the envelope svc already checked, so
 // strict decoding accepts them.
-type envelope struct {
-	ID      string          `json:"id"`
-	V       int             `json:"v"`
-	ReplyTo json.RawMessage `json:"reply_to,omitempty"`
-}
-
-type beginReq struct {
-	envelope
-	Upload     string `json:"upload"`
-	Type       string `json:"type"`
-	Size       int64  `json:"size"`
-	SHA256     string `json:"sha256"`
-	Name       string `json:"name"`
-	DurationMs int64  `json:"duration_ms"`
-}
-
-type chunkReq struct {
-	envelope
-	Upload string  `json:"upload"`
-	Index  *int    `json:"index"`
-	Data   *string `json:"data"`
-}
-
-// uploadReq is the body of status and complete.
-type uploadReq struct {
-	envelope
-	Upload string `json:"upload"`
-}
-
-type statReq struct {
-	envelope
-	Hash string `json:"hash"`
-}
-
-type getReq struct {
-	envelope
-	Hash   string `json:"hash"`
-	Offset int64  `json:"offset"`
-	Length int64  `json:"length"`
-}
+type (
+	beginReq struct {
+		proto.Envelope
+		proto.UploadBeginRequest
+	}
+	chunkReq struct {
+		proto.Envelope
+		proto.UploadChunkRequest
+	}
+	uploadReq struct {
+		proto.Envelope
+		proto.UploadRef
+	} // status and complete
+	statReq struct {
+		proto.Envelope
+		proto.BlobStatRequest
+	}
+	getReq struct {
+		proto.Envelope
+		proto.BlobGetRequest
+	}
+)
 
 // errTooLarge marks a decode failure that is a size limit, not bad input.
 var errTooLarge = errors.New("too large")
@@ -212,21 +194,13 @@ func decodeGet(b []byte, maxLength int) (getReq, error) {
 	return r, nil
 }
 
-// Answers.
-
-// stateAns is where an upload stands (begin, status).
-type stateAns struct {
-	Upload     string `json:"upload"`
-	ChunkBytes int    `json:"chunk_bytes"`
-	Chunks     int    `json:"chunks"`
-	// Received counts the chunks stored.
-	Received int `json:"received"`
-	// Missing lists the chunks still to send, ascending.
-	Missing  []int     `json:"missing"`
-	Complete bool      `json:"complete"`
-	Hash     string    `json:"hash,omitempty"`
-	Expires  time.Time `json:"expires"`
-}
+// Answers: proto's wire types under the service's names.
+type (
+	stateAns = proto.UploadState       // begin, status
+	chunkAns = proto.UploadChunkAnswer // chunk
+	metaAns  = proto.Blob              // complete, stat
+	getAns   = proto.BlobPiece         // get
+)
 
 func stateOf(st media.UploadState) stateAns {
 	a := stateAns{
@@ -239,34 +213,9 @@ func stateOf(st media.UploadState) stateAns {
 	return a
 }
 
-type chunkAns struct {
-	Upload   string `json:"upload"`
-	Index    int    `json:"index"`
-	Received int    `json:"received"`
-	Chunks   int    `json:"chunks"`
-}
-
-// metaAns is a stored blob (complete, stat).
-type metaAns struct {
-	Hash       string `json:"hash"`
-	Type       string `json:"type"`
-	Size       int64  `json:"size"`
-	Width      int    `json:"width,omitempty"`
-	Height     int    `json:"height,omitempty"`
-	Thumbnail  string `json:"thumbnail,omitempty"`
-	DurationMs int64  `json:"duration_ms,omitempty"`
-}
-
 func metaOf(m media.Meta) metaAns {
 	return metaAns{Hash: m.SHA256, Type: m.Type, Size: m.Size, Width: m.Width, Height: m.Height,
 		Thumbnail: m.Thumbnail, DurationMs: m.DurationMs}
-}
-
-type getAns struct {
-	Hash   string `json:"hash"`
-	Offset int64  `json:"offset"`
-	Data   string `json:"data"`
-	EOF    bool   `json:"eof"`
 }
 
 func clip(s string) string {

@@ -5,17 +5,18 @@ import (
 	"fmt"
 
 	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/proto"
 )
 
-// The stable error codes of an answer (DESIGN §4 rule 4).
+// The stable error codes of an answer (DESIGN §4 rule 4; proto.Code*).
 const (
-	CodeBadRequest    = "bad_request"    // malformed JSON, missing or invalid id, wrong v, invalid op fields
-	CodeNotFound      = "not_found"      // unknown service or op, or the thing asked for does not exist
-	CodeForbidden     = "forbidden"      // the caller's role may not call the op, or may not touch the thing
-	CodeConflict      = "conflict"       // the request contradicts the current state (slot taken, …)
-	CodeTooLarge      = "too_large"      // the request exceeds Options.MaxRequestBytes or an op's own limit
-	CodeQuotaExceeded = "quota_exceeded" // a storage or per-client quota is used up; retry later
-	CodeUnavailable   = "unavailable"    // the service is busy, stopping or failed internally; retry later
+	CodeBadRequest    = proto.CodeBadRequest
+	CodeNotFound      = proto.CodeNotFound
+	CodeForbidden     = proto.CodeForbidden
+	CodeConflict      = proto.CodeConflict
+	CodeTooLarge      = proto.CodeTooLarge // above Options.MaxRequestBytes or an op's own limit
+	CodeQuotaExceeded = proto.CodeQuotaExceeded
+	CodeUnavailable   = proto.CodeUnavailable
 )
 
 // Error is an error with a stable code that a handler returns to answer

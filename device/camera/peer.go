@@ -81,23 +81,10 @@ func configuration(servers []device.ICEServer) webrtc.Configuration {
 }
 
 // toWire and fromWire convert trickled candidates between pion's and the
-// signaling's (the browser's) shape.
-func toWire(c webrtc.ICECandidateInit) *device.ICECandidate {
-	w := &device.ICECandidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex}
-	if c.UsernameFragment != nil {
-		w.UsernameFragment = *c.UsernameFragment
-	}
-	return w
-}
+// signaling's (the browser's) shape, which have the same fields.
+func toWire(c webrtc.ICECandidateInit) *device.ICECandidate { return (*device.ICECandidate)(&c) }
 
-func fromWire(w *device.ICECandidate) webrtc.ICECandidateInit {
-	c := webrtc.ICECandidateInit{Candidate: w.Candidate, SDPMid: w.SDPMid, SDPMLineIndex: w.SDPMLineIndex}
-	if w.UsernameFragment != "" {
-		u := w.UsernameFragment
-		c.UsernameFragment = &u
-	}
-	return c
-}
+func fromWire(w *device.ICECandidate) webrtc.ICECandidateInit { return webrtc.ICECandidateInit(*w) }
 
 // usable reports whether a trickled candidate is worth adding: the end of
 // candidates (an empty string) is sent by browsers and means nothing to

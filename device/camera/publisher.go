@@ -173,7 +173,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	in := newInbox[pubEvent]()
 	defer in.close()
 	filter := device.SignalTopic(p.camera, "+")
-	err := p.c.OnSignals(ctx, p.camera, func(session string, s device.Signal) {
+	err := p.c.OnSignals(ctx, p.camera, func(_, session string, s device.Signal) {
 		in.push(pubEvent{session: session, sig: s})
 	})
 	if err != nil {

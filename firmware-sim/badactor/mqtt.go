@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/storeedge/storeedge/proto"
 )
 
 // session is one MQTT 5 connection of the honest device (or of whoever
@@ -73,8 +75,8 @@ func (s *session) close() {
 	s.done()
 }
 
-func (s *session) replyFilter() string        { return "reply/" + s.id + "/#" }
-func (s *session) replyTopic(x string) string { return "reply/" + s.id + "/" + x }
+func (s *session) replyFilter() string        { return proto.ReplyFilter(s.id) }
+func (s *session) replyTopic(x string) string { return proto.ReplyTopic(s.id, x) }
 
 // subscribe returns the SUBACK's reason code for filter.
 func (s *session) subscribe(ctx context.Context, filter string) (byte, error) {
@@ -200,20 +202,14 @@ func checkForbiddenSubscribe(ctx context.Context, r *runner) (string, error) {
 
 // answer is a service's answer.
 type answer struct {
-	V     int    `json:"v"`
-	ID    string `json:"id"`
-	OK    bool   `json:"ok"`
-	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	proto.AnswerHead
 	raw []byte
 }
 
 // errNoAnswer is what request reports when nothing came in time.
 var errNoAnswer = errors.New("no answer")
 
-const servicesTopic = "svc/booking/services"
+var servicesTopic = proto.RequestTopic(proto.ServiceBooking, "services")
 
 // request publishes payload (QoS 1) with replyTo as its Response Topic
 // ("" for none) and waits up to wait for the answer that carries its

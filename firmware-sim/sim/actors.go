@@ -212,7 +212,7 @@ func (t *tablet) step(ctx context.Context) error {
 // send sends a chat text and records it once acknowledged.
 func (s *store) send(ctx context.Context, c *device.Client, conv, text string) error {
 	return s.timed("chat.send", func() error {
-		r, err := c.ChatSend(ctx, device.ChatSendRequest{Conversation: conv, Kind: device.KindText, Text: text})
+		r, err := c.ChatSend(ctx, device.ChatSendRequest{Conversation: conv, Kind: device.KindText, Text: &text})
 		if err == nil {
 			s.l.message(conv, r.ID)
 		}

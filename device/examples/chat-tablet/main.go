@@ -144,7 +144,7 @@ func (t *tablet) send(ctx context.Context, line string) error {
 	if line == "" {
 		return nil
 	}
-	req := device.ChatSendRequest{Conversation: t.conv, Kind: device.KindText, Text: line}
+	req := device.ChatSendRequest{Conversation: t.conv, Kind: device.KindText, Text: &line}
 	if path, ok := strings.CutPrefix(line, "/photo "); ok {
 		data, err := os.ReadFile(strings.TrimSpace(path))
 		if err != nil {

@@ -1,0 +1,335 @@
+package proto
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Chat: the ops of svc/chat (PROTOCOL.md, "Chat") and the events on
+// chat/{conversation}/events.
+
+// Message kinds (ChatSendRequest.Kind, ChatMessage.Kind). Image, voice,
+// video and file messages refer to a blob uploaded through svc/media by its
+// SHA-256; system messages are written by the service itself (group
+// membership changes).
+const (
+	KindText   = "text"
+	KindCard   = "card"
+	KindImage  = "image"
+	KindVoice  = "voice"
+	KindVideo  = "video"
+	KindFile   = "file"
+	KindSystem = "system"
+)
+
+// Conversation kinds (ConversationView.Kind).
+const (
+	ConversationDirect = "direct"
+	ConversationGroup  = "group"
+)
+
+// CardTypes are the structured cards a message may carry.
+var CardTypes = []string{"product", "booking", "promotion", "progress", "reminder", "survey"}
+
+// ChatOpenRequest opens or resumes a conversation. Both fields are
+// optional: a customer opens their own conversation with neither.
+type ChatOpenRequest struct {
+	Conversation string   `json:"conversation,omitempty"`
+	Members      []string `json:"members,omitempty"` // the caller is added
+}
+
+// MediaRef names an uploaded blob (UploadBeginRequest.SHA256) in a media
+// message.
+type MediaRef struct {
+	Hash string `json:"hash"`
+}
+
+// ChatSendRequest is one message. Kind says which body it has: Text for
+// "text"; Card (a JSON object with a "type") for "card"; Media, with an
+// optional Text caption, for "image", "voice", "video" and "file".
+type ChatSendRequest struct {
+	Conversation string          `json:"conversation"`
+	Kind         string          `json:"kind"`
+	Text         *string         `json:"text,omitempty"`
+	Card         json.RawMessage `json:"card,omitempty"`
+	Media        *MediaRef       `json:"media,omitempty"`
+	Announcement bool            `json:"announcement,omitempty"` // staff, in groups
+	Lang         string          `json:"lang,omitempty"`         // "zh" or "en", for the FAQ assistant
+}
+
+// ChatHistoryRequest asks for the messages after seq After (0: from the
+// first), at most Limit (0: the store's page size).
+type ChatHistoryRequest struct {
+	Conversation string `json:"conversation"`
+	After        uint64 `json:"after,omitempty"`
+	Limit        int    `json:"limit,omitempty"`
+}
+
+// ChatReadRequest is the body of read and delivered: the caller's pointer
+// moves up to seq UpTo (required).
+type ChatReadRequest struct {
+	Conversation string  `json:"conversation"`
+	UpTo         *uint64 `json:"up_to"`
+}
+
+// ChatRecallRequest recalls the caller's own message Seq.
+type ChatRecallRequest struct {
+	Conversation string `json:"conversation"`
+	Seq          uint64 `json:"seq"`
+}
+
+// ChatListRequest pages through the caller's conversations: After is the
+// previous page's Next, Limit 0 is the store's page size.
+type ChatListRequest struct {
+	After string `json:"after,omitempty"`
+	Limit int    `json:"limit,omitempty"`
+}
+
+// GroupCreateRequest creates a group (staff) with the caller and Members.
+type GroupCreateRequest struct {
+	Title   string   `json:"title,omitempty"`
+	Members []string `json:"members,omitempty"`
+}
+
+// GroupMembersRequest is the body of group_add and group_remove.
+type GroupMembersRequest struct {
+	Conversation string   `json:"conversation,omitempty"`
+	Members      []string `json:"members,omitempty"`
+}
+
+// ConversationRequest names a conversation (handoff).
+type ConversationRequest struct {
+	Conversation string `json:"conversation"`
+}
+
+// AssignRequest assigns a conversation to a staff member.
+type AssignRequest struct {
+	Conversation string `json:"conversation"`
+	Staff        string `json:"staff"`
+}
+
+// ChatSessionRequest starts a scan-to-chat session: "" for a new customer,
+// or a returning customer's id.
+type ChatSessionRequest struct {
+	Customer string `json:"customer,omitempty"`
+}
+
+// Answers.
+
+// ConversationView is a conversation as open, list, waiting, handoff,
+// assign and the group ops answer it. ReadUpTo and Unread are the caller's;
+// Receipts are every member's.
+type ConversationView struct {
+	Conversation string     `json:"conversation"`
+	Kind         string     `json:"kind"` // "direct" or "group"
+	Title        string     `json:"title,omitempty"`
+	Members      []string   `json:"members"`
+	Created      time.Time  `json:"created"`
+	LastSeq      uint64     `json:"last_seq"`
+	ReadUpTo     uint64     `json:"read_up_to"`
+	Unread       uint64     `json:"unread"`
+	Assistant    bool       `json:"assistant"`
+	Waiting      *time.Time `json:"waiting,omitempty"`
+	Assigned     []string   `json:"assigned,omitempty"`
+	Receipts     []Receipt  `json:"receipts"`
+}
+
+// Receipt is how far one member's devices got (Delivered) and how far the
+// member read; read implies delivered.
+type Receipt struct {
+	Member    string `json:"member"`
+	Delivered uint64 `json:"delivered"`
+	Read      uint64 `json:"read"`
+}
+
+// ChatOpenAnswer is the conversation; New is true when open created it.
+type ChatOpenAnswer struct {
+	ConversationView
+	New bool `json:"new"`
+}
+
+// ChatSendAnswer is where a sent message was stored.
+type ChatSendAnswer struct {
+	Conversation string    `json:"conversation"`
+	Seq          uint64    `json:"seq"`
+	TS           time.Time `json:"ts"`
+}
+
+// MediaInfo describes the blob of a media message; Width, Height and
+// Thumbnail are known for JPEG and PNG images, DurationMs for audio and video.
+type MediaInfo struct {
+	Hash       string `json:"hash"`
+	Type       string `json:"type"`
+	Size       int64  `json:"size"`
+	Name       string `json:"name,omitempty"`
+	DurationMs int64  `json:"duration_ms,omitempty"`
+	Width      int    `json:"width,omitempty"`
+	Height     int    `json:"height,omitempty"`
+	Thumbnail  string `json:"thumbnail,omitempty"`
+}
+
+// ChatMessage is one stored message as history returns it. A recalled one
+// has Recalled set and no body. From is a member, "assistant" (the FAQ
+// assistant, Auto set, Intent the question it answered) or a store service
+// posting into the conversation ("booking").
+type ChatMessage struct {
+	Seq          uint64          `json:"seq"`
+	ID           string          `json:"id"`
+	From         string          `json:"from"`
+	Kind         string          `json:"kind"`
+	TS           time.Time       `json:"ts"`
+	Text         string          `json:"text,omitempty"`
+	Card         json.RawMessage `json:"card,omitempty"`
+	Media        *MediaInfo      `json:"media,omitempty"`
+	Recalled     *time.Time      `json:"recalled,omitempty"`
+	Auto         bool            `json:"auto,omitempty"`
+	Intent       string          `json:"intent,omitempty"`
+	Announcement bool            `json:"announcement,omitempty"`
+}
+
+// DecodeCard decodes the message's card (a booking card into a Card or a
+// Change, say).
+func (m ChatMessage) DecodeCard(v any) error {
+	if len(m.Card) == 0 {
+		return fmt.Errorf("proto: message %d is a %s message, not a card", m.Seq, m.Kind)
+	}
+	return json.Unmarshal(m.Card, v)
+}
+
+// Card is the head every card has: Type is one of CardTypes (or "members",
+// in system messages); Event is the booking change a booking service card
+// is about.
+type Card struct {
+	Type  string `json:"type"`
+	Event string `json:"event,omitempty"`
+}
+
+// HistoryPage is one page of a conversation's messages, oldest first; ask
+// again with After = Next while More. Receipts are every member's
+// delivered and read pointers, as in open and list.
+type HistoryPage struct {
+	Conversation string        `json:"conversation"`
+	Messages     []ChatMessage `json:"messages"`
+	Next         uint64        `json:"next"`
+	More         bool          `json:"more"`
+	LastSeq      uint64        `json:"last_seq"`
+	ReadUpTo     uint64        `json:"read_up_to"`
+	Unread       uint64        `json:"unread"`
+	Receipts     []Receipt     `json:"receipts"`
+}
+
+// ReadAnswer is the caller's pointer after read or delivered; Unread is
+// given by read only.
+type ReadAnswer struct {
+	Conversation string `json:"conversation"`
+	UpTo         uint64 `json:"up_to"`
+	Unread       uint64 `json:"unread"`
+}
+
+// DeliveredAnswer is the caller's delivered pointer after delivered.
+type DeliveredAnswer struct {
+	Conversation string `json:"conversation"`
+	UpTo         uint64 `json:"up_to"`
+}
+
+// RecallAnswer says when a message was recalled.
+type RecallAnswer struct {
+	Conversation string    `json:"conversation"`
+	Seq          uint64    `json:"seq"`
+	Recalled     time.Time `json:"recalled"`
+}
+
+// ConversationPage is one page of conversations (list).
+type ConversationPage struct {
+	Conversations []ConversationView `json:"conversations"`
+	Next          string             `json:"next"`
+	More          bool               `json:"more"`
+}
+
+// WaitingAnswer is the conversations waiting for a person, longest
+// waiting first.
+type WaitingAnswer struct {
+	Conversations []ConversationView `json:"conversations"`
+}
+
+// GroupAnswer is the group after a membership change, and what changed.
+type GroupAnswer struct {
+	ConversationView
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+}
+
+// MembersCard is the card of a system message about a group's members.
+type MembersCard struct {
+	Type    string   `json:"type"` // "members"
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	By      string   `json:"by"`
+	Title   string   `json:"title,omitempty"`
+}
+
+// QuickReply is one of the store's saved snippets for staff.
+type QuickReply struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	ZH    string `json:"zh"`
+	EN    string `json:"en"`
+}
+
+// QuickReplies are the snippets, whether the store is open now, and when
+// it opens next when it is closed.
+type QuickReplies struct {
+	QuickReplies []QuickReply `json:"quick_replies"`
+	Open         bool         `json:"open"`
+	NextOpen     *time.Time   `json:"next_open,omitempty"`
+}
+
+// ChatSession is a scan-to-chat code: show QRPNG (a PNG of URL, base64 on
+// the wire) to the customer; it works once, until Expires.
+type ChatSession struct {
+	Customer     string    `json:"customer"`
+	Conversation string    `json:"conversation"`
+	URL          string    `json:"url"`
+	Expires      time.Time `json:"expires"`
+	QRPNG        []byte    `json:"qr_png"`
+}
+
+// Chat event types (ChatEvent.Type).
+const (
+	ChatEventMessage   = "message"   // a message was stored: seq, id, from, kind, ts, auto
+	ChatEventRead      = "read"      // a member read up to up_to
+	ChatEventDelivered = "delivered" // a member's device got everything up to up_to
+	ChatEventRecall    = "recall"    // the sender recalled seq
+	ChatEventMembers   = "members"   // a group's members changed: added, removed, by
+	ChatEventWaiting   = "waiting"   // the conversation waits for a person
+	ChatEventAssigned  = "assigned"  // the conversation was assigned to staff member "member"
+)
+
+// ChatEvent is one event on chat/{conversation}/events. It never carries a
+// message's body: fetch it with history after Seq-1. Events come at least
+// once and may come out of seq order: key them by Seq and Member.
+//
+//	message:   seq, id, from, kind, ts, auto (the FAQ assistant's)
+//	read:      member, up_to, ts
+//	delivered: member, up_to, ts
+//	recall:    seq, by, ts
+//	members:   added, removed, by, seq (of the system message), ts
+//	waiting:   ts
+//	assigned:  member (the staff member), by, ts
+type ChatEvent struct {
+	V            int       `json:"v"`
+	Type         string    `json:"type"`
+	Conversation string    `json:"conversation"`
+	Seq          uint64    `json:"seq,omitempty"`
+	ID           string    `json:"id,omitempty"`
+	From         string    `json:"from,omitempty"`
+	Kind         string    `json:"kind,omitempty"`
+	Member       string    `json:"member,omitempty"`
+	UpTo         uint64    `json:"up_to,omitempty"`
+	By           string    `json:"by,omitempty"`
+	Auto         bool      `json:"auto,omitempty"`
+	Added        []string  `json:"added,omitempty"`
+	Removed      []string  `json:"removed,omitempty"`
+	TS           time.Time `json:"ts"`
+}
