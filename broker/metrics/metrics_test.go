@@ -1,14 +1,11 @@
 package metrics_test
 
 import (
-	"github.com/storeedge/storeedge/internal/mochisafe"
-
 	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,10 +16,10 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/metrics"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // refusedUser is the username the test auth hook refuses.
@@ -43,28 +40,11 @@ func (h *testAuth) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 // startBroker runs a mochi server with the metrics hook on a loopback port.
 func startBroker(t *testing.T) (*metrics.Metrics, string) {
 	t.Helper()
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	m := metrics.New(srv)
-	if err := srv.AddHook(new(testAuth), nil); err != nil {
-		t.Fatalf("add auth hook: %v", err)
-	}
-	if err := srv.AddHook(m.Hook(), nil); err != nil {
-		t.Fatalf("add metrics hook: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
-		t.Fatalf("add listener: %v", err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = mochisafe.Close(srv)
-	})
-	return m, ln.Addr().String()
+	srv := mqtttest.New(t, mqtttest.Options{})
+	m := metrics.New(srv.Server)
+	srv.Add(t, new(testAuth), m.Hook())
+	srv.Serve(t)
+	return m, srv.Addr
 }
 
 // dial connects a paho v5 client; received gets every PUBLISH it receives.
