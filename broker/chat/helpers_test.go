@@ -1,10 +1,6 @@
 package chat
 
 import (
-	"github.com/storeedge/storeedge/internal/mochisafe"
-
-	"github.com/storeedge/storeedge/internal/testclock"
-
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -12,17 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
 
@@ -35,6 +28,8 @@ import (
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/internal/testclock"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // A test device; its password is "pw-<id>".
@@ -90,7 +85,7 @@ type env struct {
 
 	wantMedia, wantTokens bool
 
-	srv    *mqtt.Server
+	srv    *mqtttest.Server
 	db     *store.DB
 	hook   *auth.Hook
 	router *svc.Router
@@ -146,18 +141,16 @@ func (e *env) start(t testing.TB) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumMessageExpiryInterval = 0
-	e.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
+	e.srv = mqtttest.New(t, mqtttest.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
 	var err error
 	if e.db, err = store.Open(store.Options{Path: e.path}); err != nil {
 		t.Fatal(err)
 	}
-	ah, err := auth.NewHook(auth.Options{Server: e.srv, Devices: devicesYAML(), ACL: configs.ACL, Log: quiet})
+	ah, err := auth.NewHook(auth.Options{Server: e.srv.Server, Devices: devicesYAML(), ACL: configs.ACL, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.AddHook(ah, nil); err != nil {
-		t.Fatal(err)
-	}
+	e.srv.Add(t, ah)
 	e.hook = ah
 	if e.cust, err = customer.New(customer.Options{DB: e.db, PublicURL: testPublicURL, Now: e.clock.Now}); err != nil {
 		t.Fatal(err)
@@ -165,22 +158,14 @@ func (e *env) start(t testing.TB) {
 	if err := ah.SetCustomers(e.cust); err != nil {
 		t.Fatal(err)
 	}
-	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Seal: e.opts.Seal, Log: quiet})
+	sh, err := session.New(session.Options{DB: e.db, Server: e.srv.Server, CanRead: ah.CanRead, MaxQueued: 10000, Seal: e.opts.Seal, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.AddHook(sh, nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
-	if err := e.srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	e.addr = l.Address()
-	if e.router, err = svc.New(svc.Options{Server: e.srv, DB: e.db, Identify: ah.Identity, Seal: e.opts.Seal, Log: quiet}); err != nil {
+	e.srv.Add(t, sh)
+	e.srv.Serve(t)
+	e.addr = e.srv.Addr
+	if e.router, err = svc.New(svc.Options{Server: e.srv.Server, DB: e.db, Identify: ah.Identity, Seal: e.opts.Seal, Log: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	o := e.opts
@@ -216,18 +201,17 @@ func (e *env) stop() {
 	}
 	e.cancel()
 	e.router.Stop()
-	_ = mochisafe.Close(e.srv)
+	_ = e.srv.Close()
 	_ = e.db.Close()
 	e.srv = nil
 }
 
-// client is a paho v5 client; answers are matched to calls by correlation data.
+// client is a paho v5 client; answers are matched to calls by correlation
+// data, the other messages it gets are decoded as events.
 type client struct {
+	*mqtttest.Requester
 	c      *paho.Client
 	id     string
-	n      atomic.Int64
-	mu     sync.Mutex
-	wait   map[string]chan []byte
 	events chan Event
 }
 
@@ -242,50 +226,22 @@ func (e *env) connect(t testing.TB, dev device, suffix string) *client {
 // with its session secret), client id username or username:suffix.
 func (e *env) connectAs(t testing.TB, username, password, suffix string) *client {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{id: username, wait: map[string]chan []byte{}, events: make(chan Event, 10000)}
+	c := &client{id: username, events: make(chan Event, 10000)}
 	if suffix != "" {
 		c.id += ":" + suffix
 	}
-	c.c = paho.NewClient(paho.ClientConfig{
-		Conn:          conn,
-		PacketTimeout: 10 * time.Second,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			p := pr.Packet
-			if strings.HasPrefix(p.Topic, "reply/") {
-				if p.Properties != nil {
-					c.mu.Lock()
-					ch := c.wait[string(p.Properties.CorrelationData)]
-					c.mu.Unlock()
-					if ch != nil {
-						ch <- p.Payload
-					}
-				}
-				return true, nil
-			}
-			var ev Event
-			if json.Unmarshal(p.Payload, &ev) == nil {
-				select {
-				case c.events <- ev:
-				default:
-				}
-			}
-			return true, nil
-		}},
-		OnClientError: func(error) {},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	cp := &paho.Connect{ClientID: c.id, KeepAlive: 30, CleanStart: true,
 		Username: username, UsernameFlag: true, Password: []byte(password), PasswordFlag: true}
-	if ca, err := c.c.Connect(ctx, cp); err != nil {
-		t.Fatalf("connect %s: %v (%+v)", c.id, err, ca)
-	}
-	t.Cleanup(func() { _ = c.c.Disconnect(&paho.Disconnect{}) })
-	c.subscribe(t, "reply/"+c.id+"/#")
+	c.Requester = mqtttest.Connect(t, e.addr, cp, func(p *paho.Publish) {
+		var ev Event
+		if json.Unmarshal(p.Payload, &ev) == nil {
+			select {
+			case c.events <- ev:
+			default:
+			}
+		}
+	})
+	c.c = c.Client
 	return c
 }
 
@@ -385,41 +341,28 @@ func (c *client) call(t testing.TB, op, reqID, body string) answer {
 }
 
 func (c *client) try(op, reqID, body string) (answer, error) {
-	n := c.n.Add(1)
 	if reqID == "" {
 		// svc remembers answers per device: clients of one device need distinct ids.
-		reqID = fmt.Sprintf("%s-r%d", c.id, n)
+		reqID = fmt.Sprintf("%s-r%d", c.id, c.Seq())
 	}
-	corr := fmt.Sprint(n)
 	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
 	if body = strings.TrimSpace(body); body != "" && body != "{}" {
 		payload += "," + body[1:]
 	} else {
 		payload += "}"
 	}
-	ch := make(chan []byte, 1)
-	c.mu.Lock()
-	c.wait[corr] = ch
-	c.mu.Unlock()
-	defer func() { c.mu.Lock(); delete(c.wait, corr); c.mu.Unlock() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := c.c.Publish(ctx, &paho.Publish{Topic: "svc/chat/" + op, QoS: 1, Payload: []byte(payload),
-		Properties: &paho.PublishProperties{ResponseTopic: "reply/" + c.id + "/r", CorrelationData: []byte(corr)}})
+	raw, err := c.Request(ctx, "svc/chat/"+op, []byte(payload))
 	if err != nil {
-		return answer{}, fmt.Errorf("%s publish %s: %w", c.id, op, err)
+		return answer{}, err
 	}
-	select {
-	case raw := <-ch:
-		var a answer
-		if err := json.Unmarshal(raw, &a); err != nil {
-			return a, fmt.Errorf("answer to %s is not JSON: %w: %s", op, err, raw)
-		}
-		a.raw = string(raw)
-		return a, nil
-	case <-ctx.Done():
-		return answer{}, fmt.Errorf("%s: no answer to %s %s within 10 s", c.id, op, payload)
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return a, fmt.Errorf("answer to %s is not JSON: %w: %s", op, err, raw)
 	}
+	a.raw = string(raw)
+	return a, nil
 }
 
 // ok asserts a successful answer.

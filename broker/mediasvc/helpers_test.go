@@ -14,17 +14,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
 
@@ -35,9 +32,9 @@ import (
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/configs"
-	"github.com/storeedge/storeedge/internal/mochisafe"
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/testclock"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // A test device; its password is "pw-<id>".
@@ -100,7 +97,7 @@ type env struct {
 	path  string
 	clock *testclock.Clock
 
-	srv    *mqtt.Server
+	srv    *mqtttest.Server
 	db     *store.DB
 	media  *media.Store
 	cust   *customer.Store // scan-to-chat logins (customerLogin)
@@ -128,39 +125,29 @@ func (e *env) start(t testing.TB) {
 	quiet := quietLog()
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumMessageExpiryInterval = 0
-	e.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
+	e.srv = mqtttest.New(t, mqtttest.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
 	var err error
 	if e.db, err = store.Open(store.Options{Path: e.path}); err != nil {
 		t.Fatal(err)
 	}
-	ah, err := auth.NewHook(auth.Options{Server: e.srv, Devices: devicesYAML(), ACL: configs.ACL, Log: quiet})
+	ah, err := auth.NewHook(auth.Options{Server: e.srv.Server, Devices: devicesYAML(), ACL: configs.ACL, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.AddHook(ah, nil); err != nil {
-		t.Fatal(err)
-	}
+	e.srv.Add(t, ah)
 	if e.cust, err = customer.New(customer.Options{DB: e.db, PublicURL: "http://storeedge.local:8080/chat", Now: e.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ah.SetCustomers(e.cust); err != nil {
 		t.Fatal(err)
 	}
-	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Log: quiet})
+	sh, err := session.New(session.Options{DB: e.db, Server: e.srv.Server, CanRead: ah.CanRead, MaxQueued: 10000, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.AddHook(sh, nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
-	if err := e.srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	e.addr = l.Address()
+	e.srv.Add(t, sh)
+	e.srv.Serve(t)
+	e.addr = e.srv.Addr
 	if e.media, err = media.New(media.Options{DB: e.db, Seal: testKeys(t), Limits: e.o.limits, UploadTTL: time.Hour, Now: e.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +155,7 @@ func (e *env) start(t testing.TB) {
 	if maxReq == 0 {
 		maxReq = RequestBytesFor(e.media.Limits().ChunkBytes)
 	}
-	if e.router, err = svc.New(svc.Options{Server: e.srv, DB: e.db, Identify: ah.Identity, Log: quiet, MaxRequestBytes: maxReq}); err != nil {
+	if e.router, err = svc.New(svc.Options{Server: e.srv.Server, DB: e.db, Identify: ah.Identity, Log: quiet, MaxRequestBytes: maxReq}); err != nil {
 		t.Fatal(err)
 	}
 	o := e.o.svc
@@ -192,18 +179,16 @@ func (e *env) stop() {
 	}
 	e.cancel()
 	e.router.Stop()
-	_ = mochisafe.Close(e.srv)
+	_ = e.srv.Close()
 	_ = e.db.Close()
 	e.srv = nil
 }
 
 // client is a paho v5 client; answers are matched to calls by correlation data.
 type client struct {
-	c    *paho.Client
-	id   string
-	n    atomic.Int64
-	mu   sync.Mutex
-	wait map[string]chan []byte
+	*mqtttest.Requester
+	c  *paho.Client
+	id string
 }
 
 // connect logs in as dev (client id dev.id) and subscribes to its reply topic.
@@ -230,46 +215,10 @@ func (e *env) customerLogin(t testing.TB) *client {
 // connectAs logs in with username and password (client id username).
 func (e *env) connectAs(t testing.TB, username, password string) *client {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{id: username, wait: map[string]chan []byte{}}
-	c.c = paho.NewClient(paho.ClientConfig{
-		Conn:          conn,
-		PacketTimeout: 10 * time.Second,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			p := pr.Packet
-			if strings.HasPrefix(p.Topic, "reply/") && p.Properties != nil {
-				c.mu.Lock()
-				ch := c.wait[string(p.Properties.CorrelationData)]
-				c.mu.Unlock()
-				if ch != nil {
-					select {
-					case ch <- p.Payload:
-					default:
-					}
-				}
-			}
-			return true, nil
-		}},
-		OnClientError: func(error) {},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cp := &paho.Connect{ClientID: c.id, KeepAlive: 30, CleanStart: true,
+	cp := &paho.Connect{ClientID: username, KeepAlive: 30, CleanStart: true,
 		Username: username, UsernameFlag: true, Password: []byte(password), PasswordFlag: true}
-	if ca, err := c.c.Connect(ctx, cp); err != nil {
-		t.Fatalf("connect %s: %v (%+v)", c.id, err, ca)
-	}
-	t.Cleanup(c.close)
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	sa, err := c.c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "reply/" + c.id + "/#", QoS: 1}}})
-	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
-		t.Fatalf("%s subscribe: %v %+v", c.id, err, sa)
-	}
-	return c
+	r := mqtttest.Connect(t, e.addr, cp, nil)
+	return &client{Requester: r, c: r.Client, id: username}
 }
 
 // close disconnects (again: harmless).
@@ -319,7 +268,7 @@ type answer struct {
 func (c *client) call(t testing.TB, op, reqID, body string) answer {
 	t.Helper()
 	if reqID == "" {
-		reqID = fmt.Sprintf("%s-r%d", c.id, c.n.Add(1))
+		reqID = fmt.Sprintf("%s-r%d", c.id, c.Seq())
 	}
 	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
 	if body = strings.TrimSpace(body); body != "" && body != "{}" {
@@ -333,31 +282,18 @@ func (c *client) call(t testing.TB, op, reqID, body string) answer {
 // raw publishes payload as is on svc/media/{op} and waits for the answer.
 func (c *client) raw(t testing.TB, op string, payload []byte) answer {
 	t.Helper()
-	corr := fmt.Sprint(c.n.Add(1))
-	ch := make(chan []byte, 1)
-	c.mu.Lock()
-	c.wait[corr] = ch
-	c.mu.Unlock()
-	defer func() { c.mu.Lock(); delete(c.wait, corr); c.mu.Unlock() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := c.c.Publish(ctx, &paho.Publish{Topic: "svc/media/" + op, QoS: 1, Payload: payload,
-		Properties: &paho.PublishProperties{ResponseTopic: "reply/" + c.id + "/r", CorrelationData: []byte(corr)}})
+	raw, err := c.Request(ctx, "svc/media/"+op, payload)
 	if err != nil {
-		t.Fatalf("%s publish %s: %v", c.id, op, err)
+		t.Fatal(err)
 	}
-	select {
-	case raw := <-ch:
-		var a answer
-		if err := json.Unmarshal(raw, &a); err != nil {
-			t.Fatalf("answer to %s is not JSON: %v: %.300s", op, err, raw)
-		}
-		a.raw = string(raw)
-		return a
-	case <-ctx.Done():
-		t.Fatalf("%s: no answer to %s %.200s within 20 s", c.id, op, payload)
-		return answer{}
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("answer to %s is not JSON: %v: %.300s", op, err, raw)
 	}
+	a.raw = string(raw)
+	return a
 }
 
 // ok asserts a successful answer.

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,6 +172,93 @@ func Dial(tb testing.TB, addr string, cp *paho.Connect, onPublish func(*paho.Pub
 		_ = conn.Close()
 		return nil, ca, err
 	}
-	tb.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	tb.Cleanup(func() { disconnect(c) })
 	return c, ca, nil
+}
+
+// disconnect sends DISCONNECT (again: harmless) and waits, 5 s at most, for
+// the client to stop.
+func disconnect(c *paho.Client) {
+	_ = c.Disconnect(&paho.Disconnect{})
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// Requester is a paho MQTT 5 client that sends requests as the store's
+// devices do, with the Response Topic reply/{client id}/r and fresh
+// correlation data, and matches the answers to them.
+type Requester struct {
+	*paho.Client
+	ID string // client id
+
+	n    atomic.Int64
+	mu   sync.Mutex
+	wait map[string]chan []byte
+}
+
+// Connect dials addr as cp (its ClientID is the requester's id) and
+// subscribes to reply/{id}/#, failing the test when either is refused.
+// other (may be nil) gets every PUBLISH that is not on reply/.
+func Connect(tb testing.TB, addr string, cp *paho.Connect, other func(*paho.Publish)) *Requester {
+	tb.Helper()
+	r := &Requester{ID: cp.ClientID, wait: map[string]chan []byte{}}
+	c, ca, err := Dial(tb, addr, cp, func(p *paho.Publish) {
+		if !strings.HasPrefix(p.Topic, "reply/") {
+			if other != nil {
+				other(p)
+			}
+			return
+		}
+		if p.Properties == nil {
+			return
+		}
+		r.mu.Lock()
+		ch := r.wait[string(p.Properties.CorrelationData)]
+		r.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- p.Payload:
+			default: // a second answer to one request
+			}
+		}
+	})
+	if err != nil {
+		tb.Fatalf("mqtttest: connect %s: %v (%+v)", cp.ClientID, err, ca)
+	}
+	r.Client = c
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	filter := "reply/" + r.ID + "/#"
+	sa, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+	if sa == nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 { // paho also returns an error for a refusal
+		tb.Fatalf("mqtttest: %s subscribe %s: %v %+v", r.ID, filter, err, sa)
+	}
+	return r
+}
+
+// Seq returns the next number of the requester's counter, for request ids.
+func (r *Requester) Seq() int64 { return r.n.Add(1) }
+
+// Request publishes payload at QoS 1 on topic and waits, until ctx ends,
+// for the answer.
+func (r *Requester) Request(ctx context.Context, topic string, payload []byte) ([]byte, error) {
+	corr := fmt.Sprint(r.Seq())
+	ch := make(chan []byte, 1)
+	r.mu.Lock()
+	r.wait[corr] = ch
+	r.mu.Unlock()
+	defer func() { r.mu.Lock(); delete(r.wait, corr); r.mu.Unlock() }()
+	_, err := r.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload,
+		Properties: &paho.PublishProperties{ResponseTopic: "reply/" + r.ID + "/r", CorrelationData: []byte(corr)}})
+	if err != nil {
+		return nil, fmt.Errorf("%s publish %s: %w", r.ID, topic, err)
+	}
+	select {
+	case raw := <-ch:
+		return raw, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: no answer on %s to %.200s: %w", r.ID, topic, payload, ctx.Err())
+	}
 }
