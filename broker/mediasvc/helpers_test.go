@@ -16,65 +16,37 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/media"
-	"github.com/storeedge/storeedge/broker/session"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
-	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/testclock"
 	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
+	"github.com/storeedge/storeedge/internal/testkit/svctest"
 )
 
 // A test device; its password is "pw-<id>".
-type device struct{ id, role string }
+type device = svctest.Device
 
 var (
-	tablet  = device{"tablet-01", "chat-tablet"}
-	tablet2 = device{"tablet-02", "chat-tablet"}
-	cam     = device{"cam-01", "camera"}
-	anna    = device{"staff-anna", "staff"}
-	owner   = device{"owner", "admin"}
+	tablet  = device{ID: "tablet-01", Role: "chat-tablet"}
+	tablet2 = device{ID: "tablet-02", Role: "chat-tablet"}
+	cam     = device{ID: "cam-01", Role: "camera"}
+	anna    = device{ID: "staff-anna", Role: "staff"}
+	owner   = device{ID: "owner", Role: "admin"}
 	devices = []device{tablet, tablet2, cam, anna, owner}
 )
 
-var devicesYAML = sync.OnceValue(func() []byte {
-	var b strings.Builder
-	b.WriteString("devices:\n")
-	for _, d := range devices {
-		h, err := bcrypt.GenerateFromPassword([]byte("pw-"+d.id), bcrypt.MinCost)
-		if err != nil {
-			panic(err)
-		}
-		fmt.Fprintf(&b, "  - id: %s\n    role: %s\n    password_hash: %q\n", d.id, d.role, h)
-	}
-	return []byte(b.String())
-})
-
 // testKeys is a fixed keyring: key id k1.
-func testKeys(t testing.TB) *seal.Keyring {
-	t.Helper()
-	key := make([]byte, seal.KeySize)
-	for i := range key {
-		key[i] = byte(i*7 + 3)
-	}
-	kr, err := seal.ParseKeys("k1:" + base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
+func testKeys(t testing.TB) *seal.Keyring { return svctest.Keys(t) }
 
 // envOptions configure newEnv.
 type envOptions struct {
@@ -97,6 +69,7 @@ type env struct {
 	path  string
 	clock *testclock.Clock
 
+	rig    *svctest.Rig
 	srv    *mqtttest.Server
 	db     *store.DB
 	media  *media.Store
@@ -104,7 +77,6 @@ type env struct {
 	router *svc.Router
 	svc    *Service
 	addr   string
-	cancel context.CancelFunc
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -122,32 +94,9 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func (e *env) start(t testing.TB) {
 	t.Helper()
-	quiet := quietLog()
-	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumMessageExpiryInterval = 0
-	e.srv = mqtttest.New(t, mqtttest.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
+	e.rig = svctest.Start(t, svctest.Options{Path: e.path, Devices: devices, Now: e.clock.Now})
+	e.srv, e.db, e.cust, e.addr = e.rig.Srv, e.rig.DB, e.rig.Customers, e.rig.Addr
 	var err error
-	if e.db, err = store.Open(store.Options{Path: e.path}); err != nil {
-		t.Fatal(err)
-	}
-	ah, err := auth.NewHook(auth.Options{Server: e.srv.Server, Devices: devicesYAML(), ACL: configs.ACL, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv.Add(t, ah)
-	if e.cust, err = customer.New(customer.Options{DB: e.db, PublicURL: "http://storeedge.local:8080/chat", Now: e.clock.Now}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ah.SetCustomers(e.cust); err != nil {
-		t.Fatal(err)
-	}
-	sh, err := session.New(session.Options{DB: e.db, Server: e.srv.Server, CanRead: ah.CanRead, MaxQueued: 10000, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv.Add(t, sh)
-	e.srv.Serve(t)
-	e.addr = e.srv.Addr
 	if e.media, err = media.New(media.Options{DB: e.db, Seal: testKeys(t), Limits: e.o.limits, UploadTTL: time.Hour, Now: e.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,34 +104,21 @@ func (e *env) start(t testing.TB) {
 	if maxReq == 0 {
 		maxReq = RequestBytesFor(e.media.Limits().ChunkBytes)
 	}
-	if e.router, err = svc.New(svc.Options{Server: e.srv.Server, DB: e.db, Identify: ah.Identity, Log: quiet, MaxRequestBytes: maxReq}); err != nil {
-		t.Fatal(err)
-	}
+	e.router = e.rig.Route(t, svc.Options{MaxRequestBytes: maxReq})
 	o := e.o.svc
-	o.Router, o.Media, o.Log = e.router, e.media, quiet
+	o.Router, o.Media, o.Log = e.router, e.media, e.rig.Log
 	if e.svc, err = New(o); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.svc.Register(); err != nil {
 		t.Fatal(err)
 	}
-	var ctx context.Context
-	ctx, e.cancel = context.WithCancel(context.Background())
-	if err := e.router.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.rig.Run(t)
 }
 
-func (e *env) stop() {
-	if e.srv == nil {
-		return
-	}
-	e.cancel()
-	e.router.Stop()
-	_ = e.srv.Close()
-	_ = e.db.Close()
-	e.srv = nil
-}
+// stop closes the router, the broker and the store; start opens them again
+// on the same file.
+func (e *env) stop() { e.rig.Stop() }
 
 // client is a paho v5 client; answers are matched to calls by correlation data.
 type client struct {
@@ -191,25 +127,18 @@ type client struct {
 	id string
 }
 
-// connect logs in as dev (client id dev.id) and subscribes to its reply topic.
+// connect logs in as dev (client id dev.ID) and subscribes to its reply topic.
 func (e *env) connect(t testing.TB, dev device) *client {
 	t.Helper()
-	return e.connectAs(t, dev.id, "pw-"+dev.id)
+	return e.connectAs(t, dev.ID, "pw-"+dev.ID)
 }
 
 // customerLogin logs a new customer in as a phone does after scanning a
 // scan-to-chat code; the client's id is the customer id.
 func (e *env) customerLogin(t testing.TB) *client {
 	t.Helper()
-	tk, err := e.cust.Issue(t.Context(), "", "test-rig")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := e.cust.Redeem(t.Context(), tk.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.connectAs(t, l.Username, l.Password)
+	username, password := e.rig.CustomerLogin(t, "")
+	return e.connectAs(t, username, password)
 }
 
 // connectAs logs in with username and password (client id username).
