@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,12 +269,7 @@ func (c *client) try(op, reqID, body string) (answer, error) {
 		// svc remembers answers per device: clients of one device need distinct ids.
 		reqID = fmt.Sprintf("%s-r%d", c.id, c.Seq())
 	}
-	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
-	if body = strings.TrimSpace(body); body != "" && body != "{}" {
-		payload += "," + body[1:]
-	} else {
-		payload += "}"
-	}
+	payload := svctest.Payload(reqID, body)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	raw, err := c.Request(ctx, "svc/chat/"+op, []byte(payload))
@@ -334,12 +328,7 @@ func (e *env) request(t testing.TB, dev device, op, reqID, body string) *svc.Req
 // requestAs is request for any identity (a customer, say).
 func (e *env) requestAs(t testing.TB, who auth.Identity, op, reqID, body string) *svc.Request {
 	t.Helper()
-	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
-	if body = strings.TrimSpace(body); body != "" && body != "{}" {
-		payload += "," + body[1:]
-	} else {
-		payload += "}"
-	}
+	payload := svctest.Payload(reqID, body)
 	return &svc.Request{Service: ServiceName, Op: op, ID: reqID, V: 1, Body: json.RawMessage(payload),
 		From: who, Received: e.clock.Now()}
 }

@@ -199,12 +199,7 @@ func (c *client) call(t testing.TB, op, reqID, body string) answer {
 	if reqID == "" {
 		reqID = fmt.Sprintf("%s-r%d", c.id, c.Seq())
 	}
-	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
-	if body = strings.TrimSpace(body); body != "" && body != "{}" {
-		payload += "," + body[1:]
-	} else {
-		payload += "}"
-	}
+	payload := svctest.Payload(reqID, body)
 	return c.raw(t, op, []byte(payload))
 }
 

@@ -48,33 +48,17 @@ func startBroker(t *testing.T) (*metrics.Metrics, string) {
 }
 
 // dial connects a paho v5 client; received gets every PUBLISH it receives.
-func dial(ctx context.Context, t *testing.T, addr, id, user string, received chan<- *paho.Publish) (*paho.Client, *paho.Connack, error) {
+func dial(t *testing.T, addr, id, user string, received chan<- *paho.Publish) (*paho.Client, *paho.Connack, error) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dial: %w", err)
-	}
-	cfg := paho.ClientConfig{ClientID: id, Conn: conn}
-	if received != nil {
-		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){
-			func(pr paho.PublishReceived) (bool, error) {
-				received <- pr.Packet
-				return true, nil
-			},
-		}
-	}
-	c := paho.NewClient(cfg)
 	cp := &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30}
 	if user != "" {
 		cp.Username, cp.UsernameFlag = user, true
 	}
-	ack, err := c.Connect(ctx, cp)
-	if err != nil {
-		_ = conn.Close()
-		return nil, ack, fmt.Errorf("connect: %w", err)
+	var onPublish func(*paho.Publish)
+	if received != nil {
+		onPublish = func(p *paho.Publish) { received <- p }
 	}
-	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
-	return c, ack, nil
+	return mqtttest.Dial(t, addr, cp, onPublish)
 }
 
 // scrape fetches the exposition and returns each sample keyed by name{labels}.
@@ -133,14 +117,14 @@ func TestBrokerTrafficCounted(t *testing.T) {
 	defer cancel()
 
 	got := make(chan *paho.Publish, 64)
-	sub, _, err := dial(ctx, t, addr, "sub", "", got)
+	sub, _, err := dial(t, addr, "sub", "", got)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t/#", QoS: 1}}}); err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
-	pub, _, err := dial(ctx, t, addr, "pub", "", nil)
+	pub, _, err := dial(t, addr, "pub", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,11 +193,9 @@ func TestBrokerTrafficCounted(t *testing.T) {
 func TestRefusedConnectCounted(t *testing.T) {
 	m, addr := startBroker(t)
 	h := m.Handler()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 
 	// MQTT v5: CONNACK 0x86 Bad User Name or Password.
-	_, ack, err := dial(ctx, t, addr, "bad5", refusedUser, nil)
+	_, ack, err := dial(t, addr, "bad5", refusedUser, nil)
 	if err == nil {
 		t.Fatal("connect as refused user succeeded")
 	}

@@ -193,3 +193,13 @@ func (r *Rig) CustomerLogin(tb testing.TB, id string) (username, password string
 	}
 	return l.Username, l.Password
 }
+
+// Payload is a request's payload: {"id":reqID,"v":1} with the fields of
+// body (a JSON object, "" for none) after them.
+func Payload(reqID, body string) string {
+	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
+	if body = strings.TrimSpace(body); body != "" && body != "{}" {
+		return payload + "," + body[1:]
+	}
+	return payload + "}"
+}
