@@ -1,7 +1,7 @@
 // Package mqtttest is the one place tests build a bare mochi server: the
 // MQTT layer alone (the hooks a test gives it, listeners on loopback), for
 // the tests of hooks, listeners and services below the whole store broker
-// (which internal/storetest runs). It imports mochi and
+// (which internal/storetest runs). Besides mochi and paho it imports
 // internal/mochisafe only, so that the tests of every broker package can
 // use it.
 package mqtttest
