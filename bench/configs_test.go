@@ -11,6 +11,7 @@ import (
 
 	storebroker "github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // The generated storeedge config must load with the broker's own (strict)
@@ -48,7 +49,7 @@ func TestStoreedgeConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: true})
+	srv := mqtttest.NewServer(mqtttest.Options{InlineClient: true})
 	hook, err := auth.NewHook(auth.Options{
 		Server: srv, Devices: devices, ACL: acl,
 		AllowAnonymous: true, AnonymousRole: benchRole,
@@ -57,12 +58,7 @@ func TestStoreedgeConfigLoads(t *testing.T) {
 		t.Fatalf("auth.NewHook rejects the bench ACL: %v", err)
 	}
 	// The camera scenario's grants, as a session of each device has them.
-	session := func(id, username string) *mqtt.Client {
-		cl := srv.NewClient(nil, "t", id, false)
-		cl.Properties.Username = []byte(username)
-		srv.Clients.Add(cl)
-		return cl
-	}
+	session := func(id, username string) *mqtt.Client { return mqtttest.Client(srv, id, username) }
 	cam, viewer, chat := session(cameraID, cameraID), session(cameraViewer(0), cameraViewer(0)), session(chatDevice(0), chatDevice(0))
 	for _, c := range []struct {
 		cl    *mqtt.Client

@@ -3,7 +3,6 @@ package cloudsync_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/store"
@@ -23,10 +21,9 @@ import (
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/faultproxy"
-	"github.com/storeedge/storeedge/internal/mochisafe"
 	"github.com/storeedge/storeedge/internal/mosquittotest"
 	"github.com/storeedge/storeedge/internal/storetest"
-	"github.com/storeedge/storeedge/internal/testbroker"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 func TestMain(m *testing.M) {
@@ -177,19 +174,7 @@ func hqPublisherTB(t testing.TB, addr string) *paho.Client {
 // anyone may connect) and returns its address.
 func startMochi(t *testing.T) string {
 	t.Helper()
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	addr := testbroker.FreePort(t)
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "hq", Address: addr})); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = mochisafe.Close(srv) })
-	return addr
+	return mqtttest.Start(t, mqtttest.Options{InlineClient: true, Hooks: []mqtt.Hook{new(auth.AllowHook)}}).Addr
 }
 
 // originsWithPrefix counts distinct messages whose origin starts with p.

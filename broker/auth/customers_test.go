@@ -6,9 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // fakeCustomers stands in for broker/auth/customer (Customers) and the chat
@@ -407,7 +406,7 @@ roles:
     publish: [svc/%m/ask]
     subscribe: ["chat/%m/events", "x/%m/#", "%m/top", "own/%u/%m"]
 `
-	srv := mqtt.New(nil)
+	srv := mqtttest.NewServer(mqtttest.Options{})
 	h, err := NewHook(Options{Server: srv, ACL: []byte(acl)})
 	if err != nil {
 		t.Fatal(err)
@@ -415,9 +414,7 @@ roles:
 	fc := newFakeCustomers()
 	fc.add("cust-a1", "s", "c1", "$x", "top1")
 	setCustomersHook(t, h, fc)
-	cl := srv.NewClient(nil, "t", "cust-a1", false)
-	cl.Properties.Username = []byte("cust-a1")
-	srv.Clients.Add(cl)
+	cl := mqtttest.Client(srv, "cust-a1", "cust-a1")
 
 	reads := []struct {
 		f  string

@@ -7,6 +7,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // denyACL gives the device k1 and anonymous clients the same role, with
@@ -29,7 +30,7 @@ roles:
 // anonymous clients in the kiosk role.
 func denyHook(t testing.TB) (*mqtt.Server, *Hook) {
 	t.Helper()
-	srv := mqtt.New(nil)
+	srv := mqtttest.NewServer(mqtttest.Options{})
 	h, err := NewHook(Options{
 		Server:         srv,
 		Devices:        []byte("devices:\n  - id: k1\n    role: kiosk\n    cert_cn: k1.store.local\n"),
@@ -43,22 +44,13 @@ func denyHook(t testing.TB) (*mqtt.Server, *Hook) {
 	return srv, h
 }
 
-// restoredClient adds a client as mochi has it for a connected or restored
-// session: id and username.
-func restoredClient(srv *mqtt.Server, id, username string) *mqtt.Client {
-	cl := srv.NewClient(nil, "t", id, false)
-	cl.Properties.Username = []byte(username)
-	srv.Clients.Add(cl)
-	return cl
-}
-
 // TestDenyFilters checks deny filters on the policy level: a publish to a
 // denied topic, a subscription inside a deny filter and the delivery of a
 // denied topic are refused; a wider subscription is granted.
 func TestDenyFilters(t *testing.T) {
 	srv, h := denyHook(t)
-	k1 := restoredClient(srv, "k1:a", "k1")
-	anon := restoredClient(srv, "probe", "")
+	k1 := mqtttest.Client(srv, "k1:a", "k1")
+	anon := mqtttest.Client(srv, "probe", "")
 
 	tests := []struct {
 		cl    *mqtt.Client
@@ -135,7 +127,7 @@ roles:
     subscribe: [chat/%m/events, chat/%m/#]
     deny: [chat/+/events/internal, svc/c2/#]
 `
-	srv := mqtt.New(nil)
+	srv := mqtttest.NewServer(mqtttest.Options{})
 	h, err := NewHook(Options{Server: srv, ACL: []byte(acl)})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +135,7 @@ roles:
 	fc := newFakeCustomers()
 	fc.add("cust-a1", "s", "c1", "c2")
 	setCustomersHook(t, h, fc)
-	cl := restoredClient(srv, "cust-a1", "cust-a1")
+	cl := mqtttest.Client(srv, "cust-a1", "cust-a1")
 
 	if !h.CanRead(cl, "chat/c1/events") || !h.CanRead(cl, "chat/c1/#") {
 		t.Error("member grants refused")
@@ -169,8 +161,8 @@ roles:
 // client and cached with its grants; a check does not allocate.
 func TestDenyACLCheckDoesNotAllocate(t *testing.T) {
 	srv, h := denyHook(t)
-	k1 := restoredClient(srv, "k1:a", "k1")
-	anon := restoredClient(srv, "probe", "")
+	k1 := mqtttest.Client(srv, "k1:a", "k1")
+	anon := mqtttest.Client(srv, "probe", "")
 	topics := []string{"lab/open", "lab/secret/x", "lab/k1/inbox", "reply/k1:a/private/x", "$SYS/broker/clients/x", "$share/g/lab/#"}
 	h.OnACLCheck(k1, "lab/open", false) // fill the cache
 	h.OnACLCheck(anon, "lab/open", false)

@@ -1,12 +1,9 @@
 package auth
 
 import (
-	"github.com/storeedge/storeedge/internal/mochisafe"
-
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -16,11 +13,10 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // fakeClock is the hook's clock in tests.
@@ -124,21 +120,18 @@ func devicesYAML(t testing.TB, extra string) []byte {
 }
 
 type testBroker struct {
-	srv   *mqtt.Server
+	srv   *mqtttest.Server
 	hook  *Hook
 	addr  string
 	clock *fakeClock
 	logs  *logSink
-	once  sync.Once
 }
 
-// close stops the server once (mochi's Close panics when called twice).
+// close stops the server (once; later calls do nothing).
 func (b *testBroker) close(t *testing.T) {
-	b.once.Do(func() {
-		if err := mochisafe.Close(b.srv); err != nil {
-			t.Errorf("close broker: %v", err)
-		}
-	})
+	if err := b.srv.Close(); err != nil {
+		t.Errorf("close broker: %v", err)
+	}
 }
 
 // brokerCfg is what a test may change before the broker serves: the hook's
@@ -155,12 +148,9 @@ type brokerOpt func(*brokerCfg)
 func startBroker(t *testing.T, devices []byte, serverTLS *tls.Config, mods ...brokerOpt) *testBroker {
 	t.Helper()
 	b := &testBroker{clock: newFakeClock(), logs: &logSink{}}
-	b.srv = mqtt.New(&mqtt.Options{
-		InlineClient: true,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	b.srv = mqtttest.New(t, mqtttest.Options{InlineClient: true, TLS: serverTLS})
 	cfg := brokerCfg{Options: Options{
-		Server:  b.srv,
+		Server:  b.srv.Server,
 		Devices: devices,
 		ACL:     configs.ACL,
 		Now:     b.clock.Now,
@@ -174,21 +164,12 @@ func startBroker(t *testing.T, devices []byte, serverTLS *tls.Config, mods ...br
 		t.Fatalf("NewHook: %v", err)
 	}
 	b.hook = h
-	if err := b.srv.AddHook(h, nil); err != nil {
-		t.Fatal(err)
-	}
+	b.srv.Add(t, h)
 	if cfg.setup != nil {
 		cfg.setup(b)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0", TLSConfig: serverTLS})
-	if err := b.srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	b.addr = l.Address()
-	t.Cleanup(func() { b.close(t) })
+	b.srv.Serve(t)
+	b.addr = b.srv.Addr
 	return b
 }
 

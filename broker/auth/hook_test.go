@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 const (
@@ -503,19 +504,14 @@ func TestTopicAliasRechecked(t *testing.T) {
 }
 
 func TestRestoredOfflineSession(t *testing.T) {
-	srv := mqtt.New(&mqtt.Options{InlineClient: true})
+	srv := mqtttest.NewServer(mqtttest.Options{InlineClient: true})
 	h, err := NewHook(Options{Server: srv, Devices: devicesYAML(t, ""), ACL: configs.ACL, AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// What mochi's loadClients builds from storage: no connection, id and
 	// username only.
-	restored := func(id, username string) *mqtt.Client {
-		cl := srv.NewClient(nil, "t", id, false)
-		cl.Properties.Username = []byte(username)
-		srv.Clients.Add(cl)
-		return cl
-	}
+	restored := func(id, username string) *mqtt.Client { return mqtttest.Client(srv, id, username) }
 	kiosk := restored("kiosk-01:screen", "kiosk-01")
 	if !h.CanRead(kiosk, "reply/kiosk-01:screen/booking") || !h.OnACLCheck(kiosk, "reply/kiosk-01:screen/#", false) {
 		t.Fatal("restored session cannot receive its replies")
@@ -589,14 +585,12 @@ func TestACLCheckDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkACLCheck(b *testing.B) {
-	srv := mqtt.New(nil)
+	srv := mqtttest.NewServer(mqtttest.Options{})
 	h, err := NewHook(Options{Server: srv, Devices: devicesYAML(b, ""), ACL: configs.ACL})
 	if err != nil {
 		b.Fatal(err)
 	}
-	cl := srv.NewClient(nil, "t", "staff-anna:console-2", false)
-	cl.Properties.Username = []byte("staff-anna")
-	srv.Clients.Add(cl)
+	cl := mqtttest.Client(srv, "staff-anna:console-2", "staff-anna")
 	b.ReportAllocs()
 	for b.Loop() {
 		h.OnACLCheck(cl, "chat/c123/events", false)

@@ -24,6 +24,7 @@ import (
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 	"github.com/storeedge/storeedge/proto"
 )
 
@@ -62,7 +63,7 @@ func newDeskRig(tb testing.TB) *Desk {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = db.Close() })
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet})
+	srv := mqtttest.NewServer(mqtttest.Options{InlineClient: true})
 	router, err := svc.New(svc.Options{Server: srv, DB: db, Log: quiet,
 		Identify: func(*mqtt.Client) (auth.Identity, bool) { return auth.Identity{}, false }})
 	if err != nil {

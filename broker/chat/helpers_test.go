@@ -1,80 +1,45 @@
 package chat
 
 import (
-	"github.com/storeedge/storeedge/internal/mochisafe"
-
-	"github.com/storeedge/storeedge/internal/testclock"
-
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/chat/faq"
 	"github.com/storeedge/storeedge/broker/media"
-	"github.com/storeedge/storeedge/broker/session"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/internal/testclock"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
+	"github.com/storeedge/storeedge/internal/testkit/svctest"
 )
 
 // A test device; its password is "pw-<id>".
-type device struct{ id, role string }
+type device = svctest.Device
 
 var (
-	tablet  = device{"tablet-01", "chat-tablet"} // a customer's stand-in
-	tablet2 = device{"tablet-02", "chat-tablet"}
-	anna    = device{"staff-anna", "staff"}
-	bo      = device{"staff-bo", "staff"}
-	owner   = device{"owner", "admin"}
+	tablet  = device{ID: "tablet-01", Role: "chat-tablet"} // a customer's stand-in
+	tablet2 = device{ID: "tablet-02", Role: "chat-tablet"}
+	anna    = device{ID: "staff-anna", Role: "staff"}
+	bo      = device{ID: "staff-bo", Role: "staff"}
+	owner   = device{ID: "owner", Role: "admin"}
 	devices = []device{tablet, tablet2, anna, bo, owner}
 )
 
-var devicesYAML = sync.OnceValue(func() []byte {
-	var b strings.Builder
-	b.WriteString("devices:\n")
-	for _, d := range devices {
-		h, err := bcrypt.GenerateFromPassword([]byte("pw-"+d.id), bcrypt.MinCost)
-		if err != nil {
-			panic(err)
-		}
-		fmt.Fprintf(&b, "  - id: %s\n    role: %s\n    password_hash: %q\n", d.id, d.role, h)
-	}
-	return []byte(b.String())
-})
-
 // testKeys is a fixed keyring: key id k1.
-func testKeys(t testing.TB) *seal.Keyring {
-	t.Helper()
-	key := make([]byte, seal.KeySize)
-	for i := range key {
-		key[i] = byte(i*7 + 3)
-	}
-	kr, err := seal.ParseKeys("k1:" + base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
+func testKeys(t testing.TB) *seal.Keyring { return svctest.Keys(t) }
 
 // env is an in-process broker with the auth and session hooks, a svc Router
 // and the chat service over a store file that survives restart.
@@ -90,7 +55,8 @@ type env struct {
 
 	wantMedia, wantTokens bool
 
-	srv    *mqtt.Server
+	rig    *svctest.Rig
+	srv    *mqtttest.Server
 	db     *store.DB
 	hook   *auth.Hook
 	router *svc.Router
@@ -98,7 +64,6 @@ type env struct {
 	media  *media.Store    // set with withMedia
 	cust   *customer.Store // customer logins (and the session op's Tokens with withTokens)
 	addr   string
-	cancel context.CancelFunc
 }
 
 // envOpt adds a real peer to the rig.
@@ -112,7 +77,7 @@ func withMedia(e *env) { e.wantMedia = true }
 func withTokens(e *env) { e.wantTokens = true }
 
 // testPublicURL is the customer page of the rig's customer store.
-const testPublicURL = "http://storeedge.local:8080/chat"
+const testPublicURL = svctest.PublicURL
 
 func newEnv(t testing.TB, o Options, opts ...envOpt) *env {
 	t.Helper()
@@ -143,48 +108,12 @@ func (e *env) setClock(t testing.TB, to time.Time) {
 
 func (e *env) start(t testing.TB) {
 	t.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumMessageExpiryInterval = 0
-	e.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
-	var err error
-	if e.db, err = store.Open(store.Options{Path: e.path}); err != nil {
-		t.Fatal(err)
-	}
-	ah, err := auth.NewHook(auth.Options{Server: e.srv, Devices: devicesYAML(), ACL: configs.ACL, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.AddHook(ah, nil); err != nil {
-		t.Fatal(err)
-	}
-	e.hook = ah
-	if e.cust, err = customer.New(customer.Options{DB: e.db, PublicURL: testPublicURL, Now: e.clock.Now}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ah.SetCustomers(e.cust); err != nil {
-		t.Fatal(err)
-	}
-	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Seal: e.opts.Seal, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.AddHook(sh, nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
-	if err := e.srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	e.addr = l.Address()
-	if e.router, err = svc.New(svc.Options{Server: e.srv, DB: e.db, Identify: ah.Identity, Seal: e.opts.Seal, Log: quiet}); err != nil {
-		t.Fatal(err)
-	}
+	e.rig = svctest.Start(t, svctest.Options{Path: e.path, Devices: devices, Now: e.clock.Now, Seal: e.opts.Seal})
+	e.srv, e.db, e.hook, e.cust, e.addr = e.rig.Srv, e.rig.DB, e.rig.Auth, e.rig.Customers, e.rig.Addr
+	e.router = e.rig.Route(t, svc.Options{})
 	o := e.opts
-	o.DB, o.Router, o.Log = e.db, e.router, quiet
+	o.DB, o.Router, o.Log = e.db, e.router, e.rig.Log
+	var err error
 	if e.wantMedia {
 		if e.media, err = media.New(media.Options{DB: e.db, Seal: e.opts.Seal, Now: e.clock.Now}); err != nil {
 			t.Fatal(err)
@@ -197,37 +126,23 @@ func (e *env) start(t testing.TB) {
 	if e.chat, err = New(o); err != nil {
 		t.Fatal(err)
 	}
-	ah.SetMembership(e.chat)
+	e.hook.SetMembership(e.chat)
 	if err := e.chat.Register(); err != nil {
 		t.Fatal(err)
 	}
-	var ctx context.Context
-	ctx, e.cancel = context.WithCancel(context.Background())
-	if err := e.router.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.rig.Run(t)
 }
 
 // stop closes the router, the broker and the store; start opens them again
 // on the same file.
-func (e *env) stop() {
-	if e.srv == nil {
-		return
-	}
-	e.cancel()
-	e.router.Stop()
-	_ = mochisafe.Close(e.srv)
-	_ = e.db.Close()
-	e.srv = nil
-}
+func (e *env) stop() { e.rig.Stop() }
 
-// client is a paho v5 client; answers are matched to calls by correlation data.
+// client is a paho v5 client; answers are matched to calls by correlation
+// data, the other messages it gets are decoded as events.
 type client struct {
+	*mqtttest.Requester
 	c      *paho.Client
 	id     string
-	n      atomic.Int64
-	mu     sync.Mutex
-	wait   map[string]chan []byte
 	events chan Event
 }
 
@@ -235,57 +150,29 @@ type client struct {
 // reply topic.
 func (e *env) connect(t testing.TB, dev device, suffix string) *client {
 	t.Helper()
-	return e.connectAs(t, dev.id, "pw-"+dev.id, suffix)
+	return e.connectAs(t, dev.ID, "pw-"+dev.ID, suffix)
 }
 
 // connectAs logs in with username and password (a device, or a customer
 // with its session secret), client id username or username:suffix.
 func (e *env) connectAs(t testing.TB, username, password, suffix string) *client {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{id: username, wait: map[string]chan []byte{}, events: make(chan Event, 10000)}
+	c := &client{id: username, events: make(chan Event, 10000)}
 	if suffix != "" {
 		c.id += ":" + suffix
 	}
-	c.c = paho.NewClient(paho.ClientConfig{
-		Conn:          conn,
-		PacketTimeout: 10 * time.Second,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			p := pr.Packet
-			if strings.HasPrefix(p.Topic, "reply/") {
-				if p.Properties != nil {
-					c.mu.Lock()
-					ch := c.wait[string(p.Properties.CorrelationData)]
-					c.mu.Unlock()
-					if ch != nil {
-						ch <- p.Payload
-					}
-				}
-				return true, nil
-			}
-			var ev Event
-			if json.Unmarshal(p.Payload, &ev) == nil {
-				select {
-				case c.events <- ev:
-				default:
-				}
-			}
-			return true, nil
-		}},
-		OnClientError: func(error) {},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	cp := &paho.Connect{ClientID: c.id, KeepAlive: 30, CleanStart: true,
 		Username: username, UsernameFlag: true, Password: []byte(password), PasswordFlag: true}
-	if ca, err := c.c.Connect(ctx, cp); err != nil {
-		t.Fatalf("connect %s: %v (%+v)", c.id, err, ca)
-	}
-	t.Cleanup(func() { _ = c.c.Disconnect(&paho.Disconnect{}) })
-	c.subscribe(t, "reply/"+c.id+"/#")
+	c.Requester = mqtttest.Connect(t, e.addr, cp, func(p *paho.Publish) {
+		var ev Event
+		if json.Unmarshal(p.Payload, &ev) == nil {
+			select {
+			case c.events <- ev:
+			default:
+			}
+		}
+	})
+	c.c = c.Client
 	return c
 }
 
@@ -313,15 +200,8 @@ func (c *client) trySubscribe(t testing.TB, filter string) byte {
 // login, and the client connects with it (client id customer:suffix).
 func (e *env) customerLogin(t testing.TB, id, suffix string) *client {
 	t.Helper()
-	tk, err := e.cust.Issue(t.Context(), id, "test-rig")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := e.cust.Redeem(t.Context(), tk.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.connectAs(t, l.Username, l.Password, suffix)
+	username, password := e.rig.CustomerLogin(t, id)
+	return e.connectAs(t, username, password, suffix)
 }
 
 // answer is a decoded answer with the fields of every chat op.
@@ -385,41 +265,23 @@ func (c *client) call(t testing.TB, op, reqID, body string) answer {
 }
 
 func (c *client) try(op, reqID, body string) (answer, error) {
-	n := c.n.Add(1)
 	if reqID == "" {
 		// svc remembers answers per device: clients of one device need distinct ids.
-		reqID = fmt.Sprintf("%s-r%d", c.id, n)
+		reqID = fmt.Sprintf("%s-r%d", c.id, c.Seq())
 	}
-	corr := fmt.Sprint(n)
-	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
-	if body = strings.TrimSpace(body); body != "" && body != "{}" {
-		payload += "," + body[1:]
-	} else {
-		payload += "}"
-	}
-	ch := make(chan []byte, 1)
-	c.mu.Lock()
-	c.wait[corr] = ch
-	c.mu.Unlock()
-	defer func() { c.mu.Lock(); delete(c.wait, corr); c.mu.Unlock() }()
+	payload := svctest.Payload(reqID, body)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := c.c.Publish(ctx, &paho.Publish{Topic: "svc/chat/" + op, QoS: 1, Payload: []byte(payload),
-		Properties: &paho.PublishProperties{ResponseTopic: "reply/" + c.id + "/r", CorrelationData: []byte(corr)}})
+	raw, err := c.Request(ctx, "svc/chat/"+op, []byte(payload))
 	if err != nil {
-		return answer{}, fmt.Errorf("%s publish %s: %w", c.id, op, err)
+		return answer{}, err
 	}
-	select {
-	case raw := <-ch:
-		var a answer
-		if err := json.Unmarshal(raw, &a); err != nil {
-			return a, fmt.Errorf("answer to %s is not JSON: %w: %s", op, err, raw)
-		}
-		a.raw = string(raw)
-		return a, nil
-	case <-ctx.Done():
-		return answer{}, fmt.Errorf("%s: no answer to %s %s within 10 s", c.id, op, payload)
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return a, fmt.Errorf("answer to %s is not JSON: %w: %s", op, err, raw)
 	}
+	a.raw = string(raw)
+	return a, nil
 }
 
 // ok asserts a successful answer.
@@ -460,18 +322,13 @@ func (c *client) event(t testing.TB, pred func(Event) bool) Event {
 // a handler directly.
 func (e *env) request(t testing.TB, dev device, op, reqID, body string) *svc.Request {
 	t.Helper()
-	return e.requestAs(t, auth.Identity{Device: dev.id, Role: dev.role, ClientID: dev.id}, op, reqID, body)
+	return e.requestAs(t, auth.Identity{Device: dev.ID, Role: dev.Role, ClientID: dev.ID}, op, reqID, body)
 }
 
 // requestAs is request for any identity (a customer, say).
 func (e *env) requestAs(t testing.TB, who auth.Identity, op, reqID, body string) *svc.Request {
 	t.Helper()
-	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
-	if body = strings.TrimSpace(body); body != "" && body != "{}" {
-		payload += "," + body[1:]
-	} else {
-		payload += "}"
-	}
+	payload := svctest.Payload(reqID, body)
 	return &svc.Request{Service: ServiceName, Op: op, ID: reqID, V: 1, Body: json.RawMessage(payload),
 		From: who, Received: e.clock.Now()}
 }

@@ -72,7 +72,7 @@ func canFetch(t testing.TB, e *env, who auth.Identity, hash string) bool {
 	return okay
 }
 
-func ident(d device) auth.Identity { return auth.Identity{Device: d.id, Role: d.role, ClientID: d.id} }
+func ident(d device) auth.Identity { return auth.Identity{Device: d.ID, Role: d.Role, ClientID: d.ID} }
 
 // A photo message refers to an uploaded blob: history carries its meta
 // (type, size, dimensions, thumbnail), each message holds a reference, the

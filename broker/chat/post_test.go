@@ -134,7 +134,7 @@ func TestPostIntoConversation(t *testing.T) {
 	after := ok(t, staff.call(t, "open", "", fmt.Sprintf(`{"conversation":%q}`, custID)))
 	if !slices.Equal(after.Members, before.Members) || after.Assistant != before.Assistant || after.Waiting != nil ||
 		receipt(t, after.Receipts, custID) != receipt(t, before.Receipts, custID) ||
-		receipt(t, after.Receipts, anna.id) != receipt(t, before.Receipts, anna.id) {
+		receipt(t, after.Receipts, anna.ID) != receipt(t, before.Receipts, anna.ID) {
 		t.Fatalf("the post changed the conversation's state: %s → %s", before.raw, after.raw)
 	}
 	// Gap-free: the customer's next message follows the card.
@@ -304,7 +304,7 @@ func TestPostImage(t *testing.T) {
 	custID := devOf(cust)
 	ok(t, cust.call(t, "open", "", `{}`))
 	cust.subscribe(t, EventTopic(custID))
-	hash := uploadPNG(t, e, anna.id, 40, 30)
+	hash := uploadPNG(t, e, anna.ID, 40, 30)
 	if canFetch(t, e, custIdent(custID), hash) {
 		t.Fatal("the customer may fetch a photo before it is posted")
 	}
@@ -374,7 +374,7 @@ func TestPostImage(t *testing.T) {
 	}
 
 	// Refused blobs.
-	pdf := uploadBlob(t, e, anna.id, "application/pdf", []byte("%PDF-1.4\n% the grooming price list\n%%EOF\n"))
+	pdf := uploadBlob(t, e, anna.ID, "application/pdf", []byte("%PDF-1.4\n% the grooming price list\n%%EOF\n"))
 	missing := sha256.Sum256([]byte("never uploaded"))
 	for _, tc := range []struct {
 		hash, code string
@@ -436,7 +436,7 @@ func TestPostBadInput(t *testing.T) {
 	}
 	inTx := map[string]Post{
 		"not the customer's conversation": with(func(p *Post) { p.Customer = "cust-notmine1" }),
-		"from a member":                   with(func(p *Post) { p.From = anna.id }),
+		"from a member":                   with(func(p *Post) { p.From = anna.ID }),
 	}
 	counts := e.counts(t)
 	for name, p := range stateless {

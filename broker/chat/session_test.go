@@ -138,7 +138,7 @@ func TestSessionResumeNeedsTheCustomer(t *testing.T) {
 
 	// B confirms from her phone: the tablet may resume her, once.
 	cf := ok(t, b.call(t, "presence_confirm", "", fmt.Sprintf(`{"code":%q}`, code.Code)))
-	if cf.Device != tablet.id || cf.Customer != "cust-bbbb1234" || cf.Until == nil || !cf.Until.Equal(e.clock.Now().Add(customer.DefaultPresenceTTL)) {
+	if cf.Device != tablet.ID || cf.Customer != "cust-bbbb1234" || cf.Until == nil || !cf.Until.Equal(e.clock.Now().Add(customer.DefaultPresenceTTL)) {
 		t.Fatalf("presence_confirm: %s", cf.raw)
 	}
 	if g := ok(t, tab.call(t, "presence_get", "", `{}`)); g.Customer != "cust-bbbb1234" {

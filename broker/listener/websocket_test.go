@@ -1,10 +1,6 @@
 package listener_test
 
 import (
-	"github.com/storeedge/storeedge/internal/mochisafe"
-
-	"github.com/storeedge/storeedge/internal/testpki"
-
 	"bufio"
 	"bytes"
 	"context"
@@ -13,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,51 +20,22 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/gorilla/websocket"
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/listener"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
+	"github.com/storeedge/storeedge/internal/testpki"
 )
 
 const wsPath = "/mqtt"
 
-// allowAll lets every client connect and use every topic.
-type allowAll struct{ mqtt.HookBase }
-
-func (h *allowAll) ID() string { return "allow-all" }
-func (h *allowAll) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
-}
-func (h *allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
-func (h *allowAll) OnACLCheck(*mqtt.Client, string, bool) bool              { return true }
-
 // startBroker runs a mochi server whose only listener is l.
-func startBroker(t *testing.T, l listeners.Listener) *broker {
+func startBroker(t *testing.T, l listeners.Listener) *mqtttest.Server {
 	t.Helper()
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := srv.AddHook(new(allowAll), nil); err != nil {
-		t.Fatalf("add hook: %v", err)
-	}
-	if err := srv.AddListener(l); err != nil {
-		t.Fatalf("add listener: %v", err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatalf("serve: %v", err)
-	}
-	var once sync.Once // mochi's Close panics when called twice
-	t.Cleanup(func() {
-		once.Do(func() { _ = mochisafe.Close(srv) })
-	})
-	return &broker{srv, &once}
+	return mqtttest.Start(t, mqtttest.Options{Hooks: []mqtt.Hook{new(auth.AllowHook)}, NoTCP: true, Listeners: []listeners.Listener{l}})
 }
-
-// broker is a running mochi server that is closed once.
-type broker struct {
-	srv  *mqtt.Server
-	once *sync.Once
-}
-
-func (b *broker) Close() { b.once.Do(func() { _ = mochisafe.Close(b.srv) }) }
 
 // client is an autopaho connection over WebSocket with its received messages.
 type client struct {

@@ -57,7 +57,7 @@ func TestRunCleansExpiredUploads(t *testing.T) {
 	img := testPNG(t, 64, 64)
 	meta := media.Meta{Type: "image/png", Size: int64(len(img)), SHA256: hashOf(img)}
 	ctx := ctxT(t)
-	if _, err := e.media.Begin(ctx, tablet.id, "old", meta); err != nil {
+	if _, err := e.media.Begin(ctx, tablet.ID, "old", meta); err != nil {
 		t.Fatal(err)
 	}
 	if u := e.usage(t); u[1] != int64(len(img)) {
@@ -69,7 +69,7 @@ func TestRunCleansExpiredUploads(t *testing.T) {
 	if err := nextRound(t, rounds); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.media.Status(ctx, tablet.id, "old"); !errors.Is(err, media.ErrNotFound) {
+	if _, err := e.media.Status(ctx, tablet.ID, "old"); !errors.Is(err, media.ErrNotFound) {
 		t.Fatalf("expired upload still there: %v", err)
 	}
 	if u := e.usage(t); u[1] != 0 {

@@ -40,7 +40,7 @@ func TestFetchDefaultStaffOnly(t *testing.T) {
 	for _, dev := range []device{anna, owner} {
 		c := e.connect(t, dev)
 		if got := readAll(t, c, strings.ToUpper(done.Hash), 0); !bytes.Equal(got, pdf) {
-			t.Fatalf("%s read %d bytes, not the pdf", dev.id, len(got))
+			t.Fatalf("%s read %d bytes, not the pdf", dev.ID, len(got))
 		}
 		fails(t, c.call(t, "stat", "", fmt.Sprintf(`{"hash":%q}`, missing)), svc.CodeNotFound)
 		fails(t, c.call(t, "get", "", fmt.Sprintf(`{"hash":%q}`, missing)), svc.CodeNotFound)
@@ -68,8 +68,8 @@ func TestFetchCanFetch(t *testing.T) {
 	done := upload(t, tab, "doc", "application/pdf", data, testLimits().ChunkBytes)
 	missing := hashOf([]byte("never uploaded"))
 	mu.Lock()
-	allowed[tablet.id+"/"+done.Hash] = true
-	allowed[tablet.id+"/"+missing] = true
+	allowed[tablet.ID+"/"+done.Hash] = true
+	allowed[tablet.ID+"/"+missing] = true
 	mu.Unlock()
 
 	if got := readAll(t, tab, done.Hash, 0); !bytes.Equal(got, data) {

@@ -14,70 +14,39 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/auth/customer"
 	"github.com/storeedge/storeedge/broker/media"
-	"github.com/storeedge/storeedge/broker/session"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
-	"github.com/storeedge/storeedge/configs"
-	"github.com/storeedge/storeedge/internal/mochisafe"
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/testclock"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
+	"github.com/storeedge/storeedge/internal/testkit/svctest"
 )
 
 // A test device; its password is "pw-<id>".
-type device struct{ id, role string }
+type device = svctest.Device
 
 var (
-	tablet  = device{"tablet-01", "chat-tablet"}
-	tablet2 = device{"tablet-02", "chat-tablet"}
-	cam     = device{"cam-01", "camera"}
-	anna    = device{"staff-anna", "staff"}
-	owner   = device{"owner", "admin"}
+	tablet  = device{ID: "tablet-01", Role: "chat-tablet"}
+	tablet2 = device{ID: "tablet-02", Role: "chat-tablet"}
+	cam     = device{ID: "cam-01", Role: "camera"}
+	anna    = device{ID: "staff-anna", Role: "staff"}
+	owner   = device{ID: "owner", Role: "admin"}
 	devices = []device{tablet, tablet2, cam, anna, owner}
 )
 
-var devicesYAML = sync.OnceValue(func() []byte {
-	var b strings.Builder
-	b.WriteString("devices:\n")
-	for _, d := range devices {
-		h, err := bcrypt.GenerateFromPassword([]byte("pw-"+d.id), bcrypt.MinCost)
-		if err != nil {
-			panic(err)
-		}
-		fmt.Fprintf(&b, "  - id: %s\n    role: %s\n    password_hash: %q\n", d.id, d.role, h)
-	}
-	return []byte(b.String())
-})
-
 // testKeys is a fixed keyring: key id k1.
-func testKeys(t testing.TB) *seal.Keyring {
-	t.Helper()
-	key := make([]byte, seal.KeySize)
-	for i := range key {
-		key[i] = byte(i*7 + 3)
-	}
-	kr, err := seal.ParseKeys("k1:" + base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
+func testKeys(t testing.TB) *seal.Keyring { return svctest.Keys(t) }
 
 // envOptions configure newEnv.
 type envOptions struct {
@@ -100,14 +69,14 @@ type env struct {
 	path  string
 	clock *testclock.Clock
 
-	srv    *mqtt.Server
+	rig    *svctest.Rig
+	srv    *mqtttest.Server
 	db     *store.DB
 	media  *media.Store
 	cust   *customer.Store // scan-to-chat logins (customerLogin)
 	router *svc.Router
 	svc    *Service
 	addr   string
-	cancel context.CancelFunc
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -125,42 +94,9 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func (e *env) start(t testing.TB) {
 	t.Helper()
-	quiet := quietLog()
-	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumMessageExpiryInterval = 0
-	e.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
+	e.rig = svctest.Start(t, svctest.Options{Path: e.path, Devices: devices, Now: e.clock.Now})
+	e.srv, e.db, e.cust, e.addr = e.rig.Srv, e.rig.DB, e.rig.Customers, e.rig.Addr
 	var err error
-	if e.db, err = store.Open(store.Options{Path: e.path}); err != nil {
-		t.Fatal(err)
-	}
-	ah, err := auth.NewHook(auth.Options{Server: e.srv, Devices: devicesYAML(), ACL: configs.ACL, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.AddHook(ah, nil); err != nil {
-		t.Fatal(err)
-	}
-	if e.cust, err = customer.New(customer.Options{DB: e.db, PublicURL: "http://storeedge.local:8080/chat", Now: e.clock.Now}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ah.SetCustomers(e.cust); err != nil {
-		t.Fatal(err)
-	}
-	sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: ah.CanRead, MaxQueued: 10000, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.AddHook(sh, nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
-	if err := e.srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	e.addr = l.Address()
 	if e.media, err = media.New(media.Options{DB: e.db, Seal: testKeys(t), Limits: e.o.limits, UploadTTL: time.Hour, Now: e.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
@@ -168,108 +104,50 @@ func (e *env) start(t testing.TB) {
 	if maxReq == 0 {
 		maxReq = RequestBytesFor(e.media.Limits().ChunkBytes)
 	}
-	if e.router, err = svc.New(svc.Options{Server: e.srv, DB: e.db, Identify: ah.Identity, Log: quiet, MaxRequestBytes: maxReq}); err != nil {
-		t.Fatal(err)
-	}
+	e.router = e.rig.Route(t, svc.Options{MaxRequestBytes: maxReq})
 	o := e.o.svc
-	o.Router, o.Media, o.Log = e.router, e.media, quiet
+	o.Router, o.Media, o.Log = e.router, e.media, e.rig.Log
 	if e.svc, err = New(o); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.svc.Register(); err != nil {
 		t.Fatal(err)
 	}
-	var ctx context.Context
-	ctx, e.cancel = context.WithCancel(context.Background())
-	if err := e.router.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.rig.Run(t)
 }
 
-func (e *env) stop() {
-	if e.srv == nil {
-		return
-	}
-	e.cancel()
-	e.router.Stop()
-	_ = mochisafe.Close(e.srv)
-	_ = e.db.Close()
-	e.srv = nil
-}
+// stop closes the router, the broker and the store; start opens them again
+// on the same file.
+func (e *env) stop() { e.rig.Stop() }
 
 // client is a paho v5 client; answers are matched to calls by correlation data.
 type client struct {
-	c    *paho.Client
-	id   string
-	n    atomic.Int64
-	mu   sync.Mutex
-	wait map[string]chan []byte
+	*mqtttest.Requester
+	c  *paho.Client
+	id string
 }
 
-// connect logs in as dev (client id dev.id) and subscribes to its reply topic.
+// connect logs in as dev (client id dev.ID) and subscribes to its reply topic.
 func (e *env) connect(t testing.TB, dev device) *client {
 	t.Helper()
-	return e.connectAs(t, dev.id, "pw-"+dev.id)
+	return e.connectAs(t, dev.ID, "pw-"+dev.ID)
 }
 
 // customerLogin logs a new customer in as a phone does after scanning a
 // scan-to-chat code; the client's id is the customer id.
 func (e *env) customerLogin(t testing.TB) *client {
 	t.Helper()
-	tk, err := e.cust.Issue(t.Context(), "", "test-rig")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := e.cust.Redeem(t.Context(), tk.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.connectAs(t, l.Username, l.Password)
+	username, password := e.rig.CustomerLogin(t, "")
+	return e.connectAs(t, username, password)
 }
 
 // connectAs logs in with username and password (client id username).
 func (e *env) connectAs(t testing.TB, username, password string) *client {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{id: username, wait: map[string]chan []byte{}}
-	c.c = paho.NewClient(paho.ClientConfig{
-		Conn:          conn,
-		PacketTimeout: 10 * time.Second,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			p := pr.Packet
-			if strings.HasPrefix(p.Topic, "reply/") && p.Properties != nil {
-				c.mu.Lock()
-				ch := c.wait[string(p.Properties.CorrelationData)]
-				c.mu.Unlock()
-				if ch != nil {
-					select {
-					case ch <- p.Payload:
-					default:
-					}
-				}
-			}
-			return true, nil
-		}},
-		OnClientError: func(error) {},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cp := &paho.Connect{ClientID: c.id, KeepAlive: 30, CleanStart: true,
+	cp := &paho.Connect{ClientID: username, KeepAlive: 30, CleanStart: true,
 		Username: username, UsernameFlag: true, Password: []byte(password), PasswordFlag: true}
-	if ca, err := c.c.Connect(ctx, cp); err != nil {
-		t.Fatalf("connect %s: %v (%+v)", c.id, err, ca)
-	}
-	t.Cleanup(c.close)
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	sa, err := c.c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "reply/" + c.id + "/#", QoS: 1}}})
-	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
-		t.Fatalf("%s subscribe: %v %+v", c.id, err, sa)
-	}
-	return c
+	r := mqtttest.Connect(t, e.addr, cp, nil)
+	return &client{Requester: r, c: r.Client, id: username}
 }
 
 // close disconnects (again: harmless).
@@ -319,45 +197,27 @@ type answer struct {
 func (c *client) call(t testing.TB, op, reqID, body string) answer {
 	t.Helper()
 	if reqID == "" {
-		reqID = fmt.Sprintf("%s-r%d", c.id, c.n.Add(1))
+		reqID = fmt.Sprintf("%s-r%d", c.id, c.Seq())
 	}
-	payload := fmt.Sprintf(`{"id":%q,"v":1`, reqID)
-	if body = strings.TrimSpace(body); body != "" && body != "{}" {
-		payload += "," + body[1:]
-	} else {
-		payload += "}"
-	}
+	payload := svctest.Payload(reqID, body)
 	return c.raw(t, op, []byte(payload))
 }
 
 // raw publishes payload as is on svc/media/{op} and waits for the answer.
 func (c *client) raw(t testing.TB, op string, payload []byte) answer {
 	t.Helper()
-	corr := fmt.Sprint(c.n.Add(1))
-	ch := make(chan []byte, 1)
-	c.mu.Lock()
-	c.wait[corr] = ch
-	c.mu.Unlock()
-	defer func() { c.mu.Lock(); delete(c.wait, corr); c.mu.Unlock() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := c.c.Publish(ctx, &paho.Publish{Topic: "svc/media/" + op, QoS: 1, Payload: payload,
-		Properties: &paho.PublishProperties{ResponseTopic: "reply/" + c.id + "/r", CorrelationData: []byte(corr)}})
+	raw, err := c.Request(ctx, "svc/media/"+op, payload)
 	if err != nil {
-		t.Fatalf("%s publish %s: %v", c.id, op, err)
+		t.Fatal(err)
 	}
-	select {
-	case raw := <-ch:
-		var a answer
-		if err := json.Unmarshal(raw, &a); err != nil {
-			t.Fatalf("answer to %s is not JSON: %v: %.300s", op, err, raw)
-		}
-		a.raw = string(raw)
-		return a
-	case <-ctx.Done():
-		t.Fatalf("%s: no answer to %s %.200s within 20 s", c.id, op, payload)
-		return answer{}
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("answer to %s is not JSON: %v: %.300s", op, err, raw)
 	}
+	a.raw = string(raw)
+	return a
 }
 
 // ok asserts a successful answer.

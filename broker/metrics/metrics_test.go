@@ -1,14 +1,11 @@
 package metrics_test
 
 import (
-	"github.com/storeedge/storeedge/internal/mochisafe"
-
 	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,10 +16,10 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/metrics"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // refusedUser is the username the test auth hook refuses.
@@ -43,58 +40,25 @@ func (h *testAuth) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 // startBroker runs a mochi server with the metrics hook on a loopback port.
 func startBroker(t *testing.T) (*metrics.Metrics, string) {
 	t.Helper()
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	m := metrics.New(srv)
-	if err := srv.AddHook(new(testAuth), nil); err != nil {
-		t.Fatalf("add auth hook: %v", err)
-	}
-	if err := srv.AddHook(m.Hook(), nil); err != nil {
-		t.Fatalf("add metrics hook: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
-		t.Fatalf("add listener: %v", err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = mochisafe.Close(srv)
-	})
-	return m, ln.Addr().String()
+	srv := mqtttest.New(t, mqtttest.Options{})
+	m := metrics.New(srv.Server)
+	srv.Add(t, new(testAuth), m.Hook())
+	srv.Serve(t)
+	return m, srv.Addr
 }
 
 // dial connects a paho v5 client; received gets every PUBLISH it receives.
-func dial(ctx context.Context, t *testing.T, addr, id, user string, received chan<- *paho.Publish) (*paho.Client, *paho.Connack, error) {
+func dial(t *testing.T, addr, id, user string, received chan<- *paho.Publish) (*paho.Client, *paho.Connack, error) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dial: %w", err)
-	}
-	cfg := paho.ClientConfig{ClientID: id, Conn: conn}
-	if received != nil {
-		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){
-			func(pr paho.PublishReceived) (bool, error) {
-				received <- pr.Packet
-				return true, nil
-			},
-		}
-	}
-	c := paho.NewClient(cfg)
 	cp := &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30}
 	if user != "" {
 		cp.Username, cp.UsernameFlag = user, true
 	}
-	ack, err := c.Connect(ctx, cp)
-	if err != nil {
-		_ = conn.Close()
-		return nil, ack, fmt.Errorf("connect: %w", err)
+	var onPublish func(*paho.Publish)
+	if received != nil {
+		onPublish = func(p *paho.Publish) { received <- p }
 	}
-	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
-	return c, ack, nil
+	return mqtttest.Dial(t, addr, cp, onPublish)
 }
 
 // scrape fetches the exposition and returns each sample keyed by name{labels}.
@@ -153,14 +117,14 @@ func TestBrokerTrafficCounted(t *testing.T) {
 	defer cancel()
 
 	got := make(chan *paho.Publish, 64)
-	sub, _, err := dial(ctx, t, addr, "sub", "", got)
+	sub, _, err := dial(t, addr, "sub", "", got)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t/#", QoS: 1}}}); err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
-	pub, _, err := dial(ctx, t, addr, "pub", "", nil)
+	pub, _, err := dial(t, addr, "pub", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,11 +193,9 @@ func TestBrokerTrafficCounted(t *testing.T) {
 func TestRefusedConnectCounted(t *testing.T) {
 	m, addr := startBroker(t)
 	h := m.Handler()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 
 	// MQTT v5: CONNACK 0x86 Bad User Name or Password.
-	_, ack, err := dial(ctx, t, addr, "bad5", refusedUser, nil)
+	_, ack, err := dial(t, addr, "bad5", refusedUser, nil)
 	if err == nil {
 		t.Fatal("connect as refused user succeeded")
 	}

@@ -1,8 +1,6 @@
 package session
 
 import (
-	"github.com/storeedge/storeedge/internal/mochisafe"
-
 	"context"
 	"fmt"
 	"io"
@@ -18,10 +16,10 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // logOut receives the broker's debug log when STOREEDGE_TEST_LOG is set.
@@ -38,7 +36,7 @@ type rig struct {
 	t       *testing.T
 	path    string
 	addr    string
-	srv     *mqtt.Server
+	srv     *mqtttest.Server
 	db      *store.DB
 	hook    *Hook
 	dropped atomic.Int64
@@ -64,39 +62,23 @@ func (r *rig) start() {
 	caps.MaximumMessageExpiryInterval = 0
 	caps.MaximumInflight = uint16(r.max + 100)
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r.srv = mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: log})
-	if err := r.srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	r.hook, err = New(Options{DB: r.db, Server: r.srv, MaxQueued: r.max, Seal: r.seal, Log: log, OnQueueDropped: func() { r.dropped.Add(1) }})
+	// A restart listens on the address the clients know.
+	r.srv = mqtttest.New(t, mqtttest.Options{Capabilities: caps, InlineClient: true, Logger: log, TCP: r.addr})
+	r.srv.Add(t, new(auth.AllowHook))
+	r.hook, err = New(Options{DB: r.db, Server: r.srv.Server, MaxQueued: r.max, Seal: r.seal, Log: log, OnQueueDropped: func() { r.dropped.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.srv.AddHook(r.hook, nil); err != nil {
-		t.Fatal(err)
-	}
-	addr := r.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.addr = ln.Addr().String()
-	if err := r.srv.AddListener(listeners.NewNet("t", ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
+	r.srv.Add(t, r.hook)
+	r.srv.Serve(t)
+	r.addr = r.srv.Addr
 }
 
 func (r *rig) stop() {
 	if r.srv == nil {
 		return
 	}
-	_ = mochisafe.Close(r.srv)
+	_ = r.srv.Close()
 	_ = r.db.Close()
 	r.srv = nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 type sent struct {
@@ -23,7 +24,7 @@ type sent struct {
 // with answers captured instead of published.
 func fuzzRouter(t testing.TB) (*Router, *[]sent) {
 	t.Helper()
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := mqtttest.NewServer(mqtttest.Options{InlineClient: true})
 	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "fuzz.db")})
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,10 @@
 package svc
 
 import (
-	"github.com/storeedge/storeedge/internal/mochisafe"
-
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,13 +13,13 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/session"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // A test device; its password is "pw-<id>".
@@ -80,7 +77,8 @@ func startEnv(t testing.TB, cfg envCfg) *testEnv {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumMessageExpiryInterval = 0
-	e.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
+	ms := mqtttest.New(t, mqtttest.Options{InlineClient: true, Logger: quiet, Capabilities: caps})
+	e.srv = ms.Server
 	var err error
 	e.db, err = store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db")})
 	if err != nil {
@@ -90,26 +88,16 @@ func startEnv(t testing.TB, cfg envCfg) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.AddHook(e.auth, nil); err != nil {
-		t.Fatal(err)
-	}
+	ms.Add(t, e.auth)
 	if cfg.sessions {
 		sh, err := session.New(session.Options{DB: e.db, Server: e.srv, CanRead: e.auth.CanRead, MaxQueued: 1000, Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.srv.AddHook(sh, nil); err != nil {
-			t.Fatal(err)
-		}
+		ms.Add(t, sh)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
-	if err := e.srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	e.addr = l.Address()
+	ms.Serve(t)
+	e.addr = ms.Addr
 
 	o := cfg.opts
 	o.Server, o.DB, o.Identify = e.srv, e.db, e.auth.Identity
@@ -130,7 +118,7 @@ func startEnv(t testing.TB, cfg envCfg) *testEnv {
 	t.Cleanup(func() {
 		cancel()
 		e.router.Stop()
-		_ = mochisafe.Close(e.srv)
+		_ = ms.Close()
 		_ = e.db.Close()
 	})
 	return e
@@ -162,28 +150,10 @@ type connOpts struct {
 // own reply/{client id}/#.
 func (e *testEnv) connect(t testing.TB, o connOpts) *client {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if o.clientID == "" {
 		o.clientID = o.dev.id
 	}
 	c := &client{id: o.clientID, msgs: make(chan *paho.Publish, 4096)}
-	c.c = paho.NewClient(paho.ClientConfig{
-		Conn:          conn,
-		PacketTimeout: 10 * time.Second,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-			func(pr paho.PublishReceived) (bool, error) {
-				select {
-				case c.msgs <- pr.Packet:
-				default:
-				}
-				return true, nil
-			},
-		},
-		OnClientError: func(error) {},
-	})
 	cp := &paho.Connect{
 		ClientID: o.clientID, KeepAlive: 30, CleanStart: o.expiry == 0,
 		Username: o.dev.id, UsernameFlag: true, Password: []byte("pw-" + o.dev.id), PasswordFlag: true,
@@ -191,15 +161,22 @@ func (e *testEnv) connect(t testing.TB, o connOpts) *client {
 	if o.expiry > 0 {
 		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &o.expiry}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if ca, err := c.c.Connect(ctx, cp); err != nil {
+	var ca *paho.Connack
+	var err error
+	c.c, ca, err = mqtttest.Dial(t, e.addr, cp, func(p *paho.Publish) {
+		select {
+		case c.msgs <- p:
+		default:
+		}
+	})
+	if err != nil {
 		t.Fatalf("connect %s: %v (%+v)", o.clientID, err, ca)
 	}
-	t.Cleanup(func() { _ = c.c.Disconnect(&paho.Disconnect{}) })
 	if o.resume {
 		return c
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "reply/" + o.clientID + "/#", QoS: 1}}})
 	if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
 		t.Fatalf("subscribe reply: %v %+v", err, sa)

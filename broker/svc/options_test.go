@@ -2,8 +2,6 @@ package svc
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -11,12 +9,12 @@ import (
 
 	"github.com/storeedge/storeedge/broker/auth"
 	"github.com/storeedge/storeedge/broker/store"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 func TestNewAndHandleValidate(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet})
-	noInline := mqtt.New(&mqtt.Options{Logger: quiet})
+	srv := mqtttest.NewServer(mqtttest.Options{InlineClient: true})
+	noInline := mqtttest.NewServer(mqtttest.Options{})
 	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "s.db")})
 	if err != nil {
 		t.Fatal(err)

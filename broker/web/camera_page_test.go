@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -40,7 +39,7 @@ import (
 	"github.com/storeedge/storeedge/broker/listener"
 	"github.com/storeedge/storeedge/broker/web"
 	"github.com/storeedge/storeedge/internal/browsertest"
-	"github.com/storeedge/storeedge/internal/mochisafe"
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // passwords lets a client in when its password is "pw-" + its username,
@@ -106,25 +105,8 @@ func testClip(t *testing.T) []byte {
 // embedded pages, and returns the page server's base URL.
 func startStore(t *testing.T) (string, *relay) {
 	t.Helper()
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(passwords), nil); err != nil {
-		t.Fatal(err)
-	}
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddListener(listeners.NewNet("tcp", tcp)); err != nil {
-		t.Fatal(err)
-	}
 	ws := listener.NewWebsocket("ws", "127.0.0.1:0", "/mqtt", []string{"*"}, nil)
-	if err := srv.AddListener(ws); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = mochisafe.Close(srv) })
+	srv := mqtttest.Start(t, mqtttest.Options{Hooks: []mqtt.Hook{new(passwords)}, Listeners: []listeners.Listener{ws}})
 	_, portText, _ := net.SplitHostPort(ws.Address())
 	port, err := strconv.Atoi(portText)
 	if err != nil {
@@ -136,7 +118,7 @@ func startStore(t *testing.T) (string, *relay) {
 		Client: &web.ClientConfig{MQTT: web.ClientMQTT{WSPort: port, WSPath: "/mqtt"}, Store: "test-store"},
 	}))
 	t.Cleanup(pages.Close)
-	return pages.URL, newRelay(t, tcp.Addr().String())
+	return pages.URL, newRelay(t, srv.Addr)
 }
 
 func newRelay(t *testing.T, addr string) *relay {
