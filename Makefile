@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages whose tests also run under qemu as the ARM box would run them.
-CORE    := ./broker/store/... ./broker/session/... ./broker/auth/... ./internal/seal/... ./internal/hours/... ./cloudsync/outbox/... ./cloudsync/topicmap/...
+CORE    := ./broker/store/... ./broker/mqtt/session/... ./broker/mqtt/auth/... ./internal/seal/... ./internal/hours/... ./cloudsync/outbox/... ./cloudsync/topicmap/...
 
 .PHONY: run build demo test test-go test-race test-mochi test-arm lint deps bench dist clean web screenshots mochi-diff
 

@@ -1,6 +1,6 @@
 package main
 
-// The camera scenario measures the live-camera relay (broker/camera,
+// The camera scenario measures the live-camera relay (broker/services/camera,
 // PROTOCOL.md "Cameras") in the spawned storeedge: how long a viewer waits
 // for its first picture, and what relaying one camera to many viewers costs
 // the broker process. The camera and the viewers are the Go SDK's
@@ -79,7 +79,7 @@ const (
 	// decoded frame.
 	cameraTargetP95Ms = 300
 	// relaySessionEnded is the relay's log message when it has forgotten a
-	// viewer session (broker/camera endViewer), after closing its peer
+	// viewer session (broker/services/camera endViewer), after closing its peer
 	// connection.
 	relaySessionEnded = "camera: session ended"
 )

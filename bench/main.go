@@ -144,7 +144,7 @@
 //
 // # Camera scenario (storeedge only)
 //
-// camera measures the live-camera relay (broker/camera; PROTOCOL.md and
+// camera measures the live-camera relay (broker/services/camera; PROTOCOL.md and
 // README, "Cameras") in the spawned storeedge, reported apart as absolute
 // figures against DESIGN.md §7 (time to first frame on the LAN, request →
 // first decoded frame, p95 <= 300 ms). The camera and the viewers are the
@@ -182,7 +182,7 @@
 //     random part keeps the sessions from starting at one phase of the
 //     camera's frame clock, which would give each the same wait for the
 //     camera's next frame). The gap exceeds the relay's keyframe-request
-//     gap (100 ms, keyframeGap in broker/camera): back to back (-camera-gap
+//     gap (100 ms, keyframeGap in broker/services/camera): back to back (-camera-gap
 //     0), a session's keyframe request comes within 100 ms of the previous
 //     session's and the relay holds it until the 100 ms have passed (it
 //     merges requests so a crowd joining at once costs the camera one

@@ -20,9 +20,9 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/device"
-	"github.com/storeedge/storeedge/internal/faultproxy"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/faultproxy"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // wifi is a device's network link that a test can drop: armed, it closes

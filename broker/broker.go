@@ -26,14 +26,14 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
-	"github.com/storeedge/storeedge/broker/auth"
-	"github.com/storeedge/storeedge/broker/listener"
-	"github.com/storeedge/storeedge/broker/metrics"
-	"github.com/storeedge/storeedge/broker/session"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/listener"
+	"github.com/storeedge/storeedge/broker/mqtt/metrics"
+	"github.com/storeedge/storeedge/broker/mqtt/mochisafe"
+	"github.com/storeedge/storeedge/broker/mqtt/session"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/web"
 	"github.com/storeedge/storeedge/configs"
-	"github.com/storeedge/storeedge/internal/mochisafe"
 	"github.com/storeedge/storeedge/internal/seal"
 )
 

@@ -3,7 +3,7 @@ package broker
 import (
 	"regexp"
 
-	"github.com/storeedge/storeedge/internal/testpki"
+	"github.com/storeedge/storeedge/internal/testkit/testpki"
 
 	"bytes"
 	"context"
@@ -24,7 +24,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
 )
 
 // One broker, three transports: a kiosk over TCP and a staff tablet over

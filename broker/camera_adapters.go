@@ -9,15 +9,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/storeedge/storeedge/broker/booking"
-	"github.com/storeedge/storeedge/broker/camera"
-	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/blob"
+	"github.com/storeedge/storeedge/broker/services/booking"
+	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/svc"
 )
 
 // newCameraService builds the camera relay on the booking desk (who is in
 // which room) and the media store (snapshots).
-func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.Desk, ms *media.Store) (*camera.Service, error) {
+func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.Desk, ms *blob.Store) (*camera.Service, error) {
 	c := cfg.Camera
 	lo, hi, err := c.udpPorts()
 	if err != nil {
@@ -86,13 +86,13 @@ func (r deskRooms) Occupant(resource string, at time.Time) (camera.Occupant, boo
 }
 
 // mediaStills stores snapshots as a whole upload in the media store.
-type mediaStills struct{ s *media.Store }
+type mediaStills struct{ s *blob.Store }
 
 func (m mediaStills) PutImage(ctx context.Context, owner, typ string, data []byte, width, height int) (string, error) {
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
 	id := "snap-" + hash[:26] // the same picture is the same upload
-	st, err := m.s.Begin(ctx, owner, id, media.Meta{Type: typ, Size: int64(len(data)), SHA256: hash, Width: width, Height: height})
+	st, err := m.s.Begin(ctx, owner, id, blob.Meta{Type: typ, Size: int64(len(data)), SHA256: hash, Width: width, Height: height})
 	if err != nil {
 		return "", fmt.Errorf("snapshot: %w", err)
 	}

@@ -10,8 +10,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/storeedge/storeedge/broker/booking"
-	"github.com/storeedge/storeedge/broker/chat"
+	"github.com/storeedge/storeedge/broker/services/booking"
+	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/storeedge/storeedge/broker/camera"
+	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
@@ -38,7 +38,7 @@ type Config struct {
 	Now func() time.Time `yaml:"-"`
 }
 
-// BookingConfig configures bookings (broker/booking).
+// BookingConfig configures bookings (broker/services/booking).
 type BookingConfig struct {
 	ServicesFile  string        `yaml:"services_file"`
 	Tick          time.Duration `yaml:"tick"`
@@ -53,7 +53,7 @@ type BookingConfig struct {
 	FeedRoles     []string      `yaml:"feed_roles"`
 }
 
-// CameraConfig configures the live camera relay (broker/camera).
+// CameraConfig configures the live camera relay (broker/services/camera).
 type CameraConfig struct {
 	Rooms           map[string]string  `yaml:"rooms"`
 	StaffRoles      []string           `yaml:"staff_roles"`
@@ -93,7 +93,7 @@ type ServicesConfig struct {
 	KeysFile       string        `yaml:"keys_file"`
 }
 
-// ChatConfig configures consultations (broker/chat) and scan-to-chat.
+// ChatConfig configures consultations (broker/services/chat) and scan-to-chat.
 type ChatConfig struct {
 	RecallWindow       time.Duration `yaml:"recall_window"`
 	MaxBodyBytes       int           `yaml:"max_body_bytes"`

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/broker/auth"
-	"github.com/storeedge/storeedge/broker/auth/customer"
-	"github.com/storeedge/storeedge/broker/booking"
-	"github.com/storeedge/storeedge/broker/camera"
-	"github.com/storeedge/storeedge/broker/chat"
-	"github.com/storeedge/storeedge/broker/media"
-	"github.com/storeedge/storeedge/broker/mediasvc"
+	"github.com/storeedge/storeedge/broker/blob"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
+	"github.com/storeedge/storeedge/broker/services/booking"
+	"github.com/storeedge/storeedge/broker/services/camera"
+	"github.com/storeedge/storeedge/broker/services/chat"
+	"github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 )
@@ -32,7 +32,7 @@ func TestDefaultsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ml := media.DefaultLimits()
+	ml := blob.DefaultLimits()
 	var co camera.Options // the camera relay's "none" for what it does not default
 	same := map[string]struct{ file, pkg any }{
 		"services.workers":         {cfg.Services.Workers, svc.DefaultWorkers},
@@ -62,9 +62,9 @@ func TestDefaultsAgree(t *testing.T) {
 		"media.max_total_bytes":             {cfg.Media.MaxTotalBytes, ml.MaxTotalBytes},
 		"media.max_uploads_per_device":      {cfg.Media.MaxUploads, ml.MaxUploadsPerOwner},
 		"media.chunk_bytes":                 {cfg.Media.ChunkBytes, ml.ChunkBytes},
-		"media.upload_ttl":                  {cfg.Media.UploadTTL, media.DefaultUploadTTL},
-		"media.upload_idle_timeout":         {cfg.Media.UploadIdleTimeout, media.DefaultUploadIdle},
-		"media.cleanup_interval":            {cfg.Media.CleanupInterval, mediasvc.DefaultCleanupInterval},
+		"media.upload_ttl":                  {cfg.Media.UploadTTL, blob.DefaultUploadTTL},
+		"media.upload_idle_timeout":         {cfg.Media.UploadIdleTimeout, blob.DefaultUploadIdle},
+		"media.cleanup_interval":            {cfg.Media.CleanupInterval, media.DefaultCleanupInterval},
 		"media.customer_max_uploads":        {cfg.Media.CustomerMaxUploads, ml.CustomerMaxUploads},
 		"media.customer_max_reserved_bytes": {cfg.Media.CustomerMaxReservedBytes, ml.CustomerMaxReservedBytes},
 		// media: the staff reserve defaults to a quarter of the total.

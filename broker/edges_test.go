@@ -18,7 +18,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
 )
 
 // dialV3 sends an MQTT 3.1.1 CONNECT for id (device = id before ":",

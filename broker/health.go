@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/storeedge/storeedge/broker/media"
+	"github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/proto"
@@ -18,7 +18,7 @@ type healthAnswer = proto.StoreHealth
 
 // registerHealth adds svc/store/health for staff roles: the data
 // directory's disk, the database, media and outbox use, connected clients.
-func (b *Broker) registerHealth(router *svc.Router, ms *media.Store, bridge *cloudsync.Bridge, roles []string) error {
+func (b *Broker) registerHealth(router *svc.Router, ms *blob.Store, bridge *cloudsync.Bridge, roles []string) error {
 	h := func(_ context.Context, _ *svc.Request) (any, error) {
 		a := healthAnswer{DBBytes: b.db.Size(), MediaMaxBytes: ms.Limits().MaxTotalBytes,
 			Connections: atomic.LoadInt64(&b.srv.Info.ClientsConnected), Cloud: bridge != nil}

@@ -3,7 +3,7 @@ package broker_test
 import (
 	"testing"
 
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // TestStoreHealth: staff read the disk, database and media use; other

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // TestListenerSurvivesRunningOutOfFileDescriptors: a broker limited to 64

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // TestMain lets a test run the broker as a child process

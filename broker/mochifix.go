@@ -11,7 +11,7 @@ import (
 // (mochi v2.7.9 enforces the limit but does not announce it, so conforming
 // clients would only learn it by being disconnected) and caps the keep alive
 // clients ask for (limits.max_keepalive). The fixes that need mochi itself
-// changed are in third_party/mochi (see its STOREEDGE.md); internal/mochisafe
+// changed are in third_party/mochi (see its STOREEDGE.md); broker/mqtt/mochisafe
 // shuts the server down.
 type mochiFixes struct {
 	mqtt.HookBase

@@ -23,7 +23,7 @@ import (
 
 // The MQTT core's limits as a device maker meets them (issue: true to the
 // standard, fair to slow clients, closed to half-open sockets). The
-// standard's own statements are checked in broker/conformance.
+// standard's own statements are checked in broker/mqtt/conformance.
 
 // packetReader reads whole MQTT packets from a raw connection.
 type packetReader struct {

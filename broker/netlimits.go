@@ -8,7 +8,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/storeedge/storeedge/broker/listener"
+	"github.com/storeedge/storeedge/broker/mqtt/listener"
 )
 
 // netMetrics count what the listeners and the login limits refuse.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // dialFrom opens a TCP connection to addr from the local address ip (any

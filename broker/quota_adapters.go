@@ -5,9 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/storeedge/storeedge/broker/mediasvc"
 	"github.com/storeedge/storeedge/broker/quota"
+	mediasvc "github.com/storeedge/storeedge/broker/services/media"
 )
 
 // customerQuotas are the budgets of one customer (chat.customer_*): nil

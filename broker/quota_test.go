@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // With the default configuration one customer sending texts as fast as she

@@ -12,14 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/storeedge/storeedge/broker/auth/customer"
-	"github.com/storeedge/storeedge/broker/booking"
-	"github.com/storeedge/storeedge/broker/camera"
-	"github.com/storeedge/storeedge/broker/chat"
-	"github.com/storeedge/storeedge/broker/chat/faq"
-	"github.com/storeedge/storeedge/broker/media"
-	"github.com/storeedge/storeedge/broker/mediasvc"
+	"github.com/storeedge/storeedge/broker/blob"
+	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
 	"github.com/storeedge/storeedge/broker/quota"
+	"github.com/storeedge/storeedge/broker/services/booking"
+	"github.com/storeedge/storeedge/broker/services/camera"
+	"github.com/storeedge/storeedge/broker/services/chat"
+	"github.com/storeedge/storeedge/broker/services/chat/faq"
+	mediasvc "github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
@@ -32,7 +32,7 @@ import (
 type services struct {
 	router    *svc.Router
 	chat      *chat.Service
-	media     *media.Store
+	media     *blob.Store
 	mediaSvc  *mediasvc.Service
 	customers *customer.Store
 	booking   *booking.Desk
@@ -65,7 +65,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		b.log.Warn("media: chunk_bytes lowered so that a chunk request fits limits.max_packet_size",
 			"chunk_bytes", cfg.Media.ChunkBytes, "now", chunk, "max_packet_size", cfg.Limits.MaxPacketSize)
 	}
-	ms, err := media.New(media.Options{DB: b.db, Seal: keys, Now: cfg.Now, UploadTTL: cfg.Media.UploadTTL, UploadIdle: cfg.Media.UploadIdleTimeout, Limits: media.Limits{
+	ms, err := blob.New(blob.Options{DB: b.db, Seal: keys, Now: cfg.Now, UploadTTL: cfg.Media.UploadTTL, UploadIdle: cfg.Media.UploadIdleTimeout, Limits: blob.Limits{
 		AllowedTypes:             cfg.Media.AllowedTypes,
 		MaxBytes:                 cfg.Media.MaxBytes,
 		DefaultMaxBytes:          cfg.Media.DefaultMaxBytes,

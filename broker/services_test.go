@@ -3,7 +3,7 @@ package broker
 import (
 	"testing"
 
-	"github.com/storeedge/storeedge/broker/mediasvc"
+	"github.com/storeedge/storeedge/broker/services/media"
 )
 
 // The media chunk size shrinks until a chunk request fits max_packet_size,
@@ -24,7 +24,7 @@ func TestFitChunk(t *testing.T) {
 	}
 	// A 128 KiB packet: the largest whole-KiB chunk whose request fits.
 	got := fitChunk(256<<10, 128<<10)
-	if got%1024 != 0 || mediasvc.RequestBytesFor(got)+header > 128<<10 || mediasvc.RequestBytesFor(got+1024)+header <= 128<<10 {
+	if got%1024 != 0 || media.RequestBytesFor(got)+header > 128<<10 || media.RequestBytesFor(got+1024)+header <= 128<<10 {
 		t.Fatalf("fitChunk(256 KiB, 128 KiB) = %d: not the largest fitting KiB multiple", got)
 	}
 }

@@ -125,7 +125,7 @@ func New(o Options) (*Bridge, error) {
 }
 
 // Outbox is where services file what HQ must see, inside their own
-// transactions (broker/chat and broker/booking take it as their Outbox).
+// transactions (broker/services/chat and broker/services/booking take it as their Outbox).
 func (b *Bridge) Outbox() *outbox.Outbox { return b.ob }
 
 func (b *Bridge) setErr(err error) {

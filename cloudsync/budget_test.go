@@ -16,8 +16,8 @@ import (
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/cloudsync"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // statusWatch reads the retained cloudsync/status as a local client sees

@@ -15,10 +15,10 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/broker/chat"
+	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/cloudsync"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // Devices of the downlink tests. Only admin may subscribe to hq/... and

@@ -15,7 +15,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/cloudsync"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 )
 
 // drainResult is one long-outage drain.

@@ -20,10 +20,10 @@ import (
 	"github.com/storeedge/storeedge/cloudsync/hq"
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"
-	"github.com/storeedge/storeedge/internal/faultproxy"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/faultproxy"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 func TestMain(m *testing.M) {

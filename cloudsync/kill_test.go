@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/storeedge/storeedge/broker/booking"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
-	st "github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/broker/services/booking"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
+	st "github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // TestKill9DuringDrainLosesNothing: a backlog of device status messages

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/broker/booking"
-	"github.com/storeedge/storeedge/broker/chat"
+	"github.com/storeedge/storeedge/broker/services/booking"
+	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/cloudsync/hq"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
-	st "github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
+	st "github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 var (

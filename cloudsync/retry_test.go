@@ -11,7 +11,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/storeedge/storeedge/cloudsync"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 )
 
 // A message from HQ that the store cannot take right now (a busy service,

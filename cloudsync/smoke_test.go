@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/storeedge/storeedge/internal/mosquittotest"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 func TestTelemetryReachesHQ(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/storeedge/storeedge/internal/mosquittotest"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 )
 
 // At most cloud.inflight entries await HQ's PUBACK: with the line silent

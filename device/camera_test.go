@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/device"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // TestSignalSession: a viewer's subscription covers its one session; a

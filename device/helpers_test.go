@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/device"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 func TestMain(m *testing.M) {

@@ -26,7 +26,7 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/device"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 	"github.com/storeedge/storeedge/proto"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // lossyConn loses the first answer the broker sends on it, as a

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker/svc"
-	"github.com/storeedge/storeedge/internal/testclock"
+	"github.com/storeedge/storeedge/internal/testkit/testclock"
 )
 
 func TestLimiter(t *testing.T) {

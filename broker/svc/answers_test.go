@@ -1,7 +1,7 @@
 package svc
 
 import (
-	"github.com/storeedge/storeedge/internal/testclock"
+	"github.com/storeedge/storeedge/internal/testkit/testclock"
 
 	"context"
 	"sync/atomic"

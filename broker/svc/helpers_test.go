@@ -15,8 +15,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/storeedge/storeedge/broker/auth"
-	"github.com/storeedge/storeedge/broker/session"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/session"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
@@ -64,7 +64,7 @@ type testEnv struct {
 
 type envCfg struct {
 	opts     Options
-	sessions bool // add broker/session's durable session hook
+	sessions bool // add broker/mqtt/session's durable session hook
 	setup    func(r *Router)
 }
 

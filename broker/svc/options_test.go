@@ -7,7 +7,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
-	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )

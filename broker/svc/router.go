@@ -14,7 +14,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
 )
 
 // DB is the transactional store the router keeps answers in (broker/store.DB).

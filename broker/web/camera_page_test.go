@@ -5,7 +5,7 @@ package web_test
 // WebSocket listener, and a paho client that answers svc/camera/watch and
 // sends the test clip over WebRTC (pion) as the relay would. This tests
 // the page's side of the protocol (PROTOCOL.md, "Cameras") on its own;
-// broker/camera's browser test runs the page against the real relay.
+// broker/services/camera's browser test runs the page against the real relay.
 
 import (
 	"bytes"
@@ -36,9 +36,9 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 
-	"github.com/storeedge/storeedge/broker/listener"
+	"github.com/storeedge/storeedge/broker/mqtt/listener"
 	"github.com/storeedge/storeedge/broker/web"
-	"github.com/storeedge/storeedge/internal/browsertest"
+	"github.com/storeedge/storeedge/internal/testkit/browsertest"
 	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
@@ -342,7 +342,7 @@ func (r *relay) answer(topic, offer string) {
 }
 
 // play sends the clip at 30 fps, looping, until the test ends or the
-// connection closes. As internal/browsertest's test explains, the first
+// connection closes. As internal/testkit/browsertest's test explains, the first
 // keyframe goes twice so that Chromium does not freeze on pion's missing
 // first PictureID.
 func (r *relay) play(track *webrtc.TrackLocalStaticSample, keyframe <-chan struct{}) {

@@ -21,7 +21,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/storeedge/storeedge/broker/metrics"
+	"github.com/storeedge/storeedge/broker/mqtt/metrics"
 	"github.com/storeedge/storeedge/broker/web"
 )
 

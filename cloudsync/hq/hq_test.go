@@ -14,7 +14,7 @@ import (
 
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/hq"
-	"github.com/storeedge/storeedge/internal/mosquittotest"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 )
 
 // sent is one uplink message the test published.

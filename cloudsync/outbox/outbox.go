@@ -168,7 +168,7 @@ func New(o Options) (*Outbox, error) {
 }
 
 // Put files payload under the local topic with Origin = fmt.Sprint(Seq).
-// It implements the Outbox interfaces of broker/chat and broker/booking.
+// It implements the Outbox interfaces of broker/services/chat and broker/services/booking.
 func (o *Outbox) Put(tx *bolt.Tx, topic string, payload []byte) error {
 	return o.PutOrigin(tx, topic, "", payload)
 }

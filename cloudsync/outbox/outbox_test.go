@@ -11,7 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/cloudsync/outbox"
-	"github.com/storeedge/storeedge/internal/testclock"
+	"github.com/storeedge/storeedge/internal/testkit/testclock"
 )
 
 // classify files topics by their first level, like a topic map would.

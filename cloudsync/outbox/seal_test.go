@@ -12,7 +12,7 @@ import (
 
 	"github.com/storeedge/storeedge/cloudsync/outbox"
 	"github.com/storeedge/storeedge/internal/seal"
-	"github.com/storeedge/storeedge/internal/testclock"
+	"github.com/storeedge/storeedge/internal/testkit/testclock"
 )
 
 // testKey is the store's key for the whole test binary: an outbox opened

@@ -12,7 +12,7 @@ import (
 
 	"github.com/storeedge/storeedge/device"
 	"github.com/storeedge/storeedge/device/camera/clip"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 func TestMain(m *testing.M) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/device"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // viewerSessions lets the Publisher answer a viewer directly, in place of

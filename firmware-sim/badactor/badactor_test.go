@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/storeedge/storeedge/broker/mediasvc"
+	"github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/svc"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 var kiosk = storetest.Device{ID: "kiosk-1", Role: "kiosk"}
@@ -205,7 +205,7 @@ func TestPublishPacketSize(t *testing.T) {
 // The default request limit is the one the broker computes for its
 // default media chunk size.
 func TestDefaultMaxRequestBytes(t *testing.T) {
-	if want := max(svc.DefaultMaxRequestBytes, mediasvc.RequestBytesFor(0)); DefaultMaxRequestBytes != want {
+	if want := max(svc.DefaultMaxRequestBytes, media.RequestBytesFor(0)); DefaultMaxRequestBytes != want {
 		t.Errorf("DefaultMaxRequestBytes = %d, the broker's default is %d", DefaultMaxRequestBytes, want)
 	}
 }

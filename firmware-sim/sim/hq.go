@@ -16,7 +16,7 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/storeedge/storeedge/internal/faultproxy"
+	"github.com/storeedge/storeedge/internal/testkit/faultproxy"
 )
 
 // hqSide is HQ for the uplink drill: a mosquitto the store's cloudsync

@@ -10,7 +10,7 @@ import (
 
 	"github.com/storeedge/storeedge/firmware-sim/metrics"
 	"github.com/storeedge/storeedge/firmware-sim/sim"
-	"github.com/storeedge/storeedge/internal/testbroker"
+	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // short is a small store at a fast pace for a few seconds.

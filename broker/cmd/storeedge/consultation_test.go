@@ -30,7 +30,7 @@ import (
 	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/storeedge/storeedge/configs"
-	"github.com/storeedge/storeedge/internal/testbroker"
+	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // svcClient is a paho v5 client that calls svc/{service}/{op} and collects

@@ -17,8 +17,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/storeedge/storeedge/broker/auth"
-	"github.com/storeedge/storeedge/internal/testbroker"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
+	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // device is a registry entry used by these tests.

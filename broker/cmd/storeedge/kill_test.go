@@ -15,7 +15,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/storeedge/storeedge/internal/testbroker"
+	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // openACL grants everything to the lab role: this test is about durability,

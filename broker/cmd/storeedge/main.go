@@ -23,7 +23,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/broker/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/configs"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/storeedge/storeedge/internal/browsertest"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/browsertest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // A customer cannot send a booking card (forbidden), and the console shows

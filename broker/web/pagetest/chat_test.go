@@ -21,9 +21,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/storeedge/storeedge/broker"
-	"github.com/storeedge/storeedge/internal/browsertest"
-	"github.com/storeedge/storeedge/internal/storetest"
-	"github.com/storeedge/storeedge/internal/testbroker"
+	"github.com/storeedge/storeedge/internal/testkit/browsertest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 var fleet = []storetest.Device{

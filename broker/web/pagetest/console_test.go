@@ -25,9 +25,9 @@ import (
 	"github.com/storeedge/storeedge/device"
 	devcam "github.com/storeedge/storeedge/device/camera"
 	"github.com/storeedge/storeedge/device/camera/clip"
-	"github.com/storeedge/storeedge/internal/browsertest"
-	"github.com/storeedge/storeedge/internal/storetest"
-	"github.com/storeedge/storeedge/internal/testbroker"
+	"github.com/storeedge/storeedge/internal/testkit/browsertest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // consoleFleet: the devices of the console's store.

@@ -3,7 +3,7 @@
 // pages talk MQTT over WebSocket to the real broker and its services.
 //
 // The tests live here rather than in package web because a real store
-// (internal/storetest) imports the broker, which imports web: a test of
+// (internal/testkit/storetest) imports the broker, which imports web: a test of
 // web that started one would be an import cycle. The package has no code
 // of its own.
 package pagetest

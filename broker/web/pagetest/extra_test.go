@@ -17,8 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/storeedge/storeedge/internal/browsertest"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/browsertest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // openConsole signs staff-anna in to the console in a tablet-sized

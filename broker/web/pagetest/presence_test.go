@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/storeedge/storeedge/internal/browsertest"
-	"github.com/storeedge/storeedge/internal/storetest"
+	"github.com/storeedge/storeedge/internal/testkit/browsertest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
 
 // At the kiosk the customer scans its presence code with the phone that

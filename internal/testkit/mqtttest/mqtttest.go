@@ -1,8 +1,8 @@
 // Package mqtttest is the one place tests build a bare mochi server: the
 // MQTT layer alone (the hooks a test gives it, listeners on loopback), for
 // the tests of hooks, listeners and services below the whole store broker
-// (which internal/storetest runs). Besides mochi and paho it imports
-// internal/mochisafe only, so that the tests of every broker package can
+// (which internal/testkit/storetest runs). Besides mochi and paho it imports
+// broker/mqtt/mochisafe only, so that the tests of every broker package can
 // use it.
 package mqtttest
 
@@ -22,7 +22,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
-	"github.com/storeedge/storeedge/internal/mochisafe"
+	"github.com/storeedge/storeedge/broker/mqtt/mochisafe"
 )
 
 // Options configure a server.

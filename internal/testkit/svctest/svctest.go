@@ -3,7 +3,7 @@
 // registry and the shipped ACL, customer logins, the durable session hook
 // and a svc.Router, on a store file that survives a restart. The service
 // builds its router with Route, registers its ops, then Run starts it. Tests that need the
-// whole store broker use internal/storetest instead; the packages this one
+// whole store broker use internal/testkit/storetest instead; the packages this one
 // imports (auth, session, store, svc) cannot use it.
 package svctest
 
@@ -21,9 +21,9 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/storeedge/storeedge/broker/auth"
-	"github.com/storeedge/storeedge/broker/auth/customer"
-	"github.com/storeedge/storeedge/broker/session"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
+	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
+	"github.com/storeedge/storeedge/broker/mqtt/session"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/configs"

@@ -16,7 +16,7 @@ import { StoreLink, StoreError, newId } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 
-// Customer ids start with this (broker/auth/customer.CustomerPrefix); online
+// Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
 const CUSTOMER_PREFIX = 'cust-';
 const REMOTE_PREFIX = 'hq-';
