@@ -29,6 +29,7 @@ import (
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/mqtt/listener"
 	"github.com/storeedge/storeedge/broker/mqtt/metrics"
+	"github.com/storeedge/storeedge/broker/mqtt/mochifix"
 	"github.com/storeedge/storeedge/broker/mqtt/mochisafe"
 	"github.com/storeedge/storeedge/broker/mqtt/session"
 	"github.com/storeedge/storeedge/broker/store"
@@ -207,7 +208,7 @@ func (b *Broker) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hooks := []mqtt.Hook{&loggedIn{pending: b.pending}, b.auth, &mochiFixes{maxPacket: cfg.Limits.MaxPacketSize, maxKeepalive: cfg.Limits.MaxKeepalive, log: b.log}, sess, b.metrics.Hook()}
+	hooks := []mqtt.Hook{&loggedIn{pending: b.pending}, b.auth, &mochifix.Hook{MaxPacket: cfg.Limits.MaxPacketSize, MaxKeepalive: cfg.Limits.MaxKeepalive, Log: b.log}, sess, b.metrics.Hook()}
 	if bridge != nil {
 		hooks = append(hooks, &cloudCapture{bridge: bridge})
 	}

@@ -1,4 +1,6 @@
-package broker
+// Package mochifix is a mochi hook for what mochi v2.7.9 leaves undone and a
+// hook can do: announce the maximum packet size and cap the keep alive.
+package mochifix
 
 import (
 	"log/slog"
@@ -7,22 +9,22 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// mochiFixes announces the broker's maximum packet size in MQTT 5 CONNACKs
+// Hook announces the broker's maximum packet size in MQTT 5 CONNACKs
 // (mochi v2.7.9 enforces the limit but does not announce it, so conforming
 // clients would only learn it by being disconnected) and caps the keep alive
 // clients ask for (limits.max_keepalive). The fixes that need mochi itself
 // changed are in third_party/mochi (see its STOREEDGE.md); broker/mqtt/mochisafe
 // shuts the server down.
-type mochiFixes struct {
+type Hook struct {
 	mqtt.HookBase
-	maxPacket    uint32
-	maxKeepalive uint16
-	log          *slog.Logger
+	MaxPacket    uint32 // limits.max_packet_size; 0: not announced
+	MaxKeepalive uint16 // limits.max_keepalive; 0: no cap
+	Log          *slog.Logger
 }
 
-func (h *mochiFixes) ID() string { return "storeedge-mochi-fixes" }
+func (h *Hook) ID() string { return "storeedge-mochi-fixes" }
 
-func (h *mochiFixes) Provides(b byte) bool {
+func (h *Hook) Provides(b byte) bool {
 	return b == mqtt.OnPacketEncode || b == mqtt.OnConnect
 }
 
@@ -31,8 +33,8 @@ func (h *mochiFixes) Provides(b byte) bool {
 // CONNACK [MQTT-3.2.2-21] and must use it; mochi's read deadline then follows
 // it. An MQTT 3.1.1 client cannot be told, so it is refused with CONNACK 0x02
 // (identifier rejected), as mosquitto does.
-func (h *mochiFixes) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
-	limit := h.maxKeepalive
+func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	limit := h.MaxKeepalive
 	if limit == 0 {
 		return nil
 	}
@@ -41,7 +43,7 @@ func (h *mochiFixes) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return nil
 	}
 	if cl.Properties.ProtocolVersion < 5 {
-		h.log.Warn("MQTT 3.1.1 client refused: its keep alive is above limits.max_keepalive (MQTT 5 clients are told to use the cap instead)",
+		h.Log.Warn("MQTT 3.1.1 client refused: its keep alive is above limits.max_keepalive (MQTT 5 clients are told to use the cap instead)",
 			"client", cl.ID, "keepalive", asked, "max_keepalive", limit, "remote", cl.Net.Remote)
 		return packets.ErrClientIdentifierNotValid
 	}
@@ -50,9 +52,9 @@ func (h *mochiFixes) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	return nil
 }
 
-func (h *mochiFixes) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type == packets.Connack && h.maxPacket > 0 && cl.Properties.ProtocolVersion == 5 {
-		pk.Properties.MaximumPacketSize = h.maxPacket
+func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && h.MaxPacket > 0 && cl.Properties.ProtocolVersion == 5 {
+		pk.Properties.MaximumPacketSize = h.MaxPacket
 	}
 	return pk
 }
