@@ -290,6 +290,7 @@ func run() int {
 	var (
 		storeedgeBin = flag.String("storeedge", "./bin/storeedge", "storeedge binary")
 		mosquittoBin = flag.String("mosquitto", "", "mosquitto binary (default: mosquitto on PATH, else /usr/sbin/mosquitto)")
+		against      = flag.String("against", "", "another storeedge binary (the build before a change) to run side by side instead of mosquitto; storeedge-only scenarios run on both")
 		reps         = flag.Int("reps", 3, "repetitions per scenario and broker, interleaved")
 		duration     = flag.Duration("duration", 5*time.Second, "measured window per throughput run")
 		warmup       = flag.Duration("warmup", time.Second, "warm-up before the measured window")
@@ -378,6 +379,14 @@ func run() int {
 			return 1
 		}
 		sides = [2]side{{"storeedge", kindStoreedge, se}, {"mosquitto", kindMosquitto, mq}}
+		if *against != "" {
+			before, err := findStoreedge(*against)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench: -against:", err)
+				return 1
+			}
+			sides[1] = side{"storeedge-before", kindStoreedge, before}
+		}
 	}
 	raiseFileLimit()
 	// paho allocates several objects per message; collecting less often

@@ -29,7 +29,7 @@ import (
 func clip(t *testing.T) []byte {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "device", "camera", "clip", "clip.ivf"))
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "device", "camera", "clip", "clip.ivf"))
 	if err != nil {
 		t.Fatal(err)
 	}

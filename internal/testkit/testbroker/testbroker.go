@@ -36,7 +36,7 @@ func Binary(t testing.TB) string {
 			return
 		}
 		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
+		root := filepath.Join(filepath.Dir(file), "..", "..", "..") // internal/testkit/testbroker
 		buildPath = filepath.Join(dir, "storeedge")
 		cmd := exec.Command("go", "build", "-o", buildPath, "./broker/cmd/storeedge")
 		cmd.Dir = root
