@@ -2,6 +2,7 @@ package cloudsync_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -258,8 +259,17 @@ func hqDeliver(t testing.TB, pub *paho.Client, topic, id string, payload []byte,
 	}
 }
 
-// hasConversation reports whether staff can read conversation conv.
+// hasConversation reports whether staff can read conversation conv and it
+// holds a message. HQ's first message opens the conversation in a commit of
+// its own before the message (with any assistant reply, in one commit) is
+// stored: an open but empty conversation is not there yet.
 func hasConversation(staff *storetest.Client, conv string) bool {
 	a, err := staff.TryCall("chat", "history", fmt.Sprintf("has-%s-%d", conv, time.Now().UnixNano()), fmt.Sprintf(`{"conversation":%q}`, conv))
-	return err == nil && a.OK
+	if err != nil || !a.OK {
+		return false
+	}
+	var h struct {
+		LastSeq uint64 `json:"last_seq"`
+	}
+	return json.Unmarshal(a.Raw, &h) == nil && h.LastSeq > 0
 }
