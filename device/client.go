@@ -29,7 +29,8 @@ type Client struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	kick   chan struct{} // wakes the sender
+	puts   sync.WaitGroup // requests admitted and still being written to disk: Close waits for them
+	kick   chan struct{}  // wakes the sender
 
 	mu         sync.Mutex
 	link       uint64          // counts connection ups and downs
@@ -371,6 +372,7 @@ func (c *Client) Close(ctx context.Context) error {
 			}
 		}
 	}
+	c.puts.Wait() // a request admitted before Close is on disk for the next run
 	if c.disk != nil {
 		c.mu.Lock()
 		rm := c.removals

@@ -162,10 +162,12 @@ func (c *Client) submit(service, op string, req any, wait bool, opts []CallOptio
 	if wait {
 		e.waiter = make(chan result, 1)
 	}
-	if err := c.admit(e); err != nil {
+	toDisk := durable && c.disk != nil
+	if err := c.admit(e, toDisk); err != nil {
 		return nil, err
 	}
-	if durable && c.disk != nil {
+	if toDisk {
+		defer c.puts.Done()
 		seq, err := c.disk.put(stored{ID: e.id, Service: service, Op: op, Lane: e.lane, Payload: payload, Enqueued: time.Now().UTC()})
 		if err != nil {
 			c.forget(e)
@@ -184,7 +186,8 @@ func (c *Client) submit(service, op string, req any, wait bool, opts []CallOptio
 
 // admit adds e to the queue. An entry on its way to disk may be sent
 // already: the disk copy only matters to the next run.
-func (c *Client) admit(e *entry) error {
+// toDisk: e is written to disk next, and Close waits for it (c.puts).
+func (c *Client) admit(e *entry, toDisk bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -199,6 +202,9 @@ func (c *Client) admit(e *entry) error {
 	e.order = c.order
 	c.pending = append(c.pending, e)
 	c.byID[e.id] = e
+	if toDisk {
+		c.puts.Add(1)
+	}
 	return nil
 }
 
