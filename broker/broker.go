@@ -359,19 +359,21 @@ func (b *Broker) readAuthFiles() (devices, acl []byte, err error) {
 	return devices, acl, nil
 }
 
-// nameAuthFiles names a file of an auth error by the path it was read
-// from (auth knows them as devices.yaml and acl.yaml).
+// nameAuthFiles names the file of a mistake in the device registry or the
+// ACL (auth knows them as devices.yaml and acl.yaml) by the path it was read
+// from, and returns that mistake alone, without auth's prefixes.
 func (b *Broker) nameAuthFiles(err error) error {
 	var e *strictyaml.Error
-	if errors.As(err, &e) {
-		switch e.File {
-		case "devices.yaml":
-			strictyaml.InFile(err, b.cfg.Auth.DevicesFile)
-		case "acl.yaml":
-			strictyaml.InFile(err, b.cfg.Auth.ACLFile)
-		}
+	if !errors.As(err, &e) {
+		return err
 	}
-	return err
+	switch e.File {
+	case "devices.yaml":
+		return strictyaml.InFile(e, b.cfg.Auth.DevicesFile)
+	case "acl.yaml":
+		return strictyaml.InFile(e, b.cfg.Auth.ACLFile)
+	}
+	return e
 }
 
 // Reload re-reads the device registry and the ACL (SIGHUP). Connections stay

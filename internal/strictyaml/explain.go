@@ -64,7 +64,8 @@ func DecodeFile(file string, b []byte, v any) error {
 }
 
 // InFile names the file of the *Error in err (if any) by path, for a
-// caller that knows where the bytes came from; it returns err.
+// caller that knows where the bytes came from; it returns err. It must see
+// err before anything wraps it: fmt.Errorf fixes a message when it wraps.
 func InFile(err error, path string) error {
 	var e *Error
 	if path != "" && errors.As(err, &e) {

@@ -77,6 +77,15 @@ func TestBrokenConfigOnStderr(t *testing.T) {
 	if !strings.HasSuffix(got, want) {
 		t.Errorf("stderr:\n%s\nwant it to end with:\n%s", got, want)
 	}
+
+	// A device registry with a misspelt key, named by its path too.
+	o = testbroker.Options{Dir: t.TempDir(), TCP: testbroker.FreePort(t), HTTP: testbroker.FreePort(t),
+		Devices: "devices:\n  - id: kiosk-1\n    role: kiosk\n    pasword_hash: x\n"}
+	got = runBroken(t, testbroker.WriteConfig(t, o))
+	want = "storeedge: auth: " + filepath.Join(o.Dir, "devices.yaml") + " line 4: devices[0].pasword_hash: unknown key (did you mean password_hash?)\n"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("stderr:\n%s\nwant it to end with:\n%s", got, want)
+	}
 	for _, w := range []string{"type ", "catServiceConf", "time.Duration", "int64", "struct"} {
 		if strings.Contains(got, w) {
 			t.Errorf("stderr names the program's insides (%q):\n%s", w, got)
