@@ -61,10 +61,10 @@ web:
 	./broker/web/ui/build.sh
 
 ## screenshots: run the page tests and copy the screenshots the README shows into docs/screenshots
-SHOTS := chat-e2e-reply-read chat-e2e-live chat-zh console-chats console-e2e-board console-health
+SHOTS := chat-e2e-reply-read chat-e2e-live chat-zh console-chats console-e2e-board console-health front-en
 screenshots:
 	rm -rf out/screenshots
-	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole' ./broker/web/pagetest/
+	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole|TestFrontDoor' ./broker/web/pagetest/
 	mkdir -p docs/screenshots
 	for s in $(SHOTS); do cp out/screenshots/$$s.png docs/screenshots/; done
 

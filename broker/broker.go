@@ -36,6 +36,7 @@ import (
 	"github.com/storeedge/storeedge/broker/web"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/internal/strictyaml"
 )
 
 // RedeemPath is where the customer page redeems a scan-to-chat token (HTTP POST).
@@ -182,7 +183,7 @@ func (b *Broker) start(ctx context.Context) error {
 		ReservedRoles:             cfg.Limits.ReservedRoles,
 	})
 	if err != nil {
-		return fmt.Errorf("auth: %w", err)
+		return fmt.Errorf("auth: %w", b.nameAuthFiles(err))
 	}
 	keys, where, err := loadKeys(cfg.Services, cfg.DataDir)
 	if err != nil {
@@ -358,6 +359,23 @@ func (b *Broker) readAuthFiles() (devices, acl []byte, err error) {
 	return devices, acl, nil
 }
 
+// nameAuthFiles names the file of a mistake in the device registry or the
+// ACL (auth knows them as devices.yaml and acl.yaml) by the path it was read
+// from, and returns that mistake alone, without auth's prefixes.
+func (b *Broker) nameAuthFiles(err error) error {
+	var e *strictyaml.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.File {
+	case "devices.yaml":
+		return strictyaml.InFile(e, b.cfg.Auth.DevicesFile)
+	case "acl.yaml":
+		return strictyaml.InFile(e, b.cfg.Auth.ACLFile)
+	}
+	return e
+}
+
 // Reload re-reads the device registry and the ACL (SIGHUP). Connections stay
 // up; a bad file changes nothing and the error says why.
 func (b *Broker) Reload() error {
@@ -366,7 +384,7 @@ func (b *Broker) Reload() error {
 		return err
 	}
 	if err := b.auth.Reload(devices, acl); err != nil {
-		return fmt.Errorf("reload: %w", err)
+		return fmt.Errorf("reload: %w", b.nameAuthFiles(err))
 	}
 	b.log.Info("reloaded device registry and ACL")
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/strictyaml"
 )
 
 // cloudLink is cloudsync running inside the daemon.
@@ -40,7 +41,7 @@ func (b *Broker) newCloud() (*cloudsync.Bridge, error) {
 	}
 	m, err := topicmap.Parse(mapYAML)
 	if err != nil {
-		return nil, fmt.Errorf("cloud.map_file: %w", err)
+		return nil, fmt.Errorf("cloud.map_file: %w", strictyaml.InFile(err, c.MapFile))
 	}
 	bridge, err := cloudsync.New(cloudsync.Options{
 		Config: c, StoreID: b.cfg.StoreID, DB: b.db, Map: m, Deliver: b.deliverFromHQ, Log: b.log, Seal: b.keys,

@@ -224,8 +224,8 @@ type LogConfig struct {
 // DefaultConfig returns the embedded default configuration.
 func DefaultConfig() (Config, error) {
 	var c Config
-	if err := strictyaml.Decode(configs.Store, &c); err != nil {
-		return Config{}, fmt.Errorf("embedded store.yaml: %w", err)
+	if err := strictyaml.DecodeFile("store.yaml (built in)", configs.Store, &c); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -242,8 +242,8 @@ func LoadConfig(path string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("read config: %w", err)
 		}
-		if err := strictyaml.Decode(b, &c); err != nil {
-			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		if err := strictyaml.DecodeFile(path, b, &c); err != nil {
+			return Config{}, err
 		}
 	}
 	if err := c.Validate(); err != nil {

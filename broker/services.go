@@ -24,6 +24,7 @@ import (
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/internal/strictyaml"
 
 	_ "time/tzdata" // business hours name a time zone; the box may have no zoneinfo
 )
@@ -57,7 +58,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	}
 	assistant, err := faq.Load(faqYAML)
 	if err != nil {
-		return fmt.Errorf("chat.faq_file: %w", err)
+		return fmt.Errorf("chat.faq_file: %w", strictyaml.InFile(err, cfg.Chat.FAQFile))
 	}
 
 	chunk := fitChunk(cfg.Media.ChunkBytes, cfg.Limits.MaxPacketSize)
@@ -123,7 +124,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	}
 	catalog, err := booking.LoadCatalog(servicesYAML, assistant.Hours())
 	if err != nil {
-		return fmt.Errorf("booking.services_file: %w", err)
+		return fmt.Errorf("booking.services_file: %w", strictyaml.InFile(err, cfg.Booking.ServicesFile))
 	}
 	bk := cfg.Booking
 	desk, err := booking.New(withBookingOutbox(booking.Options{

@@ -72,8 +72,8 @@ type file struct {
 // path.
 func Parse(b []byte) (*Map, error) {
 	var f file
-	if err := strictyaml.Decode(b, &f); err != nil {
-		return nil, fmt.Errorf("topicmap: %w", err)
+	if err := strictyaml.DecodeFile("cloud.yaml", b, &f); err != nil {
+		return nil, err
 	}
 	return Compile(f.Map)
 }

@@ -141,8 +141,8 @@ func TestErrors(t *testing.T) {
 		{"empty", "", []string{"no rules"}},
 		{"unknown top-level key", "maps: []\n", []string{"maps"}},
 		{"unknown rule key", "map:\n  - { local: a, class: chat, qos: 1, priority: 2 }\n", []string{"priority"}},
-		{"not a list", "map: { local: a }\n", []string{"topicmap:"}},
-		{"bad qos type", "map:\n  - { local: a, class: chat, qos: one }\n", []string{"topicmap:"}},
+		{"not a list", "map: { local: a }\n", []string{"cloud.yaml line 1: map: want a list"}},
+		{"bad qos type", "map:\n  - { local: a, class: chat, qos: one }\n", []string{`cloud.yaml line 2: map[0].qos: want a whole number, not "one"`}},
 		{"everything wrong", `
 map:
   - { local: "a/#/b", class: chat }

@@ -1,5 +1,7 @@
 // Package strictyaml decodes configuration YAML strictly: an unknown key is an
-// error, so a misspelt setting is reported instead of silently ignored.
+// error, so a misspelt setting is reported instead of silently ignored, and
+// DecodeFile says what is wrong in the words of the person editing the file:
+// file, line, key and what is wanted there.
 package strictyaml
 
 import (

@@ -121,8 +121,8 @@ func (t template) expandDeny(clientID, username string) string {
 // parseACL decodes and validates an ACL file.
 func parseACL(b []byte) (map[string]*role, error) {
 	var f aclFile
-	if err := strictyaml.Decode(b, &f); err != nil {
-		return nil, fmt.Errorf("acl: %w", err)
+	if err := strictyaml.DecodeFile("acl.yaml", b, &f); err != nil {
+		return nil, err
 	}
 	names := make([]string, 0, len(f.Roles))
 	for name := range f.Roles {

@@ -49,7 +49,7 @@ func TestParseACLErrors(t *testing.T) {
 		{"role name", "roles:\n  Kiosk!:\n    publish: [a]\n", []string{`role "Kiosk!"`}},
 		{"not a string", "roles:\n  kiosk:\n    publish:\n      - {a: b}\n", []string{"line 4", "want a topic filter"}},
 		{"retain outside publish", "roles:\n  kiosk:\n    publish: [a/#]\n    retain: [b]\n", []string{`retain filter "b"`, "not covered"}},
-		{"duplicate role", "roles:\n  kiosk: {}\n  kiosk: {}\n", []string{"already defined"}},
+		{"duplicate role", "roles:\n  kiosk: {}\n  kiosk: {}\n", []string{"acl.yaml line 3: roles.kiosk: key kiosk appears twice (also at line 2)"}},
 		{"lone hash unquoted is a comment -> empty filter", "roles:\n  kiosk:\n    publish:\n      - #\n", []string{"line 4"}},
 		{"bad deny filter", "roles:\n  kiosk:\n    publish: [lab/#]\n    deny:\n      - lab/#/x\n", []string{`role "kiosk"`, `deny filter "lab/#/x"`, "line 5", "not a valid MQTT topic filter"}},
 		{"bad deny filter among good ones", "roles:\n  kiosk:\n    deny: [lab/a, \"lab/b+\", lab/c]\n", []string{`role "kiosk"`, `deny filter "lab/b+"`, "line 3"}},

@@ -66,8 +66,8 @@ func buildPolicy(devicesYAML, aclYAML []byte, anonRole string) (*policy, error) 
 
 func parseDevices(b []byte, roles map[string]*role) (map[string]*device, map[string]*device, error) {
 	var f devicesFile
-	if err := strictyaml.Decode(b, &f); err != nil {
-		return nil, nil, fmt.Errorf("devices: %w", err)
+	if err := strictyaml.DecodeFile("devices.yaml", b, &f); err != nil {
+		return nil, nil, err
 	}
 	// A second pass over the node tree only to know each entry's line.
 	var lines struct {

@@ -166,8 +166,8 @@ type catFitsConf struct {
 // path in the file, in the one error.
 func LoadCatalog(yaml []byte, storeHours *hours.Hours) (*Catalog, error) {
 	var c catalogConfig
-	if err := strictyaml.Decode(yaml, &c); err != nil {
-		return nil, fmt.Errorf("booking: services.yaml: %w", strictyaml.Locate(yaml, err))
+	if err := strictyaml.DecodeFile("services.yaml", yaml, &c); err != nil {
+		return nil, err
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

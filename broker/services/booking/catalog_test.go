@@ -169,13 +169,13 @@ func TestCatalogErrors(t *testing.T) {
 		name, old, new string
 		want           []string
 	}{
-		{"unknown key", "slot_step: 30m", "slot_stp: 30m", []string{"slot_stp (line 7): field slot_stp not found"}},
+		{"unknown key", "slot_step: 30m", "slot_stp: 30m", []string{"services.yaml line 7: slot_stp: unknown key (did you mean slot_step?)"}},
 		{"unknown nested key", "needs: [{kind: table}], fits: {species", "needs: [{kind: table, skil: x}], fits: {species",
-			[]string{"services[0].needs[0].skil (line 20): field skil not found"}},
+			[]string{"services.yaml line 20: services[0].needs[0].skil: unknown key (did you mean skill?)"}},
 		{"unknown key in shifts", `shifts: {weekly: {mon:`, `shifts: {time_zone: UTC, weekly: {moon:`,
-			[]string{"resources[2].shifts.weekly.moon (line 14)"}},
-		{"wrong type", "price: 8800", "price: lots", []string{"services[0].price (line 19): cannot unmarshal"}},
-		{"collection for a scalar", "kind: pool}", "kind: [pool]}", []string{"resources[4].kind (line 16): cannot unmarshal !!seq"}},
+			[]string{"services.yaml line 14: resources[2].shifts.weekly.moon: unknown key (did you mean mon?)"}},
+		{"wrong type", "price: 8800", "price: lots", []string{`services.yaml line 19: services[0].price: want a whole number, not "lots"`}},
+		{"collection for a scalar", "kind: pool}", "kind: [pool]}", []string{"services.yaml line 16: resources[4].kind: want a single word or text, not a list"}},
 		{"unknown kind in needs", "needs: [{kind: table}], fits: {species", "needs: [{kind: tabel}], fits: {species",
 			[]string{`services[0] (wash).needs[0]: kind "tabel": no resource of that kind`}},
 		{"skill nobody has", "skill: large-dog}]", "skill: giant-dog}]", []string{`services[2] (large).needs[1]: skill "giant-dog": no groomer resource has it`}},
@@ -214,7 +214,7 @@ func TestCatalogErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !strings.HasPrefix(err.Error(), "booking: services.yaml: ") {
+			if !strings.HasPrefix(err.Error(), "booking: services.yaml: ") && !strings.HasPrefix(err.Error(), "services.yaml line ") {
 				t.Errorf("error %q does not say it is services.yaml's", err)
 			}
 			for _, w := range c.want {

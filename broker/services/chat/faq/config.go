@@ -90,8 +90,8 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 // decode reads faq.yaml strictly and fills in defaults.
 func decode(b []byte) (config, error) {
 	var c config
-	if err := strictyaml.Decode(b, &c); err != nil {
-		return config{}, fmt.Errorf("faq: %w", err)
+	if err := strictyaml.DecodeFile("faq.yaml", b, &c); err != nil {
+		return config{}, err
 	}
 	if c.DefaultLang == "" {
 		c.DefaultLang = LangZH
