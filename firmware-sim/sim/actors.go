@@ -151,8 +151,12 @@ func (s *store) refuse(op string, err error) {
 	var se *device.Error
 	if errors.As(err, &se) {
 		key = string(se.Code)
-		if se.Reason != "" {
+		switch {
+		case se.Reason != "":
 			key += " (" + se.Reason + ")"
+		case se.Message != "":
+			// No rule named: the store's words say which.
+			key += " (" + se.Message + ")"
 		}
 	}
 	s.mu.Lock()

@@ -199,3 +199,20 @@ func TestRealStoreWhereBookingCannotWorkFails(t *testing.T) {
 		})
 	}
 }
+
+// TestRealStoreWithoutTheFleet: a store whose registry does not hold the
+// fleet stops the run before it starts, saying so, instead of a day of
+// failed connections.
+func TestRealStoreWithoutTheFleet(t *testing.T) {
+	o := againstStore("")
+	o.Broker = realStore(t, sim.NewFleet(o.Kiosks, o.Tablets, o.Cameras, o.Staff, "another-secret"), ownCatalogue(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := sim.Run(ctx, o)
+	if err == nil {
+		t.Fatalf("ran against a store that does not know the fleet: pass=%v %s", res.Pass, res.Detail)
+	}
+	if !strings.Contains(err.Error(), "kiosk-sim-1 cannot connect") || !strings.Contains(err.Error(), "registry") {
+		t.Fatalf("error %q does not say which device could not connect and why", err)
+	}
+}

@@ -80,7 +80,7 @@ func describeScope(o *Options, f *Fleet, cat device.Catalogue) string {
 		for _, s := range cat.Services {
 			ids = append(ids, fmt.Sprintf("%s (%d min)", s.ID, s.Minutes))
 		}
-		fmt.Fprintf(&b, "\ncatalogue: the kiosks book the store's %d services in turn: %s; time zone %s", len(ids), strings.Join(ids, ", "), cat.TimeZone)
+		fmt.Fprintf(&b, "\ncatalogue: the kiosks book the store's services in turn (%d): %s; time zone %s", len(ids), strings.Join(ids, ", "), cat.TimeZone)
 	}
 	return b.String()
 }
@@ -111,10 +111,19 @@ func (s *store) refusals(op, verb string, attempts int) string {
 	for _, k := range keys {
 		total += m[k]
 	}
-	slices.SortFunc(keys, func(a, b string) int { return m[b] - m[a] })
+	slices.Sort(keys)
+	slices.SortStableFunc(keys, func(a, b string) int { return m[b] - m[a] })
 	var why []string
-	for _, k := range keys {
-		why = append(why, fmt.Sprintf("%s ×%d", k, m[k]))
+	rest := 0
+	for i, k := range keys {
+		if i < 4 {
+			why = append(why, fmt.Sprintf("%s ×%d", k, m[k]))
+		} else {
+			rest += m[k]
+		}
+	}
+	if rest > 0 {
+		why = append(why, fmt.Sprintf("%d others", rest))
 	}
 	switch {
 	case total == 0:
