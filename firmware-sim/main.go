@@ -69,6 +69,7 @@ func run() error {
 	flag.StringVar(&o.HQ, "mosquitto", "mosquitto", "mosquitto binary, HQ's broker in the uplink-outage drill")
 	flag.BoolVar(&o.BadActors, "bad-actors", false, "attack the broker (malformed packets, oversized payloads, wrong credentials, forbidden topics, garbage JSON) while the store works")
 	flag.BoolVar(&video, "video", true, "cameras stream live video that staff watch and snapshot (false: requests only, e.g. for load tests; with -broker the video needs that broker's camera section, see README)")
+	flag.StringVar(&o.Scope, "scope", "", "prefix of the run's customer ids, to recognise its bookings in a real store (default: sim- and a new run id)")
 	flag.StringVar(&o.Secret, "secret", "storeedge-sim", "secret the devices' passwords are derived from")
 	flag.BoolVar(&load, "load", false, "load mode: every device acts at -rate, connected over -ramp; writes -out/results.json and -out/latency.png")
 	flag.Float64Var(&o.Rate, "rate", 0.5, "load mode: operations per second per device")
@@ -112,6 +113,9 @@ func run() error {
 	}
 	for _, b := range res.BadActors {
 		fmt.Println(b.String())
+	}
+	for _, n := range res.Cleanup {
+		fmt.Println(n)
 	}
 	if load {
 		if err := os.MkdirAll(out, 0o755); err != nil {

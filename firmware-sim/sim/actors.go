@@ -25,6 +25,12 @@ type store struct {
 	observe func(op string, d time.Duration, err error)
 	zone    *time.Location
 	staffID string // the staff member chats are opened with
+	// services are the store's catalogue, read with svc/booking/services:
+	// the kiosks book these, in turn.
+	services []device.Service
+	// scope starts every customer id the simulator books for
+	// ("sim-<run>-"), so its bookings are recognisable in a real store.
+	scope string
 	// firstError is told about errors (the first of each op is logged).
 	firstError func(op string, err error)
 
@@ -32,9 +38,11 @@ type store struct {
 	video *video
 
 	mu      sync.Mutex
-	inRoom  []checkedIn       // checked-in bookings waiting for their stages
-	stageOf map[string]string // booking → last stage claimed
-	posting map[string]bool   // bookings whose claimed stage is being posted
+	refused map[string]map[string]int // op → refusal (code and reason) → count
+	noSlot  map[string]int            // service → availability answers without a free slot
+	inRoom  []checkedIn               // checked-in bookings waiting for their stages
+	stageOf map[string]string         // booking → last stage claimed
+	posting map[string]bool           // bookings whose claimed stage is being posted
 }
 
 // checkedIn is a checked-in booking and the resources (tables) it holds.
@@ -119,6 +127,7 @@ func (s *store) timed(op string, f func() error) error {
 	failed := err
 	if errors.Is(err, device.ErrConflict) {
 		failed = nil
+		s.refuse(op, err) // not a failure, but why nothing was made
 	}
 	s.record(op, time.Since(start), failed)
 	return err
@@ -127,38 +136,88 @@ func (s *store) timed(op string, f func() error) error {
 // record files one op's latency and outcome.
 func (s *store) record(op string, d time.Duration, err error) {
 	s.observe(op, d, err)
-	if err != nil && s.firstError != nil {
-		s.firstError(op, err)
+	if err != nil {
+		s.refuse(op, err)
+		if s.firstError != nil {
+			s.firstError(op, err)
+		}
 	}
+}
+
+// refuse counts one refusal of op by what it was: the code and reason of
+// a service's answer, else the error.
+func (s *store) refuse(op string, err error) {
+	key := err.Error()
+	var se *device.Error
+	if errors.As(err, &se) {
+		key = string(se.Code)
+		switch {
+		case se.Reason != "":
+			key += " (" + se.Reason + ")"
+		case se.Message != "":
+			// No rule named: the store's words say which.
+			key += " (" + se.Message + ")"
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]map[string]int{}
+	}
+	if s.refused[op] == nil {
+		s.refused[op] = map[string]int{}
+	}
+	s.refused[op][key]++
 }
 
 type kiosk struct {
 	s *store
 	c *device.Client
-	n int
+	// first is the kiosk's first service in the catalogue, n how many
+	// services it tried, booked how many customers it booked for.
+	first, n, booked int
 }
 
 func (k *kiosk) step(ctx context.Context) error {
-	today := time.Now().In(k.s.zone).Format(time.DateOnly)
-	var av device.Availability
-	if err := k.s.timed("booking.availability", func() (err error) {
-		av, err = k.c.Availability(ctx, device.AvailabilityRequest{Service: "quick-groom", Date: today, Days: 2})
-		return err
-	}); err != nil {
-		return err
+	if len(k.s.services) == 0 {
+		return nil
 	}
+	// The store's services in turn, each kiosk from its own place; a
+	// service without a free slot today or tomorrow gives way to the next.
+	var service string
 	var slots []device.Slot
-	for _, d := range av.Days {
-		slots = append(slots, d.Slots...)
+	for range len(k.s.services) {
+		service = k.s.services[(k.n+k.first)%len(k.s.services)].ID
+		k.n++
+		var av device.Availability
+		// No date: the store's today, whatever the simulator's clock says.
+		if err := k.s.timed("booking.availability", func() (err error) {
+			av, err = k.c.Availability(ctx, device.AvailabilityRequest{Service: service, Days: 2})
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, d := range av.Days {
+			slots = append(slots, d.Slots...)
+		}
+		if len(slots) > 0 {
+			break
+		}
+		k.s.mu.Lock()
+		if k.s.noSlot == nil {
+			k.s.noSlot = map[string]int{}
+		}
+		k.s.noSlot[service]++
+		k.s.mu.Unlock()
 	}
 	if len(slots) == 0 {
 		return nil
 	}
-	k.n++
-	customer := fmt.Sprintf("cust-%s-%d", k.c.ClientID(), k.n)
+	k.booked++
+	customer := fmt.Sprintf("%s%s-%d", k.s.scope, k.c.ClientID(), k.booked)
 	book := func(start time.Time) (b device.Booking, err error) {
 		err = k.s.timed("booking.book", func() error {
-			b, err = k.c.Book(ctx, device.BookRequest{Service: "quick-groom", Start: start, Customer: customer})
+			b, err = k.c.Book(ctx, device.BookRequest{Service: service, Start: start, Customer: customer})
 			return err
 		})
 		return b, err
@@ -201,6 +260,9 @@ func (t *tablet) step(ctx context.Context) error {
 		if err := t.s.timed("chat.open", func() error {
 			open, err := t.c.ChatOpen(ctx, device.ChatOpenRequest{Members: members})
 			t.conv = open.Conversation
+			if err == nil {
+				t.s.l.conv(open.Conversation)
+			}
 			return err
 		}); err != nil {
 			return err
@@ -252,10 +314,21 @@ func (f *staff) step(ctx context.Context) error {
 		if err := f.s.timed("chat.waiting", func() (err error) {
 			waiting, err = f.c.ChatWaiting(ctx)
 			return err
-		}); err != nil || len(waiting) == 0 {
+		}); err != nil {
 			return err
 		}
-		conv := waiting[rand.IntN(len(waiting))].Conversation
+		// Only the simulator's own conversations: in a real store the
+		// queue holds real customers too.
+		var ours []string
+		for _, w := range waiting {
+			if f.s.l.oursConv(w.Conversation) {
+				ours = append(ours, w.Conversation)
+			}
+		}
+		if len(ours) == 0 {
+			return nil
+		}
+		conv := ours[rand.IntN(len(ours))]
 		// Staff who see every conversation join it by opening it.
 		if err := f.s.timed("chat.open", func() error {
 			_, err := f.c.ChatOpen(ctx, device.ChatOpenRequest{Conversation: conv})
@@ -273,6 +346,9 @@ func (f *staff) step(ctx context.Context) error {
 		return err
 	}
 	for _, bk := range board.Bookings {
+		if !f.s.l.ours(bk.ID) {
+			continue // a real customer's visit
+		}
 		switch {
 		case bk.Status == device.StatusBooked && time.Until(bk.Start) < 3*time.Hour:
 			if err := f.s.timed("booking.check_in", func() error {

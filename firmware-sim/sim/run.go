@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 	_ "time/tzdata" // the Etc/GMT zones of the spawned store, on a box without zoneinfo
@@ -68,6 +69,10 @@ type Options struct {
 	Drill string
 	// HQ is the mosquitto binary the uplink drill runs as HQ's broker.
 	HQ string
+	// Scope starts the id of every customer the simulator books for, so
+	// that its bookings are recognisable in a real store (default:
+	// "sim-" and a run id, new at each run, ending with "-").
+	Scope string
 	// BadActors runs the bad-actor checks while the honest fleet works.
 	BadActors bool
 	// NoVideo leaves the cameras' live video out (no publishers, watches
@@ -110,6 +115,12 @@ type Result struct {
 	// CameraRegistrations counts the cameras' registrations with the
 	// relay: one per camera per connection.
 	CameraRegistrations int
+	// Scope is the run's customer id prefix (Options.Scope).
+	Scope string
+	// Cleanup says, for a store not spawned by the simulator, what the run
+	// cleaned up at the end and what it left there, and how to recognise
+	// it.
+	Cleanup []string
 }
 
 func (o *Options) check() error {
@@ -144,6 +155,9 @@ func (o *Options) check() error {
 	}
 	if o.Secret == "" {
 		o.Secret = "storeedge-sim"
+	}
+	if o.Scope != "" && !validScope(o.Scope) {
+		return fmt.Errorf("sim: scope %q: 1–24 of A-Z a-z 0-9 _ . -, starting with a letter or digit", o.Scope)
 	}
 	return nil
 }
@@ -229,17 +243,29 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	rec := metrics.New(time.Now())
 	rec.SetTarget(len(fleet.Devices))
-	// The store's day: the spawned broker's zone, else the default
-	// configuration's.
-	zoneName := "Asia/Shanghai"
-	if brk != nil {
+	// The store's catalogue and day: what it offers is what the kiosks
+	// book, in its time zone.
+	cat, err := readCatalogue(ctx, addr, fleet)
+	if err != nil {
+		return nil, err
+	}
+	zoneName := cat.TimeZone
+	if zoneName == "" && brk != nil {
 		zoneName = brk.Zone
+	}
+	if zoneName == "" {
+		zoneName = "Asia/Shanghai"
 	}
 	zone, err := time.LoadLocation(zoneName)
 	if err != nil {
-		return nil, fmt.Errorf("sim: time zone %s: %w", zoneName, err)
+		return nil, fmt.Errorf("sim: the store's time zone %s: %w", zoneName, err)
 	}
-	st := &store{l: newLedger(), observe: rec.Observe, zone: zone, stageOf: map[string]string{}, posting: map[string]bool{}}
+	if o.Scope == "" {
+		o.Scope = newScope()
+	}
+	res.Scope = o.Scope
+	o.logf("%s", describeScope(&o, fleet, cat))
+	st := &store{l: newLedger(), observe: rec.Observe, zone: zone, services: cat.Services, scope: o.Scope, stageOf: map[string]string{}, posting: map[string]bool{}}
 	var loggedMu sync.Mutex
 	logged := map[string]bool{}
 	st.firstError = func(op string, err error) {
@@ -332,7 +358,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					}()
 				}
 			}
-			a := newActor(st, d.Role, c)
+			a := newActor(st, d.Role, c, i)
 			every := o.period(d.Role)
 			// Start at a random point of the period, so devices do not act
 			// in lock step.
@@ -431,7 +457,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				break
 			}
 		}
-		if err := verify(verifyCtx, addr, auditor, st.l, hq); err != nil {
+		if err := verify(verifyCtx, addr, auditor, st.l, hq, o.Scope); err != nil {
 			res.Pass, res.Detail = false, err.Error()
 		} else {
 			res.Detail = fmt.Sprintf("%d chat messages, %d bookings and %d progress stages acknowledged; each found exactly once", res.Messages, res.Bookings, res.Stages)
@@ -442,6 +468,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	for _, c := range clients {
 		res.Reconnects += max(c.Stats().Connects-1, 0)
+	}
+	// A run that could not do what it checks does not pass: every count
+	// the verdict names has a minimum.
+	if problems := exercised(&o, res, st, cat); len(problems) > 0 {
+		if res.Detail != "" {
+			if res.Pass {
+				problems = append(problems, "what ran: "+res.Detail)
+			} else {
+				problems = append(problems, res.Detail)
+			}
+		}
+		res.Pass = false
+		res.Detail = strings.Join(problems, "; ")
+	}
+	// A store that is not the simulator's own is left as clean as the ops
+	// allow.
+	if brk == nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		res.Cleanup = cleanup(cctx, addr, fleet, st, o.Scope)
+		cancel()
+	}
+	for _, c := range clients {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_ = c.Close(cctx)
 		cancel()
@@ -465,10 +513,10 @@ func deadlineOf(ctx context.Context) time.Time {
 	return d
 }
 
-func newActor(s *store, role string, c *device.Client) actor {
+func newActor(s *store, role string, c *device.Client, i int) actor {
 	switch role {
 	case "kiosk":
-		return &kiosk{s: s, c: c}
+		return &kiosk{s: s, c: c, first: i}
 	case "chat-tablet":
 		return &tablet{s: s, c: c}
 	case "staff":

@@ -143,6 +143,7 @@ func TestOptionsRefused(t *testing.T) {
 		"restart needs spawn": {Broker: "mqtt://127.0.0.1:1", Kiosks: 1, Duration: time.Second, Drill: sim.DrillBrokerRestart},
 		"empty fleet":         {Spawn: "x", Duration: time.Second},
 		"negative video turn": {Spawn: "x", Kiosks: 1, Duration: time.Second, VideoEvery: -1},
+		"scope not an id":     {Spawn: "x", Kiosks: 1, Duration: time.Second, Scope: "sim run/"},
 	} {
 		if _, err := sim.Run(context.Background(), o); err == nil {
 			t.Errorf("%s: accepted", name)

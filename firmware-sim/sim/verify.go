@@ -15,7 +15,7 @@ import (
 // chat message once in its conversation, each booking once (one per
 // customer: a retried booking made twice would show as a second), each
 // progress stage once; with HQ, that HQ has every booking change.
-func verify(ctx context.Context, addr string, auditor Device, l *ledger, hq *hqSide) error {
+func verify(ctx context.Context, addr string, auditor Device, l *ledger, hq *hqSide, scope string) error {
 	c, err := device.Connect(ctx, device.Config{Brokers: []string{addr}, DeviceID: auditor.ID, ClientSuffix: "audit",
 		Password: auditor.Password, NoPresence: true})
 	if err != nil {
@@ -73,7 +73,7 @@ func verify(ctx context.Context, addr string, auditor Device, l *ledger, hq *hqS
 			return fmt.Errorf("verify: board of %s: %w", day, err)
 		}
 		for _, b := range board.Bookings {
-			if strings.HasPrefix(b.Customer, "cust-kiosk-sim-") {
+			if strings.HasPrefix(b.Customer, scope) {
 				perCustomer[b.Customer]++
 			}
 		}

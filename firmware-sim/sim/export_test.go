@@ -1,0 +1,4 @@
+package sim
+
+// MiddayZone is middayZone, for the tests' own catalogues.
+var MiddayZone = middayZone
