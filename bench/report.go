@@ -374,19 +374,23 @@ func printChat(w io.Writer, sides [2]side, chat []scenarioSummary, opt options) 
 	fmt.Fprintf(w, "%d senders, %d conversations, %d requests in flight each, %d-byte texts; answers come after the commit (fsync)\n",
 		chatSenders, opt.chatConvs, opt.chatWindow, chatTextBytes)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "scenario\tbroker\trate\tp50/p99 ms\ttime\ttarget\tresult\terrors\n")
+	fmt.Fprintf(tw, "scenario\tbroker\trate\tp50/p99 ms\ttime\tbroker cpu s/100k\ttarget\tresult\terrors\n")
 	for _, s := range chat {
-		x := s.Sides[0]
-		if sides[0].kind != kindStoreedge {
-			continue
-		}
-		switch s.kind {
-		case kindChatSend:
-			fmt.Fprintf(tw, "%s\t%s\t%s sends/s\t%s\t-\t>= %d sends/s, p99 <= %d ms\t%s\t%d%s\n", s.Scenario, x.Broker,
-				num(x.Rate, 0), pair(x.P50Ms, x.P99Ms), chatTargetRate, chatTargetP99Ms, chatVerdict(x.Rate, x.P99Ms), x.Errors, failed(x))
-		case kindChatHistory:
-			fmt.Fprintf(tw, "%s\t%s\t%s msgs/s\t%s (page)\t%s ms for %d msgs\t-\t-\t%d%s\n", s.Scenario, x.Broker,
-				num(x.SyncRate, 0), pair(x.P50Ms, x.P99Ms), num(x.SyncMs, 1), x.HistoryMsgs, x.Errors, failed(x))
+		// Every storeedge side: with -against, the binary before a change
+		// is the second.
+		for i, sd := range sides {
+			if sd.kind != kindStoreedge || i >= len(s.Sides) {
+				continue
+			}
+			x := s.Sides[i]
+			switch s.kind {
+			case kindChatSend:
+				fmt.Fprintf(tw, "%s\t%s\t%s sends/s\t%s\t-\t%s\t>= %d sends/s, p99 <= %d ms\t%s\t%d%s\n", s.Scenario, x.Broker,
+					num(x.Rate, 0), pair(x.P50Ms, x.P99Ms), num(x.CPUPer100k, 1), chatTargetRate, chatTargetP99Ms, chatVerdict(x.Rate, x.P99Ms), x.Errors, failed(x))
+			case kindChatHistory:
+				fmt.Fprintf(tw, "%s\t%s\t%s msgs/s\t%s (page)\t%s ms for %d msgs\t-\t-\t-\t%d%s\n", s.Scenario, x.Broker,
+					num(x.SyncRate, 0), pair(x.P50Ms, x.P99Ms), num(x.SyncMs, 1), x.HistoryMsgs, x.Errors, failed(x))
+			}
 		}
 	}
 	tw.Flush()
