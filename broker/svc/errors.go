@@ -40,6 +40,20 @@ func Errorf(code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// ErrTooLarge marks a request that failed a size limit (a text, a card, a
+// chunk, a member list), not malformed input: BadInput answers it too_large.
+var ErrTooLarge = errors.New("too large")
+
+// BadInput is the answer to a request body that could not be decoded or
+// checked: too_large when err wraps ErrTooLarge, else bad_request; the
+// message says what is wrong.
+func BadInput(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return Errorf(CodeTooLarge, "%v", err)
+	}
+	return Errorf(CodeBadRequest, "%v", err)
+}
+
 // WithDetails returns err's *Error with details added (see Error.Details); an
 // error without a code is returned unchanged.
 func WithDetails(err error, details any) error {

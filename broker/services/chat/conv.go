@@ -27,7 +27,7 @@ func (s *Service) open(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeOpen(req.Body, s.o.MaxMembers)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	return s.openChecked(ctx, req, r)
 }
@@ -176,7 +176,7 @@ func (s *Service) list(_ context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeList(req.Body, s.o.PageSize)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	ans := &listAns{Conversations: []convView{}, Next: r.After}
 	err = s.view(func(tx *bolt.Tx) error {

@@ -3,6 +3,7 @@ package chat
 import (
 	"encoding/json"
 	"errors"
+	"github.com/storeedge/storeedge/broker/svc"
 	"testing"
 	"unicode/utf8"
 )
@@ -59,7 +60,7 @@ func FuzzDecoders(f *testing.F) {
 			default:
 				t.Fatalf("send accepted kind %q", r.Kind)
 			}
-		} else if errors.Is(err, errTooLarge) && len(b) <= maxBody {
+		} else if errors.Is(err, svc.ErrTooLarge) && len(b) <= maxBody {
 			t.Fatalf("too_large for a %d-byte request", len(b))
 		}
 		if r, err := decodeHistory(b, page); err == nil && (r.Limit < 1 || r.Limit > page || !idPattern.MatchString(r.Conversation)) {

@@ -39,7 +39,7 @@ func (s *Service) groupCreate(ctx context.Context, req *svc.Request) (any, error
 	}
 	r, err := decodeGroupCreate(req.Body, s.o.MaxMembers)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	members := r.Members
 	if _, ok := slices.BinarySearch(members, dev); !ok {
@@ -110,7 +110,7 @@ func (s *Service) changeMembers(ctx context.Context, req *svc.Request, add bool)
 	}
 	r, err := decodeGroupMembers(req.Body, s.o.MaxMembers)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	id := r.Conversation
 	now := s.now()

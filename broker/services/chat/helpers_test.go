@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/storeedge/storeedge/internal/strictjson"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -464,7 +465,7 @@ func (e *env) outbox(t testing.TB) []outboxEntry {
 				return err
 			}
 			var en HQEntry
-			if err := decodeStrict(raw.Payload, &en); err != nil {
+			if err := strictjson.Decode(raw.Payload, &en); err != nil {
 				return fmt.Errorf("outbox entry %s: %w", raw.Payload, err)
 			}
 			out = append(out, outboxEntry{raw.Topic, en})

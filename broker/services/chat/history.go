@@ -20,7 +20,7 @@ func (s *Service) history(_ context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeHistory(req.Body, s.o.PageSize)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	id := r.Conversation
 	ans := &historyAns{Conversation: id, Messages: []Message{}, Next: r.After}

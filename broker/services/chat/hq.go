@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/storeedge/storeedge/internal/strictjson"
 	"strings"
 	"time"
 
@@ -119,7 +120,7 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 	switch topic {
 	case HQMessageTopic:
 		var m hqMessage
-		if err := decodeStrict(payload, &m); err != nil {
+		if err := strictjson.Decode(payload, &m); err != nil {
 			return fmt.Errorf("%w: %w", ErrHQInput, err)
 		}
 		if m.V != 1 || !isRemote(m.Customer) || !idPattern.MatchString(m.Customer) || !idPattern.MatchString(m.ID) {
@@ -140,7 +141,7 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 		return hqError(err)
 	case HQReadTopic:
 		var r hqRead
-		if err := decodeStrict(payload, &r); err != nil {
+		if err := strictjson.Decode(payload, &r); err != nil {
 			return fmt.Errorf("%w: %w", ErrHQInput, err)
 		}
 		if r.V != 1 || !isRemote(r.Customer) || !idPattern.MatchString(r.Customer) || !idPattern.MatchString(r.ID) {

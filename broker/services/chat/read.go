@@ -17,7 +17,7 @@ func (s *Service) read(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeRead(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	return s.readChecked(ctx, req, r)
 }
@@ -100,7 +100,7 @@ func (s *Service) delivered(ctx context.Context, req *svc.Request) (any, error) 
 	}
 	r, err := decodeRead(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	id := r.Conversation
 	var ans *deliveredAns

@@ -19,7 +19,7 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeRecall(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	id := r.Conversation
 	now := s.now()

@@ -36,7 +36,7 @@ func (s *Service) send(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, b, err := decodeSend(req.Body, s.o.MaxBodyBytes)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	return s.sendChecked(ctx, req, r, b)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/storeedge/storeedge/internal/strictjson"
 	"slices"
 	"time"
 
@@ -34,7 +35,7 @@ func (s *Service) session(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeSession(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	if s.o.Tokens == nil {
 		return nil, svc.Errorf(svc.CodeUnavailable, "scan-to-chat is not configured on this store")
@@ -89,7 +90,7 @@ func (s *Service) presenceDevice(req *svc.Request) (string, error) {
 		return "", svc.Errorf(svc.CodeForbidden, "role %q does not show presence codes", req.From.Role)
 	}
 	if err := decodeEmpty(req.Body); err != nil {
-		return "", badRequest(err)
+		return "", svc.BadInput(err)
 	}
 	if s.o.Tokens == nil {
 		return "", svc.Errorf(svc.CodeUnavailable, "scan-to-chat is not configured on this store")
@@ -177,8 +178,8 @@ func (s *Service) presenceConfirm(ctx context.Context, req *svc.Request) (any, e
 		return nil, svc.Errorf(svc.CodeForbidden, "only the customer herself confirms that she is at a device, from her own phone")
 	}
 	var r presenceConfirmReq
-	if err := decodeStrict(req.Body, &r); err != nil {
-		return nil, badRequest(err)
+	if err := strictjson.Decode(req.Body, &r); err != nil {
+		return nil, svc.BadInput(err)
 	}
 	if r.Code == "" || len(r.Code) > 256 {
 		return nil, svc.Errorf(svc.CodeBadRequest, `"code" is required: the code in the address the device's QR code shows`)

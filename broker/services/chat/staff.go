@@ -22,7 +22,7 @@ func (s *Service) handoff(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeConv(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	id := r.Conversation
 	now := s.now()
@@ -77,7 +77,7 @@ func (s *Service) waiting(_ context.Context, req *svc.Request) (any, error) {
 		return nil, svc.Errorf(svc.CodeForbidden, "only staff see the waiting queue")
 	}
 	if err := decodeEmpty(req.Body); err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	all := s.seesAll(req.From.Role)
 	type item struct {
@@ -141,7 +141,7 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeAssign(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	id, all := r.Conversation, s.seesAll(req.From.Role)
 	if !all && r.Staff != dev {
@@ -208,7 +208,7 @@ func (s *Service) quickReplies(_ context.Context, req *svc.Request) (any, error)
 		return nil, svc.Errorf(svc.CodeForbidden, "quick replies are for staff")
 	}
 	if err := decodeEmpty(req.Body); err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	ans := &quickRepliesAns{QuickReplies: []quickReply{}, Open: true}
 	if s.o.Assistant == nil {

@@ -86,21 +86,6 @@ type (
 	}
 )
 
-// errTooLarge marks a decode failure that is a size limit, not bad input.
-var errTooLarge = errors.New("too large")
-
-// decodeStrict decodes one JSON object into v (see internal/strictjson:
-// case-sensitive names, each once, no unknown fields, nothing after).
-func decodeStrict(b []byte, v any) error { return strictjson.Decode(b, v) }
-
-// badRequest turns a decode error into the op's answer.
-func badRequest(err error) error {
-	if errors.Is(err, errTooLarge) {
-		return svc.Errorf(svc.CodeTooLarge, "%v", err)
-	}
-	return svc.Errorf(svc.CodeBadRequest, "%v", err)
-}
-
 func checkConv(id string) error {
 	if !idPattern.MatchString(id) {
 		return errors.New(`"conversation" must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit`)
@@ -110,7 +95,7 @@ func checkConv(id string) error {
 
 func decodeOpen(b []byte, maxMembers int) (openReq, error) {
 	var r openReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if r.Conversation != "" {
@@ -119,7 +104,7 @@ func decodeOpen(b []byte, maxMembers int) (openReq, error) {
 		}
 	}
 	if len(r.Members) > maxMembers {
-		return r, fmt.Errorf("%w: %d members, at most %d", errTooLarge, len(r.Members), maxMembers)
+		return r, fmt.Errorf("%w: %d members, at most %d", svc.ErrTooLarge, len(r.Members), maxMembers)
 	}
 	for _, m := range r.Members {
 		if !idPattern.MatchString(m) {
@@ -144,7 +129,7 @@ type MediaInfo = proto.MediaInfo
 
 func decodeSend(b []byte, maxBody int) (sendReq, body, error) {
 	var r sendReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, body{}, err
 	}
 	bd, err := r.check(maxBody)
@@ -174,7 +159,7 @@ func (r *sendReq) check(maxBody int) (body, error) {
 			return "", err
 		}
 		if len(*r.Text) > maxBody {
-			return "", fmt.Errorf("%w: text of %d bytes, at most %d", errTooLarge, len(*r.Text), maxBody)
+			return "", fmt.Errorf("%w: text of %d bytes, at most %d", svc.ErrTooLarge, len(*r.Text), maxBody)
 		}
 		return *r.Text, nil
 	}
@@ -214,7 +199,7 @@ func checkCard(raw json.RawMessage, maxBody int) ([]byte, error) {
 		return nil, fmt.Errorf(`"card": %w`, err)
 	}
 	if buf.Len() > maxBody {
-		return nil, fmt.Errorf("%w: card of %d bytes, at most %d", errTooLarge, buf.Len(), maxBody)
+		return nil, fmt.Errorf("%w: card of %d bytes, at most %d", svc.ErrTooLarge, buf.Len(), maxBody)
 	}
 	var head struct {
 		Type string `json:"type"`
@@ -279,7 +264,7 @@ var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func decodeMembers(ms []string, maxMembers int) ([]string, error) {
 	if len(ms) > maxMembers {
-		return nil, fmt.Errorf("%w: %d members, at most %d", errTooLarge, len(ms), maxMembers)
+		return nil, fmt.Errorf("%w: %d members, at most %d", svc.ErrTooLarge, len(ms), maxMembers)
 	}
 	for _, m := range ms {
 		if !idPattern.MatchString(m) {
@@ -293,7 +278,7 @@ func decodeMembers(ms []string, maxMembers int) ([]string, error) {
 
 func decodeGroupCreate(b []byte, maxMembers int) (groupCreateReq, error) {
 	var r groupCreateReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if r.Title == "" || len(r.Title) > 200 || !utf8.ValidString(r.Title) {
@@ -309,7 +294,7 @@ func decodeGroupCreate(b []byte, maxMembers int) (groupCreateReq, error) {
 
 func decodeGroupMembers(b []byte, maxMembers int) (groupMembersReq, error) {
 	var r groupMembersReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if err := checkConv(r.Conversation); err != nil {
@@ -325,7 +310,7 @@ func decodeGroupMembers(b []byte, maxMembers int) (groupMembersReq, error) {
 
 func decodeConv(b []byte) (convReq, error) {
 	var r convReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	return r, checkConv(r.Conversation)
@@ -333,7 +318,7 @@ func decodeConv(b []byte) (convReq, error) {
 
 func decodeAssign(b []byte) (assignReq, error) {
 	var r assignReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if err := checkConv(r.Conversation); err != nil {
@@ -347,7 +332,7 @@ func decodeAssign(b []byte) (assignReq, error) {
 
 func decodeSession(b []byte) (sessionReq, error) {
 	var r sessionReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if r.Customer != "" && !idPattern.MatchString(r.Customer) {
@@ -358,12 +343,12 @@ func decodeSession(b []byte) (sessionReq, error) {
 
 func decodeEmpty(b []byte) error {
 	var r proto.Envelope
-	return decodeStrict(b, &r)
+	return strictjson.Decode(b, &r)
 }
 
 func decodeHistory(b []byte, pageSize int) (historyReq, error) {
 	var r historyReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if err := checkConv(r.Conversation); err != nil {
@@ -380,7 +365,7 @@ func decodeHistory(b []byte, pageSize int) (historyReq, error) {
 
 func decodeRead(b []byte) (readReq, error) {
 	var r readReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if err := checkConv(r.Conversation); err != nil {
@@ -394,7 +379,7 @@ func decodeRead(b []byte) (readReq, error) {
 
 func decodeRecall(b []byte) (recallReq, error) {
 	var r recallReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if err := checkConv(r.Conversation); err != nil {
@@ -408,7 +393,7 @@ func decodeRecall(b []byte) (recallReq, error) {
 
 func decodeList(b []byte, pageSize int) (listReq, error) {
 	var r listReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if r.After != "" {

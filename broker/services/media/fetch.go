@@ -31,7 +31,7 @@ func (s *Service) mayFetch(ctx context.Context, req *svc.Request, hash string) e
 func (s *Service) stat(ctx context.Context, req *svc.Request) (any, error) {
 	r, err := decodeStat(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	if err := s.mayFetch(ctx, req, r.Hash); err != nil {
 		return nil, err
@@ -47,7 +47,7 @@ func (s *Service) stat(ctx context.Context, req *svc.Request) (any, error) {
 func (s *Service) get(ctx context.Context, req *svc.Request) (any, error) {
 	r, err := decodeGet(req.Body, s.maxRead)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	if err := s.mayFetch(ctx, req, r.Hash); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"github.com/storeedge/storeedge/broker/svc"
 	"regexp"
 	"testing"
 	"unicode/utf8"
@@ -37,7 +38,7 @@ func FuzzDecoders(f *testing.F) {
 			if !uploadPattern.MatchString(r.Upload) || r.Index == nil || *r.Index < 0 || len(data) == 0 || len(data) > chunkBytes {
 				t.Fatalf("chunk accepted %+v with %d bytes", r, len(data))
 			}
-		} else if errors.Is(err, errTooLarge) && len(b) <= chunkBytes {
+		} else if errors.Is(err, svc.ErrTooLarge) && len(b) <= chunkBytes {
 			t.Fatalf("too_large for a %d-byte request", len(b))
 		}
 		if r, err := decodeUpload(b); err == nil && !uploadPattern.MatchString(r.Upload) {

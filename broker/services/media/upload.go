@@ -18,7 +18,7 @@ func (s *Service) begin(ctx context.Context, req *svc.Request) (_ any, err error
 	}
 	r, err := decodeBegin(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	meta := blob.Meta{Type: r.Type, Size: r.Size, SHA256: r.SHA256, Name: r.Name, DurationMs: r.DurationMs}
 	var opts []blob.BeginOption
@@ -59,7 +59,7 @@ func (s *Service) chunk(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, data, err := decodeChunk(req.Body, s.chunkBytes)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	st, err := s.o.Media.PutChunk(ctx, owner, r.Upload, *r.Index, data)
 	if err != nil {
@@ -76,7 +76,7 @@ func (s *Service) status(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeUpload(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	st, err := s.o.Media.Status(ctx, owner, r.Upload)
 	if err != nil {
@@ -93,7 +93,7 @@ func (s *Service) complete(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	r, err := decodeUpload(req.Body)
 	if err != nil {
-		return nil, badRequest(err)
+		return nil, svc.BadInput(err)
 	}
 	st, err := s.o.Media.Complete(ctx, owner, r.Upload)
 	if err != nil {

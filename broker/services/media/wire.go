@@ -52,21 +52,6 @@ type (
 	}
 )
 
-// errTooLarge marks a decode failure that is a size limit, not bad input.
-var errTooLarge = errors.New("too large")
-
-// decodeStrict decodes one JSON object into v (see internal/strictjson:
-// case-sensitive names, each once, no unknown fields, nothing after).
-func decodeStrict(b []byte, v any) error { return strictjson.Decode(b, v) }
-
-// badRequest turns a decode error into the op's answer.
-func badRequest(err error) error {
-	if errors.Is(err, errTooLarge) {
-		return svc.Errorf(svc.CodeTooLarge, "%v", err)
-	}
-	return svc.Errorf(svc.CodeBadRequest, "%v", err)
-}
-
 func checkUpload(id string) error {
 	if !uploadPattern.MatchString(id) {
 		return errors.New(`"upload" must be 1-64 letters, digits, '_', '.' or '-'`)
@@ -87,7 +72,7 @@ func normHash(field, h string) (string, error) {
 
 func decodeBegin(b []byte) (beginReq, error) {
 	var r beginReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	if err := checkUpload(r.Upload); err != nil {
@@ -120,7 +105,7 @@ func decodeBegin(b []byte) (beginReq, error) {
 // chunkBytes long.
 func decodeChunk(b []byte, chunkBytes int) (chunkReq, []byte, error) {
 	var r chunkReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, nil, err
 	}
 	if err := checkUpload(r.Upload); err != nil {
@@ -134,7 +119,7 @@ func decodeChunk(b []byte, chunkBytes int) (chunkReq, []byte, error) {
 	}
 	// Refuse an oversized chunk before decoding it.
 	if len(*r.Data) > base64.StdEncoding.EncodedLen(chunkBytes) {
-		return r, nil, fmt.Errorf("%w: chunk of about %d bytes, at most %d", errTooLarge, base64.StdEncoding.DecodedLen(len(*r.Data)), chunkBytes)
+		return r, nil, fmt.Errorf("%w: chunk of about %d bytes, at most %d", svc.ErrTooLarge, base64.StdEncoding.DecodedLen(len(*r.Data)), chunkBytes)
 	}
 	if strings.ContainsAny(*r.Data, "\r\n") {
 		return r, nil, errors.New(`"data" must be standard base64 without line breaks`)
@@ -144,14 +129,14 @@ func decodeChunk(b []byte, chunkBytes int) (chunkReq, []byte, error) {
 		return r, nil, fmt.Errorf(`"data" is not standard padded base64: %w`, err)
 	}
 	if len(data) > chunkBytes {
-		return r, nil, fmt.Errorf("%w: chunk of %d bytes, at most %d", errTooLarge, len(data), chunkBytes)
+		return r, nil, fmt.Errorf("%w: chunk of %d bytes, at most %d", svc.ErrTooLarge, len(data), chunkBytes)
 	}
 	return r, data, nil
 }
 
 func decodeUpload(b []byte) (uploadReq, error) {
 	var r uploadReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	return r, checkUpload(r.Upload)
@@ -159,7 +144,7 @@ func decodeUpload(b []byte) (uploadReq, error) {
 
 func decodeStat(b []byte) (statReq, error) {
 	var r statReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	h, err := normHash("hash", r.Hash)
@@ -174,7 +159,7 @@ func decodeStat(b []byte) (statReq, error) {
 // maxLength is maxLength.
 func decodeGet(b []byte, maxLength int) (getReq, error) {
 	var r getReq
-	if err := decodeStrict(b, &r); err != nil {
+	if err := strictjson.Decode(b, &r); err != nil {
 		return r, err
 	}
 	h, err := normHash("hash", r.Hash)
