@@ -23,6 +23,11 @@
 //
 //	go run ./device/examples/chat-tablet -id tablet-1 -password '<the password>' -staff staff-anna
 //
+// For the tablet's other job, showing customers the scan-to-chat QR code,
+// no program is needed: open http://<the box>:8080/tablet/ in the tablet's
+// browser in kiosk mode and sign in once with the same id and password
+// (see "Pages" in the README).
+//
 // Chat events carry no message bodies: on each one the tablet reads the
 // conversation's new messages with history. The default acl.yaml does not
 // let chat tablets subscribe to chat/{conversation}/events; the tablet
