@@ -224,6 +224,15 @@ func TestConsoleNarrow(t *testing.T) {
 			browsertest.WaitJS(t, b, `consoleView.health && consoleView.health.disk_total_bytes > 0`, 10*time.Second, showConsole)
 			checkLayout("store health")
 			consoleShot(t, b, size.name+"-health")
+			// In Chinese too: the other words fit the same rows.
+			consoleClick(t, b, "#lang")
+			browsertest.WaitJS(t, b, `document.getElementById('logout').textContent === '退出登录'`, 5*time.Second)
+			checkLayout("store health, in Chinese")
+			consoleClick(t, b, "#tab-board")
+			checkLayout("bookings, in Chinese")
+			consoleShot(t, b, size.name+"-board-zh")
+			consoleClick(t, b, "#lang")
+			browsertest.WaitJS(t, b, `document.getElementById('logout').textContent === 'Sign out'`, 5*time.Second)
 
 			// Sign out is reachable: one tap signs out.
 			consoleClick(t, b, "#logout")
