@@ -211,6 +211,7 @@ func TestConsoleNarrow(t *testing.T) {
 			if got := browsertest.Eval[string](t, b, fmt.Sprintf(`document.querySelector('#bk-%s .bk-time').textContent`, id)); !strings.HasPrefix(got, "15:00–") {
 				t.Errorf("the booking at 15:00 store time shows as %q", got)
 			}
+			consoleShot(t, b, size.name+"-board")
 			checkLayout("bookings")
 			consoleClick(t, b, "#bk-"+id+"-reschedule")
 			browsertest.WaitJS(t, b, fmt.Sprintf(`!!document.querySelector('#bk-%s .slots button')`, id), 10*time.Second)
@@ -218,7 +219,7 @@ func TestConsoleNarrow(t *testing.T) {
 				t.Errorf("the reschedule panel's date %q, want the store's day %s", got, day)
 			}
 			checkLayout("bookings, reschedule open")
-			consoleShot(t, b, size.name+"-board")
+			consoleShot(t, b, size.name+"-board-reschedule")
 
 			consoleClick(t, b, "#tab-health")
 			browsertest.WaitJS(t, b, `consoleView.health && consoleView.health.disk_total_bytes > 0`, 10*time.Second, showConsole)
