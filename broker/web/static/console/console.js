@@ -375,29 +375,58 @@ function errText(e) {
   return t('opFailed', { message: (e && e.message) || errCode(e) });
 }
 
-// Times on the wire are the store's zone with its offset; staff read them
-// as the store's wall clock, whatever zone the tablet is set to.
+// Every time the console shows is on the store's wall clock (its zone from
+// svc/booking/services), whatever zone the tablet or phone is set to: a
+// booking, a message, the link to headquarters. wallClock gives the date
+// (YYYY-MM-DD) and time (HH:MM) of an RFC 3339 timestamp there. Without
+// the zone (the catalogue did not answer, or the browser does not know
+// it) the timestamp's own digits are read: the store writes bookings with
+// its zone's offset, so they are its wall clock already. Never the
+// browser's zone.
+let zoneFmt = null; // {zone, fmt}: Intl.DateTimeFormat for storeZone
+
+function storeFormat() {
+  if (!storeZone) return null;
+  if (zoneFmt && zoneFmt.zone === storeZone) return zoneFmt.fmt;
+  let fmt = null;
+  try {
+    fmt = new Intl.DateTimeFormat('en-CA', { timeZone: storeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  } catch (e) { // a zone this browser does not know
+    fmt = null;
+  }
+  zoneFmt = { zone: storeZone, fmt };
+  return fmt;
+}
+
+function wallClock(s) {
+  if (typeof s !== 'string' || s.length < 16) return { date: typeof s === 'string' ? s.slice(0, 10) : '', time: '' };
+  const fmt = storeFormat();
+  const d = fmt ? new Date(s) : null;
+  if (d && !isNaN(d)) {
+    const p = {};
+    for (const part of fmt.formatToParts(d)) p[part.type] = part.value;
+    return { date: p.year + '-' + p.month + '-' + p.day, time: (p.hour === '24' ? '00' : p.hour) + ':' + p.minute };
+  }
+  return { date: s.slice(0, 10), time: s.slice(11, 16) };
+}
+
 function hhmm(s) {
-  return typeof s === 'string' && s.length >= 16 ? s.slice(11, 16) : '';
+  return wallClock(s).time;
 }
 
 function dayOf(s) {
-  return typeof s === 'string' ? s.slice(0, 10) : '';
+  return wallClock(s).date;
 }
 
-// localTime shows a UTC timestamp on the store's wall clock (its zone from
-// svc/booking/services), like the board's times.
+// localTime is a message's time of day on the store's clock.
 function localTime(ts) {
-  const d = new Date(ts);
-  if (isNaN(d)) return '';
-  const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
-  if (storeZone) opts.timeZone = storeZone;
-  try {
-    return d.toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', opts);
-  } catch (e) { // a zone this browser does not know
-    delete opts.timeZone;
-    return d.toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', opts);
-  }
+  return hhmm(ts);
+}
+
+// dateTime is a day and time on the store's clock ("2026-11-23 09:12").
+function dateTime(ts) {
+  const w = wallClock(ts);
+  return w.time ? w.date + ' ' + w.time : '';
 }
 
 function bytes(n) {
@@ -1324,8 +1353,23 @@ async function loadHealth() {
   renderHealth();
 }
 
-function fact(label, value, cls) {
-  return [h('dt', {}, label), h('dd', { class: cls || null }, value)];
+function fact(label, value, cls, id) {
+  return [h('dt', {}, label), h('dd', { class: cls || null, id: id || null }, value)];
+}
+
+// cloudError shows the bridge's last error while it still holds. The
+// status keeps last_error after the link recovers (PROTOCOL.md: compare
+// last_error_at with since): while the link is down it is why, in red; once
+// a later status says the link is up again, an error from before that
+// connect is over and is not shown. One since the connect (HQ refused an
+// entry, a delivery is retried) is shown as a warning with its time.
+function cloudError(c) {
+  if (!c.last_error) return [];
+  if (!c.connected) return fact(t('cloudLastError'), c.last_error, 'bad', 'cloud-error');
+  const at = Date.parse(c.last_error_at || '');
+  const since = Date.parse(c.since || '');
+  if (isNaN(at) || isNaN(since) || at <= since) return [];
+  return fact(t('cloudLastError'), dateTime(c.last_error_at) + ' · ' + c.last_error, 'warn', 'cloud-error');
 }
 
 function renderHealth() {
@@ -1336,10 +1380,10 @@ function renderHealth() {
   const c = view.cloud;
   $('cloud').replaceChildren(...(c ? [
     ...fact(t('cloudState'), c.connected ? t('cloudConnected') : t('cloudDisconnected'), c.connected ? 'ok' : 'bad'),
-    ...fact(t('cloudSince'), c.since ? new Date(c.since).toLocaleString(i18n.lang === 'zh' ? 'zh-CN' : 'en') : t('notAvailable')),
+    ...fact(t('cloudSince'), dateTime(c.since) || t('notAvailable'), null, 'cloud-since'),
     ...fact(t('cloudBacklog'), t('cloudBacklogValue', { n: c.backlog || 0, size: bytes(c.backlog_bytes || 0) }), c.over_budget_bytes > 0 ? 'bad' : null),
     ...fact(t('cloudOldest'), Math.round(c.oldest_age_s || 0) + ' s'),
-    ...(c.last_error ? fact(t('cloudLastError'), c.last_error, 'bad') : []),
+    ...cloudError(c),
   ] : [h('dd', { class: 'muted' }, t('cloudNone'))]));
 
   const hl = view.health;
