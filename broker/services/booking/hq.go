@@ -36,38 +36,13 @@ const (
 // HandleHQ drops it and the bridge logs it.
 var ErrHQInput = errors.New("booking: invalid message from HQ")
 
-type hqRequest struct {
-	V        int      `json:"v"`
-	ID       string   `json:"id"`
-	Customer string   `json:"customer"`
-	Service  string   `json:"service"`
-	Start    string   `json:"start"`
-	Profile  *Profile `json:"profile,omitempty"`
-	Notes    string   `json:"notes,omitempty"`
-	Contact  *Contact `json:"contact,omitempty"`
-}
+type (
+	hqRequest = proto.HQBookingRequest
+	hqCancel  = proto.HQBookingCancel
+)
 
-type hqCancel struct {
-	V        int    `json:"v"`
-	ID       string `json:"id"`
-	Customer string `json:"customer"`
-	Booking  string `json:"booking"`
-	Reason   string `json:"reason,omitempty"`
-}
-
-// Outcome is the store's answer to an HQ request.
-type Outcome struct {
-	V            int        `json:"v"`
-	Request      string     `json:"request"`
-	Customer     string     `json:"customer"`
-	OK           bool       `json:"ok"`
-	Booking      *View      `json:"booking,omitempty"`
-	Code         string     `json:"code,omitempty"`
-	Reason       string     `json:"reason,omitempty"`
-	Message      string     `json:"message,omitempty"`
-	Alternatives []SlotView `json:"alternatives,omitempty"`
-	TS           time.Time  `json:"ts"`
-}
+// Outcome is the store's answer to an HQ request (proto.HQBookingOutcome).
+type Outcome = proto.HQBookingOutcome
 
 // HandleHQ handles what HQ sent on topic and returns the outcome (also
 // filed in the Outbox and published on HQOutcomeTopic). Safe to call again

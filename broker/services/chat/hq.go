@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"github.com/storeedge/storeedge/internal/strictjson"
 	"strings"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -36,28 +35,8 @@ func isRemote(member string) bool { return strings.HasPrefix(member, RemotePrefi
 // under (cloudsync maps it to stores/{store}/up/chat/{conv}/hq).
 func HQTopic(convID string) string { return "chat/" + convID + "/hq" }
 
-// HQEntry is one outbox entry for HQ: a message with its body (HQ holds the
-// conversation's replica and shows it to the customer at home), a recall,
-// or a read receipt by store staff. Origin is unique per entry, for HQ's
-// deduplication: conversation/seq, conversation/seq/recall or
-// conversation/read/member/up_to.
-type HQEntry struct {
-	V            int             `json:"v"`
-	Type         string          `json:"type"` // message, recall, read
-	Origin       string          `json:"origin"`
-	Conversation string          `json:"conversation"`
-	Seq          uint64          `json:"seq,omitempty"`
-	ID           string          `json:"id,omitempty"`
-	From         string          `json:"from,omitempty"`
-	Kind         string          `json:"kind,omitempty"`
-	TS           time.Time       `json:"ts"`
-	Text         string          `json:"text,omitempty"`
-	Card         json.RawMessage `json:"card,omitempty"`
-	Media        *MediaInfo      `json:"media,omitempty"`
-	Auto         bool            `json:"auto,omitempty"`
-	Member       string          `json:"member,omitempty"`
-	UpTo         uint64          `json:"up_to,omitempty"`
-}
+// HQEntry is one outbox entry for HQ (proto.HQChatEntry).
+type HQEntry = proto.HQChatEntry
 
 // toHQ files a stored message for HQ when the conversation has a remote
 // member. plain is the message's body JSON.
@@ -85,25 +64,10 @@ func (s *Service) putHQ(tx *bolt.Tx, e HQEntry) error {
 	return nil
 }
 
-// hqMessage is a remote customer's message as HQ sends it. ID is HQ's
-// message id: a replay after an outage finds the stored message and stores
-// nothing.
-type hqMessage struct {
-	V        int             `json:"v"`
-	ID       string          `json:"id"`
-	Customer string          `json:"customer"`
-	Kind     string          `json:"kind"`
-	Text     *string         `json:"text,omitempty"`
-	Card     json.RawMessage `json:"card,omitempty"`
-	Lang     string          `json:"lang,omitempty"`
-}
-
-type hqRead struct {
-	V        int    `json:"v"`
-	ID       string `json:"id"`
-	Customer string `json:"customer"`
-	UpTo     uint64 `json:"up_to"`
-}
+type (
+	hqMessage = proto.HQChatMessage
+	hqRead    = proto.HQChatRead
+)
 
 // ErrHQInput marks an HQ message that is not valid; HandleHQ drops it (a
 // replay would fail the same way) and the bridge logs it.
