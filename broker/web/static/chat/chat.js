@@ -1,3 +1,7 @@
+// Why one long file: the page is one view state (login, conversation,
+// uploads, the live view) shared by every part, served without a build
+// step; it splits when booking from the phone adds a second screen.
+//
 // The customer's page, opened from the store's scan-to-chat code
 // (PROTOCOL.md, "Scan-to-chat"): /chat?t=<token>. It redeems the token for
 // a login, keeps that login for its lifetime (a reload or a return the

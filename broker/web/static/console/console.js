@@ -1,3 +1,8 @@
+// Why one long file: the console is one view state (the open conversation,
+// the board, health) that every part reads and redraws, served without a
+// build step; splitting it means passing that state between modules, worth
+// doing when the admin pages (devices, staff, catalogue) arrive.
+//
 // The staff console: conversations with customers, today's bookings board
 // and the store's health, on a shop tablet (or a laptop). It talks to the
 // store broker over MQTT (WebSocket) through the shared library in /lib,
