@@ -107,7 +107,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	if !cfg.NoPresence {
 		pc.WillMessage = &paho.WillMessage{Retain: true, QoS: 1, Topic: c.statusTopic(),
-			Payload: []byte(`{"v":1,"state":"offline"}`)}
+			Payload: offlineWill}
 	}
 	cm, err := autopaho.NewConnection(c.ctx, pc)
 	if err != nil {
@@ -265,7 +265,7 @@ func (c *Client) ready(ctx context.Context, link uint64, subs []*subscription) {
 		}
 	}
 	if !c.cfg.NoPresence {
-		c.publishStatus(ctx, "online")
+		c.publishStatus(ctx, proto.StateOnline)
 	}
 	c.mu.Lock()
 	if c.link != link || ctx.Err() != nil {
@@ -299,7 +299,7 @@ func (c *Client) down() bool {
 }
 
 func (c *Client) publishStatus(ctx context.Context, state string) {
-	p, _ := json.Marshal(map[string]any{"v": 1, "state": state, "ts": time.Now().UTC().Format(time.RFC3339Nano)})
+	p, _ := json.Marshal(proto.DeviceStatus{V: 1, State: state, TS: time.Now().UTC().Format(time.RFC3339Nano)}) // plain fields: cannot fail
 	if _, err := c.conn().Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: c.statusTopic(), Payload: p}); err != nil {
 		c.cfg.Log.Warn("device: status not published", "state", state, "err", err)
 	}
@@ -355,7 +355,7 @@ func (c *Client) Close(ctx context.Context) error {
 	waiting := c.pending
 	c.mu.Unlock()
 	if up && !c.cfg.NoPresence {
-		c.publishStatus(ctx, "offline")
+		c.publishStatus(ctx, proto.StateOffline)
 	}
 	err := c.conn().Disconnect(ctx)
 	if errors.Is(err, autopaho.ConnectionDownError) {
@@ -413,3 +413,7 @@ func (c *Client) conn() *autopaho.ConnectionManager {
 	defer c.mu.Unlock()
 	return c.cm
 }
+
+// offlineWill is the Last Will every device leaves: proto.DeviceStatus
+// offline, without a time (a will is written at connect time).
+var offlineWill = []byte(`{"v":1,"state":"offline"}`)

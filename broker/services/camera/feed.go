@@ -139,10 +139,8 @@ func (s *Service) onStatus(pk packets.Packet) {
 		return
 	}
 	id, _ = strings.CutSuffix(id, "/status")
-	var st struct {
-		State string `json:"state"`
-	}
-	if json.Unmarshal(pk.Payload, &st) != nil || st.State != "offline" {
+	var st proto.DeviceStatus
+	if json.Unmarshal(pk.Payload, &st) != nil || st.State != proto.StateOffline {
 		return
 	}
 	s.mu.Lock()

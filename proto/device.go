@@ -1,0 +1,16 @@
+package proto
+
+// DeviceStatus is a device's retained presence on DeviceStatusTopic: State
+// "online" when it connects, "offline" when it closes; its Last Will is
+// {"v":1,"state":"offline"} (no TS: a will is written at connect time).
+type DeviceStatus struct {
+	V     int    `json:"v"`
+	State string `json:"state"`        // StateOnline or StateOffline
+	TS    string `json:"ts,omitempty"` // RFC 3339, UTC
+}
+
+// The states of DeviceStatus.
+const (
+	StateOnline  = "online"
+	StateOffline = "offline"
+)
