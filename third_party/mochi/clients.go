@@ -89,6 +89,16 @@ func (cl *Clients) Delete(id string) {
 	delete(cl.internal, id)
 }
 
+// DeleteClient removes cl, but not another client that has since taken its
+// id (storeedge: a connection ending must not remove its successor).
+func (cl *Clients) DeleteClient(c *Client) {
+	cl.Lock()
+	defer cl.Unlock()
+	if cl.internal[c.ID] == c {
+		delete(cl.internal, c.ID)
+	}
+}
+
 // GetByListener returns clients matching a listener id.
 func (cl *Clients) GetByListener(id string) []*Client {
 	cl.RLock()

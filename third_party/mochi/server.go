@@ -522,7 +522,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	if expire && !cl.IsTakenOver() {
 		cl.ClearInflights()
 		s.UnsubscribeClient(cl)
-		s.Clients.Delete(cl.ID) // [MQTT-4.1.0-2] ![MQTT-3.1.2-23]
+		s.Clients.DeleteClient(cl) // [MQTT-4.1.0-2] ![MQTT-3.1.2-23]
 	}
 
 	return err
@@ -605,15 +605,20 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 		// closed (3.1.2.11.2), even while attachClient has yet to remove it;
 		// upstream handed it to a client that reconnected in that window.
 		ended := existing.Closed() && existing.Properties.ProtocolVersion == 5 && existing.Properties.Props.SessionExpiryInterval == 0
+		// storeedge: mark the old connection taken over before stopping it.
+		// Upstream set the flag after the unsubscribe below, so the old
+		// connection's goroutine, woken by DisconnectClient, could still see
+		// it unset and remove the session by id, the new client's entry in
+		// s.Clients included: the new client's subscriptions then matched a
+		// client that was no longer there and its messages were dropped.
+		existing.State.isTakenOver.Store(true)
 		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)                                            // [MQTT-3.1.4-3]
 		if pk.Connect.Clean || ended || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
 			s.UnsubscribeClient(existing)
 			existing.ClearInflights()
-			existing.State.isTakenOver.Store(true) // only set isTakenOver after unsubscribe has occurred
-			return false                           // [MQTT-3.2.2-3]
+			return false // [MQTT-3.2.2-3]
 		}
 
-		existing.State.isTakenOver.Store(true)
 		if existing.State.Inbound.Len() > 0 {
 			cl.State.Inbound = existing.State.Inbound.Clone() // storeedge: the client's unreleased QoS 2 flows
 		}

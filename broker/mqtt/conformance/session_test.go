@@ -83,3 +83,34 @@ func checkNothingQueued(t *testing.T, c, pub *client, topic string) {
 		t.Errorf("the new session received messages of the old one: %s", dump(got))
 	}
 }
+
+// TestMQTT_3_1_4_3_TakeoverKeepsTheNewConnection: [MQTT-3.1.4-3] "If the
+// ClientId represents a Client already connected to the Server, the Server
+// sends a DISCONNECT packet to the existing Client with Reason Code of 0x8E
+// (Session taken over)" — and the new connection is the client from then
+// on. A tablet whose Wi-Fi dropped reconnects with the same client id while
+// its old socket is still open; every time, what it subscribes to next must
+// reach it. (The old connection's ending could still see itself not taken
+// over and remove the session by client id: its successor's subscription
+// to the same reply topic and its place among the server's clients, so the
+// replies were dropped.)
+func TestMQTT_3_1_4_3_TakeoverKeepsTheNewConnection(t *testing.T) {
+	t.Parallel()
+	s := startStore(t, []string{"pub", "dev"}, nil)
+	pub := connect(t, s, "pub", opts{})
+	for _, session := range []struct {
+		name string
+		o    opts
+	}{{"clean start", opts{}}, {"resumed session", opts{Resume: true, SessionExpiry: 60}}} {
+		t.Run(session.name, func(t *testing.T) {
+			for i := 1; i <= 100; i++ {
+				c := connect(t, s, "dev:tablet", session.o) // the previous one is left open
+				topic := fmt.Sprintf("lab/takeover/%d", session.o.SessionExpiry) // its reply topic, the same every time
+				c.subscribe(sub(topic, 1))
+				reply := fmt.Sprint("reply ", i)
+				pub.send(topic, 1, reply)
+				c.waitPayload(reply)
+			}
+		})
+	}
+}

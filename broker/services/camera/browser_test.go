@@ -14,7 +14,6 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
-	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // startWebStore is startStore with MQTT over WebSocket on, as the camera
@@ -23,9 +22,8 @@ func startWebStore(t *testing.T) *storetest.Store {
 	t.Helper()
 	return startStore(t, func(c *broker.Config) {
 		c.Camera.Linger = 50 * time.Millisecond // the camera stops soon after the last viewer
-		c.Listeners.Websocket = testbroker.FreePort(t)
+		c.Listeners.Websocket = "127.0.0.1:0"
 		c.Listeners.WebsocketPath = "/mqtt"
-		c.Listeners.WebsocketOrigins = []string{"http://" + c.Listeners.HTTP}
 	})
 }
 

@@ -23,7 +23,6 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
-	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 var fleet = []storetest.Device{
@@ -37,9 +36,8 @@ var fleet = []storetest.Device{
 func startWebStore(t *testing.T) *storetest.Store {
 	t.Helper()
 	return storetest.Start(t, storetest.Options{Devices: fleet, Config: func(c *broker.Config) {
-		c.Listeners.Websocket = testbroker.FreePort(t)
+		c.Listeners.Websocket = "127.0.0.1:0"
 		c.Listeners.WebsocketPath = "/mqtt"
-		c.Listeners.WebsocketOrigins = []string{"http://" + c.Listeners.HTTP}
 	}})
 }
 

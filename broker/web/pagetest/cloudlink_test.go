@@ -14,7 +14,6 @@ import (
 	"github.com/storeedge/storeedge/internal/testkit/faultproxy"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
-	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // TestConsoleCloudErrorClears: the link to headquarters is down when the
@@ -30,9 +29,8 @@ func TestConsoleCloudErrorClears(t *testing.T) {
 	t.Cleanup(func() { _ = line.Close() })
 	line.Down()
 	s := storetest.Start(t, storetest.Options{Devices: consoleFleet, Config: func(c *broker.Config) {
-		c.Listeners.Websocket = testbroker.FreePort(t)
+		c.Listeners.Websocket = "127.0.0.1:0"
 		c.Listeners.WebsocketPath = "/mqtt"
-		c.Listeners.WebsocketOrigins = []string{"http://" + c.Listeners.HTTP}
 		c.Cloud.URL = "mqtt://" + line.Addr()
 		c.Cloud.ReconnectMin, c.Cloud.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
 	}})

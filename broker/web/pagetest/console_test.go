@@ -27,7 +27,6 @@ import (
 	"github.com/storeedge/storeedge/device/camera/clip"
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
-	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // consoleFleet: the devices of the console's store.
@@ -45,9 +44,8 @@ func startConsoleStore(t *testing.T) *storetest.Store {
 	return storetest.Start(t, storetest.Options{Devices: consoleFleet, Config: func(c *broker.Config) {
 		c.Camera.Rooms = map[string]string{"cam-1": "table-1"}
 		c.Camera.Loopback = true
-		c.Listeners.Websocket = testbroker.FreePort(t)
+		c.Listeners.Websocket = "127.0.0.1:0"
 		c.Listeners.WebsocketPath = "/mqtt"
-		c.Listeners.WebsocketOrigins = []string{"http://" + c.Listeners.HTTP}
 	}})
 }
 

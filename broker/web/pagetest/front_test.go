@@ -18,7 +18,6 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
-	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 // frontShot writes the viewport to front-<name>.png in the screenshot
@@ -38,9 +37,8 @@ func TestFrontDoor(t *testing.T) {
 	const storeID = "paws-and-cradle-7"
 	s := storetest.Start(t, storetest.Options{Devices: consoleFleet, Config: func(c *broker.Config) {
 		c.StoreID = storeID
-		c.Listeners.Websocket = testbroker.FreePort(t)
+		c.Listeners.Websocket = "127.0.0.1:0"
 		c.Listeners.WebsocketPath = "/mqtt"
-		c.Listeners.WebsocketOrigins = []string{"http://" + c.Listeners.HTTP}
 	}})
 
 	// What a plain HTTP client gets at the box's address: a page, under

@@ -26,7 +26,6 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
-	"github.com/storeedge/storeedge/internal/testkit/testbroker"
 )
 
 type tabletView struct {
@@ -134,9 +133,8 @@ func TestChatTabletPage(t *testing.T) {
 		// expiry is seen in a minute. (The scan-to-chat tokens run on the
 		// wall clock, not the store's test clock.)
 		c.Chat.TokenTTL = time.Minute
-		c.Listeners.Websocket = testbroker.FreePort(t)
+		c.Listeners.Websocket = "127.0.0.1:0"
 		c.Listeners.WebsocketPath = "/mqtt"
-		c.Listeners.WebsocketOrigins = []string{"http://" + c.Listeners.HTTP}
 	}})
 	// The counter tablet, landscape: a 1024×768 viewport (the window's
 	// own size would lose the height of the browser's bars).

@@ -83,8 +83,26 @@ func Start(t testing.TB, o Options) *Broker {
 	}
 	b.conf = conf
 	t.Cleanup(b.Stop)
-	b.start(t)
-	return b
+	// The port was free a moment ago; another test may have taken it
+	// since. On the first start only (later ones must keep the address
+	// clients know), a clash is tried again on another port.
+	for attempt := 1; ; attempt++ {
+		err := b.tryStart()
+		if err == nil {
+			return b
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "in use") {
+			t.Fatal(err)
+		}
+		b.mu.Lock()
+		b.output.Reset()
+		b.mu.Unlock()
+		_ = os.Remove(b.logFile)
+		b.Addr = testbroker.FreePort(t)
+		if b.conf, err = b.writeConfig(o); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // needTool finds a binary; a missing one skips the test locally but fails
@@ -179,12 +197,19 @@ func (b *Broker) writePasswords(users map[string]string) (string, error) {
 // start runs mosquitto on the written config and waits until it listens.
 func (b *Broker) start(t testing.TB) {
 	t.Helper()
+	if err := b.tryStart(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryStart runs mosquitto and waits until it accepts connections.
+func (b *Broker) tryStart() error {
 	cmd := exec.Command(b.bin, "-c", b.conf)
 	cmd.Dir = b.dir
 	cmd.Stdout = lockedWriter{b}
 	cmd.Stderr = lockedWriter{b}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("mosquittotest: start mosquitto: %v", err)
+		return fmt.Errorf("mosquittotest: start mosquitto: %w", err)
 	}
 	waited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(waited) }()
@@ -197,16 +222,16 @@ func (b *Broker) start(t testing.TB) {
 		c, err := net.DialTimeout("tcp", b.Addr, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return
+			return nil
 		}
 		select {
 		case <-waited:
-			t.Fatalf("mosquittotest: mosquitto exited before listening on %s (%v)\n%s", b.Addr, cmd.ProcessState, b.Log())
+			return fmt.Errorf("mosquittotest: mosquitto exited before listening on %s (%v)\n%s", b.Addr, cmd.ProcessState, b.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
 			b.Kill()
-			t.Fatalf("mosquittotest: mosquitto not listening on %s after 15s: %v\n%s", b.Addr, err, b.Log())
+			return fmt.Errorf("mosquittotest: mosquitto not listening on %s after 15s: %w\n%s", b.Addr, err, b.Log())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -104,25 +104,79 @@ func Start(t testing.TB, o Options) *Store {
 	}
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Auth.DevicesFile = filepath.Join(dir, "devices.yaml")
-	// Fixed ports: clients reconnect to the same address after a restart.
-	cfg.Listeners = broker.ListenersConfig{TCP: testbroker.FreePort(t), HTTP: testbroker.FreePort(t)}
+	// In process the first start binds port 0 and pins the ports it got
+	// (pinPorts), so clients reconnect to the same address after a
+	// restart and no other test can take a port between "free" and
+	// "bound". A child process cannot tell its ports back, so it gets
+	// ports that were free a moment ago, and spawn retries on a clash.
+	if o.Process {
+		cfg.Listeners = broker.ListenersConfig{TCP: testbroker.FreePort(t), HTTP: testbroker.FreePort(t)}
+	} else {
+		cfg.Listeners = broker.ListenersConfig{TCP: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	}
 	cfg.Booking.Tick = 50 * time.Millisecond
 	cfg.Log.Level = "warn"
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
 	s.Addr, s.HTTP = cfg.Listeners.TCP, cfg.Listeners.HTTP
-	y, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(s.cfgPath, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s.writeConfig(cfg)
 	s.writeClock()
-	s.up()
+	if o.Process {
+		s.spawnFirst(cfg)
+	} else {
+		s.up()
+		s.pinPorts(cfg)
+	}
 	t.Cleanup(s.stop)
 	return s
+}
+
+func (s *Store) writeConfig(cfg broker.Config) {
+	s.t.Helper()
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(s.cfgPath, y, 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// pinPorts writes the addresses the first start bound (port 0) into the
+// config, so a restart listens where the clients already point.
+func (s *Store) pinPorts(cfg broker.Config) {
+	s.t.Helper()
+	a := s.b.Addrs()
+	pin := func(configured *string, bound string) {
+		if *configured != "" && bound != "" {
+			*configured = bound
+		}
+	}
+	pin(&cfg.Listeners.TCP, a.TCP)
+	pin(&cfg.Listeners.HTTP, a.HTTP)
+	pin(&cfg.Listeners.Websocket, a.Websocket)
+	pin(&cfg.Listeners.TLS, a.TLS)
+	s.Addr, s.HTTP = cfg.Listeners.TCP, cfg.Listeners.HTTP
+	s.writeConfig(cfg)
+}
+
+// spawnFirst starts the child the first time; when another test took one
+// of its ports in the meantime it tries again on new ones.
+func (s *Store) spawnFirst(cfg broker.Config) {
+	s.t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := s.trySpawn()
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			s.t.Fatal(err)
+		}
+		cfg.Listeners.TCP, cfg.Listeners.HTTP = testbroker.FreePort(s.t), testbroker.FreePort(s.t)
+		s.Addr, s.HTTP = cfg.Listeners.TCP, cfg.Listeners.HTTP
+		s.writeConfig(cfg)
+	}
 }
 
 // Now reads the store's clock.
@@ -238,9 +292,16 @@ const nofileEnv = "STORETEST_BROKER_NOFILE"
 
 func (s *Store) spawn() {
 	s.t.Helper()
+	if err := s.trySpawn(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// trySpawn starts the child process and waits until it is ready.
+func (s *Store) trySpawn() error {
 	exe, err := os.Executable()
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+s.cfgPath)
@@ -249,11 +310,12 @@ func (s *Store) spawn() {
 	}
 	out, err := os.OpenFile(filepath.Join(s.Dir, "broker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		out.Close()
+		return err
 	}
 	s.proc, s.exit = cmd, make(chan error, 1)
 	go func() { s.exit <- cmd.Wait(); out.Close() }()
@@ -263,17 +325,18 @@ func (s *Store) spawn() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		select {
 		case err := <-s.exit:
+			s.proc = nil
 			log, _ := os.ReadFile(filepath.Join(s.Dir, "broker.log"))
-			s.t.Fatalf("storetest: broker process exited: %v\n%s", err, log)
+			return fmt.Errorf("storetest: broker process exited: %v\n%s", err, log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatal("storetest: broker process not ready within 30 s")
+			return errors.New("storetest: broker process not ready within 30 s")
 		}
 		time.Sleep(20 * time.Millisecond) // polling readiness with a deadline
 	}
