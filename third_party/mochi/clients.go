@@ -167,6 +167,7 @@ type ClientState struct {
 	ready           atomic.Bool        // CONNACK sent and the session's resend queued: the write loop may start
 	endOnce         sync.Once          // only end once
 	isTakenOver     atomic.Bool        // used to identify orphaned clients
+	takingOver      atomic.Bool        // storeedge: a newer connection is taking this session over (set before it is stopped)
 	packetID        uint32             // the current highest packetID
 	open            context.Context    // indicate that the client is open for packet exchange
 	cancelOpen      context.CancelFunc // cancel function for open context

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -161,6 +162,10 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	// storeedge: sessionMu orders a takeover (inheritClientSession, after
+	// it has stopped the old connection) and the end of a connection's
+	// session (its unsubscribe and removal): never interleaved.
+	sessionMu sync.Mutex
 }
 
 // loop contains interval tickers for the system events loop.
@@ -519,11 +524,19 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	expire := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) || (cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
 	s.hooks.OnDisconnect(cl, err, expire)
 
-	if expire && !cl.IsTakenOver() {
+	// storeedge: a connection being taken over leaves its session to the
+	// taker (inheritClientSession). Upstream's goroutine could find itself
+	// not yet taken over, woken by the takeover's DisconnectClient, and
+	// remove the session by client id: the successor's subscription to the
+	// same filter and its entry in s.Clients, so the successor's messages
+	// were dropped. sessionMu orders this clean-up and the takeover.
+	s.sessionMu.Lock()
+	if expire && !cl.IsTakenOver() && !cl.State.takingOver.Load() {
 		cl.ClearInflights()
 		s.UnsubscribeClient(cl)
 		s.Clients.DeleteClient(cl) // [MQTT-4.1.0-2] ![MQTT-3.1.2-23]
 	}
+	s.sessionMu.Unlock()
 
 	return err
 }
@@ -605,20 +618,18 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 		// closed (3.1.2.11.2), even while attachClient has yet to remove it;
 		// upstream handed it to a client that reconnected in that window.
 		ended := existing.Closed() && existing.Properties.ProtocolVersion == 5 && existing.Properties.Props.SessionExpiryInterval == 0
-		// storeedge: mark the old connection taken over before stopping it.
-		// Upstream set the flag after the unsubscribe below, so the old
-		// connection's goroutine, woken by DisconnectClient, could still see
-		// it unset and remove the session by id, the new client's entry in
-		// s.Clients included: the new client's subscriptions then matched a
-		// client that was no longer there and its messages were dropped.
-		existing.State.isTakenOver.Store(true)
-		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)                                            // [MQTT-3.1.4-3]
+		existing.State.takingOver.Store(true)                         // storeedge: see attachClient's clean-up
+		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver) // [MQTT-3.1.4-3]
+		s.sessionMu.Lock()
+		defer s.sessionMu.Unlock()
 		if pk.Connect.Clean || ended || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
 			s.UnsubscribeClient(existing)
 			existing.ClearInflights()
-			return false // [MQTT-3.2.2-3]
+			existing.State.isTakenOver.Store(true) // only set isTakenOver after unsubscribe has occurred
+			return false                           // [MQTT-3.2.2-3]
 		}
 
+		existing.State.isTakenOver.Store(true)
 		if existing.State.Inbound.Len() > 0 {
 			cl.State.Inbound = existing.State.Inbound.Clone() // storeedge: the client's unreleased QoS 2 flows
 		}

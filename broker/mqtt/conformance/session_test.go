@@ -103,7 +103,7 @@ func TestMQTT_3_1_4_3_TakeoverKeepsTheNewConnection(t *testing.T) {
 		o    opts
 	}{{"clean start", opts{}}, {"resumed session", opts{Resume: true, SessionExpiry: 60}}} {
 		t.Run(session.name, func(t *testing.T) {
-			for i := 1; i <= 100; i++ {
+			for i := 1; i <= 250; i++ {
 				c := connect(t, s, "dev:tablet", session.o)                      // the previous one is left open
 				topic := fmt.Sprintf("lab/takeover/%d", session.o.SessionExpiry) // its reply topic, the same every time
 				c.subscribe(sub(topic, 1))
