@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 )
 
 // The MQTT core's limits as a device maker meets them (issue: true to the
@@ -486,6 +489,60 @@ func TestMaxKeepalive(t *testing.T) {
 	}
 	if _, ack := connect(4, 2); ack.ReasonCode != 0 {
 		t.Fatalf("v3.1.1 asking 2: CONNACK 0x%02x", ack.ReasonCode)
+	}
+}
+
+// slowLogin is an authentication that takes its time, as a password check
+// does on the store box while other logins are queued before it.
+type slowLogin struct {
+	mqtt.HookBase
+	took time.Duration
+}
+
+func (h *slowLogin) ID() string { return "slow-login" }
+func (h *slowLogin) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+func (h *slowLogin) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool {
+	time.Sleep(h.took) // the check's own duration, not a wait for anything
+	return true
+}
+func (h *slowLogin) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+
+// The keep alive is the client's silence the server tolerates, counted from
+// its last packet; the time the server takes to check a login is not the
+// client's. A client with keep alive 1 whose login took 2 s gets its
+// CONNACK (the keep alive's deadline, set before the check, used to expire
+// the CONNACK's write: EOF and no CONNACK), and is held to 1.5 s after it.
+func TestSlowLoginStillGetsItsConnack(t *testing.T) {
+	srv := mqtttest.Start(t, mqtttest.Options{Hooks: []mqtt.Hook{&slowLogin{took: 2 * time.Second}}})
+	nc, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 1, ClientIdentifier: "slow"}}
+	var buf bytes.Buffer
+	if err := pk.ConnectEncode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	r := newPacketReader(t, nc)
+	r.version = 5
+	ack, err := r.next(10 * time.Second)
+	if err != nil || ack.FixedHeader.Type != packets.Connack || ack.ReasonCode != 0 {
+		t.Fatalf("no CONNACK after a 2 s login with keep alive 1: %v (%v)", err, ack.FixedHeader.Type)
+	}
+	start := time.Now()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := nc.Read(make([]byte, 16)); !isClosed(err) {
+		t.Fatalf("still open %v after the CONNACK (%v)", time.Since(start), err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("closed %v after the CONNACK, want about 1.5 s", d)
 	}
 }
 

@@ -477,7 +477,6 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		return err
 	}
 
-	cl.refreshDeadline(cl.State.Keepalive)
 	if !s.hooks.OnConnectAuthenticate(cl, pk) { // [MQTT-3.1.4-2]
 		err := s.SendConnack(cl, packets.ErrBadUsernameOrPassword, false, nil)
 		if err != nil {
@@ -486,6 +485,11 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 		return packets.ErrBadUsernameOrPassword
 	}
+	// storeedge: the keep alive counts from here, once the login is checked.
+	// Upstream set it (a read and write deadline) before the check, so a
+	// short keep alive and a slow check (a password hash while other logins
+	// wait their turn) expired the CONNACK's write: the client got no CONNACK.
+	cl.refreshDeadline(cl.State.Keepalive)
 
 	atomic.AddInt64(&s.Info.ClientsConnected, 1)
 	defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
