@@ -122,6 +122,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"chat.customer_bytes_per_day":       "the broker builds the limiter; chat: none = no bound",
 		"booking.services_file":             "a file the broker reads",
 		"cloud.":                            "cloudsync takes broker.Config.Cloud as its options, with no defaults of its own",
+		"setup.":                            "the broker builds the setup's and the counter's limiters; setup: 0 = no bound",
 	}
 
 	keys := configKeys(reflect.TypeFor[broker.Config](), "")

@@ -1424,4 +1424,15 @@ setState('login');
     history.replaceState(null, '', location.pathname + location.search);
   }
   (($('user').value && !$('pass').value) ? $('pass') : $('user')).focus();
+  // The first-run page hands the new admin's login over once, in this
+  // tab's session storage: taken out at once, then signed in with.
+  let handoff = null;
+  try {
+    handoff = JSON.parse(sessionStorage.getItem('storeedge.console.handoff') || 'null');
+    sessionStorage.removeItem('storeedge.console.handoff');
+  } catch (e) { /* storage off or garbage: sign in by hand */ }
+  if (handoff && typeof handoff.u === 'string' && typeof handoff.p === 'string') {
+    $('user').value = handoff.u;
+    signIn(handoff.u, handoff.p);
+  }
 }
