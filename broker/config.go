@@ -133,6 +133,8 @@ type ChatConfig struct {
 	// a customer by her id alone.
 	PresenceTTL time.Duration `yaml:"presence_ttl"`
 	ResumeRoles []string      `yaml:"resume_roles"`
+	// Who may read, try and save the FAQ (svc/store/faq_*).
+	FAQRoles []string `yaml:"faq_roles"`
 	// Per-customer budgets (scan-to-chat logins; staff and devices are not
 	// counted): 0 = no limit.
 	CustomerMessagesPerMinute int   `yaml:"customer_messages_per_minute"`
@@ -364,8 +366,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("services: workers and queue_size at least 1, answer_ttl at least 1m, handler_timeout at least 1s"))
 	}
 	if ch.RecallWindow < 0 || ch.MaxBodyBytes < 1 || ch.PageSize < 1 || ch.MaxMembers < 2 || ch.TokenTTL < time.Minute ||
-		ch.CustomerSessionTTL < time.Minute || ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 {
-		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl and customer_session_ttl at least 1m, customer_role and staff_roles set"))
+		ch.CustomerSessionTTL < time.Minute || ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 || len(ch.FAQRoles) == 0 {
+		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl and customer_session_ttl at least 1m, customer_role, staff_roles and faq_roles set"))
 	}
 	if ch.PresenceTTL < time.Minute || ch.PresenceTTL > 8*time.Hour {
 		errs = append(errs, fmt.Errorf("chat.presence_ttl %v: from 1m to 8h", ch.PresenceTTL))
