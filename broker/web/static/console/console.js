@@ -20,6 +20,7 @@
 import { StoreLink, StoreError, newId } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
+import { initFAQ } from './faq.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -1411,6 +1412,7 @@ function renderCameraList() {
 // ---- start -------------------------------------------------------------------
 
 renderStatic();
+initFAQ({ link: () => link, i18n });
 setState('login');
 // Tests may prefill the username (?u=) and put the password in the
 // fragment (#p=…), which the browser never sends; it is taken out of the
