@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/setup"
 )
 
@@ -29,7 +32,26 @@ func (b *Broker) startSetup(ctx context.Context) error {
 		return err
 	}
 	b.setup, b.setupCode = s, code
-	return nil
+	return b.metrics.Register(rateLimitCollector{limiters: append(s.Limiters(), b.svcs.counter.Limiters()...)})
+}
+
+// rateLimitCollector exports the refusals of the HTTP endpoints' rate
+// limits on /metrics: storeedge_http_rate_limited_total{limit}.
+type rateLimitCollector struct{ limiters []*quota.Limiter }
+
+var httpRateLimited = prometheus.NewDesc("storeedge_http_rate_limited_total",
+	"HTTP requests answered 429 rate_limited: limit is setup_attempts_per_address or setup_attempts (POST /setup), "+
+		"counter_starts_per_address or counter_starts (POST /chat/start).",
+	[]string{"limit"}, nil)
+
+func (rateLimitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- httpRateLimited }
+
+func (c rateLimitCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.limiters {
+		if l != nil {
+			ch <- prometheus.MustNewConstMetric(httpRateLimited, prometheus.CounterValue, float64(l.Refused()), l.Name())
+		}
+	}
 }
 
 // webRoutes are the HTTP listener's handlers besides the pages.

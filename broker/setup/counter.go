@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync/atomic"
 	"time"
 
 	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
@@ -54,7 +53,6 @@ type Counter struct {
 	o              CounterOptions
 	url            string
 	perAddr, total *quota.Limiter
-	refused        atomic.Uint64
 }
 
 // NewCounter returns the counter's handlers' state.
@@ -87,8 +85,9 @@ func NewCounter(o CounterOptions) (*Counter, error) {
 // URL is what the counter code holds.
 func (c *Counter) URL() string { return c.url }
 
-// Refused counts the starts refused by the limits.
-func (c *Counter) Refused() uint64 { return c.refused.Load() }
+// Limiters are the counter's rate limits (per address, in total), for the
+// metrics.
+func (c *Counter) Limiters() []*quota.Limiter { return []*quota.Limiter{c.perAddr, c.total} }
 
 // Routes returns the counter's handlers by path.
 func (c *Counter) Routes() map[string]http.Handler {
@@ -160,7 +159,6 @@ func (c *Counter) serveStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Counter) refuse(w http.ResponseWriter, err error) {
-	c.refused.Add(1)
 	retry := int64(60)
 	var se *svc.Error
 	if errors.As(err, &se) {

@@ -73,6 +73,9 @@ func TestCounterStarts(t *testing.T) {
 	if a := post(t, s.HTTP, "/chat/start", `{}`); a.status != http.StatusTooManyRequests {
 		t.Fatalf("and one more: %d %s, want 429", a.status, a.body)
 	}
+	if m := metric(t, s.HTTP, `storeedge_http_rate_limited_total{limit="counter_starts_per_address"}`); m != "2" {
+		t.Errorf("refused starts counted %q, want 2", m)
+	}
 	// GET is not a start (a link preview or a crawler makes no customer).
 	resp, err = http.Get("http://" + s.HTTP + "/chat/start")
 	if err != nil {
@@ -82,6 +85,23 @@ func TestCounterStarts(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET /chat/start = %d, want 405", resp.StatusCode)
 	}
+}
+
+// metric reads one sample of /metrics ("" when it is not there).
+func metric(t *testing.T, httpAddr, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // All addresses together get at most counter_starts_per_minute.

@@ -287,6 +287,9 @@ func TestSetupAttemptsAreLimited(t *testing.T) {
 	if len(f.admins.Created) != 0 {
 		t.Fatal("a refused attempt created an admin")
 	}
+	if m := metric(t, s.HTTP, `storeedge_http_rate_limited_total{limit="setup_attempts_per_address"}`); m != "1" {
+		t.Errorf("refused attempts counted %q, want 1", m)
+	}
 	s.Advance(61e9)
 	if a := post(t, s.HTTP, "/setup", goodRequest(code)); a.status != http.StatusOK {
 		t.Fatalf("after a minute: %d %s", a.status, a.body)

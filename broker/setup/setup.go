@@ -121,6 +121,10 @@ func New(ctx context.Context, o Options) (s *Setup, code string, err error) {
 	return s, code, nil
 }
 
+// Limiters are the setup's rate limits (per address, in total), for the
+// metrics.
+func (s *Setup) Limiters() []*quota.Limiter { return []*quota.Limiter{s.perAddr, s.total} }
+
 // Pending reports whether the setup is still waiting for its code.
 func (s *Setup) Pending() bool {
 	s.mu.Lock()
