@@ -54,7 +54,7 @@ func TestConsoleFAQ(t *testing.T) {
 	if got := customerAsks(t, s, staff, "Any deals this week?"); strings.Contains(got, newText) {
 		t.Fatal("a tried edit reached a customer before it was saved")
 	}
-	browsertest.Screenshot(t, b, browsertest.ScreenshotDir(t), "edited")
+	namedShot(t, b, "console-faq-phone")
 
 	// Save: applied at once.
 	consoleClick(t, b, "#faq-save")

@@ -7,11 +7,16 @@ package pagetest
 // name, and two phones opening its address each get their own customer.
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
@@ -76,7 +81,7 @@ func TestSetupPageOpensTheConsole(t *testing.T) {
 		t.Fatal("a refused setup created an admin")
 	}
 	browsertest.Eval[bool](t, b, `(document.getElementById('admin_password').value = 'little bay 2026', document.getElementById('confirm').value = 'little bay 2026', true)`)
-	browsertest.Screenshot(t, b, browsertest.ScreenshotDir(t), "filled")
+	namedShot(t, b, "setup-zh-phone")
 	browsertest.Eval[bool](t, b, `document.getElementById('submit').click(), true`)
 
 	// The console opens, signed in as the new admin. (A poll running
@@ -95,7 +100,7 @@ func TestSetupPageOpensTheConsole(t *testing.T) {
 	if got := browsertest.Eval[string](t, b, `location.href`); strings.Contains(got, "little") {
 		t.Errorf("the password is in the address: %q", got)
 	}
-	browsertest.Screenshot(t, b, browsertest.ScreenshotDir(t), "console")
+	namedShot(t, b, "setup-console-phone")
 	if len(admins.Created) != 1 || admins.Created[0] != "owner" {
 		t.Fatalf("admins created: %v", admins.Created)
 	}
@@ -106,6 +111,11 @@ func TestSetupPageOpensTheConsole(t *testing.T) {
 	if got := browsertest.Eval[string](t, b, `document.getElementById('store').textContent`); got != "小贝母婴 Little Bay" {
 		t.Errorf("front door shows %q", got)
 	}
+	// So do the chat tablet's page and the customer's chat page.
+	browsertest.Navigate(t, b, "http://"+s.HTTP+"/tablet/")
+	browsertest.WaitJS(t, b, `document.getElementById('store').textContent === '小贝母婴 Little Bay'`, 10*time.Second, `document.getElementById('store').textContent`)
+	browsertest.Navigate(t, b, "http://"+s.HTTP+"/chat/")
+	browsertest.WaitJS(t, b, `document.getElementById('store-name').textContent === '小贝母婴 Little Bay' && document.title.startsWith('小贝母婴 Little Bay')`, 10*time.Second, `document.getElementById('store-name').textContent`)
 	// The setup address is spent.
 	browsertest.Navigate(t, b, addr)
 	browsertest.WaitJS(t, b, `window.setupView && setupView.ready`, 10*time.Second, showSetup)
@@ -115,6 +125,19 @@ func TestSetupPageOpensTheConsole(t *testing.T) {
 	browsertest.WaitJS(t, b, `setupView.state === 'forbidden' && !document.getElementById('page-msg').hidden && document.getElementById('form').hidden`, 10*time.Second, showSetup)
 	if len(admins.Created) != 1 {
 		t.Fatalf("the spent address created %v", admins.Created)
+	}
+}
+
+// namedShot writes the viewport to <name>.png in the screenshot directory
+// (the names the README's table and `make screenshots` use).
+func namedShot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(browsertest.ScreenshotDir(t), name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -148,7 +171,7 @@ func TestCounterPrintPage(t *testing.T) {
 	if !strings.HasSuffix(codeURL, "/chat?start=1") {
 		t.Fatalf("the code holds %q, want the chat page with start=1", codeURL)
 	}
-	browsertest.Screenshot(t, p, browsertest.ScreenshotDir(t), "a4")
+	namedShot(t, p, "counter-a4")
 
 	// Two phones scan it: each gets a customer of its own; a reload keeps
 	// the phone's own (no new customer).
@@ -171,7 +194,7 @@ func TestCounterPrintPage(t *testing.T) {
 			t.Errorf("phone %d: reopening the code made customer %s, was %s", i, again, c)
 		}
 		if i == 0 {
-			browsertest.Screenshot(t, phone, browsertest.ScreenshotDir(t), "phone")
+			namedShot(t, phone, "counter-phone")
 		}
 		customers = append(customers, c)
 	}
