@@ -32,6 +32,7 @@ import (
 	"github.com/storeedge/storeedge/broker/mqtt/mochifix"
 	"github.com/storeedge/storeedge/broker/mqtt/mochisafe"
 	"github.com/storeedge/storeedge/broker/mqtt/session"
+	"github.com/storeedge/storeedge/broker/setup"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/web"
 	"github.com/storeedge/storeedge/configs"
@@ -72,6 +73,10 @@ type Broker struct {
 
 	svcs  *services
 	cloud *cloudLink
+	// setup is the first run (firstrun.go); setupCode its one-time code,
+	// "" when none is needed.
+	setup     *setup.Setup
+	setupCode string
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc
@@ -224,6 +229,9 @@ func (b *Broker) start(ctx context.Context) error {
 	if err := b.startServices(ctx, bridge); err != nil {
 		return err
 	}
+	if err := b.startSetup(ctx); err != nil {
+		return err
+	}
 	if bridge != nil {
 		b.startCloud(ctx, bridge)
 	}
@@ -241,7 +249,7 @@ func (b *Broker) start(ctx context.Context) error {
 			Metrics: b.metrics.Handler(),
 			Ready:   b.readyErr,
 			Log:     b.log,
-			Routes:  map[string]http.Handler{RedeemPath: b.svcs.customers.Handler()},
+			Routes:  b.webRoutes(),
 			Assets:  web.Assets(),
 			Client:  b.clientConfig(),
 		})
@@ -253,6 +261,7 @@ func (b *Broker) start(ctx context.Context) error {
 			return fmt.Errorf("http listener: %w", err)
 		}
 		b.addrs.HTTP, b.httpDone = addr.String(), done
+		b.printSetup()
 	}
 	return nil
 }
@@ -341,7 +350,7 @@ func (b *Broker) readAuthFiles() (devices, acl []byte, err error) {
 		d, err := os.ReadFile(p)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			b.log.Warn("no device registry: nobody can log in until a device is added (README, \"First credentials\")", "devices_file", p)
+			b.log.Warn("no device registry: nobody can log in until a device is added (README, \"First run\")", "devices_file", p)
 		case err != nil:
 			return nil, nil, fmt.Errorf("read devices file: %w", err)
 		default:
@@ -511,7 +520,7 @@ func (b *Broker) abort() {
 // actually bound (a ":0" in the config is a real port here), 0 when the
 // WebSocket listener is off.
 func (b *Broker) clientConfig() *web.ClientConfig {
-	c := &web.ClientConfig{Store: b.cfg.StoreID}
+	c := &web.ClientConfig{Store: b.cfg.StoreID, NameFunc: func() string { return b.svcs.settings.Name(b.cfg.StoreID) }}
 	if _, p, err := net.SplitHostPort(b.addrs.Websocket); err == nil {
 		c.MQTT.WSPort, _ = strconv.Atoi(p) // a port SplitHostPort found is a number
 		c.MQTT.WSPath = b.cfg.Listeners.WebsocketPath

@@ -190,6 +190,11 @@ func TestConfigErrors(t *testing.T) {
 		"tiny send buffer":   "limits:\n  send_buffer_bytes: 100\n",
 		"no connect timeout": "limits:\n  connect_timeout: 0s\n",
 		"no slow grace":      "limits:\n  slow_client_grace: 1ms\n",
+		"setup unlimited":    "setup:\n  attempts_per_minute: 0\n",
+		"setup total < one":  "setup:\n  attempts_per_minute: 20\n  attempts_total_per_minute: 5\n",
+		"counter unlimited":  "setup:\n  counter_starts_per_minute: 0\n",
+		"counter per addr 0": "setup:\n  counter_starts_per_address_per_hour: 0\n",
+		"nobody edits faq":   "chat:\n  faq_roles: []\n",
 	} {
 		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {

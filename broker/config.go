@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker/services/camera"
+	"github.com/storeedge/storeedge/broker/setup"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
@@ -32,10 +33,30 @@ type Config struct {
 	Booking     BookingConfig     `yaml:"booking"`
 	Camera      CameraConfig      `yaml:"camera"`
 	Cloud       cloudsync.Config  `yaml:"cloud"`
+	Setup       SetupConfig       `yaml:"setup"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
 	Now func() time.Time `yaml:"-"`
+
+	// Admins is the account registry the first-run setup creates the
+	// first admin in; nil turns the setup off. Catalogs installs the
+	// starter catalogue the owner picks; nil: only the FAQ is installed.
+	// Not in the file.
+	Admins   setup.Admins   `yaml:"-"`
+	Catalogs setup.Catalogs `yaml:"-"`
+}
+
+// SetupConfig bounds the first-run setup page and the printed counter QR
+// code's logins (broker/setup).
+type SetupConfig struct {
+	// Setup requests per minute from one address, and from all together.
+	AttemptsPerMinute      int `yaml:"attempts_per_minute"`
+	AttemptsTotalPerMinute int `yaml:"attempts_total_per_minute"`
+	// New customer logins from the counter QR code (POST /chat/start):
+	// per address per hour, and per minute from all addresses together.
+	CounterStartsPerAddress int `yaml:"counter_starts_per_address_per_hour"`
+	CounterStartsPerMinute  int `yaml:"counter_starts_per_minute"`
 }
 
 // BookingConfig configures bookings (broker/services/booking).
@@ -112,6 +133,8 @@ type ChatConfig struct {
 	// a customer by her id alone.
 	PresenceTTL time.Duration `yaml:"presence_ttl"`
 	ResumeRoles []string      `yaml:"resume_roles"`
+	// Who may read, try and save the FAQ (svc/store/faq_*).
+	FAQRoles []string `yaml:"faq_roles"`
 	// Per-customer budgets (scan-to-chat logins; staff and devices are not
 	// counted): 0 = no limit.
 	CustomerMessagesPerMinute int   `yaml:"customer_messages_per_minute"`
@@ -343,8 +366,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("services: workers and queue_size at least 1, answer_ttl at least 1m, handler_timeout at least 1s"))
 	}
 	if ch.RecallWindow < 0 || ch.MaxBodyBytes < 1 || ch.PageSize < 1 || ch.MaxMembers < 2 || ch.TokenTTL < time.Minute ||
-		ch.CustomerSessionTTL < time.Minute || ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 {
-		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl and customer_session_ttl at least 1m, customer_role and staff_roles set"))
+		ch.CustomerSessionTTL < time.Minute || ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 || len(ch.FAQRoles) == 0 {
+		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl and customer_session_ttl at least 1m, customer_role, staff_roles and faq_roles set"))
 	}
 	if ch.PresenceTTL < time.Minute || ch.PresenceTTL > 8*time.Hour {
 		errs = append(errs, fmt.Errorf("chat.presence_ttl %v: from 1m to 8h", ch.PresenceTTL))
@@ -378,6 +401,10 @@ func (c Config) Validate() error {
 		if len(is.URLs) == 0 {
 			errs = append(errs, fmt.Errorf("camera.ice_servers[%d]: urls is empty", i))
 		}
+	}
+	if st := c.Setup; st.AttemptsPerMinute < 1 || st.AttemptsTotalPerMinute < st.AttemptsPerMinute ||
+		st.CounterStartsPerAddress < 1 || st.CounterStartsPerMinute < 1 {
+		errs = append(errs, errors.New("setup: attempts_per_minute, counter_starts_per_address_per_hour and counter_starts_per_minute at least 1, attempts_total_per_minute at least attempts_per_minute"))
 	}
 	if err := c.Cloud.Validate(); err != nil {
 		errs = append(errs, err)

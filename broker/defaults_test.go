@@ -117,11 +117,13 @@ func TestDefaultsAgree(t *testing.T) {
 		"services.keys_env":                 "the broker loads the keys",
 		"services.keys_file":                "the broker loads the keys",
 		"chat.faq_file":                     "a file the broker reads",
+		"chat.faq_roles":                    "the broker registers the FAQ ops with them; faqstore has no default",
 		"chat.public_url":                   "the box's address; scan-to-chat requires one",
 		"chat.customer_messages_per_minute": "the broker builds the limiter; chat: none = no bound",
 		"chat.customer_bytes_per_day":       "the broker builds the limiter; chat: none = no bound",
 		"booking.services_file":             "a file the broker reads",
 		"cloud.":                            "cloudsync takes broker.Config.Cloud as its options, with no defaults of its own",
+		"setup.":                            "the broker builds the setup's and the counter's limiters; setup: 0 = no bound",
 	}
 
 	keys := configKeys(reflect.TypeFor[broker.Config](), "")

@@ -19,7 +19,10 @@ import (
 	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/broker/services/chat/faq"
+	"github.com/storeedge/storeedge/broker/services/chat/faqstore"
 	mediasvc "github.com/storeedge/storeedge/broker/services/media"
+	"github.com/storeedge/storeedge/broker/settings"
+	"github.com/storeedge/storeedge/broker/setup"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
@@ -36,6 +39,9 @@ type services struct {
 	media     *blob.Store
 	mediaSvc  *mediasvc.Service
 	customers *customer.Store
+	faq       *faqstore.Store
+	settings  *settings.Store
+	counter   *setup.Counter
 	booking   *booking.Desk
 	camera    *camera.Service
 	cancel    context.CancelFunc
@@ -56,9 +62,22 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 			return fmt.Errorf("chat.faq_file: %w", err)
 		}
 	}
-	assistant, err := faq.Load(faqYAML)
+	// The FAQ admins edit lives in the database; the file (or the
+	// embedded default) is used until the first save. cs is set below,
+	// before any save can happen (saves come from requests).
+	var cs *chat.Service
+	faqs, err := faqstore.Open(faqstore.Options{DB: b.db, Default: faqYAML, Now: cfg.Now, Apply: func(a *faq.Assistant) { cs.SetAssistant(a) }})
 	if err != nil {
-		return fmt.Errorf("chat.faq_file: %w", strictyaml.InFile(err, cfg.Chat.FAQFile))
+		var se *strictyaml.Error
+		if errors.As(err, &se) {
+			return fmt.Errorf("chat.faq_file: %w", strictyaml.InFile(se, cfg.Chat.FAQFile))
+		}
+		return fmt.Errorf("chat: %w", err)
+	}
+	assistant := faqs.Assistant()
+	sets, err := settings.New(b.db, cfg.Now)
+	if err != nil {
+		return err
 	}
 
 	chunk := fitChunk(cfg.Media.ChunkBytes, cfg.Limits.MaxPacketSize)
@@ -85,6 +104,12 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err != nil {
 		return fmt.Errorf("scan-to-chat: %w", err)
 	}
+	counter, err := setup.NewCounter(setup.CounterOptions{Logins: custs, PublicURL: cfg.Chat.PublicURL,
+		Name: func() string { return sets.Name(cfg.StoreID) }, PerAddressPerHour: cfg.Setup.CounterStartsPerAddress,
+		PerMinute: cfg.Setup.CounterStartsPerMinute, Now: cfg.Now, Log: b.log})
+	if err != nil {
+		return fmt.Errorf("counter QR: %w", err)
+	}
 	router, err := svc.New(svc.Options{
 		Server:          b.srv,
 		DB:              b.db,
@@ -101,7 +126,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		return fmt.Errorf("services: %w", err)
 	}
 	custMsgs, custBytes := customerQuotas(cfg, b.log)
-	cs, err := chat.New(withChatOutbox(chat.Options{
+	cs, err = chat.New(withChatOutbox(chat.Options{
 		DB: b.db, Router: router, Seal: keys, Media: ms, Assistant: assistant, Tokens: custs,
 		RecallWindow: cfg.Chat.RecallWindow, MaxBodyBytes: cfg.Chat.MaxBodyBytes, PageSize: cfg.Chat.PageSize,
 		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
@@ -168,6 +193,9 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := b.registerHealth(router, ms, bridge, cfg.Booking.StaffRoles); err != nil {
 		return err
 	}
+	if err := faqs.Register(faqstore.OpsOptions{Router: router, Roles: cfg.Chat.FAQRoles, Now: cfg.Now, Log: b.log}); err != nil {
+		return err
+	}
 	if err := b.auth.SetCustomers(custs); err != nil {
 		// A custom ACL without the customer role: the store runs, only
 		// scan-to-chat logins are off. Say so once, loudly.
@@ -177,7 +205,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	b.auth.SetMembershipUnder("camera", cam)
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, booking: desk, camera: cam, cancel: cancel, done: make(chan struct{})}
+	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, faq: faqs, settings: sets, counter: counter, booking: desk, camera: cam, cancel: cancel, done: make(chan struct{})}
 	if err := router.Start(sctx); err != nil {
 		cancel()
 		return err

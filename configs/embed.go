@@ -2,7 +2,7 @@
 // so that storeedge runs with no files on disk.
 package configs
 
-import _ "embed"
+import "embed"
 
 // Store is the default store broker configuration (store.yaml).
 //
@@ -34,3 +34,11 @@ var Services []byte
 //
 //go:embed cloud.yaml
 var Cloud []byte
+
+// Starters are the starter catalogues and FAQs by kind of shop:
+// starters/{pet,baby,both}/services.yaml and faq.yaml. The first-run setup
+// installs the pair of the kind the owner picks; the embedded defaults
+// (services.yaml, faq.yaml) are the "both" pair.
+//
+//go:embed starters
+var Starters embed.FS

@@ -78,6 +78,9 @@ var Ops = []Op{
 	{ServiceCamera, "snapshot", true, CameraRequest{}},
 
 	{ServiceStore, "health", false, nil},
+	{ServiceStore, "faq_get", false, nil},
+	{ServiceStore, "faq_set", true, StoreFAQSetRequest{}},
+	{ServiceStore, "faq_try", false, StoreFAQTryRequest{}},
 }
 
 // Lookup finds an op.

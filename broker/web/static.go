@@ -34,7 +34,7 @@ func Assets() fs.FS {
 // ClientConfig tells the pages where to reach the broker. It is served as
 // GET /client.json:
 //
-//	{"v":1,"mqtt":{"ws_port":8083,"ws_path":"/mqtt"},"store":"demo-store"}
+//	{"v":1,"mqtt":{"ws_port":8083,"ws_path":"/mqtt"},"store":"demo-store","name":"Paws & Cradle"}
 //
 // The MQTT WebSocket listener is a port of its own, so a page connects to
 // ws://<the page's host>:<ws_port><ws_path> (wss:// when the page came over
@@ -43,6 +43,11 @@ type ClientConfig struct {
 	MQTT ClientMQTT `json:"mqtt"`
 	// Store is the store's id (store_id).
 	Store string `json:"store"`
+	// Name is the store's name as its owner set it at first run (the
+	// pages show it); the store's id until then. NameFunc, when set,
+	// gives it at each request.
+	Name     string        `json:"name"`
+	NameFunc func() string `json:"-"`
 }
 
 // ClientMQTT is the MQTT part of ClientConfig.
@@ -59,7 +64,14 @@ type clientBody struct {
 }
 
 func (h *handler) client(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, clientBody{V: 1, ClientConfig: h.opts.Client})
+	c := *h.opts.Client
+	if c.NameFunc != nil {
+		c.Name = c.NameFunc()
+	}
+	if c.Name == "" {
+		c.Name = c.Store
+	}
+	writeJSON(w, http.StatusOK, clientBody{V: 1, ClientConfig: &c})
 }
 
 // contentSecurityPolicy is sent with every asset. The pages load scripts,

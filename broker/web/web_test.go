@@ -508,9 +508,20 @@ func TestClientJSON(t *testing.T) {
 		Store: "demo-store",
 	}})
 	rec := get(t, h, http.MethodGet, "/client.json")
-	want := `{"v":1,"mqtt":{"ws_port":8083,"ws_path":"/mqtt"},"store":"demo-store"}` + "\n"
+	// Before the owner names the store, its name is its id.
+	want := `{"v":1,"mqtt":{"ws_port":8083,"ws_path":"/mqtt"},"store":"demo-store","name":"demo-store"}` + "\n"
 	if rec.Code != http.StatusOK || rec.Body.String() != want {
 		t.Fatalf("GET /client.json = %d %q, want %q", rec.Code, rec.Body, want)
+	}
+	// The name she set is read at each request.
+	name := "Paws & Cradle"
+	named := web.New(web.Options{Client: &web.ClientConfig{Store: "demo-store", NameFunc: func() string { return name }}})
+	if rec := get(t, named, http.MethodGet, "/client.json"); !strings.Contains(rec.Body.String(), `"name":"Paws \u0026 Cradle"`) {
+		t.Fatalf("GET /client.json with a name = %q", rec.Body)
+	}
+	name = "宠爱母婴"
+	if rec := get(t, named, http.MethodGet, "/client.json"); !strings.Contains(rec.Body.String(), `"name":"宠爱母婴"`) {
+		t.Fatalf("GET /client.json after renaming = %q", rec.Body)
 	}
 	if rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("GET /client.json headers %v", rec.Header())

@@ -132,7 +132,7 @@ func printWelcome(w io.Writer, a broker.Addrs) {
 		fmt.Fprintln(w, "Connect with a device id as username and its password, e.g.")
 		fmt.Fprintf(w, "  mosquitto_sub -h %s -p %s -i admin-1 -u admin-1 -P '<password>' -t 'devices/+/status' -v\n", host, port)
 	}
-	fmt.Fprintln(w, "No devices yet? See README.md, \"First credentials\".")
+	fmt.Fprintln(w, "No admin yet? See README.md, \"First run\".")
 }
 
 // compact rewrites the stopped store's database without its freed pages

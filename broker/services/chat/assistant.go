@@ -67,7 +67,7 @@ func (s *Service) assist(w *wbuckets, c *conv, reqID string, p *assistPlan, now 
 			}
 		}
 	}
-	if p.closedNow && (c.ClosedNote == nil || s.o.Assistant.Hours().NextOpen(*c.ClosedNote) != p.nextOpen) {
+	if p.closedNow && (c.ClosedNote == nil || p.faq.Hours().NextOpen(*c.ClosedNote) != p.nextOpen) {
 		c.ClosedNote = &now
 		if err := say(2, p.closed, "after_hours"); err != nil {
 			return nil, false, err

@@ -143,7 +143,7 @@ func (s *Service) createDirect(w *wbuckets, id, opener string, members []string,
 		return nil, svc.Errorf(svc.CodeTooLarge, "%d members, at most %d", len(members), s.o.MaxMembers)
 	}
 	c := &conv{V: 1, ID: id, Kind: ConvDirect, Members: members, Created: now, By: opener,
-		Assistant: s.o.Assistant != nil && !staff}
+		Assistant: s.assistant() != nil && !staff}
 	for _, m := range members {
 		if err := putRead(w.reads, m, id, 0); err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -137,6 +138,8 @@ type Outbox interface {
 type Service struct {
 	o   Options
 	log *slog.Logger
+	// faq is the assistant in use: Options.Assistant until SetAssistant.
+	faq atomic.Pointer[faq.Assistant]
 }
 
 // New validates the options and returns the service; call Register before
@@ -183,8 +186,18 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Service{o: o, log: o.Log}, nil
+	svc := &Service{o: o, log: o.Log}
+	svc.faq.Store(o.Assistant)
+	return svc, nil
 }
+
+// SetAssistant replaces the FAQ assistant (an admin saved a new FAQ): the
+// next customer message is answered with it. nil turns automatic answers
+// off for new conversations.
+func (s *Service) SetAssistant(a *faq.Assistant) { s.faq.Store(a) }
+
+// assistant is the FAQ assistant in use, nil for none.
+func (s *Service) assistant() *faq.Assistant { return s.faq.Load() }
 
 // ServiceName is the service's topic level: requests go to svc/chat/{op}.
 const ServiceName = proto.ServiceChat

@@ -111,8 +111,8 @@ func (s *Service) sendChecked(ctx context.Context, req *svc.Request, r sendReq, 
 	}
 	now := s.now()
 	var plan *assistPlan
-	if !staff && r.Kind == KindText && kind == ConvDirect && s.o.Assistant != nil {
-		plan = s.planAssist(b.Text, r.Lang, now)
+	if a := s.assistant(); !staff && r.Kind == KindText && kind == ConvDirect && a != nil {
+		plan = planAssist(a, b.Text, r.Lang, now)
 	}
 	var wrote []stored
 	var flagged bool
@@ -290,18 +290,21 @@ type assistPlan struct {
 	handoff   bool
 	answered  bool
 	closedNow bool
+	// faq is the assistant the plan was made with (an admin may replace
+	// it meanwhile).
+	faq *faq.Assistant
 }
 
-func (s *Service) planAssist(text, lang string, now time.Time) *assistPlan {
-	p := &assistPlan{reply: s.o.Assistant.Answer(text, lang), lang: lang}
+func planAssist(a *faq.Assistant, text, lang string, now time.Time) *assistPlan {
+	p := &assistPlan{faq: a, reply: a.Answer(text, lang), lang: lang}
 	if p.lang == "" {
 		p.lang = p.reply.Lang
 	}
 	p.handoff = p.reply.Kind == faq.Handoff
 	p.answered = p.reply.Kind == faq.Answer
-	if t, closed := s.o.Assistant.AfterHours(now, p.lang); closed {
+	if t, closed := a.AfterHours(now, p.lang); closed {
 		p.closed, p.closedNow = t, true
-		p.nextOpen = s.o.Assistant.Hours().NextOpen(now)
+		p.nextOpen = a.Hours().NextOpen(now)
 	}
 	return p
 }

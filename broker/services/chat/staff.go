@@ -211,14 +211,15 @@ func (s *Service) quickReplies(_ context.Context, req *svc.Request) (any, error)
 		return nil, svc.BadInput(err)
 	}
 	ans := &quickRepliesAns{QuickReplies: []quickReply{}, Open: true}
-	if s.o.Assistant == nil {
+	a := s.assistant()
+	if a == nil {
 		return ans, nil
 	}
-	for _, q := range s.o.Assistant.QuickReplies() {
+	for _, q := range a.QuickReplies() {
 		ans.QuickReplies = append(ans.QuickReplies, quickReply{ID: q.ID, Title: q.Title, ZH: q.Text.ZH, EN: q.Text.EN})
 	}
 	now := s.now()
-	if h := s.o.Assistant.Hours(); !h.Open(now) {
+	if h := a.Hours(); !h.Open(now) {
 		ans.Open = false
 		if next := h.NextOpen(now); !next.IsZero() {
 			ans.NextOpen = &next

@@ -97,7 +97,7 @@ func TestQuickReplies(t *testing.T) {
 	// The rig's clock starts on Wednesday 07:00 in Shanghai: closed until 09:30.
 	q := ok(t, staff.call(t, "quick_replies", "", `{}`))
 	want := a.QuickReplies()
-	if len(q.QuickReplies) != len(want) || len(want) != 7 {
+	if len(q.QuickReplies) != len(want) || len(want) != 8 {
 		t.Fatalf("quick replies: %s", q.raw)
 	}
 	for i, w := range want {

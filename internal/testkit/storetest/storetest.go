@@ -54,6 +54,9 @@ type Options struct {
 	// MaxOpenFiles, with Process, is the child's file descriptor limit
 	// (RLIMIT_NOFILE), set before the broker starts; 0 = inherited.
 	MaxOpenFiles uint64
+	// Wire sets, at each in-process start, what the file cannot hold
+	// (broker.Config's Admins, Catalogs); see FileAdmins.
+	Wire func(s *Store, cfg *broker.Config)
 }
 
 // DefaultStart is the clock's default first reading.
@@ -222,6 +225,9 @@ func (s *Store) up() {
 		s.t.Fatal(err)
 	}
 	cfg.Now = s.Now
+	if s.o.Wire != nil {
+		s.o.Wire(s, &cfg)
+	}
 	var logTo io.Writer = io.Discard
 	if os.Getenv("STORETEST_LOG") != "" { // debugging a test: the broker's log on stderr
 		logTo = os.Stderr

@@ -266,7 +266,7 @@ func TestQuickReplies(t *testing.T) {
 
 func TestIntentsListsEveryStoryIntent(t *testing.T) {
 	got := strings.Join(shipped(t).Intents(), ",")
-	want := "opening_hours,promotions,membership_points,crying_baby,solid_food,eczema_rash,fever,formula_stage,bottle_hygiene,grooming_prep,booking,reschedule,delivery_after_sales"
+	want := "opening_hours,promotions,membership_points,crying_baby,solid_food,eczema_rash,fever,formula_stage,bottle_hygiene,grooming_prep,pet_unwell,booking,reschedule,delivery_after_sales"
 	if got != want {
 		t.Errorf("intents %s, want %s", got, want)
 	}

@@ -13,7 +13,7 @@
 //
 // State for tests and diagnostics: window.chatView.
 
-import { StoreLink, StoreError, Outbox, newId } from '/lib/store.js';
+import { StoreLink, StoreError, Outbox, newId, clientConfig } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 import { watchLive } from '/lib/camview.js';
@@ -50,6 +50,7 @@ const STRINGS = {
     tokenExpired: 'This code has expired. Please ask for a new code at the store.',
     tokenUsed: 'This code has already been used. Please ask for a new code at the store.',
     tokenBad: 'This code is not valid. Please scan it again.',
+    startBusy: 'Too many new chats from this network right now. Please try again in a few minutes, or ask at the counter.',
     loginExpired: 'Your chat session has ended. Please scan the code at the store again.',
     presentOK: 'Done: {device} can now show your details. It forgets you after a few minutes, or when you finish there.',
     presentBad: 'That code did not work: it has expired or was used. Ask the screen for a new code and scan it again.',
@@ -161,6 +162,7 @@ const STRINGS = {
     tokenExpired: '二维码已过期，请在门店重新获取。',
     tokenUsed: '二维码已被使用，请在门店重新获取。',
     tokenBad: '二维码无效，请重新扫码。',
+    startBusy: '当前网络发起的新咨询过多，请几分钟后再试，或到前台咨询。',
     loginExpired: '聊天会话已结束，请在门店重新扫码。',
     presentOK: '已确认：{device} 现在可以显示您的信息。几分钟后或您操作结束时会自动退出。',
     presentBad: '此码无效：已过期或已被使用。请在屏幕上获取新码后重新扫码。',
@@ -266,6 +268,7 @@ const view = {
   live: null, // {booking, state, code}
   mediaErrors: [], // codes of blobs that could not be read
   thumbsForbidden: false, // the store refused a thumbnail
+  store: '', // the store's name, from /client.json
 };
 window.chatView = view;
 
@@ -343,6 +346,25 @@ async function login() {
   }
   const saved = savedLogin();
   if (saved) return saved;
+  // The printed counter code (?start=1) works for anyone: a phone with no
+  // login asks the store for a new one (POST /chat/start); a phone that
+  // chatted before keeps its own (above).
+  if (q.get('start')) {
+    let res;
+    let body = {};
+    try {
+      res = await fetch('/chat/start', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+      body = await res.json().catch(() => ({}));
+    } catch (e) {
+      throw new GateError('network');
+    }
+    if (res.ok && body.username) {
+      const l = { customer: body.customer, username: body.username, password: body.password, expires: body.expires };
+      saveLogin(l);
+      return l;
+    }
+    throw new GateError(body.error && body.error.code === 'rate_limited' ? 'startBusy' : 'network');
+  }
   throw new GateError(presentCode ? 'presentNoLogin' : 'scanAgain');
 }
 
@@ -676,7 +698,8 @@ function renderBookings() {
 
 function render() {
   i18n.apply();
-  document.title = t('title');
+  document.title = view.store ? view.store + ' · ' + t('title') : t('title');
+  $('store-name').textContent = view.store;
   const lang = $('lang');
   lang.textContent = t('langButton');
   lang.setAttribute('lang', i18n.lang === 'zh' ? 'en' : 'zh-CN');
@@ -1071,6 +1094,7 @@ setInterval(() => { if (view.state === 'ready') renderMessages(); }, 15000);
 
 async function start() {
   render();
+  clientConfig().then((c) => { view.store = c.store; render(); }).catch(() => { /* the link says what is wrong */ });
   let l;
   try {
     l = await login();

@@ -20,6 +20,7 @@
 import { StoreLink, StoreError, newId } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
+import { initFAQ } from './faq.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -1411,6 +1412,7 @@ function renderCameraList() {
 // ---- start -------------------------------------------------------------------
 
 renderStatic();
+initFAQ({ link: () => link, i18n });
 setState('login');
 // Tests may prefill the username (?u=) and put the password in the
 // fragment (#p=…), which the browser never sends; it is taken out of the
@@ -1424,4 +1426,15 @@ setState('login');
     history.replaceState(null, '', location.pathname + location.search);
   }
   (($('user').value && !$('pass').value) ? $('pass') : $('user')).focus();
+  // The first-run page hands the new admin's login over once, in this
+  // tab's session storage: taken out at once, then signed in with.
+  let handoff = null;
+  try {
+    handoff = JSON.parse(sessionStorage.getItem('storeedge.console.handoff') || 'null');
+    sessionStorage.removeItem('storeedge.console.handoff');
+  } catch (e) { /* storage off or garbage: sign in by hand */ }
+  if (handoff && typeof handoff.u === 'string' && typeof handoff.p === 'string') {
+    $('user').value = handoff.u;
+    signIn(handoff.u, handoff.p);
+  }
 }

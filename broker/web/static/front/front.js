@@ -49,9 +49,11 @@ fetch('/client.json', { cache: 'no-store' })
   .then((res) => (res.ok ? res.json() : {}))
   .catch(() => ({}))
   .then((cfg) => {
-    if (cfg && typeof cfg.store === 'string' && cfg.store) {
-      window.frontView.store = cfg.store;
-      $('store').textContent = cfg.store;
+    // The name the owner gave the store at first run, else its id.
+    const name = cfg && ((typeof cfg.name === 'string' && cfg.name) || (typeof cfg.store === 'string' && cfg.store));
+    if (name) {
+      window.frontView.store = name;
+      $('store').textContent = name;
     }
     window.frontView.ready = true;
     render();

@@ -29,7 +29,8 @@ export async function clientConfig() {
   if (!port) throw new StoreError('no_websocket', 'the store has no MQTT WebSocket listener');
   const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
   const path = (cfg.mqtt.ws_path || '/mqtt');
-  return { url: scheme + location.hostname + ':' + port + path, store: cfg.store || '' };
+  // store: the name the owner gave the store at first run, else its id.
+  return { url: scheme + location.hostname + ':' + port + path, store: cfg.name || cfg.store || '' };
 }
 
 // ---- ids --------------------------------------------------------------
