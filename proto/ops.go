@@ -57,6 +57,8 @@ var Ops = []Op{
 	{ServiceBooking, "get", false, BookingRequest{}},
 	{ServiceBooking, "list", false, ListBookingsRequest{}},
 	{ServiceBooking, "board", false, BoardRequest{}},
+	{ServiceBooking, "board_days", false, BoardDaysRequest{}},
+	{ServiceBooking, "customers", false, CustomersRequest{}},
 	{ServiceBooking, "changes", false, ChangesRequest{}},
 	{ServiceBooking, "profile_put", true, ProfilePutRequest{}},
 	{ServiceBooking, "profile_list", false, ProfileRequest{}},
