@@ -20,6 +20,7 @@
 import { StoreLink, StoreError, newId } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
+import { initBookDesk } from '/console/bookdesk.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -104,7 +105,7 @@ const STRINGS = {
     notAvailable: 'n/a',
     boardTitle: 'Bookings — {date}',
     refresh: 'Refresh',
-    noBookings: 'No bookings today.',
+    noBookings: 'No bookings on this day.',
     status_booked: 'Booked',
     status_checked_in: 'Checked in',
     status_completed: 'Completed',
@@ -233,7 +234,7 @@ const STRINGS = {
     notAvailable: '暂无',
     boardTitle: '预约看板 —— {date}',
     refresh: '刷新',
-    noBookings: '今天没有预约。',
+    noBookings: '这一天没有预约。',
     status_booked: '已预约',
     status_checked_in: '已到店',
     status_completed: '已完成',
@@ -331,6 +332,7 @@ let stages = [];
 let services = new Map(); // id -> catalogue entry
 let storeZone = ''; // the store's time zone (IANA name)
 let boardDate = '';
+let boardWanted = ''; // the day staff chose; '' = the store's today
 let bookings = []; // board entries
 const ui = new Map(); // booking id -> per-card UI state (panels, fields, messages)
 let healthTimer = null;
@@ -559,6 +561,8 @@ function signOut() {
   convs.clear();
   open = null;
   bookings = [];
+  boardWanted = '';
+  bookDesk.reset();
   ui.clear();
   Object.assign(view, { conversations: [], open: null, board: [], devices: {}, cloud: null, health: null });
   renderLink();
@@ -1110,15 +1114,26 @@ async function loadCatalogue() {
 
 async function loadBoard() {
   if (!link) return;
+  const wanted = boardWanted;
   try {
-    const ans = await link.call('booking', 'board', {});
+    const ans = await link.call('booking', 'board', wanted ? { date: wanted } : {});
+    if (wanted !== boardWanted) return; // another day was chosen meanwhile
     boardDate = ans.date || '';
     bookings = ans.bookings || [];
   } catch (e) {
     console.warn('console: board', e);
   }
   renderBoard();
+  bookDesk.onBoard(boardDate, !wanted);
 }
+
+// The day picker, the week and the new-booking form (bookdesk.js).
+const bookDesk = initBookDesk({
+  view, i18n, h, replace, errText, wallClock, serviceName,
+  link: () => link,
+  services: () => services,
+  showDay: (date) => { boardWanted = date; ui.clear(); return loadBoard(); },
+});
 
 const refreshBoard = debounce(() => {
   loadBoard();
@@ -1176,7 +1191,7 @@ function bookingCard(b) {
       h('strong', { class: 'bk-time' }, hhmm(b.start) + '–' + hhmm(b.end)),
       h('span', { class: 'badge status-' + b.status }, t('status_' + b.status)),
       b.stage && b.status === 'checked_in' ? h('span', { class: 'badge stage' }, t('stage', { stage: stageName(b.stage) })) : null),
-    h('p', { class: 'bk-service' }, serviceName(b.service, b.service_name), ' · ', p && p.name ? h('strong', {}, p.name) : null, p && p.name ? ' · ' : '', b.customer),
+    h('p', { class: 'bk-service' }, serviceName(b.service, b.service_name), ' · ', p && p.name ? h('strong', {}, p.name) : null, p && p.name ? ' · ' : '', (b.contact && b.contact.name) || b.customer),
     h('p', { class: 'small muted' }, (b.resources || []).join(' · ')),
   ];
   const warn = [];
