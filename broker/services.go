@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storeedge/storeedge/broker/audit"
 	"github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
 	"github.com/storeedge/storeedge/broker/quota"
@@ -116,6 +117,14 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	} else if n > 0 {
 		b.log.Info("chat: group titles stored in the clear by an older version are sealed now", "groups", n)
 	}
+	auditLog, err := audit.New(withAuditOutbox(audit.Options{DB: b.db, Seal: keys, Router: router, Now: cfg.Now,
+		Keep: cfg.Audit.Keep, Roles: cfg.Audit.Roles, PageSize: cfg.Audit.PageSize, Log: b.log}, bridge))
+	if err != nil {
+		return err
+	}
+	if err := auditLog.Register(); err != nil {
+		return err
+	}
 	servicesYAML := configs.Services
 	if cfg.Booking.ServicesFile != "" {
 		if servicesYAML, err = os.ReadFile(cfg.Booking.ServicesFile); err != nil {
@@ -131,7 +140,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		DB: b.db, Router: router, Seal: keys, Catalog: catalog, Chat: cs, Now: cfg.Now, Tick: bk.Tick,
 		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
 		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
-		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Log: b.log,
+		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Auditor: auditLog, Log: b.log,
 	}, bridge))
 	if err != nil {
 		return err
@@ -297,6 +306,14 @@ func withChatOutbox(o chat.Options, bridge *cloudsync.Bridge) chat.Options {
 
 // withBookingOutbox is withChatOutbox for the booking desk.
 func withBookingOutbox(o booking.Options, bridge *cloudsync.Bridge) booking.Options {
+	if bridge != nil {
+		o.Outbox = bridge.Outbox()
+	}
+	return o
+}
+
+// withAuditOutbox is withChatOutbox for the activity log.
+func withAuditOutbox(o audit.Options, bridge *cloudsync.Bridge) audit.Options {
 	if bridge != nil {
 		o.Outbox = bridge.Outbox()
 	}

@@ -80,6 +80,8 @@ var Ops = []Op{
 	{ServiceCamera, "snapshot", true, CameraRequest{}},
 
 	{ServiceStore, "health", false, nil},
+
+	{ServiceAdmin, OpAuditList, false, AuditListRequest{}},
 }
 
 // Lookup finds an op.

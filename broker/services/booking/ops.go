@@ -589,7 +589,11 @@ func (d *Desk) release(ctx context.Context, req *svc.Request, typ, status string
 	if err != nil {
 		return nil, err
 	}
-	if err := d.audit(ctx, req.From, "booking."+typ, r, out); err != nil {
+	action := "booking.cancel"
+	if typ == ChangeNoShow {
+		action = "booking.no_show"
+	}
+	if err := d.audit(ctx, req.From, action, r, out); err != nil {
 		return nil, err
 	}
 	return d.answer(out, req.From)
