@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/storeedge/storeedge/broker"
+
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
 )
@@ -186,4 +188,65 @@ func getBoard(t *testing.T, staff *storetest.Client, day string) []bookingView {
 	}
 	storetest.OK(t, staff.Call(t, "booking", "board", fmt.Sprintf(`{"date":%q}`, day))).Decode(t, &board)
 	return board.Bookings
+}
+
+// The Activity tab: an admin sees what staff did (the bookings they took),
+// newest first, with the booking as it was made; staff have no such tab.
+func TestConsoleActivity(t *testing.T) {
+	fleet := append([]storetest.Device{{ID: "admin-1", Role: "admin"}}, consoleFleet...)
+	s := storetest.Start(t, storetest.Options{Devices: fleet, Config: func(c *broker.Config) {
+		c.Listeners.Websocket = "127.0.0.1:0"
+		c.Listeners.WebsocketPath = "/mqtt"
+	}})
+	staff := s.Connect(t, storetest.Device{ID: "staff-anna", Role: "staff"}, "api")
+	var ids []string
+	for _, body := range []string{
+		`{"service":"dog-bath","start":"2026-11-24T10:00:00+08:00","source":"walk_in","contact":{"name":"Wang Fang","phone":"138 0013 8000"}}`,
+		`{"service":"dog-bath","start":"2026-11-24T13:00:00+08:00","customer":"cust-mei","source":"phone"}`,
+	} {
+		var a struct {
+			Booking struct {
+				ID string `json:"id"`
+			} `json:"booking"`
+		}
+		storetest.OK(t, staff.Call(t, "booking", "book", body)).Decode(t, &a)
+		ids = append(ids, a.Booking.ID)
+	}
+
+	// Staff: no Activity tab.
+	b := browsertest.New(t, browsertest.WindowSize(1024, 768))
+	consoleSignedIn(t, b, s)
+	if browsertest.Eval[bool](t, b, `!document.getElementById('tab-activity').hidden || consoleView.activity.allowed`) {
+		t.Error("staff see the Activity tab")
+	}
+
+	for _, size := range []struct {
+		name string
+		opts []browsertest.Option
+		w    int
+	}{
+		{"tablet", []browsertest.Option{browsertest.WindowSize(1024, 768)}, 1024},
+		{"phone", []browsertest.Option{browsertest.Phone()}, 390},
+	} {
+		t.Run(size.name, func(t *testing.T) {
+			b := browsertest.New(t, size.opts...)
+			browsertest.Navigate(t, b, fmt.Sprintf("http://%s/console/?u=admin-1#p=pw-admin-1", s.HTTP))
+			browsertest.WaitJS(t, b, `window.consoleView && document.getElementById('signin')`, 10*time.Second)
+			consoleRun(t, b, chromedp.Click(chromedp.CSS("#signin")))
+			browsertest.WaitJS(t, b, `consoleView.state === 'ready' && consoleView.activity.allowed`, 10*time.Second, `JSON.stringify(consoleView.activity)`)
+			consoleClick(t, b, "#tab-activity")
+			browsertest.WaitJS(t, b, `consoleView.activity.entries.length === 2`, 10*time.Second, `JSON.stringify(consoleView.activity)`)
+			got := browsertest.Eval[string](t, b, `[...document.querySelectorAll('#activity-list .act-head')].map(n => n.textContent).join(' | ')`)
+			want := fmt.Sprintf("2026-11-23 08:00staff-annabooked%s | 2026-11-23 08:00staff-annabooked%s", ids[1], ids[0])
+			if got != want {
+				t.Errorf("activity shows %q, want %q", got, want)
+			}
+			consoleClick(t, b, fmt.Sprintf("#act-%d-toggle", 1))
+			if got := browsertest.Eval[string](t, b, `document.querySelector('#act-1 .act-change').textContent`); !strings.Contains(got, `"name": "Wang Fang"`) || !strings.Contains(got, ids[0]) {
+				t.Errorf("the first entry's details: %q", got)
+			}
+			checkLayout(t, b, size.w, "activity")
+			consoleShot(t, b, size.name+"-activity")
+		})
+	}
 }

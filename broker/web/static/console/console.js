@@ -21,6 +21,7 @@ import { StoreLink, StoreError, newId } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 import { initBookDesk } from '/console/bookdesk.js';
+import { initActivity } from '/console/activity.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -506,6 +507,10 @@ function setView(name) {
   $('chats-view').hidden = name !== 'chats';
   $('board-view').hidden = name !== 'board';
   $('health-view').hidden = name !== 'health';
+  // Views in their own modules (activity.js) are sections marked with
+  // data-tab-view.
+  for (const sec of document.querySelectorAll('[data-tab-view]')) sec.hidden = sec.dataset.tabView !== name;
+  if (name === 'activity') activity.onShow();
   if (name === 'chats' && open) markRead();
 }
 
@@ -523,7 +528,7 @@ function setState(state, error) {
   $('logout').hidden = !ready;
   $('login-error').textContent = error ? t(error) : '';
   if (ready) setView(activeView);
-  else for (const id of ['chats-view', 'board-view', 'health-view']) $(id).hidden = true;
+  else for (const n of document.querySelectorAll('#chats-view, #board-view, #health-view, [data-tab-view]')) n.hidden = true;
 }
 
 // ---- sign in ---------------------------------------------------------------
@@ -563,6 +568,7 @@ function signOut() {
   bookings = [];
   boardWanted = '';
   bookDesk.reset();
+  activity.reset();
   ui.clear();
   Object.assign(view, { conversations: [], open: null, board: [], devices: {}, cloud: null, health: null });
   renderLink();
@@ -619,7 +625,7 @@ async function signIn(username, password) {
     console.warn('console: subscribe', e);
   }
   mergeWaiting(waiting.conversations || []);
-  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth()]);
+  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady()]);
   clearInterval(healthTimer);
   healthTimer = setInterval(loadHealth, HEALTH_EVERY);
   renderAll();
@@ -1126,6 +1132,9 @@ async function loadBoard() {
   renderBoard();
   bookDesk.onBoard(boardDate, !wanted);
 }
+
+// The admins' Activity tab (activity.js).
+const activity = initActivity({ view, i18n, h, replace, errText, dateTime, link: () => link });
 
 // The day picker, the week and the new-booking form (bookdesk.js).
 const bookDesk = initBookDesk({
