@@ -63,6 +63,7 @@ web:
 ## screenshots: run the page tests and copy the screenshots the README shows into docs/screenshots
 SHOTS := chat-e2e-reply-read chat-e2e-live chat-zh console-chats console-e2e-board console-health front-en tablet-1024x768
 SHOTS += console-phone-chats console-phone-board
+SHOTS += console-desk-tomorrow console-desk-overlap console-tablet-activity
 screenshots:
 	rm -rf out/screenshots
 	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole|TestFrontDoor|TestChatTabletPage' ./broker/web/pagetest/
