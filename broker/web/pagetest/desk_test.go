@@ -178,6 +178,12 @@ func TestConsoleFrontDesk(t *testing.T) {
 		}
 		scrollTo(t, b, "new-booking-form")
 		consoleShot(t, b, "desk-phone-form")
+		// In Chinese: the desk's words change with the page's and still fit.
+		consoleClick(t, b, "#lang")
+		browsertest.WaitJS(t, b, `document.getElementById('new-booking').textContent === '新建预约' && document.getElementById('day-prev').textContent === '‹ 前一天'`, 5*time.Second)
+		checkLayout(t, b, 390, "phone, new booking form, in Chinese")
+		scrollTo(t, b, "board-desk")
+		consoleShot(t, b, "desk-phone-form-zh")
 	})
 }
 
