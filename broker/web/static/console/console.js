@@ -3,12 +3,14 @@
 // build step; splitting it means passing that state between modules, worth
 // doing when the admin pages (devices, staff, catalogue) arrive.
 //
-// The staff console: conversations with customers, today's bookings board
+// The staff console: conversations with customers, the bookings board
 // and the store's health, on a shop tablet (or a laptop). It talks to the
 // store broker over MQTT (WebSocket) through the shared library in /lib,
 // with the ops and topics of PROTOCOL.md: svc/chat/…, chat/+/events,
 // svc/booking/…, booking/events, svc/camera/snapshot, devices/+/status,
-// cloudsync/status and svc/store/health.
+// cloudsync/status and svc/store/health. The front desk (another day, the
+// week, a new booking) is in bookdesk.js, the admins' Activity tab in
+// activity.js.
 //
 // Only staff roles may use it. A customer's login is refused before it
 // connects (its username has the customer prefix); any other device that
