@@ -64,6 +64,7 @@ web:
 SHOTS := chat-e2e-reply-read chat-e2e-live chat-zh console-chats console-e2e-board console-health front-en tablet-1024x768
 SHOTS += console-phone-chats console-phone-board
 SHOTS += setup-zh-phone counter-a4 console-faq-phone
+SHOTS += console-desk-tomorrow console-desk-overlap console-tablet-activity
 screenshots:
 	rm -rf out/screenshots
 	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole|TestFrontDoor|TestChatTabletPage|TestSetupPageOpensTheConsole|TestCounterPrintPage' ./broker/web/pagetest/

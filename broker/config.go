@@ -34,6 +34,7 @@ type Config struct {
 	Camera      CameraConfig      `yaml:"camera"`
 	Cloud       cloudsync.Config  `yaml:"cloud"`
 	Setup       SetupConfig       `yaml:"setup"`
+	Audit       AuditConfig       `yaml:"audit"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
@@ -72,6 +73,13 @@ type BookingConfig struct {
 	DeskRoles     []string      `yaml:"desk_roles"`
 	ProgressRoles []string      `yaml:"progress_roles"`
 	FeedRoles     []string      `yaml:"feed_roles"`
+}
+
+// AuditConfig configures the activity log (broker/audit).
+type AuditConfig struct {
+	Keep     int      `yaml:"keep"`
+	Roles    []string `yaml:"roles"`
+	PageSize int      `yaml:"page_size"`
 }
 
 // CameraConfig configures the live camera relay (broker/services/camera).
@@ -389,6 +397,9 @@ func (c Config) Validate() error {
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {
 		errs = append(errs, errors.New("booking: tick at least 10ms, max_notes_bytes/max_profiles/page_size at least 1, changes_kept at least 1h, alternatives at least 1, staff_roles set"))
+	}
+	if a := c.Audit; a.Keep < 100 || a.PageSize < 1 || a.PageSize > 200 || len(a.Roles) == 0 {
+		errs = append(errs, errors.New("audit: keep at least 100, page_size 1-200, roles set"))
 	}
 	if cm := c.Camera; cm.MaxViewers < 1 || cm.SignalTimeout < time.Second || cm.Linger < 0 || cm.Recheck < 100*time.Millisecond ||
 		cm.SnapshotTimeout < 100*time.Millisecond || cm.OfflineGrace < 100*time.Millisecond || len(cm.StaffRoles) == 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/broker/audit"
 	"github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
@@ -80,6 +81,10 @@ func TestDefaultsAgree(t *testing.T) {
 		"booking.desk_roles":      {cfg.Booking.DeskRoles, booking.DefaultDeskRoles},
 		"booking.progress_roles":  {cfg.Booking.ProgressRoles, booking.DefaultProgressRoles},
 		"booking.feed_roles":      {cfg.Booking.FeedRoles, booking.DefaultFeedRoles},
+
+		"audit.keep":      {cfg.Audit.Keep, audit.DefaultKeep},
+		"audit.roles":     {cfg.Audit.Roles, audit.DefaultRoles},
+		"audit.page_size": {cfg.Audit.PageSize, audit.DefaultPageSize},
 
 		"camera.rooms":            {cfg.Camera.Rooms, co.Rooms},
 		"camera.staff_roles":      {cfg.Camera.StaffRoles, camera.DefaultStaffRoles},

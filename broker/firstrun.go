@@ -23,6 +23,7 @@ func (b *Broker) startSetup(ctx context.Context) error {
 		Settings:               b.svcs.settings,
 		Catalogs:               b.cfg.Catalogs,
 		FAQ:                    b.svcs.faq,
+		Auditor:                b.svcs.audit,
 		AttemptsPerMinute:      b.cfg.Setup.AttemptsPerMinute,
 		AttemptsTotalPerMinute: b.cfg.Setup.AttemptsTotalPerMinute,
 		Now:                    b.cfg.Now,

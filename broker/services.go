@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storeedge/storeedge/broker/audit"
 	"github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
 	"github.com/storeedge/storeedge/broker/quota"
@@ -44,6 +45,7 @@ type services struct {
 	counter   *setup.Counter
 	booking   *booking.Desk
 	camera    *camera.Service
+	audit     *audit.Log
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -141,6 +143,14 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	} else if n > 0 {
 		b.log.Info("chat: group titles stored in the clear by an older version are sealed now", "groups", n)
 	}
+	auditLog, err := audit.New(withAuditOutbox(audit.Options{DB: b.db, Seal: keys, Router: router, Now: cfg.Now,
+		Keep: cfg.Audit.Keep, Roles: cfg.Audit.Roles, PageSize: cfg.Audit.PageSize, Log: b.log}, bridge))
+	if err != nil {
+		return err
+	}
+	if err := auditLog.Register(); err != nil {
+		return err
+	}
 	servicesYAML := configs.Services
 	if cfg.Booking.ServicesFile != "" {
 		if servicesYAML, err = os.ReadFile(cfg.Booking.ServicesFile); err != nil {
@@ -156,7 +166,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		DB: b.db, Router: router, Seal: keys, Catalog: catalog, Chat: cs, Now: cfg.Now, Tick: bk.Tick,
 		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
 		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
-		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Log: b.log,
+		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Auditor: auditLog, Log: b.log,
 	}, bridge))
 	if err != nil {
 		return err
@@ -193,7 +203,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := b.registerHealth(router, ms, bridge, cfg.Booking.StaffRoles); err != nil {
 		return err
 	}
-	if err := faqs.Register(faqstore.OpsOptions{Router: router, Roles: cfg.Chat.FAQRoles, Now: cfg.Now, Log: b.log}); err != nil {
+	if err := faqs.Register(faqstore.OpsOptions{Router: router, Roles: cfg.Chat.FAQRoles, Now: cfg.Now, Auditor: auditLog, Log: b.log}); err != nil {
 		return err
 	}
 	if err := b.auth.SetCustomers(custs); err != nil {
@@ -205,7 +215,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	b.auth.SetMembershipUnder("camera", cam)
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, faq: faqs, settings: sets, counter: counter, booking: desk, camera: cam, cancel: cancel, done: make(chan struct{})}
+	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, faq: faqs, settings: sets, counter: counter, booking: desk, camera: cam, audit: auditLog, cancel: cancel, done: make(chan struct{})}
 	if err := router.Start(sctx); err != nil {
 		cancel()
 		return err
@@ -325,6 +335,14 @@ func withChatOutbox(o chat.Options, bridge *cloudsync.Bridge) chat.Options {
 
 // withBookingOutbox is withChatOutbox for the booking desk.
 func withBookingOutbox(o booking.Options, bridge *cloudsync.Bridge) booking.Options {
+	if bridge != nil {
+		o.Outbox = bridge.Outbox()
+	}
+	return o
+}
+
+// withAuditOutbox is withChatOutbox for the activity log.
+func withAuditOutbox(o audit.Options, bridge *cloudsync.Bridge) audit.Options {
 	if bridge != nil {
 		o.Outbox = bridge.Outbox()
 	}

@@ -33,6 +33,10 @@ const (
 	ReasonWrongState      = "wrong_state"      // e.g. rescheduling a cancelled booking
 	ReasonTooManyProfile  = "too_many"         // the customer has max_profiles profiles
 	ReasonAlreadyAnswered = "already_answered" // the survey was answered
+	// ReasonOverlap: the customer already has a visit (booked or checked
+	// in) at that time; details.booking is it. Repeat with
+	// confirm_overlap to book anyway.
+	ReasonOverlap = "overlap"
 )
 
 // AvailabilityRequest asks for the free slots of Service for Days days
@@ -65,13 +69,17 @@ type BookRequest struct {
 	Notes    string    `json:"notes,omitempty"`
 	Contact  *Contact  `json:"contact,omitempty"`
 	Source   string    `json:"source,omitempty"`
+	// ConfirmOverlap books even when the customer already has a visit at
+	// that time (without it: conflict, reason overlap).
+	ConfirmOverlap bool `json:"confirm_overlap,omitempty"`
 }
 
 // RescheduleRequest moves a booking to Start, under the same checks as
 // book.
 type RescheduleRequest struct {
-	Booking string    `json:"booking"`
-	Start   time.Time `json:"start"`
+	Booking        string    `json:"booking"`
+	Start          time.Time `json:"start"`
+	ConfirmOverlap bool      `json:"confirm_overlap,omitempty"`
 }
 
 // BookingRequest names a booking (cancel, no_show, check_in, complete,
@@ -106,6 +114,48 @@ type ListBookingsRequest struct {
 // BoardRequest reads one day's bookings (staff); Date "" is today.
 type BoardRequest struct {
 	Date string `json:"date,omitempty"`
+}
+
+// BoardDaysRequest counts the bookings of Days days (0: 7) from From
+// ("": today), for the board's week view (staff).
+type BoardDaysRequest struct {
+	From string `json:"from,omitempty"`
+	Days int    `json:"days,omitempty"`
+}
+
+// BoardDay is one day of board_days: Bookings hold a place (booked,
+// checked in or completed); Cancelled were cancelled or missed.
+type BoardDay struct {
+	Date      string `json:"date"`
+	Bookings  int    `json:"bookings"`
+	Cancelled int    `json:"cancelled"`
+}
+
+// BoardDays is the answer of board_days, one entry per day in order.
+type BoardDays struct {
+	Days []BoardDay `json:"days"`
+}
+
+// CustomersRequest finds the customers staff booked with a name or a
+// phone (customers): Query is part of a name, or 3 or more digits of a
+// phone.
+type CustomersRequest struct {
+	Query string `json:"query"`
+}
+
+// CustomerContact is a customer the desk knows by name and phone.
+type CustomerContact struct {
+	Customer string    `json:"customer"`
+	Name     string    `json:"name,omitempty"`
+	Phone    string    `json:"phone,omitempty"`
+	Updated  time.Time `json:"updated"`
+}
+
+// Customers is the answer of customers, by name; More says there were
+// more matches than the page holds.
+type Customers struct {
+	Customers []CustomerContact `json:"customers"`
+	More      bool              `json:"more"`
 }
 
 // ChangesRequest reads the change feed after seq After, at most Limit

@@ -57,6 +57,8 @@ var Ops = []Op{
 	{ServiceBooking, "get", false, BookingRequest{}},
 	{ServiceBooking, "list", false, ListBookingsRequest{}},
 	{ServiceBooking, "board", false, BoardRequest{}},
+	{ServiceBooking, "board_days", false, BoardDaysRequest{}},
+	{ServiceBooking, "customers", false, CustomersRequest{}},
 	{ServiceBooking, "changes", false, ChangesRequest{}},
 	{ServiceBooking, "profile_put", true, ProfilePutRequest{}},
 	{ServiceBooking, "profile_list", false, ProfileRequest{}},
@@ -81,6 +83,8 @@ var Ops = []Op{
 	{ServiceStore, "faq_get", false, nil},
 	{ServiceStore, "faq_set", true, StoreFAQSetRequest{}},
 	{ServiceStore, "faq_try", false, StoreFAQTryRequest{}},
+
+	{ServiceAdmin, OpAuditList, false, AuditListRequest{}},
 }
 
 // Lookup finds an op.

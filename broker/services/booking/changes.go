@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -86,7 +87,7 @@ func (d *Desk) commit(w *wtx, ch *Change, photo *chat.MediaInfo) (emit func(), e
 		}
 	}
 	emit = func() {}
-	if d.o.Chat == nil || ch.Customer == "" || ch.Type == ChangeSurveyAnswered {
+	if d.o.Chat == nil || ch.Customer == "" || ch.Type == ChangeSurveyAnswered || strings.HasPrefix(ch.Customer, WalkInPrefix) {
 		return emit, nil
 	}
 	card, err := d.card(ch)

@@ -107,3 +107,60 @@ func BenchmarkBook(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(n), "ms/op")
 }
+
+// BenchmarkCustomersSearch: staff finding a customer by part of the phone
+// among 2000 customers booked with a name and phone (every contact is
+// unsealed and matched: the desk keeps no plain index of personal data).
+func BenchmarkCustomersSearch(b *testing.B) {
+	d := newDeskRig(b)
+	const customers = 2000
+	if err := d.o.DB.Update(b.Context(), func(tx *bolt.Tx) error {
+		for i := range customers {
+			c := &Contact{Name: fmt.Sprintf("Customer %04d", i), Phone: fmt.Sprintf("138 %04d %04d", i, i)}
+			if err := d.putContact(tx, fmt.Sprintf("walkin-%04d", i), c, deskNow); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	body := `{"query":"0123 0123"}`
+	js, err := json.Marshal(deskMust(b, d, d.customers, "customers", "q", deskStaff, body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ans struct {
+		Customers []struct{ Customer string } `json:"customers"`
+	}
+	if err := json.Unmarshal(js, &ans); err != nil || len(ans.Customers) != 1 || ans.Customers[0].Customer != "walkin-0123" {
+		b.Fatalf("customers answered %s (%v)", js, err)
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if _, err := deskCall(d, d.customers, "customers", "q", deskStaff, body); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(n), "ms/op")
+}
+
+// BenchmarkBoardDays: the week view's counts with 1000 bookings in the
+// month (about 32 a day).
+func BenchmarkBoardDays(b *testing.B) {
+	d := newDeskRig(b)
+	first := Date(20261124)
+	fillMonth(b, d, first, 31, 1000)
+	body := fmt.Sprintf(`{"from":%q,"days":7}`, first)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if _, err := deskCall(d, d.boardDays, "board_days", "w", deskStaff, body); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(n), "ms/op")
+}

@@ -21,6 +21,8 @@
 //	get             one booking                                    read-only
 //	list            a customer's bookings from a date on           read-only
 //	board           staff: one day's bookings, with profiles       read-only
+//	board_days      staff: bookings per day, for a week view       read-only
+//	customers       staff: customers booked by name or phone       read-only
 //	changes         staff and HQ's bridge: the change feed         read-only
 //	profile_put     create or replace a pet or baby profile        mutating
 //	profile_list    a customer's profiles                          read-only
@@ -30,7 +32,9 @@
 // bookings and profiles only. Options.DeskRoles (kiosks) book for a customer
 // they name, change the bookings they made and check any booking in;
 // Options.StaffRoles do everything; Options.ProgressRoles post stages;
-// Options.FeedRoles read the change feed. Notes and contacts are shown to
+// Options.FeedRoles read the change feed. A customer's visits may not
+// overlap unless the request confirms (desk.go); staff book walk-ins by
+// name and phone as new customers. Notes and contacts are shown to
 // the customer, staff and the device that made the booking only.
 //
 // Durability and idempotency. A change is one bbolt transaction (broker/store
@@ -85,6 +89,7 @@
 //	booking_changes   seq                                    → Change (JSON)
 //	booking_meta      "seq", "published"                     → seq
 //	booking_surveys   booking id                             → score, sealed comment
+//	booking_contacts  customer                               → sealed name and phone, updated (desk.go)
 //
 // booking_busy holds the bookings that hold their resources (booked, checked
 // in, completed) over duration plus buffer; booking_due's what is

@@ -173,6 +173,9 @@ func FuzzDecode(f *testing.F) {
 		`{"id":"f1","v":1,"service":"dog-groom","start":"2026-11-24T15:00:00+08:00","customer":"c1"}`,
 		`{"service":"dog-groom","start":"2026-11-24T15:00:00+08:00","profile":"` + pet + `","notes":"afraid of the dryer","contact":{"name":"Wang","phone":"13800000000"}}`,
 		`{"service":"dog-groom","start":"2026-11-24T15:00:00","customer":"c1"}`,
+		`{"service":"dog-groom","start":"2026-11-24T16:00:00+08:00","source":"walk_in","contact":{"name":"Wang","phone":"13800000000"}}`,
+		`{"service":"dog-groom","start":"2026-11-24T15:00:00+08:00","customer":"c1","confirm_overlap":true}`,
+		`{"query":"wang"}`, `{"query":"138"}`, `{"from":"2026-11-24","days":7}`, `{"days":32}`,
 		`{"service":"dog-groom","start":"next tuesday 3pm","customer":"c1"}`,
 		`{"service":"dog-groom","start":"2026-11-24T15:00:00+08:00","customer":"c1","colour":"red"}`,
 		`{"service":"dog-groom","start":"2026-11-24T15:00:00+08:00","customer":"c1","notes":"` + strings.Repeat("汪", 300) + `"}`,
@@ -204,7 +207,7 @@ func FuzzDecode(f *testing.F) {
 		{"check_in", d.checkIn}, {"progress", d.progress}, {"complete", d.complete},
 		{"survey", d.survey}, {"get", d.get}, {"list", d.list}, {"board", d.board},
 		{"changes", d.changes}, {"profile_put", d.profilePut}, {"profile_list", d.profileList},
-		{"profile_delete", d.profileDelete},
+		{"profile_delete", d.profileDelete}, {"board_days", d.boardDays}, {"customers", d.customers},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, who := range []auth.Identity{deskStaff, deskCustomer} {

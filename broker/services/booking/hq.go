@@ -228,7 +228,7 @@ func (d *Desk) hqBook(ctx context.Context, q *hqRequest) (*Outcome, error) {
 	}
 	nb := &newBooking{id: derivedID("bk-", hqDevice, q.ID), customer: q.Customer, source: "hq", by: hqDevice,
 		hqRequest: q.ID, svc: s, start: start, profile: prof, personal: personal{Notes: q.Notes, Contact: q.Contact},
-		reqKey: requestKey(hqDevice, q.ID)}
+		reqKey: requestKey(hqDevice, q.ID), allowOverlap: true}
 	var rejEmit func()
 	p, err := d.place(ctx, nb, now, func(w *wtx, p *placed) error {
 		rejEmit = nil

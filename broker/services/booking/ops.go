@@ -237,12 +237,14 @@ type newBooking struct {
 	profile                             *storedProfile
 	personal                            personal
 	reqKey                              []byte // requester+request id → booking id
+	allowOverlap                        bool   // the customer may have another visit at that time
 }
 
 // placed is what a booking transaction did.
 type placed struct {
 	rec      *record
-	taken    error // Place's refusal, answered after the transaction
+	taken    error   // Place's refusal, answered after the transaction
+	overlap  *record // the customer's visit at that time, answered after the transaction
 	emit     func()
 	repeated bool
 }
@@ -271,6 +273,11 @@ func (d *Desk) place(ctx context.Context, nb *newBooking, now time.Time, extra f
 			}
 			return keep(tx, p.rec)
 		}
+		if !nb.allowOverlap {
+			if p.overlap, err = overlapping(tx, nb.customer, nb.start, nb.start.Add(nb.svc.Duration), ""); err != nil || p.overlap != nil {
+				return err
+			}
+		}
 		day := DateOf(nb.start, d.cat.Location())
 		busy, err := busyOn(tx, day)
 		if err != nil {
@@ -295,6 +302,9 @@ func (d *Desk) place(ctx context.Context, nb *newBooking, now time.Time, extra f
 		}
 		if err := w.ids.Put(nb.reqKey, []byte(r.ID)); err != nil {
 			return fmt.Errorf("booking: put request id: %w", err)
+		}
+		if err := d.putContact(tx, r.Customer, nb.personal.Contact, now); err != nil {
+			return err
 		}
 		if err := d.store(w, r, nil); err != nil {
 			return err
@@ -335,6 +345,12 @@ func (d *Desk) book(ctx context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.Customer == "" && d.staff(req.From.Role) && r.Contact != nil {
+		// A walk-in or a phone call: a new customer, known by name and phone.
+		if r.Customer, err = newWalkIn(r.Contact, req.From.Device, req.ID); err != nil {
+			return nil, err
+		}
+	}
 	customer, source, err := d.bookFor(req.From, r.Customer, r.Source)
 	if err != nil {
 		return nil, err
@@ -347,7 +363,7 @@ func (d *Desk) book(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	nb := &newBooking{id: derivedID("bk-", req.From.Device, req.ID), customer: customer, source: source,
 		by: req.From.Device, svc: s, start: start, personal: personal{Notes: r.Notes, Contact: r.Contact},
-		reqKey: requestKey(req.From.Device, req.ID)}
+		reqKey: requestKey(req.From.Device, req.ID), allowOverlap: r.ConfirmOverlap}
 	return d.bookChecked(ctx, nb, r.Profile, req.From, d.keepView(req, true))
 }
 
@@ -377,6 +393,11 @@ func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string
 	if err := d.checkWhen(nb.start, now); err != nil {
 		return nil, err
 	}
+	if !nb.allowOverlap {
+		if err := d.checkOverlap(who, nb.customer, nb.start, nb.start.Add(nb.svc.Duration), ""); err != nil {
+			return nil, err
+		}
+	}
 	// Closed days and hours answer without a write.
 	if err := d.o.DB.View(func(tx *bolt.Tx) error {
 		_, err := d.cat.Place(nb.svc, nb.start, nil, "")
@@ -388,11 +409,19 @@ func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string
 	if err != nil {
 		return nil, err
 	}
+	if p.overlap != nil {
+		return nil, d.overlapErr(who, p.overlap)
+	}
 	if p.taken != nil {
 		return nil, d.placeErr(ctx, p.taken, nb.svc, nb.start, "")
 	}
 	p.emit()
 	d.kick()
+	if !p.repeated {
+		if err := d.audit(ctx, who, "booking.book", nil, p.rec); err != nil {
+			return nil, err
+		}
+	}
 	v, err := d.view(p.rec, true)
 	return proto.BookingAnswer{Booking: v}, err
 }
@@ -456,9 +485,15 @@ func (d *Desk) reschedule(ctx context.Context, req *svc.Request) (any, error) {
 	if _, err := d.cat.Place(s, start, nil, ""); err != nil {
 		return nil, d.placeErr(ctx, err, s, start, r.ID)
 	}
+	if !q.ConfirmOverlap {
+		if err := d.checkOverlap(req.From, r.Customer, start, start.Add(s.Duration), r.ID); err != nil {
+			return nil, err
+		}
+	}
 	var taken error
+	var overlap *record
 	out, err := d.mutate(ctx, r.ID, now, func(r *record, now time.Time) (*Change, error) {
-		taken = nil
+		taken, overlap = nil, nil
 		if r.Status != StatusBooked {
 			return nil, wrongState(r, StatusBooked)
 		}
@@ -468,6 +503,16 @@ func (d *Desk) reschedule(ctx context.Context, req *svc.Request) (any, error) {
 		return &Change{Type: ChangeRescheduled, Booking: r.ID, Customer: r.Customer, Service: r.Service,
 			Source: r.Source, By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
 	}, func(w *wtx, r, old *record) error {
+		if !q.ConfirmOverlap {
+			o, err := overlapping(w.tx, r.Customer, start, start.Add(s.Duration), r.ID)
+			if err != nil {
+				return err
+			}
+			if o != nil {
+				overlap = o
+				return errTaken
+			}
+		}
 		busy, err := busyOn(w.tx, DateOf(start, d.cat.Location()))
 		if err != nil {
 			return err
@@ -483,10 +528,16 @@ func (d *Desk) reschedule(ctx context.Context, req *svc.Request) (any, error) {
 		r.Start, r.End, r.Resources, r.Reminded = start.UTC(), start.Add(s.Duration).UTC(), res, nil
 		return d.schedule(w, r, now)
 	}, d.keepView(req, d.private(req.From, r)))
+	if errors.Is(err, errTaken) && overlap != nil {
+		return nil, d.overlapErr(req.From, overlap)
+	}
 	if errors.Is(err, errTaken) {
 		return nil, d.placeErr(ctx, taken, s, start, r.ID)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := d.audit(ctx, req.From, "booking.reschedule", r, out); err != nil {
 		return nil, err
 	}
 	return d.answer(out, req.From)
@@ -536,6 +587,13 @@ func (d *Desk) release(ctx context.Context, req *svc.Request, typ, status string
 			By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
 	}, func(w *wtx, r, old *record) error { return d.unschedule(w, old) }, d.keepView(req, d.private(req.From, r)))
 	if err != nil {
+		return nil, err
+	}
+	action := "booking.cancel"
+	if typ == ChangeNoShow {
+		action = "booking.no_show"
+	}
+	if err := d.audit(ctx, req.From, action, r, out); err != nil {
 		return nil, err
 	}
 	return d.answer(out, req.From)

@@ -111,6 +111,9 @@ type Options struct {
 	ProgressRoles []string
 	// FeedRoles read the change feed besides staff (default cloud).
 	FeedRoles []string
+	// Auditor, when set, records every booking staff make, move or
+	// cancel, with the staff member as the actor (broker/audit).
+	Auditor Auditor
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
 }
@@ -204,6 +207,8 @@ func (d *Desk) Register() error {
 		"get":            d.get,
 		"list":           d.list,
 		"board":          d.board,
+		"board_days":     d.boardDays,
+		"customers":      d.customers,
 		"changes":        d.changes,
 		"profile_put":    d.profilePut,
 		"profile_list":   d.profileList,

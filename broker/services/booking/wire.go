@@ -32,6 +32,7 @@ const (
 	ReasonWrongState      = proto.ReasonWrongState
 	ReasonTooManyProfile  = proto.ReasonTooManyProfile
 	ReasonAlreadyAnswered = proto.ReasonAlreadyAnswered
+	ReasonOverlap         = proto.ReasonOverlap
 )
 
 // failf answers code with a machine-readable reason in the details.
@@ -78,6 +79,14 @@ type (
 	boardReq struct {
 		proto.Envelope
 		proto.BoardRequest
+	}
+	boardDaysReq struct {
+		proto.Envelope
+		proto.BoardDaysRequest
+	}
+	customersReq struct {
+		proto.Envelope
+		proto.CustomersRequest
 	}
 	changesReq struct {
 		proto.Envelope

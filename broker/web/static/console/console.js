@@ -3,12 +3,14 @@
 // build step; splitting it means passing that state between modules, worth
 // doing when the admin pages (devices, staff, catalogue) arrive.
 //
-// The staff console: conversations with customers, today's bookings board
+// The staff console: conversations with customers, the bookings board
 // and the store's health, on a shop tablet (or a laptop). It talks to the
 // store broker over MQTT (WebSocket) through the shared library in /lib,
 // with the ops and topics of PROTOCOL.md: svc/chat/…, chat/+/events,
 // svc/booking/…, booking/events, svc/camera/snapshot, devices/+/status,
-// cloudsync/status and svc/store/health.
+// cloudsync/status and svc/store/health. The front desk (another day, the
+// week, a new booking) is in bookdesk.js, the admins' Activity tab in
+// activity.js.
 //
 // Only staff roles may use it. A customer's login is refused before it
 // connects (its username has the customer prefix); any other device that
@@ -21,6 +23,8 @@ import { StoreLink, StoreError, newId } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 import { initFAQ } from './faq.js';
+import { initBookDesk } from '/console/bookdesk.js';
+import { initActivity } from '/console/activity.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -105,7 +109,7 @@ const STRINGS = {
     notAvailable: 'n/a',
     boardTitle: 'Bookings — {date}',
     refresh: 'Refresh',
-    noBookings: 'No bookings today.',
+    noBookings: 'No bookings on this day.',
     status_booked: 'Booked',
     status_checked_in: 'Checked in',
     status_completed: 'Completed',
@@ -234,7 +238,7 @@ const STRINGS = {
     notAvailable: '暂无',
     boardTitle: '预约看板 —— {date}',
     refresh: '刷新',
-    noBookings: '今天没有预约。',
+    noBookings: '这一天没有预约。',
     status_booked: '已预约',
     status_checked_in: '已到店',
     status_completed: '已完成',
@@ -332,6 +336,7 @@ let stages = [];
 let services = new Map(); // id -> catalogue entry
 let storeZone = ''; // the store's time zone (IANA name)
 let boardDate = '';
+let boardWanted = ''; // the day staff chose; '' = the store's today
 let bookings = []; // board entries
 const ui = new Map(); // booking id -> per-card UI state (panels, fields, messages)
 let healthTimer = null;
@@ -505,6 +510,10 @@ function setView(name) {
   $('chats-view').hidden = name !== 'chats';
   $('board-view').hidden = name !== 'board';
   $('health-view').hidden = name !== 'health';
+  // Views in their own modules (activity.js) are sections marked with
+  // data-tab-view.
+  for (const sec of document.querySelectorAll('[data-tab-view]')) sec.hidden = sec.dataset.tabView !== name;
+  if (name === 'activity') activity.onShow();
   if (name === 'chats' && open) markRead();
 }
 
@@ -522,7 +531,7 @@ function setState(state, error) {
   $('logout').hidden = !ready;
   $('login-error').textContent = error ? t(error) : '';
   if (ready) setView(activeView);
-  else for (const id of ['chats-view', 'board-view', 'health-view']) $(id).hidden = true;
+  else for (const n of document.querySelectorAll('#chats-view, #board-view, #health-view, [data-tab-view]')) n.hidden = true;
 }
 
 // ---- sign in ---------------------------------------------------------------
@@ -560,6 +569,9 @@ function signOut() {
   convs.clear();
   open = null;
   bookings = [];
+  boardWanted = '';
+  bookDesk.reset();
+  activity.reset();
   ui.clear();
   Object.assign(view, { conversations: [], open: null, board: [], devices: {}, cloud: null, health: null });
   renderLink();
@@ -616,7 +628,7 @@ async function signIn(username, password) {
     console.warn('console: subscribe', e);
   }
   mergeWaiting(waiting.conversations || []);
-  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth()]);
+  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady()]);
   clearInterval(healthTimer);
   healthTimer = setInterval(loadHealth, HEALTH_EVERY);
   renderAll();
@@ -1111,15 +1123,29 @@ async function loadCatalogue() {
 
 async function loadBoard() {
   if (!link) return;
+  const wanted = boardWanted;
   try {
-    const ans = await link.call('booking', 'board', {});
+    const ans = await link.call('booking', 'board', wanted ? { date: wanted } : {});
+    if (wanted !== boardWanted) return; // another day was chosen meanwhile
     boardDate = ans.date || '';
     bookings = ans.bookings || [];
   } catch (e) {
     console.warn('console: board', e);
   }
   renderBoard();
+  bookDesk.onBoard(boardDate, !wanted);
 }
+
+// The admins' Activity tab (activity.js).
+const activity = initActivity({ view, i18n, h, replace, errText, dateTime, link: () => link });
+
+// The day picker, the week and the new-booking form (bookdesk.js).
+const bookDesk = initBookDesk({
+  view, i18n, h, replace, errText, wallClock, serviceName,
+  link: () => link,
+  services: () => services,
+  showDay: (date) => { boardWanted = date; ui.clear(); return loadBoard(); },
+});
 
 const refreshBoard = debounce(() => {
   loadBoard();
@@ -1177,7 +1203,7 @@ function bookingCard(b) {
       h('strong', { class: 'bk-time' }, hhmm(b.start) + '–' + hhmm(b.end)),
       h('span', { class: 'badge status-' + b.status }, t('status_' + b.status)),
       b.stage && b.status === 'checked_in' ? h('span', { class: 'badge stage' }, t('stage', { stage: stageName(b.stage) })) : null),
-    h('p', { class: 'bk-service' }, serviceName(b.service, b.service_name), ' · ', p && p.name ? h('strong', {}, p.name) : null, p && p.name ? ' · ' : '', b.customer),
+    h('p', { class: 'bk-service' }, serviceName(b.service, b.service_name), ' · ', p && p.name ? h('strong', {}, p.name) : null, p && p.name ? ' · ' : '', (b.contact && b.contact.name) || b.customer),
     h('p', { class: 'small muted' }, (b.resources || []).join(' · ')),
   ];
   const warn = [];
