@@ -51,6 +51,9 @@ type BookingConfig struct {
 	DeskRoles     []string      `yaml:"desk_roles"`
 	ProgressRoles []string      `yaml:"progress_roles"`
 	FeedRoles     []string      `yaml:"feed_roles"`
+	// The shop's catalogue, hours and closures, edited in the console.
+	AdminRoles  []string `yaml:"admin_roles"`
+	MaxClosures int      `yaml:"max_closures"`
 }
 
 // CameraConfig configures the live camera relay (broker/services/camera).
@@ -366,6 +369,9 @@ func (c Config) Validate() error {
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {
 		errs = append(errs, errors.New("booking: tick at least 10ms, max_notes_bytes/max_profiles/page_size at least 1, changes_kept at least 1h, alternatives at least 1, staff_roles set"))
+	}
+	if bk := c.Booking; len(bk.AdminRoles) == 0 || bk.MaxClosures < 1 || bk.MaxClosures > 1000 {
+		errs = append(errs, errors.New("booking: admin_roles set (who edits the catalogue, hours and closures), max_closures between 1 and 1000"))
 	}
 	if cm := c.Camera; cm.MaxViewers < 1 || cm.SignalTimeout < time.Second || cm.Linger < 0 || cm.Recheck < 100*time.Millisecond ||
 		cm.SnapshotTimeout < 100*time.Millisecond || cm.OfflineGrace < 100*time.Millisecond || len(cm.StaffRoles) == 0 {

@@ -80,6 +80,8 @@ func TestDefaultsAgree(t *testing.T) {
 		"booking.desk_roles":      {cfg.Booking.DeskRoles, booking.DefaultDeskRoles},
 		"booking.progress_roles":  {cfg.Booking.ProgressRoles, booking.DefaultProgressRoles},
 		"booking.feed_roles":      {cfg.Booking.FeedRoles, booking.DefaultFeedRoles},
+		"booking.admin_roles":     {cfg.Booking.AdminRoles, booking.DefaultAdminRoles},
+		"booking.max_closures":    {cfg.Booking.MaxClosures, booking.DefaultMaxClosures},
 
 		"camera.rooms":            {cfg.Camera.Rooms, co.Rooms},
 		"camera.staff_roles":      {cfg.Camera.StaffRoles, camera.DefaultStaffRoles},

@@ -132,10 +132,17 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
 		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
 		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Log: b.log,
+		AdminRoles: bk.AdminRoles, MaxClosures: bk.MaxClosures,
 	}, bridge))
 	if err != nil {
 		return err
 	}
+	// The catalogue, hours and closures live in the database (seeded from
+	// the file); the assistant's hours answer and after-hours reply follow them.
+	if err := desk.OpenShop(ctx); err != nil {
+		return err
+	}
+	assistant.UseHours(desk, cfg.Now)
 	if err := desk.Register(); err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func fillMonth(b *testing.B, d *Desk, first Date, days, n int) {
 			b.Fatalf("only %d bookings fit in %d days", made, days)
 		}
 		day := first.AddDays(rng.IntN(days))
-		s := d.cat.Services[rng.IntN(len(d.cat.Services))]
+		s := d.cat().Services[rng.IntN(len(d.cat().Services))]
 		var busy []Busy
 		if err := d.o.DB.View(func(tx *bolt.Tx) error {
 			var err error
@@ -32,7 +32,7 @@ func fillMonth(b *testing.B, d *Desk, first Date, days, n int) {
 		}); err != nil {
 			b.Fatal(err)
 		}
-		free := d.cat.Slots(s, day, busy, deskNow, "")
+		free := d.cat().Slots(s, day, busy, deskNow, "")
 		if len(free) == 0 {
 			continue
 		}

@@ -283,7 +283,7 @@ func checkAvailability(t *testing.T, d *Desk, body, answer []byte) {
 	if err := json.Unmarshal(answer, &a); err != nil {
 		t.Fatalf("availability: %q: answer %s: %v", body, answer, err)
 	}
-	loc := d.cat.Location()
+	loc := d.cat().Location()
 	for _, day := range a.Days {
 		for _, s := range day.Slots {
 			start, err1 := time.Parse(time.RFC3339, s.Start)
