@@ -341,10 +341,18 @@ func closureEnd(c proto.Closure) Date {
 }
 
 // ReplaceCatalog installs a catalogue from services.yaml bytes (a starter
-// catalogue chosen at first-run setup), in place of the one in force, by
-// actor. Its hours, when it has none, are the current ones; its closed
-// dates are added as closures. Bookings it would strand stay as they are.
-func (d *Desk) ReplaceCatalog(ctx context.Context, actor string, yaml []byte) error {
+// catalogue chosen at first-run setup) in place of the one in force, as
+// ReplaceCatalogAs by "setup".
+func (d *Desk) ReplaceCatalog(ctx context.Context, yaml []byte) error {
+	return d.ReplaceCatalogAs(ctx, "setup", yaml)
+}
+
+// ReplaceCatalogAs installs a catalogue from services.yaml bytes in place
+// of the one in force, by actor (for the audit). Its hours, when it has
+// none, are the current ones; its closed dates are added as closures. A
+// file that breaks a rule changes nothing; bookings it would strand stay
+// as they are.
+func (d *Desk) ReplaceCatalogAs(ctx context.Context, actor string, yaml []byte) error {
 	cur := d.shop.Load()
 	if cur == nil {
 		return errors.New("booking: ReplaceCatalog before OpenShop")
