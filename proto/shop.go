@@ -85,8 +85,10 @@ type ShopCatalog struct {
 // CatalogAnswer answers catalog.get and catalog.set: the catalogue and its
 // version (catalog.set carries the version it edits).
 type CatalogAnswer struct {
-	Version  uint64        `json:"version"`
-	Catalog  ShopCatalog   `json:"catalog"`
+	Version uint64      `json:"version"`
+	Catalog ShopCatalog `json:"catalog"`
+	// Editable is true when the caller may change it (an admin).
+	Editable bool          `json:"editable,omitempty"`
 	Stranded []StrandedRef `json:"stranded,omitempty"` // kept anyway (confirm)
 }
 

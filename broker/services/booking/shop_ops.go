@@ -83,7 +83,9 @@ func (d *Desk) catalogGet(_ context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return st.answer(), nil
+	ans := st.answer()
+	ans.Editable = d.admin(req.From.Role)
+	return ans, nil
 }
 
 func (d *Desk) catalogSet(ctx context.Context, req *svc.Request) (any, error) {
@@ -164,6 +166,7 @@ func (d *Desk) saveCatalog(ctx context.Context, actor, action string, doc proto.
 		return nil, d.strandsErr(stranded)
 	}
 	ans := next.answer()
+	ans.Editable = true
 	ans.Stranded = stranded[:min(len(stranded), d.o.PageSize)]
 	staleNow := false
 	err = d.update(ctx, func(tx *bolt.Tx) error {
@@ -345,6 +348,7 @@ type closedCard struct {
 	ServiceName  *proto.Text   `json:"service_name,omitempty"`
 	Start        time.Time     `json:"start"`
 	Reason       proto.Text    `json:"reason"`
+	Text         string        `json:"text"`
 	Closure      proto.Closure `json:"closure"`
 	Alternatives []SlotView    `json:"alternatives"`
 }
@@ -415,7 +419,8 @@ func (d *Desk) closureAdd(ctx context.Context, req *svc.Request) (any, error) {
 				return err
 			}
 			card, err := json.Marshal(closedCard{Type: "booking", Event: EventClosed, Booking: b.ID, Service: b.Service,
-				ServiceName: (*proto.Text)(&s.Name), Start: d.wireTime(b.Start), Reason: c.Reason, Closure: c, Alternatives: d.slotViews(alts)})
+				ServiceName: (*proto.Text)(&s.Name), Start: d.wireTime(b.Start), Reason: c.Reason, Closure: c,
+				Text: fmt.Sprintf("门店当天休息：%s。请另选时间。 / The store is closed that day: %s. Please choose another time.", c.Reason.ZH, c.Reason.EN), Alternatives: d.slotViews(alts)})
 			if err != nil {
 				return fmt.Errorf("booking: encode card: %w", err)
 			}

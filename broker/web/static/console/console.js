@@ -20,6 +20,7 @@
 import { StoreLink, StoreError, newId } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
+import { initShop } from '/console/shop.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -304,6 +305,7 @@ const EVENT_NAMES = {
 
 const i18n = makeI18n(STRINGS, 'storeedge.lang');
 const t = (k, v) => i18n.t(k, v);
+initShop({ getLink: () => link, i18n });
 
 // ---- state ------------------------------------------------------------
 
