@@ -129,8 +129,10 @@ type ClosureAddRequest struct {
 // ClosureAnswer answers closure.add: the closure and the bookings on its
 // days, whose customers were told in their conversation.
 type ClosureAnswer struct {
-	Closure  Closure       `json:"closure"`
-	Affected []StrandedRef `json:"affected"`
+	Closure Closure `json:"closure"`
+	// Affected are the first page_size of them, AffectedCount all.
+	Affected      []StrandedRef `json:"affected"`
+	AffectedCount int           `json:"affected_count"`
 }
 
 // ClosureRemoveRequest reopens the dates of a closure.

@@ -357,7 +357,12 @@ func (d *Desk) ReplaceCatalogAs(ctx context.Context, actor string, yaml []byte) 
 	if cur == nil {
 		return errors.New("booking: ReplaceCatalog before OpenShop")
 	}
-	c, err := LoadCatalog(yaml, d.cat().Hours)
+	// the current weekly hours, without the closures (they stay closures)
+	h, err := hours.New(hours.Config{TimeZone: cur.zone.String(), Weekly: weeklyOf(cur.doc.Hours)}, "hours")
+	if err != nil {
+		return fmt.Errorf("booking: the current hours: %w", err)
+	}
+	c, err := LoadCatalog(yaml, h)
 	if err != nil {
 		return err
 	}

@@ -158,7 +158,7 @@ func (d *Desk) saveCatalog(ctx context.Context, actor, action string, doc proto.
 		return nil, invalid(errs)
 	}
 	next.doc = docOf(cat) // the normal form: defaults filled in, hours sorted
-	stranded, err := d.stranded(cat, d.now())
+	stranded, err := d.stranded(d.cat(), cat, d.now())
 	if err != nil {
 		return nil, err
 	}
@@ -245,9 +245,11 @@ func (d *Desk) audit(ctx context.Context, actor, action, target string, before, 
 	}
 }
 
-// stranded lists the bookings still to come that cat cannot hold: their
-// service or a resource is gone, or their time is outside its hours.
-func (d *Desk) stranded(cat *Catalog, now time.Time) ([]proto.StrandedRef, error) {
+// stranded lists the bookings still to come that cat cannot hold and cur
+// (the catalogue in force) can: their service or a resource is gone, or
+// their time is outside its hours. A booking cur cannot hold either (on a
+// closed day, or stranded by an earlier change) is not this change's doing.
+func (d *Desk) stranded(cur, cat *Catalog, now time.Time) ([]proto.StrandedRef, error) {
 	today := DateOf(now, cat.Location())
 	var out []proto.StrandedRef
 	err := d.o.DB.View(func(tx *bolt.Tx) error {
@@ -268,7 +270,7 @@ func (d *Desk) stranded(cat *Catalog, now time.Time) ([]proto.StrandedRef, error
 			if r == nil || (r.Status != StatusBooked && r.Status != StatusCheckedIn) || !r.End.After(now) {
 				continue
 			}
-			if why := strandedWhy(cat, r); why != "" {
+			if why := strandedWhy(cat, r); why != "" && strandedWhy(cur, r) == "" {
 				out = append(out, d.strandedRef(r, why))
 			}
 		}
@@ -431,8 +433,8 @@ func (d *Desk) closureAdd(ctx context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("booking: bookings on the closed days: %w", err)
 	}
-	ans := &proto.ClosureAnswer{Closure: c, Affected: make([]proto.StrandedRef, 0, len(affected))}
-	for _, b := range affected {
+	ans := &proto.ClosureAnswer{Closure: c, Affected: make([]proto.StrandedRef, 0, min(len(affected), d.o.PageSize)), AffectedCount: len(affected)}
+	for _, b := range affected[:min(len(affected), d.o.PageSize)] {
 		ans.Affected = append(ans.Affected, d.strandedRef(b, "the store is closed that day: "+c.Reason.EN))
 	}
 	var emits []func()

@@ -245,7 +245,7 @@ func TestClosure(t *testing.T) {
 	st.Fails(t, wu.Call(t, "booking", "closure_add", `{"date":"2026-11-20","reason":{"zh":"过去","en":"Past"}}`), "bad_request", booking.ReasonInPast)
 	var added proto.ClosureAnswer
 	st.OK(t, wu.Call(t, "booking", "closure_add", fmt.Sprintf(`{"date":%q,"reason":{"zh":"员工培训","en":"Staff training"}}`, wed))).Decode(t, &added)
-	if added.Closure.ID == "" || len(added.Affected) != 1 || added.Affected[0].Booking != swim.Booking.ID {
+	if added.Closure.ID == "" || added.AffectedCount != 1 || len(added.Affected) != 1 || added.Affected[0].Booking != swim.Booking.ID {
 		t.Fatalf("closure: %+v", added)
 	}
 
@@ -301,6 +301,12 @@ func TestClosure(t *testing.T) {
 	if !slices.ContainsFunc(list.Closures, func(c proto.Closure) bool { return c.ID == added.Closure.ID }) {
 		t.Fatalf("closure_list: %+v", list)
 	}
+
+	// The swim on the closed day is the closure's doing, not a catalogue
+	// edit's: a price change saves without a warning about it.
+	cur := getCatalog(t, wu)
+	serviceIn(cur.Catalog, "tasting").Price = 500
+	st.OK(t, setCatalog(wu, t, cur.Version, cur.Catalog, false))
 
 	s.Restart()
 	wu, k = s.Connect(t, boss, ""), s.Connect(t, kiosk1, "")
