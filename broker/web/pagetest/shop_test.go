@@ -157,6 +157,21 @@ func TestConsoleShop(t *testing.T) {
 		t.Fatalf("the refusal: %s", a)
 	}
 
+	// On a phone, in both languages, everything in the tab is in reach.
+	pb := browsertest.New(t, browsertest.Phone())
+	browsertest.Navigate(t, pb, fmt.Sprintf("http://%s/console/?%s#%s", s.HTTP, url.Values{"u": {"admin-he"}}.Encode(), url.Values{"p": {"pw-admin-he"}}.Encode()))
+	browsertest.WaitJS(t, pb, `window.consoleView && document.getElementById('signin')`, 10*time.Second)
+	consoleRun(t, pb, chromedp.Click(chromedp.CSS("#signin")))
+	browsertest.WaitJS(t, pb, `consoleView.state === 'ready' && shopView.editable && !document.getElementById('tab-shop').hidden`, 10*time.Second, showShop)
+	consoleClick(t, pb, "#tab-shop")
+	browsertest.WaitJS(t, pb, `!document.getElementById('shop-view').hidden && shopView.closures.length === 2`, 5*time.Second, showShop)
+	checkLayout(t, pb, 390, "shop on a phone")
+	consoleRun(t, pb, chromedp.ScrollIntoView(chromedp.CSS("#shop-title")))
+	consoleShot(t, pb, "phone-shop")
+	consoleClick(t, pb, "#lang")
+	browsertest.WaitJS(t, pb, `document.getElementById('tab-shop').textContent === '门店'`, 5*time.Second)
+	checkLayout(t, pb, 390, "shop on a phone, in Chinese")
+
 	// Reopened from the tab, the day books again.
 	id := browsertest.Eval[string](t, b, `shopView.closures.find(c => c.date === '2026-11-25').id`)
 	consoleClick(t, b, "#shop-reopen-"+id)
