@@ -107,3 +107,28 @@ func BenchmarkBook(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(n), "ms/op")
 }
+
+// BenchmarkCatalogSet: an admin saving the catalogue (a price changed)
+// with 1000 bookings ahead, each checked against the old and the new
+// catalogue for stranding, answered after its transaction is on disk.
+func BenchmarkCatalogSet(b *testing.B) {
+	ctx := b.Context()
+	d := newDeskRig(b)
+	if err := d.OpenShop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	fillMonth(b, d, Date(20261124), 31, 1000)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		cur := d.shop.Load().answer()
+		cur.Catalog.Services[0].Price += 100
+		body, err := json.Marshal(map[string]any{"version": cur.Version, "catalog": cur.Catalog})
+		if err != nil {
+			b.Fatal(err)
+		}
+		deskMust(b, d, d.catalogSet, "catalog_set", fmt.Sprintf("set-%d", n), deskAdmin, string(body))
+		n++
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(n), "ms/op")
+}

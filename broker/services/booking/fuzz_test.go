@@ -33,6 +33,7 @@ var deskNow = time.Date(2026, 11, 23, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
 
 var (
 	deskStaff    = auth.Identity{Device: "staff-f", Role: "staff", ClientID: "staff-f"}
+	deskAdmin    = auth.Identity{Device: "admin-f", Role: "admin", ClientID: "admin-f"}
 	deskCustomer = auth.Identity{Device: "cust-f", Role: "customer", ClientID: "cust-f", Customer: true}
 )
 
