@@ -73,6 +73,9 @@ type BookingConfig struct {
 	DeskRoles     []string      `yaml:"desk_roles"`
 	ProgressRoles []string      `yaml:"progress_roles"`
 	FeedRoles     []string      `yaml:"feed_roles"`
+	// The shop's catalogue, hours and closures, edited in the console.
+	AdminRoles  []string `yaml:"admin_roles"`
+	MaxClosures int      `yaml:"max_closures"`
 }
 
 // AuditConfig configures the activity log (broker/audit).
@@ -400,6 +403,9 @@ func (c Config) Validate() error {
 	}
 	if a := c.Audit; a.Keep < 100 || a.PageSize < 1 || a.PageSize > 200 || len(a.Roles) == 0 {
 		errs = append(errs, errors.New("audit: keep at least 100, page_size 1-200, roles set"))
+	}
+	if bk := c.Booking; len(bk.AdminRoles) == 0 || bk.MaxClosures < 1 || bk.MaxClosures > 1000 {
+		errs = append(errs, errors.New("booking: admin_roles set (who edits the catalogue, hours and closures), max_closures between 1 and 1000"))
 	}
 	if cm := c.Camera; cm.MaxViewers < 1 || cm.SignalTimeout < time.Second || cm.Linger < 0 || cm.Recheck < 100*time.Millisecond ||
 		cm.SnapshotTimeout < 100*time.Millisecond || cm.OfflineGrace < 100*time.Millisecond || len(cm.StaffRoles) == 0 {

@@ -92,6 +92,10 @@ func TestConfigErrorsInPeoplesWords(t *testing.T) {
 		{"services.yaml whole number", catalog(lots),
 			[]string{"services.yaml line " + itoa(lineOf(t, lots, "price: lots")) + ": services[0].price: want a whole number", `not "lots`}},
 
+		{"store.yaml no admin role", store("store_id: s1\nbooking:\n  admin_roles: []\n"),
+			[]string{"admin_roles set (who edits the catalogue, hours and closures)"}},
+		{"store.yaml closures bound", store("store_id: s1\nbooking:\n  max_closures: 0\n"),
+			[]string{"max_closures between 1 and 1000"}},
 		{"faq.yaml unknown key", faqLoad(faqTypo),
 			[]string{"faq.yaml line " + itoa(lineOf(t, faqTypo, "defualt_lang:")) + ": defualt_lang: unknown key (did you mean default_lang?)"}},
 		{"faq.yaml number", faqLoad(faqHigh),

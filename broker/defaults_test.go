@@ -81,6 +81,8 @@ func TestDefaultsAgree(t *testing.T) {
 		"booking.desk_roles":      {cfg.Booking.DeskRoles, booking.DefaultDeskRoles},
 		"booking.progress_roles":  {cfg.Booking.ProgressRoles, booking.DefaultProgressRoles},
 		"booking.feed_roles":      {cfg.Booking.FeedRoles, booking.DefaultFeedRoles},
+		"booking.admin_roles":     {cfg.Booking.AdminRoles, booking.DefaultAdminRoles},
+		"booking.max_closures":    {cfg.Booking.MaxClosures, booking.DefaultMaxClosures},
 
 		"audit.keep":      {cfg.Audit.Keep, audit.DefaultKeep},
 		"audit.roles":     {cfg.Audit.Roles, audit.DefaultRoles},

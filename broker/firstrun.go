@@ -21,7 +21,7 @@ func (b *Broker) startSetup(ctx context.Context) error {
 	s, code, err := setup.New(ctx, setup.Options{
 		Admins:                 b.cfg.Admins,
 		Settings:               b.svcs.settings,
-		Catalogs:               b.cfg.Catalogs,
+		Catalogs:               b.catalogs(),
 		FAQ:                    b.svcs.faq,
 		Auditor:                b.svcs.audit,
 		AttemptsPerMinute:      b.cfg.Setup.AttemptsPerMinute,
@@ -34,6 +34,15 @@ func (b *Broker) startSetup(ctx context.Context) error {
 	}
 	b.setup, b.setupCode = s, code
 	return b.metrics.Register(rateLimitCollector{limiters: append(s.Limiters(), b.svcs.counter.Limiters()...)})
+}
+
+// catalogs is what installs a starter catalogue at setup: cfg.Catalogs
+// when set, else the booking desk, whose catalogue lives in the database.
+func (b *Broker) catalogs() setup.Catalogs {
+	if b.cfg.Catalogs != nil {
+		return b.cfg.Catalogs
+	}
+	return b.svcs.booking
 }
 
 // rateLimitCollector exports the refusals of the HTTP endpoints' rate

@@ -68,7 +68,11 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	// embedded default) is used until the first save. cs is set below,
 	// before any save can happen (saves come from requests).
 	var cs *chat.Service
-	faqs, err := faqstore.Open(faqstore.Options{DB: b.db, Default: faqYAML, Now: cfg.Now, Apply: func(a *faq.Assistant) { cs.SetAssistant(a) }})
+	var desk *booking.Desk // the hours' source, set below before any save
+	faqs, err := faqstore.Open(faqstore.Options{DB: b.db, Default: faqYAML, Now: cfg.Now, Apply: func(a *faq.Assistant) {
+		a.UseHours(desk, cfg.Now) // a saved FAQ answers the catalogue's hours too
+		cs.SetAssistant(a)
+	}})
 	if err != nil {
 		var se *strictyaml.Error
 		if errors.As(err, &se) {
@@ -162,15 +166,22 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		return fmt.Errorf("booking.services_file: %w", strictyaml.InFile(err, cfg.Booking.ServicesFile))
 	}
 	bk := cfg.Booking
-	desk, err := booking.New(withBookingOutbox(booking.Options{
+	desk, err = booking.New(withBookingOutbox(booking.Options{
 		DB: b.db, Router: router, Seal: keys, Catalog: catalog, Chat: cs, Now: cfg.Now, Tick: bk.Tick,
 		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
 		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
 		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Auditor: auditLog, Log: b.log,
+		AdminRoles: bk.AdminRoles, MaxClosures: bk.MaxClosures,
 	}, bridge))
 	if err != nil {
 		return err
 	}
+	// The catalogue, hours and closures live in the database (seeded from
+	// the file); the assistant's hours answer and after-hours reply follow them.
+	if err := desk.OpenShop(ctx); err != nil {
+		return err
+	}
+	assistant.UseHours(desk, cfg.Now)
 	if err := desk.Register(); err != nil {
 		return err
 	}

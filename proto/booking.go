@@ -268,6 +268,8 @@ type Slot struct {
 type DaySlots struct {
 	Date  string `json:"date"`
 	Slots []Slot `json:"slots"`
+	// Closed is the reason when a closure closes the store that date.
+	Closed *Text `json:"closed,omitempty"`
 }
 
 // Availability is the answer of availability: the free slots of a

@@ -66,6 +66,11 @@ var Ops = []Op{
 	{ServiceBooking, "presence_start", false, nil}, // not remembered: the answer holds a live code
 	{ServiceBooking, "presence_get", false, nil},
 	{ServiceBooking, "presence_end", true, nil},
+	{ServiceBooking, "catalog_get", false, nil},
+	{ServiceBooking, "catalog_set", true, CatalogSetRequest{}},
+	{ServiceBooking, "closure_add", true, ClosureAddRequest{}},
+	{ServiceBooking, "closure_remove", true, ClosureRemoveRequest{}},
+	{ServiceBooking, "closure_list", false, nil},
 
 	{ServiceMedia, "begin", true, UploadBeginRequest{}},
 	{ServiceMedia, "chunk", true, UploadChunkRequest{}},

@@ -77,8 +77,12 @@ type Interval struct {
 // close may go past 1440 (the next day).
 type span struct{ open, close int }
 
-// dateRange is a closed period, both ends included, as yyyymmdd.
-type dateRange struct{ from, until int }
+// dateRange is a closed period, both ends included, as yyyymmdd, with the
+// Closed entry it came from.
+type dateRange struct {
+	from, until int
+	src         Closed
+}
 
 // New builds store hours from c, whose TimeZone is required. where prefixes
 // every error message with the config path of c ("hours"); all problems are
@@ -234,13 +238,34 @@ func parseClosed(c Closed) (dateRange, error) {
 	if days > maxClosedDays {
 		return dateRange{}, fmt.Errorf("%s..%s is longer than %d days", c.Date, c.Until, maxClosedDays)
 	}
-	return dateRange{civil(from), civil(until)}, nil
+	return dateRange{civil(from), civil(until), c}, nil
 }
 
 // civil returns t's calendar date as yyyymmdd.
 func civil(t time.Time) int {
 	y, m, d := t.Date()
 	return y*10000 + int(m)*100 + d
+}
+
+// Config returns the configuration h was built from, in a normal form:
+// intervals as "HH:MM-HH:MM" sorted per day, the closed dates as given.
+// Building hours from it gives the same hours.
+func (h *Hours) Config() Config {
+	c := Config{TimeZone: h.loc.String()}
+	days := [7]*[]string{&c.Weekly.Sun, &c.Weekly.Mon, &c.Weekly.Tue, &c.Weekly.Wed, &c.Weekly.Thu, &c.Weekly.Fri, &c.Weekly.Sat}
+	for wd, spans := range h.week {
+		for _, s := range spans {
+			cl := s.close
+			if cl > 24*60 {
+				cl -= 24 * 60
+			}
+			*days[wd] = append(*days[wd], fmt.Sprintf("%02d:%02d-%02d:%02d", s.open/60, s.open%60, cl/60, cl%60))
+		}
+	}
+	for _, r := range h.closed {
+		c.Closed = append(c.Closed, r.src)
+	}
+	return c
 }
 
 // Location returns the time zone the hours are in.

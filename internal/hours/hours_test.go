@@ -295,3 +295,35 @@ func FuzzParseSpan(f *testing.F) {
 		}
 	})
 }
+
+// Config gives back what the hours were built from, in normal form, so an
+// editor can show them and building them again gives the same hours.
+func TestConfigRoundTrip(t *testing.T) {
+	c := Config{TimeZone: "Asia/Shanghai", Weekly: Weekly{
+		Mon: []string{"14:00-18:00", "09:00-12:00"}, Fri: []string{"18:00-02:00"}, Sun: []string{"00:00-24:00"}},
+		Closed: []Closed{{Date: "2026-10-01", Until: "2026-10-03", Name: "National Day"}}}
+	h, err := New(c, "hours")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := h.Config()
+	if strings.Join(got.Weekly.Mon, ",") != "09:00-12:00,14:00-18:00" || got.Weekly.Fri[0] != "18:00-02:00" ||
+		got.Weekly.Sun[0] != "00:00-24:00" || len(got.Weekly.Tue) != 0 || got.TimeZone != "Asia/Shanghai" ||
+		len(got.Closed) != 1 || got.Closed[0] != c.Closed[0] {
+		t.Fatalf("config: %+v", got)
+	}
+	h2, err := New(got, "hours")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := mustZone(t, "Asia/Shanghai")
+	for d := 0; d < 14; d++ {
+		day := time.Date(2026, 9, 28+d, 0, 0, 0, 0, loc)
+		for m := 0; m < 24*60; m += 30 {
+			at := day.Add(time.Duration(m) * time.Minute)
+			if h.Open(at) != h2.Open(at) {
+				t.Fatalf("%v: open %v, rebuilt %v", at, h.Open(at), h2.Open(at))
+			}
+		}
+	}
+}

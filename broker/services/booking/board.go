@@ -69,14 +69,14 @@ func (d *Desk) list(_ context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	from := DateOf(d.now(), d.cat.Location())
+	from := DateOf(d.now(), d.cat().Location())
 	if q.From != "" {
 		if from, err = ParseDate(q.From); err != nil {
 			return nil, failf(svc.CodeBadRequest, ReasonBadTime, `"from" must be a date like 2026-11-24`)
 		}
 	}
 	y, m, dd := from.YMD()
-	start := timeIn(y, m, dd, d.cat.Location())
+	start := timeIn(y, m, dd, d.cat().Location())
 	var recs []*record
 	var more bool
 	prefix := append([]byte(customer), 0)
@@ -115,7 +115,7 @@ func (d *Desk) board(_ context.Context, req *svc.Request) (any, error) {
 	if !d.staff(req.From.Role) {
 		return nil, svc.Errorf(svc.CodeForbidden, "the board is for staff")
 	}
-	day := DateOf(d.now(), d.cat.Location())
+	day := DateOf(d.now(), d.cat().Location())
 	if q.Date != "" {
 		var err error
 		if day, err = ParseDate(q.Date); err != nil {

@@ -169,6 +169,16 @@ func LoadCatalog(yaml []byte, storeHours *hours.Hours) (*Catalog, error) {
 	if err := strictyaml.DecodeFile("services.yaml", yaml, &c); err != nil {
 		return nil, err
 	}
+	cat, errs := buildCatalog(c, storeHours)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("booking: services.yaml: %w", err)
+	}
+	return cat, nil
+}
+
+// buildCatalog checks c and builds the catalog from it, with storeHours
+// when c has no hours; every problem is in errs, each with its path.
+func buildCatalog(c catalogConfig, storeHours *hours.Hours) (*Catalog, []error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	cat := &Catalog{HorizonDays: c.HorizonDays, byID: map[string]*Service{}}
@@ -332,10 +342,7 @@ func LoadCatalog(yaml []byte, storeHours *hours.Hours) (*Catalog, error) {
 		cat.Services = append(cat.Services, s)
 	}
 
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("booking: services.yaml: %w", err)
-	}
-	return cat, nil
+	return cat, errs
 }
 
 // satisfiable reports why no resource can ever meet n, or nil.

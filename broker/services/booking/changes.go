@@ -127,7 +127,7 @@ func (d *Desk) card(ch *Change) (json.RawMessage, error) {
 		ServiceName *proto.Text `json:"service_name,omitempty"`
 		*Change
 	}{Type: typ, Event: ch.Type, Change: ch}
-	if s, ok := d.cat.Service(ch.Service); ok {
+	if s, ok := d.cat().Service(ch.Service); ok {
 		c.ServiceName = (*proto.Text)(&s.Name)
 	}
 	b, err := json.Marshal(c)

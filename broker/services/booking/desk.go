@@ -233,7 +233,7 @@ func (d *Desk) boardDays(_ context.Context, req *svc.Request) (any, error) {
 	if !d.staff(req.From.Role) {
 		return nil, svc.Errorf(svc.CodeForbidden, "the board is for staff")
 	}
-	from := DateOf(d.now(), d.cat.Location())
+	from := DateOf(d.now(), d.cat().Location())
 	if q.From != "" {
 		var err error
 		if from, err = ParseDate(q.From); err != nil {

@@ -23,7 +23,7 @@ func fillMonth(b *testing.B, d *Desk, first Date, days, n int) {
 			b.Fatalf("only %d bookings fit in %d days", made, days)
 		}
 		day := first.AddDays(rng.IntN(days))
-		s := d.cat.Services[rng.IntN(len(d.cat.Services))]
+		s := d.cat().Services[rng.IntN(len(d.cat().Services))]
 		var busy []Busy
 		if err := d.o.DB.View(func(tx *bolt.Tx) error {
 			var err error
@@ -32,7 +32,7 @@ func fillMonth(b *testing.B, d *Desk, first Date, days, n int) {
 		}); err != nil {
 			b.Fatal(err)
 		}
-		free := d.cat.Slots(s, day, busy, deskNow, "")
+		free := d.cat().Slots(s, day, busy, deskNow, "")
 		if len(free) == 0 {
 			continue
 		}
@@ -160,6 +160,31 @@ func BenchmarkBoardDays(b *testing.B) {
 		if _, err := deskCall(d, d.boardDays, "board_days", "w", deskStaff, body); err != nil {
 			b.Fatal(err)
 		}
+		n++
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(n), "ms/op")
+}
+
+// BenchmarkCatalogSet: an admin saving the catalogue (a price changed)
+// with 1000 bookings ahead, each checked against the old and the new
+// catalogue for stranding, answered after its transaction is on disk.
+func BenchmarkCatalogSet(b *testing.B) {
+	ctx := b.Context()
+	d := newDeskRig(b)
+	if err := d.OpenShop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	fillMonth(b, d, Date(20261124), 31, 1000)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		cur := d.shop.Load().answer()
+		cur.Catalog.Services[0].Price += 100
+		body, err := json.Marshal(map[string]any{"version": cur.Version, "catalog": cur.Catalog})
+		if err != nil {
+			b.Fatal(err)
+		}
+		deskMust(b, d, d.catalogSet, "catalog_set", fmt.Sprintf("set-%d", n), deskAdmin, string(body))
 		n++
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(n), "ms/op")

@@ -1,5 +1,6 @@
 // Package booking is the store's booking desk: appointments for the
-// services of services.yaml (catalog.go) on the store's resources, made at
+// services of the catalogue (catalog.go; kept in the database and edited
+// live by admins, seeded from services.yaml: shop.go) on the store's resources, made at
 // the kiosk, by a customer in the chat, by staff or online through HQ. It
 // runs on a broker/svc Router (requests on svc/booking/{op}) and publishes
 // every change on booking/events and booking/customer/{customer}/events.
@@ -27,6 +28,11 @@
 //	profile_put     create or replace a pet or baby profile        mutating
 //	profile_list    a customer's profiles                          read-only
 //	profile_delete  delete a profile                               mutating
+//	catalog_get     the editable catalogue and its version         read-only
+//	catalog_set     admin: replace the catalogue (versioned)       mutating
+//	closure_add     admin: close dates, telling booked customers   mutating
+//	closure_remove  admin: reopen a closure's dates                mutating
+//	closure_list    the closures not over yet                      read-only
 //
 // Who may do what. Customers (scan-to-chat logins) act on their own
 // bookings and profiles only. Options.DeskRoles (kiosks) book for a customer
@@ -90,6 +96,8 @@
 //	booking_meta      "seq", "published"                     → seq
 //	booking_surveys   booking id                             → score, sealed comment
 //	booking_contacts  customer                               → sealed name and phone, updated (desk.go)
+//	booking_shop      "catalog", "version", "seed", "seeded" → the catalogue (JSON), its version, the seed's hash
+//	booking_closures  closure id                             → closure (JSON)
 //
 // booking_busy holds the bookings that hold their resources (booked, checked
 // in, completed) over duration plus buffer; booking_due's what is

@@ -33,6 +33,7 @@ var deskNow = time.Date(2026, 11, 23, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
 
 var (
 	deskStaff    = auth.Identity{Device: "staff-f", Role: "staff", ClientID: "staff-f"}
+	deskAdmin    = auth.Identity{Device: "admin-f", Role: "admin", ClientID: "admin-f"}
 	deskCustomer = auth.Identity{Device: "cust-f", Role: "customer", ClientID: "cust-f", Customer: true}
 )
 
@@ -286,7 +287,7 @@ func checkAvailability(t *testing.T, d *Desk, body, answer []byte) {
 	if err := json.Unmarshal(answer, &a); err != nil {
 		t.Fatalf("availability: %q: answer %s: %v", body, answer, err)
 	}
-	loc := d.cat.Location()
+	loc := d.cat().Location()
 	for _, day := range a.Days {
 		for _, s := range day.Slots {
 			start, err1 := time.Parse(time.RFC3339, s.Start)

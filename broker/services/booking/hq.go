@@ -206,7 +206,7 @@ func (d *Desk) hqBook(ctx context.Context, q *hqRequest) (*Outcome, error) {
 		}
 		p.ID = derivedID("pf-", hqDevice, q.Customer, hqID)
 		prof = &storedProfile{Profile: p, Customer: q.Customer}
-		if err := fits(s, prof, start, d.cat.Location()); err != nil {
+		if err := fits(s, prof, start, d.cat().Location()); err != nil {
 			return reject(err, nil)
 		}
 	}
@@ -217,7 +217,7 @@ func (d *Desk) hqBook(ctx context.Context, q *hqRequest) (*Outcome, error) {
 		}
 		return reject(err, alts)
 	}
-	if _, err := d.cat.Place(s, start, nil, ""); err != nil {
+	if _, err := d.cat().Place(s, start, nil, ""); err != nil {
 		if !errors.Is(err, ErrTaken) {
 			alts, aerr := d.alternatives(s, start, "")
 			if aerr != nil {
@@ -318,7 +318,7 @@ func (d *Desk) rejectIn(w *wtx, o *Outcome, q *hqRequest) (func(), error) {
 	}
 	ch := &Change{Type: ChangeHQRejected, Customer: q.Customer, Source: "hq", By: hqDevice, HQRequest: q.ID,
 		Reason: o.Reason, Alternatives: o.Alternatives, TS: o.TS}
-	if _, ok := d.cat.Service(q.Service); ok {
+	if _, ok := d.cat().Service(q.Service); ok {
 		ch.Service = q.Service
 	}
 	if t, err := time.Parse(time.RFC3339, q.Start); err == nil {

@@ -26,7 +26,7 @@ func (d *Desk) Occupant(resource string, at time.Time) (Occupant, bool, error) {
 	var out Occupant
 	found := false
 	err := d.o.DB.View(func(tx *bolt.Tx) error {
-		busy, err := busyOn(tx, DateOf(at, d.cat.Location()))
+		busy, err := busyOn(tx, DateOf(at, d.cat().Location()))
 		if err != nil {
 			return err
 		}

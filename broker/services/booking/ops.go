@@ -35,7 +35,7 @@ func (d *Desk) service(id string) (*Service, error) {
 	if err := checkID("service", id); err != nil {
 		return nil, err
 	}
-	s, ok := d.cat.Service(id)
+	s, ok := d.cat().Service(id)
 	if !ok {
 		return nil, failf(svc.CodeNotFound, ReasonUnknownService, "no service %q; the services op lists them", id)
 	}
@@ -48,8 +48,8 @@ func (d *Desk) services(_ context.Context, req *svc.Request) (any, error) {
 	if err := decode(req.Body, &r); err != nil {
 		return nil, err
 	}
-	out := make([]proto.Service, 0, len(d.cat.Services))
-	for _, s := range d.cat.Services {
+	out := make([]proto.Service, 0, len(d.cat().Services))
+	for _, s := range d.cat().Services {
 		it := proto.Service{ID: s.ID, Name: proto.Text(s.Name), Category: s.Category, Minutes: int(s.Duration / time.Minute),
 			Price: s.Price, Currency: s.Currency, Needs: []proto.Need{}, Species: s.Fits.Species, Sizes: s.Fits.Sizes}
 		for _, n := range s.Needs {
@@ -60,8 +60,8 @@ func (d *Desk) services(_ context.Context, req *svc.Request) (any, error) {
 		}
 		out = append(out, it)
 	}
-	return proto.Catalogue{Services: out, TimeZone: d.cat.Location().String(),
-		Stages: d.cat.Stages, HorizonDays: d.cat.HorizonDays}, nil
+	return proto.Catalogue{Services: out, TimeZone: d.cat().Location().String(),
+		Stages: d.cat().Stages, HorizonDays: d.cat().HorizonDays}, nil
 }
 
 // availability answers the free starts of a service on one or more days.
@@ -75,7 +75,7 @@ func (d *Desk) availability(_ context.Context, req *svc.Request) (any, error) {
 		return nil, err
 	}
 	now := d.now()
-	from := DateOf(now, d.cat.Location())
+	from := DateOf(now, d.cat().Location())
 	if r.Date != "" {
 		if from, err = ParseDate(r.Date); err != nil {
 			return nil, failf(svc.CodeBadRequest, ReasonBadTime, `"date" must be a date like 2026-11-24: %v`, err)
@@ -93,7 +93,7 @@ func (d *Desk) availability(_ context.Context, req *svc.Request) (any, error) {
 		}
 	}
 	days := make([]proto.DaySlots, 0, r.Days)
-	last := DateOf(now, d.cat.Location()).AddDays(d.cat.HorizonDays)
+	last := DateOf(now, d.cat().Location()).AddDays(d.cat().HorizonDays)
 	err = d.o.DB.View(func(tx *bolt.Tx) error {
 		for i := range r.Days {
 			date := from.AddDays(i)
@@ -104,7 +104,11 @@ func (d *Desk) availability(_ context.Context, req *svc.Request) (any, error) {
 			if err != nil {
 				return err
 			}
-			days = append(days, proto.DaySlots{Date: date.String(), Slots: d.slotViews(d.cat.Slots(s, date, busy, now, r.Exclude))})
+			ds := proto.DaySlots{Date: date.String(), Slots: d.slotViews(d.cat().Slots(s, date, busy, now, r.Exclude))}
+			if c, ok := d.shop.Load().closureOn(date); ok {
+				ds.Closed = &c.Reason
+			}
+			days = append(days, ds)
 		}
 		return nil
 	})
@@ -118,7 +122,7 @@ func (d *Desk) availability(_ context.Context, req *svc.Request) (any, error) {
 func (d *Desk) placeErr(ctx context.Context, err error, s *Service, start time.Time, exclude string) error {
 	switch {
 	case errors.Is(err, ErrClosed):
-		return failf(svc.CodeBadRequest, ReasonClosed, "the store is closed on %s", DateOf(start, d.cat.Location()))
+		return d.closedErr(s, start, exclude)
 	case errors.Is(err, ErrOutsideHours):
 		return failf(svc.CodeBadRequest, ReasonOutsideHours, "%s-%s is outside the opening hours",
 			d.fmtTime(start), d.fmtTime(start.Add(s.Duration)))
@@ -159,9 +163,14 @@ const alternativeDays = 7
 // nearest finds the free slots nearest to want that can be booked: not
 // before now, not past the horizon (a wish beyond it is moved to its last day).
 func (d *Desk) nearest(s *Service, want time.Time, exclude string, busyOn func(Date) ([]Busy, error)) ([]Slot, error) {
+	return d.nearestIn(d.cat(), s, want, exclude, busyOn)
+}
+
+// nearestIn is nearest under the catalogue cat.
+func (d *Desk) nearestIn(cat *Catalog, s *Service, want time.Time, exclude string, busyOn func(Date) ([]Busy, error)) ([]Slot, error) {
 	now := d.now()
-	loc := d.cat.Location()
-	last := DateOf(now, loc).AddDays(d.cat.HorizonDays)
+	loc := cat.Location()
+	last := DateOf(now, loc).AddDays(cat.HorizonDays)
 	if want.Before(now) {
 		want = now
 	}
@@ -173,7 +182,7 @@ func (d *Desk) nearest(s *Service, want time.Time, exclude string, busyOn func(D
 	for days < alternativeDays && DateOf(want, loc).AddDays(days) <= last {
 		days++
 	}
-	return d.cat.Nearest(s, want, d.o.Alternatives, days, now, exclude, busyOn)
+	return cat.Nearest(s, want, d.o.Alternatives, days, now, exclude, busyOn)
 }
 
 // checkWhen refuses a start in the past or beyond the horizon.
@@ -181,8 +190,8 @@ func (d *Desk) checkWhen(start, now time.Time) error {
 	if start.Before(now) {
 		return failf(svc.CodeBadRequest, ReasonInPast, "%s has passed", d.fmtTime(start))
 	}
-	if DateOf(start, d.cat.Location()) > DateOf(now, d.cat.Location()).AddDays(d.cat.HorizonDays) {
-		return failf(svc.CodeBadRequest, ReasonBeyondHorizon, "bookings open %d days ahead", d.cat.HorizonDays)
+	if DateOf(start, d.cat().Location()) > DateOf(now, d.cat().Location()).AddDays(d.cat().HorizonDays) {
+		return failf(svc.CodeBadRequest, ReasonBeyondHorizon, "bookings open %d days ahead", d.cat().HorizonDays)
 	}
 	return nil
 }
@@ -278,12 +287,12 @@ func (d *Desk) place(ctx context.Context, nb *newBooking, now time.Time, extra f
 				return err
 			}
 		}
-		day := DateOf(nb.start, d.cat.Location())
+		day := DateOf(nb.start, d.cat().Location())
 		busy, err := busyOn(tx, day)
 		if err != nil {
 			return err
 		}
-		res, err := d.cat.Place(nb.svc, nb.start, busy, "")
+		res, err := d.cat().Place(nb.svc, nb.start, busy, "")
 		if err != nil {
 			p.taken = err
 			if extra != nil {
@@ -385,7 +394,7 @@ func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string
 		if err != nil {
 			return nil, err
 		}
-		if err := fits(nb.svc, p, nb.start, d.cat.Location()); err != nil {
+		if err := fits(nb.svc, p, nb.start, d.cat().Location()); err != nil {
 			return nil, err
 		}
 		nb.profile = p
@@ -400,7 +409,7 @@ func (d *Desk) bookChecked(ctx context.Context, nb *newBooking, profileID string
 	}
 	// Closed days and hours answer without a write.
 	if err := d.o.DB.View(func(tx *bolt.Tx) error {
-		_, err := d.cat.Place(nb.svc, nb.start, nil, "")
+		_, err := d.cat().Place(nb.svc, nb.start, nil, "")
 		return err
 	}); err != nil {
 		return nil, d.placeErr(ctx, err, nb.svc, nb.start, "")
@@ -477,12 +486,12 @@ func (d *Desk) reschedule(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	if r.Profile != "" {
 		if p, err := d.loadProfile(r.Profile, r.Customer, auth.Identity{Role: d.o.StaffRoles[0]}); err == nil {
-			if err := fits(s, p, start, d.cat.Location()); err != nil {
+			if err := fits(s, p, start, d.cat().Location()); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if _, err := d.cat.Place(s, start, nil, ""); err != nil {
+	if _, err := d.cat().Place(s, start, nil, ""); err != nil {
 		return nil, d.placeErr(ctx, err, s, start, r.ID)
 	}
 	if !q.ConfirmOverlap {
@@ -513,11 +522,11 @@ func (d *Desk) reschedule(ctx context.Context, req *svc.Request) (any, error) {
 				return errTaken
 			}
 		}
-		busy, err := busyOn(w.tx, DateOf(start, d.cat.Location()))
+		busy, err := busyOn(w.tx, DateOf(start, d.cat().Location()))
 		if err != nil {
 			return err
 		}
-		res, err := d.cat.Place(s, start, busy, r.ID)
+		res, err := d.cat().Place(s, start, busy, r.ID)
 		if err != nil {
 			taken = err
 			return errTaken
@@ -623,10 +632,10 @@ func (d *Desk) checkIn(ctx context.Context, req *svc.Request) (any, error) {
 		return d.answer(r, req.From)
 	}
 	now := d.now()
-	if DateOf(now, d.cat.Location()) != DateOf(r.Start, d.cat.Location()) {
-		return nil, failf(svc.CodeConflict, ReasonWrongState, "booking %s is on %s; check in on the day", r.ID, DateOf(r.Start, d.cat.Location()))
+	if DateOf(now, d.cat().Location()) != DateOf(r.Start, d.cat().Location()) {
+		return nil, failf(svc.CodeConflict, ReasonWrongState, "booking %s is on %s; check in on the day", r.ID, DateOf(r.Start, d.cat().Location()))
 	}
-	first := d.cat.Stages[0]
+	first := d.cat().Stages[0]
 	out, err := d.mutate(ctx, r.ID, now, func(r *record, now time.Time) (*Change, error) {
 		if r.Status == StatusCheckedIn {
 			return nil, nil

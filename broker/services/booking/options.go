@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,6 +25,7 @@ const (
 	DefaultChangesKept   = 30 * 24 * time.Hour
 	DefaultAlternatives  = 3
 	DefaultPageSize      = 100
+	DefaultMaxClosures   = 100
 )
 
 // Default roles.
@@ -32,6 +34,7 @@ var (
 	DefaultDeskRoles     = []string{"kiosk"}
 	DefaultProgressRoles = []string{"camera"}
 	DefaultFeedRoles     = []string{"cloud"}
+	DefaultAdminRoles    = []string{"admin"}
 )
 
 // DB is the transactional store (broker/store.DB). Update returns once the
@@ -111,8 +114,15 @@ type Options struct {
 	ProgressRoles []string
 	// FeedRoles read the change feed besides staff (default cloud).
 	FeedRoles []string
+	// AdminRoles edit the catalogue, the hours and the closures (default
+	// admin).
+	AdminRoles []string
+	// MaxClosures bounds the closures not yet over (default 100); one more
+	// is answered quota_exceeded.
+	MaxClosures int
 	// Auditor, when set, records every booking staff make, move or
-	// cancel, with the staff member as the actor (broker/audit).
+	// cancel, with the staff member as the actor, and every catalogue and
+	// closure change (broker/audit).
 	Auditor Auditor
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
@@ -121,9 +131,12 @@ type Options struct {
 // Desk is the booking service: it takes bookings at the store's front desk,
 // whoever asks (a kiosk, a customer in the chat, staff, HQ).
 type Desk struct {
-	o   Options
-	cat *Catalog
-	log *slog.Logger
+	o    Options
+	catp atomic.Pointer[Catalog] // the catalogue in force: replaced whole by an edit
+	log  *slog.Logger
+
+	shopMu sync.Mutex                // one catalogue or closure edit at a time
+	shop   atomic.Pointer[shopState] // as stored; nil before OpenShop
 
 	wake chan struct{} // a change may have made something due or publishable
 
@@ -149,7 +162,7 @@ func New(o Options) (*Desk, error) {
 		return nil, errors.New("booking: Options.Seal is required")
 	case o.Catalog == nil:
 		return nil, errors.New("booking: Options.Catalog is required")
-	case o.Tick < 0, o.MaxNotesBytes < 0, o.MaxProfiles < 0, o.ChangesKept < 0, o.Alternatives < 0, o.PageSize < 0:
+	case o.Tick < 0, o.MaxNotesBytes < 0, o.MaxProfiles < 0, o.ChangesKept < 0, o.Alternatives < 0, o.PageSize < 0, o.MaxClosures < 0:
 		return nil, errors.New("booking: limits must not be negative (0 = default)")
 	}
 	if o.Now == nil {
@@ -185,11 +198,23 @@ func New(o Options) (*Desk, error) {
 	if o.FeedRoles == nil {
 		o.FeedRoles = DefaultFeedRoles
 	}
+	if o.AdminRoles == nil {
+		o.AdminRoles = DefaultAdminRoles
+	}
+	if o.MaxClosures == 0 {
+		o.MaxClosures = DefaultMaxClosures
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Desk{o: o, cat: o.Catalog, log: o.Log, wake: make(chan struct{}, 1)}, nil
+	d := &Desk{o: o, log: o.Log, wake: make(chan struct{}, 1)}
+	d.catp.Store(o.Catalog)
+	return d, nil
 }
+
+// cat returns the catalogue in force. An op reads it once where it must
+// stay consistent; an edit swaps it whole.
+func (d *Desk) cat() *Catalog { return d.catp.Load() }
 
 // Register adds the ops to the router. It does no I/O.
 func (d *Desk) Register() error {
@@ -216,6 +241,11 @@ func (d *Desk) Register() error {
 		"presence_start": d.presenceStart,
 		"presence_get":   d.presenceGet,
 		"presence_end":   d.presenceEnd,
+		"catalog_get":    d.catalogGet,
+		"catalog_set":    d.catalogSet,
+		"closure_add":    d.closureAdd,
+		"closure_remove": d.closureRemove,
+		"closure_list":   d.closureList,
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("booking: register: %w", err)

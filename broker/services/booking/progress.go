@@ -24,8 +24,8 @@ func (d *Desk) progress(ctx context.Context, req *svc.Request) (any, error) {
 	if !d.staff(req.From.Role) && !contains(d.o.ProgressRoles, req.From.Role) {
 		return nil, svc.Errorf(svc.CodeForbidden, "progress is posted by staff and cameras")
 	}
-	if !contains(d.cat.Stages, q.Stage) {
-		return nil, svc.Errorf(svc.CodeBadRequest, `"stage" must be one of %v`, d.cat.Stages)
+	if !contains(d.cat().Stages, q.Stage) {
+		return nil, svc.Errorf(svc.CodeBadRequest, `"stage" must be one of %v`, d.cat().Stages)
 	}
 	if err := checkText("note", q.Note, d.o.MaxNotesBytes); err != nil {
 		return nil, err

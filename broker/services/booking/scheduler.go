@@ -37,7 +37,7 @@ func label(ahead time.Duration) string {
 
 // schedule files r's reminders that are still ahead of now.
 func (d *Desk) schedule(w *wtx, r *record, now time.Time) error {
-	for _, ahead := range d.cat.Reminders {
+	for _, ahead := range d.cat().Reminders {
 		due := r.Start.Add(-ahead)
 		if !due.After(now) {
 			continue
@@ -51,7 +51,7 @@ func (d *Desk) schedule(w *wtx, r *record, now time.Time) error {
 
 // unschedule drops r's pending reminders (r as stored before the change).
 func (d *Desk) unschedule(w *wtx, r *record) error {
-	for _, ahead := range d.cat.Reminders {
+	for _, ahead := range d.cat().Reminders {
 		if err := w.due.Delete(dueKey(r.Start.Add(-ahead), r.ID, remindWhat(ahead))); err != nil {
 			return fmt.Errorf("booking: unschedule: %w", err)
 		}
@@ -60,7 +60,7 @@ func (d *Desk) unschedule(w *wtx, r *record) error {
 }
 
 func (d *Desk) scheduleSurvey(w *wtx, r *record, completed time.Time) error {
-	if err := w.due.Put(dueKey(completed.Add(d.cat.SurveyAfter), r.ID, dueSurvey), nil); err != nil {
+	if err := w.due.Put(dueKey(completed.Add(d.cat().SurveyAfter), r.ID, dueSurvey), nil); err != nil {
 		return fmt.Errorf("booking: schedule survey: %w", err)
 	}
 	return nil
@@ -153,7 +153,7 @@ func (d *Desk) fire(w *wtx, key []byte, now time.Time) (func(), error) {
 		}
 		// A shorter reminder already due makes this one stale (the store
 		// was down over it): send only the latest.
-		for _, other := range d.cat.Reminders {
+		for _, other := range d.cat().Reminders {
 			if other < ahead && !r.Start.Add(-other).After(now) {
 				r.Reminded = append(r.Reminded, label(ahead))
 				return nil, d.putBooking(w.bookings, &r)

@@ -29,7 +29,7 @@ func (d *Desk) store(w *wtx, r, old *record) error {
 	if err := d.putBooking(w.bookings, r); err != nil {
 		return err
 	}
-	loc := d.cat.Location()
+	loc := d.cat().Location()
 	day := DateOf(r.Start, loc)
 	if err := w.byday.Put(byDayKey(day, r.Start, r.ID), nil); err != nil {
 		return fmt.Errorf("booking: index day: %w", err)
@@ -41,7 +41,7 @@ func (d *Desk) store(w *wtx, r, old *record) error {
 		return nil
 	}
 	buffer := time.Duration(0)
-	if s, ok := d.cat.Service(r.Service); ok {
+	if s, ok := d.cat().Service(r.Service); ok {
 		buffer = s.Buffer
 	}
 	v := append(ms(r.Start), ms(r.End.Add(buffer))...)
@@ -54,7 +54,7 @@ func (d *Desk) store(w *wtx, r, old *record) error {
 }
 
 func (d *Desk) unindex(w *wtx, r *record) error {
-	day := DateOf(r.Start, d.cat.Location())
+	day := DateOf(r.Start, d.cat().Location())
 	for _, res := range r.Resources {
 		if err := w.busy.Delete(busyKey(day, r.ID, res)); err != nil {
 			return fmt.Errorf("booking: unindex: %w", err)

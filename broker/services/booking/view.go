@@ -60,7 +60,7 @@ func (d *Desk) view(r *record, private bool) (View, error) {
 	v := View{ID: r.ID, Customer: r.Customer, Service: r.Service, Start: d.wireTime(r.Start), End: d.wireTime(r.End),
 		Resources: r.Resources, Status: r.Status, Stage: r.Stage, Profile: r.Profile, Source: r.Source, By: r.By,
 		HQRequest: r.HQRequest, Created: r.Created, Updated: r.Updated, Rev: r.Rev, Surveyed: r.Surveyed}
-	if s, ok := d.cat.Service(r.Service); ok {
+	if s, ok := d.cat().Service(r.Service); ok {
 		v.ServiceName = (*proto.Text)(&s.Name)
 	}
 	for i, p := range r.Progress {

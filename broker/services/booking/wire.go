@@ -150,8 +150,8 @@ func clip(s string) string {
 }
 
 // fmtTime renders a time in the store's zone.
-func (d *Desk) fmtTime(t time.Time) string { return t.In(d.cat.Location()).Format(time.RFC3339) }
+func (d *Desk) fmtTime(t time.Time) string { return t.In(d.cat().Location()).Format(time.RFC3339) }
 
 // wireTime is a time as answers and changes give it: in the store's zone,
 // to the second (it marshals as fmtTime renders it).
-func (d *Desk) wireTime(t time.Time) time.Time { return t.In(d.cat.Location()).Truncate(time.Second) }
+func (d *Desk) wireTime(t time.Time) time.Time { return t.In(d.cat().Location()).Truncate(time.Second) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +69,7 @@ type Assistant struct {
 	handoff *phraseSet
 	urgent  *phraseSet
 	quick   []QuickReply
+	src     atomic.Pointer[hoursSource] // UseHours
 }
 
 // Load builds an Assistant from the bytes of faq.yaml (configs/faq.yaml
@@ -156,6 +158,9 @@ func (a *Assistant) Answer(text, lang string) Reply {
 		return noMatch
 	}
 	answer := in.Answer.In(lang)
+	if h, now := a.sourced(); h != nil && in.ID == IntentOpeningHours {
+		answer = hoursAnswer(h, now(), lang)
+	}
 	if in.Health {
 		answer = strings.TrimRight(answer, "\n") + "\n\n" + a.cfg.HealthNotice.In(lang)
 	}
@@ -181,23 +186,30 @@ func (a *Assistant) pickLang(lang, n string, ws []string) string {
 	return LangEN
 }
 
-// Hours returns the store's business hours.
-func (a *Assistant) Hours() *hours.Hours { return a.hours }
+// Hours returns the store's business hours: the HoursSource's (UseHours)
+// when set, faq.yaml's otherwise.
+func (a *Assistant) Hours() *hours.Hours {
+	if h, _ := a.sourced(); h != nil {
+		return h
+	}
+	return a.hours
+}
 
 // AfterHours returns the automatic reply for a message arriving at t when the
 // store is closed: when staff are back, in the store's local time ("tomorrow
 // at 09:00"). ok is false while the store is open. An empty lang means
 // default_lang.
 func (a *Assistant) AfterHours(t time.Time, lang string) (text string, ok bool) {
-	if a.hours.Open(t) {
+	h := a.Hours()
+	if h.Open(t) {
 		return "", false
 	}
 	lang = a.pickLang(lang, "", nil)
-	next := a.hours.NextOpen(t)
+	next := h.NextOpen(t)
 	if next.IsZero() {
 		return a.cfg.Hours.ReopenUnknown.In(lang), true
 	}
-	return strings.ReplaceAll(a.cfg.Hours.AfterHours.In(lang), "{when}", formatWhen(next, t.In(a.hours.Location()), lang)), true
+	return strings.ReplaceAll(a.cfg.Hours.AfterHours.In(lang), "{when}", formatWhen(next, t.In(h.Location()), lang)), true
 }
 
 // QuickReplies returns the store's saved staff snippets, in file order.

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/hours"
 )
 
 func mustZone(t *testing.T, name string) *time.Location {
@@ -88,5 +91,46 @@ func TestAfterHoursNeverReopens(t *testing.T) {
 	}
 	if got, ok := a.AfterHours(now, "en"); !ok || got != "Closed for now" {
 		t.Errorf("AfterHours = %q, %v", got, ok)
+	}
+}
+
+// hoursNow is a fixed HoursSource: the store's hours as the booking desk
+// would hand them over.
+type hoursNow struct{ h *hours.Hours }
+
+func (s hoursNow) Hours() *hours.Hours { return s.h }
+
+// With UseHours, the opening-hours answer is written from the hours given:
+// weekdays with the same hours grouped, closed days said, closures of the
+// next 60 days listed; the after-hours reply follows the same hours.
+func TestHoursAnswerFromSource(t *testing.T) {
+	a, err := Load(configs.FAQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hours.New(hours.Config{TimeZone: "Asia/Shanghai", Weekly: hours.Weekly{
+		Mon: []string{"10:00-18:00"}, Wed: []string{"10:00-18:00"}, Thu: []string{"10:00-18:00"},
+		Fri: []string{"09:00-12:00", "14:00-20:00"}, Sat: []string{"09:00-20:00"}, Sun: []string{"09:00-20:00"}},
+		Closed: []hours.Closed{{Date: "2026-12-01", Name: "盘点 Stocktaking"}, {Date: "2027-06-01", Name: "far away"}}}, "hours")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 22, 0, 0, 0, h.Location()) // a Monday, closed
+	a.UseHours(hoursNow{h}, func() time.Time { return now })
+	en := a.Answer("What are your opening hours?", "en")
+	want := "Our opening hours:\nMon 10:00–18:00, Tue closed, Wed–Thu 10:00–18:00, Fri 9:00–12:00, 14:00–20:00, Sat–Sun 9:00–20:00.\nClosed: 1 Dec (盘点 Stocktaking).\n"
+	if en.Intent != IntentOpeningHours || !strings.HasPrefix(en.Text, want) {
+		t.Fatalf("en answer:\n%s\nwant prefix:\n%s", en.Text, want)
+	}
+	zh := a.Answer("你们几点开门?", "")
+	if !strings.Contains(zh.Text, "周一 10:00–18:00，周二 休息，周三至周四 10:00–18:00") || !strings.Contains(zh.Text, "近期休息：12月1日（盘点 Stocktaking）") {
+		t.Fatalf("zh answer: %s", zh.Text)
+	}
+	if strings.Contains(zh.Text, "far away") {
+		t.Fatalf("a closure months ahead is listed: %s", zh.Text)
+	}
+	// Tuesday is closed, so the after-hours reply points to Wednesday 10:00.
+	if text, closed := a.AfterHours(now, "en"); !closed || !strings.Contains(text, "Wednesday 25 November at 10:00") {
+		t.Fatalf("after hours: %v %q", closed, text)
 	}
 }

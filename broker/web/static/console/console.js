@@ -25,6 +25,7 @@ import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 import { initFAQ } from './faq.js';
 import { initBookDesk } from '/console/bookdesk.js';
 import { initActivity } from '/console/activity.js';
+import { initShop } from '/console/shop.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -309,6 +310,7 @@ const EVENT_NAMES = {
 
 const i18n = makeI18n(STRINGS, 'storeedge.lang');
 const t = (k, v) => i18n.t(k, v);
+initShop({ getLink: () => link, i18n });
 
 // ---- state ------------------------------------------------------------
 
