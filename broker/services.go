@@ -80,8 +80,12 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
+	if cfg.Chat.CustomerSessionTTL != 0 {
+		b.log.Warn("chat.customer_session_ttl is the older name of chat.customer_login_ttl; rename it in store.yaml",
+			"customer_session_ttl", cfg.Chat.CustomerSessionTTL)
+	}
 	custs, err := customer.New(customer.Options{DB: b.db, PublicURL: cfg.Chat.PublicURL, TokenTTL: cfg.Chat.TokenTTL,
-		SessionTTL: cfg.Chat.CustomerSessionTTL, MaxActiveTokens: cfg.Chat.MaxActiveTokens, PresenceTTL: cfg.Chat.PresenceTTL})
+		SessionTTL: cfg.Chat.LoginTTL(), MaxActiveTokens: cfg.Chat.MaxActiveTokens, PresenceTTL: cfg.Chat.PresenceTTL, Now: cfg.Now})
 	if err != nil {
 		return fmt.Errorf("scan-to-chat: %w", err)
 	}
