@@ -30,6 +30,7 @@ type Config struct {
 	Chat        ChatConfig        `yaml:"chat"`
 	Media       MediaConfig       `yaml:"media"`
 	Booking     BookingConfig     `yaml:"booking"`
+	Customers   CustomersConfig   `yaml:"customers"`
 	Camera      CameraConfig      `yaml:"camera"`
 	Cloud       cloudsync.Config  `yaml:"cloud"`
 
@@ -121,6 +122,13 @@ type ChatConfig struct {
 	// counted): 0 = no limit.
 	CustomerMessagesPerMinute int   `yaml:"customer_messages_per_minute"`
 	CustomerBytesPerDay       int64 `yaml:"customer_bytes_per_day"`
+}
+
+// CustomersConfig bounds customer cards (broker/services/customers).
+type CustomersConfig struct {
+	MaxNotesBytes int `yaml:"max_notes_bytes"`
+	MaxTags       int `yaml:"max_tags"`
+	MaxNames      int `yaml:"max_names"`
 }
 
 // MaxCustomerLoginTTL bounds chat.customer_login_ttl: two years.
@@ -382,6 +390,9 @@ func (c Config) Validate() error {
 	if md.UploadIdleTimeout < time.Minute || md.UploadIdleTimeout > md.UploadTTL || md.CustomerMaxUploads < 1 ||
 		md.CustomerMaxReservedBytes < 1 || md.StaffReserveBytes < 0 || (md.MaxTotalBytes > 0 && md.StaffReserveBytes >= md.MaxTotalBytes) {
 		errs = append(errs, errors.New("media: upload_idle_timeout between 1m and upload_ttl, customer_max_uploads and customer_max_reserved_bytes at least 1, staff_reserve_bytes 0 or more and less than max_total_bytes"))
+	}
+	if cu := c.Customers; cu.MaxNotesBytes < 1 || cu.MaxNotesBytes > 64<<10 || cu.MaxTags < 1 || cu.MaxTags > 200 || cu.MaxNames < 1 || cu.MaxNames > 1000 {
+		errs = append(errs, fmt.Errorf("customers: max_notes_bytes 1-65536 (%d), max_tags 1-200 (%d), max_names 1-1000 (%d)", cu.MaxNotesBytes, cu.MaxTags, cu.MaxNames))
 	}
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {

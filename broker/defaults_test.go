@@ -15,6 +15,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/booking"
 	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/services/chat"
+	"github.com/storeedge/storeedge/broker/services/customers"
 	"github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
@@ -55,6 +56,10 @@ func TestDefaultsAgree(t *testing.T) {
 		"chat.customer_login_ttl": {cfg.Chat.CustomerLoginTTL, customer.DefaultSessionTTL},
 		"chat.max_active_tokens":  {cfg.Chat.MaxActiveTokens, customer.DefaultMaxActiveTokens},
 		"chat.presence_ttl":       {cfg.Chat.PresenceTTL, customer.DefaultPresenceTTL},
+
+		"customers.max_notes_bytes": {cfg.Customers.MaxNotesBytes, customers.DefaultMaxNotesBytes},
+		"customers.max_tags":        {cfg.Customers.MaxTags, customers.DefaultMaxTags},
+		"customers.max_names":       {cfg.Customers.MaxNames, customers.DefaultMaxNames},
 
 		"media.allowed_types":               {cfg.Media.AllowedTypes, ml.AllowedTypes},
 		"media.max_bytes":                   {cfg.Media.MaxBytes, ml.MaxBytes},

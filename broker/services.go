@@ -19,6 +19,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/broker/services/chat/faq"
+	"github.com/storeedge/storeedge/broker/services/customers"
 	mediasvc "github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/cloudsync"
@@ -147,6 +148,15 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		return err
 	} else if n > 0 {
 		b.log.Info("booking: progress notes stored in the clear by an older version are sealed now", "bookings", n)
+	}
+	cust, err := customers.New(customers.Options{DB: b.db, Router: router, Seal: keys, Logins: custs, Bookings: desk, Chat: cs,
+		StaffRoles: cfg.Booking.StaffRoles, MaxNotesBytes: cfg.Customers.MaxNotesBytes, MaxTags: cfg.Customers.MaxTags,
+		MaxNames: cfg.Customers.MaxNames, Now: cfg.Now, Log: b.log})
+	if err != nil {
+		return err
+	}
+	if err := cust.Register(); err != nil {
+		return err
 	}
 	msvc, err := mediasvc.New(mediasvc.Options{Router: router, Media: ms, CanFetch: cs.CanFetch, StaffRoles: cfg.Chat.StaffRoles,
 		CustomerBytes: custBytes, Log: b.log})

@@ -78,6 +78,14 @@ var Ops = []Op{
 	{ServiceCamera, "snapshot", true, CameraRequest{}},
 
 	{ServiceStore, "health", false, nil},
+
+	{ServiceCustomer, "card_get", false, CardRequest{}},
+	{ServiceCustomer, "card_put", true, CardPutRequest{}},
+	{ServiceCustomer, "me_put", true, MePutRequest{}},
+	{ServiceCustomer, "names", false, NamesRequest{}},
+	{ServiceCustomer, "revoke", true, CardRequest{}},
+	{ServiceCustomer, "merge", true, MergeRequest{}},
+	{ServiceCustomer, "forget", true, nil},
 }
 
 // Lookup finds an op.

@@ -108,6 +108,27 @@ func (s *Store) renew(customer string, key []byte, now time.Time) error {
 	return nil
 }
 
+// EndSoon is Revoke for a customer who asked for it herself: her logins
+// are deleted at once (no new connection), but a connection she has open
+// may stay up to grace on the store's clock, long enough to receive the
+// answer to the request that ended them (the ACL stops her grants when
+// her login ends). The change is on disk when EndSoon returns.
+func (s *Store) EndSoon(ctx context.Context, customer string, grace time.Duration) (int, error) {
+	n, err := s.Revoke(ctx, customer)
+	if err != nil {
+		return n, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		if err := s.load(); err != nil {
+			return n, err
+		}
+	}
+	s.active[customer] = s.now().Add(grace)
+	return n, nil
+}
+
 // RenewFailures counts the logins whose renewal could not be written (the
 // login was accepted; its session keeps its old expiry).
 func (s *Store) RenewFailures() uint64 { return s.renewFailed.Load() }
