@@ -141,6 +141,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err != nil {
 		return err
 	}
+	cs.SetPrices(desk)
 	if err := desk.Register(); err != nil {
 		return err
 	}

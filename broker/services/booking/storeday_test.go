@@ -56,6 +56,7 @@ type chatMsg struct {
 	Seq   uint64          `json:"seq"`
 	From  string          `json:"from"`
 	Kind  string          `json:"kind"`
+	Text  string          `json:"text"`
 	Card  json.RawMessage `json:"card"`
 	Media *struct {
 		Hash string `json:"hash"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -137,6 +138,8 @@ type Outbox interface {
 type Service struct {
 	o   Options
 	log *slog.Logger
+	// prices answers price questions (SetPrices; nil = none).
+	prices atomic.Pointer[Prices]
 }
 
 // New validates the options and returns the service; call Register before

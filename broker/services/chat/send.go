@@ -293,7 +293,7 @@ type assistPlan struct {
 }
 
 func (s *Service) planAssist(text, lang string, now time.Time) *assistPlan {
-	p := &assistPlan{reply: s.o.Assistant.Answer(text, lang), lang: lang}
+	p := &assistPlan{reply: s.priceReply(s.o.Assistant.Answer(text, lang), text, lang), lang: lang}
 	if p.lang == "" {
 		p.lang = p.reply.Lang
 	}
