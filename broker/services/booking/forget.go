@@ -87,3 +87,52 @@ func (d *Desk) ForgetCustomer(ctx context.Context, customer string) (bookings, p
 	}
 	return bookings, profiles, nil
 }
+
+// MoveProfiles gives the profiles of customer from to customer into (staff
+// merged two ids of one person): her pets and babies follow her to the id
+// she keeps. Bookings keep the id they were made with. Moving again moves
+// nothing more. Durable when it returns.
+func (d *Desk) MoveProfiles(ctx context.Context, from, into string) (int, error) {
+	if err := checkID("from", from); err != nil {
+		return 0, err
+	}
+	if err := checkID("into", into); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := d.update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		w, err := writable(tx)
+		if err != nil {
+			return err
+		}
+		pp := profileIndex(from, "")
+		var ids []string
+		c := w.ids.Cursor()
+		for k, _ := c.Seek(pp); k != nil && bytes.HasPrefix(k, pp); k, _ = c.Next() {
+			ids = append(ids, string(k[len(pp):]))
+		}
+		for _, id := range ids {
+			rec, err := getProfile(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := w.ids.Delete(profileIndex(from, id)); err != nil {
+				return err
+			}
+			if rec == nil {
+				continue
+			}
+			rec.Customer = into
+			if err := putJSON(w.profiles, []byte(id), rec); err != nil {
+				return err
+			}
+			if err := w.ids.Put(profileIndex(into, id), nil); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

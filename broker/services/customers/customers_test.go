@@ -191,6 +191,9 @@ func TestMerge(t *testing.T) {
 	second, pw2 := s.CustomerCredentials(t, staff, "")
 	storetest.OK(t, staff.Call(t, "customer", "card_put", fmt.Sprintf(`{"customer":%q,"rev":0,"name":"Lin","phone":"","notes":"","tags":["vip"],"consent":false}`, keep)))
 	storetest.OK(t, staff.Call(t, "customer", "card_put", fmt.Sprintf(`{"customer":%q,"rev":0,"name":"Lin (2nd phone)","phone":"139","notes":"second","tags":["dogs"],"consent":false}`, second)))
+	phone2 := s.ConnectAs(t, second, pw2, "phone2", false)
+	storetest.OK(t, phone2.Call(t, "booking", "profile_put", `{"profile":{"kind":"pet","name":"Nuomi","species":"dog","size":"medium"}}`))
+	phone2.Close()
 	var c proto.CardAnswer
 	body := fmt.Sprintf(`{"from":%q,"into":%q}`, second, keep)
 	storetest.OK(t, staff.CallID(t, "customer", "merge", "m1", body)).Decode(t, &c)
@@ -218,10 +221,10 @@ func TestMerge(t *testing.T) {
 	if err != nil || res.StatusCode != 200 || l.Username != keep {
 		t.Fatalf("relogin of the merged phone: %d %+v %v", res.StatusCode, l, err)
 	}
-	phone2 := s.ConnectAs(t, l.Username, l.Password, "phone2", false)
+	phone2 = s.ConnectAs(t, l.Username, l.Password, "phone2", false)
 	storetest.OK(t, phone2.Call(t, "customer", "card_get", `{}`)).Decode(t, &c)
-	if c.Card.Customer != keep || c.Card.Name != "Lin" {
-		t.Fatalf("the second phone's card: %+v", c.Card)
+	if c.Card.Customer != keep || c.Card.Name != "Lin" || len(c.Profiles) != 1 || c.Profiles[0].Name != "Nuomi" {
+		t.Fatalf("the second phone's card and profiles: %+v", c)
 	}
 	storetest.Fails(t, staff.Call(t, "customer", "merge", fmt.Sprintf(`{"from":%q,"into":%q}`, keep, keep)), "bad_request", "")
 }

@@ -11,7 +11,8 @@
 // different one is answered conflict.
 //
 // Merge makes one id an alias of the other rather than moving her
-// conversation, bookings and profiles: every record (messages' senders,
+// conversation and bookings (her profiles do move: they describe her, not
+// a past event): every record (messages' senders,
 // bookings, cards already sent to HQ, the outbox) stays true to what
 // happened, nothing is rewritten across services in a transaction that
 // could half-fail, and the alias is resolved where a name is shown and

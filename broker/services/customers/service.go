@@ -73,6 +73,7 @@ type Logins interface {
 type Bookings interface {
 	CustomerProfiles(customer string) ([]proto.Profile, error)
 	ForgetCustomer(ctx context.Context, customer string) (bookings, profiles int, err error)
+	MoveProfiles(ctx context.Context, from, into string) (int, error)
 }
 
 // Chat is the chat service's side of a customer (chat.Service).
@@ -703,6 +704,13 @@ func (s *Service) merge(ctx context.Context, req *svc.Request) (any, error) {
 			return nil, svc.Errorf(svc.CodeConflict, "%v", err)
 		}
 		return nil, svc.FromCommit("customer", err)
+	}
+	// Her pets and babies follow her to the kept id (her bookings keep
+	// the id they were made with).
+	if s.o.Bookings != nil {
+		if _, err := s.o.Bookings.MoveProfiles(ctx, q.From, q.Into); err != nil {
+			return nil, svc.FromCommit("customer", err)
+		}
 	}
 	s.audit(ctx, req, "customer.merge", q.From+">"+q.Into, before, after)
 	return proto.CardAnswer{Card: after, Profiles: []proto.Profile{}}, nil

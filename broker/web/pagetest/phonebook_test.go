@@ -125,3 +125,38 @@ func TestPhoneBooksAndComesBack(t *testing.T) {
 		}
 	}
 }
+
+// Staff merge the customer of an open phone page into another id (the same
+// person's other phone): the page carries on as that id. Then the store's
+// clock passes the login's 180 days without a visit: the page asks her, in
+// plain words, to scan the code again.
+func TestPhonePageMergedThenExpired(t *testing.T) {
+	s := startWebStore(t)
+	tablet := s.Connect(t, storetest.Device{ID: "tablet-1", Role: "chat-tablet"}, "qr")
+	staff := s.Connect(t, storetest.Device{ID: "staff-anna", Role: "staff"}, "console")
+	b := browsertest.New(t, browsertest.Phone())
+	browsertest.Navigate(t, b, chatURL(t, s, tablet))
+	browsertest.WaitJS(t, b, `chatView.state === 'ready' && chatView.status === 'online'`, 10*time.Second, showChat)
+	second := browsertest.Eval[string](t, b, `chatView.customer`)
+	kept, _ := s.CustomerCredentials(t, staff, "")
+
+	storetest.OK(t, staff.Call(t, "customer", "merge", fmt.Sprintf(`{"from":%q,"into":%q}`, second, kept)))
+	// The page reloads itself as the kept id: wait across the reload.
+	want := fmt.Sprintf(`window.chatView && chatView.customer === %q && chatView.state === 'ready' && chatView.status === 'online'`, kept)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := browsertest.Until(b, want, time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the merged page is not %s 15 s later: %s", kept, browsertest.Eval[string](t, b, showChat))
+		}
+	}
+
+	s.Advance(181 * 24 * time.Hour)
+	browsertest.WaitJS(t, b, `chatView.state === 'gate' && chatView.gate === 'loginExpired'`, 15*time.Second, showChat)
+	if msg := browsertest.Eval[string](t, b, `document.getElementById('gate-msg').textContent`); !strings.Contains(msg, "scan the code at the store") {
+		t.Errorf("the page says %q", msg)
+	}
+	shot(t, b, "login-ended")
+}

@@ -1140,6 +1140,16 @@ async function connectAs(l, asked) {
   outbox = new Outbox('storeedge.chat.outbox.' + view.customer);
   link = new StoreLink({ username: l.username, password: l.password, suffix: 'chat-' + newId().slice(-8).toLowerCase() });
   window.__storeLink = link;
+  // Refused on a reconnect: the login was revoked or ended, or staff merged
+  // this customer into another id (then the same password is that id's
+  // login, and the page starts again as her).
+  link.onLoginRefused(async () => {
+    link.close();
+    const nl = await relogin(l);
+    if (nl) { location.reload(); return; }
+    forgetLogin();
+    showGate('loginExpired');
+  });
   link.onStatus((s) => {
     view.status = s;
     render();
