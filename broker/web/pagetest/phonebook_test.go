@@ -49,6 +49,11 @@ func TestPhoneBooksAndComesBack(t *testing.T) {
 		t.Helper()
 		browsertest.Eval[bool](t, b, fmt.Sprintf(`(() => { const s = document.getElementById(%q); s.value = %q; s.dispatchEvent(new Event('change')); return s.value === %q; })()`, id, value, value))
 	}
+	// Her dog, added on the page and picked for the booking.
+	run(t, b, chromedp.Click(chromedp.CSS("#add-profile summary")), chromedp.SendKeys(chromedp.ID("p-name"), "Dou"),
+		chromedp.Click(chromedp.ID("p-save")))
+	browsertest.WaitJS(t, b, `chatView.profiles.length === 1 && chatView.profiles[0].name === 'Dou' && chatView.bookProfile === chatView.profiles[0].id && document.getElementById('book-profile').value === chatView.bookProfile`, 10*time.Second, showChat)
+	dou := browsertest.Eval[string](t, b, `chatView.bookProfile`)
 	pick("book-service", "dog-bath")
 	pick("book-date", "2026-11-26")
 	ten := "2026-11-26T10:00:00+08:00"
@@ -61,7 +66,7 @@ func TestPhoneBooksAndComesBack(t *testing.T) {
 		Booking proto.Booking `json:"booking"`
 	}
 	storetest.OK(t, staff.Call(t, "booking", "get", fmt.Sprintf(`{"booking":%q}`, id))).Decode(t, &got)
-	if got.Booking.Customer != me || got.Booking.Service != "dog-bath" || got.Booking.Start.Format(time.RFC3339) != ten || got.Booking.Source != "chat" {
+	if got.Booking.Customer != me || got.Booking.Service != "dog-bath" || got.Booking.Start.Format(time.RFC3339) != ten || got.Booking.Source != "chat" || got.Booking.Profile != dou {
 		t.Fatalf("the store's booking: %+v", got.Booking)
 	}
 

@@ -52,6 +52,22 @@ export const BOOK_STRINGS = {
     forgetYes: 'Yes, forget me',
     forgotten: 'Done: the store has erased your messages, details and profiles. To chat again, scan the code at the store.',
     forgetFailed: 'That did not work ({code}). Please try again.',
+    addProfile: 'Add a pet or baby',
+    profileKind: 'Pet or baby',
+    kindPet: 'Pet',
+    kindBaby: 'Baby',
+    profileName: 'Name',
+    profileSpecies: 'Dog or cat',
+    profileSize: 'Size',
+    profileBirth: 'Date of birth',
+    profileSave: 'Add',
+    profileAdded: 'Added {name}; this booking is for {name}.',
+    profileFailed: 'Not added ({code}): {message}',
+    dog: 'Dog',
+    cat: 'Cat',
+    small: 'Small',
+    medium: 'Medium',
+    large: 'Large',
   },
   zh: {
     tabBook: '预约',
@@ -92,6 +108,22 @@ export const BOOK_STRINGS = {
     forgetYes: '确认删除',
     forgotten: '已完成：门店已删除您的聊天记录、资料和档案。如需再次咨询，请在门店扫码。',
     forgetFailed: '操作未成功（{code}），请重试。',
+    addProfile: '添加宠物或宝宝',
+    profileKind: '宠物或宝宝',
+    kindPet: '宠物',
+    kindBaby: '宝宝',
+    profileName: '名字',
+    profileSpecies: '狗狗或猫咪',
+    profileSize: '体型',
+    profileBirth: '出生日期',
+    profileSave: '添加',
+    profileAdded: '已添加 {name}，本次预约为 {name} 预约。',
+    profileFailed: '添加未成功（{code}）：{message}',
+    dog: '狗狗',
+    cat: '猫咪',
+    small: '小型',
+    medium: '中型',
+    large: '大型',
   },
 };
 
@@ -338,6 +370,31 @@ export function setupBooking(ctx) {
   $('book-profile').addEventListener('change', (e) => { view.bookProfile = e.target.value; });
   $('book-date').addEventListener('change', (e) => { view.bookDate = e.target.value; say(null); loadSlots(); });
   $('stop-moving').addEventListener('click', () => { view.moving = null; say(null); loadSlots(); });
+
+  const kind = () => ($('pkind-baby').checked ? 'baby' : 'pet');
+  for (const id of ['pkind-pet', 'pkind-baby']) {
+    $(id).addEventListener('change', () => {
+      $('pet-fields').hidden = kind() !== 'pet';
+      $('baby-fields').hidden = kind() !== 'baby';
+    });
+  }
+  $('profile-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const p = { kind: kind(), name: $('p-name').value.trim() };
+    if (p.kind === 'pet') Object.assign(p, { species: $('p-species').value, size: $('p-size').value });
+    else p.birth_date = $('p-birth').value;
+    try {
+      const a = await ctx.link().call('booking', 'profile_put', { profile: p });
+      view.profiles = view.profiles.concat([a.profile]);
+      view.bookProfile = a.profile.id;
+      $('p-name').value = '';
+      $('add-profile').open = false;
+      say('profileAdded', { name: a.profile.name });
+      render();
+    } catch (err) {
+      $('p-msg').textContent = t('profileFailed', { code: err.code || 'error', message: err.message || '' });
+    }
+  });
 
   $('me-form').addEventListener('submit', async (e) => {
     e.preventDefault();
