@@ -167,6 +167,9 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := b.metrics.Register(quotaCollector{limiters: []*quota.Limiter{custMsgs, custBytes}, media: msvc}); err != nil {
 		return err
 	}
+	if err := b.metrics.Register(customerCollector{custs}); err != nil {
+		return err
+	}
 	if err := cs.Register(); err != nil {
 		return err
 	}
