@@ -34,6 +34,9 @@ func TestPhoneBooksAndComesBack(t *testing.T) {
 	// A price question before opening (08:00) gets the price.
 	typeAndSend(t, b, "How much is a dog bath?")
 	browsertest.WaitJS(t, b, `chatView.messages.some(m => m.from === 'assistant' && m.auto && m.text.includes('¥88'))`, 10*time.Second, showChat)
+	// Times are the store's (08:00 in Shanghai), not the browser's zone.
+	browsertest.WaitJS(t, b, `[...document.querySelectorAll('#messages .meta time')].every(e => e.textContent.startsWith('08:00'))`, 10*time.Second,
+		`[...document.querySelectorAll('#messages .meta time')].map(e => e.textContent).join(',')`)
 	shot(t, b, "price")
 
 	// Book: hours, services with prices, free times of Thursday.

@@ -391,10 +391,21 @@ function showGate(key) {
 
 // ---- rendering -------------------------------------------------------
 
+// fmtTime shows an instant on the store's clock (its time zone comes with
+// the catalogue), whatever zone the phone is set to; the phone's own zone
+// until the catalogue is read.
 function fmtTime(ts) {
   const d = new Date(ts);
   if (isNaN(d)) return '';
-  return d.toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', { hour: '2-digit', minute: '2-digit' });
+  const opts = { hour: '2-digit', minute: '2-digit' };
+  const tz = view.catalogue && view.catalogue.time_zone;
+  if (tz) opts.timeZone = tz;
+  try {
+    return d.toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', opts);
+  } catch (e) { // a zone this browser does not know
+    delete opts.timeZone;
+    return d.toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', opts);
+  }
 }
 
 // fmtDateTime shows a booking's time as the store wrote it: on the
@@ -634,7 +645,7 @@ function renderMessages() {
   const want = [];
   for (const m of view.messages) {
     if (hiddenMessage(m)) continue;
-    const sig = JSON.stringify([i18n.lang, m.recalled, ticksOf(m), canRecall(m), m.card && m.card.type === 'survey' ? view.bookings.map((b) => b.surveyed) : 0]);
+    const sig = JSON.stringify([i18n.lang, view.catalogue && view.catalogue.time_zone, m.recalled, ticksOf(m), canRecall(m), m.card && m.card.type === 'survey' ? view.bookings.map((b) => b.surveyed) : 0]);
     want.push({ key: 's' + m.seq, sig, make: () => renderMessage(m) });
   }
   for (const p of view.pending) {
