@@ -87,6 +87,24 @@ func TestPhoneBooksAndComesBack(t *testing.T) {
 		t.Fatalf("after the move: %+v", got.Booking)
 	}
 
+	// A second visit at 15:00, then cancelled from My bookings.
+	run(t, b, chromedp.Click(chromedp.ID("tab-book")))
+	three := "2026-11-26T15:00:00+08:00"
+	browsertest.WaitJS(t, b, fmt.Sprintf(`!chatView.moving && !!document.querySelector('#slots button[data-start=%q]')`, three), 10*time.Second, showChat)
+	run(t, b, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#slots button[data-start="%s"]`, three))))
+	browsertest.WaitJS(t, b, fmt.Sprintf(`chatView.bookMsg && chatView.bookMsg.key === 'bookDone' && chatView.lastBooked !== %q`, id), 10*time.Second, showChat)
+	second := browsertest.Eval[string](t, b, `chatView.lastBooked`)
+	run(t, b, chromedp.Click(chromedp.ID("tab-bookings")))
+	browsertest.WaitJS(t, b, fmt.Sprintf(`!!document.querySelector('.cancel-visit[data-booking=%q]')`, second), 10*time.Second, showChat)
+	run(t, b, chromedp.Click(chromedp.CSS(fmt.Sprintf(`.cancel-visit[data-booking="%s"]`, second))))
+	browsertest.WaitJS(t, b, `document.getElementById('confirm').open`, 5*time.Second)
+	run(t, b, chromedp.Click(chromedp.ID("confirm-yes")))
+	browsertest.WaitJS(t, b, `chatView.notice === 'cancelled'`, 10*time.Second, showChat)
+	storetest.OK(t, staff.Call(t, "booking", "get", fmt.Sprintf(`{"booking":%q}`, second))).Decode(t, &got)
+	if got.Booking.Status != proto.StatusCancelled {
+		t.Fatalf("the cancelled visit: %+v", got.Booking)
+	}
+
 	// Two days later (the store's clock) she opens the page again: the
 	// same customer, her messages, her booking.
 	s.Advance(48 * time.Hour)
