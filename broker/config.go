@@ -31,6 +31,7 @@ type Config struct {
 	Chat        ChatConfig        `yaml:"chat"`
 	Media       MediaConfig       `yaml:"media"`
 	Booking     BookingConfig     `yaml:"booking"`
+	Customers   CustomersConfig   `yaml:"customers"`
 	Camera      CameraConfig      `yaml:"camera"`
 	Cloud       cloudsync.Config  `yaml:"cloud"`
 	Setup       SetupConfig       `yaml:"setup"`
@@ -127,17 +128,22 @@ type ServicesConfig struct {
 
 // ChatConfig configures consultations (broker/services/chat) and scan-to-chat.
 type ChatConfig struct {
-	RecallWindow       time.Duration `yaml:"recall_window"`
-	MaxBodyBytes       int           `yaml:"max_body_bytes"`
-	PageSize           int           `yaml:"page_size"`
-	MaxMembers         int           `yaml:"max_members"`
-	StaffRoles         []string      `yaml:"staff_roles"`
-	AssignedOnlyRoles  []string      `yaml:"assigned_only_roles"`
-	SessionRoles       []string      `yaml:"session_roles"`
-	CustomerRole       string        `yaml:"customer_role"`
-	FAQFile            string        `yaml:"faq_file"`
-	PublicURL          string        `yaml:"public_url"`
-	TokenTTL           time.Duration `yaml:"token_ttl"`
+	RecallWindow      time.Duration `yaml:"recall_window"`
+	MaxBodyBytes      int           `yaml:"max_body_bytes"`
+	PageSize          int           `yaml:"page_size"`
+	MaxMembers        int           `yaml:"max_members"`
+	StaffRoles        []string      `yaml:"staff_roles"`
+	AssignedOnlyRoles []string      `yaml:"assigned_only_roles"`
+	SessionRoles      []string      `yaml:"session_roles"`
+	CustomerRole      string        `yaml:"customer_role"`
+	FAQFile           string        `yaml:"faq_file"`
+	PublicURL         string        `yaml:"public_url"`
+	TokenTTL          time.Duration `yaml:"token_ttl"`
+	// CustomerLoginTTL: how long a phone's customer login lasts after it
+	// was last used (each connection renews it).
+	CustomerLoginTTL time.Duration `yaml:"customer_login_ttl"`
+	// CustomerSessionTTL is the older name of CustomerLoginTTL, for
+	// store.yaml files written before; when set (not 0) it is used instead.
 	CustomerSessionTTL time.Duration `yaml:"customer_session_ttl"`
 	MaxActiveTokens    int           `yaml:"max_active_tokens"`
 	// Who is at a shared device (kiosk, chat tablet), and who may resume
@@ -150,6 +156,25 @@ type ChatConfig struct {
 	// counted): 0 = no limit.
 	CustomerMessagesPerMinute int   `yaml:"customer_messages_per_minute"`
 	CustomerBytesPerDay       int64 `yaml:"customer_bytes_per_day"`
+}
+
+// CustomersConfig bounds customer cards (broker/services/customers).
+type CustomersConfig struct {
+	MaxNotesBytes int `yaml:"max_notes_bytes"`
+	MaxTags       int `yaml:"max_tags"`
+	MaxNames      int `yaml:"max_names"`
+}
+
+// MaxCustomerLoginTTL bounds chat.customer_login_ttl: two years.
+const MaxCustomerLoginTTL = 730 * 24 * time.Hour
+
+// LoginTTL is the customer login TTL in force: customer_session_ttl when a
+// store.yaml still sets that older name, else customer_login_ttl.
+func (c ChatConfig) LoginTTL() time.Duration {
+	if c.CustomerSessionTTL != 0 {
+		return c.CustomerSessionTTL
+	}
+	return c.CustomerLoginTTL
 }
 
 // MediaConfig bounds the photos, voice notes and clips the store keeps.
@@ -377,8 +402,11 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("services: workers and queue_size at least 1, answer_ttl at least 1m, handler_timeout at least 1s"))
 	}
 	if ch.RecallWindow < 0 || ch.MaxBodyBytes < 1 || ch.PageSize < 1 || ch.MaxMembers < 2 || ch.TokenTTL < time.Minute ||
-		ch.CustomerSessionTTL < time.Minute || ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 || len(ch.FAQRoles) == 0 {
-		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl and customer_session_ttl at least 1m, customer_role, staff_roles and faq_roles set"))
+		ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 || len(ch.FAQRoles) == 0 {
+		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl at least 1m, customer_role, staff_roles and faq_roles set"))
+	}
+	if l := ch.LoginTTL(); l < time.Minute || l > MaxCustomerLoginTTL {
+		errs = append(errs, fmt.Errorf("chat.customer_login_ttl %v: from 1m to %v (730 days)", l, MaxCustomerLoginTTL))
 	}
 	if ch.PresenceTTL < time.Minute || ch.PresenceTTL > 8*time.Hour {
 		errs = append(errs, fmt.Errorf("chat.presence_ttl %v: from 1m to 8h", ch.PresenceTTL))
@@ -396,6 +424,9 @@ func (c Config) Validate() error {
 	if md.UploadIdleTimeout < time.Minute || md.UploadIdleTimeout > md.UploadTTL || md.CustomerMaxUploads < 1 ||
 		md.CustomerMaxReservedBytes < 1 || md.StaffReserveBytes < 0 || (md.MaxTotalBytes > 0 && md.StaffReserveBytes >= md.MaxTotalBytes) {
 		errs = append(errs, errors.New("media: upload_idle_timeout between 1m and upload_ttl, customer_max_uploads and customer_max_reserved_bytes at least 1, staff_reserve_bytes 0 or more and less than max_total_bytes"))
+	}
+	if cu := c.Customers; cu.MaxNotesBytes < 1 || cu.MaxNotesBytes > 64<<10 || cu.MaxTags < 1 || cu.MaxTags > 200 || cu.MaxNames < 1 || cu.MaxNames > 1000 {
+		errs = append(errs, fmt.Errorf("customers: max_notes_bytes 1-65536 (%d), max_tags 1-200 (%d), max_names 1-1000 (%d)", cu.MaxNotesBytes, cu.MaxTags, cu.MaxNames))
 	}
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {

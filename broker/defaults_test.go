@@ -16,6 +16,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/booking"
 	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/services/chat"
+	"github.com/storeedge/storeedge/broker/services/customers"
 	"github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
@@ -49,13 +50,17 @@ func TestDefaultsAgree(t *testing.T) {
 		"chat.assigned_only_roles": {cfg.Chat.AssignedOnlyRoles, []string(nil)},
 		// chat: session roles default to chat-tablet and the staff roles,
 		// resume roles to the staff roles.
-		"chat.session_roles":        {cfg.Chat.SessionRoles, append([]string{"chat-tablet"}, chat.DefaultStaffRoles...)},
-		"chat.resume_roles":         {cfg.Chat.ResumeRoles, chat.DefaultStaffRoles},
-		"chat.customer_role":        {cfg.Chat.CustomerRole, auth.DefaultCustomerRole},
-		"chat.token_ttl":            {cfg.Chat.TokenTTL, customer.DefaultTokenTTL},
-		"chat.customer_session_ttl": {cfg.Chat.CustomerSessionTTL, customer.DefaultSessionTTL},
-		"chat.max_active_tokens":    {cfg.Chat.MaxActiveTokens, customer.DefaultMaxActiveTokens},
-		"chat.presence_ttl":         {cfg.Chat.PresenceTTL, customer.DefaultPresenceTTL},
+		"chat.session_roles":      {cfg.Chat.SessionRoles, append([]string{"chat-tablet"}, chat.DefaultStaffRoles...)},
+		"chat.resume_roles":       {cfg.Chat.ResumeRoles, chat.DefaultStaffRoles},
+		"chat.customer_role":      {cfg.Chat.CustomerRole, auth.DefaultCustomerRole},
+		"chat.token_ttl":          {cfg.Chat.TokenTTL, customer.DefaultTokenTTL},
+		"chat.customer_login_ttl": {cfg.Chat.CustomerLoginTTL, customer.DefaultSessionTTL},
+		"chat.max_active_tokens":  {cfg.Chat.MaxActiveTokens, customer.DefaultMaxActiveTokens},
+		"chat.presence_ttl":       {cfg.Chat.PresenceTTL, customer.DefaultPresenceTTL},
+
+		"customers.max_notes_bytes": {cfg.Customers.MaxNotesBytes, customers.DefaultMaxNotesBytes},
+		"customers.max_tags":        {cfg.Customers.MaxTags, customers.DefaultMaxTags},
+		"customers.max_names":       {cfg.Customers.MaxNames, customers.DefaultMaxNames},
 
 		"media.allowed_types":               {cfg.Media.AllowedTypes, ml.AllowedTypes},
 		"media.max_bytes":                   {cfg.Media.MaxBytes, ml.MaxBytes},
@@ -126,6 +131,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"chat.faq_file":                     "a file the broker reads",
 		"chat.faq_roles":                    "the broker registers the FAQ ops with them; faqstore has no default",
 		"chat.public_url":                   "the box's address; scan-to-chat requires one",
+		"chat.customer_session_ttl":         "the older name of customer_login_ttl, read only when a file sets it",
 		"chat.customer_messages_per_minute": "the broker builds the limiter; chat: none = no bound",
 		"chat.customer_bytes_per_day":       "the broker builds the limiter; chat: none = no bound",
 		"booking.services_file":             "a file the broker reads",

@@ -66,6 +66,10 @@ func TestCustomerFloodStoppedByDefaults(t *testing.T) {
 	if want := `storeedge_quota_refused_total{limit="messages_per_minute"} 10`; !strings.Contains(string(body), want) {
 		t.Fatalf("/metrics lacks %s", want)
 	}
+	// Her logins renewed as she used them, none failed to.
+	if want := "storeedge_customer_login_renew_failed_total 0"; !strings.Contains(string(body), want) {
+		t.Fatalf("/metrics lacks %s", want)
+	}
 }
 
 // The default database cap holds all media with room for the rest, and the

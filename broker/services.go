@@ -21,6 +21,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/broker/services/chat/faq"
 	"github.com/storeedge/storeedge/broker/services/chat/faqstore"
+	"github.com/storeedge/storeedge/broker/services/customers"
 	mediasvc "github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/settings"
 	"github.com/storeedge/storeedge/broker/setup"
@@ -105,8 +106,12 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
+	if cfg.Chat.CustomerSessionTTL != 0 {
+		b.log.Warn("chat.customer_session_ttl is the older name of chat.customer_login_ttl; rename it in store.yaml",
+			"customer_session_ttl", cfg.Chat.CustomerSessionTTL)
+	}
 	custs, err := customer.New(customer.Options{DB: b.db, PublicURL: cfg.Chat.PublicURL, TokenTTL: cfg.Chat.TokenTTL,
-		SessionTTL: cfg.Chat.CustomerSessionTTL, MaxActiveTokens: cfg.Chat.MaxActiveTokens, PresenceTTL: cfg.Chat.PresenceTTL})
+		SessionTTL: cfg.Chat.LoginTTL(), MaxActiveTokens: cfg.Chat.MaxActiveTokens, PresenceTTL: cfg.Chat.PresenceTTL, Now: cfg.Now})
 	if err != nil {
 		return fmt.Errorf("scan-to-chat: %w", err)
 	}
@@ -182,6 +187,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		return err
 	}
 	assistant.UseHours(desk, cfg.Now)
+	cs.SetPrices(desk)
 	if err := desk.Register(); err != nil {
 		return err
 	}
@@ -190,12 +196,24 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	} else if n > 0 {
 		b.log.Info("booking: progress notes stored in the clear by an older version are sealed now", "bookings", n)
 	}
+	cust, err := customers.New(customers.Options{DB: b.db, Router: router, Seal: keys, Logins: custs, Bookings: desk, Chat: cs,
+		StaffRoles: cfg.Booking.StaffRoles, MaxNotesBytes: cfg.Customers.MaxNotesBytes, MaxTags: cfg.Customers.MaxTags,
+		MaxNames: cfg.Customers.MaxNames, Auditor: auditLog, Now: cfg.Now, Log: b.log})
+	if err != nil {
+		return err
+	}
+	if err := cust.Register(); err != nil {
+		return err
+	}
 	msvc, err := mediasvc.New(mediasvc.Options{Router: router, Media: ms, CanFetch: cs.CanFetch, StaffRoles: cfg.Chat.StaffRoles,
 		CustomerBytes: custBytes, Log: b.log})
 	if err != nil {
 		return err
 	}
 	if err := b.metrics.Register(quotaCollector{limiters: []*quota.Limiter{custMsgs, custBytes}, media: msvc}); err != nil {
+		return err
+	}
+	if err := b.metrics.Register(customerCollector{custs}); err != nil {
 		return err
 	}
 	if err := cs.Register(); err != nil {

@@ -255,6 +255,15 @@ type Catalogue struct {
 	Services    []Service `json:"services"`
 	Stages      []string  `json:"stages"`
 	TimeZone    string    `json:"time_zone"`
+	// Week is the opening hours of the next seven days, today first.
+	Week []DayHours `json:"week,omitempty"`
+}
+
+// DayHours is one day's opening hours in the store's zone: Open holds
+// intervals "09:30-21:00"; none means closed.
+type DayHours struct {
+	Date string   `json:"date"`
+	Open []string `json:"open"`
 }
 
 // Slot is a bookable time, as availability and a conflict's alternatives

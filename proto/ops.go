@@ -90,6 +90,14 @@ var Ops = []Op{
 	{ServiceStore, "faq_try", false, StoreFAQTryRequest{}},
 
 	{ServiceAdmin, OpAuditList, false, AuditListRequest{}},
+
+	{ServiceCustomer, "card_get", false, CardRequest{}},
+	{ServiceCustomer, "card_put", true, CardPutRequest{}},
+	{ServiceCustomer, "me_put", true, MePutRequest{}},
+	{ServiceCustomer, "names", false, NamesRequest{}},
+	{ServiceCustomer, "revoke", true, CardRequest{}},
+	{ServiceCustomer, "merge", true, MergeRequest{}},
+	{ServiceCustomer, "forget", true, nil},
 }
 
 // Lookup finds an op.

@@ -7,6 +7,8 @@ const (
 	ServiceMedia   = "media"
 	ServiceCamera  = "camera"
 	ServiceStore   = "store" // the store's own ops (health)
+	// ServiceCustomer: customer cards, logins, merges and "forget me".
+	ServiceCustomer = "customer"
 )
 
 // Topics and topic filters.

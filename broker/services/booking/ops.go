@@ -61,7 +61,7 @@ func (d *Desk) services(_ context.Context, req *svc.Request) (any, error) {
 		out = append(out, it)
 	}
 	return proto.Catalogue{Services: out, TimeZone: d.cat().Location().String(),
-		Stages: d.cat().Stages, HorizonDays: d.cat().HorizonDays}, nil
+		Stages: d.cat().Stages, HorizonDays: d.cat().HorizonDays, Week: d.week()}, nil
 }
 
 // availability answers the free starts of a service on one or more days.

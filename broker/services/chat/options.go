@@ -140,6 +140,8 @@ type Service struct {
 	log *slog.Logger
 	// faq is the assistant in use: Options.Assistant until SetAssistant.
 	faq atomic.Pointer[faq.Assistant]
+	// prices answers price questions (SetPrices; nil = none).
+	prices atomic.Pointer[Prices]
 }
 
 // New validates the options and returns the service; call Register before

@@ -112,7 +112,7 @@ func (s *Service) sendChecked(ctx context.Context, req *svc.Request, r sendReq, 
 	now := s.now()
 	var plan *assistPlan
 	if a := s.assistant(); !staff && r.Kind == KindText && kind == ConvDirect && a != nil {
-		plan = planAssist(a, b.Text, r.Lang, now)
+		plan = s.planAssist(a, b.Text, r.Lang, now)
 	}
 	var wrote []stored
 	var flagged bool
@@ -295,8 +295,8 @@ type assistPlan struct {
 	faq *faq.Assistant
 }
 
-func planAssist(a *faq.Assistant, text, lang string, now time.Time) *assistPlan {
-	p := &assistPlan{faq: a, reply: a.Answer(text, lang), lang: lang}
+func (s *Service) planAssist(a *faq.Assistant, text, lang string, now time.Time) *assistPlan {
+	p := &assistPlan{faq: a, reply: s.priceReply(a.Answer(text, lang), text, lang), lang: lang}
 	if p.lang == "" {
 		p.lang = p.reply.Lang
 	}

@@ -448,6 +448,23 @@ func (s *Store) ConnectAs(t testing.TB, username, password, suffix string, persi
 	return c
 }
 
+// TryConnectAs is ConnectAs that answers a refused login with the error
+// instead of failing the test (a login that has ended, was revoked, …).
+func (s *Store) TryConnectAs(t testing.TB, username, password, suffix string) (*Client, error) {
+	t.Helper()
+	c := &Client{s: s, ID: username, Username: username, username: username, password: password,
+		wait: map[string]chan []byte{}, more: make(chan struct{})}
+	if suffix != "" {
+		c.ID += ":" + suffix
+	}
+	if err := c.dial(true); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.close() })
+	c.Subscribe(t, "reply/"+c.ID+"/#")
+	return c, nil
+}
+
 func (c *Client) dial(first bool) error {
 	conn, err := net.Dial("tcp", c.s.Addr)
 	if err != nil {
@@ -510,6 +527,9 @@ func (c *Client) close() {
 		_ = pc.Disconnect(&paho.Disconnect{})
 	}
 }
+
+// Close disconnects the client (a phone put away).
+func (c *Client) Close() { c.close() }
 
 // Reconnect connects again after the store restarted (a persistent client
 // resumes its session; others subscribe again to what they had).

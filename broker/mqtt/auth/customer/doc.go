@@ -9,7 +9,9 @@
 //  2. The customer's phone scans the code and opens the page, which POSTs
 //     {"token": "…"} to Handler. Redeem consumes the token (once, before it
 //     expires) and answers with an MQTT login: username = customer id,
-//     password = a new random session secret, valid for Options.SessionTTL.
+//     password = a new random session secret, valid for Options.SessionTTL
+//     since it was last used: each login renews it (the phone keeps it, and
+//     a customer who comes back is the same customer). Revoke ends it.
 //  3. The broker's authenticator checks that login with VerifyCustomer, and
 //     its ACL asks CustomerActive whether the customer still holds a session.
 //  4. Sweep deletes expired tokens and sessions; call it now and then.
@@ -44,6 +46,8 @@
 //	                                                       code (sha256),
 //	                                                       code_expires,
 //	                                                       customer, until)
+//	customer_aliases   merged customer id               → the id it was merged
+//	                                                       into (Merge)
 //
 // A redeemed token is kept (marked) until it expires, so a replay is told
 // ErrUsed rather than ErrNotFound.

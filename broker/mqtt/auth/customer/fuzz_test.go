@@ -10,25 +10,34 @@ import (
 )
 
 // FuzzParseRequest: decoding a redeem body never panics, accepts only valid
-// JSON with a non-empty token, and agrees with a plain decode.
+// JSON with a non-empty token (or, without one, a username and password),
+// and agrees with a plain decode.
 func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"token":"abc"}`, `{"token":""}`, `{}`, `null`, `[]`, `{"token":5}`,
 		`{"token":"a","token":"b"}`, `{"token":"\u0000"}`, `{"token":"a"} x`,
 		`{"TOKEN":"a"}`, `{"token":"` + strings.Repeat("A", 43) + `"}`, "\xff",
+		`{"username":"cust-abcd","password":"x"}`, `{"username":"cust-abcd"}`, `{"token":"","username":"u","password":"p"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		tok, err := parseRequest(body)
+		req, err := parseRequest(body)
 		if err != nil {
-			if tok != "" {
-				t.Fatalf("error %v with token %q", err, tok)
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted %q", body)
+		}
+		if req.Token == nil {
+			if req.Username == "" || req.Password == "" {
+				t.Fatalf("accepted %q without a token or a whole login", body)
 			}
 			return
 		}
-		if tok == "" || !json.Valid(body) {
-			t.Fatalf("accepted %q as token %q", body, tok)
+		tok := *req.Token
+		if tok == "" {
+			t.Fatalf("accepted %q with an empty token", body)
 		}
 		var plain struct{ Token string }
 		if json.Unmarshal(body, &plain) != nil || plain.Token != tok {

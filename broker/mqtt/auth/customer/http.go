@@ -25,6 +25,9 @@ const (
 
 type redeemRequest struct {
 	Token *string `json:"token"`
+	// A phone whose id was merged into another: its old login.
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 type redeemResponse struct {
@@ -50,6 +53,11 @@ var errBadRequest = errors.New("customer: bad request")
 //	POST {"token":"…"}  (JSON, at most MaxRequestBytes)
 //	200 {"customer":"cust-…","username":"cust-…","password":"…","expires":"RFC 3339"}
 //
+// A phone whose customer id staff merged into another sends its old login
+// instead, {"username":"cust-old","password":"…"}, and gets the same
+// answer for the id it was merged into (404 not_found when it was not
+// merged or the login has ended).
+//
 // Errors carry {"error":{"code":…,"message":…}}: 400 bad_request (not JSON,
 // no token), 404 not_found, 410 expired or used, 405 method_not_allowed
 // (anything but POST), 413 too_large, 500 internal. Every answer is
@@ -73,12 +81,17 @@ func (s *Store) serveRedeem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "could not read the request body")
 		return
 	}
-	token, err := parseRequest(body)
+	req, err := parseRequest(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, `want a JSON object {"token": "…"}`)
+		writeError(w, http.StatusBadRequest, CodeBadRequest, `want a JSON object {"token": "…"} (or {"username","password"} of a merged login)`)
 		return
 	}
-	login, err := s.Redeem(r.Context(), token)
+	var login Login
+	if req.Token != nil {
+		login, err = s.Redeem(r.Context(), *req.Token)
+	} else {
+		login, err = s.Relogin(req.Username, req.Password)
+	}
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, redeemResponse{
@@ -99,16 +112,20 @@ func (s *Store) serveRedeem(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseRequest decodes a redeem request body: one JSON object with a
-// non-empty string "token" (other members are ignored).
-func parseRequest(body []byte) (string, error) {
+// non-empty string "token", or else a non-empty "username" and "password"
+// (other members are ignored).
+func parseRequest(body []byte) (redeemRequest, error) {
 	var req redeemRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return "", fmt.Errorf("%w: %w", errBadRequest, err)
+		return req, fmt.Errorf("%w: %w", errBadRequest, err)
 	}
-	if req.Token == nil || *req.Token == "" {
-		return "", errBadRequest
+	if req.Token != nil && *req.Token == "" {
+		return req, errBadRequest
 	}
-	return *req.Token, nil
+	if req.Token == nil && (req.Username == "" || req.Password == "") {
+		return req, errBadRequest
+	}
+	return req, nil
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,7 +15,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultTokenTTL        = 10 * time.Minute
-	DefaultSessionTTL      = 24 * time.Hour
+	DefaultSessionTTL      = 180 * 24 * time.Hour
 	DefaultMaxActiveTokens = 1000
 	DefaultPresenceTTL     = 10 * time.Minute
 )
@@ -50,7 +51,10 @@ type Options struct {
 	PublicURL string
 	// TokenTTL is how long an issued token may be redeemed (default 10 min).
 	TokenTTL time.Duration
-	// SessionTTL is how long a redeemed login works (default 24 h).
+	// SessionTTL is how long a redeemed login works after it was last
+	// used (default 180 days): each login with it (VerifyCustomer) renews
+	// it, so a customer who comes back within SessionTTL is the same
+	// customer. Revoke ends it at once.
 	SessionTTL time.Duration
 	// MaxActiveTokens bounds the unexpired, unredeemed tokens of all
 	// customers together (default 1000); Issue past it fails with ErrQuota.
@@ -73,6 +77,8 @@ type Store struct {
 	mu     sync.RWMutex
 	loaded bool
 	active map[string]time.Time
+
+	renewFailed atomic.Uint64
 }
 
 // New validates the options and returns the store. It does no I/O: the

@@ -15,6 +15,11 @@ import (
 // VerifyCustomer reports whether customer id holds an unexpired session whose
 // secret is secret (the MQTT password). Every stored hash of the customer is
 // compared in constant time. An error means the database could not be read.
+//
+// A login that verifies is renewed: its session works for Options.SessionTTL
+// from now (written at most once per renewStep of each session, so a phone
+// that reconnects often costs no write each time). A failed renewal does not
+// refuse the login, which is still valid; it is counted (RenewFailures).
 func (s *Store) VerifyCustomer(id string, secret []byte) (bool, error) {
 	if !ValidCustomerID(id) || len(secret) == 0 {
 		return false, nil
@@ -31,6 +36,8 @@ func (s *Store) VerifyCustomer(id string, secret []byte) (bool, error) {
 	h := hashKey(string(secret))
 	prefix := sessionPrefix(id)
 	found := 0
+	var matched []byte
+	var matchedExp time.Time
 	err = s.o.DB.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		if b == nil {
@@ -43,14 +50,129 @@ func (s *Store) VerifyCustomer(id string, secret []byte) (bool, error) {
 			if ok && now.Before(exp) {
 				live = 1
 			}
-			found |= subtle.ConstantTimeCompare(k[len(prefix):], h[:]) & live
+			hit := subtle.ConstantTimeCompare(k[len(prefix):], h[:]) & live
+			found |= hit
+			if hit == 1 {
+				matched, matchedExp = slices.Clone(k), exp
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("customer: verify: %w", err)
 	}
-	return found == 1, nil
+	if found != 1 {
+		return false, nil
+	}
+	if matchedExp.Sub(now) < s.o.SessionTTL-s.renewStep() {
+		if err := s.renew(id, matched, now); err != nil {
+			s.renewFailed.Add(1)
+		}
+	}
+	return true, nil
+}
+
+// renewStep is how much of a session's time passes before a login renews
+// it: a day, or a quarter of a shorter SessionTTL.
+func (s *Store) renewStep() time.Duration { return min(24*time.Hour, s.o.SessionTTL/4) }
+
+// renewTimeout bounds the write of a renewal, which runs on a login.
+const renewTimeout = 5 * time.Second
+
+// renew sets session key of customer to expire SessionTTL after now, when
+// it still exists and is live (a revoke in between wins).
+func (s *Store) renew(customer string, key []byte, now time.Time) error {
+	expires := now.Add(s.o.SessionTTL)
+	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
+	defer cancel()
+	renewed := false
+	err := s.o.DB.Update(ctx, func(tx *bolt.Tx) error {
+		renewed = false
+		b := tx.Bucket(bucketSessions)
+		if b == nil {
+			return nil
+		}
+		exp, ok := decodeExpiry(b.Get(key))
+		if !ok || !now.Before(exp) || !exp.Before(expires) {
+			return nil
+		}
+		renewed = true
+		return b.Put(key, encodeExpiry(expires))
+	})
+	if err != nil {
+		return fmt.Errorf("customer: renew: %w", err)
+	}
+	if renewed {
+		s.noteSession(customer, expires)
+	}
+	return nil
+}
+
+// EndSoon is Revoke for a customer who asked for it herself: her logins
+// are deleted at once (no new connection), but a connection she has open
+// may stay up to grace on the store's clock, long enough to receive the
+// answer to the request that ended them (the ACL stops her grants when
+// her login ends). The change is on disk when EndSoon returns.
+func (s *Store) EndSoon(ctx context.Context, customer string, grace time.Duration) (int, error) {
+	n, err := s.Revoke(ctx, customer)
+	if err != nil {
+		return n, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		if err := s.load(); err != nil {
+			return n, err
+		}
+	}
+	s.active[customer] = s.now().Add(grace)
+	return n, nil
+}
+
+// RenewFailures counts the logins whose renewal could not be written (the
+// login was accepted; its session keeps its old expiry).
+func (s *Store) RenewFailures() uint64 { return s.renewFailed.Load() }
+
+// Revoke ends every session of customer at once: her phones must scan a
+// new code, and connected ones are disconnected by the broker within a
+// second (CustomerActive turns false). It returns how many sessions it
+// ended; revoking a customer without sessions is not an error. The change
+// is on disk when Revoke returns.
+func (s *Store) Revoke(ctx context.Context, customer string) (int, error) {
+	if !ValidCustomerID(customer) {
+		return 0, fmt.Errorf("%w: customer id %q", ErrInvalid, customer)
+	}
+	prefix := sessionPrefix(customer)
+	n := 0
+	err := s.o.DB.Update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bucketSessions)
+		if b == nil {
+			return nil
+		}
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, slices.Clone(k))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(keys)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("customer: revoke: %w", err)
+	}
+	// The cache is read again from the database: a renewal that committed
+	// before the revoke may note its expiry after it.
+	s.mu.Lock()
+	s.loaded = false
+	s.active = make(map[string]time.Time)
+	s.mu.Unlock()
+	return n, nil
 }
 
 // CustomerActive reports whether customer id holds any unexpired session. It

@@ -102,6 +102,10 @@ func (s *Store) Issue(ctx context.Context, customer, issuedBy string) (Ticket, e
 		customer = id
 	} else if !ValidCustomerID(customer) {
 		return Ticket{}, fmt.Errorf("%w: customer id %q (want %s and 4 to 40 of a-z, 0-9)", ErrInvalid, customer, CustomerPrefix)
+	} else if into, err := s.AliasOf(customer); err != nil {
+		return Ticket{}, err
+	} else if into != "" {
+		customer = into // merged: she is that customer now
 	}
 	token, err := randomString()
 	if err != nil {

@@ -1,11 +1,12 @@
-// Why one long file: the page is one view state (login, conversation,
-// uploads, the live view) shared by every part, served without a build
-// step; it splits when booking from the phone adds a second screen.
+// The conversation, the login and the live view share one view state and
+// stay in this file; booking from the phone and the customer's own details
+// are the second screen, in book.js.
 //
 // The customer's page, opened from the store's scan-to-chat code
 // (PROTOCOL.md, "Scan-to-chat"): /chat?t=<token>. It redeems the token for
-// a login, keeps that login for its lifetime (a reload or a return the
-// same day needs no new code), and talks to the store over MQTT with the
+// a login and keeps it on the phone (a reload, or a return days later,
+// needs no new code: the store renews the login at every visit, and only
+// one unused for chat.customer_login_ttl asks for a scan), and talks to the store over MQTT with the
 // same ops as the devices: the customer's own conversation (text, photos,
 // voice notes, ticks, recalls, the FAQ assistant, talk to a person) and
 // their bookings (stages as they happen, the live camera during the visit,
@@ -14,6 +15,7 @@
 // State for tests and diagnostics: window.chatView.
 
 import { StoreLink, StoreError, Outbox, newId, clientConfig } from '/lib/store.js';
+import { setupBooking, BOOK_STRINGS } from '/chat/book.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 import { watchLive } from '/lib/camview.js';
@@ -51,7 +53,7 @@ const STRINGS = {
     tokenUsed: 'This code has already been used. Please ask for a new code at the store.',
     tokenBad: 'This code is not valid. Please scan it again.',
     startBusy: 'Too many new chats from this network right now. Please try again in a few minutes, or ask at the counter.',
-    loginExpired: 'Your chat session has ended. Please scan the code at the store again.',
+    loginExpired: 'This phone is no longer signed in to the store’s chat: it was not used for a long time, or the store signed it out. Please scan the code at the store to chat again.',
     presentOK: 'Done: {device} can now show your details. It forgets you after a few minutes, or when you finish there.',
     presentBad: 'That code did not work: it has expired or was used. Ask the screen for a new code and scan it again.',
     presentNoLogin: 'To use the screen in the store, open your chat first: scan the chat code at the store, then scan the screen\'s code again.',
@@ -164,7 +166,7 @@ const STRINGS = {
     tokenUsed: '二维码已被使用，请在门店重新获取。',
     tokenBad: '二维码无效，请重新扫码。',
     startBusy: '当前网络发起的新咨询过多，请几分钟后再试，或到前台咨询。',
-    loginExpired: '聊天会话已结束，请在门店重新扫码。',
+    loginExpired: '此手机已退出门店聊天：很久没有使用，或门店已将其退出。请在门店重新扫码继续聊天。',
     presentOK: '已确认：{device} 现在可以显示您的信息。几分钟后或您操作结束时会自动退出。',
     presentBad: '此码无效：已过期或已被使用。请在屏幕上获取新码后重新扫码。',
     presentNoLogin: '要使用店内屏幕，请先扫描门店的聊天码打开聊天，然后再扫描屏幕上的码。',
@@ -250,6 +252,7 @@ const LOGIN_KEY = 'storeedge.chat.login';
 const RECALL_WINDOW_MS = 2 * 60 * 1000; // chat.recall_window's default; the store has the last word
 const SKIP_SEND_ERRORS = new Set(['bad_request', 'too_large', 'forbidden', 'not_found', 'conflict']);
 
+for (const l of Object.keys(BOOK_STRINGS)) Object.assign(STRINGS[l], BOOK_STRINGS[l]);
 const i18n = makeI18n(STRINGS, 'storeedge.lang');
 const t = i18n.t;
 const $ = (id) => document.getElementById(id);
@@ -291,8 +294,10 @@ let presentCode = null; // a device's presence code to confirm, from ?present=
 
 function savedLogin() {
   try {
+    // Kept whatever its expires says: the store renews it at every visit
+    // and is the one to say when it has ended (the connect is refused).
     const l = JSON.parse(localStorage.getItem(LOGIN_KEY) || 'null');
-    if (l && l.username && l.password && (!l.expires || Date.parse(l.expires) > Date.now())) return l;
+    if (l && l.username && l.password) return l;
   } catch (e) { /* storage off or garbage */ }
   return null;
 }
@@ -370,6 +375,27 @@ async function login() {
   throw new GateError(presentCode ? 'presentNoLogin' : 'scanAgain');
 }
 
+// relogin asks the store about a saved login it refused: staff may have
+// merged this phone's customer id into another (the same person on two
+// phones), and then the same password is a login of that id. null when
+// the login has simply ended.
+async function relogin(l) {
+  try {
+    const res = await fetch('/chat/redeem', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: l.username, password: l.password }),
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok || !body.username) return null;
+    const nl = { customer: body.customer, username: body.username, password: body.password, expires: body.expires };
+    saveLogin(nl);
+    return nl;
+  } catch (e) {
+    return null;
+  }
+}
+
 class GateError extends Error {
   constructor(key) { super(key); this.key = key; }
 }
@@ -382,16 +408,28 @@ function showGate(key) {
   $('gate').hidden = false;
   $('chat').hidden = true;
   $('bookings').hidden = true;
+  $('book').hidden = true;
   $('tabs').hidden = true;
   render();
 }
 
 // ---- rendering -------------------------------------------------------
 
+// fmtTime shows an instant on the store's clock (its time zone comes with
+// the catalogue), whatever zone the phone is set to; the phone's own zone
+// until the catalogue is read.
 function fmtTime(ts) {
   const d = new Date(ts);
   if (isNaN(d)) return '';
-  return d.toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', { hour: '2-digit', minute: '2-digit' });
+  const opts = { hour: '2-digit', minute: '2-digit' };
+  const tz = view.catalogue && view.catalogue.time_zone;
+  if (tz) opts.timeZone = tz;
+  try {
+    return d.toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', opts);
+  } catch (e) { // a zone this browser does not know
+    delete opts.timeZone;
+    return d.toLocaleTimeString(i18n.lang === 'zh' ? 'zh-CN' : 'en', opts);
+  }
 }
 
 // fmtDateTime shows a booking's time as the store wrote it: on the
@@ -631,7 +669,7 @@ function renderMessages() {
   const want = [];
   for (const m of view.messages) {
     if (hiddenMessage(m)) continue;
-    const sig = JSON.stringify([i18n.lang, m.recalled, ticksOf(m), canRecall(m), m.card && m.card.type === 'survey' ? view.bookings.map((b) => b.surveyed) : 0]);
+    const sig = JSON.stringify([i18n.lang, view.catalogue && view.catalogue.time_zone, m.recalled, ticksOf(m), canRecall(m), m.card && m.card.type === 'survey' ? view.bookings.map((b) => b.surveyed) : 0]);
     want.push({ key: 's' + m.seq, sig, make: () => renderMessage(m) });
   }
   for (const p of view.pending) {
@@ -657,7 +695,14 @@ function renderMessages() {
   if (nearBottom) list.scrollTop = list.scrollHeight;
 }
 
+// renderBookings redraws the list only when it changed: a chat event
+// redraws the page, and a button must not be replaced under a finger.
+let bookingsDrawn = '';
+
 function renderBookings() {
+  const sig = JSON.stringify([i18n.lang, view.bookings]);
+  if (sig === bookingsDrawn) return;
+  bookingsDrawn = sig;
   const list = $('booking-list');
   list.textContent = '';
   $('no-bookings').hidden = view.bookings.length > 0;
@@ -678,6 +723,7 @@ function renderBookings() {
       }
       li.append(ol);
     }
+    booking.bookingActions(b, li);
     if (b.status === 'checked_in') {
       const w = el('button', 'primary watch', t('watchLive'));
       w.type = 'button';
@@ -714,6 +760,7 @@ function render() {
   if (view.state === 'ready') {
     renderMessages();
     renderBookings();
+    booking.render();
   }
   renderLive();
 }
@@ -990,16 +1037,29 @@ $('lang').addEventListener('click', () => i18n.setLang(i18n.lang === 'zh' ? 'en'
 i18n.onChange(() => { drawn.clear(); $('messages').textContent = ''; render(); });
 
 function showTab(name) {
-  const chat = name === 'chat';
-  $('chat').hidden = !chat;
-  $('bookings').hidden = chat;
-  $('tab-chat').setAttribute('aria-pressed', String(chat));
-  $('tab-bookings').setAttribute('aria-pressed', String(!chat));
-  if (chat) markSeen();
-  else loadBookings();
+  view.tab = name;
+  for (const n of ['chat', 'book', 'bookings']) {
+    $(n).hidden = n !== name;
+    $('tab-' + n).setAttribute('aria-pressed', String(n === name));
+  }
+  if (name === 'chat') markSeen();
+  else if (name === 'bookings') loadBookings();
 }
 $('tab-chat').addEventListener('click', () => showTab('chat'));
+$('tab-book').addEventListener('click', () => showTab('book'));
 $('tab-bookings').addEventListener('click', () => showTab('bookings'));
+
+// The second screen: Book, the My bookings actions, My details.
+const booking = setupBooking({
+  link: () => link, view, t, i18n, el, fmtDateTime, serviceName, notice, showTab, loadBookings,
+  onForgotten: () => {
+    forgetLogin();
+    try { localStorage.removeItem('storeedge.chat.outbox.' + view.customer); } catch (e) { /* nothing kept */ }
+    if (link) link.close();
+    view.forgotten = true;
+    showGate('forgotten');
+  },
+});
 document.addEventListener('visibilitychange', () => { if (view.state === 'ready') markSeen(); });
 
 $('composer').addEventListener('submit', (e) => {
@@ -1104,10 +1164,26 @@ async function start() {
     showGate(e instanceof GateError ? e.key : 'scanAgain');
     return;
   }
+  await connectAs(l);
+}
+
+// connectAs connects with login l; a refused saved login is asked about
+// once (merged into another id?) before the page asks for a new scan.
+async function connectAs(l, asked) {
   view.customer = l.customer || l.username;
   outbox = new Outbox('storeedge.chat.outbox.' + view.customer);
   link = new StoreLink({ username: l.username, password: l.password, suffix: 'chat-' + newId().slice(-8).toLowerCase() });
   window.__storeLink = link;
+  // Refused on a reconnect: the login was revoked or ended, or staff merged
+  // this customer into another id (then the same password is that id's
+  // login, and the page starts again as her).
+  link.onLoginRefused(async () => {
+    link.close();
+    const nl = await relogin(l);
+    if (nl) { location.reload(); return; }
+    forgetLogin();
+    showGate('loginExpired');
+  });
   link.onStatus((s) => {
     view.status = s;
     render();
@@ -1115,6 +1191,7 @@ async function start() {
     if (s === 'online' && view.state === 'ready') {
       sync().then(flush).catch(() => {});
       loadBookings();
+      booking.load();
     }
   });
   view.state = 'connecting';
@@ -1122,7 +1199,13 @@ async function start() {
   try {
     await link.connect();
   } catch (e) {
-    if (e.code === 'login') { forgetLogin(); showGate('loginExpired'); return; }
+    if (e.code === 'login') {
+      const nl = asked ? null : await relogin(l);
+      if (nl) { link.close(); return connectAs(nl, true); }
+      forgetLogin();
+      showGate('loginExpired');
+      return;
+    }
     showGate(e.code === 'no_websocket' ? 'noWebsocket' : 'network');
     return;
   }
@@ -1145,6 +1228,7 @@ async function start() {
   render();
   await sync().catch(() => {});
   loadBookings();
+  booking.load();
   flush();
   confirmPresence();
   $('text').focus();

@@ -26,6 +26,7 @@ import { initFAQ } from './faq.js';
 import { initBookDesk } from '/console/bookdesk.js';
 import { initActivity } from '/console/activity.js';
 import { initShop } from '/console/shop.js';
+import { setupCustomers, CUSTOMER_STRINGS } from '/console/customers.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -308,9 +309,12 @@ const EVENT_NAMES = {
   zh: { created: '已创建', rescheduled: '已改期', cancelled: '已取消', no_show: '未到店', checked_in: '已签到', completed: '已完成', hq_rejected: '被拒绝' },
 };
 
+for (const l of Object.keys(CUSTOMER_STRINGS)) Object.assign(STRINGS[l], CUSTOMER_STRINGS[l]);
 const i18n = makeI18n(STRINGS, 'storeedge.lang');
 const t = (k, v) => i18n.t(k, v);
 initShop({ getLink: () => link, i18n });
+// Names, not ids, wherever a customer appears; her card beside the chat.
+const customers = setupCustomers({ link: () => link, t, prefix: CUSTOMER_PREFIX, onNames: () => renderAll() });
 
 // ---- state ------------------------------------------------------------
 
@@ -736,7 +740,7 @@ function sortedConvs() {
 function convTitle(e) {
   if (e.title) return e.title;
   const cust = e.members.find(isCustomer) || (isCustomer(e.id) ? e.id : '');
-  return cust || e.id;
+  return cust ? customers.label(cust) : e.id;
 }
 
 function renderConversations() {
@@ -883,7 +887,7 @@ function fromName(from) {
   if (from === me) return t('fromYou');
   if (from === 'assistant') return t('fromAssistant');
   if (from === 'booking') return t('fromBooking');
-  return from || '';
+  return customers.label(from);
 }
 
 // Booking, progress, reminder and survey cards come from the booking
@@ -1080,6 +1084,7 @@ async function loadCustomer() {
   if (!open || !open.customer || !link) return;
   const id = open.id;
   const customer = open.customer;
+  customers.load(customer);
   const [p, b] = await Promise.allSettled([
     link.call('booking', 'profile_list', { customer }),
     link.call('booking', 'list', { customer }),
@@ -1092,7 +1097,7 @@ async function loadCustomer() {
 
 function renderCustomer() {
   if (!open) return;
-  $('customer-id').textContent = open.customer || '';
+  $('customer-id').textContent = open.customer ? customers.label(open.customer) + ' · ' + open.customer : '';
   const profiles = open.profiles || [];
   replace($('profiles'), profiles.length ? profiles.map(profileItem) : [h('li', { class: 'muted' }, open.profiles ? t('noProfiles') : '…')]);
   const bks = open.bookings || [];
@@ -1205,7 +1210,7 @@ function bookingCard(b) {
       h('strong', { class: 'bk-time' }, hhmm(b.start) + '–' + hhmm(b.end)),
       h('span', { class: 'badge status-' + b.status }, t('status_' + b.status)),
       b.stage && b.status === 'checked_in' ? h('span', { class: 'badge stage' }, t('stage', { stage: stageName(b.stage) })) : null),
-    h('p', { class: 'bk-service' }, serviceName(b.service, b.service_name), ' · ', p && p.name ? h('strong', {}, p.name) : null, p && p.name ? ' · ' : '', (b.contact && b.contact.name) || b.customer),
+    h('p', { class: 'bk-service' }, serviceName(b.service, b.service_name), ' · ', p && p.name ? h('strong', {}, p.name) : null, p && p.name ? ' · ' : '', (b.contact && b.contact.name) || customers.label(b.customer)),
     h('p', { class: 'small muted' }, (b.resources || []).join(' · ')),
   ];
   const warn = [];

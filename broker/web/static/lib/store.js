@@ -133,9 +133,15 @@ export class StoreLink {
     this._pending = new Map(); // request id -> pending call
     this._connectedOnce = false;
     this._closed = false;
+    this._loginRefused = null;
   }
 
   get clientId() { return this._clientId; }
+
+  // onLoginRefused calls cb when a reconnect is refused for the login
+  // itself (it was revoked or has ended): retrying cannot help. The link
+  // keeps retrying until the page closes it.
+  onLoginRefused(cb) { this._loginRefused = cb; }
   get status() { return this._status; }
 
   // onStatus calls cb with every change of status ('connecting',
@@ -201,8 +207,11 @@ export class StoreLink {
         if (!settled) { settled = true; resolve(); }
       });
       client.on('error', (err) => {
-        if (this._connectedOnce) return; // reconnecting; 'close' tells
         const rc = err && (err.code != null ? err.code : err.reasonCode);
+        if (this._connectedOnce) { // reconnecting; 'close' tells
+          if (LOGIN_CODES.has(rc) && this._loginRefused && !this._closed) this._loginRefused();
+          return;
+        }
         if (LOGIN_CODES.has(rc)) fail(new StoreError('login', 'the store refused the login', { reason: String(rc) }));
         // The reason code, when there is one, lets a page tell a refused
         // client id (0x85) from a network that is down.
