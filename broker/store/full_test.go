@@ -52,6 +52,27 @@ func TestFullStoreDeletesAndRecovers(t *testing.T) {
 	if err := db.Update(context.Background(), func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("big")) }); !errors.Is(err, ErrFull) {
 		t.Fatalf("a plain delete in a store full to the last page: %v, want ErrFull (what UpdateFree is for)", err)
 	}
+	// The asynchronous kind (a session's delivered messages): grouped with
+	// a write that fails for want of room, it is still committed.
+	freed := make(chan error, 1)
+	db.UpdateAsync(func(tx *bolt.Tx) error { return tx.Bucket([]byte("one")).Put([]byte("more"), make([]byte, 64<<10)) }, func(error) {})
+	db.UpdateFreeAsync(func(tx *bolt.Tx) error { return tx.Bucket([]byte("big")).Delete(make([]byte, 8)) }, func(err error) { freed <- err })
+	if err := db.Update(context.Background(), func(*bolt.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-freed:
+		t.Fatalf("deleting asynchronously from a full store: %v", err)
+	default:
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("big")).Get(make([]byte, 8)) != nil {
+			return errors.New("the first big value is still there")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.UpdateFree(context.Background(), func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
 		t.Fatalf("deleting from a full store: %v", err)
 	}

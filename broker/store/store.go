@@ -85,6 +85,7 @@ func (db *DB) Stats() Stats {
 type write struct {
 	fn    func(*bolt.Tx) error
 	free  bool        // UpdateFree: committed alone, allowed past MaxSize
+	frees bool        // UpdateFreeAsync: grouped, but past MaxSize alone when the cap stops it
 	done  chan error  // Update's caller waits here; nil for UpdateAsync
 	onErr func(error) // UpdateAsync's error callback, may be nil
 }
@@ -174,6 +175,18 @@ func (db *DB) Enqueue(fn func(*bolt.Tx) error) <-chan error {
 // runs on the committer and must not block.
 func (db *DB) UpdateAsync(fn func(*bolt.Tx) error, onErr func(error)) {
 	w := &write{fn: fn, onErr: onErr}
+	if err := db.submit(context.Background(), w); err != nil && onErr != nil {
+		onErr(err)
+	}
+}
+
+// UpdateFreeAsync is UpdateAsync for a transaction that makes room
+// (deleting what was delivered or has lapsed). It is committed with the
+// others as usual, so a stream of them costs no more fsyncs than
+// UpdateAsync; only when the size cap refuses it is it committed alone with
+// FreeHeadroom, as UpdateFree is, so that a full database can still drain.
+func (db *DB) UpdateFreeAsync(fn func(*bolt.Tx) error, onErr func(error)) {
+	w := &write{fn: fn, onErr: onErr, frees: true}
 	if err := db.submit(context.Background(), w); err != nil && onErr != nil {
 		onErr(err)
 	}
@@ -325,11 +338,15 @@ func (db *DB) commitGroup(group []*write) {
 	// failure lands only on its own caller.
 	for _, w := range group {
 		start := time.Now()
-		err := db.bolt.Update(w.fn)
+		err := wrapFull(db.bolt.Update(w.fn))
 		if err == nil {
 			db.observe(start, 1)
 		}
-		reply(w, wrapFull(err))
+		if w.frees && errors.Is(err, ErrFull) {
+			db.commitFree(w)
+			continue
+		}
+		reply(w, err)
 	}
 }
 

@@ -237,7 +237,7 @@ func deleteSession(tx *bolt.Tx, client string, last []uint64) error {
 // dropSession forgets a session for good (clean disconnect, expiry).
 func (h *Hook) dropSession(client string) {
 	last := h.forget(client)
-	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+	h.o.DB.UpdateFreeAsync(func(tx *bolt.Tx) error {
 		return deleteSession(tx, client, last)
 	}, h.asyncErr("drop session"))
 }

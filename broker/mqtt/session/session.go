@@ -71,6 +71,9 @@ type DB interface {
 	Update(ctx context.Context, fn func(*bolt.Tx) error) error
 	Enqueue(fn func(*bolt.Tx) error) <-chan error
 	UpdateAsync(fn func(*bolt.Tx) error, onErr func(error))
+	// UpdateFreeAsync is UpdateAsync for deletes: they still commit when the
+	// database is at its size cap, so that delivering a queue frees it.
+	UpdateFreeAsync(fn func(*bolt.Tx) error, onErr func(error))
 	View(fn func(*bolt.Tx) error) error
 }
 
@@ -235,7 +238,7 @@ func (h *Hook) Init(any) error {
 	}
 	if len(orphanEntries)+len(orphanMsgs) > 0 {
 		h.o.Log.Info("session: removing unreferenced stored entries", "queue_entries", len(orphanEntries), "messages", len(orphanMsgs))
-		h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+		h.o.DB.UpdateFreeAsync(func(tx *bolt.Tx) error {
 			for _, k := range orphanEntries {
 				if err := tx.Bucket(bucketQueue).Delete(k); err != nil {
 					return err
@@ -719,7 +722,7 @@ func (h *Hook) done(client string, pid uint16) {
 		delete(h.refs, seq)
 	}
 	h.mu.Unlock()
-	h.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
+	h.o.DB.UpdateFreeAsync(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketQueue).Delete(queueKey(client, seq)); err != nil {
 			return err
 		}
