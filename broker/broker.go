@@ -25,7 +25,9 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/storeedge/storeedge/broker/accounts"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/mqtt/listener"
 	"github.com/storeedge/storeedge/broker/mqtt/metrics"
@@ -37,6 +39,7 @@ import (
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/strictyaml"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // RedeemPath is where the customer page redeems a scan-to-chat token (HTTP POST).
@@ -52,12 +55,14 @@ type Addrs struct {
 
 // Broker is a running store broker.
 type Broker struct {
-	cfg     Config
-	log     *slog.Logger
-	db      *store.DB
-	srv     *mqtt.Server
-	auth    *auth.Hook
-	metrics *metrics.Metrics
+	cfg           Config
+	log           *slog.Logger
+	db            *store.DB
+	srv           *mqtt.Server
+	auth          *auth.Hook
+	accts         *accounts.Registry
+	enrollRefused prometheus.Counter
+	metrics       *metrics.Metrics
 	// keys seal personal data at rest: the services' records, the session
 	// store's queued and retained messages and the outbox for HQ.
 	keys  *seal.Keyring
@@ -166,8 +171,8 @@ func (b *Broker) start(ctx context.Context) error {
 	}
 	b.auth, err = auth.NewHook(auth.Options{
 		Server:               b.srv,
-		Devices:              devices,
 		ACL:                  acl,
+		OnLogin:              b.seen,
 		AllowAnonymous:       cfg.Auth.AllowAnonymous,
 		AnonymousRole:        cfg.Auth.AnonymousRole,
 		ConnectRatePerMinute: cfg.Limits.ConnectRatePerMinute,
@@ -184,6 +189,9 @@ func (b *Broker) start(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("auth: %w", b.nameAuthFiles(err))
+	}
+	if err := b.openAccounts(ctx, devices, acl); err != nil {
+		return err
 	}
 	keys, where, err := loadKeys(cfg.Services, cfg.DataDir)
 	if err != nil {
@@ -241,7 +249,7 @@ func (b *Broker) start(ctx context.Context) error {
 			Metrics: b.metrics.Handler(),
 			Ready:   b.readyErr,
 			Log:     b.log,
-			Routes:  map[string]http.Handler{RedeemPath: b.svcs.customers.Handler()},
+			Routes:  map[string]http.Handler{RedeemPath: b.svcs.customers.Handler(), proto.EnrollPath: b.enrollHandler()},
 			Assets:  web.Assets(),
 			Client:  b.clientConfig(),
 		})
@@ -333,22 +341,19 @@ func loadTLS(l ListenersConfig) (*tls.Config, error) {
 	return c, nil
 }
 
-// readAuthFiles reads the device registry and the ACL. A devices file that
-// does not exist is an empty registry.
+// readAuthFiles reads the device registry file and the ACL. devices is nil
+// when the file does not exist (the registry in the database is then left
+// as it is).
 func (b *Broker) readAuthFiles() (devices, acl []byte, err error) {
-	devices = []byte("devices: []\n")
 	if p := b.cfg.Auth.DevicesFile; p != "" {
 		d, err := os.ReadFile(p)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			b.log.Warn("no device registry: nobody can log in until a device is added (README, \"First credentials\")", "devices_file", p)
 		case err != nil:
 			return nil, nil, fmt.Errorf("read devices file: %w", err)
 		default:
 			devices = d
 		}
-	} else {
-		devices = configs.Devices
 	}
 	acl = configs.ACL
 	if p := b.cfg.Auth.ACLFile; p != "" {
@@ -383,7 +388,7 @@ func (b *Broker) Reload() error {
 	if err != nil {
 		return err
 	}
-	if err := b.auth.Reload(devices, acl); err != nil {
+	if err := b.reloadAccounts(devices, acl); err != nil {
 		return fmt.Errorf("reload: %w", b.nameAuthFiles(err))
 	}
 	b.log.Info("reloaded device registry and ACL")

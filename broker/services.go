@@ -168,6 +168,9 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := b.registerHealth(router, ms, bridge, cfg.Booking.StaffRoles); err != nil {
 		return err
 	}
+	if err := b.registerAccounts(router); err != nil {
+		return err
+	}
 	if err := b.auth.SetCustomers(custs); err != nil {
 		// A custom ACL without the customer role: the store runs, only
 		// scan-to-chat logins are off. Say so once, loudly.

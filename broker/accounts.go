@@ -1,0 +1,127 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/storeedge/storeedge/broker/accounts"
+	"github.com/storeedge/storeedge/broker/mqtt/auth"
+	"github.com/storeedge/storeedge/broker/svc"
+)
+
+// openAccounts opens the account registry in the database, imports
+// auth.devices_file when it exists (devices non-nil) and hands the accounts
+// to the auth hook.
+func (b *Broker) openAccounts(ctx context.Context, devices, acl []byte) error {
+	var err error
+	b.accts, err = accounts.Open(ctx, accounts.Options{
+		DB: b.db, Hook: b.auth, Now: b.cfg.Now,
+		PairingTTL: b.cfg.Accounts.PairingCodeTTL, MinPasswordLength: b.cfg.Accounts.MinPasswordLength,
+		StaffRoles: b.cfg.Accounts.StaffRoles, DeviceRoles: b.cfg.Accounts.DeviceRoles,
+		AdminRole: b.cfg.Accounts.AdminRoles[0], Log: b.log,
+	})
+	if err != nil {
+		return err
+	}
+	if devices != nil {
+		fileAccts, err := auth.ParseDevices(devices, acl)
+		if err != nil {
+			return fmt.Errorf("auth: %w", b.nameAuthFiles(err))
+		}
+		added, updated, removed, err := b.accts.SyncFile(ctx, fileAccts, nil)
+		if err != nil {
+			return fmt.Errorf("auth: %w", err)
+		}
+		if added+updated+removed > 0 {
+			b.log.Info("accounts: imported auth.devices_file", "added", added, "updated", updated, "removed", removed, "devices_file", b.cfg.Auth.DevicesFile)
+		}
+	} else if err := b.accts.Apply(); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	if len(b.accts.Accounts()) == 0 {
+		b.log.Warn("no accounts: nobody can log in until one is added (README, \"First credentials\")", "devices_file", b.cfg.Auth.DevicesFile)
+	}
+	b.enrollRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "storeedge_enroll_refused_total",
+		Help: "POST /enroll attempts refused by accounts.enroll_per_minute or enroll_total_per_minute.",
+	})
+	if err := b.metrics.Register(b.enrollRefused); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// reloadAccounts applies a SIGHUP: the ACL and the file's accounts (when the
+// file exists), both valid or nothing changes.
+func (b *Broker) reloadAccounts(devices, acl []byte) error {
+	var fileAccts []auth.Account
+	if devices != nil {
+		var err error
+		if fileAccts, err = auth.ParseDevices(devices, acl); err != nil {
+			return err
+		}
+	} else {
+		// No file: only the ACL changes; the file's entries stay.
+		for _, e := range b.accts.Entries() {
+			if e.Source == accounts.SourceFile && !e.Revoked {
+				fileAccts = append(fileAccts, auth.Account{ID: e.ID, Role: e.Role, PasswordHash: e.PasswordHash, CertCN: e.CertCN})
+			}
+		}
+	}
+	_, _, _, err := b.accts.SyncFile(context.Background(), fileAccts, acl)
+	return err
+}
+
+// seen records a device's login (auth.Options.OnLogin).
+func (b *Broker) seen(device, remote string) {
+	if r := b.accts; r != nil {
+		r.Seen(device, remote)
+	}
+}
+
+// enrollURL is where the pairing QR code sends devices.
+func (b *Broker) enrollURL() string {
+	if u := b.cfg.Accounts.EnrollURL; u != "" {
+		return u
+	}
+	if u, err := url.Parse(b.cfg.Chat.PublicURL); err == nil && u.Host != "" {
+		return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/enroll"}).String()
+	}
+	return (&url.URL{Scheme: "http", Host: b.addrs.HTTP, Path: "/enroll"}).String()
+}
+
+// enrollHandler serves POST /enroll.
+func (b *Broker) enrollHandler() http.Handler {
+	return b.accts.EnrollHandler(accounts.EnrollOptions{
+		PerAddressPerMinute: b.cfg.Accounts.EnrollPerMinute,
+		TotalPerMinute:      b.cfg.Accounts.EnrollTotalPerMinute,
+		MQTT:                b.addrs.TCP,
+		WebSocket:           wsAddr(b.addrs.Websocket, b.cfg.Listeners.WebsocketPath),
+		OnRefused:           b.enrollRefused.Inc,
+		Log:                 b.log,
+	})
+}
+
+func wsAddr(addr, path string) string {
+	if addr == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return ""
+	}
+	return "ws://" + addr + path
+}
+
+// registerAccounts adds the svc/accounts/… ops.
+func (b *Broker) registerAccounts(router *svc.Router) error {
+	return b.accts.Register(router, b.enrollURL, b.cfg.Accounts.AdminRoles)
+}
+
+// Accounts is the store's account registry (first-run setup calls
+// HasAdmin and CreateAdmin on it).
+func (b *Broker) Accounts() *accounts.Registry { return b.accts }
