@@ -19,7 +19,7 @@ import (
 // to the auth hook.
 func (b *Broker) openAccounts(ctx context.Context, devices, acl []byte) error {
 	var err error
-	b.accts, err = accounts.Open(ctx, accounts.Options{
+	b.acc.reg, err = accounts.Open(ctx, accounts.Options{
 		DB: b.db, Hook: b.auth, Now: b.cfg.Now,
 		PairingTTL: b.cfg.Accounts.PairingCodeTTL, MinPasswordLength: b.cfg.Accounts.MinPasswordLength,
 		StaffRoles: b.cfg.Accounts.StaffRoles, DeviceRoles: b.cfg.Accounts.DeviceRoles,
@@ -33,24 +33,24 @@ func (b *Broker) openAccounts(ctx context.Context, devices, acl []byte) error {
 		if err != nil {
 			return fmt.Errorf("auth: %w", b.nameAuthFiles(err))
 		}
-		added, updated, removed, err := b.accts.SyncFile(ctx, fileAccts, nil)
+		added, updated, removed, err := b.acc.reg.SyncFile(ctx, fileAccts, nil)
 		if err != nil {
 			return fmt.Errorf("auth: %w", err)
 		}
 		if added+updated+removed > 0 {
 			b.log.Info("accounts: imported auth.devices_file", "added", added, "updated", updated, "removed", removed, "devices_file", b.cfg.Auth.DevicesFile)
 		}
-	} else if err := b.accts.Apply(); err != nil {
+	} else if err := b.acc.reg.Apply(); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
-	if len(b.accts.Accounts()) == 0 {
+	if len(b.acc.reg.Accounts()) == 0 {
 		b.log.Warn("no accounts: nobody can log in until one is added (README, \"First credentials\")", "devices_file", b.cfg.Auth.DevicesFile)
 	}
-	b.enrollRefused = prometheus.NewCounter(prometheus.CounterOpts{
+	b.acc.enrollRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "storeedge_enroll_refused_total",
 		Help: "POST /enroll attempts refused by accounts.enroll_per_minute or enroll_total_per_minute.",
 	})
-	if err := b.metrics.Register(b.enrollRefused); err != nil {
+	if err := b.metrics.Register(b.acc.enrollRefused); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
@@ -67,19 +67,19 @@ func (b *Broker) reloadAccounts(devices, acl []byte) error {
 		}
 	} else {
 		// No file: only the ACL changes; the file's entries stay.
-		for _, e := range b.accts.Entries() {
+		for _, e := range b.acc.reg.Entries() {
 			if e.Source == accounts.SourceFile && !e.Revoked {
 				fileAccts = append(fileAccts, auth.Account{ID: e.ID, Role: e.Role, PasswordHash: e.PasswordHash, CertCN: e.CertCN})
 			}
 		}
 	}
-	_, _, _, err := b.accts.SyncFile(context.Background(), fileAccts, acl)
+	_, _, _, err := b.acc.reg.SyncFile(context.Background(), fileAccts, acl)
 	return err
 }
 
 // seen records a device's login (auth.Options.OnLogin).
 func (b *Broker) seen(device, remote string) {
-	if r := b.accts; r != nil {
+	if r := b.acc.reg; r != nil {
 		r.Seen(device, remote)
 	}
 }
@@ -97,12 +97,12 @@ func (b *Broker) enrollURL() string {
 
 // enrollHandler serves POST /enroll.
 func (b *Broker) enrollHandler() http.Handler {
-	return b.accts.EnrollHandler(accounts.EnrollOptions{
+	return b.acc.reg.EnrollHandler(accounts.EnrollOptions{
 		PerAddressPerMinute: b.cfg.Accounts.EnrollPerMinute,
 		TotalPerMinute:      b.cfg.Accounts.EnrollTotalPerMinute,
 		MQTT:                b.addrs.TCP,
 		WebSocket:           wsAddr(b.addrs.Websocket, b.cfg.Listeners.WebsocketPath),
-		OnRefused:           b.enrollRefused.Inc,
+		OnRefused:           b.acc.enrollRefused.Inc,
 		Log:                 b.log,
 	})
 }
@@ -119,9 +119,16 @@ func wsAddr(addr, path string) string {
 
 // registerAccounts adds the svc/accounts/… ops.
 func (b *Broker) registerAccounts(router *svc.Router) error {
-	return b.accts.Register(router, b.enrollURL, b.cfg.Accounts.AdminRoles)
+	return b.acc.reg.Register(router, b.enrollURL, b.cfg.Accounts.AdminRoles)
 }
 
 // Accounts is the store's account registry (first-run setup calls
 // HasAdmin and CreateAdmin on it).
-func (b *Broker) Accounts() *accounts.Registry { return b.accts }
+func (b *Broker) Accounts() *accounts.Registry { return b.acc.reg }
+
+// accountsParts are the broker's parts of the account registry.
+type accountsParts struct {
+	reg           *accounts.Registry
+	adminLn       net.Listener // the admin socket
+	enrollRefused prometheus.Counter
+}

@@ -25,9 +25,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/storeedge/storeedge/broker/accounts"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/mqtt/listener"
 	"github.com/storeedge/storeedge/broker/mqtt/metrics"
@@ -55,14 +53,13 @@ type Addrs struct {
 
 // Broker is a running store broker.
 type Broker struct {
-	cfg           Config
-	log           *slog.Logger
-	db            *store.DB
-	srv           *mqtt.Server
-	auth          *auth.Hook
-	accts         *accounts.Registry
-	enrollRefused prometheus.Counter
-	metrics       *metrics.Metrics
+	cfg     Config
+	log     *slog.Logger
+	db      *store.DB
+	srv     *mqtt.Server
+	auth    *auth.Hook
+	acc     accountsParts
+	metrics *metrics.Metrics
 	// keys seal personal data at rest: the services' records, the session
 	// store's queued and retained messages and the outbox for HQ.
 	keys  *seal.Keyring
@@ -230,6 +227,9 @@ func (b *Broker) start(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	if err := b.startServices(ctx, bridge); err != nil {
+		return err
+	}
+	if err := b.startAdminSocket(); err != nil {
 		return err
 	}
 	if bridge != nil {
@@ -486,6 +486,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.stopHTTP()
 			<-b.httpDone
 		}
+		b.closeAdminSocket()
 		if err := b.db.Close(); err != nil && b.stopErr == nil {
 			b.stopErr = err
 		}
@@ -507,6 +508,7 @@ func (b *Broker) abort() {
 	if b.stopHTTP != nil {
 		b.stopHTTP()
 	}
+	b.closeAdminSocket()
 	if b.db != nil {
 		_ = b.db.Close()
 	}

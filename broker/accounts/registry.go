@@ -607,3 +607,47 @@ func audited(e *Entry) any {
 	return map[string]any{"id": e.ID, "kind": e.Kind, "role": e.Role, "name": e.Name, "room": e.Room,
 		"disabled": e.Disabled, "revoked": e.Revoked, "cert_cn": e.CertCN}
 }
+
+// EntriesOffline reads the entries of a stopped store's database.
+func EntriesOffline(tx *bolt.Tx) ([]Entry, error) {
+	var out []Entry
+	b := tx.Bucket(bAccounts)
+	if b == nil {
+		return nil, nil
+	}
+	err := b.ForEach(func(k, v []byte) error {
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("accounts: %q: %w", k, err)
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// SetHashOffline sets a staff account's password hash in a stopped store's
+// database (`storeedge admin reset-password` with the daemon stopped).
+func SetHashOffline(tx *bolt.Tx, id, hash string, now time.Time) error {
+	b := tx.Bucket(bAccounts)
+	var v []byte
+	if b != nil {
+		v = b.Get([]byte(id))
+	}
+	if v == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	var e Entry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return fmt.Errorf("accounts: %q: %w", id, err)
+	}
+	if e.Kind != proto.KindStaff || e.Revoked {
+		return fmt.Errorf("%w: %q is not a staff account", ErrNotFound, id)
+	}
+	e.PasswordHash, e.Source, e.Updated = hash, "", now.UTC()
+	v, err := json.Marshal(&e)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(id), v)
+}
