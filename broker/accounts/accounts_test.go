@@ -246,3 +246,33 @@ func metric(t *testing.T, s *storetest.Store, name string) string {
 	}
 	return ""
 }
+
+// TestFileDevicesImportedAndRevokedForGood: devices.yaml is imported on
+// the first start; a file device revoked in the console stays revoked
+// through SIGHUP and a restart, which import the file again.
+func TestFileDevicesImportedAndRevokedForGood(t *testing.T) {
+	kiosk := storetest.Device{ID: "kiosk-01", Role: "kiosk"}
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{admin, kiosk}})
+	a := s.Connect(t, admin, "console")
+	d := deviceList(t, a)["kiosk-01"]
+	if !d.FromFile || d.Role != "kiosk" {
+		t.Fatalf("kiosk-01 %+v: want imported from the file", d)
+	}
+	if _, err := dial(t, s.Addr, "kiosk-01", "pw-kiosk-01"); err != nil {
+		t.Fatal(err)
+	}
+	storetest.OK(t, a.Call(t, proto.ServiceAccounts, "device_revoke", `{"account":"kiosk-01"}`))
+	if err := s.Broker().Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(t, s.Addr, "kiosk-01", "pw-kiosk-01"); err == nil {
+		t.Fatal("SIGHUP brought the revoked kiosk back")
+	}
+	s.Restart()
+	if _, err := dial(t, s.Addr, "kiosk-01", "pw-kiosk-01"); err == nil {
+		t.Fatal("a restart brought the revoked kiosk back")
+	}
+	if _, err := dial(t, s.Addr, "admin-1", "pw-admin-1"); err != nil {
+		t.Fatalf("the file's admin after a restart: %v", err)
+	}
+}
