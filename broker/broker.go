@@ -518,7 +518,7 @@ func (b *Broker) abort() {
 // actually bound (a ":0" in the config is a real port here), 0 when the
 // WebSocket listener is off.
 func (b *Broker) clientConfig() *web.ClientConfig {
-	c := &web.ClientConfig{Store: b.cfg.StoreID}
+	c := &web.ClientConfig{Store: b.cfg.StoreID, ConsoleSessionTTL: int(b.cfg.Accounts.ConsoleSessionTTL / time.Second)}
 	if _, p, err := net.SplitHostPort(b.addrs.Websocket); err == nil {
 		c.MQTT.WSPort, _ = strconv.Atoi(p) // a port SplitHostPort found is a number
 		c.MQTT.WSPath = b.cfg.Listeners.WebsocketPath

@@ -16,8 +16,7 @@ const EnrollPath = "/enroll"
 
 // StaffAddRequest adds a staff account (svc/accounts/staff_add).
 type StaffAddRequest struct {
-	Envelope
-	ID       string `json:"account"`  // the login name
+	Account  string `json:"account"`  // the login name
 	Name     string `json:"name"`     // shown in the console
 	Role     string `json:"role"`     // one of the staff roles
 	Password string `json:"password"` // at least accounts.min_password_length characters
@@ -26,20 +25,17 @@ type StaffAddRequest struct {
 // AccountRequest names one account (staff_disable, staff_enable,
 // device_rotate, device_revoke).
 type AccountRequest struct {
-	Envelope
-	ID string `json:"account"`
+	Account string `json:"account"`
 }
 
 // PasswordRequest sets a staff account's password (staff_reset_password).
 type PasswordRequest struct {
-	Envelope
-	ID       string `json:"account"`
+	Account  string `json:"account"`
 	Password string `json:"password"`
 }
 
 // DeviceAddRequest adds a device waiting for its enrolment (device_add).
 type DeviceAddRequest struct {
-	Envelope
 	Role string `json:"role"`           // kiosk, chat-tablet, camera, ...
 	Name string `json:"name"`           // shown in the console
 	Room string `json:"room,omitempty"` // the room a camera films
@@ -48,10 +44,9 @@ type DeviceAddRequest struct {
 // DeviceUpdateRequest renames a device or moves it to another room
 // (device_update); an absent field is left as it is.
 type DeviceUpdateRequest struct {
-	Envelope
-	ID   string  `json:"account"`
-	Name *string `json:"name,omitempty"`
-	Room *string `json:"room,omitempty"`
+	Account string  `json:"account"`
+	Name    *string `json:"name,omitempty"`
+	Room    *string `json:"room,omitempty"`
 }
 
 // AccountInfo is one account in a list; never any credential.

@@ -66,11 +66,14 @@ func answer(err error) error {
 }
 
 func (r *Registry) opStaffAdd(ctx context.Context, req *svc.Request) (any, error) {
-	var q proto.StaffAddRequest
+	var q struct {
+		proto.Envelope
+		proto.StaffAddRequest
+	}
 	if err := decode(req.Body, &q); err != nil {
 		return nil, err
 	}
-	e, err := r.AddStaff(ctx, req.From.Device, q.ID, q.Name, q.Role, q.Password)
+	e, err := r.AddStaff(ctx, req.From.Device, q.Account, q.Name, q.Role, q.Password)
 	if err != nil {
 		return nil, answer(err)
 	}
@@ -97,20 +100,26 @@ func (r *Registry) listOf(kind string) svc.Handler {
 }
 
 func (r *Registry) opReset(ctx context.Context, req *svc.Request) (any, error) {
-	var q proto.PasswordRequest
+	var q struct {
+		proto.Envelope
+		proto.PasswordRequest
+	}
 	if err := decode(req.Body, &q); err != nil {
 		return nil, err
 	}
-	return nil, answer(r.SetPassword(ctx, req.From.Device, q.ID, q.Password))
+	return nil, answer(r.SetPassword(ctx, req.From.Device, q.Account, q.Password))
 }
 
 func (r *Registry) opDisable(disabled bool) svc.Handler {
 	return func(ctx context.Context, req *svc.Request) (any, error) {
-		var q proto.AccountRequest
+		var q struct {
+			proto.Envelope
+			proto.AccountRequest
+		}
 		if err := decode(req.Body, &q); err != nil {
 			return nil, err
 		}
-		return nil, answer(r.SetDisabled(ctx, req.From.Device, q.ID, disabled))
+		return nil, answer(r.SetDisabled(ctx, req.From.Device, q.Account, disabled))
 	}
 }
 
@@ -129,7 +138,10 @@ func (r *Registry) pairingAnswer(e *Entry, code string, enrollURL func() string)
 
 func (r *Registry) opDeviceAdd(enrollURL func() string) svc.Handler {
 	return func(ctx context.Context, req *svc.Request) (any, error) {
-		var q proto.DeviceAddRequest
+		var q struct {
+			proto.Envelope
+			proto.DeviceAddRequest
+		}
 		if err := decode(req.Body, &q); err != nil {
 			return nil, err
 		}
@@ -142,23 +154,29 @@ func (r *Registry) opDeviceAdd(enrollURL func() string) svc.Handler {
 }
 
 func (r *Registry) opDeviceUpdate(ctx context.Context, req *svc.Request) (any, error) {
-	var q proto.DeviceUpdateRequest
+	var q struct {
+		proto.Envelope
+		proto.DeviceUpdateRequest
+	}
 	if err := decode(req.Body, &q); err != nil {
 		return nil, err
 	}
 	if q.Name == nil && q.Room == nil {
 		return nil, svc.Errorf(svc.CodeBadRequest, "give name, room or both")
 	}
-	return nil, answer(r.UpdateDevice(ctx, req.From.Device, q.ID, q.Name, q.Room))
+	return nil, answer(r.UpdateDevice(ctx, req.From.Device, q.Account, q.Name, q.Room))
 }
 
 func (r *Registry) opRotate(enrollURL func() string) svc.Handler {
 	return func(ctx context.Context, req *svc.Request) (any, error) {
-		var q proto.AccountRequest
+		var q struct {
+			proto.Envelope
+			proto.AccountRequest
+		}
 		if err := decode(req.Body, &q); err != nil {
 			return nil, err
 		}
-		e, code, err := r.Rotate(ctx, req.From.Device, q.ID)
+		e, code, err := r.Rotate(ctx, req.From.Device, q.Account)
 		if err != nil {
 			return nil, answer(err)
 		}
@@ -167,9 +185,12 @@ func (r *Registry) opRotate(enrollURL func() string) svc.Handler {
 }
 
 func (r *Registry) opRevoke(ctx context.Context, req *svc.Request) (any, error) {
-	var q proto.AccountRequest
+	var q struct {
+		proto.Envelope
+		proto.AccountRequest
+	}
 	if err := decode(req.Body, &q); err != nil {
 		return nil, err
 	}
-	return nil, answer(r.Revoke(ctx, req.From.Device, q.ID))
+	return nil, answer(r.Revoke(ctx, req.From.Device, q.Account))
 }

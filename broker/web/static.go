@@ -43,6 +43,9 @@ type ClientConfig struct {
 	MQTT ClientMQTT `json:"mqtt"`
 	// Store is the store's id (store_id).
 	Store string `json:"store"`
+	// ConsoleSessionTTL is how long the console keeps a staff sign-in, in
+	// seconds (accounts.console_session_ttl); 0 = the page's default.
+	ConsoleSessionTTL int `json:"console_session_ttl_s,omitempty"`
 }
 
 // ClientMQTT is the MQTT part of ClientConfig.

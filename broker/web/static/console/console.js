@@ -20,6 +20,8 @@
 import { StoreLink, StoreError, newId } from '/lib/store.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
+import { initTeam } from '/console/team.js';
+import { initKeep } from '/console/keep.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -1411,6 +1413,8 @@ function renderCameraList() {
 // ---- start -------------------------------------------------------------------
 
 renderStatic();
+initTeam({ i18n, link: () => link });
+initKeep({ i18n });
 setState('login');
 // Tests may prefill the username (?u=) and put the password in the
 // fragment (#p=…), which the browser never sends; it is taken out of the
