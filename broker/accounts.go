@@ -2,16 +2,21 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/storeedge/storeedge/broker/accounts"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // openAccounts opens the account registry in the database, imports
@@ -117,9 +122,27 @@ func wsAddr(addr, path string) string {
 	return "ws://" + addr + path
 }
 
-// registerAccounts adds the svc/accounts/… ops.
+// subAppVersions is the inline subscription that reads the app version in
+// devices' retained status.
+const subAppVersions = 0xacc1
+
+// registerAccounts adds the svc/accounts/… ops, and reads the app version
+// each device reports with its online status (proto.DeviceStatus.App).
 func (b *Broker) registerAccounts(router *svc.Router) error {
-	return b.acc.reg.Register(router, b.enrollURL, b.cfg.Accounts.AdminRoles)
+	if err := b.acc.reg.Register(router, b.enrollURL, b.cfg.Accounts.AdminRoles); err != nil {
+		return err
+	}
+	return b.srv.Subscribe(proto.DeviceStatusFilter, subAppVersions, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		id, ok := strings.CutPrefix(pk.TopicName, "devices/")
+		if !ok {
+			return
+		}
+		id, _ = strings.CutSuffix(id, "/status")
+		var st proto.DeviceStatus
+		if json.Unmarshal(pk.Payload, &st) == nil && st.State == proto.StateOnline && st.App != "" {
+			b.acc.reg.SeenApp(id, st.App)
+		}
+	})
 }
 
 // Accounts is the store's account registry (first-run setup calls

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -446,10 +447,17 @@ func (r *Registry) Seen(id, remote string) {
 	r.saveSeen(id, s)
 }
 
-// SeenApp records the app version a device reports.
+// SeenApp records the app version a device reports (an account the
+// registry does not have is ignored).
 func (r *Registry) SeenApp(id, app string) {
 	if len(app) > 64 {
 		app = app[:64]
+	}
+	r.mu.Lock()
+	_, known := r.entries[id]
+	r.mu.Unlock()
+	if !known || !utf8.ValidString(app) {
+		return
 	}
 	r.seenMu.Lock()
 	s, ok := r.seen[id]

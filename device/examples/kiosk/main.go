@@ -38,6 +38,9 @@ import (
 	"github.com/storeedge/storeedge/device"
 )
 
+// AppVersion is what the console's device list shows for this kiosk.
+const AppVersion = "kiosk-example/1.0"
+
 func main() {
 	broker := flag.String("broker", "mqtt://127.0.0.1:1883", "the store broker")
 	id := flag.String("id", "", "this kiosk's device id (default: from -credentials)")
@@ -85,7 +88,7 @@ func login(ctx context.Context, id, password, code, enrollURL, keep string) (str
 }
 
 func run(ctx context.Context, broker, id, password, queueDir, customer, service, qr string) error {
-	c, err := device.Connect(ctx, device.Config{Brokers: []string{broker}, DeviceID: id, Password: password, QueueDir: queueDir})
+	c, err := device.Connect(ctx, device.Config{Brokers: []string{broker}, DeviceID: id, Password: password, QueueDir: queueDir, AppVersion: AppVersion})
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,8 @@ import (
 
 // TestKioskEnrolsWithItsCode: the admin adds a kiosk; the example kiosk,
 // given only the pairing code, enrols, keeps its credentials, books, and a
-// second run logs in from the kept credentials without a code.
+// second run logs in from the kept credentials without a code. The
+// console's list shows it with the app version it reported.
 func TestKioskEnrolsWithItsCode(t *testing.T) {
 	// The kiosk books tomorrow by the wall clock: the store's runs on it too.
 	s := storetest.Start(t, storetest.Options{Start: time.Now(), Devices: []storetest.Device{{ID: "admin-1", Role: "admin"}}})
@@ -43,9 +44,9 @@ func TestKioskEnrolsWithItsCode(t *testing.T) {
 	storetest.OK(t, a.Call(t, proto.ServiceAccounts, "device_list", `{}`)).Decode(t, &l)
 	b, _ := json.Marshal(l)
 	for _, d := range l.Accounts {
-		if d.ID == id && d.LastSeen != "" && !d.Pending {
+		if d.ID == id && d.LastSeen != "" && !d.Pending && d.AppVersion == AppVersion {
 			return
 		}
 	}
-	t.Fatalf("device list %s: want %s enrolled and seen", b, id)
+	t.Fatalf("device list %s: want %s enrolled and seen, with app %s", b, id, AppVersion)
 }
