@@ -10,7 +10,9 @@ package pagetest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -170,4 +172,45 @@ func TestConsoleSignInExpires(t *testing.T) {
 	if browsertest.Eval[bool](t, b, `localStorage.getItem('storeedge.console.login') !== null`) {
 		t.Fatal("the expired sign-in is still kept")
 	}
+}
+
+// TestConsoleLoginThrottled: the console signs in over MQTT (WebSocket),
+// so wrong passwords typed there meet the broker's login backoff
+// (auth.login_backoff_after, 5): after them even the right password is
+// refused for a while, counted in storeedge_login_backoff_refused_total.
+func TestConsoleLoginThrottled(t *testing.T) {
+	s := storetest.Start(t, storetest.Options{
+		Devices: []storetest.Device{{ID: "admin-1", Role: "admin"}},
+		Config: func(c *broker.Config) {
+			c.Listeners.Websocket = "127.0.0.1:0"
+			c.Listeners.WebsocketPath = "/mqtt"
+		}})
+	b := browsertest.New(t, browsertest.WindowSize(1024, 768))
+	browsertest.Navigate(t, b, fmt.Sprintf("http://%s/console/", s.HTTP))
+	browsertest.WaitJS(t, b, `window.teamView && document.getElementById('signin')`, 10*time.Second)
+	for i := range 5 {
+		consoleSignIn(t, b, "admin-1", fmt.Sprintf("wrong-%d", i))
+		browsertest.WaitJS(t, b, `consoleView.state === 'error' && consoleView.error === 'login' && !document.getElementById('signin').disabled`, 10*time.Second, showTeam)
+	}
+	consoleSignIn(t, b, "admin-1", "pw-admin-1")
+	browsertest.WaitJS(t, b, `consoleView.state === 'error' && consoleView.error === 'login' && !document.getElementById('signin').disabled`, 10*time.Second, showTeam)
+	resp, err := http.Get("http://" + s.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "\nstoreedge_login_backoff_refused_total 1\n") {
+		t.Fatalf("storeedge_login_backoff_refused_total is not 1 after the right password was refused:\n%s", grepLines(string(body), "backoff"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
