@@ -155,3 +155,20 @@ type accountsParts struct {
 	adminLn       net.Listener // the admin socket
 	enrollRefused prometheus.Counter
 }
+
+// cameraRooms is camera.rooms with the rooms of the cameras in the
+// registry added (the file's entry wins for a camera in both). The relay
+// reads them at start: a camera moved in the console films its new room
+// from the next start.
+func (b *Broker) cameraRooms(conf map[string]string) map[string]string {
+	out := make(map[string]string, len(conf))
+	for _, e := range b.acc.reg.Entries() {
+		if e.Role == "camera" && e.Room != "" && !e.Revoked {
+			out[e.ID] = e.Room
+		}
+	}
+	for k, v := range conf {
+		out[k] = v
+	}
+	return out
+}

@@ -276,3 +276,34 @@ func TestFileDevicesImportedAndRevokedForGood(t *testing.T) {
 		t.Fatalf("the file's admin after a restart: %v", err)
 	}
 }
+
+// TestCameraFilmsItsRoom: a camera added with a room, enrolled, films that
+// room (camera register answers its resource); moved in the console, it
+// films the new one from the next start.
+func TestCameraFilmsItsRoom(t *testing.T) {
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{admin}})
+	a := s.Connect(t, admin, "console")
+	p := addDevice(t, a, "camera", "Grooming cam", "table-1")
+	cred, err := device.Enroll(context.Background(), enrollURL(s), p.Code, filepath.Join(t.TempDir(), "cam.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Restart()
+	a.Reconnect(t)
+	register := func() string {
+		c := s.ConnectAs(t, cred.ID, cred.Password, "", false)
+		var r struct {
+			Resource string `json:"resource"`
+		}
+		storetest.OK(t, c.Call(t, proto.ServiceCamera, "register", `{"codec":"video/VP8"}`)).Decode(t, &r)
+		return r.Resource
+	}
+	if got := register(); got != "table-1" {
+		t.Fatalf("the camera films %q, want table-1", got)
+	}
+	storetest.OK(t, a.Call(t, proto.ServiceAccounts, "device_update", fmt.Sprintf(`{"account":%q,"room":"table-2"}`, cred.ID)))
+	s.Restart()
+	if got := register(); got != "table-2" {
+		t.Fatalf("moved: the camera films %q, want table-2", got)
+	}
+}
