@@ -48,6 +48,15 @@ func mqttLogin(t *testing.T, addr, user, pw string) (gone <-chan struct{}, err e
 	return c.Done(), nil
 }
 
+// teamClick is consoleClick that gives up after 10 s (a click waits for
+// its element for ever).
+func teamClick(t *testing.T, b context.Context, sel string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b, 10*time.Second)
+	defer cancel()
+	consoleClick(t, ctx, sel)
+}
+
 func TestTeamTab(t *testing.T) {
 	s := storetest.Start(t, storetest.Options{
 		Devices: []storetest.Device{{ID: "admin-1", Role: "admin"}, {ID: "staff-anna", Role: "staff"}},
@@ -60,7 +69,7 @@ func TestTeamTab(t *testing.T) {
 	browsertest.WaitJS(t, b, `window.teamView && document.getElementById('signin')`, 10*time.Second)
 	consoleSignIn(t, b, "admin-1", "pw-admin-1")
 	browsertest.WaitJS(t, b, `teamView.known && teamView.admin && !document.getElementById('tab-team').hidden`, 10*time.Second, showTeam)
-	consoleClick(t, b, "#tab-team")
+	teamClick(t, b, "#tab-team")
 	browsertest.WaitJS(t, b, `!document.getElementById('team-view').hidden && document.getElementById('chats-view').hidden`, 5*time.Second, showTeam)
 
 	// A staff member: a short password is refused with the reason, then added.
@@ -68,13 +77,13 @@ func TestTeamTab(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#ts-account"), "bob"),
 		chromedp.SetValue(chromedp.CSS("#ts-name"), "Bob Wang"),
 		chromedp.SetValue(chromedp.CSS("#ts-pass"), "short"))
-	consoleClick(t, b, "#ts-submit")
+	teamClick(t, b, "#ts-submit")
 	browsertest.WaitJS(t, b, `document.getElementById('ts-msg').textContent.includes('at least 10 characters')`, 5*time.Second, showTeam)
 	if got := browsertest.Eval[string](t, b, `document.getElementById('ts-pass').value`); got != "" {
 		t.Fatalf("the password stays in the form after a refusal: %q", got)
 	}
 	consoleRun(t, b, chromedp.SetValue(chromedp.CSS("#ts-pass"), "bob-password-1"))
-	consoleClick(t, b, "#ts-submit")
+	teamClick(t, b, "#ts-submit")
 	browsertest.WaitJS(t, b, `teamView.staff.some(a => a.account === 'bob' && a.name === 'Bob Wang' && a.role === 'staff')`, 5*time.Second, showTeam)
 	if _, err := mqttLogin(t, s.Addr, "bob", "bob-password-1"); err != nil {
 		t.Fatalf("bob logs in: %v", err)
@@ -84,7 +93,7 @@ func TestTeamTab(t *testing.T) {
 	consoleRun(t, b,
 		chromedp.SetValue(chromedp.CSS("#td-role"), "kiosk"),
 		chromedp.SetValue(chromedp.CSS("#td-name"), "Front kiosk"))
-	consoleClick(t, b, "#td-submit")
+	teamClick(t, b, "#td-submit")
 	browsertest.WaitJS(t, b, `!document.getElementById('td-pairing').hidden && document.getElementById('td-code').textContent.length === 8 &&
 		document.getElementById('td-qr').src.startsWith('data:image/png;base64,') && document.getElementById('td-qr').naturalWidth > 0`, 5*time.Second, showTeam)
 	browsertest.WaitJS(t, b, `(() => { const r = document.getElementById('td-pairing').getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })()`, 5*time.Second, showTeam)
@@ -105,10 +114,16 @@ func TestTeamTab(t *testing.T) {
 		return r && r.dataset.state === 'online' && r.textContent.includes('127.0.0.1') && r.textContent.includes('Front kiosk'); })()`, id), 10*time.Second, showTeam)
 	consoleShot(t, b, "team")
 
+	// Rename it from the page.
+	teamClick(t, b, fmt.Sprintf(`#team-devices tr[data-account=%q] [data-act="rename"]`, id))
+	browsertest.WaitJS(t, b, `document.activeElement && document.activeElement.id === 'team-edit-`+id+`'`, 5*time.Second, showTeam)
+	browsertest.Eval[bool](t, b, `(() => { const i = document.activeElement; i.value = 'Door kiosk'; i.form.requestSubmit(); return true; })()`)
+	browsertest.WaitJS(t, b, fmt.Sprintf(`teamView.devices.some(d => d.account === %q && d.name === 'Door kiosk')`, id), 5*time.Second, showTeam)
+
 	// Revoke from the page: two clicks, then it is gone within a second.
-	consoleClick(t, b, fmt.Sprintf(`#team-devices tr[data-account=%q] [data-act="revoke"]`, id))
+	teamClick(t, b, fmt.Sprintf(`#team-devices tr[data-account=%q] [data-act="revoke"]`, id))
 	start := time.Now()
-	consoleClick(t, b, fmt.Sprintf(`#team-devices tr[data-account=%q] [data-act="revoke-confirm"]`, id))
+	teamClick(t, b, fmt.Sprintf(`#team-devices tr[data-account=%q] [data-act="revoke-confirm"]`, id))
 	select {
 	case <-gone:
 		t.Logf("revoked from the console: disconnected %v after the click", time.Since(start))

@@ -161,7 +161,9 @@ export function initTeam({ i18n, link }) {
     return l;
   }
 
-  async function refresh() {
+  // refresh reads both lists again; force redraws even under an editor
+  // being typed in (after that editor's change is saved).
+  async function refresh(force) {
     try {
       const [s, d] = await Promise.all([L().call('accounts', 'staff_list', {}), L().call('accounts', 'device_list', {})]);
       state.staff = s.accounts || [];
@@ -180,7 +182,7 @@ export function initTeam({ i18n, link }) {
       }
       return;
     }
-    render();
+    render(force);
   }
 
   // The store's zone, for "last seen".
@@ -201,7 +203,7 @@ export function initTeam({ i18n, link }) {
       const a = await send();
       if (msg) { msg.className = 'ok small'; msg.textContent = t('saved'); }
       state.edit = null;
-      await refresh();
+      await refresh(true);
       return a;
     } catch (e) {
       if (msg) { msg.className = 'error small'; msg.textContent = errText(e); }
@@ -215,7 +217,7 @@ export function initTeam({ i18n, link }) {
     if (field === 'name') inp.value = a.name || '';
     if (field === 'room') inp.value = a.room || '';
     const save = h('button', { class: 'primary small-btn', type: 'submit' }, t('save'));
-    const cancel = h('button', { class: 'secondary small-btn', type: 'button', onclick: () => { state.edit = null; render(); } }, t('cancel'));
+    const cancel = h('button', { class: 'secondary small-btn', type: 'button', onclick: () => { state.edit = null; render(true); } }, t('cancel'));
     const f = h('form', { class: 'inline-edit', novalidate: true, onsubmit: (e) => { e.preventDefault(); act(a.account, () => send(inp.value)); } }, inp, save, cancel);
     setTimeout(() => inp.focus(), 0);
     return f;
@@ -273,10 +275,10 @@ export function initTeam({ i18n, link }) {
 
   function head(...cols) { return h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col' }, t(c))))); }
 
-  function render() {
+  function render(force) {
     if (!state.admin) return;
     // An editor being typed in is not redrawn under the user's fingers.
-    const typing = document.activeElement && document.activeElement.id && document.activeElement.id.startsWith('team-edit-');
+    const typing = !force && document.activeElement && document.activeElement.id && document.activeElement.id.startsWith('team-edit-');
     if (!typing) {
       $('team-staff').replaceChildren(head('name', 'role', 'state', 'lastSeen', 'actions'), h('tbody', {}, state.staff.map(staffRow)));
       $('team-devices').replaceChildren(head('name', 'kind', 'state', 'lastSeen', 'address', 'app', 'actions'), h('tbody', {}, state.devices.map(deviceRow)));
