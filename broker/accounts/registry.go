@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -146,6 +147,10 @@ type Registry struct {
 
 	mu      sync.Mutex // serialises changes; guards the maps
 	entries map[string]*Entry
+	// ids are the ids of entries, read without mu: SeenApp runs in the
+	// broker's delivery of a status, which a disconnect made while mu is
+	// held (a Last Will) may cause.
+	ids     atomic.Pointer[map[string]bool]
 	pairing map[string]string // code hash -> id
 	seenMu  sync.Mutex
 	seen    map[string]seen
@@ -214,6 +219,7 @@ func Open(ctx context.Context, o Options) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accounts: load: %w", err)
 	}
+	r.storeIDsLocked()
 	return r, nil
 }
 
@@ -337,7 +343,16 @@ func (r *Registry) saveLocked(ctx context.Context, next map[string]*Entry) error
 			r.pairing[e.PairingHash] = id
 		}
 	}
+	r.storeIDsLocked()
 	return nil
+}
+
+func (r *Registry) storeIDsLocked() {
+	ids := make(map[string]bool, len(r.entries))
+	for id := range r.entries {
+		ids[id] = true
+	}
+	r.ids.Store(&ids)
 }
 
 // SyncFile makes the entries managed by auth.devices_file match accts (the
@@ -453,10 +468,7 @@ func (r *Registry) SeenApp(id, app string) {
 	if len(app) > 64 {
 		app = app[:64]
 	}
-	r.mu.Lock()
-	_, known := r.entries[id]
-	r.mu.Unlock()
-	if !known || !utf8.ValidString(app) {
+	if ids := r.ids.Load(); ids == nil || !(*ids)[id] || !utf8.ValidString(app) {
 		return
 	}
 	r.seenMu.Lock()
