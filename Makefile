@@ -63,9 +63,10 @@ web:
 ## screenshots: run the page tests and copy the screenshots the README shows into docs/screenshots
 SHOTS := chat-e2e-reply-read chat-e2e-live chat-zh console-chats console-e2e-board console-health front-en tablet-1024x768
 SHOTS += console-phone-chats console-phone-board
+SHOTS += console-team console-team-pairing
 screenshots:
 	rm -rf out/screenshots
-	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole|TestFrontDoor|TestChatTabletPage' ./broker/web/pagetest/
+	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole|TestFrontDoor|TestChatTabletPage|TestTeamTab' ./broker/web/pagetest/
 	mkdir -p docs/screenshots
 	for s in $(SHOTS); do cp out/screenshots/$$s.png docs/screenshots/; done
 
