@@ -229,3 +229,42 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestTeamTabNarrow: the Team & devices tab on a phone and on a tablet
+// upright, with a device's pairing code shown: nothing out of reach (the
+// checks of TestConsoleNarrow).
+func TestTeamTabNarrow(t *testing.T) {
+	s := storetest.Start(t, storetest.Options{
+		Devices: []storetest.Device{{ID: "admin-1", Role: "admin"}, {ID: "staff-anna", Role: "staff"}, {ID: "kiosk-01", Role: "kiosk"}},
+		Config: func(c *broker.Config) {
+			c.Listeners.Websocket = "127.0.0.1:0"
+			c.Listeners.WebsocketPath = "/mqtt"
+		}})
+	for _, c := range []struct {
+		name  string
+		opts  []browsertest.Option
+		width int
+	}{
+		{"phone", []browsertest.Option{browsertest.Phone()}, 390},
+		{"tablet-upright", []browsertest.Option{browsertest.WindowSize(768, 1024)}, 768},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := browsertest.New(t, c.opts...)
+			browsertest.Navigate(t, b, fmt.Sprintf("http://%s/console/", s.HTTP))
+			browsertest.WaitJS(t, b, `window.teamView && document.getElementById('signin')`, 10*time.Second)
+			consoleSignIn(t, b, "admin-1", "pw-admin-1")
+			browsertest.WaitJS(t, b, `teamView.known && teamView.admin && !document.getElementById('tab-team').hidden`, 10*time.Second, showTeam)
+			checkLayout(t, b, c.width, c.name+" signed in")
+			teamClick(t, b, "#tab-team")
+			consoleRun(t, b,
+				chromedp.SetValue(chromedp.CSS("#td-role"), "camera"),
+				chromedp.SetValue(chromedp.CSS("#td-name"), "Grooming room camera "+c.name))
+			browsertest.Eval[bool](t, b, `(() => { document.getElementById('td-role').dispatchEvent(new Event('change')); return true; })()`)
+			consoleRun(t, b, chromedp.SetValue(chromedp.CSS("#td-room"), "table-1"))
+			teamClick(t, b, "#td-submit")
+			browsertest.WaitJS(t, b, `!document.getElementById('td-pairing').hidden && document.getElementById('td-qr').naturalWidth > 0`, 5*time.Second, showTeam)
+			checkLayout(t, b, c.width, c.name+" team tab")
+			browsertest.Screenshot(t, b, browsertest.ScreenshotDir(t), "team")
+		})
+	}
+}
