@@ -28,7 +28,7 @@ func (b *Broker) openAccounts(ctx context.Context, devices, acl []byte) error {
 		DB: b.db, Hook: b.auth, Now: b.cfg.Now,
 		PairingTTL: b.cfg.Accounts.PairingCodeTTL, MinPasswordLength: b.cfg.Accounts.MinPasswordLength,
 		StaffRoles: b.cfg.Accounts.StaffRoles, DeviceRoles: b.cfg.Accounts.DeviceRoles,
-		AdminRole: b.cfg.Accounts.AdminRoles[0], Log: b.log,
+		AdminRole: b.cfg.Accounts.AdminRoles[0], Seal: b.keys, Log: b.log,
 	})
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/accounts"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
+	"github.com/storeedge/storeedge/internal/seal"
 )
 
 // AdminSocket is the name, in data_dir, of the daemon's local admin socket:
@@ -156,8 +157,12 @@ func ResetPassword(cfg Config, account, password string) error {
 	if err != nil {
 		return err
 	}
+	keys, err := storeKeys(cfg)
+	if err != nil {
+		return err
+	}
 	return withStoppedDB(cfg, false, func(tx *bolt.Tx) error {
-		return accounts.SetHashOffline(tx, account, hash, time.Now())
+		return accounts.SetHashOffline(tx, keys, account, hash, time.Now())
 	})
 }
 
@@ -176,10 +181,14 @@ func ExportDevices(cfg Config, w io.Writer) error {
 		_, err := io.WriteString(w, ans.YAML)
 		return err
 	}
+	keys, err := storeKeys(cfg)
+	if err != nil {
+		return err
+	}
 	var entries []accounts.Entry
 	if err := withStoppedDB(cfg, true, func(tx *bolt.Tx) error {
 		var err error
-		entries, err = accounts.EntriesOffline(tx)
+		entries, err = accounts.EntriesOffline(tx, keys)
 		return err
 	}); err != nil {
 		return err
@@ -190,6 +199,16 @@ func ExportDevices(cfg Config, w io.Writer) error {
 	}
 	_, err = io.WriteString(w, y)
 	return err
+}
+
+// storeKeys loads the sealing keys of a stopped store that has a database
+// (never making new ones for a data_dir without one).
+func storeKeys(cfg Config) (*seal.Keyring, error) {
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, DBFile)); err != nil {
+		return nil, fmt.Errorf("no store database: %w", err)
+	}
+	keys, _, err := loadKeys(cfg.Services, cfg.DataDir)
+	return keys, err
 }
 
 func withStoppedDB(cfg Config, readOnly bool, fn func(*bolt.Tx) error) error {

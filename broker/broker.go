@@ -187,15 +187,15 @@ func (b *Broker) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("auth: %w", b.nameAuthFiles(err))
 	}
-	if err := b.openAccounts(ctx, devices, acl); err != nil {
-		return err
-	}
 	keys, where, err := loadKeys(cfg.Services, cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	b.keys = keys
 	b.log.Info("sealing personal data at rest", "keys_from", where, "current_key", keys.Current())
+	if err := b.openAccounts(ctx, devices, acl); err != nil {
+		return err
+	}
 	sess, err := session.New(session.Options{
 		DB:                b.db,
 		Seal:              keys,

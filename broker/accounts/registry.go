@@ -37,9 +37,9 @@ import (
 
 // Buckets of the registry.
 var (
-	bAccounts = []byte("accounts")         // id -> Entry (JSON)
+	bAccounts = []byte("accounts")         // id -> Entry (JSON, sealed)
 	bPairing  = []byte("accounts_pairing") // sha256(code) hex -> id
-	bSeen     = []byte("accounts_seen")    // id -> seen (JSON)
+	bSeen     = []byte("accounts_seen")    // id -> seen (JSON, sealed)
 )
 
 // Defaults of Options.
@@ -74,6 +74,44 @@ type Hook interface {
 	Connected(id string) bool
 }
 
+// Sealer encrypts records at rest (internal/seal.Keyring); additionalData
+// is authenticated, not stored.
+type Sealer interface {
+	Seal(plaintext, additionalData []byte) ([]byte, error)
+	Open(sealed, additionalData []byte) ([]byte, error)
+}
+
+// put and get write and read a record of bucket b as sealed JSON (plain
+// JSON without a Sealer): names, addresses and password hashes are not
+// left in the clear in the database file.
+func put(tx *bolt.Tx, seal Sealer, b []byte, id string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if seal != nil {
+		if raw, err = seal.Seal(raw, ad(b, id)); err != nil {
+			return fmt.Errorf("accounts: seal %s: %w", id, err)
+		}
+	}
+	return tx.Bucket(b).Put([]byte(id), raw)
+}
+
+func get(seal Sealer, b []byte, id string, raw []byte, v any) error {
+	if seal != nil {
+		var err error
+		if raw, err = seal.Open(raw, ad(b, id)); err != nil {
+			return fmt.Errorf("accounts: open %s: %w", id, err)
+		}
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("accounts: %s: %w", id, err)
+	}
+	return nil
+}
+
+func ad(b []byte, id string) []byte { return []byte(string(b) + "/" + id) }
+
 // Auditor records an admin action once it is durable. Implemented elsewhere;
 // nil = none.
 type Auditor interface {
@@ -99,7 +137,9 @@ type Options struct {
 	AdminRole string
 	// Auditor, when set, is told of every admin action.
 	Auditor Auditor
-	Log     *slog.Logger
+	// Seal, when set, encrypts the records at rest.
+	Seal Sealer
+	Log  *slog.Logger
 }
 
 // Entry is one account as stored.
@@ -197,8 +237,8 @@ func Open(ctx context.Context, o Options) (*Registry, error) {
 	err := o.DB.View(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bAccounts).ForEach(func(k, v []byte) error {
 			e := &Entry{}
-			if err := json.Unmarshal(v, e); err != nil {
-				return fmt.Errorf("account %q: %w", k, err)
+			if err := get(o.Seal, bAccounts, string(k), v, e); err != nil {
+				return err
 			}
 			r.entries[e.ID] = e
 			if e.PairingHash != "" {
@@ -210,7 +250,7 @@ func Open(ctx context.Context, o Options) (*Registry, error) {
 		}
 		return tx.Bucket(bSeen).ForEach(func(k, v []byte) error {
 			var s seen
-			if json.Unmarshal(v, &s) == nil {
+			if get(o.Seal, bSeen, string(k), v, &s) == nil {
 				r.seen[string(k)] = s
 			}
 			return nil
@@ -312,11 +352,7 @@ func (r *Registry) saveLocked(ctx context.Context, next map[string]*Entry) error
 				}
 				continue
 			}
-			v, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(id), v); err != nil {
+			if err := put(tx, r.o.Seal, bAccounts, id, e); err != nil {
 				return err
 			}
 			if e.PairingHash != "" {
@@ -484,12 +520,8 @@ func (r *Registry) SeenApp(id, app string) {
 }
 
 func (r *Registry) saveSeen(id string, s seen) {
-	v, err := json.Marshal(s)
-	if err != nil {
-		return
-	}
 	r.o.DB.UpdateAsync(func(tx *bolt.Tx) error {
-		return tx.Bucket(bSeen).Put([]byte(id), v)
+		return put(tx, r.o.Seal, bSeen, id, s)
 	}, func(err error) { r.log.Debug("accounts: recording a login failed", "device", id, "err", err) })
 }
 
@@ -629,7 +661,7 @@ func audited(e *Entry) any {
 }
 
 // EntriesOffline reads the entries of a stopped store's database.
-func EntriesOffline(tx *bolt.Tx) ([]Entry, error) {
+func EntriesOffline(tx *bolt.Tx, seal Sealer) ([]Entry, error) {
 	var out []Entry
 	b := tx.Bucket(bAccounts)
 	if b == nil {
@@ -637,8 +669,8 @@ func EntriesOffline(tx *bolt.Tx) ([]Entry, error) {
 	}
 	err := b.ForEach(func(k, v []byte) error {
 		var e Entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("accounts: %q: %w", k, err)
+		if err := get(seal, bAccounts, string(k), v, &e); err != nil {
+			return err
 		}
 		out = append(out, e)
 		return nil
@@ -648,7 +680,7 @@ func EntriesOffline(tx *bolt.Tx) ([]Entry, error) {
 
 // SetHashOffline sets a staff account's password hash in a stopped store's
 // database (`storeedge admin reset-password` with the daemon stopped).
-func SetHashOffline(tx *bolt.Tx, id, hash string, now time.Time) error {
+func SetHashOffline(tx *bolt.Tx, seal Sealer, id, hash string, now time.Time) error {
 	b := tx.Bucket(bAccounts)
 	var v []byte
 	if b != nil {
@@ -658,16 +690,12 @@ func SetHashOffline(tx *bolt.Tx, id, hash string, now time.Time) error {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	var e Entry
-	if err := json.Unmarshal(v, &e); err != nil {
-		return fmt.Errorf("accounts: %q: %w", id, err)
+	if err := get(seal, bAccounts, id, v, &e); err != nil {
+		return err
 	}
 	if e.Kind != proto.KindStaff || e.Revoked {
 		return fmt.Errorf("%w: %q is not a staff account", ErrNotFound, id)
 	}
 	e.PasswordHash, e.Source, e.Updated = hash, "", now.UTC()
-	v, err := json.Marshal(&e)
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(id), v)
+	return put(tx, seal, bAccounts, id, &e)
 }

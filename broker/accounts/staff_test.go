@@ -1,9 +1,11 @@
 package accounts_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -108,6 +110,19 @@ func TestStaffAccounts(t *testing.T) {
 	s.Restart()
 	if _, err := dial(t, s.Addr, "anna", "anna-password-2"); err != nil {
 		t.Fatalf("after a restart: %v", err)
+	}
+
+	// Sealed at rest: the stopped store's file holds neither her name, nor
+	// her address, nor any password hash in the clear.
+	s.Stop()
+	db, err := os.ReadFile(filepath.Join(s.Dir, "data", "storeedge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, clear := range []string{"Anna Li", "127.0.0.1", "$2a$", "$2b$", "password_hash"} {
+		if bytes.Contains(db, []byte(clear)) {
+			t.Errorf("the database file holds %q in the clear", clear)
+		}
 	}
 }
 
