@@ -65,9 +65,10 @@ SHOTS := chat-e2e-reply-read chat-e2e-live chat-zh console-chats console-e2e-boa
 SHOTS += console-phone-chats console-phone-board
 SHOTS += setup-zh-phone counter-a4 console-faq-phone
 SHOTS += console-desk-tomorrow console-desk-overlap console-tablet-activity
+SHOTS += console-team console-team-pairing
 screenshots:
 	rm -rf out/screenshots
-	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole|TestFrontDoor|TestChatTabletPage|TestSetupPageOpensTheConsole|TestCounterPrintPage' ./broker/web/pagetest/
+	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole|TestFrontDoor|TestChatTabletPage|TestSetupPageOpensTheConsole|TestCounterPrintPage|TestTeamTab' ./broker/web/pagetest/
 	mkdir -p docs/screenshots
 	for s in $(SHOTS); do cp out/screenshots/$$s.png docs/screenshots/; done
 

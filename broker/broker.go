@@ -58,6 +58,7 @@ type Broker struct {
 	db      *store.DB
 	srv     *mqtt.Server
 	auth    *auth.Hook
+	acc     accountsParts
 	metrics *metrics.Metrics
 	// keys seal personal data at rest: the services' records, the session
 	// store's queued and retained messages and the outbox for HQ.
@@ -171,8 +172,8 @@ func (b *Broker) start(ctx context.Context) error {
 	}
 	b.auth, err = auth.NewHook(auth.Options{
 		Server:               b.srv,
-		Devices:              devices,
 		ACL:                  acl,
+		OnLogin:              b.seen,
 		AllowAnonymous:       cfg.Auth.AllowAnonymous,
 		AnonymousRole:        cfg.Auth.AnonymousRole,
 		ConnectRatePerMinute: cfg.Limits.ConnectRatePerMinute,
@@ -196,6 +197,9 @@ func (b *Broker) start(ctx context.Context) error {
 	}
 	b.keys = keys
 	b.log.Info("sealing personal data at rest", "keys_from", where, "current_key", keys.Current())
+	if err := b.openAccounts(ctx, devices, acl); err != nil {
+		return err
+	}
 	sess, err := session.New(session.Options{
 		DB:                b.db,
 		Seal:              keys,
@@ -230,6 +234,9 @@ func (b *Broker) start(ctx context.Context) error {
 		return err
 	}
 	if err := b.startSetup(ctx); err != nil {
+		return err
+	}
+	if err := b.startAdminSocket(); err != nil {
 		return err
 	}
 	if bridge != nil {
@@ -342,22 +349,19 @@ func loadTLS(l ListenersConfig) (*tls.Config, error) {
 	return c, nil
 }
 
-// readAuthFiles reads the device registry and the ACL. A devices file that
-// does not exist is an empty registry.
+// readAuthFiles reads the device registry file and the ACL. devices is nil
+// when the file does not exist (the registry in the database is then left
+// as it is).
 func (b *Broker) readAuthFiles() (devices, acl []byte, err error) {
-	devices = []byte("devices: []\n")
 	if p := b.cfg.Auth.DevicesFile; p != "" {
 		d, err := os.ReadFile(p)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			b.log.Warn("no device registry: nobody can log in until a device is added (README, \"First run\")", "devices_file", p)
 		case err != nil:
 			return nil, nil, fmt.Errorf("read devices file: %w", err)
 		default:
 			devices = d
 		}
-	} else {
-		devices = configs.Devices
 	}
 	acl = configs.ACL
 	if p := b.cfg.Auth.ACLFile; p != "" {
@@ -392,7 +396,7 @@ func (b *Broker) Reload() error {
 	if err != nil {
 		return err
 	}
-	if err := b.auth.Reload(devices, acl); err != nil {
+	if err := b.reloadAccounts(devices, acl); err != nil {
 		return fmt.Errorf("reload: %w", b.nameAuthFiles(err))
 	}
 	b.log.Info("reloaded device registry and ACL")
@@ -490,6 +494,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.stopHTTP()
 			<-b.httpDone
 		}
+		b.closeAdminSocket()
 		if err := b.db.Close(); err != nil && b.stopErr == nil {
 			b.stopErr = err
 		}
@@ -511,6 +516,7 @@ func (b *Broker) abort() {
 	if b.stopHTTP != nil {
 		b.stopHTTP()
 	}
+	b.closeAdminSocket()
 	if b.db != nil {
 		_ = b.db.Close()
 	}
@@ -520,7 +526,8 @@ func (b *Broker) abort() {
 // actually bound (a ":0" in the config is a real port here), 0 when the
 // WebSocket listener is off.
 func (b *Broker) clientConfig() *web.ClientConfig {
-	c := &web.ClientConfig{Store: b.cfg.StoreID, NameFunc: func() string { return b.svcs.settings.Name(b.cfg.StoreID) }}
+	c := &web.ClientConfig{Store: b.cfg.StoreID, NameFunc: func() string { return b.svcs.settings.Name(b.cfg.StoreID) },
+		ConsoleSessionTTL: int(b.cfg.Accounts.ConsoleSessionTTL / time.Second)}
 	if _, p, err := net.SplitHostPort(b.addrs.Websocket); err == nil {
 		c.MQTT.WSPort, _ = strconv.Atoi(p) // a port SplitHostPort found is a number
 		c.MQTT.WSPath = b.cfg.Listeners.WebsocketPath

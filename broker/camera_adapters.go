@@ -25,7 +25,7 @@ func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.D
 	}
 	s, err := camera.New(camera.Options{
 		Router: router, Server: b.srv, Bookings: deskRooms{desk}, Media: mediaStills{ms},
-		Rooms: c.Rooms, StaffRoles: c.StaffRoles, MaxViewers: c.MaxViewers, SignalTimeout: c.SignalTimeout,
+		Rooms: b.cameraRooms(c.Rooms), StaffRoles: c.StaffRoles, MaxViewers: c.MaxViewers, SignalTimeout: c.SignalTimeout,
 		Linger: c.Linger, Recheck: c.Recheck, SnapshotTimeout: c.SnapshotTimeout, OfflineGrace: c.OfflineGrace, ICEServers: c.ICEServers,
 		UDPPortMin: lo, UDPPortMax: hi, Interfaces: c.Interfaces, Loopback: c.Loopback, Now: cfg.Now, Log: b.log,
 	})

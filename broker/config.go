@@ -36,6 +36,7 @@ type Config struct {
 	Cloud       cloudsync.Config  `yaml:"cloud"`
 	Setup       SetupConfig       `yaml:"setup"`
 	Audit       AuditConfig       `yaml:"audit"`
+	Accounts    AccountsConfig    `yaml:"accounts"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
@@ -210,6 +211,48 @@ type ListenersConfig struct {
 	HTTPDebug        bool     `yaml:"http_debug"`
 }
 
+// AccountsConfig configures the account registry in the database
+// (broker/accounts): staff accounts, device enrolment, console logins.
+type AccountsConfig struct {
+	MinPasswordLength    int           `yaml:"min_password_length"`
+	StaffRoles           []string      `yaml:"staff_roles"`
+	DeviceRoles          []string      `yaml:"device_roles"`
+	AdminRoles           []string      `yaml:"admin_roles"`
+	PairingCodeTTL       time.Duration `yaml:"pairing_code_ttl"`
+	EnrollPerMinute      int           `yaml:"enroll_per_minute"`
+	EnrollTotalPerMinute int           `yaml:"enroll_total_per_minute"`
+	EnrollURL            string        `yaml:"enroll_url"`
+	ConsoleSessionTTL    time.Duration `yaml:"console_session_ttl"`
+}
+
+func (a AccountsConfig) validate() []error {
+	var errs []error
+	if a.MinPasswordLength < 8 || a.MinPasswordLength > 64 {
+		errs = append(errs, fmt.Errorf("accounts.min_password_length %d: between 8 and 64", a.MinPasswordLength))
+	}
+	for k, v := range map[string][]string{"staff_roles": a.StaffRoles, "device_roles": a.DeviceRoles, "admin_roles": a.AdminRoles} {
+		if len(v) == 0 {
+			errs = append(errs, fmt.Errorf("accounts.%s: name at least one role", k))
+		}
+	}
+	if a.PairingCodeTTL < time.Minute || a.PairingCodeTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("accounts.pairing_code_ttl %s: between 1m and 24h", a.PairingCodeTTL))
+	}
+	if a.EnrollPerMinute < 1 || a.EnrollTotalPerMinute < a.EnrollPerMinute {
+		errs = append(errs, fmt.Errorf("accounts.enroll_per_minute %d, enroll_total_per_minute %d: at least 1, and the total at least the per-address one",
+			a.EnrollPerMinute, a.EnrollTotalPerMinute))
+	}
+	if a.EnrollURL != "" {
+		if u, err := url.Parse(a.EnrollURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("accounts.enroll_url %q: an http:// or https:// address, e.g. http://storeedge.local:8080/enroll", a.EnrollURL))
+		}
+	}
+	if a.ConsoleSessionTTL < 5*time.Minute || a.ConsoleSessionTTL > 90*24*time.Hour {
+		errs = append(errs, fmt.Errorf("accounts.console_session_ttl %s: between 5m and 2160h (90 days)", a.ConsoleSessionTTL))
+	}
+	return errs
+}
+
 // AuthConfig points at the device registry and the ACL.
 type AuthConfig struct {
 	DevicesFile    string `yaml:"devices_file"`
@@ -338,6 +381,7 @@ func (c Config) Validate() error {
 	if c.Listeners.Websocket != "" && (c.Listeners.WebsocketPath == "" || c.Listeners.WebsocketPath[0] != '/') {
 		errs = append(errs, fmt.Errorf("listeners.websocket_path %q must start with '/'", c.Listeners.WebsocketPath))
 	}
+	errs = append(errs, c.Accounts.validate()...)
 	if c.Auth.AllowAnonymous && c.Auth.AnonymousRole == "" {
 		errs = append(errs, errors.New("auth.allow_anonymous needs auth.anonymous_role"))
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/broker/accounts"
 	"github.com/storeedge/storeedge/broker/audit"
 	"github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
@@ -106,6 +107,13 @@ func TestDefaultsAgree(t *testing.T) {
 		"camera.interfaces":       {cfg.Camera.Interfaces, co.Interfaces},
 		"camera.loopback":         {cfg.Camera.Loopback, co.Loopback},
 
+		"accounts.min_password_length":     {cfg.Accounts.MinPasswordLength, accounts.DefaultMinPasswordLength},
+		"accounts.pairing_code_ttl":        {cfg.Accounts.PairingCodeTTL, accounts.DefaultPairingTTL},
+		"accounts.enroll_per_minute":       {cfg.Accounts.EnrollPerMinute, accounts.DefaultEnrollPerMinute},
+		"accounts.enroll_total_per_minute": {cfg.Accounts.EnrollTotalPerMinute, accounts.DefaultEnrollTotalPerMin},
+		"accounts.staff_roles":             {cfg.Accounts.StaffRoles, accounts.DefaultStaffRoles},
+		"accounts.device_roles":            {cfg.Accounts.DeviceRoles, accounts.DefaultDeviceRoles},
+
 		"auth.anonymous_role":    {cfg.Auth.AnonymousRole, auth.DefaultAnonymousRole},
 		"auth.password_workers":  {cfg.Auth.PasswordWorkers, 0}, // one per CPU, both ways
 		"auth.login_backoff_max": {cfg.Auth.LoginBackoffMax, auth.DefaultLoginBackoffMax},
@@ -135,6 +143,9 @@ func TestDefaultsAgree(t *testing.T) {
 		"chat.customer_messages_per_minute": "the broker builds the limiter; chat: none = no bound",
 		"chat.customer_bytes_per_day":       "the broker builds the limiter; chat: none = no bound",
 		"booking.services_file":             "a file the broker reads",
+		"accounts.admin_roles":              "the broker registers the ops with them",
+		"accounts.enroll_url":               "the box's address; default from chat.public_url",
+		"accounts.console_session_ttl":      "the console page reads it from /client.json",
 		"cloud.":                            "cloudsync takes broker.Config.Cloud as its options, with no defaults of its own",
 		"setup.":                            "the broker builds the setup's and the counter's limiters; setup: 0 = no bound",
 	}

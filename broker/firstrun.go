@@ -11,6 +11,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/quota"
 	"github.com/storeedge/storeedge/broker/setup"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // startSetup checks whether the store has an admin account. When it has
@@ -19,7 +20,7 @@ import (
 // HTTP listener is up.
 func (b *Broker) startSetup(ctx context.Context) error {
 	s, code, err := setup.New(ctx, setup.Options{
-		Admins:                 b.cfg.Admins,
+		Admins:                 b.admins(),
 		Settings:               b.svcs.settings,
 		Catalogs:               b.catalogs(),
 		FAQ:                    b.svcs.faq,
@@ -34,6 +35,15 @@ func (b *Broker) startSetup(ctx context.Context) error {
 	}
 	b.setup, b.setupCode = s, code
 	return b.metrics.Register(rateLimitCollector{limiters: append(s.Limiters(), b.svcs.counter.Limiters()...)})
+}
+
+// admins is what makes the first admin at setup: cfg.Admins when set,
+// else the store's account registry.
+func (b *Broker) admins() setup.Admins {
+	if b.cfg.Admins != nil {
+		return b.cfg.Admins
+	}
+	return b.acc.reg
 }
 
 // catalogs is what installs a starter catalogue at setup: cfg.Catalogs
@@ -66,7 +76,7 @@ func (c rateLimitCollector) Collect(ch chan<- prometheus.Metric) {
 
 // webRoutes are the HTTP listener's handlers besides the pages.
 func (b *Broker) webRoutes() map[string]http.Handler {
-	r := map[string]http.Handler{RedeemPath: b.svcs.customers.Handler(), setup.Path: b.setup.Handler()}
+	r := map[string]http.Handler{RedeemPath: b.svcs.customers.Handler(), setup.Path: b.setup.Handler(), proto.EnrollPath: b.enrollHandler()}
 	for p, h := range b.svcs.counter.Routes() {
 		r[p] = h
 	}

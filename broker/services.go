@@ -235,6 +235,9 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := faqs.Register(faqstore.OpsOptions{Router: router, Roles: cfg.Chat.FAQRoles, Now: cfg.Now, Auditor: auditLog, Log: b.log}); err != nil {
 		return err
 	}
+	if err := b.registerAccounts(router); err != nil {
+		return err
+	}
 	if err := b.auth.SetCustomers(custs); err != nil {
 		// A custom ACL without the customer role: the store runs, only
 		// scan-to-chat logins are off. Say so once, loudly.

@@ -299,7 +299,7 @@ func (c *Client) down() bool {
 }
 
 func (c *Client) publishStatus(ctx context.Context, state string) {
-	p, _ := json.Marshal(proto.DeviceStatus{V: 1, State: state, TS: time.Now().UTC().Format(time.RFC3339Nano)}) // plain fields: cannot fail
+	p, _ := json.Marshal(proto.DeviceStatus{V: 1, State: state, TS: time.Now().UTC().Format(time.RFC3339Nano), App: c.cfg.AppVersion}) // plain fields: cannot fail
 	if _, err := c.conn().Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: c.statusTopic(), Payload: p}); err != nil {
 		c.cfg.Log.Warn("device: status not published", "state", state, "err", err)
 	}

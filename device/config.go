@@ -30,6 +30,9 @@ type Config struct {
 	// Password is the device's password; leave it empty when TLS carries a
 	// client certificate.
 	Password string
+	// AppVersion names the device's app and its version ("kiosk/1.4.2");
+	// it goes with the device's online status and the console lists it.
+	AppVersion string
 	// Dial, when set, opens the network connection to a broker address
 	// (a proxy, a test's fault injector); the result must be safe for
 	// concurrent writes. Default: TCP, TLS or WebSocket by the URL's scheme.

@@ -7,6 +7,9 @@ type DeviceStatus struct {
 	V     int    `json:"v"`
 	State string `json:"state"`        // StateOnline or StateOffline
 	TS    string `json:"ts,omitempty"` // RFC 3339, UTC
+	// App is the device's app and version (device.Config.AppVersion),
+	// shown in the console's device list; optional.
+	App string `json:"app,omitempty"`
 }
 
 // The states of DeviceStatus.

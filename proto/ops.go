@@ -98,6 +98,17 @@ var Ops = []Op{
 	{ServiceCustomer, "revoke", true, CardRequest{}},
 	{ServiceCustomer, "merge", true, MergeRequest{}},
 	{ServiceCustomer, "forget", true, nil},
+
+	{ServiceAccounts, "staff_add", true, StaffAddRequest{}},
+	{ServiceAccounts, "staff_list", false, nil},
+	{ServiceAccounts, "staff_reset_password", true, PasswordRequest{}},
+	{ServiceAccounts, "staff_disable", true, AccountRequest{}},
+	{ServiceAccounts, "staff_enable", true, AccountRequest{}},
+	{ServiceAccounts, "device_add", false, DeviceAddRequest{}}, // not remembered: the answer holds a live code
+	{ServiceAccounts, "device_list", false, nil},
+	{ServiceAccounts, "device_update", true, DeviceUpdateRequest{}},
+	{ServiceAccounts, "device_rotate", false, AccountRequest{}}, // not remembered: the answer holds a live code
+	{ServiceAccounts, "device_revoke", true, AccountRequest{}},
 }
 
 // Lookup finds an op.

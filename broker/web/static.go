@@ -48,6 +48,9 @@ type ClientConfig struct {
 	// gives it at each request.
 	Name     string        `json:"name"`
 	NameFunc func() string `json:"-"`
+	// ConsoleSessionTTL is how long the console keeps a staff sign-in, in
+	// seconds (accounts.console_session_ttl); 0 = the page's default.
+	ConsoleSessionTTL int `json:"console_session_ttl_s,omitempty"`
 }
 
 // ClientMQTT is the MQTT part of ClientConfig.

@@ -1,7 +1,10 @@
 // Command storeedge is the store broker daemon. With no flags it runs on the
 // embedded default configuration; `storeedge passwd` prints a password hash for
 // the device registry; `storeedge compact` rewrites a stopped store's database
-// without its freed pages.
+// without its freed pages; `storeedge admin reset-password NAME` sets a staff
+// account's password and `storeedge devices export` prints the account
+// registry as devices.yaml, through the running daemon's admin socket or on
+// the stopped store's database.
 package main
 
 import (
@@ -48,13 +51,19 @@ func main() {
 				os.Exit(1)
 			}
 			return
+		case "admin", "devices":
+			if err := accountsCmd(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+				fmt.Fprintf(os.Stderr, "storeedge %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			return
 		}
 	}
 	fs := flag.NewFlagSet("storeedge", flag.ExitOnError)
 	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
 	printConfig := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge version\n\n")
+		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge version\n\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
@@ -179,30 +188,9 @@ func newLogger(c broker.LogConfig) *slog.Logger {
 // passwd reads a password (twice on a terminal, once from a pipe) and prints
 // its hash for devices.yaml.
 func passwd(in *os.File, out, errw io.Writer) error {
-	var pw string
-	if term.IsTerminal(int(in.Fd())) {
-		fmt.Fprint(errw, "Password: ")
-		a, err := term.ReadPassword(int(in.Fd()))
-		fmt.Fprintln(errw)
-		if err != nil {
-			return fmt.Errorf("read password: %w", err)
-		}
-		fmt.Fprint(errw, "Again: ")
-		b, err := term.ReadPassword(int(in.Fd()))
-		fmt.Fprintln(errw)
-		if err != nil {
-			return fmt.Errorf("read password: %w", err)
-		}
-		if string(a) != string(b) {
-			return errors.New("the passwords differ")
-		}
-		pw = string(a)
-	} else {
-		line, err := bufio.NewReader(in).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read password: %w", err)
-		}
-		pw = strings.TrimRight(line, "\r\n")
+	pw, err := readPassword(in, errw)
+	if err != nil {
+		return err
 	}
 	if len(pw) < 8 {
 		return errors.New("use at least 8 characters")
@@ -212,5 +200,69 @@ func passwd(in *os.File, out, errw io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, h)
+	return nil
+}
+
+// readPassword reads a password: twice on a terminal (not echoed), one
+// line from a pipe.
+func readPassword(in *os.File, errw io.Writer) (string, error) {
+	var pw string
+	if term.IsTerminal(int(in.Fd())) {
+		fmt.Fprint(errw, "Password: ")
+		a, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(errw)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(errw, "Again: ")
+		b, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(errw)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(a) != string(b) {
+			return "", errors.New("the passwords differ")
+		}
+		pw = string(a)
+	} else {
+		line, err := bufio.NewReader(in).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	return pw, nil
+}
+
+// accountsCmd runs `storeedge admin reset-password NAME` and `storeedge
+// devices export`: through the running daemon's admin socket (data_dir/
+// admin.sock), or on the stopped store's database.
+func accountsCmd(args []string, in *os.File, out, errw io.Writer) error {
+	if len(args) < 2 || (args[0] == "admin" && args[1] != "reset-password") || (args[0] == "devices" && args[1] != "export") {
+		return errors.New("usage: storeedge admin reset-password [-config FILE] NAME | storeedge devices export [-config FILE]")
+	}
+	fs := flag.NewFlagSet("storeedge "+args[0]+" "+args[1], flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	cfg, err := broker.LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if args[0] == "devices" {
+		return broker.ExportDevices(cfg, out)
+	}
+	if fs.NArg() != 1 {
+		return errors.New("name the account: storeedge admin reset-password NAME")
+	}
+	pw, err := readPassword(in, errw)
+	if err != nil {
+		return err
+	}
+	if err := broker.ResetPassword(cfg, fs.Arg(0), pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the password of %s is changed; its connections were closed\n", fs.Arg(0))
 	return nil
 }

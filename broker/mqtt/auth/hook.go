@@ -56,6 +56,10 @@ type Options struct {
 	ReservedRoles       []string
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// OnLogin, when set, is called after a device (not a customer or an
+	// anonymous client) has logged in, with its id and remote address. It
+	// must not block.
+	OnLogin func(device, remote string)
 	// Log receives auth warnings; nil = the server's logger.
 	Log *slog.Logger
 }
@@ -83,6 +87,7 @@ type Hook struct {
 	verifySem *fairSem
 	backoff   *loginBackoff
 	onBackoff func()
+	onLogin   func(device, remote string)
 
 	perIdentity, perCustomer int
 	reserved                 int64
@@ -118,6 +123,7 @@ func NewHook(opts Options) (*Hook, error) {
 		ratePerM:  opts.ConnectRatePerMinute,
 		verified:  newVerifyCache(4096, 5*time.Minute),
 		onBackoff: opts.OnLoginBackoff,
+		onLogin:   opts.OnLogin,
 
 		perIdentity: opts.MaxConnectionsPerIdentity,
 		perCustomer: opts.MaxConnectionsPerCustomer,
@@ -415,6 +421,9 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		return false
 	}
 	h.clients.put(cl.ID, g)
+	if h.onLogin != nil && g.customer == "" && len(cl.Properties.Username) > 0 {
+		h.onLogin(string(cl.Properties.Username), remote)
+	}
 	h.log.Debug("auth: login", "device", string(cl.Properties.Username), "client", cl.ID, "role", g.role, "remote", remote)
 	return true
 }

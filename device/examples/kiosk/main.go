@@ -11,21 +11,16 @@
 // When she is done it ends her time at the kiosk. With -customer it books
 // for that id, but reads nothing of that customer.
 //
-// To run it against a local store started with `make run` (whose device
-// registry starts empty), register a kiosk first, in another terminal:
+// To run it against a local store started with `make run`, add a kiosk in
+// the console ("Team & devices", "Add a device", role kiosk): it shows a
+// pairing code. Then
 //
-//	bin/storeedge passwd                  # type a password; prints its hash
-//	cat > data/devices.yaml <<'YAML'
-//	devices:
-//	  - id: kiosk-1
-//	    role: kiosk
-//	    password_hash: "<the hash printed above>"
-//	YAML
-//	kill -HUP $(pgrep storeedge)          # reloads the registry
+//	go run ./device/examples/kiosk -enroll K7M2QX9P -enroll-url http://127.0.0.1:8080/enroll
 //
-// then
-//
-//	go run ./device/examples/kiosk -id kiosk-1 -password '<the password>'
+// enrols the kiosk with the code and keeps its credentials in
+// -credentials (kiosk-credentials.json, mode 0600); later runs read them
+// from there and need no flag. -id and -password log in with credentials
+// given by hand instead.
 //
 // -queue-dir keeps the kiosk's unanswered bookings on disk across restarts
 // of the program.
@@ -43,25 +38,57 @@ import (
 	"github.com/storeedge/storeedge/device"
 )
 
+// AppVersion is what the console's device list shows for this kiosk.
+const AppVersion = "kiosk-example/1.0"
+
 func main() {
 	broker := flag.String("broker", "mqtt://127.0.0.1:1883", "the store broker")
-	id := flag.String("id", "kiosk-1", "this kiosk's device id")
-	password := flag.String("password", "", "this kiosk's password")
+	id := flag.String("id", "", "this kiosk's device id (default: from -credentials)")
+	password := flag.String("password", "", "this kiosk's password (default: from -credentials)")
+	enroll := flag.String("enroll", "", "enrol with this pairing code first (the console's \"Add a device\")")
+	enrollURL := flag.String("enroll-url", "http://127.0.0.1:8080/enroll", "the store's enrolment address (the pairing QR code's \"enroll\")")
+	creds := flag.String("credentials", "kiosk-credentials.json", "where the kiosk keeps the credentials it enrolled with")
 	queueDir := flag.String("queue-dir", "", "keep unanswered requests in this directory (default: in memory)")
 	customer := flag.String("customer", "", "book for this customer id without her confirming at the kiosk (nothing of hers is shown)")
 	service := flag.String("service", "", "the service to book (default: the first one listed)")
 	qr := flag.String("qr", "kiosk-presence.png", "where to write the presence QR code (PNG) for the customer to scan")
 	flag.Parse()
-	if err := run(*broker, *id, *password, *queueDir, *customer, *service, *qr); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	id2, password2, err := login(ctx, *id, *password, *enroll, *enrollURL, *creds)
+	if err == nil {
+		err = run(ctx, *broker, id2, password2, *queueDir, *customer, *service, *qr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "kiosk:", err)
 		os.Exit(1)
 	}
 }
 
-func run(broker, id, password, queueDir, customer, service, qr string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	c, err := device.Connect(ctx, device.Config{Brokers: []string{broker}, DeviceID: id, Password: password, QueueDir: queueDir})
+// login returns the kiosk's id and password: given by hand, enrolled now
+// with a pairing code, or read from the credentials kept by an earlier
+// enrolment.
+func login(ctx context.Context, id, password, code, enrollURL, keep string) (string, string, error) {
+	switch {
+	case code != "":
+		c, err := device.Enroll(ctx, enrollURL, code, keep)
+		if err != nil {
+			return "", "", err
+		}
+		fmt.Printf("Enrolled as %s (%s); credentials kept in %s\n", c.ID, c.Name, keep)
+		return c.ID, c.Password, nil
+	case id != "":
+		return id, password, nil
+	}
+	c, err := device.LoadCredentials(keep)
+	if err != nil {
+		return "", "", fmt.Errorf("%w (enrol first: -enroll CODE, or give -id and -password)", err)
+	}
+	return c.ID, c.Password, nil
+}
+
+func run(ctx context.Context, broker, id, password, queueDir, customer, service, qr string) error {
+	c, err := device.Connect(ctx, device.Config{Brokers: []string{broker}, DeviceID: id, Password: password, QueueDir: queueDir, AppVersion: AppVersion})
 	if err != nil {
 		return err
 	}

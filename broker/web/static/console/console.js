@@ -27,6 +27,8 @@ import { initBookDesk } from '/console/bookdesk.js';
 import { initActivity } from '/console/activity.js';
 import { initShop } from '/console/shop.js';
 import { setupCustomers, CUSTOMER_STRINGS } from '/console/customers.js';
+import { initTeam } from '/console/team.js';
+import { initKeep } from '/console/keep.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -1446,6 +1448,8 @@ function renderCameraList() {
 
 renderStatic();
 initFAQ({ link: () => link, i18n });
+initTeam({ i18n, link: () => link });
+initKeep({ i18n });
 setState('login');
 // Tests may prefill the username (?u=) and put the password in the
 // fragment (#p=…), which the browser never sends; it is taken out of the
