@@ -157,6 +157,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err != nil {
 		return err
 	}
+	b.acc.reg.SetAuditor(auditLog) // staff and devices added, reset, revoked
 	if err := auditLog.Register(); err != nil {
 		return err
 	}

@@ -194,7 +194,15 @@ type Registry struct {
 	pairing map[string]string // code hash -> id
 	seenMu  sync.Mutex
 	seen    map[string]seen
+	// auditor is SetAuditor's, for an audit log made after the registry
+	// (the broker opens accounts before its services).
+	auditor atomic.Pointer[auditorBox]
 }
+
+type auditorBox struct{ a Auditor }
+
+// SetAuditor sets the Auditor when Options.Auditor was not set.
+func (r *Registry) SetAuditor(a Auditor) { r.auditor.Store(&auditorBox{a}) }
 
 // Open loads the registry from the database. It does not touch the hook:
 // call Apply (or SyncFile) once the hook is ready.
@@ -643,10 +651,14 @@ func (r *Registry) deviceRole(role string) bool {
 }
 
 func (r *Registry) audit(ctx context.Context, actor, action, target string, before, after any) {
-	if r.o.Auditor == nil {
+	a := r.o.Auditor
+	if box := r.auditor.Load(); a == nil && box != nil {
+		a = box.a
+	}
+	if a == nil {
 		return
 	}
-	if err := r.o.Auditor.Audit(ctx, actor, action, target, before, after); err != nil {
+	if err := a.Audit(ctx, actor, action, target, before, after); err != nil {
 		r.log.Warn("accounts: audit record failed", "action", action, "target", target, "err", err)
 	}
 }
