@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"regexp"
@@ -42,12 +43,15 @@ type Config struct {
 	// to fire reminders without waiting. Not in the file.
 	Now func() time.Time `yaml:"-"`
 
-	// Admins is the account registry the first-run setup creates the
-	// first admin in; nil turns the setup off. Catalogs installs the
-	// starter catalogue the owner picks; nil: only the FAQ is installed.
-	// Not in the file.
+	// Admins is what the first-run setup creates the first admin in; nil:
+	// the store's account registry. Catalogs installs the starter
+	// catalogue the owner picks; nil: the booking desk. Not in the file.
 	Admins   setup.Admins   `yaml:"-"`
 	Catalogs setup.Catalogs `yaml:"-"`
+
+	// Stderr is where the broker prints what the person starting it must
+	// read (the first-run setup address); nil: os.Stderr. Not in the file.
+	Stderr io.Writer `yaml:"-"`
 }
 
 // SetupConfig bounds the first-run setup page and the printed counter QR

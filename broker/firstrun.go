@@ -90,7 +90,11 @@ func (b *Broker) printSetup() {
 		return
 	}
 	addr := b.setupBase() + setup.Path + "?code=" + b.setupCode
-	fmt.Fprintf(os.Stderr, "\nThis store has no admin account yet. To set it up, open this address in a browser\n"+
+	out := b.cfg.Stderr
+	if out == nil {
+		out = os.Stderr
+	}
+	fmt.Fprintf(out, "\nThis store has no admin account yet. To set it up, open this address in a browser\n"+
 		"on the store's network (it works once, until it is used, and changes at each start):\n\n  %s\n\n", addr)
 	b.log.Warn("first run: no admin account; open the setup address to set the store up", "address", addr)
 }

@@ -296,14 +296,15 @@ func TestSetupAttemptsAreLimited(t *testing.T) {
 	}
 }
 
-// Without an account registry (a build that has none wired) there is no
-// setup: no address, and POST /setup is refused.
-func TestNoSetupWithoutRegistry(t *testing.T) {
-	s := storetest.Start(t, storetest.Options{})
+// A store that has an admin (here from its devices file, as a store
+// provisioned by script has) needs no setup: no address, and POST /setup is
+// refused.
+func TestNoSetupWithAnAdmin(t *testing.T) {
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{{ID: "owner", Role: "admin"}}})
 	if got := s.Broker().SetupAddress(); got != "" {
-		t.Fatalf("setup address without a registry: %q", got)
+		t.Fatalf("setup address with an admin: %q", got)
 	}
 	if a := post(t, s.HTTP, "/setup", goodRequest("anything")); a.status != http.StatusForbidden {
-		t.Fatalf("POST /setup without a registry: %d %s", a.status, a.body)
+		t.Fatalf("POST /setup with an admin: %d %s", a.status, a.body)
 	}
 }

@@ -225,6 +225,7 @@ func (s *Store) up() {
 		s.t.Fatal(err)
 	}
 	cfg.Now = s.Now
+	cfg.Stderr = io.Discard // the setup address: tests read Broker().SetupAddress()
 	if s.o.Wire != nil {
 		s.o.Wire(s, &cfg)
 	}
