@@ -170,6 +170,9 @@ func TestStoreSetUpInABrowser(t *testing.T) {
 		stopKiosk()
 		t.Fatalf("the example kiosk said %q; stderr %s", said, kioskErr.String())
 	}
+	// The page takes the used code away and says the kiosk enrolled.
+	browsertest.WaitJS(t, b, deviceRow(kioskID, "online", "Front kiosk", "kiosk-example/1.0")+` && document.getElementById('td-pairing').hidden &&
+		document.getElementById('td-msg').textContent === 'Front kiosk has enrolled: its pairing code is used up.'`, 10*time.Second, showTeam)
 
 	tabletID, tabletCode := addDevice(t, b, "chat-tablet", "Counter tablet", "")
 	tabletCred, err := device.Enroll(context.Background(), "http://"+s.HTTP+proto.EnrollPath, tabletCode, filepath.Join(dir, "tablet.json"))
@@ -208,7 +211,8 @@ func TestStoreSetUpInABrowser(t *testing.T) {
 	// All three online in the list, with their address and app.
 	browsertest.WaitJS(t, b, deviceRow(kioskID, "online", "Front kiosk", "127.0.0.1", "kiosk-example/1.0")+" && "+
 		deviceRow(tabletID, "online", "Counter tablet")+" && "+
-		deviceRow(camID, "online", "Grooming room camera", "table-1", "camera-walkthrough/1.0"), 10*time.Second, showTeam)
+		deviceRow(camID, "online", "Grooming room camera", "table-1", "camera-walkthrough/1.0")+` &&
+		document.getElementById('td-pairing').hidden`, 10*time.Second, showTeam)
 	consoleRun(t, b, chromedp.ScrollIntoView(chromedp.CSS("#team-devices")))
 	consoleShot(t, b, "walk-team")
 	t.Logf("team and devices %v after the start", time.Since(began).Round(time.Millisecond))
