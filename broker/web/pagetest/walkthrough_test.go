@@ -147,16 +147,27 @@ func TestStoreSetUpInABrowser(t *testing.T) {
 	kiosk := exec.Command(kioskBin, "-broker", "mqtt://"+s.Addr, "-enroll", kioskCode, "-enroll-url", "http://"+s.HTTP+proto.EnrollPath,
 		"-credentials", kioskCreds, "-qr", filepath.Join(dir, "kiosk-presence.png"))
 	kioskOut, kioskStdout := io.Pipe()
-	var kioskErr strings.Builder
-	kiosk.Stdout, kiosk.Stderr = kioskStdout, &kioskErr
+	kioskErrR, kioskErrW := io.Pipe()
+	kiosk.Stdout, kiosk.Stderr = kioskStdout, kioskErrW
 	if err := kiosk.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// When it exits, its output ends.
 	kioskExited := make(chan struct{})
-	go func() { _ = kiosk.Wait(); kioskStdout.Close(); close(kioskExited) }()
+	go func() { _ = kiosk.Wait(); kioskStdout.Close(); kioskErrW.Close(); close(kioskExited) }()
 	stopKiosk := func() { _ = kiosk.Process.Kill(); <-kioskExited }
 	t.Cleanup(stopKiosk)
+	// What it says on stderr, line by line.
+	kioskSays := make(chan string, 100)
+	go func() {
+		defer close(kioskSays)
+		for l := bufio.NewScanner(kioskErrR); l.Scan(); {
+			select {
+			case kioskSays <- l.Text():
+			default:
+			}
+		}
+	}()
 	// It says it enrolled, then waits at its presence code for a customer.
 	lines := bufio.NewScanner(kioskOut)
 	var said []string
@@ -169,7 +180,11 @@ func TestStoreSetUpInABrowser(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, kioskOut) }()
 	if len(said) < 2 || !strings.HasPrefix(said[0], "Enrolled as "+kioskID+" (Front kiosk)") {
 		stopKiosk()
-		t.Fatalf("the example kiosk said %q; stderr %s", said, kioskErr.String())
+		var errs []string
+		for l := range kioskSays {
+			errs = append(errs, l)
+		}
+		t.Fatalf("the example kiosk said %q; on stderr %q", said, errs)
 	}
 	// The page takes the used code away and says the kiosk enrolled.
 	browsertest.WaitJS(t, b, deviceRow(kioskID, "online", "Front kiosk", "kiosk-example/1.0")+` && document.getElementById('td-pairing').hidden &&
@@ -335,23 +350,55 @@ func TestStoreSetUpInABrowser(t *testing.T) {
 	browsertest.WaitJS(t, anna, fmt.Sprintf(`consoleView.open && consoleView.open.messages.some(m => m.text === %q)`, hello), 10*time.Second, showConsole)
 	consoleShot(t, anna, "walk-staff")
 
-	// 6. Revoke the kiosk in the console: its connection (a client holding
-	// its enrolled credentials) drops within a second; it cannot log in
-	// again.
+	// 6. Revoke the kiosk in the console: the running kiosk says its link
+	// dropped, and a client holding its credentials is disconnected, within
+	// a second; they cannot log in again.
 	gone, err := mqttLogin(t, s.Addr, kc.ID, kc.Password)
 	if err != nil {
 		t.Fatalf("the kiosk's credentials log in: %v", err)
 	}
 	teamClick(t, b, "#tab-team")
 	browsertest.WaitJS(t, b, deviceRow(kioskID, "online"), 10*time.Second, showTeam)
+	for drained := false; !drained; { // what it said before counts for nothing
+		select {
+		case <-kioskSays:
+		default:
+			drained = true
+		}
+	}
 	teamClick(t, b, fmt.Sprintf(`#team-devices tr[data-account=%q] [data-act="revoke"]`, kioskID))
 	clicked := time.Now()
 	teamClick(t, b, fmt.Sprintf(`#team-devices tr[data-account=%q] [data-act="revoke-confirm"]`, kioskID))
+	within := time.After(time.Second)
 	select {
 	case <-gone:
-		t.Logf("the revoked kiosk was disconnected %v after the click", time.Since(clicked).Round(time.Millisecond))
-	case <-time.After(time.Second):
-		t.Fatal("the revoked kiosk is still connected a second after the click")
+		t.Logf("a client with the revoked kiosk's credentials was disconnected %v after the click", time.Since(clicked).Round(time.Millisecond))
+	case <-within:
+		t.Fatal("a client with the revoked kiosk's credentials is still connected a second after the click")
+	}
+	for said := ""; !strings.Contains(said, "the connection to the store was lost"); {
+		select {
+		case l, ok := <-kioskSays:
+			if !ok {
+				t.Fatal("the kiosk exited instead of saying its link dropped")
+			}
+			said = l
+		case <-within:
+			t.Fatal("a second after the click the kiosk has not said that its link dropped")
+		}
+	}
+	t.Logf("the kiosk said its link dropped %v after the click", time.Since(clicked).Round(time.Millisecond))
+	// Its retries are refused, and it says so, with what to do.
+	for said, deadline := "", time.After(10*time.Second); !strings.Contains(said, "the store refused this kiosk's login"); {
+		select {
+		case l, ok := <-kioskSays:
+			if !ok {
+				t.Fatal("the kiosk exited instead of saying its login is refused")
+			}
+			said = l
+		case <-deadline:
+			t.Fatal("10 s after the revoke the kiosk has not said that its login is refused")
+		}
 	}
 	browsertest.WaitJS(t, b, deviceRow(kioskID, "revoked"), 5*time.Second, showTeam)
 	if _, err := mqttLogin(t, s.Addr, kc.ID, kc.Password); err == nil {
