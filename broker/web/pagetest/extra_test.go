@@ -152,7 +152,7 @@ func TestConsoleBookings(t *testing.T) {
 			}
 		}
 
-		consoleRun(t, b, chromedp.Click(chromedp.CSS(btn)))
+		consoleClick(t, b, btn) // the bookings just made redraw the board
 		alts := "#bk-" + moving + " .panel.conflict button"
 		browsertest.WaitJS(t, b, fmt.Sprintf(`document.querySelectorAll(%q).length > 0`, alts), 10*time.Second,
 			fmt.Sprintf(`document.getElementById(%q).textContent`, k+"msg"))

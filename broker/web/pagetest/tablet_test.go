@@ -26,6 +26,7 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
+	"github.com/storeedge/storeedge/proto"
 )
 
 type tabletView struct {
@@ -278,4 +279,62 @@ func TestChatTabletPage(t *testing.T) {
 	if got := browsertest.Eval[bool](t, tab, `localStorage.getItem('storeedge.tablet.login') === null`); !got {
 		t.Error("the login is still remembered after signing out")
 	}
+}
+
+// TestChatTabletPairs: the chat tablet's page takes the pairing code the
+// console shows for a chat tablet and signs in with the account it gets,
+// remembered across a reload. A code that is unknown, used, or a kiosk's
+// is refused in words that say what to do.
+func TestChatTabletPairs(t *testing.T) {
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{{ID: "admin-1", Role: "admin"}}, Config: func(c *broker.Config) {
+		c.Listeners.Websocket = "127.0.0.1:0"
+		c.Listeners.WebsocketPath = "/mqtt"
+	}})
+	admin := s.Connect(t, storetest.Device{ID: "admin-1", Role: "admin"}, "console")
+	var tablet, kiosk proto.Pairing
+	storetest.OK(t, admin.Call(t, proto.ServiceAccounts, "device_add", `{"role":"chat-tablet","name":"Counter tablet"}`)).Decode(t, &tablet)
+	storetest.OK(t, admin.Call(t, proto.ServiceAccounts, "device_add", `{"role":"kiosk","name":"Front kiosk"}`)).Decode(t, &kiosk)
+
+	tab := browsertest.New(t, browsertest.WindowSize(1024, 768))
+	page := "http://" + s.HTTP + "/tablet/"
+	browsertest.Navigate(t, tab, page)
+	browsertest.WaitJS(t, tab, `window.tabletView && tabletView.state === 'login'`, 10*time.Second, showTablet)
+	pair := func(b context.Context, code string) {
+		t.Helper()
+		run(t, b, chromedp.SetValue(chromedp.ID("code"), code), chromedp.Click(chromedp.ID("pair-btn")))
+	}
+	refused := func(b context.Context, want ...string) {
+		t.Helper()
+		browsertest.WaitJS(t, b, `tabletView.state === 'login' && tabletView.loginError !== ''`, 10*time.Second, showTablet)
+		msg := browsertest.Eval[string](t, b, `document.getElementById('login-error').textContent`)
+		for _, w := range want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("the page says %q: want %q in it", msg, w)
+			}
+		}
+		if browsertest.Eval[bool](t, b, `localStorage.getItem('storeedge.tablet.login') !== null`) {
+			t.Error("a refused pairing was remembered")
+		}
+	}
+	pair(tab, "AAAA2222")
+	refused(tab, "unknown or was used", "New code", "配对码无效")
+	pair(tab, kiosk.Code)
+	refused(tab, "kiosk, not a chat tablet", "chat-tablet")
+
+	pair(tab, tablet.Code)
+	browsertest.WaitJS(t, tab, `tabletView.state === 'showing' && tabletView.url !== '' && document.getElementById('qr').naturalWidth > 0`, 10*time.Second, showTablet)
+	if got := browsertest.Eval[string](t, tab, `JSON.parse(localStorage.getItem('storeedge.tablet.login')).user`); got != tablet.Account.ID {
+		t.Fatalf("the page signed in as %q, want %s", got, tablet.Account.ID)
+	}
+	tabletShot(t, tab, "paired")
+	// A restart of the tablet: back to a code by itself.
+	browsertest.Navigate(t, tab, page)
+	browsertest.WaitJS(t, tab, `window.tabletView && tabletView.state === 'showing' && tabletView.url !== ''`, 10*time.Second, showTablet)
+
+	// The code is used up: another screen cannot pair with it.
+	other := browsertest.New(t, browsertest.WindowSize(1024, 768))
+	browsertest.Navigate(t, other, page)
+	browsertest.WaitJS(t, other, `window.tabletView && tabletView.state === 'login'`, 10*time.Second, showTablet)
+	pair(other, tablet.Code)
+	refused(other, "unknown or was used")
 }

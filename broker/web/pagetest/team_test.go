@@ -112,6 +112,8 @@ func TestTeamTab(t *testing.T) {
 	}
 	browsertest.WaitJS(t, b, fmt.Sprintf(`(() => { const r = document.querySelector('#team-devices tr[data-account=%q]');
 		return r && r.dataset.state === 'online' && r.textContent.includes('127.0.0.1') && r.textContent.includes('Front kiosk'); })()`, id), 10*time.Second, showTeam)
+	// The used code is taken off the page.
+	browsertest.WaitJS(t, b, `document.getElementById('td-pairing').hidden && document.getElementById('td-msg').textContent === 'Front kiosk has enrolled: its pairing code is used up.'`, 5*time.Second, showTeam)
 	consoleShot(t, b, "team")
 
 	// Rename it from the page.

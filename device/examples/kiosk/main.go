@@ -24,6 +24,10 @@
 //
 // -queue-dir keeps the kiosk's unanswered bookings on disk across restarts
 // of the program.
+//
+// It says on stderr when its link to the store drops and comes back, and
+// when the store refuses its login (the kiosk was revoked in the console,
+// or given a new code): that needs the admin, not a retry.
 package main
 
 import (
@@ -31,9 +35,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 	"time"
 	_ "time/tzdata" // the store's zone, also on a kiosk image without zoneinfo
+
+	"github.com/eclipse/paho.golang/autopaho"
 
 	"github.com/storeedge/storeedge/device"
 )
@@ -88,7 +96,8 @@ func login(ctx context.Context, id, password, code, enrollURL, keep string) (str
 }
 
 func run(ctx context.Context, broker, id, password, queueDir, customer, service, qr string) error {
-	c, err := device.Connect(ctx, device.Config{Brokers: []string{broker}, DeviceID: id, Password: password, QueueDir: queueDir, AppVersion: AppVersion})
+	c, err := device.Connect(ctx, device.Config{Brokers: []string{broker}, DeviceID: id, Password: password, QueueDir: queueDir, AppVersion: AppVersion,
+		OnConnection: linkState(os.Stderr)})
 	if err != nil {
 		return err
 	}
@@ -158,6 +167,37 @@ func run(ctx context.Context, broker, id, password, queueDir, customer, service,
 	fmt.Printf("\nBooked %s: %s for %s, %s-%s on %v (%s)\n", b.ID, b.Service, b.Customer,
 		b.Start.Format("Mon 2 Jan 15:04"), b.End.Format("15:04"), b.Resources, b.Status)
 	return nil
+}
+
+// linkState returns the device's OnConnection: it writes a line to w when
+// the link to the store drops, when it is back, and once when the store
+// refuses the kiosk's login; not one per retry.
+func linkState(w io.Writer) func(up bool, err error) {
+	var mu sync.Mutex
+	down, refused := false, false
+	return func(up bool, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var ce *autopaho.ConnackError
+		switch {
+		case up:
+			if down {
+				fmt.Fprintln(w, "kiosk: connected to the store again")
+			}
+			down, refused = false, false
+		case err == nil:
+			if !down {
+				fmt.Fprintln(w, "kiosk: the connection to the store was lost; reconnecting")
+			}
+			down = true
+		case errors.As(err, &ce):
+			if !refused {
+				fmt.Fprintf(w, "kiosk: the store refused this kiosk's login (%v): it was revoked or given a new code in the console; "+
+					"ask the store's admin, then run again with -enroll CODE\n", err)
+			}
+			down, refused = true, true
+		}
+	}
 }
 
 // waitForCustomer shows the kiosk's presence code and waits until a

@@ -23,6 +23,7 @@ export const BOOK_STRINGS = {
     bookFree: 'Free times',
     bookNoSlots: 'No free time that day. Please pick another day.',
     bookClosed: 'closed',
+    bookClosedWhy: 'The store is closed that day: {reason}. Please pick another day.',
     bookDone: 'Booked: {service}, {when}.',
     bookMoved: 'Moved: {service}, {when}.',
     bookTaken: 'That time has just been taken. Other free times are shown.',
@@ -79,6 +80,7 @@ export const BOOK_STRINGS = {
     bookFree: '可预约时间',
     bookNoSlots: '当天没有空闲时间，请选择其他日期。',
     bookClosed: '休息',
+    bookClosedWhy: '门店当天休息：{reason}。请选择其他日期。',
     bookDone: '预约成功：{service}，{when}。',
     bookMoved: '已改期：{service}，{when}。',
     bookTaken: '这个时间刚被约走了，请从下面的其他时间中选择。',
@@ -139,6 +141,7 @@ export function setupBooking(ctx) {
     profiles: [],
     card: null,
     slots: [], // {start, end}
+    closedWhy: null, // {zh, en}: why the store is closed on the day picked
     bookDate: '',
     bookService: '',
     bookProfile: '',
@@ -193,9 +196,12 @@ export function setupBooking(ctx) {
     try {
       const a = await ctx.link().call('booking', 'availability', body);
       if (want !== JSON.stringify(Object.assign({ service: view.bookService, date: view.bookDate }, view.moving ? { exclude: view.moving.id } : {}))) return;
-      view.slots = ((a.days || [])[0] || {}).slots || [];
+      const d = (a.days || [])[0] || {};
+      view.slots = d.slots || [];
+      view.closedWhy = d.closed || null;
     } catch (e) {
       view.slots = [];
+      view.closedWhy = null;
     }
     render();
   }
@@ -341,6 +347,8 @@ export function setupBooking(ctx) {
       }
     });
     $('no-slots').hidden = view.slots.length > 0 || !view.bookService;
+    const why = view.closedWhy && (view.closedWhy[lang] || view.closedWhy.en || view.closedWhy.zh);
+    $('no-slots').textContent = why ? t('bookClosedWhy', { reason: why }) : t('bookNoSlots');
     $('book-msg').textContent = view.bookMsg ? t(view.bookMsg.key, view.bookMsg.vars) : '';
     $('stop-moving').hidden = !view.moving;
     once('hours', JSON.stringify([lang, c && c.week]), (hours) => {

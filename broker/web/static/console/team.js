@@ -48,6 +48,7 @@ const STRINGS = {
     newPassword: 'New password',
     confirmRevoke: 'Revoke {name}? It is disconnected at once and cannot log in again.',
     added: '{name} added.',
+    enrolled: '{name} has enrolled: its pairing code is used up.',
     saved: 'Saved.',
     never: 'never',
     fromFile: 'from devices.yaml',
@@ -98,6 +99,7 @@ const STRINGS = {
     newPassword: '新密码',
     confirmRevoke: '确定吊销 {name}？它会立即断开，且无法再登录。',
     added: '已添加 {name}。',
+    enrolled: '{name} 已完成配对，配对码已用完。',
     saved: '已保存。',
     never: '从未',
     fromFile: '来自 devices.yaml',
@@ -182,7 +184,22 @@ export function initTeam({ i18n, link }) {
       }
       return;
     }
+    pairingDone();
     render(force);
+  }
+
+  // pairingDone takes the pairing code off the page once its device has
+  // enrolled (or was revoked): a used code must not stay on screen.
+  function pairingDone() {
+    const p = state.pairing;
+    if (!p) return;
+    const d = state.devices.find((x) => x.account === p.device.account);
+    if (d && d.pending) return;
+    state.pairing = null;
+    $('td-pairing').hidden = true;
+    const msg = $('td-msg');
+    msg.className = 'ok';
+    msg.textContent = d && !d.revoked ? t('enrolled', { name: d.name || d.account }) : '';
   }
 
   // The store's zone, for "last seen".

@@ -6,7 +6,9 @@
 // It signs in once with the chat tablet's device account over MQTT
 // (WebSocket), through the shared library in /lib, and remembers the login
 // in localStorage so a restarted tablet comes back by itself; "Sign out"
-// forgets it.
+// forgets it. The account comes from the pairing code the staff console
+// shows for a chat tablet (POST /enroll answers its id and password), or is
+// typed as a device id and password.
 //
 // A code works once and for chat.token_ttl. The broker tells no device
 // that its code was redeemed, so the page asks for a new code every
@@ -41,6 +43,12 @@ const MSG = {
   no_websocket: 'The store’s server does not accept browser connections (its WebSocket listener is off). Ask the store’s admin to turn it on. · 门店服务器未开启浏览器连接（WebSocket 监听未开启），请联系门店管理员开启。',
   unavailable: 'Scan-to-chat is not available on this store right now. Ask the store’s admin; trying again in a minute. · 本店暂时无法使用扫码咨询，请联系门店管理员；一分钟后自动重试。',
   quota_exceeded: 'Too many unused codes right now; trying again in a minute. · 未使用的二维码过多，一分钟后自动重试。',
+  pair_missing: 'Please type the pairing code the staff console shows. · 请输入员工控制台显示的配对码。',
+  pair_not_found: 'This pairing code is unknown or was used already. In the staff console (Team & devices), press “New code” for this tablet, or add it again. · 配对码无效或已被使用。请在员工控制台（团队与设备）为本平板点击“新配对码”，或重新添加。',
+  pair_expired: 'This pairing code has expired (a code works 10 minutes). In the staff console (Team & devices), press “New code” for this tablet. · 配对码已过期（有效 10 分钟）。请在员工控制台（团队与设备）为本平板点击“新配对码”。',
+  pair_quota_exceeded: 'Too many tries; wait a minute, then type the code again. · 尝试次数过多，请等一分钟后再输入配对码。',
+  pair_role: 'That code was for a {role}, not a chat tablet, and is used up now. In the staff console, press “New code” for that device, and add a device of kind chat-tablet for this screen. · 此配对码属于 {role}，不是咨询平板，现已失效。请在员工控制台为该设备点击“新配对码”，并为本屏幕添加类型为 chat-tablet 的设备。',
+  pair_generic: 'Pairing did not work: the store’s server answered “{code}”. · 配对未成功：门店服务器回复“{code}”。',
   generic: 'No new code: the store’s server answered “{code}”. Trying again in a few seconds. · 未能获取新二维码（{code}），几秒后自动重试。',
 };
 
@@ -93,6 +101,7 @@ function setState(s) {
   $('code-view').hidden = login;
   $('corner').hidden = login;
   $('signin').disabled = s === 'signing-in';
+  $('pair-btn').disabled = s === 'signing-in';
 }
 
 function showLogin(message) {
@@ -101,6 +110,7 @@ function showLogin(message) {
   $('login-error').textContent = view.loginError;
   if (view.user) $('user').value = view.user;
   $('pass').value = '';
+  $('code').value = '';
   setState('login');
   ($('user').value ? $('pass') : $('user')).focus();
 }
@@ -282,6 +292,44 @@ $('login').addEventListener('submit', (ev) => {
   $('login-error').textContent = '';
   view.loginError = '';
   signIn(user, password, false);
+});
+
+// pair redeems the console's pairing code for this tablet's own id and
+// password (shown this once), then signs in with them and remembers them.
+async function pair(code) {
+  setState('signing-in');
+  let ans = {};
+  let res;
+  try {
+    res = await fetch('/enroll', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }), cache: 'no-store' });
+    ans = await res.json().catch(() => ({}));
+  } catch (e) {
+    showLogin(MSG.network);
+    return;
+  }
+  if (!res.ok) {
+    const c = (ans.error && ans.error.code) || String(res.status);
+    showLogin(MSG['pair_' + c] || MSG.pair_generic.replace(/\{code\}/g, c));
+    return;
+  }
+  if (ans.role !== 'chat-tablet') {
+    showLogin(MSG.pair_role.replace(/\{role\}/g, ans.role || '?'));
+    return;
+  }
+  signIn(ans.id, ans.password, false);
+}
+
+$('pair').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const code = $('code').value.trim();
+  if (!code) {
+    view.loginError = MSG.pair_missing;
+    $('login-error').textContent = MSG.pair_missing;
+    return;
+  }
+  $('login-error').textContent = '';
+  view.loginError = '';
+  pair(code);
 });
 
 $('logout').addEventListener('click', () => signOut(''));
