@@ -21,6 +21,7 @@ import (
 func (b *Broker) startSetup(ctx context.Context) error {
 	s, code, err := setup.New(ctx, setup.Options{
 		Admins:                 b.admins(),
+		MinPasswordLength:      b.cfg.Accounts.MinPasswordLength,
 		Settings:               b.svcs.settings,
 		Catalogs:               b.catalogs(),
 		FAQ:                    b.svcs.faq,

@@ -61,6 +61,10 @@ type Options struct {
 	FAQ FAQ
 	// Auditor records the setup; nil = none.
 	Auditor Auditor
+	// MinPasswordLength is the shortest admin password the registry takes
+	// (accounts.min_password_length); 0: MinPasswordBytes. Checked here so
+	// that a short one is refused at its field before anything is saved.
+	MinPasswordLength int
 	// AttemptsPerMinute bounds setup requests from one address, and
 	// AttemptsTotalPerMinute from all addresses together.
 	AttemptsPerMinute      int
@@ -173,7 +177,7 @@ func (s *Setup) Apply(ctx context.Context, r Request) (Result, error) {
 	if !s.codeOK(r.Code) {
 		return Result{}, ErrForbidden
 	}
-	if err := Validate(&r); err != nil {
+	if err := Validate(&r, s.o.MinPasswordLength); err != nil {
 		return Result{}, err
 	}
 	has, err := s.o.Admins.HasAdmin(ctx)

@@ -25,7 +25,7 @@ func (e *FieldError) Error() string { return "setup: " + e.Field + ": " + e.EN }
 // Limits of the setup's fields.
 const (
 	MaxNameRunes     = 60
-	MinPasswordBytes = 8
+	MinPasswordBytes = 10 // the default; Options.MinPasswordLength (the accounts' minimum) wins
 	MaxPasswordBytes = 72 // bcrypt reads no further
 )
 
@@ -35,8 +35,12 @@ var Languages = []string{"zh", "en"}
 var adminNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,31}$`)
 
 // Validate checks a request's fields (not its code) and trims the store's
-// name; the first problem is returned as a *FieldError.
-func Validate(r *Request) error {
+// name; the first problem is returned as a *FieldError. minPassword is the
+// shortest password the account registry takes (0: MinPasswordBytes).
+func Validate(r *Request, minPassword int) error {
+	if minPassword <= 0 {
+		minPassword = MinPasswordBytes
+	}
 	r.Name = strings.TrimSpace(r.Name)
 	switch {
 	case r.Name == "":
@@ -69,8 +73,8 @@ func Validate(r *Request) error {
 		return &FieldError{"admin_name", "Names starting with cust-, remote- or sim- are reserved.", "以 cust-、remote- 或 sim- 开头的账号名已被保留。"}
 	}
 	switch {
-	case len(r.AdminPassword) < MinPasswordBytes:
-		return &FieldError{"admin_password", fmt.Sprintf("The password needs at least %d characters.", MinPasswordBytes), fmt.Sprintf("密码至少 %d 个字符。", MinPasswordBytes)}
+	case utf8.RuneCountInString(r.AdminPassword) < minPassword:
+		return &FieldError{"admin_password", fmt.Sprintf("The password needs at least %d characters.", minPassword), fmt.Sprintf("密码至少 %d 个字符。", minPassword)}
 	case len(r.AdminPassword) > MaxPasswordBytes:
 		return &FieldError{"admin_password", fmt.Sprintf("The password can be at most %d bytes.", MaxPasswordBytes), fmt.Sprintf("密码最多 %d 个字节。", MaxPasswordBytes)}
 	case strings.EqualFold(r.AdminPassword, r.AdminName):

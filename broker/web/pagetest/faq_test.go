@@ -7,7 +7,6 @@ package pagetest
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +50,7 @@ func TestConsoleFAQ(t *testing.T) {
 	browsertest.WaitJS(t, b, `faqView.result && faqView.result.unsaved && faqView.result.text === `+jsString(newText), 10*time.Second, showFAQ)
 	// Not saved yet: a customer still gets the old answer.
 	staff := s.Connect(t, storetest.Device{ID: "staff-anna", Role: "staff"}, "")
-	if got := customerAsks(t, s, staff, "Any deals this week?"); strings.Contains(got, newText) {
+	if got := s.CounterCustomerAsks(t, staff, "Any deals this week?"); strings.Contains(got, newText) {
 		t.Fatal("a tried edit reached a customer before it was saved")
 	}
 	namedShot(t, b, "console-faq-phone")
@@ -59,7 +58,7 @@ func TestConsoleFAQ(t *testing.T) {
 	// Save: applied at once.
 	consoleClick(t, b, "#faq-save")
 	browsertest.WaitJS(t, b, `faqView.version === 1 && faqView.dirty === 0 && document.getElementById('faq-msg').textContent.includes('version 1')`, 10*time.Second, showFAQ)
-	if got := customerAsks(t, s, staff, "Any deals this week?"); !strings.Contains(got, newText) {
+	if got := s.CounterCustomerAsks(t, staff, "Any deals this week?"); !strings.Contains(got, newText) {
 		t.Fatalf("after the save a customer got %q", got)
 	}
 
@@ -82,37 +81,4 @@ func TestConsoleFAQ(t *testing.T) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
-}
-
-// customerAsks is a phone opening the counter code and asking q; it
-// returns the automatic replies she got.
-func customerAsks(t *testing.T, s *storetest.Store, staff *storetest.Client, q string) string {
-	t.Helper()
-	resp, err := http.Post("http://"+s.HTTP+"/chat/start", "application/json", strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var l struct{ Username, Password string }
-	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /chat/start: %d %v", resp.StatusCode, err)
-	}
-	resp.Body.Close()
-	c := s.ConnectAs(t, l.Username, l.Password, "phone", false)
-	var open struct{ Conversation string }
-	storetest.OK(t, c.Call(t, "chat", "open", `{}`)).Decode(t, &open)
-	storetest.OK(t, c.Call(t, "chat", "send", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":%q}`, open.Conversation, q)))
-	var h struct {
-		Messages []struct {
-			Auto bool
-			Text string
-		}
-	}
-	storetest.OK(t, staff.Call(t, "chat", "history", fmt.Sprintf(`{"conversation":%q}`, open.Conversation))).Decode(t, &h)
-	var out []string
-	for _, m := range h.Messages {
-		if m.Auto {
-			out = append(out, m.Text)
-		}
-	}
-	return strings.Join(out, "\n")
 }

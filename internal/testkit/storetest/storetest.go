@@ -778,3 +778,37 @@ func (s *Store) CustomerCredentials(t testing.TB, by *Client, customer string) (
 	}
 	return l.Username, l.Password
 }
+
+// CounterCustomerAsks is a new customer who came in through the printed
+// counter code (POST /chat/start) asking q from her phone; it returns the
+// automatic replies she got, one per line, as staff (by) read them.
+func (s *Store) CounterCustomerAsks(t testing.TB, by *Client, q string) string {
+	t.Helper()
+	resp, err := http.Post("http://"+s.HTTP+"/chat/start", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l struct{ Username, Password string }
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /chat/start: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	c := s.ConnectAs(t, l.Username, l.Password, "phone", false)
+	var open struct{ Conversation string }
+	OK(t, c.Call(t, "chat", "open", `{}`)).Decode(t, &open)
+	OK(t, c.Call(t, "chat", "send", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":%q}`, open.Conversation, q)))
+	var h struct {
+		Messages []struct {
+			Auto bool
+			Text string
+		}
+	}
+	OK(t, by.Call(t, "chat", "history", fmt.Sprintf(`{"conversation":%q}`, open.Conversation))).Decode(t, &h)
+	var out []string
+	for _, m := range h.Messages {
+		if m.Auto {
+			out = append(out, m.Text)
+		}
+	}
+	return strings.Join(out, "\n")
+}

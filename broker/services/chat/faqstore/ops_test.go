@@ -3,7 +3,6 @@ package faqstore_test
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -40,39 +39,6 @@ func edited(t *testing.T) string {
 	return strings.Replace(y, oldPromo, newPromo, 1)
 }
 
-// asks is a customer asking q from her phone (the counter code's login);
-// it returns the automatic replies she got.
-func asks(t *testing.T, s *storetest.Store, by *storetest.Client, q string) string {
-	t.Helper()
-	resp, err := http.Post("http://"+s.HTTP+"/chat/start", "application/json", strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var l struct{ Username, Password string }
-	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /chat/start: %d %v", resp.StatusCode, err)
-	}
-	resp.Body.Close()
-	c := s.ConnectAs(t, l.Username, l.Password, "phone", false)
-	var open struct{ Conversation string }
-	storetest.OK(t, c.Call(t, "chat", "open", `{}`)).Decode(t, &open)
-	storetest.OK(t, c.Call(t, "chat", "send", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":%q}`, open.Conversation, q)))
-	var h struct {
-		Messages []struct {
-			Auto bool
-			Text string
-		}
-	}
-	storetest.OK(t, by.Call(t, "chat", "history", fmt.Sprintf(`{"conversation":%q}`, open.Conversation))).Decode(t, &h)
-	var out []string
-	for _, m := range h.Messages {
-		if m.Auto {
-			out = append(out, m.Text)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 func TestFAQEditing(t *testing.T) {
 	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{admin, staff}})
 	a := s.Connect(t, admin, "")
@@ -100,7 +66,7 @@ func TestFAQEditing(t *testing.T) {
 	if got.Version != 0 {
 		t.Fatal("faq_try saved the FAQ")
 	}
-	if out := asks(t, s, st, "Any deals this week?"); !strings.Contains(out, oldPromo) {
+	if out := s.CounterCustomerAsks(t, st, "Any deals this week?"); !strings.Contains(out, oldPromo) {
 		t.Fatalf("before the save a customer got %q", out)
 	}
 
@@ -127,7 +93,7 @@ func TestFAQEditing(t *testing.T) {
 	if got.Version != 1 || !got.Saved {
 		t.Fatalf("faq_set: %s", first)
 	}
-	if out := asks(t, s, st, "Any deals this week?"); !strings.Contains(out, newPromo) {
+	if out := s.CounterCustomerAsks(t, st, "Any deals this week?"); !strings.Contains(out, newPromo) {
 		t.Fatalf("after the save a customer got %q", out)
 	}
 	// The same request again (a lost answer) gets the same answer; a
@@ -171,7 +137,7 @@ func TestFAQEditing(t *testing.T) {
 	if got.Version != 2 || !strings.Contains(got.YAML, "STORE: EDIT") {
 		t.Fatalf("form save: version %d (comments kept: %v)", got.Version, strings.Contains(got.YAML, "STORE: EDIT"))
 	}
-	if out := asks(t, s, st, "Any deals this week?"); !strings.Contains(out, byForm) {
+	if out := s.CounterCustomerAsks(t, st, "Any deals this week?"); !strings.Contains(out, byForm) {
 		t.Fatalf("after the form save a customer got %q", out)
 	}
 	var qr struct {
@@ -190,7 +156,7 @@ func TestFAQEditing(t *testing.T) {
 	if got.Version != 2 || !strings.Contains(got.YAML, byForm) {
 		t.Fatalf("after a restart: version %d", got.Version)
 	}
-	if out := asks(t, s, st, "Any deals this week?"); !strings.Contains(out, byForm) {
+	if out := s.CounterCustomerAsks(t, st, "Any deals this week?"); !strings.Contains(out, byForm) {
 		t.Fatalf("after a restart a customer got %q", out)
 	}
 }
