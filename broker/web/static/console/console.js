@@ -378,10 +378,17 @@ function h(tag, attrs, ...children) {
 function replace(container, nodes) {
   const active = document.activeElement;
   const focusId = active && container.contains(active) ? active.id : null;
+  // The caret too: a redraw while a name is being typed must not move
+  // the next letter to the start of the field.
+  let caret = null;
+  try { if (focusId && active.selectionStart != null) caret = [active.selectionStart, active.selectionEnd]; } catch (_) { /* not a text field */ }
   container.replaceChildren(...nodes);
   if (focusId) {
     const again = document.getElementById(focusId);
-    if (again) again.focus();
+    if (again) {
+      again.focus();
+      try { if (caret && again.setSelectionRange) again.setSelectionRange(caret[0], caret[1]); } catch (_) { /* not a text field */ }
+    }
   }
 }
 
