@@ -20,14 +20,16 @@ import (
 
 	"github.com/storeedge/storeedge/cloudsync/outbox"
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
+	"github.com/storeedge/storeedge/proto"
 )
 
-// User properties of every uplink message (PROTOCOL.md, "Cloud").
+// User properties of every uplink message (PROTOCOL.md, "Cloud"); the
+// wire's definition is in proto.
 const (
-	PropStore  = "store"  // the store id
-	PropOrigin = "origin" // the entry's origin id: HQ deduplicates by (store, origin)
-	PropSeq    = "seq"    // the outbox sequence: per-store order
-	PropStored = "ts"     // when the entry was stored, RFC 3339 with nanoseconds
+	PropStore  = proto.PropStore
+	PropOrigin = proto.PropOrigin
+	PropSeq    = proto.PropSeq
+	PropStored = proto.PropStored
 )
 
 // uplink is autopaho's queue.Queue over the outbox, and the bookkeeping

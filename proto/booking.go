@@ -380,6 +380,9 @@ const (
 	ChangeSurveyInvite   = "survey_invite"
 	ChangeSurveyAnswered = "survey_answered"
 	ChangeHQRejected     = "hq_rejected"
+	// ChangeSnapshot carries a booking as it is now, in a snapshot for HQ
+	// (Seq 0: not an entry of the change feed).
+	ChangeSnapshot = "snapshot"
 )
 
 // Change is one change to a booking, numbered by the store's seq: an entry

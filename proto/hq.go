@@ -15,21 +15,23 @@ import (
 // Origin is unique per entry, for HQ's deduplication: conversation/seq,
 // conversation/seq/recall or conversation/read/member/up_to.
 type HQChatEntry struct {
-	V            int             `json:"v"`
-	Type         string          `json:"type"` // message, recall, read
-	Origin       string          `json:"origin"`
-	Conversation string          `json:"conversation"`
-	Seq          uint64          `json:"seq,omitempty"`
-	ID           string          `json:"id,omitempty"`
-	From         string          `json:"from,omitempty"`
-	Kind         string          `json:"kind,omitempty"`
-	TS           time.Time       `json:"ts"`
-	Text         string          `json:"text,omitempty"`
-	Card         json.RawMessage `json:"card,omitempty"`
-	Media        *MediaInfo      `json:"media,omitempty"`
-	Auto         bool            `json:"auto,omitempty"`
-	Member       string          `json:"member,omitempty"`
-	UpTo         uint64          `json:"up_to,omitempty"`
+	V            int    `json:"v"`
+	Type         string `json:"type"` // message, recall, read
+	Origin       string `json:"origin"`
+	Conversation string `json:"conversation"`
+	// Customer is the conversation's customer.
+	Customer string          `json:"customer,omitempty"`
+	Seq      uint64          `json:"seq,omitempty"`
+	ID       string          `json:"id,omitempty"`
+	From     string          `json:"from,omitempty"`
+	Kind     string          `json:"kind,omitempty"`
+	TS       time.Time       `json:"ts"`
+	Text     string          `json:"text,omitempty"`
+	Card     json.RawMessage `json:"card,omitempty"`
+	Media    *MediaInfo      `json:"media,omitempty"`
+	Auto     bool            `json:"auto,omitempty"`
+	Member   string          `json:"member,omitempty"`
+	UpTo     uint64          `json:"up_to,omitempty"`
 }
 
 // HQChatMessage is a remote customer's message as HQ sends it (hq/chat/message).
