@@ -18,6 +18,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/storeedge/storeedge/cloudsync"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // SharedFilter subscribes a consumer group "hq" to every store's uplink
@@ -30,6 +31,12 @@ type Message struct {
 	Origin string    // unique per store: the deduplication key with Store
 	Seq    uint64    // the store's outbox sequence: order within a local topic
 	Stored time.Time // when the store filed it
+	// Epoch is the box's incarnation ("" from a store before epochs).
+	Epoch string
+	// Stream is the entry's class; SSeq its gap-free number in the
+	// (Epoch, Stream), 0 when the stream has none (media, telemetry).
+	Stream string
+	SSeq   uint64
 	// Topic is the topic on HQ's broker, LocalTopic the store's topic
 	// (empty when Topic is not under stores/{store}/up/).
 	Topic, LocalTopic string
@@ -56,6 +63,12 @@ func Parse(p *paho.Publish) (Message, error) {
 		return Message{}, fmt.Errorf("%w: seq: %w", ErrNotUplink, err)
 	}
 	m.Seq = seq
+	m.Epoch, m.Stream = u.Get(proto.PropEpoch), u.Get(proto.PropStream)
+	if v := u.Get(proto.PropSSeq); v != "" {
+		if m.SSeq, err = strconv.ParseUint(v, 10, 64); err != nil || m.SSeq == 0 {
+			return Message{}, fmt.Errorf("%w: sseq %q", ErrNotUplink, v)
+		}
+	}
 	if ts := u.Get(cloudsync.PropStored); ts != "" {
 		if m.Stored, err = time.Parse(time.RFC3339Nano, ts); err != nil {
 			return Message{}, fmt.Errorf("%w: ts: %w", ErrNotUplink, err)
