@@ -12,7 +12,8 @@
 //
 // # Buckets
 //
-// This package owns two buckets, created by the first Put.
+// This package owns three buckets, created by the first Put and the first
+// Ack that keeps an entry.
 //
 // cloud_outbox holds the entries. Key: class id (1 byte) + Seq (8 bytes,
 // big endian), so one cursor walk over a class prefix yields that class
@@ -27,8 +28,8 @@
 //	payload      the rest
 //
 // That is version 1, written in the clear before entries were sealed: still
-// read, and sealed in place by SealOld (the bridge calls it when it starts). With Options.Seal (always, in the broker) an entry is
-// version 2:
+// read, and rewritten in place by SealOld (the bridge calls it when it
+// starts). Version 2 is version 1 sealed:
 //
 //	version      1 byte (2)
 //	stored       8 bytes, Unix nanoseconds, big endian
@@ -37,8 +38,24 @@
 //	             (AES-256-GCM, internal/seal) with "cloud_outbox" 0x00 key
 //	             as additional data
 //
+// Versions 1 and 2 carry no epoch and no stream number: they are read (the
+// epoch is the database's, the one they were always sent under) and go up
+// without a number. Entries are now written as version 4 (version 3 is the
+// same in the clear, without Options.Seal):
+//
+//	version      1 byte (4)
+//	stored       8 bytes, Unix nanoseconds, big endian
+//	sseq         uvarint: the stream number, 0 for classes without
+//	epoch        uvarint length + bytes: the epoch the entry was filed in
+//	size         uvarint: topic + origin + payload bytes (the budget's)
+//	sealed       topic, origin and payload as in version 1, sealed
+//	             (AES-256-GCM, internal/seal) with "cloud_outbox" 0x00 key
+//	             as additional data
+//
 // so a chat message for a customer at home never reaches the file in the
 // clear, nor stays in the pages bbolt frees when HQ has acknowledged it.
+// The epoch and the number are in the clear so that Ack, Refile and the
+// kept range work without opening entries.
 //
 // cloud_outbox_meta holds one record per class that was ever Put, key
 // "c/" + class name, value 33 bytes, big endian:
@@ -55,7 +72,45 @@
 // ones of the same topic, or an evictable class's old prefix pointing at a
 // protected class. The counters are updated in the same transaction as
 // the entries, so Stats and the budget check are O(number of classes)
-// instead of a scan.
+// instead of a scan. The same bucket holds:
+//
+//	"epoch"         the current epoch, 16 lowercase hex characters
+//	"epoch_reason"  new, restored or adopted
+//	"epoch_made"    8 bytes, Unix nanoseconds
+//	"s/" + class    8 bytes: the last stream number given in the class,
+//	                in the current epoch (deleted by NewEpoch)
+//	"kept"          32 bytes: kept entries, their bytes, entries dropped
+//	                from the kept range and their bytes (cumulative)
+//
+// cloud_outbox_kept holds acknowledged entries of the numbered classes for
+// Refile. Key: length of the epoch (1 byte), the epoch, the class id, the
+// stream number (8 bytes big endian), so one stream of one epoch is one
+// ordered range. Value: the entry's cloud_outbox key (9 bytes, its sealing's
+// additional data) and its value as it was, still sealed.
+//
+// # Epochs and streams
+//
+// The epoch is the box's incarnation, made at random by the first Put in a
+// database (or adopted from the database id an earlier version kept in
+// cloudsync's bucket cloud_meta, so entries filed before the upgrade keep
+// their origins). NewEpoch makes another one, for a box restored from a
+// backup whose numbers the old box may have used since. Every entry records
+// its epoch; HQ's deduplication key is epoch + "/" + origin, the origin
+// being the outbox seq unless the caller named one.
+//
+// Classes that are never evicted (not in Options.Evict: chat and booking)
+// are streams: each entry is given the next number of its class in the
+// current epoch, 1, 2, 3… in the Put's own transaction, so a committed
+// stream has no gaps and HQ can apply it in order and see what is missing.
+//
+// # Kept range
+//
+// With Options.KeepFor, Ack moves a numbered entry to cloud_outbox_kept
+// instead of deleting it, and drops kept entries older than KeepFor and,
+// oldest first, past KeepBytes (TrimKept, counted in Stats.Kept). Refile
+// files a range of a stream again, with the same epoch, origin, number and
+// stamp, when every number of it is kept or still waiting; otherwise it
+// files nothing, and HQ is told the range is gone.
 //
 // # Budget
 //

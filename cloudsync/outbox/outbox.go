@@ -15,8 +15,19 @@ import (
 var (
 	bEntries = []byte("cloud_outbox")
 	bMeta    = []byte("cloud_outbox_meta")
+	bKept    = []byte("cloud_outbox_kept")
 
 	metaClassPrefix = []byte("c/")
+	metaSSeqPrefix  = []byte("s/")
+	metaEpoch       = []byte("epoch")
+	metaEpochReason = []byte("epoch_reason")
+	metaEpochMade   = []byte("epoch_made")
+	metaKept        = []byte("kept")
+
+	// legacyMeta is the bucket where cloudsync kept the database id before
+	// the outbox kept the epoch; an existing id is adopted as the epoch so
+	// that entries filed before the upgrade keep their origins.
+	legacyMeta = []byte("cloud_meta")
 )
 
 // Priority classes of the topic map.
@@ -72,6 +83,13 @@ type Options struct {
 	// message for a customer at home is personal); the broker always sets
 	// it. Nil stores entries in the clear.
 	Seal Sealer
+	// KeepFor is how long an acknowledged entry of a sequenced class
+	// (those not in Evict: chat, booking) is kept for Refile; 0 keeps
+	// none. KeepBytes bounds the kept entries' size (topic + origin +
+	// payload; 0 means no bound). Past either the oldest are dropped
+	// first, and counted.
+	KeepFor   time.Duration
+	KeepBytes int64
 }
 
 // Sealer encrypts entries at rest (internal/seal.Keyring implements it).
@@ -95,12 +113,35 @@ type Entry struct {
 	Topic string
 	// Class is the topic's priority class at Put.
 	Class string
-	// Origin is the id HQ deduplicates by; fmt.Sprint(Seq) when Put was
-	// given none.
+	// Origin is the entry's id within its epoch; fmt.Sprint(Seq) when
+	// Put was given none. HQ deduplicates by Epoch + "/" + Origin.
 	Origin  string
 	Payload []byte
 	Stored  time.Time
+	// Epoch is the epoch the entry was filed in (Epoch). SSeq is its
+	// number in its stream (class) of that epoch, 1, 2, 3… without gaps,
+	// for the classes that are never evicted; 0 for the others and for
+	// entries filed by a version before streams.
+	Epoch string
+	SSeq  uint64
 }
+
+// EpochInfo is the box's incarnation (doc.go, "Epochs").
+type EpochInfo struct {
+	// ID is 16 lowercase hex characters, made at random.
+	ID string
+	// Reason is "new" (made with the database's first entry), "restored"
+	// (NewEpoch) or "adopted" (the database id of an earlier version).
+	Reason string
+	Made   time.Time
+}
+
+// Epoch reasons.
+const (
+	EpochNew      = "new"
+	EpochRestored = "restored"
+	EpochAdopted  = "adopted"
+)
 
 // ClassStats are one class's figures.
 type ClassStats struct {
@@ -124,6 +165,18 @@ type Stats struct {
 	// Classes has every class ever Put, including empty ones, so the
 	// eviction counters stay visible.
 	Classes map[string]ClassStats
+	// Kept is the acknowledged entries kept for Refile.
+	Kept KeptStats
+}
+
+// KeptStats are the figures of the kept range.
+type KeptStats struct {
+	Count int64 // entries kept now
+	Bytes int64 // their topic + origin + payload bytes
+	// Dropped and DroppedBytes count entries dropped from the kept range
+	// (older than KeepFor, or past KeepBytes) since the database was made.
+	Dropped      int64
+	DroppedBytes int64
 }
 
 // New validates the options.
@@ -164,6 +217,9 @@ func New(o Options) (*Outbox, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.KeepFor < 0 || o.KeepBytes < 0 {
+		return nil, fmt.Errorf("outbox: Options.KeepFor %s and KeepBytes %d must not be negative", o.KeepFor, o.KeepBytes)
+	}
 	return &Outbox{o: o}, nil
 }
 
@@ -175,21 +231,31 @@ func (o *Outbox) Put(tx *bolt.Tx, topic string, payload []byte) error {
 
 // PutOrigin files payload under the local topic with the given origin id,
 // in tx, which must be writable. It evicts as doc.go describes; on ErrQuota
-// and on bad input it changes nothing.
+// and on bad input it changes nothing. The entry is filed in the current
+// epoch (made now when the database has none); an entry of a class that is
+// never evicted takes the next number of its stream.
 func (o *Outbox) PutOrigin(tx *bolt.Tx, topic, origin string, payload []byte) error {
 	switch {
 	case topic == "":
 		return errors.New("outbox: empty topic")
 	case len(topic) > maxString:
 		return fmt.Errorf("outbox: topic of %d bytes is longer than %d", len(topic), maxString)
-	case len(origin) > maxString:
-		return fmt.Errorf("outbox: origin of %d bytes is longer than %d", len(origin), maxString)
+	case len(origin) > maxString-17:
+		return fmt.Errorf("outbox: origin of %d bytes is longer than %d", len(origin), maxString-17)
 	}
 	class := o.o.Classify(topic)
 	if !slices.Contains(o.o.Order, class) {
 		return fmt.Errorf("outbox: topic %q: class %q is not one of %v", topic, class, o.o.Order)
 	}
-	size := int64(len(topic) + len(origin) + len(payload))
+	return o.put(tx, Entry{Topic: topic, Class: class, Origin: origin, Payload: payload, Stored: o.o.Now()}, true)
+}
+
+// put stores e (Topic, Class, Origin, Payload, Stored; with number set,
+// Epoch and SSeq are the current epoch's and the stream's next, else e's
+// own, for a re-filed entry).
+func (o *Outbox) put(tx *bolt.Tx, e Entry, number bool) error {
+	topic, class := e.Topic, e.Class
+	size := int64(len(topic) + len(e.Origin) + len(e.Payload))
 
 	// Decide before writing: an entry that will not fit must not evict.
 	classes, err := readClasses(tx.Bucket(bMeta))
@@ -221,6 +287,24 @@ func (o *Outbox) PutOrigin(tx *bolt.Tx, topic, origin string, payload []byte) er
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
+	if number {
+		ep, err := o.ensureEpoch(tx, meta)
+		if err != nil {
+			return err
+		}
+		e.Epoch, e.SSeq = ep.ID, 0
+		if !o.evictable(class) {
+			k := append(slices.Clone(metaSSeqPrefix), class...)
+			var last uint64
+			if v := meta.Get(k); len(v) == 8 {
+				last = binary.BigEndian.Uint64(v)
+			}
+			e.SSeq = last + 1
+			if err := meta.Put(k, binary.BigEndian.AppendUint64(nil, e.SSeq)); err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
+		}
+	}
 	changed := []string{class}
 	for _, ec := range evict {
 		if classes.total()+size <= o.o.MaxBytes {
@@ -241,7 +325,7 @@ func (o *Outbox) PutOrigin(tx *bolt.Tx, topic, origin string, payload []byte) er
 		return fmt.Errorf("outbox: %w", err)
 	}
 	k := entryKey(rec.id, seq)
-	v, err := o.encode(k, o.o.Now(), topic, origin, payload)
+	v, err := o.encode(k, e)
 	if err != nil {
 		return err
 	}
@@ -314,40 +398,57 @@ func (o *Outbox) Admits(tx *bolt.Tx, class string, size int) bool {
 	return classes.total()-classes.sum(o.mayEvict(class))+int64(size) <= o.o.MaxBytes
 }
 
-// SealOld seals, in tx (writable), the entries an older version filed in
-// the clear, keeping their place, stamp and size; it returns how many. It
-// does nothing without Options.Seal.
+// SealOld rewrites, in tx (writable), the entries an older version filed
+// (versions 1 and 2) or filed in the clear (version 3) in the current
+// version, sealed when Options.Seal is set, keeping their place, stamp,
+// size, epoch and stream number (an entry from before epochs is given the
+// current epoch, under which it was always sent); it returns how many. The
+// bridge calls it when it starts.
 func (o *Outbox) SealOld(tx *bolt.Tx) (int, error) {
 	b := tx.Bucket(bEntries)
-	if b == nil || o.o.Seal == nil {
+	if b == nil {
 		return 0, nil
 	}
+	ep, err := o.Epoch(tx)
+	if err != nil {
+		return 0, err
+	}
 	type kv struct{ k, v []byte }
-	var sealed []kv
-	err := b.ForEach(func(k, v []byte) error {
-		if len(v) == 0 || v[0] != entryVersion {
-			return nil
-		}
-		e, err := decodeEntry(v)
+	var rewritten []kv
+	err = b.ForEach(func(k, v []byte) error {
+		h, err := parseHeader(v)
 		if err != nil {
 			return fmt.Errorf("outbox: seq %d: %w", binary.BigEndian.Uint64(k[1:]), err)
 		}
-		nv, err := o.encode(k, e.Stored, e.Topic, e.Origin, e.Payload)
+		switch {
+		case h.version == sealedVersion4, h.version == entryVersion3 && o.o.Seal == nil:
+			return nil // current
+		case h.version == sealedVersion && o.o.Seal == nil:
+			return nil // cannot be opened here; read where it can
+		}
+		e, err := o.decode(k, v)
+		if err != nil {
+			return fmt.Errorf("outbox: seq %d: %w", binary.BigEndian.Uint64(k[1:]), err)
+		}
+		if h.version < entryVersion3 {
+			e.Epoch = ep.ID
+		}
+		nv, err := o.encode(k, e)
 		if err != nil {
 			return err
 		}
-		sealed = append(sealed, kv{bytes.Clone(k), nv})
+		rewritten = append(rewritten, kv{bytes.Clone(k), nv})
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	for _, e := range sealed {
+	for _, e := range rewritten {
 		if err := b.Put(e.k, e.v); err != nil {
 			return 0, fmt.Errorf("outbox: %w", err)
 		}
 	}
-	return len(sealed), nil
+	return len(rewritten), nil
 }
 
 // Next returns up to n entries in sending order — by Options.Order, then
@@ -361,6 +462,10 @@ func (o *Outbox) Next(tx *bolt.Tx, n int, skip func(seq uint64) bool) ([]Entry, 
 		return nil, nil
 	}
 	classes, err := readClasses(tx.Bucket(bMeta))
+	if err != nil {
+		return nil, err
+	}
+	ep, err := o.Epoch(tx)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +485,9 @@ func (o *Outbox) Next(tx *bolt.Tx, n int, skip func(seq uint64) bool) ([]Entry, 
 			e.Seq, e.Class = seq, class
 			if e.Origin == "" {
 				e.Origin = fmt.Sprint(seq)
+			}
+			if e.Epoch == "" {
+				e.Epoch = ep.ID // filed before epochs: sent under the database id it had
 			}
 			out = append(out, e)
 			if len(out) == n {
@@ -411,7 +519,9 @@ func (o *Outbox) sendOrder(classes classMap) []string {
 
 // Ack deletes the entries HQ's broker acknowledged, in tx, which must be
 // writable. A seq that is not stored (acked before, evicted) is ignored,
-// so a repeated PUBACK after a reconnect is harmless.
+// so a repeated PUBACK after a reconnect is harmless. With Options.KeepFor,
+// an entry with a stream number moves to the kept range (doc.go) as it
+// is, sealed, and the kept range is trimmed to its limits.
 func (o *Outbox) Ack(tx *bolt.Tx, seqs ...uint64) error {
 	b, meta := tx.Bucket(bEntries), tx.Bucket(bMeta)
 	if b == nil || meta == nil || len(seqs) == 0 {
@@ -421,6 +531,9 @@ func (o *Outbox) Ack(tx *bolt.Tx, seqs ...uint64) error {
 	if err != nil {
 		return err
 	}
+	var kept *bolt.Bucket
+	var kr keptRec
+	var keptAny bool
 	var changed []string
 	for _, seq := range seqs {
 		// The key holds the class id, which the sender does not pass back;
@@ -431,19 +544,50 @@ func (o *Outbox) Ack(tx *bolt.Tx, seqs ...uint64) error {
 			if v == nil {
 				continue
 			}
-			n, err := entrySize(v)
+			h, err := parseHeader(v)
 			if err != nil {
 				return fmt.Errorf("outbox: ack seq %d: %w", seq, err)
+			}
+			if h.sseq > 0 && o.o.KeepFor > 0 {
+				if kept == nil {
+					if kept, err = tx.CreateBucketIfNotExists(bKept); err != nil {
+						return fmt.Errorf("outbox: %w", err)
+					}
+					kr = readKept(meta)
+				}
+				kk := keptKey(h.epoch, rec.id, h.sseq)
+				if old := kept.Get(kk); old != nil {
+					// A re-filed entry acknowledged again: it replaces itself.
+					if oh, err := parseHeader(old[9:]); err == nil {
+						kr.count--
+						kr.bytes -= oh.size
+					}
+				}
+				kv := make([]byte, 0, len(k)+len(v))
+				if err := kept.Put(kk, append(append(kv, k...), v...)); err != nil {
+					return fmt.Errorf("outbox: keep: %w", err)
+				}
+				kr.count++
+				kr.bytes += h.size
+				keptAny = true
 			}
 			if err := b.Delete(k); err != nil {
 				return fmt.Errorf("outbox: ack: %w", err)
 			}
 			rec.count--
-			rec.bytes -= n
+			rec.bytes -= h.size
 			if !slices.Contains(changed, class) {
 				changed = append(changed, class)
 			}
 			break
+		}
+	}
+	if keptAny {
+		if err := kr.write(meta); err != nil {
+			return err
+		}
+		if _, err := o.TrimKept(tx); err != nil {
+			return err
 		}
 	}
 	return classes.write(meta, changed...)
@@ -465,6 +609,8 @@ func (o *Outbox) Stats(tx *bolt.Tx) (Stats, error) {
 	if o.o.MaxBytes > 0 && s.Bytes > o.o.MaxBytes {
 		s.Over = s.Bytes - o.o.MaxBytes
 	}
+	kr := readKept(tx.Bucket(bMeta))
+	s.Kept = KeptStats{Count: kr.count, Bytes: kr.bytes, Dropped: kr.dropped, DroppedBytes: kr.droppedBytes}
 	if b := tx.Bucket(bEntries); b != nil {
 		c := b.Cursor()
 		for name, r := range classes {
@@ -573,77 +719,118 @@ func entryKey(id byte, seq uint64) []byte {
 	return k
 }
 
-// Entry versions: 1 in the clear, 2 sealed (doc.go).
+// Entry versions (doc.go): 1 in the clear and 2 sealed, without epoch and
+// stream number (still read); 3 in the clear and 4 sealed, with them.
 const (
-	entryVersion  = 1
-	sealedVersion = 2
+	entryVersion   = 1
+	sealedVersion  = 2
+	entryVersion3  = 3
+	sealedVersion4 = 4
 )
 
-// encode makes the stored value of an entry under key k: sealed when
-// Options.Seal is set.
-func (o *Outbox) encode(k []byte, stored time.Time, topic, origin string, payload []byte) ([]byte, error) {
-	if o.o.Seal == nil {
-		return encodeEntry(stored, topic, origin, payload), nil
-	}
-	plain := encodeEntry(stored, topic, origin, payload)[9:]
-	sealed, err := o.o.Seal.Seal(plain, entryAD(k))
-	if err != nil {
-		return nil, fmt.Errorf("outbox: seal entry: %w", err)
-	}
-	v := make([]byte, 0, 9+binary.MaxVarintLen64+len(sealed))
-	v = append(v, sealedVersion)
-	v = binary.BigEndian.AppendUint64(v, uint64(stored.UnixNano()))
-	v = binary.AppendUvarint(v, uint64(len(topic)+len(origin)+len(payload)))
-	return append(v, sealed...), nil
+// header is the part of a stored value read without opening it.
+type header struct {
+	version byte
+	stored  time.Time
+	sseq    uint64
+	epoch   string
+	size    int64
+	body    int // offset of the body (sealed or not)
 }
 
-// decode reads the value stored under key k, sealed or in the clear.
-func (o *Outbox) decode(k, v []byte) (Entry, error) {
-	if len(v) < 9 || v[0] != sealedVersion {
-		return decodeEntry(v)
+func parseHeader(v []byte) (header, error) {
+	if len(v) < 9 {
+		return header{}, ErrCorrupt
 	}
-	_, w := binary.Uvarint(v[9:])
-	if w <= 0 {
-		return Entry{}, ErrCorrupt
-	}
-	if o.o.Seal == nil {
-		return Entry{}, fmt.Errorf("%w: the entry is sealed and Options.Seal is not set", ErrCorrupt)
-	}
-	plain, err := o.o.Seal.Open(v[9+w:], entryAD(k))
-	if err != nil {
-		return Entry{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
-	return decodeEntry(append(bytes.Clone(v[:9:9]), plain...))
-}
-
-// entryAD binds a sealed entry to its place: bucket name 0x00 key.
-func entryAD(k []byte) []byte {
-	ad := make([]byte, 0, len(bEntries)+1+len(k))
-	return append(append(append(ad, bEntries...), 0), k...)
-}
-
-func encodeEntry(stored time.Time, topic, origin string, payload []byte) []byte {
-	v := make([]byte, 0, 1+8+2*binary.MaxVarintLen64+len(topic)+len(origin)+len(payload))
-	v = append(v, entryVersion)
-	v = binary.BigEndian.AppendUint64(v, uint64(stored.UnixNano()))
-	v = binary.AppendUvarint(v, uint64(len(topic)))
-	v = append(v, topic...)
-	v = binary.AppendUvarint(v, uint64(len(origin)))
-	v = append(v, origin...)
-	return append(v, payload...)
-}
-
-// decodeEntry decodes a version 1 value (the version byte is not checked:
-// decode passes an opened version 2 value too), copying what it keeps:
-// bbolt's memory is valid only during the transaction. Seq and Class come
-// from the key.
-func decodeEntry(v []byte) (Entry, error) {
-	if len(v) < 9 || (v[0] != entryVersion && v[0] != sealedVersion) {
-		return Entry{}, ErrCorrupt
-	}
-	e := Entry{Stored: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9])))}
+	h := header{version: v[0], stored: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))), body: 9}
 	rest := v[9:]
-	topic, rest, ok := cutString(rest)
+	uv := func() (uint64, bool) {
+		n, w := binary.Uvarint(rest)
+		if w <= 0 {
+			return 0, false
+		}
+		rest = rest[w:]
+		h.body += w
+		return n, true
+	}
+	switch h.version {
+	case entryVersion:
+		n, err := plainSize(v[9:])
+		if err != nil {
+			return header{}, err
+		}
+		h.size = n
+	case sealedVersion:
+		n, ok := uv()
+		if !ok {
+			return header{}, ErrCorrupt
+		}
+		h.size = int64(n)
+	case entryVersion3, sealedVersion4:
+		var ok bool
+		if h.sseq, ok = uv(); !ok {
+			return header{}, ErrCorrupt
+		}
+		n, ok := uv()
+		if !ok || uint64(len(rest)) < n {
+			return header{}, ErrCorrupt
+		}
+		h.epoch = string(rest[:n])
+		rest = rest[n:]
+		h.body += int(n)
+		size, ok := uv()
+		if !ok {
+			return header{}, ErrCorrupt
+		}
+		h.size = int64(size)
+	default:
+		return header{}, ErrCorrupt
+	}
+	return h, nil
+}
+
+func (h header) sealed() bool { return h.version == sealedVersion || h.version == sealedVersion4 }
+
+// encode makes the stored value of e under key k (version 3, or 4 sealed
+// when Options.Seal is set).
+func (o *Outbox) encode(k []byte, e Entry) ([]byte, error) {
+	body := encodeBody(e.Topic, e.Origin, e.Payload)
+	version := byte(entryVersion3)
+	if o.o.Seal != nil {
+		sealed, err := o.o.Seal.Seal(body, entryAD(k))
+		if err != nil {
+			return nil, fmt.Errorf("outbox: seal entry: %w", err)
+		}
+		body, version = sealed, sealedVersion4
+	}
+	v := make([]byte, 0, 9+3*binary.MaxVarintLen64+len(e.Epoch)+len(body))
+	v = append(v, version)
+	v = binary.BigEndian.AppendUint64(v, uint64(e.Stored.UnixNano()))
+	v = binary.AppendUvarint(v, e.SSeq)
+	v = binary.AppendUvarint(v, uint64(len(e.Epoch)))
+	v = append(v, e.Epoch...)
+	v = binary.AppendUvarint(v, uint64(len(e.Topic)+len(e.Origin)+len(e.Payload)))
+	return append(v, body...), nil
+}
+
+// decode reads the value stored under key k, of any version. Seq, Class,
+// and for versions 1 and 2 Epoch, are the caller's to fill in.
+func (o *Outbox) decode(k, v []byte) (Entry, error) {
+	h, err := parseHeader(v)
+	if err != nil {
+		return Entry{}, err
+	}
+	body := v[h.body:]
+	if h.sealed() {
+		if o.o.Seal == nil {
+			return Entry{}, fmt.Errorf("%w: the entry is sealed and Options.Seal is not set", ErrCorrupt)
+		}
+		if body, err = o.o.Seal.Open(body, entryAD(k)); err != nil {
+			return Entry{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+	}
+	e := Entry{Stored: h.stored, Epoch: h.epoch, SSeq: h.sseq}
+	topic, rest, ok := cutString(body)
 	if !ok {
 		return Entry{}, ErrCorrupt
 	}
@@ -658,29 +845,38 @@ func decodeEntry(v []byte) (Entry, error) {
 	return e, nil
 }
 
-// storedAt is when an entry (either version) was stored.
+// entryAD binds a sealed entry to its place: bucket name 0x00 key.
+func entryAD(k []byte) []byte {
+	ad := make([]byte, 0, len(bEntries)+1+len(k))
+	return append(append(append(ad, bEntries...), 0), k...)
+}
+
+func encodeBody(topic, origin string, payload []byte) []byte {
+	v := make([]byte, 0, 2*binary.MaxVarintLen64+len(topic)+len(origin)+len(payload))
+	v = binary.AppendUvarint(v, uint64(len(topic)))
+	v = append(v, topic...)
+	v = binary.AppendUvarint(v, uint64(len(origin)))
+	v = append(v, origin...)
+	return append(v, payload...)
+}
+
+// storedAt is when an entry (any version) was stored.
 func storedAt(v []byte) (time.Time, error) {
-	if len(v) < 9 || (v[0] != entryVersion && v[0] != sealedVersion) {
-		return time.Time{}, ErrCorrupt
-	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))), nil
+	h, err := parseHeader(v)
+	return h.stored, err
 }
 
 // entrySize is an entry's budget size (topic + origin + payload) without
 // copying or opening it.
 func entrySize(v []byte) (int64, error) {
-	if len(v) >= 9 && v[0] == sealedVersion {
-		n, w := binary.Uvarint(v[9:])
-		if w <= 0 {
-			return 0, ErrCorrupt
-		}
-		return int64(n), nil
-	}
-	if len(v) < 9 || v[0] != entryVersion {
-		return 0, ErrCorrupt
-	}
-	header := 9
-	rest := v[9:]
+	h, err := parseHeader(v)
+	return h.size, err
+}
+
+// plainSize is the size of a version 1 body.
+func plainSize(body []byte) (int64, error) {
+	header := 0
+	rest := body
 	for range 2 {
 		n, w := binary.Uvarint(rest)
 		if w <= 0 || uint64(len(rest)-w) < n {
@@ -689,7 +885,7 @@ func entrySize(v []byte) (int64, error) {
 		header += w
 		rest = rest[w+int(n):]
 	}
-	return int64(len(v) - header), nil
+	return int64(len(body) - header), nil
 }
 
 func cutString(b []byte) (string, []byte, bool) {
