@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -43,9 +44,15 @@ func (b *Broker) newCloud() (*cloudsync.Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cloud.map_file: %w", strictyaml.InFile(err, c.MapFile))
 	}
+	up, err := cloudsync.ParseUplink(mapYAML)
+	if err != nil {
+		return nil, fmt.Errorf("cloud.map_file: %w", strictyaml.InFile(err, c.MapFile))
+	}
 	bridge, err := cloudsync.New(cloudsync.Options{
 		Config: c, StoreID: b.cfg.StoreID, DB: b.db, Map: m, Deliver: b.deliverFromHQ, Log: b.log, Seal: b.keys,
-		Status: func(p []byte) error { return b.srv.Publish(cloudsync.StatusTopic, p, true, 1) },
+		Status:  func(p []byte) error { return b.srv.Publish(cloudsync.StatusTopic, p, true, 1) },
+		Uplink:  &up,
+		Version: softwareVersion(),
 	})
 	if err != nil {
 		return nil, err
@@ -56,8 +63,43 @@ func (b *Broker) newCloud() (*cloudsync.Bridge, error) {
 	return bridge, nil
 }
 
-// startCloud runs the bridge until shutdown.
+// softwareVersion is the build's version as HQ is told it: the module's
+// version, or the VCS revision of a development build.
+func softwareVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
+			v = s.Value[:min(12, len(s.Value))]
+		}
+	}
+	return v
+}
+
+// startCloud runs the bridge until shutdown. The services that can file
+// their whole state for HQ (cloudsync.Snapshotter) are the bridge's
+// snapshotters, for the backfill and HQ's snapshot requests.
 func (b *Broker) startCloud(ctx context.Context, bridge *cloudsync.Bridge) {
+	if s := b.svcs; s != nil {
+		var candidates []any
+		if s.chat != nil {
+			candidates = append(candidates, s.chat)
+		}
+		if s.booking != nil {
+			candidates = append(candidates, s.booking)
+		}
+		if s.settings != nil {
+			candidates = append(candidates, s.settings)
+		}
+		for _, c := range candidates {
+			if sn, ok := c.(cloudsync.Snapshotter); ok {
+				bridge.AddSnapshotter(sn)
+			}
+		}
+	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.cloud = &cloudLink{bridge: bridge, cancel: cancel, done: make(chan struct{})}
 	go func() {

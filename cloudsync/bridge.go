@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,16 @@ type Options struct {
 	// Seal encrypts the outbox's entries at rest (internal/seal.Keyring);
 	// the broker always sets it. Nil stores them in the clear.
 	Seal outbox.Sealer
+	// Uplink is the uplink section of cloud.yaml (ParseUplink); nil means
+	// DefaultUplink.
+	Uplink *Uplink
+	// Snapshotters file the services' current state for HQ: when the link
+	// is made the first time for a database (the backfill) and when HQ
+	// asks for a snapshot. More may be added with AddSnapshotter before Run.
+	Snapshotters []Snapshotter
+	// Version is the software's version, told to HQ in the presence and
+	// the hello.
+	Version string
 }
 
 // Bridge is cloudsync: the outbox, the uplink that drains it to HQ and
@@ -75,6 +86,18 @@ type Bridge struct {
 	publishMu sync.Mutex
 	last      statusSnapshot
 	burst     map[string]int64 // evictions counted in the current burst, by class
+
+	uplinkCfg    Uplink
+	snapMu       sync.Mutex
+	snapshotters []Snapshotter
+	errCount     atomic.Uint64 // errors since start (presence)
+	epochID      atomic.Value  // string: the current epoch, for the presence
+	cm           atomic.Pointer[autopaho.ConnectionManager]
+	presenceMu   sync.Mutex
+	presenceLast atomic.Int64 // backlog in the last presence published
+	jobKick      chan struct{}
+	jobs         jobCounters
+	keptDropped  atomic.Int64 // kept entries dropped, as last logged
 }
 
 // captured is a device's publish waiting to be filed.
@@ -109,17 +132,29 @@ func New(o Options) (*Bridge, error) {
 	if _, err := o.Config.tlsConfig(); err != nil {
 		return nil, fmt.Errorf("cloudsync: %w", err)
 	}
-	b := &Bridge{o: o, capture: make(chan captured, captureQueue), since: o.Now(), burst: map[string]int64{}}
+	up := DefaultUplink()
+	if o.Uplink != nil {
+		up = *o.Uplink
+	}
+	if err := up.Validate(); err != nil {
+		return nil, fmt.Errorf("cloudsync: %w", err)
+	}
+	b := &Bridge{o: o, capture: make(chan captured, captureQueue), since: o.Now(), burst: map[string]int64{},
+		uplinkCfg: up, snapshotters: slices.Clone(o.Snapshotters), jobKick: make(chan struct{}, 1)}
+	b.epochID.Store("")
+	b.keptDropped.Store(-1)
 	ob, err := outbox.New(outbox.Options{
 		MaxBytes: o.Config.MaxOutboxBytes, Classify: o.Map.Class, Now: o.Now,
 		Committed: func() { b.up.kick() }, Seal: o.Seal,
+		KeepFor: up.KeepSentFor, KeepBytes: up.KeepSentBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cloudsync: %w", err)
 	}
 	b.ob = ob
 	b.up = newUplink(o.DB, ob, o.Map, o.StoreID, o.Config.Inflight, o.Config.Rate, o.Log, o.Now, b.setErr)
-	b.down = &downlink{db: o.DB, deliver: o.Deliver, down: "stores/" + o.StoreID + "/down/", ttl: o.Config.DedupTTL,
+	b.up.onAcked = b.backlogMaybeEmpty
+	b.down = &downlink{db: o.DB, deliver: b.deliver, down: "stores/" + o.StoreID + "/down/", ttl: o.Config.DedupTTL,
 		log: o.Log, now: o.Now, lastErr: b.setErr}
 	return b, nil
 }
@@ -129,6 +164,7 @@ func New(o Options) (*Bridge, error) {
 func (b *Bridge) Outbox() *outbox.Outbox { return b.ob }
 
 func (b *Bridge) setErr(err error) {
+	b.errCount.Add(1)
 	b.errMu.Lock()
 	defer b.errMu.Unlock()
 	b.lastErr, b.lastErrAt = err.Error(), b.o.Now()
@@ -232,11 +268,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.down.ctx = ctx
-	epoch, err := b.epoch(ctx)
-	if err != nil {
-		return err
-	}
-	b.up.epoch = epoch
 	var sealed int
 	if err := b.o.DB.Update(ctx, func(tx *bolt.Tx) (err error) {
 		sealed, err = b.ob.SealOld(tx)
@@ -245,7 +276,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return fmt.Errorf("cloudsync: seal old outbox entries: %w", err)
 	}
 	if sealed > 0 {
-		b.o.Log.Info("cloudsync: outbox entries filed in the clear by an older version are sealed now", "entries", sealed)
+		b.o.Log.Info("cloudsync: outbox entries filed by an older version are rewritten (sealed, with their epoch)", "entries", sealed)
+	}
+	if err := b.announce(ctx, u); err != nil {
+		return err
 	}
 
 	var wg sync.WaitGroup
@@ -253,6 +287,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	wg.Go(func() { b.up.runAcks(ctx) })
 	wg.Go(func() { b.runCapture(ctx) })
 	wg.Go(func() { b.runStatus(ctx) })
+	wg.Go(func() { b.runJobs(ctx) })
+	wg.Go(func() { b.runPresence(ctx) })
 
 	sess := &sessionState{State: state.NewInMemory(), u: b.up}
 	cfg := autopaho.ClientConfig{
@@ -272,7 +308,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.markChange()
 			b.o.Log.Info("cloudsync: connected to HQ", "url", c.URL, "session_present", ca.SessionPresent)
 			go b.subscribe(ctx, cm)
+			go b.publishPresence(ctx, cm, true)
 		},
+		ConnectPacketBuilder: b.withWill,
 		OnConnectionDown: func() bool {
 			b.connected.Store(false)
 			b.markChange()
@@ -294,10 +332,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 			},
 		},
 	}
-	cm, err := autopaho.NewConnection(ctx, cfg)
+	// The connection outlives ctx a moment, to say the store goes offline.
+	connCtx, connCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer connCancel()
+	cm, err := autopaho.NewConnection(connCtx, cfg)
 	if err != nil {
 		return fmt.Errorf("cloudsync: %w", err)
 	}
+	b.cm.Store(cm)
 	wg.Go(func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -312,42 +354,30 @@ func (b *Bridge) Run(ctx context.Context) error {
 			}
 		}
 	})
+	wg.Go(func() { b.runTrimKept(ctx) })
 	<-ctx.Done()
+	// A clean stop says so: HQ's broker discards the Will on a normal
+	// DISCONNECT.
+	if b.connected.Load() {
+		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
+		b.publishPresence(pctx, cm, false)
+		pcancel()
+	}
 	dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
 	defer dcancel()
 	_ = cm.Disconnect(dctx) // the session stays at HQ; nothing to do if this fails
+	connCancel()
 	<-cm.Done()
 	b.connected.Store(false)
 	b.publishStatus()
 	return nil
 }
 
-// bucketMeta holds cloudsync's own settings: "epoch".
+// bucketMeta is cloudsync's own bucket: "linked" (the link a hello was
+// filed for), "hello" (the epoch last announced) and "job/{id}" (resyncs
+// and snapshots to do). Its "epoch", the database id of an earlier
+// version, is adopted by the outbox as its first epoch.
 var bucketMeta = []byte("cloud_meta")
-
-// epoch is a random id made once per database. It starts every origin
-// (epoch/seq), so a store whose database was replaced, and whose outbox
-// sequence starts again at 1, does not send origins HQ has already seen.
-func (b *Bridge) epoch(ctx context.Context) (string, error) {
-	var epoch string
-	fresh := fmt.Sprintf("%016x", rand.Uint64())
-	err := b.o.DB.Update(ctx, func(tx *bolt.Tx) error {
-		m, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if v := m.Get([]byte("epoch")); v != nil {
-			epoch = string(v)
-			return nil
-		}
-		epoch = fresh
-		return m.Put([]byte("epoch"), []byte(epoch))
-	})
-	if err != nil {
-		return "", fmt.Errorf("cloudsync: database id: %w", err)
-	}
-	return epoch, nil
-}
 
 // subscribe (re)subscribes the downlink. The session keeps subscriptions
 // at HQ's broker, so this matters on the first connection and after a

@@ -8,6 +8,10 @@ import (
 	"net/url"
 	"os"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/storeedge/storeedge/internal/strictyaml"
 )
 
 // Config is the cloud: section of store.yaml (configs/store.yaml documents
@@ -142,4 +146,69 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 		t.Certificates = []tls.Certificate{cert}
 	}
 	return t, nil
+}
+
+// Uplink is the uplink: section of cloud.yaml (configs/cloud.yaml documents
+// every key): presence, the kept range for resync, snapshots and media on
+// demand.
+type Uplink struct {
+	// StatusEvery is how often the retained presence on HQ's broker
+	// (stores/{store}/status) is refreshed while connected.
+	StatusEvery time.Duration `yaml:"status_every"`
+	// KeepSentFor is how long acknowledged chat and booking entries are
+	// kept, for HQ to ask for them again; 0 keeps none.
+	KeepSentFor time.Duration `yaml:"keep_sent_for"`
+	// KeepSentBytes bounds the kept entries (topic + origin + payload);
+	// past it the oldest are dropped first. 0 means no bound.
+	KeepSentBytes int64 `yaml:"keep_sent_bytes"`
+	// SnapshotBatch is how many entries a snapshot files per transaction.
+	SnapshotBatch int `yaml:"snapshot_batch"`
+	// MaxMediaBytes is the largest blob the store sends on media/{hash}
+	// when HQ asks for it (hq/media/get).
+	MaxMediaBytes int64 `yaml:"max_media_bytes"`
+}
+
+// DefaultUplink is the uplink section's defaults (configs/cloud.yaml).
+func DefaultUplink() Uplink {
+	return Uplink{StatusEvery: 30 * time.Second, KeepSentFor: 72 * time.Hour, KeepSentBytes: 64 << 20,
+		SnapshotBatch: 256, MaxMediaBytes: 16 << 20}
+}
+
+// Validate reports every setting that cannot work.
+func (u Uplink) Validate() error {
+	var errs []error
+	if u.StatusEvery < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("uplink.status_every %s: at least 100ms", u.StatusEvery))
+	}
+	if u.KeepSentFor < 0 {
+		errs = append(errs, fmt.Errorf("uplink.keep_sent_for %s: 0 (keep none) or more", u.KeepSentFor))
+	}
+	if u.KeepSentBytes < 0 {
+		errs = append(errs, fmt.Errorf("uplink.keep_sent_bytes %d: 0 (no bound) or more", u.KeepSentBytes))
+	}
+	if u.SnapshotBatch < 1 || u.SnapshotBatch > 10000 {
+		errs = append(errs, fmt.Errorf("uplink.snapshot_batch %d: 1 to 10000", u.SnapshotBatch))
+	}
+	if u.MaxMediaBytes < 0 {
+		errs = append(errs, fmt.Errorf("uplink.max_media_bytes %d: 0 (send none) or more", u.MaxMediaBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseUplink reads the uplink: section of a cloud.yaml document strictly
+// (unknown keys are errors); keys left out keep DefaultUplink's values.
+func ParseUplink(b []byte) (Uplink, error) {
+	f := struct {
+		Map      yaml.Node `yaml:"map"`
+		HQ       yaml.Node `yaml:"hq"`
+		Uplink   Uplink    `yaml:"uplink"`
+		Downlink yaml.Node `yaml:"downlink"`
+	}{Uplink: DefaultUplink()}
+	if err := strictyaml.DecodeFile("cloud.yaml", b, &f); err != nil {
+		return Uplink{}, err
+	}
+	if err := f.Uplink.Validate(); err != nil {
+		return Uplink{}, fmt.Errorf("cloud.yaml: %w", err)
+	}
+	return f.Uplink, nil
 }

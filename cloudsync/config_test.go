@@ -1,6 +1,7 @@
 package cloudsync
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,37 @@ func TestBackoff(t *testing.T) {
 	}
 	if len(seen) < 10 {
 		t.Fatalf("no jitter: %d distinct delays in 50", len(seen))
+	}
+}
+
+// The shipped cloud.yaml's uplink section is the defaults; keys left out
+// keep them; a misspelt key or a value that cannot work is named.
+func TestParseUplink(t *testing.T) {
+	b, err := os.ReadFile("../configs/cloud.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := ParseUplink(b)
+	if err != nil || u != DefaultUplink() {
+		t.Fatalf("shipped: %+v, %v; want %+v", u, err, DefaultUplink())
+	}
+	if u.StatusEvery != 30*time.Second || u.KeepSentFor != 72*time.Hour || u.KeepSentBytes != 64<<20 {
+		t.Fatalf("defaults %+v", u)
+	}
+	u, err = ParseUplink([]byte("map: []\nuplink:\n  keep_sent_for: 0s\n"))
+	if err != nil || u.KeepSentFor != 0 || u.StatusEvery != 30*time.Second {
+		t.Fatalf("partial: %+v, %v", u, err)
+	}
+	for doc, want := range map[string]string{
+		"uplink:\n  keep_sent_fro: 1h\n":      "keep_sent_fro",
+		"uplink:\n  status_every: 1ms\n":      "uplink.status_every",
+		"uplink:\n  keep_sent_bytes: -1\n":    "uplink.keep_sent_bytes",
+		"uplink:\n  snapshot_batch: 0\n":      "uplink.snapshot_batch",
+		"uplink:\n  keep_sent_for: forever\n": "keep_sent_for",
+		"uplink:\n  max_media_bytes: -5\n":    "uplink.max_media_bytes",
+	} {
+		if _, err := ParseUplink([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error naming %s", doc, err, want)
+		}
 	}
 }

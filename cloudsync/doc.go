@@ -25,6 +25,18 @@
 // Config.DedupTTL, and only then acknowledged; a repeated id is
 // acknowledged and not delivered again. Nothing under hq/ goes back up.
 //
+// The HQ link (PROTOCOL.md, "The HQ link"). Every uplink message carries
+// the epoch it was filed in and its stream (class); chat and booking
+// entries carry their gap-free number (sseq), given by the outbox. When it
+// starts, the bridge files store/hello for an epoch HQ was never told of
+// or a link configured anew, and on the first link of a database a snapshot
+// by itself (the backfill). It keeps the store's presence retained on
+// stores/{store}/status, with a Last Will saying offline. A resync request
+// from HQ (hq/sync/resync, taken by the bridge, never delivered) is
+// recorded as a job and done in the background: a range is filed again
+// from the outbox's kept range (outbox.Refile), a snapshot asks every
+// Snapshotter for its state; the answer goes up on sync/answer.
+//
 // Status. Status and Collector report the link, the backlog, the drain
 // rate, evictions and the last error; the daemon publishes the status
 // retained on cloudsync/status.

@@ -25,6 +25,7 @@ import (
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
+	"github.com/storeedge/storeedge/proto"
 )
 
 func TestMain(m *testing.M) {
@@ -75,6 +76,9 @@ type consumer struct {
 	first []hq.Message
 	recv  []time.Time // receive time of each first copy
 	bad   []string
+	// hellos are the store's hellos (store/hello), every copy, kept apart
+	// from the data the tests count.
+	hellos []hq.Message
 }
 
 func newConsumer(t *testing.T, addr, id, filter string) *consumer {
@@ -114,6 +118,11 @@ func (k *consumer) take(p *paho.Publish) {
 	k.all++
 	if err != nil {
 		k.bad = append(k.bad, err.Error())
+		return
+	}
+	if m.LocalTopic == proto.TopicHello {
+		k.all--
+		k.hellos = append(k.hellos, m)
 		return
 	}
 	if k.dedup.First(m.Store, m.Origin) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker/audit"
 	"github.com/storeedge/storeedge/broker/services/booking"
+	"github.com/storeedge/storeedge/cloudsync/hq"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	st "github.com/storeedge/storeedge/internal/testkit/storetest"
 )
@@ -97,6 +98,41 @@ func TestKill9DuringDrainLosesNothing(t *testing.T) {
 			t.Fatalf("%s: message %d after %d (lost or out of order)", m.LocalTopic, got, next[m.LocalTopic]-1)
 		}
 		next[m.LocalTopic]++
+	}
+	// The booking stream (the hello, the changes, the activity log) is
+	// numbered 1..n without gap or repeat across both kills, under one
+	// epoch; device status carries no number.
+	k.mu.Lock()
+	hellos := append([]hq.Message(nil), k.hellos...)
+	k.mu.Unlock()
+	if len(hellos) == 0 {
+		t.Fatal("no hello from the store's first link")
+	}
+	nums := map[uint64]string{}
+	epochs := map[string]bool{}
+	for _, m := range append(msgs, hellos[0]) {
+		epochs[m.Epoch] = true
+		switch m.Stream {
+		case "booking":
+			if o, dup := nums[m.SSeq]; dup && o != m.Origin {
+				t.Fatalf("sseq %d on %s and %s", m.SSeq, o, m.Origin)
+			}
+			nums[m.SSeq] = m.Origin
+		case "telemetry":
+			if m.SSeq != 0 {
+				t.Fatalf("%s: telemetry with sseq %d", m.LocalTopic, m.SSeq)
+			}
+		default:
+			t.Fatalf("%s: stream %q", m.LocalTopic, m.Stream)
+		}
+	}
+	for i := uint64(1); i <= uint64(len(nums)); i++ {
+		if _, ok := nums[i]; !ok {
+			t.Fatalf("booking stream: sseq %d missing of %d", i, len(nums))
+		}
+	}
+	if len(epochs) != 1 || len(nums) != total-devices*perDevice+1 {
+		t.Fatalf("epochs %v, %d booking numbers; want one epoch and %d", epochs, len(nums), total-devices*perDevice+1)
 	}
 	t.Logf("2 × kill -9 mid-drain: %d entries, HQ got %d copies (%d repeats dropped by dedup)", total, all, all-first)
 }

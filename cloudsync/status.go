@@ -45,11 +45,34 @@ type Status struct {
 	Looped uint64 `json:"looped"`
 	// Rejected counts entries HQ's broker refused (they are kept and
 	// sent again after a pause).
-	Rejected   uint64    `json:"rejected"`
+	Rejected uint64 `json:"rejected"`
+	// Kept is the acknowledged chat and booking entries kept for HQ's
+	// resync requests (uplink.keep_sent_for, keep_sent_bytes).
+	Kept Kept `json:"kept"`
+	// Resync counts what HQ's resync requests and the backfill did.
+	Resync     Resync    `json:"resync"`
 	Downlink   Downlink  `json:"downlink"`
 	LastError  string    `json:"last_error,omitempty"`
 	LastErrAt  time.Time `json:"last_error_at,omitzero"`
 	Reconnects uint64    `json:"connects"`
+}
+
+// Kept describes the kept range.
+type Kept struct {
+	Count int64 `json:"count"`
+	Bytes int64 `json:"bytes"`
+	// Dropped counts entries dropped from it (too old or past the
+	// bound) since the database was made.
+	Dropped int64 `json:"dropped"`
+}
+
+// Resync counts resync work since start.
+type Resync struct {
+	Resent          uint64 `json:"resent"`           // ranges filed again
+	Gone            uint64 `json:"gone"`             // ranges answered gone
+	Snapshots       uint64 `json:"snapshots"`        // snapshots filed (backfill included)
+	SnapshotEntries uint64 `json:"snapshot_entries"` // entries they filed
+	Failed          uint64 `json:"failed"`           // attempts that failed and are retried
 }
 
 // Downlink counts what came from HQ.
@@ -89,6 +112,9 @@ func (b *Bridge) Status() Status {
 		Evicted: map[string]int64{}, Refused: b.refused.Load(), Rejected: b.up.refused.Load(),
 		Downlink: Downlink{Received: b.down.received.Load(), Duplicates: b.down.duplicates.Load(), Failed: b.down.failed.Load(), Retries: b.down.retries.Load()},
 		Dropped:  b.dropped.Load(), Looped: b.looped.Load(),
+		Kept: Kept{Count: st.Kept.Count, Bytes: st.Kept.Bytes, Dropped: st.Kept.Dropped},
+		Resync: Resync{Resent: b.jobs.resent.Load(), Gone: b.jobs.gone.Load(), Snapshots: b.jobs.snapshots.Load(),
+			SnapshotEntries: b.jobs.snapshotEntries.Load(), Failed: b.jobs.failed.Load()},
 		Reconnects: b.reconnects.Load()}
 	if !st.Oldest.IsZero() {
 		s.OldestAge = now.Sub(st.Oldest).Seconds()

@@ -30,6 +30,9 @@ const (
 	PropOrigin = proto.PropOrigin
 	PropSeq    = proto.PropSeq
 	PropStored = proto.PropStored
+	PropEpoch  = proto.PropEpoch
+	PropStream = proto.PropStream
+	PropSSeq   = proto.PropSSeq
 )
 
 // uplink is autopaho's queue.Queue over the outbox, and the bookkeeping
@@ -46,7 +49,6 @@ type uplink struct {
 	ob    *outbox.Outbox
 	m     *topicmap.Map
 	store string
-	epoch string // this database's id (see Bridge.epoch)
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -90,6 +92,8 @@ type uplink struct {
 
 	sent, acked, refused atomic.Uint64
 	lastErr              func(error)
+	// onAcked, when set, runs after acknowledged entries were deleted.
+	onAcked func()
 }
 
 // refillEvery bounds how often a busy outbox is re-read because of new
@@ -258,16 +262,22 @@ func (u *uplink) packet(e outbox.Entry) *packets.Publish {
 		// was stored): it still goes, under the default template.
 		r = topicmap.Rule{Cloud: topicmap.DefaultCloud, Class: e.Class, QoS: topicmap.DefaultQoS}
 	}
+	props := []packets.User{
+		{Key: PropStore, Value: u.store},
+		{Key: PropOrigin, Value: e.Epoch + "/" + e.Origin},
+		{Key: PropSeq, Value: strconv.FormatUint(e.Seq, 10)},
+		{Key: PropStored, Value: e.Stored.UTC().Format(time.RFC3339Nano)},
+		{Key: PropEpoch, Value: e.Epoch},
+		{Key: PropStream, Value: e.Class},
+	}
+	if e.SSeq > 0 {
+		props = append(props, packets.User{Key: PropSSeq, Value: strconv.FormatUint(e.SSeq, 10)})
+	}
 	return &packets.Publish{
-		Topic:   u.m.CloudTopic(r, u.store, e.Topic),
-		QoS:     r.QoS,
-		Payload: e.Payload,
-		Properties: &packets.Properties{User: []packets.User{
-			{Key: PropStore, Value: u.store},
-			{Key: PropOrigin, Value: u.epoch + "/" + e.Origin},
-			{Key: PropSeq, Value: strconv.FormatUint(e.Seq, 10)},
-			{Key: PropStored, Value: e.Stored.UTC().Format(time.RFC3339Nano)},
-		}},
+		Topic:      u.m.CloudTopic(r, u.store, e.Topic),
+		QoS:        r.QoS,
+		Payload:    e.Payload,
+		Properties: &packets.Properties{User: props},
 	}
 }
 
@@ -487,6 +497,9 @@ func (u *uplink) runAcks(ctx context.Context) {
 		}
 		u.mu.Unlock()
 		u.acked.Add(uint64(len(seqs)))
+		if u.onAcked != nil {
+			u.onAcked()
+		}
 	}
 }
 

@@ -23,9 +23,10 @@ func TestInflightWindowHolds(t *testing.T) {
 	cfg.KeepAlive = time.Minute // a silent line must not look dead during the test
 	br, db := libraryBridge(t, cfg, nil)
 	deadline := time.Now().Add(10 * time.Second)
-	for !br.Status().Connected {
+	// Connected, and the hello filed for the new database acknowledged.
+	for s := br.Status(); !s.Connected || s.Acked != hello || s.Backlog != 0; s = br.Status() {
 		if time.Now().After(deadline) {
-			t.Fatal("never connected")
+			t.Fatalf("never connected with the hello acknowledged: %+v", s)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -42,17 +43,17 @@ func TestInflightWindowHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for br.Status().Sent < uint64(cfg.Inflight) {
+	for br.Status().Sent < uint64(hello+cfg.Inflight) {
 		if time.Now().After(deadline) {
-			t.Fatalf("sent %d, want %d", br.Status().Sent, cfg.Inflight)
+			t.Fatalf("sent %d, want %d", br.Status().Sent, hello+cfg.Inflight)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	// Give the uplink every chance to overrun the window: the stalled line
 	// holds the bytes, so nothing is acknowledged meanwhile.
 	for range 20 {
-		if s := br.Status(); s.Sent != uint64(cfg.Inflight) || s.Inflight != cfg.Inflight || s.Acked != 0 {
-			t.Fatalf("with the line silent: sent %d, inflight %d, acked %d; want %d, %d, 0", s.Sent, s.Inflight, s.Acked, cfg.Inflight, cfg.Inflight)
+		if s := br.Status(); s.Sent != uint64(hello+cfg.Inflight) || s.Inflight != cfg.Inflight || s.Acked != hello {
+			t.Fatalf("with the line silent: sent %d, inflight %d, acked %d; want %d, %d, %d", s.Sent, s.Inflight, s.Acked, hello+cfg.Inflight, cfg.Inflight, hello)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

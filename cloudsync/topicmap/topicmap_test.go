@@ -18,7 +18,8 @@ func TestShippedConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFilters := []string{"chat/+/hq", "booking/changes", "booking/hq/outcome", "audit/entries", "devices/+/telemetry", "devices/+/status"}
+	wantFilters := []string{"chat/+/hq", "booking/changes", "booking/hq/outcome", "audit/entries",
+		"shop/info", "store/hello", "sync/answer", "config/ack", "notice/ack", "media/#", "devices/+/telemetry", "devices/+/status"}
 	if got := m.Filters(); !slices.Equal(got, wantFilters) {
 		t.Fatalf("filters %v", got)
 	}
@@ -28,6 +29,12 @@ func TestShippedConfigParses(t *testing.T) {
 		"booking/changes":       "booking",
 		"booking/hq/outcome":    "booking",
 		"audit/entries":         "booking",
+		"shop/info":             "booking",
+		"store/hello":           "booking",
+		"sync/answer":           "booking",
+		"config/ack":            "booking",
+		"notice/ack":            "booking",
+		"media/3f9a0c":          "media",
 		"devices/kiosk1/status": "telemetry",
 		"booking/events":        "telemetry", // not mapped
 	} {
