@@ -38,7 +38,8 @@ type Options struct {
 	// Map is the topic map. Required.
 	Map *topicmap.Map
 	// Deliver hands a message from HQ to the store (the services, or the
-	// local broker); it runs one message at a time. Required.
+	// local broker); it runs one message at a time. Resync requests
+	// (hq/sync/resync) are the bridge's own and never reach it. Required.
 	Deliver func(context.Context, Inbound) error
 	// Status, when set, publishes the retained status (StatusTopic)
 	// locally.
@@ -158,6 +159,10 @@ func New(o Options) (*Bridge, error) {
 		log: o.Log, now: o.Now, lastErr: b.setErr}
 	return b, nil
 }
+
+// Uplink is the uplink section the bridge runs with (its limits, such as
+// MaxMediaBytes, are also the services').
+func (b *Bridge) Uplink() Uplink { return b.uplinkCfg }
 
 // Outbox is where services file what HQ must see, inside their own
 // transactions (broker/services/chat and broker/services/booking take it as their Outbox).

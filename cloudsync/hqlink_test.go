@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 	"gopkg.in/yaml.v3"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/hq"
+	"github.com/storeedge/storeedge/cloudsync/outbox"
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
@@ -421,6 +423,32 @@ func TestResyncRange(t *testing.T) {
 	if s.Resync.Resent != 1 || s.Resync.Gone != 2 || s.Downlink.Failed != 1 {
 		t.Fatalf("status %+v", s)
 	}
+	// The answers, acknowledged, were kept too and pushed older entries out.
+	if s.Kept.Dropped <= 3 || s.Kept.Bytes > up.KeepSentBytes {
+		t.Fatalf("kept %+v within %d bytes", s.Kept, up.KeepSentBytes)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(a.br.Collector())
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{"storeedge_cloud_resync_total/resent": 1, "storeedge_cloud_resync_total/gone": 2,
+		"storeedge_cloud_kept_entries": float64(s.Kept.Count), "storeedge_cloud_kept_dropped_total": float64(s.Kept.Dropped)} {
+		if got[name] != want {
+			t.Errorf("metric %s = %v, want %v", name, got[name], want)
+		}
+	}
 }
 
 // snapshotter files n booking/changes entries, as a service would its
@@ -654,5 +682,75 @@ func TestPresenceAndWill(t *testing.T) {
 	ps = presences(t, ms[before:])
 	if !ps[0].Online || ps[0].Backlog < 20 || ps[0].OldestAt == nil {
 		t.Fatalf("presence on reconnect %+v, want online with the backlog of 20 and its oldest", ps[0])
+	}
+}
+
+// TestHelloReasons: a database an earlier version linked keeps its
+// database id as its epoch and says "linked" (with the backfill, since
+// that version kept no marker); after a restore's NewEpoch the bridge says
+// "restored" and the new epoch's streams start again at 1.
+func TestHelloReasons(t *testing.T) {
+	hqb := mosquittotest.Start(t, mosquittotest.Options{})
+	w := newWire(t, hqb.Addr, "hq-wire", "stores/+/up/#")
+	snap := &snapshotter{n: 2}
+	r := runner{t: t, cfg: testCloudConfig("mqtt://" + hqb.Addr), up: cloudsync.DefaultUplink(), snaps: []cloudsync.Snapshotter{snap}}
+	path := filepath.Join(t.TempDir(), "a.db")
+	const legacyID = "00c0ffee00c0ffee"
+	db, err := store.Open(store.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(context.Background(), func(tx *bolt.Tx) error {
+		m, err := tx.CreateBucketIfNotExists([]byte("cloud_meta"))
+		if err != nil {
+			return err
+		}
+		return m.Put([]byte("epoch"), []byte(legacyID))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a := r.start(path)
+	a.put(t, "booking/changes")
+	a.waitDrained(t)
+	ms := w.waitFor("the hello and the entries", 10*time.Second, func(ms []wireMsg) bool { return count(ms, onTopic("booking/changes")) == 3 })
+	if hs := hellos(ms); len(hs) != 1 || hs[0].Reason != proto.HelloLinked || hs[0].Epoch != legacyID || snap.count() != 1 {
+		t.Fatalf("hellos %+v, %d snapshots; want one, linked, epoch %s, and the backfill", hs, snap.count(), legacyID)
+	}
+	a.stop()
+
+	// The restore: a new epoch in the database, as the restore tool does.
+	db, err = store.Open(store.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := topicmap.Parse(configs.Cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := outbox.New(outbox.Options{Classify: m.Class})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fresh outbox.EpochInfo
+	if err := db.Update(context.Background(), func(tx *bolt.Tx) (err error) { fresh, err = ob.NewEpoch(tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a = r.start(path)
+	a.put(t, "booking/changes", "chat/c1/hq")
+	a.waitDrained(t)
+	ms = w.waitFor("the restored epoch's hello", 10*time.Second, func(ms []wireMsg) bool { return len(hellos(ms)) == 2 && count(ms, onTopic("chat/c1/hq")) == 1 })
+	hs := hellos(ms)
+	if hs[1].Reason != proto.HelloRestored || hs[1].Epoch != fresh.ID || snap.count() != 1 {
+		t.Fatalf("hello %+v (want restored, epoch %s), %d snapshots (want no second backfill)", hs[1], fresh.ID, snap.count())
+	}
+	last := checkStreams(t, ms)
+	if last[fresh.ID+"/booking"] != 2 || last[fresh.ID+"/chat"] != 1 || last[legacyID+"/booking"] != 4 {
+		t.Fatalf("numbers %v", last)
 	}
 }

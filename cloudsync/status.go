@@ -228,11 +228,16 @@ var (
 	descRejected   = prometheus.NewDesc("storeedge_cloud_rejected_total", "Entries HQ's broker refused (kept, sent again after a pause).", nil, nil)
 	descDown       = prometheus.NewDesc("storeedge_cloud_downlink_total", "Messages from HQ, by outcome.", []string{"outcome"}, nil)
 	descReconnects = prometheus.NewDesc("storeedge_cloud_connects_total", "Connections made to HQ's broker.", nil, nil)
+	descKept       = prometheus.NewDesc("storeedge_cloud_kept_entries", "Acknowledged chat and booking entries kept for HQ's resync requests.", nil, nil)
+	descKeptBytes  = prometheus.NewDesc("storeedge_cloud_kept_bytes", "Bytes (topic + origin + payload) of the kept entries.", nil, nil)
+	descKeptDrop   = prometheus.NewDesc("storeedge_cloud_kept_dropped_total", "Kept entries dropped: older than uplink.keep_sent_for or past uplink.keep_sent_bytes.", nil, nil)
+	descResync     = prometheus.NewDesc("storeedge_cloud_resync_total", "HQ's resync requests and the backfill, by outcome.", []string{"outcome"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnected, descBacklog, descBytes, descOldest, descInflight, descSent,
-		descAcked, descEvicted, descRefused, descDropped, descRejected, descDown, descReconnects} {
+		descAcked, descEvicted, descRefused, descDropped, descRejected, descDown, descReconnects,
+		descKept, descKeptBytes, descKeptDrop, descResync} {
 		ch <- d
 	}
 }
@@ -262,4 +267,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDown, ctr, float64(s.Downlink.Duplicates), "duplicate")
 	ch <- prometheus.MustNewConstMetric(descDown, ctr, float64(s.Downlink.Failed), "failed")
 	ch <- prometheus.MustNewConstMetric(descReconnects, ctr, float64(s.Reconnects))
+	ch <- prometheus.MustNewConstMetric(descKept, g, float64(s.Kept.Count))
+	ch <- prometheus.MustNewConstMetric(descKeptBytes, g, float64(s.Kept.Bytes))
+	ch <- prometheus.MustNewConstMetric(descKeptDrop, ctr, float64(s.Kept.Dropped))
+	ch <- prometheus.MustNewConstMetric(descResync, ctr, float64(s.Resync.Resent), "resent")
+	ch <- prometheus.MustNewConstMetric(descResync, ctr, float64(s.Resync.Gone), "gone")
+	ch <- prometheus.MustNewConstMetric(descResync, ctr, float64(s.Resync.Snapshots), "snapshot")
+	ch <- prometheus.MustNewConstMetric(descResync, ctr, float64(s.Resync.Failed), "failed")
 }
