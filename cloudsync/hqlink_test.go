@@ -638,7 +638,9 @@ func TestPresenceAndWill(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := st.Start(t, st.Options{Devices: []st.Device{staffDev, kioskDev}, Process: true,
-		Config: cloudConfig(px.Addr(), func(c *broker.Config) { store = c.StoreID; c.Cloud.MapFile = mapFile })})
+		// A slow drain (5 a second) keeps the backlog there when the
+		// presence on reconnect is read.
+		Config: cloudConfig(px.Addr(), func(c *broker.Config) { store = c.StoreID; c.Cloud.MapFile = mapFile; c.Cloud.Rate = 5 })})
 	topic := proto.CloudStatusTopic(store)
 	w := newWire(t, hqb.Addr, "hq-presence", "stores/+/status")
 	ps := presences(t, w.waitFor("the presence", 20*time.Second, func(ms []wireMsg) bool { return count(ms, isPresence) > 0 }))
@@ -675,13 +677,13 @@ func TestPresenceAndWill(t *testing.T) {
 	}
 	before := len(w.all())
 	px.Up()
-	ms = w.waitFor("online with a backlog, then online with none", 20*time.Second, func(ms []wireMsg) bool {
+	ms = w.waitFor("online with a backlog, then online with none", 30*time.Second, func(ms []wireMsg) bool {
 		ps := presences(t, ms[before:])
 		return len(ps) >= 2 && ps[len(ps)-1].Online && ps[len(ps)-1].Backlog == 0
 	})
 	ps = presences(t, ms[before:])
-	if !ps[0].Online || ps[0].Backlog < 20 || ps[0].OldestAt == nil {
-		t.Fatalf("presence on reconnect %+v, want online with the backlog of 20 and its oldest", ps[0])
+	if !ps[0].Online || ps[0].Backlog < 10 || ps[0].OldestAt == nil || ps[0].BacklogBytes == 0 {
+		t.Fatalf("presence on reconnect %+v, want online with most of the backlog of 20 and its oldest", ps[0])
 	}
 }
 
