@@ -183,11 +183,6 @@ func (b *Bridge) publishPresence(ctx context.Context, cm *autopaho.ConnectionMan
 	}
 	pctx, cancel := context.WithTimeout(ctx, b.o.Config.ConnectTimeout)
 	defer cancel()
-	if !online {
-		// Published while the bridge stops: no longer online, whatever
-		// the link says.
-		s.Online = false
-	}
 	if _, err := cm.Publish(pctx, &paho.Publish{Topic: proto.CloudStatusTopic(b.o.StoreID), QoS: 1, Retain: true, Payload: p}); err != nil {
 		if ctx.Err() == nil && b.connected.Load() {
 			b.o.Log.Debug("cloudsync: presence not published; the next one follows", "err", err)
@@ -345,10 +340,30 @@ func (b *Bridge) nextJob() (key string, req proto.ResyncRequest, ok bool, err er
 		}
 		sort.Strings(keys)
 		key, ok = keys[0], true
-		return json.Unmarshal(m.Get([]byte(key)), &req)
+		if err := json.Unmarshal(m.Get([]byte(key)), &req); err != nil {
+			return fmt.Errorf("%w: %w", errBadJob, err)
+		}
+		return nil
 	})
+	if errors.Is(err, errBadJob) {
+		// Never done however often tried: dropped, and said so.
+		b.o.Log.Error("cloudsync: unreadable resync job dropped", "job", key, "err", err)
+		b.jobs.failed.Add(1)
+		if derr := b.o.DB.Update(context.Background(), func(tx *bolt.Tx) error {
+			if m := tx.Bucket(bucketMeta); m != nil {
+				return m.Delete([]byte(key))
+			}
+			return nil
+		}); derr != nil {
+			return key, req, false, derr
+		}
+		return b.nextJob()
+	}
 	return key, req, ok, err
 }
+
+// errBadJob marks a job record that does not decode.
+var errBadJob = errors.New("resync job does not decode")
 
 // doJob files what the job asks for and, for a request from HQ, the
 // answer; the job's record goes in the answer's transaction.

@@ -376,6 +376,13 @@ func TestResyncRange(t *testing.T) {
 		t.Fatalf("kept range: %+v (want chat 3..6 kept; hello, chat 1, 2 dropped)", s.Kept)
 	}
 
+	// A job record that does not decode (a damaged file) is dropped and
+	// counted; it does not hold up the requests after it.
+	if err := a.db.Update(context.Background(), func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("cloud_meta")).Put([]byte("job/aaa"), []byte("not json"))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	resync(t, hqb.Addr, proto.ResyncRequest{V: 1, ID: "rs-1", Stream: "chat", From: 4, To: 6})
 	ms = w.waitFor("the answer to rs-1", 10*time.Second, func(ms []wireMsg) bool { _, ok := answers(ms)["rs-1"]; return ok })
 	ms = w.waitFor("the three entries again", 10*time.Second, func(ms []wireMsg) bool { return count(ms, onTopic("chat/c1/hq")) == 9 })
@@ -420,7 +427,7 @@ func TestResyncRange(t *testing.T) {
 		t.Fatalf("HQ got %d chat copies, want 9: a gone range sends nothing", c)
 	}
 	s := a.br.Status()
-	if s.Resync.Resent != 1 || s.Resync.Gone != 2 || s.Downlink.Failed != 1 {
+	if s.Resync.Resent != 1 || s.Resync.Gone != 2 || s.Downlink.Failed != 1 || s.Resync.Failed != 1 {
 		t.Fatalf("status %+v", s)
 	}
 	// The answers, acknowledged, were kept too and pushed older entries out.
