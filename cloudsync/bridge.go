@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,7 +140,10 @@ func New(o Options) (*Bridge, error) {
 		return nil, fmt.Errorf("cloudsync: %w", err)
 	}
 	b := &Bridge{o: o, capture: make(chan captured, captureQueue), since: o.Now(), burst: map[string]int64{},
-		uplinkCfg: up, snapshotters: slices.Clone(o.Snapshotters), jobKick: make(chan struct{}, 1)}
+		uplinkCfg: up, jobKick: make(chan struct{}, 1)}
+	for _, sn := range o.Snapshotters {
+		b.AddSnapshotter(sn)
+	}
 	b.epochID.Store("")
 	b.keptDropped.Store(-1)
 	ob, err := outbox.New(outbox.Options{

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -39,10 +40,22 @@ type Snapshotter interface {
 	Snapshot(ctx context.Context, put func(topic string, payload []byte) error) error
 }
 
-// AddSnapshotter adds s to the Snapshotters; call it before Run.
+// AddSnapshotter adds s to the Snapshotters; call it before Run. Adding
+// one that is already there (the same comparable value) changes nothing,
+// so the daemon and a service may both add a service.
 func (b *Bridge) AddSnapshotter(s Snapshotter) {
+	if s == nil {
+		return
+	}
 	b.snapMu.Lock()
 	defer b.snapMu.Unlock()
+	if reflect.TypeOf(s).Comparable() {
+		for _, have := range b.snapshotters {
+			if reflect.TypeOf(have) == reflect.TypeOf(s) && have == s {
+				return
+			}
+		}
+	}
 	b.snapshotters = append(b.snapshotters, s)
 }
 
