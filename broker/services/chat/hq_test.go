@@ -14,7 +14,9 @@ import (
 // however often HQ delivers it, in the customer's conversation (named after
 // them, FAQ assistant on); everything HQ must see — the customer's message
 // with its seq, automatic answers, staff replies, recalls, staff read
-// receipts — is filed in the Outbox with the commit that made it.
+// receipts — is filed in the Outbox with the commit that made it, with the
+// conversation's customer on every entry. So are every other
+// conversation's, a local one's and an in-store customer's.
 func TestHQConversation(t *testing.T) {
 	e := newEnv(t, Options{Assistant: testAssistant(t), Outbox: outbox{}})
 	e.setClock(t, openTime)
@@ -91,14 +93,54 @@ func TestHQConversation(t *testing.T) {
 			t.Fatalf("entries for the second message: %+v", ob[4:])
 		}
 	}
-	// A conversation without a remote member files nothing.
+	for _, en := range ob {
+		if en.Customer != cust {
+			t.Fatalf("entry of the remote customer's conversation without its customer: %+v", en)
+		}
+	}
+
+	// Every other conversation goes to HQ as well: a staff-and-tablet
+	// conversation (no customer) with its message and staff's read, and an
+	// in-store customer's own conversation (her id as its customer).
 	n := len(ob)
 	cl := e.connect(t, tablet, "")
 	ok(t, cl.call(t, "open", "", `{"conversation":"local","members":["staff-anna"]}`))
-	sendText(t, cl, "local", "", "What time do you open?")
-	ok(t, staff.call(t, "read", "", `{"conversation":"local","up_to":2}`))
-	if len(e.outbox(t)) != n {
-		t.Fatalf("a local conversation went to HQ: %+v", e.outbox(t)[n:])
+	sendText(t, cl, "local", "", "Is the grooming table free?")
+	ok(t, staff.call(t, "read", "", `{"conversation":"local","up_to":1}`))
+	ob = e.outbox(t)
+	got := ob[n:]
+	if len(got) < 2 || got[0].Type != "message" || got[0].Origin != "local/1" || got[0].Seq != 1 ||
+		got[0].From != "tablet-01" || got[0].Text != "Is the grooming table free?" ||
+		got[len(got)-1].Type != "read" || got[len(got)-1].Member != "staff-anna" || got[len(got)-1].UpTo != 1 {
+		t.Fatalf("a local conversation's entries: %+v", got)
+	}
+	for _, en := range got {
+		if en.Topic != HQTopic("local") || en.Conversation != "local" || en.Customer != "" {
+			t.Fatalf("a local conversation's entry: %+v", en)
+		}
+	}
+	n = len(ob)
+	in := e.customerLogin(t, "", "phone")
+	inID := devOf(in)
+	ok(t, in.call(t, "open", "", `{}`))
+	r = sendText(t, in, inID, "", "Do you sell baby formula?")
+	ok(t, staff.call(t, "open", "", fmt.Sprintf(`{"conversation":%q}`, inID)))
+	ok(t, staff.call(t, "read", "", fmt.Sprintf(`{"conversation":%q,"up_to":%d}`, inID, r.Seq)))
+	ob = e.outbox(t)
+	var msgs, reads int
+	for _, en := range ob[n:] {
+		if en.Topic != HQTopic(inID) || en.Conversation != inID || en.Customer != inID {
+			t.Fatalf("an in-store customer's entry: %+v", en)
+		}
+		switch {
+		case en.Type == "message" && en.Seq == r.Seq && en.From == inID && en.Text == "Do you sell baby formula?":
+			msgs++
+		case en.Type == "read" && en.Member == "staff-anna" && en.UpTo == r.Seq:
+			reads++
+		}
+	}
+	if msgs != 1 || reads != 1 {
+		t.Fatalf("an in-store customer's message and staff's read, once each: %+v", ob[n:])
 	}
 }
 
