@@ -244,3 +244,49 @@ func BenchmarkHQNew(b *testing.B) {
 		}
 	}
 }
+
+// Staff list the conversations of customers at home with list remote,
+// though no one at the store joined them and the assistant answered; a
+// chat tablet may not; with AssignedOnlyRoles a conversation assigned to
+// someone else is not listed. Paging goes through them in id order.
+func TestListRemote(t *testing.T) {
+	e := newEnv(t, Options{Assistant: testAssistant(t), Outbox: outbox{}, AssignedOnlyRoles: []string{"staff"}})
+	e.setClock(t, openTime)
+	for _, c := range []string{"hq-b2", "hq-a1", "hq-c3"} {
+		if err := e.chat.HandleHQ(t.Context(), HQMessageTopic, []byte(fmt.Sprintf(`{"v":1,"id":"m-%s","customer":%q,"kind":"text","text":"What time do you open?"}`, c, c))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := e.connect(t, tablet, "")
+	ok(t, cl.call(t, "open", "", `{"conversation":"local","members":["staff-anna"]}`))
+
+	boss, staff := e.connect(t, owner, ""), e.connect(t, anna, "")
+	ids := func(a answer) []string {
+		var out []string
+		for _, c := range a.Conversations {
+			out = append(out, c.Conversation)
+		}
+		return out
+	}
+	a := ok(t, boss.call(t, "list", "", `{"remote":true}`))
+	if got := ids(a); !slices.Equal(got, []string{"hq-a1", "hq-b2", "hq-c3"}) || a.More {
+		t.Fatalf("remote list: %s", a.raw)
+	}
+	if c := a.Conversations[0]; c.LastSeq < 1 || c.ReadUpTo != 0 {
+		t.Fatalf("an unjoined conversation: %s", a.raw)
+	}
+	if got := ids(ok(t, boss.call(t, "list", "", `{}`))); len(got) != 0 {
+		t.Fatalf("the owner's own list has conversations they never joined: %v", got)
+	}
+	p1 := ok(t, boss.call(t, "list", "", `{"remote":true,"limit":2}`))
+	p2 := ok(t, boss.call(t, "list", "", fmt.Sprintf(`{"remote":true,"limit":2,"after":%q}`, p1.Next)))
+	if !slices.Equal(ids(p1), []string{"hq-a1", "hq-b2"}) || !p1.More || !slices.Equal(ids(p2), []string{"hq-c3"}) || p2.More {
+		t.Fatalf("pages: %s then %s", p1.raw, p2.raw)
+	}
+	fails(t, cl.call(t, "list", "", `{"remote":true}`), "forbidden")
+
+	ok(t, boss.call(t, "assign", "", `{"conversation":"hq-b2","staff":"staff-bo"}`))
+	if got := ids(ok(t, staff.call(t, "list", "", `{"remote":true}`))); !slices.Equal(got, []string{"hq-a1", "hq-c3"}) {
+		t.Fatalf("an assigned-only role lists: %v", got)
+	}
+}
