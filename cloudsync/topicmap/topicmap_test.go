@@ -18,18 +18,22 @@ func TestShippedConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFilters := []string{"chat/+/hq", "booking/changes", "booking/hq/outcome", "audit/entries", "devices/+/telemetry", "devices/+/status"}
+	wantFilters := []string{"chat/+/hq", "booking/changes", "booking/hq/outcome", "audit/entries", "devices/+/telemetry", "devices/+/status",
+		"shop/info", "config/ack", "media/+"}
 	if got := m.Filters(); !slices.Equal(got, wantFilters) {
 		t.Fatalf("filters %v", got)
 	}
 	// The topics the chat and booking services file entries under.
 	for topic, want := range map[string]string{
-		"chat/01JQ8ZK3/hq":      "chat",
-		"booking/changes":       "booking",
-		"booking/hq/outcome":    "booking",
-		"audit/entries":         "booking",
-		"devices/kiosk1/status": "telemetry",
-		"booking/events":        "telemetry", // not mapped
+		"chat/01JQ8ZK3/hq":                  "chat",
+		"booking/changes":                   "booking",
+		"booking/hq/outcome":                "booking",
+		"audit/entries":                     "booking",
+		"devices/kiosk1/status":             "telemetry",
+		"booking/events":                    "telemetry", // not mapped
+		"shop/info":                         "booking",
+		"config/ack":                        "booking",
+		"media/" + strings.Repeat("ab", 32): "media",
 	} {
 		if got := m.Class(topic); got != want {
 			t.Errorf("Class(%s) = %s, want %s", topic, got, want)
