@@ -429,3 +429,16 @@ func (c hqCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(hqMedia, prometheus.CounterValue, float64(v), result)
 	}
 }
+
+// snapshotter files a service's whole state for HQ through put (the same
+// shape as cloudsync's Snapshotter).
+type snapshotter interface {
+	Snapshot(ctx context.Context, put func(topic string, payload []byte) error) error
+}
+
+// snapshotters are the services whose state a snapshot for HQ carries:
+// every conversation's messages, every booking, the shop. Each reads in
+// bounded read transactions and calls put outside them.
+func (s *services) snapshotters() []snapshotter {
+	return []snapshotter{s.chat, s.booking, s.hq}
+}
