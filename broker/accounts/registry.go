@@ -384,9 +384,9 @@ func (r *Registry) changeLocked(ctx context.Context, next map[string]*Entry) err
 
 // saveLocked writes next durably and updates the cache.
 func (r *Registry) saveLocked(ctx context.Context, next map[string]*Entry) error {
-	// A new database's first accounts (the devices file at the first
-	// start) reach HQ with the snapshot the link files when it is
-	// configured; every later change to a member of staff is filed now.
+	// The filer is set once the services run (SetShopInfo): the devices
+	// file's sync at start is in the snapshot the link files when it is
+	// configured; every change after that to a member of staff is filed now.
 	staff := false
 	for id, e := range next {
 		if old := r.entries[id]; (old != nil && old.Kind == proto.KindStaff) || (e != nil && e.Kind == proto.KindStaff) {
@@ -416,7 +416,7 @@ func (r *Registry) saveLocked(ctx context.Context, next map[string]*Entry) error
 				}
 			}
 		}
-		if f := r.shopInfo.Load(); staff && len(r.entries) > 0 && f != nil && f.f != nil {
+		if f := r.shopInfo.Load(); staff && f != nil && f.f != nil {
 			if err := f.f.FileShopInfo(tx); err != nil {
 				return fmt.Errorf("accounts: shop info for HQ: %w", err)
 			}
