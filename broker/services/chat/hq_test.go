@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -288,5 +289,28 @@ func TestListRemote(t *testing.T) {
 	ok(t, boss.call(t, "assign", "", `{"conversation":"hq-b2","staff":"staff-bo"}`))
 	if got := ids(ok(t, staff.call(t, "list", "", `{"remote":true}`))); !slices.Equal(got, []string{"hq-a1", "hq-c3"}) {
 		t.Fatalf("an assigned-only role lists: %v", got)
+	}
+}
+
+// What a message costs in the outbox (PROTOCOL.md, "Chat with HQ"): the
+// entry's envelope beside the text stays under 256 bytes. Run with -v to
+// see the figures.
+func TestHQEntryCost(t *testing.T) {
+	e := newEnv(t, Options{Outbox: outbox{}})
+	e.setClock(t, openTime)
+	cl := e.connect(t, tablet, "")
+	ok(t, cl.call(t, "open", "", `{"conversation":"01JQ8ZK3ABCDEFGH","members":["staff-anna"]}`))
+	for _, text := range []string{"Is the grooming table free at 3?", strings.Repeat("请问", 25)} {
+		sendText(t, cl, "01JQ8ZK3ABCDEFGH", "", text)
+	}
+	for _, en := range e.outbox(t) {
+		p, err := json.Marshal(en.HQEntry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("text %d bytes: payload %d bytes, topic %d bytes, envelope %d bytes", len(en.Text), len(p), len(en.Topic), len(p)-len(en.Text))
+		if len(p)-len(en.Text) > 256 {
+			t.Errorf("an entry's envelope is %d bytes: %s", len(p)-len(en.Text), p)
+		}
 	}
 }
