@@ -314,3 +314,26 @@ func TestHQEntryCost(t *testing.T) {
 		}
 	}
 }
+
+// A customer who asks to be forgotten is forgotten at HQ too: every
+// message of her conversation still holding a body is recalled for HQ in
+// the transaction that erases it; one recalled before is not sent again.
+func TestForgetReachesHQ(t *testing.T) {
+	e := newEnv(t, Options{Outbox: outbox{}})
+	e.setClock(t, openTime)
+	cust := e.customerLogin(t, "", "phone")
+	id := devOf(cust)
+	ok(t, cust.call(t, "open", "", `{}`))
+	first := sendText(t, cust, id, "", "My name is Wang, 13800000000")
+	sendText(t, cust, id, "", "Please call me")
+	ok(t, cust.call(t, "recall", "", fmt.Sprintf(`{"conversation":%q,"seq":%d}`, id, first.Seq)))
+	n := len(e.outbox(t))
+	count, err := e.chat.ForgetCustomer(t.Context(), id)
+	if err != nil || count != 2 {
+		t.Fatalf("forget: %d, %v", count, err)
+	}
+	got := e.outbox(t)[n:]
+	if len(got) != 1 || got[0].Type != "recall" || got[0].Seq != 2 || got[0].Origin != fmt.Sprintf("%s/2/recall", id) || got[0].Customer != id || got[0].From != id {
+		t.Fatalf("HQ's entries for the forgetting: %+v", got)
+	}
+}
