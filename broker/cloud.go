@@ -13,10 +13,12 @@ import (
 
 	"github.com/storeedge/storeedge/broker/services/booking"
 	"github.com/storeedge/storeedge/broker/services/chat"
+	"github.com/storeedge/storeedge/broker/services/hqlink"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // cloudLink is cloudsync running inside the daemon.
@@ -120,7 +122,8 @@ func (l *cloudLink) stop() {
 // for each message it took from HQ's broker, one at a time, and
 // acknowledges the message to HQ only after it returned nil. It hands
 // remote customers' chat to the chat service and online bookings to the
-// booking desk (neither is published on the store broker), and the rest
+// booking desk (neither is published on the store broker), config pushes
+// and requests for media to the store's services for HQ, and the rest
 // (promotions, config, broadcasts) to the local broker for the devices
 // subscribed to it. An error wrapping cloudsync.ErrInvalid is input the
 // service can never take; any other error makes cloudsync retry.
@@ -145,12 +148,27 @@ func (b *Broker) deliverFromHQ(ctx context.Context, in cloudsync.Inbound) error 
 			b.log.Info("booking: request from HQ rejected", "request", o.Request, "code", o.Code, "reason", o.Reason)
 		}
 		return err
+	case in.Topic == proto.TopicConfigPush:
+		// Applied with the store's own rules or refused whole; the answer
+		// goes up as config/ack in the same commit.
+		return hqInput(s.hq.HandleConfigPush(ctx, in.Payload))
+	case in.Topic == proto.TopicMediaGet:
+		return hqInput(s.hq.HandleMediaGet(ctx, in.Payload))
 	default:
 		if err := b.srv.Publish(in.Topic, in.Payload, in.Retain, 1); err != nil {
 			return fmt.Errorf("publish %s locally: %w", in.Topic, err)
 		}
 		return nil
 	}
+}
+
+// hqInput marks an error of the store's services for HQ that a replay would
+// meet again as cloudsync.ErrInvalid (logged and dropped, not retried).
+func hqInput(err error) error {
+	if errors.Is(err, hqlink.ErrInvalid) {
+		return fmt.Errorf("%w: %w", cloudsync.ErrInvalid, err)
+	}
+	return err
 }
 
 // cloudCapture files devices' publishes on mapped topics (telemetry,

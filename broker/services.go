@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/storeedge/storeedge/broker/audit"
 	"github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
@@ -22,6 +24,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/chat/faq"
 	"github.com/storeedge/storeedge/broker/services/chat/faqstore"
 	"github.com/storeedge/storeedge/broker/services/customers"
+	"github.com/storeedge/storeedge/broker/services/hqlink"
 	mediasvc "github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/settings"
 	"github.com/storeedge/storeedge/broker/setup"
@@ -47,6 +50,7 @@ type services struct {
 	booking   *booking.Desk
 	camera    *camera.Service
 	audit     *audit.Log
+	hq        *hqlink.Link
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -70,7 +74,14 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	// before any save can happen (saves come from requests).
 	var cs *chat.Service
 	var desk *booking.Desk // the hours' source, set below before any save
-	faqs, err := faqstore.Open(faqstore.Options{DB: b.db, Default: faqYAML, Now: cfg.Now, Apply: func(a *faq.Assistant) {
+	// What the store does for HQ beside chat and bookings: the shop filed
+	// with every change (its sources are wired below, before the first
+	// change), config pushes, media on demand.
+	hq, err := hqlink.New(withHQOutbox(hqlink.Options{DB: b.db, MaxMediaBytes: hqMaxMediaBytes, Now: cfg.Now, Log: b.log}, bridge))
+	if err != nil {
+		return err
+	}
+	faqs, err := faqstore.Open(faqstore.Options{DB: b.db, Default: faqYAML, Now: cfg.Now, ShopInfo: hq, Apply: func(a *faq.Assistant) {
 		a.UseHours(desk, cfg.Now) // a saved FAQ answers the catalogue's hours too
 		cs.SetAssistant(a)
 	}})
@@ -177,9 +188,15 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
 		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
 		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Auditor: auditLog, Log: b.log,
-		AdminRoles: bk.AdminRoles, MaxClosures: bk.MaxClosures,
+		AdminRoles: bk.AdminRoles, MaxClosures: bk.MaxClosures, ShopInfo: hq,
 	}, bridge))
 	if err != nil {
+		return err
+	}
+	hq.Use(desk, faqs, b.acc.reg, ms)
+	hq.SetAuditor(auditLog)
+	b.acc.reg.SetShopInfo(hq)
+	if err := b.metrics.Register(hqCollector{hq}); err != nil {
 		return err
 	}
 	// The catalogue, hours and closures live in the database (seeded from
@@ -248,7 +265,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	b.auth.SetMembershipUnder("camera", cam)
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, faq: faqs, settings: sets, counter: counter, booking: desk, camera: cam, audit: auditLog, cancel: cancel, done: make(chan struct{})}
+	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, faq: faqs, settings: sets, counter: counter, booking: desk, camera: cam, audit: auditLog, hq: hq, cancel: cancel, done: make(chan struct{})}
 	if err := router.Start(sctx); err != nil {
 		cancel()
 		return err
@@ -380,4 +397,48 @@ func withAuditOutbox(o audit.Options, bridge *cloudsync.Bridge) audit.Options {
 		o.Outbox = bridge.Outbox()
 	}
 	return o
+}
+
+// withHQOutbox is withChatOutbox for the store's services for HQ.
+func withHQOutbox(o hqlink.Options, bridge *cloudsync.Bridge) hqlink.Options {
+	if bridge != nil {
+		o.Outbox = bridge.Outbox()
+	}
+	return o
+}
+
+// hqMaxMediaBytes is the largest blob sent to HQ when it asks for one
+// (hq/media/get).
+const hqMaxMediaBytes = hqlink.DefaultMaxMediaBytes
+
+// hqCollector exports what the store did with HQ's requests for blobs:
+// storeedge_hq_media_total{result}.
+type hqCollector struct{ l *hqlink.Link }
+
+var hqMedia = prometheus.NewDesc("storeedge_hq_media_total",
+	"Blobs HQ asked for (hq/media/get), by result: sent, missing (the store does not have it), too_large "+
+		"(over max_media_bytes), no_room (the outbox is full of chat and bookings) or failed.",
+	[]string{"result"}, nil)
+
+func (hqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- hqMedia }
+
+func (c hqCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.l.Stats()
+	for result, v := range map[string]uint64{"sent": st.MediaSent, "missing": st.MediaMissing, "too_large": st.MediaTooLarge,
+		"no_room": st.MediaNoRoom, "failed": st.MediaFailed} {
+		ch <- prometheus.MustNewConstMetric(hqMedia, prometheus.CounterValue, float64(v), result)
+	}
+}
+
+// snapshotter files a service's whole state for HQ through put (the same
+// shape as cloudsync's Snapshotter).
+type snapshotter interface {
+	Snapshot(ctx context.Context, put func(topic string, payload []byte) error) error
+}
+
+// snapshotters are the services whose state a snapshot for HQ carries:
+// every conversation's messages, every booking, the shop. Each reads in
+// bounded read transactions and calls put outside them.
+func (s *services) snapshotters() []snapshotter {
+	return []snapshotter{s.chat, s.booking, s.hq}
 }

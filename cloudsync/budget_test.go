@@ -235,7 +235,10 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 		storetest.OK(t, dev.Call(t, "booking", "book", fmt.Sprintf(`{"service":"tasting","start":%q,"customer":"cust-b%d"}`,
 			av.Days[0].Slots[2*i].Start, i))) // 20 minutes on a 15-minute grid: every other start is free
 	}
-	want := chatEntries + bookings
+	// Every conversation goes to HQ: each booking's card in its
+	// customer's conversation is a chat entry too.
+	cards := bookings
+	want := chatEntries + cards + bookings
 
 	// Only chat and bookings are left, over budget; nothing of them was
 	// evicted.
@@ -290,6 +293,8 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 				t.Fatalf("chat entry %s: %v", msg.Payload, err)
 			}
 			chatSeqs[e.Seq] = true
+		case "chat/cust-b0/hq", "chat/cust-b1/hq", "chat/cust-b2/hq", "chat/cust-b3/hq", "chat/cust-b4/hq":
+			byClass["card"]++
 		case "booking/changes":
 			byClass["booking"]++
 			var ch struct {
@@ -305,9 +310,9 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 			t.Errorf("HQ got %s: only chat and bookings were left", msg.LocalTopic)
 		}
 	}
-	if all, first := k.counts(); first != early+want || byClass["chat"] != early+chatEntries || byClass["booking"] != bookings || byClass["other"] != 0 {
-		t.Fatalf("HQ has %d distinct messages (%d in all) by class %v; want %d chat, %d booking, nothing else",
-			first, all, byClass, early+chatEntries, bookings)
+	if all, first := k.counts(); first != early+want || byClass["chat"] != early+chatEntries || byClass["card"] != cards || byClass["booking"] != bookings || byClass["other"] != 0 {
+		t.Fatalf("HQ has %d distinct messages (%d in all) by class %v; want %d chat, %d card, %d booking, nothing else",
+			first, all, byClass, early+chatEntries, cards, bookings)
 	}
 	for i := uint64(1); i <= lastSeq; i++ {
 		if !chatSeqs[i] {

@@ -58,8 +58,17 @@ func TestKill9DuringDrainLosesNothing(t *testing.T) {
 	}
 	st.OK(t, staff.Call(t, "booking", "changes", `{"limit":1}`)).Decode(t, &last)
 	// Each staff cancel is also an entry of the activity log, sent up on
-	// audit/entries.
-	total := devices*perDevice + int(last.Last) + pairs
+	// audit/entries; each change's card in its customer's conversation is
+	// a chat entry (every conversation goes to HQ).
+	cards := 0
+	for i := range pairs {
+		var h struct {
+			LastSeq int `json:"last_seq"`
+		}
+		st.OK(t, staff.Call(t, "chat", "history", fmt.Sprintf(`{"conversation":"cust-%d"}`, i))).Decode(t, &h)
+		cards += h.LastSeq
+	}
+	total := devices*perDevice + int(last.Last) + pairs + cards
 	if _, f := k.counts(); f != 0 {
 		t.Fatalf("HQ got %d messages while unreachable", f)
 	}
@@ -89,7 +98,7 @@ func TestKill9DuringDrainLosesNothing(t *testing.T) {
 			t.Fatalf("%s: %v", m.Payload, err)
 		}
 		got := p.N
-		if m.LocalTopic == booking.HQChangesTopic || m.LocalTopic == audit.Topic {
+		if m.LocalTopic == booking.HQChangesTopic || m.LocalTopic == audit.Topic || strings.HasPrefix(m.LocalTopic, "chat/") {
 			got = int(p.Seq) - 1
 		} else if !strings.HasPrefix(m.LocalTopic, "devices/") {
 			t.Fatalf("unexpected topic %s", m.LocalTopic)

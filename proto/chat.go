@@ -80,10 +80,13 @@ type ChatRecallRequest struct {
 }
 
 // ChatListRequest pages through the caller's conversations: After is the
-// previous page's Next, Limit 0 is the store's page size.
+// previous page's Next, Limit 0 is the store's page size. Remote (staff
+// only) pages through the conversations of customers at home instead,
+// joined or not, so a console sees them from their first message.
 type ChatListRequest struct {
-	After string `json:"after,omitempty"`
-	Limit int    `json:"limit,omitempty"`
+	After  string `json:"after,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+	Remote bool   `json:"remote,omitempty"`
 }
 
 // GroupCreateRequest creates a group (staff) with the caller and Members.

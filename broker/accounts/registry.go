@@ -197,9 +197,47 @@ type Registry struct {
 	// auditor is SetAuditor's, for an audit log made after the registry
 	// (the broker opens accounts before its services).
 	auditor atomic.Pointer[auditorBox]
+	// shopInfo is SetShopInfo's.
+	shopInfo atomic.Pointer[shopInfoBox]
 }
 
 type auditorBox struct{ a Auditor }
+
+// ShopInfoFiler files what HQ knows of the shop, the staff list included
+// (StaffIn), in the transaction that changes a member of staff
+// (broker/services/hqlink).
+type ShopInfoFiler interface {
+	FileShopInfo(tx *bolt.Tx) error
+}
+
+type shopInfoBox struct{ f ShopInfoFiler }
+
+// SetShopInfo sets the filer called in the transaction of every change to
+// a member of staff (the services that build the shop come after the
+// registry).
+func (r *Registry) SetShopInfo(f ShopInfoFiler) { r.shopInfo.Store(&shopInfoBox{f}) }
+
+// StaffIn lists the members of staff in tx, by id, as HQ sees them: id,
+// name and role, no credentials; revoked and disabled accounts are left
+// out. It takes no lock: it may run inside any package's transaction.
+func (r *Registry) StaffIn(tx *bolt.Tx) ([]proto.StaffMember, error) {
+	out := []proto.StaffMember{}
+	b := tx.Bucket(bAccounts)
+	if b == nil {
+		return out, nil
+	}
+	err := b.ForEach(func(k, v []byte) error {
+		var e Entry
+		if err := get(r.o.Seal, bAccounts, string(k), v, &e); err != nil {
+			return fmt.Errorf("accounts: read %s: %w", k, err)
+		}
+		if e.Kind == proto.KindStaff && !e.Revoked && !e.Disabled {
+			out = append(out, proto.StaffMember{ID: e.ID, Name: e.Name, Role: e.Role})
+		}
+		return nil
+	})
+	return out, err
+}
 
 // SetAuditor sets the Auditor when Options.Auditor was not set.
 func (r *Registry) SetAuditor(a Auditor) { r.auditor.Store(&auditorBox{a}) }
@@ -346,6 +384,15 @@ func (r *Registry) changeLocked(ctx context.Context, next map[string]*Entry) err
 
 // saveLocked writes next durably and updates the cache.
 func (r *Registry) saveLocked(ctx context.Context, next map[string]*Entry) error {
+	// The filer is set once the services run (SetShopInfo): the devices
+	// file's sync at start is in the snapshot the link files when it is
+	// configured; every change after that to a member of staff is filed now.
+	staff := false
+	for id, e := range next {
+		if old := r.entries[id]; (old != nil && old.Kind == proto.KindStaff) || (e != nil && e.Kind == proto.KindStaff) {
+			staff = true
+		}
+	}
 	err := r.o.DB.Update(ctx, func(tx *bolt.Tx) error {
 		b, pb := tx.Bucket(bAccounts), tx.Bucket(bPairing)
 		for id, e := range next {
@@ -367,6 +414,11 @@ func (r *Registry) saveLocked(ctx context.Context, next map[string]*Entry) error
 				if err := pb.Put([]byte(e.PairingHash), []byte(id)); err != nil {
 					return err
 				}
+			}
+		}
+		if f := r.shopInfo.Load(); staff && f != nil && f.f != nil {
+			if err := f.f.FileShopInfo(tx); err != nil {
+				return fmt.Errorf("accounts: shop info for HQ: %w", err)
 			}
 		}
 		return nil

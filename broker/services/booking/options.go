@@ -64,6 +64,14 @@ type Outbox interface {
 	Put(tx *bolt.Tx, topic string, payload []byte) error
 }
 
+// ShopInfoFiler files what HQ knows of the shop (broker/services/hqlink),
+// in the transaction that changes the catalogue, hours or closures; it
+// reads the whole shop from tx, so the last one filed is the shop as
+// committed.
+type ShopInfoFiler interface {
+	FileShopInfo(tx *bolt.Tx) error
+}
+
 // Options configure New.
 type Options struct {
 	// DB holds the booking buckets. Required.
@@ -80,6 +88,9 @@ type Options struct {
 	// Outbox, when set, receives every change and every outcome of an HQ
 	// request for HQ (cloudsync).
 	Outbox Outbox
+	// ShopInfo, when set, files the shop for HQ with every change of the
+	// catalogue, hours or closures.
+	ShopInfo ShopInfoFiler
 	// Now is the clock (default time.Now). The scheduler fires what is due
 	// by it, so tests move it instead of waiting.
 	Now func() time.Time

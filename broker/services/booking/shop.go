@@ -95,6 +95,7 @@ func (d *Desk) OpenShop(ctx context.Context) error {
 			}
 		}
 		if fresh {
+			first := version == 0
 			version++
 			if err := putJSON(b, shopCatalog, seedDoc); err != nil {
 				return err
@@ -107,6 +108,14 @@ func (d *Desk) OpenShop(ctx context.Context) error {
 			for k, v := range map[string][]byte{string(shopVersion): u64(version), string(shopSeed): hash, string(shopSeeded): u64(version)} {
 				if err := b.Put([]byte(k), v); err != nil {
 					return fmt.Errorf("booking: put shop %s: %w", k, err)
+				}
+			}
+			// A new database's first catalogue reaches HQ with the
+			// snapshot the link files when it is configured; a services.yaml
+			// changed since is a change HQ hears of now.
+			if !first {
+				if err := d.shopChanged(tx); err != nil {
+					return err
 				}
 			}
 		}

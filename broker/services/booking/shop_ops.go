@@ -190,6 +190,9 @@ func (d *Desk) saveCatalog(ctx context.Context, actor, action string, doc proto.
 				return err
 			}
 		}
+		if err := d.shopChanged(tx); err != nil {
+			return err
+		}
 		if set != nil {
 			return set.req.Keep(tx, ans)
 		}
@@ -443,6 +446,9 @@ func (d *Desk) closureAdd(ctx context.Context, req *svc.Request) (any, error) {
 		if err := putClosures(tx, next.closures); err != nil {
 			return err
 		}
+		if err := d.shopChanged(tx); err != nil {
+			return err
+		}
 		for _, b := range affected {
 			card := cards[b.ID]
 			if card == nil {
@@ -510,6 +516,9 @@ func (d *Desk) closureRemove(ctx context.Context, req *svc.Request) (any, error)
 	ans := &proto.ClosureList{Closures: next.closures}
 	err := d.update(ctx, func(tx *bolt.Tx) error {
 		if err := putClosures(tx, next.closures); err != nil {
+			return err
+		}
+		if err := d.shopChanged(tx); err != nil {
 			return err
 		}
 		return req.Keep(tx, ans)

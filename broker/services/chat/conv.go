@@ -179,6 +179,9 @@ func (s *Service) list(_ context.Context, req *svc.Request) (any, error) {
 		return nil, svc.BadInput(err)
 	}
 	ans := &listAns{Conversations: []convView{}, Next: r.After}
+	if r.Remote {
+		return s.listRemote(req, dev, r, ans)
+	}
 	err = s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketReads)
 		if b == nil {
@@ -205,6 +208,53 @@ func (s *Service) list(_ context.Context, req *svc.Request) (any, error) {
 			}
 			ans.Conversations = append(ans.Conversations, view(tx, c, dev))
 			ans.Next = id
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ans, nil
+}
+
+// listRemote pages through the conversations of customers at home (their
+// ids start with RemotePrefix), in id order, for staff: nobody at the
+// store is a member of one until someone answers, and the assistant may
+// answer without asking for a person. A role that sees assigned
+// conversations only does not see one assigned to someone else.
+func (s *Service) listRemote(req *svc.Request, dev string, r listReq, ans *listAns) (any, error) {
+	if !s.staff(req.From.Role) {
+		return nil, svc.Errorf(svc.CodeForbidden, "only staff list the conversations of customers at home")
+	}
+	all := s.seesAll(req.From.Role)
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketConvs)
+		if b == nil {
+			return nil
+		}
+		prefix := []byte(RemotePrefix)
+		cur := b.Cursor()
+		k, v := cur.Seek(prefix)
+		if r.After > RemotePrefix {
+			k, v = cur.Seek([]byte(r.After))
+			if k != nil && string(k) == r.After {
+				k, v = cur.Next()
+			}
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			c, err := s.decodeConv(string(k), v)
+			if err != nil {
+				return err
+			}
+			if c.customer() != c.ID || (!all && len(c.Assigned) > 0 && !c.assigned(dev)) {
+				continue
+			}
+			if len(ans.Conversations) == r.Limit {
+				ans.More = true
+				return nil
+			}
+			ans.Conversations = append(ans.Conversations, view(tx, c, dev))
+			ans.Next = c.ID
 		}
 		return nil
 	})

@@ -11,8 +11,10 @@ import (
 // conversation (hers and the store's replies, text, cards and media), as a
 // recall does: each message keeps its seq, sender and time, so the
 // conversation's message count stays true. The media they pointed at lose
-// their reference. It answers the message count. Forgetting again erases
-// nothing more. Durable when it returns; members see recall events.
+// their reference. HQ is sent a recall of each, in the same transaction,
+// so its replica forgets them too. It answers the message count.
+// Forgetting again erases nothing more. Durable when it returns; members
+// see recall events.
 func (s *Service) ForgetCustomer(ctx context.Context, customer string) (int, error) {
 	id := customer
 	var count int
@@ -55,6 +57,13 @@ func (s *Service) ForgetCustomer(ctx context.Context, customer string) (int, err
 			}
 			if err := putMsg(w.msgs, id, seq, m); err != nil {
 				return err
+			}
+			// HQ's copy is erased the same way.
+			if s.o.Outbox != nil {
+				if err := s.putHQ(tx, HQEntry{Type: "recall", Origin: fmt.Sprintf("%s/%d/recall", id, seq),
+					Conversation: id, Customer: c.customer(), Seq: seq, From: customer, TS: now}); err != nil {
+					return err
+				}
 			}
 			erased = append(erased, seq)
 		}

@@ -15,11 +15,12 @@ import (
 	"github.com/storeedge/storeedge/proto"
 )
 
-// Customers at home reach the store through HQ. Their member ids start with
-// RemotePrefix (HQ's customer id behind it); HQ's bridge (cloudsync) hands
-// their messages to HandleHQ from the local topics below, and the service
-// files everything HQ must see of their conversations in the Outbox, in the
-// transaction that stores it. PROTOCOL.md, "Chat with HQ", is the contract.
+// HQ keeps a replica of every conversation: the service files each message,
+// recall and staff read receipt in the Outbox, in the transaction that
+// stores it, whoever the members are. Customers at home reach the store
+// through HQ: their member ids start with RemotePrefix (HQ's customer id
+// behind it), and HQ's bridge (cloudsync) hands their messages to HandleHQ
+// from the local topics below. PROTOCOL.md, "Chat with HQ", is the contract.
 const (
 	// RemotePrefix starts the member id of a customer who chats through HQ.
 	RemotePrefix = "hq-"
@@ -38,17 +39,16 @@ func HQTopic(convID string) string { return "chat/" + convID + "/hq" }
 // HQEntry is one outbox entry for HQ (proto.HQChatEntry).
 type HQEntry = proto.HQChatEntry
 
-// toHQ files a stored message for HQ when the conversation has a remote
-// member. plain is the message's body JSON.
+// toHQ files a stored message for HQ. plain is the message's body JSON.
 func (s *Service) toHQ(tx *bolt.Tx, c *conv, seq uint64, m *msg, plain []byte) error {
-	if s.o.Outbox == nil || !c.hasRemote() {
+	if s.o.Outbox == nil {
 		return nil
 	}
 	var b body
 	if err := json.Unmarshal(plain, &b); err != nil {
 		return fmt.Errorf("chat: outbox body: %w", err)
 	}
-	return s.putHQ(tx, HQEntry{Type: "message", Origin: fmt.Sprintf("%s/%d", c.ID, seq), Conversation: c.ID, Seq: seq,
+	return s.putHQ(tx, HQEntry{Type: "message", Origin: fmt.Sprintf("%s/%d", c.ID, seq), Conversation: c.ID, Customer: c.customer(), Seq: seq,
 		ID: m.ID, From: m.From, Kind: m.Kind, TS: m.TS, Text: b.Text, Card: b.Card, Media: b.Media, Auto: m.Auto})
 }
 

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,7 +15,9 @@ import (
 // however often HQ delivers it, in the customer's conversation (named after
 // them, FAQ assistant on); everything HQ must see — the customer's message
 // with its seq, automatic answers, staff replies, recalls, staff read
-// receipts — is filed in the Outbox with the commit that made it.
+// receipts — is filed in the Outbox with the commit that made it, with the
+// conversation's customer on every entry. So are every other
+// conversation's, a local one's and an in-store customer's.
 func TestHQConversation(t *testing.T) {
 	e := newEnv(t, Options{Assistant: testAssistant(t), Outbox: outbox{}})
 	e.setClock(t, openTime)
@@ -91,14 +94,54 @@ func TestHQConversation(t *testing.T) {
 			t.Fatalf("entries for the second message: %+v", ob[4:])
 		}
 	}
-	// A conversation without a remote member files nothing.
+	for _, en := range ob {
+		if en.Customer != cust {
+			t.Fatalf("entry of the remote customer's conversation without its customer: %+v", en)
+		}
+	}
+
+	// Every other conversation goes to HQ as well: a staff-and-tablet
+	// conversation (no customer) with its message and staff's read, and an
+	// in-store customer's own conversation (her id as its customer).
 	n := len(ob)
 	cl := e.connect(t, tablet, "")
 	ok(t, cl.call(t, "open", "", `{"conversation":"local","members":["staff-anna"]}`))
-	sendText(t, cl, "local", "", "What time do you open?")
-	ok(t, staff.call(t, "read", "", `{"conversation":"local","up_to":2}`))
-	if len(e.outbox(t)) != n {
-		t.Fatalf("a local conversation went to HQ: %+v", e.outbox(t)[n:])
+	sendText(t, cl, "local", "", "Is the grooming table free?")
+	ok(t, staff.call(t, "read", "", `{"conversation":"local","up_to":1}`))
+	ob = e.outbox(t)
+	got := ob[n:]
+	if len(got) < 2 || got[0].Type != "message" || got[0].Origin != "local/1" || got[0].Seq != 1 ||
+		got[0].From != "tablet-01" || got[0].Text != "Is the grooming table free?" ||
+		got[len(got)-1].Type != "read" || got[len(got)-1].Member != "staff-anna" || got[len(got)-1].UpTo != 1 {
+		t.Fatalf("a local conversation's entries: %+v", got)
+	}
+	for _, en := range got {
+		if en.Topic != HQTopic("local") || en.Conversation != "local" || en.Customer != "" {
+			t.Fatalf("a local conversation's entry: %+v", en)
+		}
+	}
+	n = len(ob)
+	in := e.customerLogin(t, "", "phone")
+	inID := devOf(in)
+	ok(t, in.call(t, "open", "", `{}`))
+	r = sendText(t, in, inID, "", "Do you sell baby formula?")
+	ok(t, staff.call(t, "open", "", fmt.Sprintf(`{"conversation":%q}`, inID)))
+	ok(t, staff.call(t, "read", "", fmt.Sprintf(`{"conversation":%q,"up_to":%d}`, inID, r.Seq)))
+	ob = e.outbox(t)
+	var msgs, reads int
+	for _, en := range ob[n:] {
+		if en.Topic != HQTopic(inID) || en.Conversation != inID || en.Customer != inID {
+			t.Fatalf("an in-store customer's entry: %+v", en)
+		}
+		switch {
+		case en.Type == "message" && en.Seq == r.Seq && en.From == inID && en.Text == "Do you sell baby formula?":
+			msgs++
+		case en.Type == "read" && en.Member == "staff-anna" && en.UpTo == r.Seq:
+			reads++
+		}
+	}
+	if msgs != 1 || reads != 1 {
+		t.Fatalf("an in-store customer's message and staff's read, once each: %+v", ob[n:])
 	}
 }
 
@@ -200,5 +243,97 @@ func BenchmarkHQNew(b *testing.B) {
 		if err := e.chat.HandleHQ(b.Context(), HQMessageTopic, msg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Staff list the conversations of customers at home with list remote,
+// though no one at the store joined them and the assistant answered; a
+// chat tablet may not; with AssignedOnlyRoles a conversation assigned to
+// someone else is not listed. Paging goes through them in id order.
+func TestListRemote(t *testing.T) {
+	e := newEnv(t, Options{Assistant: testAssistant(t), Outbox: outbox{}, AssignedOnlyRoles: []string{"staff"}})
+	e.setClock(t, openTime)
+	for _, c := range []string{"hq-b2", "hq-a1", "hq-c3"} {
+		if err := e.chat.HandleHQ(t.Context(), HQMessageTopic, []byte(fmt.Sprintf(`{"v":1,"id":"m-%s","customer":%q,"kind":"text","text":"What time do you open?"}`, c, c))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := e.connect(t, tablet, "")
+	ok(t, cl.call(t, "open", "", `{"conversation":"local","members":["staff-anna"]}`))
+
+	boss, staff := e.connect(t, owner, ""), e.connect(t, anna, "")
+	ids := func(a answer) []string {
+		var out []string
+		for _, c := range a.Conversations {
+			out = append(out, c.Conversation)
+		}
+		return out
+	}
+	a := ok(t, boss.call(t, "list", "", `{"remote":true}`))
+	if got := ids(a); !slices.Equal(got, []string{"hq-a1", "hq-b2", "hq-c3"}) || a.More {
+		t.Fatalf("remote list: %s", a.raw)
+	}
+	if c := a.Conversations[0]; c.LastSeq < 1 || c.ReadUpTo != 0 {
+		t.Fatalf("an unjoined conversation: %s", a.raw)
+	}
+	if got := ids(ok(t, boss.call(t, "list", "", `{}`))); len(got) != 0 {
+		t.Fatalf("the owner's own list has conversations they never joined: %v", got)
+	}
+	p1 := ok(t, boss.call(t, "list", "", `{"remote":true,"limit":2}`))
+	p2 := ok(t, boss.call(t, "list", "", fmt.Sprintf(`{"remote":true,"limit":2,"after":%q}`, p1.Next)))
+	if !slices.Equal(ids(p1), []string{"hq-a1", "hq-b2"}) || !p1.More || !slices.Equal(ids(p2), []string{"hq-c3"}) || p2.More {
+		t.Fatalf("pages: %s then %s", p1.raw, p2.raw)
+	}
+	fails(t, cl.call(t, "list", "", `{"remote":true}`), "forbidden")
+
+	ok(t, boss.call(t, "assign", "", `{"conversation":"hq-b2","staff":"staff-bo"}`))
+	if got := ids(ok(t, staff.call(t, "list", "", `{"remote":true}`))); !slices.Equal(got, []string{"hq-a1", "hq-c3"}) {
+		t.Fatalf("an assigned-only role lists: %v", got)
+	}
+}
+
+// What a message costs in the outbox (PROTOCOL.md, "Chat with HQ"): the
+// entry's envelope beside the text stays under 256 bytes. Run with -v to
+// see the figures.
+func TestHQEntryCost(t *testing.T) {
+	e := newEnv(t, Options{Outbox: outbox{}})
+	e.setClock(t, openTime)
+	cl := e.connect(t, tablet, "")
+	ok(t, cl.call(t, "open", "", `{"conversation":"01JQ8ZK3ABCDEFGH","members":["staff-anna"]}`))
+	for _, text := range []string{"Is the grooming table free at 3?", strings.Repeat("请问", 25)} {
+		sendText(t, cl, "01JQ8ZK3ABCDEFGH", "", text)
+	}
+	for _, en := range e.outbox(t) {
+		p, err := json.Marshal(en.HQEntry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("text %d bytes: payload %d bytes, topic %d bytes, envelope %d bytes", len(en.Text), len(p), len(en.Topic), len(p)-len(en.Text))
+		if len(p)-len(en.Text) > 256 {
+			t.Errorf("an entry's envelope is %d bytes: %s", len(p)-len(en.Text), p)
+		}
+	}
+}
+
+// A customer who asks to be forgotten is forgotten at HQ too: every
+// message of her conversation still holding a body is recalled for HQ in
+// the transaction that erases it; one recalled before is not sent again.
+func TestForgetReachesHQ(t *testing.T) {
+	e := newEnv(t, Options{Outbox: outbox{}})
+	e.setClock(t, openTime)
+	cust := e.customerLogin(t, "", "phone")
+	id := devOf(cust)
+	ok(t, cust.call(t, "open", "", `{}`))
+	first := sendText(t, cust, id, "", "My name is Wang, 13800000000")
+	sendText(t, cust, id, "", "Please call me")
+	ok(t, cust.call(t, "recall", "", fmt.Sprintf(`{"conversation":%q,"seq":%d}`, id, first.Seq)))
+	n := len(e.outbox(t))
+	count, err := e.chat.ForgetCustomer(t.Context(), id)
+	if err != nil || count != 2 {
+		t.Fatalf("forget: %d, %v", count, err)
+	}
+	got := e.outbox(t)[n:]
+	if len(got) != 1 || got[0].Type != "recall" || got[0].Seq != 2 || got[0].Origin != fmt.Sprintf("%s/2/recall", id) || got[0].Customer != id || got[0].From != id {
+		t.Fatalf("HQ's entries for the forgetting: %+v", got)
 	}
 }

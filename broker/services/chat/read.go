@@ -71,9 +71,10 @@ func (s *Service) readChecked(ctx context.Context, req *svc.Request, r readReq) 
 				return err
 			}
 			cur, advanced = up, true
-			if s.o.Outbox != nil && c.hasRemote() && !isRemote(dev) {
+			// A remote customer's own receipt came from HQ: not sent back.
+			if s.o.Outbox != nil && !isRemote(dev) {
 				if err := s.putHQ(tx, HQEntry{Type: "read", Origin: fmt.Sprintf("%s/read/%s/%d", id, dev, up),
-					Conversation: id, Member: dev, UpTo: up, TS: s.now()}); err != nil {
+					Conversation: id, Customer: c.customer(), Member: dev, UpTo: up, TS: s.now()}); err != nil {
 					return err
 				}
 			}

@@ -90,9 +90,9 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 			}
 			if c, err := s.getConv(tx, id); err != nil {
 				return err
-			} else if s.o.Outbox != nil && c.hasRemote() {
+			} else if s.o.Outbox != nil && c != nil {
 				if err := s.putHQ(tx, HQEntry{Type: "recall", Origin: fmt.Sprintf("%s/%d/recall", id, r.Seq),
-					Conversation: id, Seq: r.Seq, From: dev, TS: now}); err != nil {
+					Conversation: id, Customer: c.customer(), Seq: r.Seq, From: dev, TS: now}); err != nil {
 					return err
 				}
 			}

@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
 )
 
 var (
@@ -72,14 +75,18 @@ func (c *conv) kind() string {
 
 func (c *conv) assigned(dev string) bool { return slices.Contains(c.Assigned, dev) }
 
-// hasRemote reports whether a member takes part through HQ (see hq.go).
-func (c *conv) hasRemote() bool {
-	for _, m := range c.Members {
-		if isRemote(m) {
-			return true
-		}
+// customer is the customer whose conversation c is: a customer's
+// conversation is named after them (a scan-to-chat customer's cust-… or a
+// remote customer's hq-… id) and they are a member; "" for staff-only
+// conversations, groups and devices' conversations.
+func (c *conv) customer() string {
+	if c.kind() != ConvDirect || !c.member(c.ID) {
+		return ""
 	}
-	return false
+	if isRemote(c.ID) || strings.HasPrefix(c.ID, customer.CustomerPrefix) {
+		return c.ID
+	}
+	return ""
 }
 
 func (c *conv) member(dev string) bool {

@@ -47,6 +47,15 @@ type Options struct {
 	Apply func(*faq.Assistant)
 	// Now is the store's clock (nil: time.Now).
 	Now func() time.Time
+	// ShopInfo, when set, files the shop for HQ in the transaction of
+	// every save (broker/services/hqlink).
+	ShopInfo ShopInfoFiler
+}
+
+// ShopInfoFiler files what HQ knows of the shop, the FAQ included, reading
+// it from tx (YAMLIn).
+type ShopInfoFiler interface {
+	FileShopInfo(tx *bolt.Tx) error
 }
 
 var (
@@ -167,13 +176,7 @@ func (s *Store) Replace(ctx context.Context, by string, y []byte, ifVersion uint
 	if err != nil {
 		return 0, fmt.Errorf("faqstore: encode: %w", err)
 	}
-	err = s.o.DB.Update(ctx, func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucket)
-		if err != nil {
-			return err
-		}
-		return b.Put(key, v)
-	})
+	err = s.o.DB.Update(ctx, func(tx *bolt.Tx) error { return s.put(tx, v) })
 	if err != nil {
 		return 0, fmt.Errorf("faqstore: save: %w", err)
 	}
@@ -193,3 +196,103 @@ func (s *Store) ReplaceFAQ(ctx context.Context, y []byte) error {
 	_, err := s.Replace(ctx, "setup", y, v)
 	return err
 }
+
+// put writes the encoded record v in tx and files the shop for HQ.
+func (s *Store) put(tx *bolt.Tx, v []byte) error {
+	b, err := tx.CreateBucketIfNotExists(bucket)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(key, v); err != nil {
+		return err
+	}
+	if s.o.ShopInfo != nil {
+		if err := s.o.ShopInfo.FileShopInfo(tx); err != nil {
+			return fmt.Errorf("faqstore: shop info for HQ: %w", err)
+		}
+	}
+	return nil
+}
+
+// YAMLIn reads the FAQ in force in tx (the default until the first save)
+// and its version. It takes no lock: it may run inside any package's
+// transaction.
+func (s *Store) YAMLIn(tx *bolt.Tx) ([]byte, uint64, error) {
+	if b := tx.Bucket(bucket); b != nil {
+		if v := b.Get(key); v != nil {
+			var rec record
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return nil, 0, fmt.Errorf("faqstore: read: %w", err)
+			}
+			return []byte(rec.YAML), rec.Version, nil
+		}
+	}
+	return append([]byte(nil), s.o.Default...), 0, nil
+}
+
+// Staged is an FAQ checked and not yet written: Put writes it in the
+// caller's transaction (without filing the shop for HQ: the caller does,
+// once for everything it changes), Commit applies it once that
+// transaction is durable, Release gives up. It holds the store's lock from
+// Stage until Commit or Release, so no save comes in between.
+type Staged struct {
+	s       *Store
+	a       *faq.Assistant
+	y       []byte
+	rec     record
+	Before  []byte // the FAQ it replaces
+	Version uint64 // the version it is saved as
+	done    bool
+}
+
+// Stage checks y (ErrInvalid) and stages it as the next version, saved by
+// by, whatever the current version.
+func (s *Store) Stage(by string, y []byte) (*Staged, error) {
+	a, err := Check(y)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	rec := record{Version: s.version + 1, YAML: string(y), Updated: s.o.Now().UTC(), By: by}
+	return &Staged{s: s, a: a, y: append([]byte(nil), y...), rec: rec, Before: append([]byte(nil), s.yaml...), Version: rec.Version}, nil
+}
+
+// Put writes the staged FAQ in tx.
+func (st *Staged) Put(tx *bolt.Tx) error {
+	v, err := json.Marshal(st.rec)
+	if err != nil {
+		return fmt.Errorf("faqstore: encode: %w", err)
+	}
+	b, err := tx.CreateBucketIfNotExists(bucket)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, v)
+}
+
+// Commit applies the written FAQ and releases the lock.
+func (st *Staged) Commit() {
+	if st.done {
+		return
+	}
+	st.done = true
+	s := st.s
+	s.cur, s.yaml, s.version = st.a, st.y, st.rec.Version
+	a := st.a
+	s.mu.Unlock()
+	if s.o.Apply != nil {
+		s.o.Apply(a)
+	}
+}
+
+// Release gives the staged FAQ up; after Commit it does nothing.
+func (st *Staged) Release() {
+	if st.done {
+		return
+	}
+	st.done = true
+	st.s.mu.Unlock()
+}
+
+// ErrorMessage is an invalid FAQ's mistakes as faq_set answers them.
+func ErrorMessage(err error) string { return invalidMessage(err) }

@@ -700,11 +700,14 @@ function mergeWaiting(list) {
 async function loadConversations() {
   if (!link) return;
   try {
-    const [waiting, mine] = await Promise.all([
+    const [waiting, mine, remote] = await Promise.all([
       link.call('chat', 'waiting', {}),
-      listAll(),
+      listAll({}),
+      // Customers at home: listed from their first message, though no
+      // one here has joined and the assistant may have answered.
+      listAll({ remote: true }).catch((e) => { console.warn('console: remote conversations', e); return []; }),
     ]);
-    for (const v of mine) upsertConv(v, false);
+    for (const v of [...mine, ...remote]) upsertConv(v, false);
     mergeWaiting(waiting.conversations || []);
   } catch (e) {
     console.warn('console: conversations', e);
@@ -712,11 +715,11 @@ async function loadConversations() {
   renderConversations();
 }
 
-async function listAll() {
+async function listAll(req) {
   const out = [];
   let after = '';
   for (let page = 0; page < 20; page++) {
-    const ans = await link.call('chat', 'list', after ? { after } : {});
+    const ans = await link.call('chat', 'list', after ? { ...req, after } : req);
     out.push(...(ans.conversations || []));
     if (!ans.more) break;
     after = ans.next;
