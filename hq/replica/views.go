@@ -101,6 +101,8 @@ type StoreList struct {
 	More bool `json:"more"`
 	// Next is the After of the next page ("" when no More).
 	Next string `json:"next,omitempty"`
+	// AsOf is the time the ages were measured at (HQ's clock).
+	AsOf time.Time `json:"as_of"`
 }
 
 func (f *Filter) check() error {
@@ -190,7 +192,7 @@ func (r *Replica) Stores(ctx context.Context, f Filter) (StoreList, error) {
 		return StoreList{}, fmt.Errorf("replica: stores: %w", err)
 	}
 	defer rows.Close()
-	out := StoreList{Stores: []StoreRow{}}
+	out := StoreList{Stores: []StoreRow{}, AsOf: f.Now}
 	for rows.Next() {
 		s, err := scanStore(rows, f.Now)
 		if err != nil {
@@ -291,6 +293,8 @@ type StoreDetail struct {
 	Conversations     []ConversationRow `json:"conversations"`
 	ConversationsMore bool              `json:"conversations_more"`
 	FirstResponse     FirstResponse     `json:"first_response"`
+	// AsOf is the time the page was made at (HQ's clock).
+	AsOf time.Time `json:"as_of"`
 }
 
 // Store is a store's page as of now (zero: time.Now()): its row, devices,
@@ -304,7 +308,7 @@ func (r *Replica) Store(ctx context.Context, store string, now time.Time) (Store
 	if err != nil {
 		return StoreDetail{}, err
 	}
-	d := StoreDetail{StoreRow: row}
+	d := StoreDetail{StoreRow: row, AsOf: now}
 	loc := storeLocation(row.TimeZone)
 	d.Day = now.In(loc).Format(time.DateOnly)
 

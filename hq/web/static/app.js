@@ -49,7 +49,7 @@ const STRINGS = {
     frWeek: 'Last 7 days',
     frToday: 'Today',
     frUnanswered: 'Not answered yet (7 days)',
-    frOf: '{d} over {n} conversations',
+    frOf: '{d} ({n} answered)',
     frNone: 'no conversation',
     openChats: 'Open conversations',
     noOpenChats: 'No conversation in the last 24 hours.',
@@ -131,7 +131,7 @@ const STRINGS = {
     frWeek: '最近 7 天',
     frToday: '今天',
     frUnanswered: '尚未回复（7 天内）',
-    frOf: '{d}，共 {n} 个会话',
+    frOf: '{d}（{n} 个已回复）',
     frNone: '没有会话',
     openChats: '进行中的会话',
     noOpenChats: '最近 24 小时没有会话。',
@@ -225,7 +225,8 @@ export function duration(s) {
   const sep = zh ? '' : ' ';
   if (d > 0) return d + u.d + (h ? sep + h + u.h : '');
   if (h > 0) return h + u.h + (m ? sep + m + u.m : '');
-  if (m > 0) return m + u.m;
+  const sec = s % 60;
+  if (m > 0) return m + u.m + (m < 10 && sec ? sep + sec + u.s : '');
   return s + u.s;
 }
 

@@ -50,8 +50,7 @@ async function load() {
   timer = setTimeout(load, REFRESH_MS);
 }
 
-function row(s) {
-  const now = Date.now();
+function row(s, now) {
   const cls = [s.online ? 'online' : 'offline', s.backlog > 0 ? 'backlogged' : ''].join(' ').trim();
   const cell = (label, ...kids) => el('td', { 'data-label': t(label) }, ...kids);
   return el('tr', { class: cls, 'data-store': s.store },
@@ -72,7 +71,8 @@ function row(s) {
 function draw() {
   const list = state.list;
   if (list) {
-    const rows = list.stores.map(row);
+    const now = Date.parse(list.as_of) || Date.now();
+    const rows = list.stores.map((s) => row(s, now));
     $('rows').replaceChildren(...rows);
     $('empty').hidden = list.stores.length > 0;
     $('more').hidden = !list.more || state.limit >= MAX_LIMIT;

@@ -42,7 +42,7 @@ function draw() {
   $('title').textContent = s ? (s.name || s.store) : id;
   document.title = (s ? (s.name || s.store) : id) + ' · HQ';
   if (!s) return;
-  const now = Date.now();
+  const now = Date.parse(s.as_of) || Date.now();
   facts($('facts'), [
     ['colState', s.online ? t('online') : t('offlineFor', { d: duration(s.offline_for_s) }), s.online ? 'on' : 'off'],
     ['colLastSeen', ago(s.last_seen, now)],
