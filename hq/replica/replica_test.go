@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -343,7 +343,9 @@ func orderOf(t testing.TB, r *Replica, store, epoch string) []int {
 func TestOutOfOrderAppliesInOrder(t *testing.T) {
 	h := &orderLog{}
 	r := orderReplica(t, pgtest.Start(t).URL, h)
-	m := func(n uint64) hq.Message { return msg("s1", "e1", proto.StreamBooking, n, n, "test/order", []byte(`{}`)) }
+	m := func(n uint64) hq.Message {
+		return msg("s1", "e1", proto.StreamBooking, n, n, "test/order", []byte(`{}`))
+	}
 	if out := apply(t, r, m(3)); !out.Parked {
 		t.Fatalf("3: %+v", out)
 	}
