@@ -9,7 +9,7 @@ import (
 )
 
 func TestAPIKeys(t *testing.T) {
-	r := openTest(t)
+	r := newReplica(t)
 	ctx := context.Background()
 
 	key, err := r.AddKey(ctx, "crm-sync")

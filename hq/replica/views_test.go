@@ -3,40 +3,14 @@ package replica
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/storeedge/storeedge/hq/internal/tempdb"
-	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/proto"
 )
-
-func TestMain(m *testing.M) { os.Exit(tempdb.Main(m)) }
-
-// openTest opens a replica on a fresh database with HQ's tables.
-func openTest(t *testing.T) *Replica {
-	t.Helper()
-	url := tempdb.NewDB(t)
-	var k [32]byte
-	if _, err := rand.Read(k[:]); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := seal.ParseKeys("t1:" + base64.StdEncoding.EncodeToString(k[:]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(context.Background(), url, Options{Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	tempdb.CreateSchema(t, url)
-	return r
-}
 
 func exec(t *testing.T, r *Replica, sql string, args ...any) {
 	t.Helper()
@@ -49,21 +23,104 @@ func exec(t *testing.T, r *Replica, sql string, args ...any) {
 // Shanghai.
 var now = time.Date(2026, 12, 7, 17, 30, 0, 0, time.UTC)
 
+// uplink files messages for a store as its cloudsync would: one epoch,
+// the outbox seq, and the stream sequences of chat and booking.
+type uplink struct {
+	t     *testing.T
+	r     *Replica
+	store string
+	epoch string
+	seq   uint64
+	sseq  map[string]uint64
+}
+
+// uplinks are the stores' uplinks by replica, so a test carries on the
+// sequences its seeding started.
+var uplinks sync.Map // *Replica + store → *uplink
+
+func newUplink(t *testing.T, r *Replica, store string) *uplink {
+	type key struct {
+		r     *Replica
+		store string
+	}
+	u, _ := uplinks.LoadOrStore(key{r, store}, &uplink{r: r, store: store, epoch: "e-" + store, sseq: map[string]uint64{}})
+	up := u.(*uplink)
+	up.t = t
+	return up
+}
+
+func (u *uplink) send(local string, payload any) {
+	u.t.Helper()
+	u.seq++
+	stream := proto.StreamBooking
+	switch {
+	case len(local) > 5 && local[:5] == "chat/":
+		stream = proto.StreamChat
+	case len(local) > 8 && local[:8] == "devices/":
+		stream = "telemetry"
+	}
+	var sseq uint64
+	if stream == proto.StreamChat || stream == proto.StreamBooking {
+		u.sseq[stream]++
+		sseq = u.sseq[stream]
+	}
+	m := msg(u.store, u.epoch, stream, u.seq, sseq, local, payload)
+	m.Stored = now.Add(-time.Minute)
+	if out := apply(u.t, u.r, m); !out.Applied {
+		u.t.Fatalf("%s %s: not applied: %+v", u.store, local, out)
+	}
+}
+
+// chat files a conversation's message from `from` at `at`.
+func (u *uplink) chat(conv, customer string, seq uint64, from string, at time.Time, text string, auto bool) {
+	u.t.Helper()
+	e := chatMsg(conv, customer, from, seq, text, auto)
+	e.TS = at
+	u.send("chat/"+conv+"/hq", e)
+}
+
+// status records the store's presence as HQ receives it at `received`,
+// its own clock skewed by skew (HQ minus the store).
+func status(t *testing.T, r *Replica, store string, st proto.StoreStatus, received time.Time, skew time.Duration) {
+	t.Helper()
+	st.V, st.Store = 1, store
+	st.TS = received.Add(-skew)
+	if err := r.ApplyStatus(context.Background(), store, st, received); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lastWill is the store's Last Will, published by the broker when its
+// connection (started at connected, store clock) dropped.
+func lastWill(t *testing.T, r *Replica, store string, connected time.Time) {
+	t.Helper()
+	if err := r.ApplyStatus(context.Background(), store, proto.StoreStatus{V: 1, Store: store, TS: connected}, connected); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// seedFleet: s-a online, nothing waiting, its clock 40 ms behind. s-b went
+// offline 5 h ago with 120 entries waiting, the oldest then 1 h old by its
+// own clock, which is 10 min behind HQ's. s-c online with 5 entries.
 func seedFleet(t *testing.T, r *Replica) {
 	t.Helper()
-	// A: online, nothing waiting. B: offline for 5 h with 120 entries, the
-	// oldest 2 h old by its own clock, which is 10 min behind HQ's.
-	// C: online with 5 entries.
-	exec(t, r, `INSERT INTO stores (store, name, version, online, last_seen, status_at, backlog, oldest_at, clock_skew_ms, errors, last_error, first_seen)
-		VALUES ('s-a', 'Paws Xuhui', '1.4.0', true, $1, $1, 0, NULL, 40, 0, '', $3),
-		       ('s-b', 'Cradle Pudong', '1.3.9', false, $2, $2, 120, $4, 600000, 3, 'dial tcp: i/o timeout', $3),
-		       ('s-c', 'Paws Jing''an', '1.4.0', true, $1, $1, 5, $1, 0, 0, '', $3)`,
-		now.Add(-10*time.Second), now.Add(-5*time.Hour), now.Add(-30*24*time.Hour),
-		now.Add(-2*time.Hour-10*time.Minute))
-	// s-a has two conversations in the last day and one a week old.
-	exec(t, r, `INSERT INTO conversations (store, conversation, customer, opened_at, last_at, last_seq)
-		VALUES ('s-a', 'c1', 'cu1', $1, $1, 3), ('s-a', 'c2', 'cu2', $1, $1, 1), ('s-a', 'c3', 'cu3', $2, $2, 9)`,
-		now.Add(-time.Hour), now.Add(-7*24*time.Hour))
+	status(t, r, "s-a", proto.StoreStatus{Online: true, Epoch: "e-s-a", Version: "1.4.0"}, now.Add(-10*time.Second), 40*time.Millisecond)
+	skewB := 10 * time.Minute
+	seenB := now.Add(-5 * time.Hour)
+	status(t, r, "s-b", proto.StoreStatus{Online: true, Epoch: "e-s-b", Version: "1.3.9", Backlog: 120, BacklogBytes: 48000,
+		OldestAt: ptr(seenB.Add(-skewB - time.Hour)), Errors: 3, LastError: "dial tcp: i/o timeout"}, seenB, skewB)
+	lastWill(t, r, "s-b", seenB.Add(-skewB))
+	status(t, r, "s-c", proto.StoreStatus{Online: true, Epoch: "e-s-c", Version: "1.4.0", Backlog: 5, BacklogBytes: 2000,
+		OldestAt: ptr(now.Add(-20 * time.Second))}, now.Add(-10*time.Second), 0)
+	// No uplink carries a store's display name: HQ's own data.
+	exec(t, r, `UPDATE stores SET name = CASE store WHEN 's-a' THEN 'Paws Xuhui' WHEN 's-b' THEN 'Cradle Pudong' ELSE 'Paws Jing''an' END`)
+	// s-a: one conversation in the last day, two older ones.
+	a := newUplink(t, r, "s-a")
+	a.chat("c1", "cu1", 1, "cu1", now.Add(-time.Hour), "hi", false)
+	a.chat("c2", "cu2", 1, "cu2", now.Add(-3*24*time.Hour), "hello", false)
+	a.chat("c3", "cu3", 1, "cu3", now.Add(-7*24*time.Hour-time.Hour), "old", false)
 }
 
 func ids(l StoreList) []string {
@@ -88,7 +145,7 @@ func sameIDs(t *testing.T, what string, got StoreList, want ...string) {
 }
 
 func TestStoresFleetRows(t *testing.T) {
-	r := openTest(t)
+	r := newReplica(t)
 	seedFleet(t, r)
 	ctx := context.Background()
 
@@ -98,16 +155,19 @@ func TestStoresFleetRows(t *testing.T) {
 	}
 	sameIDs(t, "no filter", all, "s-a", "s-b", "s-c")
 	a, b := all.Stores[0], all.Stores[1]
-	if !a.Online || a.OfflineForS != 0 || a.OpenConversations != 2 || a.Version != "1.4.0" || a.ClockSkewMS != 40 {
+	if !a.Online || a.OfflineForS != 0 || a.OpenConversations != 1 || a.Version != "1.4.0" || a.ClockSkewMS != 40 {
 		t.Errorf("s-a = %+v", a)
 	}
 	if b.Online || b.OfflineForS != 5*3600 || b.Backlog != 120 || b.Errors != 3 || b.LastError == "" {
 		t.Errorf("s-b = %+v", b)
 	}
-	// The oldest entry is 2h10m old by the store's clock, which is 10 min
-	// behind: 2 h on HQ's.
-	if b.BacklogAgeS != 2*3600 {
-		t.Errorf("s-b backlog age %d s, want %d", b.BacklogAgeS, 2*3600)
+	// When last heard of, 5 h ago, its oldest entry was 1 h old by its
+	// own clock (10 min behind HQ's): it has been waiting 6 h now.
+	if b.BacklogAgeS != 6*3600 || b.ClockSkewMS != 600000 {
+		t.Errorf("s-b backlog age %d s, skew %d ms; want %d s, 600000 ms", b.BacklogAgeS, b.ClockSkewMS, 6*3600)
+	}
+	if c := all.Stores[2]; c.BacklogAgeS != 20 {
+		t.Errorf("s-c backlog age %d s, want 20", c.BacklogAgeS)
 	}
 	if all.More {
 		t.Error("More with every store listed")
@@ -165,40 +225,39 @@ func TestStoresFleetRows(t *testing.T) {
 }
 
 func TestStorePageTodayInItsTimeZone(t *testing.T) {
-	r := openTest(t)
+	r := newReplica(t)
 	seedFleet(t, r)
 	ctx := context.Background()
+	a := newUplink(t, r, "s-a")
 	// s-a is in Shanghai: at 17:30 UTC on the 7th it is 01:30 on the 8th.
-	exec(t, r, `INSERT INTO shop_info (store, version, info, ts) VALUES ('s-a', 3, '{"v":1,"version":3,"time_zone":"Asia/Shanghai","catalog":{}}', $1)`, now)
+	a.send(proto.TopicShopInfo, proto.ShopInfo{V: 1, Version: 3, TimeZone: "Asia/Shanghai", TS: now.Add(-time.Hour)})
 	sh, _ := time.LoadLocation("Asia/Shanghai")
-	exec(t, r, `INSERT INTO bookings (store, booking, customer, service, start_at, end_at, status, resources, rev)
-		VALUES ('s-a', 'b-today', 'cu1', 'bath', $1, $2, 'confirmed', '{room-1}', 2),
-		       ('s-a', 'b-yesterday', 'cu2', 'trim', $3, $4, 'done', '{}', 1),
-		       ('s-b', 'b-other-store', 'cu1', 'bath', $1, $2, 'confirmed', '{}', 1)`,
-		time.Date(2026, 12, 8, 10, 0, 0, 0, sh), time.Date(2026, 12, 8, 11, 0, 0, 0, sh),
-		time.Date(2026, 12, 7, 18, 0, 0, 0, sh), time.Date(2026, 12, 7, 19, 0, 0, 0, sh))
-	exec(t, r, `INSERT INTO devices (store, device, online, last_seen, status)
-		VALUES ('s-a', 'kiosk-1', true, $1, '{"battery":80}'), ('s-a', 'cam-2', false, $2, NULL)`,
-		now.Add(-time.Minute), now.Add(-3*time.Hour))
-	// c1: the customer wrote twice after the last human reply (an
-	// automatic answer in between does not count): waiting since her
-	// first of those. c2: the store had the last word.
-	exec(t, r, `INSERT INTO messages (store, conversation, seq, sender, kind, ts, auto)
-		VALUES ('s-a', 'c1', 1, 'staff-li', 'text', $1, false),
-		       ('s-a', 'c1', 2, 'cu1', 'text', $2, false),
-		       ('s-a', 'c1', 3, 'bot', 'text', $3, true),
-		       ('s-a', 'c1', 4, 'cu1', 'text', $4, false),
-		       ('s-a', 'c2', 1, 'cu2', 'text', $1, false),
-		       ('s-a', 'c2', 2, 'staff-li', 'text', $2, false)`,
-		now.Add(-50*time.Minute), now.Add(-40*time.Minute), now.Add(-39*time.Minute), now.Add(-30*time.Minute))
-	// First responses: 60 s and 180 s this week (one of them today in
-	// Shanghai, i.e. after 16:00 UTC on the 7th), 600 s eight days ago,
-	// and one unanswered.
-	exec(t, r, `UPDATE conversations SET first_customer_at = $1, first_reply_at = $1::timestamptz + interval '60 seconds' WHERE conversation = 'c1'`, now.Add(-time.Hour))
-	exec(t, r, `UPDATE conversations SET first_customer_at = $1, first_reply_at = $1::timestamptz + interval '180 seconds' WHERE conversation = 'c2'`, now.Add(-3*24*time.Hour))
-	exec(t, r, `INSERT INTO conversations (store, conversation, customer, opened_at, last_at, first_customer_at, first_reply_at)
-		VALUES ('s-a', 'old', 'cu9', $1, $1, $1, $1::timestamptz + interval '600 seconds'), ('s-a', 'unanswered', 'cu8', $2, $3, $2, NULL)`,
-		now.Add(-8*24*time.Hour), now.Add(-2*24*time.Hour), now.Add(-2*24*time.Hour))
+	a.send("booking/changes", proto.Change{V: 1, Seq: 1, Type: proto.ChangeCreated, Booking: "b-today", Customer: "cu1", Service: "bath",
+		Start: time.Date(2026, 12, 8, 10, 0, 0, 0, sh), End: time.Date(2026, 12, 8, 11, 0, 0, 0, sh), Status: "confirmed",
+		Resources: []string{"room-1"}, Rev: 1, TS: now.Add(-2 * time.Hour)})
+	a.send("booking/changes", proto.Change{V: 1, Seq: 2, Type: proto.ChangeRescheduled, Booking: "b-today", Rev: 2, TS: now.Add(-time.Hour)})
+	a.send("booking/changes", proto.Change{V: 1, Seq: 3, Type: proto.ChangeCreated, Booking: "b-yesterday", Customer: "cu2", Service: "trim",
+		Start: time.Date(2026, 12, 7, 18, 0, 0, 0, sh), End: time.Date(2026, 12, 7, 19, 0, 0, 0, sh), Status: "done", Rev: 1, TS: now.Add(-3 * time.Hour)})
+	newUplink(t, r, "s-b").send("booking/changes", proto.Change{V: 1, Seq: 1, Type: proto.ChangeCreated, Booking: "b-other-store", Customer: "cu1",
+		Start: time.Date(2026, 12, 8, 10, 0, 0, 0, sh), End: time.Date(2026, 12, 8, 11, 0, 0, 0, sh), Rev: 1, TS: now})
+	a.send("devices/kiosk-1/status", proto.DeviceStatus{V: 1, State: proto.StateOnline, TS: now.Add(-time.Minute).Format(time.RFC3339), App: "kiosk 2.1"})
+	a.send("devices/cam-2/status", proto.DeviceStatus{V: 1, State: proto.StateOffline, TS: now.Add(-3 * time.Hour).Format(time.RFC3339)})
+	// c1 (open): the customer's first message an hour ago, answered in
+	// 60 s; then she wrote twice after the last human reply (an automatic
+	// answer in between does not count): waiting since the first of those.
+	a.chat("c1", "cu1", 2, "staff-li", now.Add(-59*time.Minute), "Yes", false)
+	a.chat("c1", "cu1", 3, "cu1", now.Add(-40*time.Minute), "And a trim?", false)
+	a.chat("c1", "cu1", 4, "bot", now.Add(-39*time.Minute), "A person will answer", true)
+	a.chat("c1", "cu1", 5, "cu1", now.Add(-30*time.Minute), "?", false)
+	// c2 (open): first asked 3 days ago, answered in 180 s; asked again 2 h
+	// ago and answered: the store had the last word.
+	a.chat("c2", "cu2", 2, "staff-li", now.Add(-3*24*time.Hour+3*time.Minute), "Sure", false)
+	a.chat("c2", "cu2", 3, "cu2", now.Add(-2*time.Hour), "Again?", false)
+	a.chat("c2", "cu2", 4, "staff-wu", now.Add(-110*time.Minute), "Yes", false)
+	// Eight days ago, 600 s (outside the week); two days ago, unanswered.
+	a.chat("old", "cu9", 1, "cu9", now.Add(-8*24*time.Hour), "hi", false)
+	a.chat("old", "cu9", 2, "staff-li", now.Add(-8*24*time.Hour+10*time.Minute), "hello", false)
+	a.chat("unanswered", "cu8", 1, "cu8", now.Add(-2*24*time.Hour), "anyone?", false)
 
 	d, err := r.Store(ctx, "s-a", now)
 	if err != nil {
@@ -211,7 +270,7 @@ func TestStorePageTodayInItsTimeZone(t *testing.T) {
 		t.Errorf("today's bookings %+v, want b-today only", d.Bookings)
 	}
 	if len(d.Devices) != 2 || d.Devices[0].Device != "cam-2" || d.Devices[1].Device != "kiosk-1" ||
-		!d.Devices[1].Online || !bytes.Contains(d.Devices[1].Status, []byte(`"battery"`)) {
+		!d.Devices[1].Online || !bytes.Contains(d.Devices[1].Status, []byte(`"kiosk 2.1"`)) {
 		t.Errorf("devices %+v", d.Devices)
 	}
 	if len(d.Conversations) != 2 {
@@ -260,24 +319,16 @@ func deref(p *float64) any {
 }
 
 func TestCustomerConversationsOpenTheirBodies(t *testing.T) {
-	r := openTest(t)
+	r := newReplica(t)
 	seedFleet(t, r)
 	ctx := context.Background()
-	body := func(text string) []byte {
-		b, err := r.sealBody([]byte(`{"text":"` + text + `"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	exec(t, r, `INSERT INTO conversations (store, conversation, customer, opened_at, last_at, last_seq)
-		VALUES ('s-c', 'k1', 'cu1', $1, $1, 2)`, now.Add(-2*time.Hour))
-	exec(t, r, `INSERT INTO messages (store, conversation, seq, sender, kind, ts, body, recalled)
-		VALUES ('s-a', 'c1', 1, 'cu1', 'text', $1, $2, false),
-		       ('s-a', 'c1', 2, 'staff-li', 'text', $1, $3, false),
-		       ('s-a', 'c1', 3, 'cu1', 'text', $1, $4, true),
-		       ('s-c', 'k1', 1, 'cu1', 'text', $1, $5, false)`,
-		now.Add(-time.Hour), body("Is Saturday free?"), body("Yes, 10:00"), body("oops"), body("Hello Jing'an"))
+	// cu1 talks with s-a (c1, from seedFleet: "hi") and with s-c; s-a's
+	// staff answers, and she recalls her third message.
+	a := newUplink(t, r, "s-a")
+	a.chat("c1", "cu1", 2, "staff-li", now.Add(-50*time.Minute), "Yes, 10:00", false)
+	a.chat("c1", "cu1", 3, "cu1", now.Add(-40*time.Minute), "oops", false)
+	a.send("chat/c1/hq", proto.HQChatEntry{V: 1, Type: "recall", Origin: "c1/3/recall", Conversation: "c1", Customer: "cu1", Seq: 3, TS: now.Add(-39 * time.Minute)})
+	newUplink(t, r, "s-c").chat("k1", "cu1", 1, "cu1", now.Add(-2*time.Hour), "Hello Jing'an", false)
 
 	got, err := r.CustomerConversations(ctx, "cu1", 0)
 	if err != nil {

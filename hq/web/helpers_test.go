@@ -5,22 +5,24 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/storeedge/storeedge/hq/internal/tempdb"
+	"github.com/storeedge/storeedge/cloudsync/hq"
 	"github.com/storeedge/storeedge/hq/replica"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/internal/testkit/pgtest"
+	"github.com/storeedge/storeedge/proto"
 )
 
-func TestMain(m *testing.M) { os.Exit(tempdb.Main(m)) }
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // clock is a settable test clock.
 type clock struct {
@@ -79,6 +81,7 @@ type fixture struct {
 	down  *downSeen
 	srv   *httptest.Server
 	key   string // a live key named "ops-li"
+	ups   map[string]*uplink
 }
 
 // now is the tests' time: 17:30 UTC, 01:30 the next day in Shanghai.
@@ -86,7 +89,7 @@ var now = time.Date(2026, 12, 7, 17, 30, 0, 0, time.UTC)
 
 func newFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
-	url := tempdb.NewDB(t)
+	url := pgtest.Start(t).URL
 	var k [32]byte
 	if _, err := rand.Read(k[:]); err != nil {
 		t.Fatal(err)
@@ -100,7 +103,6 @@ func newFixture(t *testing.T, o Options) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	tempdb.CreateSchema(t, url)
 	f := &fixture{r: r, keys: keys, clock: &clock{t: now}, down: &downSeen{}}
 	o.Replica = r
 	o.Now = f.clock.Now
@@ -126,39 +128,104 @@ func (f *fixture) exec(t *testing.T, sql string, args ...any) {
 	}
 }
 
-// seed fills the replica as the uplink would: three stores (s-b offline
-// for 5 h with a backlog of 120), s-a in Shanghai with devices, bookings
-// and conversations.
+// uplink files a store's messages as its cloudsync would (one epoch, the
+// outbox seq, gap-free stream sequences for chat and booking) and applies
+// them to the replica.
+type uplink struct {
+	store string
+	seq   uint64
+	sseq  map[string]uint64
+}
+
+func (f *fixture) uplink(store string) *uplink {
+	if f.ups == nil {
+		f.ups = map[string]*uplink{}
+	}
+	if f.ups[store] == nil {
+		f.ups[store] = &uplink{store: store, sseq: map[string]uint64{}}
+	}
+	return f.ups[store]
+}
+
+func (f *fixture) send(t *testing.T, store, local string, payload any) {
+	t.Helper()
+	u := f.uplink(store)
+	b, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.seq++
+	stream := proto.StreamBooking
+	switch {
+	case strings.HasPrefix(local, "chat/"):
+		stream = proto.StreamChat
+	case strings.HasPrefix(local, "devices/"):
+		stream = "telemetry"
+	}
+	var sseq uint64
+	if stream == proto.StreamChat || stream == proto.StreamBooking {
+		u.sseq[stream]++
+		sseq = u.sseq[stream]
+	}
+	epoch := "e0" + store
+	m := hq.Message{Store: store, Origin: fmt.Sprintf("%s/%d", epoch, u.seq), Seq: u.seq, Stored: now.Add(-time.Minute),
+		Epoch: epoch, Stream: stream, SSeq: sseq, Topic: proto.CloudUpTopic(store, local), LocalTopic: local, Payload: b}
+	out, err := f.r.Apply(context.Background(), m)
+	if err != nil || !out.Applied {
+		t.Fatalf("apply %s %s: %+v %v", store, local, out, err)
+	}
+}
+
+func (f *fixture) chat(t *testing.T, store, conv, customer string, seq uint64, from string, at time.Time, text string) {
+	t.Helper()
+	f.send(t, store, "chat/"+conv+"/hq", proto.HQChatEntry{V: 1, Type: "message", Origin: fmt.Sprintf("%s/%d", conv, seq),
+		Conversation: conv, Customer: customer, Seq: seq, ID: fmt.Sprintf("m%d", seq), From: from, Kind: "text", TS: at, Text: text})
+}
+
+// status records a store's presence as HQ receives it at received, the
+// store's clock behind HQ's by skew.
+func (f *fixture) status(t *testing.T, store string, st proto.StoreStatus, received time.Time, skew time.Duration) {
+	t.Helper()
+	st.V, st.Store, st.TS = 1, store, received.Add(-skew)
+	if err := f.r.ApplyStatus(context.Background(), store, st, received); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// seed fills the replica through the uplink: three stores (s-b offline
+// for 5 h with 120 entries waiting), s-a in Shanghai with devices, bookings
+// and a conversation.
 func seed(t *testing.T, f *fixture) {
 	t.Helper()
-	f.exec(t, `INSERT INTO stores (store, name, version, online, last_seen, status_at, backlog, backlog_bytes, oldest_at, clock_skew_ms, errors, last_error, first_seen, epoch)
-		VALUES ('s-a', 'Paws Xuhui', '1.4.0', true, $1, $1, 0, 0, NULL, 40, 0, '', $3, '9f3ac01b5e2d7a44'),
-		       ('s-b', 'Cradle Pudong', '1.3.9', false, $2, $2, 120, 48000, $4, 600000, 3, 'dial tcp 10.0.0.1:8883: i/o timeout', $3, '0123456789abcdef'),
-		       ('s-c', 'Paws Jing''an', '1.4.0', true, $1, $1, 5, 2000, $1, -3000, 0, '', $3, 'aaaabbbbccccdddd')`,
-		now.Add(-10*time.Second), now.Add(-5*time.Hour), now.Add(-30*24*time.Hour), now.Add(-2*time.Hour-10*time.Minute))
-	f.exec(t, `INSERT INTO shop_info (store, version, info, ts) VALUES ('s-a', 3, '{"v":1,"version":3,"time_zone":"Asia/Shanghai","catalog":{}}', $1)`, now)
-	sh, _ := time.LoadLocation("Asia/Shanghai")
-	f.exec(t, `INSERT INTO bookings (store, booking, customer, service, start_at, end_at, status, resources, rev)
-		VALUES ('s-a', 'b-today', 'cu1', 'Bath & dry', $1, $2, 'confirmed', '{room-1}', 2),
-		       ('s-a', 'b-yesterday', 'cu2', 'Nail trim', $3, $4, 'done', '{}', 1)`,
-		time.Date(2026, 12, 8, 10, 0, 0, 0, sh), time.Date(2026, 12, 8, 11, 0, 0, 0, sh),
-		time.Date(2026, 12, 7, 18, 0, 0, 0, sh), time.Date(2026, 12, 7, 19, 0, 0, 0, sh))
-	f.exec(t, `INSERT INTO devices (store, device, online, last_seen, status)
-		VALUES ('s-a', 'kiosk-1', true, $1, '{"battery":80}'), ('s-a', 'cam-groom-2', false, $2, NULL)`,
-		now.Add(-time.Minute), now.Add(-3*time.Hour))
-	f.exec(t, `INSERT INTO conversations (store, conversation, customer, opened_at, last_at, last_seq, first_customer_at, first_reply_at)
-		VALUES ('s-a', 'c1', 'cu1', $1, $2, 2, $1, $1::timestamptz + interval '90 seconds')`,
-		now.Add(-time.Hour), now.Add(-30*time.Minute))
-	seal := func(text string) []byte {
-		b, err := f.keys.Seal([]byte(`{"text":"`+text+`"}`), []byte("hq/messages.body"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+	f.status(t, "s-a", proto.StoreStatus{Online: true, Epoch: "e0s-a", Version: "1.4.0"}, now.Add(-10*time.Second), 40*time.Millisecond)
+	seenB, skewB := now.Add(-5*time.Hour), 10*time.Minute
+	f.status(t, "s-b", proto.StoreStatus{Online: true, Epoch: "e0s-b", Version: "1.3.9", Backlog: 120, BacklogBytes: 48000,
+		OldestAt: ptr(seenB.Add(-skewB - time.Hour)), Errors: 3, LastError: "dial tcp 10.0.0.1:8883: i/o timeout"}, seenB, skewB)
+	// Its Last Will: the connection that began with that status dropped.
+	if err := f.r.ApplyStatus(context.Background(), "s-b", proto.StoreStatus{V: 1, Store: "s-b", TS: seenB.Add(-skewB)}, seenB); err != nil {
+		t.Fatal(err)
 	}
-	f.exec(t, `INSERT INTO messages (store, conversation, seq, sender, kind, ts, body)
-		VALUES ('s-a', 'c1', 1, 'staff-li', 'text', $1, $3), ('s-a', 'c1', 2, 'cu1', 'text', $2, $4)`,
-		now.Add(-time.Hour), now.Add(-30*time.Minute), seal("Bath on Saturday?"), seal("Yes please, 10:00"))
+	f.status(t, "s-c", proto.StoreStatus{Online: true, Epoch: "e0s-c", Version: "1.4.0", Backlog: 5, BacklogBytes: 2000,
+		OldestAt: ptr(now.Add(-10 * time.Second))}, now.Add(-10*time.Second), -3*time.Second)
+	// No uplink carries a store's display name: HQ's own data.
+	f.exec(t, `UPDATE stores SET name = CASE store WHEN 's-a' THEN 'Paws Xuhui' WHEN 's-b' THEN 'Cradle Pudong' ELSE 'Paws Jing''an' END`)
+
+	f.send(t, "s-a", proto.TopicShopInfo, proto.ShopInfo{V: 1, Version: 3, TimeZone: "Asia/Shanghai", TS: now.Add(-time.Hour)})
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	f.send(t, "s-a", "booking/changes", proto.Change{V: 1, Seq: 1, Type: proto.ChangeCreated, Booking: "b-today", Customer: "cu1",
+		Service: "Bath & dry", Start: time.Date(2026, 12, 8, 10, 0, 0, 0, sh), End: time.Date(2026, 12, 8, 11, 0, 0, 0, sh),
+		Status: "confirmed", Resources: []string{"room-1"}, Rev: 2, TS: now.Add(-2 * time.Hour)})
+	f.send(t, "s-a", "booking/changes", proto.Change{V: 1, Seq: 2, Type: proto.ChangeCreated, Booking: "b-yesterday", Customer: "cu2",
+		Service: "Nail trim", Start: time.Date(2026, 12, 7, 18, 0, 0, 0, sh), End: time.Date(2026, 12, 7, 19, 0, 0, 0, sh),
+		Status: "done", Rev: 1, TS: now.Add(-3 * time.Hour)})
+	f.send(t, "s-a", "devices/kiosk-1/status", proto.DeviceStatus{V: 1, State: proto.StateOnline, TS: now.Add(-time.Minute).Format(time.RFC3339)})
+	f.send(t, "s-a", "devices/cam-groom-2/status", proto.DeviceStatus{V: 1, State: proto.StateOffline, TS: now.Add(-3 * time.Hour).Format(time.RFC3339)})
+	// cu1 asked an hour ago, was answered in 90 s, and asked again 30 min ago.
+	f.chat(t, "s-a", "c1", "cu1", 1, "cu1", now.Add(-time.Hour), "Bath on Saturday?")
+	f.chat(t, "s-a", "c1", "cu1", 2, "staff-li", now.Add(-time.Hour+90*time.Second), "Yes, 10:00 is free")
+	f.chat(t, "s-a", "c1", "cu1", 3, "cu1", now.Add(-30*time.Minute), "Yes please, 10:00")
 }
 
 // call makes a request with an optional Bearer key and headers.

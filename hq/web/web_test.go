@@ -79,7 +79,7 @@ func TestTheAPI(t *testing.T) {
 		t.Fatalf("stores %+v", list)
 	}
 	b := list.Stores[1]
-	if b.Store != "s-b" || b.Online || b.OfflineForS != 5*3600 || b.Backlog != 120 || b.BacklogAgeS != 2*3600 || b.ClockSkewMS != 600000 {
+	if b.Store != "s-b" || b.Online || b.OfflineForS != 5*3600 || b.Backlog != 120 || b.BacklogAgeS != 6*3600 || b.ClockSkewMS != 600000 {
 		t.Errorf("s-b %+v", b)
 	}
 	for q, want := range map[string]string{
@@ -130,8 +130,8 @@ func TestTheAPI(t *testing.T) {
 	wantStatus(t, f.call(t, "GET", "/api/v1/stores/nope/bookings", f.key, ""), http.StatusNotFound, "not_found")
 
 	c := decode[replica.CustomerConversations](t, f.call(t, "GET", "/api/v1/customers/cu1/conversations", f.key, ""))
-	if len(c.Conversations) != 1 || len(c.Conversations[0].Messages) != 2 ||
-		!strings.Contains(string(c.Conversations[0].Messages[1].Body), "Yes please, 10:00") {
+	if len(c.Conversations) != 1 || len(c.Conversations[0].Messages) != 3 ||
+		!strings.Contains(string(c.Conversations[0].Messages[2].Body), "Yes please, 10:00") {
 		t.Errorf("conversations of cu1 %+v", c)
 	}
 	wantStatus(t, f.call(t, "GET", "/api/v1/customers/cu1/conversations?limit=1000", f.key, ""), http.StatusBadRequest, "bad_request")
