@@ -66,9 +66,11 @@ SHOTS += console-phone-chats console-phone-board
 SHOTS += setup-zh-phone counter-a4 console-faq-phone
 SHOTS += console-desk-tomorrow console-desk-overlap console-tablet-activity
 SHOTS += console-team console-team-pairing
+SHOTS += hq-fleet-1280 hq-store-1280 hq-fleet-390
 screenshots:
 	rm -rf out/screenshots
 	$(GO) test -count=1 -run 'TestCustomerAndStaff|TestChatPage|TestConsole|TestFrontDoor|TestChatTabletPage|TestSetupPageOpensTheConsole|TestCounterPrintPage|TestTeamTab' ./broker/web/pagetest/
+	$(GO) test -count=1 -run 'TestFleetPage' ./hq/web/
 	mkdir -p docs/screenshots
 	for s in $(SHOTS); do cp out/screenshots/$$s.png docs/screenshots/; done
 

@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,19 @@ func waitNav(t *testing.T, ctx context.Context, expr string, timeout time.Durati
 	browsertest.WaitJS(t, ctx, expr, time.Second, show...)
 }
 
+// shot keeps a PNG of the viewport as out/screenshots/hq-<name>.png (`make
+// screenshots` copies the ones the README shows into docs/screenshots).
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(browsertest.ScreenshotDir(t), "hq-"+name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, actions...); err != nil {
@@ -42,7 +57,6 @@ func signInPage(t *testing.T, ctx context.Context, f *fixture, url string) {
 
 func TestFleetPageInABrowser(t *testing.T) {
 	f := newFixture(t, Options{})
-	shots := browsertest.ScreenshotDir(t)
 	ctx := browsertest.New(t, browsertest.WindowSize(1280, 900))
 
 	// A wrong key is refused on the page.
@@ -71,13 +85,13 @@ func TestFleetPageInABrowser(t *testing.T) {
 	if r := row("s-c"); !strings.Contains(r, "3 s ahead") {
 		t.Errorf("s-c's row: %q", r)
 	}
-	if s := browsertest.Eval[string](t, ctx, `document.querySelector('#summary').textContent`); !strings.Contains(s, "2 online") || !strings.Contains(s, "1 offline") {
+	if s := browsertest.Eval[string](t, ctx, `document.querySelector('#summary').textContent`); !strings.Contains(s, "online: 2") || !strings.Contains(s, "offline: 1") {
 		t.Errorf("summary %q", s)
 	}
 	if who := browsertest.Eval[string](t, ctx, `document.querySelector('#who').textContent`); who != "ops-li" {
 		t.Errorf("signed in as %q", who)
 	}
-	browsertest.Screenshot(t, ctx, shots, "fleet-1280")
+	shot(t, ctx, "fleet-1280")
 
 	// Filters: offline for more than 4 hours, then a backlog over 3.
 	rows := `Array.from(document.querySelectorAll('#rows tr')).map(r => r.dataset.store).join(',')`
@@ -89,7 +103,7 @@ func TestFleetPageInABrowser(t *testing.T) {
 	browsertest.WaitJS(t, ctx, rows+` === 's-b,s-c'`, 10*time.Second, rows)
 	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#q"), "jing"))
 	browsertest.WaitJS(t, ctx, rows+` === 's-c'`, 10*time.Second, rows)
-	browsertest.Screenshot(t, ctx, shots, "fleet-filtered-1280")
+	shot(t, ctx, "fleet-filtered-1280")
 	run(t, ctx, chromedp.Click(chromedp.CSS("#clear")))
 
 	// It refreshes itself: a store that comes up appears without a reload.
@@ -122,7 +136,7 @@ func TestFleetPageInABrowser(t *testing.T) {
 	}
 
 	browsertest.Eval[any](t, ctx, `window.scrollTo(0, 0)`)
-	browsertest.Screenshot(t, ctx, shots, "store-1280")
+	shot(t, ctx, "store-1280")
 
 	// A notice to this store.
 	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#notice-title"), "Closed on New Year's Day"),
@@ -147,7 +161,7 @@ func TestFleetPageInABrowser(t *testing.T) {
 		t.Errorf("notice body %s (%v)", posted.Body, err)
 	}
 	browsertest.Eval[any](t, ctx, `document.querySelector('#notice-answer').scrollIntoView({block: 'center'})`)
-	browsertest.Screenshot(t, ctx, shots, "store-notice-1280")
+	shot(t, ctx, "store-notice-1280")
 
 	// 中文.
 	run(t, ctx, chromedp.Click(chromedp.CSS("#lang")))
@@ -157,7 +171,7 @@ func TestFleetPageInABrowser(t *testing.T) {
 		t.Errorf("open conversations in Chinese: %q", s)
 	}
 	browsertest.Eval[any](t, ctx, `window.scrollTo(0, 0)`)
-	browsertest.Screenshot(t, ctx, shots, "store-zh-1280")
+	shot(t, ctx, "store-zh-1280")
 
 	// Signing out ends the page's session.
 	run(t, ctx, chromedp.Click(chromedp.CSS("#signout")))
@@ -168,7 +182,6 @@ func TestFleetPageInABrowser(t *testing.T) {
 
 func TestFleetPageOnAPhone(t *testing.T) {
 	f := newFixture(t, Options{})
-	shots := browsertest.ScreenshotDir(t)
 	ctx := browsertest.New(t, browsertest.Phone())
 	signInPage(t, ctx, f, f.srv.URL+"/?backlog_over=0")
 	waitNav(t, ctx, `location.pathname === '/' && window.fleet && window.fleet.loads > 0 && document.querySelectorAll('#rows tr').length === 3`, 10*time.Second, `location.href`)
@@ -189,11 +202,11 @@ func TestFleetPageOnAPhone(t *testing.T) {
 	if label != `"Backlog"` || browsertest.Eval[bool](t, ctx, `document.querySelector('#fleet thead').offsetHeight > 0`) {
 		t.Errorf("a card's backlog label is %s; the heading row shows: %v", label, browsertest.Eval[bool](t, ctx, `document.querySelector('#fleet thead').offsetHeight > 0`))
 	}
-	browsertest.Screenshot(t, ctx, shots, "fleet-390")
+	shot(t, ctx, "fleet-390")
 	browsertest.Navigate(t, ctx, f.srv.URL+"/stores/s-a")
 	browsertest.WaitJS(t, ctx, `window.storePage && window.storePage.loads > 0`, 10*time.Second, `location.href`)
 	if !browsertest.Eval[bool](t, ctx, fits) {
 		t.Errorf("the store page is %v px wide on a phone", browsertest.Eval[int](t, ctx, `document.documentElement.scrollWidth`))
 	}
-	browsertest.Screenshot(t, ctx, shots, "store-390")
+	shot(t, ctx, "store-390")
 }
