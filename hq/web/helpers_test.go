@@ -81,6 +81,7 @@ type fixture struct {
 	down  *downSeen
 	srv   *httptest.Server
 	key   string // a live key named "ops-li"
+	url   string // the database
 	ups   map[string]*uplink
 }
 
@@ -103,7 +104,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	f := &fixture{r: r, keys: keys, clock: &clock{t: now}, down: &downSeen{}}
+	f := &fixture{r: r, keys: keys, clock: &clock{t: now}, down: &downSeen{}, url: url}
 	o.Replica = r
 	o.Now = f.clock.Now
 	if o.Logger == nil {
