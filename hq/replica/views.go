@@ -35,6 +35,46 @@ const (
 // for it to count as open, unless the caller says otherwise.
 const DefaultOpenWithin = 24 * time.Hour
 
+// DefaultStaleAfter is how long an online store may stay silent before its
+// row says so (a store sends its status every uplink.status_every, 30 s by
+// default, and its Last Will takes it offline when its connection drops).
+const DefaultStaleAfter = 2 * time.Minute
+
+// View is how the read queries measure: the time, and the windows that
+// make a conversation open and an online store stale.
+type View struct {
+	// Now is the time the ages are measured at (zero: time.Now()).
+	Now time.Time
+	// OpenWithin: a conversation is open when its last message is that
+	// recent (0: DefaultOpenWithin).
+	OpenWithin time.Duration
+	// StaleAfter: an online store not heard of for that long is stale
+	// (0: DefaultStaleAfter).
+	StaleAfter time.Duration
+}
+
+func (v *View) fill() error {
+	if v.OpenWithin < 0 || v.StaleAfter < 0 {
+		return fmt.Errorf("%w: negative window", ErrInvalid)
+	}
+	if v.OpenWithin == 0 {
+		v.OpenWithin = DefaultOpenWithin
+	}
+	if v.StaleAfter == 0 {
+		v.StaleAfter = DefaultStaleAfter
+	}
+	if v.Now.IsZero() {
+		v.Now = time.Now()
+	}
+	return nil
+}
+
+// Store states for Filter.State.
+const (
+	StateOnline  = "online"
+	StateOffline = "offline"
+)
+
 // ErrNoStore is the answer about a store HQ has never heard of.
 var ErrNoStore = errors.New("replica: no such store")
 
@@ -53,15 +93,14 @@ type Filter struct {
 	// Query, when set, keeps the stores whose id or name contains it
 	// (case-insensitive), at most MaxQueryLen characters.
 	Query string
+	// State, when set, keeps the online (StateOnline) or the offline
+	// (StateOffline) stores.
+	State string
 	// After pages: the stores whose id sorts after it.
 	After string
 	// Limit: at most this many (0: DefaultStoresLimit; max MaxStoresLimit).
 	Limit int
-	// OpenWithin: a conversation is open when its last message is that
-	// recent (0: DefaultOpenWithin).
-	OpenWithin time.Duration
-	// Now is the time the ages are measured at (zero: time.Now()).
-	Now time.Time
+	View
 }
 
 // StoreRow is one store as the fleet page shows it.
@@ -76,7 +115,10 @@ type StoreRow struct {
 	StatusAt *time.Time `json:"status_at"`
 	LastSeen *time.Time `json:"last_seen"`
 	// OfflineForS is how long it has been offline, in seconds (0 online).
-	OfflineForS  int64 `json:"offline_for_s"`
+	OfflineForS int64 `json:"offline_for_s"`
+	// Stale: online, but not heard of for View.StaleAfter (its status
+	// stopped coming without a Last Will).
+	Stale        bool  `json:"stale"`
 	Backlog      int64 `json:"backlog"`
 	BacklogBytes int64 `json:"backlog_bytes"`
 	// OldestAt is the store-clock time of its oldest unsent entry;
@@ -115,16 +157,13 @@ func (f *Filter) check() error {
 	if len([]rune(f.Query)) > MaxQueryLen {
 		return fmt.Errorf("%w: query longer than %d characters", ErrInvalid, MaxQueryLen)
 	}
-	if f.OfflineFor < 0 || f.BacklogOver < 0 || f.OpenWithin < 0 {
+	if f.OfflineFor < 0 || f.BacklogOver < 0 {
 		return fmt.Errorf("%w: negative filter", ErrInvalid)
 	}
-	if f.OpenWithin == 0 {
-		f.OpenWithin = DefaultOpenWithin
+	if f.State != "" && f.State != StateOnline && f.State != StateOffline {
+		return fmt.Errorf("%w: state is %q or %q", ErrInvalid, StateOnline, StateOffline)
 	}
-	if f.Now.IsZero() {
-		f.Now = time.Now()
-	}
-	return nil
+	return f.View.fill()
 }
 
 // storeColumns are the columns scanStore reads, from stores s, with the
@@ -136,7 +175,8 @@ const storeColumns = `s.store, s.name, s.epoch, s.version, s.online, s.status_at
 
 const storeFrom = ` FROM stores s LEFT JOIN shop_info si ON si.store = s.store`
 
-func scanStore(row pgx.Row, now time.Time) (StoreRow, error) {
+func scanStore(row pgx.Row, v View) (StoreRow, error) {
+	now := v.Now
 	var s StoreRow
 	if err := row.Scan(&s.Store, &s.Name, &s.Epoch, &s.Version, &s.Online, &s.StatusAt, &s.LastSeen,
 		&s.Backlog, &s.BacklogBytes, &s.OldestAt, &s.ClockSkewMS, &s.LastError, &s.Errors,
@@ -149,6 +189,8 @@ func scanStore(row pgx.Row, now time.Time) (StoreRow, error) {
 			since = *s.LastSeen
 		}
 		s.OfflineForS = max(0, int64(now.Sub(since)/time.Second))
+	} else if s.LastSeen == nil || now.Sub(*s.LastSeen) >= v.StaleAfter {
+		s.Stale = true
 	}
 	if s.Backlog > 0 && s.OldestAt != nil {
 		// The store's clock to HQ's: add the skew HQ saw.
@@ -172,6 +214,12 @@ func (r *Replica) Stores(ctx context.Context, f Filter) (StoreList, error) {
 	if f.OfflineFor > 0 {
 		where = append(where, "NOT s.online AND COALESCE(s.last_seen, s.first_seen) <= "+arg(f.Now.Add(-f.OfflineFor)))
 	}
+	switch f.State {
+	case StateOnline:
+		where = append(where, "s.online")
+	case StateOffline:
+		where = append(where, "NOT s.online")
+	}
 	if f.BacklogOver > 0 {
 		where = append(where, "s.backlog > "+arg(f.BacklogOver))
 	}
@@ -194,7 +242,7 @@ func (r *Replica) Stores(ctx context.Context, f Filter) (StoreList, error) {
 	defer rows.Close()
 	out := StoreList{Stores: []StoreRow{}, AsOf: f.Now}
 	for rows.Next() {
-		s, err := scanStore(rows, f.Now)
+		s, err := scanStore(rows, f.View)
 		if err != nil {
 			return StoreList{}, fmt.Errorf("replica: stores: %w", err)
 		}
@@ -217,13 +265,13 @@ func likeEscape(s string) string {
 }
 
 // Status is one store's row (its presence and link state).
-func (r *Replica) Status(ctx context.Context, store string, now time.Time) (StoreRow, error) {
-	if now.IsZero() {
-		now = time.Now()
+func (r *Replica) Status(ctx context.Context, store string, v View) (StoreRow, error) {
+	if err := v.fill(); err != nil {
+		return StoreRow{}, err
 	}
 	row := r.pool.QueryRow(ctx, "SELECT "+storeColumns+storeFrom+" WHERE s.store = $2",
-		now.Add(-DefaultOpenWithin), store)
-	s, err := scanStore(row, now)
+		v.Now.Add(-v.OpenWithin), store)
+	s, err := scanStore(row, v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return StoreRow{}, fmt.Errorf("%w: %q", ErrNoStore, store)
 	}
@@ -297,14 +345,14 @@ type StoreDetail struct {
 	AsOf time.Time `json:"as_of"`
 }
 
-// Store is a store's page as of now (zero: time.Now()): its row, devices,
-// today's bookings (the day in its time zone), open conversations and
-// first-response times.
-func (r *Replica) Store(ctx context.Context, store string, now time.Time) (StoreDetail, error) {
-	if now.IsZero() {
-		now = time.Now()
+// Store is a store's page as of v.Now: its row, devices, today's bookings
+// (the day in its time zone), open conversations and first-response times.
+func (r *Replica) Store(ctx context.Context, store string, v View) (StoreDetail, error) {
+	if err := v.fill(); err != nil {
+		return StoreDetail{}, err
 	}
-	row, err := r.Status(ctx, store, now)
+	now := v.Now
+	row, err := r.Status(ctx, store, v)
 	if err != nil {
 		return StoreDetail{}, err
 	}
@@ -320,7 +368,7 @@ func (r *Replica) Store(ctx context.Context, store string, now time.Time) (Store
 		return StoreDetail{}, err
 	}
 	d.Bookings, d.BookingsMore = day.Bookings, day.More
-	if d.Conversations, d.ConversationsMore, err = r.openConversations(ctx, store, now.Add(-DefaultOpenWithin)); err != nil {
+	if d.Conversations, d.ConversationsMore, err = r.openConversations(ctx, store, now.Add(-v.OpenWithin)); err != nil {
 		return StoreDetail{}, err
 	}
 	y, m, dd := now.In(loc).Date()

@@ -149,7 +149,7 @@ func TestStoresFleetRows(t *testing.T) {
 	seedFleet(t, r)
 	ctx := context.Background()
 
-	all, err := r.Stores(ctx, Filter{Now: now})
+	all, err := r.Stores(ctx, Filter{View: View{Now: now}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +186,11 @@ func TestStoresFleetRows(t *testing.T) {
 		{"search id", Filter{Query: "s-b"}, []string{"s-b"}},
 		{"search wildcard is literal", Filter{Query: "%"}, nil},
 		{"offline and backlog", Filter{OfflineFor: time.Hour, BacklogOver: 200}, nil},
+		{"online", Filter{State: StateOnline}, []string{"s-a", "s-c"}},
+		{"offline", Filter{State: StateOffline}, []string{"s-b"}},
+		{"offline with a backlog", Filter{State: StateOffline, BacklogOver: 1}, []string{"s-b"}},
 	} {
-		c.f.Now = now
+		c.f.View = View{Now: now}
 		got, err := r.Stores(ctx, c.f)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -195,7 +198,7 @@ func TestStoresFleetRows(t *testing.T) {
 		sameIDs(t, c.name, got, c.want...)
 	}
 
-	p1, err := r.Stores(ctx, Filter{Limit: 2, Now: now})
+	p1, err := r.Stores(ctx, Filter{Limit: 2, View: View{Now: now}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +206,7 @@ func TestStoresFleetRows(t *testing.T) {
 	if !p1.More || p1.Next != "s-b" {
 		t.Fatalf("page 1: more %v next %q", p1.More, p1.Next)
 	}
-	p2, err := r.Stores(ctx, Filter{Limit: 2, After: p1.Next, Now: now})
+	p2, err := r.Stores(ctx, Filter{Limit: 2, After: p1.Next, View: View{Now: now}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,13 +215,35 @@ func TestStoresFleetRows(t *testing.T) {
 		t.Error("page 2: More")
 	}
 
+	// Online stores whose status stopped coming are stale after
+	// StaleAfter; an offline one never is.
+	if all.Stores[0].Stale || all.Stores[1].Stale {
+		t.Errorf("stale at once: %+v", all.Stores[:2])
+	}
+	later, err := r.Stores(ctx, Filter{View: View{Now: now.Add(3 * time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !later.Stores[0].Stale || later.Stores[1].Stale || !later.Stores[2].Stale {
+		t.Errorf("3 min later: stale %v %v %v, want true false true", later.Stores[0].Stale, later.Stores[1].Stale, later.Stores[2].Stale)
+	}
+	longer, err := r.Stores(ctx, Filter{View: View{Now: now.Add(3 * time.Minute), StaleAfter: 5 * time.Minute}})
+	if err != nil || longer.Stores[0].Stale {
+		t.Errorf("with StaleAfter 5 min: %+v %v", longer.Stores[0], err)
+	}
+
+	for _, bad := range []Filter{{Limit: MaxStoresLimit + 1}, {State: "asleep"}, {View: View{StaleAfter: -1}}, {OfflineFor: -1}} {
+		if _, err := r.Stores(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", bad, err)
+		}
+	}
 	if _, err := r.Stores(ctx, Filter{Limit: MaxStoresLimit + 1}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("limit over the maximum: %v, want ErrInvalid", err)
 	}
-	if _, err := r.Status(ctx, "nope", now); !errors.Is(err, ErrNoStore) {
+	if _, err := r.Status(ctx, "nope", View{Now: now}); !errors.Is(err, ErrNoStore) {
 		t.Errorf("unknown store: %v, want ErrNoStore", err)
 	}
-	st, err := r.Status(ctx, "s-b", now)
+	st, err := r.Status(ctx, "s-b", View{Now: now})
 	if err != nil || st.Backlog != 120 || st.Online {
 		t.Errorf("status of s-b: %+v %v", st, err)
 	}
@@ -259,7 +284,7 @@ func TestStorePageTodayInItsTimeZone(t *testing.T) {
 	a.chat("old", "cu9", 2, "staff-li", now.Add(-8*24*time.Hour+10*time.Minute), "hello", false)
 	a.chat("unanswered", "cu8", 1, "cu8", now.Add(-2*24*time.Hour), "anyone?", false)
 
-	d, err := r.Store(ctx, "s-a", now)
+	d, err := r.Store(ctx, "s-a", View{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +331,7 @@ func TestStorePageTodayInItsTimeZone(t *testing.T) {
 	if _, err := r.Bookings(ctx, "nope", "2026-12-07"); !errors.Is(err, ErrNoStore) {
 		t.Errorf("unknown store: %v, want ErrNoStore", err)
 	}
-	if _, err := r.Store(ctx, "nope", now); !errors.Is(err, ErrNoStore) {
+	if _, err := r.Store(ctx, "nope", View{Now: now}); !errors.Is(err, ErrNoStore) {
 		t.Errorf("unknown store page: %v, want ErrNoStore", err)
 	}
 }

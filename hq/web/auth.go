@@ -124,8 +124,17 @@ func (l *limiter) fail(now time.Time, addr string) {
 	l.fails[addr] = append(l.recent(now, addr), now)
 }
 
-// clientAddr is the request's remote address without its port.
-func clientAddr(r *http.Request) string {
+// clientAddr is the request's client address: from the configured header
+// behind a proxy, else the connection's address without its port.
+func (h *server) clientAddr(r *http.Request) string {
+	if name := h.o.ClientIPHeader; name != "" {
+		if v := r.Header.Get(name); v != "" {
+			parts := strings.Split(v, ",")
+			if a := strings.TrimSpace(parts[len(parts)-1]); a != "" {
+				return a
+			}
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -148,7 +157,7 @@ func (h *server) authenticate(r *http.Request) (a actor, status int, code, msg s
 		if !ok {
 			return actor{}, http.StatusUnauthorized, "forbidden", "Authorization must be: Bearer <API key>"
 		}
-		addr := clientAddr(r)
+		addr := h.clientAddr(r)
 		if h.fails.blocked(now, addr) {
 			return actor{}, http.StatusTooManyRequests, "quota_exceeded", "too many failed sign-ins from this address; try again in a minute"
 		}

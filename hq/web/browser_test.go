@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // waitNav is WaitJS across a navigation the page makes by itself (a
@@ -106,9 +107,19 @@ func TestFleetPageInABrowser(t *testing.T) {
 	shot(t, ctx, "fleet-filtered-1280")
 	run(t, ctx, chromedp.Click(chromedp.CSS("#clear")))
 
-	// It refreshes itself: a store that comes up appears without a reload.
-	f.exec(t, `INSERT INTO stores (store, name, online, last_seen, backlog) VALUES ('s-d', 'Cradle Minhang', true, $1, 0)`, now)
+	run(t, ctx, chromedp.SetValue(chromedp.CSS("#state"), "offline"))
+	browsertest.Eval[any](t, ctx, `document.querySelector('#state').dispatchEvent(new Event('change'))`)
+	browsertest.WaitJS(t, ctx, rows+` === 's-b' && location.search === '?state=offline'`, 10*time.Second, rows, `location.search`)
+	run(t, ctx, chromedp.Click(chromedp.CSS("#clear")))
+	browsertest.WaitJS(t, ctx, rows+` === 's-a,s-b,s-c'`, 10*time.Second, rows)
+
+	// It refreshes itself: a store heard of without a reload; its status
+	// came 5 min ago and no other since, and no Last Will: online, silent.
+	f.status(t, "s-d", proto.StoreStatus{Online: true, Epoch: "e0s-d", Version: "1.4.0"}, now.Add(-5*time.Minute), 0)
 	browsertest.WaitJS(t, ctx, `!!document.querySelector('tr[data-store="s-d"]')`, 15*time.Second, rows)
+	if r := row("s-d"); !strings.Contains(r, "Online, silent 5 min") {
+		t.Errorf("s-d's row: %q", r)
+	}
 
 	// A store's page.
 	run(t, ctx, chromedp.Click(chromedp.CSS(`tr[data-store="s-a"] a`)))

@@ -55,6 +55,15 @@ type Options struct {
 	// a minute, on the page or as Bearer keys, before it is refused with
 	// 429 for the rest of that minute (0: DefaultSignInFailuresPerMin).
 	SignInFailuresPerMin int
+	// StaleAfter: an online store not heard of for that long shows as
+	// stale (0: replica.DefaultStaleAfter, 2 min; a store sends its status
+	// every uplink.status_every, 30 s by default).
+	StaleAfter time.Duration
+	// ClientIPHeader names the header that carries the client's address
+	// when HQ runs behind a proxy (X-Real-IP, or X-Forwarded-For whose
+	// last entry is taken); empty: the connection's address. The sign-in
+	// limit counts per this address.
+	ClientIPHeader string
 	// SecureCookie marks the sign-in cookie Secure even when the request
 	// came over plain HTTP (HQ behind a proxy that ends TLS). A request
 	// over TLS always gets a Secure cookie.
@@ -190,7 +199,7 @@ func (h *server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now()
-	addr := clientAddr(r)
+	addr := h.clientAddr(r)
 	if h.fails.blocked(now, addr) {
 		w.Header().Set("Retry-After", "60")
 		httpjson.Error(w, http.StatusTooManyRequests, "quota_exceeded", "too many failed sign-ins from this address; try again in a minute")
@@ -268,6 +277,11 @@ func (h *server) fail(w http.ResponseWriter, err error) {
 	}
 }
 
+// view is how the queries measure: HQ's clock and the configured windows.
+func (h *server) view() replica.View {
+	return replica.View{Now: h.now(), StaleAfter: h.o.StaleAfter}
+}
+
 func badRequest(w http.ResponseWriter, msg string) {
 	httpjson.Error(w, http.StatusBadRequest, "bad_request", msg)
 }
@@ -275,7 +289,7 @@ func badRequest(w http.ResponseWriter, msg string) {
 // stores: GET /api/v1/stores?offline_hours=&backlog_over=&q=&after=&limit=
 func (h *server) stores(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := replica.Filter{Query: q.Get("q"), After: q.Get("after"), Now: h.now()}
+	f := replica.Filter{Query: q.Get("q"), After: q.Get("after"), State: q.Get("state"), View: h.view()}
 	if v := q.Get("offline_hours"); v != "" {
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil || n < 0 || n > 24*366 {
@@ -309,7 +323,7 @@ func (h *server) stores(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *server) store(w http.ResponseWriter, r *http.Request) {
-	d, err := h.o.Replica.Store(r.Context(), r.PathValue("id"), h.now())
+	d, err := h.o.Replica.Store(r.Context(), r.PathValue("id"), h.view())
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -318,7 +332,7 @@ func (h *server) store(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *server) status(w http.ResponseWriter, r *http.Request) {
-	s, err := h.o.Replica.Status(r.Context(), r.PathValue("id"), h.now())
+	s, err := h.o.Replica.Status(r.Context(), r.PathValue("id"), h.view())
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -332,7 +346,7 @@ func (h *server) bookings(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	day := r.URL.Query().Get("day")
 	if day == "" {
-		s, err := h.o.Replica.Status(r.Context(), id, h.now())
+		s, err := h.o.Replica.Status(r.Context(), id, h.view())
 		if err != nil {
 			h.fail(w, err)
 			return

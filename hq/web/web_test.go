@@ -92,6 +92,8 @@ func TestTheAPI(t *testing.T) {
 		"limit=1&after=s-b":          "s-c",
 		"backlog_over=0&q=XUHUI":     "s-a",
 		"offline_hours=0&q=Xuhui%20": "s-a",
+		"state=online":               "s-a,s-c",
+		"state=offline":              "s-b",
 	} {
 		got := decode[replica.StoreList](t, f.call(t, "GET", "/api/v1/stores?"+q, f.key, ""))
 		ids := []string{}
@@ -102,7 +104,7 @@ func TestTheAPI(t *testing.T) {
 			t.Errorf("?%s: %v, want %q", q, ids, want)
 		}
 	}
-	for _, q := range []string{"offline_hours=x", "offline_hours=-1", "backlog_over=1.5", "limit=5000", "limit=x", "q=" + strings.Repeat("a", 101)} {
+	for _, q := range []string{"offline_hours=x", "offline_hours=-1", "backlog_over=1.5", "limit=5000", "limit=x", "state=asleep", "q=" + strings.Repeat("a", 101)} {
 		wantStatus(t, f.call(t, "GET", "/api/v1/stores?"+q, f.key, ""), http.StatusBadRequest, "bad_request")
 	}
 
@@ -232,6 +234,28 @@ func TestFailedSignInsAreLimited(t *testing.T) {
 	f.clock.Add(61 * time.Second)
 	wantStatus(t, f.signIn(t, f.key), http.StatusOK, "")
 	wantStatus(t, f.call(t, "GET", "/api/v1/stores", f.key, ""), http.StatusOK, "")
+}
+
+func TestSignInLimitBehindAProxy(t *testing.T) {
+	f := newFixture(t, Options{SignInFailuresPerMin: 1, ClientIPHeader: "X-Forwarded-For"})
+	wantStatus(t, f.signIn(t, "hqk_000000000000_guess", "X-Forwarded-For", "10.0.0.1, 203.0.113.7"), http.StatusUnauthorized, "forbidden")
+	wantStatus(t, f.signIn(t, f.key, "X-Forwarded-For", "203.0.113.7"), http.StatusTooManyRequests, "quota_exceeded")
+	// Another client behind the same proxy is not held back.
+	wantStatus(t, f.signIn(t, f.key, "X-Forwarded-For", "203.0.113.8"), http.StatusOK, "")
+}
+
+func TestStaleStores(t *testing.T) {
+	f := newFixture(t, Options{StaleAfter: 5 * time.Minute})
+	f.clock.Add(3 * time.Minute)
+	st := decode[replica.StoreRow](t, f.call(t, "GET", "/api/v1/stores/s-a/status", f.key, ""))
+	if st.Stale {
+		t.Errorf("stale after 3 min with StaleAfter 5 min")
+	}
+	f.clock.Add(3 * time.Minute)
+	st = decode[replica.StoreRow](t, f.call(t, "GET", "/api/v1/stores/s-a/status", f.key, ""))
+	if !st.Stale || !st.Online {
+		t.Errorf("after 6 min: online %v stale %v", st.Online, st.Stale)
+	}
 }
 
 func TestSessionsAreBounded(t *testing.T) {

@@ -32,6 +32,8 @@ const STRINGS = {
     online: 'Online',
     offline: 'Offline',
     offlineFor: 'Offline {d}',
+    staleFor: 'Online, silent {d}',
+    stateAll: 'All',
     never: 'never',
     ago: '{d} ago',
     none: '—',
@@ -114,6 +116,8 @@ const STRINGS = {
     online: '在线',
     offline: '离线',
     offlineFor: '离线 {d}',
+    staleFor: '在线，{d}无消息',
+    stateAll: '全部',
     never: '从未',
     ago: '{d}前',
     none: '—',
@@ -228,6 +232,14 @@ export function duration(s) {
   const sec = s % 60;
   if (m > 0) return m + u.m + (m < 10 && sec ? sep + sec + u.s : '');
   return s + u.s;
+}
+
+// stateOf is a store's state as a pill: online, online but silent, or
+// offline for how long.
+export function stateOf(s, now) {
+  if (!s.online) return { cls: 'off', text: t('offlineFor', { d: duration(s.offline_for_s) }) };
+  if (s.stale) return { cls: 'stale', text: t('staleFor', { d: duration((now - Date.parse(s.last_seen)) / 1000) }) };
+  return { cls: 'on', text: t('online') };
 }
 
 export function ago(iso, now = Date.now()) {

@@ -1,7 +1,7 @@
 // The fleet page: every store with its link state, filters, a refresh
 // every 10 s, and the "Send a notice" form.
 
-import { $, t, el, api, ago, duration, clockSkew, frame, noticeForm } from '/app.js';
+import { $, t, el, api, ago, duration, clockSkew, frame, noticeForm, stateOf } from '/app.js';
 
 const REFRESH_MS = 10000;
 const PAGE = 200;
@@ -15,6 +15,7 @@ const params = new URLSearchParams(location.search);
 $('q').value = params.get('q') || '';
 $('offline').value = params.get('offline_hours') || '';
 $('backlog').value = params.get('backlog_over') || '';
+$('state').value = params.get('state') || '';
 
 function query() {
   const p = new URLSearchParams();
@@ -24,6 +25,7 @@ function query() {
   if (q) p.set('q', q);
   if (off) p.set('offline_hours', off);
   if (bl) p.set('backlog_over', bl);
+  if ($('state').value) p.set('state', $('state').value);
   return p;
 }
 
@@ -51,14 +53,14 @@ async function load() {
 }
 
 function row(s, now) {
-  const cls = [s.online ? 'online' : 'offline', s.backlog > 0 ? 'backlogged' : ''].join(' ').trim();
+  const cls = [s.online ? 'online' : 'offline', s.stale ? 'stale' : '', s.backlog > 0 ? 'backlogged' : ''].join(' ').trim();
+  const st = stateOf(s, now);
   const cell = (label, ...kids) => el('td', { 'data-label': t(label) }, ...kids);
   return el('tr', { class: cls, 'data-store': s.store },
     el('th', { scope: 'row', 'data-label': t('colStore') },
       el('a', { href: '/stores/' + encodeURIComponent(s.store), text: s.name || s.store }),
       s.name && s.name !== s.store ? el('span', { class: 'id', text: s.store }) : null),
-    cell('colState', el('span', { class: 'pill ' + (s.online ? 'on' : 'off'),
-      text: s.online ? t('online') : t('offlineFor', { d: duration(s.offline_for_s) }) })),
+    cell('colState', el('span', { class: 'pill ' + st.cls, text: st.text })),
     cell('colLastSeen', ago(s.last_seen, now)),
     cell('colBacklog', el('span', { class: s.backlog > 0 ? 'warn' : '', text: String(s.backlog) })),
     cell('colBacklogAge', s.backlog > 0 ? duration(s.backlog_age_s) : t('none')),
@@ -89,6 +91,7 @@ function draw() {
 }
 
 let debounce = null;
+$('state').addEventListener('change', () => { state.limit = PAGE; load(); });
 for (const id of ['q', 'offline', 'backlog']) {
   $(id).addEventListener('input', () => {
     clearTimeout(debounce);
@@ -97,7 +100,7 @@ for (const id of ['q', 'offline', 'backlog']) {
 }
 $('filters').addEventListener('submit', (e) => { e.preventDefault(); load(); });
 $('clear').addEventListener('click', () => {
-  $('q').value = ''; $('offline').value = ''; $('backlog').value = '';
+  $('q').value = ''; $('offline').value = ''; $('backlog').value = ''; $('state').value = '';
   state.limit = PAGE;
   load();
 });

@@ -1,7 +1,7 @@
 // A store's page: its link, devices, today's bookings, open conversations,
 // first-response time, config pushes, and a notice to it.
 
-import { $, t, el, api, ago, duration, clockSkew, timeOf, dateTime, bytes, frame, noticeForm } from '/app.js';
+import { $, t, el, api, ago, duration, clockSkew, timeOf, dateTime, bytes, frame, noticeForm, stateOf } from '/app.js';
 
 const REFRESH_MS = 10000;
 const id = decodeURIComponent(location.pathname.replace(/^\/stores\//, ''));
@@ -43,8 +43,9 @@ function draw() {
   document.title = (s ? (s.name || s.store) : id) + ' · HQ';
   if (!s) return;
   const now = Date.parse(s.as_of) || Date.now();
+  const st = stateOf(s, now);
   facts($('facts'), [
-    ['colState', s.online ? t('online') : t('offlineFor', { d: duration(s.offline_for_s) }), s.online ? 'on' : 'off'],
+    ['colState', st.text, st.cls],
     ['colLastSeen', ago(s.last_seen, now)],
     ['colBacklog', String(s.backlog) + (s.backlog > 0 ? ' · ' + bytes(s.backlog_bytes) : ''), s.backlog > 0 ? 'warn' : ''],
     ['colBacklogAge', s.backlog > 0 ? duration(s.backlog_age_s) : t('none')],
