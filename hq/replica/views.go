@@ -136,6 +136,16 @@ type StoreRow struct {
 	OpenConversations int       `json:"open_conversations"`
 }
 
+// StoreCounts count the stores a filter keeps: how many, online (of
+// which stale), offline, and with a backlog.
+type StoreCounts struct {
+	Stores     int64 `json:"stores"`
+	Online     int64 `json:"online"`
+	Stale      int64 `json:"stale"`
+	Offline    int64 `json:"offline"`
+	Backlogged int64 `json:"backlogged"`
+}
+
 // StoreList is a page of Stores.
 type StoreList struct {
 	Stores []StoreRow `json:"stores"`
@@ -143,6 +153,8 @@ type StoreList struct {
 	More bool `json:"more"`
 	// Next is the After of the next page ("" when no More).
 	Next string `json:"next,omitempty"`
+	// Counts are over every store the filter keeps (all pages).
+	Counts StoreCounts `json:"counts"`
 	// AsOf is the time the ages were measured at (HQ's clock).
 	AsOf time.Time `json:"as_of"`
 }
@@ -205,42 +217,28 @@ func (r *Replica) Stores(ctx context.Context, f Filter) (StoreList, error) {
 	if err := f.check(); err != nil {
 		return StoreList{}, err
 	}
-	args := []any{f.Now.Add(-f.OpenWithin)}
-	var where []string
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
+	out := StoreList{Stores: []StoreRow{}, AsOf: f.Now}
+
+	// The counts: every store the filter keeps, on every page.
+	q := newQuery()
+	stale := q.arg(f.Now.Add(-f.StaleAfter))
+	err := r.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE s.online),
+		count(*) FILTER (WHERE s.online AND (s.last_seen IS NULL OR s.last_seen <= `+stale+`)),
+		count(*) FILTER (WHERE s.backlog > 0) FROM stores s`+q.where(f, false), q.args...).
+		Scan(&out.Counts.Stores, &out.Counts.Online, &out.Counts.Stale, &out.Counts.Backlogged)
+	if err != nil {
+		return StoreList{}, fmt.Errorf("replica: stores: %w", err)
 	}
-	if f.OfflineFor > 0 {
-		where = append(where, "NOT s.online AND COALESCE(s.last_seen, s.first_seen) <= "+arg(f.Now.Add(-f.OfflineFor)))
-	}
-	switch f.State {
-	case StateOnline:
-		where = append(where, "s.online")
-	case StateOffline:
-		where = append(where, "NOT s.online")
-	}
-	if f.BacklogOver > 0 {
-		where = append(where, "s.backlog > "+arg(f.BacklogOver))
-	}
-	if q := strings.TrimSpace(f.Query); q != "" {
-		p := arg("%" + likeEscape(strings.ToLower(q)) + "%")
-		where = append(where, "(lower(s.store) LIKE "+p+" OR lower(s.name) LIKE "+p+")")
-	}
-	if f.After != "" {
-		where = append(where, "s.store > "+arg(f.After))
-	}
-	sql := "SELECT " + storeColumns + storeFrom
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	sql += " ORDER BY s.store LIMIT " + arg(f.Limit+1)
-	rows, err := r.pool.Query(ctx, sql, args...)
+	out.Counts.Offline = out.Counts.Stores - out.Counts.Online
+
+	q = newQuery()
+	q.arg(f.Now.Add(-f.OpenWithin)) // $1 of storeColumns
+	sql := "SELECT " + storeColumns + storeFrom + q.where(f, true) + " ORDER BY s.store LIMIT " + q.arg(f.Limit+1)
+	rows, err := r.pool.Query(ctx, sql, q.args...)
 	if err != nil {
 		return StoreList{}, fmt.Errorf("replica: stores: %w", err)
 	}
 	defer rows.Close()
-	out := StoreList{Stores: []StoreRow{}, AsOf: f.Now}
 	for rows.Next() {
 		s, err := scanStore(rows, f.View)
 		if err != nil {
@@ -257,6 +255,46 @@ func (r *Replica) Stores(ctx context.Context, f Filter) (StoreList, error) {
 		out.Next = out.Stores[f.Limit-1].Store
 	}
 	return out, nil
+}
+
+// query collects a statement's arguments.
+type query struct{ args []any }
+
+func newQuery() *query { return &query{} }
+
+// arg adds an argument and returns its placeholder.
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return fmt.Sprintf("$%d", len(q.args))
+}
+
+// where is the filter's WHERE clause over stores s ("" for none), with
+// its paging condition when paged.
+func (q *query) where(f Filter, paged bool) string {
+	var w []string
+	if f.OfflineFor > 0 {
+		w = append(w, "NOT s.online AND COALESCE(s.last_seen, s.first_seen) <= "+q.arg(f.Now.Add(-f.OfflineFor)))
+	}
+	switch f.State {
+	case StateOnline:
+		w = append(w, "s.online")
+	case StateOffline:
+		w = append(w, "NOT s.online")
+	}
+	if f.BacklogOver > 0 {
+		w = append(w, "s.backlog > "+q.arg(f.BacklogOver))
+	}
+	if text := strings.TrimSpace(f.Query); text != "" {
+		p := q.arg("%" + likeEscape(strings.ToLower(text)) + "%")
+		w = append(w, "(lower(s.store) LIKE "+p+" OR lower(s.name) LIKE "+p+")")
+	}
+	if paged && f.After != "" {
+		w = append(w, "s.store > "+q.arg(f.After))
+	}
+	if len(w) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w, " AND ")
 }
 
 // likeEscape quotes LIKE's wildcards (the default escape is \).

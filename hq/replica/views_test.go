@@ -172,6 +172,9 @@ func TestStoresFleetRows(t *testing.T) {
 	if all.More {
 		t.Error("More with every store listed")
 	}
+	if c := all.Counts; c != (StoreCounts{Stores: 3, Online: 2, Offline: 1, Backlogged: 2}) {
+		t.Errorf("counts %+v", c)
+	}
 
 	for _, c := range []struct {
 		name string
@@ -196,6 +199,9 @@ func TestStoresFleetRows(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		sameIDs(t, c.name, got, c.want...)
+		if got.Counts.Stores != int64(len(c.want)) {
+			t.Errorf("%s: counted %d stores, listed %d", c.name, got.Counts.Stores, len(c.want))
+		}
 	}
 
 	p1, err := r.Stores(ctx, Filter{Limit: 2, View: View{Now: now}})
@@ -203,15 +209,15 @@ func TestStoresFleetRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameIDs(t, "page 1", p1, "s-a", "s-b")
-	if !p1.More || p1.Next != "s-b" {
-		t.Fatalf("page 1: more %v next %q", p1.More, p1.Next)
+	if !p1.More || p1.Next != "s-b" || p1.Counts.Stores != 3 {
+		t.Fatalf("page 1: more %v next %q counts %+v", p1.More, p1.Next, p1.Counts)
 	}
 	p2, err := r.Stores(ctx, Filter{Limit: 2, After: p1.Next, View: View{Now: now}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameIDs(t, "page 2", p2, "s-c")
-	if p2.More {
+	if p2.More || p2.Counts.Stores != 3 {
 		t.Error("page 2: More")
 	}
 
@@ -223,6 +229,9 @@ func TestStoresFleetRows(t *testing.T) {
 	later, err := r.Stores(ctx, Filter{View: View{Now: now.Add(3 * time.Minute)}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if later.Counts.Stale != 2 || later.Counts.Online != 2 {
+		t.Errorf("3 min later: counts %+v", later.Counts)
 	}
 	if !later.Stores[0].Stale || later.Stores[1].Stale || !later.Stores[2].Stale {
 		t.Errorf("3 min later: stale %v %v %v, want true false true", later.Stores[0].Stale, later.Stores[1].Stale, later.Stores[2].Stale)

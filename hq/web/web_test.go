@@ -82,6 +82,10 @@ func TestTheAPI(t *testing.T) {
 	if b.Store != "s-b" || b.Online || b.OfflineForS != 5*3600 || b.Backlog != 120 || b.BacklogAgeS != 6*3600 || b.ClockSkewMS != 600000 {
 		t.Errorf("s-b %+v", b)
 	}
+	page := decode[replica.StoreList](t, f.call(t, "GET", "/api/v1/stores?limit=1&backlog_over=1", f.key, ""))
+	if len(page.Stores) != 1 || !page.More || page.Next != "s-b" || page.Counts.Stores != 2 || page.Counts.Offline != 1 {
+		t.Errorf("a page of one: %+v", page)
+	}
 	for q, want := range map[string]string{
 		"offline_hours=4":            "s-b",
 		"offline_hours=4.5":          "s-b",

@@ -78,11 +78,10 @@ function draw() {
     $('rows').replaceChildren(...rows);
     $('empty').hidden = list.stores.length > 0;
     $('more').hidden = !list.more || state.limit >= MAX_LIMIT;
-    const online = list.stores.filter((s) => s.online).length;
-    $('summary').textContent = t(list.more ? 'summaryMore' : 'summary', {
-      n: list.stores.length, online, offline: list.stores.length - online,
-      backlogged: list.stores.filter((s) => s.backlog > 0).length,
-    });
+    const c = list.counts;
+    $('summary').textContent = t('summary', { n: c.stores, online: c.online, offline: c.offline, backlogged: c.backlogged })
+      + (c.stale ? t('summaryStale', { stale: c.stale }) : '')
+      + (list.more ? t('summaryMore', { shown: list.stores.length }) : '');
   }
   const time = state.at ? state.at.toLocaleTimeString() : '';
   $('updated').textContent = state.at ? t('updated', { time }) : '';
