@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/storeedge/storeedge/hq/replica"
 )
@@ -44,6 +45,27 @@ func TestKeyCommand(t *testing.T) {
 	for _, args := range [][]string{nil, {"add"}, {"remove", "x"}, {"list", "x"}} {
 		if err := KeyCommand(ctx, f.r, args, &out); !errors.Is(err, ErrKeyUsage) {
 			t.Errorf("%v: %v, want the usage", args, err)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("the zero config (all defaults): %v", err)
+	}
+	good := Config{SessionTTL: 8 * time.Hour, MaxSessions: 100, SignInFailuresPerMin: 5, StaleAfter: time.Minute, ClientIPHeader: "X-Real-IP", SecureCookie: true}
+	if err := good.Validate(); err != nil {
+		t.Errorf("%+v: %v", good, err)
+	}
+	for key, c := range map[string]Config{
+		"web.session_ttl":                 {SessionTTL: time.Second},
+		"web.max_sessions":                {MaxSessions: -1},
+		"web.sign_in_failures_per_minute": {SignInFailuresPerMin: 5000},
+		"web.stale_after":                 {StaleAfter: time.Second},
+		"web.client_ip_header":            {ClientIPHeader: "X Real IP"},
+	} {
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%+v: %v, want an error naming %s", c, err, key)
 		}
 	}
 }

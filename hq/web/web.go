@@ -10,11 +10,13 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -46,29 +48,73 @@ type Options struct {
 	Now func() time.Time
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
-	// SessionTTL is how long a page's sign-in lasts (0: DefaultSessionTTL).
-	SessionTTL time.Duration
+	// Config are the settings of hq.yaml's web section.
+	Config
+}
+
+// Config is the web side's part of HQ's configuration (hq.yaml, "web:").
+// Zero fields take their defaults.
+type Config struct {
+	// SessionTTL is how long a page's sign-in lasts (default 12h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
 	// MaxSessions bounds the signed-in pages kept in memory; a sign-in
-	// beyond it is refused with 503 (0: DefaultMaxSessions).
-	MaxSessions int
+	// beyond it is refused with 503 (default 10 000).
+	MaxSessions int `yaml:"max_sessions"`
 	// SignInFailuresPerMin is how many wrong keys one address may try in
 	// a minute, on the page or as Bearer keys, before it is refused with
-	// 429 for the rest of that minute (0: DefaultSignInFailuresPerMin).
-	SignInFailuresPerMin int
+	// 429 for the rest of that minute (default 10).
+	SignInFailuresPerMin int `yaml:"sign_in_failures_per_minute"`
 	// StaleAfter: an online store not heard of for that long shows as
-	// stale (0: replica.DefaultStaleAfter, 2 min; a store sends its status
-	// every uplink.status_every, 30 s by default).
-	StaleAfter time.Duration
+	// stale (default 2m; a store sends its status every
+	// uplink.status_every, 30 s by default).
+	StaleAfter time.Duration `yaml:"stale_after"`
 	// ClientIPHeader names the header that carries the client's address
 	// when HQ runs behind a proxy (X-Real-IP, or X-Forwarded-For whose
 	// last entry is taken); empty: the connection's address. The sign-in
-	// limit counts per this address.
-	ClientIPHeader string
+	// limit counts per this address. Set it only behind a proxy that sets
+	// the header: a client could otherwise choose its own address.
+	ClientIPHeader string `yaml:"client_ip_header"`
 	// SecureCookie marks the sign-in cookie Secure even when the request
 	// came over plain HTTP (HQ behind a proxy that ends TLS). A request
 	// over TLS always gets a Secure cookie.
-	SecureCookie bool
+	SecureCookie bool `yaml:"secure_cookie"`
 }
+
+// Bounds Validate holds a Config to.
+const (
+	MinSessionTTL       = time.Minute
+	MaxSessionTTL       = 30 * 24 * time.Hour
+	MaxMaxSessions      = 1_000_000
+	MaxSignInFailures   = 1000
+	MinStaleAfter       = 10 * time.Second
+	maxClientIPHeaderLn = 64
+)
+
+// Validate checks the settings, naming each bad key (under "web.").
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("web.%s: "+format, append([]any{key}, a...)...))
+	}
+	if c.SessionTTL != 0 && (c.SessionTTL < MinSessionTTL || c.SessionTTL > MaxSessionTTL) {
+		bad("session_ttl", "%v is outside %v..%v", c.SessionTTL, MinSessionTTL, MaxSessionTTL)
+	}
+	if c.MaxSessions < 0 || c.MaxSessions > MaxMaxSessions {
+		bad("max_sessions", "%d is outside 1..%d", c.MaxSessions, MaxMaxSessions)
+	}
+	if c.SignInFailuresPerMin < 0 || c.SignInFailuresPerMin > MaxSignInFailures {
+		bad("sign_in_failures_per_minute", "%d is outside 1..%d", c.SignInFailuresPerMin, MaxSignInFailures)
+	}
+	if c.StaleAfter != 0 && c.StaleAfter < MinStaleAfter {
+		bad("stale_after", "%v is under %v", c.StaleAfter, MinStaleAfter)
+	}
+	if h := c.ClientIPHeader; h != "" && (len(h) > maxClientIPHeaderLn || !headerName.MatchString(h)) {
+		bad("client_ip_header", "%q is not a header name", h)
+	}
+	return errors.Join(errs...)
+}
+
+var headerName = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
 
 type server struct {
 	o        Options
@@ -83,20 +129,12 @@ type server struct {
 
 // New returns HQ's web handler.
 func New(o Options) http.Handler {
+	o.Config = o.Config.withDefaults()
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.SessionTTL <= 0 {
-		o.SessionTTL = DefaultSessionTTL
-	}
-	if o.MaxSessions <= 0 {
-		o.MaxSessions = DefaultMaxSessions
-	}
-	if o.SignInFailuresPerMin <= 0 {
-		o.SignInFailuresPerMin = DefaultSignInFailuresPerMin
 	}
 	h := &server{
 		o:        o,
@@ -136,6 +174,23 @@ func New(o Options) http.Handler {
 		httpjson.Error(w, http.StatusNotFound, "not_found", "no such API: "+r.Method+" "+r.URL.Path)
 	}))
 	return h
+}
+
+// withDefaults fills the zero (or negative) fields with their defaults.
+func (c Config) withDefaults() Config {
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = DefaultSessionTTL
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.SignInFailuresPerMin <= 0 {
+		c.SignInFailuresPerMin = DefaultSignInFailuresPerMin
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = replica.DefaultStaleAfter
+	}
+	return c
 }
 
 // publicAssets are the static files the sign-in page loads.

@@ -164,7 +164,7 @@ func sessionCookie(t *testing.T, res *http.Response) *http.Cookie {
 }
 
 func TestSignInCookie(t *testing.T) {
-	f := newFixture(t, Options{SessionTTL: time.Hour})
+	f := newFixture(t, Options{Config: Config{SessionTTL: time.Hour}})
 	wantStatus(t, f.signIn(t, "hqk_000000000000_wrong"), http.StatusUnauthorized, "forbidden")
 	wantStatus(t, f.call(t, "POST", "/auth/signin", "", `not json`), http.StatusBadRequest, "bad_request")
 
@@ -221,7 +221,7 @@ func TestSignInCookie(t *testing.T) {
 }
 
 func TestFailedSignInsAreLimited(t *testing.T) {
-	f := newFixture(t, Options{SignInFailuresPerMin: 3})
+	f := newFixture(t, Options{Config: Config{SignInFailuresPerMin: 3}})
 	for i := 0; i < 2; i++ {
 		wantStatus(t, f.signIn(t, "hqk_000000000000_guess"), http.StatusUnauthorized, "forbidden")
 	}
@@ -241,7 +241,7 @@ func TestFailedSignInsAreLimited(t *testing.T) {
 }
 
 func TestSignInLimitBehindAProxy(t *testing.T) {
-	f := newFixture(t, Options{SignInFailuresPerMin: 1, ClientIPHeader: "X-Forwarded-For"})
+	f := newFixture(t, Options{Config: Config{SignInFailuresPerMin: 1, ClientIPHeader: "X-Forwarded-For"}})
 	wantStatus(t, f.signIn(t, "hqk_000000000000_guess", "X-Forwarded-For", "10.0.0.1, 203.0.113.7"), http.StatusUnauthorized, "forbidden")
 	wantStatus(t, f.signIn(t, f.key, "X-Forwarded-For", "203.0.113.7"), http.StatusTooManyRequests, "quota_exceeded")
 	// Another client behind the same proxy is not held back.
@@ -249,7 +249,7 @@ func TestSignInLimitBehindAProxy(t *testing.T) {
 }
 
 func TestStaleStores(t *testing.T) {
-	f := newFixture(t, Options{StaleAfter: 5 * time.Minute})
+	f := newFixture(t, Options{Config: Config{StaleAfter: 5 * time.Minute}})
 	f.clock.Add(3 * time.Minute)
 	st := decode[replica.StoreRow](t, f.call(t, "GET", "/api/v1/stores/s-a/status", f.key, ""))
 	if st.Stale {
@@ -263,7 +263,7 @@ func TestStaleStores(t *testing.T) {
 }
 
 func TestSessionsAreBounded(t *testing.T) {
-	f := newFixture(t, Options{MaxSessions: 2, SessionTTL: time.Hour})
+	f := newFixture(t, Options{Config: Config{MaxSessions: 2, SessionTTL: time.Hour}})
 	wantStatus(t, f.signIn(t, f.key), http.StatusOK, "")
 	wantStatus(t, f.signIn(t, f.key), http.StatusOK, "")
 	wantStatus(t, f.signIn(t, f.key), http.StatusServiceUnavailable, "unavailable")
