@@ -104,6 +104,15 @@ func (r *Replica) Apply(ctx context.Context, m hq.Message) (Outcome, error) {
 		}
 		r.noteUnhandled(out.Unhandled)
 		if e, ok := skip[m.Origin]; ok {
+			// The message itself was bad: not applied, and reported as
+			// the error rather than among the rejected.
+			out.Applied = false
+			for i, r := range out.Rejected {
+				if r == e {
+					out.Rejected = append(out.Rejected[:i], out.Rejected[i+1:]...)
+					break
+				}
+			}
 			return out, e
 		}
 		return out, nil

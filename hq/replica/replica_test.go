@@ -608,7 +608,7 @@ func TestBadMessagesDoNotStopTheStream(t *testing.T) {
 	apply(t, r, msg("s1", "e1", proto.StreamBooking, 3, 3, "test/order", []byte(`{}`)))
 	apply(t, r, msg("s1", "e1", proto.StreamBooking, 1, 1, "test/order", []byte(`{}`)))
 	out, err := r.Apply(ctxT(t), msg("s1", "e1", proto.StreamBooking, 2, 2, "booking/changes", []byte(`{not json`)))
-	if !errors.Is(err, ErrBadMessage) || out.Drained != 1 {
+	if !errors.Is(err, ErrBadMessage) || out.Drained != 1 || out.Applied || len(out.Rejected) != 0 {
 		t.Fatalf("bad message: %+v %v", out, err)
 	}
 	if a := applied(t, r, "s1", "e1", proto.StreamBooking); a != 3 {
