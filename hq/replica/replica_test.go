@@ -797,3 +797,61 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A batch of many stores' messages commits once; its bad messages are
+// reported one by one and the rest apply, in order per stream.
+func TestApplyBatch(t *testing.T) {
+	h := &orderLog{}
+	r := orderReplica(t, pgtest.Start(t).URL, h)
+	var ms []hq.Message
+	for i := uint64(1); i <= 5; i++ {
+		for _, s := range []string{"s2", "s1"} {
+			var p any = []byte(`{}`)
+			if i == 3 {
+				p = proto.Change{V: 1, Seq: 3, Type: proto.ChangeCreated, Booking: "b-" + s, Rev: 1}
+			}
+			ms = append(ms, msg(s, "e1", proto.StreamBooking, i, i, orderTopic(i), p))
+		}
+	}
+	ms[4].Payload = []byte(`{bad`) // s2's sseq 3, a booking change
+	ms = append(ms, ms[0])         // a repeat in the same batch
+	ms = append(ms, hq.Message{Store: "s1", Origin: "x", Topic: "elsewhere"})
+	res, err := r.ApplyBatch(ctxT(t), ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range res {
+		switch {
+		case i == 4 || i == len(ms)-1:
+			if !errors.Is(x.Err, ErrBadMessage) || x.Applied {
+				t.Errorf("message %d: %+v", i, x)
+			}
+		case i == len(ms)-2:
+			if !x.Duplicate {
+				t.Errorf("repeat: %+v", x)
+			}
+		default:
+			if x.Err != nil || !x.Applied {
+				t.Errorf("message %d: %+v", i, x)
+			}
+		}
+	}
+	if got := fmt.Sprint(orderOf(t, r, "s1", "e1")); got != "[1 2 4 5]" {
+		t.Fatalf("s1 order %s", got)
+	}
+	if got := fmt.Sprint(orderOf(t, r, "s2", "e1")); got != "[1 2 4 5]" {
+		t.Fatalf("s2 order %s", got)
+	}
+	if n := count(t, r, `SELECT count(*) FROM booking_changes`); n != 1 {
+		t.Fatalf("%d booking changes, want s1's sseq 3", n)
+	}
+}
+
+// orderTopic sends sseq 3 to booking/changes (a real topic), the others to
+// the order log.
+func orderTopic(i uint64) string {
+	if i == 3 {
+		return "booking/changes"
+	}
+	return "test/order"
+}
