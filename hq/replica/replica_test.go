@@ -510,11 +510,15 @@ func TestBookingsByRevAndHistory(t *testing.T) {
 	}
 	// Outcome of an HQ request, with the booking it made.
 	o := proto.HQBookingOutcome{V: 1, Request: "req-1", Customer: "cust-9", OK: true, TS: start,
-		Booking: &proto.Booking{ID: "b9", Customer: "cust-9", Service: "cut", Start: start, End: start.Add(time.Hour), Status: "booked", Source: "hq", Rev: 1, HQRequest: "req-1", Updated: start}}
+		Booking: &proto.Booking{ID: "b9", Customer: "cust-9", Service: "cut", Start: start, End: start.Add(time.Hour), Status: "booked", Source: "hq", Rev: 1, HQRequest: "req-1", Updated: start,
+			Notes: "allergic to lavender", Contact: &proto.Contact{Phone: "+86 138 0000 0000"}}}
 	apply(t, r, msg("s1", "e1", proto.StreamBooking, 6, 6, "booking/hq/outcome", o))
 	if n := count(t, r, `SELECT count(*) FROM hq_outcomes o JOIN bookings b ON b.store = o.store AND b.booking = o.booking
 		WHERE o.request = 'req-1' AND o.ok AND b.hq_request = 'req-1'`); n != 1 {
 		t.Fatal("outcome or its booking missing")
+	}
+	if n := count(t, r, `SELECT count(*) FROM hq_outcomes WHERE outcome::text LIKE '%lavender%' OR outcome::text LIKE '%138%'`); n != 0 {
+		t.Fatal("HQ kept a customer's notes or contact")
 	}
 	// Audit entries.
 	apply(t, r, msg("s1", "e1", proto.StreamBooking, 7, 7, "audit/entries", proto.AuditEntry{V: 1, Seq: 12, Actor: "admin", Action: "booking.book", TS: start}))

@@ -198,9 +198,18 @@ func applyOutcome(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO hq_outcomes (store, request, customer, ok, booking, code, ts, outcome)
+	// HQ keeps no contact, notes or profile of a customer, whatever a
+	// store sends.
+	if o.Booking != nil {
+		o.Booking.Contact, o.Booking.Notes, o.Booking.Profile = nil, "", ""
+	}
+	kept, err := json.Marshal(o)
+	if err != nil {
+		return bad(m.Origin, "booking outcome: %v", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO hq_outcomes (store, request, customer, ok, booking, code, ts, outcome)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-		m.Store, o.Request, o.Customer, o.OK, booking, o.Code, nullTime(o.TS), json.RawMessage(m.Payload))
+		m.Store, o.Request, o.Customer, o.OK, booking, o.Code, nullTime(o.TS), json.RawMessage(kept))
 	if err != nil {
 		return fmt.Errorf("booking outcome: %w", err)
 	}
