@@ -136,10 +136,18 @@ for i in $(seq 1 300); do
 done
 [ -n "$ready" ] || { echo "hq-up: storeedge-hq did not become ready (see $dir/storeedge-hq.log)" >&2; exit 1; }
 
+# An API key to sign in to the fleet page with: made once, kept in the
+# data directory (mode 0600), printed at each start.
+if [ ! -s "$dir/api.key" ]; then
+  ( umask 077; "$bin" -config "$dir/hq.yaml" -postgres "$pg_url" key add "local newcomer" \
+      | grep -o 'hqk_[0-9a-z_]*' >"$dir/api.key" ) || { echo "hq-up: could not make an API key" >&2; exit 1; }
+fi
+
 cat <<EOF
 
 HQ is up.
-  fleet page    http://$listen/
+  fleet page    http://$listen/   (sign in with the API key below)
+  API key       $(cat "$dir/api.key")   (more: bin/storeedge-hq -config $dir/hq.yaml -postgres '$pg_url' key add NAME)
   health        http://$listen/readyz   metrics http://$listen/metrics
   PostgreSQL    $pg_url
   HQ's broker   $mqtt_url

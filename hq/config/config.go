@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/hq/web"
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/strictyaml"
 )
@@ -30,6 +31,8 @@ type Config struct {
 	MQTT     MQTT     `yaml:"mqtt"`
 	Ingest   Ingest   `yaml:"ingest"`
 	Seal     Seal     `yaml:"seal"`
+	// Web is the fleet page's and the API's settings (hq/web).
+	Web web.Config `yaml:"web"`
 }
 
 // Postgres is the replica's database.
@@ -152,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if c.Seal.KeysEnv == "" && c.Seal.KeysFile == "" {
 		errs = append(errs, errors.New("seal: set keys_env or keys_file"))
+	}
+	if err := c.Web.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

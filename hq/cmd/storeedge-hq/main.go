@@ -26,6 +26,7 @@ import (
 	"github.com/storeedge/storeedge/hq/config"
 	"github.com/storeedge/storeedge/hq/ingest"
 	"github.com/storeedge/storeedge/hq/replica"
+	"github.com/storeedge/storeedge/hq/web"
 )
 
 var version = "dev"
@@ -69,6 +70,9 @@ func run() error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if flag.Arg(0) == "key" {
+		return keyCommand(context.Background(), cfg, flag.Args()[1:])
 	}
 	keys, created, err := cfg.Keys()
 	if err != nil {
@@ -135,7 +139,7 @@ func run() error {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", webHandler(rep, log))
+	mux.Handle("/", webHandler(rep, cfg.Web, log))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -169,7 +173,21 @@ func run() error {
 }
 
 // webHandler is HQ's pages and API (hq/web), mounted at "/".
-// WEB: replace the body with hq/web's handler when it lands.
-func webHandler(_ *replica.Replica, _ *slog.Logger) http.Handler {
-	return http.NotFoundHandler()
+func webHandler(rep *replica.Replica, cfg web.Config, log *slog.Logger) http.Handler {
+	return web.New(web.Options{Replica: rep, Logger: log, Config: cfg})
+}
+
+// keyCommand runs "storeedge-hq [flags] key add|list|revoke …" against the
+// replica's database.
+func keyCommand(ctx context.Context, cfg config.Config, args []string) error {
+	keys, _, err := cfg.Keys()
+	if err != nil {
+		return err
+	}
+	rep, err := replica.Open(ctx, cfg.Postgres.URL, replica.Options{Keys: keys, MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer rep.Close()
+	return web.KeyCommand(ctx, rep, args, os.Stdout)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,8 +171,29 @@ func TestBinary(t *testing.T) {
 		!strings.Contains(metrics, `hq_ingest_messages_total{outcome="status"} 1`) {
 		t.Fatalf("metrics %d:\n%s", code, metrics)
 	}
-	if code, _ := get(base + "/"); code != 404 {
-		t.Fatalf("web placeholder %d", code)
+	// The fleet page wants a sign-in; a key made with "key add" opens the API.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noRedirect.Get(base + "/"); err != nil || resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?next=%2F" {
+		t.Fatalf("the fleet page without a sign-in: %v %v", resp, err)
+	}
+	if code, _ := get(base + "/api/v1/stores"); code != http.StatusUnauthorized {
+		t.Fatalf("the API without a key: %d", code)
+	}
+	keyOut, err := exec.Command(binary(t), "-config", cfg, "-postgres", pg.URL, "key", "add", "ops desk").CombinedOutput()
+	if err != nil {
+		t.Fatalf("key add: %v\n%s", err, keyOut)
+	}
+	key := regexp.MustCompile(`hqk_[0-9a-f]{12}_[a-z2-7]+`).FindString(string(keyOut))
+	req, _ := http.NewRequest("GET", base+"/api/v1/stores/s1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"online":true`) {
+		t.Fatalf("s1's status with the key: %d %s\n%s", resp.StatusCode, body, keyOut)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
