@@ -91,7 +91,8 @@ func run() error {
 	defer stop()
 
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	rep, err := replica.Open(openCtx, cfg.Postgres.URL, replica.Options{Keys: keys, MaxConns: cfg.Postgres.MaxConns, Logger: log})
+	rep, err := replica.Open(openCtx, cfg.Postgres.URL, replica.Options{Keys: keys, MaxConns: cfg.Postgres.MaxConns, Logger: log,
+		Handlers: downlinkHandlers(log)})
 	cancel()
 	if err != nil {
 		return err
@@ -110,6 +111,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+
+	down, closeDown, err := startDownlink(ctx, cfg, rep, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeDown(context.Background()) }()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -135,7 +142,7 @@ func run() error {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", webHandler(rep, log))
+	mux.Handle("/", webHandler(rep, down, log))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -168,8 +175,11 @@ func run() error {
 	return runErr
 }
 
-// webHandler is HQ's pages and API (hq/web), mounted at "/".
+// webHandler is HQ's pages and API (hq/web), mounted at "/"; down is the
+// notices and config pushes API, for hq/web to serve behind its sign-in
+// (web.Options.Down): it trusts X-HQ-Actor, so it is never mounted
+// without that.
 // WEB: replace the body with hq/web's handler when it lands.
-func webHandler(_ *replica.Replica, _ *slog.Logger) http.Handler {
+func webHandler(_ *replica.Replica, _ http.Handler, _ *slog.Logger) http.Handler {
 	return http.NotFoundHandler()
 }
