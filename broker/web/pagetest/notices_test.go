@@ -89,6 +89,7 @@ func TestConsoleShowsNoticesFromHQ(t *testing.T) {
 	}
 
 	b := browsertest.New(t, browsertest.WindowSize(1024, 768))
+	setBrowserZone(t, b, browserZone)
 	consoleSignedIn(t, b, s)
 	const view = `JSON.stringify(window.noticesView)`
 	browsertest.WaitJS(t, b, `noticesView.allowed && !document.getElementById('tab-notices').hidden`, 10*time.Second, view)
@@ -103,13 +104,19 @@ func TestConsoleShowsNoticesFromHQ(t *testing.T) {
 	browsertest.WaitJS(t, b, `!document.getElementById('notices-view').hidden && document.getElementById('tab-notices-count').hidden &&
 		document.querySelectorAll('#notices-list .notice').length === 2`, 10*time.Second, view)
 	first := browsertest.Eval[string](t, b, `document.querySelector('#notices-list .notice').textContent`)
-	for _, want := range []string{"Promotion", "Spa week -20%", "Every bath and groom, Monday to Friday.", "from marketing"} {
+	// Times are the store's (Shanghai), though the browser is in New York.
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Promotion", "Spa week -20%", "Every bath and groom, Monday to Friday.", "from marketing",
+		"Sent " + s.Now().In(shanghai).Format("2006-01-02 15:04")} {
 		if !strings.Contains(first, want) {
 			t.Errorf("the first notice %q does not show %q", first, want)
 		}
 	}
 	if second := browsertest.Eval[string](t, b, `document.querySelectorAll('#notices-list .notice')[1].textContent`); !strings.Contains(second, "Inventory on Sunday") ||
-		!strings.Contains(second, "Count the shampoo shelf") {
+		!strings.Contains(second, "Count the shampoo shelf") || !strings.Contains(second, sent.In(shanghai).Format("2006-01-02 15:04")) {
 		t.Errorf("the second notice: %q", second)
 	}
 	consoleShot(t, b, "notices")
@@ -117,4 +124,13 @@ func TestConsoleShowsNoticesFromHQ(t *testing.T) {
 	consoleClick(t, b, "#lang")
 	browsertest.WaitJS(t, b, `document.getElementById('notices-tab-label').textContent === '总部消息' &&
 		document.querySelector('#notices-list .notice-kind').textContent === '促销'`, 5*time.Second, view)
+
+	// On a phone the tab is reachable and fits.
+	p := browsertest.New(t, browsertest.Phone())
+	consoleSignedIn(t, p, s)
+	browsertest.WaitJS(t, p, `noticesView.allowed && !document.getElementById('tab-notices').hidden`, 10*time.Second, view)
+	consoleClick(t, p, "#tab-notices")
+	browsertest.WaitJS(t, p, `document.querySelectorAll('#notices-list .notice').length === 2`, 10*time.Second, view)
+	checkLayout(t, p, 390, "the From HQ tab")
+	consoleShot(t, p, "notices-phone")
 }

@@ -1458,7 +1458,7 @@ renderStatic();
 initFAQ({ link: () => link, i18n });
 initTeam({ i18n, link: () => link });
 initKeep({ i18n });
-initNotices({ i18n, link: () => link });
+initNotices({ i18n, link: () => link, dateTime });
 setState('login');
 // Tests may prefill the username (?u=) and put the password in the
 // fragment (#p=…), which the browser never sends; it is taken out of the

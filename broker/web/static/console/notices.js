@@ -5,8 +5,9 @@
 // once the list answers for the signed-in account (the roles of
 // notices.roles in store.yaml).
 //
-// console.js calls initNotices once; the tab follows the page's sign-in
-// state (body[data-state]) and the tabs' clicks by itself. What it shows
+// console.js calls initNotices once, with its link and its dateTime (times
+// on the store's clock, in the store's zone); the tab follows the page's
+// sign-in state (body[data-state]) and the tabs' clicks by itself. What it shows
 // is in window.noticesView, for tests.
 
 const STRINGS = {
@@ -36,7 +37,7 @@ const STRINGS = {
   },
 };
 
-export function initNotices({ i18n, link }) {
+export function initNotices({ i18n, link, dateTime }) {
   const $ = (id) => document.getElementById(id);
   const t = (k, v) => {
     const s = (STRINGS[i18n.lang] && STRINGS[i18n.lang][k]) ?? STRINGS.en[k] ?? k;
@@ -54,11 +55,7 @@ export function initNotices({ i18n, link }) {
     return n;
   }
 
-  function when(ts) {
-    try {
-      return new Intl.DateTimeFormat(i18n.lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(ts));
-    } catch (e) { return ts; }
-  }
+  const when = (ts) => dateTime(ts) || ts;
 
   const showing = () => !$('notices-view').hidden;
 
