@@ -38,7 +38,7 @@ type storesSide struct {
 	msg []got
 }
 
-func listen(t *testing.T, addr string) *storesSide {
+func listen(t testing.TB, addr string) *storesSide {
 	t.Helper()
 	s := &storesSide{}
 	conn, err := net.Dial("tcp", addr)
@@ -70,7 +70,7 @@ func listen(t *testing.T, addr string) *storesSide {
 }
 
 // wait returns the first n messages, failing after 10 s without them.
-func (s *storesSide) wait(t *testing.T, n int) []got {
+func (s *storesSide) wait(t testing.TB, n int) []got {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -21,6 +21,11 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // would).
 func openReplica(t *testing.T, ans *downlink.Answers, stores ...string) *replica.Replica {
 	t.Helper()
+	return openReplicaTB(t, ans, stores...)
+}
+
+func openReplicaTB(t testing.TB, ans *downlink.Answers, stores ...string) *replica.Replica {
+	t.Helper()
 	k := make([]byte, seal.KeySize)
 	_, _ = rand.Read(k)
 	keys, err := seal.ParseKeys("hq1:" + base64.StdEncoding.EncodeToString(k))
