@@ -18,7 +18,7 @@ func TestShippedConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFilters := []string{"chat/+/hq", "booking/changes", "booking/hq/outcome", "audit/entries", "devices/+/telemetry", "devices/+/status"}
+	wantFilters := []string{"chat/+/hq", "booking/changes", "booking/hq/outcome", "audit/entries", "notice/ack", "devices/+/telemetry", "devices/+/status"}
 	if got := m.Filters(); !slices.Equal(got, wantFilters) {
 		t.Fatalf("filters %v", got)
 	}
@@ -28,6 +28,7 @@ func TestShippedConfigParses(t *testing.T) {
 		"booking/changes":       "booking",
 		"booking/hq/outcome":    "booking",
 		"audit/entries":         "booking",
+		"notice/ack":            "booking",
 		"devices/kiosk1/status": "telemetry",
 		"booking/events":        "telemetry", // not mapped
 	} {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/hq/downlink"
 	"github.com/storeedge/storeedge/hq/web"
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/strictyaml"
@@ -31,6 +32,8 @@ type Config struct {
 	MQTT     MQTT     `yaml:"mqtt"`
 	Ingest   Ingest   `yaml:"ingest"`
 	Seal     Seal     `yaml:"seal"`
+	// Downlink bounds the notices and config pushes sent to the stores.
+	Downlink downlink.Limits `yaml:"downlink"`
 	// Web is the fleet page's and the API's settings (hq/web).
 	Web web.Config `yaml:"web"`
 }
@@ -158,6 +161,10 @@ func (c Config) Validate() error {
 	}
 	if err := c.Web.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if d := c.Downlink; d.MaxTitle < 1 || d.MaxBody < 1 || d.MaxStores < 1 || d.MaxConfigBytes < 1024 || d.MaxTTL < time.Hour ||
+		d.PageSize < 1 || d.PageSize > downlink.MaxPageSize {
+		errs = append(errs, fmt.Errorf("downlink: max_title_chars, max_body_chars and max_stores at least 1, max_config_bytes at least 1024, max_ttl at least 1h, page_size 1 to %d", downlink.MaxPageSize))
 	}
 	return errors.Join(errs...)
 }

@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/hq"
 	"github.com/storeedge/storeedge/hq/downlink"
+	"github.com/storeedge/storeedge/hq/replica"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/proto"
 )
@@ -38,7 +38,7 @@ type storesSide struct {
 	msg []got
 }
 
-func listen(t *testing.T, addr string) *storesSide {
+func listen(t testing.TB, addr string) *storesSide {
 	t.Helper()
 	s := &storesSide{}
 	conn, err := net.Dial("tcp", addr)
@@ -70,7 +70,7 @@ func listen(t *testing.T, addr string) *storesSide {
 }
 
 // wait returns the first n messages, failing after 10 s without them.
-func (s *storesSide) wait(t *testing.T, n int) []got {
+func (s *storesSide) wait(t testing.TB, n int) []got {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -96,10 +96,12 @@ func (s *storesSide) count() int {
 type hqEnv struct {
 	t    *testing.T
 	pool *pgxpool.Pool
+	rep  *replica.Replica
 	svc  *downlink.Service
 	web  *httptest.Server
 	down *storesSide
 	now  time.Time
+	sseq map[string]uint64 // the stores' booking stream
 }
 
 var t0 = time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)
@@ -107,7 +109,10 @@ var t0 = time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)
 func start(t *testing.T, limits downlink.Limits, stores ...string) *hqEnv {
 	t.Helper()
 	broker := mosquittotest.Start(t, mosquittotest.Options{})
-	e := &hqEnv{t: t, pool: newDB(t, stores...), now: t0}
+	e := &hqEnv{t: t, now: t0}
+	clock := func() time.Time { return e.now }
+	e.rep = openReplica(t, downlink.NewAnswers(clock, nil), stores...)
+	e.pool = e.rep.Pool()
 	e.down = listen(t, broker.Addr)
 	ctx := context.Background()
 	pub, err := downlink.NewMQTTPublisher(ctx, downlink.MQTTOptions{URL: "mqtt://" + broker.Addr, ClientID: "hq-downlink-test"})
@@ -115,7 +120,7 @@ func start(t *testing.T, limits downlink.Limits, stores ...string) *hqEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pub.Close(context.Background()) })
-	e.svc, err = downlink.New(downlink.Options{Pool: e.pool, Publisher: pub, Now: func() time.Time { return e.now }, Limits: limits})
+	e.svc, err = downlink.New(downlink.Options{Pool: e.pool, Publisher: pub, Now: clock, Limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +174,8 @@ func (e *hqEnv) count(sql string, args ...any) int {
 	return n
 }
 
-// ack applies a store's answer as the replica does: in a transaction.
+// ack has the replica apply a store's answer, as the next message of the
+// store's booking stream.
 func (e *hqEnv) ack(store, topic string, v any) {
 	e.t.Helper()
 	p, _ := json.Marshal(v)
@@ -178,13 +184,15 @@ func (e *hqEnv) ack(store, topic string, v any) {
 
 func (e *hqEnv) ackRaw(store, topic string, p []byte) {
 	e.t.Helper()
-	ctx := context.Background()
-	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		return e.svc.ApplyUplink(ctx, tx, hq.Message{Store: store, Origin: fmt.Sprint(time.Now().UnixNano()), LocalTopic: topic,
-			Topic: proto.CloudUpTopic(store, topic), Payload: p, Stream: proto.StreamBooking})
-	})
-	if err != nil {
-		e.t.Fatal(err)
+	if e.sseq == nil {
+		e.sseq = map[string]uint64{}
+	}
+	e.sseq[store]++
+	n := e.sseq[store]
+	out, err := e.rep.Apply(context.Background(), hq.Message{Store: store, Origin: fmt.Sprintf("e1/%d", n), Seq: n, Epoch: "e1",
+		Stream: proto.StreamBooking, SSeq: n, LocalTopic: topic, Topic: proto.CloudUpTopic(store, topic), Payload: p, Stored: e.now})
+	if err != nil || !out.Applied {
+		e.t.Fatalf("apply %s from %s: %+v %v", topic, store, out, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -274,6 +275,10 @@ func sameTime(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
+// publishConcurrency is how many of a list's publishes are in flight at
+// once (HQ's broker bounds it further with its Receive Maximum).
+const publishConcurrency = 16
+
 // publishNotice publishes a committed notice and says in out how it went.
 func (s *Service) publishNotice(ctx context.Context, out *NoticeSent) {
 	n := out.Notice
@@ -292,11 +297,25 @@ func (s *Service) publishNotice(ctx context.Context, out *NoticeSent) {
 			errs = append(errs, err)
 		}
 	} else {
+		// Several in flight at once: a list of 1 000 stores is one
+		// round trip to HQ's broker per publishConcurrency stores.
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, publishConcurrency)
 		for _, st := range n.Stores {
-			if err := s.o.Publisher.Publish(ctx, proto.CloudDownTopic(st, "notice"), p, n.ID); err != nil {
-				errs = append(errs, fmt.Errorf("store %s: %w", st, err))
-			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := s.o.Publisher.Publish(ctx, proto.CloudDownTopic(st, "notice"), p, n.ID); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("store %s: %w", st, err))
+					mu.Unlock()
+				}
+			}()
 		}
+		wg.Wait()
+		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	}
 	if err := errors.Join(errs...); err != nil {
 		out.PublishError = err.Error()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -16,8 +17,40 @@ import (
 )
 
 // Topics are the local uplink topics ApplyUplink handles; the replica
-// routes them here (Options.Handlers).
+// routes them here (its Options.Handlers).
 var Topics = []string{proto.TopicConfigAck, proto.TopicNoticeAck}
+
+// Answers records the stores' answers. It needs no pool of its own (it
+// works in the replica's transaction), so it can be made before the
+// replica is opened with it as the handler of Topics, and the Service
+// after, on the replica's pool:
+//
+//	ans := downlink.NewAnswers(nil, log)
+//	rep, err := replica.Open(ctx, url, replica.Options{…, Handlers: map[string]replica.TopicHandler{
+//		proto.TopicConfigAck: ans, proto.TopicNoticeAck: ans}})
+//	dl, err := downlink.New(downlink.Options{Pool: rep.Pool(), Publisher: pub, …})
+type Answers struct {
+	now func() time.Time
+	log *slog.Logger
+}
+
+// NewAnswers returns the handler of the stores' answers; now is HQ's
+// clock (nil: time.Now), log where rejected answers are logged (nil:
+// slog.Default()).
+func NewAnswers(now func() time.Time, log *slog.Logger) *Answers {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Answers{now: now, log: log}
+}
+
+// ApplyUplink is Answers.ApplyUplink with the Service's clock and logger.
+func (s *Service) ApplyUplink(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+	return NewAnswers(s.o.Now, s.o.Logger).ApplyUplink(ctx, tx, m)
+}
 
 // ApplyUplink records a store's answer, inside the transaction the replica
 // applies the message in: a config/ack moves its push from sent to
@@ -27,8 +60,8 @@ var Topics = []string{proto.TopicConfigAck, proto.TopicNoticeAck}
 // and is recorded in hq_audit (action uplink.rejected, actor
 // store:{store}) instead, so the store's stream moves on. An error is a
 // database failure: the replica rolls back and the message is taken again.
-func (s *Service) ApplyUplink(ctx context.Context, tx pgx.Tx, m hq.Message) error {
-	now := s.o.Now().UTC().Truncate(time.Microsecond)
+func (s *Answers) ApplyUplink(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+	now := s.now().UTC().Truncate(time.Microsecond)
 	switch m.LocalTopic {
 	case proto.TopicConfigAck:
 		return s.applyConfigAck(ctx, tx, m, now)
@@ -40,13 +73,13 @@ func (s *Service) ApplyUplink(ctx context.Context, tx pgx.Tx, m hq.Message) erro
 }
 
 // reject records an answer that changed nothing.
-func (s *Service) reject(ctx context.Context, tx pgx.Tx, m hq.Message, now time.Time, why string) error {
-	s.o.Logger.Warn("downlink: a store's answer changed nothing", "store", m.Store, "topic", m.LocalTopic, "origin", m.Origin, "why", why)
+func (s *Answers) reject(ctx context.Context, tx pgx.Tx, m hq.Message, now time.Time, why string) error {
+	s.log.Warn("downlink: a store's answer changed nothing", "store", m.Store, "topic", m.LocalTopic, "origin", m.Origin, "why", why)
 	return audit(ctx, tx, now, "store:"+m.Store, ActionUplinkRejected, m.LocalTopic,
 		map[string]any{"origin": m.Origin, "why": why})
 }
 
-func (s *Service) applyConfigAck(ctx context.Context, tx pgx.Tx, m hq.Message, now time.Time) error {
+func (s *Answers) applyConfigAck(ctx context.Context, tx pgx.Tx, m hq.Message, now time.Time) error {
 	var a proto.ConfigAck
 	if err := strictjson.Decode(m.Payload, &a); err != nil {
 		return s.reject(ctx, tx, m, now, "config ack: "+err.Error())
@@ -95,7 +128,7 @@ func (s *Service) applyConfigAck(ctx context.Context, tx pgx.Tx, m hq.Message, n
 	return audit(ctx, tx, now, "store:"+m.Store, action, m.Store, detail)
 }
 
-func (s *Service) applyNoticeAck(ctx context.Context, tx pgx.Tx, m hq.Message, now time.Time) error {
+func (s *Answers) applyNoticeAck(ctx context.Context, tx pgx.Tx, m hq.Message, now time.Time) error {
 	var a proto.NoticeAck
 	if err := strictjson.Decode(m.Payload, &a); err != nil {
 		return s.reject(ctx, tx, m, now, "notice ack: "+err.Error())

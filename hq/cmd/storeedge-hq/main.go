@@ -95,7 +95,8 @@ func run() error {
 	defer stop()
 
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	rep, err := replica.Open(openCtx, cfg.Postgres.URL, replica.Options{Keys: keys, MaxConns: cfg.Postgres.MaxConns, Logger: log})
+	rep, err := replica.Open(openCtx, cfg.Postgres.URL, replica.Options{Keys: keys, MaxConns: cfg.Postgres.MaxConns, Logger: log,
+		Handlers: downlinkHandlers(log)})
 	cancel()
 	if err != nil {
 		return err
@@ -114,6 +115,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+
+	down, closeDown, err := startDownlink(ctx, cfg, rep, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeDown(context.Background()) }()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -139,7 +146,7 @@ func run() error {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", webHandler(rep, cfg.Web, log))
+	mux.Handle("/", webHandler(rep, down, cfg.Web, log))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -172,9 +179,11 @@ func run() error {
 	return runErr
 }
 
-// webHandler is HQ's pages and API (hq/web), mounted at "/".
-func webHandler(rep *replica.Replica, cfg web.Config, log *slog.Logger) http.Handler {
-	return web.New(web.Options{Replica: rep, Logger: log, Config: cfg})
+// webHandler is HQ's pages and API (hq/web), mounted at "/"; down is the
+// notices and config pushes API, served behind hq/web's sign-in, which
+// sets the X-HQ-Actor it trusts.
+func webHandler(rep *replica.Replica, down http.Handler, cfg web.Config, log *slog.Logger) http.Handler {
+	return web.New(web.Options{Replica: rep, Down: down, Logger: log, Config: cfg})
 }
 
 // keyCommand runs "storeedge-hq [flags] key add|list|revoke …" against the
