@@ -195,6 +195,28 @@ func TestBinary(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"online":true`) {
 		t.Fatalf("s1's status with the key: %d %s\n%s", resp.StatusCode, body, keyOut)
 	}
+	// The downlink's API behind the same sign-in: refused without the key,
+	// sent with it, its audit naming the key.
+	notice := `{"id":"n-bin","kind":"notice","title":"Closed on the 1st","all":true}`
+	if resp, err := http.Post(base+"/api/v1/notices", "application/json", strings.NewReader(notice)); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a notice without a key: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest("POST", base+"/api/v1/notices", strings.NewReader(notice))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-HQ-Actor", "someone else")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("a notice with the key: %d %s", resp.StatusCode, body)
+	}
+	var actor string
+	if err := db.QueryRow(ctx, `SELECT actor FROM hq_audit ORDER BY id DESC LIMIT 1`).Scan(&actor); err != nil || actor != "ops desk" {
+		t.Fatalf("the notice's audit names %q (%v), want the key's name", actor, err)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
