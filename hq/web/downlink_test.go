@@ -123,10 +123,29 @@ func TestNoticeAndConfigPushThroughTheDownlink(t *testing.T) {
 	run(t, b, chromedp.SendKeys(chromedp.CSS("#notice-title"), "Winter bath week"), chromedp.Click(chromedp.CSS("#notice-send")))
 	browsertest.WaitJS(t, b, `!!document.querySelector('#notice-answer') && /Sent: notice/.test(document.querySelector('#notice-answer').textContent)`, 10*time.Second,
 		`document.querySelector('#notice-section').innerText`)
+	storeNotice := n.ID
 	p = got.wait(t, proto.TopicBroadcastNotice)
 	if err := json.Unmarshal(p.Payload, &n); err != nil || n.Title != "Winter bath week" || n.Kind != proto.NoticePromotion {
 		t.Errorf("the broadcast the store got: %s (%v)", p.Payload, err)
 	}
+	// Who sent what: the fleet page lists both, newest first.
+	sent := `document.querySelector('#sent') ? document.querySelector('#sent').innerText : ''`
+	browsertest.WaitJS(t, b, `(`+sent+`).includes('“Winter bath week” to every store by ops-li')`, 10*time.Second, sent)
+	// s-a acknowledges the first through its outbox; the list counts it.
+	u := f.uplink("s-a")
+	nack, _ := json.Marshal(proto.NoticeAck{V: 1, ID: storeNotice, TS: now})
+	u.seq++
+	u.sseq[proto.StreamBooking]++
+	if out, err := answers.Apply(ctx, hq.Message{Store: "s-a", Origin: "e0s-a/nack", Seq: u.seq, Epoch: "e0s-a", Stream: proto.StreamBooking,
+		SSeq: u.sseq[proto.StreamBooking], Stored: now, Topic: proto.CloudUpTopic("s-a", proto.TopicNoticeAck),
+		LocalTopic: proto.TopicNoticeAck, Payload: nack}); err != nil || !out.Applied {
+		t.Fatalf("the store's notice ack: %+v %v", out, err)
+	}
+	browsertest.Navigate(t, b, f.srv.URL+"/")
+	line := `document.querySelector('#sent li[data-notice="` + storeNotice + `"]')`
+	browsertest.WaitJS(t, b, `!!`+line+` && `+line+`.innerText.includes('“Closed on the 1st” to s-a by ops-li · acknowledged by 1')`, 10*time.Second, sent)
+	browsertest.Eval[any](t, b, `document.querySelector('#sent-section').scrollIntoView({block: 'center'})`)
+	shot(t, b, "fleet-notices-1280")
 
 	// A config push through the API; the store refuses it.
 	res := f.call(t, "POST", "/api/v1/stores/s-a/config", f.key, `{"faq":{"yaml":"intents: []"}}`)
@@ -140,7 +159,6 @@ func TestNoticeAndConfigPushThroughTheDownlink(t *testing.T) {
 	}
 	ack, _ := json.Marshal(proto.ConfigAck{V: 1, ID: push.ID, Version: push.Version, OK: false, Code: "bad_request",
 		Reason: "the FAQ does not parse", Errors: []string{"line 1: intents is empty"}, TS: now})
-	u := f.uplink("s-a")
 	u.seq++
 	u.sseq[proto.StreamBooking]++
 	if out, err := answers.Apply(ctx, hq.Message{Store: "s-a", Origin: "e0s-a/ack", Seq: u.seq, Epoch: "e0s-a", Stream: proto.StreamBooking,

@@ -89,6 +89,11 @@ const STRINGS = {
     needTitle: 'Give the notice a title.',
     needStores: 'Name at least one store.',
     unknownStore: 'No such store.',
+    sentTitle: 'Notices sent',
+    noSent: 'No notice sent yet.',
+    sentLine: '{when} · {kind} · “{title}” to {to} by {by} · acknowledged by {acked}',
+    toAllStores: 'every store',
+    toStores: '{n} stores',
   },
   zh: {
     langButton: 'English',
@@ -174,6 +179,11 @@ const STRINGS = {
     needTitle: '请填写标题。',
     needStores: '请至少填写一个门店。',
     unknownStore: '没有这个门店。',
+    sentTitle: '已发送的通知',
+    noSent: '尚未发送通知。',
+    sentLine: '{when} · {kind} ·「{title}」发给{to}，发送人 {by} · {acked} 家已确认',
+    toAllStores: '所有门店',
+    toStores: '{n} 家门店',
   },
 };
 
@@ -295,9 +305,37 @@ export function frame(draw) {
   apply();
 }
 
+// sentNotices fills section with the newest notices HQ sent (who sent
+// what, to whom, how many stores acknowledged it); it returns its reload.
+// Without the downlink (404) the section stays hidden.
+export function sentNotices(section) {
+  let list = null;
+  const draw = () => {
+    if (!list) { section.hidden = true; return; }
+    section.hidden = false;
+    const kind = { notice: t('kindNotice'), promotion: t('kindPromotion') };
+    section.replaceChildren(el('h2', { text: t('sentTitle') }),
+      el('ul', { id: 'sent', class: 'list' }, ...(list.length ? list.map((n) => el('li', { 'data-notice': n.id, text: t('sentLine', {
+        when: dateTime(n.sent_at), kind: kind[n.kind] || n.kind, title: n.title,
+        to: n.all ? t('toAllStores') : (n.stores.length === 1 ? n.stores[0] : t('toStores', { n: n.stores.length })),
+        by: n.sent_by, acked: n.acked }) })) : [el('li', { class: 'hint', text: t('noSent') })])));
+  };
+  const load = async () => {
+    try {
+      list = (await api('/api/v1/notices?limit=10')).notices || [];
+    } catch (e) {
+      list = null;
+    }
+    draw();
+  };
+  load();
+  return { load, draw };
+}
+
 // noticeForm fills section with the "Send a notice" form. store: the
 // store of the page (its form offers "this store"), or '' on the fleet page.
-export function noticeForm(section, store) {
+// onSent runs after a notice went out.
+export function noticeForm(section, store, onSent) {
   const state = { kind: 'notice', to: store ? 'this' : 'all', title: '', body: '', list: '', expires: '', answer: null, busy: false };
   const draw = () => {
     section.replaceChildren();
@@ -354,6 +392,7 @@ export function noticeForm(section, store) {
         ? { ok: true, text: t('sentStored', { id, error: res.publish_error || '' }) }
         : { ok: true, text: t('sentOK', { id }) };
       state.title = ''; state.body = '';
+      if (onSent) onSent();
     } catch (err) {
       state.answer = { ok: false, text: err.status === 404 && err.code === 'not_found' && /not served/.test(err.message)
         ? t('noticesUnavailable') : t('failed', { status: err.status || '', message: err.message }) };

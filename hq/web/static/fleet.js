@@ -1,7 +1,7 @@
 // The fleet page: every store with its link state, filters, a refresh
 // every 10 s, and the "Send a notice" form.
 
-import { $, t, el, api, ago, duration, clockSkew, frame, noticeForm, stateOf } from '/app.js';
+import { $, t, el, api, ago, duration, clockSkew, frame, noticeForm, sentNotices, stateOf } from '/app.js';
 
 const REFRESH_MS = 10000;
 const PAGE = 200;
@@ -105,7 +105,8 @@ $('clear').addEventListener('click', () => {
 });
 $('more').addEventListener('click', () => { state.limit = Math.min(MAX_LIMIT, state.limit + PAGE); load(); });
 
-const drawNotice = noticeForm($('notice-section'), '');
-frame(() => { draw(); drawNotice(); });
+const sent = sentNotices($('sent-section'));
+const drawNotice = noticeForm($('notice-section'), '', sent.load);
+frame(() => { draw(); drawNotice(); sent.draw(); });
 api('/api/v1/me').then((me) => { $('who').textContent = me.name; }).catch(() => {});
 load();
