@@ -184,6 +184,10 @@ func TestFleetPageInABrowser(t *testing.T) {
 	browsertest.Eval[any](t, ctx, `window.scrollTo(0, 0)`)
 	shot(t, ctx, "store-zh-1280")
 
+	// Signed in, the sign-in page goes straight on.
+	browsertest.Navigate(t, ctx, f.srv.URL+"/signin?next=%2Fstores%2Fs-b")
+	waitNav(t, ctx, `location.pathname === '/stores/s-b' && window.storePage && window.storePage.loads > 0`, 10*time.Second, `location.href`)
+
 	// Signing out ends the page's session.
 	run(t, ctx, chromedp.Click(chromedp.CSS("#signout")))
 	waitNav(t, ctx, `location.pathname === '/signin'`, 10*time.Second, `location.href`)

@@ -15,6 +15,9 @@ function next() {
   return n.startsWith('/') && !n.startsWith('//') ? n : '/';
 }
 
+// Signed in already (another tab): straight on.
+fetch('/api/v1/me', { credentials: 'same-origin' }).then((res) => { if (res.ok) location.replace(next()); }).catch(() => {});
+
 $('signin').addEventListener('submit', async (e) => {
   e.preventDefault();
   const key = $('key').value.trim();
