@@ -224,4 +224,12 @@ func TestFleetPageOnAPhone(t *testing.T) {
 		t.Errorf("the store page is %v px wide on a phone", browsertest.Eval[int](t, ctx, `document.documentElement.scrollWidth`))
 	}
 	shot(t, ctx, "store-390")
+	// 中文, and the notice form at the bottom.
+	run(t, ctx, chromedp.Click(chromedp.CSS("#lang")))
+	browsertest.WaitJS(t, ctx, `document.documentElement.lang === 'zh-CN' && document.querySelector('#notice h2').textContent === '发送通知'`, 5*time.Second)
+	if !browsertest.Eval[bool](t, ctx, fits) {
+		t.Errorf("the store page in Chinese is %v px wide on a phone", browsertest.Eval[int](t, ctx, `document.documentElement.scrollWidth`))
+	}
+	browsertest.Eval[any](t, ctx, `document.querySelector('#notice').scrollIntoView({block: 'start'})`)
+	shot(t, ctx, "store-notice-zh-390")
 }
