@@ -135,8 +135,11 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 	for _, careful := range []bool{false, true} {
 		clear(outs)
 		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			if !careful {
+				return r.applyBatchFast(ctx, tx, ms, idx, skip, outs)
+			}
 			for _, i := range idx {
-				o, err := r.applyMessage(ctx, tx, ms[i], skip, careful)
+				o, err := r.applyMessage(ctx, tx, ms[i], skip)
 				if err != nil {
 					return err
 				}
@@ -174,13 +177,10 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 	return res, nil
 }
 
-// applyMessage applies one message of a batch; careful puts it in a
-// savepoint and skips the bad messages it meets (itself, or parked ones
-// it drains), trying again until it applies.
-func (r *Replica) applyMessage(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error, careful bool) (Outcome, error) {
-	if !careful {
-		return r.applyTx(ctx, tx, m, skip)
-	}
+// applyMessage applies one message of a batch in a savepoint, skipping
+// the bad messages it meets (itself, or parked ones it drains), trying
+// again until it applies.
+func (r *Replica) applyMessage(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
 	for {
 		sp, err := tx.Begin(ctx)
 		if err != nil {
@@ -223,31 +223,84 @@ func checkMessage(m hq.Message) error {
 	return nil
 }
 
-func (r *Replica) applyTx(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
-	var out Outcome
+// takeSQL is the ordering step of a message with an sseq (hq_take), seenSQL
+// the dedup step of one without.
+const (
+	takeSQL = `SELECT verdict, applied FROM hq_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	seenSQL = `INSERT INTO seen (store, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 'apply', 0::bigint`
+)
+
+// takeArgs are the arguments of takeSQL or seenSQL for m.
+func takeArgs(m hq.Message, skip map[string]error) (string, []any) {
 	if m.SSeq == 0 {
-		fresh, err := markSeen(ctx, tx, m.Store, m.Origin)
-		if err != nil || !fresh {
-			out.Duplicate = !fresh
-			return out, err
-		}
-		if err := r.applyOne(ctx, tx, m, skip, &out); err != nil {
-			return out, err
-		}
-		out.Applied = true
-		return out, nil
+		return seenSQL, []any{m.Store, m.Origin}
 	}
 	_, isBad := skip[skipKey(m)]
 	answer := m.LocalTopic == proto.TopicSyncAnswer && !isBad
+	return takeSQL, []any{m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Origin, m.Topic, int64(m.Seq),
+		nullTime(m.Stored), m.Payload, answer}
+}
+
+// scanTake reads the verdict of takeSQL or seenSQL (no row: a duplicate).
+func scanTake(row pgx.Row) (string, int64, error) {
 	var verdict string
 	var a int64
-	err := tx.QueryRow(ctx, `SELECT verdict, applied FROM hq_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Origin, m.Topic, int64(m.Seq), nullTime(m.Stored), m.Payload, answer).
-		Scan(&verdict, &a)
-	if err != nil {
-		return out, fmt.Errorf("take: %w", err)
+	err := row.Scan(&verdict, &a)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "duplicate", 0, nil
 	}
-	applied := uint64(a)
+	if err != nil {
+		return "", 0, fmt.Errorf("take: %w", err)
+	}
+	return verdict, a, nil
+}
+
+// applyBatchFast applies a batch in tx with the ordering steps of all its
+// messages sent at once (one round trip), then each message's own.
+func (r *Replica) applyBatchFast(ctx context.Context, tx pgx.Tx, ms []hq.Message, idx []int, skip map[string]error, outs []Outcome) error {
+	b := &pgx.Batch{}
+	for _, i := range idx {
+		q, args := takeArgs(ms[i], skip)
+		b.Queue(q, args...)
+	}
+	br := tx.SendBatch(ctx, b)
+	verdicts := make([]string, len(idx))
+	applied := make([]int64, len(idx))
+	for k := range idx {
+		v, a, err := scanTake(br.QueryRow())
+		if err != nil {
+			_ = br.Close()
+			return err
+		}
+		verdicts[k], applied[k] = v, a
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("take: %w", err)
+	}
+	for k, i := range idx {
+		o, err := r.finish(ctx, tx, ms[i], verdicts[k], uint64(applied[k]), skip)
+		if err != nil {
+			return err
+		}
+		outs[i] = o
+	}
+	return nil
+}
+
+func (r *Replica) applyTx(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
+	q, args := takeArgs(m, skip)
+	verdict, a, err := scanTake(tx.QueryRow(ctx, q, args...))
+	if err != nil {
+		return Outcome{}, err
+	}
+	return r.finish(ctx, tx, m, verdict, uint64(a), skip)
+}
+
+// finish does what the ordering step's verdict says: apply, drain, act on
+// a resync answer, or nothing.
+func (r *Replica) finish(ctx context.Context, tx pgx.Tx, m hq.Message, verdict string, applied uint64, skip map[string]error) (Outcome, error) {
+	var out Outcome
+	var err error
 	switch verdict {
 	case "duplicate":
 		out.Duplicate = true
