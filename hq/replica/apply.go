@@ -277,14 +277,86 @@ func (r *Replica) applyBatchFast(ctx context.Context, tx pgx.Tx, ms []hq.Message
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("take: %w", err)
 	}
+	// Messages next in line on a topic the replica applies itself queue
+	// their statements; the queue goes in one round trip before anything
+	// that must run on its own (a drain, an answer, a handler).
+	q := &pgx.Batch{}
+	var owners []int // the message (index into ms) of each queued statement
+	flush := func() error {
+		if q.Len() == 0 {
+			return nil
+		}
+		br := tx.SendBatch(ctx, q)
+		for _, i := range owners {
+			if _, err := br.Exec(); err != nil {
+				_ = br.Close()
+				return dataError(ms[i], err)
+			}
+		}
+		q, owners = &pgx.Batch{}, owners[:0]
+		return br.Close()
+	}
 	for k, i := range idx {
-		o, err := r.finish(ctx, tx, ms[i], verdicts[k], uint64(applied[k]), skip)
+		m := ms[i]
+		switch verdicts[k] {
+		case "duplicate":
+			outs[i] = Outcome{Duplicate: true}
+			continue
+		case "stale":
+			outs[i] = Outcome{Stale: true}
+			continue
+		case "parked":
+			outs[i] = Outcome{Parked: true}
+			continue
+		case "apply":
+			if _, isBad := skip[skipKey(m)]; !isBad {
+				p, known, err := r.planTopic(m)
+				if err != nil {
+					return keyed(m, err)
+				}
+				if known {
+					for _, st := range p.stmts {
+						q.Queue(st.sql, st.args...)
+						owners = append(owners, i)
+					}
+					outs[i] = Outcome{Applied: true}
+					continue
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		o, err := r.finish(ctx, tx, m, verdicts[k], uint64(applied[k]), skip)
 		if err != nil {
 			return err
 		}
 		outs[i] = o
 	}
-	return nil
+	return flush()
+}
+
+// dataError makes a database error of m's statements a bad message when the
+// values are at fault (data exception, integrity violation).
+func dataError(m hq.Message, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+		return bad(skipKey(m), "%s: %v", m.LocalTopic, err)
+	}
+	return fmt.Errorf("%s: %w", m.LocalTopic, err)
+}
+
+// keyed names a bad message's error by m's skipKey.
+func keyed(m hq.Message, err error) error {
+	var be *badError
+	if errors.As(err, &be) {
+		be.origin = skipKey(m)
+		return be
+	}
+	if errors.Is(err, ErrBadMessage) {
+		return &badError{origin: skipKey(m), err: err}
+	}
+	return err
 }
 
 func (r *Replica) applyTx(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
@@ -523,27 +595,18 @@ func (r *Replica) applyTopic(ctx context.Context, tx pgx.Tx, m hq.Message, out *
 	if h, ok := r.handlers[local]; ok {
 		return h.ApplyUplink(ctx, tx, m)
 	}
-	switch {
-	case strings.HasPrefix(local, "chat/") && strings.HasSuffix(local, "/hq"):
-		return r.applyChat(ctx, tx, m)
-	case local == "booking/changes":
-		return applyChange(ctx, tx, m)
-	case local == "booking/hq/outcome":
-		return applyOutcome(ctx, tx, m)
-	case local == "audit/entries":
-		return applyAudit(ctx, tx, m)
-	case local == proto.TopicShopInfo:
-		return applyShopInfo(ctx, tx, m)
-	case local == proto.TopicHello:
-		return applyHello(ctx, tx, m)
-	case local == proto.TopicSyncAnswer:
+	p, known, err := r.planTopic(m)
+	if err != nil {
+		return err
+	}
+	if known {
+		if err := p.exec(ctx, tx); err != nil {
+			return fmt.Errorf("%s: %w", local, err)
+		}
+		return nil
+	}
+	if local == proto.TopicSyncAnswer {
 		return nil // acted on when it arrived (answerResync)
-	case strings.HasPrefix(local, proto.TopicMediaPrefix):
-		return applyMedia(ctx, tx, m)
-	case strings.HasPrefix(local, "devices/") && strings.HasSuffix(local, "/status"):
-		return applyDeviceStatus(ctx, tx, m)
-	case strings.HasPrefix(local, "devices/") && strings.HasSuffix(local, "/telemetry"):
-		return applyTelemetry(ctx, tx, m)
 	}
 	out.Unhandled = append(out.Unhandled, local)
 	return nil
