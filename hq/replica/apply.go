@@ -504,24 +504,26 @@ func park(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	return nil
 }
 
-// drain applies the parked successors of sseq `from` that follow without
-// a gap, and records where the stream now stands.
-func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream string, from uint64,
-	skip map[string]error, out *Outcome) (int, error) {
+// drainChunk is how many parked messages drain reads at a time (a store
+// back after days may have many parked behind one gap).
+const drainChunk = 256
+
+// parkedAfter reads the next parked messages of a stream after sseq at.
+func parkedAfter(ctx context.Context, tx pgx.Tx, store, epoch, stream string, at uint64) ([]hq.Message, error) {
 	rows, err := tx.Query(ctx, `SELECT sseq, topic, origin, seq, stored, payload FROM parked
-		WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq > $4 ORDER BY sseq`,
-		store, epoch, stream, int64(from))
+		WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq > $4 ORDER BY sseq LIMIT $5`,
+		store, epoch, stream, int64(at), drainChunk)
 	if err != nil {
-		return 0, fmt.Errorf("drain: %w", err)
+		return nil, fmt.Errorf("drain: %w", err)
 	}
+	defer rows.Close()
 	var next []hq.Message
 	for rows.Next() {
 		var sseq, seq int64
 		var stored *time.Time
 		p := hq.Message{Store: store, Epoch: epoch, Stream: stream}
 		if err := rows.Scan(&sseq, &p.Topic, &p.Origin, &seq, &stored, &p.Payload); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("drain: %w", err)
+			return nil, fmt.Errorf("drain: %w", err)
 		}
 		p.SSeq, p.Seq = uint64(sseq), uint64(seq)
 		if stored != nil {
@@ -530,19 +532,36 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 		p.LocalTopic = strings.TrimPrefix(p.Topic, "stores/"+store+"/up/")
 		next = append(next, p)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("drain: %w", err)
+		return nil, fmt.Errorf("drain: %w", err)
 	}
+	return next, nil
+}
+
+// drain applies the parked successors of sseq `from` that follow without
+// a gap, and records where the stream now stands.
+func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream string, from uint64,
+	skip map[string]error, out *Outcome) (int, error) {
 	at, n := from, 0
-	for _, p := range next {
-		if p.SSeq != at+1 {
-			break
-		}
-		if err := r.applyOne(ctx, tx, p, skip, out); err != nil {
+	for {
+		next, err := parkedAfter(ctx, tx, store, epoch, stream, at)
+		if err != nil {
 			return n, err
 		}
-		at, n = p.SSeq, n+1
+		gap := false
+		for _, p := range next {
+			if p.SSeq != at+1 {
+				gap = true
+				break
+			}
+			if err := r.applyOne(ctx, tx, p, skip, out); err != nil {
+				return n, err
+			}
+			at, n = p.SSeq, n+1
+		}
+		if gap || len(next) < drainChunk {
+			break
+		}
 	}
 	if n > 0 {
 		if _, err := tx.Exec(ctx, `DELETE FROM parked WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq <= $4`,
@@ -552,7 +571,7 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 	}
 	// gap_since: when the oldest message still parked arrived (the gap
 	// before it has been waited for since then), or none.
-	_, err = tx.Exec(ctx, `UPDATE streams SET applied = $4,
+	_, err := tx.Exec(ctx, `UPDATE streams SET applied = $4,
 		gap_since = (SELECT min(received) FROM parked WHERE store = $1 AND epoch = $2 AND stream = $3)
 		WHERE store = $1 AND epoch = $2 AND stream = $3`, store, epoch, stream, int64(at))
 	if err != nil {

@@ -887,3 +887,31 @@ func TestPruneSeen(t *testing.T) {
 		t.Fatalf("%d changes", n)
 	}
 }
+
+// A long run parked behind one gap (more than one read's worth) drains
+// whole, in order, when the gap fills.
+func TestLongDrain(t *testing.T) {
+	h := &orderLog{}
+	r := orderReplica(t, pgtest.Start(t).URL, h)
+	n := uint64(2*drainChunk + 10)
+	var ms []hq.Message
+	for i := uint64(2); i <= n; i++ {
+		ms = append(ms, msg("s1", "e1", proto.StreamChat, i, i, "test/order", []byte(`{}`)))
+	}
+	if _, err := r.ApplyBatch(ctxT(t), ms); err != nil {
+		t.Fatal(err)
+	}
+	out := apply(t, r, msg("s1", "e1", proto.StreamChat, 1, 1, "test/order", []byte(`{}`)))
+	if out.Drained != int(n-1) {
+		t.Fatalf("drained %d, want %d", out.Drained, n-1)
+	}
+	got := orderOf(t, r, "s1", "e1")
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("position %d has %d", i, v)
+		}
+	}
+	if len(got) != int(n) || count(t, r, `SELECT count(*) FROM parked`) != 0 {
+		t.Fatalf("%d applied, parked left %d", len(got), count(t, r, `SELECT count(*) FROM parked`))
+	}
+}
