@@ -439,3 +439,55 @@ func TestSlowStoreDoesNotBlockOthersAndShutdownFinishesHeld(t *testing.T) {
 		t.Fatalf("after restart: %+v", s)
 	}
 }
+
+// QoS 0 messages (device telemetry) that find their worker's queue full
+// are dropped and counted; the consumer does not stall and QoS 1 messages
+// are all kept.
+func TestQoS0DroppedWhenQueueFull(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Options{})
+	pg := pgtest.Start(t)
+	slow := &slowLog{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, err := replica.Open(ctx, pg.URL, replica.Options{Keys: keys(t), MaxConns: 4,
+		Handlers: map[string]replica.TopicHandler{"test/slow": slow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if _, err := r.Pool().Exec(ctx, `CREATE TABLE IF NOT EXISTS test_order (n bigserial, store text, epoch text, sseq bigint)`); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("mqtt://" + mq.Addr)
+	c, err := ingest.New(ingest.Options{Replica: r, Brokers: []*url.URL{u}, ClientID: "hq-q", Workers: 1, ReceiveMaximum: 5, Batch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	waitFor(t, 20*time.Second, "subscribed", c.Ready)
+	pub := publisher(t, mq.Addr, "stores", nil)
+	up(t, pub, "s1", "e1", proto.StreamBooking, 1, 1, "test/slow", []byte(`{}`))
+	<-slow.entered
+	const n = 40
+	for i := range n {
+		b, _ := json.Marshal(map[string]any{"v": 1, "battery": float64(i) / n})
+		props := paho.UserProperties{{Key: proto.PropStore, Value: "s1"}, {Key: proto.PropOrigin, Value: fmt.Sprint("t", i)},
+			{Key: proto.PropSeq, Value: fmt.Sprint(100 + i)}, {Key: proto.PropStored, Value: time.Now().UTC().Format(time.RFC3339Nano)}}
+		if _, err := pub.Publish(ctx, &paho.Publish{QoS: 0, Topic: proto.CloudUpTopic("s1", "devices/k1/telemetry"), Payload: b,
+			Properties: &paho.PublishProperties{User: props}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "drops counted", func() bool { return c.Stats().Dropped > 0 })
+	close(slow.release)
+	waitFor(t, 20*time.Second, "the rest applied", func() bool {
+		s := c.Stats()
+		return s.Applied+s.Dropped == n+1
+	})
+	if got := count(t, r.Pool(), `SELECT COALESCE(sum(n), 0)::int FROM telemetry_hourly`); got != int(n-c.Stats().Dropped) {
+		t.Fatalf("%d readings aggregated, %d dropped of %d", got, c.Stats().Dropped, n)
+	}
+}
