@@ -130,7 +130,11 @@ EOF
 pids+=($!)
 ready=""
 for i in $(seq 1 300); do
-  if curl -fsS "http://$listen/readyz" >/dev/null 2>&1; then ready=1; break; fi
+  if command -v curl >/dev/null 2>&1; then
+    if curl -fsS "http://$listen/readyz" >/dev/null 2>&1; then ready=1; break; fi
+  elif ! port_free "${listen##*:}"; then
+    ready=1; break
+  fi
   kill -0 "${pids[-1]}" 2>/dev/null || break
   sleep 0.1
 done

@@ -167,6 +167,9 @@ func Filters(group string) []string {
 type Stats struct {
 	Applied, Duplicates, Parked, Stale, Drained, Bad, Unhandled, Statuses, DBErrors, Acked uint64
 	ResyncsSent                                                                            uint64
+	// Dropped counts QoS 0 messages dropped because their worker's queue
+	// was full.
+	Dropped uint64
 }
 
 // Consumer is one instance of HQ's ingest.
@@ -175,14 +178,17 @@ type Consumer struct {
 	log *slog.Logger
 	m   *metrics
 
-	queues  []chan job
-	stopped atomic.Bool // no new messages taken
-	held    sync.WaitGroup
-	poke    chan struct{} // wakes the resync sweeper
-	cm      atomic.Pointer[autopaho.ConnectionManager]
-	up      atomic.Bool // connected and subscribed
+	queues []chan job
 
-	applied, duplicates, parked, stale, drained, badN, unhandled, statuses, dbErrors, acked, resyncs atomic.Uint64
+	heldMu   sync.Mutex
+	stopped  bool          // no new messages taken
+	held     int           // messages routed and not yet done
+	released chan struct{} // closed when stopped and nothing is held
+	poke     chan struct{} // wakes the resync sweeper
+	cm       atomic.Pointer[autopaho.ConnectionManager]
+	up       atomic.Bool // connected and subscribed
+
+	applied, duplicates, parked, stale, drained, badN, unhandled, statuses, dbErrors, acked, resyncs, dropped atomic.Uint64
 
 	badLog burstLog
 }
@@ -198,7 +204,7 @@ func New(o Options) (*Consumer, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	c := &Consumer{o: o, log: o.Logger, poke: make(chan struct{}, 1)}
+	c := &Consumer{o: o, log: o.Logger, poke: make(chan struct{}, 1), released: make(chan struct{})}
 	c.badLog.log = o.Logger
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
@@ -218,14 +224,16 @@ func New(o Options) (*Consumer, error) {
 func (c *Consumer) Stats() Stats {
 	return Stats{Applied: c.applied.Load(), Duplicates: c.duplicates.Load(), Parked: c.parked.Load(),
 		Stale: c.stale.Load(), Drained: c.drained.Load(), Bad: c.badN.Load(), Unhandled: c.unhandled.Load(),
-		Statuses: c.statuses.Load(), DBErrors: c.dbErrors.Load(), Acked: c.acked.Load(), ResyncsSent: c.resyncs.Load()}
+		Statuses: c.statuses.Load(), DBErrors: c.dbErrors.Load(), Acked: c.acked.Load(), ResyncsSent: c.resyncs.Load(),
+		Dropped: c.dropped.Load()}
 }
 
 // Ready reports whether the consumer is connected to HQ's broker and
 // subscribed.
 func (c *Consumer) Ready() bool { return c.up.Load() }
 
-// Run connects to HQ's broker and consumes until ctx ends; then it stops
+// Run (once per Consumer) connects to HQ's broker and consumes until ctx
+// ends; then it stops
 // taking messages, applies and acknowledges those it holds (for at most
 // DrainTimeout), and disconnects, keeping its session at the broker.
 func (c *Consumer) Run(ctx context.Context) error {
@@ -301,12 +309,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 	<-ctx.Done()
 	// Stop taking messages: those arriving now are left unacknowledged
 	// for the broker to give again.
-	c.stopped.Store(true)
+	c.heldMu.Lock()
+	c.stopped = true
+	if c.held == 0 {
+		close(c.released)
+	}
+	c.heldMu.Unlock()
 	bg.Wait()
-	done := make(chan struct{})
-	go func() { c.held.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-c.released:
 	case <-time.After(c.o.DrainTimeout):
 		c.log.Warn("ingest: messages still held at shutdown; left to the broker to give again")
 	}
@@ -355,17 +366,46 @@ func (c *Consumer) subscribe(ctx context.Context, cm *autopaho.ConnectionManager
 	}
 }
 
-// route hands a message to its store's worker; it never blocks.
+// route hands a message to its store's worker. It does not block for
+// QoS 1 messages (the broker gives at most ReceiveMaximum of them before
+// they are acknowledged, and each queue holds that many); a QoS 0 message
+// (at most once: device telemetry) that finds its worker's queue full is
+// dropped and counted.
 func (c *Consumer) route(pr paho.PublishReceived) (bool, error) {
-	if c.stopped.Load() {
+	c.heldMu.Lock()
+	if c.stopped {
+		c.heldMu.Unlock()
 		return true, nil // not acknowledged: the broker gives it again
 	}
+	c.held++
+	c.heldMu.Unlock()
 	store := storeOf(pr.Packet.Topic)
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(store))
-	c.held.Add(1)
-	c.queues[int(h.Sum32()%uint32(len(c.queues)))] <- job{pr: pr, received: time.Now()}
+	q := c.queues[int(h.Sum32()%uint32(len(c.queues)))]
+	j := job{pr: pr, received: time.Now()}
+	if pr.Packet.QoS > 0 {
+		q <- j
+		return true, nil
+	}
+	select {
+	case q <- j:
+	default:
+		c.m.messages.WithLabelValues("dropped").Inc()
+		c.dropped.Add(1)
+		c.done(1)
+	}
 	return true, nil
+}
+
+// done marks n routed messages as finished.
+func (c *Consumer) done(n int) {
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	c.held -= n
+	if c.held == 0 && c.stopped {
+		close(c.released)
+	}
 }
 
 // storeOf is the {store} of stores/{store}/…, or "".
@@ -387,7 +427,7 @@ func (c *Consumer) work(ctx context.Context, q chan job) {
 			for {
 				select {
 				case <-q:
-					c.held.Done()
+					c.done(1)
 				default:
 					return
 				}
@@ -412,9 +452,7 @@ func (c *Consumer) work(ctx context.Context, q chan job) {
 					}
 				}
 			}
-			for range batch {
-				c.held.Done()
-			}
+			c.done(len(batch))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/url"
 	"strconv"
@@ -344,4 +345,149 @@ func TestStatus(t *testing.T) {
 	waitFor(t, 20*time.Second, "status applied", func() bool {
 		return count(t, r.Pool(), `SELECT count(*) FROM stores WHERE store = 's7' AND online AND backlog = 12 AND clock_skew_ms >= 3000`) == 1
 	})
+}
+
+// slowLog holds the messages of test/slow until released.
+type slowLog struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowLog) ApplyUplink(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO test_order (store, epoch, sseq) VALUES ($1, $2, $3)`, m.Store, m.Epoch, int64(m.SSeq))
+	return err
+}
+
+// workerOf is the worker a store's messages go to among n (as Consumer
+// routes them).
+func workerOf(store string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(store))
+	return int(h.Sum32() % uint32(n))
+}
+
+// A store whose message is slow to apply holds back only itself: the other
+// stores' messages apply meanwhile. On shutdown the held message is still
+// applied and acknowledged (a restarted instance does not get it again).
+func TestSlowStoreDoesNotBlockOthersAndShutdownFinishesHeld(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Options{})
+	pg := pgtest.Start(t)
+	slow := &slowLog{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := replica.Open(ctx, pg.URL, replica.Options{Keys: keys(t), MaxConns: 8,
+		Handlers: map[string]replica.TopicHandler{orderTopic: orderLog{}, "test/slow": slow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if _, err := r.Pool().Exec(ctx, `CREATE TABLE IF NOT EXISTS test_order (n bigserial, store text, epoch text, sseq bigint)`); err != nil {
+		t.Fatal(err)
+	}
+	c := startConsumer(t, r, mq.Addr, "hq-1", time.Hour)
+	pub := publisher(t, mq.Addr, "stores", nil)
+	// Stores on other workers than the slow one (4 workers: startConsumer).
+	var others []string
+	for s := 0; len(others) < 5; s++ {
+		if name := fmt.Sprint("o", s); workerOf(name, 4) != workerOf("slow", 4) {
+			others = append(others, name)
+		}
+	}
+	up(t, pub, "slow", "e1", proto.StreamBooking, 1, 1, "test/slow", []byte(`{}`))
+	select {
+	case <-slow.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the slow message was not taken")
+	}
+	for i := uint64(1); i <= 20; i++ {
+		for _, s := range others {
+			up(t, pub, s, "e1", proto.StreamBooking, i, i, orderTopic, []byte(`{}`))
+		}
+	}
+	waitFor(t, 30*time.Second, "other stores applied while one is held", func() bool {
+		return count(t, r.Pool(), `SELECT count(*) FROM test_order WHERE store <> 'slow'`) == 20*len(others)
+	})
+	// Shut down while the slow message is held, then let it finish.
+	stopped := make(chan struct{})
+	go func() { c.stop(); close(stopped) }()
+	close(slow.release)
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after the held message finished")
+	}
+	if n := count(t, r.Pool(), `SELECT count(*) FROM test_order WHERE store = 'slow'`); n != 1 {
+		t.Fatalf("the held message applied %d times", n)
+	}
+	if a := c.Stats().Acked; a != uint64(20*len(others)+1) {
+		t.Fatalf("%d acknowledged, want %d", a, 20*len(others)+1)
+	}
+	// Restarted under the same client id: nothing comes again.
+	c2 := startConsumer(t, r, mq.Addr, "hq-1", time.Hour)
+	up(t, pub, "slow", "e1", proto.StreamBooking, 2, 2, orderTopic, []byte(`{}`))
+	waitFor(t, 20*time.Second, "next message", func() bool { return c2.Stats().Acked == 1 })
+	if s := c2.Stats(); s.Duplicates != 0 || s.Applied != 1 {
+		t.Fatalf("after restart: %+v", s)
+	}
+}
+
+// QoS 0 messages (device telemetry) that find their worker's queue full
+// are dropped and counted; the consumer does not stall and QoS 1 messages
+// are all kept.
+func TestQoS0DroppedWhenQueueFull(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Options{})
+	pg := pgtest.Start(t)
+	slow := &slowLog{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, err := replica.Open(ctx, pg.URL, replica.Options{Keys: keys(t), MaxConns: 4,
+		Handlers: map[string]replica.TopicHandler{"test/slow": slow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if _, err := r.Pool().Exec(ctx, `CREATE TABLE IF NOT EXISTS test_order (n bigserial, store text, epoch text, sseq bigint)`); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("mqtt://" + mq.Addr)
+	c, err := ingest.New(ingest.Options{Replica: r, Brokers: []*url.URL{u}, ClientID: "hq-q", Workers: 1, ReceiveMaximum: 5, Batch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	waitFor(t, 20*time.Second, "subscribed", c.Ready)
+	pub := publisher(t, mq.Addr, "stores", nil)
+	up(t, pub, "s1", "e1", proto.StreamBooking, 1, 1, "test/slow", []byte(`{}`))
+	<-slow.entered
+	const n = 40
+	for i := range n {
+		b, _ := json.Marshal(map[string]any{"v": 1, "battery": float64(i) / n})
+		props := paho.UserProperties{{Key: proto.PropStore, Value: "s1"}, {Key: proto.PropOrigin, Value: fmt.Sprint("t", i)},
+			{Key: proto.PropSeq, Value: fmt.Sprint(100 + i)}, {Key: proto.PropStored, Value: time.Now().UTC().Format(time.RFC3339Nano)}}
+		if _, err := pub.Publish(ctx, &paho.Publish{QoS: 0, Topic: proto.CloudUpTopic("s1", "devices/k1/telemetry"), Payload: b,
+			Properties: &paho.PublishProperties{User: props}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "drops counted", func() bool { return c.Stats().Dropped > 0 })
+	close(slow.release)
+	waitFor(t, 20*time.Second, "the rest applied", func() bool {
+		s := c.Stats()
+		return s.Applied+s.Dropped == n+1
+	})
+	if got := count(t, r.Pool(), `SELECT COALESCE(sum(n), 0)::int FROM telemetry_hourly`); got != int(n-c.Stats().Dropped) {
+		t.Fatalf("%d readings aggregated, %d dropped of %d", got, c.Stats().Dropped, n)
+	}
 }

@@ -135,8 +135,11 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 	for _, careful := range []bool{false, true} {
 		clear(outs)
 		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			if !careful {
+				return r.applyBatchFast(ctx, tx, ms, idx, skip, outs)
+			}
 			for _, i := range idx {
-				o, err := r.applyMessage(ctx, tx, ms[i], skip, careful)
+				o, err := r.applyMessage(ctx, tx, ms[i], skip)
 				if err != nil {
 					return err
 				}
@@ -174,13 +177,10 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 	return res, nil
 }
 
-// applyMessage applies one message of a batch; careful puts it in a
-// savepoint and skips the bad messages it meets (itself, or parked ones
-// it drains), trying again until it applies.
-func (r *Replica) applyMessage(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error, careful bool) (Outcome, error) {
-	if !careful {
-		return r.applyTx(ctx, tx, m, skip)
-	}
+// applyMessage applies one message of a batch in a savepoint, skipping
+// the bad messages it meets (itself, or parked ones it drains), trying
+// again until it applies.
+func (r *Replica) applyMessage(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
 	for {
 		sp, err := tx.Begin(ctx)
 		if err != nil {
@@ -223,31 +223,156 @@ func checkMessage(m hq.Message) error {
 	return nil
 }
 
-func (r *Replica) applyTx(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
-	var out Outcome
+// takeSQL is the ordering step of a message with an sseq (hq_take), seenSQL
+// the dedup step of one without.
+const (
+	takeSQL = `SELECT verdict, applied FROM hq_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	seenSQL = `INSERT INTO seen (store, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 'apply', 0::bigint`
+)
+
+// takeArgs are the arguments of takeSQL or seenSQL for m.
+func takeArgs(m hq.Message, skip map[string]error) (string, []any) {
 	if m.SSeq == 0 {
-		fresh, err := markSeen(ctx, tx, m.Store, m.Origin)
-		if err != nil || !fresh {
-			out.Duplicate = !fresh
-			return out, err
-		}
-		if err := r.applyOne(ctx, tx, m, skip, &out); err != nil {
-			return out, err
-		}
-		out.Applied = true
-		return out, nil
+		return seenSQL, []any{m.Store, m.Origin}
 	}
 	_, isBad := skip[skipKey(m)]
 	answer := m.LocalTopic == proto.TopicSyncAnswer && !isBad
+	return takeSQL, []any{m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Origin, m.Topic, int64(m.Seq),
+		nullTime(m.Stored), m.Payload, answer}
+}
+
+// scanTake reads the verdict of takeSQL or seenSQL (no row: a duplicate).
+func scanTake(row pgx.Row) (string, int64, error) {
 	var verdict string
 	var a int64
-	err := tx.QueryRow(ctx, `SELECT verdict, applied FROM hq_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Origin, m.Topic, int64(m.Seq), nullTime(m.Stored), m.Payload, answer).
-		Scan(&verdict, &a)
-	if err != nil {
-		return out, fmt.Errorf("take: %w", err)
+	err := row.Scan(&verdict, &a)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "duplicate", 0, nil
 	}
-	applied := uint64(a)
+	if err != nil {
+		return "", 0, fmt.Errorf("take: %w", err)
+	}
+	return verdict, a, nil
+}
+
+// applyBatchFast applies a batch in tx with the ordering steps of all its
+// messages sent at once (one round trip), then each message's own.
+func (r *Replica) applyBatchFast(ctx context.Context, tx pgx.Tx, ms []hq.Message, idx []int, skip map[string]error, outs []Outcome) error {
+	b := &pgx.Batch{}
+	for _, i := range idx {
+		q, args := takeArgs(ms[i], skip)
+		b.Queue(q, args...)
+	}
+	br := tx.SendBatch(ctx, b)
+	verdicts := make([]string, len(idx))
+	applied := make([]int64, len(idx))
+	for k := range idx {
+		v, a, err := scanTake(br.QueryRow())
+		if err != nil {
+			_ = br.Close()
+			return err
+		}
+		verdicts[k], applied[k] = v, a
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("take: %w", err)
+	}
+	// Messages next in line on a topic the replica applies itself queue
+	// their statements; the queue goes in one round trip before anything
+	// that must run on its own (a drain, an answer, a handler).
+	q := &pgx.Batch{}
+	var owners []int // the message (index into ms) of each queued statement
+	flush := func() error {
+		if q.Len() == 0 {
+			return nil
+		}
+		br := tx.SendBatch(ctx, q)
+		for _, i := range owners {
+			if _, err := br.Exec(); err != nil {
+				_ = br.Close()
+				return dataError(ms[i], err)
+			}
+		}
+		q, owners = &pgx.Batch{}, owners[:0]
+		return br.Close()
+	}
+	for k, i := range idx {
+		m := ms[i]
+		switch verdicts[k] {
+		case "duplicate":
+			outs[i] = Outcome{Duplicate: true}
+			continue
+		case "stale":
+			outs[i] = Outcome{Stale: true}
+			continue
+		case "parked":
+			outs[i] = Outcome{Parked: true}
+			continue
+		case "apply":
+			if _, isBad := skip[skipKey(m)]; !isBad {
+				p, known, err := r.planTopic(m)
+				if err != nil {
+					return keyed(m, err)
+				}
+				if known {
+					for _, st := range p.stmts {
+						q.Queue(st.sql, st.args...)
+						owners = append(owners, i)
+					}
+					outs[i] = Outcome{Applied: true}
+					continue
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		o, err := r.finish(ctx, tx, m, verdicts[k], uint64(applied[k]), skip)
+		if err != nil {
+			return err
+		}
+		outs[i] = o
+	}
+	return flush()
+}
+
+// dataError makes a database error of m's statements a bad message when the
+// values are at fault (data exception, integrity violation).
+func dataError(m hq.Message, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+		return bad(skipKey(m), "%s: %v", m.LocalTopic, err)
+	}
+	return fmt.Errorf("%s: %w", m.LocalTopic, err)
+}
+
+// keyed names a bad message's error by m's skipKey.
+func keyed(m hq.Message, err error) error {
+	var be *badError
+	if errors.As(err, &be) {
+		be.origin = skipKey(m)
+		return be
+	}
+	if errors.Is(err, ErrBadMessage) {
+		return &badError{origin: skipKey(m), err: err}
+	}
+	return err
+}
+
+func (r *Replica) applyTx(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
+	q, args := takeArgs(m, skip)
+	verdict, a, err := scanTake(tx.QueryRow(ctx, q, args...))
+	if err != nil {
+		return Outcome{}, err
+	}
+	return r.finish(ctx, tx, m, verdict, uint64(a), skip)
+}
+
+// finish does what the ordering step's verdict says: apply, drain, act on
+// a resync answer, or nothing.
+func (r *Replica) finish(ctx context.Context, tx pgx.Tx, m hq.Message, verdict string, applied uint64, skip map[string]error) (Outcome, error) {
+	var out Outcome
+	var err error
 	switch verdict {
 	case "duplicate":
 		out.Duplicate = true
@@ -379,24 +504,26 @@ func park(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	return nil
 }
 
-// drain applies the parked successors of sseq `from` that follow without
-// a gap, and records where the stream now stands.
-func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream string, from uint64,
-	skip map[string]error, out *Outcome) (int, error) {
+// drainChunk is how many parked messages drain reads at a time (a store
+// back after days may have many parked behind one gap).
+const drainChunk = 256
+
+// parkedAfter reads the next parked messages of a stream after sseq at.
+func parkedAfter(ctx context.Context, tx pgx.Tx, store, epoch, stream string, at uint64) ([]hq.Message, error) {
 	rows, err := tx.Query(ctx, `SELECT sseq, topic, origin, seq, stored, payload FROM parked
-		WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq > $4 ORDER BY sseq`,
-		store, epoch, stream, int64(from))
+		WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq > $4 ORDER BY sseq LIMIT $5`,
+		store, epoch, stream, int64(at), drainChunk)
 	if err != nil {
-		return 0, fmt.Errorf("drain: %w", err)
+		return nil, fmt.Errorf("drain: %w", err)
 	}
+	defer rows.Close()
 	var next []hq.Message
 	for rows.Next() {
 		var sseq, seq int64
 		var stored *time.Time
 		p := hq.Message{Store: store, Epoch: epoch, Stream: stream}
 		if err := rows.Scan(&sseq, &p.Topic, &p.Origin, &seq, &stored, &p.Payload); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("drain: %w", err)
+			return nil, fmt.Errorf("drain: %w", err)
 		}
 		p.SSeq, p.Seq = uint64(sseq), uint64(seq)
 		if stored != nil {
@@ -405,19 +532,36 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 		p.LocalTopic = strings.TrimPrefix(p.Topic, "stores/"+store+"/up/")
 		next = append(next, p)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("drain: %w", err)
+		return nil, fmt.Errorf("drain: %w", err)
 	}
+	return next, nil
+}
+
+// drain applies the parked successors of sseq `from` that follow without
+// a gap, and records where the stream now stands.
+func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream string, from uint64,
+	skip map[string]error, out *Outcome) (int, error) {
 	at, n := from, 0
-	for _, p := range next {
-		if p.SSeq != at+1 {
-			break
-		}
-		if err := r.applyOne(ctx, tx, p, skip, out); err != nil {
+	for {
+		next, err := parkedAfter(ctx, tx, store, epoch, stream, at)
+		if err != nil {
 			return n, err
 		}
-		at, n = p.SSeq, n+1
+		gap := false
+		for _, p := range next {
+			if p.SSeq != at+1 {
+				gap = true
+				break
+			}
+			if err := r.applyOne(ctx, tx, p, skip, out); err != nil {
+				return n, err
+			}
+			at, n = p.SSeq, n+1
+		}
+		if gap || len(next) < drainChunk {
+			break
+		}
 	}
 	if n > 0 {
 		if _, err := tx.Exec(ctx, `DELETE FROM parked WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq <= $4`,
@@ -427,7 +571,7 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 	}
 	// gap_since: when the oldest message still parked arrived (the gap
 	// before it has been waited for since then), or none.
-	_, err = tx.Exec(ctx, `UPDATE streams SET applied = $4,
+	_, err := tx.Exec(ctx, `UPDATE streams SET applied = $4,
 		gap_since = (SELECT min(received) FROM parked WHERE store = $1 AND epoch = $2 AND stream = $3)
 		WHERE store = $1 AND epoch = $2 AND stream = $3`, store, epoch, stream, int64(at))
 	if err != nil {
@@ -470,27 +614,18 @@ func (r *Replica) applyTopic(ctx context.Context, tx pgx.Tx, m hq.Message, out *
 	if h, ok := r.handlers[local]; ok {
 		return h.ApplyUplink(ctx, tx, m)
 	}
-	switch {
-	case strings.HasPrefix(local, "chat/") && strings.HasSuffix(local, "/hq"):
-		return r.applyChat(ctx, tx, m)
-	case local == "booking/changes":
-		return applyChange(ctx, tx, m)
-	case local == "booking/hq/outcome":
-		return applyOutcome(ctx, tx, m)
-	case local == "audit/entries":
-		return applyAudit(ctx, tx, m)
-	case local == proto.TopicShopInfo:
-		return applyShopInfo(ctx, tx, m)
-	case local == proto.TopicHello:
-		return applyHello(ctx, tx, m)
-	case local == proto.TopicSyncAnswer:
+	p, known, err := r.planTopic(m)
+	if err != nil {
+		return err
+	}
+	if known {
+		if err := p.exec(ctx, tx); err != nil {
+			return fmt.Errorf("%s: %w", local, err)
+		}
+		return nil
+	}
+	if local == proto.TopicSyncAnswer {
 		return nil // acted on when it arrived (answerResync)
-	case strings.HasPrefix(local, proto.TopicMediaPrefix):
-		return applyMedia(ctx, tx, m)
-	case strings.HasPrefix(local, "devices/") && strings.HasSuffix(local, "/status"):
-		return applyDeviceStatus(ctx, tx, m)
-	case strings.HasPrefix(local, "devices/") && strings.HasSuffix(local, "/telemetry"):
-		return applyTelemetry(ctx, tx, m)
 	}
 	out.Unhandled = append(out.Unhandled, local)
 	return nil

@@ -401,13 +401,18 @@ func TestParkAndDrainAcrossTwoInstances(t *testing.T) {
 		}
 	}
 	errs := make(chan error, 2)
+	var took [2]atomic.Int64 // messages each instance applied or parked
 	for k, r := range []*Replica{r1, r2} {
 		go func() {
 			for i, m := range order {
 				if i%2 == k || i%5 == 0 {
-					if _, err := r.Apply(context.Background(), m); err != nil {
+					out, err := r.Apply(context.Background(), m)
+					if err != nil {
 						errs <- err
 						return
+					}
+					if out.Applied || out.Parked {
+						took[k].Add(1)
 					}
 				}
 			}
@@ -430,8 +435,11 @@ func TestParkAndDrainAcrossTwoInstances(t *testing.T) {
 			}
 		}
 	}
-	if h1.calls.Load() == 0 || h2.calls.Load() == 0 {
-		t.Fatalf("one instance applied nothing: %d %d", h1.calls.Load(), h2.calls.Load())
+	if took[0].Load() == 0 || took[1].Load() == 0 {
+		t.Fatalf("one instance took nothing: %d %d", took[0].Load(), took[1].Load())
+	}
+	if calls := h1.calls.Load() + h2.calls.Load(); calls < stores*n {
+		t.Fatalf("handler called %d times for %d messages", calls, stores*n)
 	}
 	if count(t, r1, `SELECT count(*) FROM parked`) != 0 {
 		t.Fatal("parked left")
@@ -858,4 +866,52 @@ func orderTopic(i uint64) string {
 		return "booking/changes"
 	}
 	return "test/order"
+}
+
+// Pruned dedup keys: a stream still drops what it has moved past.
+func TestPruneSeen(t *testing.T) {
+	r := newReplica(t)
+	c := proto.Change{V: 1, Seq: 1, Type: proto.ChangeCreated, Booking: "b1", Rev: 1}
+	m := msg("s1", "e1", proto.StreamBooking, 1, 1, "booking/changes", c)
+	apply(t, r, m)
+	if n, err := r.PruneSeen(ctxT(t), time.Hour); err != nil || n != 0 {
+		t.Fatalf("pruned %d young keys: %v", n, err)
+	}
+	if n, err := r.PruneSeen(ctxT(t), -time.Hour); err != nil || n != 1 {
+		t.Fatalf("pruned %d: %v", n, err)
+	}
+	if out := apply(t, r, m); !out.Stale {
+		t.Fatalf("a repeat after pruning: %+v", out)
+	}
+	if n := count(t, r, `SELECT count(*) FROM booking_changes`); n != 1 {
+		t.Fatalf("%d changes", n)
+	}
+}
+
+// A long run parked behind one gap (more than one read's worth) drains
+// whole, in order, when the gap fills.
+func TestLongDrain(t *testing.T) {
+	h := &orderLog{}
+	r := orderReplica(t, pgtest.Start(t).URL, h)
+	n := uint64(2*drainChunk + 10)
+	var ms []hq.Message
+	for i := uint64(2); i <= n; i++ {
+		ms = append(ms, msg("s1", "e1", proto.StreamChat, i, i, "test/order", []byte(`{}`)))
+	}
+	if _, err := r.ApplyBatch(ctxT(t), ms); err != nil {
+		t.Fatal(err)
+	}
+	out := apply(t, r, msg("s1", "e1", proto.StreamChat, 1, 1, "test/order", []byte(`{}`)))
+	if out.Drained != int(n-1) {
+		t.Fatalf("drained %d, want %d", out.Drained, n-1)
+	}
+	got := orderOf(t, r, "s1", "e1")
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("position %d has %d", i, v)
+		}
+	}
+	if len(got) != int(n) || count(t, r, `SELECT count(*) FROM parked`) != 0 {
+		t.Fatalf("%d applied, parked left %d", len(got), count(t, r, `SELECT count(*) FROM parked`))
+	}
 }

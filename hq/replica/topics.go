@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -16,6 +15,62 @@ import (
 	"github.com/storeedge/storeedge/cloudsync/hq"
 	"github.com/storeedge/storeedge/proto"
 )
+
+// stmt is one statement of a plan.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// plan is the statements that apply a message, in order: run one by one
+// (exec) or queued with other messages' in one round trip.
+type plan struct{ stmts []stmt }
+
+func (p *plan) add(sql string, args ...any) { p.stmts = append(p.stmts, stmt{sql, args}) }
+
+// exec runs the plan's statements in tx.
+func (p *plan) exec(ctx context.Context, tx pgx.Tx) error {
+	for _, st := range p.stmts {
+		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planTopic makes the plan of a message of a topic the replica applies
+// itself; known is false for the others (handlers, resync answers,
+// topics nobody handles).
+func (r *Replica) planTopic(m hq.Message) (p *plan, known bool, err error) {
+	p = &plan{}
+	local := m.LocalTopic
+	if _, ok := r.handlers[local]; ok {
+		return nil, false, nil
+	}
+	switch {
+	case strings.HasPrefix(local, "chat/") && strings.HasSuffix(local, "/hq"):
+		err = r.applyChat(p, m)
+	case local == "booking/changes":
+		err = applyChange(p, m)
+	case local == "booking/hq/outcome":
+		err = applyOutcome(p, m)
+	case local == "audit/entries":
+		err = applyAudit(p, m)
+	case local == proto.TopicShopInfo:
+		err = applyShopInfo(p, m)
+	case local == proto.TopicHello:
+		err = applyHello(p, m)
+	case strings.HasPrefix(local, proto.TopicMediaPrefix):
+		err = applyMedia(p, m)
+	case strings.HasPrefix(local, "devices/") && strings.HasSuffix(local, "/status"):
+		err = applyDeviceStatus(p, m)
+	case strings.HasPrefix(local, "devices/") && strings.HasSuffix(local, "/telemetry"):
+		err = applyTelemetry(p, m)
+	default:
+		return nil, false, nil
+	}
+	return p, true, err
+}
 
 // decode reads a JSON payload; a payload that does not decode is bad.
 func decode(m hq.Message, v any) error {
@@ -34,7 +89,7 @@ type chatBody struct {
 
 // applyChat applies a conversation entry: a message (its body sealed), a
 // recall (the body is dropped) or a read receipt.
-func (r *Replica) applyChat(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func (r *Replica) applyChat(p *plan, m hq.Message) error {
 	var e proto.HQChatEntry
 	if err := decode(m, &e); err != nil {
 		return err
@@ -65,7 +120,7 @@ func (r *Replica) applyChat(ctx context.Context, tx pgx.Tx, m hq.Message) error 
 		// customer's or a reply: the first customer message starts the
 		// clock of the first response, the first later message neither
 		// the customer's nor automatic stops it.
-		_, err = tx.Exec(ctx, `WITH c AS (
+		p.add(`WITH c AS (
 			INSERT INTO conversations AS cv (store, conversation, customer, opened_at, last_at, last_seq, first_customer_at)
 			VALUES ($1, $2, $3, $4, $4, $5, CASE WHEN $3 <> '' AND $6 = $3 AND NOT $7 THEN $4::timestamptz END)
 			ON CONFLICT (store, conversation) DO UPDATE SET
@@ -82,9 +137,6 @@ func (r *Replica) applyChat(ctx context.Context, tx pgx.Tx, m hq.Message) error 
 			INSERT INTO messages (store, conversation, seq, id, sender, kind, ts, auto, body, stored)
 			VALUES ($1, $2, $5, $8, $6, $9, $4, $7, $10, $11) ON CONFLICT DO NOTHING`,
 			m.Store, conv, e.Customer, nullTime(ts), int64(e.Seq), e.From, e.Auto, e.ID, e.Kind, sealed, nullTime(m.Stored))
-		if err != nil {
-			return fmt.Errorf("message: %w", err)
-		}
 		return nil
 	case "recall":
 		if e.Seq == 0 {
@@ -92,25 +144,19 @@ func (r *Replica) applyChat(ctx context.Context, tx pgx.Tx, m hq.Message) error 
 		}
 		// A recalled message keeps its row (the conversation's numbering)
 		// but not its body.
-		_, err := tx.Exec(ctx, `UPDATE messages SET recalled = true, body = NULL
+		p.add(`UPDATE messages SET recalled = true, body = NULL
 			WHERE store = $1 AND conversation = $2 AND seq = $3`, m.Store, conv, int64(e.Seq))
-		if err != nil {
-			return fmt.Errorf("recall: %w", err)
-		}
 		return nil
 	case "read":
 		if e.Member == "" {
 			return bad(m.Origin, "read receipt without member")
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO conversation_reads (store, conversation, member, up_to, at)
+		p.add(`INSERT INTO conversation_reads (store, conversation, member, up_to, at)
 			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (store, conversation, member) DO UPDATE SET
 			  up_to = GREATEST(conversation_reads.up_to, excluded.up_to), at = excluded.at
 			WHERE excluded.up_to > conversation_reads.up_to`,
 			m.Store, conv, e.Member, int64(e.UpTo), nullTime(ts))
-		if err != nil {
-			return fmt.Errorf("read: %w", err)
-		}
 		return nil
 	}
 	return bad(m.Origin, "chat entry type %q", e.Type)
@@ -118,12 +164,12 @@ func (r *Replica) applyChat(ctx context.Context, tx pgx.Tx, m hq.Message) error 
 
 // upsertBooking writes a booking's state unless the stored one has a
 // higher rev; fields the source leaves empty keep their stored value.
-func upsertBooking(ctx context.Context, tx pgx.Tx, store string, b proto.Change) error {
+func upsertBooking(p *plan, store string, b proto.Change) {
 	res := b.Resources
 	if res == nil {
 		res = []string{}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO bookings (store, booking, customer, service, start_at, end_at, status, stage,
+	p.add(`INSERT INTO bookings (store, booking, customer, service, start_at, end_at, status, stage,
 			resources, source, rev, hq_request, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (store, booking) DO UPDATE SET
@@ -141,15 +187,11 @@ func upsertBooking(ctx context.Context, tx pgx.Tx, store string, b proto.Change)
 		WHERE excluded.rev >= bookings.rev`,
 		store, b.Booking, b.Customer, b.Service, nullTime(b.Start), nullTime(b.End), b.Status, b.Stage,
 		res, b.Source, b.Rev, b.HQRequest, nullTime(b.TS))
-	if err != nil {
-		return fmt.Errorf("booking: %w", err)
-	}
-	return nil
 }
 
 // applyChange applies a booking change: the booking's state (by rev) and,
 // except for a snapshot, the change history.
-func applyChange(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func applyChange(p *plan, m hq.Message) error {
 	var c proto.Change
 	if err := decode(m, &c); err != nil {
 		return err
@@ -158,9 +200,7 @@ func applyChange(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 		return bad(m.Origin, "booking change without type")
 	}
 	if c.Booking != "" {
-		if err := upsertBooking(ctx, tx, m.Store, c); err != nil {
-			return err
-		}
+		upsertBooking(p, m.Store, c)
 	}
 	if c.Type == proto.ChangeSnapshot {
 		return nil
@@ -168,18 +208,15 @@ func applyChange(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if c.Seq == 0 {
 		return bad(m.Origin, "booking change without seq")
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO booking_changes (store, epoch, seq, booking, type, ts, change)
+	p.add(`INSERT INTO booking_changes (store, epoch, seq, booking, type, ts, change)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
 		m.Store, m.Epoch, int64(c.Seq), c.Booking, c.Type, nullTime(c.TS), json.RawMessage(m.Payload))
-	if err != nil {
-		return fmt.Errorf("booking change: %w", err)
-	}
 	return nil
 }
 
 // applyOutcome records the store's answer to a booking request from HQ,
 // and the booking it made.
-func applyOutcome(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func applyOutcome(p *plan, m hq.Message) error {
 	var o proto.HQBookingOutcome
 	if err := decode(m, &o); err != nil {
 		return err
@@ -191,12 +228,9 @@ func applyOutcome(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if o.Booking != nil {
 		b := o.Booking
 		booking = b.ID
-		err := upsertBooking(ctx, tx, m.Store, proto.Change{Booking: b.ID, Customer: b.Customer, Service: b.Service,
+		upsertBooking(p, m.Store, proto.Change{Booking: b.ID, Customer: b.Customer, Service: b.Service,
 			Start: b.Start, End: b.End, Status: b.Status, Stage: b.Stage, Resources: b.Resources, Source: b.Source,
 			Rev: b.Rev, HQRequest: b.HQRequest, TS: b.Updated})
-		if err != nil {
-			return err
-		}
 	}
 	// HQ keeps no contact, notes or profile of a customer, whatever a
 	// store sends.
@@ -207,16 +241,13 @@ func applyOutcome(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if err != nil {
 		return bad(m.Origin, "booking outcome: %v", err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO hq_outcomes (store, request, customer, ok, booking, code, ts, outcome)
+	p.add(`INSERT INTO hq_outcomes (store, request, customer, ok, booking, code, ts, outcome)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
 		m.Store, o.Request, o.Customer, o.OK, booking, o.Code, nullTime(o.TS), json.RawMessage(kept))
-	if err != nil {
-		return fmt.Errorf("booking outcome: %w", err)
-	}
 	return nil
 }
 
-func applyAudit(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func applyAudit(p *plan, m hq.Message) error {
 	var a proto.AuditEntry
 	if err := decode(m, &a); err != nil {
 		return err
@@ -224,17 +255,14 @@ func applyAudit(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if a.Seq == 0 {
 		return bad(m.Origin, "audit entry without seq")
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO audit_entries (store, seq, entry) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+	p.add(`INSERT INTO audit_entries (store, seq, entry) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 		m.Store, int64(a.Seq), json.RawMessage(m.Payload))
-	if err != nil {
-		return fmt.Errorf("audit entry: %w", err)
-	}
 	return nil
 }
 
 // applyShopInfo keeps the newest shop info (by its TS) and the store's time
 // zone.
-func applyShopInfo(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func applyShopInfo(p *plan, m hq.Message) error {
 	var s proto.ShopInfo
 	if err := decode(m, &s); err != nil {
 		return err
@@ -242,29 +270,23 @@ func applyShopInfo(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if s.TS.IsZero() {
 		return bad(m.Origin, "shop info without ts")
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO shop_info (store, version, info, ts) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (store) DO UPDATE SET version = excluded.version, info = excluded.info, ts = excluded.ts
-		WHERE excluded.ts > shop_info.ts`, m.Store, s.Version, json.RawMessage(m.Payload), s.TS)
-	if err != nil {
-		return fmt.Errorf("shop info: %w", err)
+	tz := s.TimeZone
+	if tz == "" {
+		tz = s.Catalog.TimeZone
 	}
-	if tag.RowsAffected() == 1 {
-		tz := s.TimeZone
-		if tz == "" {
-			tz = s.Catalog.TimeZone
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO stores (store, time_zone) VALUES ($1, $2)
-			ON CONFLICT (store) DO UPDATE SET time_zone = excluded.time_zone`, m.Store, tz)
-		if err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-	}
+	// The store's time zone goes with the shop info that wins.
+	p.add(`WITH si AS (INSERT INTO shop_info (store, version, info, ts) VALUES ($1, $2, $3, $4)
+		  ON CONFLICT (store) DO UPDATE SET version = excluded.version, info = excluded.info, ts = excluded.ts
+		  WHERE excluded.ts > shop_info.ts RETURNING store)
+		INSERT INTO stores (store, time_zone) SELECT store, $5 FROM si
+		ON CONFLICT (store) DO UPDATE SET time_zone = excluded.time_zone`,
+		m.Store, s.Version, json.RawMessage(m.Payload), s.TS, tz)
 	return nil
 }
 
 // applyHello records an epoch; the store's current epoch is the one
 // started last.
-func applyHello(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func applyHello(p *plan, m hq.Message) error {
 	var h proto.StoreHello
 	if err := decode(m, &h); err != nil {
 		return err
@@ -272,28 +294,22 @@ func applyHello(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if h.Epoch == "" {
 		return bad(m.Origin, "hello without epoch")
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO store_epochs (store, epoch, reason, started) VALUES ($1, $2, $3, $4)
+	p.add(`INSERT INTO store_epochs (store, epoch, reason, started) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (store, epoch) DO UPDATE SET reason = excluded.reason, started = COALESCE(excluded.started, store_epochs.started)`,
 		m.Store, h.Epoch, h.Reason, nullTime(h.Started))
-	if err != nil {
-		return fmt.Errorf("hello: %w", err)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO stores (store, epoch, version) VALUES ($1, $2, $3)
+	p.add(`INSERT INTO stores (store, epoch, version) VALUES ($1, $2, $3)
 		ON CONFLICT (store) DO UPDATE SET epoch = excluded.epoch,
 		  version = COALESCE(NULLIF(excluded.version, ''), stores.version)
 		WHERE stores.epoch = '' OR stores.epoch = excluded.epoch OR NOT EXISTS (
 		  SELECT 1 FROM store_epochs e WHERE e.store = stores.store AND e.epoch = stores.epoch
 		  AND e.started IS NOT NULL AND e.started > $4)`,
 		m.Store, h.Epoch, h.Version, nullTime(h.Started))
-	if err != nil {
-		return fmt.Errorf("hello: %w", err)
-	}
 	return nil
 }
 
 // applyMedia stores a blob a conversation refers to; its data must match
 // its hash.
-func applyMedia(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func applyMedia(p *plan, m hq.Message) error {
 	var b proto.MediaBlob
 	if err := decode(m, &b); err != nil {
 		return err
@@ -309,11 +325,8 @@ func applyMedia(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if b.Size != int64(len(b.Data)) {
 		return bad(m.Origin, "media %s: size %d, data %d bytes", hash, b.Size, len(b.Data))
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO media (store, hash, mime, size, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+	p.add(`INSERT INTO media (store, hash, mime, size, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
 		m.Store, hash, b.Mime, b.Size, b.Data)
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
 	return nil
 }
 
@@ -323,7 +336,7 @@ func deviceOf(local, suffix string) string {
 
 // applyDeviceStatus keeps a device's newest status (by its time: the
 // device's ts, or when the store filed it).
-func applyDeviceStatus(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func applyDeviceStatus(p *plan, m hq.Message) error {
 	var s proto.DeviceStatus
 	if err := decode(m, &s); err != nil {
 		return err
@@ -336,14 +349,11 @@ func applyDeviceStatus(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if t, err := time.Parse(time.RFC3339Nano, s.TS); err == nil {
 		at = t
 	}
-	_, err := tx.Exec(ctx, `WITH s AS (INSERT INTO stores (store) VALUES ($1) ON CONFLICT DO NOTHING)
+	p.add(`WITH s AS (INSERT INTO stores (store) VALUES ($1) ON CONFLICT DO NOTHING)
 		INSERT INTO devices (store, device, online, last_seen, status) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (store, device) DO UPDATE SET online = excluded.online, last_seen = excluded.last_seen, status = excluded.status
 		WHERE devices.last_seen IS NULL OR excluded.last_seen IS NULL OR excluded.last_seen >= devices.last_seen`,
 		m.Store, dev, s.State == proto.StateOnline, nullTime(at), json.RawMessage(m.Payload))
-	if err != nil {
-		return fmt.Errorf("device: %w", err)
-	}
 	return nil
 }
 
@@ -357,7 +367,7 @@ type aggField struct {
 
 // applyTelemetry folds a reading into its device's hour: the count, and
 // min, max and last of each numeric field. Raw readings are not kept.
-func applyTelemetry(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+func applyTelemetry(p *plan, m hq.Message) error {
 	var raw map[string]any
 	if err := decode(m, &raw); err != nil {
 		return err
@@ -387,13 +397,10 @@ func applyTelemetry(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if err != nil {
 		return bad(m.Origin, "telemetry: %v", err)
 	}
-	_, err = tx.Exec(ctx, `WITH s AS (INSERT INTO stores (store) VALUES ($1) ON CONFLICT DO NOTHING)
+	p.add(`WITH s AS (INSERT INTO stores (store) VALUES ($1) ON CONFLICT DO NOTHING)
 		INSERT INTO telemetry_hourly (store, device, hour, n, agg) VALUES ($1, $2, date_trunc('hour', $3::timestamptz, 'UTC'), 1, $4)
 		ON CONFLICT (store, device, hour) DO UPDATE SET n = telemetry_hourly.n + 1,
 		  agg = hq_telemetry_merge(telemetry_hourly.agg, excluded.agg)`,
 		m.Store, dev, at, json.RawMessage(aggJSON))
-	if err != nil {
-		return fmt.Errorf("telemetry: %w", err)
-	}
 	return nil
 }

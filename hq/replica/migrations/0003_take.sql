@@ -61,3 +61,6 @@ BEGIN
   RETURN QUERY SELECT 'apply_drain'::text, a;
 END
 $$;
+
+-- The streams waiting on a gap, for Gaps.
+CREATE INDEX streams_gaps ON streams (gap_since) WHERE gap_since IS NOT NULL;
