@@ -56,6 +56,7 @@ type MQTT struct {
 // Ingest tunes the consumers.
 type Ingest struct {
 	Workers      int           `yaml:"workers"`
+	Batch        int           `yaml:"batch"`
 	GapWait      time.Duration `yaml:"gap_wait"`
 	SeenKeep     time.Duration `yaml:"seen_keep"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
@@ -136,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ingest.Workers < 1 || c.Ingest.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("ingest.workers %d: want 1 to 1024", c.Ingest.Workers))
+	}
+	if c.Ingest.Batch < 1 || c.Ingest.Batch > 10000 {
+		errs = append(errs, fmt.Errorf("ingest.batch %d: want 1 to 10000", c.Ingest.Batch))
 	}
 	if int(c.Postgres.MaxConns) < c.Ingest.Workers+2 {
 		errs = append(errs, fmt.Errorf("postgres.max_conns %d: want at least ingest.workers + 2 (%d)", c.Postgres.MaxConns, c.Ingest.Workers+2))

@@ -60,6 +60,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		"ingest.workers":        func(c *Config) { c.Ingest.Workers = 0 },
 		"postgres.max_conns":    func(c *Config) { c.Ingest.Workers = 40 },
 		"ingest.gap_wait":       func(c *Config) { c.Ingest.GapWait = 0 },
+		"ingest.batch":          func(c *Config) { c.Ingest.Batch = 0 },
 		"ingest.seen_keep":      func(c *Config) { c.Ingest.SeenKeep = time.Minute },
 		"ingest.drain_timeout":  func(c *Config) { c.Ingest.DrainTimeout = time.Hour },
 		"seal: set keys_env or": func(c *Config) { c.Seal = Seal{} },

@@ -32,6 +32,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/hq"
 	"github.com/storeedge/storeedge/hq/replica"
 	"github.com/storeedge/storeedge/proto"
@@ -41,6 +42,7 @@ import (
 const (
 	DefaultGroup          = "hq"
 	DefaultWorkers        = 16
+	DefaultBatch          = 64
 	DefaultReceiveMaximum = 1000
 	DefaultSessionExpiry  = 24 * time.Hour
 	DefaultGapWait        = 2 * time.Minute
@@ -50,8 +52,8 @@ const (
 )
 
 // PropID is the user property of a downlink message cloudsync deduplicates
-// by.
-const PropID = "id"
+// by (cloudsync.PropID).
+const PropID = cloudsync.PropID
 
 // Options configure a Consumer.
 type Options struct {
@@ -76,6 +78,9 @@ type Options struct {
 	KeepAlive     uint16
 	// Workers is how many stores apply at once (DefaultWorkers).
 	Workers int
+	// Batch is the most messages a worker applies in one transaction
+	// (DefaultBatch): those waiting in its queue when it starts one.
+	Batch int
 	// ReceiveMaximum bounds the messages the broker gives this instance
 	// before it acknowledges them (DefaultReceiveMaximum): a store whose
 	// messages wait (retries) holds back at most this many.
@@ -125,6 +130,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Workers < 0 {
 		return fmt.Errorf("ingest: workers %d", o.Workers)
+	}
+	if o.Batch == 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.Batch < 0 {
+		return fmt.Errorf("ingest: batch %d", o.Batch)
 	}
 	if o.ReceiveMaximum == 0 {
 		o.ReceiveMaximum = DefaultReceiveMaximum
@@ -368,6 +379,7 @@ func storeOf(topic string) string {
 }
 
 func (c *Consumer) work(ctx context.Context, q chan job) {
+	batch := make([]job, 0, c.o.Batch)
 	for {
 		select {
 		case <-ctx.Done():
@@ -381,35 +393,46 @@ func (c *Consumer) work(ctx context.Context, q chan job) {
 				}
 			}
 		case j := <-q:
-			if c.handle(ctx, j) {
-				if err := j.pr.Client.Ack(j.pr.Packet); err == nil {
-					c.acked.Add(1)
+			// Whatever else waits in the queue goes in the same
+			// transaction, up to Batch messages.
+			batch = append(batch[:0], j)
+		more:
+			for len(batch) < c.o.Batch {
+				select {
+				case j := <-q:
+					batch = append(batch, j)
+				default:
+					break more
 				}
 			}
-			c.held.Done()
+			if c.handle(ctx, batch) {
+				for _, j := range batch {
+					if err := j.pr.Client.Ack(j.pr.Packet); err == nil {
+						c.acked.Add(1)
+					}
+				}
+			}
+			for range batch {
+				c.held.Done()
+			}
 		}
 	}
 }
 
-// handle applies one message, retrying database errors with backoff. It
-// reports whether the message may be acknowledged.
-func (c *Consumer) handle(ctx context.Context, j job) bool {
-	p := j.pr.Packet
+// handle applies a batch of messages, retrying database errors with
+// backoff. It reports whether the messages may be acknowledged (all of
+// them: one transaction took them, or they can never apply).
+func (c *Consumer) handle(ctx context.Context, batch []job) bool {
 	for attempt := 0; ; attempt++ {
-		err := c.apply(ctx, p, j.received)
+		err := c.apply(ctx, batch)
 		if err == nil {
-			return true
-		}
-		if errors.Is(err, replica.ErrBadMessage) || errors.Is(err, hq.ErrNotUplink) {
-			c.badN.Add(1)
-			c.m.messages.WithLabelValues("bad").Inc()
-			c.badLog.note("ingest: message that can never apply; acknowledged and dropped", "topic", p.Topic, "err", err)
 			return true
 		}
 		c.dbErrors.Add(1)
 		c.m.dbErrors.Inc()
 		if attempt == 0 || attempt%20 == 0 {
-			c.log.Warn("ingest: database; the message waits unacknowledged and is tried again", "topic", p.Topic, "err", err, "attempt", attempt+1)
+			c.log.Warn("ingest: database; the messages wait unacknowledged and are tried again",
+				"messages", len(batch), "err", err, "attempt", attempt+1)
 		}
 		select {
 		case <-ctx.Done():
@@ -419,29 +442,58 @@ func (c *Consumer) handle(ctx context.Context, j job) bool {
 	}
 }
 
-func (c *Consumer) apply(ctx context.Context, p *paho.Publish, received time.Time) error {
-	if store, ok := statusStore(p.Topic); ok {
-		var st proto.StoreStatus
-		if err := json.Unmarshal(p.Payload, &st); err != nil {
-			return fmt.Errorf("%w: status of %s: %w", replica.ErrBadMessage, store, err)
+// bad counts and logs a message that can never apply.
+func (c *Consumer) bad(topic string, err error) {
+	c.badN.Add(1)
+	c.m.messages.WithLabelValues("bad").Inc()
+	c.badLog.note("ingest: message that can never apply; acknowledged and dropped", "topic", topic, "err", err)
+}
+
+// apply applies a batch: statuses one by one, uplink messages in one
+// transaction. An error is the database's (nothing may be acknowledged).
+func (c *Consumer) apply(ctx context.Context, batch []job) error {
+	var ms []hq.Message
+	for _, j := range batch {
+		p := j.pr.Packet
+		if store, ok := statusStore(p.Topic); ok {
+			var st proto.StoreStatus
+			if err := json.Unmarshal(p.Payload, &st); err != nil {
+				c.bad(p.Topic, err)
+				continue
+			}
+			err := c.o.Replica.ApplyStatus(ctx, store, st, j.received)
+			if errors.Is(err, replica.ErrBadMessage) {
+				c.bad(p.Topic, err)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			c.statuses.Add(1)
+			c.m.messages.WithLabelValues("status").Inc()
+			continue
 		}
-		if err := c.o.Replica.ApplyStatus(ctx, store, st, received); err != nil {
-			return err
+		m, err := hq.Parse(p)
+		if err != nil {
+			c.bad(p.Topic, err)
+			continue
 		}
-		c.statuses.Add(1)
-		c.m.messages.WithLabelValues("status").Inc()
+		ms = append(ms, m)
+	}
+	if len(ms) == 0 {
 		return nil
 	}
-	m, err := hq.Parse(p)
+	res, err := c.o.Replica.ApplyBatch(ctx, ms)
 	if err != nil {
 		return err
 	}
-	out, err := c.o.Replica.Apply(ctx, m)
-	if err != nil && !errors.Is(err, replica.ErrBadMessage) {
-		return err
+	for i, r := range res {
+		if r.Err != nil {
+			c.bad(ms[i].Topic, r.Err)
+		}
+		c.count(ms[i], r.Outcome)
 	}
-	c.count(m, out)
-	return err
+	return nil
 }
 
 func statusStore(topic string) (string, bool) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -53,14 +54,14 @@ type Outcome struct {
 	Snapshot bool
 }
 
-// maxRejectRetries bounds how many bad messages one Apply skips before it
+// maxRejectRetries bounds how many bad messages SkipGap skips before it
 // gives up (each costs a retried transaction).
 const maxRejectRetries = 16
 
-// badError is a bad message found inside a transaction, named by origin
-// so the retried transaction can skip it.
+// badError is a bad message found inside a transaction, named by its
+// skipKey so the retried transaction can skip it.
 type badError struct {
-	origin string
+	origin string // skipKey of the message
 	err    error
 }
 
@@ -71,53 +72,138 @@ func bad(origin string, format string, a ...any) error {
 	return &badError{origin: origin, err: fmt.Errorf("%w: %s", ErrBadMessage, fmt.Sprintf(format, a...))}
 }
 
+// skipKey names a message among those of many stores.
+func skipKey(m hq.Message) string { return m.Store + "\x00" + m.Origin }
+
 // Apply applies one uplink message in one transaction: each (store,
 // origin) once, the streams chat and booking in sseq order per (store,
 // epoch, stream) (a message ahead of a gap is parked; the one that fills
 // the gap drains its parked successors), other messages directly. When
 // Apply returns without error the outcome is committed and the message
 // may be acknowledged. A message that can never apply returns an error
-// wrapping ErrBadMessage (nothing of it applied, its stream moved on);
-// any other error is the database's: retry later.
+// wrapping ErrBadMessage (nothing of it applied, its stream moved on):
+// acknowledge it too. Any other error is the database's: retry later.
 func (r *Replica) Apply(ctx context.Context, m hq.Message) (Outcome, error) {
-	if err := checkMessage(m); err != nil {
+	res, err := r.ApplyBatch(ctx, []hq.Message{m})
+	if err != nil {
 		return Outcome{}, err
 	}
+	return res[0].Outcome, res[0].Err
+}
+
+// Result is one message's part of ApplyBatch.
+type Result struct {
+	Outcome
+	// Err wraps ErrBadMessage when the message can never apply (it is
+	// recorded as seen and its stream moved past it).
+	Err error
+}
+
+// ApplyBatch applies messages (of any stores) in one transaction, each as
+// Apply would: one commit for all of them, so all may be acknowledged
+// when it returns without error, and none when it fails. The messages of
+// one stream apply in the order given; messages of different streams may
+// apply in another order (their locks are taken in one order, so that
+// instances applying batches at once do not deadlock).
+func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, error) {
+	res := make([]Result, len(ms))
+	var idx []int
+	for i, m := range ms {
+		if err := checkMessage(m); err != nil {
+			res[i].Err = err
+			continue
+		}
+		idx = append(idx, i)
+	}
+	if len(idx) == 0 {
+		return res, nil
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		x, y := ms[idx[a]], ms[idx[b]]
+		if x.Store != y.Store {
+			return x.Store < y.Store
+		}
+		if x.Epoch != y.Epoch {
+			return x.Epoch < y.Epoch
+		}
+		return x.Stream < y.Stream
+	})
 	skip := map[string]error{}
-	for range maxRejectRetries {
-		var out Outcome
+	outs := make([]Outcome, len(ms))
+	// First without savepoints; when a message turns out bad, again with
+	// a savepoint per message, skipping the bad ones.
+	for _, careful := range []bool{false, true} {
+		clear(outs)
 		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			var err error
-			out, err = r.applyTx(ctx, tx, m, skip)
-			return err
+			if !careful {
+				return r.applyBatchFast(ctx, tx, ms, idx, skip, outs)
+			}
+			for _, i := range idx {
+				o, err := r.applyMessage(ctx, tx, ms[i], skip)
+				if err != nil {
+					return err
+				}
+				outs[i] = o
+			}
+			return nil
 		})
 		var be *badError
+		if !careful && errors.As(err, &be) {
+			skip[be.origin] = be.err
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replica: apply: %w", err)
+		}
+		break
+	}
+	for _, i := range idx {
+		o := outs[i]
+		if e, ok := skip[skipKey(ms[i])]; ok {
+			// The message itself was bad: not applied, and reported as its
+			// error rather than among the rejected.
+			o.Applied = false
+			for j, r := range o.Rejected {
+				if r == e {
+					o.Rejected = append(o.Rejected[:j], o.Rejected[j+1:]...)
+					break
+				}
+			}
+			res[i].Err = e
+		}
+		r.noteUnhandled(o.Unhandled)
+		res[i].Outcome = o
+	}
+	return res, nil
+}
+
+// applyMessage applies one message of a batch in a savepoint, skipping
+// the bad messages it meets (itself, or parked ones it drains), trying
+// again until it applies.
+func (r *Replica) applyMessage(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
+	for {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return Outcome{}, err
+		}
+		o, err := r.applyTx(ctx, sp, m, skip)
+		var be *badError
 		if errors.As(err, &be) {
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return o, rerr
+			}
 			if _, again := skip[be.origin]; again {
-				return Outcome{}, fmt.Errorf("replica: %s: %w", m.Origin, err)
+				return o, fmt.Errorf("%s: %w", m.Origin, err)
 			}
 			skip[be.origin] = be.err
 			continue
 		}
 		if err != nil {
-			return Outcome{}, fmt.Errorf("replica: apply %s %s: %w", m.Store, m.Origin, err)
+			_ = sp.Rollback(ctx)
+			return o, err
 		}
-		r.noteUnhandled(out.Unhandled)
-		if e, ok := skip[m.Origin]; ok {
-			// The message itself was bad: not applied, and reported as
-			// the error rather than among the rejected.
-			out.Applied = false
-			for i, r := range out.Rejected {
-				if r == e {
-					out.Rejected = append(out.Rejected[:i], out.Rejected[i+1:]...)
-					break
-				}
-			}
-			return out, e
-		}
-		return out, nil
+		return o, sp.Commit(ctx)
 	}
-	return Outcome{}, fmt.Errorf("replica: apply %s %s: more than %d bad messages in one transaction", m.Store, m.Origin, maxRejectRetries)
 }
 
 // checkMessage refuses what is not an uplink message at all.
@@ -137,47 +223,125 @@ func checkMessage(m hq.Message) error {
 	return nil
 }
 
-func (r *Replica) applyTx(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
-	var out Outcome
+// takeSQL is the ordering step of a message with an sseq (hq_take), seenSQL
+// the dedup step of one without.
+const (
+	takeSQL = `SELECT verdict, applied FROM hq_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	seenSQL = `INSERT INTO seen (store, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 'apply', 0::bigint`
+)
+
+// takeArgs are the arguments of takeSQL or seenSQL for m.
+func takeArgs(m hq.Message, skip map[string]error) (string, []any) {
 	if m.SSeq == 0 {
-		fresh, err := markSeen(ctx, tx, m.Store, m.Origin)
-		if err != nil || !fresh {
-			out.Duplicate = !fresh
-			return out, err
+		return seenSQL, []any{m.Store, m.Origin}
+	}
+	_, isBad := skip[skipKey(m)]
+	answer := m.LocalTopic == proto.TopicSyncAnswer && !isBad
+	return takeSQL, []any{m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Origin, m.Topic, int64(m.Seq),
+		nullTime(m.Stored), m.Payload, answer}
+}
+
+// scanTake reads the verdict of takeSQL or seenSQL (no row: a duplicate).
+func scanTake(row pgx.Row) (string, int64, error) {
+	var verdict string
+	var a int64
+	err := row.Scan(&verdict, &a)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "duplicate", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("take: %w", err)
+	}
+	return verdict, a, nil
+}
+
+// applyBatchFast applies a batch in tx with the ordering steps of all its
+// messages sent at once (one round trip), then each message's own.
+func (r *Replica) applyBatchFast(ctx context.Context, tx pgx.Tx, ms []hq.Message, idx []int, skip map[string]error, outs []Outcome) error {
+	b := &pgx.Batch{}
+	for _, i := range idx {
+		q, args := takeArgs(ms[i], skip)
+		b.Queue(q, args...)
+	}
+	br := tx.SendBatch(ctx, b)
+	verdicts := make([]string, len(idx))
+	applied := make([]int64, len(idx))
+	for k := range idx {
+		v, a, err := scanTake(br.QueryRow())
+		if err != nil {
+			_ = br.Close()
+			return err
 		}
+		verdicts[k], applied[k] = v, a
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("take: %w", err)
+	}
+	for k, i := range idx {
+		o, err := r.finish(ctx, tx, ms[i], verdicts[k], uint64(applied[k]), skip)
+		if err != nil {
+			return err
+		}
+		outs[i] = o
+	}
+	return nil
+}
+
+func (r *Replica) applyTx(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error) (Outcome, error) {
+	q, args := takeArgs(m, skip)
+	verdict, a, err := scanTake(tx.QueryRow(ctx, q, args...))
+	if err != nil {
+		return Outcome{}, err
+	}
+	return r.finish(ctx, tx, m, verdict, uint64(a), skip)
+}
+
+// finish does what the ordering step's verdict says: apply, drain, act on
+// a resync answer, or nothing.
+func (r *Replica) finish(ctx context.Context, tx pgx.Tx, m hq.Message, verdict string, applied uint64, skip map[string]error) (Outcome, error) {
+	var out Outcome
+	var err error
+	switch verdict {
+	case "duplicate":
+		out.Duplicate = true
+		return out, nil
+	case "stale":
+		out.Stale = true
+		return out, nil
+	case "parked":
+		out.Parked = true
+		return out, nil
+	case "apply":
 		if err := r.applyOne(ctx, tx, m, skip, &out); err != nil {
 			return out, err
 		}
 		out.Applied = true
 		return out, nil
-	}
-	applied, err := lockStream(ctx, tx, m.Store, m.Epoch, m.Stream)
-	if err != nil {
-		return out, err
-	}
-	fresh, err := markSeen(ctx, tx, m.Store, m.Origin)
-	if err != nil || !fresh {
-		out.Duplicate = !fresh
-		return out, err
-	}
-	if _, isBad := skip[m.Origin]; m.LocalTopic == proto.TopicSyncAnswer && !isBad {
+	case "apply_drain":
+	case "answer":
 		// An answer acts when it arrives, not in its stream's order: it
 		// may be about a gap in its own stream, which would park it
 		// behind the very gap it resolves.
 		if err := r.answerResync(ctx, tx, m, skip, &out); err != nil {
+			var be *badError
+			if errors.As(err, &be) && be.origin == m.Origin {
+				be.origin = skipKey(m) // the answer itself
+			}
 			return out, err
 		}
 		if applied, err = streamApplied(ctx, tx, m.Store, m.Epoch, m.Stream); err != nil {
 			return out, err
 		}
-	}
-	switch {
-	case m.SSeq <= applied:
-		out.Stale = true
-		return out, nil
-	case m.SSeq > applied+1:
-		out.Parked = true
-		return out, park(ctx, tx, m)
+		switch {
+		case m.SSeq <= applied:
+			out.Stale = true
+			return out, nil
+		case m.SSeq > applied+1:
+			out.Parked = true
+			return out, park(ctx, tx, m)
+		}
+	default:
+		return out, fmt.Errorf("take: verdict %q", verdict)
 	}
 	if err := r.applyOne(ctx, tx, m, skip, &out); err != nil {
 		return out, err
@@ -328,7 +492,8 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 // applyOne applies one message's payload by its local topic. A message
 // in skip (found bad in an earlier try) applies nothing.
 func (r *Replica) applyOne(ctx context.Context, tx pgx.Tx, m hq.Message, skip map[string]error, out *Outcome) error {
-	if e, ok := skip[m.Origin]; ok {
+	key := skipKey(m)
+	if e, ok := skip[key]; ok {
 		out.Rejected = append(out.Rejected, e)
 		return nil
 	}
@@ -336,17 +501,19 @@ func (r *Replica) applyOne(ctx context.Context, tx pgx.Tx, m hq.Message, skip ma
 	if err == nil {
 		return nil
 	}
+	var be *badError
+	if errors.As(err, &be) {
+		be.origin = key
+		return be
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
 		// Data exception or integrity violation: the values of this
 		// message, not the database, are at fault.
-		return bad(m.Origin, "%s: %v", m.LocalTopic, err)
+		return bad(key, "%s: %v", m.LocalTopic, err)
 	}
 	if errors.Is(err, ErrBadMessage) {
-		var be *badError
-		if !errors.As(err, &be) {
-			return &badError{origin: m.Origin, err: err}
-		}
+		return &badError{origin: key, err: err}
 	}
 	return err
 }

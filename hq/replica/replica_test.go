@@ -401,13 +401,18 @@ func TestParkAndDrainAcrossTwoInstances(t *testing.T) {
 		}
 	}
 	errs := make(chan error, 2)
+	var took [2]atomic.Int64 // messages each instance applied or parked
 	for k, r := range []*Replica{r1, r2} {
 		go func() {
 			for i, m := range order {
 				if i%2 == k || i%5 == 0 {
-					if _, err := r.Apply(context.Background(), m); err != nil {
+					out, err := r.Apply(context.Background(), m)
+					if err != nil {
 						errs <- err
 						return
+					}
+					if out.Applied || out.Parked {
+						took[k].Add(1)
 					}
 				}
 			}
@@ -430,8 +435,11 @@ func TestParkAndDrainAcrossTwoInstances(t *testing.T) {
 			}
 		}
 	}
-	if h1.calls.Load() == 0 || h2.calls.Load() == 0 {
-		t.Fatalf("one instance applied nothing: %d %d", h1.calls.Load(), h2.calls.Load())
+	if took[0].Load() == 0 || took[1].Load() == 0 {
+		t.Fatalf("one instance took nothing: %d %d", took[0].Load(), took[1].Load())
+	}
+	if calls := h1.calls.Load() + h2.calls.Load(); calls < stores*n {
+		t.Fatalf("handler called %d times for %d messages", calls, stores*n)
 	}
 	if count(t, r1, `SELECT count(*) FROM parked`) != 0 {
 		t.Fatal("parked left")
@@ -510,11 +518,15 @@ func TestBookingsByRevAndHistory(t *testing.T) {
 	}
 	// Outcome of an HQ request, with the booking it made.
 	o := proto.HQBookingOutcome{V: 1, Request: "req-1", Customer: "cust-9", OK: true, TS: start,
-		Booking: &proto.Booking{ID: "b9", Customer: "cust-9", Service: "cut", Start: start, End: start.Add(time.Hour), Status: "booked", Source: "hq", Rev: 1, HQRequest: "req-1", Updated: start}}
+		Booking: &proto.Booking{ID: "b9", Customer: "cust-9", Service: "cut", Start: start, End: start.Add(time.Hour), Status: "booked", Source: "hq", Rev: 1, HQRequest: "req-1", Updated: start,
+			Notes: "allergic to lavender", Contact: &proto.Contact{Phone: "+86 138 0000 0000"}}}
 	apply(t, r, msg("s1", "e1", proto.StreamBooking, 6, 6, "booking/hq/outcome", o))
 	if n := count(t, r, `SELECT count(*) FROM hq_outcomes o JOIN bookings b ON b.store = o.store AND b.booking = o.booking
 		WHERE o.request = 'req-1' AND o.ok AND b.hq_request = 'req-1'`); n != 1 {
 		t.Fatal("outcome or its booking missing")
+	}
+	if n := count(t, r, `SELECT count(*) FROM hq_outcomes WHERE outcome::text LIKE '%lavender%' OR outcome::text LIKE '%138%'`); n != 0 {
+		t.Fatal("HQ kept a customer's notes or contact")
 	}
 	// Audit entries.
 	apply(t, r, msg("s1", "e1", proto.StreamBooking, 7, 7, "audit/entries", proto.AuditEntry{V: 1, Seq: 12, Actor: "admin", Action: "booking.book", TS: start}))
@@ -796,4 +808,62 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A batch of many stores' messages commits once; its bad messages are
+// reported one by one and the rest apply, in order per stream.
+func TestApplyBatch(t *testing.T) {
+	h := &orderLog{}
+	r := orderReplica(t, pgtest.Start(t).URL, h)
+	var ms []hq.Message
+	for i := uint64(1); i <= 5; i++ {
+		for _, s := range []string{"s2", "s1"} {
+			var p any = []byte(`{}`)
+			if i == 3 {
+				p = proto.Change{V: 1, Seq: 3, Type: proto.ChangeCreated, Booking: "b-" + s, Rev: 1}
+			}
+			ms = append(ms, msg(s, "e1", proto.StreamBooking, i, i, orderTopic(i), p))
+		}
+	}
+	ms[4].Payload = []byte(`{bad`) // s2's sseq 3, a booking change
+	ms = append(ms, ms[0])         // a repeat in the same batch
+	ms = append(ms, hq.Message{Store: "s1", Origin: "x", Topic: "elsewhere"})
+	res, err := r.ApplyBatch(ctxT(t), ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range res {
+		switch {
+		case i == 4 || i == len(ms)-1:
+			if !errors.Is(x.Err, ErrBadMessage) || x.Applied {
+				t.Errorf("message %d: %+v", i, x)
+			}
+		case i == len(ms)-2:
+			if !x.Duplicate {
+				t.Errorf("repeat: %+v", x)
+			}
+		default:
+			if x.Err != nil || !x.Applied {
+				t.Errorf("message %d: %+v", i, x)
+			}
+		}
+	}
+	if got := fmt.Sprint(orderOf(t, r, "s1", "e1")); got != "[1 2 4 5]" {
+		t.Fatalf("s1 order %s", got)
+	}
+	if got := fmt.Sprint(orderOf(t, r, "s2", "e1")); got != "[1 2 4 5]" {
+		t.Fatalf("s2 order %s", got)
+	}
+	if n := count(t, r, `SELECT count(*) FROM booking_changes`); n != 1 {
+		t.Fatalf("%d booking changes, want s1's sseq 3", n)
+	}
+}
+
+// orderTopic sends sseq 3 to booking/changes (a real topic), the others to
+// the order log.
+func orderTopic(i uint64) string {
+	if i == 3 {
+		return "booking/changes"
+	}
+	return "test/order"
 }

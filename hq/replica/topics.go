@@ -60,33 +60,28 @@ func (r *Replica) applyChat(ctx context.Context, tx pgx.Tx, m hq.Message) error 
 		if err != nil {
 			return err
 		}
-		// The conversation first: its customer decides whether the
-		// message is the customer's or a reply.
-		_, err = tx.Exec(ctx, `INSERT INTO conversations (store, conversation, customer, opened_at, last_at, last_seq)
-			VALUES ($1, $2, $3, $4, $4, $5)
+		// The conversation and the message in one statement. The
+		// conversation's customer decides whether the message is the
+		// customer's or a reply: the first customer message starts the
+		// clock of the first response, the first later message neither
+		// the customer's nor automatic stops it.
+		_, err = tx.Exec(ctx, `WITH c AS (
+			INSERT INTO conversations AS cv (store, conversation, customer, opened_at, last_at, last_seq, first_customer_at)
+			VALUES ($1, $2, $3, $4, $4, $5, CASE WHEN $3 <> '' AND $6 = $3 AND NOT $7 THEN $4::timestamptz END)
 			ON CONFLICT (store, conversation) DO UPDATE SET
-			  customer = CASE WHEN excluded.customer <> '' THEN excluded.customer ELSE conversations.customer END,
-			  opened_at = LEAST(conversations.opened_at, excluded.opened_at),
-			  last_at = GREATEST(conversations.last_at, excluded.last_at),
-			  last_seq = GREATEST(conversations.last_seq, excluded.last_seq)`,
-			m.Store, conv, e.Customer, nullTime(ts), int64(e.Seq))
-		if err != nil {
-			return fmt.Errorf("conversation: %w", err)
-		}
-		_, err = tx.Exec(ctx, `UPDATE conversations SET
-			  first_customer_at = CASE WHEN first_customer_at IS NULL AND customer <> '' AND $3 = customer AND NOT $5
-			    THEN $4::timestamptz ELSE first_customer_at END,
-			  first_reply_at = CASE WHEN first_reply_at IS NULL AND first_customer_at IS NOT NULL
-			    AND $3 <> customer AND NOT $5 AND $4::timestamptz >= first_customer_at
-			    THEN $4::timestamptz ELSE first_reply_at END
-			WHERE store = $1 AND conversation = $2`,
-			m.Store, conv, e.From, nullTime(ts), e.Auto)
-		if err != nil {
-			return fmt.Errorf("conversation: %w", err)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO messages (store, conversation, seq, id, sender, kind, ts, auto, body, stored)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-			m.Store, conv, int64(e.Seq), e.ID, e.From, e.Kind, nullTime(ts), e.Auto, sealed, nullTime(m.Stored))
+			  customer = COALESCE(NULLIF(excluded.customer, ''), cv.customer),
+			  opened_at = LEAST(cv.opened_at, excluded.opened_at),
+			  last_at = GREATEST(cv.last_at, excluded.last_at),
+			  last_seq = GREATEST(cv.last_seq, excluded.last_seq),
+			  first_customer_at = CASE WHEN cv.first_customer_at IS NULL AND COALESCE(NULLIF(excluded.customer, ''), cv.customer) <> ''
+			    AND $6 = COALESCE(NULLIF(excluded.customer, ''), cv.customer) AND NOT $7
+			    THEN $4::timestamptz ELSE cv.first_customer_at END,
+			  first_reply_at = CASE WHEN cv.first_reply_at IS NULL AND cv.first_customer_at IS NOT NULL
+			    AND $6 <> COALESCE(NULLIF(excluded.customer, ''), cv.customer) AND NOT $7 AND $4::timestamptz >= cv.first_customer_at
+			    THEN $4::timestamptz ELSE cv.first_reply_at END)
+			INSERT INTO messages (store, conversation, seq, id, sender, kind, ts, auto, body, stored)
+			VALUES ($1, $2, $5, $8, $6, $9, $4, $7, $10, $11) ON CONFLICT DO NOTHING`,
+			m.Store, conv, e.Customer, nullTime(ts), int64(e.Seq), e.From, e.Auto, e.ID, e.Kind, sealed, nullTime(m.Stored))
 		if err != nil {
 			return fmt.Errorf("message: %w", err)
 		}
@@ -203,9 +198,18 @@ func applyOutcome(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO hq_outcomes (store, request, customer, ok, booking, code, ts, outcome)
+	// HQ keeps no contact, notes or profile of a customer, whatever a
+	// store sends.
+	if o.Booking != nil {
+		o.Booking.Contact, o.Booking.Notes, o.Booking.Profile = nil, "", ""
+	}
+	kept, err := json.Marshal(o)
+	if err != nil {
+		return bad(m.Origin, "booking outcome: %v", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO hq_outcomes (store, request, customer, ok, booking, code, ts, outcome)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-		m.Store, o.Request, o.Customer, o.OK, booking, o.Code, nullTime(o.TS), json.RawMessage(m.Payload))
+		m.Store, o.Request, o.Customer, o.OK, booking, o.Code, nullTime(o.TS), json.RawMessage(kept))
 	if err != nil {
 		return fmt.Errorf("booking outcome: %w", err)
 	}
@@ -332,10 +336,8 @@ func applyDeviceStatus(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if t, err := time.Parse(time.RFC3339Nano, s.TS); err == nil {
 		at = t
 	}
-	if err := ensureStore(ctx, tx, m.Store, ""); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO devices (store, device, online, last_seen, status) VALUES ($1, $2, $3, $4, $5)
+	_, err := tx.Exec(ctx, `WITH s AS (INSERT INTO stores (store) VALUES ($1) ON CONFLICT DO NOTHING)
+		INSERT INTO devices (store, device, online, last_seen, status) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (store, device) DO UPDATE SET online = excluded.online, last_seen = excluded.last_seen, status = excluded.status
 		WHERE devices.last_seen IS NULL OR excluded.last_seen IS NULL OR excluded.last_seen >= devices.last_seen`,
 		m.Store, dev, s.State == proto.StateOnline, nullTime(at), json.RawMessage(m.Payload))
@@ -385,10 +387,8 @@ func applyTelemetry(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	if err != nil {
 		return bad(m.Origin, "telemetry: %v", err)
 	}
-	if err := ensureStore(ctx, tx, m.Store, ""); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO telemetry_hourly (store, device, hour, n, agg) VALUES ($1, $2, date_trunc('hour', $3::timestamptz, 'UTC'), 1, $4)
+	_, err = tx.Exec(ctx, `WITH s AS (INSERT INTO stores (store) VALUES ($1) ON CONFLICT DO NOTHING)
+		INSERT INTO telemetry_hourly (store, device, hour, n, agg) VALUES ($1, $2, date_trunc('hour', $3::timestamptz, 'UTC'), 1, $4)
 		ON CONFLICT (store, device, hour) DO UPDATE SET n = telemetry_hourly.n + 1,
 		  agg = hq_telemetry_merge(telemetry_hourly.agg, excluded.agg)`,
 		m.Store, dev, at, json.RawMessage(aggJSON))

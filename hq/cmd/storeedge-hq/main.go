@@ -105,7 +105,7 @@ func run() error {
 		Replica: rep, Brokers: []*url.URL{brokerURL}, ClientID: cfg.ClientID(), Group: cfg.MQTT.Group,
 		Username: cfg.MQTT.Username, Password: password, TLS: tlsCfg,
 		SessionExpiry: cfg.MQTT.SessionExpiry, ReceiveMaximum: uint16(cfg.MQTT.ReceiveMaximum),
-		Workers: cfg.Ingest.Workers, GapWait: cfg.Ingest.GapWait, SeenKeep: cfg.Ingest.SeenKeep,
+		Workers: cfg.Ingest.Workers, Batch: cfg.Ingest.Batch, GapWait: cfg.Ingest.GapWait, SeenKeep: cfg.Ingest.SeenKeep,
 		DrainTimeout: cfg.Ingest.DrainTimeout, Registerer: reg, Logger: log,
 	})
 	if err != nil {
