@@ -130,7 +130,7 @@ func TestFleetPageInABrowser(t *testing.T) {
 	if s := text("#devices"); !strings.Contains(s, "kiosk-1") || !strings.Contains(s, "cam-groom-2") {
 		t.Errorf("devices: %q", s)
 	}
-	if s := text("#bookings"); !strings.Contains(s, "10:00–11:00") || !strings.Contains(s, "Bath & dry") || strings.Contains(s, "Nail trim") {
+	if s := text("#bookings"); !strings.Contains(s, "10:00–11:00") || !strings.Contains(s, "Bath & dry") || !strings.Contains(s, "Booked") || strings.Contains(s, "Nail trim") {
 		t.Errorf("today's bookings: %q", s)
 	}
 	if s := text("#book-h"); !strings.Contains(s, "2026-12-08") || !strings.Contains(s, "Asia/Shanghai") {
@@ -178,6 +178,9 @@ func TestFleetPageInABrowser(t *testing.T) {
 	run(t, ctx, chromedp.Click(chromedp.CSS("#lang")))
 	browsertest.WaitJS(t, ctx, `document.querySelector('#conv-h').textContent === '进行中的会话' && document.documentElement.lang === 'zh-CN'`, 5*time.Second,
 		`document.querySelector('#conv-h').textContent`)
+	if s := text("#bookings"); !strings.Contains(s, "已预约") {
+		t.Errorf("today's bookings in Chinese: %q", s)
+	}
 	if s := text("#convs"); !strings.Contains(s, "已等待 30分") {
 		t.Errorf("open conversations in Chinese: %q", s)
 	}

@@ -217,10 +217,10 @@ func seed(t *testing.T, f *fixture) {
 	sh, _ := time.LoadLocation("Asia/Shanghai")
 	f.send(t, "s-a", "booking/changes", proto.Change{V: 1, Seq: 1, Type: proto.ChangeCreated, Booking: "b-today", Customer: "cu1",
 		Service: "Bath & dry", Start: time.Date(2026, 12, 8, 10, 0, 0, 0, sh), End: time.Date(2026, 12, 8, 11, 0, 0, 0, sh),
-		Status: "confirmed", Resources: []string{"room-1"}, Rev: 2, TS: now.Add(-2 * time.Hour)})
+		Status: proto.StatusBooked, Resources: []string{"room-1"}, Rev: 2, TS: now.Add(-2 * time.Hour)})
 	f.send(t, "s-a", "booking/changes", proto.Change{V: 1, Seq: 2, Type: proto.ChangeCreated, Booking: "b-yesterday", Customer: "cu2",
 		Service: "Nail trim", Start: time.Date(2026, 12, 7, 18, 0, 0, 0, sh), End: time.Date(2026, 12, 7, 19, 0, 0, 0, sh),
-		Status: "done", Rev: 1, TS: now.Add(-3 * time.Hour)})
+		Status: proto.StatusCompleted, Rev: 1, TS: now.Add(-3 * time.Hour)})
 	f.send(t, "s-a", "devices/kiosk-1/status", proto.DeviceStatus{V: 1, State: proto.StateOnline, TS: now.Add(-time.Minute).Format(time.RFC3339)})
 	f.send(t, "s-a", "devices/cam-groom-2/status", proto.DeviceStatus{V: 1, State: proto.StateOffline, TS: now.Add(-3 * time.Hour).Format(time.RFC3339)})
 	// cu1 asked an hour ago, was answered in 90 s, and asked again 30 min ago.

@@ -89,6 +89,11 @@ const STRINGS = {
     needTitle: 'Give the notice a title.',
     needStores: 'Name at least one store.',
     unknownStore: 'No such store.',
+    status_booked: 'Booked',
+    status_checked_in: 'Checked in',
+    status_completed: 'Completed',
+    status_cancelled: 'Cancelled',
+    status_no_show: 'No-show',
     sentTitle: 'Notices sent',
     noSent: 'No notice sent yet.',
     sentLine: '{when} · {kind} · “{title}” to {to} by {by} · acknowledged by {acked}',
@@ -179,6 +184,11 @@ const STRINGS = {
     needTitle: '请填写标题。',
     needStores: '请至少填写一个门店。',
     unknownStore: '没有这个门店。',
+    status_booked: '已预约',
+    status_checked_in: '已到店',
+    status_completed: '已完成',
+    status_cancelled: '已取消',
+    status_no_show: '未到店',
     sentTitle: '已发送的通知',
     noSent: '尚未发送通知。',
     sentLine: '{when} · {kind} ·「{title}」发给{to}，发送人 {by} · {acked} 家已确认',
@@ -203,6 +213,14 @@ export function el(tag, attrs = {}, ...children) {
   }
   for (const c of children) if (c != null) n.append(c);
   return n;
+}
+
+// statusName is a booking status in the page's language (an unknown one
+// as it came).
+export function statusName(s) {
+  const k = 'status_' + s;
+  const v = t(k);
+  return v === k ? s : v;
 }
 
 // ApiError is a refused call: its HTTP status and the server's error code.

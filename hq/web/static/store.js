@@ -1,7 +1,7 @@
 // A store's page: its link, devices, today's bookings, open conversations,
 // first-response time, config pushes, and a notice to it.
 
-import { $, t, el, api, ago, duration, clockSkew, timeOf, dateTime, bytes, frame, noticeForm, stateOf } from '/app.js';
+import { $, t, el, api, ago, duration, clockSkew, timeOf, dateTime, bytes, frame, noticeForm, stateOf, statusName } from '/app.js';
 
 const REFRESH_MS = 10000;
 const id = decodeURIComponent(location.pathname.replace(/^\/stores\//, ''));
@@ -73,7 +73,7 @@ function draw() {
   const tz = s.time_zone || 'UTC';
   list($('bookings'), s.bookings.map((b) => el('li', { 'data-booking': b.booking },
     el('strong', { text: timeOf(b.start, tz) + '–' + timeOf(b.end, tz) }), ' ',
-    b.service + ' · ' + b.customer + ' · ', el('span', { class: 'tag', text: b.status }),
+    b.service + ' · ' + b.customer + ' · ', el('span', { class: 'tag', text: statusName(b.status) }),
     b.resources.length ? el('span', { class: 'hint', text: ' · ' + b.resources.join(', ') }) : null)),
   'noBookings', s.bookings_more);
   list($('devices'), s.devices.map((d) => el('li', { 'data-device': d.device },
