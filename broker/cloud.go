@@ -14,6 +14,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/booking"
 	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/broker/services/hqlink"
+	"github.com/storeedge/storeedge/broker/services/notices"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"
@@ -123,9 +124,10 @@ func (l *cloudLink) stop() {
 // acknowledges the message to HQ only after it returned nil. It hands
 // remote customers' chat to the chat service and online bookings to the
 // booking desk (neither is published on the store broker), config pushes
-// and requests for media to the store's services for HQ, and the rest
-// (promotions, config, broadcasts) to the local broker for the devices
-// subscribed to it. An error wrapping cloudsync.ErrInvalid is input the
+// and requests for media to the store's services for HQ, notices to the
+// notices service (which keeps and acknowledges them) and then, like the
+// rest (promotions, config, broadcasts), to the local broker for the
+// devices subscribed to it. An error wrapping cloudsync.ErrInvalid is input the
 // service can never take; any other error makes cloudsync retry.
 func (b *Broker) deliverFromHQ(ctx context.Context, in cloudsync.Inbound) error {
 	s := b.svcs
@@ -154,6 +156,15 @@ func (b *Broker) deliverFromHQ(ctx context.Context, in cloudsync.Inbound) error 
 		return hqInput(s.hq.HandleConfigPush(ctx, in.Payload))
 	case in.Topic == proto.TopicMediaGet:
 		return hqInput(s.hq.HandleMediaGet(ctx, in.Payload))
+	case in.Topic == proto.TopicNotice || in.Topic == proto.TopicBroadcastNotice:
+		// Kept and acknowledged to HQ, then on to the devices subscribed
+		// to it (kiosks showing promotions), as before.
+		if _, err := s.notices.HandleHQ(ctx, in.Topic, in.Payload); errors.Is(err, notices.ErrHQInput) {
+			return fmt.Errorf("%w: %w", cloudsync.ErrInvalid, err)
+		} else if err != nil {
+			return err
+		}
+		fallthrough
 	default:
 		if err := b.srv.Publish(in.Topic, in.Payload, in.Retain, 1); err != nil {
 			return fmt.Errorf("publish %s locally: %w", in.Topic, err)

@@ -38,6 +38,7 @@ type Config struct {
 	Setup       SetupConfig       `yaml:"setup"`
 	Audit       AuditConfig       `yaml:"audit"`
 	Accounts    AccountsConfig    `yaml:"accounts"`
+	Notices     NoticesConfig     `yaml:"notices"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.

@@ -19,6 +19,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/broker/services/customers"
 	"github.com/storeedge/storeedge/broker/services/media"
+	"github.com/storeedge/storeedge/broker/services/notices"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 )
@@ -90,9 +91,12 @@ func TestDefaultsAgree(t *testing.T) {
 		"booking.admin_roles":     {cfg.Booking.AdminRoles, booking.DefaultAdminRoles},
 		"booking.max_closures":    {cfg.Booking.MaxClosures, booking.DefaultMaxClosures},
 
-		"audit.keep":      {cfg.Audit.Keep, audit.DefaultKeep},
-		"audit.roles":     {cfg.Audit.Roles, audit.DefaultRoles},
-		"audit.page_size": {cfg.Audit.PageSize, audit.DefaultPageSize},
+		"audit.keep":        {cfg.Audit.Keep, audit.DefaultKeep},
+		"audit.roles":       {cfg.Audit.Roles, audit.DefaultRoles},
+		"audit.page_size":   {cfg.Audit.PageSize, audit.DefaultPageSize},
+		"notices.keep":      {cfg.Notices.Keep, notices.DefaultKeep},
+		"notices.max_bytes": {cfg.Notices.MaxBytes, notices.DefaultMaxBytes},
+		"notices.roles":     {cfg.Notices.Roles, notices.DefaultRoles},
 
 		"camera.rooms":            {cfg.Camera.Rooms, co.Rooms},
 		"camera.staff_roles":      {cfg.Camera.StaffRoles, camera.DefaultStaffRoles},

@@ -26,6 +26,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/customers"
 	"github.com/storeedge/storeedge/broker/services/hqlink"
 	mediasvc "github.com/storeedge/storeedge/broker/services/media"
+	"github.com/storeedge/storeedge/broker/services/notices"
 	"github.com/storeedge/storeedge/broker/settings"
 	"github.com/storeedge/storeedge/broker/setup"
 	"github.com/storeedge/storeedge/broker/svc"
@@ -51,6 +52,7 @@ type services struct {
 	camera    *camera.Service
 	audit     *audit.Log
 	hq        *hqlink.Link
+	notices   *notices.Service
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -256,6 +258,11 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := b.registerAccounts(router); err != nil {
 		return err
 	}
+	// HQ's notices: kept, acknowledged to HQ, listed for staff.
+	hqNotices, err := b.newNotices(router, bridge)
+	if err != nil {
+		return fmt.Errorf("notices: %w", err)
+	}
 	if err := b.auth.SetCustomers(custs); err != nil {
 		// A custom ACL without the customer role: the store runs, only
 		// scan-to-chat logins are off. Say so once, loudly.
@@ -265,7 +272,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	b.auth.SetMembershipUnder("camera", cam)
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, faq: faqs, settings: sets, counter: counter, booking: desk, camera: cam, audit: auditLog, hq: hq, cancel: cancel, done: make(chan struct{})}
+	b.svcs = &services{router: router, chat: cs, media: ms, mediaSvc: msvc, customers: custs, faq: faqs, settings: sets, counter: counter, booking: desk, camera: cam, audit: auditLog, hq: hq, notices: hqNotices, cancel: cancel, done: make(chan struct{})}
 	if err := router.Start(sctx); err != nil {
 		cancel()
 		return err

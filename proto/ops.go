@@ -91,6 +91,8 @@ var Ops = []Op{
 
 	{ServiceAdmin, OpAuditList, false, AuditListRequest{}},
 
+	{ServiceNotices, OpNoticesList, false, NoticesListRequest{}},
+
 	{ServiceCustomer, "card_get", false, CardRequest{}},
 	{ServiceCustomer, "card_put", true, CardPutRequest{}},
 	{ServiceCustomer, "me_put", true, MePutRequest{}},

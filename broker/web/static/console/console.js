@@ -29,6 +29,7 @@ import { initShop } from '/console/shop.js';
 import { setupCustomers, CUSTOMER_STRINGS } from '/console/customers.js';
 import { initTeam } from '/console/team.js';
 import { initKeep } from '/console/keep.js';
+import { initNotices } from '/console/notices.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -1460,6 +1461,7 @@ renderStatic();
 initFAQ({ link: () => link, i18n });
 initTeam({ i18n, link: () => link });
 initKeep({ i18n });
+initNotices({ i18n, link: () => link, dateTime });
 setState('login');
 // Tests may prefill the username (?u=) and put the password in the
 // fragment (#p=…), which the browser never sends; it is taken out of the
