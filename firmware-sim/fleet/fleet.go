@@ -201,7 +201,7 @@ func (f *Fleet) Totals() Totals {
 		s.mu.Lock()
 		t.Filed += int64(len(s.entries))
 		t.Acked += int64(s.acked)
-		t.Backlog += int64(len(s.entries) - s.acked)
+		t.Backlog += int64(len(s.entries) - s.acked + len(s.resend))
 		s.mu.Unlock()
 		t.Sends += s.sends.Load()
 		t.Connects += s.connects.Load()

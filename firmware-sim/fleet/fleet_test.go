@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"sync"
 	"testing"
@@ -302,4 +303,130 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("filed %d, acknowledged %d, publishes %d, connections %d", tot.Filed, tot.Acked, tot.Sends, tot.Connects)
+}
+
+// hqPublish publishes one downlink message as HQ does (user property id).
+func hqPublish(t *testing.T, addr, topic, id string, payload any) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: "hq-test-sender", CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	b, _ := json.Marshal(payload)
+	if _, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: b,
+		Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: "id", Value: id}}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// answers are the resync answers HQ received from store, by request id.
+func (h *hqSide) answers(store string) map[string]proto.ResyncAnswer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]proto.ResyncAnswer{}
+	for _, m := range h.first {
+		if m.Store == store && m.LocalTopic == proto.TopicSyncAnswer {
+			var a proto.ResyncAnswer
+			if json.Unmarshal(m.Payload, &a) == nil {
+				out[a.ID] = a
+			}
+		}
+	}
+	return out
+}
+
+func TestResyncResendsTheRangeAndSnapshots(t *testing.T) {
+	b := mosquittotest.Start(t, mosquittotest.Options{})
+	h := newHQ()
+	consume(t, b.Addr, h)
+	f, err := fleet.Start(context.Background(), fleet.Options{Broker: b.Addr, Stores: 2, Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	s := f.Stores()[0]
+	for range 12 {
+		for _, k := range []string{fleet.KindChat, fleet.KindBooking} {
+			if _, err := s.File(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := f.WaitDrained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "every entry at HQ", func() bool { m, _ := h.missing(f); return m == 0 })
+
+	req := proto.ResyncRequest{V: 1, ID: "rs-1", Stream: proto.StreamChat, From: 3, To: 5}
+	hqPublish(t, b.Addr, proto.CloudDownTopic(s.ID, "sync/resync"), req.ID, req)
+	waitFor(t, 10*time.Second, "the answer to rs-1", func() bool { _, ok := h.answers(s.ID)["rs-1"]; return ok })
+	// The same request again (HQ's at-least-once) is answered once.
+	hqPublish(t, b.Addr, proto.CloudDownTopic(s.ID, "sync/resync"), req.ID, req)
+	snap := proto.ResyncRequest{V: 1, ID: "rs-2", Snapshot: true}
+	hqPublish(t, b.Addr, proto.CloudDownTopic(s.ID, "sync/resync"), snap.ID, snap)
+	waitFor(t, 10*time.Second, "the answer to rs-2", func() bool { _, ok := h.answers(s.ID)["rs-2"]; return ok })
+	if err := f.WaitDrained(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	a := h.answers(s.ID)["rs-1"]
+	if a.Status != proto.ResyncResent || a.Count != 3 || a.Stream != proto.StreamChat || a.From != 3 || a.To != 5 {
+		t.Fatalf("answer %+v, want resent 3 of chat 3..5", a)
+	}
+	h.mu.Lock()
+	var answers, snapshots int
+	bookings := map[string]bool{}
+	var lastBookingSSeq uint64
+	for _, e := range s.Entries() {
+		n := h.copies[s.ID+" "+e.Origin]
+		want := 1
+		if e.Stream == proto.StreamChat && e.SSeq >= 3 && e.SSeq <= 5 {
+			want = 2 // sent, then resent with the same origin and sseq
+		}
+		if n != want {
+			h.mu.Unlock()
+			t.Fatalf("%s sseq %d: %d copies at HQ, want %d", e.Stream, e.SSeq, n, want)
+		}
+		if e.Stream == proto.StreamBooking {
+			if e.SSeq != lastBookingSSeq+1 {
+				h.mu.Unlock()
+				t.Fatalf("booking sseq %d after %d", e.SSeq, lastBookingSSeq)
+			}
+			lastBookingSSeq = e.SSeq
+		}
+		switch {
+		case e.Topic == proto.TopicSyncAnswer:
+			answers++
+		case e.Topic == "booking/changes":
+			var c proto.Change
+			_ = json.Unmarshal(h.first[s.ID+" "+e.Origin].Payload, &c)
+			if c.Type == proto.ChangeSnapshot {
+				snapshots++
+				if c.Seq != 0 || c.Booking == "" {
+					h.mu.Unlock()
+					t.Fatalf("snapshot change %+v", c)
+				}
+			}
+			bookings[c.Booking] = true
+		}
+	}
+	h.mu.Unlock()
+	if answers != 2 || snapshots != len(bookings) || snapshots != 4 {
+		t.Fatalf("%d answers (want 2), %d snapshot changes for %d bookings (want 4)", answers, snapshots, len(bookings))
+	}
+	if got := h.answers(s.ID)["rs-2"]; got.Status != proto.ResyncSnapshot || got.Count != 4 {
+		t.Fatalf("snapshot answer %+v", got)
+	}
+	if s.Resyncs() != 2 {
+		t.Fatalf("%d requests answered, want 2 (a repeat is not answered again)", s.Resyncs())
+	}
 }

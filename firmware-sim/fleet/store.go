@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,6 +23,9 @@ const (
 	KindChat      = "chat"      // a chat message: chat/{conv}/hq, proto.HQChatEntry, stream chat
 	KindBooking   = "booking"   // a booking change: booking/changes, proto.Change, stream booking
 	KindTelemetry = "telemetry" // device telemetry: devices/{id}/telemetry, stream telemetry (no sseq)
+	// KindAnswer is the store's answer to HQ's resync request: sync/answer,
+	// proto.ResyncAnswer, stream booking. Filed by the store itself.
+	KindAnswer = "answer"
 )
 
 // Entry is one outbox entry of a simulated store.
@@ -50,16 +55,20 @@ type Store struct {
 	Epoch string
 	o     *Options
 
-	mu        sync.Mutex
-	entries   []*Entry
-	acked     int // entries[:acked] are acknowledged (a window of one)
-	sseq      map[string]uint64
-	chatSeq   map[string]uint64
-	changeSeq uint64
-	held      bool          // the link is cut by the test
-	kick      chan struct{} // wakes the sender: a new entry, a cut, a reconnect
-	conn      net.Conn      // the live connection, to cut it
-	wasBacked bool          // a backlog was reported since the last empty one
+	mu         sync.Mutex
+	entries    []*Entry
+	acked      int // entries[:acked] are acknowledged (a window of one)
+	sseq       map[string]uint64
+	chatSeq    map[string]uint64
+	changeSeq  uint64
+	held       bool          // the link is cut by the test
+	kick       chan struct{} // wakes the sender: a new entry, a cut, a reconnect
+	conn       net.Conn      // the live connection, to cut it
+	wasBacked  bool          // a backlog was reported since the last empty one
+	resend     []*Entry      // entries HQ asked for again, sent before the next new one
+	answered   map[string]bool
+	lastChange map[string]proto.Change // booking → its latest change, for a snapshot
+	resyncs    atomic.Int64
 
 	sends     atomic.Int64
 	connects  atomic.Int64
@@ -74,7 +83,7 @@ func newStore(id string, o *Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{ID: id, Epoch: epoch, o: o, sseq: map[string]uint64{}, chatSeq: map[string]uint64{},
-		kick: make(chan struct{}, 1)}, nil
+		kick: make(chan struct{}, 1), answered: map[string]bool{}, lastChange: map[string]proto.Change{}}, nil
 }
 
 func (s *Store) wake() {
@@ -110,12 +119,31 @@ func (s *Store) FileSpan(n int, span time.Duration, kinds ...string) error {
 // and for chat and booking the next sequence of the stream.
 func (s *Store) FileAt(kind string, at time.Time) (Entry, error) {
 	s.mu.Lock()
+	e, err := s.fileLocked(kind, at, nil)
+	s.mu.Unlock()
+	if err != nil {
+		return Entry{}, err
+	}
+	s.wake()
+	return e, nil
+}
+
+// fileLocked files an entry; body, when not nil, is the payload of a
+// KindBooking (a snapshot) or KindAnswer entry. The caller holds s.mu.
+func (s *Store) fileLocked(kind string, at time.Time, body any) (Entry, error) {
 	seq := uint64(len(s.entries)) + 1
 	e := &Entry{Seq: seq, Kind: kind, Stored: at.UTC()}
-	var body any
 	explicit := ""
-	switch kind {
-	case KindChat:
+	switch {
+	case kind == KindAnswer:
+		e.Stream, e.Topic = proto.StreamBooking, proto.TopicSyncAnswer
+		a := body.(proto.ResyncAnswer)
+		explicit = "sync/" + a.ID
+	case kind == KindBooking && body != nil:
+		e.Stream, e.Topic = proto.StreamBooking, "booking/changes"
+		c := body.(proto.Change)
+		explicit = "snapshot/" + c.Booking + "/" + strconv.FormatUint(seq, 10)
+	case kind == KindChat:
 		conv := fmt.Sprintf("c-%s-%d", s.ID, int(seq)%s.o.Conversations+1)
 		s.chatSeq[conv]++
 		n := s.chatSeq[conv]
@@ -128,7 +156,7 @@ func (s *Store) FileAt(kind string, at time.Time) (Entry, error) {
 		body = proto.HQChatEntry{V: 1, Type: "message", Origin: explicit, Conversation: conv,
 			Customer: "cust-" + conv, Seq: n, ID: fmt.Sprintf("m-%s-%d", conv, n), From: from,
 			Kind: "text", TS: e.Stored, Text: text}
-	case KindBooking:
+	case kind == KindBooking:
 		s.changeSeq++
 		n := s.changeSeq
 		e.Stream, e.Topic, e.ChangeSeq = proto.StreamBooking, "booking/changes", n
@@ -148,11 +176,11 @@ func (s *Store) FileAt(kind string, at time.Time) (Entry, error) {
 			Customer: fmt.Sprintf("cust-%s-%d", s.ID, b%7), Service: services[int(b)%len(services)],
 			Start: start, End: start.Add(time.Hour), Status: status, Resources: []string{"table-1"},
 			Source: "kiosk", Rev: int((n-1)%3) + 1, TS: e.Stored}
-	case KindTelemetry:
+		s.lastChange[body.(proto.Change).Booking] = body.(proto.Change)
+	case kind == KindTelemetry:
 		e.Stream, e.Topic = "telemetry", "devices/kiosk-1/telemetry"
 		body = map[string]any{"v": 1, "ts": e.Stored, "battery": 0.5 + float64(seq%50)/100, "temp_c": 38 + float64(seq%40)/10}
 	default:
-		s.mu.Unlock()
 		return Entry{}, fmt.Errorf("fleet: unknown kind %q", kind)
 	}
 	if e.Stream == proto.StreamChat || e.Stream == proto.StreamBooking {
@@ -165,15 +193,11 @@ func (s *Store) FileAt(kind string, at time.Time) (Entry, error) {
 	e.Origin = s.Epoch + "/" + explicit
 	p, err := json.Marshal(body)
 	if err != nil {
-		s.mu.Unlock()
 		return Entry{}, fmt.Errorf("fleet: %w", err)
 	}
 	e.Payload = p
 	s.entries = append(s.entries, e)
-	out := *e
-	s.mu.Unlock()
-	s.wake()
-	return out, nil
+	return *e, nil
 }
 
 var (
@@ -197,7 +221,7 @@ func (s *Store) Entries() []Entry {
 func (s *Store) Backlog() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.entries) - s.acked
+	return len(s.entries) - s.acked + len(s.resend)
 }
 
 // Connected says whether the store is linked to HQ's broker now.
@@ -301,7 +325,7 @@ func (s *Store) status(online bool, at time.Time) []byte {
 	s.mu.Lock()
 	st := proto.StoreStatus{V: 1, Store: s.ID, Online: online, Epoch: s.Epoch, Version: s.o.Version,
 		Errors: s.errors.Load(), TS: at.UTC()}
-	for _, e := range s.entries[s.acked:] {
+	for _, e := range append(s.entries[s.acked:len(s.entries):len(s.entries)], s.resend...) {
 		st.Backlog++
 		st.BacklogBytes += int64(len(e.Payload))
 	}
@@ -352,8 +376,12 @@ func (s *Store) session(ctx context.Context) error {
 	var once sync.Once
 	lost := func() { once.Do(func() { close(down) }) }
 	c := paho.NewClient(paho.ClientConfig{
-		ClientID:           "store-" + s.ID,
-		Conn:               conn,
+		ClientID: "store-" + s.ID,
+		Conn:     conn,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			s.down(pr.Packet)
+			return true, nil
+		}},
 		OnClientError:      func(error) { lost() },
 		OnServerDisconnect: func(*paho.Disconnect) { lost() },
 	})
@@ -398,14 +426,27 @@ func (s *Store) session(ctx context.Context) error {
 	if err := sendStatus(); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: "stores/" + s.ID + "/down/#", QoS: 1, RetainHandling: 1}}})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
 	tick := time.NewTicker(s.o.StatusEvery)
 	defer tick.Stop()
 	for {
 		s.mu.Lock()
 		held := s.held
 		var next *Entry
-		if s.acked < len(s.entries) {
+		again := len(s.resend) > 0
+		switch {
+		case again:
+			next = s.resend[0]
+		case s.acked < len(s.entries):
 			next = s.entries[s.acked]
+		}
+		if next != nil {
 			next.Sends++
 			s.wasBacked = true
 		}
@@ -446,7 +487,10 @@ func (s *Store) session(ctx context.Context) error {
 			return fmt.Errorf("publish seq %d: %w", next.Seq, err)
 		}
 		s.mu.Lock()
-		if s.acked < len(s.entries) && s.entries[s.acked] == next {
+		switch {
+		case again && len(s.resend) > 0 && s.resend[0] == next:
+			s.resend = s.resend[1:]
+		case !again && s.acked < len(s.entries) && s.entries[s.acked] == next:
 			next.Acked = time.Now()
 			s.acked++
 		}
@@ -477,3 +521,53 @@ func (s *Store) packet(e *Entry) *paho.Publish {
 	return &paho.Publish{Topic: proto.CloudUpTopic(s.ID, e.Topic), QoS: 1, Payload: e.Payload,
 		Properties: &paho.PublishProperties{User: u}}
 }
+
+// down takes a message from HQ. A resync request of a range files the
+// kept entries again (same origin, same sseq) and answers "resent"; a
+// snapshot request files every booking's latest state as a snapshot
+// change and answers "snapshot". A request is answered once by its id.
+func (s *Store) down(p *paho.Publish) {
+	if p.Topic != proto.CloudDownTopic(s.ID, "sync/resync") {
+		return
+	}
+	var r proto.ResyncRequest
+	if err := json.Unmarshal(p.Payload, &r); err != nil || r.ID == "" {
+		s.o.Log.Warn("fleet: bad resync request", "store", s.ID, "payload", string(p.Payload), "err", err)
+		return
+	}
+	now := s.o.Clock()
+	s.mu.Lock()
+	defer func() { s.mu.Unlock(); s.wake() }()
+	if s.answered[r.ID] {
+		return
+	}
+	s.answered[r.ID] = true
+	s.resyncs.Add(1)
+	a := proto.ResyncAnswer{V: 1, ID: r.ID, Stream: r.Stream, From: r.From, To: r.To, TS: now.UTC()}
+	if r.Snapshot {
+		a.Status = proto.ResyncSnapshot
+		for _, id := range slices.Sorted(maps.Keys(s.lastChange)) {
+			c := s.lastChange[id]
+			c.Seq, c.Type, c.TS = 0, proto.ChangeSnapshot, now.UTC()
+			if _, err := s.fileLocked(KindBooking, now, c); err != nil {
+				s.o.Log.Error("fleet: snapshot", "store", s.ID, "err", err)
+				return
+			}
+			a.Count++
+		}
+	} else {
+		a.Status = proto.ResyncResent
+		for _, e := range s.entries {
+			if e.Stream == r.Stream && e.SSeq >= r.From && e.SSeq <= r.To {
+				s.resend = append(s.resend, e)
+				a.Count++
+			}
+		}
+	}
+	if _, err := s.fileLocked(KindAnswer, now, a); err != nil {
+		s.o.Log.Error("fleet: resync answer", "store", s.ID, "err", err)
+	}
+}
+
+// Resyncs is how many resync requests the store answered.
+func (s *Store) Resyncs() int64 { return s.resyncs.Load() }
