@@ -6,6 +6,8 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages whose tests also run under qemu as the ARM box would run them.
 CORE    := ./broker/store/... ./broker/mqtt/session/... ./broker/mqtt/auth/... ./internal/seal/... ./internal/hours/... ./cloudsync/outbox/... ./cloudsync/topicmap/...
 
+# HQ's side: storeedge-hq and `make hq`.
+.PHONY: hq
 .PHONY: run build demo test test-go test-race test-mochi test-arm lint deps bench dist clean web screenshots mochi-diff
 
 ## run: build and start the store broker on the embedded default config (data in ./data)
@@ -14,6 +16,12 @@ run: build
 
 build:
 	$(GO) build -o $(BIN)/storeedge ./broker/cmd/storeedge
+	$(GO) build -o $(BIN)/storeedge-hq ./hq/cmd/storeedge-hq
+
+## hq: HQ on this machine: a PostgreSQL and a mosquitto (unless HQ_POSTGRES_URL / HQ_MQTT_URL are set), then storeedge-hq; prints the fleet page's address; Ctrl-C stops all
+hq:
+	$(GO) build -o $(BIN)/storeedge-hq ./hq/cmd/storeedge-hq
+	./scripts/hq-up.sh
 
 ## demo: a broker and a small simulated store (kiosks, chat tablets, cameras, staff) for a minute, then a summary
 demo: build
@@ -23,7 +31,7 @@ demo: build
 ## test: install the test peers when missing, then run every check and test
 test: deps lint test-race test-go test-mochi test-arm
 
-## deps: install mosquitto, mosquitto-clients, chromium, a Chinese font (fonts-wqy-microhei) and qemu-user-static when missing
+## deps: install mosquitto, mosquitto-clients, chromium, a Chinese font (fonts-wqy-microhei), qemu-user-static and postgresql when missing
 deps:
 	./scripts/install-test-deps.sh
 
@@ -35,7 +43,7 @@ test-go:
 	$(GO) test -count=1 ./...
 
 test-race:
-	$(GO) test -race -count=1 ./broker/... ./cloudsync/... ./device/... ./firmware-sim/...
+	$(GO) test -race -count=1 ./broker/... ./cloudsync/... ./device/... ./firmware-sim/... ./hq/... ./internal/testkit/pgtest/...
 
 ## test-mochi: the tests of storeedge's fixes to mochi (third_party/mochi, its own module)
 test-mochi:

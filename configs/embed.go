@@ -42,3 +42,8 @@ var Cloud []byte
 //
 //go:embed starters
 var Starters embed.FS
+
+// HQ is the default configuration of storeedge-hq, HQ's side (hq.yaml).
+//
+//go:embed hq.yaml
+var HQ []byte

@@ -2,7 +2,8 @@
 # Installs the peers the tests use, from Debian's packages, when they are
 # missing: mosquitto (a foreign broker), mosquitto-clients (foreign clients),
 # chromium (browser pages), fonts-wqy-microhei (Chinese text in the pages'
-# screenshots) and qemu-user-static (running the arm64 build).
+# screenshots), qemu-user-static (running the arm64 build) and postgresql
+# (HQ's replica; the tests start their own servers, never the system one).
 set -euo pipefail
 
 need=()
@@ -11,9 +12,10 @@ command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "test peers present: mosquitto, mosquitto-clients, chromium, fonts-wqy-microhei, qemu-user-static"
+  echo "test peers present: mosquitto, mosquitto-clients, chromium, fonts-wqy-microhei, qemu-user-static, postgresql"
   exit 0
 fi
 
@@ -30,3 +32,6 @@ $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 # ports, and `make run` wants 1883 for storeedge.
 if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 $sudo service mosquitto stop >/dev/null 2>&1 || true
+# Likewise Debian's cluster on 5432: the tests and `make hq` run their own.
+if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true; fi
+$sudo service postgresql stop >/dev/null 2>&1 || true

@@ -15,6 +15,7 @@ import (
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/hq"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // sent is one uplink message the test published.
@@ -261,6 +262,36 @@ func TestParseRejects(t *testing.T) {
 	} {
 		if _, err := hq.Parse(p); !errors.Is(err, hq.ErrNotUplink) {
 			t.Errorf("%s: got %v, want ErrNotUplink", name, err)
+		}
+	}
+}
+
+// Parse reads the epoch, the stream and the stream's sequence; a message
+// without them (a store from before epochs) still parses, with SSeq 0; an
+// sseq that is not a positive number is refused.
+func TestParseStreamProperties(t *testing.T) {
+	p := uplinkPublish(sent{store: "s1", origin: "0123456789abcdef/7", seq: 7, payload: "{}"}, time.Now())
+	p.Topic = "stores/s1/up/chat/c1/hq"
+	p.Properties.User = append(p.Properties.User,
+		paho.UserProperty{Key: proto.PropEpoch, Value: "0123456789abcdef"},
+		paho.UserProperty{Key: proto.PropStream, Value: proto.StreamChat},
+		paho.UserProperty{Key: proto.PropSSeq, Value: "42"})
+	m, err := hq.Parse(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Epoch != "0123456789abcdef" || m.Stream != proto.StreamChat || m.SSeq != 42 || m.LocalTopic != "chat/c1/hq" || m.Seq != 7 {
+		t.Fatalf("parsed %+v", m)
+	}
+	old := uplinkPublish(sent{store: "s1", origin: "8", seq: 8, payload: "{}"}, time.Now())
+	if m, err := hq.Parse(old); err != nil || m.Epoch != "" || m.Stream != "" || m.SSeq != 0 {
+		t.Fatalf("a message without stream properties: %+v %v", m, err)
+	}
+	for _, v := range []string{"0", "-1", "x", "1.5"} {
+		bad := uplinkPublish(sent{store: "s1", origin: "9", seq: 9, payload: "{}"}, time.Now())
+		bad.Properties.User = append(bad.Properties.User, paho.UserProperty{Key: proto.PropSSeq, Value: v})
+		if _, err := hq.Parse(bad); !errors.Is(err, hq.ErrNotUplink) {
+			t.Errorf("sseq %q: got %v, want ErrNotUplink", v, err)
 		}
 	}
 }

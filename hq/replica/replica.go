@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -22,12 +24,51 @@ type Options struct {
 	Keys *seal.Keyring
 	// MaxConns bounds the pool (0: pgx's default).
 	MaxConns int32
+	// Handlers apply the uplink topics the replica does not apply itself
+	// (config/ack and notice/ack belong to HQ's downlink), keyed by local
+	// topic. They run in the message's transaction, in stream order.
+	Handlers map[string]TopicHandler
+	// Logger receives the one line per topic nobody handles (nil: none).
+	Logger *slog.Logger
 }
 
 // Replica is an open replica. It is safe for concurrent use.
 type Replica struct {
-	pool *pgxpool.Pool
-	keys *seal.Keyring
+	pool     *pgxpool.Pool
+	keys     *seal.Keyring
+	handlers map[string]TopicHandler
+	log      *slog.Logger
+
+	mu        sync.Mutex
+	unhandled map[string]uint64 // local topic → messages applied without a handler
+}
+
+// noteUnhandled counts topics nobody handles and logs each topic once.
+func (r *Replica) noteUnhandled(topics []string) {
+	if len(topics) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range topics {
+		if r.unhandled[t] == 0 && r.log != nil {
+			r.log.Warn("replica: uplink topic nobody handles; its stream moves on without it", "topic", t)
+		}
+		r.unhandled[t]++
+	}
+}
+
+// Unhandled counts, per local topic, the messages that arrived with no
+// handler for their topic (each was recorded as seen and its stream moved
+// on).
+func (r *Replica) Unhandled() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]uint64, len(r.unhandled))
+	for k, v := range r.unhandled {
+		out[k] = v
+	}
+	return out
 }
 
 // Pool is the replica's connection pool, for the packages that own tables
@@ -82,7 +123,7 @@ func Open(ctx context.Context, url string, o Options) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica: connect: %w", err)
 	}
-	r := &Replica{pool: pool, keys: o.Keys}
+	r := &Replica{pool: pool, keys: o.Keys, handlers: o.Handlers, log: o.Logger, unhandled: map[string]uint64{}}
 	if err := r.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -1,0 +1,591 @@
+// Package ingest is HQ's consumer of the stores' uplink: it takes every
+// store's messages from HQ's MQTT 5 broker through shared subscriptions
+// ($share/{group}/stores/+/up/# and $share/{group}/stores/+/status), so any
+// number of instances split the stores between them, applies each message
+// to the replica in its own transaction and acknowledges it only after the
+// commit. Messages of one store go through one worker, in the order they
+// came; stores on other workers do not wait for it. A message that can
+// never apply is acknowledged and counted; a database error is not
+// acknowledged: the message is retried with backoff until the database
+// takes it (or the instance stops, and the broker gives it again).
+//
+// It also asks stores to send again what the replica misses (a gap older
+// than GapWait: a ResyncRequest on stores/{store}/down/sync/resync) and
+// forgets old deduplication keys (SeenKeep).
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/storeedge/storeedge/cloudsync/hq"
+	"github.com/storeedge/storeedge/hq/replica"
+	"github.com/storeedge/storeedge/proto"
+)
+
+// Defaults of Options.
+const (
+	DefaultGroup          = "hq"
+	DefaultWorkers        = 16
+	DefaultReceiveMaximum = 1000
+	DefaultSessionExpiry  = 24 * time.Hour
+	DefaultGapWait        = 2 * time.Minute
+	DefaultSeenKeep       = 30 * 24 * time.Hour
+	DefaultDrainTimeout   = 10 * time.Second
+	DefaultKeepAlive      = 30
+)
+
+// PropID is the user property of a downlink message cloudsync deduplicates
+// by.
+const PropID = "id"
+
+// Options configure a Consumer.
+type Options struct {
+	Replica *replica.Replica
+	// Brokers are HQ's broker's URLs (mqtt://, mqtts://, tcp://, ssl://,
+	// ws://, wss://), tried in turn.
+	Brokers []*url.URL
+	// ClientID must be stable per instance and unique among instances:
+	// the broker keeps its session (and the messages given to it) while
+	// it restarts.
+	ClientID string
+	// Group is the shared subscriptions' group (DefaultGroup).
+	Group    string
+	Username string
+	Password []byte
+	TLS      *tls.Config
+	// SessionExpiry is how long the broker keeps the session of a
+	// stopped instance (DefaultSessionExpiry). Messages given to an
+	// instance that does not come back within it are lost at HQ's broker;
+	// the gaps they leave are asked again from the stores.
+	SessionExpiry time.Duration
+	KeepAlive     uint16
+	// Workers is how many stores apply at once (DefaultWorkers).
+	Workers int
+	// ReceiveMaximum bounds the messages the broker gives this instance
+	// before it acknowledges them (DefaultReceiveMaximum): a store whose
+	// messages wait (retries) holds back at most this many.
+	ReceiveMaximum uint16
+	// GapWait is how long a gap waits before its store is asked for the
+	// range again (DefaultGapWait).
+	GapWait time.Duration
+	// SeenKeep is how long (store, origin) keys are kept for
+	// deduplication (DefaultSeenKeep); 0 is the default, negative never
+	// prunes.
+	SeenKeep time.Duration
+	// DrainTimeout bounds how long Run, when its context ends, still
+	// applies and acknowledges the messages it holds (DefaultDrainTimeout).
+	DrainTimeout time.Duration
+	// Registerer takes the metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+func (o *Options) setDefaults() error {
+	if o.Replica == nil {
+		return errors.New("ingest: no replica")
+	}
+	if len(o.Brokers) == 0 {
+		return errors.New("ingest: no broker URL (mqtt.url)")
+	}
+	if o.ClientID == "" {
+		return errors.New("ingest: no client id (mqtt.client_id)")
+	}
+	if o.Group == "" {
+		o.Group = DefaultGroup
+	}
+	if strings.ContainsAny(o.Group, "/+#") {
+		return fmt.Errorf("ingest: group %q: no /, + or #", o.Group)
+	}
+	if o.SessionExpiry == 0 {
+		o.SessionExpiry = DefaultSessionExpiry
+	}
+	if o.SessionExpiry < 0 || o.SessionExpiry/time.Second > 0xFFFFFFFE {
+		return fmt.Errorf("ingest: session expiry %v out of range", o.SessionExpiry)
+	}
+	if o.KeepAlive == 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.Workers == 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.Workers < 0 {
+		return fmt.Errorf("ingest: workers %d", o.Workers)
+	}
+	if o.ReceiveMaximum == 0 {
+		o.ReceiveMaximum = DefaultReceiveMaximum
+	}
+	if o.GapWait == 0 {
+		o.GapWait = DefaultGapWait
+	}
+	if o.GapWait < 0 {
+		return fmt.Errorf("ingest: gap wait %v", o.GapWait)
+	}
+	if o.SeenKeep == 0 {
+		o.SeenKeep = DefaultSeenKeep
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Filters are the shared subscriptions of a group.
+func Filters(group string) []string {
+	return []string{"$share/" + group + "/stores/+/up/#", "$share/" + group + "/stores/+/status"}
+}
+
+// Stats are a consumer's counts since it started.
+type Stats struct {
+	Applied, Duplicates, Parked, Stale, Drained, Bad, Unhandled, Statuses, DBErrors, Acked uint64
+	ResyncsSent                                                                            uint64
+}
+
+// Consumer is one instance of HQ's ingest.
+type Consumer struct {
+	o   Options
+	log *slog.Logger
+	m   *metrics
+
+	queues  []chan job
+	stopped atomic.Bool // no new messages taken
+	held    sync.WaitGroup
+	poke    chan struct{} // wakes the resync sweeper
+	cm      atomic.Pointer[autopaho.ConnectionManager]
+	up      atomic.Bool // connected and subscribed
+
+	applied, duplicates, parked, stale, drained, badN, unhandled, statuses, dbErrors, acked, resyncs atomic.Uint64
+
+	badLog burstLog
+}
+
+// job is one message held by a worker until it is applied and acknowledged.
+type job struct {
+	pr       paho.PublishReceived
+	received time.Time
+}
+
+// New checks o and makes a consumer; Run connects it.
+func New(o Options) (*Consumer, error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	c := &Consumer{o: o, log: o.Logger, poke: make(chan struct{}, 1)}
+	c.badLog.log = o.Logger
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c.m = m
+	c.queues = make([]chan job, o.Workers)
+	for i := range c.queues {
+		// Never full: the broker gives at most ReceiveMaximum unacknowledged
+		// messages, and the router must not block (pings go through it).
+		c.queues[i] = make(chan job, int(o.ReceiveMaximum)+1)
+	}
+	return c, nil
+}
+
+// Stats returns the counts so far.
+func (c *Consumer) Stats() Stats {
+	return Stats{Applied: c.applied.Load(), Duplicates: c.duplicates.Load(), Parked: c.parked.Load(),
+		Stale: c.stale.Load(), Drained: c.drained.Load(), Bad: c.badN.Load(), Unhandled: c.unhandled.Load(),
+		Statuses: c.statuses.Load(), DBErrors: c.dbErrors.Load(), Acked: c.acked.Load(), ResyncsSent: c.resyncs.Load()}
+}
+
+// Ready reports whether the consumer is connected to HQ's broker and
+// subscribed.
+func (c *Consumer) Ready() bool { return c.up.Load() }
+
+// Run connects to HQ's broker and consumes until ctx ends; then it stops
+// taking messages, applies and acknowledges those it holds (for at most
+// DrainTimeout), and disconnects, keeping its session at the broker.
+func (c *Consumer) Run(ctx context.Context) error {
+	connCtx, cancelConn := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelConn()
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var workers sync.WaitGroup
+	for i := range c.queues {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			c.work(workCtx, c.queues[i])
+		}()
+	}
+	expiry := uint32(c.o.SessionExpiry / time.Second)
+	recvMax := c.o.ReceiveMaximum
+	cfg := autopaho.ClientConfig{
+		ServerUrls:                    c.o.Brokers,
+		TlsCfg:                        c.o.TLS,
+		KeepAlive:                     c.o.KeepAlive,
+		CleanStartOnInitialConnection: false,
+		SessionExpiryInterval:         expiry,
+		ConnectUsername:               c.o.Username,
+		ConnectPassword:               c.o.Password,
+		ReconnectBackoff:              backoff(250*time.Millisecond, 5*time.Second),
+		ConnectTimeout:                10 * time.Second,
+		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			if cp.Properties == nil {
+				cp.Properties = &paho.ConnectProperties{}
+			}
+			cp.Properties.ReceiveMaximum = &recvMax
+			return cp, nil
+		},
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			go c.subscribe(connCtx, cm)
+		},
+		OnConnectionDown: func() bool {
+			c.up.Store(false)
+			c.m.connected.Set(0)
+			return true
+		},
+		OnConnectError: func(err error) {
+			c.log.Warn("ingest: connect to HQ's broker", "err", err)
+		},
+		ClientConfig: paho.ClientConfig{
+			ClientID:                   c.o.ClientID,
+			EnableManualAcknowledgment: true,
+			SendAcksInterval:           10 * time.Millisecond,
+			OnPublishReceived:          []func(paho.PublishReceived) (bool, error){c.route},
+			OnClientError: func(err error) {
+				c.log.Warn("ingest: HQ's broker connection", "err", err)
+			},
+			OnServerDisconnect: func(d *paho.Disconnect) {
+				c.log.Warn("ingest: HQ's broker disconnected us", "reason", d.ReasonCode)
+			},
+		},
+	}
+	cm, err := autopaho.NewConnection(connCtx, cfg)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	c.cm.Store(cm)
+
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		c.sweep(ctx, cm)
+	}()
+
+	<-ctx.Done()
+	// Stop taking messages: those arriving now are left unacknowledged
+	// for the broker to give again.
+	c.stopped.Store(true)
+	bg.Wait()
+	done := make(chan struct{})
+	go func() { c.held.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(c.o.DrainTimeout):
+		c.log.Warn("ingest: messages still held at shutdown; left to the broker to give again")
+	}
+	cancelWork()
+	workers.Wait()
+	// Acknowledgements go out on paho's ticker (SendAcksInterval); give
+	// it a few turns before the connection closes.
+	time.Sleep(5 * 10 * time.Millisecond)
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = cm.Disconnect(dctx)
+	c.up.Store(false)
+	return nil
+}
+
+func (c *Consumer) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) {
+	var subs []paho.SubscribeOptions
+	for _, f := range Filters(c.o.Group) {
+		subs = append(subs, paho.SubscribeOptions{Topic: f, QoS: 1})
+	}
+	for attempt := 0; ; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sa, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: subs})
+		cancel()
+		if err == nil {
+			ok := true
+			for _, rc := range sa.Reasons {
+				if rc >= 0x80 {
+					ok = false
+				}
+			}
+			if ok {
+				c.up.Store(true)
+				c.m.connected.Set(1)
+				c.log.Info("ingest: subscribed", "filters", Filters(c.o.Group), "client", c.o.ClientID)
+				return
+			}
+			err = fmt.Errorf("refused: reason codes %v", sa.Reasons)
+		}
+		c.log.Warn("ingest: subscribe", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff(250*time.Millisecond, 5*time.Second)(attempt)):
+		}
+	}
+}
+
+// route hands a message to its store's worker; it never blocks.
+func (c *Consumer) route(pr paho.PublishReceived) (bool, error) {
+	if c.stopped.Load() {
+		return true, nil // not acknowledged: the broker gives it again
+	}
+	store := storeOf(pr.Packet.Topic)
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(store))
+	c.held.Add(1)
+	c.queues[int(h.Sum32()%uint32(len(c.queues)))] <- job{pr: pr, received: time.Now()}
+	return true, nil
+}
+
+// storeOf is the {store} of stores/{store}/…, or "".
+func storeOf(topic string) string {
+	rest, ok := strings.CutPrefix(topic, "stores/")
+	if !ok {
+		return ""
+	}
+	s, _, _ := strings.Cut(rest, "/")
+	return s
+}
+
+func (c *Consumer) work(ctx context.Context, q chan job) {
+	for {
+		select {
+		case <-ctx.Done():
+			// Held messages stay unacknowledged; the broker gives them again.
+			for {
+				select {
+				case <-q:
+					c.held.Done()
+				default:
+					return
+				}
+			}
+		case j := <-q:
+			if c.handle(ctx, j) {
+				if err := j.pr.Client.Ack(j.pr.Packet); err == nil {
+					c.acked.Add(1)
+				}
+			}
+			c.held.Done()
+		}
+	}
+}
+
+// handle applies one message, retrying database errors with backoff. It
+// reports whether the message may be acknowledged.
+func (c *Consumer) handle(ctx context.Context, j job) bool {
+	p := j.pr.Packet
+	for attempt := 0; ; attempt++ {
+		err := c.apply(ctx, p, j.received)
+		if err == nil {
+			return true
+		}
+		if errors.Is(err, replica.ErrBadMessage) || errors.Is(err, hq.ErrNotUplink) {
+			c.badN.Add(1)
+			c.m.messages.WithLabelValues("bad").Inc()
+			c.badLog.note("ingest: message that can never apply; acknowledged and dropped", "topic", p.Topic, "err", err)
+			return true
+		}
+		c.dbErrors.Add(1)
+		c.m.dbErrors.Inc()
+		if attempt == 0 || attempt%20 == 0 {
+			c.log.Warn("ingest: database; the message waits unacknowledged and is tried again", "topic", p.Topic, "err", err, "attempt", attempt+1)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff(50*time.Millisecond, 5*time.Second)(attempt)):
+		}
+	}
+}
+
+func (c *Consumer) apply(ctx context.Context, p *paho.Publish, received time.Time) error {
+	if store, ok := statusStore(p.Topic); ok {
+		var st proto.StoreStatus
+		if err := json.Unmarshal(p.Payload, &st); err != nil {
+			return fmt.Errorf("%w: status of %s: %w", replica.ErrBadMessage, store, err)
+		}
+		if err := c.o.Replica.ApplyStatus(ctx, store, st, received); err != nil {
+			return err
+		}
+		c.statuses.Add(1)
+		c.m.messages.WithLabelValues("status").Inc()
+		return nil
+	}
+	m, err := hq.Parse(p)
+	if err != nil {
+		return err
+	}
+	out, err := c.o.Replica.Apply(ctx, m)
+	if err != nil && !errors.Is(err, replica.ErrBadMessage) {
+		return err
+	}
+	c.count(m, out)
+	return err
+}
+
+func statusStore(topic string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, "stores/")
+	if !ok {
+		return "", false
+	}
+	s, ok := strings.CutSuffix(rest, "/status")
+	if !ok || s == "" || strings.Contains(s, "/") {
+		return "", false
+	}
+	return s, true
+}
+
+func (c *Consumer) count(m hq.Message, out replica.Outcome) {
+	switch {
+	case out.Duplicate:
+		c.duplicates.Add(1)
+		c.m.messages.WithLabelValues("duplicate").Inc()
+	case out.Stale:
+		c.stale.Add(1)
+		c.m.messages.WithLabelValues("stale").Inc()
+	case out.Parked:
+		c.parked.Add(1)
+		c.m.messages.WithLabelValues("parked").Inc()
+	case out.Applied:
+		c.applied.Add(1)
+		c.m.messages.WithLabelValues("applied").Inc()
+		if !m.Stored.IsZero() {
+			c.m.lag.Observe(time.Since(m.Stored).Seconds())
+		}
+	}
+	if out.Drained > 0 {
+		c.drained.Add(uint64(out.Drained))
+		c.m.drained.Add(float64(out.Drained))
+	}
+	for _, e := range out.Rejected {
+		c.badN.Add(1)
+		c.m.messages.WithLabelValues("bad").Inc()
+		c.badLog.note("ingest: parked message that can never apply; skipped", "store", m.Store, "err", e)
+	}
+	if n := len(out.Unhandled); n > 0 {
+		c.unhandled.Add(uint64(n))
+		for _, t := range out.Unhandled {
+			c.m.unhandled.WithLabelValues(t).Inc()
+		}
+	}
+	if out.Snapshot {
+		select {
+		case c.poke <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sweep asks for the ranges of old gaps (and snapshots) and prunes old
+// dedup keys, until ctx ends.
+func (c *Consumer) sweep(ctx context.Context, cm *autopaho.ConnectionManager) {
+	every := max(c.o.GapWait/4, time.Second)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	lastPrune := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-c.poke:
+		}
+		if !c.up.Load() {
+			continue
+		}
+		reqs, err := c.o.Replica.PlanResyncs(ctx, c.o.GapWait)
+		if err != nil {
+			c.log.Warn("ingest: plan resync requests", "err", err)
+			continue
+		}
+		for _, q := range reqs {
+			if err := c.sendResync(ctx, cm, q); err != nil {
+				c.log.Warn("ingest: send resync request", "store", q.Store, "err", err)
+				_ = c.o.Replica.Unsend(context.WithoutCancel(ctx), q.ID)
+				continue
+			}
+			c.resyncs.Add(1)
+			c.m.resyncs.Inc()
+			c.log.Info("ingest: asked a store to send again", "store", q.Store, "stream", q.Stream,
+				"from", q.From, "to", q.To, "snapshot", q.Snapshot, "id", q.ID)
+		}
+		if c.o.SeenKeep > 0 && time.Since(lastPrune) > time.Hour {
+			lastPrune = time.Now()
+			if n, err := c.o.Replica.PruneSeen(ctx, c.o.SeenKeep); err != nil {
+				c.log.Warn("ingest: prune dedup keys", "err", err)
+			} else if n > 0 {
+				c.log.Info("ingest: pruned dedup keys", "n", n, "older_than", c.o.SeenKeep)
+			}
+		}
+	}
+}
+
+func (c *Consumer) sendResync(ctx context.Context, cm *autopaho.ConnectionManager, q replica.Resync) error {
+	b, err := json.Marshal(q.ResyncRequest)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = cm.Publish(pctx, &paho.Publish{QoS: 1, Topic: proto.CloudDownTopic(q.Store, "sync/resync"), Payload: b,
+		Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: PropID, Value: q.ID}}}})
+	return err
+}
+
+// backoff doubles from base up to limit.
+func backoff(base, limit time.Duration) func(int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := base
+		for range min(attempt, 30) {
+			d *= 2
+			if d >= limit {
+				return limit
+			}
+		}
+		return d
+	}
+}
+
+// burstLog logs the first of a burst of like events and then, at most once
+// a minute, how many followed.
+type burstLog struct {
+	log        *slog.Logger
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (b *burstLog) note(msg string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.last) < time.Minute {
+		b.suppressed++
+		return
+	}
+	if b.suppressed > 0 {
+		args = append(args, "more_since_last_line", b.suppressed)
+	}
+	b.log.Warn(msg, args...)
+	b.last, b.suppressed = time.Now(), 0
+}
