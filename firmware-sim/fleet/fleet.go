@@ -103,6 +103,9 @@ type Fleet struct {
 	stores []*Store
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// quiet ends the stores' own filing (their links stay up).
+	quiet  context.CancelFunc
+	workWG sync.WaitGroup
 }
 
 // RaiseFileLimit raises the process's soft limit of open files to its hard
@@ -137,7 +140,8 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		return nil, fmt.Errorf("fleet: %d stores need %d open files, the limit is %d (ulimit -n)", o.Stores, need, limit)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	f := &Fleet{o: o, cancel: cancel}
+	workCtx, quiet := context.WithCancel(ctx)
+	f := &Fleet{o: o, cancel: cancel, quiet: quiet}
 	for i := range o.Stores {
 		s, err := newStore(fmt.Sprintf("%s%04d", o.Prefix, i+1), &f.o)
 		if err != nil {
@@ -157,10 +161,10 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 			s.run(ctx, delay)
 		}()
 		if o.Rate > 0 && !o.Manual {
-			f.wg.Add(1)
+			f.workWG.Add(1)
 			go func() {
-				defer f.wg.Done()
-				s.work(ctx, delay)
+				defer f.workWG.Done()
+				s.work(workCtx, delay)
 			}()
 		}
 	}
@@ -183,8 +187,16 @@ func (f *Fleet) Store(id string) *Store {
 // Stop ends every store's work and disconnects it (a clean DISCONNECT:
 // the Will is not sent).
 func (f *Fleet) Stop() {
+	f.StopFiling()
 	f.cancel()
 	f.wg.Wait()
+}
+
+// StopFiling ends the stores' filing at Rate; they stay linked and send
+// what they hold (and what the caller files).
+func (f *Fleet) StopFiling() {
+	f.quiet()
+	f.workWG.Wait()
 }
 
 // Totals are the fleet's counts.

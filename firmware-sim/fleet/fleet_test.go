@@ -223,6 +223,14 @@ func TestCutStoreLeavesItsWillAndDrainsOnReturn(t *testing.T) {
 		st := h.status[s.ID]
 		return len(st) > 0 && !st[len(st)-1].Online
 	})
+	h.mu.Lock()
+	st := h.status[s.ID]
+	will := st[len(st)-1]
+	if !st[0].Online || !will.TS.Equal(st[0].TS) || will.Epoch != "" || will.Backlog != 0 {
+		h.mu.Unlock()
+		t.Fatalf("the Will %+v: want only the connect time, the first presence's ts %v", will, st[0].TS)
+	}
+	h.mu.Unlock()
 	if err := s.FileSpan(300, 72*time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +250,7 @@ func TestCutStoreLeavesItsWillAndDrainsOnReturn(t *testing.T) {
 	waitFor(t, 10*time.Second, "every entry at HQ", func() bool { m, _ := h.missing(f); return m == 0 })
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := h.status[s.ID]
+	st = h.status[s.ID]
 	var back *proto.StoreStatus
 	for i := range st {
 		if st[i].Online && st[i].Backlog == 300 {

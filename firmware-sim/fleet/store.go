@@ -237,6 +237,7 @@ func (s *Store) Cut() {
 	if c != nil {
 		_ = c.Close()
 	}
+	s.connected.Store(false)
 	s.wake()
 }
 
@@ -386,12 +387,18 @@ func (s *Store) session(ctx context.Context) error {
 		OnServerDisconnect: func(*paho.Disconnect) { lost() },
 	})
 	statusTopic := proto.CloudStatusTopic(s.ID)
+	// The Will carries the connect time; so does the connection's first
+	// presence, which starts HQ's online run: HQ takes a Will only when it
+	// is not older than the run it would end (an old connection's Will that
+	// comes late changes nothing), and this connection's own Will is
+	// exactly as old as its run.
+	connectedAt := s.o.Clock()
 	cp := &paho.Connect{
 		ClientID:   "store-" + s.ID,
 		KeepAlive:  30,
 		CleanStart: true,
 		WillMessage: &paho.WillMessage{Retain: true, QoS: 1, Topic: statusTopic,
-			Payload: s.willPayload(s.o.Clock())},
+			Payload: s.willPayload(connectedAt)},
 	}
 	if s.o.Username != "" {
 		cp.Username, cp.UsernameFlag = s.o.Username, true
@@ -407,7 +414,13 @@ func (s *Store) session(ctx context.Context) error {
 		return fmt.Errorf("connect: refused 0x%02x", ca.ReasonCode)
 	}
 	s.connects.Add(1)
+	s.mu.Lock()
+	if s.held {
+		s.mu.Unlock()
+		return errCut
+	}
 	s.connected.Store(true)
+	s.mu.Unlock()
 	publish := func(p *paho.Publish) error {
 		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
@@ -423,7 +436,8 @@ func (s *Store) session(ctx context.Context) error {
 	sendStatus := func() error {
 		return publish(&paho.Publish{Topic: statusTopic, QoS: 1, Retain: true, Payload: s.status(true, s.o.Clock())})
 	}
-	if err := sendStatus(); err != nil {
+	err = publish(&paho.Publish{Topic: statusTopic, QoS: 1, Retain: true, Payload: s.status(true, connectedAt)})
+	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
