@@ -3,6 +3,7 @@ package scale_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -23,7 +24,7 @@ var (
 )
 
 // benchRig is a fresh HQ (mosquitto, a database, `instances` storeedge-hq).
-func benchRig(b *testing.B, instances int, yaml string) (*mosquittotest.Broker, *pgx.Conn, []*scale.Proc) {
+func benchRig(b *testing.B, instances int, yaml string) (*mosquittotest.Broker, *pgx.Conn, []*scale.Proc, int) {
 	b.Helper()
 	benchBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hq-scale-bench-")
@@ -59,7 +60,22 @@ func benchRig(b *testing.B, instances int, yaml string) (*mosquittotest.Broker, 
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close(context.Background()) })
-	return mq, db, procs
+	_, port, _ := net.SplitHostPort(pg.Addr())
+	pgPID, err := scale.ListenerPID(port)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mq, db, procs, pgPID
+}
+
+// cpu is a process tree's CPU seconds so far.
+func cpu(b *testing.B, pid int) float64 {
+	b.Helper()
+	s, err := scale.TreeCPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 // BenchmarkHQIngest is the replica's ingest rate: 1 000 stores' messages
@@ -83,7 +99,7 @@ func BenchmarkHQIngest(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				workers := 32 / instances
-				mq, db, procs := benchRig(b, instances, fmt.Sprintf("ingest:\n  workers: %d\npostgres:\n  max_conns: %d\n", workers, workers+4))
+				mq, db, procs, pgPID := benchRig(b, instances, fmt.Sprintf("ingest:\n  workers: %d\npostgres:\n  max_conns: %d\n", workers, workers+4))
 				for _, p := range procs {
 					p.Stop() // subscribed, then gone: the broker keeps their messages
 				}
@@ -106,6 +122,7 @@ func BenchmarkHQIngest(b *testing.B) {
 				published := time.Since(start)
 				total := int64(stores * per)
 
+				pgBefore := cpu(b, pgPID)
 				b.StartTimer()
 				var wg sync.WaitGroup
 				errs := make(chan error, len(procs))
@@ -143,6 +160,11 @@ func BenchmarkHQIngest(b *testing.B) {
 				el := time.Since(first)
 				b.StopTimer()
 				wg.Wait()
+				pgCPU := cpu(b, pgPID) - pgBefore
+				var hqCPU float64
+				for _, p := range procs {
+					hqCPU += cpu(b, p.PID())
+				}
 				rep, err := scale.Check(ctx, db, f.Stores())
 				if err != nil || !rep.OK() {
 					b.Fatalf("replica: %v %v", err, rep)
@@ -150,6 +172,10 @@ func BenchmarkHQIngest(b *testing.B) {
 				b.ReportMetric(float64(total)/el.Seconds(), "msg/s")
 				b.ReportMetric(float64(total), "messages")
 				b.ReportMetric(float64(total)/published.Seconds(), "x_published_msg/s")
+				// CPU per 100 000 messages: what the figures are on a box
+				// of your own, whatever else shares this one.
+				b.ReportMetric(hqCPU*1e5/float64(total), "hq_cpu_s/100k")
+				b.ReportMetric(pgCPU*1e5/float64(total), "pg_cpu_s/100k")
 				f.Stop()
 				cancel()
 				for _, p := range procs {
@@ -176,7 +202,7 @@ func BenchmarkHQLag(b *testing.B) {
 	}
 	for range b.N {
 		b.StopTimer()
-		mq, db, procs := benchRig(b, 2, "")
+		mq, db, procs, _ := benchRig(b, 2, "")
 		ctx, cancel := context.WithCancel(context.Background())
 		f, err := fleet.Start(ctx, fleet.Options{Broker: mq.Addr, Stores: 1000, Rate: 6, Ramp: 5 * time.Second})
 		if err != nil {

@@ -164,6 +164,21 @@ func (p *Proc) signal(sig syscall.Signal) {
 	}
 }
 
+// PID is the running process's id (0 when it is not running).
+func (p *Proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-p.done:
+		return 0
+	default:
+	}
+	return p.cmd.Process.Pid
+}
+
 // Metrics is the instance's /metrics text.
 func (p *Proc) Metrics(ctx context.Context) (string, error) {
 	code, body := get(ctx, "http://"+p.HTTP+"/metrics")

@@ -74,6 +74,7 @@ type rig struct {
 	hq    scale.HQConfig
 	procs []*scale.Proc
 	db    *pgx.Conn
+	url   string
 }
 
 // mosquittoConf lets each HQ instance's Receive Maximum bound what is in
@@ -90,6 +91,7 @@ func newRig(t *testing.T, instances int, yaml string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.url = pg.URL
 	r.hq = scale.HQConfig{Bin: binary(t), Dir: t.TempDir(), Postgres: pg.URL, MQTT: "mqtt://" + r.mq.Addr, Keys: keys, YAML: yaml}
 	for i := range instances {
 		p, err := r.hq.Start(ctx, fmt.Sprintf("hq-%d", i+1))
@@ -129,10 +131,51 @@ func (r *rig) waitReplica(t *testing.T, stores []*fleet.Store, within time.Durat
 		if err == nil && rep.OK() {
 			return rep
 		}
+		if err == nil && !rep.Sound() {
+			t.Fatalf("the replica is wrong: %v%s", rep, r.logs())
+		}
 		if ctx.Err() != nil {
 			t.Fatalf("the replica does not match the stores after %v: %v %v%s", within, err, rep, r.logs())
 		}
 		time.Sleep(250 * time.Millisecond) // poll interval
+	}
+}
+
+// watch checks the replica every few seconds while the stores work, on a
+// connection of its own; stop returns the first report that was not
+// sound (a message applied out of order, a row nobody filed), if any.
+func (r *rig) watch(t *testing.T, url string, stores []*fleet.Store) (stop func() *scale.Report) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad *scale.Report
+	var checks int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer db.Close(context.Background())
+		for ctx.Err() == nil {
+			rep, err := scale.Check(ctx, db, stores)
+			if err == nil {
+				checks++
+				if !rep.Sound() && bad == nil {
+					bad = &rep
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second): // the watch's period
+			}
+		}
+	}()
+	return func() *scale.Report {
+		cancel()
+		<-done
+		t.Logf("the replica was checked %d times while the stores worked", checks)
+		return bad
 	}
 }
 
@@ -169,6 +212,7 @@ func TestThousandStoresExactlyOnceInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
+	stopWatch := r.watch(t, r.url, f.Stores())
 	start := time.Now()
 	at := func(d time.Duration) { time.Sleep(time.Until(start.Add(d))) } // the run's timeline, not synchronisation
 
@@ -199,6 +243,9 @@ func TestThousandStoresExactlyOnceInOrder(t *testing.T) {
 	}
 	tot := f.Totals()
 	t.Logf("%v: stores drained: %d entries filed, %d publishes, %d connections", time.Since(start).Round(time.Second), tot.Filed, tot.Sends, tot.Connects)
+	if bad := stopWatch(); bad != nil {
+		t.Fatalf("the replica was wrong while the stores worked: %v%s", bad, r.logs())
+	}
 	rep := r.waitReplica(t, f.Stores(), 3*time.Minute)
 	t.Logf("%v: replica matches: %v", time.Since(start).Round(time.Second), rep)
 	if rep.Chat == 0 || rep.Changes == 0 {
