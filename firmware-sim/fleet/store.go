@@ -330,9 +330,11 @@ func (s *Store) status(online bool, at time.Time) []byte {
 		st.Backlog++
 		st.BacklogBytes += int64(len(e.Payload))
 	}
-	if s.acked < len(s.entries) {
-		oldest := s.entries[s.acked].Stored
-		st.OldestAt = &oldest
+	for _, e := range append(s.resend[:len(s.resend):len(s.resend)], s.entries[s.acked:]...) {
+		if st.OldestAt == nil || e.Stored.Before(*st.OldestAt) {
+			oldest := e.Stored
+			st.OldestAt = &oldest
+		}
 	}
 	s.mu.Unlock()
 	if v, ok := s.lastErr.Load().(string); ok {
