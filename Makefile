@@ -63,6 +63,10 @@ bench: build
 	@echo "== cloudsync: drain of a 100 000-entry outbox to a local mosquitto (target >= 20000 msg/s),"
 	@echo "   beside a plain QoS 1 publisher on the same mosquitto (x_plain_publisher), live chat latency during it"
 	$(GO) test -run '^$$' -bench OutboxDrain -benchtime 1x -count 3 ./cloudsync/
+	@echo "== HQ: replica ingest of 1 000 stores' waiting messages into PostgreSQL with 1, 2 and 4 storeedge-hq"
+	@echo "   instances (target >= 10000 msg/s; x_published: the stores into mosquitto), and the lag from a store's"
+	@echo "   commit to its replica row at 1 000 stores, 6 entries a minute each, two instances (hq/scale)"
+	$(GO) test -run '^$$' -bench 'HQIngest|HQLag' -benchtime 1x -timeout 30m ./hq/scale/
 
 ## web: rebuild the vendored browser MQTT client (broker/web/static/vendor) from broker/web/ui's lock file (needs npm)
 web:

@@ -12,6 +12,13 @@
 //	go run ./firmware-sim -broker mqtt://127.0.0.1:1883 -write-registry data/devices.yaml
 //	go run ./firmware-sim -spawn bin/storeedge -load -kiosks 200 -tablets 200 -cameras 50 -staff 50 -rate 0.5 -ramp 20s -duration 1m -out sim-out
 //	go run ./firmware-sim -spawn bin/storeedge -drill broker-restart -speed 20 -duration 30s
+//
+// With -stores N it is instead N stores' uplinks to HQ's broker (-hq), each
+// a lean publisher that sends what a store's cloudsync sends (package
+// firmware-sim/fleet):
+//
+//	go run ./firmware-sim -stores 1000 -hq mqtt://127.0.0.1:1883 -duration 5m
+//	go run ./firmware-sim -stores 50 -hq mqtt://127.0.0.1:1883 -backlog 2160 -backlog-span 72h -duration 1m
 package main
 
 import (
@@ -76,8 +83,21 @@ func run() error {
 	flag.DurationVar(&o.Ramp, "ramp", 10*time.Second, "load mode: time over which the devices connect")
 	flag.StringVar(&out, "out", "sim-out", "load mode: folder for results.json and latency.png")
 	flag.StringVar(&registry, "write-registry", "", "write the fleet's devices.yaml to this path and exit")
+	var fo fleetFlags
+	flag.IntVar(&fo.stores, "stores", 0, "many stores: run this many store uplinks against HQ's broker (-hq) instead of a store")
+	flag.StringVar(&fo.hq, "hq", "mqtt://127.0.0.1:1883", "many stores: HQ's MQTT 5 broker")
+	flag.StringVar(&fo.user, "hq-user", "", "many stores: username on HQ's broker (password from $HQ_PASSWORD)")
+	flag.StringVar(&fo.prefix, "store-prefix", "sim-", "many stores: prefix of the store ids")
+	flag.Float64Var(&fo.rate, "store-rate", 4, "many stores: entries per minute per store (chat, booking changes, telemetry)")
+	flag.IntVar(&fo.backlog, "backlog", 0, "many stores: entries each store holds before it first connects (a store back from an outage; a burst for a bench)")
+	flag.DurationVar(&fo.span, "backlog-span", 0, "many stores: the -backlog entries are stamped over this span ending now (e.g. 72h: three days offline)")
+	flag.DurationVar(&fo.statusEvery, "status-every", 30*time.Second, "many stores: presence period")
 	flag.Parse()
 	o.NoVideo = !video
+	if fo.stores > 0 {
+		fo.duration = o.Duration
+		return runFleet(fo)
+	}
 
 	if registry != "" {
 		f := sim.NewFleet(o.Kiosks, o.Tablets, o.Cameras, o.Staff, o.Secret)
