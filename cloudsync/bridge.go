@@ -95,6 +95,7 @@ type Bridge struct {
 	cm           atomic.Pointer[autopaho.ConnectionManager]
 	presenceMu   sync.Mutex
 	presenceLast atomic.Int64 // backlog in the last presence published
+	willAt       atomic.Value // time.Time: the current connection's start, as its Will says
 	jobKick      chan struct{}
 	jobs         jobCounters
 	keptDropped  atomic.Int64 // kept entries dropped, as last logged

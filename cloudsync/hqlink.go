@@ -150,15 +150,19 @@ func (b *Bridge) announce(ctx context.Context, hqURL *url.URL) error {
 // withWill sets the connection's Last Will: the presence, retained, with
 // online false and the connect time.
 func (b *Bridge) withWill(c *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+	at := b.o.Now().UTC()
 	p, err := json.Marshal(struct {
 		V      int       `json:"v"`
 		Store  string    `json:"store"`
 		Online bool      `json:"online"`
 		TS     time.Time `json:"ts"`
-	}{1, b.o.StoreID, false, b.o.Now().UTC()})
+	}{1, b.o.StoreID, false, at})
 	if err != nil {
 		return nil, err
 	}
+	// The presences of this connection say when it began (Since), which
+	// is how HQ tells this connection's Will from an older one's.
+	b.willAt.Store(at)
 	c.WillMessage = &paho.WillMessage{Topic: proto.CloudStatusTopic(b.o.StoreID), Payload: p, QoS: 1, Retain: true}
 	c.WillProperties = &paho.WillProperties{}
 	return c, nil
@@ -177,6 +181,9 @@ func (b *Bridge) Presence(online bool) proto.StoreStatus {
 	if !st.Oldest.IsZero() {
 		o := st.Oldest.UTC()
 		s.OldestAt = &o
+	}
+	if at, ok := b.willAt.Load().(time.Time); ok && online {
+		s.Since = &at
 	}
 	b.errMu.Lock()
 	s.LastError = b.lastErr

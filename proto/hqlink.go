@@ -80,7 +80,13 @@ type StoreStatus struct {
 	OldestAt     *time.Time `json:"oldest_at,omitempty"`
 	LastError    string     `json:"last_error,omitempty"`
 	Errors       uint64     `json:"errors"`
-	TS           time.Time  `json:"ts"`
+	// Since is when the connection this status came on began: the time
+	// its Last Will carries. HQ takes a Will as the store going offline
+	// only when it is not older than the connection HQ last heard from, so
+	// an old connection's Will that comes late (after a quick reconnect)
+	// does not mark an online store offline.
+	Since *time.Time `json:"since,omitempty"`
+	TS    time.Time  `json:"ts"`
 }
 
 // StoreHello announces an epoch (TopicHello): a new box, a restored one,

@@ -57,7 +57,8 @@ type Store struct {
 
 	mu         sync.Mutex
 	entries    []*Entry
-	acked      int // entries[:acked] are acknowledged (a window of one)
+	acked      int          // entries[:acked] are acknowledged (a window of one)
+	since      atomic.Value // time.Time: the current connection's start (its Will's time)
 	sseq       map[string]uint64
 	chatSeq    map[string]uint64
 	changeSeq  uint64
@@ -326,6 +327,9 @@ func (s *Store) status(online bool, at time.Time) []byte {
 	s.mu.Lock()
 	st := proto.StoreStatus{V: 1, Store: s.ID, Online: online, Epoch: s.Epoch, Version: s.o.Version,
 		Errors: s.errors.Load(), TS: at.UTC()}
+	if since, ok := s.since.Load().(time.Time); ok && online {
+		st.Since = &since
+	}
 	for _, e := range append(s.entries[s.acked:len(s.entries):len(s.entries)], s.resend...) {
 		st.Backlog++
 		st.BacklogBytes += int64(len(e.Payload))
@@ -395,6 +399,7 @@ func (s *Store) session(ctx context.Context) error {
 	// comes late changes nothing), and this connection's own Will is
 	// exactly as old as its run.
 	connectedAt := s.o.Clock()
+	s.since.Store(connectedAt.UTC())
 	cp := &paho.Connect{
 		ClientID:   "store-" + s.ID,
 		KeepAlive:  30,
