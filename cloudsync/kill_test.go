@@ -108,25 +108,26 @@ func TestKill9DuringDrainLosesNothing(t *testing.T) {
 		}
 		next[m.LocalTopic]++
 	}
-	// The booking stream (the hello, the changes, the activity log) is
-	// numbered 1..n without gap or repeat across both kills, under one
-	// epoch; device status carries no number.
+	// The booking stream (the hello, the changes, the activity log) and
+	// the chat stream (the booking cards in customers' conversations) are
+	// each numbered 1..n without gap or repeat across both kills, under
+	// one epoch; device status carries no number.
 	k.mu.Lock()
 	hellos := append([]hq.Message(nil), k.hellos...)
 	k.mu.Unlock()
 	if len(hellos) == 0 {
 		t.Fatal("no hello from the store's first link")
 	}
-	nums := map[uint64]string{}
+	nums := map[string]map[uint64]string{"booking": {}, "chat": {}}
 	epochs := map[string]bool{}
 	for _, m := range append(msgs, hellos[0]) {
 		epochs[m.Epoch] = true
 		switch m.Stream {
-		case "booking":
-			if o, dup := nums[m.SSeq]; dup && o != m.Origin {
-				t.Fatalf("sseq %d on %s and %s", m.SSeq, o, m.Origin)
+		case "booking", "chat":
+			if o, dup := nums[m.Stream][m.SSeq]; dup && o != m.Origin {
+				t.Fatalf("%s sseq %d on %s and %s", m.Stream, m.SSeq, o, m.Origin)
 			}
-			nums[m.SSeq] = m.Origin
+			nums[m.Stream][m.SSeq] = m.Origin
 		case "telemetry":
 			if m.SSeq != 0 {
 				t.Fatalf("%s: telemetry with sseq %d", m.LocalTopic, m.SSeq)
@@ -135,13 +136,17 @@ func TestKill9DuringDrainLosesNothing(t *testing.T) {
 			t.Fatalf("%s: stream %q", m.LocalTopic, m.Stream)
 		}
 	}
-	for i := uint64(1); i <= uint64(len(nums)); i++ {
-		if _, ok := nums[i]; !ok {
-			t.Fatalf("booking stream: sseq %d missing of %d", i, len(nums))
+	numbered := 0
+	for stream, got := range nums {
+		for i := uint64(1); i <= uint64(len(got)); i++ {
+			if _, ok := got[i]; !ok {
+				t.Fatalf("%s stream: sseq %d missing of %d", stream, i, len(got))
+			}
 		}
+		numbered += len(got)
 	}
-	if len(epochs) != 1 || len(nums) != total-devices*perDevice+1 {
-		t.Fatalf("epochs %v, %d booking numbers; want one epoch and %d", epochs, len(nums), total-devices*perDevice+1)
+	if len(epochs) != 1 || numbered != total-devices*perDevice+1 {
+		t.Fatalf("epochs %v, %d numbered entries; want one epoch and %d", epochs, numbered, total-devices*perDevice+1)
 	}
 	t.Logf("2 × kill -9 mid-drain: %d entries, HQ got %d copies (%d repeats dropped by dedup)", total, all, all-first)
 }
