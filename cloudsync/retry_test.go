@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
@@ -90,5 +92,47 @@ func TestDownlinkRetriesPassingFailures(t *testing.T) {
 	s := br.Status()
 	if s.Downlink.Retries != 2 || s.Downlink.Failed != 1 || s.LastError == "" {
 		t.Fatalf("status %+v", s.Downlink)
+	}
+}
+
+// An entry HQ's broker takes while no consumer of HQ is subscribed (PUBACK
+// 0x10, no matching subscribers: HQ not started yet, or a restart of its
+// broker that lost the shared subscriptions) is kept, not counted as
+// delivered; the status says why, and it arrives once a consumer
+// subscribes.
+func TestUplinkKeepsWhatNoConsumerTook(t *testing.T) {
+	hqb := mosquittotest.Start(t, mosquittotest.Options{})
+	br, db := libraryBridge(t, testCloudConfig("mqtt://"+hqb.Addr), func(context.Context, cloudsync.Inbound) error { return nil })
+	// Only the store's hello and this booking change go up; nobody at HQ
+	// is subscribed yet.
+	if err := db.Update(context.Background(), func(tx *bolt.Tx) error {
+		return br.Outbox().Put(tx, "booking/changes", []byte(`{"v":1,"seq":1,"type":"created"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := br.Status()
+		if s.Connected && s.Rejected >= 1 && s.Backlog >= 1 && strings.Contains(s.LastError, "no subscriber") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v: want the entry kept, refused for want of a subscriber", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	k := newConsumer(t, hqb.Addr, "hq-late", "stores/+/up/#")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		found := false
+		for _, m := range k.messages() {
+			found = found || m.LocalTopic == "booking/changes"
+		}
+		if found && br.Status().Backlog == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kept change never reached the late consumer; status %+v", br.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -108,6 +108,11 @@ const batch = 512
 const (
 	refusedPause    = time.Second
 	refusedPauseMax = 5 * time.Minute
+	// noSubscribers is PUBACK's reason code 0x10. HQ's consumers come
+	// back within seconds of a broker restart, so the pause it causes
+	// stops doubling at noSubscribersPauseMax.
+	noSubscribers         = 0x10
+	noSubscribersPauseMax = 30 * time.Second
 )
 
 func newUplink(db DB, ob *outbox.Outbox, m *topicmap.Map, store string, inflight int, rate float64, log *slog.Logger, now func() time.Time, lastErr func(error)) *uplink {
@@ -344,6 +349,11 @@ func (en *entry) qos() byte {
 // retry at once would not fix, and pauses the uplink with backoff: nothing
 // is dropped, and the status says why the backlog does not move.
 func (u *uplink) refuseLocked(seq uint64, topic, why string) {
+	u.pauseLocked(seq, topic, why, refusedPauseMax)
+}
+
+// pauseLocked is refuseLocked with its own longest pause.
+func (u *uplink) pauseLocked(seq uint64, topic, why string, longest time.Duration) {
 	delete(u.out, seq)
 	delete(u.takenIn, seq)
 	if pid, ok := u.bySeq[seq]; ok {
@@ -353,10 +363,13 @@ func (u *uplink) refuseLocked(seq uint64, topic, why string) {
 	u.flight--
 	u.refused.Add(1)
 	u.buf, u.stale = nil, true // re-read: the entry goes before those after it
-	d := refusedPause << min(u.refusals, 10)
+	d := min(refusedPause<<min(u.refusals, 10), longest)
 	u.refusals++
-	u.pause = u.now().Add(min(d, refusedPauseMax))
-	err := fmt.Errorf("HQ did not take %s seq %d: %s; retrying in %s", topic, seq, why, min(d, refusedPauseMax))
+	u.pause = u.now().Add(d)
+	// The sender may be asleep on the waiter with nothing else to wake it
+	// (no new entry, no ack): the pause's end must.
+	u.wakeLocked(u.pause)
+	err := fmt.Errorf("HQ did not take %s seq %d: %s; retrying in %s", topic, seq, why, d)
 	u.lastErr(err)
 	u.log.Warn("cloudsync: uplink paused", "err", err)
 }
@@ -416,6 +429,15 @@ func (u *uplink) puback(id uint16, reason byte, reasonString string) {
 	}
 	delete(u.byID, id)
 	delete(u.bySeq, seq)
+	// 0x10 (no matching subscribers) is a success code in MQTT 5, but it
+	// says HQ's broker threw the message away: no consumer of HQ is
+	// subscribed (none started yet, or a broker restart lost the shared
+	// subscriptions). The entry is kept and sent again after a pause,
+	// like a refused one, until a consumer takes it.
+	if reason == noSubscribers {
+		u.pauseLocked(seq, "the entry", "HQ's broker has no subscriber for it (is storeedge-hq running?)", noSubscribersPauseMax)
+		return
+	}
 	if reason >= 0x80 {
 		why := fmt.Sprintf("PUBACK reason 0x%02x", reason)
 		if reasonString != "" {
