@@ -41,6 +41,10 @@ type Outcome struct {
 	Stale bool
 	// Parked: it is ahead of a gap and waits in table parked.
 	Parked bool
+	// Deferred: parked because another transaction was applying its
+	// stream; ApplyBatch drained the stream after its commit (Drained
+	// counts what that applied).
+	Deferred bool
 	// Drained is how many parked successors applied after it.
 	Drained int
 	// Rejected lists the messages of this transaction (the message or
@@ -156,6 +160,31 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 			return nil, fmt.Errorf("replica: apply: %w", err)
 		}
 		break
+	}
+	// Streams another transaction was applying: drain what was parked
+	// for them, now that this transaction has committed (waiting for the
+	// other one to end).
+	var keys []StreamKey
+	first := map[StreamKey]int{}
+	for _, i := range idx {
+		if outs[i].Deferred {
+			k := StreamKey{ms[i].Store, ms[i].Epoch, ms[i].Stream}
+			if _, ok := first[k]; !ok {
+				first[k] = i
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, k := range keys {
+		o, err := r.Nudge(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		i := first[k]
+		outs[i].Drained += o.Drained
+		outs[i].Rejected = append(outs[i].Rejected, o.Rejected...)
+		outs[i].Unhandled = append(outs[i].Unhandled, o.Unhandled...)
+		outs[i].Snapshot = outs[i].Snapshot || o.Snapshot
 	}
 	for _, i := range idx {
 		o := outs[i]
@@ -308,6 +337,9 @@ func (r *Replica) applyBatchFast(ctx context.Context, tx pgx.Tx, ms []hq.Message
 		case "parked":
 			outs[i] = Outcome{Parked: true}
 			continue
+		case "deferred":
+			outs[i] = Outcome{Parked: true, Deferred: true}
+			continue
 		case "apply":
 			if _, isBad := skip[skipKey(m)]; !isBad {
 				p, known, err := r.planTopic(m)
@@ -382,6 +414,9 @@ func (r *Replica) finish(ctx context.Context, tx pgx.Tx, m hq.Message, verdict s
 		return out, nil
 	case "parked":
 		out.Parked = true
+		return out, nil
+	case "deferred":
+		out.Parked, out.Deferred = true, true
 		return out, nil
 	case "apply":
 		if err := r.applyOne(ctx, tx, m, skip, &out); err != nil {
@@ -550,6 +585,9 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 		}
 		gap := false
 		for _, p := range next {
+			if p.SSeq <= at {
+				continue
+			}
 			if p.SSeq != at+1 {
 				gap = true
 				break
@@ -563,11 +601,11 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 			break
 		}
 	}
-	if n > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM parked WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq <= $4`,
-			store, epoch, stream, int64(at)); err != nil {
-			return n, fmt.Errorf("drain: %w", err)
-		}
+	// What was applied, and any copy parked behind a transaction that
+	// applied it meanwhile.
+	if _, err := tx.Exec(ctx, `DELETE FROM parked WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq <= $4`,
+		store, epoch, stream, int64(at)); err != nil {
+		return n, fmt.Errorf("drain: %w", err)
 	}
 	// gap_since: when the oldest message still parked arrived (the gap
 	// before it has been waited for since then), or none.

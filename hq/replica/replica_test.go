@@ -915,3 +915,74 @@ func TestLongDrain(t *testing.T) {
 		t.Fatalf("%d applied, parked left %d", len(got), count(t, r, `SELECT count(*) FROM parked`))
 	}
 }
+
+// A message whose stream another transaction holds is parked at once
+// (committed without waiting), then drained once that transaction ends.
+func TestDeferredWhileAnotherHoldsTheStream(t *testing.T) {
+	h := &orderLog{}
+	r := orderReplica(t, pgtest.Start(t).URL, h)
+	ctx := ctxT(t)
+	apply(t, r, msg("s1", "e1", proto.StreamBooking, 1, 1, "test/order", []byte(`{}`)))
+	other, err := r.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	if _, err := other.Exec(ctx, `SELECT 1 FROM streams WHERE store = 's1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		out Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := r.Apply(context.Background(), msg("s1", "e1", proto.StreamBooking, 2, 2, "test/order", []byte(`{}`)))
+		done <- result{out, err}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for count(t, r, `SELECT count(*) FROM parked WHERE sseq = 2`) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not parked while its stream was held")
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+	select {
+	case res := <-done:
+		t.Fatalf("Apply returned while the other transaction still held the stream: %+v %v", res.out, res.err)
+	default:
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil || !res.out.Deferred || res.out.Drained != 1 {
+		t.Fatalf("%+v %v", res.out, res.err)
+	}
+	if a := applied(t, r, "s1", "e1", proto.StreamBooking); a != 2 {
+		t.Fatalf("applied %d", a)
+	}
+	if got := fmt.Sprint(orderOf(t, r, "s1", "e1")); got != "[1 2]" {
+		t.Fatalf("order %s", got)
+	}
+}
+
+// A deferral whose instance stopped before draining is drained by the
+// next resync planning.
+func TestStuckStreamIsNudged(t *testing.T) {
+	h := &orderLog{}
+	r := orderReplica(t, pgtest.Start(t).URL, h)
+	ctx := ctxT(t)
+	apply(t, r, msg("s1", "e1", proto.StreamBooking, 1, 1, "test/order", []byte(`{}`)))
+	m := msg("s1", "e1", proto.StreamBooking, 2, 2, "test/order", []byte(`{}`))
+	if _, err := r.pool.Exec(ctx, `INSERT INTO parked (store, epoch, stream, sseq, topic, origin, seq, payload)
+		VALUES ('s1', 'e1', 'booking', 2, $1, $2, 2, '{}')`, m.Topic, m.Origin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PlanResyncs(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if a := applied(t, r, "s1", "e1", proto.StreamBooking); a != 2 {
+		t.Fatalf("applied %d, want 2", a)
+	}
+}

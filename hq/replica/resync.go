@@ -180,7 +180,8 @@ type Resync struct {
 // at a time ("hqsync").
 const resyncSweepLock = 0x6871_7379_6e63
 
-// PlanResyncs turns the gaps older than wait into requests: a gap of the
+// PlanResyncs first drains the streams a deferral left stuck (Stuck), then
+// turns the gaps older than wait into requests: a gap of the
 // store's current epoch gets a range request (unless one was asked less
 // than wait ago; an older unanswered one expires and is replaced); a gap
 // of an older epoch (a box replaced or restored: nothing can send it
@@ -189,6 +190,15 @@ const resyncSweepLock = 0x6871_7379_6e63
 // pending request, marked asked: the caller sends them (and calls
 // Unsend for those it could not).
 func (r *Replica) PlanResyncs(ctx context.Context, wait time.Duration) ([]Resync, error) {
+	stuck, err := r.Stuck(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range stuck {
+		if _, err := r.Nudge(ctx, k); err != nil {
+			return nil, err
+		}
+	}
 	gaps, err := r.Gaps(ctx, wait)
 	if err != nil {
 		return nil, err
@@ -268,4 +278,56 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
 	return hex.EncodeToString(b[:])
+}
+
+// StreamKey names one stream of one epoch of a store.
+type StreamKey struct{ Store, Epoch, Stream string }
+
+// Nudge drains a stream: it waits for the stream's lock, then applies the
+// parked messages that follow its applied sseq without a gap. A message
+// parked because another transaction held its stream (Outcome.Deferred)
+// applies this way.
+func (r *Replica) Nudge(ctx context.Context, k StreamKey) (Outcome, error) {
+	skip := map[string]error{}
+	for range maxRejectRetries {
+		var out Outcome
+		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			a, err := lockStream(ctx, tx, k.Store, k.Epoch, k.Stream)
+			if err != nil {
+				return err
+			}
+			n, err := r.drain(ctx, tx, k.Store, k.Epoch, k.Stream, a, skip, &out)
+			out.Drained += n
+			return err
+		})
+		var be *badError
+		if errors.As(err, &be) {
+			skip[be.origin] = be.err
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("replica: nudge %s/%s/%s: %w", k.Store, k.Epoch, k.Stream, err)
+		}
+		r.noteUnhandled(out.Unhandled)
+		return out, nil
+	}
+	return Outcome{}, fmt.Errorf("replica: nudge %s/%s/%s: too many bad messages", k.Store, k.Epoch, k.Stream)
+}
+
+// Stuck lists the streams whose parked messages could drain now (the next
+// one is parked) or whose gap clock is not running: what a deferral left
+// behind when its instance stopped before draining.
+func (r *Replica) Stuck(ctx context.Context) ([]StreamKey, error) {
+	rows, err := r.pool.Query(ctx, `SELECT p.store, p.epoch, p.stream FROM parked p
+		JOIN streams s ON s.store = p.store AND s.epoch = p.epoch AND s.stream = p.stream
+		GROUP BY p.store, p.epoch, p.stream, s.applied, s.gap_since
+		HAVING min(p.sseq) <= s.applied + 1 OR s.gap_since IS NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("replica: stuck streams: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[StreamKey])
+	if err != nil {
+		return nil, fmt.Errorf("replica: stuck streams: %w", err)
+	}
+	return keys, nil
 }
