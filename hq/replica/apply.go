@@ -175,11 +175,15 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 			}
 		}
 	}
-	for _, k := range keys {
-		o, err := r.Nudge(ctx, k)
-		if err != nil {
+	var nudged []Outcome
+	if len(keys) > 0 {
+		var err error
+		if nudged, err = r.Nudge(ctx, keys...); err != nil {
 			return nil, err
 		}
+	}
+	for j, k := range keys {
+		o := nudged[j]
 		i := first[k]
 		outs[i].Drained += o.Drained
 		outs[i].Rejected = append(outs[i].Rejected, o.Rejected...)

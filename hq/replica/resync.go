@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -194,8 +195,8 @@ func (r *Replica) PlanResyncs(ctx context.Context, wait time.Duration) ([]Resync
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range stuck {
-		if _, err := r.Nudge(ctx, k); err != nil {
+	if len(stuck) > 0 {
+		if _, err := r.Nudge(ctx, stuck...); err != nil {
 			return nil, err
 		}
 	}
@@ -283,22 +284,41 @@ func newID() string {
 // StreamKey names one stream of one epoch of a store.
 type StreamKey struct{ Store, Epoch, Stream string }
 
-// Nudge drains a stream: it waits for the stream's lock, then applies the
-// parked messages that follow its applied sseq without a gap. A message
-// parked because another transaction held its stream (Outcome.Deferred)
-// applies this way.
-func (r *Replica) Nudge(ctx context.Context, k StreamKey) (Outcome, error) {
+// Nudge drains streams: it waits for each stream's lock (in one
+// transaction, in key order), then applies the parked messages that follow
+// its applied sseq without a gap. A message parked because another
+// transaction held its stream (Outcome.Deferred) applies this way. The
+// outcome of each stream is in the order of keys.
+func (r *Replica) Nudge(ctx context.Context, keys ...StreamKey) ([]Outcome, error) {
+	sorted := append([]StreamKey(nil), keys...)
+	sort.Slice(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.Store != b.Store {
+			return a.Store < b.Store
+		}
+		if a.Epoch != b.Epoch {
+			return a.Epoch < b.Epoch
+		}
+		return a.Stream < b.Stream
+	})
 	skip := map[string]error{}
 	for range maxRejectRetries {
-		var out Outcome
+		outs := map[StreamKey]*Outcome{}
 		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			a, err := lockStream(ctx, tx, k.Store, k.Epoch, k.Stream)
-			if err != nil {
-				return err
+			for _, k := range sorted {
+				out := &Outcome{}
+				outs[k] = out
+				a, err := lockStream(ctx, tx, k.Store, k.Epoch, k.Stream)
+				if err != nil {
+					return err
+				}
+				n, err := r.drain(ctx, tx, k.Store, k.Epoch, k.Stream, a, skip, out)
+				out.Drained += n
+				if err != nil {
+					return err
+				}
 			}
-			n, err := r.drain(ctx, tx, k.Store, k.Epoch, k.Stream, a, skip, &out)
-			out.Drained += n
-			return err
+			return nil
 		})
 		var be *badError
 		if errors.As(err, &be) {
@@ -306,12 +326,16 @@ func (r *Replica) Nudge(ctx context.Context, k StreamKey) (Outcome, error) {
 			continue
 		}
 		if err != nil {
-			return out, fmt.Errorf("replica: nudge %s/%s/%s: %w", k.Store, k.Epoch, k.Stream, err)
+			return nil, fmt.Errorf("replica: nudge: %w", err)
 		}
-		r.noteUnhandled(out.Unhandled)
-		return out, nil
+		res := make([]Outcome, len(keys))
+		for i, k := range keys {
+			res[i] = *outs[k]
+			r.noteUnhandled(res[i].Unhandled)
+		}
+		return res, nil
 	}
-	return Outcome{}, fmt.Errorf("replica: nudge %s/%s/%s: too many bad messages", k.Store, k.Epoch, k.Stream)
+	return nil, fmt.Errorf("replica: nudge: more than %d bad messages", maxRejectRetries)
 }
 
 // Stuck lists the streams whose parked messages could drain now (the next
