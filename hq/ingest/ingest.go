@@ -491,6 +491,7 @@ func (c *Consumer) bad(topic string, err error) {
 // transaction. An error is the database's (nothing may be acknowledged).
 func (c *Consumer) apply(ctx context.Context, batch []job) error {
 	var ms []hq.Message
+	var received []time.Time
 	for _, j := range batch {
 		p := j.pr.Packet
 		if store, ok := statusStore(p.Topic); ok {
@@ -517,6 +518,7 @@ func (c *Consumer) apply(ctx context.Context, batch []job) error {
 			continue
 		}
 		ms = append(ms, m)
+		received = append(received, j.received)
 	}
 	if len(ms) == 0 {
 		return nil
@@ -529,7 +531,7 @@ func (c *Consumer) apply(ctx context.Context, batch []job) error {
 		if r.Err != nil {
 			c.bad(ms[i].Topic, r.Err)
 		}
-		c.count(ms[i], r.Outcome)
+		c.count(ms[i], r.Outcome, received[i])
 	}
 	return nil
 }
@@ -546,7 +548,7 @@ func statusStore(topic string) (string, bool) {
 	return s, true
 }
 
-func (c *Consumer) count(m hq.Message, out replica.Outcome) {
+func (c *Consumer) count(m hq.Message, out replica.Outcome, received time.Time) {
 	switch {
 	case out.Duplicate:
 		c.duplicates.Add(1)
@@ -561,7 +563,8 @@ func (c *Consumer) count(m hq.Message, out replica.Outcome) {
 		c.applied.Add(1)
 		c.m.messages.WithLabelValues("applied").Inc()
 		if !m.Stored.IsZero() {
-			c.m.lag.Observe(time.Since(m.Stored).Seconds())
+			c.m.lag.Observe(received.Sub(m.Stored).Seconds())
+			c.m.applyLag.Observe(time.Since(m.Stored).Seconds())
 		}
 	}
 	if out.Drained > 0 {
