@@ -293,6 +293,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			},
 		},
 	}
+	if dial, ok := dialBuffered(c.o.Brokers); ok {
+		cfg.AttemptConnection = dial
+	}
 	cm, err := autopaho.NewConnection(connCtx, cfg)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/internal/testkit/pgtest"
+	"github.com/storeedge/storeedge/internal/testkit/testpki"
 	"github.com/storeedge/storeedge/proto"
 )
 
@@ -490,4 +492,40 @@ func TestQoS0DroppedWhenQueueFull(t *testing.T) {
 	if got := count(t, r.Pool(), `SELECT COALESCE(sum(n), 0)::int FROM telemetry_hourly`); got != int(n-c.Stats().Dropped) {
 		t.Fatalf("%d readings aggregated, %d dropped of %d", got, c.Stats().Dropped, n)
 	}
+}
+
+// To a broker over TLS (mqtts://), verified against the configured CA.
+func TestTLS(t *testing.T) {
+	ca := testpki.New(t)
+	caFile, certFile, keyFile := ca.Files(t, t.TempDir())
+	tlsAddr := freeTCP(t)
+	_, port, _ := net.SplitHostPort(tlsAddr)
+	mq := mosquittotest.Start(t, mosquittotest.Options{Extra: fmt.Sprintf(
+		"listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n", port, caFile, certFile, keyFile)})
+	pg := pgtest.Start(t)
+	r := openReplica(t, pg.URL)
+	u, _ := url.Parse("mqtts://" + tlsAddr)
+	c, err := ingest.New(ingest.Options{Replica: r, Brokers: []*url.URL{u}, ClientID: "hq-tls",
+		TLS: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { stop(); <-done }()
+	waitFor(t, 20*time.Second, "subscribed over TLS", c.Ready)
+	pub := publisher(t, mq.Addr, "stores", nil)
+	up(t, pub, "s1", "e1", proto.StreamBooking, 1, 1, orderTopic, []byte(`{}`))
+	waitFor(t, 20*time.Second, "applied", func() bool { return c.Stats().Applied == 1 })
+}
+
+func freeTCP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
