@@ -529,9 +529,14 @@ func TestBookingsByRevAndHistory(t *testing.T) {
 		t.Fatal("HQ kept a customer's notes or contact")
 	}
 	// Audit entries.
-	apply(t, r, msg("s1", "e1", proto.StreamBooking, 7, 7, "audit/entries", proto.AuditEntry{V: 1, Seq: 12, Actor: "admin", Action: "booking.book", TS: start}))
-	if n := count(t, r, `SELECT count(*) FROM audit_entries WHERE seq = 12 AND entry->>'action' = 'booking.book'`); n != 1 {
+	apply(t, r, msg("s1", "e1", proto.StreamBooking, 7, 7, "audit/entries", proto.AuditEntry{V: 1, Seq: 12, Actor: "admin", Action: "booking.book", TS: start,
+		After: json.RawMessage(`{"id":"b7","service":"bath","contact":{"name":"Wang Fangfang","phone":"138"},"notes":"shy"}`)}))
+	if n := count(t, r, `SELECT count(*) FROM audit_entries WHERE seq = 12 AND entry->>'action' = 'booking.book'
+		AND entry->'after'->>'id' = 'b7' AND entry->'after'->>'service' = 'bath'`); n != 1 {
 		t.Fatal("audit entry missing")
+	}
+	if n := count(t, r, `SELECT count(*) FROM audit_entries WHERE entry::text LIKE '%Wang%' OR entry::text LIKE '%shy%'`); n != 0 {
+		t.Fatal("HQ kept a customer's contact or notes from the activity log")
 	}
 }
 
