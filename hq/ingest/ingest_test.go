@@ -251,7 +251,9 @@ func TestPostgresDownLosesAndDoublesNothing(t *testing.T) {
 		t.Fatalf("%d acknowledged while PostgreSQL was down, want %d", a, stores*n/2)
 	}
 	pg.Start()
-	waitFor(t, 60*time.Second, "second half", func() bool { return c.Stats().Acked == stores*n })
+	waitFor(t, 60*time.Second, "second half", func() bool {
+		return c.Stats().Acked == stores*n && count(t, r.Pool(), `SELECT count(*) FROM test_order`) >= stores*n
+	})
 	checkOrder(t, r.Pool(), stores, n)
 }
 

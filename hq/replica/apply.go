@@ -110,6 +110,19 @@ type Result struct {
 // apply in another order (their locks are taken in one order, so that
 // instances applying batches at once do not deadlock).
 func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, error) {
+	res, _, err := r.applyBatch(ctx, ms, true)
+	return res, err
+}
+
+// ApplyBatchLater is ApplyBatch without the wait for other transactions:
+// it returns the streams of the messages it parked because another
+// transaction was applying them (Outcome.Deferred), for the caller to
+// Nudge later (after acknowledging: the messages are committed).
+func (r *Replica) ApplyBatchLater(ctx context.Context, ms []hq.Message) ([]Result, []StreamKey, error) {
+	return r.applyBatch(ctx, ms, false)
+}
+
+func (r *Replica) applyBatch(ctx context.Context, ms []hq.Message, nudge bool) ([]Result, []StreamKey, error) {
 	res := make([]Result, len(ms))
 	var idx []int
 	for i, m := range ms {
@@ -120,7 +133,7 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 		idx = append(idx, i)
 	}
 	if len(idx) == 0 {
-		return res, nil
+		return res, nil, nil
 	}
 	sort.SliceStable(idx, func(a, b int) bool {
 		x, y := ms[idx[a]], ms[idx[b]]
@@ -157,13 +170,13 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("replica: apply: %w", err)
+			return nil, nil, fmt.Errorf("replica: apply: %w", err)
 		}
 		break
 	}
 	// Streams another transaction was applying: drain what was parked
 	// for them, now that this transaction has committed (waiting for the
-	// other one to end).
+	// other one to end), or leave it to the caller.
 	var keys []StreamKey
 	first := map[StreamKey]int{}
 	for _, i := range idx {
@@ -175,20 +188,20 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 			}
 		}
 	}
-	var nudged []Outcome
-	if len(keys) > 0 {
-		var err error
-		if nudged, err = r.Nudge(ctx, keys...); err != nil {
-			return nil, err
+	if nudge && len(keys) > 0 {
+		nudged, err := r.Nudge(ctx, keys...)
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	for j, k := range keys {
-		o := nudged[j]
-		i := first[k]
-		outs[i].Drained += o.Drained
-		outs[i].Rejected = append(outs[i].Rejected, o.Rejected...)
-		outs[i].Unhandled = append(outs[i].Unhandled, o.Unhandled...)
-		outs[i].Snapshot = outs[i].Snapshot || o.Snapshot
+		for j, k := range keys {
+			o := nudged[j]
+			i := first[k]
+			outs[i].Drained += o.Drained
+			outs[i].Rejected = append(outs[i].Rejected, o.Rejected...)
+			outs[i].Unhandled = append(outs[i].Unhandled, o.Unhandled...)
+			outs[i].Snapshot = outs[i].Snapshot || o.Snapshot
+		}
+		keys = nil
 	}
 	for _, i := range idx {
 		o := outs[i]
@@ -207,7 +220,7 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 		r.noteUnhandled(o.Unhandled)
 		res[i].Outcome = o
 	}
-	return res, nil
+	return res, keys, nil
 }
 
 // applyMessage applies one message of a batch in a savepoint, skipping
