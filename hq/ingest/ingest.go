@@ -170,6 +170,9 @@ type Stats struct {
 	// Dropped counts QoS 0 messages dropped because their worker's queue
 	// was full.
 	Dropped uint64
+	// Deferred counts messages parked because another instance was
+	// applying their stream (drained in the background).
+	Deferred uint64
 }
 
 // Consumer is one instance of HQ's ingest.
@@ -188,7 +191,7 @@ type Consumer struct {
 	cm       atomic.Pointer[autopaho.ConnectionManager]
 	up       atomic.Bool // connected and subscribed
 
-	applied, duplicates, parked, stale, drained, badN, unhandled, statuses, dbErrors, acked, resyncs, dropped atomic.Uint64
+	applied, duplicates, parked, stale, drained, badN, unhandled, statuses, dbErrors, acked, resyncs, dropped, deferred atomic.Uint64
 
 	badLog burstLog
 
@@ -230,7 +233,7 @@ func (c *Consumer) Stats() Stats {
 	return Stats{Applied: c.applied.Load(), Duplicates: c.duplicates.Load(), Parked: c.parked.Load(),
 		Stale: c.stale.Load(), Drained: c.drained.Load(), Bad: c.badN.Load(), Unhandled: c.unhandled.Load(),
 		Statuses: c.statuses.Load(), DBErrors: c.dbErrors.Load(), Acked: c.acked.Load(), ResyncsSent: c.resyncs.Load(),
-		Dropped: c.dropped.Load()}
+		Dropped: c.dropped.Load(), Deferred: c.deferred.Load()}
 }
 
 // Ready reports whether the consumer is connected to HQ's broker and
@@ -637,6 +640,9 @@ func (c *Consumer) count(m hq.Message, out replica.Outcome, received time.Time) 
 	case out.Stale:
 		c.stale.Add(1)
 		c.m.messages.WithLabelValues("stale").Inc()
+	case out.Deferred:
+		c.deferred.Add(1)
+		c.m.messages.WithLabelValues("deferred").Inc()
 	case out.Parked:
 		c.parked.Add(1)
 		c.m.messages.WithLabelValues("parked").Inc()

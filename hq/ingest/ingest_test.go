@@ -215,6 +215,8 @@ func TestTwoConsumersManyStores(t *testing.T) {
 	})
 	checkOrder(t, r1.Pool(), stores, n)
 	s1, s2 := c1.Stats(), c2.Stats()
+	t.Logf("instance 1 %+v", s1)
+	t.Logf("instance 2 %+v", s2)
 	if s1.Applied+s1.Drained == 0 || s2.Applied+s2.Drained == 0 {
 		t.Fatalf("one instance did nothing: %+v %+v", s1, s2)
 	}

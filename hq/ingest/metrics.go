@@ -25,7 +25,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hq_ingest_messages_total",
-			Help: "Uplink messages taken, by outcome: applied, duplicate, parked, stale (its range was given up), bad (can never apply), status (a store's presence), dropped (QoS 0 with its worker's queue full).",
+			Help: "Uplink messages taken, by outcome: applied, duplicate, parked, deferred (parked while another instance applied its stream), stale (its range was given up), bad (can never apply), status (a store's presence), dropped (QoS 0 with its worker's queue full).",
 		}, []string{"outcome"}),
 		drained: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hq_ingest_drained_total",
