@@ -530,15 +530,6 @@ func ensureStore(ctx context.Context, tx pgx.Tx, store, epoch string) error {
 	return nil
 }
 
-// markSeen records (store, origin); false if it was there already.
-func markSeen(ctx context.Context, tx pgx.Tx, store, origin string) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO seen (store, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING`, store, origin)
-	if err != nil {
-		return false, fmt.Errorf("seen: %w", err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
 // park keeps a message that is ahead of a gap; the stream's gap_since
 // starts when the first one is parked.
 func park(ctx context.Context, tx pgx.Tx, m hq.Message) error {
