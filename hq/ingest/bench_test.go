@@ -70,10 +70,13 @@ func BenchmarkIngest(b *testing.B) {
 				}
 				return n
 			}
-			waitFor(b, 10*time.Minute, "backlog drained", func() bool { return acked() >= uint64(total) })
+			rows := func() int {
+				return count(b, r.Pool(), `SELECT count(*) FROM messages`) + count(b, r.Pool(), `SELECT count(*) FROM booking_changes`)
+			}
+			waitFor(b, 10*time.Minute, "backlog drained", func() bool { return acked() >= uint64(total) && rows() >= total })
 			el := time.Since(start)
 			b.ReportMetric(float64(total)/el.Seconds(), "msg/s")
-			if n := count(b, r.Pool(), `SELECT count(*) FROM messages`) + count(b, r.Pool(), `SELECT count(*) FROM booking_changes`); n != total {
+			if n := rows(); n != total {
 				b.Fatalf("%d rows, want %d", n, total)
 			}
 		})

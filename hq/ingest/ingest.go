@@ -170,6 +170,9 @@ type Stats struct {
 	// Dropped counts QoS 0 messages dropped because their worker's queue
 	// was full.
 	Dropped uint64
+	// Deferred counts messages parked because another instance was
+	// applying their stream (drained in the background).
+	Deferred uint64
 }
 
 // Consumer is one instance of HQ's ingest.
@@ -188,9 +191,13 @@ type Consumer struct {
 	cm       atomic.Pointer[autopaho.ConnectionManager]
 	up       atomic.Bool // connected and subscribed
 
-	applied, duplicates, parked, stale, drained, badN, unhandled, statuses, dbErrors, acked, resyncs, dropped atomic.Uint64
+	applied, duplicates, parked, stale, drained, badN, unhandled, statuses, dbErrors, acked, resyncs, dropped, deferred atomic.Uint64
 
 	badLog burstLog
+
+	nudgeMu   sync.Mutex
+	nudges    map[replica.StreamKey]struct{} // streams to drain
+	nudgeWake chan struct{}
 }
 
 // job is one message held by a worker until it is applied and acknowledged.
@@ -204,7 +211,8 @@ func New(o Options) (*Consumer, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	c := &Consumer{o: o, log: o.Logger, poke: make(chan struct{}, 1), released: make(chan struct{})}
+	c := &Consumer{o: o, log: o.Logger, poke: make(chan struct{}, 1), released: make(chan struct{}),
+		nudges: map[replica.StreamKey]struct{}{}, nudgeWake: make(chan struct{}, 1)}
 	c.badLog.log = o.Logger
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
@@ -225,7 +233,7 @@ func (c *Consumer) Stats() Stats {
 	return Stats{Applied: c.applied.Load(), Duplicates: c.duplicates.Load(), Parked: c.parked.Load(),
 		Stale: c.stale.Load(), Drained: c.drained.Load(), Bad: c.badN.Load(), Unhandled: c.unhandled.Load(),
 		Statuses: c.statuses.Load(), DBErrors: c.dbErrors.Load(), Acked: c.acked.Load(), ResyncsSent: c.resyncs.Load(),
-		Dropped: c.dropped.Load()}
+		Dropped: c.dropped.Load(), Deferred: c.deferred.Load()}
 }
 
 // Ready reports whether the consumer is connected to HQ's broker and
@@ -243,6 +251,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer cancelWork()
 
 	var workers sync.WaitGroup
+	for range max(1, c.o.Workers/4) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			c.nudger(workCtx)
+		}()
+	}
 	for i := range c.queues {
 		workers.Add(1)
 		go func() {
@@ -292,6 +307,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.log.Warn("ingest: HQ's broker disconnected us", "reason", d.ReasonCode)
 			},
 		},
+	}
+	if dial, ok := dialBuffered(c.o.Brokers); ok {
+		cfg.AttemptConnection = dial
 	}
 	cm, err := autopaho.NewConnection(connCtx, cfg)
 	if err != nil {
@@ -462,8 +480,9 @@ func (c *Consumer) work(ctx context.Context, q chan job) {
 // them: one transaction took them, or they can never apply).
 func (c *Consumer) handle(ctx context.Context, batch []job) bool {
 	for attempt := 0; ; attempt++ {
-		err := c.apply(ctx, batch)
+		deferred, err := c.apply(ctx, batch)
 		if err == nil {
+			c.nudgeLater(deferred)
 			return true
 		}
 		c.dbErrors.Add(1)
@@ -480,6 +499,71 @@ func (c *Consumer) handle(ctx context.Context, batch []job) bool {
 	}
 }
 
+// nudgeLater queues streams whose messages were parked while another
+// instance applied them, to be drained in the background: the worker goes
+// on (and the messages are already acknowledged: they are committed).
+func (c *Consumer) nudgeLater(keys []replica.StreamKey) {
+	if len(keys) == 0 {
+		return
+	}
+	c.nudgeMu.Lock()
+	for _, k := range keys {
+		c.nudges[k] = struct{}{}
+	}
+	c.nudgeMu.Unlock()
+	select {
+	case c.nudgeWake <- struct{}{}:
+	default:
+	}
+}
+
+// nudger drains queued streams one at a time (each waits for the
+// transaction applying its stream to end). What it has not drained when
+// the instance stops is drained by the next resync planning (Stuck).
+func (c *Consumer) nudger(ctx context.Context) {
+	for {
+		c.nudgeMu.Lock()
+		var k replica.StreamKey
+		found := false
+		for k = range c.nudges {
+			delete(c.nudges, k)
+			found = true
+			break
+		}
+		more := len(c.nudges) > 0
+		c.nudgeMu.Unlock()
+		if more {
+			select {
+			case c.nudgeWake <- struct{}{}:
+			default:
+			}
+		}
+		if !found {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.nudgeWake:
+				continue
+			}
+		}
+		outs, err := c.o.Replica.Nudge(ctx, k)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("ingest: drain a stream after another instance; left to the next planning", "store", k.Store, "stream", k.Stream, "err", err)
+			continue
+		}
+		for _, o := range outs {
+			c.drained.Add(uint64(o.Drained))
+			c.m.drained.Add(float64(o.Drained))
+			for _, e := range o.Rejected {
+				c.bad(k.Store, e)
+			}
+		}
+	}
+}
+
 // bad counts and logs a message that can never apply.
 func (c *Consumer) bad(topic string, err error) {
 	c.badN.Add(1)
@@ -489,8 +573,9 @@ func (c *Consumer) bad(topic string, err error) {
 
 // apply applies a batch: statuses one by one, uplink messages in one
 // transaction. An error is the database's (nothing may be acknowledged).
-func (c *Consumer) apply(ctx context.Context, batch []job) error {
+func (c *Consumer) apply(ctx context.Context, batch []job) ([]replica.StreamKey, error) {
 	var ms []hq.Message
+	var received []time.Time
 	for _, j := range batch {
 		p := j.pr.Packet
 		if store, ok := statusStore(p.Topic); ok {
@@ -505,7 +590,7 @@ func (c *Consumer) apply(ctx context.Context, batch []job) error {
 				continue
 			}
 			if err != nil {
-				return err
+				return nil, err
 			}
 			c.statuses.Add(1)
 			c.m.messages.WithLabelValues("status").Inc()
@@ -517,21 +602,22 @@ func (c *Consumer) apply(ctx context.Context, batch []job) error {
 			continue
 		}
 		ms = append(ms, m)
+		received = append(received, j.received)
 	}
 	if len(ms) == 0 {
-		return nil
+		return nil, nil
 	}
-	res, err := c.o.Replica.ApplyBatch(ctx, ms)
+	res, deferred, err := c.o.Replica.ApplyBatchLater(ctx, ms)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i, r := range res {
 		if r.Err != nil {
 			c.bad(ms[i].Topic, r.Err)
 		}
-		c.count(ms[i], r.Outcome)
+		c.count(ms[i], r.Outcome, received[i])
 	}
-	return nil
+	return deferred, nil
 }
 
 func statusStore(topic string) (string, bool) {
@@ -546,7 +632,7 @@ func statusStore(topic string) (string, bool) {
 	return s, true
 }
 
-func (c *Consumer) count(m hq.Message, out replica.Outcome) {
+func (c *Consumer) count(m hq.Message, out replica.Outcome, received time.Time) {
 	switch {
 	case out.Duplicate:
 		c.duplicates.Add(1)
@@ -554,6 +640,9 @@ func (c *Consumer) count(m hq.Message, out replica.Outcome) {
 	case out.Stale:
 		c.stale.Add(1)
 		c.m.messages.WithLabelValues("stale").Inc()
+	case out.Deferred:
+		c.deferred.Add(1)
+		c.m.messages.WithLabelValues("deferred").Inc()
 	case out.Parked:
 		c.parked.Add(1)
 		c.m.messages.WithLabelValues("parked").Inc()
@@ -561,7 +650,8 @@ func (c *Consumer) count(m hq.Message, out replica.Outcome) {
 		c.applied.Add(1)
 		c.m.messages.WithLabelValues("applied").Inc()
 		if !m.Stored.IsZero() {
-			c.m.lag.Observe(time.Since(m.Stored).Seconds())
+			c.m.lag.Observe(received.Sub(m.Stored).Seconds())
+			c.m.applyLag.Observe(time.Since(m.Stored).Seconds())
 		}
 	}
 	if out.Drained > 0 {

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/internal/testkit/pgtest"
+	"github.com/storeedge/storeedge/internal/testkit/testpki"
 	"github.com/storeedge/storeedge/proto"
 )
 
@@ -213,6 +215,8 @@ func TestTwoConsumersManyStores(t *testing.T) {
 	})
 	checkOrder(t, r1.Pool(), stores, n)
 	s1, s2 := c1.Stats(), c2.Stats()
+	t.Logf("instance 1 %+v", s1)
+	t.Logf("instance 2 %+v", s2)
 	if s1.Applied+s1.Drained == 0 || s2.Applied+s2.Drained == 0 {
 		t.Fatalf("one instance did nothing: %+v %+v", s1, s2)
 	}
@@ -249,7 +253,9 @@ func TestPostgresDownLosesAndDoublesNothing(t *testing.T) {
 		t.Fatalf("%d acknowledged while PostgreSQL was down, want %d", a, stores*n/2)
 	}
 	pg.Start()
-	waitFor(t, 60*time.Second, "second half", func() bool { return c.Stats().Acked == stores*n })
+	waitFor(t, 60*time.Second, "second half", func() bool {
+		return c.Stats().Acked == stores*n && count(t, r.Pool(), `SELECT count(*) FROM test_order`) >= stores*n
+	})
 	checkOrder(t, r.Pool(), stores, n)
 }
 
@@ -490,4 +496,40 @@ func TestQoS0DroppedWhenQueueFull(t *testing.T) {
 	if got := count(t, r.Pool(), `SELECT COALESCE(sum(n), 0)::int FROM telemetry_hourly`); got != int(n-c.Stats().Dropped) {
 		t.Fatalf("%d readings aggregated, %d dropped of %d", got, c.Stats().Dropped, n)
 	}
+}
+
+// To a broker over TLS (mqtts://), verified against the configured CA.
+func TestTLS(t *testing.T) {
+	ca := testpki.New(t)
+	caFile, certFile, keyFile := ca.Files(t, t.TempDir())
+	tlsAddr := freeTCP(t)
+	_, port, _ := net.SplitHostPort(tlsAddr)
+	mq := mosquittotest.Start(t, mosquittotest.Options{Extra: fmt.Sprintf(
+		"listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n", port, caFile, certFile, keyFile)})
+	pg := pgtest.Start(t)
+	r := openReplica(t, pg.URL)
+	u, _ := url.Parse("mqtts://" + tlsAddr)
+	c, err := ingest.New(ingest.Options{Replica: r, Brokers: []*url.URL{u}, ClientID: "hq-tls",
+		TLS: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { stop(); <-done }()
+	waitFor(t, 20*time.Second, "subscribed over TLS", c.Ready)
+	pub := publisher(t, mq.Addr, "stores", nil)
+	up(t, pub, "s1", "e1", proto.StreamBooking, 1, 1, orderTopic, []byte(`{}`))
+	waitFor(t, 20*time.Second, "applied", func() bool { return c.Stats().Applied == 1 })
+}
+
+func freeTCP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -6,6 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// lagBuckets span a live link (milliseconds) to a store back after days.
+var lagBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400, 7 * 86400}
+
 // metrics are the consumer's Prometheus metrics.
 type metrics struct {
 	messages  *prometheus.CounterVec
@@ -14,6 +17,7 @@ type metrics struct {
 	dbErrors  prometheus.Counter
 	resyncs   prometheus.Counter
 	lag       prometheus.Histogram
+	applyLag  prometheus.Histogram
 	connected prometheus.Gauge
 }
 
@@ -21,7 +25,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hq_ingest_messages_total",
-			Help: "Uplink messages taken, by outcome: applied, duplicate, parked, stale (its range was given up), bad (can never apply), status (a store's presence), dropped (QoS 0 with its worker's queue full).",
+			Help: "Uplink messages taken, by outcome: applied, duplicate, parked, deferred (parked while another instance applied its stream), stale (its range was given up), bad (can never apply), status (a store's presence), dropped (QoS 0 with its worker's queue full).",
 		}, []string{"outcome"}),
 		drained: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hq_ingest_drained_total",
@@ -41,8 +45,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hq_ingest_lag_seconds",
+			Help:    "From the store filing a message (its ts, the store's clock) to its receipt by HQ, for messages applied.",
+			Buckets: lagBuckets,
+		}),
+		applyLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hq_ingest_apply_lag_seconds",
 			Help:    "From the store filing a message (its ts, the store's clock) to its commit in the replica.",
-			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400},
+			Buckets: lagBuckets,
 		}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hq_ingest_connected",
@@ -52,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.drained, m.unhandled, m.dbErrors, m.resyncs, m.lag, m.connected} {
+	for _, c := range []prometheus.Collector{m.messages, m.drained, m.unhandled, m.dbErrors, m.resyncs, m.lag, m.applyLag, m.connected} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

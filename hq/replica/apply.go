@@ -41,6 +41,10 @@ type Outcome struct {
 	Stale bool
 	// Parked: it is ahead of a gap and waits in table parked.
 	Parked bool
+	// Deferred: parked because another transaction was applying its
+	// stream; ApplyBatch drained the stream after its commit (Drained
+	// counts what that applied).
+	Deferred bool
 	// Drained is how many parked successors applied after it.
 	Drained int
 	// Rejected lists the messages of this transaction (the message or
@@ -106,6 +110,19 @@ type Result struct {
 // apply in another order (their locks are taken in one order, so that
 // instances applying batches at once do not deadlock).
 func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, error) {
+	res, _, err := r.applyBatch(ctx, ms, true)
+	return res, err
+}
+
+// ApplyBatchLater is ApplyBatch without the wait for other transactions:
+// it returns the streams of the messages it parked because another
+// transaction was applying them (Outcome.Deferred), for the caller to
+// Nudge later (after acknowledging: the messages are committed).
+func (r *Replica) ApplyBatchLater(ctx context.Context, ms []hq.Message) ([]Result, []StreamKey, error) {
+	return r.applyBatch(ctx, ms, false)
+}
+
+func (r *Replica) applyBatch(ctx context.Context, ms []hq.Message, nudge bool) ([]Result, []StreamKey, error) {
 	res := make([]Result, len(ms))
 	var idx []int
 	for i, m := range ms {
@@ -116,7 +133,7 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 		idx = append(idx, i)
 	}
 	if len(idx) == 0 {
-		return res, nil
+		return res, nil, nil
 	}
 	sort.SliceStable(idx, func(a, b int) bool {
 		x, y := ms[idx[a]], ms[idx[b]]
@@ -153,9 +170,38 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("replica: apply: %w", err)
+			return nil, nil, fmt.Errorf("replica: apply: %w", err)
 		}
 		break
+	}
+	// Streams another transaction was applying: drain what was parked
+	// for them, now that this transaction has committed (waiting for the
+	// other one to end), or leave it to the caller.
+	var keys []StreamKey
+	first := map[StreamKey]int{}
+	for _, i := range idx {
+		if outs[i].Deferred {
+			k := StreamKey{ms[i].Store, ms[i].Epoch, ms[i].Stream}
+			if _, ok := first[k]; !ok {
+				first[k] = i
+				keys = append(keys, k)
+			}
+		}
+	}
+	if nudge && len(keys) > 0 {
+		nudged, err := r.Nudge(ctx, keys...)
+		if err != nil {
+			return nil, nil, err
+		}
+		for j, k := range keys {
+			o := nudged[j]
+			i := first[k]
+			outs[i].Drained += o.Drained
+			outs[i].Rejected = append(outs[i].Rejected, o.Rejected...)
+			outs[i].Unhandled = append(outs[i].Unhandled, o.Unhandled...)
+			outs[i].Snapshot = outs[i].Snapshot || o.Snapshot
+		}
+		keys = nil
 	}
 	for _, i := range idx {
 		o := outs[i]
@@ -174,7 +220,7 @@ func (r *Replica) ApplyBatch(ctx context.Context, ms []hq.Message) ([]Result, er
 		r.noteUnhandled(o.Unhandled)
 		res[i].Outcome = o
 	}
-	return res, nil
+	return res, keys, nil
 }
 
 // applyMessage applies one message of a batch in a savepoint, skipping
@@ -308,6 +354,9 @@ func (r *Replica) applyBatchFast(ctx context.Context, tx pgx.Tx, ms []hq.Message
 		case "parked":
 			outs[i] = Outcome{Parked: true}
 			continue
+		case "deferred":
+			outs[i] = Outcome{Parked: true, Deferred: true}
+			continue
 		case "apply":
 			if _, isBad := skip[skipKey(m)]; !isBad {
 				p, known, err := r.planTopic(m)
@@ -382,6 +431,9 @@ func (r *Replica) finish(ctx context.Context, tx pgx.Tx, m hq.Message, verdict s
 		return out, nil
 	case "parked":
 		out.Parked = true
+		return out, nil
+	case "deferred":
+		out.Parked, out.Deferred = true, true
 		return out, nil
 	case "apply":
 		if err := r.applyOne(ctx, tx, m, skip, &out); err != nil {
@@ -478,15 +530,6 @@ func ensureStore(ctx context.Context, tx pgx.Tx, store, epoch string) error {
 	return nil
 }
 
-// markSeen records (store, origin); false if it was there already.
-func markSeen(ctx context.Context, tx pgx.Tx, store, origin string) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO seen (store, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING`, store, origin)
-	if err != nil {
-		return false, fmt.Errorf("seen: %w", err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
 // park keeps a message that is ahead of a gap; the stream's gap_since
 // starts when the first one is parked.
 func park(ctx context.Context, tx pgx.Tx, m hq.Message) error {
@@ -550,6 +593,9 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 		}
 		gap := false
 		for _, p := range next {
+			if p.SSeq <= at {
+				continue
+			}
 			if p.SSeq != at+1 {
 				gap = true
 				break
@@ -563,11 +609,11 @@ func (r *Replica) drain(ctx context.Context, tx pgx.Tx, store, epoch, stream str
 			break
 		}
 	}
-	if n > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM parked WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq <= $4`,
-			store, epoch, stream, int64(at)); err != nil {
-			return n, fmt.Errorf("drain: %w", err)
-		}
+	// What was applied, and any copy parked behind a transaction that
+	// applied it meanwhile.
+	if _, err := tx.Exec(ctx, `DELETE FROM parked WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq <= $4`,
+		store, epoch, stream, int64(at)); err != nil {
+		return n, fmt.Errorf("drain: %w", err)
 	}
 	// gap_since: when the oldest message still parked arrived (the gap
 	// before it has been waited for since then), or none.

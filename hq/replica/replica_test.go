@@ -529,9 +529,14 @@ func TestBookingsByRevAndHistory(t *testing.T) {
 		t.Fatal("HQ kept a customer's notes or contact")
 	}
 	// Audit entries.
-	apply(t, r, msg("s1", "e1", proto.StreamBooking, 7, 7, "audit/entries", proto.AuditEntry{V: 1, Seq: 12, Actor: "admin", Action: "booking.book", TS: start}))
-	if n := count(t, r, `SELECT count(*) FROM audit_entries WHERE seq = 12 AND entry->>'action' = 'booking.book'`); n != 1 {
+	apply(t, r, msg("s1", "e1", proto.StreamBooking, 7, 7, "audit/entries", proto.AuditEntry{V: 1, Seq: 12, Actor: "admin", Action: "booking.book", TS: start,
+		After: json.RawMessage(`{"id":"b7","service":"bath","contact":{"name":"Wang Fangfang","phone":"138"},"notes":"shy"}`)}))
+	if n := count(t, r, `SELECT count(*) FROM audit_entries WHERE seq = 12 AND entry->>'action' = 'booking.book'
+		AND entry->'after'->>'id' = 'b7' AND entry->'after'->>'service' = 'bath'`); n != 1 {
 		t.Fatal("audit entry missing")
+	}
+	if n := count(t, r, `SELECT count(*) FROM audit_entries WHERE entry::text LIKE '%Wang%' OR entry::text LIKE '%shy%'`); n != 0 {
+		t.Fatal("HQ kept a customer's contact or notes from the activity log")
 	}
 }
 
@@ -913,5 +918,76 @@ func TestLongDrain(t *testing.T) {
 	}
 	if len(got) != int(n) || count(t, r, `SELECT count(*) FROM parked`) != 0 {
 		t.Fatalf("%d applied, parked left %d", len(got), count(t, r, `SELECT count(*) FROM parked`))
+	}
+}
+
+// A message whose stream another transaction holds is parked at once
+// (committed without waiting), then drained once that transaction ends.
+func TestDeferredWhileAnotherHoldsTheStream(t *testing.T) {
+	h := &orderLog{}
+	r := orderReplica(t, pgtest.Start(t).URL, h)
+	ctx := ctxT(t)
+	apply(t, r, msg("s1", "e1", proto.StreamBooking, 1, 1, "test/order", []byte(`{}`)))
+	other, err := r.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	if _, err := other.Exec(ctx, `SELECT 1 FROM streams WHERE store = 's1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		out Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := r.Apply(context.Background(), msg("s1", "e1", proto.StreamBooking, 2, 2, "test/order", []byte(`{}`)))
+		done <- result{out, err}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for count(t, r, `SELECT count(*) FROM parked WHERE sseq = 2`) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not parked while its stream was held")
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+	select {
+	case res := <-done:
+		t.Fatalf("Apply returned while the other transaction still held the stream: %+v %v", res.out, res.err)
+	default:
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil || !res.out.Deferred || res.out.Drained != 1 {
+		t.Fatalf("%+v %v", res.out, res.err)
+	}
+	if a := applied(t, r, "s1", "e1", proto.StreamBooking); a != 2 {
+		t.Fatalf("applied %d", a)
+	}
+	if got := fmt.Sprint(orderOf(t, r, "s1", "e1")); got != "[1 2]" {
+		t.Fatalf("order %s", got)
+	}
+}
+
+// A deferral whose instance stopped before draining is drained by the
+// next resync planning.
+func TestStuckStreamIsNudged(t *testing.T) {
+	h := &orderLog{}
+	r := orderReplica(t, pgtest.Start(t).URL, h)
+	ctx := ctxT(t)
+	apply(t, r, msg("s1", "e1", proto.StreamBooking, 1, 1, "test/order", []byte(`{}`)))
+	m := msg("s1", "e1", proto.StreamBooking, 2, 2, "test/order", []byte(`{}`))
+	if _, err := r.pool.Exec(ctx, `INSERT INTO parked (store, epoch, stream, sseq, topic, origin, seq, payload)
+		VALUES ('s1', 'e1', 'booking', 2, $1, $2, 2, '{}')`, m.Topic, m.Origin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PlanResyncs(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if a := applied(t, r, "s1", "e1", proto.StreamBooking); a != 2 {
+		t.Fatalf("applied %d, want 2", a)
 	}
 }

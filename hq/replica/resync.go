@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -180,7 +181,8 @@ type Resync struct {
 // at a time ("hqsync").
 const resyncSweepLock = 0x6871_7379_6e63
 
-// PlanResyncs turns the gaps older than wait into requests: a gap of the
+// PlanResyncs first drains the streams a deferral left stuck (Stuck), then
+// turns the gaps older than wait into requests: a gap of the
 // store's current epoch gets a range request (unless one was asked less
 // than wait ago; an older unanswered one expires and is replaced); a gap
 // of an older epoch (a box replaced or restored: nothing can send it
@@ -189,6 +191,15 @@ const resyncSweepLock = 0x6871_7379_6e63
 // pending request, marked asked: the caller sends them (and calls
 // Unsend for those it could not).
 func (r *Replica) PlanResyncs(ctx context.Context, wait time.Duration) ([]Resync, error) {
+	stuck, err := r.Stuck(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(stuck) > 0 {
+		if _, err := r.Nudge(ctx, stuck...); err != nil {
+			return nil, err
+		}
+	}
 	gaps, err := r.Gaps(ctx, wait)
 	if err != nil {
 		return nil, err
@@ -268,4 +279,79 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
 	return hex.EncodeToString(b[:])
+}
+
+// StreamKey names one stream of one epoch of a store.
+type StreamKey struct{ Store, Epoch, Stream string }
+
+// Nudge drains streams: it waits for each stream's lock (in one
+// transaction, in key order), then applies the parked messages that follow
+// its applied sseq without a gap. A message parked because another
+// transaction held its stream (Outcome.Deferred) applies this way. The
+// outcome of each stream is in the order of keys.
+func (r *Replica) Nudge(ctx context.Context, keys ...StreamKey) ([]Outcome, error) {
+	sorted := append([]StreamKey(nil), keys...)
+	sort.Slice(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.Store != b.Store {
+			return a.Store < b.Store
+		}
+		if a.Epoch != b.Epoch {
+			return a.Epoch < b.Epoch
+		}
+		return a.Stream < b.Stream
+	})
+	skip := map[string]error{}
+	for range maxRejectRetries {
+		outs := map[StreamKey]*Outcome{}
+		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			for _, k := range sorted {
+				out := &Outcome{}
+				outs[k] = out
+				a, err := lockStream(ctx, tx, k.Store, k.Epoch, k.Stream)
+				if err != nil {
+					return err
+				}
+				n, err := r.drain(ctx, tx, k.Store, k.Epoch, k.Stream, a, skip, out)
+				out.Drained += n
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		var be *badError
+		if errors.As(err, &be) {
+			skip[be.origin] = be.err
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replica: nudge: %w", err)
+		}
+		res := make([]Outcome, len(keys))
+		for i, k := range keys {
+			res[i] = *outs[k]
+			r.noteUnhandled(res[i].Unhandled)
+		}
+		return res, nil
+	}
+	return nil, fmt.Errorf("replica: nudge: more than %d bad messages", maxRejectRetries)
+}
+
+// Stuck lists the streams whose parked messages could drain now (the next
+// one is parked) or whose gap clock is not running: what a deferral left
+// behind when its instance stopped before draining.
+func (r *Replica) Stuck(ctx context.Context) ([]StreamKey, error) {
+	rows, err := r.pool.Query(ctx, `SELECT p.store, p.epoch, p.stream FROM parked p
+		JOIN streams s ON s.store = p.store AND s.epoch = p.epoch AND s.stream = p.stream
+		GROUP BY p.store, p.epoch, p.stream, s.applied, s.gap_since
+		HAVING min(p.sseq) <= s.applied + 1 OR s.gap_since IS NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("replica: stuck streams: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[StreamKey])
+	if err != nil {
+		return nil, fmt.Errorf("replica: stuck streams: %w", err)
+	}
+	return keys, nil
 }

@@ -255,9 +255,46 @@ func applyAudit(p *plan, m hq.Message) error {
 	if a.Seq == 0 {
 		return bad(m.Origin, "audit entry without seq")
 	}
+	// The thing before and after (a booking, a customer card) keeps its
+	// shape but not the customer's contact, notes or profile.
+	a.Before, a.After = withoutPersonal(a.Before), withoutPersonal(a.After)
+	kept, err := json.Marshal(a)
+	if err != nil {
+		return bad(m.Origin, "audit entry: %v", err)
+	}
 	p.add(`INSERT INTO audit_entries (store, seq, entry) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		m.Store, int64(a.Seq), json.RawMessage(m.Payload))
+		m.Store, int64(a.Seq), json.RawMessage(kept))
 	return nil
+}
+
+// personalKeys are the fields HQ does not keep of what the stores send.
+var personalKeys = []string{"contact", "notes", "profile"}
+
+// withoutPersonal drops personalKeys from a JSON object (other JSON stays
+// as it is).
+func withoutPersonal(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return raw
+	}
+	dropped := false
+	for _, k := range personalKeys {
+		if _, ok := obj[k]; ok {
+			delete(obj, k)
+			dropped = true
+		}
+	}
+	if !dropped {
+		return raw
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 // applyShopInfo keeps the newest shop info (by its TS) and the store's time

@@ -168,7 +168,8 @@ func TestBinary(t *testing.T) {
 	}
 	code, metrics := get(base + "/metrics")
 	if code != 200 || !strings.Contains(metrics, `hq_ingest_messages_total{outcome="applied"} 1`) ||
-		!strings.Contains(metrics, `hq_ingest_messages_total{outcome="status"} 1`) {
+		!strings.Contains(metrics, `hq_ingest_messages_total{outcome="status"} 1`) ||
+		!strings.Contains(metrics, "hq_ingest_apply_lag_seconds_count 1") || !strings.Contains(metrics, "hq_ingest_lag_seconds_count 1") {
 		t.Fatalf("metrics %d:\n%s", code, metrics)
 	}
 	// The fleet page wants a sign-in; a key made with "key add" opens the API.
