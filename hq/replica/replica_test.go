@@ -803,6 +803,29 @@ func TestStatusAndLastWill(t *testing.T) {
 	if online || backlog != 4 {
 		t.Fatalf("after its Will: online %v backlog %d", online, backlog)
 	}
+	// A store that says when its connection began (Since, as cloudsync
+	// does): its Will, stamped with that time, takes it offline although
+	// its first status came later; after a quick reconnect, the old
+	// connection's Will, published late, does not.
+	t1 := t0.Add(time.Hour)
+	conn := func(since, ts time.Time) proto.StoreStatus {
+		st := on(ts, 1)
+		st.Since = &since
+		return st
+	}
+	must(t, r.ApplyStatus(ctx, "s1", conn(t1, t1.Add(200*time.Millisecond)), t1.Add(time.Second)))
+	t2 := t1.Add(10 * time.Minute)
+	must(t, r.ApplyStatus(ctx, "s1", conn(t2, t2.Add(300*time.Millisecond)), t2.Add(time.Second)))
+	must(t, r.ApplyStatus(ctx, "s1", will(t1), t2.Add(2*time.Second)))
+	get()
+	if !online {
+		t.Fatal("the Will of the connection before a quick reconnect took the store offline")
+	}
+	must(t, r.ApplyStatus(ctx, "s1", will(t2), t2.Add(time.Minute)))
+	get()
+	if online {
+		t.Fatal("the current connection's Will, stamped before its first status, left the store online")
+	}
 	if err := r.ApplyStatus(ctx, "s1", proto.StoreStatus{Store: "s2", TS: t0}, t0); !errors.Is(err, ErrBadMessage) {
 		t.Fatalf("status of another store: %v", err)
 	}

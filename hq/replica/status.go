@@ -14,7 +14,11 @@ import (
 // than the newest applied one changes nothing. A Last Will (Online false,
 // its time the start of the connection it belonged to) sets the store
 // offline only if that connection is not older than the current online
-// run; its other fields (zero) are not recorded.
+// run; its other fields (zero) are not recorded. The run starts at the
+// status's Since (when its connection began, the time its Will carries),
+// or at its TS from a store that does not say: so after a quick
+// reconnect, the old connection's Will, published late by the broker,
+// leaves the store online.
 func (r *Replica) ApplyStatus(ctx context.Context, store string, st proto.StoreStatus, received time.Time) error {
 	if store == "" {
 		return fmt.Errorf("%w: status without store", ErrBadMessage)
@@ -37,7 +41,7 @@ func (r *Replica) ApplyStatus(ctx context.Context, store string, st proto.StoreS
 	skew := received.Sub(st.TS).Milliseconds()
 	_, err := r.pool.Exec(ctx, `INSERT INTO stores (store, epoch, version, online, status_at, last_seen, backlog,
 			backlog_bytes, oldest_at, clock_skew_ms, last_error, errors, online_since)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $4 THEN $5::timestamptz END)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $4 THEN COALESCE($13::timestamptz, $5::timestamptz) END)
 		ON CONFLICT (store) DO UPDATE SET
 		  epoch = COALESCE(NULLIF(excluded.epoch, ''), stores.epoch),
 		  version = COALESCE(NULLIF(excluded.version, ''), stores.version),
@@ -45,11 +49,12 @@ func (r *Replica) ApplyStatus(ctx context.Context, store string, st proto.StoreS
 		  backlog = excluded.backlog, backlog_bytes = excluded.backlog_bytes, oldest_at = excluded.oldest_at,
 		  clock_skew_ms = excluded.clock_skew_ms, last_error = excluded.last_error, errors = excluded.errors,
 		  online_since = CASE WHEN NOT excluded.online THEN NULL
+		    WHEN $13::timestamptz IS NOT NULL THEN $13::timestamptz
 		    WHEN stores.online AND stores.online_since IS NOT NULL THEN stores.online_since
 		    ELSE excluded.status_at END
 		WHERE stores.status_at IS NULL OR excluded.status_at >= stores.status_at`,
 		store, st.Epoch, st.Version, st.Online, st.TS, received, st.Backlog, st.BacklogBytes, st.OldestAt,
-		skew, st.LastError, int64(st.Errors))
+		skew, st.LastError, int64(st.Errors), st.Since)
 	if err != nil {
 		return fmt.Errorf("replica: status %s: %w", store, err)
 	}
