@@ -814,17 +814,23 @@ func TestStatusAndLastWill(t *testing.T) {
 		return st
 	}
 	must(t, r.ApplyStatus(ctx, "s1", conn(t1, t1.Add(200*time.Millisecond)), t1.Add(time.Second)))
-	t2 := t1.Add(10 * time.Minute)
+	must(t, r.ApplyStatus(ctx, "s1", will(t1), t1.Add(time.Minute)))
+	get()
+	if online {
+		t.Fatal("the connection's own Will, stamped before its first status, left the store online")
+	}
+	t2, t3 := t1.Add(10*time.Minute), t1.Add(11*time.Minute)
 	must(t, r.ApplyStatus(ctx, "s1", conn(t2, t2.Add(300*time.Millisecond)), t2.Add(time.Second)))
-	must(t, r.ApplyStatus(ctx, "s1", will(t1), t2.Add(2*time.Second)))
+	must(t, r.ApplyStatus(ctx, "s1", conn(t3, t3.Add(300*time.Millisecond)), t3.Add(time.Second)))
+	must(t, r.ApplyStatus(ctx, "s1", will(t2), t3.Add(2*time.Second)))
 	get()
 	if !online {
 		t.Fatal("the Will of the connection before a quick reconnect took the store offline")
 	}
-	must(t, r.ApplyStatus(ctx, "s1", will(t2), t2.Add(time.Minute)))
+	must(t, r.ApplyStatus(ctx, "s1", will(t3), t3.Add(time.Minute)))
 	get()
 	if online {
-		t.Fatal("the current connection's Will, stamped before its first status, left the store online")
+		t.Fatal("the current connection's Will left the store online")
 	}
 	if err := r.ApplyStatus(ctx, "s1", proto.StoreStatus{Store: "s2", TS: t0}, t0); !errors.Is(err, ErrBadMessage) {
 		t.Fatalf("status of another store: %v", err)
