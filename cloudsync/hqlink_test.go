@@ -637,6 +637,9 @@ func presences(t *testing.T, ms []wireMsg) []proto.StoreStatus {
 func TestPresenceAndWill(t *testing.T) {
 	hqb := mosquittotest.Start(t, mosquittotest.Options{})
 	px := link(t, hqb.Addr)
+	// HQ's consumer: chat and booking entries that no consumer takes are
+	// kept by the store, and the backlog would never empty.
+	newWire(t, hqb.Addr, "hq-consumer", "stores/+/up/#")
 	var store string
 	mapFile := filepath.Join(t.TempDir(), "cloud.yaml")
 	// status_every: an hour, so every presence after the first comes from

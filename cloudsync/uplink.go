@@ -61,6 +61,9 @@ type uplink struct {
 	byID     map[uint16]uint64 // packet id in paho's session → seq
 	bySeq    map[uint64]uint16
 	added    map[uint64]bool // QoS 1 entries paho took into its session, until Remove
+	// numbered: the entries in paho's session that carry a stream number
+	// (chat, booking: never evicted, never lost), while they are there.
+	numbered map[uint64]bool
 	// autopaho's queue goroutine may still publish through the client of
 	// a connection that is gone while paho's session (shared by all
 	// connections) already belongs to the next one: the packet is added
@@ -117,7 +120,7 @@ const (
 
 func newUplink(db DB, ob *outbox.Outbox, m *topicmap.Map, store string, inflight int, rate float64, log *slog.Logger, now func() time.Time, lastErr func(error)) *uplink {
 	return &uplink{db: db, ob: ob, m: m, store: store, log: log, now: now, lastErr: lastErr,
-		stale: true, out: map[uint64]bool{}, byID: map[uint16]uint64{}, bySeq: map[uint64]uint16{}, added: map[uint64]bool{}, takenIn: map[uint64]uint64{},
+		stale: true, out: map[uint64]bool{}, byID: map[uint16]uint64{}, bySeq: map[uint64]uint16{}, added: map[uint64]bool{}, numbered: map[uint64]bool{}, takenIn: map[uint64]uint64{},
 		maxFlight: inflight, window: inflight, ackKick: make(chan struct{}, 1),
 		rate: rate, tokens: min(max(1, rate), float64(inflight)), filled: now()}
 }
@@ -360,6 +363,7 @@ func (u *uplink) pauseLocked(seq uint64, topic, why string, longest time.Duratio
 		delete(u.byID, pid)
 		delete(u.bySeq, seq)
 	}
+	delete(u.numbered, seq)
 	u.flight--
 	u.refused.Add(1)
 	u.buf, u.stale = nil, true // re-read: the entry goes before those after it
@@ -417,6 +421,13 @@ func (u *uplink) inSession(pb *packets.Publish) {
 	u.byID[pb.PacketID] = seq
 	u.bySeq[seq] = pb.PacketID
 	u.added[seq] = true
+	if pb.Properties != nil {
+		for _, p := range pb.Properties.User {
+			if p.Key == PropSSeq {
+				u.numbered[seq] = true
+			}
+		}
+	}
 }
 
 // puback handles HQ's answer to packet id.
@@ -429,12 +440,16 @@ func (u *uplink) puback(id uint16, reason byte, reasonString string) {
 	}
 	delete(u.byID, id)
 	delete(u.bySeq, seq)
+	numbered := u.numbered[seq]
+	delete(u.numbered, seq)
 	// 0x10 (no matching subscribers) is a success code in MQTT 5, but it
 	// says HQ's broker threw the message away: no consumer of HQ is
 	// subscribed (none started yet, or a broker restart lost the shared
-	// subscriptions). The entry is kept and sent again after a pause,
-	// like a refused one, until a consumer takes it.
-	if reason == noSubscribers {
+	// subscriptions). A chat or booking entry (numbered: HQ would wait
+	// for it) is kept and sent again after a pause, like a refused one,
+	// until a consumer takes it; device status and media are let go, as
+	// an HQ that takes no telemetry must not hold up the chat behind it.
+	if reason == noSubscribers && numbered {
 		u.pauseLocked(seq, "the entry", "HQ's broker has no subscriber for it (is storeedge-hq running?)", noSubscribersPauseMax)
 		return
 	}
@@ -456,6 +471,7 @@ func (u *uplink) sessionLost() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for id, seq := range u.byID {
+		delete(u.numbered, seq)
 		delete(u.out, seq)
 		delete(u.byID, id)
 		delete(u.bySeq, seq)

@@ -73,11 +73,14 @@ func startHQ(ctx context.Context, bin, dir string) (*hqSide, error) {
 	return h, nil
 }
 
-// listen subscribes HQ's consumer to the store's booking changes.
+// listen subscribes HQ's consumer to the store's uplink, as HQ does (the
+// store keeps chat and booking entries no consumer takes), and counts the
+// booking changes.
 func (h *hqSide) listen(ctx context.Context, store string) error {
 	u, _ := url.Parse("mqtt://" + h.addr)
 	ready := make(chan error, 1)
-	topic := "stores/" + store + "/up/booking/changes"
+	topic := "stores/" + store + "/up/#"
+	changes := "stores/" + store + "/up/booking/changes"
 	cm, err := autopaho.NewConnection(context.WithoutCancel(ctx), autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u}, KeepAlive: 30, SessionExpiryInterval: 3600,
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
@@ -92,7 +95,7 @@ func (h *hqSide) listen(ctx context.Context, store string) error {
 		ClientConfig: paho.ClientConfig{ClientID: "hq-sim-consumer", OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				var c struct{ Seq int }
-				if json.Unmarshal(pr.Packet.Payload, &c) == nil && c.Seq > 0 {
+				if pr.Packet.Topic == changes && json.Unmarshal(pr.Packet.Payload, &c) == nil && c.Seq > 0 {
 					h.mu.Lock()
 					h.changes[c.Seq]++
 					h.mu.Unlock()
