@@ -61,7 +61,7 @@ func startHQ(t *testing.T) *hqSide {
 	if _, err := h.c.Connect(ctx, &paho.Connect{KeepAlive: 30, ClientID: "hq", CleanStart: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "stores/+/up/notice/ack", QoS: 1}}}); err != nil {
+	if _, err := h.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "stores/+/up/#", QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.c.Disconnect(&paho.Disconnect{}) })

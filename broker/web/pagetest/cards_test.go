@@ -40,7 +40,7 @@ func TestConsoleCardsNotFromBooking(t *testing.T) {
 	consoleRun(t, b, chromedp.Click(chromedp.CSS("#signin")))
 	browsertest.WaitJS(t, b, `consoleView.state === 'ready'`, 10*time.Second, showConsole)
 	browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.conversations.some(c => c.conversation === %q)`, conv), 10*time.Second, showConsole)
-	consoleClick(t, b, `[data-conversation="`+conv+`"]`)
+	consoleOpen(t, b, conv)
 	browsertest.WaitJS(t, b, `consoleView.open && consoleView.open.messages.some(m => m.kind === 'card')`, 10*time.Second, showConsole)
 	browsertest.WaitJS(t, b, `(() => { const t = document.getElementById('messages').textContent;
 		return t.includes('Card: booking') && !t.includes('Booking'); })()`, 10*time.Second,

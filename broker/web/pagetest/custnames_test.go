@@ -48,7 +48,7 @@ func TestConsoleShowsNames(t *testing.T) {
 	}
 
 	// Her conversation: the header and the card.
-	consoleClick(t, b, fmt.Sprintf(`[data-conversation=%q]`, lin.Username))
+	consoleOpen(t, b, lin.Username)
 	browsertest.WaitJS(t, b, `document.getElementById('chat-title').textContent === 'Lin' && window.consoleCustomers.card && document.getElementById('card-name').value === 'Lin'`, 10*time.Second, `JSON.stringify(window.consoleCustomers)`)
 	consoleRun(t, b, chromedp.SendKeys(chromedp.ID("card-tags"), "vip, dogs"), chromedp.SendKeys(chromedp.ID("card-notes"), "prefers mornings"), chromedp.Click(chromedp.ID("card-save")))
 	browsertest.WaitJS(t, b, `window.consoleCustomers.card.rev === 2`, 10*time.Second, `JSON.stringify(window.consoleCustomers)`)

@@ -51,7 +51,7 @@ func TestCustomerAndStaff(t *testing.T) {
 	browsertest.WaitJS(t, console, fmt.Sprintf(`consoleView.conversations.length > 0 &&
 		consoleView.conversations[0].conversation === %q && consoleView.conversations[0].waiting && consoleView.conversations[0].unread > 0`, customer), 10*time.Second, showConsole)
 	consoleShot(t, console, "e2e-waiting")
-	consoleRun(t, console, chromedp.Click(chromedp.CSS(`[data-conversation="`+customer+`"]`)))
+	consoleOpen(t, console, customer)
 	browsertest.WaitJS(t, console, fmt.Sprintf(`consoleView.open && consoleView.open.conversation === %q &&
 		consoleView.open.messages.some(m => m.kind === 'image')`, customer), 10*time.Second, showConsole)
 	const reply = "Hi, this is Anna. A red patch can be a heat rash; bring her in and we will look."

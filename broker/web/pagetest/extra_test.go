@@ -279,7 +279,7 @@ func TestConsolePhotoAndRecall(t *testing.T) {
 
 	b := openConsole(t, s)
 	browsertest.WaitJS(t, b, fmt.Sprintf(`!!document.querySelector('[data-conversation="%s"]')`, conv), 10*time.Second, showConsole)
-	consoleClick(t, b, `[data-conversation="`+conv+`"]`)
+	consoleOpen(t, b, conv)
 	browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.open && consoleView.open.conversation === %q && consoleView.open.messages.length > 0`, conv), 10*time.Second, showConsole)
 
 	t.Run("photo", func(t *testing.T) {

@@ -196,7 +196,7 @@ func TestConsoleNarrow(t *testing.T) {
 			checkLayout := func(where string) { t.Helper(); checkLayout(t, b, size.w, where) }
 			checkLayout("conversations, none open")
 
-			consoleClick(t, b, `[data-conversation="`+conv+`"]`)
+			consoleOpen(t, b, conv)
 			browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.open && consoleView.open.conversation === %q && consoleView.open.messages.length > 0`, conv), 10*time.Second, showConsole)
 			checkLayout("conversations, one open")
 			// The message's time is the store's clock, not New York's.

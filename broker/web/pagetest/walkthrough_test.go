@@ -284,7 +284,7 @@ func TestStoreSetUpInABrowser(t *testing.T) {
 	// The owner's console shows her message.
 	consoleClick(t, b, "#tab-chats")
 	browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.conversations.some(c => c.conversation === %q)`, me), 10*time.Second, showConsole)
-	consoleClick(t, b, fmt.Sprintf(`[data-conversation="%s"]`, me))
+	consoleOpen(t, b, me)
 	browsertest.WaitJS(t, b, fmt.Sprintf(`consoleView.open && consoleView.open.conversation === %q && consoleView.open.messages.some(m => m.text === %q)`, me, hello), 10*time.Second, showConsole)
 
 	// She books: the new price and hours on the page, the holiday closed
@@ -346,7 +346,7 @@ func TestStoreSetUpInABrowser(t *testing.T) {
 	consoleSignIn(t, anna, "anna", "anna grooms 2026")
 	browsertest.WaitJS(t, anna, `consoleView.state === 'ready' && teamView.known && !teamView.admin`, 10*time.Second, showTeam)
 	browsertest.WaitJS(t, anna, fmt.Sprintf(`consoleView.conversations.some(c => c.conversation === %q)`, me), 10*time.Second, showConsole)
-	consoleClick(t, anna, fmt.Sprintf(`[data-conversation="%s"]`, me))
+	consoleOpen(t, anna, me)
 	browsertest.WaitJS(t, anna, fmt.Sprintf(`consoleView.open && consoleView.open.messages.some(m => m.text === %q)`, hello), 10*time.Second, showConsole)
 	consoleShot(t, anna, "walk-staff")
 
