@@ -149,6 +149,20 @@ func TestStoresSendWhatCloudsyncSends(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "every entry at HQ", func() bool { m, _ := h.missing(f); return m == 0 })
+	// A store tells HQ its backlog emptied in a presence of its own, sent
+	// after its last acknowledgement: it may come a moment after the
+	// entries.
+	waitFor(t, 10*time.Second, "every store's presence with an empty backlog", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, s := range f.Stores() {
+			st := h.status[s.ID]
+			if len(st) == 0 || st[len(st)-1].Backlog != 0 {
+				return false
+			}
+		}
+		return true
+	})
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
