@@ -31,6 +31,12 @@ func TestQRPNG(t *testing.T) {
 		}
 		res, err := zxqr.NewQRCodeReader().Decode(bmp, nil)
 		if err != nil {
+			// gozxing's finder-pattern search misses about 3 in 1 000
+			// clean rendered codes (random tokens); read as a pure code,
+			// every one of those decodes.
+			res, err = zxqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
+		}
+		if err != nil {
 			t.Fatalf("%d px: decode QR: %v", size, err)
 		}
 		if res.GetText() != tk.URL {
