@@ -230,19 +230,7 @@ func (b *Bridge) runCapture(ctx context.Context) {
 				break fill
 			}
 		}
-		var refused uint64
-		err := b.o.DB.Update(ctx, func(tx *bolt.Tx) error {
-			refused = 0
-			for _, c := range group {
-				switch err := b.ob.Put(tx, c.topic, c.payload); {
-				case errors.Is(err, outbox.ErrQuota):
-					refused++
-				case err != nil:
-					return err
-				}
-			}
-			return nil
-		})
+		refused, err := b.putAll(ctx, group)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -251,8 +239,27 @@ func (b *Bridge) runCapture(ctx context.Context) {
 			b.setErr(fmt.Errorf("file device messages for HQ: %w", err))
 			continue
 		}
-		b.refused.Add(refused)
+		b.refused.Add(uint64(refused))
 	}
+}
+
+// putAll files entries in the outbox in one transaction. An evictable
+// entry the budget has no room for is refused (counted in the answer, not
+// an error); any other failure files none of them.
+func (b *Bridge) putAll(ctx context.Context, entries []captured) (refused int, err error) {
+	err = b.o.DB.Update(ctx, func(tx *bolt.Tx) error {
+		refused = 0 // group commit may run the function again
+		for _, e := range entries {
+			switch err := b.ob.Put(tx, e.topic, e.payload); {
+			case errors.Is(err, outbox.ErrQuota):
+				refused++
+			case err != nil:
+				return err
+			}
+		}
+		return nil
+	})
+	return refused, err
 }
 
 // StatusTopic is the local retained topic of the bridge's status.

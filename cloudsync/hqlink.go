@@ -454,30 +454,14 @@ func (b *Bridge) snapshot(ctx context.Context) (int, error) {
 	b.snapMu.Lock()
 	snaps := slices.Clone(b.snapshotters)
 	b.snapMu.Unlock()
-	type item struct {
-		topic   string
-		payload []byte
-	}
-	var batch []item
+	var batch []captured
 	filed := 0
 	skipped := map[string]bool{}
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		var refused int
-		err := b.o.DB.Update(ctx, func(tx *bolt.Tx) error {
-			refused = 0
-			for _, it := range batch {
-				switch err := b.ob.Put(tx, it.topic, it.payload); {
-				case errors.Is(err, outbox.ErrQuota):
-					refused++
-				case err != nil:
-					return err
-				}
-			}
-			return nil
-		})
+		refused, err := b.putAll(ctx, batch)
 		if err != nil {
 			return fmt.Errorf("file snapshot entries: %w", err)
 		}
@@ -497,7 +481,7 @@ func (b *Bridge) snapshot(ctx context.Context) (int, error) {
 			}
 			return nil
 		}
-		batch = append(batch, item{topic, bytes.Clone(payload)})
+		batch = append(batch, captured{topic: topic, payload: bytes.Clone(payload)})
 		if len(batch) >= b.uplinkCfg.SnapshotBatch {
 			return flush()
 		}
