@@ -45,6 +45,13 @@ type HQChatMessage struct {
 	Text     *string         `json:"text,omitempty"`
 	Card     json.RawMessage `json:"card,omitempty"`
 	Lang     string          `json:"lang,omitempty"`
+	// Media is the blob of a photo or voice message (kind "image" or
+	// "voice"), sent before on hq/media/put.
+	Media *MediaInfo `json:"media,omitempty"`
+	// Sent is when she sent it at home (HQ's clock).
+	Sent *time.Time `json:"sent,omitempty"`
+	// AutoReply is what HQ answered her while the store was offline.
+	AutoReply *HomeAutoReply `json:"auto_reply,omitempty"`
 }
 
 // HQChatRead is a remote customer's read receipt (hq/chat/read).

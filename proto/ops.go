@@ -93,6 +93,10 @@ var Ops = []Op{
 
 	{ServiceNotices, OpNoticesList, false, NoticesListRequest{}},
 
+	// link is not remembered: its answer holds a live code.
+	{ServiceHome, "link", false, HomeLinkRequest{}},
+	{ServiceHome, "revoke", true, HomeRevokeRequest{}},
+
 	{ServiceCustomer, "card_get", false, CardRequest{}},
 	{ServiceCustomer, "card_put", true, CardPutRequest{}},
 	{ServiceCustomer, "me_put", true, MePutRequest{}},

@@ -19,7 +19,8 @@ func TestShippedConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFilters := []string{"chat/+/hq", "booking/changes", "booking/hq/outcome", "audit/entries",
-		"shop/info", "store/hello", "sync/answer", "config/ack", "notice/ack", "media/#", "devices/+/telemetry", "devices/+/status"}
+		"shop/info", "store/hello", "sync/answer", "config/ack", "notice/ack",
+		"home/vouch", "home/revoke", "booking/hq/availability", "camera/hq/answer", "media/#", "devices/+/telemetry", "devices/+/status"}
 	if got := m.Filters(); !slices.Equal(got, wantFilters) {
 		t.Fatalf("filters %v", got)
 	}
@@ -28,6 +29,8 @@ func TestShippedConfigParses(t *testing.T) {
 		"chat/01JQ8ZK3/hq":      "chat",
 		"booking/changes":       "booking",
 		"booking/hq/outcome":    "booking",
+		"home/vouch":            "booking",
+		"camera/hq/answer":      "telemetry",
 		"audit/entries":         "booking",
 		"shop/info":             "booking",
 		"store/hello":           "booking",

@@ -20,7 +20,11 @@ import (
 
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/hq/downlink"
+	"github.com/storeedge/storeedge/hq/home"
+	"github.com/storeedge/storeedge/hq/homebook"
+	"github.com/storeedge/storeedge/hq/homecam"
 	"github.com/storeedge/storeedge/hq/web"
+	"github.com/storeedge/storeedge/hq/webpush"
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/strictyaml"
 )
@@ -36,6 +40,14 @@ type Config struct {
 	Downlink downlink.Limits `yaml:"downlink"`
 	// Web is the fleet page's and the API's settings (hq/web).
 	Web web.Config `yaml:"web"`
+	// Home is the customers' page at home (hq/home).
+	Home home.Config `yaml:"home"`
+	// HomeBooking is its bookings part (hq/homebook).
+	HomeBooking homebook.Config `yaml:"home_booking"`
+	// HomeCamera is its live view and the TURN server (hq/homecam).
+	HomeCamera homecam.Config `yaml:"home_camera"`
+	// Push is its notifications (hq/webpush).
+	Push webpush.Config `yaml:"push"`
 }
 
 // Postgres is the replica's database.

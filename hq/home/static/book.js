@@ -1,0 +1,1 @@
+// book.js: filled by its package's change.

@@ -1,0 +1,1 @@
+// home.js: filled by its package's change.

@@ -1,0 +1,1 @@
+// push.js: filled by its package's change.

@@ -1,0 +1,1 @@
+// sw.js: filled by its package's change.

@@ -1,0 +1,1 @@
+// watch.js: filled by its package's change.

@@ -1,0 +1,2 @@
+-- home (filled by its package's change).
+SELECT 1;

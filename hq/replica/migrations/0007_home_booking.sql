@@ -1,0 +1,2 @@
+-- home_booking (filled by its package's change).
+SELECT 1;

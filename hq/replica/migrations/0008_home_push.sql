@@ -1,0 +1,2 @@
+-- home_push (filled by its package's change).
+SELECT 1;
