@@ -156,6 +156,9 @@ func (b *Broker) deliverFromHQ(ctx context.Context, in cloudsync.Inbound) error 
 		return hqInput(s.hq.HandleConfigPush(ctx, in.Payload))
 	case in.Topic == proto.TopicMediaGet:
 		return hqInput(s.hq.HandleMediaGet(ctx, in.Payload))
+	case in.Topic == proto.HQMediaPutTopic:
+		// A photo or voice note from home, before the message using it.
+		return hqInput(s.hq.HandleMediaPut(ctx, in.Payload))
 	case in.Topic == proto.TopicNotice || in.Topic == proto.TopicBroadcastNotice:
 		// Kept and acknowledged to HQ, then on to the devices subscribed
 		// to it (kiosks showing promotions), as before.

@@ -39,6 +39,7 @@ type Config struct {
 	Audit       AuditConfig       `yaml:"audit"`
 	Accounts    AccountsConfig    `yaml:"accounts"`
 	Notices     NoticesConfig     `yaml:"notices"`
+	Home        HomeConfig        `yaml:"home"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
@@ -504,6 +505,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("setup: attempts_per_minute, counter_starts_per_address_per_hour and counter_starts_per_minute at least 1, attempts_total_per_minute at least attempts_per_minute"))
 	}
 	if err := c.Cloud.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Home.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.Log.Level {

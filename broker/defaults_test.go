@@ -18,6 +18,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/broker/services/customers"
+	"github.com/storeedge/storeedge/broker/services/homelink"
 	"github.com/storeedge/storeedge/broker/services/media"
 	"github.com/storeedge/storeedge/broker/services/notices"
 	"github.com/storeedge/storeedge/broker/store"
@@ -123,6 +124,8 @@ func TestDefaultsAgree(t *testing.T) {
 		"auth.login_backoff_max": {cfg.Auth.LoginBackoffMax, auth.DefaultLoginBackoffMax},
 
 		"persistence.max_batch": {cfg.Persistence.MaxBatch, store.DefaultMaxBatch},
+
+		"home.link_ttl": {cfg.Home.LinkTTL, homelink.DefaultLinkTTL},
 	}
 	// Keys the broker alone reads, or whose package takes zero to mean
 	// none or off rather than a default; the file's value is the only one.

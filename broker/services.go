@@ -258,6 +258,10 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := b.registerAccounts(router); err != nil {
 		return err
 	}
+	// Continue at home: the store vouches for its customers to HQ.
+	if _, err := b.newHome(router, bridge, cs); err != nil {
+		return fmt.Errorf("home: %w", err)
+	}
 	// HQ's notices: kept, acknowledged to HQ, listed for staff.
 	hqNotices, err := b.newNotices(router, bridge)
 	if err != nil {
@@ -427,7 +431,11 @@ var hqMedia = prometheus.NewDesc("storeedge_hq_media_total",
 		"(over max_media_bytes), no_room (the outbox is full of chat and bookings) or failed.",
 	[]string{"result"}, nil)
 
-func (hqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- hqMedia }
+var hqMediaPut = prometheus.NewDesc("storeedge_hq_media_put_total",
+	"Photos and voice notes from customers at home (hq/media/put), by result: stored, or refused (hash, type, size or room).",
+	[]string{"result"}, nil)
+
+func (hqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- hqMedia; ch <- hqMediaPut }
 
 func (c hqCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.l.Stats()
@@ -435,6 +443,8 @@ func (c hqCollector) Collect(ch chan<- prometheus.Metric) {
 		"no_room": st.MediaNoRoom, "failed": st.MediaFailed} {
 		ch <- prometheus.MustNewConstMetric(hqMedia, prometheus.CounterValue, float64(v), result)
 	}
+	ch <- prometheus.MustNewConstMetric(hqMediaPut, prometheus.CounterValue, float64(st.PutStored), "stored")
+	ch <- prometheus.MustNewConstMetric(hqMediaPut, prometheus.CounterValue, float64(st.PutRefused), "refused")
 }
 
 // snapshotter files a service's whole state for HQ through put (the same

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -203,6 +204,7 @@ func ParseUplink(b []byte) (Uplink, error) {
 		HQ       yaml.Node `yaml:"hq"`
 		Uplink   Uplink    `yaml:"uplink"`
 		Downlink yaml.Node `yaml:"downlink"`
+		HomeURL  yaml.Node `yaml:"home_url"`
 	}{Uplink: DefaultUplink()}
 	if err := strictyaml.DecodeFile("cloud.yaml", b, &f); err != nil {
 		return Uplink{}, err
@@ -211,4 +213,30 @@ func ParseUplink(b []byte) (Uplink, error) {
 		return Uplink{}, fmt.Errorf("cloud.yaml: %w", err)
 	}
 	return f.Uplink, nil
+}
+
+// ParseHomeURL reads cloud.yaml's home_url: the address of HQ's page for
+// customers at home (e.g. https://hq.example.com/home/), which the store's
+// "continue at home" links open. "" (left out) turns those links off. It
+// must be an absolute http or https URL without a fragment (the link adds
+// one).
+func ParseHomeURL(b []byte) (string, error) {
+	f := struct {
+		Map      yaml.Node `yaml:"map"`
+		HQ       yaml.Node `yaml:"hq"`
+		Uplink   yaml.Node `yaml:"uplink"`
+		Downlink yaml.Node `yaml:"downlink"`
+		HomeURL  string    `yaml:"home_url"`
+	}{}
+	if err := strictyaml.DecodeFile("cloud.yaml", b, &f); err != nil {
+		return "", err
+	}
+	if f.HomeURL == "" {
+		return "", nil
+	}
+	u, err := url.Parse(f.HomeURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || strings.Contains(f.HomeURL, "#") {
+		return "", fmt.Errorf("cloud.yaml: home_url %q: an absolute http(s) URL of HQ's page at home, without '#'", f.HomeURL)
+	}
+	return f.HomeURL, nil
 }

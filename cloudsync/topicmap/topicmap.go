@@ -65,6 +65,7 @@ type file struct {
 	HQ       yaml.Node    `yaml:"hq"`
 	Uplink   yaml.Node    `yaml:"uplink"`
 	Downlink yaml.Node    `yaml:"downlink"`
+	HomeURL  yaml.Node    `yaml:"home_url"`
 }
 
 // Parse reads the map section of a cloud.yaml document strictly: unknown

@@ -21,7 +21,14 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 	if err != nil {
 		return nil, svc.BadInput(err)
 	}
-	id := r.Conversation
+	return s.recallChecked(ctx, req, dev, r.Conversation, r.Seq, true)
+}
+
+// recallChecked recalls message seq of conversation id for its sender dev;
+// window: only within RecallWindow (HQ checked its own window for a
+// message from home, which may reach the store much later).
+func (s *Service) recallChecked(ctx context.Context, req *svc.Request, dev, id string, seq uint64, window bool) (any, error) {
+	r := struct{ Seq uint64 }{seq}
 	now := s.now()
 	// check returns the message to recall, or the answer when it already is.
 	check := func(tx *bolt.Tx) (*msg, *recallAns, error) {
@@ -41,7 +48,7 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 		if m.Recalled != nil {
 			return nil, &recallAns{Conversation: id, Seq: r.Seq, Recalled: *m.Recalled}, nil
 		}
-		if now.Sub(m.TS) > s.o.RecallWindow {
+		if window && now.Sub(m.TS) > s.o.RecallWindow {
 			return nil, nil, svc.Errorf(svc.CodeConflict, "message %d is older than the recall window (%s)", r.Seq, s.o.RecallWindow)
 		}
 		return m, nil, nil
@@ -56,7 +63,7 @@ func (s *Service) recall(ctx context.Context, req *svc.Request) (any, error) {
 		return nil, err
 	}
 	if ans == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
+		err := s.update(ctx, func(tx *bolt.Tx) error {
 			ans = nil
 			unref = ""
 			w, err := allWrite(tx)

@@ -111,7 +111,7 @@ func (s *Service) sendChecked(ctx context.Context, req *svc.Request, r sendReq, 
 	}
 	now := s.now()
 	var plan *assistPlan
-	if a := s.assistant(); !staff && r.Kind == KindText && kind == ConvDirect && a != nil {
+	if a := s.assistant(); r.hqAuto == nil && !staff && r.Kind == KindText && kind == ConvDirect && a != nil {
 		plan = s.planAssist(a, b.Text, r.Lang, now)
 	}
 	var wrote []stored
@@ -152,6 +152,12 @@ func (s *Service) sendChecked(ctx context.Context, req *svc.Request, r sendReq, 
 			if err := w.waits.Delete([]byte(id)); err != nil {
 				return fmt.Errorf("chat: clear waiting: %w", err)
 			}
+		case r.hqAuto != nil:
+			more, f, err := s.fileHQAuto(w, c, req.ID, r.hqAuto, now)
+			if err != nil {
+				return err
+			}
+			wrote, flagged = append(wrote, more...), f
 		case plan != nil:
 			more, f, err := s.assist(w, c, req.ID, plan, now)
 			if err != nil {

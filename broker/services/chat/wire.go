@@ -47,6 +47,10 @@ type (
 	sendReq struct {
 		proto.Envelope
 		proto.ChatSendRequest
+		// hqAuto is what HQ answered a customer at home while the store
+		// was offline (HandleHQ only): filed after her message instead of
+		// the store's own assistant's answer.
+		hqAuto *proto.HomeAutoReply
 	}
 	historyReq struct {
 		proto.Envelope

@@ -96,6 +96,7 @@ type Link struct {
 	pushMu sync.Mutex // one config push at a time
 
 	mediaSent, mediaMissing, mediaTooLarge, mediaNoRoom, mediaFailed atomic.Uint64
+	putStored, putRefused                                            atomic.Uint64
 }
 
 // New returns a Link; call Use before the first change is filed.
@@ -129,12 +130,15 @@ func (l *Link) SetAuditor(a Auditor) { l.o.Auditor = a }
 // Stats are the Link's counters since start.
 type Stats struct {
 	MediaSent, MediaMissing, MediaTooLarge, MediaNoRoom, MediaFailed uint64
+	// PutStored and PutRefused count the blobs from home (hq/media/put).
+	PutStored, PutRefused uint64
 }
 
 // Stats returns the counters.
 func (l *Link) Stats() Stats {
 	return Stats{MediaSent: l.mediaSent.Load(), MediaMissing: l.mediaMissing.Load(),
-		MediaTooLarge: l.mediaTooLarge.Load(), MediaNoRoom: l.mediaNoRoom.Load(), MediaFailed: l.mediaFailed.Load()}
+		MediaTooLarge: l.mediaTooLarge.Load(), MediaNoRoom: l.mediaNoRoom.Load(), MediaFailed: l.mediaFailed.Load(),
+		PutStored: l.putStored.Load(), PutRefused: l.putRefused.Load()}
 }
 
 func (l *Link) now() time.Time { return l.o.Now().UTC() }
