@@ -216,7 +216,13 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	} else if n > 0 {
 		b.log.Info("booking: progress notes stored in the clear by an older version are sealed now", "bookings", n)
 	}
-	cust, err := customers.New(customers.Options{DB: b.db, Router: router, Seal: keys, Logins: custs, Bookings: desk, Chat: cs,
+	// Continue at home: the store vouches for its customers to HQ, and
+	// "forget me" ends her logins there.
+	home, err := b.newHome(router, bridge, cs)
+	if err != nil {
+		return fmt.Errorf("home: %w", err)
+	}
+	cust, err := customers.New(customers.Options{DB: b.db, Router: router, Seal: keys, Logins: custs, Bookings: desk, Chat: cs, Home: home,
 		StaffRoles: cfg.Booking.StaffRoles, MaxNotesBytes: cfg.Customers.MaxNotesBytes, MaxTags: cfg.Customers.MaxTags,
 		MaxNames: cfg.Customers.MaxNames, Auditor: auditLog, Now: cfg.Now, Log: b.log})
 	if err != nil {
@@ -257,10 +263,6 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	}
 	if err := b.registerAccounts(router); err != nil {
 		return err
-	}
-	// Continue at home: the store vouches for its customers to HQ.
-	if _, err := b.newHome(router, bridge, cs); err != nil {
-		return fmt.Errorf("home: %w", err)
 	}
 	// HQ's notices: kept, acknowledged to HQ, listed for staff.
 	hqNotices, err := b.newNotices(router, bridge)

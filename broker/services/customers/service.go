@@ -81,6 +81,12 @@ type Chat interface {
 	ForgetCustomer(ctx context.Context, customer string) (messages int, err error)
 }
 
+// Home ends a customer's logins at home (homelink.Service): HQ is asked,
+// through the outbox, to revoke them.
+type Home interface {
+	ForgetCustomer(ctx context.Context, customer string) error
+}
+
 // Auditor records an admin action (who, what, on what, before and after)
 // once it is durable.
 type Auditor interface {
@@ -97,6 +103,8 @@ type Options struct {
 	// "forget me" erase her bookings' notes and her messages.
 	Bookings Bookings
 	Chat     Chat
+	// Home, when set, makes "forget me" end her logins at home too.
+	Home Home
 	// Auditor, when set, records staff changes to cards, merges and
 	// revokes (nil = none).
 	Auditor Auditor
@@ -752,6 +760,11 @@ func (s *Service) forget(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	if s.o.Bookings != nil {
 		if ans.Bookings, ans.Profiles, err = s.o.Bookings.ForgetCustomer(ctx, id); err != nil {
+			return nil, svc.FromCommit("customer", err)
+		}
+	}
+	if s.o.Home != nil {
+		if err := s.o.Home.ForgetCustomer(ctx, id); err != nil {
 			return nil, svc.FromCommit("customer", err)
 		}
 	}

@@ -445,3 +445,23 @@ func (s *Service) PublicKey() (string, error) {
 	}
 	return base64.StdEncoding.EncodeToString(pub), nil
 }
+
+// ForgetCustomer asks HQ to end every login at home of a customer who
+// asked the store to forget her (nothing when the store has no link to
+// HQ). Durable when it returns.
+func (s *Service) ForgetCustomer(ctx context.Context, cust string) error {
+	if s.o.Outbox == nil {
+		return nil
+	}
+	var rv *proto.HomeRevoke
+	err := s.o.DB.Update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		rv, err = s.RevokeIn(tx, cust)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("homelink: revoke at home: %w", err)
+	}
+	s.o.Log.Info("home: logins at home revoked: the customer asked to be forgotten", "customer", cust, "revoke", rv.ID)
+	return nil
+}

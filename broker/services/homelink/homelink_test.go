@@ -240,3 +240,26 @@ func TestLinkKioskForbidden(t *testing.T) {
 		t.Fatalf("a kiosk made a link: %s", a.Raw)
 	}
 }
+
+// A customer who asks the store to forget her (svc/customer/forget) is
+// logged out at home too: the store files a signed revoke for HQ.
+func TestForgetRevokesAtHome(t *testing.T) {
+	h := startHQ(t)
+	s := st.Start(t, st.Options{Devices: fleet, Config: h.link(t, homeURL)})
+	staff := s.Connect(t, anna, "")
+	she := s.CustomerLogin(t, staff, "", "", false)
+	var open struct {
+		Conversation string `json:"conversation"`
+	}
+	st.OK(t, she.Call(t, "chat", "open", `{}`)).Decode(t, &open)
+	var a proto.HomeLinkAnswer
+	st.OK(t, she.Call(t, "home", "link", `{}`)).Decode(t, &a)
+	v := waitUp(h, "home/vouch", func(v proto.HomeVouch) bool { return v.Customer == open.Conversation })
+	st.OK(t, she.Call(t, "customer", "forget", `{}`))
+	r := waitUp(h, "home/revoke", func(r proto.HomeRevoke) bool { return r.Customer == open.Conversation })
+	key, _ := base64.StdEncoding.DecodeString(v.Key)
+	sig, _ := base64.StdEncoding.DecodeString(r.Sig)
+	if r.Key != v.Key || !ed25519.Verify(key, proto.HomeRevokeSigned(r), sig) {
+		t.Fatalf("revoke after forget: %+v", r)
+	}
+}
