@@ -98,6 +98,9 @@ type HomeLinkAnswer struct {
 	Code    string    `json:"code"`
 	Store   string    `json:"store"`
 	Expires time.Time `json:"expires"`
+	// QRPNG is URL as a QR code (PNG) for another phone to scan: the
+	// store's pages make no QR codes of their own.
+	QRPNG []byte `json:"qr_png,omitempty"`
 }
 
 // HomeAutoReply is an answer HQ gave a customer at home while her store

@@ -36,6 +36,9 @@ const (
 	MaxLinkTTL     = 24 * time.Hour
 )
 
+// qrSize is the side of the link's QR code in pixels.
+const qrSize = 320
+
 // codeBytes is the size of a link code's randomness.
 const codeBytes = 20
 
@@ -259,7 +262,12 @@ func (s *Service) link(ctx context.Context, req *svc.Request) (any, error) {
 		return nil, svc.FromCommit(ServiceName, err)
 	}
 	s.o.Log.Info("home: link made", "customer", cust, "by", req.From.Device, "replace", r.Replace, "vouch", v.ID)
-	return &proto.HomeLinkAnswer{URL: s.o.HomeURL + "#link=" + s.o.StoreID + "." + code, Code: code, Store: s.o.StoreID, Expires: v.Expires}, nil
+	u := s.o.HomeURL + "#link=" + s.o.StoreID + "." + code
+	png, err := customer.QRPNG(u, qrSize)
+	if err != nil {
+		return nil, fmt.Errorf("homelink: QR code: %w", err)
+	}
+	return &proto.HomeLinkAnswer{URL: u, Code: code, Store: s.o.StoreID, Expires: v.Expires, QRPNG: png}, nil
 }
 
 // sweepLinksMax bounds the expired links one link call removes.

@@ -1,12 +1,14 @@
 package homelink_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"image/png"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/makiuchi-d/gozxing"
+	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/configs"
@@ -167,6 +171,9 @@ func TestLinkVouchesAtHQ(t *testing.T) {
 	if !codePattern.MatchString(a.Code) || a.Store != "demo-store" || a.URL != homeURL+"#link=demo-store."+a.Code {
 		t.Fatalf("link answer: %+v", a)
 	}
+	if got := decodeQR(t, a.QRPNG); got != a.URL {
+		t.Fatalf("the QR code reads %q, not the link %q", got, a.URL)
+	}
 	if want := s.Now().Add(15 * time.Minute); a.Expires.Sub(want).Abs() > 2*time.Second {
 		t.Fatalf("expires %s, want about %s (home.link_ttl 15m)", a.Expires, want)
 	}
@@ -262,4 +269,27 @@ func TestForgetRevokesAtHome(t *testing.T) {
 	if r.Key != v.Key || !ed25519.Verify(key, proto.HomeRevokeSigned(r), sig) {
 		t.Fatalf("revoke after forget: %+v", r)
 	}
+}
+
+// decodeQR reads a QR code PNG as a phone's camera would.
+func decodeQR(t *testing.T, b []byte) string {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("the QR code is not a PNG: %v", err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := zxqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		// gozxing's finder-pattern search misses a few in 1 000 clean
+		// codes; read as a pure code, those decode.
+		res, err = zxqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
+	}
+	if err != nil {
+		t.Fatalf("the QR code does not decode: %v", err)
+	}
+	return res.GetText()
 }
