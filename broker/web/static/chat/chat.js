@@ -16,6 +16,7 @@
 
 import { StoreLink, StoreError, Outbox, newId, clientConfig } from '/lib/store.js';
 import { setupBooking, BOOK_STRINGS } from '/chat/book.js';
+import { setupHome, HOME_STRINGS } from '/chat/home.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 import { watchLive } from '/lib/camview.js';
@@ -253,6 +254,7 @@ const RECALL_WINDOW_MS = 2 * 60 * 1000; // chat.recall_window's default; the sto
 const SKIP_SEND_ERRORS = new Set(['bad_request', 'too_large', 'forbidden', 'not_found', 'conflict']);
 
 for (const l of Object.keys(BOOK_STRINGS)) Object.assign(STRINGS[l], BOOK_STRINGS[l]);
+for (const l of Object.keys(HOME_STRINGS)) Object.assign(STRINGS[l], HOME_STRINGS[l]);
 const i18n = makeI18n(STRINGS, 'storeedge.lang');
 const t = i18n.t;
 const $ = (id) => document.getElementById(id);
@@ -1061,6 +1063,9 @@ const booking = setupBooking({
   },
 });
 document.addEventListener('visibilitychange', () => { if (view.state === 'ready') markSeen(); });
+
+// "Continue at home": a link to HQ's page for this customer.
+setupHome({ link: () => link, t, i18n, fmtTime });
 
 $('composer').addEventListener('submit', (e) => {
   e.preventDefault();

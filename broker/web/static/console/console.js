@@ -27,6 +27,7 @@ import { initBookDesk } from '/console/bookdesk.js';
 import { initActivity } from '/console/activity.js';
 import { initShop } from '/console/shop.js';
 import { setupCustomers, CUSTOMER_STRINGS } from '/console/customers.js';
+import { setupHome, HOME_STRINGS } from '/console/home.js';
 import { initTeam } from '/console/team.js';
 import { initKeep } from '/console/keep.js';
 import { initNotices } from '/console/notices.js';
@@ -313,11 +314,13 @@ const EVENT_NAMES = {
 };
 
 for (const l of Object.keys(CUSTOMER_STRINGS)) Object.assign(STRINGS[l], CUSTOMER_STRINGS[l]);
+for (const l of Object.keys(HOME_STRINGS)) Object.assign(STRINGS[l], HOME_STRINGS[l]);
 const i18n = makeI18n(STRINGS, 'storeedge.lang');
 const t = (k, v) => i18n.t(k, v);
 initShop({ getLink: () => link, i18n });
 // Names, not ids, wherever a customer appears; her card beside the chat.
 const customers = setupCustomers({ link: () => link, t, prefix: CUSTOMER_PREFIX, onNames: () => renderAll() });
+const home = setupHome({ link: () => link, t, i18n, prefix: CUSTOMER_PREFIX, time: (ts) => hhmm(ts) });
 
 // ---- state ------------------------------------------------------------
 
@@ -1098,6 +1101,7 @@ async function loadCustomer() {
   const id = open.id;
   const customer = open.customer;
   customers.load(customer);
+  home.show(customer);
   const [p, b] = await Promise.allSettled([
     link.call('booking', 'profile_list', { customer }),
     link.call('booking', 'list', { customer }),
