@@ -21,7 +21,7 @@ type HomeConfig struct {
 
 func (c HomeConfig) validate() error {
 	if c.LinkTTL < homelink.MinLinkTTL || c.LinkTTL > homelink.MaxLinkTTL {
-		return fmt.Errorf("home.link_ttl %s: from %s to %s", c.LinkTTL, homelink.MinLinkTTL, homelink.MaxLinkTTL)
+		return fmt.Errorf("home.link_ttl %s: from 1m to 24h", c.LinkTTL)
 	}
 	return nil
 }

@@ -103,3 +103,30 @@ func TestParseUplink(t *testing.T) {
 		}
 	}
 }
+
+// cloud.yaml's home_url: left out (the shipped file's ""), it turns the
+// links off; set, it is an absolute http(s) address without a fragment;
+// anything else names the key and what is wanted.
+func TestParseHomeURL(t *testing.T) {
+	shipped, err := os.ReadFile("../configs/cloud.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := ParseHomeURL(shipped); err != nil || u != "" {
+		t.Fatalf("the shipped cloud.yaml: %q %v", u, err)
+	}
+	with := func(v string) []byte {
+		return []byte(strings.Replace(string(shipped), `home_url: ""`, "home_url: "+v, 1))
+	}
+	if u, err := ParseHomeURL(with("https://hq.example.com/home/")); err != nil || u != "https://hq.example.com/home/" {
+		t.Fatalf("a good home_url: %q %v", u, err)
+	}
+	for _, bad := range []string{"hq.example.com/home/", "ftp://hq.example.com/home/", "https:///home/", `"https://hq.example.com/home/#x"`} {
+		if _, err := ParseHomeURL(with(bad)); err == nil || !strings.Contains(err.Error(), "home_url") {
+			t.Errorf("home_url %s: %v", bad, err)
+		}
+	}
+	if _, err := ParseHomeURL(append(with("https://hq.example.com/home/"), []byte("\nhome_urls: x\n")...)); err == nil {
+		t.Error("a misspelt key is taken")
+	}
+}
