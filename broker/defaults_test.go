@@ -125,7 +125,8 @@ func TestDefaultsAgree(t *testing.T) {
 
 		"persistence.max_batch": {cfg.Persistence.MaxBatch, store.DefaultMaxBatch},
 
-		"home.link_ttl": {cfg.Home.LinkTTL, homelink.DefaultLinkTTL},
+		"home.link_ttl":  {cfg.Home.LinkTTL, homelink.DefaultLinkTTL},
+		"home.max_links": {cfg.Home.MaxLinks, homelink.DefaultMaxLinks},
 	}
 	// Keys the broker alone reads, or whose package takes zero to mean
 	// none or off rather than a default; the file's value is the only one.

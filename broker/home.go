@@ -17,11 +17,17 @@ type HomeConfig struct {
 	// LinkTTL is how long a link code made by svc/home/link may be
 	// redeemed at HQ: 1m to 24h.
 	LinkTTL time.Duration `yaml:"link_ttl"`
+	// MaxLinks is how many links of one customer may be open at once: 1
+	// to 100.
+	MaxLinks int `yaml:"max_links"`
 }
 
 func (c HomeConfig) validate() error {
 	if c.LinkTTL < homelink.MinLinkTTL || c.LinkTTL > homelink.MaxLinkTTL {
 		return fmt.Errorf("home.link_ttl %s: from 1m to 24h", c.LinkTTL)
+	}
+	if c.MaxLinks < 1 || c.MaxLinks > homelink.MaxMaxLinks {
+		return fmt.Errorf("home.max_links %d: from 1 to %d", c.MaxLinks, homelink.MaxMaxLinks)
 	}
 	return nil
 }
@@ -31,7 +37,7 @@ func (c HomeConfig) validate() error {
 // page at cloud.yaml's home_url. Without the bridge or home_url its ops
 // answer unavailable.
 func (b *Broker) newHome(router *svc.Router, bridge *cloudsync.Bridge, cs *chat.Service) (*homelink.Service, error) {
-	o := homelink.Options{DB: b.db, Router: router, Seal: b.keys, StoreID: b.cfg.StoreID, LinkTTL: b.cfg.Home.LinkTTL,
+	o := homelink.Options{DB: b.db, Router: router, Seal: b.keys, StoreID: b.cfg.StoreID, LinkTTL: b.cfg.Home.LinkTTL, MaxLinks: b.cfg.Home.MaxLinks,
 		StaffRoles: b.cfg.Chat.StaffRoles, Customers: cs, Now: b.cfg.Now, Log: b.log}
 	if bridge != nil {
 		o.Outbox = bridge.Outbox()

@@ -26,4 +26,10 @@ func TestHomeLinkTTL(t *testing.T) {
 	if err := c.Validate(); err != nil && strings.Contains(err.Error(), "home.link_ttl") {
 		t.Errorf("1h: %v", err)
 	}
+	for _, n := range []int{0, 101} {
+		c.Home.MaxLinks = n
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "home.max_links") || !strings.Contains(err.Error(), "from 1 to 100") {
+			t.Errorf("home.max_links %d: %v", n, err)
+		}
+	}
 }

@@ -29,11 +29,14 @@ import (
 // ServiceName is the svc service name: requests go to svc/home/{op}.
 const ServiceName = proto.ServiceHome
 
-// Defaults and bounds of Options.LinkTTL (store.yaml home.link_ttl).
+// Defaults and bounds of Options.LinkTTL (store.yaml home.link_ttl) and
+// Options.MaxLinks (home.max_links).
 const (
-	DefaultLinkTTL = 15 * time.Minute
-	MinLinkTTL     = time.Minute
-	MaxLinkTTL     = 24 * time.Hour
+	DefaultLinkTTL  = 15 * time.Minute
+	MinLinkTTL      = time.Minute
+	MaxLinkTTL      = 24 * time.Hour
+	DefaultMaxLinks = 5
+	MaxMaxLinks     = 100
 )
 
 // qrSize is the side of the link's QR code in pixels.
@@ -86,6 +89,10 @@ type Options struct {
 	HomeURL string
 	// LinkTTL is how long a link code may be redeemed (DefaultLinkTTL).
 	LinkTTL time.Duration
+	// MaxLinks is how many links of one customer may be open (made, not
+	// expired) at once (DefaultMaxLinks): each is a vouch HQ must keep, and
+	// the outbox never drops it.
+	MaxLinks int
 	// StaffRoles may link and revoke a named customer.
 	StaffRoles []string
 	Customers  Customers
@@ -116,6 +123,12 @@ func New(o Options) (*Service, error) {
 	}
 	if o.LinkTTL < MinLinkTTL || o.LinkTTL > MaxLinkTTL {
 		return nil, fmt.Errorf("homelink: link TTL %s: from %s to %s", o.LinkTTL, MinLinkTTL, MaxLinkTTL)
+	}
+	if o.MaxLinks == 0 {
+		o.MaxLinks = DefaultMaxLinks
+	}
+	if o.MaxLinks < 1 || o.MaxLinks > MaxMaxLinks {
+		return nil, fmt.Errorf("homelink: max links %d: from 1 to %d", o.MaxLinks, MaxMaxLinks)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -243,8 +256,12 @@ func (s *Service) link(ctx context.Context, req *svc.Request) (any, error) {
 			return err
 		}
 		links := tx.Bucket(bucketLinks)
-		if err := sweepLinks(links, now); err != nil {
+		open, err := sweepLinks(links, cust, now)
+		if err != nil {
 			return err
+		}
+		if open >= s.o.MaxLinks {
+			return svc.Errorf(svc.CodeQuotaExceeded, "%d links to the page at home are already open for this customer; use the last one, or ask again after %s", open, s.o.LinkTTL)
 		}
 		if err := links.Put(sum[:], rec); err != nil {
 			return fmt.Errorf("homelink: put link: %w", err)
@@ -273,22 +290,30 @@ func (s *Service) link(ctx context.Context, req *svc.Request) (any, error) {
 // sweepLinksMax bounds the expired links one link call removes.
 const sweepLinksMax = 64
 
-// sweepLinks drops expired link records (HQ refuses their codes anyway).
-func sweepLinks(b *bolt.Bucket, now time.Time) error {
+// sweepLinks drops expired link records (HQ refuses their codes anyway),
+// at most sweepLinksMax, and counts the open links of cust. Every record
+// expires within MaxLinkTTL, so the bucket holds at most a day of links.
+func sweepLinks(b *bolt.Bucket, cust string, now time.Time) (int, error) {
 	var old [][]byte
+	open := 0
 	c := b.Cursor()
-	for k, v := c.First(); k != nil && len(old) < sweepLinksMax; k, v = c.Next() {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var r linkRecord
-		if json.Unmarshal(v, &r) != nil || !r.Expires.After(now) {
-			old = append(old, bytes.Clone(k))
+		switch {
+		case json.Unmarshal(v, &r) != nil || !r.Expires.After(now):
+			if len(old) < sweepLinksMax {
+				old = append(old, bytes.Clone(k))
+			}
+		case r.Customer == cust:
+			open++
 		}
 	}
 	for _, k := range old {
 		if err := b.Delete(k); err != nil {
-			return fmt.Errorf("homelink: sweep links: %w", err)
+			return 0, fmt.Errorf("homelink: sweep links: %w", err)
 		}
 	}
-	return nil
+	return open, nil
 }
 
 type revokeAns struct {

@@ -293,3 +293,23 @@ func decodeQR(t *testing.T, b []byte) string {
 	}
 	return res.GetText()
 }
+
+// home.max_links bounds the links of one customer open at once: one more
+// is quota_exceeded in people's words, and once they expire she may ask
+// again.
+func TestLinkQuota(t *testing.T) {
+	h := startHQ(t)
+	link := h.link(t, homeURL)
+	s := st.Start(t, st.Options{Devices: fleet, Config: func(c *broker.Config) { link(c); c.Home.MaxLinks = 2 }})
+	staff := s.Connect(t, anna, "")
+	she := s.CustomerLogin(t, staff, "", "", false)
+	st.OK(t, she.Call(t, "chat", "open", `{}`))
+	st.OK(t, she.Call(t, "home", "link", `{}`))
+	st.OK(t, she.Call(t, "home", "link", `{}`))
+	a := st.Fails(t, she.Call(t, "home", "link", `{}`), "quota_exceeded", "")
+	if !strings.Contains(a.Error.Message, "already open") {
+		t.Fatalf("message: %s", a.Raw)
+	}
+	s.Advance(15*time.Minute + time.Second)
+	st.OK(t, she.Call(t, "home", "link", `{}`))
+}
