@@ -22,9 +22,12 @@ import (
 // HQ keeps a replica of every conversation: the service files each message,
 // recall and staff read receipt in the Outbox, in the transaction that
 // stores it, whoever the members are. Customers at home reach the store
-// through HQ: their member ids start with RemotePrefix (HQ's customer id
-// behind it), and HQ's bridge (cloudsync) hands their messages to HandleHQ
-// from the local topics below. PROTOCOL.md, "Chat with HQ", is the contract.
+// through HQ: a customer only HQ knows has a member id starting with
+// RemotePrefix (HQ's customer id behind it); the store's own customer who
+// continues at home keeps her cust-… id and her conversation. HQ's bridge
+// (cloudsync) hands their messages, read receipts and recalls to HandleHQ
+// from the local topics below. PROTOCOL.md, "Chat with HQ" and "At home",
+// is the contract.
 const (
 	// RemotePrefix starts the member id of a customer who chats through HQ.
 	RemotePrefix = "hq-"

@@ -106,7 +106,8 @@ func hashOf(b []byte) string {
 // A photo from home reaches the store's conversation the documented way:
 // HQ puts the blob (hq/media/put), then sends her message referring to it
 // (hq/chat/message, her cust-… id); staff see the photo in her own
-// conversation and HQ gets the chat entry back.
+// conversation and HQ gets the chat entry back. Her recall from home
+// (hq/chat/recall) comes back as a recall entry.
 func TestPhotoFromHome(t *testing.T) {
 	h := startHQ(t)
 	s := st.Start(t, st.Options{Devices: fleet, Config: h.config})
@@ -128,5 +129,12 @@ func TestPhotoFromHome(t *testing.T) {
 	st.OK(t, staff.Call(t, "chat", "history", fmt.Sprintf(`{"conversation":%q}`, cust))).Decode(t, &hist)
 	if n := len(hist.Messages); n == 0 || hist.Messages[n-1].Media == nil || hist.Messages[n-1].Media.Hash != hash {
 		t.Fatalf("staff's view of her conversation: %+v", hist.Messages)
+	}
+
+	// She takes it back from home: the store recalls it and tells HQ.
+	h.send("chat/recall", "hr-1", []byte(fmt.Sprintf(`{"v":1,"id":"hr-1","customer":%q,"message":"hm-1"}`, cust)))
+	r := waitUp(h, "chat/"+cust+"/hq", func(r proto.HQChatEntry) bool { return r.Type == "recall" && r.Seq == e.Seq })
+	if r.From != cust {
+		t.Fatalf("the recall at HQ: %+v", r)
 	}
 }
