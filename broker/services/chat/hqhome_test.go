@@ -1,11 +1,14 @@
 package chat
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	media "github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 )
 
@@ -76,6 +79,26 @@ func TestHQHomeCustomer(t *testing.T) {
 	}
 	if !canFetch(t, e, auth.Identity{Device: cust, Role: "customer", Customer: true}, hash) {
 		t.Fatal("she cannot fetch her own photo")
+	}
+	// A voice note.
+	voice := []byte("OggS\x00\x02 a voice note from home")
+	vsum := sha256.Sum256(voice)
+	vhash := hex.EncodeToString(vsum[:])
+	if _, err := e.media.Begin(t.Context(), cust, "hq-v1", media.Meta{Type: "audio/ogg", Size: int64(len(voice)), SHA256: vhash}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.media.PutChunk(t.Context(), cust, "hq-v1", 0, voice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.media.Complete(t.Context(), cust, "hq-v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := hq(HQMessageTopic, fmt.Sprintf(`{"v":1,"id":"hm-v","customer":%q,"kind":"voice","media":{"hash":%q,"type":"audio/ogg","size":%d,"duration_ms":2000}}`, cust, vhash, len(voice))); err != nil {
+		t.Fatal(err)
+	}
+	h = staff.history(t, cust)
+	if last := h.Messages[len(h.Messages)-1]; last.ID != "hm-v" || last.Kind != KindVoice || last.Media == nil || last.Media.Type != "audio/ogg" {
+		t.Fatalf("the voice note from home: %s", h.raw)
 	}
 	for _, bad := range []string{
 		fmt.Sprintf(`{"v":1,"id":"hm-5","customer":%q,"kind":"voice","media":{"hash":%q}}`, cust, hash),                              // a photo is not a voice note
