@@ -231,6 +231,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := cust.Register(); err != nil {
 		return err
 	}
+	home.UseNames(cust) // her name on her card goes with the vouch
 	msvc, err := mediasvc.New(mediasvc.Options{Router: router, Media: ms, CanFetch: cs.CanFetch, StaffRoles: cfg.Chat.StaffRoles,
 		CustomerBytes: custBytes, Log: b.log})
 	if err != nil {

@@ -249,6 +249,17 @@ func (s *Service) seal(id string, f fields) ([]byte, error) {
 	return sealed, nil
 }
 
+// NameIn is customer id's name on her card, in tx ("" when she has none
+// or asked to be forgotten): the name HQ's page at home greets her with.
+func (s *Service) NameIn(tx *bolt.Tx, id string) (string, error) {
+	r, err := getRecord(tx, id)
+	if err != nil || r == nil || r.Forgotten {
+		return "", err
+	}
+	f, err := s.open(id, r)
+	return f.Name, err
+}
+
 // card builds the wire card; staff see notes and tags.
 func (s *Service) card(id string, r *record, staff bool) (proto.CustomerCard, error) {
 	c := proto.CustomerCard{Customer: id}

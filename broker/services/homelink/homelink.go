@@ -75,6 +75,12 @@ type Customers interface {
 	KnowsCustomer(tx *bolt.Tx, id string) (bool, error)
 }
 
+// Names reads a customer's name on her card in a transaction
+// (broker/services/customers.Service).
+type Names interface {
+	NameIn(tx *bolt.Tx, id string) (string, error)
+}
+
 // Options configure New.
 type Options struct {
 	DB     DB
@@ -104,8 +110,17 @@ type Options struct {
 type Service struct {
 	o Options
 
-	mu  sync.Mutex
-	key ed25519.PrivateKey // cached once committed
+	mu    sync.Mutex
+	key   ed25519.PrivateKey // cached once committed
+	names Names
+}
+
+// UseNames sets where a vouch's name comes from (the customer cards,
+// made after the Service); without it vouches carry no name.
+func (s *Service) UseNames(n Names) {
+	s.mu.Lock()
+	s.names = n
+	s.mu.Unlock()
 }
 
 // New checks the options.
@@ -244,6 +259,14 @@ func (s *Service) link(ctx context.Context, req *svc.Request) (any, error) {
 		}
 		if !known {
 			return svc.Errorf(svc.CodeNotFound, "this store does not know customer %s", cust)
+		}
+		s.mu.Lock()
+		names := s.names
+		s.mu.Unlock()
+		if names != nil {
+			if v.Name, err = names.NameIn(tx, cust); err != nil {
+				return err
+			}
 		}
 		key, err := s.keyIn(tx)
 		if err != nil {

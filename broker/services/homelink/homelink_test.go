@@ -166,6 +166,8 @@ func TestLinkVouchesAtHQ(t *testing.T) {
 		t.Fatalf("her conversation %q", cust)
 	}
 
+	// Her name on her card goes with the vouch (HQ's page greets her).
+	st.OK(t, she.Call(t, "customer", "me_put", `{"name":"Lin","phone":"","consent":false}`))
 	var a proto.HomeLinkAnswer
 	st.OK(t, she.Call(t, "home", "link", `{}`)).Decode(t, &a)
 	if !codePattern.MatchString(a.Code) || a.Store != "demo-store" || a.URL != homeURL+"#link=demo-store."+a.Code {
@@ -179,7 +181,7 @@ func TestLinkVouchesAtHQ(t *testing.T) {
 	}
 	v := waitUp(h, "home/vouch", func(v proto.HomeVouch) bool { return v.Customer == cust })
 	key := checkVouch(t, v, a.Code)
-	if v.V != 1 || v.Store != "demo-store" || v.Replace || !v.Expires.Equal(a.Expires) || !strings.HasPrefix(v.ID, "hv-") {
+	if v.V != 1 || v.Store != "demo-store" || v.Replace || !v.Expires.Equal(a.Expires) || !strings.HasPrefix(v.ID, "hv-") || v.Name != "Lin" {
 		t.Fatalf("vouch: %+v", v)
 	}
 
