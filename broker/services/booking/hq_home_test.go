@@ -12,8 +12,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/storeedge/storeedge/broker/services/booking"
-	"github.com/storeedge/storeedge/proto"
 	st "github.com/storeedge/storeedge/internal/testkit/storetest"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // A customer of the store at home (cust-…) books, moves and cancels
