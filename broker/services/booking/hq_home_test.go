@@ -44,6 +44,22 @@ func TestHomeCustomerBooksAndMoves(t *testing.T) {
 		t.Fatalf("her bookings at the store: %+v", list.Bookings)
 	}
 
+	// Her pet's profile is kept under her, for staff to see.
+	var withProfile struct {
+		Profile *booking.Profile `json:"profile"`
+	}
+	st.OK(t, staff.Call(t, "booking", "get", fmt.Sprintf(`{"booking":%q}`, mine))).Decode(t, &withProfile)
+	if withProfile.Profile == nil || withProfile.Profile.Name != "Mochi" {
+		t.Fatalf("her pet's profile: %+v", withProfile.Profile)
+	}
+	var profs struct {
+		Profiles []booking.Profile `json:"profiles"`
+	}
+	st.OK(t, staff.Call(t, "booking", "profile_list", `{"customer":"cust-amy"}`)).Decode(t, &profs)
+	if len(profs.Profiles) != 1 || profs.Profiles[0].Name != "Mochi" {
+		t.Fatalf("her profiles at the store: %+v", profs.Profiles)
+	}
+
 	// Both tables are taken at 16:00.
 	st.OK(t, book(t, staff, "dog-groom", at(tue, "16:00"), "cust-b"))
 	st.OK(t, book(t, staff, "dog-groom", at(tue, "16:00"), "cust-c"))
