@@ -386,6 +386,27 @@ func TestBookingInputAndLimits(t *testing.T) {
 	if code := r.call("hc-amy", "POST", "/bookings", map[string]string{"id": "ok-3", "service": "dog-groom", "start": at(tue, "10:00")}, &e); code != 429 || e.Error.Code != "quota_exceeded" {
 		t.Fatalf("third request in an hour: %d %+v", code, e)
 	}
+	// A store HQ's broker has no link for: the request is kept, said to be
+	// unsent (503), and the same id again is the same one request.
+	if _, err := r.pool.Exec(context.Background(), `INSERT INTO home_customers (id, store, customer) VALUES ('hc-ghost', 'ghost-store', 'cust-g')`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if code := r.call("hc-ghost", "POST", "/bookings", map[string]string{"id": "g-1", "service": "dog-groom", "start": at(tue, "10:00")}, &e); code != 503 || e.Error.Code != "unavailable" || e.Error.Message == "" {
+			t.Fatalf("request to an unlinked store: %d %+v", code, e)
+		}
+	}
+	var ghost bookingsAnswer
+	r.call("hc-ghost", "GET", "/bookings", nil, &ghost)
+	if len(ghost.Requests) != 1 || !ghost.Requests[0].Unsent || ghost.Requests[0].State != homebook.StateWaiting {
+		t.Fatalf("the unsent request: %+v", ghost.Requests)
+	}
+	var sent bookingsAnswer
+	r.call("hc-amy", "GET", "/bookings", nil, &sent)
+	if len(sent.Requests) != 2 || sent.Requests[0].Unsent || sent.Requests[1].Unsent {
+		t.Fatalf("requests the store's link took are not unsent: %+v", sent.Requests)
+	}
+
 	// Another customer has her own limit.
 	if code := r.call("hc-bob", "POST", "/bookings", map[string]string{"id": "bob-1", "service": "dog-groom", "start": at(tue, "10:00")}, nil); code != 202 {
 		t.Fatalf("bob's request: %d", code)

@@ -42,6 +42,9 @@ type Request struct {
 	Alternatives []proto.Slot `json:"alternatives"`
 	Sent         time.Time    `json:"sent"`
 	Decided      *time.Time   `json:"decided,omitempty"`
+	// Unsent: HQ keeps it but its broker has not taken it for the store
+	// yet; sending the same id again sends it.
+	Unsent bool `json:"unsent,omitempty"`
 }
 
 // BookingJSON is one of her bookings.
@@ -121,7 +124,7 @@ func (b *Book) bookings(w http.ResponseWriter, r *http.Request, c home.Customer)
 // requests lists her requests, the latest first, with the store's
 // decisions (only id when id is set).
 func (b *Book) requests(ctx context.Context, c home.Customer, id string) ([]Request, error) {
-	rows, err := b.o.Pool.Query(ctx, `SELECT r.id, r.kind, r.booking, r.body, r.sent_at, o.ok, o.outcome, o.ts
+	rows, err := b.o.Pool.Query(ctx, `SELECT r.id, r.kind, r.booking, r.body, r.sent_at, r.published_at IS NULL, o.ok, o.outcome, o.ts
 		FROM home_requests r LEFT JOIN hq_outcomes o ON o.store = r.store AND o.request = r.id AND o.customer = $2
 		WHERE r.home_customer = $1 AND ($3 = '' OR r.id = $3) ORDER BY r.sent_at DESC, r.id LIMIT $4`,
 		c.ID, c.Customer, id, b.cfg.ListSize)
@@ -135,7 +138,7 @@ func (b *Book) requests(ctx context.Context, c home.Customer, id string) ([]Requ
 		var body, outcome []byte
 		var ok *bool
 		var decided *time.Time
-		if err := rows.Scan(&q.ID, &q.Kind, &q.Booking, &body, &q.Sent, &ok, &outcome, &decided); err != nil {
+		if err := rows.Scan(&q.ID, &q.Kind, &q.Booking, &body, &q.Sent, &q.Unsent, &ok, &outcome, &decided); err != nil {
 			return nil, fmt.Errorf("homebook: requests: %w", err)
 		}
 		var rb requestBody
@@ -143,6 +146,7 @@ func (b *Book) requests(ctx context.Context, c home.Customer, id string) ([]Requ
 		q.Service, q.Start = rb.Service, rb.Start
 		q.State, q.Alternatives = StateWaiting, []proto.Slot{}
 		if ok != nil {
+			q.Unsent = false // the store has it
 			var o proto.HQBookingOutcome
 			_ = json.Unmarshal(outcome, &o)
 			q.State, q.Decided = StateRejected, decided
@@ -224,6 +228,10 @@ func (b *Book) send(ctx context.Context, c home.Customer, id, kind, bookingID st
 			return nil, fail(http.StatusServiceUnavailable, "unavailable",
 				"Your request is kept but could not be sent to the store just now; try again in a moment")
 		}
+		if _, err := b.o.Pool.Exec(ctx, `UPDATE home_requests SET published_at = $2 WHERE id = $1 AND published_at IS NULL`, id, b.o.Now()); err != nil {
+			return nil, fmt.Errorf("homebook: mark request sent: %w", err)
+		}
+		reqs[0].Unsent = false
 	}
 	return &reqs[0], nil
 }

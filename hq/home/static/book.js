@@ -45,6 +45,8 @@ addStrings({
     'book.status.no_show': 'Missed',
     'book.error': 'Something went wrong: {message}',
     'book.retry': 'Try again',
+    'book.sendAgain': 'Send again',
+    'book.state.unsent': 'Not sent yet',
     'book.reason.conflict': 'That time is no longer free.',
     'book.reason.bad_request': 'The store cannot take a booking at that time.',
     'book.reason.forbidden': 'The store did not allow this.',
@@ -88,6 +90,8 @@ addStrings({
     'book.status.no_show': '未到店',
     'book.error': '出错了：{message}',
     'book.retry': '重试',
+    'book.sendAgain': '重新发送',
+    'book.state.unsent': '尚未发出',
     'book.reason.conflict': '这个时间已经被约满了。',
     'book.reason.bad_request': '门店无法在这个时间接受预约。',
     'book.reason.forbidden': '门店不允许此操作。',
@@ -109,6 +113,7 @@ const view = {
   bookings: [],
   requests: [],
   moving: null, // the booking being moved
+  retry: null, // {path, body} of a request that did not reach the store
   notice: '', // a string's key
   error: '',
 };
@@ -211,10 +216,18 @@ async function loadBookings() {
   if (view.requests.some((q) => q.state === 'waiting')) pollTimer = setTimeout(loadBookings, 3000);
 }
 
-// send posts a request (book, move or cancel) and shows it at once.
+// What this page sent, by request id: sending again uses the same id (and
+// the same notes), so the store sees one request.
+const sentBodies = new Map();
+
+// send posts a request (book, move or cancel) and shows it at once. When
+// it could not reach the store (503, or no network) it offers to send the
+// same request again.
 async function send(path, body) {
+  sentBodies.set(body.id, { path, body });
   view.notice = '';
   view.error = '';
+  view.retry = null;
   try {
     const a = await api('POST', path, body);
     view.requests = [a.request, ...view.requests.filter((q) => q.id !== a.request.id)];
@@ -222,9 +235,18 @@ async function send(path, body) {
     view.moving = null;
   } catch (e) {
     view.error = e.message;
+    if (e.status === 503 || e.status === 0) view.retry = { path, body };
   }
   render();
   loadBookings();
+}
+
+// sendAgain sends an unsent request again under its id.
+function sendAgain(q) {
+  const kept = sentBodies.get(q.id);
+  if (kept) return send(kept.path, kept.body);
+  if (q.kind === 'book') return send('/bookings', { id: q.id, service: q.service, start: q.start });
+  return send('/bookings/' + encodeURIComponent(q.booking) + '/' + q.kind, q.kind === 'move' ? { id: q.id, start: q.start } : { id: q.id });
 }
 
 function take(start) {
@@ -248,7 +270,12 @@ function render() {
   root.replaceChildren(...[
     el('h2', {}, t('book.title')),
     view.error && el('p', { class: 'book-error', role: 'alert' }, t('book.error', { message: view.error }), ' ',
-      el('button', { type: 'button', class: 'book-link', onclick: () => { view.error = ''; start(); } }, t('book.retry'))),
+      el('button', { type: 'button', class: 'book-link', onclick: () => {
+        const r = view.retry;
+        view.error = '';
+        view.retry = null;
+        if (r) send(r.path, r.body); else start();
+      } }, view.retry ? t('book.sendAgain') : t('book.retry'))),
     view.notice && el('p', { class: 'book-notice', role: 'status' }, t(view.notice)),
     view.moving && el('div', { class: 'book-moving' },
       el('p', {}, t('book.moving', { service: serviceName(view.moving.service), time: when(view.moving.start) })),
@@ -332,7 +359,9 @@ function requestsPart() {
       el('div', { class: 'book-item-main' },
         el('strong', {}, t('book.kind.' + q.kind), ' · ', serviceName(q.service)),
         q.start && el('span', {}, when(q.start)),
-        el('span', { class: 'book-badge book-state-' + q.state }, t('book.state.' + q.state))),
+        el('span', { class: 'book-badge book-state-' + q.state }, t(q.unsent ? 'book.state.unsent' : 'book.state.' + q.state))),
+      q.unsent && el('div', { class: 'book-actions' },
+        el('button', { type: 'button', class: 'book-again', onclick: () => sendAgain(q) }, t('book.sendAgain'))),
       q.state === 'rejected' && el('p', { class: 'book-reason' }, t('book.reason.' + (q.code || 'other')),
         q.message && el('span', { class: 'book-store-says', lang: 'en' }, ' (' + q.message + ')')),
       q.state === 'rejected' && q.alternatives && q.alternatives.length > 0 && el('div', { class: 'book-alts' },
