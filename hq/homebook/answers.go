@@ -54,9 +54,11 @@ func (h AvailabilityHandler) ApplyUplink(ctx context.Context, tx pgx.Tx, m hq.Me
 	return nil
 }
 
-// listener holds the process's one LISTEN connection on AnswersChannel
-// and wakes the requests waiting for an id.
-type listener struct {
+// Listener holds the process's one LISTEN connection on AnswersChannel
+// and wakes the requests waiting for an answer's id (any kind: the live
+// view's answers come the same way). Make one per process (NewListener),
+// run it (Run) and give it to whoever waits.
+type Listener struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 
@@ -65,13 +67,18 @@ type listener struct {
 	up      bool // listening now: a notification will come
 }
 
-func newListener(pool *pgxpool.Pool, log *slog.Logger) *listener {
-	return &listener{pool: pool, log: log, waiters: map[string][]chan struct{}{}}
+// NewListener makes the listener of pool's database (log: nil discards).
+func NewListener(pool *pgxpool.Pool, log *slog.Logger) *Listener {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Listener{pool: pool, log: log, waiters: map[string][]chan struct{}{}}
 }
 
-// watch registers interest in id; the channel gets a value when an answer
-// with that id is announced. cancel forgets it.
-func (l *listener) watch(id string) (<-chan struct{}, func()) {
+// Watch registers interest in id; the channel gets a value when an answer
+// with that id is announced, and also whenever the connection was lost or
+// comes back (the waiter then looks for itself). forget ends it.
+func (l *Listener) Watch(id string) (woke <-chan struct{}, forget func()) {
 	ch := make(chan struct{}, 1)
 	l.mu.Lock()
 	l.waiters[id] = append(l.waiters[id], ch)
@@ -94,7 +101,7 @@ func (l *listener) watch(id string) (<-chan struct{}, func()) {
 	}
 }
 
-func (l *listener) wake(id string) {
+func (l *Listener) wake(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, ch := range l.waiters[id] {
@@ -107,7 +114,7 @@ func (l *listener) wake(id string) {
 
 // wakeAll wakes every waiter (the connection was lost: they look for
 // themselves).
-func (l *listener) wakeAll() {
+func (l *Listener) wakeAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, ws := range l.waiters {
@@ -120,22 +127,24 @@ func (l *listener) wakeAll() {
 	}
 }
 
-// listening reports whether notifications arrive now.
-func (l *listener) listening() bool {
+// Listening reports whether announcements arrive now (else a waiter
+// should look at the table itself now and then).
+func (l *Listener) Listening() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.up
 }
 
-func (l *listener) setUp(up bool) {
+func (l *Listener) setUp(up bool) {
 	l.mu.Lock()
 	l.up = up
 	l.mu.Unlock()
 }
 
-// run listens until ctx ends, reconnecting after a lost connection, and
-// removes answers nobody picked up (older than keep) every minute.
-func (l *listener) run(ctx context.Context, keep time.Duration) {
+// Run listens until ctx ends, reconnecting after a lost connection, and
+// removes availability answers nobody picked up (older than keep) every
+// minute.
+func (l *Listener) Run(ctx context.Context, keep time.Duration) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := l.listenOnce(ctx, keep)
@@ -154,7 +163,7 @@ func (l *listener) run(ctx context.Context, keep time.Duration) {
 	}
 }
 
-func (l *listener) listenOnce(ctx context.Context, keep time.Duration) error {
+func (l *Listener) listenOnce(ctx context.Context, keep time.Duration) error {
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire: %w", err)

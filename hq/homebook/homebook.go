@@ -37,6 +37,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Listener, when set, is the process's listener for live answers,
+	// shared with the other parts (run by its owner); nil: Start runs one.
+	Listener *Listener
 }
 
 // Book serves the bookings part of the page at home (home.Routes).
@@ -44,7 +47,8 @@ type Book struct {
 	o   Options
 	cfg Config
 	log *slog.Logger
-	l   *listener
+	l   *Listener
+	own bool // Start runs l
 
 	runMu  sync.Mutex
 	cancel context.CancelFunc
@@ -70,21 +74,26 @@ func New(o Options) (*Book, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Book{o: o, cfg: o.Config.WithDefaults(), log: o.Logger, l: newListener(o.Pool, o.Logger)}, nil
+	b := &Book{o: o, cfg: o.Config.WithDefaults(), log: o.Logger, l: o.Listener}
+	if b.l == nil {
+		b.l, b.own = NewListener(o.Pool, o.Logger), true
+	}
+	return b, nil
 }
 
-// Start listens for the stores' live answers until Stop (or ctx ends).
+// Start listens for the stores' live answers until Stop (or ctx ends),
+// unless the listener is shared (Options.Listener).
 func (b *Book) Start(ctx context.Context) {
 	b.runMu.Lock()
 	defer b.runMu.Unlock()
-	if b.cancel != nil {
+	if b.cancel != nil || !b.own {
 		return
 	}
 	ctx, b.cancel = context.WithCancel(ctx)
 	b.done = make(chan struct{})
 	go func() {
 		defer close(b.done)
-		b.l.run(ctx, time.Hour)
+		b.l.Run(ctx, answerKeep)
 	}()
 }
 
@@ -105,6 +114,9 @@ func (b *Book) Stop(ctx context.Context) error {
 		return fmt.Errorf("homebook: stop: %w", ctx.Err())
 	}
 }
+
+// answerKeep is how long an answer nobody read is kept.
+const answerKeep = time.Hour
 
 // Mount implements home.Routes.
 func (b *Book) Mount(mux *http.ServeMux, auth func(home.HandlerFunc) http.HandlerFunc) {

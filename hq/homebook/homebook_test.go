@@ -68,7 +68,7 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 	}
 }
 
-func startRig(t *testing.T, cfg homebook.Config) *rig {
+func startRig(t *testing.T, cfg homebook.Config, opts ...func(*homebook.Options)) *rig {
 	t.Helper()
 	ctx := context.Background()
 	mq := mosquittotest.Start(t, mosquittotest.Options{})
@@ -122,7 +122,11 @@ func startRig(t *testing.T, cfg homebook.Config) *rig {
 		err := r.pool.QueryRow(ctx, `SELECT online FROM stores WHERE store = $1`, store).Scan(&online)
 		return home.StoreState{Store: store, Online: online, Zone: "Asia/Shanghai"}, err
 	}
-	b, err := homebook.New(homebook.Options{Pool: r.pool, Publisher: pub, State: state, Config: cfg, Now: s.Now})
+	o := homebook.Options{Pool: r.pool, Publisher: pub, State: state, Config: cfg, Now: s.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	b, err := homebook.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +253,17 @@ func (r *rig) decided(customer, id string) homebook.Request {
 // free times are the replica's (marked, the same the store gave), and a
 // request made then is decided when the store is back.
 func TestBookFromHome(t *testing.T) {
-	r := startRig(t, homebook.Config{LiveWait: 5 * time.Second})
+	// The process's one listener, shared (as storeedge-hq may share it
+	// with the live view).
+	var l *homebook.Listener
+	r := startRig(t, homebook.Config{LiveWait: 5 * time.Second}, func(o *homebook.Options) {
+		l = homebook.NewListener(o.Pool, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { l.Run(ctx, time.Hour); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		o.Listener = l
+	})
 	// Both tables are taken at 15:00.
 	for _, c := range []string{"cust-x", "cust-y"} {
 		st.OK(t, r.staff.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-groom","start":%q,"customer":%q}`, at(tue, "15:00"), c)))
@@ -269,6 +283,15 @@ func TestBookFromHome(t *testing.T) {
 	}
 	if r.count(`SELECT count(*) FROM home_answers`) != 0 {
 		t.Fatal("a live answer is kept after it was used")
+	}
+	// The listening connection is cut: the answer still comes live.
+	waitFor(t, 10*time.Second, "the listener up", l.Listening)
+	if n := r.count(`SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN hq_home_answers') x`); n != 1 {
+		t.Fatalf("listening connections: %d, want 1", n)
+	}
+	live = slotsAnswer{}
+	if code := r.call("hc-amy", "GET", "/slots?service=dog-groom&day="+tue, nil, &live); code != 200 || live.Source != "live" {
+		t.Fatalf("slots after the listener's connection was cut: %d %+v", code, live)
 	}
 
 	// She asks for the taken 15:00 (her page was old): rejected, with alternatives.

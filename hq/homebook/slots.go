@@ -97,7 +97,7 @@ func (b *Book) askStore(ctx context.Context, store, service, day string) (*proto
 	if err != nil {
 		return nil, fmt.Errorf("homebook: encode availability request: %w", err)
 	}
-	woke, forget := b.l.watch(id)
+	woke, forget := b.l.Watch(id)
 	defer forget()
 	wctx, cancel := context.WithTimeout(ctx, b.cfg.LiveWait)
 	defer cancel()
@@ -116,7 +116,7 @@ func (b *Book) askStore(ctx context.Context, store, service, day string) (*proto
 		select {
 		case <-woke:
 		case <-poll.C:
-			if b.l.listening() {
+			if b.l.Listening() {
 				continue
 			}
 		case <-wctx.Done():
