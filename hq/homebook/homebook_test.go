@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -281,6 +282,19 @@ func TestBookFromHome(t *testing.T) {
 		len(live.Slots) == 0 || has(live.Slots, at(tue, "15:00")) || live.AsOf.IsZero() {
 		t.Fatalf("live slots: %d %+v", code, live)
 	}
+	// How long a live answer takes: HQ's broker, the store, its outbox,
+	// the consumers, PostgreSQL's announcement, and back.
+	var took []time.Duration
+	for range 10 {
+		t0 := time.Now()
+		var a slotsAnswer
+		if r.call("hc-amy", "GET", "/slots?service=dog-groom&day="+tue, nil, &a); a.Source != "live" {
+			t.Fatalf("live slots: %+v", a)
+		}
+		took = append(took, time.Since(t0))
+	}
+	slices.Sort(took)
+	t.Logf("live free times from the store: median %v, worst %v of %d", took[len(took)/2], took[len(took)-1], len(took))
 	if r.count(`SELECT count(*) FROM home_answers`) != 0 {
 		t.Fatal("a live answer is kept after it was used")
 	}
