@@ -146,7 +146,7 @@ func (b *Broker) deliverFromHQ(ctx context.Context, in cloudsync.Inbound) error 
 		if errors.Is(err, booking.ErrHQInput) {
 			return fmt.Errorf("%w: %w", cloudsync.ErrInvalid, err)
 		}
-		if err == nil && !o.OK {
+		if err == nil && o != nil && !o.OK {
 			b.log.Info("booking: request from HQ rejected", "request", o.Request, "code", o.Code, "reason", o.Reason)
 		}
 		return err

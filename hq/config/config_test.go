@@ -50,20 +50,22 @@ func TestLoadOverAndStrict(t *testing.T) {
 
 func TestValidateNamesTheKey(t *testing.T) {
 	for key, edit := range map[string]func(*Config){
-		"listen":                func(c *Config) { c.Listen = "8090" },
-		"postgres.url":          func(c *Config) { c.Postgres.URL = "" },
-		"mqtt.url":              func(c *Config) { c.MQTT.URL = "http://x:1" },
-		"mqtt.group":            func(c *Config) { c.MQTT.Group = "a/b" },
-		"mqtt.client_id":        func(c *Config) { c.MQTT.ClientID = "has space" },
-		"mqtt.session_expiry":   func(c *Config) { c.MQTT.SessionExpiry = time.Second },
-		"mqtt.receive_maximum":  func(c *Config) { c.MQTT.ReceiveMaximum = 0 },
-		"ingest.workers":        func(c *Config) { c.Ingest.Workers = 0 },
-		"postgres.max_conns":    func(c *Config) { c.Ingest.Workers = 40 },
-		"ingest.gap_wait":       func(c *Config) { c.Ingest.GapWait = 0 },
-		"ingest.batch":          func(c *Config) { c.Ingest.Batch = 0 },
-		"ingest.seen_keep":      func(c *Config) { c.Ingest.SeenKeep = time.Minute },
-		"ingest.drain_timeout":  func(c *Config) { c.Ingest.DrainTimeout = time.Hour },
-		"seal: set keys_env or": func(c *Config) { c.Seal = Seal{} },
+		"listen":                         func(c *Config) { c.Listen = "8090" },
+		"postgres.url":                   func(c *Config) { c.Postgres.URL = "" },
+		"mqtt.url":                       func(c *Config) { c.MQTT.URL = "http://x:1" },
+		"mqtt.group":                     func(c *Config) { c.MQTT.Group = "a/b" },
+		"mqtt.client_id":                 func(c *Config) { c.MQTT.ClientID = "has space" },
+		"mqtt.session_expiry":            func(c *Config) { c.MQTT.SessionExpiry = time.Second },
+		"mqtt.receive_maximum":           func(c *Config) { c.MQTT.ReceiveMaximum = 0 },
+		"ingest.workers":                 func(c *Config) { c.Ingest.Workers = 0 },
+		"postgres.max_conns":             func(c *Config) { c.Ingest.Workers = 40 },
+		"ingest.gap_wait":                func(c *Config) { c.Ingest.GapWait = 0 },
+		"ingest.batch":                   func(c *Config) { c.Ingest.Batch = 0 },
+		"ingest.seen_keep":               func(c *Config) { c.Ingest.SeenKeep = time.Minute },
+		"ingest.drain_timeout":           func(c *Config) { c.Ingest.DrainTimeout = time.Hour },
+		"seal: set keys_env or":          func(c *Config) { c.Seal = Seal{} },
+		"home_booking.live_wait":         func(c *Config) { c.HomeBooking.LiveWait = time.Minute },
+		"home_booking.requests_per_hour": func(c *Config) { c.HomeBooking.RequestsPerHour = -1 },
 	} {
 		c, _ := Default()
 		edit(&c)

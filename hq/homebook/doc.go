@@ -2,8 +2,5 @@
 // services and prices, free times asked of the store live (bounded wait) or
 // from the replica's last known picture (marked so), booking, moving and
 // cancelling requests sent down to the store, and the store's decisions.
-// PROTOCOL.md, "At home", is the contract.
+// PROTOCOL.md, "At home" → "Bookings at home", is the contract.
 package homebook
-
-// Config is its settings in hq.yaml; zero fields take the defaults.
-type Config struct{}

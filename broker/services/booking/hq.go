@@ -25,6 +25,17 @@ const (
 	HQRequestTopic = proto.HQBookingRequestTopic
 	// HQCancelTopic carries an online customer's cancellation (HQ → store).
 	HQCancelTopic = proto.HQBookingCancelTopic
+	// HQMoveTopic carries a customer's move of her booking to a new start
+	// (HQ → store), answered with an Outcome like a request.
+	HQMoveTopic = proto.HQBookingMoveTopic
+	// HQAvailabilityTopic asks for a service's free starts, live (HQ →
+	// store); the answer goes up on HQAvailabilityAnswerTopic.
+	HQAvailabilityTopic = proto.HQBookingAvailabilityTopic
+	// HQAvailabilityAnswerTopic carries the store's live answer (store → HQ,
+	// through the Outbox only).
+	HQAvailabilityAnswerTopic = proto.TopicAvailabilityAnswer
+	// MaxHQAvailabilityDays bounds one live availability request from HQ.
+	MaxHQAvailabilityDays = 7
 	// RemotePrefix starts the id of a customer who books through HQ.
 	RemotePrefix = "hq-"
 	// hqDevice is HQ as a requester: "@" cannot start a device id, so no
@@ -39,14 +50,23 @@ var ErrHQInput = errors.New("booking: invalid message from HQ")
 type (
 	hqRequest = proto.HQBookingRequest
 	hqCancel  = proto.HQBookingCancel
+	hqMove    = proto.HQBookingMove
 )
+
+// hqCustomer reports whether id names a customer HQ may act for: one who
+// books only through HQ (hq-…) or the store's own customer at home
+// (cust-…, vouched for by the store).
+func hqCustomer(id string) bool {
+	return idPattern.MatchString(id) && (strings.HasPrefix(id, RemotePrefix) || strings.HasPrefix(id, auth.CustomerPrefix))
+}
 
 // Outcome is the store's answer to an HQ request (proto.HQBookingOutcome).
 type Outcome = proto.HQBookingOutcome
 
 // HandleHQ handles what HQ sent on topic and returns the outcome (also
 // filed in the Outbox and published on HQOutcomeTopic). Safe to call again
-// with the same payload.
+// with the same payload. A live availability request has no outcome: it
+// returns nil, nil once the answer is filed (or the request dropped).
 func (d *Desk) HandleHQ(ctx context.Context, topic string, payload []byte) (*Outcome, error) {
 	var id, customer string
 	var handle func() (*Outcome, error)
@@ -65,11 +85,21 @@ func (d *Desk) HandleHQ(ctx context.Context, topic string, payload []byte) (*Out
 		}
 		id, customer = q.ID, q.Customer
 		handle = func() (*Outcome, error) { return d.hqCancel(ctx, &q) }
+	case HQMoveTopic:
+		var q hqMove
+		if err := decodeHQ(payload, &q); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrHQInput, err)
+		}
+		id, customer = q.ID, q.Customer
+		handle = func() (*Outcome, error) { return d.hqMove(ctx, &q) }
+	case HQAvailabilityTopic:
+		// Answered (or dropped) without an Outcome: nothing is stored.
+		return nil, d.hqAvailability(ctx, payload)
 	default:
 		return nil, fmt.Errorf("%w: unknown topic %q", ErrHQInput, topic)
 	}
-	if !idPattern.MatchString(id) || !strings.HasPrefix(customer, RemotePrefix) || !idPattern.MatchString(customer) {
-		return nil, fmt.Errorf("%w: want v 1, an id and a customer id starting with %q", ErrHQInput, RemotePrefix)
+	if !idPattern.MatchString(id) || !hqCustomer(customer) {
+		return nil, fmt.Errorf("%w: want v 1, an id and a customer id starting with %q or %q", ErrHQInput, RemotePrefix, auth.CustomerPrefix)
 	}
 	if o, err := d.storedOutcome(id); err != nil || o != nil {
 		if err != nil {
@@ -346,27 +376,7 @@ func (d *Desk) putProfileTx(w *wtx, p *storedProfile) error {
 func (d *Desk) hqCancel(ctx context.Context, q *hqCancel) (*Outcome, error) {
 	now := d.now()
 	o := &Outcome{Request: q.ID, Customer: q.Customer, TS: now}
-	fail := func(err error) (*Outcome, error) {
-		var se *svc.Error
-		if !errors.As(err, &se) {
-			return nil, err
-		}
-		o.Code, o.Message = se.Code, se.Message
-		if m, ok := se.Details.(map[string]any); ok {
-			o.Reason, _ = m["reason"].(string)
-		}
-		err = d.update(ctx, func(tx *bolt.Tx) error {
-			w, err := writable(tx)
-			if err != nil {
-				return err
-			}
-			if w.hq.Get([]byte(o.Request)) != nil {
-				return nil
-			}
-			return d.fileOutcome(tx, o, true)
-		})
-		return o, err
-	}
+	fail := func(err error) (*Outcome, error) { return d.hqFail(ctx, o, err) }
 	if q.V != 1 {
 		return fail(svc.Errorf(svc.CodeBadRequest, `"v" must be 1`))
 	}
@@ -423,3 +433,253 @@ func (d *Desk) hqCancel(ctx context.Context, q *hqCancel) (*Outcome, error) {
 	}
 	return o, nil
 }
+
+// hqFail files the refusal err (an *svc.Error: its code, message, reason
+// and alternatives) as o, in its own transaction, unless an outcome for
+// the request was filed meanwhile. Any other error is returned as is.
+func (d *Desk) hqFail(ctx context.Context, o *Outcome, err error) (*Outcome, error) {
+	var se *svc.Error
+	if !errors.As(err, &se) {
+		return nil, err
+	}
+	o.OK, o.Booking = false, nil
+	o.Code, o.Message = se.Code, se.Message
+	if m, ok := se.Details.(map[string]any); ok {
+		o.Reason, _ = m["reason"].(string)
+		if a, ok := m["alternatives"].([]SlotView); ok {
+			o.Alternatives = a
+		}
+	}
+	err = d.update(ctx, func(tx *bolt.Tx) error {
+		w, err := writable(tx)
+		if err != nil {
+			return err
+		}
+		if w.hq.Get([]byte(o.Request)) != nil {
+			return nil
+		}
+		return d.fileOutcome(tx, o, true)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// hqMove moves a customer's booking to a new start with the rules of the
+// reschedule op: hers, still booked, a start she could book, the slot
+// free (else conflict "taken" with the nearest free ones), no other visit
+// of hers at the new time. The outcome is filed with the move.
+func (d *Desk) hqMove(ctx context.Context, q *hqMove) (*Outcome, error) {
+	now := d.now()
+	o := &Outcome{Request: q.ID, Customer: q.Customer, TS: now}
+	fail := func(err error) (*Outcome, error) { return d.hqFail(ctx, o, err) }
+	if q.V != 1 {
+		return fail(svc.Errorf(svc.CodeBadRequest, `"v" must be 1`))
+	}
+	start, err := parseTime("start", q.Start)
+	if err != nil {
+		return fail(err)
+	}
+	who := hqIdentity(q.Customer)
+	r, err := d.loadBooking(q.Booking, who, true)
+	if err != nil {
+		return fail(err)
+	}
+	s, err := d.service(r.Service)
+	if err != nil {
+		return fail(err)
+	}
+	if r.Status != StatusBooked {
+		return fail(wrongState(r, StatusBooked))
+	}
+	fileOK := func(w *wtx, r *record) error {
+		v, err := d.view(r, false)
+		if err != nil {
+			return err
+		}
+		o.OK, o.Booking, o.Code, o.Reason, o.Message, o.Alternatives = true, &v, "", "", "", nil
+		return d.fileOutcome(w.tx, o, true)
+	}
+	if !start.Equal(r.Start) {
+		if err := d.checkWhen(start, now); err != nil {
+			alts, aerr := d.alternatives(s, start, r.ID)
+			if aerr != nil {
+				return nil, aerr
+			}
+			o.Alternatives = alts
+			return fail(err)
+		}
+		if r.Profile != "" {
+			if p, err := d.loadProfile(r.Profile, r.Customer, auth.Identity{Role: d.o.StaffRoles[0]}); err == nil {
+				if err := fits(s, p, start, d.cat().Location()); err != nil {
+					return fail(err)
+				}
+			}
+		}
+		if _, err := d.cat().Place(s, start, nil, ""); err != nil {
+			return fail(d.placeErr(ctx, err, s, start, r.ID))
+		}
+		if err := d.checkOverlap(who, r.Customer, start, start.Add(s.Duration), r.ID); err != nil {
+			return fail(err)
+		}
+	}
+	var taken error
+	var overlap *record
+	var moved bool
+	out, err := d.mutate(ctx, r.ID, now, func(r *record, now time.Time) (*Change, error) {
+		taken, overlap, moved = nil, nil, false
+		if r.Status != StatusBooked {
+			return nil, wrongState(r, StatusBooked)
+		}
+		if start.Equal(r.Start) {
+			return nil, nil
+		}
+		moved = true
+		return &Change{Type: ChangeRescheduled, Booking: r.ID, Customer: r.Customer, Service: r.Service,
+			Source: r.Source, By: hqDevice, HQRequest: r.HQRequest, TS: now}, nil
+	}, func(w *wtx, r, old *record) error {
+		other, err := overlapping(w.tx, r.Customer, start, start.Add(s.Duration), r.ID)
+		if err != nil {
+			return err
+		}
+		if other != nil {
+			overlap = other
+			return errTaken
+		}
+		busy, err := busyOn(w.tx, DateOf(start, d.cat().Location()))
+		if err != nil {
+			return err
+		}
+		res, err := d.cat().Place(s, start, busy, r.ID)
+		if err != nil {
+			taken = err
+			return errTaken
+		}
+		if err := d.unschedule(w, old); err != nil {
+			return err
+		}
+		r.Start, r.End, r.Resources, r.Reminded = start.UTC(), start.Add(s.Duration).UTC(), res, nil
+		if err := d.schedule(w, r, now); err != nil {
+			return err
+		}
+		return fileOK(w, r)
+	}, nil)
+	switch {
+	case errors.Is(err, errTaken) && overlap != nil:
+		return fail(d.overlapErr(who, overlap))
+	case errors.Is(err, errTaken):
+		return fail(d.placeErr(ctx, taken, s, start, r.ID))
+	case err != nil:
+		return fail(err)
+	}
+	if !moved { // already there: still answer HQ, once
+		err := d.update(ctx, func(tx *bolt.Tx) error {
+			w, err := writable(tx)
+			if err != nil {
+				return err
+			}
+			if w.hq.Get([]byte(o.Request)) != nil {
+				return nil
+			}
+			return fileOK(w, out)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if o.Booking == nil {
+			return d.storedOrRebuilt(q.ID, out)
+		}
+	}
+	return o, nil
+}
+
+// hqAvailability answers HQ's live question for a service's free starts
+// in the Outbox (booking/hq/availability): nothing else is stored. A
+// request past its expiry is dropped unanswered (HQ stopped waiting) and
+// counted.
+func (d *Desk) hqAvailability(ctx context.Context, payload []byte) error {
+	var q proto.HQAvailabilityRequest
+	if err := decodeHQ(payload, &q); err != nil {
+		return fmt.Errorf("%w: %w", ErrHQInput, err)
+	}
+	if !idPattern.MatchString(q.ID) {
+		return fmt.Errorf("%w: want an id", ErrHQInput)
+	}
+	now := d.now()
+	if !q.Expires.IsZero() && now.After(q.Expires) {
+		d.availDropped.Add(1)
+		d.log.Info("booking: a live availability request from HQ arrived after HQ stopped waiting; dropped",
+			"request", q.ID, "expired", q.Expires)
+		return nil
+	}
+	a := proto.HQAvailabilityAnswer{V: 1, Request: q.ID, Service: q.Service, TS: now}
+	if err := d.availabilityFor(&q, now, &a); err != nil {
+		var se *svc.Error
+		if !errors.As(err, &se) {
+			return err
+		}
+		a.OK, a.Slots, a.Code, a.Message = false, nil, se.Code, se.Message
+	}
+	p, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("booking: encode availability answer: %w", err)
+	}
+	if d.o.Outbox == nil {
+		return nil
+	}
+	return d.update(ctx, func(tx *bolt.Tx) error {
+		if err := d.o.Outbox.Put(tx, HQAvailabilityAnswerTopic, p); err != nil {
+			return fmt.Errorf("booking: outbox: %w", err)
+		}
+		return nil
+	})
+}
+
+// availabilityFor fills a with the free starts q asks for, or returns the
+// refusal (*svc.Error).
+func (d *Desk) availabilityFor(q *proto.HQAvailabilityRequest, now time.Time, a *proto.HQAvailabilityAnswer) error {
+	if q.V != 1 {
+		return svc.Errorf(svc.CodeBadRequest, `"v" must be 1`)
+	}
+	s, err := d.service(q.Service)
+	if err != nil {
+		return err
+	}
+	from, err := ParseDate(q.Day)
+	if err != nil {
+		return failf(svc.CodeBadRequest, ReasonBadTime, `"day" must be a date like 2026-11-24: %v`, err)
+	}
+	switch {
+	case q.Days < 0 || q.Days > MaxHQAvailabilityDays:
+		return svc.Errorf(svc.CodeBadRequest, `"days" must be 1-%d (0 = 1)`, MaxHQAvailabilityDays)
+	case q.Days == 0:
+		q.Days = 1
+	}
+	cat := d.cat()
+	last := DateOf(now, cat.Location()).AddDays(cat.HorizonDays)
+	slots := []proto.Slot{}
+	err = d.o.DB.View(func(tx *bolt.Tx) error {
+		for i := range q.Days {
+			date := from.AddDays(i)
+			if date > last {
+				break
+			}
+			busy, err := busyOn(tx, date)
+			if err != nil {
+				return err
+			}
+			slots = append(slots, d.slotViews(cat.Slots(s, date, busy, now, ""))...)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("booking: availability: %w", err)
+	}
+	a.OK, a.Service, a.Slots = true, s.ID, slots
+	return nil
+}
+
+// HQAvailabilityDropped is how many live availability requests from HQ
+// arrived after they expired and were dropped unanswered.
+func (d *Desk) HQAvailabilityDropped() uint64 { return d.availDropped.Load() }

@@ -156,6 +156,8 @@ type Desk struct {
 
 	runMu   sync.Mutex
 	running bool
+
+	availDropped atomic.Uint64 // live availability requests from HQ dropped after they expired
 }
 
 // ServiceName is the service's topic level: requests go to svc/booking/{op}.
