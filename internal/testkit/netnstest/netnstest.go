@@ -91,20 +91,6 @@ func (n *Namespace) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 }
 
-// Wrapper writes an executable script into dir that runs path inside the
-// namespace with the arguments and open files it was given (for a program
-// that starts another, such as chromedp starting Chromium), and returns
-// its path.
-func (n *Namespace) Wrapper(t testing.TB, path string) string {
-	t.Helper()
-	f := t.TempDir() + "/in-" + n.Name
-	script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", n.Name, path)
-	if err := os.WriteFile(f, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 // inUse says whether an address of the host is in the /30 at base.
 func inUse(base net.IP) bool {
 	nw := &net.IPNet{IP: base.To4(), Mask: net.CIDRMask(30, 32)}
