@@ -7,7 +7,7 @@
 // window.watchView tells tests and curious people what the view is doing:
 // {state, error, booking, session, framesDecoded, width, height,
 //  candidateType, tClick, tAnswer, tFirstFrame}.
-import { api, addStrings, t, el, fmtTime, newId, onReady } from '/home/lib.js';
+import { api, addStrings, t, el, fmtTime, newId, onReady, lang } from '/home/lib.js';
 
 addStrings({
   en: {
@@ -80,7 +80,7 @@ async function load() {
 
 function serviceName(b) {
   const n = b.service_name || {};
-  return (document.documentElement.lang === 'zh' || t('watch.button') === '观看' ? n.zh || n.en : n.en || n.zh) || b.service;
+  return (lang() === 'zh' ? n.zh || n.en : n.en || n.zh) || b.service;
 }
 
 function render() {
