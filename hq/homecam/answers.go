@@ -16,7 +16,8 @@ import (
 
 // Answers applies the stores' answers to watches from home
 // (camera/hq/answer) in the replica's transaction: a row in home_answers
-// (kind "camera", id the session) and a notification on Channel.
+// (kind "camera", id AnswerID(store, session)) and a notification on
+// Channel with that id.
 type Answers struct{ log *slog.Logger }
 
 // Handlers are the uplink topics this package applies.
@@ -41,15 +42,19 @@ func (a Answers) ApplyUplink(ctx context.Context, tx pgx.Tx, m hq.Message) error
 		return fmt.Errorf("%w: camera answer without v 1 and a session", replica.ErrBadMessage)
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO home_answers (id, store, kind, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
-		ans.Session, m.Store, Kind, m.Payload)
+		AnswerID(m.Store, ans.Session), m.Store, Kind, m.Payload)
 	if err != nil {
 		return fmt.Errorf("homecam: home_answers: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, ans.Session); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, AnswerID(m.Store, ans.Session)); err != nil {
 		return fmt.Errorf("homecam: notify: %w", err)
 	}
 	return nil
 }
+
+// AnswerID is the home_answers id of store's answer to session: one store
+// cannot take or answer another's session.
+func AnswerID(store, session string) string { return "camera/" + store + "/" + session }

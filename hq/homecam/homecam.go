@@ -19,13 +19,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/storeedge/storeedge/hq/downlink"
 	"github.com/storeedge/storeedge/hq/home"
 	"github.com/storeedge/storeedge/internal/httpjson"
 	"github.com/storeedge/storeedge/proto"
 )
 
 // Channel is the PostgreSQL notification channel a stored live answer is
-// announced on (payload: its id, here the session).
+// announced on (payload: its id, AnswerID for the camera's).
 const Channel = "hq_home_answers"
 
 // Kind is the kind of this package's rows in home_answers.
@@ -254,8 +255,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, c home.Customer) 
 		httpjson.Error(w, http.StatusTooManyRequests, "quota_exceeded", "Too many live views are starting at once. Try again in a moment.")
 		return
 	}
-	wake := s.listen(session)
-	defer s.unlisten(session)
+	wake := s.listen(AnswerID(c.Store, session))
+	defer s.unlisten(AnswerID(c.Store, session))
 	if a, ok, err := s.answer(ctx, c.Store, session); err != nil {
 		s.internal(w, "watch", err)
 		return
@@ -334,7 +335,7 @@ func (s *Server) reply(w http.ResponseWriter, session string, a proto.HQCameraAn
 // answer reads the store's answer to session, if it is there.
 func (s *Server) answer(ctx context.Context, store, session string) (proto.HQCameraAnswer, bool, error) {
 	var raw []byte
-	err := s.pool.QueryRow(ctx, `SELECT payload FROM home_answers WHERE id = $1 AND store = $2 AND kind = $3`, session, store, Kind).Scan(&raw)
+	err := s.pool.QueryRow(ctx, `SELECT payload FROM home_answers WHERE id = $1 AND store = $2 AND kind = $3`, AnswerID(store, session), store, Kind).Scan(&raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return proto.HQCameraAnswer{}, false, nil
 	}
@@ -360,7 +361,11 @@ func (s *Server) bye(w http.ResponseWriter, r *http.Request, c home.Customer) {
 		s.internal(w, "bye", err)
 		return
 	}
-	if err := s.pub.Publish(r.Context(), home.DownTopic(c.Store, proto.HQCameraByeTopic), p, session+".bye"); err != nil {
+	err = s.pub.Publish(r.Context(), home.DownTopic(c.Store, proto.HQCameraByeTopic), p, session+".bye")
+	if errors.Is(err, downlink.ErrNoSubscribers) {
+		err = nil // the store is not linked at all: its relay ends the session itself
+	}
+	if err != nil {
 		s.log.Warn("homecam: bye not sent to the store", "store", c.Store, "session", session, "err", err)
 		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "HQ cannot reach its broker now; the store ends the view by itself soon.")
 		return

@@ -3,6 +3,7 @@ package homecam_test
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"os"
 	"testing"
 
 	"github.com/storeedge/storeedge/internal/seal"
@@ -18,3 +19,5 @@ func testKeys(t testing.TB) *seal.Keyring {
 	}
 	return keys
 }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s+"\n"), 0o600) }
