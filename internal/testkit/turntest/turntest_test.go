@@ -50,4 +50,3 @@ func allocate(srv *turntest.Server, user, pass string) error {
 	}
 	return relay.Close()
 }
-
