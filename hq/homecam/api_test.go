@@ -39,7 +39,9 @@ import (
 const offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
 
 type apiRig struct {
-	url  string
+	url       string
+	customers map[string]home.Customer
+	cmu       sync.Mutex
 	mu   sync.Mutex
 	down []string // topics HQ sent down to store s1
 	rep  *replica.Replica
@@ -112,10 +114,13 @@ func startAPI(t *testing.T) *apiRig {
 		"tok-other": {ID: "hc-00000000000000bb", Store: "s1", Customer: "cust-other"},
 		"tok-away":  {ID: "hc-00000000000000cc", Store: "s2", Customer: "cust-away"},
 	}
+	a.customers = customers
 	mux := http.NewServeMux()
 	srv.Mount(mux, func(h home.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			c, ok := customers[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+			a.cmu.Lock()
+			c, ok := a.customers[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+			a.cmu.Unlock()
 			if !ok {
 				httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "Sign in again.")
 				return
@@ -127,6 +132,13 @@ func startAPI(t *testing.T) *apiRig {
 	t.Cleanup(hs.Close)
 	a.url = hs.URL + "/home/api/v1"
 	return a
+}
+
+// addCustomer signs in another customer with tok.
+func (a *apiRig) addCustomer(tok, id, store, customer string) {
+	a.cmu.Lock()
+	a.customers[tok] = home.Customer{ID: id, Store: store, Customer: customer}
+	a.cmu.Unlock()
 }
 
 // call sends body (JSON unless a string) and returns the status and the
