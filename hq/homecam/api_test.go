@@ -42,11 +42,11 @@ type apiRig struct {
 	url       string
 	customers map[string]home.Customer
 	cmu       sync.Mutex
-	mu   sync.Mutex
-	down []string // topics HQ sent down to store s1
-	rep  *replica.Replica
-	turn *turntest.Server
-	her  home.Customer
+	mu        sync.Mutex
+	down      []string // topics HQ sent down to store s1
+	rep       *replica.Replica
+	turn      *turntest.Server
+	her       home.Customer
 }
 
 func startAPI(t *testing.T) *apiRig {
