@@ -57,6 +57,7 @@ type rig struct {
 	rep     *replica.Replica
 	cust    home.Customer
 	booking string
+	end     time.Time
 	zone    string
 	pageURL string
 	browser context.Context
@@ -88,6 +89,7 @@ func startRig(t testing.TB) *rig {
 		storeID = c.StoreID
 		c.Camera.Rooms = map[string]string{"cam-1": "table-1"}
 		c.Camera.Loopback = true
+		c.Camera.Recheck = 200 * time.Millisecond
 		c.Cloud.URL = "mqtt://" + mq.Addr
 		c.Cloud.ReconnectMin, c.Cloud.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
 	}})
@@ -102,7 +104,7 @@ func startRig(t testing.TB) *rig {
 	if _, err := staff.CheckIn(ctx, bk.ID); err != nil {
 		t.Fatal(err)
 	}
-	r.booking = bk.ID
+	r.booking, r.end = bk.ID, bk.End
 	// HQ knows it is checked in once the store's uplink has applied.
 	waitFor(t, 30*time.Second, "the check-in in HQ's replica", func() bool {
 		var st string
@@ -206,6 +208,16 @@ func TestWatchFromHomeThroughTURN(t *testing.T) {
 	browsertest.WaitJS(t, d, `watchView.framesDecoded >= 10`, 10*time.Second, showView)
 	browsertest.Screenshot(t, d, shots, "watching-desktop")
 	r.stop(t, d)
+
+	// The visit ends while she watches: the store's relay ends the view
+	// and the page says so.
+	r.session(t, b)
+	r.store.Set(r.end)
+	d2 := browsertest.WaitJS(t, b, `watchView.state === 'ended'`, 20*time.Second, showView)
+	t.Logf("ended seen after %v", d2)
+	if got := browsertest.Eval[string](t, b, `(document.getElementById('watch-ended') || {}).textContent || ''`); got != "The live view has ended." {
+		t.Errorf("after the slot: %q", got)
+	}
 }
 
 // BenchmarkHomeTTFF: time from the tap on Watch to the first decoded frame

@@ -145,8 +145,15 @@ async function start(b) {
     current.pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); };
+    // The store ends the view (the visit is over, the pet checked out):
+    // its side closes; a connection that never came up failed.
     pc.onconnectionstatechange = () => {
-      if (current && current.pc === pc && pc.connectionState === 'failed') stop('connect');
+      if (!current || current.pc !== pc) return;
+      const st = pc.connectionState;
+      if (st === 'failed' || st === 'closed') stop(view.state === 'watching' ? 'ended' : 'connect');
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (current && current.pc === pc && pc.iceConnectionState === 'closed' && view.state === 'watching') stop('ended');
     };
     const firstFrame = () => {
       if (view.tFirstFrame === null) view.tFirstFrame = performance.now();
@@ -162,6 +169,7 @@ async function start(b) {
     current.session = view.session = res.session;
     view.tAnswer = performance.now();
     await pc.setRemoteDescription({ type: 'answer', sdp: res.answer });
+    lastFrames = -1; lastFrameAt = performance.now();
     current.timer = setInterval(() => stats(pc, video), 250);
   } catch (e) {
     stop(known.includes(e.code) ? e.code : 'other');
@@ -182,8 +190,18 @@ async function stats(pc, video) {
       if (local) view.candidateType = local.candidateType;
     }
     view.width = video.videoWidth; view.height = video.videoHeight;
+    // The store stops the media when the view ends (the visit is over,
+    // the pet checked out); the connection itself only times out later.
+    const now = performance.now();
+    if (view.framesDecoded !== lastFrames) { lastFrames = view.framesDecoded; lastFrameAt = now; }
+    else if (view.state === 'watching' && now - lastFrameAt > STALL_MS) stop('ended');
   } catch { /* the connection closed meanwhile */ }
 }
+
+// STALL_MS: no new frame for this long ends the view (a camera sends 15-30
+// a second).
+const STALL_MS = 4000;
+let lastFrames = -1, lastFrameAt = 0;
 
 // stop ends the view: why is "stopped" (her button), "ended" or an error code.
 function stop(why) {
