@@ -28,7 +28,7 @@ func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.D
 		Rooms: b.cameraRooms(c.Rooms), StaffRoles: c.StaffRoles, MaxViewers: c.MaxViewers, SignalTimeout: c.SignalTimeout,
 		Linger: c.Linger, Recheck: c.Recheck, SnapshotTimeout: c.SnapshotTimeout, OfflineGrace: c.OfflineGrace, ICEServers: c.ICEServers,
 		UDPPortMin: lo, UDPPortMax: hi, Interfaces: c.Interfaces, Loopback: c.Loopback, Now: cfg.Now, Log: b.log,
-		Outbox: ob,
+		Outbox: ob, GatherTimeout: c.GatherTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("camera: %w", err)
