@@ -31,7 +31,7 @@ demo: build
 ## test: install the test peers when missing, then run every check and test
 test: deps lint test-race test-go test-mochi test-arm
 
-## deps: install mosquitto, mosquitto-clients, chromium, a Chinese font (fonts-wqy-microhei), qemu-user-static and postgresql when missing
+## deps: install mosquitto, mosquitto-clients, chromium, coturn, a Chinese font (fonts-wqy-microhei), qemu-user-static and postgresql when missing
 deps:
 	./scripts/install-test-deps.sh
 
@@ -67,6 +67,9 @@ bench: build
 	@echo "   instances (target >= 10000 msg/s; x_published: the stores into mosquitto), and the lag from a store's"
 	@echo "   commit to its replica row at 1 000 stores, 6 entries a minute each, two instances (hq/scale)"
 	$(GO) test -run '^$$' -bench 'HQIngest|HQLag' -benchtime 1x -timeout 30m ./hq/scale/
+	@echo "== The live view at home: tap on Watch to the first decoded frame, Chromium in a namespace reaching only"
+	@echo "   HQ and coturn, over 20 sessions (target p95 <= 600 ms)"
+	$(GO) test -run '^$$' -bench HomeTTFF -benchtime 1x -count 3 ./hq/homecam/
 
 ## web: rebuild the vendored browser MQTT client (broker/web/static/vendor) from broker/web/ui's lock file (needs npm)
 web:

@@ -187,6 +187,7 @@ func TestConfigErrors(t *testing.T) {
 		"camera ports word":  "camera:\n  udp_ports: many\n",
 		"ice server no urls": "camera:\n  ice_servers: [{username: u}]\n",
 		"short grace":        "camera:\n  offline_grace: 1ms\n",
+		"endless gathering":  "camera:\n  gather_timeout: 5m\n",
 		"tiny send buffer":   "limits:\n  send_buffer_bytes: 100\n",
 		"no connect timeout": "limits:\n  connect_timeout: 0s\n",
 		"no slow grace":      "limits:\n  slow_client_grace: 1ms\n",

@@ -17,7 +17,7 @@ import (
 
 // newCameraService builds the camera relay on the booking desk (who is in
 // which room) and the media store (snapshots).
-func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.Desk, ms *blob.Store) (*camera.Service, error) {
+func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.Desk, ms *blob.Store, ob camera.Outbox) (*camera.Service, error) {
 	c := cfg.Camera
 	lo, hi, err := c.udpPorts()
 	if err != nil {
@@ -28,6 +28,7 @@ func newCameraService(cfg Config, b *Broker, router *svc.Router, desk *booking.D
 		Rooms: b.cameraRooms(c.Rooms), StaffRoles: c.StaffRoles, MaxViewers: c.MaxViewers, SignalTimeout: c.SignalTimeout,
 		Linger: c.Linger, Recheck: c.Recheck, SnapshotTimeout: c.SnapshotTimeout, OfflineGrace: c.OfflineGrace, ICEServers: c.ICEServers,
 		UDPPortMin: lo, UDPPortMax: hi, Interfaces: c.Interfaces, Loopback: c.Loopback, Now: cfg.Now, Log: b.log,
+		Outbox: ob, GatherTimeout: c.GatherTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("camera: %w", err)
@@ -53,10 +54,13 @@ var (
 	camKeyframes = camDesc("keyframe_requests_total", "Keyframe requests (PLI) sent to cameras.")
 	camPackets   = camDesc("packets_total", "RTP packets received from cameras.")
 	camSnapshots = camDesc("snapshots_total", "Snapshots stored.")
+	camHome      = prometheus.NewDesc("storeedge_camera_home_watches_total",
+		"Watches from customers at home (hq/camera/watch), by result: answered (a session), refused (a code) "+
+			"or expired (arrived after HQ stopped waiting; dropped unanswered).", []string{"result"}, nil)
 )
 
 func (cameraCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{camCameras, camUpstreams, camViewers, camWatches, camDenied, camKeyframes, camPackets, camSnapshots} {
+	for _, d := range []*prometheus.Desc{camCameras, camUpstreams, camViewers, camWatches, camDenied, camKeyframes, camPackets, camSnapshots, camHome} {
 		ch <- d
 	}
 }
@@ -75,6 +79,9 @@ func (c cameraCollector) Collect(ch chan<- prometheus.Metric) {
 	n(camKeyframes, st.KeyframeRequests)
 	n(camPackets, st.Packets)
 	n(camSnapshots, st.Snapshots)
+	for result, v := range map[string]uint64{"answered": st.HQAnswered, "refused": st.HQRefused, "expired": st.HQExpired} {
+		ch <- prometheus.MustNewConstMetric(camHome, prometheus.CounterValue, float64(v), result)
+	}
 }
 
 // deskRooms answers the relay's "who is in this room" from the booking desk.

@@ -12,6 +12,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/storeedge/storeedge/broker/services/booking"
+	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/broker/services/hqlink"
 	"github.com/storeedge/storeedge/broker/services/notices"
@@ -148,6 +149,14 @@ func (b *Broker) deliverFromHQ(ctx context.Context, in cloudsync.Inbound) error 
 		}
 		if err == nil && o != nil && !o.OK {
 			b.log.Info("booking: request from HQ rejected", "request", o.Request, "code", o.Code, "reason", o.Reason)
+		}
+		return err
+	case strings.HasPrefix(in.Topic, "hq/camera/"):
+		// A customer at home asks to watch (or hangs up): the relay
+		// answers in the outbox on camera/hq/answer.
+		err := s.camera.HandleHQ(ctx, in.Topic, in.Payload)
+		if errors.Is(err, camera.ErrHQInput) {
+			return fmt.Errorf("%w: %w", cloudsync.ErrInvalid, err)
 		}
 		return err
 	case in.Topic == proto.TopicConfigPush:

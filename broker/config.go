@@ -103,6 +103,7 @@ type CameraConfig struct {
 	Recheck         time.Duration      `yaml:"recheck"`
 	SnapshotTimeout time.Duration      `yaml:"snapshot_timeout"`
 	OfflineGrace    time.Duration      `yaml:"offline_grace"`
+	GatherTimeout   time.Duration      `yaml:"gather_timeout"`
 	ICEServers      []camera.ICEServer `yaml:"ice_servers"`
 	UDPPorts        string             `yaml:"udp_ports"`
 	Interfaces      []string           `yaml:"interfaces"`
@@ -489,8 +490,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("booking: admin_roles set (who edits the catalogue, hours and closures), max_closures between 1 and 1000"))
 	}
 	if cm := c.Camera; cm.MaxViewers < 1 || cm.SignalTimeout < time.Second || cm.Linger < 0 || cm.Recheck < 100*time.Millisecond ||
-		cm.SnapshotTimeout < 100*time.Millisecond || cm.OfflineGrace < 100*time.Millisecond || len(cm.StaffRoles) == 0 {
-		errs = append(errs, errors.New("camera: max_viewers at least 1, signal_timeout at least 1s, linger 0 or more, recheck, snapshot_timeout and offline_grace at least 100ms, staff_roles set"))
+		cm.SnapshotTimeout < 100*time.Millisecond || cm.OfflineGrace < 100*time.Millisecond || len(cm.StaffRoles) == 0 ||
+		cm.GatherTimeout < 100*time.Millisecond || cm.GatherTimeout > 30*time.Second {
+		errs = append(errs, errors.New("camera: max_viewers at least 1, signal_timeout at least 1s, linger 0 or more, recheck, snapshot_timeout and offline_grace at least 100ms, gather_timeout 100ms to 30s, staff_roles set"))
 	}
 	if _, _, err := c.Camera.udpPorts(); err != nil {
 		errs = append(errs, err)

@@ -107,6 +107,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"camera.recheck":          {cfg.Camera.Recheck, camera.DefaultRecheck},
 		"camera.snapshot_timeout": {cfg.Camera.SnapshotTimeout, camera.DefaultSnapshotTimeout},
 		"camera.offline_grace":    {cfg.Camera.OfflineGrace, camera.DefaultOfflineGrace},
+		"camera.gather_timeout":   {cfg.Camera.GatherTimeout, camera.DefaultGatherTimeout},
 		"camera.ice_servers":      {cfg.Camera.ICEServers, co.ICEServers},
 		"camera.udp_ports":        {cfg.Camera.UDPPorts == "", co.UDPPortMin == 0 && co.UDPPortMax == 0}, // any port
 		"camera.interfaces":       {cfg.Camera.Interfaces, co.Interfaces},

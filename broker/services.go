@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/audit"
 	"github.com/storeedge/storeedge/broker/blob"
@@ -29,6 +30,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/notices"
 	"github.com/storeedge/storeedge/broker/settings"
 	"github.com/storeedge/storeedge/broker/setup"
+	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
@@ -249,7 +251,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	if err := msvc.Register(); err != nil {
 		return err
 	}
-	cam, err := newCameraService(cfg, b, router, desk, ms)
+	cam, err := newCameraService(cfg, b, router, desk, ms, cameraOutbox(b.db, bridge))
 	if err != nil {
 		return err
 	}
@@ -419,6 +421,26 @@ func withHQOutbox(o hqlink.Options, bridge *cloudsync.Bridge) hqlink.Options {
 		o.Outbox = bridge.Outbox()
 	}
 	return o
+}
+
+// cameraOutbox files the relay's answers to viewers at home in cloudsync's
+// outbox, each in its own transaction (nil without the bridge).
+func cameraOutbox(db *store.DB, bridge *cloudsync.Bridge) camera.Outbox {
+	if bridge == nil {
+		return nil
+	}
+	return outboxFiler{db: db, ob: bridge.Outbox()}
+}
+
+type outboxFiler struct {
+	db *store.DB
+	ob interface {
+		Put(tx *bolt.Tx, topic string, payload []byte) error
+	}
+}
+
+func (f outboxFiler) File(ctx context.Context, topic string, payload []byte) error {
+	return f.db.Update(ctx, func(tx *bolt.Tx) error { return f.ob.Put(tx, topic, payload) })
 }
 
 // hqMaxMediaBytes is the largest blob sent to HQ when it asks for one

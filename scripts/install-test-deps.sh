@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the peers the tests use, from Debian's packages, when they are
 # missing: mosquitto (a foreign broker), mosquitto-clients (foreign clients),
-# chromium (browser pages), fonts-wqy-microhei (Chinese text in the pages'
+# chromium (browser pages), coturn (TURN for the live view at home), fonts-wqy-microhei (Chinese text in the pages'
 # screenshots), qemu-user-static (running the arm64 build) and postgresql
 # (HQ's replica; the tests start their own servers, never the system one).
 set -euo pipefail
@@ -10,12 +10,13 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "test peers present: mosquitto, mosquitto-clients, chromium, fonts-wqy-microhei, qemu-user-static, postgresql"
+  echo "test peers present: mosquitto, mosquitto-clients, chromium, coturn, fonts-wqy-microhei, qemu-user-static, postgresql"
   exit 0
 fi
 
@@ -35,3 +36,6 @@ $sudo service mosquitto stop >/dev/null 2>&1 || true
 # Likewise Debian's cluster on 5432: the tests and `make hq` run their own.
 if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true; fi
 $sudo service postgresql stop >/dev/null 2>&1 || true
+# And Debian's coturn on 3478: the tests start their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now coturn >/dev/null 2>&1 || true; fi
+$sudo service coturn stop >/dev/null 2>&1 || true

@@ -4,6 +4,3 @@
 // server whose time-limited credentials it makes. PROTOCOL.md, "At home", is
 // the contract.
 package homecam
-
-// Config is its settings in hq.yaml; zero fields take the defaults.
-type Config struct{}

@@ -16,4 +16,10 @@
 // svc/camera/snapshot (a still of the live picture into the media store,
 // for a progress card). It decides the ACL's camera/+/signal/%m grant: a
 // customer may use only the signaling topic of its own session.
+//
+// A customer at home watches through HQ instead (HandleHQ): HQ brings her
+// complete offer on hq/camera/watch, the relay grants it by the same rule,
+// adds HQ's TURN servers to the session's configuration and files its
+// complete answer, or a refusal with a code, in the outbox on
+// camera/hq/answer.
 package camera

@@ -98,6 +98,12 @@ type Options struct {
 	// InboxSize bounds the signaling messages waiting to be handled; more
 	// are dropped with a warning (the peer's session times out).
 	InboxSize int
+	// Outbox files the answers to viewers at home (camera/hq/answer). Nil:
+	// watches from HQ are not answered (no HQ link).
+	Outbox Outbox
+	// GatherTimeout bounds the relay's ICE gathering for a viewer at home
+	// (default 5 s).
+	GatherTimeout time.Duration
 	// Now is the clock of grants (default time.Now).
 	Now func() time.Time
 	// Log receives the service's log lines (default slog.Default()).
@@ -110,7 +116,7 @@ func (o *Options) defaults() error {
 		return errors.New("camera: Options.Router is required")
 	case o.Server == nil:
 		return errors.New("camera: Options.Server is required")
-	case o.MaxViewers < 0, o.SignalTimeout < 0, o.Linger < 0, o.Recheck < 0, o.SnapshotTimeout < 0, o.InboxSize < 0, o.OfflineGrace < 0:
+	case o.MaxViewers < 0, o.SignalTimeout < 0, o.Linger < 0, o.Recheck < 0, o.SnapshotTimeout < 0, o.InboxSize < 0, o.OfflineGrace < 0, o.GatherTimeout < 0:
 		return errors.New("camera: limits must not be negative (0 = default)")
 	case o.UDPPortMin > o.UDPPortMax:
 		return fmt.Errorf("camera: UDP port range %d-%d is empty", o.UDPPortMin, o.UDPPortMax)
@@ -140,6 +146,9 @@ func (o *Options) defaults() error {
 	}
 	if o.OfflineGrace == 0 {
 		o.OfflineGrace = DefaultOfflineGrace
+	}
+	if o.GatherTimeout == 0 {
+		o.GatherTimeout = DefaultGatherTimeout
 	}
 	if o.InboxSize == 0 {
 		o.InboxSize = DefaultInboxSize

@@ -64,6 +64,7 @@ type Service struct {
 // stats are the service's counters.
 type stats struct {
 	watches, denied, ended, keyframeRequests, packets, snapshots atomic.Uint64
+	hqAnswered, hqRefused, hqExpired                             atomic.Uint64
 }
 
 // Stats is a snapshot of the service's state and counters.
@@ -74,6 +75,9 @@ type Stats struct {
 	KeyframeRequests       uint64 // PLIs sent to cameras
 	Packets                uint64 // RTP packets received from cameras
 	Snapshots              uint64
+	// Viewers at home (HandleHQ): watches answered with a session,
+	// refused with a code, and dropped unanswered past their expires.
+	HQAnswered, HQRefused, HQExpired uint64
 }
 
 // New validates the options and builds the WebRTC stack; call Register
@@ -309,6 +313,7 @@ func (s *Service) Stats() Stats {
 	s.mu.Unlock()
 	st.Watches, st.Denied, st.Ended = s.stats.watches.Load(), s.stats.denied.Load(), s.stats.ended.Load()
 	st.KeyframeRequests, st.Packets, st.Snapshots = s.stats.keyframeRequests.Load(), s.stats.packets.Load(), s.stats.snapshots.Load()
+	st.HQAnswered, st.HQRefused, st.HQExpired = s.stats.hqAnswered.Load(), s.stats.hqRefused.Load(), s.stats.hqExpired.Load()
 	return st
 }
 

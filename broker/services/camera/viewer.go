@@ -27,6 +27,7 @@ type viewer struct {
 	until   time.Time // the grant's end for an owner
 	timer   *time.Timer
 	ended   bool
+	home    bool // a viewer at home, signalled through HQ (hq.go): no MQTT signaling
 
 	mu        sync.Mutex // the fields below, touched by pion's callbacks
 	pc        *webrtc.PeerConnection
@@ -51,20 +52,41 @@ func (s *Service) watch(ctx context.Context, req *svc.Request) (any, error) {
 		s.stats.denied.Add(1)
 		return nil, err
 	}
+	v, err := s.newViewer(q.Camera, newID(viewerPrefix), req.From, g, false)
+	if err != nil {
+		return nil, err
+	}
+	ans := watchAns{Session: v.id, Topic: SignalTopic(q.Camera, v.id), Camera: q.Camera, Resource: s.o.Rooms[q.Camera],
+		Booking: g.booking, ICEServers: s.o.ICEServers, ExpiresInMs: s.o.SignalTimeout.Milliseconds()}
+	if ans.ICEServers == nil {
+		ans.ICEServers = []ICEServer{}
+	}
+	if g.booking != "" {
+		ans.Until = g.until.UTC()
+	}
+	s.log.Info("camera: watching", "camera", q.Camera, "session", v.id, "viewer", req.From.ClientID, "booking", g.booking)
+	return ans, nil
+}
+
+// newViewer starts session id of owner on camera's stream (granted by g):
+// unavailable when the camera is not connected or the relay stops,
+// quota_exceeded past MaxViewers. The session ends if it is not connected
+// within SignalTimeout.
+func (s *Service) newViewer(camera, id string, owner auth.Identity, g grantInfo, home bool) (*viewer, error) {
 	s.mu.Lock()
-	f := s.feeds[q.Camera]
+	f := s.feeds[camera]
 	switch {
 	case s.stopped:
 		s.mu.Unlock()
 		return nil, svc.Errorf(svc.CodeUnavailable, "%v", errStopped)
 	case f == nil || f.offline != nil:
 		s.mu.Unlock()
-		return nil, svc.Errorf(svc.CodeUnavailable, "camera %s is not connected", q.Camera)
+		return nil, svc.Errorf(svc.CodeUnavailable, "camera %s is not connected", camera)
 	case len(f.viewers) >= s.o.MaxViewers:
 		s.mu.Unlock()
-		return nil, svc.Errorf(svc.CodeQuotaExceeded, "camera %s already has %d viewers (camera.max_viewers)", q.Camera, s.o.MaxViewers)
+		return nil, svc.Errorf(svc.CodeQuotaExceeded, "camera %s already has %d viewers (camera.max_viewers)", camera, s.o.MaxViewers)
 	}
-	v := &viewer{id: newID(viewerPrefix), feed: f, owner: req.From, booking: g.booking, until: g.until}
+	v := &viewer{id: id, feed: f, owner: owner, booking: g.booking, until: g.until, home: home}
 	s.sessions[v.id] = v
 	f.viewers[v.id] = v
 	v.timer = time.AfterFunc(s.o.SignalTimeout, func() {
@@ -83,16 +105,7 @@ func (s *Service) watch(ctx context.Context, req *svc.Request) (any, error) {
 		s.endViewer(v, ReasonCameraOffline, false)
 		return nil, fmt.Errorf("camera: %w", err)
 	}
-	ans := watchAns{Session: v.id, Topic: SignalTopic(q.Camera, v.id), Camera: q.Camera, Resource: s.o.Rooms[q.Camera],
-		Booking: g.booking, ICEServers: s.o.ICEServers, ExpiresInMs: s.o.SignalTimeout.Milliseconds()}
-	if ans.ICEServers == nil {
-		ans.ICEServers = []ICEServer{}
-	}
-	if g.booking != "" {
-		ans.Until = g.until.UTC()
-	}
-	s.log.Info("camera: watching", "camera", q.Camera, "session", v.id, "viewer", req.From.ClientID, "booking", g.booking)
-	return ans, nil
+	return v, nil
 }
 
 // viewerSignal handles a viewer's offer, candidates and bye.
@@ -137,51 +150,21 @@ func (s *Service) answer(v *viewer, sdp string) error {
 		return nil // a repeated offer (the MQTT publish came twice)
 	}
 	v.mu.Unlock()
-	pc, err := s.api.NewPeerConnection(s.pcConfig())
-	if err != nil {
-		return fmt.Errorf("peer connection: %w", err)
-	}
 	camera := v.feed.camera
 	gate := newCandidateGate(func(c webrtc.ICECandidateInit) {
 		s.send(camera, v.id, Signal{Type: SignalCandidate, Candidate: (*proto.ICECandidate)(&c)})
 	})
-	v.mu.Lock()
-	v.pc, v.gate = pc, gate
-	v.mu.Unlock()
-	sender, err := pc.AddTrack(v.feed.local)
+	pc, err := s.viewerPC(v, s.pcConfig())
 	if err != nil {
-		return fmt.Errorf("add track: %w", err)
+		return err
 	}
 	v.mu.Lock()
-	v.sender = sender
+	v.gate = gate
 	v.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.readViewerRTCP(v, sender)
-	}()
 	pc.OnICECandidate(gate.local)
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		switch st {
-		case webrtc.PeerConnectionStateConnected:
-			v.mu.Lock()
-			v.connected = true
-			v.mu.Unlock()
-			// A late joiner gets a keyframe now, not at the camera's next.
-			s.requestKeyframe(v.feed, false)
-		case webrtc.PeerConnectionStateFailed:
-			s.endViewer(v, ReasonClosed, true)
-		}
-	})
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		return fmt.Errorf("offer: %w", err)
-	}
-	ans, err := pc.CreateAnswer(nil)
+	ans, err := setOffer(pc, sdp)
 	if err != nil {
-		return fmt.Errorf("answer: %w", err)
-	}
-	if err := pc.SetLocalDescription(ans); err != nil {
-		return fmt.Errorf("answer: %w", err)
+		return err
 	}
 	s.send(camera, v.id, Signal{Type: SignalAnswer, SDP: ans.SDP})
 	gate.open()
@@ -194,6 +177,59 @@ func (s *Service) answer(v *viewer, sdp string) error {
 		s.addCandidate(pc, c, camera, v.id)
 	}
 	return nil
+}
+
+// viewerPC makes a viewer's peer connection with configuration c, carrying
+// the camera's track: its RTCP is read, a connected viewer gets a keyframe
+// at once and a failed one is ended.
+func (s *Service) viewerPC(v *viewer, c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+	pc, err := s.api.NewPeerConnection(c)
+	if err != nil {
+		return nil, fmt.Errorf("peer connection: %w", err)
+	}
+	v.mu.Lock()
+	v.pc = pc
+	v.mu.Unlock()
+	sender, err := pc.AddTrack(v.feed.local)
+	if err != nil {
+		return nil, fmt.Errorf("add track: %w", err)
+	}
+	v.mu.Lock()
+	v.sender = sender
+	v.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.readViewerRTCP(v, sender)
+	}()
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			v.mu.Lock()
+			v.connected = true
+			v.mu.Unlock()
+			// A late joiner gets a keyframe now, not at the camera's next.
+			s.requestKeyframe(v.feed, false)
+		case webrtc.PeerConnectionStateFailed:
+			s.endViewer(v, ReasonClosed, true)
+		}
+	})
+	return pc, nil
+}
+
+// setOffer sets a viewer's offer and makes and sets the answer.
+func setOffer(pc *webrtc.PeerConnection, sdp string) (webrtc.SessionDescription, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("offer: %w", err)
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("answer: %w", err)
+	}
+	return ans, nil
 }
 
 // readViewerRTCP drains a viewer's RTCP (pion needs it read for its
@@ -237,7 +273,7 @@ func (s *Service) endViewer(v *viewer, reason string, bye bool) {
 			s.log.Debug("camera: stopping viewer's media", "session", v.id, "err", err)
 		}
 	}
-	if bye {
+	if bye && !v.home {
 		s.send(v.feed.camera, v.id, Signal{Type: SignalBye, Reason: reason})
 	}
 	// Forgotten only now: a customer's bye is delivered only while the

@@ -39,6 +39,7 @@ type config struct {
 	width, height int
 	phone         bool
 	flags         map[string]any
+	netns         string
 }
 
 // WindowSize sets the browser window in CSS pixels (default 1280×800).
@@ -52,6 +53,14 @@ func WindowSize(width, height int) Option {
 // mobile viewport rules (<meta name="viewport">) and touch input.
 func Phone() Option {
 	return func(c *config) { c.phone = true }
+}
+
+// InNamespace runs Chromium inside the network namespace name (ip netns;
+// see internal/testkit/netnstest): the page reaches only what that
+// namespace reaches. chromedp still drives it, over the pipe it opens
+// before the browser starts.
+func InNamespace(name string) Option {
+	return func(c *config) { c.netns = name }
 }
 
 // Flag adds or overrides one Chromium command-line flag (a bool switch or a
@@ -152,6 +161,17 @@ func New(t testing.TB, opts ...Option) context.Context {
 		o(&c)
 	}
 
+	if c.netns != "" {
+		if _, err := exec.LookPath("ip"); err != nil {
+			t.Fatalf("browsertest: a browser in namespace %s needs the ip command (Debian's iproute2): %v", c.netns, err)
+		}
+		wrapper := filepath.Join(t.TempDir(), "chromium-in-"+c.netns)
+		script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", c.netns, path)
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatalf("browsertest: %v", err)
+		}
+		path = wrapper
+	}
 	out := &logBuffer{}
 	aopts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
