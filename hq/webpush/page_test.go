@@ -33,7 +33,6 @@ func signIn(lang string) string {
 		true`
 }
 
-
 // The page registers its service worker for /home/, and when the browser
 // cannot reach a push service (no internet here) it says so in words
 // instead of failing silently; nothing is kept at HQ. Blocked
