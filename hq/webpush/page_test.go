@@ -1,13 +1,18 @@
 package webpush
 
 import (
+	"encoding/json"
 	"net/http"
+	"reflect"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 
 	"github.com/storeedge/storeedge/internal/testkit/browsertest"
@@ -98,5 +103,82 @@ func TestPageNotifications(t *testing.T) {
 				`document.getElementById('push')?.outerHTML`)
 			browsertest.Screenshot(t, ctx, shots, "blocked")
 		})
+	}
+}
+
+// The service worker shows a push as a notification (title, body, tag)
+// when no page of it is visible, and shows nothing while the page is
+// visible (the page shows the reply itself).
+func TestServiceWorkerShowsPush(t *testing.T) {
+	r := newRig(t)
+	in := r.instance()
+	r.login("hl-phone")
+	srv := r.pageServer(in)
+	in.mux.HandleFunc("GET /elsewhere", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("<!doctype html><title>elsewhere</title>"))
+	})
+	ctx := browsertest.New(t)
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+		Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"}, Setting: cdpbrowser.PermissionSettingGranted, Origin: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	regs := map[string]serviceworker.RegistrationID{}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*serviceworker.EventWorkerRegistrationUpdated); ok {
+			mu.Lock()
+			for _, reg := range e.Registrations {
+				if !reg.IsDeleted {
+					regs[reg.ScopeURL] = reg.RegistrationID
+				}
+			}
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, serviceworker.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Navigate(t, ctx, srv.URL+"/home/")
+	browsertest.Eval[bool](t, ctx, signIn("en"))
+	browsertest.Eval[string](t, ctx, `navigator.serviceWorker.ready.then(r => r.scope)`)
+	var id serviceworker.RegistrationID
+	waitFor(t, "the registration is reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		id = regs[srv.URL+"/home/"]
+		return id != ""
+	})
+	deliver := func(p Payload) {
+		t.Helper()
+		b, _ := json.Marshal(p)
+		if _, err := chromedp.Call(ctx, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
+			Origin: srv.URL, RegistrationID: id, Data: string(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notifications := `navigator.serviceWorker.getRegistration('/home/').then(r => r.getNotifications())
+		.then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url})))`
+
+	deliver(Payload{V: 1, Title: "Mochi Grooming", Body: "while the page is open", URL: "/home/", Tag: "visible"})
+	browsertest.Navigate(t, ctx, srv.URL+"/elsewhere")
+	// The page left is torn down a moment after the navigation (until
+	// then the worker may still find it visible): the reply is delivered
+	// again until it shows, as the next reply would be.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		deliver(Payload{V: 1, Title: "Mochi Grooming", Body: "Yes, come at 4pm.", URL: "/home/", Tag: "chat"})
+		if _, err := browsertest.Until(ctx, notifications+`.then(ns => ns.length > 0)`, time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no notification shown for a push with no page open: %v", browsertest.Eval[any](t, ctx, notifications))
+		}
+	}
+	type shown struct{ Title, Body, Tag, URL string }
+	got := browsertest.Eval[[]shown](t, ctx, notifications)
+	if want := []shown{{"Mochi Grooming", "Yes, come at 4pm.", "chat", "/home/"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("notifications %+v, want %+v", got, want)
 	}
 }
