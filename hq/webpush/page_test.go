@@ -3,8 +3,8 @@ package webpush
 import (
 	"encoding/json"
 	"net/http"
-	"reflect"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
