@@ -468,9 +468,15 @@ func (r *rig) subscribe(in *instance, login string, b browser) {
 // store's uplink does.
 func (r *rig) chat(from, text string, auto bool) uint64 {
 	r.t.Helper()
+	return r.chatEntry(proto.HQChatEntry{From: from, Kind: "text", Text: text, Auto: auto})
+}
+
+// chatEntry applies e with the conversation's next seq.
+func (r *rig) chatEntry(e proto.HQChatEntry) uint64 {
+	r.t.Helper()
 	r.seq++
-	e := proto.HQChatEntry{V: 1, Type: "message", Origin: fmt.Sprintf("%s/%d", customer, r.seq), Conversation: customer,
-		Customer: customer, Seq: r.seq, ID: fmt.Sprintf("m%d", r.seq), From: from, Kind: "text", TS: time.Now(), Text: text, Auto: auto}
+	e.V, e.Type, e.Origin, e.Conversation, e.Customer = 1, "message", fmt.Sprintf("%s/%d", customer, r.seq), customer, customer
+	e.Seq, e.ID, e.TS = r.seq, fmt.Sprintf("m%d", r.seq), time.Now()
 	b, _ := json.Marshal(e)
 	local := "chat/" + customer + "/hq"
 	out, err := r.rep.Apply(r.ctx, hq.Message{Store: store, Origin: fmt.Sprintf("e1/%d", r.seq), Seq: r.seq, Stored: time.Now(),
@@ -555,6 +561,21 @@ func TestStaffReplyPushedOnceAcrossInstances(t *testing.T) {
 	}
 	if n := r.count(`SELECT count(*) FROM home_push_sent`); n != 2 {
 		t.Errorf("home_push_sent has %d rows, want 2", n)
+	}
+}
+
+// A photo or a voice message from staff is named in the notification.
+func TestPhotoAndVoiceReplies(t *testing.T) {
+	r := newRig(t)
+	in := r.instance()
+	r.start(in)
+	r.subscribe(in, "hl-phone", r.login("hl-phone"))
+	r.chatEntry(proto.HQChatEntry{From: "staff-anna", Kind: "image", Media: &proto.MediaInfo{Hash: "ab12", Type: "image/jpeg", Size: 1000}})
+	r.chatEntry(proto.HQChatEntry{From: "staff-anna", Kind: "voice", Media: &proto.MediaInfo{Hash: "cd34", Type: "audio/webm", Size: 900, DurationMs: 3000}})
+	waitFor(t, "both pushed", func() bool { return in.handled() == 2 })
+	got := r.push.received()
+	if len(got) != 2 || got[0].payload.Body != "Photo" || got[1].payload.Body != "Voice message" {
+		t.Fatalf("pushes %+v", got)
 	}
 }
 
