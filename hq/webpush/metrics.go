@@ -75,7 +75,7 @@ func (b *burst) ok(log *slog.Logger) {
 		return
 	}
 	if b.quieted > 0 {
-		log.Info("webpush: notifications go through again", "failures_not_logged", b.quieted)
+		log.Info("webpush: working again", "failures_not_logged", b.quieted)
 	}
 	b.first, b.quieted = time.Time{}, 0
 }

@@ -125,7 +125,7 @@ func (s *Server) listen(ctx context.Context, notes chan<- note) {
 		}
 		lostAt = time.Now()
 		s.m.reconnects.Inc()
-		s.log.Warn("webpush: lost the database connection that hears new replies; listening again", "err", err, "in", s.cfg.ReconnectWait)
+		s.lost.note(s.log, "webpush: lost the database connection that hears new replies; listening again", "err", err, "in", s.cfg.ReconnectWait)
 		select {
 		case <-ctx.Done():
 			return
@@ -149,6 +149,7 @@ func (s *Server) listenOnce(ctx context.Context, notes chan<- note, lostAt time.
 	}
 	s.setListening(true)
 	if !lostAt.IsZero() {
+		s.lost.ok(s.log)
 		missed, err := s.missed(ctx, conn, lostAt.Add(-s.cfg.ReconnectWait))
 		if err != nil {
 			return err

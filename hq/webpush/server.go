@@ -42,7 +42,8 @@ type Server struct {
 	vapid  *vapid
 	client *http.Client
 	m      *metrics
-	fails  burst
+	fails  burst // pushes not sent
+	lost   burst // the listening connection lost
 
 	mu        sync.Mutex
 	cancel    context.CancelFunc
