@@ -80,6 +80,9 @@ func TestPageNotifications(t *testing.T) {
 				t.Errorf("service worker %q", s)
 			}
 			browsertest.Screenshot(t, ctx, shots, "off")
+			// home.js redrawing the Me section keeps the part in it.
+			browsertest.Eval[bool](t, ctx, `document.getElementById('me').replaceChildren(Object.assign(document.createElement('h2'), {textContent: 'Your devices'})), true`)
+			browsertest.WaitJS(t, ctx, `!!document.querySelector('#me #push-on')`, 5*time.Second)
 
 			browsertest.Eval[bool](t, ctx, `document.getElementById('push-on').click(), true`)
 			browsertest.WaitJS(t, ctx, `document.querySelector('#push-state')?.dataset.state === 'failed'`, 30*time.Second,

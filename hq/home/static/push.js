@@ -189,6 +189,9 @@ onReady(() => {
   document.head.append(el('style', {}, style));
   box = el('div', { id: 'push' });
   me.append(box);
+  // The Me section is home.js's: when it redraws its own content, the
+  // notifications part goes back in.
+  new MutationObserver(() => { if (!box.isConnected) me.append(box); }).observe(me, { childList: true });
   render();
   refresh();
 });
