@@ -3,6 +3,7 @@ package webpush
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -42,8 +43,9 @@ type Config struct {
 	// two instances from sending it twice; default 168h, at least TTL).
 	SentKeep time.Duration `yaml:"sent_keep"`
 	// AllowedHosts are the push services a subscription may name (its
-	// endpoint's host; "*.example.com" matches its subdomains). HQ posts
-	// to that address, so a page cannot make it post anywhere else.
+	// endpoint's host; "*.example.com" matches its subdomains; on another
+	// port than 443 only as "name:port"). HQ posts to that address, so a
+	// page cannot make it post anywhere else.
 	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
@@ -134,23 +136,35 @@ func (c Config) Validate() error {
 		bad("allowed_hosts", "empty: no subscription could be kept")
 	}
 	for _, h := range c.AllowedHosts {
-		if strings.TrimPrefix(h, "*.") == "" || strings.ContainsAny(h, "/:@ ") {
-			bad("allowed_hosts", "%q is not a host name (or *.domain)", h)
+		if strings.TrimPrefix(h, "*.") == "" || strings.ContainsAny(h, "/@ []") || strings.Count(h, ":") > 1 {
+			bad("allowed_hosts", "%q is not a host name (*.domain, or name:port for another port than 443)", h)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// hostAllowed says whether host is one of the allowed push services.
+// hostAllowed says whether an endpoint's host (u.Host: a name, with a
+// port when it has one) is one of the allowed push services: on the
+// default port by name, on another port only as "name:port".
 func (c Config) hostAllowed(host string) bool {
 	host = strings.ToLower(host)
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		name, port = host, ""
+	}
 	for _, h := range c.AllowedHosts {
 		h = strings.ToLower(h)
-		if d, ok := strings.CutPrefix(h, "*."); ok {
-			if strings.HasSuffix(host, "."+d) {
+		if port != "" && port != "443" {
+			if host == h {
 				return true
 			}
-		} else if host == h {
+			continue
+		}
+		if d, ok := strings.CutPrefix(h, "*."); ok {
+			if strings.HasSuffix(name, "."+d) {
+				return true
+			}
+		} else if name == h {
 			return true
 		}
 	}

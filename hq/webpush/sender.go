@@ -195,9 +195,9 @@ func (s *Server) missed(ctx context.Context, conn *pgx.Conn, since time.Time) ([
 	rows, err := conn.Query(ctx, `SELECT m.store, m.conversation, m.seq, m.sender, m.auto
 		FROM (SELECT DISTINCT hc.store, hc.customer FROM home_push_subscriptions p
 		  JOIN home_logins l ON l.id = p.login JOIN home_customers hc ON hc.id = l.home_customer
-		  WHERE l.revoked_at IS NULL) c
+		  WHERE l.revoked_at IS NULL AND ($2::bigint = 0 OR l.last_used > now() - make_interval(secs => $2::bigint))) c
 		JOIN messages m ON m.store = c.store AND m.conversation = c.customer
-		WHERE m.applied_at >= $1 ORDER BY m.applied_at, m.seq`, since)
+		WHERE m.applied_at >= $1 ORDER BY m.applied_at, m.seq`, since, int64(s.o.LoginTTL/time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("missed replies: %w", err)
 	}
@@ -299,12 +299,14 @@ func (s *Server) push(ctx context.Context, n note) error {
 	return nil
 }
 
-// targets are the subscriptions of the un-revoked logins of the store's
-// customer.
+// targets are the subscriptions of the store's customer's logins that
+// are neither revoked nor unused for longer than Options.LoginTTL.
 func (s *Server) targets(ctx context.Context, store, customer string) ([]target, error) {
 	rows, err := s.o.Pool.Query(ctx, `SELECT p.login, p.endpoint, p.p256dh, p.auth FROM home_push_subscriptions p
 		JOIN home_logins l ON l.id = p.login JOIN home_customers hc ON hc.id = l.home_customer
-		WHERE hc.store = $1 AND hc.customer = $2 AND l.revoked_at IS NULL ORDER BY p.login`, store, customer)
+		WHERE hc.store = $1 AND hc.customer = $2 AND l.revoked_at IS NULL
+		  AND ($3::bigint = 0 OR l.last_used > now() - make_interval(secs => $3::bigint))
+		ORDER BY p.login`, store, customer, int64(s.o.LoginTTL/time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("subscriptions: %w", err)
 	}

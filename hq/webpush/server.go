@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger (nil: none).
 	Logger *slog.Logger
+	// LoginTTL: a login unused for longer is over and its subscription
+	// gets nothing (home.login_ttl; 0: logins end only when revoked).
+	LoginTTL time.Duration
 }
 
 // Server keeps the subscriptions (its Routes) and sends the
@@ -127,7 +131,7 @@ func (s *Server) check(sub subscription) string {
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
 		return "The browser's push address is not a secure web address."
 	}
-	if !s.cfg.hostAllowed(u.Hostname()) {
+	if !s.cfg.hostAllowed(u.Host) {
 		return "This browser's push service (" + u.Hostname() + ") is not one HQ sends notifications to."
 	}
 	if p, err := decodeB64(sub.Keys.P256dh); err != nil || len(p) != 65 || !validPoint(p) {

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -387,12 +388,12 @@ type instance struct {
 
 func (r *rig) instance(mod ...func(*Config)) *instance {
 	r.t.Helper()
-	cfg := Config{VAPIDKeyFile: r.key, Subject: subject, AllowedHosts: []string{"127.0.0.1"}, Workers: 1}
+	cfg := Config{VAPIDKeyFile: r.key, Subject: subject, AllowedHosts: []string{r.push.srv.Listener.Addr().String()}, Workers: 1}
 	for _, f := range mod {
 		f(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	s, err := New(cfg, Options{Pool: r.rep.Pool(), Keys: r.keys, Client: r.push.srv.Client(), Registerer: reg})
+	s, err := New(cfg, Options{Pool: r.rep.Pool(), Keys: r.keys, Client: r.push.srv.Client(), Registerer: reg, LoginTTL: time.Hour})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -605,20 +606,22 @@ func TestGoneSubscriptionDeleted(t *testing.T) {
 	}
 }
 
-// A revoked login's subscription gets nothing; her other phone gets the
-// reply.
+// A revoked login's subscription gets nothing, nor one of a login unused
+// for longer than the logins live; her other phone gets the reply.
 func TestRevokedLoginGetsNothing(t *testing.T) {
 	r := newRig(t)
 	in := r.instance()
 	r.start(in)
-	lost, current := r.login("hl-0lost"), r.login("hl-1new")
+	lost, stale, current := r.login("hl-0lost"), r.login("hl-0stale"), r.login("hl-1new")
 	r.subscribe(in, "hl-0lost", lost)
+	r.subscribe(in, "hl-0stale", stale)
 	r.subscribe(in, "hl-1new", current)
 	r.exec(`UPDATE home_logins SET revoked_at = now(), revoked_by = 'store' WHERE id = 'hl-0lost'`)
+	r.exec(`UPDATE home_logins SET last_used = now() - interval '2 hours' WHERE id = 'hl-0stale'`) // over LoginTTL
 
 	r.chat("staff-anna", "Found the lost collar.", false)
-	// The logins are sent to in order of id, the revoked one first: when
-	// the current phone has it, the revoked one would have had it.
+	// The logins are sent to in order of id, the revoked and stale ones
+	// first: when the current phone has it, they would have had it.
 	waitFor(t, "the current phone has it", func() bool { return len(r.push.received()) >= 1 })
 	waitFor(t, "posted", func() bool { return counter(in, in.m.sent, "delivered") == 1 })
 	got := r.push.received()
@@ -674,6 +677,7 @@ func TestSubscriptionAPI(t *testing.T) {
 		{"not json", "{", "not JSON"},
 		{"plain http", map[string]any{"endpoint": "http://127.0.0.1/x", "keys": map[string]string{"p256dh": p256, "auth": auth}}, "secure web address"},
 		{"other host", map[string]any{"endpoint": "https://10.0.0.1/x", "keys": map[string]string{"p256dh": p256, "auth": auth}}, "is not one HQ sends"},
+		{"other port", map[string]any{"endpoint": "https://" + r.push.srv.Listener.Addr().(*net.TCPAddr).IP.String() + ":1/x", "keys": map[string]string{"p256dh": p256, "auth": auth}}, "is not one HQ sends"},
 		{"bad key", map[string]any{"endpoint": r.push.srv.URL + "/x", "keys": map[string]string{"p256dh": auth, "auth": auth}}, "p256dh"},
 		{"short auth", map[string]any{"endpoint": r.push.srv.URL + "/x", "keys": map[string]string{"p256dh": p256, "auth": "AAAA"}}, "auth"},
 		{"huge", map[string]any{"endpoint": r.push.srv.URL + "/" + strings.Repeat("x", 9000)}, "at most"},
@@ -741,8 +745,10 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	c := ok.withDefaults()
+	c.AllowedHosts = append(c.AllowedHosts, "push.example.net:8443")
 	for host, want := range map[string]bool{"fcm.googleapis.com": true, "web.push.apple.com": true, "push.apple.com": false,
-		"evil.com": false, "fcm.googleapis.com.evil.com": false} {
+		"evil.com": false, "fcm.googleapis.com.evil.com": false, "fcm.googleapis.com:443": true, "fcm.googleapis.com:22": false,
+		"push.example.net:8443": true, "push.example.net": false} {
 		if c.hostAllowed(host) != want {
 			t.Errorf("hostAllowed(%q) != %v", host, want)
 		}
