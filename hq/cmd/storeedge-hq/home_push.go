@@ -1,6 +1,20 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
 
-// pushPart makes the push part of the page at home.
-func pushPart(_ context.Context, _ homeDeps) (homePart, error) { return homePart{}, nil }
+	"github.com/storeedge/storeedge/hq/webpush"
+)
+
+// pushPart makes the notifications of the page at home (hq/webpush): the
+// subscription routes, and the sender that listens for staff replies
+// until ctx ends or Stop.
+func pushPart(ctx context.Context, d homeDeps) (homePart, error) {
+	s, err := webpush.New(d.Cfg.Push, webpush.Options{Pool: d.Replica.Pool(), Keys: d.Keys, Registerer: d.Reg, Logger: d.Log})
+	if err != nil {
+		return homePart{}, fmt.Errorf("push: %w", err)
+	}
+	s.Start(ctx)
+	return homePart{Routes: s, Stop: s.Stop}, nil
+}
