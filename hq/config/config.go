@@ -174,6 +174,9 @@ func (c Config) Validate() error {
 	if err := c.Web.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Home.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if d := c.Downlink; d.MaxTitle < 1 || d.MaxBody < 1 || d.MaxStores < 1 || d.MaxConfigBytes < 1024 || d.MaxTTL < time.Hour ||
 		d.PageSize < 1 || d.PageSize > downlink.MaxPageSize {
 		errs = append(errs, fmt.Errorf("downlink: max_title_chars, max_body_chars and max_stores at least 1, max_config_bytes at least 1024, max_ttl at least 1h, page_size 1 to %d", downlink.MaxPageSize))

@@ -53,3 +53,9 @@ END
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER messages_notify AFTER INSERT OR UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION hq_messages_notify();
 CREATE TRIGGER conversation_reads_notify AFTER INSERT OR UPDATE ON conversation_reads FOR EACH ROW EXECUTE FUNCTION hq_messages_notify();
+
+-- Who uploaded a blob (the same bytes sent by two customers are one blob):
+-- a customer may attach and fetch only a blob she uploaded herself or one
+-- in her conversation.
+CREATE TABLE home_media_owners (store text NOT NULL, hash text NOT NULL, home_customer text NOT NULL REFERENCES home_customers (id),
+  PRIMARY KEY (store, hash, home_customer));
