@@ -123,7 +123,12 @@ func (s *Server) routes() http.Handler {
 	})
 	sub, _ := fs.Sub(static, "static") // the embed holds "static"
 	files := http.StripPrefix("/home/", http.FileServerFS(sub))
-	mux.HandleFunc("GET /home/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/home/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			httpjson.Error(w, http.StatusMethodNotAllowed, "bad_request", "The page is only read.")
+			return
+		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer") // the link code is in the fragment; never pass the page on
 		if r.URL.Path == "/home/" || r.URL.Path == "/home/index.html" {
