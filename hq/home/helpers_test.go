@@ -343,3 +343,10 @@ type viewJSON struct {
 	Messages []Msg
 	Store    StoreState
 }
+
+func (e *env) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := e.rep.Pool().Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}

@@ -1,0 +1,121 @@
+package home
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/storeedge/storeedge/internal/testkit/browsertest"
+	"github.com/storeedge/storeedge/proto"
+)
+
+func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// On a phone: the link from the store signs her in (retrying until the
+// store's vouch arrives), she writes at night while the store is away and
+// HQ answers at once, marked; the store's staff answer appears by itself;
+// her devices are listed; without a login the page says how to get one.
+func TestPageAtHomeInABrowser(t *testing.T) {
+	e := start(t, Config{})
+	e.clock.Set(time.Date(2026, 12, 7, 19, 0, 0, 0, time.UTC)) // 03:00 in Shanghai
+	e.shop(t, "s-a")
+	e.exec(t, `UPDATE stores SET name = 'Paws Xuhui' WHERE store = 's-a'`)
+	e.status(t, "s-a", false)
+	dir := browsertest.ScreenshotDir(t)
+	ctx := browsertest.New(t, browsertest.Phone())
+
+	// No login, no link.
+	browsertest.Navigate(t, ctx, e.web.URL+"/home/")
+	browsertest.Eval[any](t, ctx, `localStorage.setItem('storeedge.home.lang','en')`)
+	browsertest.Navigate(t, ctx, e.web.URL+"/home/")
+	browsertest.WaitJS(t, ctx, `!document.querySelector('#signin').hidden && document.querySelector('#signin').innerText.includes('Ask the store for a link')`,
+		10*time.Second, `document.body.innerText`)
+	browsertest.Screenshot(t, ctx, dir, "nologin-phone")
+
+	// The link, opened before the store's vouch reached HQ.
+	code := "k7m3q2xw9abcdefghjkl"
+	browsertest.Navigate(t, ctx, "about:blank")
+	browsertest.Navigate(t, ctx, e.web.URL+"/home/#link=s-a."+code)
+	browsertest.WaitJS(t, ctx, `document.querySelector('#signin').innerText.includes('Waiting for the store')`, 10*time.Second, `document.body.innerText`)
+	e.send(t, "s-a", proto.TopicHomeVouch, e.vouch("s-a", "cust-1", code, false, e.clock.Now().Add(15*time.Minute), nil))
+	browsertest.WaitJS(t, ctx, `!document.querySelector('#tabs').hidden && location.hash === '' && !!localStorage.getItem('storeedge.home.token')`,
+		15*time.Second, `document.body.innerText`, `location.href`)
+	if s := browsertest.Eval[string](t, ctx, `document.querySelector('#top').innerText`); !strings.Contains(s, "Paws Xuhui") || !strings.Contains(s, "Offline") {
+		t.Fatalf("header: %q", s)
+	}
+
+	// She writes; HQ answers at once for the store that is away.
+	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#chat-input"), "My baby won't stop crying"), chromedp.Click(chromedp.CSS("#chat-send")))
+	browsertest.WaitJS(t, ctx, `[...document.querySelectorAll('.msg.me')].some(m => m.innerText.includes("won't stop crying")) &&
+		[...document.querySelectorAll('.msg.hq')].some(m => m.innerText.includes('Answered by HQ') && m.innerText.includes('closed'))`,
+		10*time.Second, `document.querySelector('#chat-list').innerText`)
+	got := e.down.wait(t, "/down/chat/message", 1)
+	var m proto.HQChatMessage
+	_ = json.Unmarshal(got[0].Payload, &m)
+	if m.Customer != "cust-1" || m.AutoReply == nil {
+		t.Fatalf("down: %s", got[0].Payload)
+	}
+	browsertest.Screenshot(t, ctx, dir, "chat-offline-phone")
+
+	// Morning: the store is back, files hers and HQ's answer, and Anna answers.
+	e.clock.Add(7 * time.Hour) // 10:00 in Shanghai
+	e.status(t, "s-a", true)
+	e.chat(t, "s-a", "cust-1", 1, m.ID, "cust-1", *m.Text, false)
+	e.chat(t, "s-a", "cust-1", 2, m.ID+".auto", "assistant", m.AutoReply.Text, true)
+	e.chat(t, "s-a", "cust-1", 3, "s-3", "staff-anna", "Good morning! Is she feeding well? Come by at 10 and we'll have a look.", false)
+	browsertest.WaitJS(t, ctx, `[...document.querySelectorAll('.msg.staff')].some(m => m.innerText.includes('Anna') && m.innerText.includes('Good morning'))
+		&& document.querySelectorAll('.msg.me').length === 1 && document.querySelector('#store-state').innerText === 'Online'`,
+		30*time.Second, `document.querySelector('#chat-list').innerText`, `document.querySelector('#store-state').innerText`)
+	// Her read receipt went down.
+	e.down.wait(t, "/down/chat/read", 1)
+	browsertest.Screenshot(t, ctx, dir, "chat-phone")
+
+	// 中文
+	run(t, ctx, chromedp.Click(chromedp.CSS("#lang")))
+	browsertest.WaitJS(t, ctx, `document.querySelector('#tabs button[data-tab=chat]').innerText === '聊天' && document.querySelector('#chat-send').innerText === '发送'`,
+		5*time.Second, `document.querySelector('#tabs').innerText`)
+	browsertest.Screenshot(t, ctx, dir, "chat-phone-zh")
+
+	// Me: her devices.
+	run(t, ctx, chromedp.Click(chromedp.CSS("#tabs button[data-tab=me]")))
+	browsertest.WaitJS(t, ctx, `document.querySelectorAll('#me .devices li').length === 1 && document.querySelector('#me').innerText.includes('本机')`,
+		10*time.Second, `document.querySelector('#me').innerText`)
+	browsertest.Screenshot(t, ctx, dir, "me-phone-zh")
+	run(t, ctx, chromedp.Click(chromedp.CSS("#lang")))
+
+	// The store ends her logins: the page says she is signed out.
+	e.send(t, "s-a", proto.TopicHomeRevoke, e.revoke("s-a", "cust-1"))
+	run(t, ctx, chromedp.Click(chromedp.CSS("#tabs button[data-tab=me]")))
+	browsertest.WaitJS(t, ctx, `!document.querySelector('#signin').hidden && document.querySelector('#signin').innerText.includes('signed out')`,
+		30*time.Second, `document.body.innerText`)
+}
+
+// On a desktop the page is one centred column.
+func TestPageAtHomeDesktop(t *testing.T) {
+	e := start(t, Config{})
+	e.shop(t, "s-a")
+	e.status(t, "s-a", true)
+	e.chat(t, "s-a", "cust-1", 1, "m-1", "cust-1", "Do you have a bath slot on Saturday?", false)
+	e.chat(t, "s-a", "cust-1", 2, "m-2", "assistant", "Opening hours: Mon–Fri 09:30–21:00, Sat–Sun 09:00–21:30.", true)
+	e.chat(t, "s-a", "cust-1", 3, "m-3", "staff-anna", "Yes, 10:00 is free. Shall I book it?", false)
+	tok := e.signIn(t, "s-a", "cust-1")
+	ctx := browsertest.New(t, browsertest.WindowSize(1280, 800))
+	browsertest.Navigate(t, ctx, e.web.URL+"/home/")
+	browsertest.Eval[any](t, ctx, `localStorage.setItem('storeedge.home.lang','en'); localStorage.setItem('storeedge.home.token', '`+tok+`')`)
+	browsertest.Navigate(t, ctx, e.web.URL+"/home/")
+	browsertest.WaitJS(t, ctx, `document.querySelectorAll('#chat-list .msg').length === 3 && document.querySelector('.msg.assistant').innerText.includes('Assistant')`,
+		10*time.Second, `document.body.innerText`)
+	if w := browsertest.Eval[float64](t, ctx, `document.body.getBoundingClientRect().width`); w > 800 {
+		t.Fatalf("the page is %v px wide on a desktop", w)
+	}
+	browsertest.Screenshot(t, ctx, browsertest.ScreenshotDir(t), "chat-desktop")
+}
