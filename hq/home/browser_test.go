@@ -1,8 +1,15 @@
 package home
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/color"
+	_ "image/jpeg" // decodes what the page sends
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +85,34 @@ func TestPageAtHomeInABrowser(t *testing.T) {
 	// Her read receipt went down.
 	e.down.wait(t, "/down/chat/read", 1)
 	browsertest.Screenshot(t, ctx, dir, "chat-phone")
+
+	// A large photo goes as a JPEG of at most 1600 px, before the message.
+	img := image.NewRGBA(image.Rect(0, 0, 3200, 2400))
+	for y := 0; y < 2400; y++ {
+		for x := 0; x < 3200; x++ {
+			img.Set(x, y, color.RGBA{uint8(x / 13), uint8(y / 10), 120, 255})
+		}
+	}
+	file := filepath.Join(t.TempDir(), "rash.png")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	run(t, ctx, chromedp.SetUploadFiles(chromedp.ID("chat-file"), []string{file}))
+	browsertest.WaitJS(t, ctx, `[...document.querySelectorAll('.msg.me img')].some(i => i.complete && i.naturalWidth === 1600)`, 20*time.Second,
+		`document.querySelector('#chat-list').innerText`, `document.querySelector('#chat-error').innerText`)
+	puts := e.down.wait(t, "/down/media/put", 1)
+	var put proto.HQMediaPut
+	_ = json.Unmarshal(puts[0].Payload, &put)
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(put.Data))
+	if err != nil || format != "jpeg" || put.Type != "image/jpeg" || cfg.Width != 1600 || cfg.Height != 1200 {
+		t.Fatalf("the photo sent down: %s %s %dx%d %v", put.Type, format, cfg.Width, cfg.Height, err)
+	}
+	e.down.wait(t, "/down/chat/message", 2)
 
 	// 中文
 	run(t, ctx, chromedp.Click(chromedp.CSS("#lang")))

@@ -1,7 +1,11 @@
 package home
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +166,44 @@ func TestLongPollWakes(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the long-poll did not wake on a staff reply")
 	}
+	// The database connection it listens on is cut: it listens again, and
+	// a long-poll still wakes on the next reply.
+	var pid int
+	if err := e.rep.Pool().QueryRow(t.Context(), `SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN hq_messages'`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, `SELECT pg_terminate_backend($1)`, pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := e.rep.Pool().QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN hq_messages' AND pid <> $1`, pid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 && e.srv.Listening() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("it does not listen again after its connection was cut")
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+	e.call(t, "GET", "/messages", tok, nil, 200, &v)
+	go func() {
+		var w viewJSON
+		e.call(t, "GET", "/messages?since="+v.Version+"&wait=20", tok, nil, 200, &w)
+		done <- w
+	}()
+	e.waiting(t, "s-a", "cust-1")
+	e.chat(t, "s-a", "cust-1", 3, "m-3", "staff-anna", "Still there?", false)
+	select {
+	case w := <-done:
+		if len(w.Messages) != 3 {
+			t.Fatalf("after the reconnect: %+v", w.Messages)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the long-poll did not wake after the reconnect")
+	}
+
 	// wait is bounded: an unchanged view comes back after the wait.
 	began = time.Now()
 	e.call(t, "GET", "/messages?since=nothing-changed&wait=1", tok, nil, 200, &v)
@@ -228,6 +270,30 @@ func TestMedia(t *testing.T) {
 	if mg.Hash != staffHash || g[0].Topic != "stores/s-a/down/media/get" {
 		t.Fatalf("media get: %+v", g[0])
 	}
+	// The store's blobs, once at HQ, are served; one that is not a
+	// picture or a sound is only a download, never a page on HQ's origin.
+	page := []byte("<script>alert(1)</script>")
+	sum := sha256.Sum256(page)
+	pageHash := hex.EncodeToString(sum[:])
+	e.send(t, "s-a", "chat/cust-1/hq", proto.HQChatEntry{V: 1, Type: "message", Origin: "cust-1/2", Conversation: "cust-1",
+		Customer: "cust-1", Seq: 2, ID: "s-2", From: "staff-anna", Kind: "file", TS: e.clock.Now(),
+		Media: &proto.MediaInfo{Hash: pageHash, Type: "text/html", Size: int64(len(page))}})
+	if err := e.send(t, "s-a", proto.TopicMediaPrefix+pageHash, proto.MediaBlob{V: 1, Hash: pageHash, Mime: "text/html", Size: int64(len(page)), Data: page}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", e.web.URL+"/home/api/v1/media/"+pageHash, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != string(page) || res.Header.Get("Content-Type") != "application/octet-stream" ||
+		res.Header.Get("Content-Disposition") != "attachment" || !strings.Contains(res.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("the store's html blob: %d %v", res.StatusCode, res.Header)
+	}
+
 	// Another hash: not hers, not in her conversation.
 	e.call(t, "GET", "/media/"+strings.Repeat("cd", 32), tok, nil, 404, nil)
 }

@@ -350,3 +350,21 @@ func (e *env) exec(t *testing.T, sql string, args ...any) {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
+
+// waiting returns once a long-poll waits on the conversation.
+func (e *env) waiting(t *testing.T, store, conv string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.srv.waitMu.Lock()
+		n := len(e.srv.waiters[store+"\x00"+conv])
+		e.srv.waitMu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no long-poll waits")
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+}

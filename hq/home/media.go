@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -181,10 +182,16 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request, c Customer) {
 	serveBlob(w, typ, plain)
 }
 
+// serveBlob answers a blob. Only pictures, sound and video are shown as
+// such; anything else (a store's blob may be any type) is a download, and
+// nothing served here may run as a page on HQ's origin.
 func serveBlob(w http.ResponseWriter, typ string, data []byte) {
-	if typ == "" {
+	major, _, _ := strings.Cut(typ, "/")
+	if (major != "image" && major != "audio" && major != "video") || typ == "image/svg+xml" {
 		typ = "application/octet-stream"
+		w.Header().Set("Content-Disposition", "attachment")
 	}
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	w.Header().Set("Content-Type", typ)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -313,6 +313,11 @@ function mediaNode(media, tag) {
   const node = el(tag, tag === 'audio' ? { controls: true, preload: 'none' } : { alt: t('chat.photoMsg') });
   const hold = el('span', { class: 'note' }, tag === 'img' ? t('chat.photoLoading') : t('chat.voiceMsg'));
   const wrap = el('div', {}, hold);
+  // A picture that arrives after the list was drawn keeps the bottom in view.
+  node.addEventListener('load', () => {
+    const l = $('chat-list');
+    if (l && l.scrollHeight - l.scrollTop - l.clientHeight < node.clientHeight + 80) scrollDown();
+  });
   const url = mediaURLs.get(media.hash);
   if (url) { node.src = url; wrap.replaceChildren(node); return wrap; }
   loadMedia(media.hash).then((u) => { node.src = u; wrap.replaceChildren(node); }).catch(() => {});
