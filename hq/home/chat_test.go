@@ -341,3 +341,44 @@ func TestRecallWindow(t *testing.T) {
 	e.clock.Add(time.Minute)
 	e.call(t, "POST", "/messages", tok, map[string]any{"id": "m-4", "kind": "text", "text": "four"}, 200, nil)
 }
+
+// While HQ's broker cannot take her message the page is told to try again
+// (503) and HQ keeps the message; the same request again sends it under
+// the same id (the store keeps one per id).
+func TestBrokerDown(t *testing.T) {
+	e := start(t, Config{PublishTimeout: 300 * time.Millisecond})
+	e.status(t, "s-a", false)
+	tok := e.signIn(t, "s-a", "cust-1")
+	e.broker.Stop()
+	body := map[string]any{"id": "m-1", "kind": "text", "text": "are you there?"}
+	if c := errCode(e.call(t, "POST", "/messages", tok, body, 503, nil)); c != "unavailable" {
+		t.Fatalf("with the broker down: %s", c)
+	}
+	var v viewJSON
+	e.call(t, "GET", "/messages", tok, nil, 200, &v)
+	if len(v.Messages) != 2 || v.Messages[0].ID != "m-1" || v.Messages[0].State != "sending" {
+		t.Fatalf("kept: %+v", v.Messages)
+	}
+	e.broker.Restart(t)
+	down := listenDown(t, e.broker.Addr)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b := e.call(t, "POST", "/messages", tok, body, 0, nil)
+		if !strings.Contains(string(b), `"unavailable"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after the broker is back: %s", b)
+		}
+		time.Sleep(100 * time.Millisecond) // polling with a deadline: the publisher reconnects
+	}
+	for _, g := range down.wait(t, "/down/chat/message", 1) {
+		if g.ID != "m-1" {
+			t.Fatalf("down: %+v", g)
+		}
+	}
+	e.call(t, "GET", "/messages", tok, nil, 200, &v)
+	if len(v.Messages) != 2 {
+		t.Fatalf("after the retry: %+v", v.Messages)
+	}
+}

@@ -30,6 +30,9 @@ type Config struct {
 	LoginFailuresPerMinute int `yaml:"login_failures_per_minute"`
 	// MaxWait is the longest long-poll of GET /messages (wait=…).
 	MaxWait time.Duration `yaml:"max_wait"`
+	// PublishTimeout bounds one publish to HQ's broker (503 beyond: the
+	// same request again finishes it).
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
 	// ClientIPHeader names the header a proxy puts the client's address
 	// in (X-Real-IP, X-Forwarded-For); empty: the connection's address.
 	ClientIPHeader string `yaml:"client_ip_header"`
@@ -45,6 +48,7 @@ const (
 	DefaultMaxMedia          int64 = 4 << 20
 	DefaultRecallWindow            = 2 * time.Minute
 	DefaultLoginFailures           = 10
+	DefaultPublishTimeout          = 10 * time.Second
 	DefaultMaxWait                 = 25 * time.Second
 )
 
@@ -76,6 +80,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultMaxWait
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
 	}
 	return c
 }
@@ -111,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWait < time.Second || c.MaxWait > 25*time.Second {
 		bad("max_wait %v: want 1s to 25s", c.MaxWait)
+	}
+	if c.PublishTimeout < 100*time.Millisecond || c.PublishTimeout > time.Minute {
+		bad("publish_timeout %v: want 100ms to 1m", c.PublishTimeout)
 	}
 	return errors.Join(errs...)
 }

@@ -123,13 +123,14 @@ func (s *storesSide) on(suffix string) []got {
 // (mosquitto) with the stores' side listening, and the stores' uplink
 // applied as their cloudsync would.
 type env struct {
-	rep   *replica.Replica
-	keys  *seal.Keyring
-	srv   *Server
-	web   *httptest.Server
-	down  *storesSide
-	clock *clock
-	ups   map[string]*up
+	rep    *replica.Replica
+	keys   *seal.Keyring
+	srv    *Server
+	web    *httptest.Server
+	down   *storesSide
+	broker *mosquittotest.Broker
+	clock  *clock
+	ups    map[string]*up
 }
 
 // up is a store's uplink: its signing key and sequence numbers.
@@ -159,7 +160,7 @@ func start(t *testing.T, cfg Config) *env {
 	}
 	t.Cleanup(rep.Close)
 	broker := mosquittotest.Start(t, mosquittotest.Options{})
-	e := &env{rep: rep, keys: keys, clock: &clock{t: t0}, ups: map[string]*up{}}
+	e := &env{rep: rep, keys: keys, broker: broker, clock: &clock{t: t0}, ups: map[string]*up{}}
 	e.down = listenDown(t, broker.Addr)
 	pub, err := downlink.NewMQTTPublisher(context.Background(), downlink.MQTTOptions{URL: "mqtt://" + broker.Addr, ClientID: "hq-home-test"})
 	if err != nil {
@@ -283,8 +284,8 @@ func (e *env) signIn(t *testing.T, store, customer string) string {
 	return ans.Token
 }
 
-// call makes an API request with token and checks the status; out (may be
-// nil) gets the answer's JSON.
+// call makes an API request with token and checks the status (0: any);
+// out (may be nil) gets the answer's JSON.
 func (e *env) call(t *testing.T, method, path, token string, body any, want int, out any) []byte {
 	t.Helper()
 	var rd io.Reader
@@ -307,13 +308,13 @@ func (e *env) call(t *testing.T, method, path, token string, body any, want int,
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
+	if want != 0 && res.StatusCode != want {
 		t.Fatalf("%s %s: %d %s, want %d", method, path, res.StatusCode, b, want)
 	}
 	if out != nil {
@@ -323,6 +324,9 @@ func (e *env) call(t *testing.T, method, path, token string, body any, want int,
 	}
 	return b
 }
+
+// client bounds every request: a stuck handler fails the test, naming it.
+var client = &http.Client{Timeout: time.Minute}
 
 type rawBody struct {
 	typ  string

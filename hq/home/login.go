@@ -103,15 +103,16 @@ type loginRequest struct {
 // login redeems a link code for a login.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ip := s.clientIP(r)
-	if over, retry := s.loginFails.over(ip); over {
-		tooMany(w, retry, "Too many links that did not work were tried from here. Please wait a minute.")
-		return
-	}
 	var req loginRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
 	req.Code = strings.ToLower(strings.TrimSpace(req.Code))
+	tag := req.Store + "." + req.Code // the same link again is a retry, not a guess
+	if over, retry := s.loginFails.over(ip, tag); over {
+		tooMany(w, retry, "Too many links that did not work were tried from here. Please wait a minute.")
+		return
+	}
 	if req.Store == "" || req.Code == "" {
 		httpjson.Error(w, http.StatusBadRequest, "bad_request", "The link is incomplete: it needs the store and the code.")
 		return
@@ -185,7 +186,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status != 0 {
-		s.loginFails.add(ip)
+		s.loginFails.add(ip, tag)
 		httpjson.Error(w, status, code, message)
 		return
 	}

@@ -163,7 +163,7 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request, c Customer) {
 	case errors.Is(err, pgx.ErrNoRows):
 		g := proto.MediaGet{V: 1, ID: "mg-" + hash[:16] + "-" + randomHex(4), Hash: hash}
 		b, _ := json.Marshal(g)
-		if err := s.o.Publisher.Publish(ctx, DownTopic(c.Store, proto.TopicMediaGet), b, g.ID); err != nil {
+		if err := s.publish(ctx, c.Store, proto.TopicMediaGet, b, g.ID); err != nil {
 			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "HQ could not ask the store for it just now.")
 			return
 		}

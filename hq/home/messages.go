@@ -391,7 +391,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c Customer) {
 		return
 	}
 	if existing == nil {
-		if over, retry := s.sends.over(c.ID); over {
+		if over, retry := s.sends.over(c.ID, ""); over {
 			s.sent.WithLabelValues("refused").Inc()
 			tooMany(w, retry, fmt.Sprintf("You have sent %d messages in a minute; please wait a little.", s.cfg.MessagesPerMinute))
 			return
@@ -407,7 +407,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c Customer) {
 			internal(w, s.log, "message", err)
 			return
 		}
-		s.sends.add(c.ID)
+		s.sends.add(c.ID, "")
 		if existing, err = s.homeMessage(ctx, req.ID); err != nil || existing == nil || existing.owner != c.ID {
 			if err == nil {
 				err = errors.New("message lost after insert")
@@ -599,7 +599,7 @@ func (s *Server) publishMessage(ctx context.Context, c Customer, m *stored, data
 		}
 		put := proto.HQMediaPut{V: 1, ID: "mp-" + m.id, Customer: c.Customer, Hash: m.media.Hash, Type: m.media.Type, Data: data}
 		b, _ := json.Marshal(put)
-		if err := s.o.Publisher.Publish(ctx, DownTopic(c.Store, proto.HQMediaPutTopic), b, put.ID); err != nil {
+		if err := s.publish(ctx, c.Store, proto.HQMediaPutTopic, b, put.ID); err != nil {
 			return fmt.Errorf("home: media put: %w", err)
 		}
 	}
@@ -613,7 +613,7 @@ func (s *Server) publishMessage(ctx context.Context, c Customer, m *stored, data
 		}
 	}
 	b, _ := json.Marshal(msg)
-	if err := s.o.Publisher.Publish(ctx, DownTopic(c.Store, "hq/chat/message"), b, msg.ID); err != nil {
+	if err := s.publish(ctx, c.Store, "hq/chat/message", b, msg.ID); err != nil {
 		return fmt.Errorf("home: chat message: %w", err)
 	}
 	return nil
@@ -727,7 +727,7 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, c Customer) {
 	}
 	rc := proto.HQChatRecall{V: 1, ID: "rc-" + id, Customer: c.Customer, Message: id}
 	b, _ := json.Marshal(rc)
-	if err := s.o.Publisher.Publish(r.Context(), DownTopic(c.Store, proto.HQChatRecallTopic), b, rc.ID); err != nil {
+	if err := s.publish(r.Context(), c.Store, proto.HQChatRecallTopic, b, rc.ID); err != nil {
 		s.log.Warn("a recall from home could not be sent to the store yet", "store", c.Store, "id", id, "err", err)
 		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "HQ took the message back but could not tell the store just now. Please try again.")
 		return
@@ -751,7 +751,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, c Customer) {
 	}
 	rd := proto.HQChatRead{V: 1, ID: fmt.Sprintf("rd-%s-%d", c.ID, req.UpTo), Customer: c.Customer, UpTo: req.UpTo}
 	b, _ := json.Marshal(rd)
-	if err := s.o.Publisher.Publish(r.Context(), DownTopic(c.Store, "hq/chat/read"), b, rd.ID); err != nil {
+	if err := s.publish(r.Context(), c.Store, "hq/chat/read", b, rd.ID); err != nil {
 		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "HQ could not pass this on just now.")
 		return
 	}

@@ -190,39 +190,61 @@ func newToken() (string, []byte) {
 	return tok, h[:]
 }
 
-// limiter counts events per key in a sliding window.
+// limiter counts events per key in a sliding window. An event may carry
+// a tag: the same tag again within the window counts once (a page retrying
+// one link code is not guessing codes).
 type limiter struct {
 	mu     sync.Mutex
 	n      int
 	window time.Duration
 	now    func() time.Time
-	seen   map[string][]time.Time
+	seen   map[string][]event
+}
+
+type event struct {
+	at  time.Time
+	tag string
 }
 
 func newLimiter(n int, window time.Duration, now func() time.Time) *limiter {
-	return &limiter{n: n, window: window, now: now, seen: map[string][]time.Time{}}
+	return &limiter{n: n, window: window, now: now, seen: map[string][]event{}}
 }
 
 // over tells whether key has used up its events; retry is when the next
-// one is allowed.
-func (l *limiter) over(key string) (bool, time.Duration) {
+// one is allowed. An event tagged tag that already counts is never over.
+func (l *limiter) over(key, tag string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	ts := l.prune(key, now)
-	if len(ts) >= l.n {
-		return true, ts[0].Add(l.window).Sub(now)
+	es := l.prune(key, now)
+	if tag != "" {
+		for _, e := range es {
+			if e.tag == tag {
+				return false, 0
+			}
+		}
+	}
+	if len(es) >= l.n {
+		return true, es[0].at.Add(l.window).Sub(now)
 	}
 	return false, 0
 }
 
-// add records one event of key.
-func (l *limiter) add(key string) {
+// add records one event of key (tagged tag, "" for none).
+func (l *limiter) add(key, tag string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ts := l.prune(key, l.now())
-	l.seen[key] = append(ts, l.now())
-	if len(l.seen) > 100000 { // bounded: forget the oldest keys' history
+	now := l.now()
+	es := l.prune(key, now)
+	if tag != "" {
+		for _, e := range es {
+			if e.tag == tag {
+				return
+			}
+		}
+	}
+	l.seen[key] = append(es, event{at: now, tag: tag})
+	if len(l.seen) > 100000 { // bounded: forget another key's history
 		for k := range l.seen {
 			if k != key {
 				delete(l.seen, k)
@@ -232,19 +254,26 @@ func (l *limiter) add(key string) {
 	}
 }
 
-func (l *limiter) prune(key string, now time.Time) []time.Time {
-	ts := l.seen[key]
+func (l *limiter) prune(key string, now time.Time) []event {
+	es := l.seen[key]
 	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+	for i < len(es) && now.Sub(es[i].at) >= l.window {
 		i++
 	}
-	ts = ts[i:]
-	if len(ts) == 0 {
+	es = es[i:]
+	if len(es) == 0 {
 		delete(l.seen, key)
 		return nil
 	}
-	l.seen[key] = ts
-	return ts
+	l.seen[key] = es
+	return es
+}
+
+// publish sends one message to a store, bounded by publish_timeout.
+func (s *Server) publish(ctx context.Context, store, local string, payload []byte, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	return s.o.Publisher.Publish(ctx, DownTopic(store, local), payload, id)
 }
 
 // inTx runs f in a transaction.

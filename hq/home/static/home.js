@@ -31,7 +31,7 @@ addStrings({
     'chat.sending': 'Sending', 'chat.delivered': 'Delivered', 'chat.read': 'Read',
     'chat.recall': 'Take back', 'chat.recalled': 'You took this message back', 'chat.recalledOther': 'Message taken back',
     'chat.photoLoading': 'Photo on its way…', 'chat.voiceMsg': 'Voice message', 'chat.photoMsg': 'Photo',
-    'chat.noMic': 'The microphone is not available here.', 'chat.failed': 'Not sent: {msg}',
+    'chat.noMic': 'The microphone is not available here.', 'chat.retry': 'Send again', 'chat.failed': 'Not sent: {msg}',
     'chat.offlineBanner': 'The store is offline. Your messages are kept and reach it, in order, when it is back.',
     'chat.closedBanner': 'The store is closed now. Staff will answer when it opens.',
     'me.devices': 'Your devices', 'me.this': 'This device', 'me.lastUsed': 'Last used {when}',
@@ -64,7 +64,7 @@ addStrings({
     'chat.sending': '发送中', 'chat.delivered': '已送达', 'chat.read': '已读',
     'chat.recall': '撤回', 'chat.recalled': '你撤回了一条消息', 'chat.recalledOther': '消息已撤回',
     'chat.photoLoading': '照片传输中…', 'chat.voiceMsg': '语音消息', 'chat.photoMsg': '照片',
-    'chat.noMic': '这里无法使用麦克风。', 'chat.failed': '未发送：{msg}',
+    'chat.noMic': '这里无法使用麦克风。', 'chat.retry': '重新发送', 'chat.failed': '未发送：{msg}',
     'chat.offlineBanner': '门店离线。您的消息已保存，门店恢复后会按顺序收到。',
     'chat.closedBanner': '门店休息中，开门后店员会回复您。',
     'me.devices': '您的设备', 'me.this': '本机', 'me.lastUsed': '最近使用 {when}',
@@ -282,7 +282,10 @@ function renderMsg(m, zone) {
   if (m.card) node.append(el('div', { class: 'card' }, cardText(m.card)));
   const meta = el('div', { class: 'meta' }, el('time', { datetime: m.ts }, fmtTime(m.ts, zone, false)));
   if (m.from === 'me') {
-    if (m.failed) meta.append(el('span', { class: 'tick', role: 'alert' }, t('chat.failed', { msg: m.failed })));
+    if (m.failed) {
+      meta.append(el('span', { class: 'tick', role: 'alert' }, t('chat.failed', { msg: m.failed })),
+        el('button', { class: 'recall', type: 'button', onclick: () => retry(m) }, t('chat.retry')));
+    }
     else {
       const tick = m.state === 'sending' ? '✓' : '✓✓';
       meta.append(el('span', { class: 'tick' + (m.state === 'read' ? ' read' : ''), title: t('chat.' + (m.state || 'sending')),
@@ -345,9 +348,16 @@ async function markRead(msgs) {
   try { await api('POST', '/read', { up_to: top }); } catch { lastReadSent = 0; }
 }
 
+// retry sends a message that failed again, under its id (HQ keeps one).
+function retry(m) {
+  local = local.filter((x) => x.id !== m.id);
+  post(m.body, { media: m.media });
+}
+
 async function post(body, preview) {
   const id = body.id;
-  const pending = { key: 'l:' + id, id, from: 'me', kind: body.kind, text: body.text, ts: new Date().toISOString(), state: 'sending', ...preview };
+  const pending = { key: 'l:' + id, id, body, from: 'me', kind: body.kind, text: body.text, media: body.media,
+    ts: new Date().toISOString(), state: 'sending', ...preview };
   local.push(pending);
   renderChat();
   scrollDown();

@@ -59,3 +59,6 @@ CREATE TRIGGER conversation_reads_notify AFTER INSERT OR UPDATE ON conversation_
 -- in her conversation.
 CREATE TABLE home_media_owners (store text NOT NULL, hash text NOT NULL, home_customer text NOT NULL REFERENCES home_customers (id),
   PRIMARY KEY (store, hash, home_customer));
+
+-- The page finds the store's copy of a message sent from home by its id.
+CREATE INDEX messages_id ON messages (store, conversation, id);
