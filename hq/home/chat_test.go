@@ -382,3 +382,28 @@ func TestBrokerDown(t *testing.T) {
 		t.Fatalf("after the retry: %+v", v.Messages)
 	}
 }
+
+// When the server stops (SIGTERM), waiting long-polls answer at once, so
+// the HTTP server's shutdown does not wait out their 25 s.
+func TestLongPollEndsOnStop(t *testing.T) {
+	e := start(t, Config{})
+	tok := e.signIn(t, "s-a", "cust-1")
+	var v viewJSON
+	e.call(t, "GET", "/messages", tok, nil, 200, &v)
+	done := make(chan time.Duration, 1)
+	go func() {
+		began := time.Now()
+		e.call(t, "GET", "/messages?since="+v.Version+"&wait=25", tok, nil, 200, nil)
+		done <- time.Since(began)
+	}()
+	e.waiting(t, "s-a", "cust-1")
+	e.stopRun()
+	select {
+	case d := <-done:
+		if d > 5*time.Second {
+			t.Fatalf("answered %v after the stop", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a long-poll still waits after the server stopped")
+	}
+}

@@ -130,7 +130,9 @@ type env struct {
 	down   *storesSide
 	broker *mosquittotest.Broker
 	clock  *clock
-	ups    map[string]*up
+	// stopRun ends the server's Run and waits for it.
+	stopRun func()
+	ups     map[string]*up
 }
 
 // up is a store's uplink: its signing key and sequence numbers.
@@ -174,7 +176,8 @@ func start(t *testing.T, cfg Config) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = e.srv.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	e.stopRun = func() { cancel(); <-done }
+	t.Cleanup(e.stopRun)
 	deadline := time.Now().Add(10 * time.Second)
 	for !e.srv.Listening() {
 		if time.Now().After(deadline) {

@@ -60,7 +60,10 @@ func (s *Server) Listening() bool { return s.listening.Load() }
 // Run listens on channel hq_messages (every change of a conversation in
 // the replica, whichever instance applied it) and wakes the long-polls
 // waiting for it, until ctx ends. It reconnects after a lost connection.
+// When it returns, waiting long-polls answer at once (so that the HTTP
+// server's shutdown does not wait for them).
 func (s *Server) Run(ctx context.Context) error {
+	defer s.stopOnce.Do(func() { close(s.stopped) })
 	backoff := 100 * time.Millisecond
 	for {
 		err := s.listen(ctx)

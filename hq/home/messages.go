@@ -290,6 +290,8 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c Customer) {
 		case <-ch:
 		case <-timer.C:
 			wait = 0
+		case <-s.stopped:
+			wait = 0
 		case <-r.Context().Done():
 			return
 		}
@@ -637,6 +639,8 @@ func (s *Server) awaitReplica(ctx context.Context, c Customer, id string) (bool,
 		select {
 		case <-ch:
 		case <-timer.C:
+			return false, nil
+		case <-s.stopped:
 			return false, nil
 		case <-ctx.Done():
 			return false, ctx.Err()

@@ -60,6 +60,8 @@ type Server struct {
 	waiters map[string]map[chan struct{}]struct{} // store\x00conversation →
 
 	listening atomic.Bool
+	stopped   chan struct{} // closed when Run returns: waits end at once
+	stopOnce  sync.Once
 
 	faqMu    sync.Mutex
 	faqCache map[string]*shopFAQ
@@ -76,7 +78,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, cfg: o.Config.WithDefaults(), log: o.Logger, now: o.Now,
-		waiters: map[string]map[chan struct{}]struct{}{}, faqCache: map[string]*shopFAQ{}}
+		waiters: map[string]map[chan struct{}]struct{}{}, faqCache: map[string]*shopFAQ{}, stopped: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
