@@ -38,7 +38,9 @@ func TestPageAtHomeInABrowser(t *testing.T) {
 	e.exec(t, `UPDATE stores SET name = 'Paws Xuhui' WHERE store = 's-a'`)
 	e.status(t, "s-a", false)
 	dir := browsertest.ScreenshotDir(t)
-	ctx := browsertest.New(t, browsertest.Phone())
+	// A fake microphone that needs no permission prompt, for the voice note.
+	ctx := browsertest.New(t, browsertest.Phone(), browsertest.Flag("use-fake-device-for-media-stream", true),
+		browsertest.Flag("use-fake-ui-for-media-stream", true))
 
 	// No login, no link.
 	browsertest.Navigate(t, ctx, e.web.URL+"/home/")
@@ -114,6 +116,25 @@ func TestPageAtHomeInABrowser(t *testing.T) {
 	}
 	e.down.wait(t, "/down/chat/message", 2)
 
+	// A voice note: tap to record, tap the square to send.
+	run(t, ctx, chromedp.Click(chromedp.ID("chat-voice")))
+	browsertest.WaitJS(t, ctx, `document.querySelector('#chat-voice').classList.contains('rec')`, 10*time.Second,
+		`document.querySelector('#chat-error').innerText`)
+	// About a second of sound (the page's clock, polled).
+	browsertest.WaitJS(t, ctx, `(window.recFrom ??= performance.now()) && performance.now() - window.recFrom > 1000`, 5*time.Second)
+	run(t, ctx, chromedp.Click(chromedp.ID("chat-voice")))
+	puts = e.down.wait(t, "/down/media/put", 2)
+	_ = json.Unmarshal(puts[1].Payload, &put)
+	if !strings.HasPrefix(put.Type, "audio/") || len(put.Data) < 100 {
+		t.Fatalf("the voice note sent down: %s, %d bytes", put.Type, len(put.Data))
+	}
+	var voice proto.HQChatMessage
+	_ = json.Unmarshal(e.down.wait(t, "/down/chat/message", 3)[2].Payload, &voice)
+	if voice.Kind != "voice" || voice.Media == nil || voice.Media.DurationMs < 500 {
+		t.Fatalf("the voice message: %+v", voice)
+	}
+	browsertest.WaitJS(t, ctx, `!!document.querySelector('.msg.me audio')`, 10*time.Second, `document.querySelector('#chat-list').innerText`)
+
 	// 中文
 	run(t, ctx, chromedp.Click(chromedp.CSS("#lang")))
 	browsertest.WaitJS(t, ctx, `document.querySelector('#tabs button[data-tab=chat]').innerText === '聊天' && document.querySelector('#chat-send').innerText === '发送'`,
@@ -129,7 +150,8 @@ func TestPageAtHomeInABrowser(t *testing.T) {
 
 	// The store ends her logins: the page says she is signed out.
 	e.send(t, "s-a", proto.TopicHomeRevoke, e.revoke("s-a", "cust-1"))
-	run(t, ctx, chromedp.Click(chromedp.CSS("#tabs button[data-tab=me]")))
+	// (The page may have noticed already; else opening "Me" asks HQ.)
+	browsertest.Eval[any](t, ctx, `document.querySelector('#tabs button[data-tab=me]').click()`)
 	browsertest.WaitJS(t, ctx, `!document.querySelector('#signin').hidden && document.querySelector('#signin').innerText.includes('signed out')`,
 		30*time.Second, `document.body.innerText`)
 }

@@ -154,9 +154,11 @@ func TestLongPollWakes(t *testing.T) {
 		t.Fatalf("the long-poll answered with nothing new: %+v", w)
 	case <-time.After(300 * time.Millisecond): // it is waiting
 	}
+	applied := time.Now()
 	e.chat(t, "s-a", "cust-1", 2, "m-2", "staff-anna", "Hello Lin, how can I help?", false)
 	select {
 	case w := <-done:
+		t.Logf("woken %v after the staff reply was applied", time.Since(applied).Round(100*time.Microsecond))
 		if len(w.Messages) != 2 || w.Messages[1].From != "staff" || w.Messages[1].Sender != "Anna" || w.Version == v.Version {
 			t.Fatalf("woken view: %+v", w)
 		}
