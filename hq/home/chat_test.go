@@ -409,3 +409,45 @@ func TestLongPollEndsOnStop(t *testing.T) {
 		t.Fatal("a long-poll still waits after the server stopped")
 	}
 }
+
+// One customer may keep max_waits_per_customer long-polls waiting; one more
+// is refused (429), not queued.
+func TestLongPollsPerCustomer(t *testing.T) {
+	e := start(t, Config{MaxWaitsPerCustomer: 2})
+	tok := e.signIn(t, "s-a", "cust-1")
+	other := e.signIn(t, "s-a", "cust-2")
+	var me struct{ Customer customerJSON }
+	e.call(t, "GET", "/me", tok, nil, 200, &me)
+	var v viewJSON
+	e.call(t, "GET", "/messages", tok, nil, 200, &v)
+	done := make(chan struct{}, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			e.call(t, "GET", "/messages?since="+v.Version+"&wait=25", tok, nil, 200, nil)
+			done <- struct{}{}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.srv.waitMu.Lock()
+		n := e.srv.polls[me.Customer.ID]
+		e.srv.waitMu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d long-polls wait, want 2", n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	b := e.call(t, "GET", "/messages?since="+v.Version+"&wait=25", tok, nil, 429, nil)
+	if errCode(b) != "quota_exceeded" {
+		t.Fatalf("a third long-poll: %s", b)
+	}
+	e.call(t, "GET", "/messages?since="+v.Version, tok, nil, 200, nil) // no wait: answered
+	e.call(t, "GET", "/messages?wait=1", other, nil, 200, nil)         // another customer: her own count
+	e.chat(t, "s-a", "cust-1", 1, "m-1", "staff-anna", "hello", false)
+	<-done
+	<-done
+	e.call(t, "GET", "/messages?since=x&wait=25", tok, nil, 200, nil)
+}

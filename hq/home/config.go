@@ -30,6 +30,9 @@ type Config struct {
 	LoginFailuresPerMinute int `yaml:"login_failures_per_minute"`
 	// MaxWait is the longest long-poll of GET /messages (wait=…).
 	MaxWait time.Duration `yaml:"max_wait"`
+	// MaxWaitsPerCustomer is how many long-polls one customer may have
+	// waiting at once (all her devices; 429 beyond).
+	MaxWaitsPerCustomer int `yaml:"max_waits_per_customer"`
 	// PublishTimeout bounds one publish to HQ's broker (503 beyond: the
 	// same request again finishes it).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
@@ -40,16 +43,17 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultLoginTTL                = 4320 * time.Hour
-	DefaultPageSize                = 100
-	DefaultReplyWait               = 4 * time.Second
-	DefaultMaxText                 = 4096
-	DefaultMessagesPerMinute       = 30
-	DefaultMaxMedia          int64 = 4 << 20
-	DefaultRecallWindow            = 2 * time.Minute
-	DefaultLoginFailures           = 10
-	DefaultPublishTimeout          = 10 * time.Second
-	DefaultMaxWait                 = 25 * time.Second
+	DefaultLoginTTL                  = 4320 * time.Hour
+	DefaultPageSize                  = 100
+	DefaultReplyWait                 = 4 * time.Second
+	DefaultMaxText                   = 4096
+	DefaultMessagesPerMinute         = 30
+	DefaultMaxMedia            int64 = 4 << 20
+	DefaultRecallWindow              = 2 * time.Minute
+	DefaultLoginFailures             = 10
+	DefaultPublishTimeout            = 10 * time.Second
+	DefaultMaxWaitsPerCustomer       = 8
+	DefaultMaxWait                   = 25 * time.Second
 )
 
 // WithDefaults fills the zero fields with the defaults.
@@ -80,6 +84,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultMaxWait
+	}
+	if c.MaxWaitsPerCustomer == 0 {
+		c.MaxWaitsPerCustomer = DefaultMaxWaitsPerCustomer
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
@@ -118,6 +125,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWait < time.Second || c.MaxWait > 25*time.Second {
 		bad("max_wait %v: want 1s to 25s", c.MaxWait)
+	}
+	if c.MaxWaitsPerCustomer < 1 || c.MaxWaitsPerCustomer > 100 {
+		bad("max_waits_per_customer %d: want 1 to 100", c.MaxWaitsPerCustomer)
 	}
 	if c.PublishTimeout < 100*time.Millisecond || c.PublishTimeout > time.Minute {
 		bad("publish_timeout %v: want 100ms to 1m", c.PublishTimeout)

@@ -272,6 +272,25 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c Customer) {
 		}
 		wait = min(time.Duration(n)*time.Second, s.cfg.MaxWait)
 	}
+	if wait > 0 {
+		s.waitMu.Lock()
+		busy := s.polls[c.ID] >= s.cfg.MaxWaitsPerCustomer
+		if !busy {
+			s.polls[c.ID]++
+		}
+		s.waitMu.Unlock()
+		if busy {
+			tooMany(w, time.Second, fmt.Sprintf("This conversation is already open on %d screens; close one.", s.cfg.MaxWaitsPerCustomer))
+			return
+		}
+		defer func() {
+			s.waitMu.Lock()
+			if s.polls[c.ID]--; s.polls[c.ID] <= 0 {
+				delete(s.polls, c.ID)
+			}
+			s.waitMu.Unlock()
+		}()
+	}
 	ch, done := s.subscribe(c.Store, c.Customer)
 	defer done()
 	timer := time.NewTimer(wait)

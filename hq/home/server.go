@@ -58,6 +58,7 @@ type Server struct {
 
 	waitMu  sync.Mutex
 	waiters map[string]map[chan struct{}]struct{} // store\x00conversation →
+	polls   map[string]int                        // long-polls waiting per customer (hc id)
 
 	listening atomic.Bool
 	stopped   chan struct{} // closed when Run returns: waits end at once
@@ -78,7 +79,8 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, cfg: o.Config.WithDefaults(), log: o.Logger, now: o.Now,
-		waiters: map[string]map[chan struct{}]struct{}{}, faqCache: map[string]*shopFAQ{}, stopped: make(chan struct{})}
+		waiters: map[string]map[chan struct{}]struct{}{}, faqCache: map[string]*shopFAQ{}, stopped: make(chan struct{}),
+		polls: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
