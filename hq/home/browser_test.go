@@ -176,3 +176,35 @@ func TestPageAtHomeDesktop(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, browsertest.ScreenshotDir(t), "chat-desktop")
 }
+
+// While HQ's broker cannot take a message the page says HQ keeps it, and
+// it goes to the store once the broker is back.
+func TestPageSendsAgain(t *testing.T) {
+	e := start(t, Config{PublishTimeout: 300 * time.Millisecond, ResendEvery: 200 * time.Millisecond})
+	e.status(t, "s-a", false)
+	tok := e.signIn(t, "s-a", "cust-1")
+	ctx := browsertest.New(t, browsertest.Phone())
+	browsertest.Navigate(t, ctx, e.web.URL+"/home/")
+	browsertest.Eval[any](t, ctx, `localStorage.setItem('storeedge.home.lang','en'); localStorage.setItem('storeedge.home.token', '`+tok+`')`)
+	browsertest.Navigate(t, ctx, e.web.URL+"/home/")
+	browsertest.WaitJS(t, ctx, `!!document.querySelector('#chat-input') && !document.querySelector('#tabs').hidden`, 10*time.Second, `document.body.innerText`)
+	e.broker.Stop()
+	run(t, ctx, chromedp.SendKeys(chromedp.ID("chat-input"), "is anyone there?"), chromedp.Click(chromedp.ID("chat-send")))
+	browsertest.WaitJS(t, ctx, `document.querySelectorAll('.msg.me').length === 1 && document.querySelector('.msg.me').innerText.includes('is anyone there') &&
+		document.querySelector('#chat-error').innerText.includes('HQ keeps your message')`, 10*time.Second,
+		`document.querySelector('#chat-list').innerText`, `document.querySelector('#chat-error').innerText`)
+	browsertest.Screenshot(t, ctx, browsertest.ScreenshotDir(t), "kept-phone")
+	e.clock.Add(time.Second) // past publish_timeout: due to be sent again
+	e.broker.Restart(t)
+	down := listenDown(t, e.broker.Addr)
+	deadline := time.Now().Add(45 * time.Second)
+	for len(down.on("/down/chat/message")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not send it again: %s", browsertest.Eval[string](t, ctx, `document.querySelector('#chat-list').innerText`))
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+	if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('.msg.me').length`); n != 1 {
+		t.Fatalf("%d of her messages on the page", n)
+	}
+}

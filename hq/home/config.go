@@ -36,6 +36,9 @@ type Config struct {
 	// PublishTimeout bounds one publish to HQ's broker (503 beyond: the
 	// same request again finishes it).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// ResendEvery is how often HQ sends again the messages its broker did
+	// not take (in the order she sent them).
+	ResendEvery time.Duration `yaml:"resend_every"`
 	// ClientIPHeader names the header a proxy puts the client's address
 	// in (X-Real-IP, X-Forwarded-For); empty: the connection's address.
 	ClientIPHeader string `yaml:"client_ip_header"`
@@ -52,6 +55,7 @@ const (
 	DefaultRecallWindow              = 2 * time.Minute
 	DefaultLoginFailures             = 10
 	DefaultPublishTimeout            = 10 * time.Second
+	DefaultResendEvery               = 15 * time.Second
 	DefaultMaxWaitsPerCustomer       = 8
 	DefaultMaxWait                   = 25 * time.Second
 )
@@ -91,6 +95,9 @@ func (c Config) WithDefaults() Config {
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
 	}
+	if c.ResendEvery == 0 {
+		c.ResendEvery = DefaultResendEvery
+	}
 	return c
 }
 
@@ -128,6 +135,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWaitsPerCustomer < 1 || c.MaxWaitsPerCustomer > 100 {
 		bad("max_waits_per_customer %d: want 1 to 100", c.MaxWaitsPerCustomer)
+	}
+	if c.ResendEvery < 100*time.Millisecond || c.ResendEvery > time.Hour {
+		bad("resend_every %v: want 100ms to 1h", c.ResendEvery)
 	}
 	if c.PublishTimeout < 100*time.Millisecond || c.PublishTimeout > time.Minute {
 		bad("publish_timeout %v: want 100ms to 1m", c.PublishTimeout)

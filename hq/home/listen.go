@@ -57,13 +57,34 @@ func (s *Server) wakeAll() {
 // notifications now.
 func (s *Server) Listening() bool { return s.listening.Load() }
 
+// resendLoop sends again, every resend_every, what HQ's broker did not
+// take.
+func (s *Server) resendLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ResendEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.resend(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("page at home: messages still wait for HQ's broker", "err", err)
+			}
+		}
+	}
+}
+
 // Run listens on channel hq_messages (every change of a conversation in
 // the replica, whichever instance applied it) and wakes the long-polls
-// waiting for it, until ctx ends. It reconnects after a lost connection.
+// waiting for it, and sends again what HQ's broker did not take, until
+// ctx ends. It reconnects after a lost connection.
 // When it returns, waiting long-polls answer at once (so that the HTTP
 // server's shutdown does not wait for them).
 func (s *Server) Run(ctx context.Context) error {
 	defer s.stopOnce.Do(func() { close(s.stopped) })
+	resendDone := make(chan struct{})
+	go func() { defer close(resendDone); s.resendLoop(ctx) }()
+	defer func() { <-resendDone }()
 	backoff := 100 * time.Millisecond
 	for {
 		err := s.listen(ctx)

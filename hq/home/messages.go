@@ -390,9 +390,8 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c Customer) {
 		return
 	}
 	var media *proto.MediaInfo
-	var data []byte
 	if req.Media != nil {
-		media, data, err = s.ownMedia(ctx, c, req.Media)
+		media, _, err = s.ownMedia(ctx, c, req.Media)
 		if err != nil {
 			internal(w, s.log, "media", err)
 			return
@@ -442,13 +441,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c Customer) {
 		}
 		s.wake(c.Store, c.Customer)
 	}
-	if !existing.inReplica && existing.recalled == nil {
-		if err := s.publishMessage(ctx, c, existing, data); err != nil {
-			s.log.Warn("a message from home could not be sent to the store yet", "store", c.Store, "id", req.ID, "err", err)
-			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable",
-				"HQ keeps your message but could not pass it on just now. Please try again.")
-			return
-		}
+	if err := s.publishPending(ctx, c); err != nil {
+		s.log.Warn("a message from home could not be sent to the store yet; HQ sends it again", "store", c.Store, "id", req.ID, "err", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable",
+			"HQ keeps your message and will pass it on to the store as soon as it can.")
+		return
 	}
 	// The store is online: it answers itself, if the message gets there
 	// in time; else HQ answers for it.
@@ -609,14 +606,77 @@ func (s *Server) setAutoReply(ctx context.Context, id string, auto *proto.HomeAu
 	return nil
 }
 
+// publishPending sends down, in the order she sent them, her messages
+// HQ's broker has not taken yet, and marks each taken. It stops at the
+// first that fails (the rest wait their turn: the store gets them in
+// order).
+func (s *Server) publishPending(ctx context.Context, c Customer) error {
+	// One sender per customer at a time in this process: the resend loop
+	// and her own send do not send the same message twice.
+	mu := &s.sendLocks[fnv32(c.ID)%uint32(len(s.sendLocks))]
+	mu.Lock()
+	defer mu.Unlock()
+	rows, err := s.o.Pool.Query(ctx, `SELECT id FROM home_messages WHERE home_customer = $1 AND published_at IS NULL
+		AND recalled_at IS NULL ORDER BY sent_at, id`, c.ID)
+	if err != nil {
+		return fmt.Errorf("home: messages to send: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("home: messages to send: %w", err)
+	}
+	for _, id := range ids {
+		m, err := s.homeMessage(ctx, id)
+		if err != nil {
+			return err
+		}
+		if m == nil || m.inReplica {
+			continue
+		}
+		if err := s.publishMessage(ctx, c, m); err != nil {
+			return err
+		}
+		if _, err := s.o.Pool.Exec(ctx, `UPDATE home_messages SET published_at = $2 WHERE id = $1`, id, s.now()); err != nil {
+			return fmt.Errorf("home: message %s sent: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// resend sends again what HQ's broker did not take, for every customer
+// with such messages older than publish_timeout.
+func (s *Server) resend(ctx context.Context) error {
+	rows, err := s.o.Pool.Query(ctx, `SELECT DISTINCT c.id, c.store, c.customer FROM home_messages h
+		JOIN home_customers c ON c.id = h.home_customer
+		WHERE h.published_at IS NULL AND h.recalled_at IS NULL AND h.sent_at < $1 LIMIT 1000`, s.now().Add(-s.cfg.PublishTimeout))
+	if err != nil {
+		return fmt.Errorf("home: resend: %w", err)
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Customer, error) {
+		var c Customer
+		return c, r.Scan(&c.ID, &c.Store, &c.Customer)
+	})
+	if err != nil {
+		return fmt.Errorf("home: resend: %w", err)
+	}
+	for _, c := range cs {
+		if err := s.publishPending(ctx, c); err != nil {
+			return err
+		}
+		s.log.Info("page at home: sent again what HQ's broker had not taken", "store", c.Store, "home_customer", c.ID)
+	}
+	return nil
+}
+
 // publishMessage sends her message down (its blob first).
-func (s *Server) publishMessage(ctx context.Context, c Customer, m *stored, data []byte) error {
+func (s *Server) publishMessage(ctx context.Context, c Customer, m *stored) error {
 	if m.media != nil {
+		_, data, err := s.ownMedia(ctx, c, m.media)
+		if err != nil {
+			return err
+		}
 		if data == nil {
-			var err error
-			if _, data, err = s.ownMedia(ctx, c, m.media); err != nil {
-				return err
-			}
+			return fmt.Errorf("home: message %s: its blob %s is gone", m.id, m.media.Hash)
 		}
 		put := proto.HQMediaPut{V: 1, ID: "mp-" + m.id, Customer: c.Customer, Hash: m.media.Hash, Type: m.media.Type, Data: data}
 		b, _ := json.Marshal(put)
@@ -779,4 +839,14 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, c Customer) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// fnv32 is the FNV-1a hash of s.
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }

@@ -60,6 +60,8 @@ type Server struct {
 	waiters map[string]map[chan struct{}]struct{} // store\x00conversation →
 	polls   map[string]int                        // long-polls waiting per customer (hc id)
 
+	sendLocks [64]sync.Mutex // publishPending, by customer
+
 	listening atomic.Bool
 	stopped   chan struct{} // closed when Run returns: waits end at once
 	stopOnce  sync.Once

@@ -87,7 +87,8 @@ let me = null; // GET /me
 let storeState = null;
 let view = { version: '', messages: [] };
 let local = []; // sent from this page, not yet in the view
-let pollAbort = null;
+let pollAbort = null; // ends the current wait (the loop asks again at once)
+let pollStop = false; // signed out: the loop ends
 let lastReadSent = 0;
 const mediaURLs = new Map(); // hash → object URL
 
@@ -368,8 +369,24 @@ async function post(body, preview) {
     showError('');
   } catch (e) {
     if (e.status === 401) return signedOut();
+    if (e.status === 503) {
+      // HQ keeps it and passes it on by itself: its copy shows as sending.
+      local = local.filter((x) => x !== pending);
+      view.version = '';
+      if (pollAbort) pollAbort.abort();
+      showError(e.message);
+      renderChat();
+      return;
+    }
     pending.failed = e.message;
     showError(t('chat.failed', { msg: e.message }));
+    // The network did not take it: try again by itself, under the same id,
+    // a few times (the button does it too).
+    const tries = (preview && preview.tries) || 0;
+    if (e.status === 0 && tries < 10) {
+      setTimeout(() => { if (local.includes(pending) && pending.failed) { local = local.filter((x) => x !== pending); post(body, { media: pending.media, tries: tries + 1 }); } },
+        Math.min(30000, 3000 * 2 ** tries));
+    }
   }
   renderChat();
   scrollDown();
@@ -469,7 +486,7 @@ async function poll() {
       setState(v.store);
       renderChat();
     } catch (e) {
-      if (e.name === 'AbortError') return;
+      if (e.name === 'AbortError') { if (pollStop) return; continue; }
       if (e.status === 401) return signedOut();
       await new Promise((r) => setTimeout(r, 3000));
     }
@@ -512,6 +529,7 @@ async function signOutHere() {
 }
 
 function signedOut() {
+  pollStop = true;
   if (pollAbort) pollAbort.abort();
   setToken('');
   showNoLogin(t('signin.out'));
