@@ -76,10 +76,9 @@ func (u *uplink) ApplyUplink(ctx context.Context, tx pgx.Tx, m hq.Message) error
 	return err
 }
 
-// checkSigned checks a signed word of store: the uplink's store, the
-// signature under key, and key against the store's pinned key (pinned
-// now at first sight).
-func checkSigned(ctx context.Context, tx pgx.Tx, m hq.Message, v int, store, key, sig string, signed []byte) error {
+// verifySigned checks a signed word of store without the database: the
+// version, the uplink's store, and the signature under key.
+func verifySigned(m hq.Message, v int, store, key, sig string, signed []byte) error {
 	if v != 1 {
 		return refuse("version", "version %d is not 1", v)
 	}
@@ -94,11 +93,47 @@ func checkSigned(ctx context.Context, tx pgx.Tx, m hq.Message, v int, store, key
 	if err != nil || !ed25519.Verify(ed25519.PublicKey(pub), signed, s) {
 		return refuse("bad_signature", "its signature does not verify under the key it names")
 	}
+	return nil
+}
+
+// parseVouch decodes and verifies a vouch (all but the pinned key).
+func parseVouch(m hq.Message) (proto.HomeVouch, error) {
+	var v proto.HomeVouch
+	if err := json.Unmarshal(m.Payload, &v); err != nil {
+		return v, refuse("bad_payload", "the vouch does not decode: %v", err)
+	}
+	if err := verifySigned(m, v.V, v.Store, v.Key, v.Sig, proto.HomeVouchSigned(v)); err != nil {
+		return v, err
+	}
+	if v.ID == "" || v.Customer == "" || len(v.CodeHash) != 64 || v.Expires.IsZero() {
+		return v, refuse("bad_payload", "the vouch lacks its id, customer, code hash or expiry")
+	}
+	return v, nil
+}
+
+// parseRevoke decodes and verifies a revoke (all but the pinned key).
+func parseRevoke(m hq.Message) (proto.HomeRevoke, error) {
+	var v proto.HomeRevoke
+	if err := json.Unmarshal(m.Payload, &v); err != nil {
+		return v, refuse("bad_payload", "the revoke does not decode: %v", err)
+	}
+	if err := verifySigned(m, v.V, v.Store, v.Key, v.Sig, proto.HomeRevokeSigned(v)); err != nil {
+		return v, err
+	}
+	if v.Customer == "" {
+		return v, refuse("bad_payload", "the revoke names no customer")
+	}
+	return v, nil
+}
+
+// checkPinned checks key against the store's pinned key, pinning it at
+// first sight.
+func checkPinned(ctx context.Context, tx pgx.Tx, store, key string) error {
 	var pinned string
-	err = tx.QueryRow(ctx, `WITH ins AS (INSERT INTO home_store_keys (store, key) VALUES ($1, $2) ON CONFLICT (store) DO NOTHING RETURNING key)
-		SELECT key FROM ins UNION ALL SELECT key FROM home_store_keys WHERE store = $1 LIMIT 1`, m.Store, key).Scan(&pinned)
+	err := tx.QueryRow(ctx, `WITH ins AS (INSERT INTO home_store_keys (store, key) VALUES ($1, $2) ON CONFLICT (store) DO NOTHING RETURNING key)
+		SELECT key FROM ins UNION ALL SELECT key FROM home_store_keys WHERE store = $1 LIMIT 1`, store, key).Scan(&pinned)
 	if err != nil {
-		return fmt.Errorf("home: pinned key of %s: %w", m.Store, err)
+		return fmt.Errorf("home: pinned key of %s: %w", store, err)
 	}
 	if pinned != key {
 		return refuse("other_key", "it is signed with a key other than the one HQ pinned for this store")
@@ -107,18 +142,15 @@ func checkSigned(ctx context.Context, tx pgx.Tx, m hq.Message, v int, store, key
 }
 
 func (u *uplink) vouch(ctx context.Context, tx pgx.Tx, m hq.Message) error {
-	var v proto.HomeVouch
-	if err := json.Unmarshal(m.Payload, &v); err != nil {
-		return refuse("bad_payload", "the vouch does not decode: %v", err)
-	}
-	if err := checkSigned(ctx, tx, m, v.V, v.Store, v.Key, v.Sig, proto.HomeVouchSigned(v)); err != nil {
+	v, err := parseVouch(m)
+	if err != nil {
 		return err
 	}
-	if v.ID == "" || v.Customer == "" || len(v.CodeHash) != 64 || v.Expires.IsZero() {
-		return refuse("bad_payload", "the vouch lacks its id, customer, code hash or expiry")
+	if err := checkPinned(ctx, tx, m.Store, v.Key); err != nil {
+		return err
 	}
 	// A code hash already vouched keeps its first vouch (a replay changes nothing).
-	_, err := tx.Exec(ctx, `INSERT INTO home_vouches (store, code_hash, id, customer, name, expires, replace)
+	_, err = tx.Exec(ctx, `INSERT INTO home_vouches (store, code_hash, id, customer, name, expires, replace)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (store, code_hash) DO NOTHING`,
 		v.Store, v.CodeHash, v.ID, v.Customer, v.Name, v.Expires, v.Replace)
 	if err != nil {
@@ -128,17 +160,14 @@ func (u *uplink) vouch(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 }
 
 func (u *uplink) revoke(ctx context.Context, tx pgx.Tx, m hq.Message) error {
-	var v proto.HomeRevoke
-	if err := json.Unmarshal(m.Payload, &v); err != nil {
-		return refuse("bad_payload", "the revoke does not decode: %v", err)
-	}
-	if err := checkSigned(ctx, tx, m, v.V, v.Store, v.Key, v.Sig, proto.HomeRevokeSigned(v)); err != nil {
+	v, err := parseRevoke(m)
+	if err != nil {
 		return err
 	}
-	if v.Customer == "" {
-		return refuse("bad_payload", "the revoke names no customer")
+	if err := checkPinned(ctx, tx, m.Store, v.Key); err != nil {
+		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE home_logins SET revoked_at = now(), revoked_by = 'store'
+	_, err = tx.Exec(ctx, `UPDATE home_logins SET revoked_at = now(), revoked_by = 'store'
 		WHERE revoked_at IS NULL AND home_customer IN (SELECT id FROM home_customers WHERE store = $1 AND customer = $2)`,
 		v.Store, v.Customer)
 	if err != nil {
