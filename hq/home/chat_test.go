@@ -61,6 +61,14 @@ func TestOfflineAnswer(t *testing.T) {
 		t.Fatalf("down message: %s", got[0].Payload)
 	}
 
+	// In Chinese: the notice and the FAQ's answer in Chinese.
+	var zh struct{ Auto []Msg }
+	e.call(t, "POST", "/messages", tok, map[string]any{"id": "m-night-zh", "kind": "text", "text": "宝宝一直哭怎么办"}, 200, &zh)
+	if len(zh.Auto) != 1 || !strings.Contains(*zh.Auto[0].Text, "门店现在休息") || !strings.Contains(*zh.Auto[0].Text, "拍嗝") {
+		t.Fatalf("HQ's answer in Chinese: %+v", zh.Auto)
+	}
+	e.exec(t, `DELETE FROM home_messages WHERE id = 'm-night-zh'`) // keep the rest of the story to one message
+
 	// The same message again (a retry): the same answer, nothing new stored.
 	var again struct {
 		Message Msg
