@@ -135,6 +135,17 @@ func TestPageAtHomeInABrowser(t *testing.T) {
 	}
 	browsertest.WaitJS(t, ctx, `!!document.querySelector('.msg.me audio')`, 10*time.Second, `document.querySelector('#chat-list').innerText`)
 
+	// She takes the voice note back: the page says so, and the store is told.
+	browsertest.WaitJS(t, ctx, `(() => { const m = [...document.querySelectorAll('.msg.me')].find(m => m.querySelector('audio'));
+		const b = m && m.querySelector('.recall'); if (b) b.click(); return !!b; })()`, 10*time.Second, `document.querySelector('#chat-list').innerText`)
+	browsertest.WaitJS(t, ctx, `[...document.querySelectorAll('.msg.me.recalled')].some(m => m.innerText.includes('You took this message back'))
+		&& !document.querySelector('.msg.me audio')`, 10*time.Second, `document.querySelector('#chat-list').innerText`)
+	var rc proto.HQChatRecall
+	_ = json.Unmarshal(e.down.wait(t, "/down/chat/recall", 1)[0].Payload, &rc)
+	if rc.Message != voice.ID || rc.Customer != "cust-1" {
+		t.Fatalf("the recall sent down: %+v", rc)
+	}
+
 	// 中文
 	run(t, ctx, chromedp.Click(chromedp.CSS("#lang")))
 	browsertest.WaitJS(t, ctx, `document.querySelector('#tabs button[data-tab=chat]').innerText === '聊天' && document.querySelector('#chat-send').innerText === '发送'`,

@@ -89,6 +89,7 @@ let view = { version: '', messages: [] };
 let local = []; // sent from this page, not yet in the view
 let pollAbort = null; // ends the current wait (the loop asks again at once)
 let pollStop = false; // signed out: the loop ends
+const sentHere = new Set(); // ids of messages sent from this page
 let lastReadSent = 0;
 const mediaURLs = new Map(); // hash → object URL
 
@@ -292,7 +293,8 @@ function renderMsg(m, zone) {
       meta.append(el('span', { class: 'tick' + (m.state === 'read' ? ' read' : ''), title: t('chat.' + (m.state || 'sending')),
         'aria-label': t('chat.' + (m.state || 'sending')) }, tick));
     }
-    if (!m.failed && Date.now() - new Date(m.ts).getTime() < RECALL_MS && !m.key.startsWith('l:')) {
+    // Only what she sent from home can be taken back from here.
+    if (!m.failed && (sentHere.has(m.id) || m.key.startsWith('p:')) && Date.now() - new Date(m.ts).getTime() < RECALL_MS && !m.key.startsWith('l:')) {
       meta.prepend(el('button', { class: 'recall', type: 'button', onclick: () => recall(m.id) }, t('chat.recall')));
     }
   }
@@ -360,6 +362,7 @@ async function post(body, preview) {
   const pending = { key: 'l:' + id, id, body, from: 'me', kind: body.kind, text: body.text, media: body.media,
     ts: new Date().toISOString(), state: 'sending', ...preview };
   local.push(pending);
+  sentHere.add(id);
   renderChat();
   scrollDown();
   try {
