@@ -174,7 +174,13 @@ func (c Config) Validate() error {
 	if err := c.Web.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Home.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.HomeBooking.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Push.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if d := c.Downlink; d.MaxTitle < 1 || d.MaxBody < 1 || d.MaxStores < 1 || d.MaxConfigBytes < 1024 || d.MaxTTL < time.Hour ||

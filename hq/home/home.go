@@ -61,7 +61,3 @@ type StoreState struct {
 // StateFunc tells a store's state (Server.State); the other parts of the
 // page take it as a function.
 type StateFunc func(ctx context.Context, store string) (StoreState, error)
-
-// Config is the page at home's settings (hq.yaml "home:"); zero fields
-// take the defaults.
-type Config struct{}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/storeedge/storeedge/hq/config"
+	"github.com/storeedge/storeedge/hq/downlink"
 	"github.com/storeedge/storeedge/hq/home"
 	"github.com/storeedge/storeedge/hq/replica"
 	"github.com/storeedge/storeedge/internal/seal"
@@ -60,4 +63,61 @@ func homeParts(ctx context.Context, d homeDeps) ([]homePart, error) {
 		}
 	}
 	return parts, nil
+}
+
+// startHome connects the page at home's own publisher to HQ's broker
+// (client id {instance}-home), makes the other parts and hq/home's Server,
+// and starts its listener. The returned function stops it all.
+func startHome(ctx context.Context, cfg config.Config, rep *replica.Replica, keys *seal.Keyring, reg prometheus.Registerer,
+	log *slog.Logger) (*home.Server, func(context.Context) error, error) {
+	password, err := cfg.Password()
+	if err != nil {
+		return nil, nil, err
+	}
+	tlsCfg, err := cfg.TLS()
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := downlink.NewMQTTPublisher(ctx, downlink.MQTTOptions{URL: cfg.MQTT.URL, ClientID: cfg.ClientID() + "-home",
+		Username: cfg.MQTT.Username, Password: string(password), TLS: tlsCfg, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	var srv *home.Server
+	state := func(ctx context.Context, store string) (home.StoreState, error) { return srv.State(ctx, store) }
+	runCtx, cancel := context.WithCancel(ctx)
+	parts, err := homeParts(runCtx, homeDeps{Cfg: cfg, Replica: rep, Keys: keys, Pub: pub, State: state, Reg: reg, Log: log})
+	if err != nil {
+		cancel()
+		_ = pub.Close(ctx)
+		return nil, nil, fmt.Errorf("page at home: %w", err)
+	}
+	var routes []home.Routes
+	for _, p := range parts {
+		if p.Routes != nil {
+			routes = append(routes, p.Routes)
+		}
+	}
+	srv, err = home.New(home.Options{Pool: rep.Pool(), Keys: keys, Publisher: pub, Config: cfg.Home, Parts: routes,
+		Logger: log, Registerer: reg})
+	if err != nil {
+		cancel()
+		_ = pub.Close(ctx)
+		return nil, nil, fmt.Errorf("page at home: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = srv.Run(runCtx); close(done) }()
+	stop := func(ctx context.Context) error {
+		cancel()
+		<-done
+		var errs []error
+		for _, p := range parts {
+			if p.Stop != nil {
+				errs = append(errs, p.Stop(ctx))
+			}
+		}
+		errs = append(errs, pub.Close(ctx))
+		return errors.Join(errs...)
+	}
+	return srv, stop, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/storeedge/storeedge/hq/config"
+	"github.com/storeedge/storeedge/hq/home"
 	"github.com/storeedge/storeedge/hq/ingest"
 	"github.com/storeedge/storeedge/hq/replica"
 	"github.com/storeedge/storeedge/hq/web"
@@ -94,17 +95,28 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The uplink the replica applies with others' handlers: the downlink's
+	// answers, the page at home's vouches and revokes, and its parts'.
+	handlers := downlinkHandlers(log)
+	homeHandlers, err := home.Handlers(log, reg)
+	if err != nil {
+		return err
+	}
+	for _, hs := range []map[string]replica.TopicHandler{homeHandlers, homePartHandlers(log)} {
+		for topic, h := range hs {
+			handlers[topic] = h
+		}
+	}
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	rep, err := replica.Open(openCtx, cfg.Postgres.URL, replica.Options{Keys: keys, MaxConns: cfg.Postgres.MaxConns, Logger: log,
-		Handlers: downlinkHandlers(log)})
+		Handlers: handlers})
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer rep.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	consumer, err := ingest.New(ingest.Options{
 		Replica: rep, Brokers: []*url.URL{brokerURL}, ClientID: cfg.ClientID(), Group: cfg.MQTT.Group,
 		Username: cfg.MQTT.Username, Password: password, TLS: tlsCfg,
@@ -121,6 +133,12 @@ func run() error {
 		return err
 	}
 	defer func() { _ = closeDown(context.Background()) }()
+
+	homeSrv, closeHome, err := startHome(ctx, cfg, rep, keys, reg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeHome(context.Background()) }()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -147,6 +165,7 @@ func run() error {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", webHandler(rep, down, cfg.Web, log))
+	mux.Handle("/home/", homeSrv.Handler()) // the customers' page at home and its API
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

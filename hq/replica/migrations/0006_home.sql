@@ -23,11 +23,13 @@ CREATE INDEX home_logins_customer ON home_logins (home_customer);
 
 -- What a customer sent from home, as HQ took it (the store's copy arrives
 -- in messages, with the same id). body and auto_reply are sealed like
--- messages.body.
+-- messages.body; published_at is when HQ's broker took it for the store.
 CREATE TABLE home_messages (id text PRIMARY KEY, home_customer text NOT NULL REFERENCES home_customers (id),
   store text NOT NULL, conversation text NOT NULL, kind text NOT NULL, body bytea, media jsonb,
-  auto_reply bytea, sent_at timestamptz NOT NULL DEFAULT now(), recalled_at timestamptz);
+  auto_reply bytea, sent_at timestamptz NOT NULL DEFAULT now(), recalled_at timestamptz, published_at timestamptz);
 CREATE INDEX home_messages_customer ON home_messages (home_customer, sent_at);
+-- Those HQ's broker has not taken yet (HQ sends them again, in order).
+CREATE INDEX home_messages_unpublished ON home_messages (sent_at) WHERE published_at IS NULL;
 
 -- Blobs a customer attached at home (sealed), until the store has them and after.
 CREATE TABLE home_media (store text NOT NULL, hash text NOT NULL, home_customer text NOT NULL REFERENCES home_customers (id),
@@ -53,3 +55,12 @@ END
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER messages_notify AFTER INSERT OR UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION hq_messages_notify();
 CREATE TRIGGER conversation_reads_notify AFTER INSERT OR UPDATE ON conversation_reads FOR EACH ROW EXECUTE FUNCTION hq_messages_notify();
+
+-- Who uploaded a blob (the same bytes sent by two customers are one blob):
+-- a customer may attach and fetch only a blob she uploaded herself or one
+-- in her conversation.
+CREATE TABLE home_media_owners (store text NOT NULL, hash text NOT NULL, home_customer text NOT NULL REFERENCES home_customers (id),
+  PRIMARY KEY (store, hash, home_customer));
+
+-- The page finds the store's copy of a message sent from home by its id.
+CREATE INDEX messages_id ON messages (store, conversation, id);
