@@ -180,6 +180,9 @@ func (c Config) Validate() error {
 	if err := c.HomeBooking.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.HomeCamera.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Push.Validate(); err != nil {
 		errs = append(errs, err)
 	}
