@@ -64,7 +64,8 @@ type Options struct {
 	// test can bind HQ to an address a network namespace reaches. Default:
 	// a free port on 127.0.0.1.
 	Listen string
-	// YAML is appended to storeedge-hq's hq.yaml (home:, push:, …).
+	// YAML is appended to storeedge-hq's hq.yaml (home:, push:, …);
+	// "{dir}" in it becomes HQ's directory (Dir), where Files are.
 	YAML string
 	// Files are written into HQ's directory (Dir) before it starts, by
 	// name: a TURN secret, a VAPID key, … that YAML names with Dir.
@@ -116,7 +117,8 @@ func Start(t testing.TB, o Options) *HQ {
 		}
 	}
 	h.cfg = filepath.Join(h.Dir, "hq.yaml")
-	y := "seal:\n  keys_env: \"\"\n  keys_file: " + filepath.Join(h.Dir, "seal.keys") + "\ningest:\n  drain_timeout: 5s\n" + o.YAML
+	y := "seal:\n  keys_env: \"\"\n  keys_file: " + filepath.Join(h.Dir, "seal.keys") + "\ningest:\n  drain_timeout: 5s\n" +
+		strings.ReplaceAll(o.YAML, "{dir}", h.Dir)
 	if err := os.WriteFile(h.cfg, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}

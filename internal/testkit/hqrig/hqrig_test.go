@@ -18,7 +18,10 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 func TestLinkedStoreOnlineOfflineOnline(t *testing.T) {
 	// HQ on another loopback address than the store's, as a test binds it
 	// to an address a network namespace reaches.
-	hq := hqrig.Start(t, hqrig.Options{Listen: "127.0.0.2"})
+	// Its hq.yaml names a file the rig writes in HQ's directory.
+	hq := hqrig.Start(t, hqrig.Options{Listen: "127.0.0.2",
+		YAML:  "mqtt:\n  username: hq\n  password_file: \"{dir}/mqtt.password\"\n",
+		Files: map[string][]byte{"mqtt.password": []byte("not-checked\n")}})
 	if !strings.HasPrefix(hq.Addr, "127.0.0.2:") || strings.HasSuffix(hq.Addr, ":0") {
 		t.Fatalf("HQ listens on %s, want a port on 127.0.0.2", hq.Addr)
 	}
