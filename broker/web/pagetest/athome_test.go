@@ -1,0 +1,677 @@
+//go:build athome
+
+package pagetest
+
+// The customer at home, end to end, across three origins: the store's pages
+// on 127.0.0.1, the staff console on localhost (the same store, another
+// origin) and HQ's page at home on 127.0.0.2 (storeedge-hq, its PostgreSQL
+// replica and its broker: internal/testkit/hqrig). The store's internet
+// goes through a fault proxy the test cuts and restores.
+//
+// The story, in the store's time zone, which the test picks so that it is
+// 3 a.m. there now: a parent scans the chat code in the shop and chats;
+// taps "Continue at home" and opens the link on HQ's page; at 3 a.m., with
+// the store closed and its internet cut, sends a photo and asks about her
+// crying baby: HQ tells her at once that the store is closed and gives the
+// store's FAQ answer. She books two visits from home while the store is
+// still offline (free slots from HQ's replica, marked so); one of them was
+// taken in the shop meanwhile. In the morning the store is back: staff
+// answer in the console; she sees the answer at home once, after her
+// messages; the store confirms one booking and turns the other down with
+// alternatives, one of which she takes with one tap. At the visit she
+// watches the grooming table's camera from home, through TURN only.
+//
+// Run: go test -tags athome -run TestCustomerAtHome ./broker/web/pagetest/
+// (the tag until the page at home and its services are merged). Lines
+// marked TODO(ids) drive HQ's page through its JSON API (from inside the
+// page, with the login the page keeps) where the page's element ids are
+// not fixed yet: switch them to taps when they are.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/internal/testkit/browsertest"
+	"github.com/storeedge/storeedge/internal/testkit/hqrig"
+	"github.com/storeedge/storeedge/internal/testkit/pgtest"
+	"github.com/storeedge/storeedge/internal/testkit/storetest"
+)
+
+// TestMain: HQ's rig needs PostgreSQL, stopped when the tests end.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// homeFleet: the store's devices (two grooming tables, each with its camera).
+var homeFleet = []storetest.Device{
+	{ID: "staff-anna", Role: "staff"},
+	{ID: "tablet-1", Role: "chat-tablet"},
+	{ID: "cam-1", Role: "camera"},
+	{ID: "cam-2", Role: "camera"},
+	{ID: "kiosk-1", Role: "kiosk"},
+}
+
+// threeAM is a fixed-offset zone where it is 3 a.m. now (Etc/GMT-N is
+// UTC+N), and the store's clock reading now.
+func threeAM() (zone string, now time.Time) {
+	now = time.Now().Truncate(time.Second)
+	off := (3 - now.UTC().Hour() + 24) % 24
+	if off > 12 {
+		off -= 24
+	}
+	switch {
+	case off == 0:
+		zone = "Etc/GMT"
+	case off > 0:
+		zone = fmt.Sprintf("Etc/GMT-%d", off)
+	default:
+		zone = fmt.Sprintf("Etc/GMT+%d", -off)
+	}
+	return zone, now
+}
+
+// homeMsg is a message as HQ's API at home gives it.
+type homeMsg struct {
+	Key      string `json:"key"`
+	ID       string `json:"id"`
+	Seq      int64  `json:"seq"`
+	From     string `json:"from"`
+	Sender   string `json:"sender"`
+	Kind     string `json:"kind"`
+	Text     string `json:"text"`
+	State    string `json:"state"`
+	Recalled bool   `json:"recalled"`
+	Auto     bool   `json:"auto"`
+	Via      string `json:"via"`
+	Media    *struct {
+		Hash string `json:"hash"`
+	} `json:"media"`
+}
+
+type homeRequest struct {
+	ID           string `json:"id"`
+	Kind         string `json:"kind"`
+	Start        string `json:"start"`
+	State        string `json:"state"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	Alternatives []struct {
+		Start string `json:"start"`
+		End   string `json:"end"`
+	} `json:"alternatives"`
+}
+
+// homeAPI calls HQ's API at home from inside HQ's page (its origin, its
+// fetch) with the login the page keeps on the device: the token (hqt_…)
+// found in its localStorage, whatever the key. body is JSON or "".
+func homeAPI(t *testing.T, b context.Context, method, path, body string) (int, []byte) {
+	t.Helper()
+	var out struct {
+		Status int    `json:"status"`
+		Body   string `json:"body"`
+		Err    string `json:"err"`
+	}
+	js := fmt.Sprintf(`(async () => {
+		try {
+			const all = Object.keys(localStorage).map((k) => localStorage.getItem(k)).join(' ');
+			const tok = (all.match(/hqt_[A-Za-z0-9_-]+/) || [])[0];
+			const h = {};
+			if (tok) h['Authorization'] = 'Bearer ' + tok;
+			const body = %s;
+			if (body) h['Content-Type'] = 'application/json';
+			const r = await fetch('/home/api/v1' + %q, {method: %q, headers: h, body: body || undefined});
+			return JSON.stringify({status: r.status, body: await r.text()});
+		} catch (e) { return JSON.stringify({status: 0, body: '', err: String(e)}); }
+	})()`, jsString(body), path, method)
+	if err := json.Unmarshal([]byte(browsertest.Eval[string](t, b, js)), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Err != "" {
+		t.Fatalf("%s /home/api/v1%s from HQ's page: %s", method, path, out.Err)
+	}
+	return out.Status, []byte(out.Body)
+}
+
+// homeJSON is homeAPI that wants status want and decodes the answer into v.
+func homeJSON(t *testing.T, b context.Context, method, path, body string, want int, v any) {
+	t.Helper()
+	code, got := homeAPI(t, b, method, path, body)
+	if code != want {
+		t.Fatalf("%s /home/api/v1%s: %d %s, want %d", method, path, code, got, want)
+	}
+	if v != nil {
+		if err := json.Unmarshal(got, v); err != nil {
+			t.Fatalf("%s /home/api/v1%s: %v: %s", method, path, err, got)
+		}
+	}
+}
+
+// homeMessages is her conversation as HQ's page at home gets it.
+func homeMessages(t *testing.T, b context.Context) []homeMsg {
+	t.Helper()
+	var m struct {
+		Messages []homeMsg `json:"messages"`
+	}
+	homeJSON(t, b, "GET", "/messages", "", 200, &m)
+	return m.Messages
+}
+
+// waitHome polls her view at home (GET path) until ok says yes.
+func waitHome[T any](t *testing.T, b context.Context, path string, timeout time.Duration, ok func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var v T
+		code, body := homeAPI(t, b, "GET", path, "")
+		if code == 200 && json.Unmarshal(body, &v) == nil && ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /home/api/v1%s: not as wanted within %v: %d %s", path, timeout, code, body)
+		}
+		time.Sleep(100 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// homeShot saves HQ's page as home-<name>.png in browsertest's folder.
+func homeShot(t *testing.T, b context.Context, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(b, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(browsertest.ScreenshotDir(t), "home-"+name+".png"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var linkURL = regexp.MustCompile(`https?://[^\s"'<>]+#link=[A-Za-z0-9._-]+`)
+
+func TestCustomerAtHome(t *testing.T) {
+	zone, now := threeAM()
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := now.In(loc).Format(time.DateOnly)
+
+	// TURN for the live view. TODO(turntest): internal/testkit/turntest
+	// once merged; startTURN below is the call site.
+	turnAddr, turnSecret := startTURN(t)
+
+	hq := hqrig.Start(t, hqrig.Options{
+		Listen: "127.0.0.2",
+		Files:  map[string][]byte{"turn.secret": []byte(turnSecret + "\n")},
+		YAML: "home_camera:\n  turn_urls: [\"turn:" + turnAddr + "?transport=udp\"]\n" +
+			"  turn_secret_file: \"{dir}/turn.secret\"\n",
+	})
+
+	// The store: closed at this hour (its FAQ's hours in a zone where it is
+	// 3 a.m.), its home_url HQ's page.
+	dir := t.TempDir()
+	faq, err := os.ReadFile("../../../configs/faq.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	faqFile := filepath.Join(dir, "faq.yaml")
+	if err := os.WriteFile(faqFile, []byte(strings.Replace(string(faq), "time_zone: Asia/Shanghai", "time_zone: "+zone, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cloudMap, err := os.ReadFile("../../../configs/cloud.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapFile := filepath.Join(dir, "cloud.yaml")
+	if err := os.WriteFile(mapFile, append(cloudMap, []byte("\nhome_url: "+hq.URL+"/home/\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const storeID = "s-home-1"
+	s := hq.LinkStoreWith(t, storeID, storetest.Options{Devices: homeFleet, Start: now, Config: func(c *broker.Config) {
+		c.Listeners.Websocket = "127.0.0.1:0"
+		c.Listeners.WebsocketPath = "/mqtt"
+		c.Camera.Rooms = map[string]string{"cam-1": "table-1", "cam-2": "table-2"}
+		c.Camera.Loopback = true
+		c.Chat.FAQFile = faqFile
+		c.Cloud.MapFile = mapFile
+	}})
+	startConsoleCamera(t, s.Store, "cam-1")
+	startConsoleCamera(t, s.Store, "cam-2")
+	hq.WaitOnline(t, storeID, true, 30*time.Second)
+	tablet := s.Connect(t, storetest.Device{ID: "tablet-1", Role: "chat-tablet"}, "qr")
+	staff := s.Connect(t, storetest.Device{ID: "staff-anna", Role: "staff"}, "check")
+
+	// In the shop: she scans the tablet's code and chats.
+	shop := browsertest.New(t, browsertest.Phone())
+	browsertest.Navigate(t, shop, chatURL(t, s.Store, tablet))
+	browsertest.WaitJS(t, shop, `chatView.state === 'ready' && chatView.status === 'online'`, 10*time.Second, showChat)
+	customer := browsertest.Eval[string](t, shop, `chatView.customer`)
+	typeAndSend(t, shop, "Hello, I bought the night-time formula here today")
+	browsertest.WaitJS(t, shop, `chatView.messages.some(m => m.from === chatView.customer && m.text.includes('night-time formula'))`, 10*time.Second, showChat)
+
+	// "Continue at home": the store page shows her a link to HQ's page.
+	browsertest.WaitJS(t, shop, `!!document.getElementById('home-link')`, 10*time.Second, showChat)
+	run(t, shop, chromedp.Click(chromedp.ID("home-link")))
+	var link string
+	for deadline := time.Now().Add(15 * time.Second); link == ""; {
+		page := browsertest.Eval[string](t, shop, `[...document.querySelectorAll('a[href], input, textarea')].map((e) => e.href || e.value || '').join(' ') + ' ' + document.body.innerText`)
+		link = linkURL.FindString(page)
+		if link == "" && time.Now().After(deadline) {
+			t.Fatalf("no link to HQ's page on the store page after tapping Continue at home: %s", browsertest.Eval[string](t, shop, showChat))
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+	if !strings.HasPrefix(link, hq.URL+"/home/#link="+storeID+".") {
+		t.Fatalf("the link %q is not HQ's page for %s", link, storeID)
+	}
+	shot(t, shop, "athome-continue")
+
+	// At home: the link opens HQ's page, which signs her in (retrying while
+	// the store's vouch is on its way) and keeps the login on the device.
+	home := browsertest.New(t, browsertest.Phone())
+	browsertest.Navigate(t, home, link)
+	browsertest.WaitJS(t, home, `Object.keys(localStorage).some((k) => /hqt_/.test(localStorage.getItem(k)))`, 40*time.Second,
+		`document.body.innerText`)
+	var me struct {
+		Customer struct {
+			ID       string `json:"id"`
+			Store    string `json:"store"`
+			Customer string `json:"customer"`
+		} `json:"customer"`
+	}
+	homeJSON(t, home, "GET", "/me", "", 200, &me)
+	if me.Customer.Customer != customer || me.Customer.Store != storeID || !strings.HasPrefix(me.Customer.ID, "hc-") {
+		t.Fatalf("signed in at home as %+v, want %s of %s", me.Customer, customer, storeID)
+	}
+	// One conversation: what she wrote in the shop is there at home.
+	waitHome(t, home, "/messages", 20*time.Second, func(m struct{ Messages []homeMsg }) bool {
+		for _, x := range m.Messages {
+			if x.From == "me" && strings.Contains(x.Text, "night-time formula") {
+				return true
+			}
+		}
+		return false
+	})
+	browsertest.WaitJS(t, home, `document.body.innerText.includes('night-time formula')`, 10*time.Second, `document.body.innerText`)
+	// HQ's replica has the shop (services, hours) before the link goes.
+	waitHome(t, home, "/shop", 20*time.Second, func(v struct {
+		Services []struct{ ID string } `json:"services"`
+	}) bool {
+		return len(v.Services) > 0
+	})
+
+	// 3 a.m.: the store's internet is cut.
+	s.Cut()
+	hq.WaitOnline(t, storeID, false, 15*time.Second)
+
+	// She sends a photo and asks about her crying baby. TODO(ids): attach
+	// the photo and send through the page's composer.
+	png, err := os.ReadFile(testPhoto(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := browsertest.Eval[string](t, home, fmt.Sprintf(`(async () => {
+		const all = Object.keys(localStorage).map((k) => localStorage.getItem(k)).join(' ');
+		const tok = all.match(/hqt_[A-Za-z0-9_-]+/)[0];
+		const bin = Uint8Array.from(atob(%q), (c) => c.charCodeAt(0));
+		const r = await fetch('/home/api/v1/media', {method: 'POST', headers: {'Authorization': 'Bearer ' + tok, 'Content-Type': 'image/png'}, body: bin});
+		return JSON.stringify({status: r.status, body: await r.json()});
+	})()`, base64.StdEncoding.EncodeToString(png)))
+	var media struct {
+		Status int `json:"status"`
+		Body   struct {
+			Hash string `json:"hash"`
+			Type string `json:"type"`
+			Size int    `json:"size"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal([]byte(up), &media); err != nil || media.Status != 200 || media.Body.Hash == "" {
+		t.Fatalf("POST /media: %s (%v)", up, err)
+	}
+	type sent struct {
+		Message homeMsg   `json:"message"`
+		Auto    []homeMsg `json:"auto"`
+	}
+	var photo, question sent
+	homeJSON(t, home, "POST", "/messages", fmt.Sprintf(`{"id":"home-m-1","kind":"image","media":{"hash":%q,"type":"image/png","size":%d,"width":1200,"height":900}}`,
+		media.Body.Hash, media.Body.Size), 200, &photo)
+	const asked = "My newborn keeps crying at night, what can I do?"
+	homeJSON(t, home, "POST", "/messages", fmt.Sprintf(`{"id":"home-m-2","kind":"text","text":%q}`, asked), 200, &question)
+	if photo.Message.State != "sending" || question.Message.State != "sending" {
+		t.Fatalf("with the store offline her messages are %q and %q, want sending", photo.Message.State, question.Message.State)
+	}
+	// At once: the store is closed (HQ says so) and the FAQ's answer, with
+	// the health rules (care steps, when to see a doctor, not a diagnosis).
+	var notice, answer bool
+	for _, a := range append(photo.Auto, question.Auto...) {
+		notice = notice || (a.From == "assistant" && a.Via == "hq" && strings.Contains(strings.ToLower(a.Text), "closed"))
+		answer = answer || (a.From == "assistant" && a.Via == "hq" && strings.Contains(a.Text, "See a doctor soon if") && strings.Contains(a.Text, "not a diagnosis"))
+	}
+	if !notice || !answer {
+		t.Fatalf("HQ's answers at 3 a.m.: notice %v, FAQ %v: %+v %+v", notice, answer, photo.Auto, question.Auto)
+	}
+	browsertest.WaitJS(t, home, `document.body.innerText.includes('See a doctor soon if')`, 10*time.Second, `document.body.innerText`)
+	homeShot(t, home, "athome-3am")
+
+	// Still offline, she books from home: today's free dog-groom slots from
+	// HQ's replica, marked as such. Meanwhile, in the shop, the store fills
+	// the second of them on both tables.
+	var slots struct {
+		Source string `json:"source"`
+		AsOf   string `json:"as_of"`
+		Slots  []struct {
+			Start string `json:"start"`
+			End   string `json:"end"`
+		} `json:"slots"`
+	}
+	homeJSON(t, home, "GET", "/slots?service=dog-groom&day="+today, "", 200, &slots)
+	if slots.Source != "replica" || slots.AsOf == "" || len(slots.Slots) < 4 {
+		t.Fatalf("slots with the store offline: %+v, want several from the replica", slots)
+	}
+	first, taken := slots.Slots[0].Start, slots.Slots[2].Start
+	for i := range 2 {
+		storetest.OK(t, staff.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-groom","start":%q,"contact":{"name":"Walk-in %d","phone":"1380000000%d"}}`, taken, i, i)))
+	}
+	var reqA, reqB struct {
+		Request homeRequest `json:"request"`
+	}
+	homeJSON(t, home, "POST", "/bookings", fmt.Sprintf(`{"id":"home-b-1","service":"dog-groom","start":%q}`, first), 202, &reqA) // TODO(ids): tap the slot
+	homeJSON(t, home, "POST", "/bookings", fmt.Sprintf(`{"id":"home-b-2","service":"dog-groom","start":%q}`, taken), 202, &reqB) // TODO(ids): tap the slot
+	if reqA.Request.State != "waiting" || reqB.Request.State != "waiting" {
+		t.Fatalf("requests while the store is offline: %+v %+v, want waiting", reqA.Request, reqB.Request)
+	}
+	homeShot(t, home, "athome-book-offline")
+
+	// The morning: the store opens and its internet is back.
+	y, mo, d := now.In(loc).Date()
+	s.Set(time.Date(y, mo, d, 9, 0, 0, 0, loc))
+	s.Restore()
+	hq.WaitOnline(t, storeID, true, 30*time.Second)
+
+	// Her messages reached the store once each, in order, the store filed
+	// HQ's answer after them (marked automatic) and did not answer again.
+	var hist []consoleHistoryMsg
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		hist = consoleHistory(t, staff, customer)
+		var gotPhoto, gotText int
+		for _, m := range hist {
+			if m.From == customer && m.Kind == "image" {
+				gotPhoto++
+			}
+			if m.From == customer && m.Text == asked {
+				gotText++
+			}
+		}
+		if gotPhoto == 1 && gotText == 1 {
+			break
+		}
+		if gotPhoto > 1 || gotText > 1 || time.Now().After(deadline) {
+			t.Fatalf("her messages from home at the store: photo %d, text %d: %+v", gotPhoto, gotText, hist)
+		}
+		time.Sleep(100 * time.Millisecond) // polling with a deadline
+	}
+	var photoSeq, textSeq int
+	for _, m := range hist {
+		switch {
+		case m.From == customer && m.Kind == "image":
+			photoSeq = m.Seq
+		case m.From == customer && m.Text == asked:
+			textSeq = m.Seq
+		}
+	}
+	if photoSeq == 0 || textSeq <= photoSeq {
+		t.Fatalf("her messages out of order at the store: photo %d, text %d", photoSeq, textSeq)
+	}
+
+	// Staff answer in the console (localhost: another origin than the
+	// store's pages on 127.0.0.1).
+	_, port, _ := net.SplitHostPort(s.HTTP)
+	console := browsertest.New(t, browsertest.WindowSize(1024, 768))
+	browsertest.Navigate(t, console, "http://localhost:"+port+"/console/")
+	browsertest.WaitJS(t, console, `window.consoleView && document.getElementById('signin')`, 10*time.Second)
+	consoleSignIn(t, console, "staff-anna", "pw-staff-anna")
+	browsertest.WaitJS(t, console, `consoleView.state === 'ready'`, 10*time.Second, showConsole)
+	consoleOpen(t, console, customer)
+	browsertest.WaitJS(t, console, fmt.Sprintf(`consoleView.open && consoleView.open.conversation === %q &&
+		consoleView.open.messages.some(m => m.kind === 'image') && consoleView.open.messages.some(m => m.text === %q)`, customer, asked), 15*time.Second, showConsole)
+	const reply = "Good morning, this is Anna. Try the steps above; if she is still unsettled bring her in at ten and we will take a look."
+	consoleRun(t, console, chromedp.SendKeys(chromedp.CSS("#reply"), reply+kb.Enter))
+	consoleShot(t, console, "athome-morning")
+
+	// At home she sees the answer exactly once, after her messages.
+	msgs := waitHome(t, home, "/messages", 20*time.Second, func(m struct{ Messages []homeMsg }) bool {
+		for _, x := range m.Messages {
+			if x.Text == reply {
+				return true
+			}
+		}
+		return false
+	}).Messages
+	var replies, last int64
+	var mine []int64
+	for _, x := range msgs {
+		if x.Seq != 0 && x.Seq <= last {
+			t.Fatalf("messages at home out of order: %+v", msgs)
+		}
+		if x.Seq != 0 {
+			last = x.Seq
+		}
+		if x.Text == reply {
+			replies++
+			if x.From != "staff" || x.Seq == 0 {
+				t.Fatalf("the reply at home: %+v", x)
+			}
+			for _, s := range mine {
+				if s >= x.Seq {
+					t.Fatalf("the reply (seq %d) before her message (seq %d): %+v", x.Seq, s, msgs)
+				}
+			}
+		}
+		if x.ID == "home-m-1" || x.ID == "home-m-2" {
+			if x.Seq == 0 || x.State == "sending" {
+				t.Fatalf("her message %s at home once the store has it: %+v", x.ID, x)
+			}
+			mine = append(mine, x.Seq)
+		}
+	}
+	if replies != 1 || len(mine) != 2 {
+		t.Fatalf("at home: the reply %d times, her messages %d: %+v", replies, len(mine), msgs)
+	}
+	browsertest.WaitJS(t, home, fmt.Sprintf(`document.body.innerText.split(%q).length === 2`, reply), 10*time.Second, `document.body.innerText`)
+	homeShot(t, home, "athome-reply")
+
+	// The store decided her requests: the first confirmed, the taken slot
+	// turned down with alternatives.
+	type bookingsView struct {
+		Bookings []struct {
+			ID     string `json:"id"`
+			Start  string `json:"start"`
+			Status string `json:"status"`
+		} `json:"bookings"`
+		Requests []homeRequest `json:"requests"`
+	}
+	decided := waitHome(t, home, "/bookings", 30*time.Second, func(v bookingsView) bool {
+		n := 0
+		for _, r := range v.Requests {
+			if r.State != "waiting" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	var alt string
+	for _, r := range decided.Requests {
+		switch r.ID {
+		case "home-b-1":
+			if r.State != "confirmed" {
+				t.Fatalf("the free slot's request: %+v", r)
+			}
+		case "home-b-2":
+			if r.State != "rejected" || len(r.Alternatives) == 0 || r.Message == "" {
+				t.Fatalf("the taken slot's request: %+v", r)
+			}
+			alt = r.Alternatives[0].Start
+		}
+	}
+	// She takes the first alternative with one tap. TODO(ids): tap it on
+	// the page instead.
+	homeJSON(t, home, "POST", "/bookings", fmt.Sprintf(`{"id":"home-b-3","service":"dog-groom","start":%q}`, alt), 202, nil)
+	booked := waitHome(t, home, "/bookings", 30*time.Second, func(v bookingsView) bool {
+		for _, r := range v.Requests {
+			if r.ID == "home-b-3" && r.State == "confirmed" {
+				return true
+			}
+		}
+		return false
+	})
+	homeShot(t, home, "athome-booked")
+	var visit string
+	for _, bk := range booked.Bookings {
+		if sameInstant(bk.Start, first) && bk.Status == "booked" {
+			visit = bk.ID
+		}
+	}
+	if visit == "" {
+		t.Fatalf("the confirmed visit is not among her bookings: %+v", booked.Bookings)
+	}
+
+	// The visit: the groomer checks the dog in; she watches from home. The
+	// viewer reaches only HQ and TURN: the connection must be relayed.
+	// TODO(netns): run this browser in internal/testkit/netnstest's
+	// namespace (browsertest's option) once merged, reaching only
+	// 127.0.0.2 (HQ) and the TURN server.
+	st, err := time.Parse(time.RFC3339, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set(st)
+	storetest.OK(t, staff.Call(t, "booking", "check_in", fmt.Sprintf(`{"booking":%q}`, visit)))
+	waitHome(t, home, "/cameras", 20*time.Second, func(v struct {
+		Bookings []struct{ Booking string } `json:"bookings"`
+	}) bool {
+		for _, b := range v.Bookings {
+			if b.Booking == visit {
+				return true
+			}
+		}
+		return false
+	})
+	watchThroughTURN(t, home, visit) // TODO(ids): tap the page's watch button instead
+	homeShot(t, home, "athome-live")
+}
+
+// sameInstant: two RFC 3339 times name the same instant.
+func sameInstant(a, b string) bool {
+	x, err1 := time.Parse(time.RFC3339, a)
+	y, err2 := time.Parse(time.RFC3339, b)
+	return err1 == nil && err2 == nil && x.Equal(y)
+}
+
+// watchThroughTURN opens the live view of booking from HQ's page as the
+// page would: ICE servers from /ice, relay candidates only, the complete
+// offer to /watch, the store's answer; it waits for frames and checks the
+// connection went through the TURN server.
+func watchThroughTURN(t *testing.T, b context.Context, booking string) {
+	t.Helper()
+	res := browsertest.Eval[string](t, b, fmt.Sprintf(`(async () => {
+		const all = Object.keys(localStorage).map((k) => localStorage.getItem(k)).join(' ');
+		const h = {'Authorization': 'Bearer ' + all.match(/hqt_[A-Za-z0-9_-]+/)[0], 'Content-Type': 'application/json'};
+		const ice = await (await fetch('/home/api/v1/ice', {headers: h})).json();
+		const pc = new RTCPeerConnection({iceServers: ice.ice_servers, iceTransportPolicy: 'relay'});
+		pc.addTransceiver('video', {direction: 'recvonly'});
+		const v = document.createElement('video');
+		v.id = 'athome-video'; v.muted = true; v.autoplay = true; v.playsInline = true;
+		document.body.appendChild(v);
+		pc.ontrack = (e) => { v.srcObject = e.streams[0] || new MediaStream([e.track]); };
+		await pc.setLocalDescription(await pc.createOffer());
+		await new Promise((r) => {
+			if (pc.iceGatheringState === 'complete') return r();
+			pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && r());
+		});
+		const r = await fetch('/home/api/v1/watch', {method: 'POST', headers: h,
+			body: JSON.stringify({id: 'athome-watch-1', booking: %q, offer: pc.localDescription.sdp})});
+		const w = await r.json();
+		if (r.status !== 200) return JSON.stringify({status: r.status, body: w});
+		await pc.setRemoteDescription({type: 'answer', sdp: w.answer});
+		window.athomeWatch = pc;
+		return JSON.stringify({status: 200, camera: w.camera});
+	})()`, booking))
+	if !strings.Contains(res, `"status":200`) {
+		t.Fatalf("POST /watch: %s", res)
+	}
+	browsertest.WaitJS(t, b, `document.getElementById('athome-video').getVideoPlaybackQuality().totalVideoFrames > 5`, 20*time.Second,
+		`window.athomeWatch && window.athomeWatch.connectionState`)
+	relayed := browsertest.Eval[bool](t, b, `(async () => {
+		const stats = await window.athomeWatch.getStats();
+		let pair = null;
+		stats.forEach((s) => { if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) pair = s; });
+		if (!pair) return false;
+		const local = stats.get(pair.localCandidateId);
+		return !!local && local.candidateType === 'relay';
+	})()`)
+	if !relayed {
+		t.Fatal("the live view did not go through the TURN server")
+	}
+}
+
+// startTURN runs Debian's coturn on a free loopback port with REST
+// credentials (use-auth-secret) and relaying to loopback peers allowed;
+// it answers the server's address and the shared secret. TODO(turntest):
+// replace with internal/testkit/turntest once merged.
+func startTURN(t *testing.T) (addr, secret string) {
+	t.Helper()
+	bin, err := exec.LookPath("turnserver")
+	if err != nil {
+		msg := "turnserver not found: install the Debian package coturn (make deps)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	secret = "athome-turn-secret"
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "-n", "--no-cli", "--no-tls", "--no-dtls", "--listening-ip=127.0.0.1", "--listening-port="+port,
+		"--relay-ip=127.0.0.1", "--min-port=49152", "--max-port=65535", "--use-auth-secret", "--static-auth-secret="+secret,
+		"--realm=storeedge.test", "--allow-loopback-peers", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
+		"--pidfile="+filepath.Join(dir, "turnserver.pid"))
+	logFile, err := os.Create(filepath.Join(dir, "turnserver.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done; logFile.Close() })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, secret
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "turnserver.log"))
+			t.Fatalf("coturn not listening on %s within 10 s:\n%s", addr, b)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
