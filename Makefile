@@ -67,6 +67,9 @@ bench: build
 	@echo "   instances (target >= 10000 msg/s; x_published: the stores into mosquitto), and the lag from a store's"
 	@echo "   commit to its replica row at 1 000 stores, 6 entries a minute each, two instances (hq/scale)"
 	$(GO) test -run '^$$' -bench 'HQIngest|HQLag' -benchtime 1x -timeout 30m ./hq/scale/
+	@echo "== At home: a customer's message from HQ's page at home to the store's staff, link up: from her POST to"
+	@echo "   the staff client's event, through storeedge-hq, HQ's mosquitto, cloudsync and the chat service (p50-ms, p99-ms)"
+	$(GO) test -run '^$$' -bench HomeToConsole -benchtime 200x -count 3 -timeout 10m ./hq/scale/
 
 ## web: rebuild the vendored browser MQTT client (broker/web/static/vendor) from broker/web/ui's lock file (needs npm)
 web:
