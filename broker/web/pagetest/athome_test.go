@@ -344,8 +344,14 @@ func TestCustomerAtHome(t *testing.T) {
 		Auto    []homeMsg `json:"auto"`
 	}
 	var photo, question sent
+	began := time.Now()
 	homeJSON(t, home, "POST", "/messages", fmt.Sprintf(`{"id":"home-m-1","kind":"image","media":{"hash":%q,"type":"image/png","size":%d,"width":1200,"height":900}}`,
 		media.Body.Hash, media.Body.Size), 200, &photo)
+	// At once: HQ knows the store is offline and does not wait for it
+	// (home.reply_wait, 4 s, is for a store that looks online).
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("HQ took %v to answer her photo with the store offline", took)
+	}
 	const asked = "My newborn keeps crying at night, what can I do?"
 	homeJSON(t, home, "POST", "/messages", fmt.Sprintf(`{"id":"home-m-2","kind":"text","text":%q}`, asked), 200, &question)
 	if photo.Message.State != "sending" || question.Message.State != "sending" {
@@ -379,9 +385,35 @@ func TestCustomerAtHome(t *testing.T) {
 	if slots.Source != "replica" || slots.AsOf == "" || len(slots.Slots) < 4 {
 		t.Fatalf("slots with the store offline: %+v, want several from the replica", slots)
 	}
-	first, taken := slots.Slots[0].Start, slots.Slots[2].Start
-	for i := range 2 {
-		storetest.OK(t, staff.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-groom","start":%q,"contact":{"name":"Walk-in %d","phone":"1380000000%d"}}`, taken, i, i)))
+	// The second is hours after the first, so that filling it leaves the
+	// first free.
+	first, taken := slots.Slots[0].Start, ""
+	for _, sl := range slots.Slots {
+		if a, b := parseTime(t, first), parseTime(t, sl.Start); b.Sub(a) >= 4*time.Hour {
+			taken = sl.Start
+			break
+		}
+	}
+	if taken == "" {
+		t.Fatalf("no slot 4 hours after %s: %+v", first, slots.Slots)
+	}
+	filled := 0
+	for i := range 4 {
+		a, err := staff.TryCall("booking", "book", fmt.Sprintf("walk-in-%d", i),
+			fmt.Sprintf(`{"service":"dog-groom","start":%q,"contact":{"name":"Walk-in %d","phone":"1380000000%d"}}`, taken, i, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.OK {
+			if a.Error == nil || a.Error.Code != "conflict" {
+				t.Fatalf("a walk-in at %s: %s", taken, a.Raw)
+			}
+			break
+		}
+		filled++
+	}
+	if filled == 0 || filled == 4 {
+		t.Fatalf("%d walk-ins booked at %s; want the slot full", filled, taken)
 	}
 	var reqA, reqB struct {
 		Request homeRequest `json:"request"`
@@ -551,11 +583,7 @@ func TestCustomerAtHome(t *testing.T) {
 	// TODO(netns): run this browser in internal/testkit/netnstest's
 	// namespace (browsertest's option) once merged, reaching only
 	// 127.0.0.2 (HQ) and the TURN server.
-	st, err := time.Parse(time.RFC3339, first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Set(st)
+	s.Set(parseTime(t, first))
 	storetest.OK(t, staff.Call(t, "booking", "check_in", fmt.Sprintf(`{"booking":%q}`, visit)))
 	waitHome(t, home, "/cameras", 20*time.Second, func(v struct {
 		Bookings []struct{ Booking string } `json:"bookings"`
@@ -569,6 +597,15 @@ func TestCustomerAtHome(t *testing.T) {
 	})
 	watchThroughTURN(t, home, visit) // TODO(ids): tap the page's watch button instead
 	homeShot(t, home, "athome-live")
+}
+
+func parseTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatalf("time %q: %v", s, err)
+	}
+	return v
 }
 
 // sameInstant: two RFC 3339 times name the same instant.
