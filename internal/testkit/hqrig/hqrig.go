@@ -122,7 +122,12 @@ func Start(t testing.TB, o Options) *HQ {
 	if err := os.WriteFile(h.cfg, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.Kill)
+	t.Cleanup(func() {
+		h.Kill()
+		if t.Failed() {
+			t.Logf("hqrig: storeedge-hq's log:\n%s", tail(h.Log(), 16000))
+		}
+	})
 	h.start()
 	out, err := exec.Command(bin, "-config", h.cfg, "-postgres", h.Postgres, "key", "add", "hqrig").CombinedOutput()
 	if err != nil {
