@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/hqrig"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
 	"github.com/storeedge/storeedge/proto"
@@ -33,18 +30,9 @@ func BenchmarkHomeToConsole(b *testing.B) {
 		// The bench sends faster than a person; the limit is lifted for it.
 		YAML: "home:\n  messages_per_minute: 1000000\n",
 	})
-	cloudMap, err := os.ReadFile("../../configs/cloud.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	mapFile := filepath.Join(b.TempDir(), "cloud.yaml")
-	if err := os.WriteFile(mapFile, append(cloudMap, []byte("\nhome_url: "+hq.URL+"/home/\n")...), 0o600); err != nil {
-		b.Fatal(err)
-	}
 	const storeID = "s-bench-home"
 	s := hq.LinkStoreWith(b, storeID, storetest.Options{Start: time.Now(),
-		Devices: []storetest.Device{{ID: "staff-anna", Role: "staff"}, {ID: "tablet-1", Role: "chat-tablet"}},
-		Config:  func(c *broker.Config) { c.Cloud.MapFile = mapFile }})
+		Devices: []storetest.Device{{ID: "staff-anna", Role: "staff"}, {ID: "tablet-1", Role: "chat-tablet"}}})
 	hq.WaitOnline(b, storeID, true, 30*time.Second)
 
 	// A customer of the store continues at home.

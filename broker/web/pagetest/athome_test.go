@@ -224,7 +224,7 @@ func TestCustomerAtHome(t *testing.T) {
 	})
 
 	// The store: closed at this hour (its FAQ's hours in a zone where it is
-	// 3 a.m.), its home_url HQ's page.
+	// 3 a.m.); hqrig points its home_url at HQ's page.
 	dir := t.TempDir()
 	faq, err := os.ReadFile("../../../configs/faq.yaml")
 	if err != nil {
@@ -234,14 +234,6 @@ func TestCustomerAtHome(t *testing.T) {
 	if err := os.WriteFile(faqFile, []byte(strings.Replace(string(faq), "time_zone: Asia/Shanghai", "time_zone: "+zone, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cloudMap, err := os.ReadFile("../../../configs/cloud.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapFile := filepath.Join(dir, "cloud.yaml")
-	if err := os.WriteFile(mapFile, append(cloudMap, []byte("\nhome_url: "+hq.URL+"/home/\n")...), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	const storeID = "s-home-1"
 	s := hq.LinkStoreWith(t, storeID, storetest.Options{Devices: homeFleet, Start: now, Config: func(c *broker.Config) {
 		c.Listeners.Websocket = "127.0.0.1:0"
@@ -249,7 +241,6 @@ func TestCustomerAtHome(t *testing.T) {
 		c.Camera.Rooms = map[string]string{"cam-1": "table-1", "cam-2": "table-2"}
 		c.Camera.Loopback = true
 		c.Chat.FAQFile = faqFile
-		c.Cloud.MapFile = mapFile
 	}})
 	startConsoleCamera(t, s.Store, "cam-1")
 	startConsoleCamera(t, s.Store, "cam-2")

@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/testkit/faultproxy"
 	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/internal/testkit/pgtest"
@@ -336,7 +337,9 @@ func (s *Store) Restore() { s.Proxy.Up() }
 // LinkStore starts a store broker (storetest, in this process) with the
 // id storeID whose cloudsync reaches HQ's broker through a faultproxy.
 // Its clock starts at the real time now (HQ's replica and the store then
-// agree on "today").
+// agree on "today"). Its topic map (cloud.map_file) is the default one
+// with home_url pointing at this HQ's page at home (URL + "/home/"), so
+// the store's "Continue at home" links open it.
 func (h *HQ) LinkStore(t testing.TB, storeID string) *Store {
 	t.Helper()
 	return h.LinkStoreWith(t, storeID, storetest.Options{Start: time.Now()})
@@ -351,11 +354,21 @@ func (h *HQ) LinkStoreWith(t testing.TB, storeID string, o storetest.Options) *S
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
+	mapFile := ""
+	if m, ok := homeMap(configs.Cloud, h.URL+"/home/"); ok {
+		mapFile = filepath.Join(t.TempDir(), "cloud.yaml")
+		if err := os.WriteFile(mapFile, m, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	more := o.Config
 	o.Config = func(c *broker.Config) {
 		c.StoreID = storeID
 		c.Cloud.URL = "mqtt://" + p.Addr()
 		c.Cloud.ReconnectMin, c.Cloud.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
+		if mapFile != "" {
+			c.Cloud.MapFile = mapFile
+		}
 		if more != nil {
 			more(c)
 		}
@@ -437,6 +450,19 @@ func freeAddr(listen string) (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// homeLine is cloud.yaml's home_url line.
+var homeLine = regexp.MustCompile(`(?m)^home_url:.*$`)
+
+// homeMap is the topic map src with its home_url set to url; false when
+// src has no home_url.
+func homeMap(src []byte, url string) ([]byte, bool) {
+	if !homeLine.Match(src) {
+		return nil, false
+	}
+	q, _ := json.Marshal(url) // a JSON string is a YAML string
+	return homeLine.ReplaceAll(src, []byte("home_url: "+strings.ReplaceAll(string(q), "$", "$$"))), true
 }
 
 func tail(s string, n int) string {
