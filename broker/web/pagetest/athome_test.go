@@ -256,18 +256,13 @@ func TestCustomerAtHome(t *testing.T) {
 	typeAndSend(t, shop, "Hello, I bought the night-time formula here today")
 	browsertest.WaitJS(t, shop, `chatView.messages.some(m => m.from === chatView.customer && m.text.includes('night-time formula'))`, 10*time.Second, showChat)
 
-	// "Continue at home": the store page shows her a link to HQ's page.
-	browsertest.WaitJS(t, shop, `!!document.getElementById('home-link')`, 10*time.Second, showChat)
-	run(t, shop, chromedp.Click(chromedp.ID("home-link")))
-	var link string
-	for deadline := time.Now().Add(15 * time.Second); link == ""; {
-		page := browsertest.Eval[string](t, shop, `[...document.querySelectorAll('a[href], input, textarea')].map((e) => e.href || e.value || '').join(' ') + ' ' + document.body.innerText`)
-		link = linkURL.FindString(page)
-		if link == "" && time.Now().After(deadline) {
-			t.Fatalf("no link to HQ's page on the store page after tapping Continue at home: %s", browsertest.Eval[string](t, shop, showChat))
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	// "Continue at home" (#home): the store page shows her a link to HQ's
+	// page (#home-link, and its QR code for another phone).
+	browsertest.WaitJS(t, shop, `(() => { const b = document.getElementById('home'); return !!b && b.getClientRects().length > 0; })()`, 10*time.Second, showChat)
+	run(t, shop, chromedp.Click(chromedp.ID("home")))
+	browsertest.WaitJS(t, shop, `(() => { const a = document.getElementById('home-link'); return !!a && a.getClientRects().length > 0 && a.href.includes('#link='); })()`,
+		15*time.Second, `JSON.stringify(window.chatHome)`)
+	link := linkURL.FindString(browsertest.Eval[string](t, shop, `document.getElementById('home-link').href`))
 	if !strings.HasPrefix(link, hq.URL+"/home/#link="+storeID+".") {
 		t.Fatalf("the link %q is not HQ's page for %s", link, storeID)
 	}
