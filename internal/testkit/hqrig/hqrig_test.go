@@ -12,7 +12,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// A store linked to HQ shows online in HQ's API, offline soon after its
+// A store linked to HQ shows online in HQ's API with its shop, offline soon after its
 // internet is cut, and online again once it is back; HQ's API wants the
 // rig's key, HQ listens where it was told, and HQ comes back after a restart with the store still there.
 func TestLinkedStoreOnlineOfflineOnline(t *testing.T) {
@@ -29,6 +29,21 @@ func TestLinkedStoreOnlineOfflineOnline(t *testing.T) {
 
 	took := hq.WaitOnline(t, "s-rig-1", true, 30*time.Second)
 	t.Logf("online at HQ %v after the store started", took)
+	// The first link files the shop for HQ (catalogue, hours, zone), though
+	// nothing in it changed: HQ's page at home needs it from the start.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		var row struct {
+			TimeZone string `json:"time_zone"`
+		}
+		hq.APIJSON(t, "/api/v1/stores/s-rig-1", &row)
+		if row.TimeZone == "Asia/Shanghai" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store's shop (its time zone) not at HQ 15 s after it linked: %s", hq.API(t, "/api/v1/stores/s-rig-1"))
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
 
 	s.Cut()
 	took = hq.WaitOnline(t, "s-rig-1", false, 15*time.Second)
