@@ -247,6 +247,17 @@ func TestCustomerAtHome(t *testing.T) {
 	if err := os.WriteFile(faqFile, []byte(faqHours), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Every groomer works from the opening: the visit is at the opening.
+	svcs, err := os.ReadFile("../../../configs/services.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	servicesFile := filepath.Join(dir, "services.yaml")
+	allDay := regexp.MustCompile(`(?m)^        (mon|tue|wed|thu|fri|sat|sun): \[.*\]$`).
+		ReplaceAllString(string(svcs), `        $1: ["00:00-23:59"]`)
+	if err := os.WriteFile(servicesFile, []byte(allDay), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	const storeID = "s-home-1"
 	s := hq.LinkStoreWith(t, storeID, storetest.Options{Devices: homeFleet, Start: now, Config: func(c *broker.Config) {
 		c.Listeners.Websocket = "127.0.0.1:0"
@@ -254,6 +265,7 @@ func TestCustomerAtHome(t *testing.T) {
 		c.Camera.Rooms = map[string]string{"cam-1": "table-1", "cam-2": "table-2"}
 		c.Camera.Loopback = true
 		c.Chat.FAQFile = faqFile
+		c.Booking.ServicesFile = servicesFile
 	}})
 	startConsoleCamera(t, s.Store, "cam-1")
 	startConsoleCamera(t, s.Store, "cam-2")
