@@ -39,6 +39,9 @@ func BenchmarkHomeToConsole(b *testing.B) {
 	tablet := s.Connect(b, storetest.Device{ID: "tablet-1", Role: "chat-tablet"}, "qr")
 	phone := s.CustomerLogin(b, tablet, "", "phone", false)
 	customer := phone.Username
+	var open struct{ Conversation string }
+	storetest.OK(b, phone.Call(b, "chat", "open", `{}`)).Decode(b, &open)
+	storetest.OK(b, phone.Call(b, "chat", "send", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":"Hello"}`, open.Conversation)))
 	var link proto.HomeLinkAnswer
 	storetest.OK(b, phone.Call(b, proto.ServiceHome, "link", `{}`)).Decode(b, &link)
 	var login struct {
