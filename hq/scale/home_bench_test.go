@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/hqrig"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
 	"github.com/storeedge/storeedge/proto"
@@ -32,7 +33,9 @@ func BenchmarkHomeToConsole(b *testing.B) {
 	})
 	const storeID = "s-bench-home"
 	s := hq.LinkStoreWith(b, storeID, storetest.Options{Start: time.Now(),
-		Devices: []storetest.Device{{ID: "staff-anna", Role: "staff"}, {ID: "tablet-1", Role: "chat-tablet"}}})
+		Devices: []storetest.Device{{ID: "staff-anna", Role: "staff"}, {ID: "tablet-1", Role: "chat-tablet"}},
+		// Nor does the store hold her to a person's pace.
+		Config: func(c *broker.Config) { c.Chat.CustomerMessagesPerMinute = 0 }})
 	hq.WaitOnline(b, storeID, true, 30*time.Second)
 
 	// A customer of the store continues at home.
@@ -78,10 +81,31 @@ func BenchmarkHomeToConsole(b *testing.B) {
 			}
 			done <- nil
 		}()
-		staff.WaitFor(b, 1, func(m storetest.Msg) bool { return strings.Contains(string(m.Payload), marker) })
-		lat = append(lat, time.Since(start))
-		if err := <-done; err != nil {
-			b.Fatal(err)
+		var posted error
+		seen := false
+		for deadline := start.Add(20 * time.Second); !seen; {
+			seen = len(staff.Msgs(func(m storetest.Msg) bool { return strings.Contains(string(m.Payload), marker) })) > 0
+			if seen {
+				lat = append(lat, time.Since(start))
+				break
+			}
+			select {
+			case posted = <-done:
+				if posted != nil {
+					b.Fatal(posted)
+				}
+				done = nil // answered; the event may still be on its way
+			default:
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("message %d not at the store's staff within 20 s (HQ answered: %v)", i, done == nil)
+			}
+			time.Sleep(time.Millisecond) // polling the staff client's messages: the figure's resolution
+		}
+		if done != nil {
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	b.StopTimer()
