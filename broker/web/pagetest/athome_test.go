@@ -607,7 +607,22 @@ func TestCustomerAtHome(t *testing.T) {
 		}
 		return false
 	})
-	watchThroughTURN(t, home, visit) // TODO(ids): tap the page's watch button instead
+	// She opens the page again (the login kept on the phone) and taps
+	// Watch on her visit's card.
+	browsertest.Navigate(t, home, hq.URL+"/home/")
+	const showWatch = `JSON.stringify(window.watchView)`
+	browsertest.WaitJS(t, home, `!!document.querySelector('#tabs [data-tab="watch"]')`, 15*time.Second, `document.body.innerText`)
+	run(t, home, chromedp.Click(chromedp.CSS(`#tabs [data-tab="watch"]`)))
+	goBtn := fmt.Sprintf(`#watch .watch-card[data-booking=%q] .watch-go`, visit)
+	browsertest.WaitJS(t, home, fmt.Sprintf(`(() => { const b = document.querySelector(%q); return !!b && !b.disabled; })()`, goBtn), 20*time.Second, `document.getElementById('watch').innerText`)
+	run(t, home, chromedp.Click(chromedp.CSS(goBtn)))
+	browsertest.WaitJS(t, home, `watchView.state === 'watching' || watchView.state === 'error'`, 30*time.Second, showWatch)
+	if e := browsertest.Eval[string](t, home, `watchView.state === 'error' ? String(watchView.error) : ''`); e != "" {
+		t.Fatalf("the live view did not start: %s: %s", e, browsertest.Eval[string](t, home, showWatch))
+	}
+	// Frames, through the TURN server (the viewer's side of the pair a
+	// relay candidate).
+	browsertest.WaitJS(t, home, `watchView.framesDecoded > 5 && watchView.candidateType === 'relay'`, 20*time.Second, showWatch)
 	homeShot(t, home, "athome-live")
 }
 
@@ -625,53 +640,6 @@ func sameInstant(a, b string) bool {
 	x, err1 := time.Parse(time.RFC3339, a)
 	y, err2 := time.Parse(time.RFC3339, b)
 	return err1 == nil && err2 == nil && x.Equal(y)
-}
-
-// watchThroughTURN opens the live view of booking from HQ's page as the
-// page would: ICE servers from /ice, relay candidates only, the complete
-// offer to /watch, the store's answer; it waits for frames and checks the
-// connection went through the TURN server.
-func watchThroughTURN(t *testing.T, b context.Context, booking string) {
-	t.Helper()
-	res := browsertest.Eval[string](t, b, fmt.Sprintf(`(async () => {
-		const all = Object.keys(localStorage).map((k) => localStorage.getItem(k)).join(' ');
-		const h = {'Authorization': 'Bearer ' + all.match(/hqt_[A-Za-z0-9_-]+/)[0], 'Content-Type': 'application/json'};
-		const ice = await (await fetch('/home/api/v1/ice', {headers: h})).json();
-		const pc = new RTCPeerConnection({iceServers: ice.ice_servers, iceTransportPolicy: 'relay'});
-		pc.addTransceiver('video', {direction: 'recvonly'});
-		const v = document.createElement('video');
-		v.id = 'athome-video'; v.muted = true; v.autoplay = true; v.playsInline = true;
-		document.body.appendChild(v);
-		pc.ontrack = (e) => { v.srcObject = e.streams[0] || new MediaStream([e.track]); };
-		await pc.setLocalDescription(await pc.createOffer());
-		await new Promise((r) => {
-			if (pc.iceGatheringState === 'complete') return r();
-			pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && r());
-		});
-		const r = await fetch('/home/api/v1/watch', {method: 'POST', headers: h,
-			body: JSON.stringify({id: 'athome-watch-1', booking: %q, offer: pc.localDescription.sdp})});
-		const w = await r.json();
-		if (r.status !== 200) return JSON.stringify({status: r.status, body: w});
-		await pc.setRemoteDescription({type: 'answer', sdp: w.answer});
-		window.athomeWatch = pc;
-		return JSON.stringify({status: 200, camera: w.camera});
-	})()`, booking))
-	if !strings.Contains(res, `"status":200`) {
-		t.Fatalf("POST /watch: %s", res)
-	}
-	browsertest.WaitJS(t, b, `document.getElementById('athome-video').getVideoPlaybackQuality().totalVideoFrames > 5`, 20*time.Second,
-		`window.athomeWatch && window.athomeWatch.connectionState`)
-	relayed := browsertest.Eval[bool](t, b, `(async () => {
-		const stats = await window.athomeWatch.getStats();
-		let pair = null;
-		stats.forEach((s) => { if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) pair = s; });
-		if (!pair) return false;
-		const local = stats.get(pair.localCandidateId);
-		return !!local && local.candidateType === 'relay';
-	})()`)
-	if !relayed {
-		t.Fatal("the live view did not go through the TURN server")
-	}
 }
 
 // startTURN runs Debian's coturn on a free loopback port with REST
