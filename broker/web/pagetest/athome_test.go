@@ -191,6 +191,16 @@ func waitHome[T any](t *testing.T, b context.Context, path string, timeout time.
 	}
 }
 
+// homeTap taps the element sel names on HQ's page, found and clicked in
+// one step: the booking section redraws its lists while it polls, and a
+// node found a moment before may be gone at the click.
+func homeTap(t *testing.T, b context.Context, sel string) {
+	t.Helper()
+	if !browsertest.Eval[bool](t, b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true; })()`, sel)) {
+		t.Fatalf("no %s on HQ's page", sel)
+	}
+}
+
 // homeShot saves HQ's page as home-<name>.png in browsertest's folder.
 func homeShot(t *testing.T, b context.Context, name string) {
 	t.Helper()
@@ -419,13 +429,43 @@ func TestCustomerAtHome(t *testing.T) {
 	if filled == 0 || filled == 4 {
 		t.Fatalf("%d walk-ins booked at %s; want the slot full", filled, taken)
 	}
-	var reqA, reqB struct {
-		Request homeRequest `json:"request"`
+	// On the page: Book, the service, today, the times marked as HQ's last
+	// picture of the store; one tap a time.
+	const showBook = `JSON.stringify(window.bookView)`
+	run(t, home, chromedp.Click(chromedp.CSS(`#tabs [data-tab="book"]`)))
+	browsertest.WaitJS(t, home, `!!document.querySelector('.book-svc[data-service="dog-groom"]')`, 15*time.Second, showBook)
+	homeTap(t, home, `.book-svc[data-service="dog-groom"]`)
+	if browsertest.Eval[bool](t, home, fmt.Sprintf(`!!document.querySelector('.book-day[data-day=%q]')`, today)) {
+		homeTap(t, home, fmt.Sprintf(`.book-day[data-day=%q]`, today))
 	}
-	homeJSON(t, home, "POST", "/bookings", fmt.Sprintf(`{"id":"home-b-1","service":"dog-groom","start":%q}`, first), 202, &reqA) // TODO(ids): tap the slot
-	homeJSON(t, home, "POST", "/bookings", fmt.Sprintf(`{"id":"home-b-2","service":"dog-groom","start":%q}`, taken), 202, &reqB) // TODO(ids): tap the slot
-	if reqA.Request.State != "waiting" || reqB.Request.State != "waiting" {
-		t.Fatalf("requests while the store is offline: %+v %+v, want waiting", reqA.Request, reqB.Request)
+	slotBtn := func(start string) string { return fmt.Sprintf(`.book-slot[data-start=%q]`, start) }
+	browsertest.WaitJS(t, home, fmt.Sprintf(`bookView.slots && bookView.slots.source === 'replica' && !!document.querySelector('.book-replica') && !!document.querySelector(%q)`, slotBtn(first)),
+		15*time.Second, showBook)
+	requestAt := func(rs []homeRequest, start string) *homeRequest {
+		for i := range rs {
+			if sameInstant(rs[i].Start, start) {
+				return &rs[i]
+			}
+		}
+		return nil
+	}
+	waitRequests := func(ok func([]homeRequest) bool) []homeRequest {
+		t.Helper()
+		return waitHome(t, home, "/bookings", 30*time.Second, func(v struct {
+			Requests []homeRequest `json:"requests"`
+		}) bool {
+			return ok(v.Requests)
+		}).Requests
+	}
+	for _, start := range []string{first, taken} {
+		browsertest.WaitJS(t, home, fmt.Sprintf(`!!document.querySelector(%q)`, slotBtn(start)), 15*time.Second, showBook)
+		homeTap(t, home, slotBtn(start))
+		waitRequests(func(rs []homeRequest) bool { return requestAt(rs, start) != nil })
+	}
+	for _, r := range waitRequests(func([]homeRequest) bool { return true }) {
+		if r.State != "waiting" {
+			t.Fatalf("a request while the store is offline: %+v, want waiting", r)
+		}
 	}
 	homeShot(t, home, "athome-book-offline")
 
@@ -524,6 +564,7 @@ func TestCustomerAtHome(t *testing.T) {
 	if replies != 1 || len(mine) != 2 {
 		t.Fatalf("at home: the reply %d times, her messages %d: %+v", replies, len(mine), msgs)
 	}
+	homeTap(t, home, `#tabs [data-tab="chat"]`)
 	browsertest.WaitJS(t, home, fmt.Sprintf(`document.body.innerText.split(%q).length === 2`, reply), 10*time.Second, `document.body.innerText`)
 	homeShot(t, home, "athome-reply")
 
@@ -546,30 +587,28 @@ func TestCustomerAtHome(t *testing.T) {
 		}
 		return n == 2
 	})
-	var alt string
-	for _, r := range decided.Requests {
-		switch r.ID {
-		case "home-b-1":
-			if r.State != "confirmed" {
-				t.Fatalf("the free slot's request: %+v", r)
-			}
-		case "home-b-2":
-			if r.State != "rejected" || len(r.Alternatives) == 0 || r.Message == "" {
-				t.Fatalf("the taken slot's request: %+v", r)
-			}
-			alt = r.Alternatives[0].Start
-		}
+	if r := requestAt(decided.Requests, first); r == nil || r.State != "confirmed" {
+		t.Fatalf("the free slot's request: %+v", r)
 	}
-	// She takes the first alternative with one tap. TODO(ids): tap it on
-	// the page instead.
-	homeJSON(t, home, "POST", "/bookings", fmt.Sprintf(`{"id":"home-b-3","service":"dog-groom","start":%q}`, alt), 202, nil)
-	booked := waitHome(t, home, "/bookings", 30*time.Second, func(v bookingsView) bool {
-		for _, r := range v.Requests {
-			if r.ID == "home-b-3" && r.State == "confirmed" {
-				return true
-			}
-		}
-		return false
+	if r := requestAt(decided.Requests, taken); r == nil || r.State != "rejected" || len(r.Alternatives) == 0 || r.Message == "" {
+		t.Fatalf("the taken slot's request: %+v", r)
+	}
+	// She takes the first alternative the page offers, with one tap.
+	homeTap(t, home, `#tabs [data-tab="book"]`)
+	browsertest.WaitJS(t, home, `!!document.querySelector('.book-req-rejected .book-alt')`, 30*time.Second, showBook)
+	alt := browsertest.Eval[string](t, home, `document.querySelector('.book-req-rejected .book-alt').dataset.start`)
+	homeTap(t, home, `.book-req-rejected .book-alt`)
+	type bookingsOnly struct {
+		Bookings []struct {
+			ID     string `json:"id"`
+			Start  string `json:"start"`
+			Status string `json:"status"`
+		} `json:"bookings"`
+		Requests []homeRequest `json:"requests"`
+	}
+	booked := waitHome(t, home, "/bookings", 30*time.Second, func(v bookingsOnly) bool {
+		r := requestAt(v.Requests, alt)
+		return r != nil && r.State == "confirmed"
 	})
 	homeShot(t, home, "athome-booked")
 	var visit string
