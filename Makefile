@@ -31,7 +31,7 @@ demo: build
 ## test: install the test peers when missing, then run every check and test
 test: deps lint test-race test-go test-mochi test-arm
 
-## deps: install mosquitto, mosquitto-clients, chromium, coturn, a Chinese font (fonts-wqy-microhei), qemu-user-static and postgresql when missing
+## deps: install mosquitto, mosquitto-clients, chromium, a Chinese font (fonts-wqy-microhei), qemu-user-static, postgresql, coturn and iproute2 (ip) when missing
 deps:
 	./scripts/install-test-deps.sh
 
@@ -70,6 +70,9 @@ bench: build
 	@echo "== The live view at home: tap on Watch to the first decoded frame, Chromium in a namespace reaching only"
 	@echo "   HQ and coturn, over 20 sessions (target p95 <= 600 ms)"
 	$(GO) test -run '^$$' -bench HomeTTFF -benchtime 1x -count 3 ./hq/homecam/
+	@echo "== At home: a customer's message from HQ's page at home to the store's staff, link up: from her POST to"
+	@echo "   the staff client's event, through storeedge-hq, HQ's mosquitto, cloudsync and the chat service (p50-ms, p99-ms)"
+	$(GO) test -run '^$$' -bench HomeToConsole -benchtime 200x -count 3 -timeout 10m ./hq/scale/
 
 ## web: rebuild the vendored browser MQTT client (broker/web/static/vendor) from broker/web/ui's lock file (needs npm)
 web:

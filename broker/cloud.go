@@ -98,6 +98,12 @@ func (b *Broker) startCloud(ctx context.Context, bridge *cloudsync.Bridge) {
 		if s.settings != nil {
 			candidates = append(candidates, s.settings)
 		}
+		if s.hq != nil {
+			// The shop (catalogue, hours, zone, staff, FAQ): without it a
+			// newly linked store is unknown to HQ's page at home until
+			// something in it changes.
+			candidates = append(candidates, s.hq)
+		}
 		for _, c := range candidates {
 			if sn, ok := c.(cloudsync.Snapshotter); ok {
 				bridge.AddSnapshotter(sn)
