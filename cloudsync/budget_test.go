@@ -131,6 +131,11 @@ func rawClient(t *testing.T, s *storetest.Store, dev storetest.Device, suffix st
 // the first time (store/hello), before any of the test's.
 const hello = 1
 
+// linked is what a broker's bridge files at its first link before any of
+// the test's entries: the hello and the backfill's one snapshot entry, the
+// shop (shop/info).
+const linked = hello + 1
+
 func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 	const budget = 20000
 	hqb := startMosquitto(t, mosquittotest.Options{})
@@ -159,7 +164,7 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 	storetest.OK(t, st1.Call(t, "chat", "history", `{"conversation":"hq-1234"}`)).Decode(t, &hist0)
 	early := int(hist0.LastSeq) // the customer's message and any assistant reply
 	w.until("sending the conversation's first entries", 10*time.Second, func(st cloudsync.Status) bool {
-		return st.Connected && st.Backlog == 0 && st.Acked == uint64(early+hello)
+		return st.Connected && st.Backlog == 0 && st.Acked == uint64(early+linked)
 	})
 	px.Down()
 	w.until("published (link down)", 10*time.Second, func(st cloudsync.Status) bool { return !st.Connected })
@@ -276,7 +281,7 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 	px.Up()
 	k.waitFirst(early+want, 20*time.Second)
 	st = w.until("drained", 20*time.Second, func(st cloudsync.Status) bool {
-		return st.Connected && st.Backlog == 0 && st.Acked == uint64(early+want+hello)
+		return st.Connected && st.Backlog == 0 && st.Acked == uint64(early+want+linked)
 	})
 	byClass := map[string]int{}
 	chatSeqs := map[uint64]bool{}
@@ -324,8 +329,8 @@ func TestDiskBudgetEvictsTelemetryKeepsChat(t *testing.T) {
 			t.Errorf("booking change %d never reached HQ", i)
 		}
 	}
-	if st.Sent != uint64(early+want+hello) {
-		t.Errorf("sent %d entries, want %d (the evicted telemetry must not go)", st.Sent, early+want+hello)
+	if st.Sent != uint64(early+want+linked) {
+		t.Errorf("sent %d entries, want %d (the evicted telemetry must not go)", st.Sent, early+want+linked)
 	}
 }
 
@@ -345,25 +350,25 @@ func TestStatusReportsLinkAndBacklog(t *testing.T) {
 	st := w.until("down with an error", 10*time.Second, func(st cloudsync.Status) bool {
 		return !st.Connected && st.LastError != ""
 	})
-	if st.Backlog != hello || st.Acked != 0 {
-		t.Fatalf("before any entry but the hello: %+v", st)
+	if st.Backlog != linked || st.Acked != 0 {
+		t.Fatalf("before any entry but the hello and the shop: %+v", st)
 	}
 	dev := s.Connect(t, kiosk, "")
 	const n = 200
 	for i := range n {
 		dev.Publish(t, "devices/kiosk-1/status", fmt.Appendf(nil, `{"n":%d}`, i))
 		if i == n/2-1 {
-			w.until("showing the first half", 10*time.Second, func(st cloudsync.Status) bool { return st.Backlog == n/2+hello })
+			w.until("showing the first half", 10*time.Second, func(st cloudsync.Status) bool { return st.Backlog == n/2+linked })
 		}
 	}
 	st = w.until("holding the backlog", 10*time.Second, func(st cloudsync.Status) bool {
-		return st.Backlog == n+hello && st.OldestAge > 0 && st.BacklogBytes > 0
+		return st.Backlog == n+linked && st.OldestAge > 0 && st.BacklogBytes > 0
 	})
 	if st.Connected || st.LastError == "" || st.Acked != 0 || st.Sent != 0 {
 		t.Fatalf("while down: %+v", st)
 	}
 	m := metrics(t, s)
-	if m["storeedge_cloud_connected"] != 0 || m["storeedge_cloud_backlog_entries"] != n+hello {
+	if m["storeedge_cloud_connected"] != 0 || m["storeedge_cloud_backlog_entries"] != n+linked {
 		t.Fatalf("metrics while down: %v", m)
 	}
 
@@ -371,7 +376,7 @@ func TestStatusReportsLinkAndBacklog(t *testing.T) {
 	w.until("connected", 10*time.Second, func(st cloudsync.Status) bool { return st.Connected })
 	k.waitFirst(n, 20*time.Second)
 	st = w.until("drained", 20*time.Second, func(st cloudsync.Status) bool {
-		return st.Connected && st.Backlog == 0 && st.Acked == n+hello
+		return st.Connected && st.Backlog == 0 && st.Acked == n+linked
 	})
 	if st.OldestAge != 0 || st.BacklogBytes != 0 || st.Inflight != 0 {
 		t.Fatalf("drained: %+v", st)
@@ -390,7 +395,7 @@ func TestStatusReportsLinkAndBacklog(t *testing.T) {
 		}
 	}
 	m = metrics(t, s)
-	if m["storeedge_cloud_connected"] != 1 || m["storeedge_cloud_backlog_entries"] != 0 || m["storeedge_cloud_acked_total"] != n+hello {
+	if m["storeedge_cloud_connected"] != 1 || m["storeedge_cloud_backlog_entries"] != 0 || m["storeedge_cloud_acked_total"] != n+linked {
 		t.Fatalf("metrics after the drain: %v", m)
 	}
 }

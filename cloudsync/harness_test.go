@@ -79,6 +79,9 @@ type consumer struct {
 	// hellos are the store's hellos (store/hello), every copy, kept apart
 	// from the data the tests count.
 	hellos []hq.Message
+	// shops are the shop's entries (shop/info: catalogue, hours, staff),
+	// which the store's first link files in its backfill; kept apart too.
+	shops []hq.Message
 }
 
 func newConsumer(t *testing.T, addr, id, filter string) *consumer {
@@ -123,6 +126,11 @@ func (k *consumer) take(p *paho.Publish) {
 	if m.LocalTopic == proto.TopicHello {
 		k.all--
 		k.hellos = append(k.hellos, m)
+		return
+	}
+	if m.LocalTopic == proto.TopicShopInfo {
+		k.all--
+		k.shops = append(k.shops, m)
 		return
 	}
 	if k.dedup.First(m.Store, m.Origin) {

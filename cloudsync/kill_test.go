@@ -108,19 +108,24 @@ func TestKill9DuringDrainLosesNothing(t *testing.T) {
 		}
 		next[m.LocalTopic]++
 	}
-	// The booking stream (the hello, the changes, the activity log) and
+	// The booking stream (the hello, the shop of the first link's
+	// backfill, the changes, the activity log) and
 	// the chat stream (the booking cards in customers' conversations) are
 	// each numbered 1..n without gap or repeat across both kills, under
 	// one epoch; device status carries no number.
 	k.mu.Lock()
 	hellos := append([]hq.Message(nil), k.hellos...)
+	shops := append([]hq.Message(nil), k.shops...)
 	k.mu.Unlock()
 	if len(hellos) == 0 {
 		t.Fatal("no hello from the store's first link")
 	}
+	if len(shops) == 0 {
+		t.Fatal("no shop from the store's first link's backfill")
+	}
 	nums := map[string]map[uint64]string{"booking": {}, "chat": {}}
 	epochs := map[string]bool{}
-	for _, m := range append(msgs, hellos[0]) {
+	for _, m := range append(msgs, hellos[0], shops[0]) {
 		epochs[m.Epoch] = true
 		switch m.Stream {
 		case "booking", "chat":
@@ -145,8 +150,8 @@ func TestKill9DuringDrainLosesNothing(t *testing.T) {
 		}
 		numbered += len(got)
 	}
-	if len(epochs) != 1 || numbered != total-devices*perDevice+1 {
-		t.Fatalf("epochs %v, %d numbered entries; want one epoch and %d", epochs, numbered, total-devices*perDevice+1)
+	if len(epochs) != 1 || numbered != total-devices*perDevice+2 {
+		t.Fatalf("epochs %v, %d numbered entries; want one epoch and %d", epochs, numbered, total-devices*perDevice+2)
 	}
 	t.Logf("2 × kill -9 mid-drain: %d entries, HQ got %d copies (%d repeats dropped by dedup)", total, all, all-first)
 }
