@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -49,6 +50,10 @@ func homePartHandlers(log *slog.Logger) map[string]replica.TopicHandler {
 	return hs
 }
 
+// partStopTimeout bounds how long homeParts waits for the parts it made
+// to stop when a later one cannot be made.
+const partStopTimeout = 10 * time.Second
+
 // homeParts makes the parts (bookings, live view, notifications); ctx
 // bounds what they run in the background.
 func homeParts(ctx context.Context, d homeDeps) ([]homePart, error) {
@@ -56,7 +61,18 @@ func homeParts(ctx context.Context, d homeDeps) ([]homePart, error) {
 	for _, f := range []func(context.Context, homeDeps) (homePart, error){bookPart, camPart, pushPart} {
 		p, err := f(ctx, d)
 		if err != nil {
-			return nil, err
+			// The parts made so far run in the background (the bookings'
+			// listener holds a connection of the replica's pool, which
+			// would never close): stop them, within a bound.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), partStopTimeout)
+			defer cancel()
+			errs := []error{err}
+			for _, p := range parts {
+				if p.Stop != nil {
+					errs = append(errs, p.Stop(sctx))
+				}
+			}
+			return nil, errors.Join(errs...)
 		}
 		if p.Routes != nil || p.Stop != nil {
 			parts = append(parts, p)
@@ -109,8 +125,12 @@ func startHome(ctx context.Context, cfg config.Config, rep *replica.Replica, key
 	go func() { _ = srv.Run(runCtx); close(done) }()
 	stop := func(ctx context.Context) error {
 		cancel()
-		<-done
 		var errs []error
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("page at home: stop: %w", ctx.Err()))
+		}
 		for _, p := range parts {
 			if p.Stop != nil {
 				errs = append(errs, p.Stop(ctx))

@@ -32,11 +32,13 @@ func TestBookPartWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := replica.Open(ctx, pgtest.Start(t).NewDB(t), replica.Options{Keys: keys, Handlers: homePartHandlers(log)})
+	dbURL := pgtest.Start(t).NewDB(t)
+	rep, err := replica.Open(ctx, dbURL, replica.Options{Keys: keys, Handlers: homePartHandlers(log)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(rep.Close)
+	first := rep
+	t.Cleanup(func() { closeWithin(t, first, 20*time.Second) })
 	payload := `{"v":1,"request":"av-1","ok":true,"service":"dog-groom","slots":[],"ts":"2026-11-23T08:00:00+08:00"}`
 	if _, err := rep.Apply(ctx, hq.Message{Store: "s1", Origin: "o-1", Seq: 1, Stored: time.Now(),
 		Topic: proto.CloudUpTopic("s1", proto.TopicAvailabilityAnswer), LocalTopic: proto.TopicAvailabilityAnswer, Payload: []byte(payload)}); err != nil {
@@ -57,7 +59,24 @@ func TestBookPartWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts, err := homeParts(ctx, homeDeps{Cfg: cfg, Replica: rep, Keys: keys, Pub: pub, Log: log})
+	// Made without a store state, the live view cannot be made: the
+	// parts made before it (the bookings' listener, holding a connection
+	// of the replica's pool) are stopped, and the replica closes.
+	if _, err := homeParts(ctx, homeDeps{Cfg: cfg, Replica: rep, Keys: keys, Pub: pub, Log: log}); err == nil {
+		t.Fatal("the parts made without a store state")
+	}
+	closeWithin(t, rep, 20*time.Second)
+	rep, err = replica.Open(ctx, dbURL, replica.Options{Keys: keys, Handlers: homePartHandlers(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := rep
+	t.Cleanup(func() { closeWithin(t, second, 20*time.Second) })
+
+	state := func(_ context.Context, store string) (home.StoreState, error) {
+		return home.StoreState{Store: store, Online: true, Open: true}, nil
+	}
+	parts, err := homeParts(ctx, homeDeps{Cfg: cfg, Replica: rep, Keys: keys, Pub: pub, State: state, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +95,27 @@ func TestBookPartWired(t *testing.T) {
 			t.Errorf("GET %s without a login: %d, want 401 (the route is not mounted)", path, rec.Code)
 		}
 	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
 	for _, p := range parts {
 		if p.Stop != nil {
-			if err := p.Stop(ctx); err != nil {
+			if err := p.Stop(sctx); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	closeWithin(t, rep, 20*time.Second)
+}
+
+// closeWithin closes the replica, failing when it does not within d (a
+// connection of its pool still held).
+func closeWithin(t *testing.T, rep *replica.Replica, d time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { rep.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("the replica did not close within %s: a connection of its pool is still held", d)
 	}
 }
