@@ -211,9 +211,41 @@ async function loadBookings() {
     view.error = e.message;
   }
   render();
-  // While the store has not decided something, look again.
+  // While the store has not decided something, or a decision is not yet
+  // in her bookings (the store's answer and its change of the booking
+  // reach HQ separately), look again; the latter for a minute at most.
   clearTimeout(pollTimer);
-  if (view.requests.some((q) => q.state === 'waiting')) pollTimer = setTimeout(loadBookings, 3000);
+  if (view.requests.some((q) => q.state === 'waiting') || lagging()) pollTimer = setTimeout(loadBookings, 3000);
+}
+
+// lagFirst is when each confirmed request was first seen not yet in her
+// bookings, by request id.
+const lagFirst = new Map();
+
+// lagging says whether a confirmed request is not yet in her bookings
+// (a cancel whose booking still shows booked, a booking or move whose
+// booking does not show at its time), for less than a minute.
+function lagging() {
+  const now = Date.now();
+  let any = false;
+  for (const q of view.requests) {
+    if (q.state !== 'confirmed' || !q.booking) continue;
+    const b = view.bookings.find((x) => x.id === q.booking);
+    // A move shows at its time unless the booking was moved again or
+    // cancelled since.
+    const later = view.requests.some((o) => o !== q && o.booking === q.booking && o.state === 'confirmed' &&
+      (o.kind === 'cancel' || o.kind === 'move'));
+    let shown = !!b;
+    if (q.kind === 'cancel') shown = !b || b.status === 'cancelled';
+    else if (q.kind === 'move' && b && !later) shown = Date.parse(b.start) === Date.parse(q.start);
+    if (shown) {
+      lagFirst.delete(q.id);
+      continue;
+    }
+    if (!lagFirst.has(q.id)) lagFirst.set(q.id, now);
+    if (now - lagFirst.get(q.id) < 60000) any = true;
+  }
+  return any;
 }
 
 // What this page sent, by request id: sending again uses the same id (and
