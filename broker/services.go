@@ -198,6 +198,10 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		return err
 	}
 	hq.Use(desk, faqs, b.acc.reg, ms)
+	// The store's name goes to HQ with the shop, and again when the owner
+	// renames the store.
+	hq.UseNames(sets)
+	sets.OnSave(hq.FileShopInfo)
 	hq.SetAuditor(auditLog)
 	b.acc.reg.SetShopInfo(hq)
 	if err := b.metrics.Register(hqCollector{hq}); err != nil {

@@ -118,7 +118,8 @@ type StaffMember struct {
 // whenever the catalogue, hours, closures, staff or FAQ change.
 type ShopInfo struct {
 	V        int             `json:"v"`
-	Version  int64           `json:"version"` // the catalogue's version
+	Version  int64           `json:"version"`        // the catalogue's version
+	Name     string          `json:"name,omitempty"` // the store's name as customers see it
 	TimeZone string          `json:"time_zone,omitempty"`
 	Catalog  ShopCatalog     `json:"catalog"`
 	Closures []DateSpan      `json:"closures,omitempty"`

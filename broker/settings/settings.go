@@ -52,8 +52,27 @@ var (
 
 // Store reads and writes the settings.
 type Store struct {
-	db  DB
-	now func() time.Time
+	db     DB
+	now    func() time.Time
+	onSave func(*bolt.Tx) error
+}
+
+// OnSave sets f, called in the transaction of every save after the
+// settings are written (HQ's bridge files the shop, with the store's
+// name, in the same commit). Set it before the first Put.
+func (s *Store) OnSave(f func(*bolt.Tx) error) { s.onSave = f }
+
+// NameIn is the store's name as tx sees it ("" before it was set).
+func (s *Store) NameIn(tx *bolt.Tx) string {
+	b := tx.Bucket(bucket)
+	if b == nil {
+		return ""
+	}
+	var st Settings
+	if v := b.Get(key); v == nil || json.Unmarshal(v, &st) != nil {
+		return ""
+	}
+	return st.Name
 }
 
 // New returns the settings store on db; now is the store's clock (nil:
@@ -110,7 +129,13 @@ func (s *Store) Put(ctx context.Context, st Settings) (Settings, error) {
 		if err != nil {
 			return err
 		}
-		return b.Put(key, v)
+		if err := b.Put(key, v); err != nil {
+			return err
+		}
+		if s.onSave != nil {
+			return s.onSave(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return Settings{}, fmt.Errorf("settings: save: %w", err)

@@ -2,9 +2,12 @@ package settings_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/settings"
 	"github.com/storeedge/storeedge/broker/store"
@@ -52,5 +55,43 @@ func TestSettingsSurviveReopen(t *testing.T) {
 	}
 	if s.Name("demo-store") != got.Name {
 		t.Fatal("Name does not give the saved name")
+	}
+}
+
+// The save hook runs in the save's transaction and sees the new name
+// there (HQ's bridge files the shop, with the name, in the same commit);
+// a hook's error undoes the save.
+func TestSaveHookSeesTheNameInTheSameCommit(t *testing.T) {
+	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "s.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := settings.New(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	fail := false
+	s.OnSave(func(tx *bolt.Tx) error {
+		seen = append(seen, s.NameIn(tx))
+		if fail {
+			return errors.New("outbox full")
+		}
+		return nil
+	})
+	if _, err := s.Put(context.Background(), settings.Settings{Name: "Paws", TimeZone: "Asia/Shanghai", Languages: []string{"zh"}, Kind: settings.KindPet}); err != nil {
+		t.Fatal(err)
+	}
+	fail = true
+	if _, err := s.Put(context.Background(), settings.Settings{Name: "Cradle", TimeZone: "Asia/Shanghai", Languages: []string{"zh"}, Kind: settings.KindPet}); err == nil {
+		t.Fatal("a failing hook did not fail the save")
+	}
+	// (A failed transaction may be run again alone by the group commit.)
+	if len(seen) < 2 || seen[0] != "Paws" || seen[len(seen)-1] != "Cradle" {
+		t.Fatalf("the hook saw %q, want the name being saved each time", seen)
+	}
+	if got := s.Name("demo-store"); got != "Paws" {
+		t.Fatalf("after a failed save the name is %q, want the one saved before", got)
 	}
 }

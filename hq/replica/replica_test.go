@@ -555,6 +555,17 @@ func TestShopInfoNewestWins(t *testing.T) {
 	if n := count(t, r, `SELECT count(*) FROM stores WHERE store = 's1' AND time_zone = 'Asia/Shanghai'`); n != 1 {
 		t.Fatal("time zone not recorded")
 	}
+
+	// The store's name as customers see it comes with the shop; a shop
+	// from a store that has no name yet keeps the one HQ has.
+	named := info(6, t1.Add(2*time.Hour))
+	named.Name = "汪汪洗护 Paws"
+	apply(t, r, msg("s1", "e1", proto.StreamBooking, 3, 3, proto.TopicShopInfo, named))
+	unnamed := info(7, t1.Add(3*time.Hour))
+	apply(t, r, msg("s1", "e1", proto.StreamBooking, 4, 4, proto.TopicShopInfo, unnamed))
+	if n := count(t, r, `SELECT count(*) FROM stores WHERE store = 's1' AND name = '汪汪洗护 Paws'`); n != 1 {
+		t.Fatal("the store's name from its shop is not HQ's name of it")
+	}
 }
 
 func TestMediaMustMatchItsHash(t *testing.T) {

@@ -315,9 +315,10 @@ func applyShopInfo(p *plan, m hq.Message) error {
 	p.add(`WITH si AS (INSERT INTO shop_info (store, version, info, ts) VALUES ($1, $2, $3, $4)
 		  ON CONFLICT (store) DO UPDATE SET version = excluded.version, info = excluded.info, ts = excluded.ts
 		  WHERE excluded.ts > shop_info.ts RETURNING store)
-		INSERT INTO stores (store, time_zone) SELECT store, $5 FROM si
-		ON CONFLICT (store) DO UPDATE SET time_zone = excluded.time_zone`,
-		m.Store, s.Version, json.RawMessage(m.Payload), s.TS, tz)
+		INSERT INTO stores (store, time_zone, name) SELECT store, $5, $6 FROM si
+		ON CONFLICT (store) DO UPDATE SET time_zone = excluded.time_zone,
+		  name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE stores.name END`,
+		m.Store, s.Version, json.RawMessage(m.Payload), s.TS, tz, s.Name)
 	return nil
 }
 

@@ -91,6 +91,7 @@ type Link struct {
 	shop  Shop
 	faq   FAQ
 	staff Staff
+	names Names
 	media Media
 
 	pushMu sync.Mutex // one config push at a time
@@ -123,6 +124,15 @@ func New(o Options) (*Link, error) {
 func (l *Link) Use(shop Shop, faq FAQ, staff Staff, media Media) {
 	l.shop, l.faq, l.staff, l.media = shop, faq, staff, media
 }
+
+// Names reads the store's name in a transaction (broker/settings.Store).
+type Names interface {
+	NameIn(tx *bolt.Tx) string
+}
+
+// UseNames sets where the store's name comes from, for the shop HQ shows
+// (the customers' page at home, the fleet page).
+func (l *Link) UseNames(n Names) { l.names = n }
 
 // SetAuditor sets the activity log (made after the Link).
 func (l *Link) SetAuditor(a Auditor) { l.o.Auditor = a }

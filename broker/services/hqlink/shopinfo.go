@@ -51,6 +51,9 @@ func (l *Link) shopInfoIn(tx *bolt.Tx) ([]byte, error) {
 		}
 		info.Closures = append(info.Closures, proto.DateSpan{Date: c.Date, Until: c.Until, Name: name})
 	}
+	if l.names != nil {
+		info.Name = l.names.NameIn(tx)
+	}
 	if l.staff != nil {
 		if info.Staff, err = l.staff.StaffIn(tx); err != nil {
 			return nil, fmt.Errorf("hqlink: shop info: %w", err)
