@@ -53,6 +53,9 @@ func (b *Broker) newHome(router *svc.Router, bridge *cloudsync.Bridge, cs *chat.
 			return nil, err
 		}
 		o.HomeURL = u
+		if b.cfg.Cloud.HomeURL != "" { // store.yaml's wins: validated with the rest
+			o.HomeURL = b.cfg.Cloud.HomeURL
+		}
 	}
 	h, err := homelink.New(o)
 	if err != nil {

@@ -38,6 +38,9 @@ type Config struct {
 	ServerName string `yaml:"server_name"`
 	// MapFile is the topic map (default: the embedded configs/cloud.yaml).
 	MapFile string `yaml:"map_file"`
+	// HomeURL is HQ's page for customers at home, which the store's
+	// "continue at home" links open; it wins over the map file's home_url.
+	HomeURL string `yaml:"home_url"`
 
 	KeepAlive      time.Duration `yaml:"keepalive"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -73,6 +76,11 @@ func (c Config) Validate() error {
 		return nil
 	}
 	var errs []error
+	if c.HomeURL != "" {
+		if err := CheckHomeURL(c.HomeURL); err != nil {
+			errs = append(errs, fmt.Errorf("cloud.%w", err))
+		}
+	}
 	if u, err := url.Parse(c.URL); err != nil || u.Host == "" {
 		errs = append(errs, fmt.Errorf("cloud.url %q: want scheme://host:port", c.URL))
 	} else {
@@ -215,6 +223,15 @@ func ParseUplink(b []byte) (Uplink, error) {
 	return f.Uplink, nil
 }
 
+// CheckHomeURL says why u cannot be HQ's page at home (nil: it can).
+func CheckHomeURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Fragment != "" || strings.Contains(u, "#") {
+		return fmt.Errorf("home_url %q: an absolute http(s) URL of HQ's page at home, without '#'", u)
+	}
+	return nil
+}
+
 // ParseHomeURL reads cloud.yaml's home_url: the address of HQ's page for
 // customers at home (e.g. https://hq.example.com/home/), which the store's
 // "continue at home" links open. "" (left out) turns those links off. It
@@ -234,9 +251,8 @@ func ParseHomeURL(b []byte) (string, error) {
 	if f.HomeURL == "" {
 		return "", nil
 	}
-	u, err := url.Parse(f.HomeURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || strings.Contains(f.HomeURL, "#") {
-		return "", fmt.Errorf("cloud.yaml: home_url %q: an absolute http(s) URL of HQ's page at home, without '#'", f.HomeURL)
+	if err := CheckHomeURL(f.HomeURL); err != nil {
+		return "", fmt.Errorf("cloud.yaml: %w", err)
 	}
 	return f.HomeURL, nil
 }

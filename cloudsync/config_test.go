@@ -130,3 +130,16 @@ func TestParseHomeURL(t *testing.T) {
 		t.Error("a misspelt key is taken")
 	}
 }
+
+// store.yaml's cloud.home_url is checked with the rest of the link's
+// settings, by the same rule as cloud.yaml's.
+func TestStoreHomeURLValidated(t *testing.T) {
+	c := Config{URL: "mqtt://hq.example.com:1883", HomeURL: "https://hq.example.com/home/"}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a good cloud.home_url: %v", err)
+	}
+	c.HomeURL = "hq.example.com/home/#x"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "cloud.home_url") {
+		t.Fatalf("a bad cloud.home_url: %v, want an error naming cloud.home_url", err)
+	}
+}

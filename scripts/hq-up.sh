@@ -124,6 +124,8 @@ cat >"$dir/hq.yaml" <<EOF
 seal:
   keys_env: STOREEDGE_HQ_KEYS
   keys_file: $dir/seal.keys
+push:
+  vapid_key_file: $dir/vapid.pem
 EOF
 "$bin" -config "$dir/hq.yaml" -postgres "$pg_url" -mqtt "$mqtt_url" -listen "$listen" -client-id "storeedge-hq-local" \
   2> >(tee -a "$dir/storeedge-hq.log" >&2) &
@@ -161,9 +163,13 @@ Link a store to it: in the store's configuration (store.yaml), set
 
   cloud:
     url: "$mqtt_url"
+    home_url: "http://$listen/home/"
 
 and restart the store (make run). It announces itself, sends a snapshot of
 its bookings, conversations and shop, and from then on everything it files.
+Its chat page then offers "Continue at home", which opens HQ's page at
+http://$listen/home/ (the live view at home needs a TURN server: hq.yaml
+home_camera, see the README).
 
 Ctrl-C stops HQ, its broker and its database (the data stays in $dir).
 EOF
