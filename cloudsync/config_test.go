@@ -134,7 +134,8 @@ func TestParseHomeURL(t *testing.T) {
 // store.yaml's cloud.home_url is checked with the rest of the link's
 // settings, by the same rule as cloud.yaml's.
 func TestStoreHomeURLValidated(t *testing.T) {
-	c := Config{URL: "mqtt://hq.example.com:1883", HomeURL: "https://hq.example.com/home/"}
+	c := validConfig()
+	c.HomeURL = "https://hq.example.com/home/"
 	if err := c.Validate(); err != nil {
 		t.Fatalf("a good cloud.home_url: %v", err)
 	}
