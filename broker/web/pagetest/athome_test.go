@@ -463,7 +463,11 @@ func TestCustomerAtHome(t *testing.T) {
 	// scrolling, every service's duration and price in view.
 	if bad := browsertest.Eval[string](t, home, `(() => {
 		const w = document.documentElement.clientWidth;
-		if (document.documentElement.scrollWidth > w) return 'the page is ' + document.documentElement.scrollWidth + ' px wide on a ' + w + ' px screen';
+		if (document.documentElement.scrollWidth > w) {
+			const out = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > w + 1)
+				.slice(0, 6).map((e) => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' ' + Math.round(e.getBoundingClientRect().width) + ' px');
+			return 'the page is ' + document.documentElement.scrollWidth + ' px wide on a ' + w + ' px screen: ' + out.join(', ');
+		}
 		for (const m of document.querySelectorAll('.book-svc-meta')) {
 			const r = m.getBoundingClientRect();
 			if (r.right > w || r.left < 0) return '"' + m.textContent + '" is cut off (' + r.left + '–' + r.right + ' px of ' + w + ')';
