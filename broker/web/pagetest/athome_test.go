@@ -459,23 +459,13 @@ func TestCustomerAtHome(t *testing.T) {
 	slotBtn := func(start string) string { return fmt.Sprintf(`.book-slot[data-start=%q]`, start) }
 	browsertest.WaitJS(t, home, fmt.Sprintf(`bookView.slots && bookView.slots.source === 'replica' && !!document.querySelector('.book-replica') && !!document.querySelector(%q)`, slotBtn(first)),
 		15*time.Second, showBook)
-	// On a phone (390 px) the Book tab fits the screen: no sideways
-	// scrolling, every service's duration and price in view.
-	if bad := browsertest.Eval[string](t, home, `(() => {
-		const w = document.documentElement.clientWidth;
-		if (document.documentElement.scrollWidth > w) {
-			const out = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > w + 1)
-				.slice(0, 6).map((e) => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' ' + Math.round(e.getBoundingClientRect().width) + ' px');
-			return 'the page is ' + document.documentElement.scrollWidth + ' px wide on a ' + w + ' px screen: ' + out.join(', ');
-		}
-		for (const m of document.querySelectorAll('.book-svc-meta')) {
-			const r = m.getBoundingClientRect();
-			if (r.right > w || r.left < 0) return '"' + m.textContent + '" is cut off (' + r.left + '–' + r.right + ' px of ' + w + ')';
-		}
-		return document.querySelectorAll('.book-svc-meta').length ? '' : 'no service rows';
-	})()`); bad != "" {
-		homeShot(t, home, "athome-book-overflow")
-		t.Fatalf("the Book tab at 390 px: %s", bad)
+	// On a phone (390 px) the Book tab fits the screen, in English and in
+	// Chinese: no sideways scrolling, every service's duration and price
+	// in view.
+	for _, lang := range []string{"zh", "en"} {
+		browsertest.Eval[any](t, home, fmt.Sprintf(`(localStorage.setItem('storeedge.home.lang', %q), document.dispatchEvent(new CustomEvent('home:lang')), 0)`, lang))
+		homeShot(t, home, "athome-book-"+lang)
+		bookFits(t, home, lang)
 	}
 	requestAt := func(rs []homeRequest, start string) *homeRequest {
 		for i := range rs {
@@ -713,4 +703,27 @@ func sameInstant(a, b string) bool {
 	x, err1 := time.Parse(time.RFC3339, a)
 	y, err2 := time.Parse(time.RFC3339, b)
 	return err1 == nil && err2 == nil && x.Equal(y)
+}
+
+// bookFits fails the test when HQ's Book tab does not fit the screen: a
+// page wider than the viewport (naming the elements past its edge) or a
+// service's duration and price cut off.
+func bookFits(t *testing.T, b context.Context, lang string) {
+	t.Helper()
+	if bad := browsertest.Eval[string](t, b, `(() => {
+		const w = document.documentElement.clientWidth;
+		if (document.documentElement.scrollWidth > w) {
+			const out = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > w + 1)
+				.slice(0, 6).map((e) => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' ' + Math.round(e.getBoundingClientRect().width) + ' px');
+			return 'the page is ' + document.documentElement.scrollWidth + ' px wide on a ' + w + ' px screen: ' + out.join(', ');
+		}
+		for (const m of document.querySelectorAll('.book-svc-meta')) {
+			const r = m.getBoundingClientRect();
+			if (r.right > w || r.left < 0) return '"' + m.textContent + '" is cut off (' + r.left + '–' + r.right + ' px of ' + w + ')';
+		}
+		return document.querySelectorAll('.book-svc-meta').length ? '' : 'no service rows';
+	})()`); bad != "" {
+		homeShot(t, b, "athome-book-overflow-"+lang)
+		t.Fatalf("the Book tab (%s) at %d px: %s", lang, browsertest.Eval[int](t, b, `document.documentElement.clientWidth`), bad)
+	}
 }
