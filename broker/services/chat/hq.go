@@ -94,7 +94,11 @@ var ErrHQInput = errors.New("chat: invalid message from HQ")
 // and the store's own assistant does not answer that message. Safe to call
 // again with the same payload: ids make it idempotent. The payload is
 // decoded once and handed to the ops' own code as the customer's request,
-// checked as strictly as a device's.
+// checked as strictly as a device's. HQ's own limit
+// (home.messages_per_minute) is the gate for messages from home: the
+// store's customer budgets (chat.customer_messages_per_minute,
+// chat.customer_bytes_per_day) do not count them, so a message HQ accepted
+// is stored when it arrives.
 func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) error {
 	switch topic {
 	case HQMessageTopic:
@@ -114,7 +118,7 @@ func (s *Service) HandleHQ(ctx context.Context, topic string, payload []byte) er
 		if m.Media != nil {
 			ref = &proto.MediaRef{Hash: m.Media.Hash}
 		}
-		r := sendReq{Envelope: proto.Envelope{ID: m.ID, V: 1}, ChatSendRequest: proto.ChatSendRequest{Conversation: m.Customer, Kind: m.Kind, Text: m.Text, Card: m.Card, Media: ref, Lang: m.Lang}}
+		r := sendReq{Envelope: proto.Envelope{ID: m.ID, V: 1}, ChatSendRequest: proto.ChatSendRequest{Conversation: m.Customer, Kind: m.Kind, Text: m.Text, Card: m.Card, Media: ref, Lang: m.Lang}, fromHQ: true}
 		// Check the message before the open: an invalid message from a new
 		// customer must store nothing, not even their conversation (the
 		// open commits on its own, before the send is refused).

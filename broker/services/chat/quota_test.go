@@ -93,3 +93,52 @@ func TestCustomerBytesPerDay(t *testing.T) {
 	clock.Advance(time.Duration(retry) * time.Second)
 	sendText(t, cust, id, "", strings.Repeat("z", 200))
 }
+
+// Messages from home are not counted against the store's customer budgets:
+// HQ let them through under its own limit (home.messages_per_minute) and
+// answered her, and the store stores each one the moment it arrives, in
+// order, for its own customer at home (cust-…) and for one only HQ knows
+// (hq-…). Before, a burst from home past chat.customer_messages_per_minute
+// was refused quota_exceeded and held in cloudsync's retries (with
+// everything HQ sent behind it) until the minute passed. Her own devices
+// stay bound by the store's budgets.
+func TestHQMessagesNotCountedAtTheStore(t *testing.T) {
+	clock := testclock.New(time.Date(2025, 3, 4, 23, 0, 0, 0, time.UTC))
+	quiet := slog.New(slog.DiscardHandler)
+	msgs := quota.New(quota.Options{Name: "messages_per_minute", Unit: "messages", Per: 3, Window: time.Minute, Now: clock.Now, Log: quiet})
+	bytes := quota.New(quota.Options{Name: "bytes_per_day", Unit: "bytes", Per: 100, Window: 24 * time.Hour, Now: clock.Now, Log: quiet})
+	e := newEnv(t, Options{Now: clock.Now, CustomerMessages: msgs, CustomerBytes: bytes, Outbox: outbox{}})
+	she := e.customerLogin(t, "", "phone")
+	cust := devOf(she)
+	ok(t, she.call(t, "open", "", `{}`))
+	for i := range 3 {
+		sendText(t, she, cust, "", fmt.Sprintf("in the shop %d", i))
+	}
+	quotaDetails(t, she.call(t, "send", "", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":"one more"}`, cust)), "messages_per_minute")
+	staff := e.connect(t, anna, "")
+
+	long := strings.Repeat("z", 60) // two of these are past the day's 100 bytes
+	for _, who := range []string{cust, "hq-0123456789abcdef"} {
+		for i := range 10 {
+			p := fmt.Sprintf(`{"v":1,"id":"hm-%s-%d","customer":%q,"kind":"text","text":"%s %d"}`, who[:3], i, who, long, i)
+			if err := e.chat.HandleHQ(t.Context(), HQMessageTopic, []byte(p)); err != nil {
+				t.Fatalf("message %d of a burst from home for %s: %v", i, who, err)
+			}
+		}
+		h := staff.history(t, who)
+		var got []string
+		for _, m := range h.Messages {
+			if m.From == who && strings.HasPrefix(m.Text, long) {
+				got = append(got, strings.TrimPrefix(m.Text, long+" "))
+			}
+		}
+		if want := "0 1 2 3 4 5 6 7 8 9"; strings.Join(got, " ") != want {
+			t.Fatalf("the burst from home for %s at the store: %v, want %s in order: %s", who, got, want, h.raw)
+		}
+	}
+	if msgs.Refused() != 1 || bytes.Refused() != 0 {
+		t.Fatalf("refusals: messages %d (want 1, her own device's), bytes %d", msgs.Refused(), bytes.Refused())
+	}
+	// Her own device is still bound by the store's budget.
+	quotaDetails(t, she.call(t, "send", "", fmt.Sprintf(`{"conversation":%q,"kind":"text","text":"and another"}`, cust)), "messages_per_minute")
+}

@@ -83,10 +83,13 @@ func (s *Service) sendChecked(ctx context.Context, req *svc.Request, r sendReq, 
 		return nil, svc.Errorf(svc.CodeBadRequest, "announcements are posted in groups")
 	}
 	// A customer's budget is spent on new messages only (not on repeats,
-	// answered above) and given back when the message is not stored.
+	// answered above) and given back when the message is not stored. A
+	// message from home is not counted: HQ accepted it under its own
+	// limit and answered her, and a refusal here would only hold it (and
+	// everything HQ sends behind it) in cloudsync's retries.
 	spent := int64(len(b.Text) + len(b.Card))
 	refund := func() {}
-	if req.From.Customer {
+	if req.From.Customer && !r.fromHQ {
 		if err := s.o.CustomerMessages.Take(dev, 1); err != nil {
 			return nil, err
 		}

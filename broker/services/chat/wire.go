@@ -51,6 +51,10 @@ type (
 		// was offline (HandleHQ only): filed after her message instead of
 		// the store's own assistant's answer.
 		hqAuto *proto.HomeAutoReply
+		// fromHQ: a customer's message from home, which HQ let through
+		// under its own limit (home.messages_per_minute); the store's
+		// customer budgets are for its own devices (HandleHQ only).
+		fromHQ bool
 	}
 	historyReq struct {
 		proto.Envelope

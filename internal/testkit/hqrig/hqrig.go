@@ -130,7 +130,9 @@ func Start(t testing.TB, o Options) *HQ {
 		}
 	})
 	h.start()
-	out, err := exec.Command(bin, "-config", h.cfg, "-postgres", h.Postgres, "key", "add", "hqrig").CombinedOutput()
+	key := exec.Command(bin, "-config", h.cfg, "-postgres", h.Postgres, "key", "add", "hqrig")
+	key.Dir = h.Dir
+	out, err := key.CombinedOutput()
 	if err != nil {
 		t.Fatalf("hqrig: storeedge-hq key add: %v\n%s", err, out)
 	}
@@ -147,6 +149,10 @@ func (h *HQ) start() {
 	h.t.Helper()
 	cmd := exec.Command(h.bin, "-config", h.cfg, "-postgres", h.Postgres, "-mqtt", "mqtt://"+h.MQTT.Addr,
 		"-listen", h.Addr, "-client-id", "hqrig-1")
+	// In HQ's directory: what its configuration names relative to the
+	// working directory (push's VAPID key, ./hq-vapid.pem) is made there,
+	// not in the test's package.
+	cmd.Dir = h.Dir
 	h.mu.Lock()
 	fmt.Fprintf(&h.log, "---- start %s\n", time.Now().UTC().Format(time.RFC3339Nano))
 	cmd.Stdout, cmd.Stderr = lockedWriter{h}, lockedWriter{h}

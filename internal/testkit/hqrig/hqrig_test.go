@@ -2,6 +2,8 @@ package hqrig_test
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,16 @@ func TestLinkedStoreOnlineOfflineOnline(t *testing.T) {
 		Files: map[string][]byte{"mqtt.password": []byte("not-checked\n")}})
 	if !strings.HasPrefix(hq.Addr, "127.0.0.2:") || strings.HasSuffix(hq.Addr, ":0") {
 		t.Fatalf("HQ listens on %s, want a port on 127.0.0.2", hq.Addr)
+	}
+	// HQ runs in its directory: the VAPID key its configuration names
+	// relative to the working directory is made there, not in the test's
+	// package (where a commit would pick it up).
+	if _, err := os.Stat("hq-vapid.pem"); err == nil {
+		_ = os.Remove("hq-vapid.pem")
+		t.Fatal("storeedge-hq wrote hq-vapid.pem into the test's package directory")
+	}
+	if _, err := os.Stat(filepath.Join(hq.Dir, "hq-vapid.pem")); err != nil {
+		t.Fatalf("HQ's VAPID key is not in its directory: %v", err)
 	}
 	s := hq.LinkStore(t, "s-rig-1")
 
