@@ -157,9 +157,6 @@ func (h *HQ) start() {
 	fmt.Fprintf(&h.log, "---- start %s\n", time.Now().UTC().Format(time.RFC3339Nano))
 	cmd.Stdout, cmd.Stderr = lockedWriter{h}, lockedWriter{h}
 	h.mu.Unlock()
-	// Relative paths (hq.yaml's defaults: the VAPID key file) land in the
-	// rig's directory, not in the test's package.
-	cmd.Dir = h.Dir
 	// A test binary that dies does not leave HQ running.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
