@@ -539,28 +539,8 @@ func (d *Desk) hqMove(ctx context.Context, q *hqMove) (*Outcome, error) {
 		return &Change{Type: ChangeRescheduled, Booking: r.ID, Customer: r.Customer, Service: r.Service,
 			Source: r.Source, By: hqDevice, HQRequest: r.HQRequest, TS: now}, nil
 	}, func(w *wtx, r, old *record) error {
-		other, err := overlapping(w.tx, r.Customer, start, start.Add(s.Duration), r.ID)
-		if err != nil {
-			return err
-		}
-		if other != nil {
-			overlap = other
-			return errTaken
-		}
-		busy, err := busyOn(w.tx, DateOf(start, d.cat().Location()))
-		if err != nil {
-			return err
-		}
-		res, err := d.cat().Place(s, start, busy, r.ID)
-		if err != nil {
-			taken = err
-			return errTaken
-		}
-		if err := d.unschedule(w, old); err != nil {
-			return err
-		}
-		r.Start, r.End, r.Resources, r.Reminded = start.UTC(), start.Add(s.Duration).UTC(), res, nil
-		if err := d.schedule(w, r, now); err != nil {
+		var err error
+		if overlap, taken, err = d.moveIn(w, r, old, s, start, now, false); err != nil {
 			return err
 		}
 		return fileOK(w, r)

@@ -512,30 +512,9 @@ func (d *Desk) reschedule(ctx context.Context, req *svc.Request) (any, error) {
 		return &Change{Type: ChangeRescheduled, Booking: r.ID, Customer: r.Customer, Service: r.Service,
 			Source: r.Source, By: req.From.Device, HQRequest: r.HQRequest, TS: now}, nil
 	}, func(w *wtx, r, old *record) error {
-		if !q.ConfirmOverlap {
-			o, err := overlapping(w.tx, r.Customer, start, start.Add(s.Duration), r.ID)
-			if err != nil {
-				return err
-			}
-			if o != nil {
-				overlap = o
-				return errTaken
-			}
-		}
-		busy, err := busyOn(w.tx, DateOf(start, d.cat().Location()))
-		if err != nil {
-			return err
-		}
-		res, err := d.cat().Place(s, start, busy, r.ID)
-		if err != nil {
-			taken = err
-			return errTaken
-		}
-		if err := d.unschedule(w, old); err != nil {
-			return err
-		}
-		r.Start, r.End, r.Resources, r.Reminded = start.UTC(), start.Add(s.Duration).UTC(), res, nil
-		return d.schedule(w, r, now)
+		var err error
+		overlap, taken, err = d.moveIn(w, r, old, s, start, now, q.ConfirmOverlap)
+		return err
 	}, d.keepView(req, d.private(req.From, r)))
 	if errors.Is(err, errTaken) && overlap != nil {
 		return nil, d.overlapErr(req.From, overlap)
@@ -684,4 +663,33 @@ func (d *Desk) complete(ctx context.Context, req *svc.Request) (any, error) {
 		return nil, err
 	}
 	return d.answer(out, req.From)
+}
+
+// moveIn moves r (old: as stored) to start in w, rescheduling its
+// reminders. It answers errTaken with overlap set when another booking of
+// the customer's overlaps (unless allowOverlap), or with taken set (the
+// catalogue's reason) when the service does not fit the slot's resources.
+func (d *Desk) moveIn(w *wtx, r, old *record, s *Service, start, now time.Time, allowOverlap bool) (overlap *record, taken error, err error) {
+	if !allowOverlap {
+		o, err := overlapping(w.tx, r.Customer, start, start.Add(s.Duration), r.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if o != nil {
+			return o, nil, errTaken
+		}
+	}
+	busy, err := busyOn(w.tx, DateOf(start, d.cat().Location()))
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := d.cat().Place(s, start, busy, r.ID)
+	if err != nil {
+		return nil, err, errTaken
+	}
+	if err := d.unschedule(w, old); err != nil {
+		return nil, nil, err
+	}
+	r.Start, r.End, r.Resources, r.Reminded = start.UTC(), start.Add(s.Duration).UTC(), res, nil
+	return nil, nil, d.schedule(w, r, now)
 }
