@@ -363,14 +363,30 @@ func getNotice(ctx context.Context, q querier, id string) (Notice, error) {
 	return n, nil
 }
 
-// Notice answers a notice with its deliveries.
+// Notice answers a notice with its deliveries. Its count, deliveries and
+// pending stores are read in one snapshot, so an acknowledgement
+// committed meanwhile is in all three or in none.
 func (s *Service) Notice(ctx context.Context, id string) (NoticeDetail, error) {
-	n, err := getNotice(ctx, s.o.Pool, id)
+	var out NoticeDetail
+	err := pgx.BeginTxFunc(ctx, s.o.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		out, err = noticeDetail(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return NoticeDetail{}, err
+	}
+	return out, nil
+}
+
+// noticeDetail reads a notice with its deliveries through q.
+func noticeDetail(ctx context.Context, q querier, id string) (NoticeDetail, error) {
+	n, err := getNotice(ctx, q, id)
 	if err != nil {
 		return NoticeDetail{}, err
 	}
 	out := NoticeDetail{Notice: n, Deliveries: []Delivery{}, Pending: []string{}}
-	rows, err := s.o.Pool.Query(ctx, `SELECT store, acked_at FROM notice_deliveries WHERE notice = $1 ORDER BY store`, id)
+	rows, err := q.Query(ctx, `SELECT store, acked_at FROM notice_deliveries WHERE notice = $1 ORDER BY store`, id)
 	if err != nil {
 		return NoticeDetail{}, fmt.Errorf("downlink: deliveries of %s: %w", id, err)
 	}
@@ -386,13 +402,13 @@ func (s *Service) Notice(ctx context.Context, id string) (NoticeDetail, error) {
 	if out.Deliveries == nil {
 		out.Deliveries = []Delivery{}
 	}
-	q := `SELECT t FROM unnest($2::text[]) t WHERE NOT EXISTS (SELECT 1 FROM notice_deliveries d WHERE d.notice = $1 AND d.store = t) ORDER BY t`
+	sql := `SELECT t FROM unnest($2::text[]) t WHERE NOT EXISTS (SELECT 1 FROM notice_deliveries d WHERE d.notice = $1 AND d.store = t) ORDER BY t`
 	args := []any{id, n.Stores}
 	if n.All {
-		q = `SELECT store FROM stores s WHERE NOT EXISTS (SELECT 1 FROM notice_deliveries d WHERE d.notice = $1 AND d.store = s.store) ORDER BY store`
+		sql = `SELECT store FROM stores s WHERE NOT EXISTS (SELECT 1 FROM notice_deliveries d WHERE d.notice = $1 AND d.store = s.store) ORDER BY store`
 		args = args[:1]
 	}
-	rows, err = s.o.Pool.Query(ctx, q, args...)
+	rows, err = q.Query(ctx, sql, args...)
 	if err != nil {
 		return NoticeDetail{}, fmt.Errorf("downlink: pending of %s: %w", id, err)
 	}
