@@ -107,6 +107,30 @@ func (s *storesSide) wait(t testing.TB, suffix string, n int) []got {
 	}
 }
 
+// waitIDs returns the distinct ids on topics with suffix, in order of first
+// arrival, once there are n: what a store that takes each id once sees.
+func (s *storesSide) waitIDs(t testing.TB, suffix string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ids []string
+		seen := map[string]bool{}
+		for _, g := range s.on(suffix) {
+			if !seen[g.ID] {
+				seen[g.ID] = true
+				ids = append(ids, g.ID)
+			}
+		}
+		if len(ids) >= n {
+			return ids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stores got %d distinct messages on …%s, want %d: %+v", len(ids), suffix, n, s.on(""))
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+}
+
 func (s *storesSide) on(suffix string) []got {
 	s.mu.Lock()
 	defer s.mu.Unlock()
