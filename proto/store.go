@@ -1,5 +1,7 @@
 package proto
 
+import "time"
+
 // StoreHealth is the answer of svc/store/health (staff): what the staff
 // console's store health panel shows beside the devices' status topics and
 // cloudsync/status.
@@ -15,4 +17,46 @@ type StoreHealth struct {
 	CloudConnected     bool   `json:"cloud_connected"`
 	OutboxEntries      int64  `json:"outbox_entries"`
 	OutboxBytes        int64  `json:"outbox_bytes"`
+	// Clock: whether the box's clock has been set from a time source.
+	Clock *ClockHealth `json:"clock,omitempty"`
+	// Backup: the daily backups' state; nil when backups are off.
+	Backup *BackupHealth `json:"backup,omitempty"`
+	// Schema is the database's schema version.
+	Schema int `json:"schema,omitempty"`
+	// Checks are storeedge doctor's checks, the same as on the box's shell.
+	Checks []HealthCheck `json:"checks,omitempty"`
+}
+
+// ClockHealth is the box's clock as svc/store/health reports it.
+type ClockHealth struct {
+	// Synced: the kernel's clock has been set from a time source (NTP) since
+	// boot. A box without a real-time clock boots in the past until then.
+	Synced bool `json:"synced"`
+	// Source names what said so: "kernel" (adjtimex) on a box.
+	Source string `json:"source"`
+}
+
+// BackupHealth is the daily backups' state as svc/store/health reports it.
+type BackupHealth struct {
+	// Last is when the last backup was attempted; nil when none yet.
+	Last *time.Time `json:"last,omitempty"`
+	// LastOK is when the last backup succeeded; nil when none yet.
+	LastOK *time.Time `json:"last_ok,omitempty"`
+	// Error is the last attempt's error in people's words; "" when it succeeded.
+	Error string `json:"error,omitempty"`
+	// Kept is how many backup files the backup folder holds.
+	Kept int `json:"kept"`
+}
+
+// HealthCheck is one check of `storeedge doctor`, also in svc/store/health.
+type HealthCheck struct {
+	// Name is the check: config, database, keys, disk, inodes, certificate,
+	// hq, clock, backup.
+	Name string `json:"name"`
+	// Severity is ok, warn or fail.
+	Severity string `json:"severity"`
+	// Code is a stable code for the console's words (e.g. disk_low).
+	Code string `json:"code"`
+	// Detail says what was found in people's words (English).
+	Detail string `json:"detail"`
 }
