@@ -361,6 +361,11 @@ func TestResyncRange(t *testing.T) {
 	up.KeepSentBytes = 4 * entry // chat 3..6 stay; the hello and chat 1..2 are dropped first
 	r := runner{t: t, cfg: testCloudConfig("mqtt://" + hqb.Addr), up: up}
 	a := r.start(filepath.Join(t.TempDir(), "a.db"))
+	// The bridge files its hello once it runs; wait for it, so that the
+	// kept range holds the hello before the chat entries (a hello filed
+	// after chat 3 pushes chat 3 out too: the range keeps the newest that
+	// fit).
+	w.waitFor("the hello", 10*time.Second, func(ms []wireMsg) bool { return count(ms, onTopic(proto.TopicHello)) == 1 })
 	for range 6 {
 		a.put(t, "chat/c1/hq")
 	}
