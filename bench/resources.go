@@ -60,9 +60,10 @@ func (o resOptions) validate() error {
 
 // procSample is one reading of the broker process.
 type procSample struct {
-	at       time.Time
-	rss, hwm int64   // VmRSS, VmHWM in bytes
-	cpu      float64 // utime+stime in seconds
+	at         time.Time
+	rss, hwm   int64   // VmRSS, VmHWM in bytes
+	anon, file int64   // RssAnon (heap, stacks), RssFile (mapped files: the database, the binary) in bytes
+	cpu        float64 // utime+stime in seconds
 }
 
 // resRun is what one binary's store day measured.
@@ -91,11 +92,11 @@ func (r *resRun) peakRSS() int64 {
 	return r.samples[len(r.samples)-1].hwm
 }
 
-// steadyRSS is the median VmRSS over the second half of the window.
-func (r *resRun) steadyRSS() int64 {
+// steady is the median of f over the second half of the window.
+func (r *resRun) steady(f func(procSample) int64) int64 {
 	var xs []float64
 	for _, s := range r.samples[len(r.samples)/2:] {
-		xs = append(xs, float64(s.rss))
+		xs = append(xs, float64(f(s)))
 	}
 	return int64(median(xs))
 }
@@ -431,8 +432,8 @@ func awaitReady(ctx context.Context, httpAddr string, pid int) error {
 	}
 }
 
-// readProc samples the process: VmRSS and VmHWM from /proc/PID/status,
-// utime+stime from /proc/PID/stat.
+// readProc samples the process: VmRSS, VmHWM, RssAnon and RssFile from
+// /proc/PID/status, utime+stime from /proc/PID/stat.
 func readProc(pid int) (procSample, error) {
 	s := procSample{at: time.Now()}
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -443,6 +444,12 @@ func readProc(pid int) (procSample, error) {
 		return s, fmt.Errorf("/proc/%d/status: %w", pid, err)
 	}
 	if s.hwm, err = parseStatusBytes(st, "VmHWM"); err != nil {
+		return s, fmt.Errorf("/proc/%d/status: %w", pid, err)
+	}
+	if s.anon, err = parseStatusBytes(st, "RssAnon"); err != nil {
+		return s, fmt.Errorf("/proc/%d/status: %w", pid, err)
+	}
+	if s.file, err = parseStatusBytes(st, "RssFile"); err != nil {
 		return s, fmt.Errorf("/proc/%d/status: %w", pid, err)
 	}
 	if s.cpu, err = procCPUSeconds(pid); err != nil {
@@ -515,7 +522,15 @@ func printResources(w io.Writer, o resOptions, qemuVersion string, runs []*resRu
 	row("ready after exec, s", func(r *resRun) string { return fmt.Sprintf("%.1f", r.readyAfter.Seconds()) })
 	row("RSS when ready, MB", func(r *resRun) string { return fmt.Sprintf("%.1f", mb(r.readyRSS)) })
 	row("peak RSS (VmHWM), MB", func(r *resRun) string { return fmt.Sprintf("%.1f", mb(r.peakRSS())) })
-	row("steady RSS (median VmRSS, 2nd half), MB", func(r *resRun) string { return fmt.Sprintf("%.1f", mb(r.steadyRSS())) })
+	row("steady RSS (median VmRSS, 2nd half), MB", func(r *resRun) string {
+		return fmt.Sprintf("%.1f", mb(r.steady(func(s procSample) int64 { return s.rss })))
+	})
+	row("  of it anonymous (RssAnon), MB", func(r *resRun) string {
+		return fmt.Sprintf("%.1f", mb(r.steady(func(s procSample) int64 { return s.anon })))
+	})
+	row("  of it mapped files (RssFile), MB", func(r *resRun) string {
+		return fmt.Sprintf("%.1f", mb(r.steady(func(s procSample) int64 { return s.file })))
+	})
 	row("publishes received (/metrics)", func(r *resRun) string { return fmt.Sprintf("%.0f", r.received) })
 	row("publishes sent (/metrics)", func(r *resRun) string { return fmt.Sprintf("%.0f", r.sent) })
 	row("messages/s (received)", func(r *resRun) string { return fmt.Sprintf("%.1f", r.received/r.window.Seconds()) })
@@ -535,12 +550,22 @@ func printResources(w io.Writer, o resOptions, qemuVersion string, runs []*resRu
 		}
 		return fmt.Sprintf("%d (%d)", total, errs)
 	})
+	row("simulator's check", func(r *resRun) string {
+		switch {
+		case r.sim == nil:
+			return "-"
+		case r.sim.Pass:
+			return "pass"
+		}
+		return "FAIL"
+	})
 	row("other processes' CPU, cores", func(r *resRun) string { return fmt.Sprintf("%.2f", r.others/r.window.Seconds()) })
 	row("simulator's CPU, cores", func(r *resRun) string { return fmt.Sprintf("%.2f", r.simCPU/r.window.Seconds()) })
 	row("load average at start", func(r *resRun) string { return r.load1 })
 	tw.Flush()
 	fmt.Fprintln(w, "messages: PUBLISH packets the broker received (storeedge_messages_received_total, all QoS), in the window.")
-	fmt.Fprintln(w, "CPU: the broker process's utime+stime (/proc/PID/stat); RSS: VmRSS and VmHWM (/proc/PID/status), sampled every second.")
+	fmt.Fprintln(w, "CPU: the broker process's utime+stime (/proc/PID/stat); RSS: VmRSS, VmHWM, RssAnon, RssFile (/proc/PID/status), sampled every second;")
+	fmt.Fprintln(w, "mapped files are the binary and the database's pages the broker touched: the kernel can drop them under memory pressure.")
 	if qemuVersion != "" {
 		fmt.Fprintln(w, "under qemu the process is the emulator: its RSS includes the translator and its code cache, and its CPU is")
 		fmt.Fprintln(w, "arm64 code translated to and run on this machine's cores: a pessimistic stand-in for a Raspberry Pi 4, not a measurement of one.")

@@ -13,10 +13,10 @@ import (
 
 // TestReadProcOfARealProcess checks the broker sampler against this test's
 // own process, whose figures are known from other sources: CPU from
-// getrusage, RSS from /proc/PID/statm, and a high-water mark that must stay
-// above the RSS after a large allocation is returned to the kernel. A
-// parser that read another field of either file (cutime, VmPeak, VmSize,
-// VmRSS for VmHWM) fails here.
+// getrusage, RSS from /proc/PID/statm and as the sum of its parts, and a
+// high-water mark that must stay above the RSS after a large allocation is
+// returned to the kernel. A parser that read another field of either file
+// (cutime, VmPeak, VmSize, VmRSS for VmHWM, RssShmem for RssFile) fails here.
 func TestReadProcOfARealProcess(t *testing.T) {
 	pid := os.Getpid()
 
@@ -74,6 +74,9 @@ func TestReadProcOfARealProcess(t *testing.T) {
 	}
 	if s.hwm < s.rss+big*3/4 {
 		t.Errorf("peak RSS %.1f MiB, want at least RSS %.1f MiB + most of the 64 MiB touched and freed", mb(s.hwm), mb(s.rss))
+	}
+	if d := s.rss - s.anon - s.file; d < 0 || d > 4<<20 { // VmRSS = RssAnon + RssFile + RssShmem
+		t.Errorf("RssAnon %.1f MiB + RssFile %.1f MiB, want VmRSS %.1f MiB less the shared memory", mb(s.anon), mb(s.file), mb(s.rss))
 	}
 	if s.hwm > s.rss+big+64<<20 {
 		t.Errorf("peak RSS %.1f MiB is far above RSS %.1f MiB + the 64 MiB touched: not the high-water mark", mb(s.hwm), mb(s.rss))
