@@ -318,8 +318,8 @@ func measureStoreDay(ctx context.Context, o resOptions, label, arch string, pref
 		r.samples = append(r.samples, s)
 		if s.at.Sub(lastNote) >= 10*time.Second {
 			lastNote = s.at
-			fmt.Fprintf(os.Stderr, "  t=%3.0fs RSS %.1f MB (peak %.1f), CPU %.1f s\n",
-				s.at.Sub(first.at).Seconds(), mb(s.rss), mb(s.hwm), s.cpu-first.cpu)
+			fmt.Fprintf(os.Stderr, "  t=%3.0fs RSS %.1f MB (anonymous %.1f, files %.1f; peak %.1f), CPU %.1f s\n",
+				s.at.Sub(first.at).Seconds(), mb(s.rss), mb(s.anon), mb(s.file), mb(s.hwm), s.cpu-first.cpu)
 		}
 	}
 	c1 := markCPU(pid)
