@@ -74,6 +74,11 @@ bench: build
 	@echo "   the staff client's event, through storeedge-hq, HQ's mosquitto, cloudsync and the chat service (p50-ms, p99-ms)"
 	$(GO) test -run '^$$' -bench HomeToConsole -benchtime 200x -count 3 -timeout 10m ./hq/scale/
 
+## resources: the broker's RSS and CPU per message on a simulated store day of 50 devices, native and as the arm64 build under qemu-aarch64-static (a few minutes; flags: RESFLAGS, e.g. RESFLAGS='-duration 10m')
+.PHONY: resources
+resources:
+	$(GO) run ./bench resources $(RESFLAGS)
+
 ## web: rebuild the vendored browser MQTT client (broker/web/static/vendor) from broker/web/ui's lock file (needs npm)
 web:
 	./broker/web/ui/build.sh

@@ -260,6 +260,30 @@
 //     own /metrics counters at the end of the run (broker_metrics).
 //   - CPU time is read in USER_HZ (10 ms) ticks; short windows are coarse.
 //
+// # Resource figures (`go run ./bench resources`, make resources)
+//
+// What the store broker costs on the box, for a store owner: resources.go
+// builds storeedge for this machine and for linux/arm64 (CGO_ENABLED=0,
+// -trimpath, -ldflags "-s -w", as make dist), then runs each in turn, the
+// arm64 one under qemu-aarch64-static, as firmware-sim's own spawned broker
+// (sim.Options.Spawn, as make demo) on a fresh data_dir, with a store day of
+// 50 devices: 8 kiosks, 24 chat tablets, 8 cameras streaming the video staff
+// watch (-video=false: requests only) and 10 staff tablets, at the
+// simulator's -speed (10) for -duration (90 s) from the broker's readiness.
+// A wrapper script that execs the broker writes its process id. Every second
+// the harness reads VmRSS and VmHWM from /proc/PID/status and utime+stime
+// from /proc/PID/stat; /metrics is read at the start and the end of the
+// window. Reported per binary: time from exec to /readyz, RSS then, peak RSS
+// (VmHWM at the end), steady RSS (median VmRSS over the window's second
+// half), the PUBLISH packets the broker received and sent
+// (storeedge_messages_received_total and _sent_total, all QoS), messages/s
+// (received), CPU seconds per 1 000 received messages, the CPU used by the
+// simulator (this process) and by every other process, and the load average.
+// The simulator's check (every acknowledged operation found exactly once)
+// must pass. Under qemu-user the process is the emulator: its RSS includes
+// the translator and its code cache, and its CPU is translated arm64 code
+// run on this machine, a pessimistic stand-in for a Raspberry Pi 4.
+//
 // # Validating the harness
 //
 // -self-check runs every scenario with mosquitto on both sides (labelled
@@ -284,7 +308,12 @@ import (
 
 var selfPID = os.Getpid()
 
-func main() { os.Exit(run()) }
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "resources" {
+		os.Exit(runResources(os.Args[2:]))
+	}
+	os.Exit(run())
+}
 
 func run() int {
 	var (
@@ -318,7 +347,7 @@ func run() int {
 		verbose      = flag.Bool("v", false, "print deliveries and PUBACKs per 100 ms of every throughput run to stderr")
 	)
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nscenarios: %s\n\n", strings.Join(scenarioNames(), ", "))
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n       go run ./bench resources [flags]   (the broker's RSS and CPU on a store day; -h there)\n\nscenarios: %s\n\n", strings.Join(scenarioNames(), ", "))
 		flag.PrintDefaults()
 	}
 	flag.Parse()

@@ -65,24 +65,30 @@ func procRSS(pid int) (int64, error) {
 
 // parseVmRSS extracts "VmRSS:   1234 kB" from /proc/PID/status, in bytes.
 func parseVmRSS(b []byte) (int64, error) {
+	return parseStatusBytes(b, "VmRSS")
+}
+
+// parseStatusBytes extracts the line "key:   1234 kB" (VmRSS, VmHWM, …) from
+// /proc/PID/status, in bytes.
+func parseStatusBytes(b []byte, key string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, key+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+			return 0, fmt.Errorf("unexpected %s line %q", key, line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("VmRSS: %w", err)
+			return 0, fmt.Errorf("%s: %w", key, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, fmt.Errorf("no VmRSS line (process exited or is a zombie?)")
+	return 0, fmt.Errorf("no %s line (process exited or is a zombie?)", key)
 }
 
 // systemBusySeconds returns the CPU time all processes on the machine have
