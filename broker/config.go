@@ -59,6 +59,10 @@ type Config struct {
 	// Migrations are applied after the build's own (schema.Migrations and
 	// each package's): the next schema versions, for tests. Not in the file.
 	Migrations []schema.Migration `yaml:"-"`
+	// BuildVersion is the storeedge version the binary was built as (its
+	// -ldflags version); the schema history records it. Empty: the
+	// module's version or VCS revision. Not in the file.
+	BuildVersion string `yaml:"-"`
 }
 
 // SetupConfig bounds the first-run setup page and the printed counter QR

@@ -57,7 +57,7 @@ func (b *Broker) migrate(ctx context.Context) error {
 	// copies pages, and a store at its cap must still upgrade.
 	if err := b.db.UpdateFree(ctx, func(tx *bolt.Tx) error {
 		var err error
-		steps, err = reg.Apply(tx, softwareVersion(), now())
+		steps, err = reg.Apply(tx, b.cfg.buildVersion(), now())
 		return err
 	}); err != nil {
 		return err
@@ -67,6 +67,17 @@ func (b *Broker) migrate(ctx context.Context) error {
 	}
 	b.schema.Store(int64(reg.Target()))
 	return nil
+}
+
+// buildVersion is the version the schema history records.
+func (c Config) buildVersion() string {
+	if c.BuildVersion != "" && c.BuildVersion != "dev" {
+		return c.BuildVersion
+	}
+	if v := softwareVersion(); v != "" {
+		return v
+	}
+	return "dev"
 }
 
 // MigrateReport is what `storeedge migrate` found and did.
@@ -137,7 +148,7 @@ func Migrate(cfg Config, dryRun bool) (rep MigrateReport, err error) {
 		}
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := reg.Apply(tx, softwareVersion(), time.Now())
+		_, err := reg.Apply(tx, cfg.buildVersion(), time.Now())
 		return err
 	}); err != nil {
 		return rep, err

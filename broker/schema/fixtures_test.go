@@ -119,6 +119,7 @@ func TestReleasedDatabasesUpgrade(t *testing.T) {
 	for _, name := range released {
 		t.Run(name, func(t *testing.T) {
 			cfg, dbPath := fixture(t, name)
+			cfg.BuildVersion = "v2.0.0-test"
 			if v := fileVersion(t, dbPath); v != 1 {
 				t.Fatalf("the fixture is at version %d, want 1", v)
 			}
@@ -209,8 +210,8 @@ func TestReleasedDatabasesUpgrade(t *testing.T) {
 			}
 			stop(t, b2)
 			hist := fileHistory(t, dbPath)
-			if len(hist) != 1 || hist[0].From != 1 || hist[0].To != 2 || hist[0].At.IsZero() || hist[0].By == "" {
-				t.Fatalf("history %+v, want the one step 1→2 with its time and binary", hist)
+			if len(hist) != 1 || hist[0].From != 1 || hist[0].To != 2 || hist[0].At.IsZero() || hist[0].By != "v2.0.0-test" {
+				t.Fatalf("history %+v, want the one step 1→2 with its time and the binary's version", hist)
 			}
 		})
 	}

@@ -89,6 +89,7 @@ func run(configPath string) error {
 	if err != nil {
 		return err
 	}
+	cfg.BuildVersion = version
 	log := newLogger(cfg.Log)
 	tuneRuntime(cfg.Runtime)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -187,6 +188,7 @@ func migrate(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.BuildVersion = version
 	rep, err := broker.Migrate(cfg, *dryRun)
 	if err != nil {
 		return err

@@ -66,8 +66,8 @@ func TestMigrateOnTheShell(t *testing.T) {
 	if err != nil || !strings.Contains(out, "applied: the database is now at schema 2") {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	if v := dbVersion(t, dbPath); v != 2 {
-		t.Fatalf("after migrate: version %d", v)
+	if v, hist := dbVersion(t, dbPath); v != 2 || len(hist) != 1 || hist[0].From != 1 || hist[0].By == "" {
+		t.Fatalf("after migrate: version %d, history %+v", v, hist)
 	}
 	out, err = shell(t, "", "migrate", "-config", cfg)
 	if err != nil || !strings.Contains(out, "nothing to do: the database is up to date") {
@@ -115,7 +115,7 @@ func TestMigrateOnTheShell(t *testing.T) {
 	}
 }
 
-func dbVersion(t *testing.T, path string) int {
+func dbVersion(t *testing.T, path string) (int, []schema.Step) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
@@ -123,10 +123,17 @@ func dbVersion(t *testing.T, path string) int {
 	}
 	defer db.Close()
 	var v int
-	if err := db.View(func(tx *bolt.Tx) (err error) { v, err = schema.Version(tx); return err }); err != nil {
+	var h []schema.Step
+	if err := db.View(func(tx *bolt.Tx) (err error) {
+		if v, err = schema.Version(tx); err != nil {
+			return err
+		}
+		h, err = schema.History(tx)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
-	return v
+	return v, h
 }
 
 func gunzip(t *testing.T, from, to string) {
