@@ -78,6 +78,8 @@ type Broker struct {
 	// "" when none is needed.
 	setup     *setup.Setup
 	setupCode string
+	// schema is the database's schema version (migrate.go).
+	schema atomic.Int64
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc
@@ -162,6 +164,9 @@ func (b *Broker) start(ctx context.Context) error {
 	}
 	b.metrics.SetStoreSize(b.db.Size)
 	b.checkDBCap()
+	if err := b.migrate(ctx); err != nil {
+		return err
+	}
 
 	devices, acl, err := b.readAuthFiles()
 	if err != nil {

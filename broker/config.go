@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storeedge/storeedge/broker/schema"
 	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/setup"
 	"github.com/storeedge/storeedge/cloudsync"
@@ -54,6 +55,14 @@ type Config struct {
 	// Stderr is where the broker prints what the person starting it must
 	// read (the first-run setup address); nil: os.Stderr. Not in the file.
 	Stderr io.Writer `yaml:"-"`
+
+	// Migrations are applied after the build's own (schema.Migrations and
+	// each package's): the next schema versions, for tests. Not in the file.
+	Migrations []schema.Migration `yaml:"-"`
+	// BuildVersion is the storeedge version the binary was built as (its
+	// -ldflags version); the schema history records it. Empty: the
+	// module's version or VCS revision. Not in the file.
+	BuildVersion string `yaml:"-"`
 }
 
 // SetupConfig bounds the first-run setup page and the printed counter QR

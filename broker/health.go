@@ -22,6 +22,7 @@ func (b *Broker) registerHealth(router *svc.Router, ms *blob.Store, bridge *clou
 	h := func(_ context.Context, _ *svc.Request) (any, error) {
 		a := healthAnswer{DBBytes: b.db.Size(), MediaMaxBytes: ms.Limits().MaxTotalBytes,
 			Connections: atomic.LoadInt64(&b.srv.Info.ClientsConnected), Cloud: bridge != nil}
+		a.Schema = b.SchemaVersion()
 		var err error
 		if a.MediaBytes, a.MediaReservedBytes, err = ms.Usage(); err != nil {
 			return nil, fmt.Errorf("store health: media: %w", err)

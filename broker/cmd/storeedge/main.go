@@ -4,7 +4,8 @@
 // without its freed pages; `storeedge admin reset-password NAME` sets a staff
 // account's password and `storeedge devices export` prints the account
 // registry as devices.yaml, through the running daemon's admin socket or on
-// the stopped store's database.
+// the stopped store's database; `storeedge migrate` lists or applies a
+// stopped store's pending schema migrations.
 package main
 
 import (
@@ -51,6 +52,12 @@ func main() {
 				os.Exit(1)
 			}
 			return
+		case "migrate":
+			if err := migrate(os.Args[2:], os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "storeedge migrate:", err)
+				os.Exit(1)
+			}
+			return
 		case "admin", "devices":
 			if err := accountsCmd(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 				fmt.Fprintf(os.Stderr, "storeedge %s: %v\n", os.Args[1], err)
@@ -63,7 +70,7 @@ func main() {
 	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
 	printConfig := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge version\n\n")
+		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge migrate [-config FILE] [--dry-run]   (broker stopped: list, or apply, the pending schema migrations)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge version\n\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
@@ -82,6 +89,7 @@ func run(configPath string) error {
 	if err != nil {
 		return err
 	}
+	cfg.BuildVersion = version
 	log := newLogger(cfg.Log)
 	tuneRuntime(cfg.Runtime)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -161,6 +169,36 @@ func compact(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "compacted %s: %d → %d bytes\n", cfg.DataDir, before, after)
+	return nil
+}
+
+// migrate lists the stopped store's pending schema migrations and what each
+// changes, and applies them unless --dry-run (broker.Migrate).
+func migrate(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("storeedge migrate", flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
+	dryRun := fs.Bool("dry-run", false, "only say what would change")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return errors.New("usage: storeedge migrate [-config FILE] [--dry-run]")
+	}
+	cfg, err := broker.LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	cfg.BuildVersion = version
+	rep, err := broker.Migrate(cfg, *dryRun)
+	if err != nil {
+		return err
+	}
+	rep.Print(out, *dryRun)
+	for _, c := range rep.Pending {
+		if c.Err != nil {
+			return fmt.Errorf("migration %d→%d (%s) would fail; the database is unchanged", c.From, c.To, c.Name)
+		}
+	}
 	return nil
 }
 
