@@ -78,6 +78,8 @@ type Broker struct {
 	// "" when none is needed.
 	setup     *setup.Setup
 	setupCode string
+	// bk are the daily backups and the admin socket's (backups.go).
+	bk backups
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc
@@ -234,6 +236,9 @@ func (b *Broker) start(ctx context.Context) error {
 		return err
 	}
 	if err := b.startSetup(ctx); err != nil {
+		return err
+	}
+	if err := b.startBackups(ctx); err != nil {
 		return err
 	}
 	if err := b.startAdminSocket(); err != nil {
@@ -495,6 +500,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			<-b.httpDone
 		}
 		b.closeAdminSocket()
+		b.stopBackups()
 		if err := b.db.Close(); err != nil && b.stopErr == nil {
 			b.stopErr = err
 		}
@@ -517,6 +523,7 @@ func (b *Broker) abort() {
 		b.stopHTTP()
 	}
 	b.closeAdminSocket()
+	b.stopBackups()
 	if b.db != nil {
 		_ = b.db.Close()
 	}
