@@ -131,7 +131,7 @@ func (b *Broker) startBackups(ctx context.Context) error {
 		return fmt.Errorf("backup metrics: %w", err)
 	}
 	if off != "" {
-		b.log.Warn("backup: " + off + "; set one in store.yaml to keep a daily backup")
+		b.log.Warn("backup: " + off + ": set the variable in the service's environment, or backup.recipient in store.yaml, to keep a daily backup")
 		return nil
 	}
 	b.bk.done = make(chan struct{})

@@ -91,11 +91,11 @@ func doBackup(ctx context.Context, cfg broker.Config, file, recipient string, in
 		how = append(how, "the passphrase")
 	}
 	for _, r := range enc.Recipients {
-		how = append(how, r)
+		how = append(how, "the secret key of "+r)
 	}
 	fmt.Fprintf(out, "backup of store %s written to %s (%d bytes, mode 0600): database transaction %d (%d bytes, media included), seal keys, %d config files\n",
 		m.StoreID, file, fi.Size(), m.DBTx, m.DBBytes, len(m.Configs()))
-	fmt.Fprintf(out, "it opens with %s; keep it off the box\n", strings.Join(how, " or with the secret key of "))
+	fmt.Fprintf(out, "it opens with %s; keep it off the box\n", strings.Join(how, " or with "))
 	return nil
 }
 
