@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/backup"
+	"github.com/storeedge/storeedge/broker/store"
 )
 
 const keys = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
@@ -185,5 +187,99 @@ func TestPrune(t *testing.T) {
 	kept, err = backup.Prune(dir, "s1", now.AddDate(1, 0, 0), 7)
 	if err != nil || len(kept) != 7 {
 		t.Fatalf("after a jump: %d kept, %v", len(kept), err)
+	}
+}
+
+// stallWriter blocks its first write of the database member until
+// release is closed, so a test can act while Write holds its read
+// transaction.
+type stallWriter struct {
+	n       int
+	inside  chan struct{}
+	release chan struct{}
+	once    bool
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	if !w.once && w.n > 64<<10 { // past the header, the keys and the configs
+		w.once = true
+		close(w.inside)
+		<-w.release
+	}
+	return len(p), nil
+}
+
+// While a backup holds its read transaction (its reader slow), the
+// store's group commits go on; cancelling its context ends it, and the
+// database then closes at once (no read transaction left open).
+func TestBackupBesideWrites(t *testing.T) {
+	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Room to write without the file growing during the backup.
+	big := bytes.Repeat([]byte("x"), 4<<20)
+	if err := db.Update(ctx, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("pad"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("p"), big)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(ctx, func(tx *bolt.Tx) error { return tx.Bucket([]byte("pad")).Delete([]byte("p")) }); err != nil {
+		t.Fatal(err)
+	}
+	src := backup.Source{StoreID: "s1", View: db.View, Keys: []byte(keys)}
+	w := &stallWriter{inside: make(chan struct{}), release: make(chan struct{})}
+	bctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := backup.Write(bctx, w, src, backup.Encryption{Passphrase: "p", WorkFactor: 10})
+		done <- err
+	}()
+	select {
+	case <-w.inside:
+	case err := <-done:
+		t.Fatalf("the backup ended before its database member: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backup never reached its database member")
+	}
+	for i := range 50 {
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		err := db.Update(wctx, func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("chat"))
+			if err != nil {
+				return err
+			}
+			return b.Put(fmt.Appendf(nil, "m%03d", i), bytes.Repeat([]byte("m"), 2000))
+		})
+		wcancel()
+		if err != nil {
+			t.Fatalf("commit %d while a backup reads: %v", i, err)
+		}
+	}
+	cancel()
+	close(w.release)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("a cancelled backup: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled backup did not end")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the database does not close: a read transaction is still open")
 	}
 }
