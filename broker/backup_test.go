@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -534,5 +535,50 @@ func TestDailyBackupsOff(t *testing.T) {
 	}
 	if v := metricValue(t, metricsText(t, s), "storeedge_backup_enabled"); v != "0" {
 		t.Fatalf("storeedge_backup_enabled %q", v)
+	}
+}
+
+// A full disk: the daily backup fails with the words "no space left", in
+// the health and /metrics, leaves no partial file, and is made an hour
+// later once there is room again.
+func TestDailyBackupDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		msg := "mounting a small tmpfs for the backup folder needs root"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16k"); err != nil {
+		t.Fatalf("mount a tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	t.Setenv("SE_TEST_FULL_PASSPHRASE", "the daily passphrase")
+	staffDev := storetest.Device{ID: "staff-anna", Role: "staff"}
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{staffDev},
+		Config: func(c *broker.Config) {
+			c.Backup.Dir, c.Backup.PassphraseEnv, c.Backup.ScryptWorkFactor = dir, "SE_TEST_FULL_PASSPHRASE", 10
+		},
+		Wire: func(_ *storetest.Store, c *broker.Config) { c.Backup.Tick = 10 * time.Millisecond }})
+	staff := s.Connect(t, staffDev, "")
+	var h backupHealth
+	waitUntil(t, "the failed backup", 20*time.Second, func() bool { h = readBackupHealth(t, staff); return h.Backup.Error != "" })
+	if !strings.Contains(h.Backup.Error, "no space left") || h.Backup.LastOK != nil || h.Backup.Kept != 0 {
+		t.Fatalf("health on a full disk: %+v", *h.Backup)
+	}
+	if v := metricValue(t, metricsText(t, s), "storeedge_backup_last_attempt_ok"); v != "0" {
+		t.Fatalf("storeedge_backup_last_attempt_ok %q", v)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("a failed backup left %v", ents)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=16m"); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(time.Hour)
+	waitUntil(t, "the backup once there is room", 20*time.Second, func() bool { h = readBackupHealth(t, staff); return h.Backup.LastOK != nil })
+	if h.Backup.Error != "" || h.Backup.Kept != 1 {
+		t.Fatalf("health after the retry: %+v", *h.Backup)
 	}
 }

@@ -159,7 +159,8 @@ func ParseAt(s string) (hour, min int, err error) {
 	return t.Hour(), t.Minute(), nil
 }
 
-// NewDaily checks the options and reads the backups already in the folder.
+// NewDaily checks the options and reads the backups already in the folder
+// (a folder it cannot read is logged, not an error).
 func NewDaily(o DailyOptions) (*Daily, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -193,9 +194,11 @@ func NewDaily(o DailyOptions) (*Daily, error) {
 			_ = os.Remove(t)
 		}
 	}
+	// A folder that cannot be read (a USB stick not plugged in) does not
+	// keep the broker from starting: the first attempt reports it.
 	files, err := ListDaily(o.Dir, o.StoreID)
 	if err != nil {
-		return nil, err
+		o.Log.Error("backup: the backup folder cannot be read: "+Words(err, o.Dir), "folder", o.Dir)
 	}
 	d.noteFiles(files)
 	if n := len(files); n > 0 {
@@ -350,6 +353,8 @@ func Words(err error, dir string) string {
 		return fmt.Sprintf("no space left on the disk of %s: free some space or point backup.dir at a larger disk", dir)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
 		return fmt.Sprintf("cannot write in %s (%v): check the folder's owner and permissions", dir, err)
+	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.EEXIST):
+		return fmt.Sprintf("the backup folder %s cannot be used (%v): check backup.dir", dir, err)
 	case errors.Is(err, ErrNoKey):
 		return err.Error()
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,4 +101,27 @@ func TestBackupAndRestoreOnTheShell(t *testing.T) {
 		m := sub.got()
 		return len(m) == 1 && string(m[0].Payload) == "open till 9"
 	})
+}
+
+// A daily backup that cannot be made is never silent: the daemon logs it
+// in words and /metrics shows the failed attempt.
+func TestDailyBackupFailureIsLogged(t *testing.T) {
+	blocker := filepath.Join(t.TempDir(), "not-a-folder")
+	if err := os.WriteFile(blocker, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SE_CLI_DAILY_PASS", "a passphrase for the daemon")
+	p := startDaemon(t, "backup:\n  scrypt_work_factor: 10\n  passphrase_env: SE_CLI_DAILY_PASS\n  dir: "+filepath.Join(blocker, "backups")+"\n", anna)
+	poll(t, "the failure in the log", func() bool {
+		return strings.Contains(p.Log(), "the daily backup failed: the backup folder "+filepath.Join(blocker, "backups")+" cannot be used")
+	})
+	resp, err := http.Get("http://" + p.Opts.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "\nstoreedge_backup_last_attempt_ok 0\n") || !strings.Contains(string(b), "\nstoreedge_backup_failures_total 1\n") {
+		t.Fatalf("metrics:\n%s", grepLines(string(b), "storeedge_backup"))
+	}
 }
