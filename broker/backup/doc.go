@@ -6,7 +6,9 @@
 // # What is in an archive
 //
 //   - storeedge.db: the database as one read transaction sees it (bbolt's
-//     Tx.WriteTo), taken beside the broker's writes without stopping them.
+//     Tx.WriteTo), taken beside the broker's writes without stopping them
+//     (except a commit that must grow bbolt's memory map: it waits for
+//     the read to end).
 //     The media (photos, voice notes, clips) are part of it: broker/blob
 //     keeps every blob, sealed, in the database's media_blobs and
 //     media_pages buckets, so the snapshot holds exactly the blobs the
