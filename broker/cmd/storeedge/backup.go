@@ -26,7 +26,7 @@ func backupCmd(cmd string, args []string, in *os.File, out, errw io.Writer) erro
 	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
 	var recipient, identity, configOut *string
 	if cmd == "backup" {
-		recipient = fs.String("recipient", "", "also encrypt to this age public key (age1…); default backup.recipient")
+		recipient = fs.String("recipient", "", "encrypt to this age public key (age1…) instead of backup.recipient")
 	} else {
 		identity = fs.String("identity", "", "an age identity file (AGE-SECRET-KEY-1…) of a recipient the backup was made for")
 		configOut = fs.String("config-out", "", "write the backup's config files into this folder (not overwriting any)")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/storeedge/storeedge/internal/testkit/testbroker"
@@ -70,6 +71,23 @@ func TestBackupAndRestoreOnTheShell(t *testing.T) {
 	}
 	if o, err := shellEnv(t, pass, "backup", "-config", cfg, filepath.Join(out, "stopped.backup")); err != nil {
 		t.Fatalf("backup of a stopped store: %v\n%s", err, o)
+	}
+	// To HQ's key alone, restored with its identity file.
+	hq, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(out, "hq.key")
+	if err := os.WriteFile(idFile, []byte(hq.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hqFile := filepath.Join(out, "hq.backup")
+	if o, err := shellEnv(t, nil, "backup", "-config", cfg, "-recipient", hq.Recipient().String(), hqFile); err != nil || !strings.Contains(o, "the secret key of "+hq.Recipient().String()) {
+		t.Fatalf("backup to a recipient: %v\n%s", err, o)
+	}
+	o3 := testbroker.Options{Dir: t.TempDir(), TCP: testbroker.FreePort(t), HTTP: testbroker.FreePort(t), Extra: extra}
+	if o, err := shellEnv(t, nil, "restore", "-config", testbroker.WriteConfig(t, o3), "-identity", idFile, hqFile); err != nil || !strings.Contains(o, "restored the backup") {
+		t.Fatalf("restore with -identity: %v\n%s", err, o)
 	}
 
 	// Restore into a new box's folder.
