@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/storeedge/storeedge/broker/accounts"
+	"github.com/storeedge/storeedge/broker/backup"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/internal/seal"
 )
@@ -30,15 +31,20 @@ const AdminSocket = "admin.sock"
 
 // adminRequest is one line sent on the admin socket.
 type adminRequest struct {
-	Op       string `json:"op"` // "reset_password" or "export"
+	Op       string `json:"op"` // "reset_password", "export" or "backup"
 	Account  string `json:"account,omitempty"`
 	Password string `json:"password,omitempty"`
+	// backup: what to encrypt the archive to (backups.go).
+	Passphrase string   `json:"passphrase,omitempty"`
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 type adminAnswer struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 	YAML  string `json:"yaml,omitempty"`
+	// backup: the archive's manifest, in the line after the archive.
+	Manifest *backup.Manifest `json:"manifest,omitempty"`
 }
 
 // startAdminSocket listens on data_dir/admin.sock.
@@ -96,6 +102,10 @@ func (b *Broker) serveAdmin(c net.Conn) {
 			} else {
 				b.log.Info("accounts: password reset on the box's shell", "account", req.Account)
 			}
+		case "backup":
+			// Streams the archive after the answer (backups.go).
+			b.serveBackup(c, req)
+			return
 		case "export":
 			y, err := exportYAML(b.acc.reg.Entries())
 			if err != nil {

@@ -80,6 +80,8 @@ type Broker struct {
 	setupCode string
 	// schema is the database's schema version (migrate.go).
 	schema atomic.Int64
+	// bk are the daily backups and the admin socket's (backups.go).
+	bk backups
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc
@@ -239,6 +241,9 @@ func (b *Broker) start(ctx context.Context) error {
 		return err
 	}
 	if err := b.startSetup(ctx); err != nil {
+		return err
+	}
+	if err := b.startBackups(ctx); err != nil {
 		return err
 	}
 	if err := b.startAdminSocket(); err != nil {
@@ -500,6 +505,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			<-b.httpDone
 		}
 		b.closeAdminSocket()
+		b.stopBackups()
 		if err := b.db.Close(); err != nil && b.stopErr == nil {
 			b.stopErr = err
 		}
@@ -522,6 +528,7 @@ func (b *Broker) abort() {
 		b.stopHTTP()
 	}
 	b.closeAdminSocket()
+	b.stopBackups()
 	if b.db != nil {
 		_ = b.db.Close()
 	}

@@ -41,6 +41,11 @@ type Config struct {
 	Accounts    AccountsConfig    `yaml:"accounts"`
 	Notices     NoticesConfig     `yaml:"notices"`
 	Home        HomeConfig        `yaml:"home"`
+	Backup      BackupConfig      `yaml:"backup"`
+
+	// File is the configuration file LoadConfig read ("" = the built-in
+	// defaults alone); backups include it. Not in the file.
+	File string `yaml:"-"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
@@ -367,6 +372,7 @@ func LoadConfig(path string) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
+	c.File = path
 	return c, nil
 }
 
@@ -519,6 +525,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Home.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Backup.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.Log.Level {

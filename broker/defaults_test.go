@@ -11,6 +11,7 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/accounts"
 	"github.com/storeedge/storeedge/broker/audit"
+	"github.com/storeedge/storeedge/broker/backup"
 	"github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
@@ -128,6 +129,8 @@ func TestDefaultsAgree(t *testing.T) {
 
 		"home.link_ttl":  {cfg.Home.LinkTTL, homelink.DefaultLinkTTL},
 		"home.max_links": {cfg.Home.MaxLinks, homelink.DefaultMaxLinks},
+
+		"backup.scrypt_work_factor": {cfg.Backup.ScryptWorkFactor, backup.DefaultWorkFactor},
 	}
 	// Keys the broker alone reads, or whose package takes zero to mean
 	// none or off rather than a default; the file's value is the only one.
@@ -157,6 +160,11 @@ func TestDefaultsAgree(t *testing.T) {
 		"accounts.console_session_ttl":      "the console page reads it from /client.json",
 		"cloud.":                            "cloudsync takes broker.Config.Cloud as its options, with no defaults of its own",
 		"setup.":                            "the broker builds the setup's and the counter's limiters; setup: 0 = no bound",
+		"backup.dir":                        "the broker's folder beside data_dir",
+		"backup.daily_at":                   "the broker schedules the daily backups",
+		"backup.keep_days":                  "the broker prunes the daily backups",
+		"backup.passphrase_env":             "the broker reads the passphrase",
+		"backup.recipient":                  "the broker passes it; backup: none = passphrase only",
 	}
 
 	keys := configKeys(reflect.TypeFor[broker.Config](), "")

@@ -37,6 +37,7 @@ func (b *Broker) registerHealth(router *svc.Router, ms *blob.Store, bridge *clou
 			st := bridge.Status()
 			a.CloudConnected, a.OutboxEntries, a.OutboxBytes = st.Connected, st.Backlog, st.BacklogBytes
 		}
+		a.Backup = b.backupHealth()
 		return a, nil
 	}
 	if err := router.Handle(proto.ServiceStore, "health", h, svc.Roles(roles...)); err != nil {

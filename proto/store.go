@@ -19,7 +19,7 @@ type StoreHealth struct {
 	OutboxBytes        int64  `json:"outbox_bytes"`
 	// Clock: whether the box's clock has been set from a time source.
 	Clock *ClockHealth `json:"clock,omitempty"`
-	// Backup: the daily backups' state; nil when backups are off.
+	// Backup: the daily backups' state (Enabled false when they are off).
 	Backup *BackupHealth `json:"backup,omitempty"`
 	// Schema is the database's schema version.
 	Schema int `json:"schema,omitempty"`
@@ -46,6 +46,15 @@ type BackupHealth struct {
 	Error string `json:"error,omitempty"`
 	// Kept is how many backup files the backup folder holds.
 	Kept int `json:"kept"`
+	// Enabled: daily backups are on (a passphrase or a recipient is set);
+	// Off says why not in people's words.
+	Enabled bool   `json:"enabled"`
+	Off     string `json:"off,omitempty"`
+	// Dir is the backup folder; Bytes the newest backup's size; Next when
+	// the next one is due.
+	Dir   string     `json:"dir"`
+	Bytes int64      `json:"bytes"`
+	Next  *time.Time `json:"next,omitempty"`
 }
 
 // HealthCheck is one check of `storeedge doctor`, also in svc/store/health.

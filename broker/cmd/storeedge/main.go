@@ -5,7 +5,9 @@
 // account's password and `storeedge devices export` prints the account
 // registry as devices.yaml, through the running daemon's admin socket or on
 // the stopped store's database; `storeedge migrate` lists or applies a
-// stopped store's pending schema migrations.
+// stopped store's pending schema migrations; `storeedge backup FILE` writes
+// an encrypted backup and `storeedge restore FILE` restores one into an
+// empty data_dir.
 package main
 
 import (
@@ -58,6 +60,12 @@ func main() {
 				os.Exit(1)
 			}
 			return
+		case "backup", "restore":
+			if err := backupCmd(os.Args[1], os.Args[2:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+				fmt.Fprintf(os.Stderr, "storeedge %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			return
 		case "admin", "devices":
 			if err := accountsCmd(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 				fmt.Fprintf(os.Stderr, "storeedge %s: %v\n", os.Args[1], err)
@@ -70,7 +78,7 @@ func main() {
 	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
 	printConfig := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge migrate [-config FILE] [--dry-run]   (broker stopped: list, or apply, the pending schema migrations)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge version\n\n")
+		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge migrate [-config FILE] [--dry-run]   (broker stopped: list, or apply, the pending schema migrations)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge backup [-config FILE] [-recipient age1…] FILE   (an encrypted backup, the daemon running or not)\n       storeedge restore [-config FILE] [-identity FILE] [-config-out DIR] FILE   (into an empty data_dir)\n       storeedge version\n\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
