@@ -78,6 +78,8 @@ type Broker struct {
 	// "" when none is needed.
 	setup     *setup.Setup
 	setupCode string
+	// doc is storeedge doctor in the daemon (doctor_wire.go).
+	doc doctorState
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc

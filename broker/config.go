@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storeedge/storeedge/broker/doctor"
 	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/setup"
 	"github.com/storeedge/storeedge/cloudsync"
@@ -40,6 +41,12 @@ type Config struct {
 	Accounts    AccountsConfig    `yaml:"accounts"`
 	Notices     NoticesConfig     `yaml:"notices"`
 	Home        HomeConfig        `yaml:"home"`
+	Doctor      doctor.Config     `yaml:"doctor"`
+
+	// Path is the file LoadConfig read ("" for the built-in
+	// configuration): storeedge doctor and the health op check it again.
+	// Not in the file.
+	Path string `yaml:"-"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
@@ -358,6 +365,7 @@ func LoadConfig(path string) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
+	c.Path = path
 	return c, nil
 }
 
@@ -510,6 +518,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Home.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Doctor.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.Log.Level {

@@ -157,6 +157,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"accounts.console_session_ttl":      "the console page reads it from /client.json",
 		"cloud.":                            "cloudsync takes broker.Config.Cloud as its options, with no defaults of its own",
 		"setup.":                            "the broker builds the setup's and the counter's limiters; setup: 0 = no bound",
+		"doctor.":                           "storeedge doctor's thresholds: the doctor package is given them, with no defaults of its own",
 	}
 
 	keys := configKeys(reflect.TypeFor[broker.Config](), "")

@@ -4,7 +4,8 @@
 // without its freed pages; `storeedge admin reset-password NAME` sets a staff
 // account's password and `storeedge devices export` prints the account
 // registry as devices.yaml, through the running daemon's admin socket or on
-// the stopped store's database.
+// the stopped store's database; `storeedge doctor` checks the box and says
+// what to do.
 package main
 
 import (
@@ -26,6 +27,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/broker/doctor"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/configs"
 )
@@ -51,6 +53,8 @@ func main() {
 				os.Exit(1)
 			}
 			return
+		case "doctor":
+			os.Exit(doctorCmd(os.Args[2:], os.Stdout, os.Stderr))
 		case "admin", "devices":
 			if err := accountsCmd(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 				fmt.Fprintf(os.Stderr, "storeedge %s: %v\n", os.Args[1], err)
@@ -63,7 +67,7 @@ func main() {
 	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
 	printConfig := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge version\n\n")
+		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge doctor [-config FILE] [--json]   (check the box: exit 0 all ok, 1 a warning, 2 a failure, 3 doctor could not run)\n       storeedge version\n\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
@@ -162,6 +166,39 @@ func compact(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "compacted %s: %d → %d bytes\n", cfg.DataDir, before, after)
 	return nil
+}
+
+// doctorCmd runs `storeedge doctor`: the checks of broker.Doctor, one line
+// each and what to do (or --json), and the exit status by the worst.
+func doctorCmd(args []string, out, errw io.Writer) int {
+	fs := flag.NewFlagSet("storeedge doctor", flag.ContinueOnError)
+	fs.SetOutput(errw)
+	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
+	asJSON := fs.Bool("json", false, `print {"checks":[…],"severity":"ok|warn|fail"}`)
+	if err := fs.Parse(args); err != nil {
+		return doctor.ExitCouldNt
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(errw, "usage: storeedge doctor [-config FILE] [--json]")
+		return doctor.ExitCouldNt
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	checks, err := broker.Doctor(ctx, *configPath)
+	if err != nil {
+		fmt.Fprintln(errw, "storeedge doctor: could not run:", err)
+		return doctor.ExitCouldNt
+	}
+	if *asJSON {
+		err = doctor.WriteJSON(out, checks)
+	} else {
+		err = doctor.WriteText(out, checks)
+	}
+	if err != nil {
+		fmt.Fprintln(errw, "storeedge doctor:", err)
+		return doctor.ExitCouldNt
+	}
+	return doctor.ExitCode(checks)
 }
 
 // tuneRuntime applies the garbage collector settings unless the environment
