@@ -416,3 +416,43 @@ func TestOutput(t *testing.T) {
 		}
 	}
 }
+
+// Every code has its words in the console, in English and in Chinese.
+func TestConsoleHasEveryCode(t *testing.T) {
+	js, err := os.ReadFile(filepath.Join("..", "web", "static", "console", "console.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(js)
+	start := strings.Index(s, "const DOCTOR_WORDS = {")
+	if start < 0 {
+		t.Fatal("console.js has no DOCTOR_WORDS")
+	}
+	end := strings.Index(s[start:], "\n};")
+	table := s[start : start+end]
+	en, zh, ok := strings.Cut(table, "\n  zh: {")
+	if !ok {
+		t.Fatal("DOCTOR_WORDS has no zh table")
+	}
+	jsq := func(s string) string {
+		var b bytes.Buffer
+		e := json.NewEncoder(&b)
+		e.SetEscapeHTML(false)
+		_ = e.Encode(s)
+		return strings.TrimSpace(b.String())
+	}
+	for _, code := range doctor.Codes() {
+		if !strings.Contains(zh, "\n    "+code+": [") {
+			t.Errorf("console.js DOCTOR_WORDS.zh has no words for %s", code)
+		}
+		detail, advice, _ := doctor.Words(code)
+		if line := "\n    " + code + ": [" + jsq(detail) + ", " + jsq(advice) + "],"; !strings.Contains(en, line) {
+			t.Errorf("console.js DOCTOR_WORDS.en does not say what doctor says for %s:%s", code, line)
+		}
+	}
+	for _, n := range doctor.Names {
+		if !strings.Contains(s, "check_"+n+":") {
+			t.Errorf("console.js names no check %s (check_%s)", n, n)
+		}
+	}
+}
