@@ -13,6 +13,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/doctor"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
 	"github.com/storeedge/storeedge/proto"
 )
@@ -222,5 +223,56 @@ func TestDoctorRunningDaemon(t *testing.T) {
 		if c.Detail == "" || (c.Severity != doctor.OK && c.Advice == "") {
 			t.Errorf("%s says too little: %+v", c.Name, c)
 		}
+	}
+}
+
+// A store linked to an HQ broker that refuses its password: the health op
+// says the link is down with the bridge's error; storeedge doctor, through
+// the running daemon, reaches HQ itself and says the login is refused.
+func TestDoctorHQRefusesTheStore(t *testing.T) {
+	hq := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{"store-1": "right-password"}})
+	s := storetest.Start(t, storetest.Options{Devices: doctorFleet, Config: func(c *broker.Config) {
+		c.Cloud.URL = "mqtt://" + hq.Addr
+		c.Cloud.Username, c.Cloud.Password = "store-1", "wrong-password"
+		c.Cloud.ReconnectMin, c.Cloud.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
+		c.Doctor.HealthCache = 0
+	}})
+	staff := s.Connect(t, doctorFleet[0], "")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var h proto.StoreHealth
+		storetest.OK(t, staff.Call(t, "store", "health", `{}`)).Decode(t, &h)
+		c := byName(h.Checks)["hq"]
+		if c.Code == "hq_down" && strings.Contains(c.Detail, "connect") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the health op's hq check: %+v", c)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the bridge's status through the op
+	}
+	m := runDoctor(t, filepath.Join(s.Dir, "store.yaml"))
+	expect(t, m, "hq", doctor.Fail, "hq_refused", hq.Addr, "refused the store's login")
+	if !strings.Contains(m["hq"].Advice, "cloud.username") {
+		t.Errorf("what to do: %q", m["hq"].Advice)
+	}
+}
+
+// store.yaml's doctor: section is checked when the config loads.
+func TestDoctorConfigBounds(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "store.yaml")
+	if err := os.WriteFile(p, []byte("doctor:\n  disk_warn_percent: 99\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.LoadConfig(p); err == nil || !strings.Contains(err.Error(), "doctor.disk_warn_percent 99, disk_fail_percent 95") {
+		t.Fatalf("a warning above the failure: %v", err)
+	}
+	cfg, err := broker.DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.Doctor; d.DiskWarnPercent != 85 || d.DiskFailPercent != 95 || d.InodeWarnPercent != 90 || d.CertWarnDays != 30 ||
+		d.HQTimeout != 10*time.Second || d.DatabaseEvery != 30*time.Minute || d.HealthCache != 5*time.Second {
+		t.Errorf("the embedded doctor: section: %+v", d)
 	}
 }

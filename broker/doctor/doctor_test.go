@@ -456,3 +456,25 @@ func TestConsoleHasEveryCode(t *testing.T) {
 		}
 	}
 }
+
+// The doctor: section's bounds.
+func TestConfigValidate(t *testing.T) {
+	if err := defaults.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, edit := range []func(*doctor.Config){
+		func(c *doctor.Config) { c.DiskWarnPercent, c.DiskFailPercent = 95, 90 },
+		func(c *doctor.Config) { c.DiskFailPercent = 101 },
+		func(c *doctor.Config) { c.InodeWarnPercent = 0 },
+		func(c *doctor.Config) { c.CertWarnDays = -1 },
+		func(c *doctor.Config) { c.HQTimeout = 0 },
+		func(c *doctor.Config) { c.DatabaseEvery = time.Second },
+		func(c *doctor.Config) { c.HealthCache = time.Hour },
+	} {
+		c := defaults
+		edit(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "doctor.") {
+			t.Errorf("%+v: %v, want an error naming the key", c, err)
+		}
+	}
+}
