@@ -231,6 +231,9 @@ func Doctor(ctx context.Context, path string) ([]proto.HealthCheck, error) {
 		return out, nil
 	}
 	ans, running, err := callAdminFor(cfg.DataDir, adminRequest{Op: "doctor"}, doctorAdminTimeout)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%w: run storeedge doctor as root or as the daemon's user", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -133,3 +133,49 @@ func TestDoctorWithDaemon(t *testing.T) {
 		}
 	}
 }
+
+// Run by another user than the daemon's, doctor cannot reach the admin
+// socket in the 0750 data_dir: it says how to run it, and exits 3.
+func TestDoctorAsAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		msg := "switching to the user nobody needs root"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	setpriv := needTool(t, "setpriv", "util-linux")
+	p := startDaemon(t, "", kiosk, anna)
+	cfg := filepath.Join(p.Opts.Dir, "store.yaml")
+	// nobody may read the config and walk to data_dir, not into it.
+	// (The test's own directories only: t.TempDir and its parent.)
+	for _, d := range []string{p.Opts.Dir, filepath.Dir(p.Opts.Dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The built binary's directory is root's alone: a copy nobody may run.
+	bin, err := os.ReadFile(testbroker.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(p.Opts.Dir, "storeedge")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", exe, "doctor", "-config", cfg)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit: %v, want 3\n%s%s", err, o.String(), e.String())
+	}
+	t.Logf("as nobody: %s", e.String())
+	if !strings.Contains(e.String(), "run storeedge doctor as root or as the daemon's user") {
+		t.Errorf("stderr: %s", e.String())
+	}
+}
