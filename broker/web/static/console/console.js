@@ -1613,7 +1613,7 @@ function renderChecks(hl) {
   const fails = checks.filter((c) => c.severity === 'fail').length;
   const warns = checks.filter((c) => c.severity === 'warn').length;
   $('checks-summary').textContent = !checks.length ? t('checksNone') : (fails + warns ? t('checksAttention', { fails, warns }) : t('checksAllOk'));
-  $('checks-summary').className = 'checks-summary ' + (fails ? 'fail' : warns ? 'warn' : 'ok');
+  $('checks-summary').className = 'checks-summary sum-' + (fails ? 'fail' : warns ? 'warn' : 'ok');
   replace($('checks'), sorted.map((c) => {
     const sev = DOCTOR_MARKS[c.severity] ? c.severity : 'warn';
     const advice = sev !== 'ok' ? doctorText(c, 1) : '';
