@@ -21,6 +21,7 @@ import (
 	"github.com/storeedge/storeedge/broker/backup"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/internal/seal"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // AdminSocket is the name, in data_dir, of the daemon's local admin socket:
@@ -31,7 +32,7 @@ const AdminSocket = "admin.sock"
 
 // adminRequest is one line sent on the admin socket.
 type adminRequest struct {
-	Op       string `json:"op"` // "reset_password", "export" or "backup"
+	Op       string `json:"op"` // "reset_password", "export", "backup" or "doctor"
 	Account  string `json:"account,omitempty"`
 	Password string `json:"password,omitempty"`
 	// backup: what to encrypt the archive to (backups.go).
@@ -45,6 +46,8 @@ type adminAnswer struct {
 	YAML  string `json:"yaml,omitempty"`
 	// backup: the archive's manifest, in the line after the archive.
 	Manifest *backup.Manifest `json:"manifest,omitempty"`
+	// Checks answer the doctor op: storeedge doctor's checks, fresh.
+	Checks []proto.HealthCheck `json:"checks,omitempty"`
 }
 
 // startAdminSocket listens on data_dir/admin.sock.
@@ -106,6 +109,17 @@ func (b *Broker) serveAdmin(c net.Conn) {
 			// Streams the archive after the answer (backups.go).
 			b.serveBackup(c, req)
 			return
+		case "doctor":
+			// The database check reads every page: the op may take longer
+			// than the others.
+			_ = c.SetDeadline(time.Now().Add(doctorAdminTimeout))
+			ctx, cancel := context.WithTimeout(context.Background(), doctorAdminTimeout)
+			checks, err := b.doctorAnswer(ctx)
+			cancel()
+			if err != nil {
+				ans = adminAnswer{Error: err.Error()}
+			}
+			ans.Checks = checks
 		case "export":
 			y, err := exportYAML(b.acc.reg.Entries())
 			if err != nil {
@@ -123,6 +137,11 @@ func (b *Broker) serveAdmin(c net.Conn) {
 // callAdmin sends req to the running daemon; running is false when no
 // daemon listens (no socket, or a stale one).
 func callAdmin(dataDir string, req adminRequest) (ans adminAnswer, running bool, err error) {
+	return callAdminFor(dataDir, req, 30*time.Second)
+}
+
+// callAdminFor is callAdmin waiting up to d for the answer.
+func callAdminFor(dataDir string, req adminRequest, d time.Duration) (ans adminAnswer, running bool, err error) {
 	c, err := net.DialTimeout("unix", filepath.Join(dataDir, AdminSocket), 2*time.Second)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
@@ -131,7 +150,7 @@ func callAdmin(dataDir string, req adminRequest) (ans adminAnswer, running bool,
 		return adminAnswer{}, false, fmt.Errorf("admin socket: %w", err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(d))
 	b, _ := json.Marshal(req)
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		return adminAnswer{}, true, fmt.Errorf("admin socket: %w", err)

@@ -82,6 +82,8 @@ type Broker struct {
 	schema atomic.Int64
 	// bk are the daily backups and the admin socket's (backups.go).
 	bk backups
+	// doc is storeedge doctor in the daemon (doctor_wire.go).
+	doc doctorState
 
 	ready    atomic.Bool
 	stopHTTP context.CancelFunc

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storeedge/storeedge/broker/doctor"
 	"github.com/storeedge/storeedge/broker/schema"
 	"github.com/storeedge/storeedge/broker/services/camera"
 	"github.com/storeedge/storeedge/broker/setup"
@@ -42,9 +43,11 @@ type Config struct {
 	Notices     NoticesConfig     `yaml:"notices"`
 	Home        HomeConfig        `yaml:"home"`
 	Backup      BackupConfig      `yaml:"backup"`
+	Doctor      doctor.Config     `yaml:"doctor"`
 
 	// File is the configuration file LoadConfig read ("" = the built-in
-	// defaults alone); backups include it. Not in the file.
+	// defaults alone): backups include it, storeedge doctor and the health
+	// op check it again. Not in the file.
 	File string `yaml:"-"`
 
 	// Now is the clock of the services (default time.Now): tests move it
@@ -528,6 +531,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Backup.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Doctor.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.Log.Level {

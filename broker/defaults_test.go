@@ -165,6 +165,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"backup.keep_days":                  "the broker prunes the daily backups",
 		"backup.passphrase_env":             "the broker reads the passphrase",
 		"backup.recipient":                  "the broker passes it; backup: none = passphrase only",
+		"doctor.":                           "storeedge doctor's thresholds: the doctor package is given them, with no defaults of its own",
 	}
 
 	keys := configKeys(reflect.TypeFor[broker.Config](), "")

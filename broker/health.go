@@ -19,7 +19,7 @@ type healthAnswer = proto.StoreHealth
 // registerHealth adds svc/store/health for staff roles: the data
 // directory's disk, the database, media and outbox use, connected clients.
 func (b *Broker) registerHealth(router *svc.Router, ms *blob.Store, bridge *cloudsync.Bridge, roles []string) error {
-	h := func(_ context.Context, _ *svc.Request) (any, error) {
+	h := func(ctx context.Context, _ *svc.Request) (any, error) {
 		a := healthAnswer{DBBytes: b.db.Size(), MediaMaxBytes: ms.Limits().MaxTotalBytes,
 			Connections: atomic.LoadInt64(&b.srv.Info.ClientsConnected), Cloud: bridge != nil}
 		a.Schema = b.SchemaVersion()
@@ -38,8 +38,10 @@ func (b *Broker) registerHealth(router *svc.Router, ms *blob.Store, bridge *clou
 			a.CloudConnected, a.OutboxEntries, a.OutboxBytes = st.Connected, st.Backlog, st.BacklogBytes
 		}
 		a.Backup = b.backupHealth()
+		a.Checks = b.doctorChecks(ctx, bridge, a.Backup) // last: the backup check reads a.Backup
 		return a, nil
 	}
+	b.doc.health = h
 	if err := router.Handle(proto.ServiceStore, "health", h, svc.Roles(roles...)); err != nil {
 		return fmt.Errorf("store health: %w", err)
 	}

@@ -68,4 +68,14 @@ type HealthCheck struct {
 	Code string `json:"code"`
 	// Detail says what was found in people's words (English).
 	Detail string `json:"detail"`
+	// Advice says what to do about it, in people's words (English); ""
+	// when the check is ok.
+	Advice string `json:"advice,omitempty"`
+	// Args are the values Detail and Advice are made of (a percentage, a
+	// file, a time in RFC 3339, an error in English), for a page that says
+	// the same in another language.
+	Args map[string]string `json:"args,omitempty"`
+	// Checked is when the check last ran, for a check the daemon runs
+	// only now and then (database); nil when it ran for this answer.
+	Checked *time.Time `json:"checked,omitempty"`
 }

@@ -7,7 +7,7 @@
 // the stopped store's database; `storeedge migrate` lists or applies a
 // stopped store's pending schema migrations; `storeedge backup FILE` writes
 // an encrypted backup and `storeedge restore FILE` restores one into an
-// empty data_dir.
+// empty data_dir; `storeedge doctor` checks the box and says what to do.
 package main
 
 import (
@@ -29,6 +29,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/broker/doctor"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/configs"
 )
@@ -66,6 +67,8 @@ func main() {
 				os.Exit(1)
 			}
 			return
+		case "doctor":
+			os.Exit(doctorCmd(os.Args[2:], os.Stdout, os.Stderr))
 		case "admin", "devices":
 			if err := accountsCmd(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 				fmt.Fprintf(os.Stderr, "storeedge %s: %v\n", os.Args[1], err)
@@ -78,7 +81,7 @@ func main() {
 	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
 	printConfig := fs.Bool("print-default-config", false, "print the embedded default configuration and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge migrate [-config FILE] [--dry-run]   (broker stopped: list, or apply, the pending schema migrations)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge backup [-config FILE] [-recipient age1…] FILE   (an encrypted backup, the daemon running or not)\n       storeedge restore [-config FILE] [-identity FILE] [-config-out DIR] FILE   (into an empty data_dir)\n       storeedge version\n\n")
+		fmt.Fprintf(fs.Output(), "usage: storeedge [-config FILE]\n       storeedge passwd   (print a password hash for devices.yaml)\n       storeedge compact [-config FILE]   (broker stopped: rewrite the database without its freed pages)\n       storeedge migrate [-config FILE] [--dry-run]   (broker stopped: list, or apply, the pending schema migrations)\n       storeedge admin reset-password [-config FILE] NAME   (a staff account's new password, read from the terminal)\n       storeedge devices export [-config FILE]   (the account registry in the devices.yaml format)\n       storeedge backup [-config FILE] [-recipient age1…] FILE   (an encrypted backup, the daemon running or not)\n       storeedge restore [-config FILE] [-identity FILE] [-config-out DIR] FILE   (into an empty data_dir)\n       storeedge doctor [-config FILE] [--json]   (check the box: exit 0 all ok, 1 a warning, 2 a failure, 3 doctor could not run)\n       storeedge version\n\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
@@ -208,6 +211,39 @@ func migrate(args []string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// doctorCmd runs `storeedge doctor`: the checks of broker.Doctor, one line
+// each and what to do (or --json), and the exit status by the worst.
+func doctorCmd(args []string, out, errw io.Writer) int {
+	fs := flag.NewFlagSet("storeedge doctor", flag.ContinueOnError)
+	fs.SetOutput(errw)
+	configPath := fs.String("config", "", "configuration file (default: the embedded configs/store.yaml)")
+	asJSON := fs.Bool("json", false, `print {"checks":[…],"severity":"ok|warn|fail"}`)
+	if err := fs.Parse(args); err != nil {
+		return doctor.ExitCouldNt
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(errw, "usage: storeedge doctor [-config FILE] [--json]")
+		return doctor.ExitCouldNt
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	checks, err := broker.Doctor(ctx, *configPath)
+	if err != nil {
+		fmt.Fprintln(errw, "storeedge doctor: could not run:", err)
+		return doctor.ExitCouldNt
+	}
+	if *asJSON {
+		err = doctor.WriteJSON(out, checks)
+	} else {
+		err = doctor.WriteText(out, checks)
+	}
+	if err != nil {
+		fmt.Fprintln(errw, "storeedge doctor:", err)
+		return doctor.ExitCouldNt
+	}
+	return doctor.ExitCode(checks)
 }
 
 // tuneRuntime applies the garbage collector settings unless the environment

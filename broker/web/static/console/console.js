@@ -171,6 +171,24 @@ const STRINGS = {
     dbSize: 'Database',
     mediaSize: 'Photos and media',
     outboxSize: 'Outbox for headquarters',
+    checks: 'Checks',
+    checksNone: 'No checks yet.',
+    checksAllOk: 'All checks passed.',
+    checksAttention: '{fails} failing, {warns} to look at.',
+    checkedAt: 'checked {time}',
+    whatToDo: 'What to do:',
+    sev_ok: 'OK',
+    sev_warn: 'Warning',
+    sev_fail: 'Failing',
+    check_config: 'Configuration',
+    check_database: 'Database',
+    check_keys: 'Sealing keys',
+    check_disk: 'Disk space',
+    check_inodes: 'File entries',
+    check_certificate: 'TLS certificate',
+    check_hq: 'Headquarters',
+    check_clock: 'Clock',
+    check_backup: 'Backups',
   },
   zh: {
     title: '员工工作台',
@@ -300,8 +318,128 @@ const STRINGS = {
     dbSize: '数据库',
     mediaSize: '照片与媒体',
     outboxSize: '发往总部的队列',
+    checks: '检查项',
+    checksNone: '暂无检查结果。',
+    checksAllOk: '全部检查通过。',
+    checksAttention: '{fails} 项故障，{warns} 项需注意。',
+    checkedAt: '检查于 {time}',
+    whatToDo: '怎么办：',
+    sev_ok: '正常',
+    sev_warn: '注意',
+    sev_fail: '故障',
+    check_config: '配置',
+    check_database: '数据库',
+    check_keys: '加密密钥',
+    check_disk: '磁盘空间',
+    check_inodes: '文件条目',
+    check_certificate: 'TLS 证书',
+    check_hq: '总部连接',
+    check_clock: '时钟',
+    check_backup: '备份',
   },
 };
+
+// The words of storeedge doctor's checks (svc/store/health "checks"), by
+// code: [what was found, what to do], {name} filled from the check's args.
+// The English is broker/doctor's table word for word (a test compares
+// them), so the console says what `storeedge doctor` says on the box.
+const DOCTOR_WORDS = {
+  en: {
+    backup_failed: ["The last backup failed: {error}", "Check the backup folder's disk and the backup settings; make one by hand with storeedge backup FILE to see why."],
+    backup_none: ["No backup has been made yet.", "The first daily backup runs at backup.daily_at; make one now with storeedge backup FILE."],
+    backup_off: ["Backups are not set up.", "Set backup.passphrase_env or backup.recipient in store.yaml (see README) and restart storeedge; until then, make one by hand with storeedge backup FILE."],
+    backup_ok: ["The last backup was made {last}; {kept} backups are kept.", ""],
+    backup_old: ["The last backup that worked is from {last}, {hours} hours ago.", "Check that storeedge runs at backup.daily_at and that the backup folder has room; make one now with storeedge backup FILE."],
+    backup_stopped: ["Not known while storeedge is stopped: the daemon keeps the backups' state.", "Start storeedge and run storeedge doctor again to see the backups."],
+    cert_bad: ["The TLS certificate cannot be used: {error}", "Check listeners.tls_cert_file and tls_key_file: a PEM certificate and its private key, readable by storeedge's user."],
+    cert_early: ["The TLS certificate {file} is valid only from {from}: the certificate or the box's clock is wrong.", "Check the box's clock (see clock) and the certificate's dates."],
+    cert_expired: ["The TLS certificate {file} expired on {until}: devices that use TLS cannot connect.", "Renew it now: put the new certificate and key where listeners.tls_cert_file and tls_key_file point and restart storeedge."],
+    cert_none: ["No TLS listener: there is no certificate to check.", ""],
+    cert_ok: ["The TLS certificate {file} is valid until {until} ({days} days).", ""],
+    cert_soon: ["The TLS certificate {file} expires on {until}, in {days} days.", "Renew it before then: put the new certificate and key where listeners.tls_cert_file and tls_key_file point and restart storeedge."],
+    clock_synced: ["The clock is set from a time source (NTP).", ""],
+    clock_unknown: ["The kernel does not say whether the clock is set: {error}", "Check the clock with timedatectl status."],
+    clock_unsynced: ["The clock has not been set from a time source since the box started: its time may be wrong.", "Check that the box reaches an NTP server (timedatectl status; systemd-timesyncd or chrony). Until then, what the store sends to HQ is marked as made before the clock was set."],
+    config_builtin: ["No configuration file: the built-in configuration is in force.", ""],
+    config_first: ["Not checked: the configuration must load first.", "Correct the configuration (see config), then run storeedge doctor again."],
+    config_invalid: ["A configuration file has a mistake: {error}", "Correct the line named here, then run storeedge doctor again. storeedge reads these files when it starts: with this mistake it will not start again."],
+    config_ok: ["{file} and the files it names (device registry, ACL, services, FAQ) have no mistake.", ""],
+    database_bad: ["bbolt's consistency check found {count} problems in the database: {error}", "Stop storeedge, copy data_dir somewhere safe, then restore the last backup into an empty data_dir (storeedge restore FILE). Ask support before deleting anything."],
+    database_locked: ["The database {path} is held by a storeedge whose admin socket does not answer.", "Restart storeedge (systemctl restart storeedge), then run storeedge doctor again."],
+    database_new: ["There is no database in {dir} yet: storeedge has not run with this data_dir.", "Check data_dir in the configuration; storeedge makes the database when it first starts."],
+    database_ok: ["bbolt's consistency check found no problem in the database ({size}).", ""],
+    database_open: ["The database {path} cannot be opened: {error}", "Stop storeedge, copy data_dir somewhere safe, then restore the last backup into an empty data_dir (storeedge restore FILE). Ask support before deleting anything."],
+    database_wait: ["The consistency check of the database is running; its result shows here when it ends.", ""],
+    disk_full: ["{used}% of the disk of {dir} is in use (limit {fail}%); only {free} free.", "Make room now: delete old photos and clips in the console, remove other files on this disk, or move data_dir to a larger card. When the disk is full, new photos and messages are refused."],
+    disk_low: ["{used}% of the disk of {dir} is in use (warning at {warn}%); {free} free.", "Make room: delete old photos and clips in the console, remove other files on this disk, or move data_dir to a larger card. When the disk is full, new photos and messages are refused."],
+    disk_ok: ["{used}% of the disk of {dir} is in use; {free} free.", ""],
+    disk_unknown: ["The disk of {dir} cannot be read: {error}", "Check that data_dir exists and that storeedge's user may read it."],
+    hq_connected: ["Connected to HQ since {since}; {backlog} entries wait to be sent.", ""],
+    hq_down: ["Not connected to HQ since {since} ({error}); {backlog} entries wait and are sent when the link returns.", "Check the store's internet connection; storeedge reconnects by itself. storeedge doctor on the box's shell says why HQ cannot be reached."],
+    hq_off: ["Not linked to HQ (cloud.url is empty): the store works on its own.", ""],
+    hq_reachable: ["HQ's broker at {url} accepted the store's login ({ms} ms).", ""],
+    hq_refused: ["HQ's broker at {url} refused the store's login: {error}", "Check cloud.username and the password (cloud.password_env, or cloud.password) with HQ."],
+    hq_tls: ["The secure connection to HQ's broker at {url} failed: {error}", "Check cloud.ca_file, cloud.server_name, the store's certificate (cloud.cert_file, key_file) and the box's clock."],
+    hq_unreachable: ["HQ's broker at {url} cannot be reached: {error}", "Check the store's internet connection and cloud.url. The store keeps working, and sends what waits when HQ can be reached."],
+    inodes_low: ["{used}% of the file entries (inodes) of the disk of {dir} are in use (warning at {warn}%).", "Many small files can fill a disk's table of files while space is left: remove stray files (old logs, temporary files) on this disk."],
+    inodes_none: ["The file system of {dir} has no fixed number of file entries (inodes).", ""],
+    inodes_ok: ["{used}% of the file entries (inodes) of the disk of {dir} are in use.", ""],
+    keys_missing: ["The database holds sealed records, but the sealing keys cannot be read: {error}", "Put back the keys this database was sealed with (services.keys_file, by default seal.keys in data_dir, or the variable services.keys_env names), e.g. from a backup: other keys cannot read these records."],
+    keys_nodb: ["Not checked: the database could not be read (see database).", "Repair the database first (see database)."],
+    keys_ok: ["The sealing keys open the store's records (current key {key}).", ""],
+    keys_unused: ["No sealed record yet to try the sealing keys on.", ""],
+    keys_wrong: ["The sealing keys do not open the store's records: {error}", "Put back the keys this database was sealed with (services.keys_file, by default seal.keys in data_dir, or the variable services.keys_env names), e.g. from a backup: other keys cannot read these records."],
+  },
+  zh: {
+    backup_failed: ["上一次备份失败：{error}", "请检查备份文件夹所在磁盘和备份设置；用 storeedge backup FILE 手动备份一次，可以看到原因。"],
+    backup_none: ["还没有做过备份。", "每日备份在 backup.daily_at 设定的时间进行；现在可用 storeedge backup FILE 立即备份一次。"],
+    backup_off: ["尚未设置备份。", "请在 store.yaml 中设置 backup.passphrase_env 或 backup.recipient（见 README）并重启 storeedge；在此之前，请用 storeedge backup FILE 手动备份。"],
+    backup_ok: ["上一次备份于 {last} 完成；共保留 {kept} 份备份。", ""],
+    backup_old: ["上一次成功的备份在 {last}，已过去 {hours} 小时。", "请确认 storeedge 在 backup.daily_at 时在运行、备份文件夹有足够空间；现在可用 storeedge backup FILE 立即备份一次。"],
+    backup_stopped: ["storeedge 已停止，无法得知备份状态：备份状态由运行中的服务保存。", "请启动 storeedge，再运行 storeedge doctor 查看备份。"],
+    cert_bad: ["TLS 证书无法使用：{error}", "请检查 listeners.tls_cert_file 和 tls_key_file：应为 PEM 格式的证书及其私钥，且 storeedge 的用户可以读取。"],
+    cert_early: ["TLS 证书 {file} 要到 {from} 才生效：证书或本机时钟有误。", "请检查本机时钟（见“时钟”）和证书的日期。"],
+    cert_expired: ["TLS 证书 {file} 已于 {until} 过期：使用 TLS 的设备无法连接。", "请立即更换：把新的证书和私钥放到 listeners.tls_cert_file 和 tls_key_file 指向的位置，然后重启 storeedge。"],
+    cert_none: ["没有 TLS 监听：无需检查证书。", ""],
+    cert_ok: ["TLS 证书 {file} 有效期至 {until}（还有 {days} 天）。", ""],
+    cert_soon: ["TLS 证书 {file} 将于 {until} 过期，还有 {days} 天。", "请在此之前更换：把新的证书和私钥放到 listeners.tls_cert_file 和 tls_key_file 指向的位置，然后重启 storeedge。"],
+    clock_synced: ["时钟已通过时间源（NTP）校准。", ""],
+    clock_unsynced: ["本机启动后时钟尚未通过时间源校准：当前时间可能不准。", "请确认本机能访问 NTP 服务器（timedatectl status；systemd-timesyncd 或 chrony）。在校准之前，发往总部的内容会标记为“时钟校准前产生”。"],
+    clock_unknown: ["系统内核没有说明时钟是否已校准：{error}", "请用 timedatectl status 检查时钟。"],
+    config_builtin: ["没有配置文件：正在使用内置配置。", ""],
+    config_first: ["未检查：需要先能读取配置。", "请先改正配置（见“配置”），再运行 storeedge doctor。"],
+    config_invalid: ["配置文件有错误：{error}", "请改正这里指出的那一行，再运行 storeedge doctor。storeedge 启动时读取这些文件：有这个错误它将无法再次启动。"],
+    config_ok: ["{file} 及其引用的文件（设备名单、ACL、服务项目、常见问题）没有错误。", ""],
+    database_bad: ["bbolt 一致性检查在数据库中发现 {count} 处问题：{error}", "请停止 storeedge，把 data_dir 复制到安全的地方，然后把最近的备份恢复到一个空的 data_dir（storeedge restore FILE）。删除任何文件之前请先联系技术支持。"],
+    database_locked: ["数据库 {path} 被一个不响应管理套接字的 storeedge 占用。", "请重启 storeedge（systemctl restart storeedge），再运行 storeedge doctor。"],
+    database_new: ["{dir} 中还没有数据库：storeedge 尚未用这个 data_dir 运行过。", "请检查配置中的 data_dir；storeedge 第一次启动时会创建数据库。"],
+    database_ok: ["bbolt 一致性检查未发现数据库（{size}）有问题。", ""],
+    database_open: ["无法打开数据库 {path}：{error}", "请停止 storeedge，把 data_dir 复制到安全的地方，然后把最近的备份恢复到一个空的 data_dir（storeedge restore FILE）。删除任何文件之前请先联系技术支持。"],
+    database_wait: ["正在检查数据库的一致性；检查结束后结果会显示在这里。", ""],
+    disk_full: ["{dir} 所在磁盘已使用 {used}%（上限 {fail}%）；仅剩 {free}。", "请立即腾出空间：在工作台删除旧的照片和视频，删除这块磁盘上的其他文件，或把 data_dir 移到更大的存储卡。磁盘满时，新的照片和消息会被拒绝。"],
+    disk_low: ["{dir} 所在磁盘已使用 {used}%（{warn}% 时提醒）；剩余 {free}。", "请腾出空间：在工作台删除旧的照片和视频，删除这块磁盘上的其他文件，或把 data_dir 移到更大的存储卡。磁盘满时，新的照片和消息会被拒绝。"],
+    disk_ok: ["{dir} 所在磁盘已使用 {used}%；剩余 {free}。", ""],
+    disk_unknown: ["无法读取 {dir} 所在磁盘：{error}", "请确认 data_dir 存在，且 storeedge 的用户可以读取。"],
+    hq_connected: ["自 {since} 起已连接总部；{backlog} 条待发送。", ""],
+    hq_down: ["自 {since} 起未连接总部（{error}）；{backlog} 条在等待，连接恢复后会发送。", "请检查门店的网络连接；storeedge 会自动重连。在本机命令行运行 storeedge doctor 可以查看无法连接总部的原因。"],
+    hq_off: ["未连接总部（cloud.url 为空）：门店独立运行。", ""],
+    hq_reachable: ["总部服务器 {url} 接受了门店的登录（{ms} 毫秒）。", ""],
+    hq_refused: ["总部服务器 {url} 拒绝了门店的登录：{error}", "请与总部核对 cloud.username 和密码（cloud.password_env 或 cloud.password）。"],
+    hq_tls: ["与总部服务器 {url} 的安全连接失败：{error}", "请检查 cloud.ca_file、cloud.server_name、门店证书（cloud.cert_file、key_file）以及本机时钟。"],
+    hq_unreachable: ["无法连接总部服务器 {url}：{error}", "请检查门店的网络连接和 cloud.url。门店会继续正常工作，能连上总部后再发送等待中的内容。"],
+    inodes_low: ["{dir} 所在磁盘的文件条目（inode）已使用 {used}%（{warn}% 时提醒）。", "大量小文件可能在磁盘还有空间时占满文件表：请删除这块磁盘上多余的文件（旧日志、临时文件）。"],
+    inodes_none: ["{dir} 所在文件系统没有固定的文件条目（inode）数量。", ""],
+    inodes_ok: ["{dir} 所在磁盘的文件条目（inode）已使用 {used}%。", ""],
+    keys_missing: ["数据库中有加密记录，但无法读取加密密钥：{error}", "请放回加密这个数据库时使用的密钥（services.keys_file，默认是 data_dir 中的 seal.keys，或 services.keys_env 指定的环境变量），例如从备份中取回：其他密钥无法读取这些记录。"],
+    keys_nodb: ["未检查：无法读取数据库（见“数据库”）。", "请先修复数据库（见“数据库”）。"],
+    keys_ok: ["加密密钥可以打开门店的记录（当前密钥 {key}）。", ""],
+    keys_unused: ["还没有加密记录可用来验证密钥。", ""],
+    keys_wrong: ["加密密钥无法打开门店的记录：{error}", "请放回加密这个数据库时使用的密钥（services.keys_file，默认是 data_dir 中的 seal.keys，或 services.keys_env 指定的环境变量），例如从备份中取回：其他密钥无法读取这些记录。"],
+  },
+};
+// Args that hold a time (RFC 3339), shown on the store's clock.
+const DOCTOR_TIMES = new Set(['since', 'until', 'from', 'last']);
+const DOCTOR_MARKS = { ok: '✓', warn: '!', fail: '✗' };
 
 // Stage and event names as staff read them; the wire has the ids.
 const STAGE_NAMES = {
@@ -1449,7 +1587,46 @@ function renderHealth() {
     ...fact(t('dbSize'), hl ? bytes(hl.db_bytes) : na),
     ...fact(t('mediaSize'), hl ? bytes(hl.media_bytes) : na),
     ...fact(t('outboxSize'), hl && typeof hl.outbox_bytes === 'number' ? bytes(hl.outbox_bytes) : na));
+  renderChecks(hl);
   renderCameraList();
+}
+
+// doctorText is a check's detail (which 0) or advice (1) in the page's
+// language; a code this page does not know shows the daemon's English.
+function doctorText(c, which) {
+  const w = (DOCTOR_WORDS[i18n.lang] || DOCTOR_WORDS.en)[c.code] || DOCTOR_WORDS.en[c.code];
+  if (!w) return which === 0 ? c.detail : (c.advice || '');
+  const args = c.args || {};
+  return w[which].replace(/\{(\w+)\}/g, (m, k) => {
+    if (args[k] == null) return m;
+    return DOCTOR_TIMES.has(k) ? (dateTime(args[k]) || args[k]) : String(args[k]);
+  });
+}
+
+// renderChecks lists storeedge doctor's checks: a sign, the check's name,
+// what was found and, for a warning or a failure, what to do. Failures
+// come first, then warnings, so what needs a person is on top.
+function renderChecks(hl) {
+  const checks = hl && Array.isArray(hl.checks) ? hl.checks : [];
+  const rank = { fail: 0, warn: 1, ok: 2 };
+  const sorted = checks.map((c, i) => [c, i]).sort((a, b) => ((rank[a[0].severity] ?? 1) - (rank[b[0].severity] ?? 1)) || a[1] - b[1]).map((x) => x[0]);
+  const fails = checks.filter((c) => c.severity === 'fail').length;
+  const warns = checks.filter((c) => c.severity === 'warn').length;
+  $('checks-summary').textContent = !checks.length ? t('checksNone') : (fails + warns ? t('checksAttention', { fails, warns }) : t('checksAllOk'));
+  $('checks-summary').className = 'checks-summary sum-' + (fails ? 'fail' : warns ? 'warn' : 'ok');
+  replace($('checks'), sorted.map((c) => {
+    const sev = DOCTOR_MARKS[c.severity] ? c.severity : 'warn';
+    const advice = sev !== 'ok' ? doctorText(c, 1) : '';
+    return h('li', { class: 'check ' + sev, 'data-check': c.name, 'data-code': c.code },
+      h('span', { class: 'check-mark', 'aria-hidden': 'true' }, DOCTOR_MARKS[sev]),
+      h('div', { class: 'check-body' },
+        h('div', { class: 'check-head' },
+          h('span', { class: 'check-name' }, t('check_' + c.name)),
+          h('span', { class: 'check-sev' }, t('sev_' + sev))),
+        h('p', { class: 'check-detail' }, doctorText(c, 0)),
+        advice ? h('p', { class: 'check-advice' }, h('strong', {}, t('whatToDo')), ' ', advice) : null,
+        c.checked ? h('p', { class: 'check-when small muted' }, t('checkedAt', { time: dateTime(c.checked) })) : null));
+  }));
 }
 
 // The camera field suggests the cameras that reported their status (ids
