@@ -263,11 +263,11 @@ func Clock(st timesync.Status, err error) Check {
 // BackupStale: no backup that worked in this long is a warning.
 const BackupStale = 48 * time.Hour
 
-// Backup checks the daily backups' state at now; nil means backups are
-// not set up.
+// Backup checks the daily backups' state at now; nil or not Enabled means
+// backups are not set up.
 func Backup(b *proto.BackupHealth, now time.Time) Check {
 	switch {
-	case b == nil:
+	case b == nil || !b.Enabled:
 		return mk("backup", Warn, "backup_off", nil)
 	case b.Error != "":
 		return mk("backup", Warn, "backup_failed", map[string]string{"error": b.Error})

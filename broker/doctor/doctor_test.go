@@ -360,11 +360,12 @@ func TestBackup(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) *time.Time { x := now.Add(-d); return &x }
 	want(t, doctor.Backup(nil, now), "backup", doctor.Warn, "backup_off", "not set up")
-	want(t, doctor.Backup(&proto.BackupHealth{}, now), "backup", doctor.Warn, "backup_none")
-	want(t, doctor.Backup(&proto.BackupHealth{Last: at(time.Hour), LastOK: at(30 * time.Hour), Error: "no space left on device"}, now),
+	want(t, doctor.Backup(&proto.BackupHealth{Off: "no passphrase or recipient is set"}, now), "backup", doctor.Warn, "backup_off", "not set up")
+	want(t, doctor.Backup(&proto.BackupHealth{Enabled: true}, now), "backup", doctor.Warn, "backup_none")
+	want(t, doctor.Backup(&proto.BackupHealth{Enabled: true, Last: at(time.Hour), LastOK: at(30 * time.Hour), Error: "no space left on device"}, now),
 		"backup", doctor.Warn, "backup_failed", "no space left on device")
-	want(t, doctor.Backup(&proto.BackupHealth{Last: at(50 * time.Hour), LastOK: at(50 * time.Hour), Kept: 7}, now), "backup", doctor.Warn, "backup_old", "50 hours ago")
-	want(t, doctor.Backup(&proto.BackupHealth{Last: at(9 * time.Hour), LastOK: at(9 * time.Hour), Kept: 7}, now), "backup", doctor.OK, "backup_ok", "7 backups")
+	want(t, doctor.Backup(&proto.BackupHealth{Enabled: true, Last: at(50 * time.Hour), LastOK: at(50 * time.Hour), Kept: 7}, now), "backup", doctor.Warn, "backup_old", "50 hours ago")
+	want(t, doctor.Backup(&proto.BackupHealth{Enabled: true, Last: at(9 * time.Hour), LastOK: at(9 * time.Hour), Kept: 7}, now), "backup", doctor.OK, "backup_ok", "7 backups")
 }
 
 // The exit status is the worst severity; the text has a line per check
