@@ -293,14 +293,20 @@ func TestPackageContents(t *testing.T) {
 			if !bytes.Contains(bin, []byte(testDescribe)) {
 				t.Errorf("binary without its version %q", testDescribe)
 			}
-			if arch == "amd64" {
-				exe := filepath.Join(t.TempDir(), "storeedge")
-				if err := os.WriteFile(exe, bin, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if v := strings.TrimSpace(run(t, exe, "version")); v != "storeedge "+testDescribe {
-					t.Errorf("storeedge version: %q", v)
-				}
+			// It runs: natively, or under qemu as the box's CPU.
+			exe := filepath.Join(t.TempDir(), "storeedge")
+			if err := os.WriteFile(exe, bin, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			argv := []string{exe, "version"}
+			switch arch {
+			case "arm64":
+				argv = append([]string{needTool(t, "qemu-aarch64-static", "qemu-user-static")}, argv...)
+			case "armhf":
+				argv = append([]string{needTool(t, "qemu-arm-static", "qemu-user-static")}, argv...)
+			}
+			if v := strings.TrimSpace(run(t, argv[0], argv[1:]...)); v != "storeedge "+testDescribe {
+				t.Errorf("storeedge version: %q", v)
 			}
 		})
 	}
