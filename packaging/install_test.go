@@ -161,11 +161,11 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// Install, upgrade, remove and purge the amd64 package in a throwaway
-// root: the user and the data directory are made, the installed daemon
-// runs there as that user; what it and the operator wrote survives the
-// upgrade and the removal and goes only with the purge; an edited
-// configuration file survives the upgrade.
+// Install, upgrade, remove, install again and purge the amd64 package in
+// a throwaway root: the user and the data directory are made, the
+// installed daemon runs there as that user; what it and the operator wrote
+// survives the upgrade, the removal and the new install, and goes only
+// with the purge; an edited configuration file survives the upgrade.
 func TestInstallUpgradeRemovePurge(t *testing.T) {
 	if os.Geteuid() != 0 {
 		msg := "dpkg --root and the daemon's own user need root"
@@ -250,6 +250,10 @@ func TestInstallUpgradeRemovePurge(t *testing.T) {
 	}
 	// The new version runs on the old data.
 	daemonInRoot(t, root)
+	dbBefore, err = os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Remove: the program goes, the data and configuration stay.
 	dpkgIn(t, root, "-r", "storeedge")
@@ -261,6 +265,19 @@ func TestInstallUpgradeRemovePurge(t *testing.T) {
 			t.Fatalf("remove deleted %s", p)
 		}
 	}
+	if b, err := os.ReadFile(db); err != nil || string(b) != string(dbBefore) {
+		t.Fatalf("the database changed on remove: %v", err)
+	}
+
+	// Installed again after a remove: the data is picked up as it was.
+	dpkgIn(t, root, "-i", upgrade)
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "written between install and upgrade\n" {
+		t.Fatalf("data after remove and install again: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(db); err != nil || string(b) != string(dbBefore) {
+		t.Fatalf("the database after remove and install again: %v", err)
+	}
+	dpkgIn(t, root, "-r", "storeedge")
 
 	// Purge: the data goes, and every trace of the service.
 	dpkgIn(t, root, "-P", "storeedge")
