@@ -104,5 +104,10 @@ dist:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/storeedge-linux-amd64 ./broker/cmd/storeedge
 	@ls -l dist/
 
+## deb: Debian packages for the boxes and amd64 (packaging/): dist/storeedge_<version>_{amd64,arm64,armhf}.deb
+.PHONY: deb
+deb:
+	$(GO) run ./packaging/cmd/mkdeb -describe '$(VERSION)' -out dist
+
 clean:
 	rm -rf $(BIN) dist

@@ -18,6 +18,12 @@ command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+# Debian packages (make deb, packaging/): lintian lints them; systemd's
+# systemd-analyze verifies the unit and its systemd-sysusers makes the user
+# in the throwaway root; man (man-db) resolves the unit's Documentation=.
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
+{ command -v systemd-analyze && command -v systemd-sysusers; } >/dev/null 2>&1 || need+=(systemd)
+command -v man >/dev/null 2>&1 || need+=(man-db)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "test peers present: mosquitto, mosquitto-clients, chromium, fonts-wqy-microhei, qemu-user-static, postgresql, coturn, iproute2"

@@ -32,6 +32,7 @@ import (
 	"github.com/storeedge/storeedge/broker/doctor"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/configs"
+	"github.com/storeedge/storeedge/internal/sdnotify"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -117,6 +118,22 @@ func run(configPath string) error {
 	log.Info("storeedge ready", "version", version, "store", cfg.StoreID, "data", cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond))
 	printWelcome(os.Stdout, a)
 
+	// systemd (Type=notify, README "Installing on the box"): ready now, the
+	// watchdog pinged while the broker answers, stopping on shutdown.
+	// Nothing is sent without NOTIFY_SOCKET.
+	notify, err := sdnotify.FromEnv()
+	if err != nil {
+		log.Warn("not telling systemd how the daemon is doing", "error", err)
+	}
+	if err := notify.Ready(fmt.Sprintf("serving store %s (MQTT %s)", cfg.StoreID, a.TCP)); err != nil {
+		log.Warn("systemd notification", "error", err)
+	}
+	go func() {
+		if err := notify.Watchdog(ctx, b.Alive); err != nil {
+			log.Error("systemd watchdog: no longer pinging", "error", err)
+		}
+	}()
+
 	for {
 		select {
 		case <-hup:
@@ -125,6 +142,7 @@ func run(configPath string) error {
 			}
 		case <-ctx.Done():
 			log.Info("shutting down")
+			_ = notify.Stopping()
 			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			err := b.Shutdown(sctx)
 			cancel()
