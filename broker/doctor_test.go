@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"github.com/storeedge/storeedge/broker/backup"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,6 +136,26 @@ func TestDoctorStoppedStore(t *testing.T) {
 	expect(t, m, "backup", doctor.Warn, "backup_stopped")
 	if m["database"].Checked != nil {
 		t.Errorf("a stopped store's database check is of now, not of %v", m["database"].Checked)
+	}
+	// The daily backups in the backup folder say what the daemon would.
+	cfg, err := broker.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(cfg.BackupDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(cfg.BackupDir(), backup.DailyName(cfg.StoreID, time.Now().Add(-72*time.Hour)))
+	if err := os.WriteFile(old, []byte("age"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, runDoctor(t, cfgPath), "backup", doctor.Warn, "backup_old", "72 hours ago")
+	if err := os.WriteFile(filepath.Join(cfg.BackupDir(), backup.DailyName(cfg.StoreID, time.Now().Add(-time.Hour))), []byte("age"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, runDoctor(t, cfgPath), "backup", doctor.OK, "backup_ok", "2 backups")
+	if err := os.RemoveAll(cfg.BackupDir()); err != nil {
+		t.Fatal(err)
 	}
 
 	// A misspelt key in store.yaml: the line, the key, what is wanted;

@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker/accounts"
+	"github.com/storeedge/storeedge/broker/backup"
 	"github.com/storeedge/storeedge/broker/doctor"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/services/booking"
@@ -263,8 +264,27 @@ func stoppedChecks(ctx context.Context, cfg Config) []proto.HealthCheck {
 		doctor.Certificate(cfg.Listeners.TLSCertFile, cfg.Listeners.TLSKeyFile, time.Now(), cfg.Doctor),
 		doctor.HQ(ctx, doctor.HQLink{Cloud: cfg.Cloud, ClientID: cloudClientID(cfg), Probe: true, Timeout: cfg.Doctor.HQTimeout}),
 		doctor.Clock(timesync.Kernel()),
-		doctor.BackupStopped(),
+		stoppedBackup(cfg, time.Now()),
 	}
+}
+
+// stoppedBackup reads a stopped store's backup folder: its newest daily
+// backup says as much as the daemon would. With none there, and neither
+// a recipient nor the passphrase's variable in this shell (the service's
+// environment file may hold it), only the daemon knows whether backups
+// are on.
+func stoppedBackup(cfg Config, now time.Time) proto.HealthCheck {
+	files, err := backup.ListDaily(cfg.BackupDir(), cfg.StoreID)
+	enc := cfg.BackupEncryption()
+	if err != nil || (len(files) == 0 && enc.Passphrase == "" && len(enc.Recipients) == 0) {
+		return doctor.BackupStopped()
+	}
+	h := &proto.BackupHealth{Enabled: true, Dir: cfg.BackupDir(), Kept: len(files)}
+	if n := len(files); n > 0 {
+		made := files[n-1].Made
+		h.LastOK, h.Bytes = &made, files[n-1].Bytes
+	}
+	return doctor.Backup(h, now)
 }
 
 // stoppedDatabase checks a stopped store's database (read only) and opens
