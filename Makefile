@@ -73,6 +73,9 @@ bench: build
 	@echo "== At home: a customer's message from HQ's page at home to the store's staff, link up: from her POST to"
 	@echo "   the staff client's event, through storeedge-hq, HQ's mosquitto, cloudsync and the chat service (p50-ms, p99-ms)"
 	$(GO) test -run '^$$' -bench HomeToConsole -benchtime 200x -count 3 -timeout 10m ./hq/scale/
+	@echo "== The assistant on customers' phrasing (broker/services/chat/faq/testdata/eval): correct, wrong automatic"
+	@echo "   answers by intent, requests for a person recognised; held out beside tuning (targets >= 95 %, 0 on health, >= 98 %)"
+	$(GO) test -run '^$$' -bench AssistantEval -benchtime 1x ./broker/services/chat/faq/
 
 ## web: rebuild the vendored browser MQTT client (broker/web/static/vendor) from broker/web/ui's lock file (needs npm)
 web:
