@@ -235,17 +235,28 @@ func TestEvalTuning(t *testing.T) {
 	}
 }
 
-// The set's labels name outcomes the assistant has.
+// The set's labels name outcomes the assistant has; no message is in both
+// parts or is one of faq.yaml's examples.
 func TestEvalLabels(t *testing.T) {
 	a := shipped(t)
 	ids := a.Intents()
 	seen := map[string]string{}
+	key := func(s string) string { return strings.Join(strings.Fields(normalize(s)), "") }
+	examples := map[string]bool{}
+	for _, in := range a.cfg.Intents {
+		for _, e := range in.Examples {
+			examples[key(e)] = true
+		}
+	}
 	for _, path := range []string{evalTuning, evalHeldOut} {
 		for _, c := range loadEval(t, path) {
 			for _, w := range append([]string{c.Want}, c.Also...) {
 				if w != wantPerson && w != wantStaff && !slices.Contains(ids, w) {
 					t.Errorf("%s: %q: unknown label %q", path, c.Text, w)
 				}
+			}
+			if examples[key(c.Text)] {
+				t.Errorf("%s: %q is an example of faq.yaml", path, c.Text)
 			}
 			if p, dup := seen[c.Text]; dup {
 				t.Errorf("%q is in %s and %s", c.Text, p, path)

@@ -13,8 +13,8 @@ import (
 // "转人工"). A whole-message phrase matches only when it is all the message
 // says, apart from stop words and politeness ("human please", "人工，谢谢"),
 // also repeated or mixed with another ("人工人工", "human 客服"), and a
-// Latin one of five letters or more also with one letter wrong or two
-// swapped ("humna").
+// Latin one of five letters or more also with a letter added or dropped or
+// two swapped ("humna").
 //
 // Pairs catch the many ways of asking for someone: an asking word followed
 // within a few words (Latin) or characters (CJK) by a person word ("找下你们
@@ -169,9 +169,10 @@ func (ps *phraseSet) wholeParts(ws []string) bool {
 	return n > 0
 }
 
-// nearWhole reports whether w is one edit (a letter changed, added or
-// dropped, or two neighbours swapped) from a one-word whole-message phrase
-// of five letters or more.
+// nearWhole reports whether w is one slip (a letter added or dropped, or
+// two neighbours swapped) from a one-word whole-message phrase of five
+// letters or more. A changed letter is not a slip: it makes other words
+// ("stuff", "hunan").
 func (ps *phraseSet) nearWhole(w string) bool {
 	if len(w) < 4 {
 		return false
@@ -200,8 +201,6 @@ func oneEdit(a, b string) bool {
 			}
 		}
 		switch len(diff) {
-		case 1:
-			return true
 		case 2:
 			i, j := diff[0], diff[1]
 			return j == i+1 && a[i] == b[j] && a[j] == b[i]
