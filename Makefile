@@ -73,6 +73,9 @@ bench: build
 	@echo "== At home: a customer's message from HQ's page at home to the store's staff, link up: from her POST to"
 	@echo "   the staff client's event, through storeedge-hq, HQ's mosquitto, cloudsync and the chat service (p50-ms, p99-ms)"
 	$(GO) test -run '^$$' -bench HomeToConsole -benchtime 200x -count 3 -timeout 10m ./hq/scale/
+	@echo "== The assistant on customers' phrasing (broker/services/chat/faq/testdata/eval): correct, wrong automatic"
+	@echo "   answers by intent, requests for a person recognised; held out beside tuning (targets >= 95 %, 0 on health, >= 98 %)"
+	$(GO) test -run '^$$' -bench AssistantEval -benchtime 1x ./broker/services/chat/faq/
 
 ## resources: the broker's RSS and CPU per message on a simulated store day of 50 devices, native and as the arm64 build under qemu-aarch64-static (a few minutes; flags: RESFLAGS, e.g. RESFLAGS='-duration 10m')
 .PHONY: resources

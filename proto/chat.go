@@ -201,7 +201,7 @@ func (m ChatMessage) DecodeCard(v any) error {
 }
 
 // Card is the head every card has: Type is one of CardTypes (or "members",
-// in system messages); Event is the booking change a booking service card
+// in system messages, or "ask", the assistant's AskCard); Event is the booking change a booking service card
 // is about.
 type Card struct {
 	Type  string `json:"type"`
@@ -270,6 +270,23 @@ type MembersCard struct {
 	Removed []string `json:"removed,omitempty"`
 	By      string   `json:"by"`
 	Title   string   `json:"title,omitempty"`
+}
+
+// AskCard is the FAQ assistant's ask-back (from "assistant", auto): the
+// customer's message was close to more than one question, or not quite
+// close enough to one. Text asks which one she means; tapping a button
+// sends its Text as her text message, which the assistant answers with
+// Intent's answer.
+type AskCard struct {
+	Type    string      `json:"type"` // "ask"
+	Text    string      `json:"text"`
+	Buttons []AskButton `json:"buttons"`
+}
+
+// AskButton is one button of an AskCard.
+type AskButton struct {
+	Text   string `json:"text"`
+	Intent string `json:"intent"`
 }
 
 // QuickReply is one of the store's saved snippets for staff.

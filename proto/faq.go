@@ -56,13 +56,16 @@ type StoreFAQ struct {
 // StoreFAQTry is faq_try's answer: what the customer would get.
 type StoreFAQTry struct {
 	// Kind is answer (an intent answered automatically), handoff (a
-	// person takes over; urgent phrases too) or no_match (left to staff).
+	// person takes over; urgent phrases too), ask (the customer is asked
+	// which of Choices she means) or no_match (left to staff).
 	Kind   string `json:"kind"`
 	Intent string `json:"intent,omitempty"`
 	Text   string `json:"text"`
 	Lang   string `json:"lang"`
 	// Confidence of the match, 0..1.
 	Confidence float64 `json:"confidence"`
+	// Choices are the ask-back's buttons (kind ask).
+	Choices []AskButton `json:"choices,omitempty"`
 	// AfterHours is the reply the customer also gets now, while the store
 	// is closed; "" while it is open.
 	AfterHours string `json:"after_hours,omitempty"`

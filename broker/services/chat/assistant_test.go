@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/storeedge/storeedge/broker/services/chat/faq"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Texts of configs/faq.yaml the tests look for.
@@ -201,7 +202,7 @@ func TestAssistantNoMatch(t *testing.T) {
 		t.Fatalf("waiting event: %+v", ev)
 	}
 	e.clock.Advance(time.Minute)
-	sendText(t, cust, "nm", "", "hello? anyone there")
+	sendText(t, cust, "nm", "", "hello?")
 	sendText(t, cust, "nm", "", "still waiting")
 	if h := cust.history(t, "nm"); h.LastSeq != 4 {
 		t.Fatalf("holding reply repeated: %s", h.raw)
@@ -313,5 +314,75 @@ func TestWaitingQueueOrder(t *testing.T) {
 	sendText(t, staff, "zz-first", "", "Let me check.")
 	if ids := waitingIDs(t, staff); !slices.Equal(ids, []string{"aa-second"}) {
 		t.Fatalf("waiting after a reply: %v", ids)
+	}
+}
+
+// askBack is a customer message the assistant asks back about: two
+// questions in one, neither about health.
+const askBack = "你们几点关门？积分怎么用"
+
+// A message close to two questions gets an ask-back card, not a guess:
+// from the assistant, auto, intent "ask", a button per question. Tapping one
+// sends its question, which is answered. The conversation is not flagged
+// and, at night, the ask-back brings no after-hours reply; a later message
+// the assistant cannot help with does.
+func TestAssistantAsksBack(t *testing.T) {
+	want := testAssistant(t).Answer(askBack, "")
+	if want.Kind != faq.Ask || len(want.Choices) != 2 {
+		t.Fatalf("configs/faq.yaml no longer asks back on %q: %+v", askBack, want)
+	}
+	e := newEnv(t, Options{Assistant: testAssistant(t)})
+	cst := time.FixedZone("CST", 8*3600)
+	e.setClock(t, time.Date(2025, 3, 5, 22, 0, 0, 0, cst)) // closed since 21:00
+	staff := e.connect(t, anna, "")
+	cust := e.connect(t, tablet, "")
+	ok(t, cust.call(t, "open", "", `{"conversation":"ask"}`))
+
+	sendText(t, cust, "ask", "q-1", askBack)
+	h := cust.history(t, "ask")
+	if len(h.Messages) != 2 {
+		t.Fatalf("ask-back: %s", h.raw)
+	}
+	m := h.Messages[1]
+	if m.From != AssistantID || !m.Auto || m.Kind != KindCard || m.Intent != IntentAsk {
+		t.Fatalf("ask-back message: %+v", m)
+	}
+	var card proto.AskCard
+	if err := m.DecodeCard(&card); err != nil {
+		t.Fatal(err)
+	}
+	if card.Type != CardAsk || card.Text != want.Text || len(card.Buttons) != 2 {
+		t.Fatalf("ask-back card: %+v", card)
+	}
+	got := map[string]string{}
+	for _, b := range card.Buttons {
+		got[b.Intent] = b.Text
+	}
+	if got["opening_hours"] == "" || got["membership_points"] == "" {
+		t.Fatalf("ask-back buttons: %+v", card.Buttons)
+	}
+	if ids := waitingIDs(t, staff); len(ids) != 0 {
+		t.Fatalf("an ask-back flagged the conversation: %v", ids)
+	}
+
+	// The tap sends the button's question: answered with its intent.
+	sendText(t, cust, "ask", "q-2", got["membership_points"])
+	h = cust.history(t, "ask")
+	if len(h.Messages) != 4 || h.Messages[3].Intent != "membership_points" || !h.Messages[3].Auto || h.Messages[3].Kind != KindText {
+		t.Fatalf("after the tap: %s", h.raw)
+	}
+	// A repeated send repeats nothing.
+	sendText(t, cust, "ask", "q-1", askBack)
+	if h := cust.history(t, "ask"); h.LastSeq != 4 {
+		t.Fatalf("repeated ask-back: %s", h.raw)
+	}
+	// Something the assistant cannot help with: the after-hours reply, once.
+	sendText(t, cust, "ask", "q-3", unmatched)
+	h = cust.history(t, "ask")
+	if h.LastSeq != 6 || h.Messages[5].Intent != "after_hours" {
+		t.Fatalf("after-hours reply after an ask-back: %s", h.raw)
+	}
+	if ids := waitingIDs(t, staff); !slices.Equal(ids, []string{"ask"}) {
+		t.Fatalf("waiting: %v", ids)
 	}
 }

@@ -298,6 +298,7 @@ type assistPlan struct {
 	lang      string
 	handoff   bool
 	answered  bool
+	asked     bool
 	closedNow bool
 	// faq is the assistant the plan was made with (an admin may replace
 	// it meanwhile).
@@ -311,6 +312,7 @@ func (s *Service) planAssist(a *faq.Assistant, text, lang string, now time.Time)
 	}
 	p.handoff = p.reply.Kind == faq.Handoff
 	p.answered = p.reply.Kind == faq.Answer
+	p.asked = p.reply.Kind == faq.Ask
 	if t, closed := a.AfterHours(now, p.lang); closed {
 		p.closed, p.closedNow = t, true
 		p.nextOpen = a.Hours().NextOpen(now)

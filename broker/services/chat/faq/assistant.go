@@ -25,6 +25,11 @@ const (
 	// Flag the conversation for staff and stop calling Answer for it.
 	// Reply.Text tells the customer what happens next.
 	Handoff
+	// Ask: two intents are too close to choose between. Reply.Text asks
+	// which one the customer means and Reply.Choices are their questions,
+	// to offer as buttons; tapping one sends its question, which the
+	// assistant answers. Nothing is answered automatically.
+	Ask
 )
 
 func (k Kind) String() string {
@@ -33,6 +38,8 @@ func (k Kind) String() string {
 		return "answer"
 	case Handoff:
 		return "handoff"
+	case Ask:
+		return "ask"
 	}
 	return "no_match"
 }
@@ -46,11 +53,19 @@ const (
 // Reply is the assistant's verdict on one customer message.
 type Reply struct {
 	Kind       Kind
-	Intent     string  // the intent answered (or the closest one for NoMatch)
-	Text       string  // the text to send the customer, in Lang
-	Lang       string  // LangZH or LangEN
-	Confidence float64 // in [0, 1]; 1 for handoff phrases
-	Automatic  bool    // true when the assistant answered the question itself (Kind Answer)
+	Intent     string   // the intent answered (or the closest one for NoMatch)
+	Text       string   // the text to send the customer, in Lang
+	Lang       string   // LangZH or LangEN
+	Confidence float64  // in [0, 1]; 1 for handoff phrases
+	Automatic  bool     // true when the assistant answered the question itself (Kind Answer)
+	Choices    []Choice // Kind Ask: the candidate questions, best first
+}
+
+// Choice is one button of an ask-back: Question, in the reply's language,
+// is the text a tap sends, and Intent the intent it is answered with.
+type Choice struct {
+	Intent   string
+	Question string
 }
 
 // QuickReply is a saved snippet a staff member can send with one tap.
@@ -70,6 +85,10 @@ type Assistant struct {
 	urgent  *phraseSet
 	quick   []QuickReply
 	src     atomic.Pointer[hoursSource] // UseHours
+	// questions maps each intent's ask-back questions, normalised, to the
+	// intent: the text a tapped button sends is answered with its intent.
+	questions map[string]int
+	not       []*phraseSet // by intent: phrases that rule it out
 }
 
 // Load builds an Assistant from the bytes of faq.yaml (configs/faq.yaml
@@ -122,6 +141,21 @@ func Load(yaml []byte) (*Assistant, error) {
 	for _, q := range c.QuickReplies {
 		a.quick = append(a.quick, QuickReply(q))
 	}
+	a.not = make([]*phraseSet, len(c.Intents))
+	for i, in := range c.Intents {
+		if len(in.Not) > 0 {
+			a.not[i] = newPhraseSet(tk, phraseConfig{Phrases: in.Not})
+		}
+	}
+	a.questions = map[string]int{}
+	for i := range c.Intents {
+		for _, lang := range []string{LangZH, LangEN} {
+			q := strings.Join(strings.Fields(normalize(a.question(i, lang))), " ")
+			if _, dup := a.questions[q]; !dup && q != "" {
+				a.questions[q] = i
+			}
+		}
+	}
 	return a, nil
 }
 
@@ -148,15 +182,97 @@ func (a *Assistant) Answer(text, lang string) Reply {
 	if utf8.RuneCountInString(text) > a.cfg.Match.MaxMessageRunes {
 		return noMatch
 	}
-	best, score, second := a.ix.score(n)
-	if best < 0 {
+	if i, ok := a.questions[strings.Join(strings.Fields(n), " ")]; ok {
+		return a.answer(i, 1, lang) // a tapped ask-back button
+	}
+	cands := a.ix.score(n, func(i int) bool { return a.not[i] != nil && a.not[i].match(ws) })
+	if len(cands) == 0 {
 		return noMatch
 	}
-	in := a.cfg.Intents[best]
-	if score < a.cfg.Match.Threshold || score-second < a.cfg.Match.Margin {
-		noMatch.Intent, noMatch.Confidence = in.ID, score
-		return noMatch
+	best := cands[0]
+	in := a.cfg.Intents[best.intent]
+	noMatch.Intent, noMatch.Confidence = in.ID, best.score
+	m := a.cfg.Match
+	health := func(c candidate) bool { return a.cfg.Intents[c.intent].Health }
+	// Two questions in one: another intent has a keyword of its own in the
+	// message too. Staff answer when one of them is about health; otherwise
+	// the customer picks.
+	if m.TwoQuestions && best.distinct {
+		for _, c := range cands[1:] {
+			if !c.distinct {
+				continue
+			}
+			if health(best) || health(c) || m.AskThreshold == 0 {
+				return noMatch
+			}
+			return a.ask(lang, best, c)
+		}
 	}
+	threshold := m.Threshold
+	if health(best) {
+		threshold = m.HealthThreshold
+	}
+	second := 0.0
+	if len(cands) > 1 {
+		second = cands[1].score
+	}
+	// A health answer also needs one of the intent's keywords, whole, made
+	// mostly of words no other health intent uses: a temperature question
+	// is not answered with the formula answer for sharing "宝宝" and "多少".
+	if best.score >= threshold && best.score-second >= m.Margin && (!health(best) || best.healthOwn) {
+		return a.answer(best.intent, best.score, lang)
+	}
+	if m.AskThreshold == 0 || best.score < m.AskThreshold || (!best.distinct && best.own < m.AskOwn && best.score < threshold) {
+		return noMatch // unsure, and nothing in the message is this intent's alone
+	}
+	// Not sure enough to answer: ask back with the intents near the best.
+	close := []candidate{best}
+	for _, c := range cands[1:] {
+		if c.score >= m.AskThreshold && best.score-c.score < m.Margin {
+			close = append(close, c)
+		}
+	}
+	return a.ask(lang, close...)
+}
+
+// ask is an ask-back offering the questions of cs.
+func (a *Assistant) ask(lang string, cs ...candidate) Reply {
+	r := Reply{Kind: Ask, Text: a.cfg.AskBack.In(lang), Lang: lang, Intent: a.cfg.Intents[cs[0].intent].ID, Confidence: cs[0].score}
+	for _, c := range cs {
+		r.Choices = append(r.Choices, Choice{Intent: a.cfg.Intents[c.intent].ID, Question: a.question(c.intent, lang)})
+	}
+	return r
+}
+
+// question is the question of intent i in lang that a tap on its button
+// sends: its question in lang, else its first example written in lang,
+// else whatever it has.
+func (a *Assistant) question(i int, lang string) string {
+	in := a.cfg.Intents[i]
+	q := in.Question.ZH
+	if lang == LangEN {
+		q = in.Question.EN
+	}
+	if q != "" {
+		return q
+	}
+	for _, e := range in.Examples {
+		if hasCJK(e) == (lang == LangZH) {
+			return e
+		}
+	}
+	if q := in.Question.In(lang); q != "" {
+		return q
+	}
+	if len(in.Examples) > 0 {
+		return in.Examples[0]
+	}
+	return in.Keywords[0]
+}
+
+// answer is intent i's automatic answer in lang.
+func (a *Assistant) answer(i int, score float64, lang string) Reply {
+	in := a.cfg.Intents[i]
 	answer := in.Answer.In(lang)
 	if h, now := a.sourced(); h != nil && in.ID == IntentOpeningHours {
 		answer = hoursAnswer(h, now(), lang)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/storeedge/storeedge/internal/strictyaml"
@@ -44,6 +45,7 @@ type config struct {
 	Handoff      phraseConfig       `yaml:"handoff"`
 	Urgent       phraseConfig       `yaml:"urgent"`
 	NoMatch      Text               `yaml:"no_match"`
+	AskBack      Text               `yaml:"ask_back"`
 	HealthNotice Text               `yaml:"health_notice"`
 	Hours        hoursConfig        `yaml:"hours"`
 	Intents      []intentConfig     `yaml:"intents"`
@@ -53,6 +55,10 @@ type config struct {
 type matchConfig struct {
 	Threshold       float64  `yaml:"threshold"`
 	Margin          float64  `yaml:"margin"`
+	HealthThreshold float64  `yaml:"health_threshold"`
+	AskThreshold    float64  `yaml:"ask_threshold"`
+	AskOwn          float64  `yaml:"ask_own"`
+	TwoQuestions    bool     `yaml:"two_questions"`
 	MaxMessageRunes int      `yaml:"max_message_runes"`
 	StopWords       []string `yaml:"stop_words"`
 }
@@ -61,7 +67,13 @@ type matchConfig struct {
 type phraseConfig struct {
 	Phrases      []string `yaml:"phrases"`
 	WholeMessage []string `yaml:"whole_message"`
-	Reply        Text     `yaml:"reply"`
+	// Asking and People: a word of Asking followed closely by a word of
+	// People ("找 你们 店员", "talk to the manager"); People and Present: a
+	// word of People followed by one of Present ("店员 在吗").
+	Asking  []string `yaml:"asking"`
+	People  []string `yaml:"people"`
+	Present []string `yaml:"present"`
+	Reply   Text     `yaml:"reply"`
 }
 
 type intentConfig struct {
@@ -69,6 +81,8 @@ type intentConfig struct {
 	Health   bool     `yaml:"health"`
 	Keywords []string `yaml:"keywords"`
 	Examples []string `yaml:"examples"`
+	Question Text     `yaml:"question"`
+	Not      []string `yaml:"not"`
 	Answer   Text     `yaml:"answer"`
 }
 
@@ -99,6 +113,9 @@ func decode(b []byte) (config, error) {
 	if c.Match.Threshold == 0 {
 		c.Match.Threshold = defaultThreshold
 	}
+	if c.Match.HealthThreshold == 0 {
+		c.Match.HealthThreshold = c.Match.Threshold
+	}
 	if c.Match.Margin == 0 {
 		c.Match.Margin = defaultMargin
 	}
@@ -120,6 +137,18 @@ func (c *config) validate() error {
 	}
 	if c.Match.Threshold <= 0 || c.Match.Threshold > 1 {
 		bad("match.threshold: must be in (0, 1], got %v", c.Match.Threshold)
+	}
+	if c.Match.HealthThreshold < c.Match.Threshold || c.Match.HealthThreshold > 1 {
+		bad("match.health_threshold: must be in [threshold, 1], got %v", c.Match.HealthThreshold)
+	}
+	if c.Match.AskThreshold < 0 || c.Match.AskThreshold > c.Match.Threshold {
+		bad("match.ask_threshold: must be in [0, threshold], got %v", c.Match.AskThreshold)
+	}
+	if c.Match.AskThreshold > 0 {
+		needBoth("ask_back", c.AskBack, bad)
+	}
+	if c.Match.AskOwn < 0 || c.Match.AskOwn > 1 {
+		bad("match.ask_own: must be in [0, 1], got %v", c.Match.AskOwn)
 	}
 	if c.Match.Margin < 0 || c.Match.Margin >= 1 {
 		bad("match.margin: must be in [0, 1), got %v", c.Match.Margin)
@@ -156,9 +185,9 @@ func (c *config) validate() error {
 		if len(in.Keywords)+len(in.Examples) == 0 {
 			bad("%s: needs keywords or examples", where)
 		}
-		for _, k := range append(append([]string{}, in.Keywords...), in.Examples...) {
-			if strings.TrimSpace(k) == "" {
-				bad("%s: empty keyword or example", where)
+		for _, k := range slices.Concat(in.Keywords, in.Examples, in.Not) {
+			if len(words(k)) == 0 {
+				bad("%s: empty keyword, example or not phrase %q", where, k)
 			}
 		}
 		needBoth(where+".answer", in.Answer, bad)
@@ -184,7 +213,10 @@ func (c *config) validate() error {
 }
 
 func (p phraseConfig) check(where string, bad func(string, ...any)) {
-	for _, s := range append(append([]string{}, p.Phrases...), p.WholeMessage...) {
+	if (len(p.Asking)+len(p.Present) > 0) != (len(p.People) > 0) {
+		bad("%s: people goes with asking or present", where)
+	}
+	for _, s := range slices.Concat(p.Phrases, p.WholeMessage, p.Asking, p.People, p.Present) {
 		if len(words(s)) == 0 {
 			bad("%s: phrase %q has no letters", where, s)
 		}

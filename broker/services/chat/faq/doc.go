@@ -14,6 +14,13 @@
 // stemming and stop words) and CJK text into overlapping character bigrams,
 // and scores every intent with IDF weights computed at Load (index.go). An
 // answer is given only above match.threshold and match.margin ahead of the
-// runner-up. Health intents get care steps and when to see a doctor, never a
+// runner-up; a health intent needs match.health_threshold and one of its
+// keywords whole, made mostly of words no other health intent uses. Close
+// calls and two questions in one get Kind Ask (buttons with the candidate
+// questions) instead of a guess, or are left to staff when health is among
+// them. Health intents get care steps and when to see a doctor, never a
 // diagnosis, and always end with health_notice.
+//
+// testdata/eval holds the evaluation set (README, "The assistant's
+// evaluation"); BenchmarkAssistantEval prints its figures.
 package faq

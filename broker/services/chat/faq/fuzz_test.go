@@ -18,8 +18,11 @@ func FuzzAnswer(f *testing.F) {
 		if r.Confidence < 0 || r.Confidence > 1 || math.IsNaN(r.Confidence) {
 			t.Fatalf("confidence %v", r.Confidence)
 		}
-		if r.Kind != Answer && r.Kind != NoMatch && r.Kind != Handoff {
+		if r.Kind != Answer && r.Kind != NoMatch && r.Kind != Handoff && r.Kind != Ask {
 			t.Fatalf("kind %d", r.Kind)
+		}
+		if (r.Kind == Ask) != (len(r.Choices) > 0) {
+			t.Fatalf("kind %v with %d choices", r.Kind, len(r.Choices))
 		}
 		if r.Text == "" || (r.Lang != LangZH && r.Lang != LangEN) || r.Automatic != (r.Kind == Answer) {
 			t.Fatalf("reply %+v", r)

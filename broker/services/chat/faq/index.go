@@ -1,7 +1,9 @@
 package faq
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -32,6 +34,8 @@ type index struct {
 	unknownCJK  float64   // weight of an unknown CJK token
 	patIntent   []int     // pattern → intent
 	patWeight   []float64 // pattern → sum of its token weights
+	patOwn      []bool    // pattern → a keyword made only of tokens no other intent uses
+	patHealth   []bool    // pattern → a health keyword mostly (by weight) of tokens no other health intent uses
 	patPostings map[string][]int
 	vocab       map[string][]int // token → intents using it
 	scratch     sync.Pool        // *scores, reused between calls
@@ -42,6 +46,7 @@ type scores struct {
 	overlap []float64 // by pattern
 	cover   []float64 // by intent
 	recall  []float64 // by intent
+	own     []float64 // by intent
 }
 
 func newIndex(tk *tokenizer, intents []intentConfig) *index {
@@ -53,15 +58,17 @@ func newIndex(tk *tokenizer, intents []intentConfig) *index {
 		vocab:       map[string][]int{},
 	}
 	var pats [][]string
+	var keyword []bool
 	for i, in := range intents {
 		seen := map[string]bool{}
-		for _, src := range [][]string{in.Keywords, in.Examples} {
+		for k, src := range [][]string{in.Keywords, in.Examples} {
 			for _, s := range src {
 				toks := tk.tokens(s)
 				if len(toks) == 0 {
 					continue
 				}
 				pats = append(pats, toks)
+				keyword = append(keyword, k == 0)
 				ix.patIntent = append(ix.patIntent, i)
 				for _, t := range toks {
 					if !seen[t] {
@@ -79,7 +86,24 @@ func newIndex(tk *tokenizer, intents []intentConfig) *index {
 	ix.unknown = 1 + math.Log(n)
 	ix.unknownCJK = ix.unknown / 2
 	ix.patWeight = make([]float64, len(pats))
+	ix.patOwn = make([]bool, len(pats))
+	ix.patHealth = make([]bool, len(pats))
 	for p, toks := range pats {
+		ix.patOwn[p] = keyword[p]
+		i, mine := ix.patIntent[p], 0.0
+		for _, t := range toks {
+			if len(ix.vocab[t]) > 1 {
+				ix.patOwn[p] = false
+			}
+			if !slices.ContainsFunc(ix.vocab[t], func(j int) bool { return j != i && intents[j].Health }) {
+				mine += ix.weight[t]
+			}
+		}
+		sum := 0.0
+		for _, t := range toks {
+			sum += ix.weight[t]
+		}
+		ix.patHealth[p] = keyword[p] && intents[i].Health && 2*mine >= sum
 		for _, t := range toks {
 			ix.patWeight[p] += ix.weight[t]
 			ix.patPostings[t] = append(ix.patPostings[t], p)
@@ -118,9 +142,24 @@ func (ix *index) tokenWeight(t string) float64 {
 	return ix.unknown
 }
 
-// score returns the best and second-best intents with their scores for the
-// normalised message n; best is -1 when nothing in the message is known.
-func (ix *index) score(n string) (best int, bestScore float64, second float64) {
+// candidate is an intent's score for one message. Own is the weighted
+// share of the message made of tokens only this intent uses; distinct is
+// true when one of its keywords is all there and made only of such tokens:
+// two intents that are both distinct are two questions in one. healthOwn:
+// a keyword of this health intent is all there, and most of it is words
+// no other health intent uses.
+type candidate struct {
+	intent    int
+	score     float64
+	own       float64
+	distinct  bool
+	healthOwn bool
+}
+
+// score returns the intents with a score for the normalised message n,
+// best first (at most three), leaving out those skip says; none when
+// nothing in the message is known.
+func (ix *index) score(n string, skip func(intent int) bool) []candidate {
 	toks := ix.tk.tokensOf(n)
 	sc, _ := ix.scratch.Get().(*scores)
 	if sc == nil {
@@ -128,14 +167,16 @@ func (ix *index) score(n string) (best int, bestScore float64, second float64) {
 			overlap: make([]float64, len(ix.patWeight)),
 			cover:   make([]float64, ix.intents),
 			recall:  make([]float64, ix.intents),
+			own:     make([]float64, ix.intents),
 		}
 	} else {
 		clear(sc.overlap)
 		clear(sc.cover)
 		clear(sc.recall)
+		clear(sc.own)
 	}
 	defer ix.scratch.Put(sc)
-	overlap, cover, recall := sc.overlap, sc.cover, sc.recall
+	overlap, cover, recall, own := sc.overlap, sc.cover, sc.recall, sc.own
 	total := 0.0
 	for _, t := range toks {
 		w := ix.tokenWeight(t)
@@ -146,33 +187,38 @@ func (ix *index) score(n string) (best int, bestScore float64, second float64) {
 		for _, i := range ix.vocab[t] {
 			cover[i] += w
 		}
+		if v := ix.vocab[t]; len(v) == 1 {
+			own[v[0]] += w
+		}
 	}
-	best = -1
 	if total == 0 {
-		return best, 0, 0
+		return nil
 	}
+	distinct := make([]bool, ix.intents)
+	healthOwn := make([]bool, ix.intents)
 	for p, o := range overlap {
 		if o == 0 {
 			continue
 		}
-		if r := o / ix.patWeight[p]; r > recall[ix.patIntent[p]] {
+		r := o / ix.patWeight[p]
+		if r > recall[ix.patIntent[p]] {
 			recall[ix.patIntent[p]] = r
 		}
+		if r >= 1-1e-9 {
+			distinct[ix.patIntent[p]] = distinct[ix.patIntent[p]] || ix.patOwn[p]
+			healthOwn[ix.patIntent[p]] = healthOwn[ix.patIntent[p]] || ix.patHealth[p]
+		}
 	}
+	var out []candidate
 	for i := range cover {
 		r, c := clamp01(recall[i]), clamp01(cover[i]/total)
-		if r+c == 0 {
+		if r+c == 0 || skip(i) {
 			continue
 		}
-		s := 2 * r * c / (r + c)
-		switch {
-		case s > bestScore:
-			second, bestScore, best = bestScore, s, i
-		case s > second:
-			second = s
-		}
+		out = append(out, candidate{intent: i, score: 2 * r * c / (r + c), own: own[i] / total, distinct: distinct[i], healthOwn: healthOwn[i]})
 	}
-	return best, bestScore, second
+	slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
+	return out[:min(len(out), 3)]
 }
 
 func clamp01(x float64) float64 {

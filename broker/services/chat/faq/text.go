@@ -204,12 +204,13 @@ func stem(w string) string {
 }
 
 // defaultStopWords are English words too common to tell intents apart.
+// Negations are not among them: "cant make it" is not "make it".
 var defaultStopWords = strings.Fields(`a an the and or but if so of to in on at by for from with about
 as into than then there here this that these those it its i me my mine we us our you your
 he she him her his they them their is am are was were be been being do does did doing done
 have has had having can could will would shall should may might must what which who whom whose
 how when where why please pls plz hi hello hey thanks thank just also too very really any some
-get got im ive id dont doesnt didnt cant wont isnt arent  not no yes ok okay`)
+get got im ive id yes ok okay`)
 
 // defaultStopChars are Chinese particles and pronouns that never carry an
 // intent; they end a CJK run so no bigram straddles them.

@@ -129,6 +129,9 @@ func (s *Store) Register(o OpsOptions) error {
 		}
 		rep := a.Answer(r.Text, r.Lang)
 		ans := proto.StoreFAQTry{Kind: rep.Kind.String(), Intent: rep.Intent, Text: rep.Text, Lang: rep.Lang, Confidence: rep.Confidence}
+		for _, c := range rep.Choices {
+			ans.Choices = append(ans.Choices, proto.AskButton{Text: c.Question, Intent: c.Intent})
+		}
 		if t, closed := a.AfterHours(o.Now(), rep.Lang); closed {
 			ans.AfterHours = t
 		}

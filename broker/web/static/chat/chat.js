@@ -560,6 +560,7 @@ function renderCard(m, box) {
   else if (c.type === 'survey') title = t('card_survey');
   else if (c.type === 'product') title = c.title || c.name || t('card_product');
   else if (c.type === 'promotion') title = c.title || c.name || t('card_promotion');
+  else if (c.type === 'ask') title = '';
   else title = c.title || c.type || '';
   card.append(el('p', 'card-title', title));
   const svc = serviceName(c);
@@ -574,6 +575,23 @@ function renderCard(m, box) {
     img.alt = t('card_progress', { stage: stageName(c.stage) });
     card.append(img);
     blobURL(link, c.photo, 'image/jpeg').then((u) => { img.src = u; }).catch(() => {});
+  }
+  // The assistant's ask-back: each button sends its question as her text.
+  if (c.type === 'ask' && m.from === 'assistant' && Array.isArray(c.buttons)) {
+    const row = el('div', 'ask-buttons');
+    for (const b of c.buttons) {
+      if (!b || typeof b.text !== 'string' || !b.text) continue;
+      const btn = el('button', 'secondary', b.text);
+      btn.type = 'button';
+      btn.dataset.intent = b.intent || '';
+      btn.addEventListener('click', () => {
+        if (view.state !== 'ready') return;
+        notice(null);
+        queue({ kind: 'text', text: b.text });
+      });
+      row.append(btn);
+    }
+    card.append(row);
   }
   if (c.type === 'survey' && c.booking && m.from === 'booking') {
     const b = view.bookings.find((x) => x.id === c.booking);
