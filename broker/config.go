@@ -16,6 +16,7 @@ import (
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
+	"github.com/storeedge/storeedge/internal/timesync"
 )
 
 // Config is the store broker configuration: configs/store.yaml documents every key.
@@ -40,10 +41,16 @@ type Config struct {
 	Accounts    AccountsConfig    `yaml:"accounts"`
 	Notices     NoticesConfig     `yaml:"notices"`
 	Home        HomeConfig        `yaml:"home"`
+	Clock       ClockConfig       `yaml:"clock"`
 
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
 	Now func() time.Time `yaml:"-"`
+
+	// ClockSource says whether the box's clock is set (default
+	// timesync.Kernel); tests give a timesync.Settable's Read. Not in the
+	// file.
+	ClockSource timesync.Source `yaml:"-"`
 
 	// Admins is what the first-run setup creates the first admin in; nil:
 	// the store's account registry. Catalogs installs the starter
@@ -389,6 +396,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("listeners.websocket_path %q must start with '/'", c.Listeners.WebsocketPath))
 	}
 	errs = append(errs, c.Accounts.validate()...)
+	errs = append(errs, c.Clock.validate()...)
 	if c.Auth.AllowAnonymous && c.Auth.AnonymousRole == "" {
 		errs = append(errs, errors.New("auth.allow_anonymous needs auth.anonymous_role"))
 	}

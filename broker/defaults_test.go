@@ -23,6 +23,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/notices"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/internal/timesync"
 )
 
 // The embedded configs/store.yaml is where the defaults are documented; the
@@ -128,6 +129,9 @@ func TestDefaultsAgree(t *testing.T) {
 
 		"home.link_ttl":  {cfg.Home.LinkTTL, homelink.DefaultLinkTTL},
 		"home.max_links": {cfg.Home.MaxLinks, homelink.DefaultMaxLinks},
+
+		"clock.poll_every":     {cfg.Clock.PollEvery, timesync.DefaultInterval},
+		"clock.jump_threshold": {cfg.Clock.JumpThreshold, timesync.DefaultJumpThreshold},
 	}
 	// Keys the broker alone reads, or whose package takes zero to mean
 	// none or off rather than a default; the file's value is the only one.
