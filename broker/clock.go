@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/storeedge/storeedge/broker/services/booking"
 	"github.com/storeedge/storeedge/internal/timesync"
 	"github.com/storeedge/storeedge/proto"
 )
@@ -72,4 +75,20 @@ func (b *Broker) clockHealth() *proto.ClockHealth {
 		h.Jumps, h.LastJumpAt, h.LastJumpSeconds = n, &at, j.By.Seconds()
 	}
 	return h
+}
+
+var descScheduleDropped = prometheus.NewDesc("storeedge_booking_schedule_dropped_total",
+	"Reminders and survey invitations let go instead of sent late (a clock jump forward, a box that was off), by what.",
+	[]string{"what"}, nil)
+
+// scheduleCollector exposes the booking scheduler's drops to /metrics.
+type scheduleCollector struct{ d *booking.Desk }
+
+func (c scheduleCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descScheduleDropped }
+
+func (c scheduleCollector) Collect(ch chan<- prometheus.Metric) {
+	d := c.d.ScheduleDropped()
+	for what, n := range map[string]uint64{"reminder_late": d.RemindersLate, "reminder_stale": d.RemindersStale, "survey_late": d.SurveysLate} {
+		ch <- prometheus.MustNewConstMetric(descScheduleDropped, prometheus.CounterValue, float64(n), what)
+	}
 }

@@ -82,6 +82,7 @@ type BookingConfig struct {
 	MaxNotesBytes int           `yaml:"max_notes_bytes"`
 	MaxProfiles   int           `yaml:"max_profiles"`
 	ChangesKept   time.Duration `yaml:"changes_kept"`
+	SurveyLate    time.Duration `yaml:"survey_late"`
 	Alternatives  int           `yaml:"alternatives"`
 	PageSize      int           `yaml:"page_size"`
 	StaffRoles    []string      `yaml:"staff_roles"`
@@ -486,6 +487,9 @@ func (c Config) Validate() error {
 	}
 	if cu := c.Customers; cu.MaxNotesBytes < 1 || cu.MaxNotesBytes > 64<<10 || cu.MaxTags < 1 || cu.MaxTags > 200 || cu.MaxNames < 1 || cu.MaxNames > 1000 {
 		errs = append(errs, fmt.Errorf("customers: max_notes_bytes 1-65536 (%d), max_tags 1-200 (%d), max_names 1-1000 (%d)", cu.MaxNotesBytes, cu.MaxTags, cu.MaxNames))
+	}
+	if bk := c.Booking; bk.SurveyLate < time.Hour {
+		errs = append(errs, fmt.Errorf("booking.survey_late %s: at least 1h", bk.SurveyLate))
 	}
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {

@@ -84,6 +84,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"booking.max_notes_bytes": {cfg.Booking.MaxNotesBytes, booking.DefaultMaxNotesBytes},
 		"booking.max_profiles":    {cfg.Booking.MaxProfiles, booking.DefaultMaxProfiles},
 		"booking.changes_kept":    {cfg.Booking.ChangesKept, booking.DefaultChangesKept},
+		"booking.survey_late":     {cfg.Booking.SurveyLate, booking.DefaultSurveyLate},
 		"booking.alternatives":    {cfg.Booking.Alternatives, booking.DefaultAlternatives},
 		"booking.page_size":       {cfg.Booking.PageSize, booking.DefaultPageSize},
 		"booking.staff_roles":     {cfg.Booking.StaffRoles, booking.DefaultStaffRoles},
