@@ -2,6 +2,7 @@ package hqrig_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"sync"
@@ -26,8 +27,11 @@ func TestUnsyncedEntriesFlaggedAtHQ(t *testing.T) {
 	src := timesync.NewSettable(false)
 	kiosk, staff := storetest.Device{ID: "kiosk-1", Role: "kiosk"}, storetest.Device{ID: "staff-h", Role: "staff"}
 	s := h.LinkStoreWith(t, "s-clock", storetest.Options{Start: time.Now(), Devices: []storetest.Device{kiosk, staff},
-		Config: func(c *broker.Config) { c.Clock.PollEvery = 100 * time.Millisecond },
-		Wire:   func(_ *storetest.Store, c *broker.Config) { c.ClockSource = src.Read }})
+		Config: func(c *broker.Config) {
+			c.Clock.PollEvery = 100 * time.Millisecond
+			c.Cloud.StatusInterval = time.Hour // only a change of the clock publishes it again
+		},
+		Wire: func(_ *storetest.Store, c *broker.Config) { c.ClockSource = src.Read }})
 
 	var mu sync.Mutex
 	clockProp := map[string]string{} // booking id → the clock property it came with
@@ -67,6 +71,17 @@ func TestUnsyncedEntriesFlaggedAtHQ(t *testing.T) {
 	if synced, known := health(); synced || !known {
 		t.Fatalf("the health op's clock before the sync: synced %v, there %v", synced, known)
 	}
+	// The store's own status (the console reads it) says so too.
+	sc.Subscribe(t, "cloudsync/status")
+	statusSays := func(want bool) func(storetest.Msg) bool {
+		return func(m storetest.Msg) bool {
+			var st struct {
+				ClockSynced *bool `json:"clock_synced"`
+			}
+			return m.Topic == "cloudsync/status" && json.Unmarshal(m.Payload, &st) == nil && st.ClockSynced != nil && *st.ClockSynced == want
+		}
+	}
+	sc.WaitFor(t, 1, statusSays(false))
 	day := s.Now().AddDate(0, 0, 2).Format("2006-01-02")
 	bookOne := func(customer, hhmm string) string {
 		var a struct {
@@ -80,6 +95,7 @@ func TestUnsyncedEntriesFlaggedAtHQ(t *testing.T) {
 	unsynced := bookOne("cust-u1", "11:00")
 	src.Set(true)
 	waitFor(t, 10*time.Second, "the store to see its clock set", func() bool { synced, _ := health(); return synced })
+	sc.WaitFor(t, 1, statusSays(true)) // at once, not at the next periodic status
 	synced := bookOne("cust-s1", "14:00")
 
 	// On HQ's broker.
