@@ -63,7 +63,11 @@ func (b *Broker) newCloud() (*cloudsync.Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.clock.Subscribe(func(timesync.Status) { bridge.ClockChanged() })
+	b.clock.Subscribe(func(timesync.Status) {
+		if b.ready.Load() { // not while shutting down
+			bridge.ClockChanged()
+		}
+	})
 	if err := b.metrics.Register(bridge.Collector()); err != nil {
 		return nil, fmt.Errorf("cloud metrics: %w", err)
 	}
