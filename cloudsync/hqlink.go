@@ -178,7 +178,7 @@ func (b *Bridge) Presence(online bool) proto.StoreStatus {
 	})
 	s := proto.StoreStatus{V: 1, Store: b.o.StoreID, Online: online, Epoch: b.epochID.Load().(string), Version: b.o.Version,
 		Backlog: st.Count, BacklogBytes: st.Bytes, Errors: b.errCount.Load(), TS: b.o.Now().UTC()}
-	if !st.Oldest.IsZero() {
+	if !st.Oldest.IsZero() && !st.OldestUnsynced {
 		o := st.Oldest.UTC()
 		s.OldestAt = &o
 	}

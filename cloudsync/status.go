@@ -120,7 +120,7 @@ func (b *Bridge) Status() Status {
 		Resync: Resync{Resent: b.jobs.resent.Load(), Gone: b.jobs.gone.Load(), Snapshots: b.jobs.snapshots.Load(),
 			SnapshotEntries: b.jobs.snapshotEntries.Load(), Failed: b.jobs.failed.Load()},
 		Reconnects: b.reconnects.Load(), ClockSynced: b.clockSynced()}
-	if !st.Oldest.IsZero() {
+	if !st.Oldest.IsZero() && !st.OldestUnsynced {
 		s.OldestAge = now.Sub(st.Oldest).Seconds()
 	}
 	for c, cs := range st.Classes {

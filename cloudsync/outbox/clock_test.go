@@ -38,6 +38,9 @@ func TestEntriesMarkedWhileClockUnsynced(t *testing.T) {
 			clock.Set(clock.Now().Add(-time.Hour)) // a step back
 			mustPut(t, db, ob, clock, "chat/c1/hq", "after the step back")
 
+			if s := stats(t, db, ob); !s.OldestUnsynced || s.Oldest.Year() != 1970 {
+				t.Fatalf("stats with a 1970 entry oldest: %+v", s)
+			}
 			es := next(t, db, ob, 10, nil)
 			got := map[string]bool{}
 			var order []string
@@ -69,8 +72,15 @@ func TestEntriesMarkedWhileClockUnsynced(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
+			// Once the 1970 entries are sent, the oldest is a real time.
+			if err := db.Update(func(tx *bolt.Tx) error { return ob.Ack(tx, es[0].Seq, es[3].Seq) }); err != nil {
+				t.Fatal(err)
+			}
+			if s := stats(t, db, ob); s.OldestUnsynced || s.Oldest.Year() != 2026 {
+				t.Fatalf("stats once the 1970 entries are gone: %+v", s)
+			}
 			// Acked, kept, filed again for a resync: still marked.
-			if err := db.Update(func(tx *bolt.Tx) error { return ob.Ack(tx, es[0].Seq, es[1].Seq, es[2].Seq) }); err != nil {
+			if err := db.Update(func(tx *bolt.Tx) error { return ob.Ack(tx, es[1].Seq, es[2].Seq) }); err != nil {
 				t.Fatal(err)
 			}
 			var r outbox.Refiled

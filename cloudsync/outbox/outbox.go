@@ -168,7 +168,10 @@ type Stats struct {
 	// stored even over budget); 0 when within.
 	Over int64
 	// Oldest is when the oldest entry was stored; zero when empty.
-	Oldest time.Time
+	// OldestUnsynced: that entry was filed on a clock not yet set (its
+	// stamp may be decades off, so its age means nothing).
+	Oldest         time.Time
+	OldestUnsynced bool
 	// Classes has every class ever Put, including empty ones, so the
 	// eviction counters stay visible.
 	Classes map[string]ClassStats
@@ -627,12 +630,12 @@ func (o *Outbox) Stats(tx *bolt.Tx) (Stats, error) {
 			if k == nil || k[0] != r.id {
 				continue
 			}
-			stored, err := storedAt(v)
+			h, err := parseHeader(v)
 			if err != nil {
 				return s, fmt.Errorf("outbox: %s seq %d: %w", name, binary.BigEndian.Uint64(k[1:]), err)
 			}
-			if s.Oldest.IsZero() || stored.Before(s.Oldest) {
-				s.Oldest = stored
+			if s.Oldest.IsZero() || h.stored.Before(s.Oldest) {
+				s.Oldest, s.OldestUnsynced = h.stored, h.flags&flagClockUnsynced != 0
 			}
 		}
 	}

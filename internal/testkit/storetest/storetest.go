@@ -33,6 +33,7 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/internal/testkit/testbroker"
+	"github.com/storeedge/storeedge/internal/timesync"
 )
 
 // Device is a registered device of the test store; its password is "pw-"+ID.
@@ -234,7 +235,8 @@ func (s *Store) up() {
 		s.t.Fatal(err)
 	}
 	cfg.Now = s.Now
-	cfg.Stderr = io.Discard // the setup address: tests read Broker().SetupAddress()
+	cfg.ClockSource = clockSet // the test's clock; Wire may say otherwise
+	cfg.Stderr = io.Discard    // the setup address: tests read Broker().SetupAddress()
 	if s.o.Wire != nil {
 		s.o.Wire(s, &cfg)
 	}
@@ -299,6 +301,11 @@ func (s *Store) stop() {
 		s.proc = nil
 	}
 }
+
+// clockSet is the test store's clock source: the clock a test moves
+// counts as set from a time source (whatever this machine's kernel says
+// of its own), unless Options.Wire gives another.
+func clockSet() (timesync.Status, error) { return timesync.Status{Synced: true, Source: "test"}, nil }
 
 // childEnv names the configuration a child process runs.
 const childEnv = "STORETEST_BROKER_CONFIG"
@@ -388,6 +395,7 @@ func child(path string) error {
 		return err
 	}
 	clock := filepath.Join(filepath.Dir(path), "clock")
+	cfg.ClockSource = clockSet
 	cfg.Now = func() time.Time {
 		b, err := os.ReadFile(clock)
 		if err != nil {
