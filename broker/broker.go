@@ -38,6 +38,7 @@ import (
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/seal"
 	"github.com/storeedge/storeedge/internal/strictyaml"
+	"github.com/storeedge/storeedge/internal/timesync"
 )
 
 // RedeemPath is where the customer page redeems a scan-to-chat token (HTTP POST).
@@ -74,6 +75,9 @@ type Broker struct {
 
 	svcs  *services
 	cloud *cloudLink
+	// clock watches whether the box's clock is set (clock.go).
+	clock     *timesync.Watcher
+	stopClock func()
 	// setup is the first run (firstrun.go); setupCode its one-time code,
 	// "" when none is needed.
 	setup     *setup.Setup
@@ -147,6 +151,9 @@ func (b *Broker) start(ctx context.Context) error {
 	})
 	b.metrics = metrics.New(b.srv)
 	if err := b.registerNetMetrics(); err != nil {
+		return err
+	}
+	if err := b.startClock(); err != nil {
 		return err
 	}
 	b.pending = listener.NewPending(listener.PendingOptions{
@@ -508,6 +515,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 		b.closeAdminSocket()
 		b.stopBackups()
+		if b.stopClock != nil {
+			b.stopClock()
+		}
 		if err := b.db.Close(); err != nil && b.stopErr == nil {
 			b.stopErr = err
 		}
@@ -531,6 +541,9 @@ func (b *Broker) abort() {
 	}
 	b.closeAdminSocket()
 	b.stopBackups()
+	if b.stopClock != nil {
+		b.stopClock()
+	}
 	if b.db != nil {
 		_ = b.db.Close()
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
+	"github.com/storeedge/storeedge/internal/timesync"
 	"github.com/storeedge/storeedge/proto"
 )
 
@@ -54,13 +55,19 @@ func (b *Broker) newCloud() (*cloudsync.Bridge, error) {
 	}
 	bridge, err := cloudsync.New(cloudsync.Options{
 		Config: c, StoreID: b.cfg.StoreID, DB: b.db, Map: m, Deliver: b.deliverFromHQ, Log: b.log, Seal: b.keys,
-		Status:  func(p []byte) error { return b.srv.Publish(cloudsync.StatusTopic, p, true, 1) },
-		Uplink:  &up,
-		Version: softwareVersion(),
+		Status:      func(p []byte) error { return b.srv.Publish(cloudsync.StatusTopic, p, true, 1) },
+		Uplink:      &up,
+		Version:     softwareVersion(),
+		ClockSynced: b.clock.Synced,
 	})
 	if err != nil {
 		return nil, err
 	}
+	b.clock.Subscribe(func(timesync.Status) {
+		if b.ready.Load() { // not while shutting down
+			bridge.ClockChanged()
+		}
+	})
 	if err := b.metrics.Register(bridge.Collector()); err != nil {
 		return nil, fmt.Errorf("cloud metrics: %w", err)
 	}

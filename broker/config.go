@@ -18,6 +18,7 @@ import (
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
+	"github.com/storeedge/storeedge/internal/timesync"
 )
 
 // Config is the store broker configuration: configs/store.yaml documents every key.
@@ -44,6 +45,7 @@ type Config struct {
 	Home        HomeConfig        `yaml:"home"`
 	Backup      BackupConfig      `yaml:"backup"`
 	Doctor      doctor.Config     `yaml:"doctor"`
+	Clock       ClockConfig       `yaml:"clock"`
 
 	// File is the configuration file LoadConfig read ("" = the built-in
 	// defaults alone): backups include it, storeedge doctor and the health
@@ -53,6 +55,11 @@ type Config struct {
 	// Now is the clock of the services (default time.Now): tests move it
 	// to fire reminders without waiting. Not in the file.
 	Now func() time.Time `yaml:"-"`
+
+	// ClockSource says whether the box's clock is set (default
+	// timesync.Kernel); tests give a timesync.Settable's Read. Not in the
+	// file.
+	ClockSource timesync.Source `yaml:"-"`
 
 	// Admins is what the first-run setup creates the first admin in; nil:
 	// the store's account registry. Catalogs installs the starter
@@ -92,6 +99,7 @@ type BookingConfig struct {
 	MaxNotesBytes int           `yaml:"max_notes_bytes"`
 	MaxProfiles   int           `yaml:"max_profiles"`
 	ChangesKept   time.Duration `yaml:"changes_kept"`
+	SurveyLate    time.Duration `yaml:"survey_late"`
 	Alternatives  int           `yaml:"alternatives"`
 	PageSize      int           `yaml:"page_size"`
 	StaffRoles    []string      `yaml:"staff_roles"`
@@ -407,6 +415,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("listeners.websocket_path %q must start with '/'", c.Listeners.WebsocketPath))
 	}
 	errs = append(errs, c.Accounts.validate()...)
+	errs = append(errs, c.Clock.validate()...)
 	if c.Auth.AllowAnonymous && c.Auth.AnonymousRole == "" {
 		errs = append(errs, errors.New("auth.allow_anonymous needs auth.anonymous_role"))
 	}
@@ -496,6 +505,9 @@ func (c Config) Validate() error {
 	}
 	if cu := c.Customers; cu.MaxNotesBytes < 1 || cu.MaxNotesBytes > 64<<10 || cu.MaxTags < 1 || cu.MaxTags > 200 || cu.MaxNames < 1 || cu.MaxNames > 1000 {
 		errs = append(errs, fmt.Errorf("customers: max_notes_bytes 1-65536 (%d), max_tags 1-200 (%d), max_names 1-1000 (%d)", cu.MaxNotesBytes, cu.MaxTags, cu.MaxNames))
+	}
+	if bk := c.Booking; bk.SurveyLate < time.Hour {
+		errs = append(errs, fmt.Errorf("booking.survey_late %s: at least 1h", bk.SurveyLate))
 	}
 	if bk := c.Booking; bk.Tick < 10*time.Millisecond || bk.MaxNotesBytes < 1 || bk.MaxProfiles < 1 || bk.ChangesKept < time.Hour ||
 		bk.Alternatives < 1 || bk.PageSize < 1 || len(bk.StaffRoles) == 0 {

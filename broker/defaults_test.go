@@ -24,6 +24,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/notices"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/svc"
+	"github.com/storeedge/storeedge/internal/timesync"
 )
 
 // The embedded configs/store.yaml is where the defaults are documented; the
@@ -84,6 +85,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"booking.max_notes_bytes": {cfg.Booking.MaxNotesBytes, booking.DefaultMaxNotesBytes},
 		"booking.max_profiles":    {cfg.Booking.MaxProfiles, booking.DefaultMaxProfiles},
 		"booking.changes_kept":    {cfg.Booking.ChangesKept, booking.DefaultChangesKept},
+		"booking.survey_late":     {cfg.Booking.SurveyLate, booking.DefaultSurveyLate},
 		"booking.alternatives":    {cfg.Booking.Alternatives, booking.DefaultAlternatives},
 		"booking.page_size":       {cfg.Booking.PageSize, booking.DefaultPageSize},
 		"booking.staff_roles":     {cfg.Booking.StaffRoles, booking.DefaultStaffRoles},
@@ -131,6 +133,8 @@ func TestDefaultsAgree(t *testing.T) {
 		"home.max_links": {cfg.Home.MaxLinks, homelink.DefaultMaxLinks},
 
 		"backup.scrypt_work_factor": {cfg.Backup.ScryptWorkFactor, backup.DefaultWorkFactor},
+		"clock.poll_every":          {cfg.Clock.PollEvery, timesync.DefaultInterval},
+		"clock.jump_threshold":      {cfg.Clock.JumpThreshold, timesync.DefaultJumpThreshold},
 	}
 	// Keys the broker alone reads, or whose package takes zero to mean
 	// none or off rather than a default; the file's value is the only one.

@@ -86,7 +86,7 @@ func (b *Broker) doctorChecks(ctx context.Context, bridge *cloudsync.Bridge, bac
 		doctor.Inodes(dataDir, c.Doctor),
 		doctor.Certificate(c.Listeners.TLSCertFile, c.Listeners.TLSKeyFile, time.Now(), c.Doctor),
 		doctor.HQ(ctx, doctor.HQLink{Cloud: c.Cloud, ClientID: cloudClientID(c), Status: st, Probe: fresh, Timeout: c.Doctor.HQTimeout}),
-		doctor.Clock(timesync.Kernel()),
+		b.clockCheck(),
 		doctor.Backup(backup, b.now()),
 	}
 	d.mu.Lock()
@@ -414,4 +414,13 @@ func existingDir(dir string) string {
 			return d
 		}
 	}
+}
+
+// clockCheck is the clock as the daemon's watcher last read it (the source
+// the daemon runs on: the kernel, or a test's), else the kernel's word.
+func (b *Broker) clockCheck() proto.HealthCheck {
+	if b.clock != nil {
+		return doctor.Clock(b.clock.Status())
+	}
+	return doctor.Clock(timesync.Kernel())
 }

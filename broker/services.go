@@ -189,13 +189,16 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 	bk := cfg.Booking
 	desk, err = booking.New(withBookingOutbox(booking.Options{
 		DB: b.db, Router: router, Seal: keys, Catalog: catalog, Chat: cs, Now: cfg.Now, Tick: bk.Tick,
-		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept,
+		MaxNotesBytes: bk.MaxNotesBytes, MaxProfiles: bk.MaxProfiles, ChangesKept: bk.ChangesKept, SurveyLate: bk.SurveyLate,
 		Alternatives: bk.Alternatives, PageSize: bk.PageSize, StaffRoles: bk.StaffRoles, DeskRoles: bk.DeskRoles,
 		ProgressRoles: bk.ProgressRoles, FeedRoles: bk.FeedRoles, Presence: custs, Auditor: auditLog, Log: b.log,
 		AdminRoles: bk.AdminRoles, MaxClosures: bk.MaxClosures, ShopInfo: hq,
 	}, bridge))
 	if err != nil {
 		return err
+	}
+	if err := b.metrics.Register(scheduleCollector{desk}); err != nil {
+		return fmt.Errorf("booking metrics: %w", err)
 	}
 	hq.Use(desk, faqs, b.acc.reg, ms)
 	// The store's name goes to HQ with the shop, and again when the owner

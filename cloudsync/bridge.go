@@ -60,6 +60,12 @@ type Options struct {
 	// Version is the software's version, told to HQ in the presence and
 	// the hello.
 	Version string
+	// ClockSynced says whether the box's clock is set from a time source
+	// (internal/timesync.Watcher.Synced). Entries filed while it says no
+	// go up with user property clock=unsynced, and the status and the
+	// presence say clock_synced. Nil: the state is not known (nothing is
+	// marked, clock_synced is left out). Call ClockChanged when it changes.
+	ClockSynced func() bool
 }
 
 // Bridge is cloudsync: the outbox, the uplink that drains it to HQ and
@@ -150,7 +156,7 @@ func New(o Options) (*Bridge, error) {
 	ob, err := outbox.New(outbox.Options{
 		MaxBytes: o.Config.MaxOutboxBytes, Classify: o.Map.Class, Now: o.Now,
 		Committed: func() { b.up.kick() }, Seal: o.Seal,
-		KeepFor: up.KeepSentFor, KeepBytes: up.KeepSentBytes,
+		KeepFor: up.KeepSentFor, KeepBytes: up.KeepSentBytes, ClockSynced: o.ClockSynced,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cloudsync: %w", err)

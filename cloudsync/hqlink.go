@@ -178,7 +178,7 @@ func (b *Bridge) Presence(online bool) proto.StoreStatus {
 	})
 	s := proto.StoreStatus{V: 1, Store: b.o.StoreID, Online: online, Epoch: b.epochID.Load().(string), Version: b.o.Version,
 		Backlog: st.Count, BacklogBytes: st.Bytes, Errors: b.errCount.Load(), TS: b.o.Now().UTC()}
-	if !st.Oldest.IsZero() {
+	if !st.Oldest.IsZero() && !st.OldestUnsynced {
 		o := st.Oldest.UTC()
 		s.OldestAt = &o
 	}
@@ -188,7 +188,27 @@ func (b *Bridge) Presence(online bool) proto.StoreStatus {
 	b.errMu.Lock()
 	s.LastError = b.lastErr
 	b.errMu.Unlock()
+	s.ClockSynced = b.clockSynced()
 	return s
+}
+
+// clockSynced is Options.ClockSynced as the status fields say it: nil
+// when not known.
+func (b *Bridge) clockSynced() *bool {
+	if b.o.ClockSynced == nil {
+		return nil
+	}
+	v := b.o.ClockSynced()
+	return &v
+}
+
+// ClockChanged tells HQ (the presence, when connected) and the store (the
+// local status) at once that the clock's state changed.
+func (b *Bridge) ClockChanged() {
+	go b.publish(false)
+	if cm := b.cm.Load(); cm != nil && b.connected.Load() && b.down.ctx != nil {
+		go b.publishPresence(b.down.ctx, cm, true)
+	}
 }
 
 // publishPresence publishes the presence on HQ's broker, retained, QoS 1.

@@ -55,6 +55,10 @@ type Status struct {
 	LastError  string    `json:"last_error,omitempty"`
 	LastErrAt  time.Time `json:"last_error_at,omitzero"`
 	Reconnects uint64    `json:"connects"`
+	// ClockSynced: the box's clock is set from a time source; absent when
+	// not known. Entries filed while it is false go up marked
+	// clock=unsynced.
+	ClockSynced *bool `json:"clock_synced,omitempty"`
 }
 
 // Kept describes the kept range.
@@ -115,8 +119,8 @@ func (b *Bridge) Status() Status {
 		Kept: Kept{Count: st.Kept.Count, Bytes: st.Kept.Bytes, Dropped: st.Kept.Dropped},
 		Resync: Resync{Resent: b.jobs.resent.Load(), Gone: b.jobs.gone.Load(), Snapshots: b.jobs.snapshots.Load(),
 			SnapshotEntries: b.jobs.snapshotEntries.Load(), Failed: b.jobs.failed.Load()},
-		Reconnects: b.reconnects.Load()}
-	if !st.Oldest.IsZero() {
+		Reconnects: b.reconnects.Load(), ClockSynced: b.clockSynced()}
+	if !st.Oldest.IsZero() && !st.OldestUnsynced {
 		s.OldestAge = now.Sub(st.Oldest).Seconds()
 	}
 	for c, cs := range st.Classes {

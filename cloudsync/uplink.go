@@ -33,6 +33,7 @@ const (
 	PropEpoch  = proto.PropEpoch
 	PropStream = proto.PropStream
 	PropSSeq   = proto.PropSSeq
+	PropClock  = proto.PropClock
 )
 
 // uplink is autopaho's queue.Queue over the outbox, and the bookkeeping
@@ -280,6 +281,9 @@ func (u *uplink) packet(e outbox.Entry) *packets.Publish {
 	}
 	if e.SSeq > 0 {
 		props = append(props, packets.User{Key: PropSSeq, Value: strconv.FormatUint(e.SSeq, 10)})
+	}
+	if e.ClockUnsynced {
+		props = append(props, packets.User{Key: PropClock, Value: proto.ClockUnsynced})
 	}
 	return &packets.Publish{
 		Topic:      u.m.CloudTopic(r, u.store, e.Topic),

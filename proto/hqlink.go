@@ -28,6 +28,15 @@ const (
 	PropSSeq = "sseq"
 )
 
+// PropClock is present, with the value ClockUnsynced, on an uplink entry
+// filed while the box's clock was not set from a time source: its ts may
+// be far off (a box without a real-time clock boots in the past), and HQ
+// places it by seq and sseq instead.
+const (
+	PropClock     = "clock"
+	ClockUnsynced = "unsynced"
+)
+
 // Streams with a gap-free PropSSeq.
 const (
 	StreamChat    = "chat"
@@ -87,6 +96,11 @@ type StoreStatus struct {
 	// does not mark an online store offline.
 	Since *time.Time `json:"since,omitempty"`
 	TS    time.Time  `json:"ts"`
+	// ClockSynced: the store's clock is set from a time source (NTP);
+	// absent from a store that does not say. While it is false the
+	// store's times (TS included) may be far off, and its entries come
+	// marked clock=unsynced.
+	ClockSynced *bool `json:"clock_synced,omitempty"`
 }
 
 // StoreHello announces an epoch (TopicHello): a new box, a restored one,

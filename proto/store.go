@@ -34,6 +34,16 @@ type ClockHealth struct {
 	Synced bool `json:"synced"`
 	// Source names what said so: "kernel" (adjtimex) on a box.
 	Source string `json:"source"`
+	// Error: the source could not be read (the clock then counts as not
+	// synced); "" when it could.
+	Error string `json:"error,omitempty"`
+	// Jumps counts the steps of the wall clock seen since the daemon
+	// started (more than clock.jump_threshold either way); LastJumpAt is
+	// when the last one landed and LastJumpSeconds how far it moved the
+	// clock (negative: back). Absent before the first.
+	Jumps           uint64     `json:"jumps,omitempty"`
+	LastJumpAt      *time.Time `json:"last_jump_at,omitempty"`
+	LastJumpSeconds float64    `json:"last_jump_s,omitempty"`
 }
 
 // BackupHealth is the daily backups' state as svc/store/health reports it.

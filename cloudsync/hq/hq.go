@@ -41,6 +41,10 @@ type Message struct {
 	// (empty when Topic is not under stores/{store}/up/).
 	Topic, LocalTopic string
 	Payload           []byte
+	// ClockUnsynced: the store filed it before its clock was set from a
+	// time source (user property clock=unsynced), so Stored may be far
+	// off; place it by Seq and SSeq.
+	ClockUnsynced bool
 }
 
 // ErrNotUplink is returned by Parse for a message without cloudsync's
@@ -64,6 +68,7 @@ func Parse(p *paho.Publish) (Message, error) {
 	}
 	m.Seq = seq
 	m.Epoch, m.Stream = u.Get(proto.PropEpoch), u.Get(proto.PropStream)
+	m.ClockUnsynced = u.Get(proto.PropClock) == proto.ClockUnsynced
 	if v := u.Get(proto.PropSSeq); v != "" {
 		if m.SSeq, err = strconv.ParseUint(v, 10, 64); err != nil || m.SSeq == 0 {
 			return Message{}, fmt.Errorf("%w: sseq %q", ErrNotUplink, v)

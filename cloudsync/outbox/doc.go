@@ -54,6 +54,14 @@
 //
 // so a chat message for a customer at home never reaches the file in the
 // clear, nor stays in the pages bbolt frees when HQ has acknowledged it.
+// Versions 5 (in the clear) and 6 (sealed) are 3 and 4 with one more field
+// after the epoch:
+//
+//	flags        uvarint: bit 0, the box's clock was not set from a time
+//	             source when the entry was filed (Entry.ClockUnsynced)
+//
+// They are written only for an entry with a flag, so an entry without one
+// stays readable by a binary that knows only version 4.
 // The epoch and the number are in the clear so that Ack, Refile and the
 // kept range work without opening entries.
 //

@@ -90,6 +90,10 @@ type Options struct {
 	// first, and counted.
 	KeepFor   time.Duration
 	KeepBytes int64
+	// ClockSynced says whether the box's clock is set from a time source
+	// (internal/timesync.Watcher.Synced); an entry Put while it says no is
+	// marked Entry.ClockUnsynced. Nil: always synced.
+	ClockSynced func() bool
 }
 
 // Sealer encrypts entries at rest (internal/seal.Keyring implements it).
@@ -124,6 +128,9 @@ type Entry struct {
 	// entries filed by a version before streams.
 	Epoch string
 	SSeq  uint64
+	// ClockUnsynced: the entry was filed while the box's clock was not
+	// set from a time source, so Stored may be far off (HQ is told).
+	ClockUnsynced bool
 }
 
 // EpochInfo is the box's incarnation (doc.go, "Epochs").
@@ -161,7 +168,10 @@ type Stats struct {
 	// stored even over budget); 0 when within.
 	Over int64
 	// Oldest is when the oldest entry was stored; zero when empty.
-	Oldest time.Time
+	// OldestUnsynced: that entry was filed on a clock not yet set (its
+	// stamp may be decades off, so its age means nothing).
+	Oldest         time.Time
+	OldestUnsynced bool
 	// Classes has every class ever Put, including empty ones, so the
 	// eviction counters stay visible.
 	Classes map[string]ClassStats
@@ -247,7 +257,8 @@ func (o *Outbox) PutOrigin(tx *bolt.Tx, topic, origin string, payload []byte) er
 	if !slices.Contains(o.o.Order, class) {
 		return fmt.Errorf("outbox: topic %q: class %q is not one of %v", topic, class, o.o.Order)
 	}
-	return o.put(tx, Entry{Topic: topic, Class: class, Origin: origin, Payload: payload, Stored: o.o.Now()}, true)
+	unsynced := o.o.ClockSynced != nil && !o.o.ClockSynced()
+	return o.put(tx, Entry{Topic: topic, Class: class, Origin: origin, Payload: payload, Stored: o.o.Now(), ClockUnsynced: unsynced}, true)
 }
 
 // put stores e (Topic, Class, Origin, Payload, Stored; with number set,
@@ -421,7 +432,8 @@ func (o *Outbox) SealOld(tx *bolt.Tx) (int, error) {
 			return fmt.Errorf("outbox: seq %d: %w", binary.BigEndian.Uint64(k[1:]), err)
 		}
 		switch {
-		case h.version == sealedVersion4, h.version == entryVersion3 && o.o.Seal == nil:
+		case h.version == sealedVersion4, h.version == sealedVersion6,
+			(h.version == entryVersion3 || h.version == entryVersion5) && o.o.Seal == nil:
 			return nil // current
 		case h.version == sealedVersion && o.o.Seal == nil:
 			return nil // cannot be opened here; read where it can
@@ -618,12 +630,12 @@ func (o *Outbox) Stats(tx *bolt.Tx) (Stats, error) {
 			if k == nil || k[0] != r.id {
 				continue
 			}
-			stored, err := storedAt(v)
+			h, err := parseHeader(v)
 			if err != nil {
 				return s, fmt.Errorf("outbox: %s seq %d: %w", name, binary.BigEndian.Uint64(k[1:]), err)
 			}
-			if s.Oldest.IsZero() || stored.Before(s.Oldest) {
-				s.Oldest = stored
+			if s.Oldest.IsZero() || h.stored.Before(s.Oldest) {
+				s.Oldest, s.OldestUnsynced = h.stored, h.flags&flagClockUnsynced != 0
 			}
 		}
 	}
@@ -720,13 +732,20 @@ func entryKey(id byte, seq uint64) []byte {
 }
 
 // Entry versions (doc.go): 1 in the clear and 2 sealed, without epoch and
-// stream number (still read); 3 in the clear and 4 sealed, with them.
+// stream number (still read); 3 in the clear and 4 sealed, with them; 5
+// and 6 are 3 and 4 with flags, written only for an entry with a flag set,
+// so an entry without one stays readable by a binary that knows only 4.
 const (
 	entryVersion   = 1
 	sealedVersion  = 2
 	entryVersion3  = 3
 	sealedVersion4 = 4
+	entryVersion5  = 5
+	sealedVersion6 = 6
 )
+
+// Entry flags (versions 5 and 6).
+const flagClockUnsynced = 1 << 0
 
 // header is the part of a stored value read without opening it.
 type header struct {
@@ -735,6 +754,7 @@ type header struct {
 	sseq    uint64
 	epoch   string
 	size    int64
+	flags   uint64
 	body    int // offset of the body (sealed or not)
 }
 
@@ -766,7 +786,7 @@ func parseHeader(v []byte) (header, error) {
 			return header{}, ErrCorrupt
 		}
 		h.size = int64(n)
-	case entryVersion3, sealedVersion4:
+	case entryVersion3, sealedVersion4, entryVersion5, sealedVersion6:
 		var ok bool
 		if h.sseq, ok = uv(); !ok {
 			return header{}, ErrCorrupt
@@ -778,6 +798,11 @@ func parseHeader(v []byte) (header, error) {
 		h.epoch = string(rest[:n])
 		rest = rest[n:]
 		h.body += int(n)
+		if h.version >= entryVersion5 {
+			if h.flags, ok = uv(); !ok {
+				return header{}, ErrCorrupt
+			}
+		}
 		size, ok := uv()
 		if !ok {
 			return header{}, ErrCorrupt
@@ -789,19 +814,28 @@ func parseHeader(v []byte) (header, error) {
 	return h, nil
 }
 
-func (h header) sealed() bool { return h.version == sealedVersion || h.version == sealedVersion4 }
+func (h header) sealed() bool {
+	return h.version == sealedVersion || h.version == sealedVersion4 || h.version == sealedVersion6
+}
 
 // encode makes the stored value of e under key k (version 3, or 4 sealed
-// when Options.Seal is set).
+// when Options.Seal is set; 5 or 6 when e has a flag).
 func (o *Outbox) encode(k []byte, e Entry) ([]byte, error) {
 	body := encodeBody(e.Topic, e.Origin, e.Payload)
+	var flags uint64
+	if e.ClockUnsynced {
+		flags |= flagClockUnsynced
+	}
 	version := byte(entryVersion3)
+	if flags != 0 {
+		version = entryVersion5
+	}
 	if o.o.Seal != nil {
 		sealed, err := o.o.Seal.Seal(body, entryAD(k))
 		if err != nil {
 			return nil, fmt.Errorf("outbox: seal entry: %w", err)
 		}
-		body, version = sealed, sealedVersion4
+		body, version = sealed, version+1
 	}
 	v := make([]byte, 0, 9+3*binary.MaxVarintLen64+len(e.Epoch)+len(body))
 	v = append(v, version)
@@ -809,6 +843,9 @@ func (o *Outbox) encode(k []byte, e Entry) ([]byte, error) {
 	v = binary.AppendUvarint(v, e.SSeq)
 	v = binary.AppendUvarint(v, uint64(len(e.Epoch)))
 	v = append(v, e.Epoch...)
+	if flags != 0 {
+		v = binary.AppendUvarint(v, flags)
+	}
 	v = binary.AppendUvarint(v, uint64(len(e.Topic)+len(e.Origin)+len(e.Payload)))
 	return append(v, body...), nil
 }
@@ -829,7 +866,7 @@ func (o *Outbox) decode(k, v []byte) (Entry, error) {
 			return Entry{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 	}
-	e := Entry{Stored: h.stored, Epoch: h.epoch, SSeq: h.sseq}
+	e := Entry{Stored: h.stored, Epoch: h.epoch, SSeq: h.sseq, ClockUnsynced: h.flags&flagClockUnsynced != 0}
 	topic, rest, ok := cutString(body)
 	if !ok {
 		return Entry{}, ErrCorrupt

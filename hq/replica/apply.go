@@ -353,9 +353,11 @@ func (r *Replica) applyBatchFast(ctx context.Context, tx pgx.Tx, ms []hq.Message
 			continue
 		case "parked":
 			outs[i] = Outcome{Parked: true}
+			queueParkedMark(q, &owners, i, m)
 			continue
 		case "deferred":
 			outs[i] = Outcome{Parked: true, Deferred: true}
+			queueParkedMark(q, &owners, i, m)
 			continue
 		case "apply":
 			if _, isBad := skip[skipKey(m)]; !isBad {
@@ -431,10 +433,10 @@ func (r *Replica) finish(ctx context.Context, tx pgx.Tx, m hq.Message, verdict s
 		return out, nil
 	case "parked":
 		out.Parked = true
-		return out, nil
+		return out, markParked(ctx, tx, m)
 	case "deferred":
 		out.Parked, out.Deferred = true, true
-		return out, nil
+		return out, markParked(ctx, tx, m)
 	case "apply":
 		if err := r.applyOne(ctx, tx, m, skip, &out); err != nil {
 			return out, err
@@ -533,9 +535,9 @@ func ensureStore(ctx context.Context, tx pgx.Tx, store, epoch string) error {
 // park keeps a message that is ahead of a gap; the stream's gap_since
 // starts when the first one is parked.
 func park(ctx context.Context, tx pgx.Tx, m hq.Message) error {
-	_, err := tx.Exec(ctx, `INSERT INTO parked (store, epoch, stream, sseq, topic, origin, seq, stored, payload)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-		m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Topic, m.Origin, int64(m.Seq), nullTime(m.Stored), m.Payload)
+	_, err := tx.Exec(ctx, `INSERT INTO parked (store, epoch, stream, sseq, topic, origin, seq, stored, payload, clock_unsynced)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+		m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Topic, m.Origin, int64(m.Seq), nullTime(m.Stored), m.Payload, m.ClockUnsynced)
 	if err != nil {
 		return fmt.Errorf("park: %w", err)
 	}
@@ -547,13 +549,37 @@ func park(ctx context.Context, tx pgx.Tx, m hq.Message) error {
 	return nil
 }
 
+// markParkedSQL marks a parked entry filed while its store's clock was not
+// set (hq_take parks without the flag).
+const markParkedSQL = `UPDATE parked SET clock_unsynced = true
+	WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq = $4 AND origin = $5`
+
+// markParked keeps m's clock flag on its parked copy.
+func markParked(ctx context.Context, tx pgx.Tx, m hq.Message) error {
+	if !m.ClockUnsynced {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, markParkedSQL, m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Origin); err != nil {
+		return fmt.Errorf("park: %w", err)
+	}
+	return nil
+}
+
+// queueParkedMark is markParked in a batch (owner i).
+func queueParkedMark(q *pgx.Batch, owners *[]int, i int, m hq.Message) {
+	if m.ClockUnsynced {
+		q.Queue(markParkedSQL, m.Store, m.Epoch, m.Stream, int64(m.SSeq), m.Origin)
+		*owners = append(*owners, i)
+	}
+}
+
 // drainChunk is how many parked messages drain reads at a time (a store
 // back after days may have many parked behind one gap).
 const drainChunk = 256
 
 // parkedAfter reads the next parked messages of a stream after sseq at.
 func parkedAfter(ctx context.Context, tx pgx.Tx, store, epoch, stream string, at uint64) ([]hq.Message, error) {
-	rows, err := tx.Query(ctx, `SELECT sseq, topic, origin, seq, stored, payload FROM parked
+	rows, err := tx.Query(ctx, `SELECT sseq, topic, origin, seq, stored, payload, clock_unsynced FROM parked
 		WHERE store = $1 AND epoch = $2 AND stream = $3 AND sseq > $4 ORDER BY sseq LIMIT $5`,
 		store, epoch, stream, int64(at), drainChunk)
 	if err != nil {
@@ -565,7 +591,7 @@ func parkedAfter(ctx context.Context, tx pgx.Tx, store, epoch, stream string, at
 		var sseq, seq int64
 		var stored *time.Time
 		p := hq.Message{Store: store, Epoch: epoch, Stream: stream}
-		if err := rows.Scan(&sseq, &p.Topic, &p.Origin, &seq, &stored, &p.Payload); err != nil {
+		if err := rows.Scan(&sseq, &p.Topic, &p.Origin, &seq, &stored, &p.Payload, &p.ClockUnsynced); err != nil {
 			return nil, fmt.Errorf("drain: %w", err)
 		}
 		p.SSeq, p.Seq = uint64(sseq), uint64(seq)

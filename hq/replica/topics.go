@@ -134,9 +134,9 @@ func (r *Replica) applyChat(p *plan, m hq.Message) error {
 			  first_reply_at = CASE WHEN cv.first_reply_at IS NULL AND cv.first_customer_at IS NOT NULL
 			    AND $6 <> COALESCE(NULLIF(excluded.customer, ''), cv.customer) AND NOT $7 AND $4::timestamptz >= cv.first_customer_at
 			    THEN $4::timestamptz ELSE cv.first_reply_at END)
-			INSERT INTO messages (store, conversation, seq, id, sender, kind, ts, auto, body, stored)
-			VALUES ($1, $2, $5, $8, $6, $9, $4, $7, $10, $11) ON CONFLICT DO NOTHING`,
-			m.Store, conv, e.Customer, nullTime(ts), int64(e.Seq), e.From, e.Auto, e.ID, e.Kind, sealed, nullTime(m.Stored))
+			INSERT INTO messages (store, conversation, seq, id, sender, kind, ts, auto, body, stored, clock_unsynced)
+			VALUES ($1, $2, $5, $8, $6, $9, $4, $7, $10, $11, $12) ON CONFLICT DO NOTHING`,
+			m.Store, conv, e.Customer, nullTime(ts), int64(e.Seq), e.From, e.Auto, e.ID, e.Kind, sealed, nullTime(m.Stored), m.ClockUnsynced)
 		return nil
 	case "recall":
 		if e.Seq == 0 {
@@ -208,9 +208,9 @@ func applyChange(p *plan, m hq.Message) error {
 	if c.Seq == 0 {
 		return bad(m.Origin, "booking change without seq")
 	}
-	p.add(`INSERT INTO booking_changes (store, epoch, seq, booking, type, ts, change)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-		m.Store, m.Epoch, int64(c.Seq), c.Booking, c.Type, nullTime(c.TS), json.RawMessage(m.Payload))
+	p.add(`INSERT INTO booking_changes (store, epoch, seq, booking, type, ts, change, clock_unsynced)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+		m.Store, m.Epoch, int64(c.Seq), c.Booking, c.Type, nullTime(c.TS), json.RawMessage(m.Payload), m.ClockUnsynced)
 	return nil
 }
 
@@ -241,9 +241,9 @@ func applyOutcome(p *plan, m hq.Message) error {
 	if err != nil {
 		return bad(m.Origin, "booking outcome: %v", err)
 	}
-	p.add(`INSERT INTO hq_outcomes (store, request, customer, ok, booking, code, ts, outcome)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-		m.Store, o.Request, o.Customer, o.OK, booking, o.Code, nullTime(o.TS), json.RawMessage(kept))
+	p.add(`INSERT INTO hq_outcomes (store, request, customer, ok, booking, code, ts, outcome, clock_unsynced)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+		m.Store, o.Request, o.Customer, o.OK, booking, o.Code, nullTime(o.TS), json.RawMessage(kept), m.ClockUnsynced)
 	return nil
 }
 
@@ -262,8 +262,8 @@ func applyAudit(p *plan, m hq.Message) error {
 	if err != nil {
 		return bad(m.Origin, "audit entry: %v", err)
 	}
-	p.add(`INSERT INTO audit_entries (store, seq, entry) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		m.Store, int64(a.Seq), json.RawMessage(kept))
+	p.add(`INSERT INTO audit_entries (store, seq, entry, clock_unsynced) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+		m.Store, int64(a.Seq), json.RawMessage(kept), m.ClockUnsynced)
 	return nil
 }
 

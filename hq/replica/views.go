@@ -128,7 +128,11 @@ type StoreRow struct {
 	BacklogAgeS int64      `json:"backlog_age_s"`
 	// ClockSkewMS is HQ's receive time minus the store's timestamp of
 	// its last status: positive when the store's clock is behind.
-	ClockSkewMS       int64     `json:"clock_skew_ms"`
+	ClockSkewMS int64 `json:"clock_skew_ms"`
+	// ClockSynced: the store says its clock is set from a time source;
+	// false while it is not (its times may be far off); null when the
+	// store does not say.
+	ClockSynced       *bool     `json:"clock_synced"`
 	LastError         string    `json:"last_error"`
 	Errors            int64     `json:"errors"`
 	TimeZone          string    `json:"time_zone"`
@@ -181,7 +185,7 @@ func (f *Filter) check() error {
 // storeColumns are the columns scanStore reads, from stores s, with the
 // open conversations since $1.
 const storeColumns = `s.store, s.name, s.epoch, s.version, s.online, s.status_at, s.last_seen,
-  s.backlog, s.backlog_bytes, s.oldest_at, s.clock_skew_ms, s.last_error, s.errors,
+  s.backlog, s.backlog_bytes, s.oldest_at, s.clock_skew_ms, s.clock_synced, s.last_error, s.errors,
   COALESCE(NULLIF(si.info->>'time_zone', ''), s.time_zone), s.first_seen,
   (SELECT count(*) FROM conversations c WHERE c.store = s.store AND c.last_at >= $1)`
 
@@ -191,7 +195,7 @@ func scanStore(row pgx.Row, v View) (StoreRow, error) {
 	now := v.Now
 	var s StoreRow
 	if err := row.Scan(&s.Store, &s.Name, &s.Epoch, &s.Version, &s.Online, &s.StatusAt, &s.LastSeen,
-		&s.Backlog, &s.BacklogBytes, &s.OldestAt, &s.ClockSkewMS, &s.LastError, &s.Errors,
+		&s.Backlog, &s.BacklogBytes, &s.OldestAt, &s.ClockSkewMS, &s.ClockSynced, &s.LastError, &s.Errors,
 		&s.TimeZone, &s.FirstSeen, &s.OpenConversations); err != nil {
 		return s, err
 	}

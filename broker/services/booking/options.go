@@ -26,6 +26,7 @@ const (
 	DefaultAlternatives  = 3
 	DefaultPageSize      = 100
 	DefaultMaxClosures   = 100
+	DefaultSurveyLate    = 24 * time.Hour
 )
 
 // Default roles.
@@ -94,6 +95,10 @@ type Options struct {
 	// Now is the clock (default time.Now). The scheduler fires what is due
 	// by it, so tests move it instead of waiting.
 	Now func() time.Time
+	// SurveyLate bounds how late a survey invitation may go: one due
+	// longer ago than this (the box was off, or its clock jumped forward)
+	// is dropped and counted, not sent days late (default 24 h).
+	SurveyLate time.Duration
 	// Tick is how often the scheduler looks for due reminders and surveys
 	// (default 15 s); changes also wake it.
 	Tick time.Duration
@@ -158,6 +163,9 @@ type Desk struct {
 	running bool
 
 	availDropped atomic.Uint64 // live availability requests from HQ dropped after they expired
+
+	// What the scheduler let go instead of sending (ScheduleDropped).
+	remindersLate, remindersStale, surveysLate atomic.Uint64
 }
 
 // ServiceName is the service's topic level: requests go to svc/booking/{op}.
@@ -175,7 +183,7 @@ func New(o Options) (*Desk, error) {
 		return nil, errors.New("booking: Options.Seal is required")
 	case o.Catalog == nil:
 		return nil, errors.New("booking: Options.Catalog is required")
-	case o.Tick < 0, o.MaxNotesBytes < 0, o.MaxProfiles < 0, o.ChangesKept < 0, o.Alternatives < 0, o.PageSize < 0, o.MaxClosures < 0:
+	case o.Tick < 0, o.SurveyLate < 0, o.MaxNotesBytes < 0, o.MaxProfiles < 0, o.ChangesKept < 0, o.Alternatives < 0, o.PageSize < 0, o.MaxClosures < 0:
 		return nil, errors.New("booking: limits must not be negative (0 = default)")
 	}
 	if o.Now == nil {
@@ -183,6 +191,9 @@ func New(o Options) (*Desk, error) {
 	}
 	if o.Tick == 0 {
 		o.Tick = DefaultTick
+	}
+	if o.SurveyLate == 0 {
+		o.SurveyLate = DefaultSurveyLate
 	}
 	if o.MaxNotesBytes == 0 {
 		o.MaxNotesBytes = DefaultMaxNotesBytes

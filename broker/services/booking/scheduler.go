@@ -17,6 +17,18 @@ import (
 // Firing one deletes its entry and files its change (and chat card) in one
 // transaction, so after a crash each reminder is either fired or still due:
 // never lost, never sent twice.
+//
+// The box has no real-time clock, so "now" may jump. The keys are due
+// times computed from the booking's own start (the time the customer
+// chose) and its completion, so they are right whatever the clock said
+// when they were filed. After a jump forward (a box that booted in 1970
+// set by NTP, or one that was off for a week) nothing floods: a reminder
+// of a booking that has already started is dropped, of one booking's
+// reminders now due only the latest is sent, and a survey due longer ago
+// than Options.SurveyLate is dropped; each is counted (ScheduleDropped).
+// After a jump back nothing fires twice (a fired entry is gone, and the
+// booking records the reminders sent) and nothing early (an entry fires
+// only when the clock has reached its due time).
 
 const (
 	dueSurvey   = "survey"
@@ -78,8 +90,9 @@ func (d *Desk) FireDue(ctx context.Context) (int, error) {
 		now := d.now()
 		var emits []func()
 		var fired, seen int
+		var drops Dropped
 		err := d.update(ctx, func(tx *bolt.Tx) error {
-			emits, fired, seen = nil, 0, 0
+			emits, fired, seen, drops = nil, 0, 0, Dropped{}
 			w, err := writable(tx)
 			if err != nil {
 				return err
@@ -95,7 +108,7 @@ func (d *Desk) FireDue(ctx context.Context) (int, error) {
 				if err := w.due.Delete(k); err != nil {
 					return fmt.Errorf("booking: due: %w", err)
 				}
-				emit, err := d.fire(w, k, now)
+				emit, err := d.fire(w, k, now, &drops)
 				if err != nil {
 					return err
 				}
@@ -109,6 +122,10 @@ func (d *Desk) FireDue(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
+		// Counted once committed: the transaction function may run twice.
+		d.remindersLate.Add(drops.RemindersLate)
+		d.remindersStale.Add(drops.RemindersStale)
+		d.surveysLate.Add(drops.SurveysLate)
 		for _, e := range emits {
 			e()
 		}
@@ -124,7 +141,7 @@ func (d *Desk) FireDue(ctx context.Context) (int, error) {
 
 // fire handles one due entry; a nil emit means it no longer applied (the
 // booking moved, was cancelled, or a later reminder is due as well).
-func (d *Desk) fire(w *wtx, key []byte, now time.Time) (func(), error) {
+func (d *Desk) fire(w *wtx, key []byte, now time.Time, drops *Dropped) (func(), error) {
 	due := time.UnixMilli(int64(binary.BigEndian.Uint64(key[:8])))
 	rest := key[8:]
 	i := bytes.IndexByte(rest, 0)
@@ -143,18 +160,26 @@ func (d *Desk) fire(w *wtx, key []byte, now time.Time) (func(), error) {
 		if r.Status != StatusCompleted || r.Surveyed {
 			return nil, nil
 		}
+		if now.Sub(due) > d.o.SurveyLate {
+			drops.SurveysLate++
+			return nil, nil
+		}
 		ch = d.change(ChangeSurveyInvite, &r, ChatSender, now)
 	case strings.HasPrefix(what, remindAhead):
 		mins, err := strconv.Atoi(what[len(remindAhead):])
 		ahead := time.Duration(mins) * time.Minute
-		if err != nil || r.Status != StatusBooked || !r.Start.Add(-ahead).Equal(due) || !now.Before(r.Start) ||
-			contains(r.Reminded, label(ahead)) {
+		if err != nil || r.Status != StatusBooked || !r.Start.Add(-ahead).Equal(due) || contains(r.Reminded, label(ahead)) {
+			return nil, nil
+		}
+		if !now.Before(r.Start) {
+			drops.RemindersLate++ // the booking has begun: too late to remind
 			return nil, nil
 		}
 		// A shorter reminder already due makes this one stale (the store
 		// was down over it): send only the latest.
 		for _, other := range d.cat().Reminders {
 			if other < ahead && !r.Start.Add(-other).After(now) {
+				drops.RemindersStale++
 				r.Reminded = append(r.Reminded, label(ahead))
 				return nil, d.putBooking(w.bookings, &r)
 			}
@@ -169,6 +194,22 @@ func (d *Desk) fire(w *wtx, key []byte, now time.Time) (func(), error) {
 		return nil, err
 	}
 	return d.commit(w, ch, nil)
+}
+
+// Dropped counts what the scheduler let go instead of sending, since start.
+type Dropped struct {
+	// RemindersLate: the booking had already started.
+	RemindersLate uint64
+	// RemindersStale: a shorter reminder of the same booking was due too;
+	// only that one was sent.
+	RemindersStale uint64
+	// SurveysLate: due longer ago than Options.SurveyLate.
+	SurveysLate uint64
+}
+
+// ScheduleDropped reads the counts.
+func (d *Desk) ScheduleDropped() Dropped {
+	return Dropped{RemindersLate: d.remindersLate.Load(), RemindersStale: d.remindersStale.Load(), SurveysLate: d.surveysLate.Load()}
 }
 
 // Run publishes the change feed and fires what is due until ctx ends: at

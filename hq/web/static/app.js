@@ -41,6 +41,7 @@ const STRINGS = {
     skewAhead: '{d} ahead',
     skewBehind: '{d} behind',
     skewOK: 'in step',
+    clockUnsynced: 'Not set: no time source yet',
     back: '← All stores',
     link: 'Link',
     epoch: 'Box (epoch)',
@@ -136,6 +137,7 @@ const STRINGS = {
     skewAhead: '快 {d}',
     skewBehind: '慢 {d}',
     skewOK: '准确',
+    clockUnsynced: '未校准：尚未同步时间',
     back: '← 全部门店',
     link: '连接',
     epoch: '设备代（epoch）',
@@ -282,6 +284,13 @@ export function clockSkew(ms) {
   if (s < 2) return t('skewOK');
   // skew = HQ's receive time − the store's timestamp: positive, the store is behind.
   return t(ms > 0 ? 'skewBehind' : 'skewAhead', { d: duration(s) });
+}
+
+// clockOf is a store's clock in words and its class: not set (the store
+// says its clock has no time source yet) or its skew.
+export function clockOf(s) {
+  if (s.clock_synced === false) return { text: t('clockUnsynced'), cls: 'warn' };
+  return { text: clockSkew(s.clock_skew_ms), cls: '' };
 }
 
 export function timeOf(iso, tz) {

@@ -1,7 +1,7 @@
 // The fleet page: every store with its link state, filters, a refresh
 // every 10 s, and the "Send a notice" form.
 
-import { $, t, el, api, ago, duration, clockSkew, frame, noticeForm, sentNotices, stateOf } from '/app.js';
+import { $, t, el, api, ago, duration, clockOf, frame, noticeForm, sentNotices, stateOf } from '/app.js';
 
 const REFRESH_MS = 10000;
 const PAGE = 200;
@@ -65,7 +65,7 @@ function row(s, now) {
     cell('colBacklog', el('span', { class: s.backlog > 0 ? 'warn' : '', text: String(s.backlog) })),
     cell('colBacklogAge', s.backlog > 0 ? duration(s.backlog_age_s) : t('none')),
     cell('colVersion', s.version || t('none')),
-    cell('colSkew', clockSkew(s.clock_skew_ms)),
+    cell('colSkew', el('span', { class: clockOf(s).cls, 'data-clock': s.clock_synced === false ? 'unsynced' : 'synced', text: clockOf(s).text })),
     cell('colErrors', s.errors > 0 ? el('span', { class: 'warn', title: s.last_error || '', text: String(s.errors) }) : '0'),
     cell('colChats', String(s.open_conversations)));
 }

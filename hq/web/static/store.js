@@ -1,7 +1,7 @@
 // A store's page: its link, devices, today's bookings, open conversations,
 // first-response time, config pushes, and a notice to it.
 
-import { $, t, el, api, ago, duration, clockSkew, timeOf, dateTime, bytes, frame, noticeForm, stateOf, statusName } from '/app.js';
+import { $, t, el, api, ago, duration, clockOf, timeOf, dateTime, bytes, frame, noticeForm, stateOf, statusName } from '/app.js';
 
 const REFRESH_MS = 10000;
 const id = decodeURIComponent(location.pathname.replace(/^\/stores\//, ''));
@@ -50,7 +50,7 @@ function draw() {
     ['colBacklog', String(s.backlog) + (s.backlog > 0 ? ' · ' + bytes(s.backlog_bytes) : ''), s.backlog > 0 ? 'warn' : ''],
     ['colBacklogAge', s.backlog > 0 ? duration(s.backlog_age_s) : t('none')],
     ['colVersion', s.version || t('none')],
-    ['colSkew', clockSkew(s.clock_skew_ms)],
+    ['colSkew', clockOf(s).text, clockOf(s).cls],
     ['colErrors', String(s.errors) + (s.last_error ? ' · ' + s.last_error : ''), s.errors > 0 ? 'warn' : ''],
     ['epoch', s.epoch || t('none')],
     ['timeZone', s.time_zone || 'UTC'],

@@ -33,6 +33,7 @@ import (
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/broker/svc"
 	"github.com/storeedge/storeedge/internal/testkit/testbroker"
+	"github.com/storeedge/storeedge/internal/timesync"
 )
 
 // Device is a registered device of the test store; its password is "pw-"+ID.
@@ -204,6 +205,15 @@ func (s *Store) Set(t time.Time) {
 	s.writeClock()
 }
 
+// Jump sets the store's clock to t, forward or back: a box without a
+// real-time clock that NTP sets, or a step back.
+func (s *Store) Jump(t time.Time) {
+	s.clockMu.Lock()
+	s.now = t
+	s.clockMu.Unlock()
+	s.writeClock()
+}
+
 func (s *Store) writeClock() {
 	tmp := s.clockPath + ".tmp"
 	if err := os.WriteFile(tmp, []byte(s.Now().Format(time.RFC3339Nano)), 0o600); err != nil {
@@ -225,7 +235,8 @@ func (s *Store) up() {
 		s.t.Fatal(err)
 	}
 	cfg.Now = s.Now
-	cfg.Stderr = io.Discard // the setup address: tests read Broker().SetupAddress()
+	cfg.ClockSource = clockSet // the test's clock; Wire may say otherwise
+	cfg.Stderr = io.Discard    // the setup address: tests read Broker().SetupAddress()
 	if s.o.Wire != nil {
 		s.o.Wire(s, &cfg)
 	}
@@ -290,6 +301,11 @@ func (s *Store) stop() {
 		s.proc = nil
 	}
 }
+
+// clockSet is the test store's clock source: the clock a test moves
+// counts as set from a time source (whatever this machine's kernel says
+// of its own), unless Options.Wire gives another.
+func clockSet() (timesync.Status, error) { return timesync.Status{Synced: true, Source: "test"}, nil }
 
 // childEnv names the configuration a child process runs.
 const childEnv = "STORETEST_BROKER_CONFIG"
@@ -379,6 +395,7 @@ func child(path string) error {
 		return err
 	}
 	clock := filepath.Join(filepath.Dir(path), "clock")
+	cfg.ClockSource = clockSet
 	cfg.Now = func() time.Time {
 		b, err := os.ReadFile(clock)
 		if err != nil {
