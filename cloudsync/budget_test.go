@@ -347,8 +347,10 @@ func TestStatusReportsLinkAndBacklog(t *testing.T) {
 		Config: cloudConfig(px.Addr(), func(c *broker.Config) { c.Cloud.Rate = 200 })})
 	w := watchStatus(t, s, admin)
 
-	st := w.until("down with an error", 10*time.Second, func(st cloudsync.Status) bool {
-		return !st.Connected && st.LastError != ""
+	// The hello and the shop are filed one after the other as the bridge
+	// starts; a status may be published between them.
+	st := w.until("down with an error, the hello and the shop waiting", 10*time.Second, func(st cloudsync.Status) bool {
+		return !st.Connected && st.LastError != "" && st.Backlog >= linked
 	})
 	if st.Backlog != linked || st.Acked != 0 {
 		t.Fatalf("before any entry but the hello and the shop: %+v", st)
