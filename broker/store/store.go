@@ -28,8 +28,14 @@ const (
 	DefaultMaxBatch     = 1024
 )
 
-// ErrFull is returned when the database has reached its configured size cap.
-var ErrFull = errors.New("store: database size limit reached")
+// ErrFull is returned when a write finds no room: the database has reached
+// its configured size cap, or the disk is full (ErrDiskFull).
+var ErrFull = errors.New("store: full")
+
+// ErrDiskFull is returned when the disk holding the database has less free
+// room than Options.MinFreeBytes, or a write failed for want of room (ENOSPC,
+// EDQUOT). It wraps ErrFull, so callers that answer "full" need test only that.
+var ErrDiskFull = fmt.Errorf("%w: the disk is full", ErrFull)
 
 // Options configure Open.
 type Options struct {
@@ -45,6 +51,14 @@ type Options struct {
 	// a database filled to its cap could otherwise not delete anything and
 	// would stay full.
 	FreeHeadroom int64
+	// MinFreeBytes is the disk room writes leave free: a group commit that
+	// would start with less than this free on the database's file system
+	// fails with ErrDiskFull before bbolt writes a page (0 = no floor).
+	// Writes that make room (UpdateFree, UpdateFreeAsync) may use it. It
+	// should exceed what one group commit writes; when the disk fills
+	// anyway, bbolt's ENOSPC is ErrDiskFull too, the file stays consistent
+	// and the next commit that finds room succeeds.
+	MinFreeBytes int64
 	// LockTimeout bounds the wait for the file lock held by another process
 	// (default 5 s): a second broker on the same data dir fails instead of hanging.
 	LockTimeout time.Duration
@@ -64,6 +78,7 @@ type DB struct {
 	closeErr error
 
 	commits, writes atomic.Uint64
+	capped          atomic.Bool // the last commit was refused by MaxSize
 }
 
 // Stats are the database's figures since Open.
@@ -318,6 +333,16 @@ func (db *DB) commitFree(w *write) {
 }
 
 func (db *DB) commitGroup(group []*write) {
+	if err := db.roomLeft(); err != nil {
+		for _, w := range group {
+			if w.frees {
+				db.commitFree(w)
+			} else {
+				reply(w, err)
+			}
+		}
+		return
+	}
 	start := time.Now()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		for _, w := range group {
@@ -328,6 +353,7 @@ func (db *DB) commitGroup(group []*write) {
 		return nil
 	})
 	if err == nil {
+		db.capped.Store(false)
 		db.observe(start, len(group))
 		for _, w := range group {
 			reply(w, nil)
@@ -340,7 +366,10 @@ func (db *DB) commitGroup(group []*write) {
 		start := time.Now()
 		err := wrapFull(db.bolt.Update(w.fn))
 		if err == nil {
+			db.capped.Store(false)
 			db.observe(start, 1)
+		} else if errors.Is(err, berrors.ErrMaxSizeReached) {
+			db.capped.Store(true)
 		}
 		if w.frees && errors.Is(err, ErrFull) {
 			db.commitFree(w)
@@ -370,8 +399,38 @@ func wrapFull(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, berrors.ErrMaxSizeReached) || errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	if errors.Is(err, berrors.ErrMaxSizeReached) {
 		return fmt.Errorf("%w: %w", ErrFull, err)
 	}
 	return err
+}
+
+// roomLeft is ErrDiskFull when the database's file system has less free
+// than MinFreeBytes (a file system it cannot read counts as roomy: the
+// write then tells).
+func (db *DB) roomLeft() error {
+	if db.opts.MinFreeBytes <= 0 {
+		return nil
+	}
+	free, ok := FreeBytes(filepath.Dir(db.opts.Path))
+	if !ok || free >= db.opts.MinFreeBytes {
+		return nil
+	}
+	return fmt.Errorf("%w: %d bytes free on the disk of %s, writes keep %d free", ErrDiskFull, free, filepath.Dir(db.opts.Path), db.opts.MinFreeBytes)
+}
+
+// Refusing says why writes are refused now: "disk_full" when the disk has
+// less free than MinFreeBytes, "db_full" when the last write found the
+// database at its size cap, "" when writes go in.
+func (db *DB) Refusing() string {
+	if db.roomLeft() != nil {
+		return "disk_full"
+	}
+	if db.capped.Load() {
+		return "db_full"
+	}
+	return ""
 }
