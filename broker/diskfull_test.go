@@ -319,3 +319,46 @@ func TestFullDiskEndToEnd(t *testing.T) {
 		t.Fatalf("bbolt check after the full disk: %s", strings.Join(problems, "; "))
 	}
 }
+
+// A persistent session that comes back while the disk is full gets what was
+// queued for it while it was away, in publish order: resuming writes
+// nothing new, so a full disk does not stop it.
+func TestFullDiskResumesASessionInOrder(t *testing.T) {
+	disk, ok := tmpfstest.Mount(t, 32<<20)
+	if !ok {
+		return
+	}
+	const floor = 6 << 20
+	kioskDev := storetest.Device{ID: "kiosk-1", Role: "kiosk"}
+	ownerDev := storetest.Device{ID: "owner-li", Role: "admin"}
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{kioskDev, ownerDev}, Config: func(c *broker.Config) {
+		c.DataDir = filepath.Join(disk, "data")
+		c.Persistence.MinFreeDiskBytes = floor
+	}})
+	r := &fullDiskRig{t: t, s: s, disk: disk, floor: floor}
+	r.owner = s.ConnectAs(t, ownerDev.ID, "pw-"+ownerDev.ID, "", true)
+	r.owner.Subscribe(t, "devices/+/telemetry")
+	var err error
+	r.kiosk, _, err = mqtttest.Dial(t, s.Addr, &paho.Connect{ClientID: kioskDev.ID, CleanStart: true, KeepAlive: 30,
+		Username: kioskDev.ID, UsernameFlag: true, Password: []byte("pw-" + kioskDev.ID), PasswordFlag: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.owner.Close()
+	for range 50 {
+		if rc := r.publish(); rc != 0 {
+			t.Fatalf("telemetry for an offline session: reason 0x%02x", rc)
+		}
+	}
+	tmpfstest.Fill(t, filepath.Join(disk, "filler"), tmpfstest.Free(t, disk)-floor+1<<20)
+	if rc := r.publish(); rc != 0x97 {
+		t.Fatalf("telemetry on a full disk: reason 0x%02x, want 0x97", rc)
+	}
+	r.owner.Reconnect(t)
+	got := r.owner.WaitFor(t, len(r.ackedTelemetry), storetest.Topic("devices/kiosk-1/telemetry"))
+	for i, m := range got {
+		if string(m.Payload) != r.ackedTelemetry[i] {
+			t.Fatalf("message %d after the return is %.12s…, want %.12s… (publish order)", i, m.Payload, r.ackedTelemetry[i])
+		}
+	}
+}

@@ -115,6 +115,9 @@ func TestDiskFloorRefusesBeforeTheDiskIsFull(t *testing.T) {
 	if err := db.Update(context.Background(), func(tx *bolt.Tx) error { return tx.Bucket([]byte("msgs")).Put(key(1<<40), []byte("x")) }); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("a write below the floor: %v", err)
 	}
+	if err := db.Flush(context.Background()); err != nil {
+		t.Fatalf("a flush below the floor: %v", err)
+	}
 	select {
 	case err := <-freed:
 		t.Fatalf("an asynchronous delete below the floor: %v", err)

@@ -101,6 +101,7 @@ type write struct {
 	fn    func(*bolt.Tx) error
 	free  bool        // UpdateFree: committed alone, allowed past MaxSize
 	frees bool        // UpdateFreeAsync: grouped, but past MaxSize alone when the cap stops it
+	flush bool        // Flush: no fn, answered once the writes before it are done
 	done  chan error  // Update's caller waits here; nil for UpdateAsync
 	onErr func(error) // UpdateAsync's error callback, may be nil
 }
@@ -155,6 +156,13 @@ func (db *DB) Update(ctx context.Context, fn func(*bolt.Tx) error) error {
 // is full (where bbolt would refuse the pages a delete copies).
 func (db *DB) UpdateFree(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return db.wait(ctx, &write{fn: fn, free: true, done: make(chan error, 1)})
+}
+
+// Flush returns once every write submitted before it has been committed or
+// has failed (each caller is told which). It writes nothing itself, so it
+// returns nil on a full disk or at the size cap too.
+func (db *DB) Flush(ctx context.Context) error {
+	return db.wait(ctx, &write{flush: true, done: make(chan error, 1)})
 }
 
 // wait submits w and waits for its commit.
@@ -304,15 +312,22 @@ func (db *DB) commitLoop() {
 
 func (db *DB) commit(group []*write) {
 	normal := group[:0:0]
+	var flushes []*write
 	for _, w := range group {
-		if w.free {
+		switch {
+		case w.flush:
+			flushes = append(flushes, w)
+		case w.free:
 			db.commitFree(w)
-		} else {
+		default:
 			normal = append(normal, w)
 		}
 	}
 	if len(normal) > 0 {
 		db.commitGroup(normal)
+	}
+	for _, w := range flushes {
+		reply(w, nil)
 	}
 }
 
