@@ -174,9 +174,18 @@ func TestENOSPCInACommitIsSurvived(t *testing.T) {
 		t.Fatalf("only %d writes before the disk was full", len(acked))
 	}
 	checkAcked(t, db.bolt, "msgs", acked, size)
+	if got := db.Refusing(); got != "disk_full" {
+		t.Fatalf("Refusing() = %q after ENOSPC, want disk_full", got)
+	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
+	}
+	if err := db.Update(context.Background(), func(tx *bolt.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Refusing(); got != "" {
+		t.Fatalf("Refusing() = %q after a write went in", got)
 	}
 	more, err := fillDisk(t, db, "msgs", size, 1<<20)
 	if !errors.Is(err, ErrDiskFull) || len(more) < 100 {

@@ -78,7 +78,7 @@ type DB struct {
 	closeErr error
 
 	commits, writes atomic.Uint64
-	capped          atomic.Bool // the last commit was refused by MaxSize
+	refused         atomic.Value // string: why the last commit found no room ("" when it went in)
 }
 
 // Stats are the database's figures since Open.
@@ -368,7 +368,7 @@ func (db *DB) commitGroup(group []*write) {
 		return nil
 	})
 	if err == nil {
-		db.capped.Store(false)
+		db.refused.Store("")
 		db.observe(start, len(group))
 		for _, w := range group {
 			reply(w, nil)
@@ -381,10 +381,12 @@ func (db *DB) commitGroup(group []*write) {
 		start := time.Now()
 		err := wrapFull(db.bolt.Update(w.fn))
 		if err == nil {
-			db.capped.Store(false)
+			db.refused.Store("")
 			db.observe(start, 1)
+		} else if errors.Is(err, ErrDiskFull) {
+			db.refused.Store("disk_full")
 		} else if errors.Is(err, berrors.ErrMaxSizeReached) {
-			db.capped.Store(true)
+			db.refused.Store("db_full")
 		}
 		if w.frees && errors.Is(err, ErrFull) {
 			db.commitFree(w)
@@ -438,14 +440,13 @@ func (db *DB) roomLeft() error {
 }
 
 // Refusing says why writes are refused now: "disk_full" when the disk has
-// less free than MinFreeBytes, "db_full" when the last write found the
-// database at its size cap, "" when writes go in.
+// less free than MinFreeBytes or the last write ran out of disk, "db_full"
+// when the last write found the database at its size cap, "" when writes
+// go in.
 func (db *DB) Refusing() string {
 	if db.roomLeft() != nil {
 		return "disk_full"
 	}
-	if db.capped.Load() {
-		return "db_full"
-	}
-	return ""
+	why, _ := db.refused.Load().(string)
+	return why
 }
