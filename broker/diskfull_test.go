@@ -17,6 +17,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/storeedge/storeedge/broker"
+	"github.com/storeedge/storeedge/internal/testkit/faultproxy"
+	"github.com/storeedge/storeedge/internal/testkit/mosquittotest"
 	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
 	"github.com/storeedge/storeedge/internal/testkit/tmpfstest"
@@ -393,4 +395,114 @@ func TestFullDiskResumesASessionInOrder(t *testing.T) {
 			t.Fatalf("message %d after the return is %.12s…, want %.12s… (publish order)", i, m.Payload, r.ackedTelemetry[i])
 		}
 	}
+}
+
+// Linked to HQ while the line is out, the outbox holds what devices sent;
+// the disk fills and further publishes get 0x97. When the line comes back
+// the outbox drains to HQ though the disk is still full (acknowledged
+// entries are deleted), and once the disk has room new publishes reach HQ
+// too, without a restart.
+func TestFullDiskCloudOutboxDrains(t *testing.T) {
+	disk, ok := tmpfstest.Mount(t, 32<<20)
+	if !ok {
+		return
+	}
+	const floor = 6 << 20
+	hqb := mosquittotest.Start(t, mosquittotest.Options{})
+	line, err := faultproxy.New("127.0.0.1:0", hqb.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = line.Close() })
+	line.Down()
+	var mu sync.Mutex
+	atHQ := map[string]bool{}
+	hq, _, err := mqtttest.Dial(t, hqb.Addr, &paho.Connect{ClientID: "hq-watch", CleanStart: true, KeepAlive: 30}, func(p *paho.Publish) {
+		mu.Lock()
+		atHQ[string(p.Payload)] = true
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hq.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "stores/+/up/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	staffDev := storetest.Device{ID: "staff-anna", Role: "staff"}
+	kioskDev := storetest.Device{ID: "kiosk-1", Role: "kiosk"}
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{staffDev, kioskDev}, Config: func(c *broker.Config) {
+		c.DataDir = filepath.Join(disk, "data")
+		c.Persistence.MinFreeDiskBytes = floor
+		c.Cloud.URL = "mqtt://" + line.Addr()
+		c.Cloud.ReconnectMin, c.Cloud.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
+	}})
+	// Status goes to HQ at QoS 1 (telemetry at QoS 0, which may be lost).
+	r := &fullDiskRig{t: t, s: s, disk: disk, floor: floor, topic: "devices/kiosk-1/status"}
+	r.staff = s.Connect(t, staffDev, "")
+	r.kiosk, _, err = mqtttest.Dial(t, s.Addr, &paho.Connect{ClientID: kioskDev.ID, CleanStart: true, KeepAlive: 30,
+		Username: kioskDev.ID, UsernameFlag: true, Password: []byte("pw-" + kioskDev.ID), PasswordFlag: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		if rc := r.publish(); rc != 0 {
+			t.Fatalf("a status with the line out: reason 0x%02x", rc)
+		}
+	}
+	waitHealth := func(what string, ok func(proto.StoreHealth) bool) proto.StoreHealth {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			h := r.health()
+			if ok(h) {
+				return h
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 15 s: %+v", what, h)
+			}
+			time.Sleep(50 * time.Millisecond) // polling the health op with a deadline
+		}
+	}
+	waitHealth("the outbox holds the telemetry", func(h proto.StoreHealth) bool { return h.OutboxEntries >= 200 })
+
+	filler := filepath.Join(disk, "filler")
+	tmpfstest.Fill(t, filler, tmpfstest.Free(t, disk)-floor+1<<20)
+	if rc := r.publish(); rc != 0x97 {
+		t.Fatalf("telemetry on a full disk: reason 0x%02x, want 0x97", rc)
+	}
+	line.Up()
+	waitHealth("the outbox drains on a full disk", func(h proto.StoreHealth) bool {
+		return h.CloudConnected && h.OutboxEntries == 0 && h.WritesRefused == "disk_full"
+	})
+	arrived := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, p := range r.ackedTelemetry {
+			if atHQ[p] {
+				n++
+			}
+		}
+		return n
+	}
+	if n := arrived(); n != len(r.ackedTelemetry) {
+		t.Fatalf("%d of %d acknowledged messages at HQ", n, len(r.ackedTelemetry))
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if rc := r.publish(); rc != 0 {
+			t.Fatalf("telemetry once the disk has room: reason 0x%02x", rc)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for arrived() != len(r.ackedTelemetry) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d acknowledged messages at HQ 15 s after the disk had room", arrived(), len(r.ackedTelemetry))
+		}
+		time.Sleep(50 * time.Millisecond) // polling HQ's subscriber with a deadline
+	}
+	waitHealth("the outbox is empty", func(h proto.StoreHealth) bool { return h.OutboxEntries == 0 && h.WritesRefused == "" })
 }
