@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -468,7 +470,23 @@ func TestFullDiskCloudOutboxDrains(t *testing.T) {
 	filler := filepath.Join(disk, "filler")
 	tmpfstest.Fill(t, filler, tmpfstest.Free(t, disk)-floor+1<<20)
 	if rc := r.publish(); rc != 0x97 {
-		t.Fatalf("telemetry on a full disk: reason 0x%02x, want 0x97", rc)
+		t.Fatalf("a status on a full disk: reason 0x%02x, want 0x97", rc)
+	}
+	// An MQTT 3.1.1 device has no reason codes: it gets no PUBACK, so it
+	// keeps the message and sends it again, rather than a PUBACK for a
+	// message that was not stored.
+	pub, err := exec.LookPath("mosquitto_pub")
+	if err != nil {
+		t.Fatalf("mosquitto_pub not found: install the Debian package mosquitto-clients: %v", err)
+	}
+	host, port, _ := net.SplitHostPort(s.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	out, err := exec.CommandContext(ctx, pub, "-V", "mqttv311", "-h", host, "-p", port, "-i", "kiosk-1:v3", "-u", kioskDev.ID, "-P", "pw-"+kioskDev.ID,
+		"-q", "1", "-t", "devices/kiosk-1/status", "-m", `{"v3":"not stored"}`).CombinedOutput()
+	timedOut := ctx.Err() != nil
+	cancel()
+	if !timedOut {
+		t.Fatalf("an MQTT 3.1.1 publish on a full disk ended (%v: %s): it got a PUBACK for a message that was not stored", err, out)
 	}
 	line.Up()
 	waitHealth("the outbox drains on a full disk", func(h proto.StoreHealth) bool {
