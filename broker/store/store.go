@@ -78,7 +78,9 @@ type DB struct {
 	closeErr error
 
 	commits, writes atomic.Uint64
-	refused         atomic.Value // string: why the last commit found no room ("" when it went in)
+	capped          atomic.Bool  // the last commit met MaxSize
+	noSpaceAt       atomic.Int64 // free bytes when a write last met ENOSPC; -1: none since
+
 }
 
 // Stats are the database's figures since Open.
@@ -138,6 +140,7 @@ func Open(opts Options) (*DB, error) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	db.noSpaceAt.Store(-1)
 	go db.commitLoop()
 	return db, nil
 }
@@ -368,7 +371,7 @@ func (db *DB) commitGroup(group []*write) {
 		return nil
 	})
 	if err == nil {
-		db.refused.Store("")
+		db.capped.Store(false)
 		db.observe(start, len(group))
 		for _, w := range group {
 			reply(w, nil)
@@ -381,12 +384,13 @@ func (db *DB) commitGroup(group []*write) {
 		start := time.Now()
 		err := wrapFull(db.bolt.Update(w.fn))
 		if err == nil {
-			db.refused.Store("")
+			db.capped.Store(false)
 			db.observe(start, 1)
-		} else if errors.Is(err, ErrDiskFull) {
-			db.refused.Store("disk_full")
+		} else if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			free, _ := FreeBytes(filepath.Dir(db.opts.Path))
+			db.noSpaceAt.Store(free)
 		} else if errors.Is(err, berrors.ErrMaxSizeReached) {
-			db.refused.Store("db_full")
+			db.capped.Store(true)
 		}
 		if w.frees && errors.Is(err, ErrFull) {
 			db.commitFree(w)
@@ -439,14 +443,26 @@ func (db *DB) roomLeft() error {
 	return fmt.Errorf("%w: %d bytes free on the disk of %s, writes keep %d free", ErrDiskFull, free, filepath.Dir(db.opts.Path), db.opts.MinFreeBytes)
 }
 
+// roomBack is how much more free than at the last ENOSPC counts as room
+// again (a write that fits in the database's free pages needs none).
+const roomBack = 1 << 20
+
 // Refusing says why writes are refused now: "disk_full" when the disk has
-// less free than MinFreeBytes or the last write ran out of disk, "db_full"
-// when the last write found the database at its size cap, "" when writes
-// go in.
+// less free than MinFreeBytes, or a write ran out of disk and no room has
+// come back since; "db_full" when the last write found the database at its
+// size cap; "" when writes go in.
 func (db *DB) Refusing() string {
 	if db.roomLeft() != nil {
 		return "disk_full"
 	}
-	why, _ := db.refused.Load().(string)
-	return why
+	if at := db.noSpaceAt.Load(); at >= 0 {
+		if free, ok := FreeBytes(filepath.Dir(db.opts.Path)); !ok || free < at+roomBack {
+			return "disk_full"
+		}
+		db.noSpaceAt.CompareAndSwap(at, -1)
+	}
+	if db.capped.Load() {
+		return "db_full"
+	}
+	return ""
 }
