@@ -22,7 +22,8 @@ type StoreHealth struct {
 	DiskMinFreeBytes uint64 `json:"disk_min_free_bytes,omitempty"`
 	// WritesRefused says why the store refuses writes now (QoS 1/2
 	// publishes 0x97, services quota_exceeded): "disk_full" (less free on
-	// the disk than DiskMinFreeBytes), "db_full" (the database is at
+	// the disk than DiskMinFreeBytes, or a write ran out of disk and no
+	// room has come back since), "db_full" (the database is at
 	// persistence.max_db_bytes); absent while writes go in.
 	WritesRefused string `json:"writes_refused,omitempty"`
 	// Clock: whether the box's clock has been set from a time source.
