@@ -169,6 +169,8 @@ func (b *Broker) start(ctx context.Context) error {
 		MaxBatch: cfg.Persistence.MaxBatch,
 		MaxSize:  cfg.Persistence.MaxDBBytes,
 		OnCommit: b.metrics.ObserveCommit,
+
+		MinFreeBytes: cfg.Persistence.MinFreeDiskBytes,
 	})
 	if err != nil {
 		return err

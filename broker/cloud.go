@@ -16,6 +16,7 @@ import (
 	"github.com/storeedge/storeedge/broker/services/chat"
 	"github.com/storeedge/storeedge/broker/services/hqlink"
 	"github.com/storeedge/storeedge/broker/services/notices"
+	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/cloudsync"
 	"github.com/storeedge/storeedge/cloudsync/topicmap"
 	"github.com/storeedge/storeedge/configs"
@@ -231,6 +232,15 @@ func (h *cloudCapture) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pa
 		// (PUBACK 0x97; mochi then skips the live delivery, though the
 		// session hook may already have stored it for offline sessions).
 		// An MQTT 3.1.1 device gets a plain PUBACK: it is counted.
+		return pk, packets.ErrQuotaExceeded
+	}
+	if errors.Is(err, store.ErrFull) {
+		// The disk or the database is full and nothing was filed: as the
+		// session hook answers it, MQTT 5 PUBACK 0x97, and for MQTT 3.1.1
+		// no PUBACK, so the device sends it again later.
+		if cl.Properties.ProtocolVersion < 5 {
+			return pk, packets.ErrRejectPacket
+		}
 		return pk, packets.ErrQuotaExceeded
 	}
 	if err != nil {

@@ -341,6 +341,9 @@ func (l LimitsConfig) maxConnectBytes() uint32 {
 type PersistenceConfig struct {
 	MaxBatch   int   `yaml:"max_batch"`
 	MaxDBBytes int64 `yaml:"max_db_bytes"`
+	// MinFreeDiskBytes is the room on data_dir's disk that writes leave
+	// free: below it writes are refused as when the database is full.
+	MinFreeDiskBytes int64 `yaml:"min_free_disk_bytes"`
 }
 
 // RuntimeConfig tunes the Go runtime (garbage collector) of the process.
@@ -468,6 +471,9 @@ func (c Config) Validate() error {
 	}
 	if n := c.Persistence.MaxDBBytes; n != 0 && n < minDBBytes {
 		errs = append(errs, fmt.Errorf("persistence.max_db_bytes %d: 0 (no cap) or at least %d (16 MiB)", n, minDBBytes))
+	}
+	if c.Persistence.MinFreeDiskBytes < 0 {
+		errs = append(errs, fmt.Errorf("persistence.min_free_disk_bytes %d: 0 (no floor) or more", c.Persistence.MinFreeDiskBytes))
 	}
 	if c.Runtime.GCPercent < 10 {
 		errs = append(errs, fmt.Errorf("runtime.gc_percent %d: at least 10", c.Runtime.GCPercent))

@@ -148,6 +148,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"auth.login_backoff_after":          "auth: 0 = no backoff",
 		"limits.":                           "mochi's capabilities and auth's caps, 0 = no cap",
 		"persistence.max_db_bytes":          "store: 0 = no cap",
+		"persistence.min_free_disk_bytes":   "store: 0 = no floor",
 		"runtime.":                          "the process's garbage collector",
 		"log.":                              "the process's log",
 		"services.keys_env":                 "the broker loads the keys",

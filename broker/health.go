@@ -34,6 +34,7 @@ func (b *Broker) registerHealth(router *svc.Router, ms *blob.Store, bridge *clou
 		a.DiskFreeBytes = fs.Bavail * uint64(fs.Bsize)
 		a.DiskTotalBytes = fs.Blocks * uint64(fs.Bsize)
 		a.Clock = b.clockHealth()
+		a.DiskMinFreeBytes, a.WritesRefused = uint64(max(b.cfg.Persistence.MinFreeDiskBytes, 0)), b.db.Refusing()
 		if bridge != nil {
 			st := bridge.Status()
 			a.CloudConnected, a.OutboxEntries, a.OutboxBytes = st.Connected, st.Backlog, st.BacklogBytes

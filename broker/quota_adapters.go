@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/storeedge/storeedge/broker/quota"
 	mediasvc "github.com/storeedge/storeedge/broker/services/media"
+	"github.com/storeedge/storeedge/broker/store"
 )
 
 // customerQuotas are the budgets of one customer (chat.customer_*): nil
@@ -63,8 +64,12 @@ func (b *Broker) checkDBCap() {
 		b.log.Warn("persistence.max_db_bytes is less than media.max_total_bytes plus 512 MiB: the database may fill before media reaches its own limit",
 			"max_db_bytes", limit, "media_max_total_bytes", mediaTotal)
 	}
-	free, ok := freeDiskBytes(cfg.DataDir)
-	if ok && b.db.Size()+free < limit {
+	free, ok := store.FreeBytes(cfg.DataDir)
+	if ok && free < cfg.Persistence.MinFreeDiskBytes {
+		b.log.Warn("the disk has less free than persistence.min_free_disk_bytes: writes are refused until there is room",
+			"free_disk_bytes", free, "min_free_disk_bytes", cfg.Persistence.MinFreeDiskBytes, "data_dir", cfg.DataDir)
+	}
+	if ok && b.db.Size()+free-cfg.Persistence.MinFreeDiskBytes < limit {
 		b.log.Warn("the disk has less room than persistence.max_db_bytes: it fills before the database reaches its cap",
 			"max_db_bytes", limit, "db_bytes", b.db.Size(), "free_disk_bytes", free, "data_dir", cfg.DataDir)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/storeedge/storeedge/broker"
 	"github.com/storeedge/storeedge/internal/testkit/storetest"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // With the default configuration one customer sending texts as fast as she
@@ -171,9 +172,14 @@ func TestFullDatabaseAnswersAndRecovers(t *testing.T) {
 			fails++
 		}
 	}
-	// Reads go on.
+	// Reads go on, and the health op says why writes are refused.
 	storetest.OK(t, staff.Call(t, "chat", "list", `{}`))
 	storetest.OK(t, staff.Call(t, "media", "status", `{"upload":"fill-0"}`))
+	var health proto.StoreHealth
+	storetest.OK(t, staff.Call(t, "store", "health", `{}`)).Decode(t, &health)
+	if health.WritesRefused != "db_full" {
+		t.Fatalf("health of a full database: writes_refused %q, want db_full", health.WritesRefused)
+	}
 
 	// The uploads lapse (status says so at once), the clean-up deletes them
 	// within a second, and writes fit again.
@@ -192,5 +198,10 @@ func TestFullDatabaseAnswersAndRecovers(t *testing.T) {
 	}
 	for i := 1; i < 5; i++ {
 		storetest.OK(t, put("after", i))
+	}
+	var after proto.StoreHealth
+	storetest.OK(t, staff.Call(t, "store", "health", `{}`)).Decode(t, &after)
+	if after.WritesRefused != "" {
+		t.Fatalf("health once writes fit again: writes_refused %q", after.WritesRefused)
 	}
 }

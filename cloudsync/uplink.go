@@ -498,6 +498,14 @@ func (u *uplink) setWindow(receiveMax uint16) {
 	u.notifyLocked()
 }
 
+// freeUpdater is a DB that also commits a transaction that makes room on a
+// full disk or at its size cap (the store's UpdateFree). Acknowledged
+// entries leave the outbox that way; the kept range they move to is
+// trimmed to its limits in the same transaction.
+type freeUpdater interface {
+	UpdateFree(ctx context.Context, fn func(*bolt.Tx) error) error
+}
+
 // runAcks deletes acknowledged entries from the outbox, many per commit.
 func (u *uplink) runAcks(ctx context.Context) {
 	for {
@@ -513,7 +521,15 @@ func (u *uplink) runAcks(ctx context.Context) {
 		if len(seqs) == 0 {
 			continue
 		}
-		err := u.db.Update(ctx, func(tx *bolt.Tx) error { return u.ob.Ack(tx, seqs...) })
+		ack := func(tx *bolt.Tx) error { return u.ob.Ack(tx, seqs...) }
+		var err error
+		if f, ok := u.db.(freeUpdater); ok {
+			// On a full disk too: otherwise HQ is sent the same entries
+			// again and again and the outbox never drains.
+			err = f.UpdateFree(ctx, ack)
+		} else {
+			err = u.db.Update(ctx, ack)
+		}
 		u.mu.Lock()
 		if err != nil {
 			// Still stored: kept out of the send order and retried.

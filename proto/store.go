@@ -17,6 +17,15 @@ type StoreHealth struct {
 	CloudConnected     bool   `json:"cloud_connected"`
 	OutboxEntries      int64  `json:"outbox_entries"`
 	OutboxBytes        int64  `json:"outbox_bytes"`
+	// DiskMinFreeBytes is persistence.min_free_disk_bytes: below it on
+	// the disk of data_dir writes are refused (0 = no floor).
+	DiskMinFreeBytes uint64 `json:"disk_min_free_bytes,omitempty"`
+	// WritesRefused says why the store refuses writes now (QoS 1/2
+	// publishes 0x97, services quota_exceeded): "disk_full" (less free on
+	// the disk than DiskMinFreeBytes, or a write ran out of disk and no
+	// room has come back since), "db_full" (the database is at
+	// persistence.max_db_bytes); absent while writes go in.
+	WritesRefused string `json:"writes_refused,omitempty"`
 	// Clock: whether the box's clock has been set from a time source.
 	Clock *ClockHealth `json:"clock,omitempty"`
 	// Backup: the daily backups' state (Enabled false when they are off).

@@ -28,8 +28,14 @@ const (
 	DefaultMaxBatch     = 1024
 )
 
-// ErrFull is returned when the database has reached its configured size cap.
-var ErrFull = errors.New("store: database size limit reached")
+// ErrFull is returned when a write finds no room: the database has reached
+// its configured size cap, or the disk is full (ErrDiskFull).
+var ErrFull = errors.New("store: full")
+
+// ErrDiskFull is returned when the disk holding the database has less free
+// room than Options.MinFreeBytes, or a write failed for want of room (ENOSPC,
+// EDQUOT). It wraps ErrFull, so callers that answer "full" need test only that.
+var ErrDiskFull = fmt.Errorf("%w: the disk is full", ErrFull)
 
 // Options configure Open.
 type Options struct {
@@ -45,6 +51,14 @@ type Options struct {
 	// a database filled to its cap could otherwise not delete anything and
 	// would stay full.
 	FreeHeadroom int64
+	// MinFreeBytes is the disk room writes leave free: a group commit that
+	// would start with less than this free on the database's file system
+	// fails with ErrDiskFull before bbolt writes a page (0 = no floor).
+	// Writes that make room (UpdateFree, UpdateFreeAsync) may use it. It
+	// should exceed what one group commit writes; when the disk fills
+	// anyway, bbolt's ENOSPC is ErrDiskFull too, the file stays consistent
+	// and the next commit that finds room succeeds.
+	MinFreeBytes int64
 	// LockTimeout bounds the wait for the file lock held by another process
 	// (default 5 s): a second broker on the same data dir fails instead of hanging.
 	LockTimeout time.Duration
@@ -64,6 +78,9 @@ type DB struct {
 	closeErr error
 
 	commits, writes atomic.Uint64
+	capped          atomic.Bool  // the last commit met MaxSize
+	noSpaceAt       atomic.Int64 // free bytes when a write last met ENOSPC; -1: none since
+
 }
 
 // Stats are the database's figures since Open.
@@ -86,6 +103,7 @@ type write struct {
 	fn    func(*bolt.Tx) error
 	free  bool        // UpdateFree: committed alone, allowed past MaxSize
 	frees bool        // UpdateFreeAsync: grouped, but past MaxSize alone when the cap stops it
+	flush bool        // Flush: no fn, answered once the writes before it are done
 	done  chan error  // Update's caller waits here; nil for UpdateAsync
 	onErr func(error) // UpdateAsync's error callback, may be nil
 }
@@ -122,6 +140,7 @@ func Open(opts Options) (*DB, error) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	db.noSpaceAt.Store(-1)
 	go db.commitLoop()
 	return db, nil
 }
@@ -140,6 +159,13 @@ func (db *DB) Update(ctx context.Context, fn func(*bolt.Tx) error) error {
 // is full (where bbolt would refuse the pages a delete copies).
 func (db *DB) UpdateFree(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return db.wait(ctx, &write{fn: fn, free: true, done: make(chan error, 1)})
+}
+
+// Flush returns once every write submitted before it has been committed or
+// has failed (each caller is told which). It writes nothing itself, so it
+// returns nil on a full disk or at the size cap too.
+func (db *DB) Flush(ctx context.Context) error {
+	return db.wait(ctx, &write{flush: true, done: make(chan error, 1)})
 }
 
 // wait submits w and waits for its commit.
@@ -289,15 +315,22 @@ func (db *DB) commitLoop() {
 
 func (db *DB) commit(group []*write) {
 	normal := group[:0:0]
+	var flushes []*write
 	for _, w := range group {
-		if w.free {
+		switch {
+		case w.flush:
+			flushes = append(flushes, w)
+		case w.free:
 			db.commitFree(w)
-		} else {
+		default:
 			normal = append(normal, w)
 		}
 	}
 	if len(normal) > 0 {
 		db.commitGroup(normal)
+	}
+	for _, w := range flushes {
+		reply(w, nil)
 	}
 }
 
@@ -318,6 +351,16 @@ func (db *DB) commitFree(w *write) {
 }
 
 func (db *DB) commitGroup(group []*write) {
+	if err := db.roomLeft(); err != nil {
+		for _, w := range group {
+			if w.frees {
+				db.commitFree(w)
+			} else {
+				reply(w, err)
+			}
+		}
+		return
+	}
 	start := time.Now()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		for _, w := range group {
@@ -328,6 +371,7 @@ func (db *DB) commitGroup(group []*write) {
 		return nil
 	})
 	if err == nil {
+		db.capped.Store(false)
 		db.observe(start, len(group))
 		for _, w := range group {
 			reply(w, nil)
@@ -340,7 +384,13 @@ func (db *DB) commitGroup(group []*write) {
 		start := time.Now()
 		err := wrapFull(db.bolt.Update(w.fn))
 		if err == nil {
+			db.capped.Store(false)
 			db.observe(start, 1)
+		} else if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			free, _ := FreeBytes(filepath.Dir(db.opts.Path))
+			db.noSpaceAt.Store(free)
+		} else if errors.Is(err, berrors.ErrMaxSizeReached) {
+			db.capped.Store(true)
 		}
 		if w.frees && errors.Is(err, ErrFull) {
 			db.commitFree(w)
@@ -370,8 +420,49 @@ func wrapFull(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, berrors.ErrMaxSizeReached) || errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	if errors.Is(err, berrors.ErrMaxSizeReached) {
 		return fmt.Errorf("%w: %w", ErrFull, err)
 	}
 	return err
+}
+
+// roomLeft is ErrDiskFull when the database's file system has less free
+// than MinFreeBytes (a file system it cannot read counts as roomy: the
+// write then tells).
+func (db *DB) roomLeft() error {
+	if db.opts.MinFreeBytes <= 0 {
+		return nil
+	}
+	free, ok := FreeBytes(filepath.Dir(db.opts.Path))
+	if !ok || free >= db.opts.MinFreeBytes {
+		return nil
+	}
+	return fmt.Errorf("%w: %d bytes free on the disk of %s, writes keep %d free", ErrDiskFull, free, filepath.Dir(db.opts.Path), db.opts.MinFreeBytes)
+}
+
+// roomBack is how much more free than at the last ENOSPC counts as room
+// again (a write that fits in the database's free pages needs none).
+const roomBack = 1 << 20
+
+// Refusing says why writes are refused now: "disk_full" when the disk has
+// less free than MinFreeBytes, or a write ran out of disk and no room has
+// come back since; "db_full" when the last write found the database at its
+// size cap; "" when writes go in.
+func (db *DB) Refusing() string {
+	if db.roomLeft() != nil {
+		return "disk_full"
+	}
+	if at := db.noSpaceAt.Load(); at >= 0 {
+		if free, ok := FreeBytes(filepath.Dir(db.opts.Path)); !ok || free < at+roomBack {
+			return "disk_full"
+		}
+		db.noSpaceAt.CompareAndSwap(at, -1)
+	}
+	if db.capped.Load() {
+		return "db_full"
+	}
+	return ""
 }

@@ -101,6 +101,8 @@ func FromCommit(service string, err error) error {
 		return nil
 	case errors.As(err, &e):
 		return e
+	case errors.Is(err, store.ErrDiskFull):
+		return Errorf(CodeQuotaExceeded, "the store's disk is full")
 	case errors.Is(err, store.ErrFull):
 		return Errorf(CodeQuotaExceeded, "the store's database is full")
 	}

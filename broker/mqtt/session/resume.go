@@ -76,8 +76,9 @@ func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // store does not hold (a retained message sent at subscribe) stay as they are.
 func (h *Hook) rebuild(cl *mqtt.Client) error {
 	// Copies stored for the session in the background (OnQosPublish) must be
-	// on disk before it is read: an empty commit after them waits for them.
-	if err := h.o.DB.Update(context.Background(), func(*bolt.Tx) error { return nil }); err != nil {
+	// on disk before it is read: a flush after them waits for them. It
+	// writes nothing, so a session comes back on a full disk too.
+	if err := h.o.DB.Flush(context.Background()); err != nil {
 		return fmt.Errorf("wait for queued writes: %w", err)
 	}
 	h.mu.Lock()

@@ -74,6 +74,9 @@ type DB interface {
 	// UpdateFreeAsync is UpdateAsync for deletes: they still commit when the
 	// database is at its size cap, so that delivering a queue frees it.
 	UpdateFreeAsync(fn func(*bolt.Tx) error, onErr func(error))
+	// Flush returns once the writes submitted before it are done; it
+	// writes nothing, so it works on a full disk.
+	Flush(ctx context.Context) error
 	View(fn func(*bolt.Tx) error) error
 }
 

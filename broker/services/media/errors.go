@@ -49,6 +49,8 @@ func mediaErr(op string, err error) error {
 		code = svc.CodeNotFound
 	case errors.Is(err, blob.ErrQuota):
 		code = svc.CodeQuotaExceeded
+	case errors.Is(err, store.ErrDiskFull):
+		return svc.Errorf(svc.CodeQuotaExceeded, "the store's disk is full; try again later")
 	case errors.Is(err, store.ErrFull):
 		return svc.Errorf(svc.CodeQuotaExceeded, "the store's database is full; try again later")
 	}

@@ -189,6 +189,11 @@ const STRINGS = {
     check_hq: 'Headquarters',
     check_clock: 'Clock',
     check_backup: 'Backups',
+    storeFull: 'Not saved: the store\'s storage is full. Nothing saved before is lost; try again once there is room (see Store health).',
+    diskFloor: 'Kept free for the system',
+    writesRefused: 'Saving',
+    refused_disk_full: 'Stopped: the disk is full (less than {min} free). New messages, bookings and photos are refused until there is room: delete files on the box or call support. It starts again by itself.',
+    refused_db_full: 'Stopped: the database has reached its size limit. New messages, bookings and photos are refused until old uploads and answers are cleaned up. It starts again by itself.',
   },
   zh: {
     title: '员工工作台',
@@ -336,6 +341,11 @@ const STRINGS = {
     check_hq: '总部连接',
     check_clock: '时钟',
     check_backup: '备份',
+    storeFull: '未保存：门店的存储空间已满。之前保存的内容不会丢失；腾出空间后请重试（见“门店状态”）。',
+    diskFloor: '为系统保留',
+    writesRefused: '保存',
+    refused_disk_full: '已暂停：磁盘已满（可用空间不足 {min}）。腾出空间前，新的消息、预约和照片都无法保存：请删除盒子上的文件或联系技术支持。有空间后会自动恢复。',
+    refused_db_full: '已暂停：数据库已达到容量上限。清理旧的上传和应答前，新的消息、预约和照片都无法保存。有空间后会自动恢复。',
   },
 };
 
@@ -538,7 +548,14 @@ function errCode(e) {
   return e instanceof StoreError ? e.code : 'generic';
 }
 
+// storeFull: a write refused because the store's disk or database is full
+// (quota_exceeded without a reason; a client's own quota names one).
+function storeFull(e) {
+  return e instanceof StoreError && e.code === 'quota_exceeded' && !e.reason;
+}
+
 function errText(e) {
+  if (storeFull(e)) return t('storeFull');
   if (e instanceof StoreError && STRINGS.en[e.code]) return t(e.code);
   return t('opFailed', { message: (e && e.message) || errCode(e) });
 }
@@ -671,6 +688,8 @@ function setView(name) {
   // data-tab-view.
   for (const sec of document.querySelectorAll('[data-tab-view]')) sec.hidden = sec.dataset.tabView !== name;
   if (name === 'activity') activity.onShow();
+  // The disk line is fresh when someone looks for why a save failed.
+  if (name === 'health') loadHealth();
   if (name === 'chats' && open) markRead();
 }
 
@@ -1167,7 +1186,7 @@ async function sendText() {
       await loadHistory(id);
     }
   } catch (e) {
-    if (open && open.id === id) open.error = errCode(e) === 'too_large' ? t('tooLong') : t('sendFailed', { code: errCode(e) });
+    if (open && open.id === id) open.error = errCode(e) === 'too_large' ? t('tooLong') : storeFull(e) ? t('storeFull') : t('sendFailed', { code: errCode(e) });
     renderChat();
   } finally {
     $('send').disabled = false;
@@ -1188,7 +1207,7 @@ $('photo').addEventListener('change', async () => {
     toast('');
     if (open && open.id === id) await loadHistory(id);
   } catch (e) {
-    if (open && open.id === id) { open.error = t('photoFailed', { code: errCode(e) }); renderChat(); }
+    if (open && open.id === id) { open.error = storeFull(e) ? t('storeFull') : t('photoFailed', { code: errCode(e) }); renderChat(); }
   }
 });
 
@@ -1582,8 +1601,11 @@ function renderHealth() {
 
   const hl = view.health;
   const na = t('notAvailable');
+  const refused = hl && hl.writes_refused;
   $('disk').replaceChildren(
-    ...fact(t('diskFree'), hl ? t('diskValue', { free: bytes(hl.disk_free_bytes), total: bytes(hl.disk_total_bytes) }) : na),
+    ...(refused ? fact(t('writesRefused'), t('refused_' + refused, { min: bytes(hl.disk_min_free_bytes || 0) }), 'bad', 'disk-refused') : []),
+    ...fact(t('diskFree'), hl ? t('diskValue', { free: bytes(hl.disk_free_bytes), total: bytes(hl.disk_total_bytes) }) : na, refused === 'disk_full' ? 'bad' : null),
+    ...(hl && hl.disk_min_free_bytes ? fact(t('diskFloor'), bytes(hl.disk_min_free_bytes)) : []),
     ...fact(t('dbSize'), hl ? bytes(hl.db_bytes) : na),
     ...fact(t('mediaSize'), hl ? bytes(hl.media_bytes) : na),
     ...fact(t('outboxSize'), hl && typeof hl.outbox_bytes === 'number' ? bytes(hl.outbox_bytes) : na));

@@ -1,11 +1,12 @@
 //go:build unix
 
-package broker
+package store
 
 import "syscall"
 
-// freeDiskBytes is the room left for an unprivileged writer on dir's file system.
-func freeDiskBytes(dir string) (int64, bool) {
+// FreeBytes is the room left for an unprivileged writer on dir's file
+// system; false when it cannot be read.
+func FreeBytes(dir string) (int64, bool) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, false
