@@ -6,7 +6,7 @@
 # (HQ's replica; the tests start their own servers, never the system one),
 # coturn (the TURN server a viewer at home reaches the store's camera
 # through) and iproute2 (`ip netns`: the viewer "at home" in a network
-# namespace).
+# namespace), lintian, systemd and man-db (the Debian packages: below).
 set -euo pipefail
 
 need=()
@@ -26,7 +26,7 @@ command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v man >/dev/null 2>&1 || need+=(man-db)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "test peers present: mosquitto, mosquitto-clients, chromium, fonts-wqy-microhei, qemu-user-static, postgresql, coturn, iproute2"
+  echo "test peers present: mosquitto, mosquitto-clients, chromium, fonts-wqy-microhei, qemu-user-static, postgresql, coturn, iproute2, lintian, systemd, man-db"
   exit 0
 fi
 
