@@ -31,7 +31,7 @@ demo: build
 ## test: install the test peers when missing, then run every check and test
 test: deps lint test-race test-go test-mochi test-arm
 
-## deps: install mosquitto, mosquitto-clients, chromium, a Chinese font (fonts-wqy-microhei), qemu-user-static, postgresql, coturn and iproute2 (ip) when missing
+## deps: install mosquitto, mosquitto-clients, chromium, a Chinese font (fonts-wqy-microhei), qemu-user-static, postgresql, coturn, iproute2 (ip), lintian, systemd (systemd-analyze) and man-db when missing
 deps:
 	./scripts/install-test-deps.sh
 
