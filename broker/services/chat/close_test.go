@@ -109,6 +109,9 @@ func TestCloseRateReport(t *testing.T) {
 		t.Fatalf("repeated rate: %+v", again)
 	}
 	fails(t, cust.call(t, "rate", "rate-2", fmt.Sprintf(`{"conversation":%q,"closing":1,"stars":1}`, id)), "conflict")
+	// The rating stands: its message is not recalled, nor the closing's.
+	fails(t, cust.call(t, "recall", "", fmt.Sprintf(`{"conversation":%q,"seq":%d}`, id, rt.Seq)), "forbidden")
+	fails(t, anna.call(t, "recall", "", fmt.Sprintf(`{"conversation":%q,"seq":%d}`, id, cl.Seq)), "forbidden")
 	h = anna.history(t, id)
 	last = h.Messages[len(h.Messages)-1]
 	var rc proto.RatedCard
