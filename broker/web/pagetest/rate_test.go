@@ -109,6 +109,12 @@ func TestCloseRateAndReports(t *testing.T) {
 	browsertest.WaitJS(t, small, `consoleView.reports.byDay.length === 1 && document.documentElement.scrollWidth <= window.innerWidth`, 10*time.Second, showConsole)
 	consoleShot(t, small, "reports-phone")
 
+	// The card in Chinese.
+	run(t, phone, chromedp.Click(chromedp.ID("lang")))
+	browsertest.WaitJS(t, phone, `document.querySelector('#rate-1 .rate-done').textContent.includes('谢谢') &&
+		document.querySelector('#rate-1 .card-title').textContent.includes('门店已结束本次咨询')`, 5*time.Second, showChat)
+	shot(t, phone, "rated-zh")
+
 	// Her next message reopens the conversation: the console offers Close again.
 	typeAndSend(t, phone, "One more thing: do you sell raincoats for dogs?")
 	consoleClick(t, console, "#tab-chats")
