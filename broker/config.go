@@ -189,6 +189,10 @@ type ChatConfig struct {
 	// counted): 0 = no limit.
 	CustomerMessagesPerMinute int   `yaml:"customer_messages_per_minute"`
 	CustomerBytesPerDay       int64 `yaml:"customer_bytes_per_day"`
+	// Close and rate, reports: the longest rating comment (characters)
+	// and the longest report range (days); 0 = the service's default.
+	MaxRatingComment int `yaml:"max_rating_comment"`
+	MaxReportDays    int `yaml:"max_report_days"`
 }
 
 // CustomersConfig bounds customer cards (broker/services/customers).
@@ -488,6 +492,9 @@ func (c Config) Validate() error {
 	if ch.RecallWindow < 0 || ch.MaxBodyBytes < 1 || ch.PageSize < 1 || ch.MaxMembers < 2 || ch.TokenTTL < time.Minute ||
 		ch.MaxActiveTokens < 1 || ch.CustomerRole == "" || len(ch.StaffRoles) == 0 || len(ch.FAQRoles) == 0 {
 		errs = append(errs, errors.New("chat: recall_window 0 or more, max_body_bytes/page_size/max_active_tokens at least 1, max_members at least 2, token_ttl at least 1m, customer_role, staff_roles and faq_roles set"))
+	}
+	if ch.MaxRatingComment < 0 || ch.MaxRatingComment > 10000 || ch.MaxReportDays < 0 || ch.MaxReportDays > 3660 {
+		errs = append(errs, errors.New("chat: max_rating_comment 1 to 10000 characters, max_report_days 1 to 3660 (0 = the default)"))
 	}
 	if l := ch.LoginTTL(); l < time.Minute || l > MaxCustomerLoginTTL {
 		errs = append(errs, fmt.Errorf("chat.customer_login_ttl %v: from 1m to %v (730 days)", l, MaxCustomerLoginTTL))

@@ -51,6 +51,8 @@ func TestDefaultsAgree(t *testing.T) {
 		"chat.max_body_bytes":      {cfg.Chat.MaxBodyBytes, chat.DefaultMaxBodyBytes},
 		"chat.page_size":           {cfg.Chat.PageSize, chat.DefaultPageSize},
 		"chat.max_members":         {cfg.Chat.MaxMembers, chat.DefaultMaxMembers},
+		"chat.max_rating_comment":  {cfg.Chat.MaxRatingComment, chat.DefaultMaxRatingComment},
+		"chat.max_report_days":     {cfg.Chat.MaxReportDays, chat.DefaultMaxReportDays},
 		"chat.staff_roles":         {cfg.Chat.StaffRoles, chat.DefaultStaffRoles},
 		"chat.assigned_only_roles": {cfg.Chat.AssignedOnlyRoles, []string(nil)},
 		// chat: session roles default to chat-tablet and the staff roles,

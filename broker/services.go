@@ -158,6 +158,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
 		SessionRoles: cfg.Chat.SessionRoles, ResumeRoles: cfg.Chat.ResumeRoles, Now: cfg.Now, Log: b.log,
 		CustomerMessages: custMsgs, CustomerBytes: custBytes,
+		MaxRatingComment: cfg.Chat.MaxRatingComment, MaxReportDays: cfg.Chat.MaxReportDays,
 	}, bridge))
 	if err != nil {
 		return err

@@ -135,7 +135,11 @@ type ConversationView struct {
 	Assistant    bool       `json:"assistant"`
 	Waiting      *time.Time `json:"waiting,omitempty"`
 	Assigned     []string   `json:"assigned,omitempty"`
-	Receipts     []Receipt  `json:"receipts"`
+	// Closed is when staff closed it (nil while open); Closings counts
+	// its closings (the last one's number).
+	Closed   *time.Time `json:"closed,omitempty"`
+	Closings uint64     `json:"closings,omitempty"`
+	Receipts []Receipt  `json:"receipts"`
 }
 
 // Receipt is how far one member's devices got (Delivered) and how far the
@@ -337,6 +341,8 @@ const (
 //	members:   added, removed, by, seq (of the system message), ts
 //	waiting:   ts
 //	assigned:  member (the staff member), by, ts
+//	closed:    closing, by, seq (of the system message), ts
+//	rated:     closing, seq (of the system message), ts
 type ChatEvent struct {
 	V            int       `json:"v"`
 	Type         string    `json:"type"`
@@ -351,5 +357,133 @@ type ChatEvent struct {
 	Auto         bool      `json:"auto,omitempty"`
 	Added        []string  `json:"added,omitempty"`
 	Removed      []string  `json:"removed,omitempty"`
+	Closing      uint64    `json:"closing,omitempty"`
 	TS           time.Time `json:"ts"`
+}
+
+// Close and rate; reports.
+//
+// Staff close a customer's conversation (close): a system message with a
+// ClosedCard, and the customer is asked for a rating of that closing
+// (rate: 1–5 stars and a comment, once per closing; a RatedCard follows).
+// A new message from the customer reopens it: a new closing period. The
+// figures of the closings (report) are by day (the close's day in the
+// store's time zone) or by staff member (who was answering).
+
+// Event types of close and rate.
+const (
+	ChatEventClosed = "closed" // staff closed the conversation: closing, by, seq (of the system message), ts
+	ChatEventRated  = "rated"  // the customer rated a closing: closing, seq (of the system message), ts
+)
+
+// Card types of the system messages of close and rate.
+const (
+	CardClosed = "closed"
+	CardRated  = "rated"
+)
+
+// Report groupings (ChatReportRequest.By).
+const (
+	ReportByDay   = "day"
+	ReportByStaff = "staff"
+)
+
+// ChatRateRequest rates closing Closing of a conversation: Stars 1–5 and
+// an optional Comment (at most chat.max_rating_comment characters).
+type ChatRateRequest struct {
+	Conversation string `json:"conversation"`
+	Closing      uint64 `json:"closing"`
+	Stars        int    `json:"stars"`
+	Comment      string `json:"comment,omitempty"`
+}
+
+// ChatReportRequest asks for the figures of the closings from day From to
+// day To (YYYY-MM-DD in the store's time zone, both included), by "day"
+// or "staff".
+type ChatReportRequest struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	By   string `json:"by"`
+}
+
+// ClosedCard is the card of the system message close writes. Staff is who
+// the closing counts for (who was answering; the closer when nobody was).
+type ClosedCard struct {
+	Type    string `json:"type"` // "closed"
+	Closing uint64 `json:"closing"`
+	By      string `json:"by"`
+	Staff   string `json:"staff"`
+}
+
+// RatedCard is the card of the system message rate writes.
+type RatedCard struct {
+	Type    string `json:"type"` // "rated"
+	Closing uint64 `json:"closing"`
+	Stars   int    `json:"stars"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// ChatClosing is one closing of a conversation: close's answer, and what
+// the store sends HQ on chat/closing. Opened is the customer's first
+// message of the period (nil when she wrote none), FirstResponse the first
+// staff message after it (the assistant's do not count).
+type ChatClosing struct {
+	V             int        `json:"v,omitempty"`
+	Conversation  string     `json:"conversation"`
+	Closing       uint64     `json:"closing"`
+	Customer      string     `json:"customer"`
+	Staff         string     `json:"staff"`
+	By            string     `json:"by"`
+	Opened        *time.Time `json:"opened,omitempty"`
+	FirstResponse *time.Time `json:"first_response,omitempty"`
+	Closed        time.Time  `json:"closed"`
+	Seq           uint64     `json:"seq"`
+}
+
+// ChatRating is a closing's rating: rate's answer, and what the store
+// sends HQ on chat/rating (without the comment: it stays in the
+// conversation's sealed history).
+type ChatRating struct {
+	V            int       `json:"v,omitempty"`
+	Conversation string    `json:"conversation"`
+	Closing      uint64    `json:"closing"`
+	Staff        string    `json:"staff"`
+	Stars        int       `json:"stars"`
+	TS           time.Time `json:"ts"`
+	Seq          uint64    `json:"seq"`
+}
+
+// Local topics of closings and ratings for HQ (class chat).
+const (
+	TopicChatClosing = "chat/closing"
+	TopicChatRating  = "chat/rating"
+)
+
+// ChatReportRow is the figures of one day or staff member (Key). Handled
+// counts the closings; first response and resolution are over the
+// closings that have them (Responded, Resolved), in milliseconds; ratings
+// are those given to these closings (Stars[i] is how many gave i+1).
+type ChatReportRow struct {
+	Key                   string  `json:"key"`
+	Handled               int     `json:"handled"`
+	Responded             int     `json:"responded"`
+	FirstResponseAvgMs    int64   `json:"first_response_avg_ms"`
+	FirstResponseMedianMs int64   `json:"first_response_median_ms"`
+	Resolved              int     `json:"resolved"`
+	ResolutionAvgMs       int64   `json:"resolution_avg_ms"`
+	ResolutionMedianMs    int64   `json:"resolution_median_ms"`
+	Ratings               int     `json:"ratings"`
+	StarsAvg              float64 `json:"stars_avg"`
+	Stars                 [5]int  `json:"stars"`
+}
+
+// ChatReport is report's answer: the rows in key order, and the whole
+// range's Total.
+type ChatReport struct {
+	From     string          `json:"from"`
+	To       string          `json:"to"`
+	By       string          `json:"by"`
+	TimeZone string          `json:"time_zone"`
+	Rows     []ChatReportRow `json:"rows"`
+	Total    ChatReportRow   `json:"total"`
 }

@@ -43,6 +43,9 @@ var Ops = []Op{
 	{ServiceChat, "presence_get", false, nil},
 	{ServiceChat, "presence_end", true, nil},
 	{ServiceChat, "presence_confirm", true, PresenceConfirmRequest{}},
+	{ServiceChat, "close", true, ConversationRequest{}},
+	{ServiceChat, "rate", true, ChatRateRequest{}},
+	{ServiceChat, "report", false, ChatReportRequest{}},
 
 	{ServiceBooking, "services", false, nil},
 	{ServiceBooking, "availability", false, AvailabilityRequest{}},

@@ -18,7 +18,7 @@ func TestShippedConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFilters := []string{"chat/+/hq", "booking/changes", "booking/hq/outcome", "audit/entries",
+	wantFilters := []string{"chat/+/hq", "chat/closing", "chat/rating", "booking/changes", "booking/hq/outcome", "audit/entries",
 		"shop/info", "store/hello", "sync/answer", "config/ack", "notice/ack",
 		"home/vouch", "home/revoke", "booking/hq/availability", "camera/hq/answer", "media/#", "devices/+/telemetry", "devices/+/status"}
 	if got := m.Filters(); !slices.Equal(got, wantFilters) {
@@ -27,6 +27,8 @@ func TestShippedConfigParses(t *testing.T) {
 	// The topics the chat and booking services file entries under.
 	for topic, want := range map[string]string{
 		"chat/01JQ8ZK3/hq":      "chat",
+		"chat/closing":          "chat",
+		"chat/rating":           "chat",
 		"booking/changes":       "booking",
 		"booking/hq/outcome":    "booking",
 		"home/vouch":            "booking",

@@ -50,6 +50,10 @@ func (r *Replica) planTopic(m hq.Message) (p *plan, known bool, err error) {
 	switch {
 	case strings.HasPrefix(local, "chat/") && strings.HasSuffix(local, "/hq"):
 		err = r.applyChat(p, m)
+	case local == proto.TopicChatClosing:
+		err = applyClosing(p, m)
+	case local == proto.TopicChatRating:
+		err = applyRating(p, m)
 	case local == "booking/changes":
 		err = applyChange(p, m)
 	case local == "booking/hq/outcome":
@@ -160,6 +164,37 @@ func (r *Replica) applyChat(p *plan, m hq.Message) error {
 		return nil
 	}
 	return bad(m.Origin, "chat entry type %q", e.Type)
+}
+
+// applyClosing keeps a closing of a conversation (the first copy wins: a
+// closing never changes).
+func applyClosing(p *plan, m hq.Message) error {
+	var c proto.ChatClosing
+	if err := decode(m, &c); err != nil {
+		return err
+	}
+	if c.Conversation == "" || c.Closing == 0 || c.Closed.IsZero() || c.Staff == "" {
+		return bad(m.Origin, "closing without conversation, closing number, closed time or staff")
+	}
+	p.add(`INSERT INTO chat_closings (store, conversation, closing, customer, staff, closed_by, opened_at, first_response_at, closed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+		m.Store, c.Conversation, int64(c.Closing), c.Customer, c.Staff, c.By, c.Opened, c.FirstResponse, c.Closed)
+	return nil
+}
+
+// applyRating keeps a closing's rating (once per closing).
+func applyRating(p *plan, m hq.Message) error {
+	var r proto.ChatRating
+	if err := decode(m, &r); err != nil {
+		return err
+	}
+	if r.Conversation == "" || r.Closing == 0 || r.Stars < 1 || r.Stars > 5 || r.TS.IsZero() {
+		return bad(m.Origin, "rating without conversation, closing number, 1-5 stars or time")
+	}
+	p.add(`INSERT INTO chat_ratings (store, conversation, closing, staff, stars, rated_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+		m.Store, r.Conversation, int64(r.Closing), r.Staff, r.Stars, r.TS)
+	return nil
 }
 
 // upsertBooking writes a booking's state unless the stored one has a

@@ -166,6 +166,7 @@ func New(o Options) http.Handler {
 	m.HandleFunc("GET /api/v1/stores/{id}", h.authed(h.store))
 	m.HandleFunc("GET /api/v1/stores/{id}/status", h.authed(h.status))
 	m.HandleFunc("GET /api/v1/stores/{id}/bookings", h.authed(h.bookings))
+	m.HandleFunc("GET /api/v1/stores/{id}/reports", h.authed(h.reports))
 	m.HandleFunc("GET /api/v1/customers/{id}/conversations", h.authed(h.conversations))
 	for _, p := range []string{"/api/v1/notices", "/api/v1/notices/", "/api/v1/stores/{id}/config", "/api/v1/stores/{id}/config/"} {
 		m.HandleFunc(p, h.authed(h.down))
@@ -418,6 +419,37 @@ func (h *server) bookings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, b)
+}
+
+// reports: GET /api/v1/stores/{id}/reports?from=YYYY-MM-DD&to=YYYY-MM-DD
+// (both in the store's time zone; default: the last 7 days up to today).
+func (h *server) reports(w http.ResponseWriter, r *http.Request) {
+	id, q := r.PathValue("id"), r.URL.Query()
+	from, to := q.Get("from"), q.Get("to")
+	if from == "" || to == "" {
+		s, err := h.o.Replica.Status(r.Context(), id, h.view())
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		loc, err := time.LoadLocation(s.TimeZone)
+		if err != nil {
+			loc = time.UTC
+		}
+		today := h.now().In(loc)
+		if to == "" {
+			to = today.Format(time.DateOnly)
+		}
+		if from == "" {
+			from = today.AddDate(0, 0, -6).Format(time.DateOnly)
+		}
+	}
+	rep, err := h.o.Replica.Reports(r.Context(), id, from, to)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, rep)
 }
 
 // conversations: GET /api/v1/customers/{id}/conversations?limit=

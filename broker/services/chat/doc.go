@@ -22,6 +22,9 @@
 //	assign        give a conversation to a staff member         mutating
 //	quick_replies staff: saved snippets, whether the store is open read-only
 //	session       a scan-to-chat code (URL and QR PNG)          not remembered
+//	close         staff: close a customer's conversation        mutating
+//	rate          the customer rates a closing, once            mutating
+//	report        staff: closings' figures by day or staff      read-only
 //
 // Who may do what. Members are device ids, customer ids (scan-to-chat) and
 // remote customers' ids (hq-…, see hq.go). Staff roles (Options.StaffRoles)
@@ -42,6 +45,10 @@
 // is the service ("booking"), not a member; the message id is indexed like a
 // send's, so a retried transaction stores nothing twice. A customer without
 // a conversation gets the one their own open would create.
+//
+// Close and rate, reports (close.go): staff close a customer's
+// conversation, she rates the closing, her next message reopens it; report
+// adds up the closings (internal/chatreport).
 //
 // Durability and idempotency. A send assigns the next seq and stores the
 // message, its id index and the conversation's new last seq in one bbolt
@@ -72,6 +79,8 @@
 //	chat_delivered  member 0x00 conv id          → delivered up to seq
 //	chat_media      sha256 hex 0x00 conv 0x00 seq → (empty): who may fetch a blob
 //	chat_waiting    conv id                      → waiting since (unix ms)
+//	chat_closings   conv id 0x00 closing (8 bytes, BE) → closing (JSON: times, staff)
+//	chat_ratings    conv id 0x00 closing (8 bytes, BE) → rating (JSON: stars, seq)
 //
 // chat_reads is also the membership index: list scans a member's prefix,
 // Member looks a key up, and removing a member deletes theirs.

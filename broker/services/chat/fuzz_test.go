@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/storeedge/storeedge/broker/svc"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -20,11 +21,14 @@ func FuzzDecoders(f *testing.F) {
 		`{"id":"a","v":1,"conversation":"c1","seq":1}`,
 		`{"id":"a","v":1,"after":"c1","limit":2}`,
 		`{"conversation":"c1","kind":"card","card":[1]}`,
+		`{"id":"a","v":1,"conversation":"c1","closing":1,"stars":4,"comment":"很好"}`,
+		`{"id":"a","v":1,"from":"2026-12-01","to":"2026-12-07","by":"staff"}`,
 		`{"text":"\ud800"}`, `{}`, `[]`, `null`, `{"conversation":"x"} {}`,
 	} {
 		f.Add([]byte(s))
 	}
 	const maxBody, maxMembers, page = 64, 4, 10
+	rs := &Service{o: Options{MaxRatingComment: 8, MaxReportDays: 31}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := decodeOpen(b, maxMembers); err == nil {
 			if r.Conversation != "" && !idPattern.MatchString(r.Conversation) {
@@ -74,6 +78,14 @@ func FuzzDecoders(f *testing.F) {
 		}
 		if r, err := decodeList(b, page); err == nil && (r.Limit < 1 || r.Limit > page || (r.After != "" && !idPattern.MatchString(r.After))) {
 			t.Fatalf("list accepted %+v", r)
+		}
+		if r, err := rs.decodeRate(b); err == nil && (r.Closing == 0 || r.Stars < 1 || r.Stars > 5 ||
+			utf8.RuneCountInString(r.Comment) > rs.o.MaxRatingComment || !utf8.ValidString(r.Comment) || !idPattern.MatchString(r.Conversation)) {
+			t.Fatalf("rate accepted %+v", r)
+		}
+		if r, from, end, err := rs.decodeReport(b, time.UTC); err == nil && (!end.After(from) || end.Sub(from) > time.Duration(rs.o.MaxReportDays)*24*time.Hour ||
+			(r.By != "day" && r.By != "staff")) {
+			t.Fatalf("report accepted %+v", r)
 		}
 	})
 }

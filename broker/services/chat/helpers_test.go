@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/storeedge/storeedge/internal/strictjson"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -464,6 +465,9 @@ func (e *env) outbox(t testing.TB) []outboxEntry {
 			if err := json.Unmarshal(v, &raw); err != nil {
 				return err
 			}
+			if !strings.HasSuffix(raw.Topic, "/hq") {
+				return nil // closings and ratings: see outboxRaw
+			}
 			var en HQEntry
 			if err := strictjson.Decode(raw.Payload, &en); err != nil {
 				return fmt.Errorf("outbox entry %s: %w", raw.Payload, err)
@@ -488,4 +492,32 @@ func testAssistant(t testing.TB) *faq.Assistant {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// outboxRaw returns the payloads filed on topic so far, in order.
+func (e *env) outboxRaw(t testing.TB, topic string) []json.RawMessage {
+	t.Helper()
+	var out []json.RawMessage
+	if err := e.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTestOutbox)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			var raw struct {
+				Topic   string          `json:"topic"`
+				Payload json.RawMessage `json:"payload"`
+			}
+			if err := json.Unmarshal(v, &raw); err != nil {
+				return err
+			}
+			if raw.Topic == topic {
+				out = append(out, raw.Payload)
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

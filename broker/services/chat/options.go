@@ -26,6 +26,10 @@ const (
 	DefaultMaxBodyBytes = 4 << 10
 	DefaultPageSize     = 100
 	DefaultMaxMembers   = 200
+	// DefaultMaxRatingComment is the longest rating comment, in characters.
+	DefaultMaxRatingComment = 500
+	// DefaultMaxReportDays is the longest date range of a report.
+	DefaultMaxReportDays = 366
 )
 
 // DefaultStaffRoles are the roles that may open and read any conversation.
@@ -106,6 +110,12 @@ type Options struct {
 	// message's text or card here, uploads in the media service, which
 	// shares the limiter; nil = no bound.
 	CustomerBytes *quota.Limiter
+	// MaxRatingComment bounds a rating's comment in characters (default
+	// 500); a longer one is answered too_large.
+	MaxRatingComment int
+	// MaxReportDays bounds a report's date range (default 366 days); a
+	// longer one is answered too_large.
+	MaxReportDays int
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
 }
@@ -154,7 +164,8 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("chat: Options.Router is required")
 	case o.Seal == nil:
 		return nil, errors.New("chat: Options.Seal is required")
-	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0, o.QRSize < 0:
+	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0, o.QRSize < 0,
+		o.MaxRatingComment < 0, o.MaxReportDays < 0:
 		return nil, errors.New("chat: limits must not be negative (0 = default)")
 	}
 	if o.Now == nil {
@@ -171,6 +182,12 @@ func New(o Options) (*Service, error) {
 	}
 	if o.MaxMembers == 0 {
 		o.MaxMembers = DefaultMaxMembers
+	}
+	if o.MaxRatingComment == 0 {
+		o.MaxRatingComment = DefaultMaxRatingComment
+	}
+	if o.MaxReportDays == 0 {
+		o.MaxReportDays = DefaultMaxReportDays
 	}
 	if o.StaffRoles == nil {
 		o.StaffRoles = DefaultStaffRoles
@@ -227,6 +244,9 @@ func (s *Service) Register() error {
 		"presence_get":     s.presenceGet,
 		"presence_end":     s.presenceEnd,
 		"presence_confirm": s.presenceConfirm,
+		"close":            s.close,
+		"rate":             s.rate,
+		"report":           s.report,
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("chat: register: %w", err)

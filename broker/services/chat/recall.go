@@ -45,6 +45,9 @@ func (s *Service) recallChecked(ctx context.Context, req *svc.Request, dev, id s
 		if m.From != dev {
 			return nil, nil, svc.Errorf(svc.CodeForbidden, "only the sender may recall message %d", r.Seq)
 		}
+		if m.Kind == KindSystem {
+			return nil, nil, svc.Errorf(svc.CodeForbidden, "message %d records a change (a closing, a rating, members); it is not recalled", r.Seq)
+		}
 		if m.Recalled != nil {
 			return nil, &recallAns{Conversation: id, Seq: r.Seq, Recalled: *m.Recalled}, nil
 		}

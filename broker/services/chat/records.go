@@ -64,6 +64,15 @@ type conv struct {
 	ClosedNote *time.Time `json:"closed_note,omitempty"`
 	// Assigned are the staff members the conversation is assigned to (sorted).
 	Assigned []string `json:"assigned,omitempty"`
+	// The closing period (close.go): Opened is the customer's first
+	// message since the conversation was (re)opened, FirstResponse the
+	// first staff message after it, Answering the staff member who wrote
+	// last; Closed is set while it is closed, Closings counts the closings.
+	Opened        *time.Time `json:"opened,omitempty"`
+	FirstResponse *time.Time `json:"first_response,omitempty"`
+	Answering     string     `json:"answering,omitempty"`
+	Closed        *time.Time `json:"closed,omitempty"`
+	Closings      uint64     `json:"closings,omitempty"`
 }
 
 func (c *conv) kind() string {
@@ -342,6 +351,7 @@ func putRead(b *bolt.Bucket, member, convID string, upTo uint64) error {
 func view(tx *bolt.Tx, c *conv, caller string) convView {
 	v := convView{Conversation: c.ID, Kind: c.kind(), Title: c.Title, Members: c.Members, Created: c.Created,
 		LastSeq: c.LastSeq, Assistant: c.Assistant, Waiting: c.Waiting, Assigned: c.Assigned,
+		Closed: c.Closed, Closings: c.Closings,
 		Receipts: make([]Receipt, 0, len(c.Members))}
 	if up, ok := readUpTo(tx, caller, c.ID); ok {
 		v.ReadUpTo = up

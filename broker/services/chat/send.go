@@ -148,6 +148,7 @@ func (s *Service) sendChecked(ctx context.Context, req *svc.Request, r sendReq, 
 				return err
 			}
 		}
+		s.trackPeriod(c, dev, staff, now)
 		switch {
 		case staff && c.Waiting != nil:
 			// A person answered: the conversation no longer waits.

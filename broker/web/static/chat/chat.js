@@ -17,6 +17,7 @@
 import { StoreLink, StoreError, Outbox, newId, clientConfig } from '/lib/store.js';
 import { setupBooking, BOOK_STRINGS } from '/chat/book.js';
 import { setupHome, HOME_STRINGS } from '/chat/home.js';
+import { setupRating, RATE_STRINGS } from '/chat/rate.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 import { watchLive } from '/lib/camview.js';
@@ -255,6 +256,7 @@ const SKIP_SEND_ERRORS = new Set(['bad_request', 'too_large', 'forbidden', 'not_
 
 for (const l of Object.keys(BOOK_STRINGS)) Object.assign(STRINGS[l], BOOK_STRINGS[l]);
 for (const l of Object.keys(HOME_STRINGS)) Object.assign(STRINGS[l], HOME_STRINGS[l]);
+for (const l of Object.keys(RATE_STRINGS)) Object.assign(STRINGS[l], RATE_STRINGS[l]);
 const i18n = makeI18n(STRINGS, 'storeedge.lang');
 const t = i18n.t;
 const $ = (id) => document.getElementById(id);
@@ -280,6 +282,12 @@ const view = {
 window.chatView = view;
 
 let link = null;
+// The rating card after staff close the chat (rate.js).
+const rating = setupRating({
+  t: (k, v) => t(k, v), el: (...a) => el(...a), newId,
+  link: () => link, conversation: () => view.conversation, messages: () => view.messages,
+  refresh: () => { sync().catch(() => {}); },
+});
 let outbox = null;
 const byseq = new Map(); // seq -> message
 let lastSeq = 0;
@@ -492,7 +500,7 @@ function ticksOf(m) {
 function storeNow() { return Date.now() + skewMs; }
 
 function canRecall(m) {
-  return m.from === view.customer && !m.recalled && m.kind !== 'card' &&
+  return m.from === view.customer && !m.recalled && m.kind !== 'card' && m.kind !== 'system' &&
     storeNow() - Date.parse(m.ts) < RECALL_WINDOW_MS;
 }
 
@@ -638,6 +646,12 @@ function renderMessage(m) {
     if (c.removed && c.removed.length) parts.push(t('left', { who: c.removed.join(', ') }));
     li.classList.add('system');
     body.append(el('p', 'text', parts.join(' · ')));
+  } else if (m.kind === 'system' && m.card && m.card.type === 'closed') {
+    li.classList.add('system', 'closing');
+    rating.renderClosed(m, body);
+  } else if (m.kind === 'system' && m.card && m.card.type === 'rated') {
+    li.classList.add('system');
+    rating.renderRated(m, body);
   } else if (m.kind === 'card') {
     renderCard(m, body);
   } else {
@@ -689,7 +703,7 @@ function renderMessages() {
   const want = [];
   for (const m of view.messages) {
     if (hiddenMessage(m)) continue;
-    const sig = JSON.stringify([i18n.lang, view.catalogue && view.catalogue.time_zone, m.recalled, ticksOf(m), canRecall(m), m.card && m.card.type === 'survey' ? view.bookings.map((b) => b.surveyed) : 0]);
+    const sig = JSON.stringify([i18n.lang, view.catalogue && view.catalogue.time_zone, m.recalled, ticksOf(m), canRecall(m), m.card && m.card.type === 'survey' ? view.bookings.map((b) => b.surveyed) : 0, rating.sig(m)]);
     want.push({ key: 's' + m.seq, sig, make: () => renderMessage(m) });
   }
   for (const p of view.pending) {

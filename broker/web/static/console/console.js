@@ -10,7 +10,7 @@
 // svc/booking/…, booking/events, svc/camera/snapshot, devices/+/status,
 // cloudsync/status and svc/store/health. The front desk (another day, the
 // week, a new booking) is in bookdesk.js, the admins' Activity tab in
-// activity.js.
+// activity.js, closing a conversation and the Reports tab in reports.js.
 //
 // Only staff roles may use it. A customer's login is refused before it
 // connects (its username has the customer prefix); any other device that
@@ -31,6 +31,7 @@ import { setupHome, HOME_STRINGS } from '/console/home.js';
 import { initTeam } from '/console/team.js';
 import { initKeep } from '/console/keep.js';
 import { initNotices } from '/console/notices.js';
+import { initReports } from '/console/reports.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -690,6 +691,7 @@ function setView(name) {
   if (name === 'activity') activity.onShow();
   // The disk line is fresh when someone looks for why a save failed.
   if (name === 'health') loadHealth();
+  if (name === 'reports') reports.onShow();
   if (name === 'chats' && open) markRead();
 }
 
@@ -748,6 +750,7 @@ function signOut() {
   boardWanted = '';
   bookDesk.reset();
   activity.reset();
+  reports.reset();
   ui.clear();
   Object.assign(view, { conversations: [], open: null, board: [], devices: {}, cloud: null, health: null });
   renderLink();
@@ -804,7 +807,7 @@ async function signIn(username, password) {
     console.warn('console: subscribe', e);
   }
   mergeWaiting(waiting.conversations || []);
-  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady()]);
+  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady(), reports.onReady()]);
   clearInterval(healthTimer);
   healthTimer = setInterval(loadHealth, HEALTH_EVERY);
   renderAll();
@@ -842,6 +845,7 @@ function upsertConv(v, waitingKnown) {
   e.lastSeq = Math.max(e.lastSeq || 0, v.last_seq || 0);
   e.readUpTo = Math.max(e.readUpTo || 0, v.read_up_to || 0);
   if (waitingKnown) e.waiting = v.waiting || null;
+  e.closed = v.closed || null;
   e.member = e.members.includes(me);
   e.lastTs = e.lastTs || v.waiting || v.created || '';
   convs.set(e.id, e);
@@ -957,7 +961,12 @@ async function onChatEvent(topic, ev) {
       // A staff member's send ends the waiting state, with no event of
       // its own: ask the queue again.
       if (e.waiting || ev.from !== me) refreshWaiting();
+      if (isCustomer(ev.from)) e.closed = null; // her message reopens it
       if (open && open.id === id) await fetchNew(ev);
+      break;
+    case 'closed':
+      e.closed = ev.ts || new Date().toISOString();
+      e.waiting = null;
       break;
     case 'read':
       if (ev.member === me) e.readUpTo = Math.max(e.readUpTo, ev.up_to || 0);
@@ -1079,6 +1088,7 @@ function cardText(c, from) {
     case 'reminder': return t('cardReminder', { service, time });
     case 'survey': return t('cardSurvey', { service });
     case 'members': return t('cardMembers');
+    case 'closed': case 'rated': return reports.cardText(c);
     default: return t('cardOther', { type: c.type });
   }
 }
@@ -1109,6 +1119,7 @@ function renderChat() {
   if (e && e.assigned.length) sub.push(t('assignedTo', { who: e.assigned.join(', ') }));
   $('chat-sub').textContent = sub.join(' · ');
   $('take-over').hidden = !(e && e.waiting && !e.assigned.includes(me));
+  reports.onChat(open, e);
   $('chat-error').textContent = open.error || '';
 
   const box = $('messages');
@@ -1149,7 +1160,7 @@ function renderMessage(m) {
       m.auto ? h('span', { class: 'muted' }, ' · ' + t('autoAnswer')) : null,
       h('span', { class: 'muted' }, ' · ' + localTime(m.ts))),
     body,
-    mine && !m.recalled ? h('button', { id: 'recall-' + m.seq, type: 'button', class: 'plain small-btn', onclick: () => recall(m.seq) }, t('recall')) : null);
+    mine && !m.recalled && m.kind !== 'system' ? h('button', { id: 'recall-' + m.seq, type: 'button', class: 'plain small-btn', onclick: () => recall(m.seq) }, t('recall')) : null);
 }
 
 // ensureMember joins the conversation before staff write in it (only
@@ -1319,6 +1330,19 @@ async function loadBoard() {
 
 // The admins' Activity tab (activity.js).
 const activity = initActivity({ view, i18n, h, replace, errText, dateTime, link: () => link });
+
+// Close a conversation, and the Reports tab (reports.js).
+const reports = initReports({
+  view, i18n, h, replace, errText, toast,
+  link: () => link,
+  open: () => open,
+  conv: (id) => convs.get(id),
+  staffName: (id) => (id === me ? t('fromYou') + ' (' + id + ')' : id),
+  // A close also takes the conversation out of the waiting queue.
+  markClosed: (id, ts) => { const e = convs.get(id); if (e) { e.closed = ts; e.waiting = null; } },
+  setError: (id, msg) => { if (open && open.id === id) open.error = msg; },
+  rerender: () => { renderConversations(); renderChat(); },
+});
 
 // The day picker, the week and the new-booking form (bookdesk.js).
 const bookDesk = initBookDesk({
