@@ -158,6 +158,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
 		SessionRoles: cfg.Chat.SessionRoles, ResumeRoles: cfg.Chat.ResumeRoles, Now: cfg.Now, Log: b.log,
 		CustomerMessages: custMsgs, CustomerBytes: custBytes,
+		SearchBudget: cfg.Chat.SearchBudget, SearchResults: cfg.Chat.SearchResults, MaxNotes: cfg.Chat.MaxNotes, Labels: cfg.Chat.Labels,
 	}, bridge))
 	if err != nil {
 		return err

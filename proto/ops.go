@@ -43,6 +43,11 @@ var Ops = []Op{
 	{ServiceChat, "presence_get", false, nil},
 	{ServiceChat, "presence_end", true, nil},
 	{ServiceChat, "presence_confirm", true, PresenceConfirmRequest{}},
+	// staff's search, labels and internal notes
+	{ServiceChat, "search", false, ChatSearchRequest{}},
+	{ServiceChat, "note_add", true, ChatNoteAddRequest{}},
+	{ServiceChat, "notes", false, ChatNoteTarget{}},
+	{ServiceChat, "labels_set", true, ChatLabelsRequest{}},
 
 	{ServiceBooking, "services", false, nil},
 	{ServiceBooking, "availability", false, AvailabilityRequest{}},

@@ -26,6 +26,10 @@ const (
 	DefaultMaxBodyBytes = 4 << 10
 	DefaultPageSize     = 100
 	DefaultMaxMembers   = 200
+	// Search, notes and labels.
+	DefaultSearchBudget  = 2 * time.Second
+	DefaultSearchResults = 50
+	DefaultMaxNotes      = 500
 )
 
 // DefaultStaffRoles are the roles that may open and read any conversation.
@@ -106,6 +110,18 @@ type Options struct {
 	// message's text or card here, uploads in the media service, which
 	// shares the limiter; nil = no bound.
 	CustomerBytes *quota.Limiter
+	// SearchBudget bounds how long one search reads messages (default
+	// 2 s); past it the answer says how far back it read (more, stopped
+	// "time") and the console asks for older ones.
+	SearchBudget time.Duration
+	// SearchResults is the most hits one search answer carries (default 50).
+	SearchResults int
+	// MaxNotes bounds the internal notes of one conversation or customer
+	// (default 500); more are answered too_large.
+	MaxNotes int
+	// Labels are the labels staff may put on conversations and customers
+	// (ids with English and Chinese names); empty = labels_set refuses all.
+	Labels []proto.ChatLabel
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
 }
@@ -154,7 +170,8 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("chat: Options.Router is required")
 	case o.Seal == nil:
 		return nil, errors.New("chat: Options.Seal is required")
-	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0, o.QRSize < 0:
+	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0, o.QRSize < 0,
+		o.SearchBudget < 0, o.SearchResults < 0, o.MaxNotes < 0:
 		return nil, errors.New("chat: limits must not be negative (0 = default)")
 	}
 	if o.Now == nil {
@@ -172,6 +189,21 @@ func New(o Options) (*Service, error) {
 	if o.MaxMembers == 0 {
 		o.MaxMembers = DefaultMaxMembers
 	}
+	if o.SearchBudget == 0 {
+		o.SearchBudget = DefaultSearchBudget
+	}
+	if o.SearchResults == 0 {
+		o.SearchResults = DefaultSearchResults
+	}
+	if o.MaxNotes == 0 {
+		o.MaxNotes = DefaultMaxNotes
+	}
+	for _, l := range o.Labels {
+		if !idPattern.MatchString(l.ID) || l.EN == "" || l.ZH == "" {
+			return nil, fmt.Errorf("chat: label %q needs an id (letters, digits, '_', '.', '-') and en and zh names", l.ID)
+		}
+	}
+	o.Labels = slices.Clone(o.Labels)
 	if o.StaffRoles == nil {
 		o.StaffRoles = DefaultStaffRoles
 	}
@@ -227,6 +259,11 @@ func (s *Service) Register() error {
 		"presence_get":     s.presenceGet,
 		"presence_end":     s.presenceEnd,
 		"presence_confirm": s.presenceConfirm,
+		// search, labels and internal notes (search.go, notes.go)
+		"search":     s.search,
+		"note_add":   s.noteAdd,
+		"notes":      s.notes,
+		"labels_set": s.labelsSet,
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("chat: register: %w", err)
