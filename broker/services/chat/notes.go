@@ -204,6 +204,10 @@ func (s *Service) notes(_ context.Context, req *svc.Request) (any, error) {
 	if err := strictjson.Decode(req.Body, &r); err != nil {
 		return nil, svc.BadInput(err)
 	}
+	if r.ChatNoteTarget == (proto.ChatNoteTarget{}) {
+		// No target: the store's label list (the console's filter).
+		return &notesAns{Notes: []proto.ChatNote{}, Labels: []string{}, Available: s.available()}, nil
+	}
 	if err := checkTarget(r.ChatNoteTarget); err != nil {
 		return nil, svc.BadInput(err)
 	}
@@ -279,6 +283,14 @@ func (s *Service) labelsSet(ctx context.Context, req *svc.Request) (any, error) 
 	return ans, nil
 }
 
+// available is the store's label list.
+func (s *Service) available() []proto.ChatLabel {
+	if len(s.o.Labels) == 0 {
+		return []proto.ChatLabel{}
+	}
+	return slices.Clone(s.o.Labels)
+}
+
 func (s *Service) labelIDs() string {
 	ids := make([]string, len(s.o.Labels))
 	for i, l := range s.o.Labels {
@@ -293,11 +305,7 @@ func (s *Service) labelIDs() string {
 // notesOf reads a target's notes (newest first, a page) and labels.
 func (s *Service) notesOf(tx *bolt.Tx, t proto.ChatNoteTarget) (*notesAns, error) {
 	target := targetKey(t)
-	ans := &notesAns{ChatNoteTarget: t, Notes: []proto.ChatNote{}, Labels: labelsOf(tx, target),
-		Available: slices.Clone(s.o.Labels)}
-	if ans.Available == nil {
-		ans.Available = []proto.ChatLabel{}
-	}
+	ans := &notesAns{ChatNoteTarget: t, Notes: []proto.ChatNote{}, Labels: labelsOf(tx, target), Available: s.available()}
 	b := tx.Bucket(bucketNotes)
 	if b == nil {
 		return ans, nil

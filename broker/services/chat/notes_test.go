@@ -96,6 +96,11 @@ func TestNotesAndLabels(t *testing.T) {
 		}
 	}
 
+	// Without a target: the label list alone.
+	if n := notesAnswer(t, staff.call(t, "notes", "", `{}`)); !slices.Equal(n.Available, testLabels) || len(n.Notes) != 0 {
+		t.Fatalf("notes without a target: %+v", n)
+	}
+
 	// Sealed at rest: no note text in the database file's notes.
 	if err := e.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNotes).ForEach(func(k, v []byte) error {
@@ -114,6 +119,7 @@ func TestNotesAndLabels(t *testing.T) {
 		for _, call := range [][2]string{
 			{"notes", fmt.Sprintf(`{%s}`, conv)},
 			{"notes", fmt.Sprintf(`{"customer":%q}`, custID)},
+			{"notes", `{}`},
 			{"note_add", fmt.Sprintf(`{%s,"text":"mine"}`, conv)},
 			{"labels_set", fmt.Sprintf(`{%s,"labels":[]}`, conv)},
 		} {
