@@ -69,6 +69,9 @@ func fold(s string) string {
 	}, strings.ToLower(s))
 }
 
+// searchBatch is how many messages search reads in one read transaction.
+var searchBatch = 512
+
 // cursorItem is a conversation's next message to read (newest unread first).
 type cursorItem struct {
 	conv string
@@ -115,8 +118,8 @@ func (s *Service) search(ctx context.Context, req *svc.Request) (any, error) {
 	q := fold(r.Q)
 	deadline := time.Now().Add(s.o.SearchBudget)
 	ans := &searchAns{Hits: []searchHit{}}
+	var h cursorHeap
 	err = s.view(func(tx *bolt.Tx) error {
-		var h cursorHeap
 		start := func(c *conv) error {
 			seq, m, err := newestBefore(tx, c, r.Before)
 			if err != nil || m == nil {
@@ -151,50 +154,64 @@ func (s *Service) search(ctx context.Context, req *svc.Request) (any, error) {
 			}
 		}
 		heap.Init(&h)
-		var last time.Time
-		for h.Len() > 0 {
-			top := h[0]
-			// Stop only between two message times, so "before" the last
-			// time read misses nothing.
-			if ans.Scanned > 0 && !top.ts.Equal(last) {
-				if len(ans.Hits) >= s.o.SearchResults {
-					ans.More, ans.Stopped = true, proto.SearchStoppedResults
-					break
-				}
-				if time.Now().After(deadline) {
-					ans.More, ans.Stopped = true, proto.SearchStoppedTime
-					break
-				}
-				if err := ctx.Err(); err != nil {
-					return fmt.Errorf("chat: search: %w", err)
-				}
-			}
-			ans.Scanned++
-			last = top.ts
-			if text, err := s.searchText(top.conv, top.seq, top.m); err != nil {
-				return err
-			} else if text != "" && strings.Contains(fold(text), q) {
-				ans.Hits = append(ans.Hits, searchHit{Conversation: top.conv, Seq: top.seq, From: top.m.From,
-					Kind: top.m.Kind, TS: top.m.TS, Text: text})
-			}
-			next, err := prevMsg(tx, top.conv, top.seq)
-			if err != nil {
-				return err
-			}
-			if next == nil {
-				heap.Pop(&h)
-				continue
-			}
-			h[0] = cursorItem{top.conv, top.seq - 1, next.TS, next}
-			heap.Fix(&h, 0)
-		}
-		if ans.Scanned > 0 {
-			ans.SearchedTo = &last
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	// Read in batches, one read transaction each: a long read transaction
+	// would hold up a write that grows the database file.
+	var last time.Time
+	for done := h.Len() == 0; !done; {
+		err := s.view(func(tx *bolt.Tx) error {
+			for range searchBatch {
+				if h.Len() == 0 {
+					done = true
+					return nil
+				}
+				top := h[0]
+				// Stop only between two message times, so "before" the
+				// last time read misses nothing.
+				if ans.Scanned > 0 && !top.ts.Equal(last) {
+					if len(ans.Hits) >= s.o.SearchResults {
+						ans.More, ans.Stopped, done = true, proto.SearchStoppedResults, true
+						return nil
+					}
+					if time.Now().After(deadline) {
+						ans.More, ans.Stopped, done = true, proto.SearchStoppedTime, true
+						return nil
+					}
+				}
+				ans.Scanned++
+				last = top.ts
+				if text, err := s.searchText(top.conv, top.seq, top.m); err != nil {
+					return err
+				} else if text != "" && strings.Contains(fold(text), q) {
+					ans.Hits = append(ans.Hits, searchHit{Conversation: top.conv, Seq: top.seq, From: top.m.From,
+						Kind: top.m.Kind, TS: top.m.TS, Text: text})
+				}
+				next, err := prevMsg(tx, top.conv, top.seq)
+				if err != nil {
+					return err
+				}
+				if next == nil {
+					heap.Pop(&h)
+					continue
+				}
+				h[0] = cursorItem{top.conv, top.seq - 1, next.TS, next}
+				heap.Fix(&h, 0)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil && !done {
+			return nil, fmt.Errorf("chat: search: %w", err)
+		}
+	}
+	if ans.Scanned > 0 {
+		ans.SearchedTo = &last
 	}
 	return ans, nil
 }
