@@ -23,7 +23,7 @@
 //	quick_replies staff: saved snippets, whether the store is open read-only
 //	session       a scan-to-chat code (URL and QR PNG)          not remembered
 //	search        staff: find words in messages, newest first   read-only
-//	note_add      staff: an internal note on a conversation/customer mutating
+//	note_add      staff: a note on a conversation or customer   mutating
 //	notes         staff: the notes and labels of one            read-only
 //	labels_set    staff: replace the labels of one              mutating
 //
