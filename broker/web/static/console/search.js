@@ -231,7 +231,9 @@ export function initSearch(c) {
         h('span', { class: 'hit-head small' },
           withConv ? h('strong', {}, c.convTitle(hit.conversation)) : null,
           withConv ? ' · ' : null,
-          c.fromName(hit.from), ' · ', dateTime(hit.ts)),
+          // The customer's own message: her name is the conversation's.
+          withConv && hit.from === hit.conversation ? null : [c.fromName(hit.from), ' · '],
+          dateTime(hit.ts)),
         h('span', { class: 'hit-text' }, marked(snippet(hit.text, s.q), s.q)))))),
       s.more && !s.busy ? h('button', { id: idPrefix + 'older', type: 'button', class: 'secondary small-btn', onclick: () => run(s, s.q, s.conversation, true) }, tt('older')) : null,
     ].filter(Boolean));
