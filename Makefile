@@ -76,6 +76,9 @@ bench: build
 	@echo "== The assistant on customers' phrasing (broker/services/chat/faq/testdata/eval): correct, wrong automatic"
 	@echo "   answers by intent, requests for a person recognised; held out beside tuning (targets >= 95 %, 0 on health, >= 98 %)"
 	$(GO) test -run '^$$' -bench AssistantEval -benchtime 1x ./broker/services/chat/faq/
+	@echo "== Staff search over a year of chats (40 conversations a day x 365 x 10 messages, sealed, no index):"
+	@echo "   rare = a phrase read for in every message; common = the first 50 hits; db-MiB = the database"
+	$(GO) test -run '^$$' -bench SearchYear -benchtime 5x ./broker/services/chat/
 
 ## resources: the broker's RSS and CPU per message on a simulated store day of 50 devices, native and as the arm64 build under qemu-aarch64-static (a few minutes; flags: RESFLAGS, e.g. RESFLAGS='-duration 10m')
 .PHONY: resources

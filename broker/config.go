@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/storeedge/storeedge/configs"
 	"github.com/storeedge/storeedge/internal/strictyaml"
 	"github.com/storeedge/storeedge/internal/timesync"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // Config is the store broker configuration: configs/store.yaml documents every key.
@@ -193,6 +195,11 @@ type ChatConfig struct {
 	// and the longest report range (days); 0 = the service's default.
 	MaxRatingComment int `yaml:"max_rating_comment"`
 	MaxReportDays    int `yaml:"max_report_days"`
+	// Staff's search, labels and internal notes.
+	SearchBudget  time.Duration     `yaml:"search_budget"`
+	SearchResults int               `yaml:"search_results"`
+	MaxNotes      int               `yaml:"max_notes"`
+	Labels        []proto.ChatLabel `yaml:"labels"`
 }
 
 // CustomersConfig bounds customer cards (broker/services/customers).
@@ -501,6 +508,15 @@ func (c Config) Validate() error {
 	}
 	if ch.PresenceTTL < time.Minute || ch.PresenceTTL > 8*time.Hour {
 		errs = append(errs, fmt.Errorf("chat.presence_ttl %v: from 1m to 8h", ch.PresenceTTL))
+	}
+	if ch.SearchBudget < 100*time.Millisecond || ch.SearchBudget > time.Minute || ch.SearchResults < 1 || ch.SearchResults > 500 || ch.MaxNotes < 1 {
+		errs = append(errs, fmt.Errorf("chat: search_budget from 100ms to 1m (it is %v), search_results 1-500 (%d), max_notes at least 1 (%d)",
+			ch.SearchBudget, ch.SearchResults, ch.MaxNotes))
+	}
+	for i, l := range ch.Labels {
+		if l.ID == "" || l.EN == "" || l.ZH == "" || slices.ContainsFunc(ch.Labels[:i], func(x proto.ChatLabel) bool { return x.ID == l.ID }) {
+			errs = append(errs, fmt.Errorf("chat.labels[%d] %q: each label has a unique id and en and zh names", i, l.ID))
+		}
 	}
 	if ch.CustomerMessagesPerMinute < 0 || ch.CustomerBytesPerDay < 0 ||
 		(ch.CustomerBytesPerDay > 0 && ch.CustomerBytesPerDay < int64(ch.MaxBodyBytes)) {

@@ -64,6 +64,9 @@ func TestDefaultsAgree(t *testing.T) {
 		"chat.customer_login_ttl": {cfg.Chat.CustomerLoginTTL, customer.DefaultSessionTTL},
 		"chat.max_active_tokens":  {cfg.Chat.MaxActiveTokens, customer.DefaultMaxActiveTokens},
 		"chat.presence_ttl":       {cfg.Chat.PresenceTTL, customer.DefaultPresenceTTL},
+		"chat.search_budget":      {cfg.Chat.SearchBudget, chat.DefaultSearchBudget},
+		"chat.search_results":     {cfg.Chat.SearchResults, chat.DefaultSearchResults},
+		"chat.max_notes":          {cfg.Chat.MaxNotes, chat.DefaultMaxNotes},
 
 		"customers.max_notes_bytes": {cfg.Customers.MaxNotesBytes, customers.DefaultMaxNotesBytes},
 		"customers.max_tags":        {cfg.Customers.MaxTags, customers.DefaultMaxTags},
@@ -161,6 +164,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"chat.customer_session_ttl":         "the older name of customer_login_ttl, read only when a file sets it",
 		"chat.customer_messages_per_minute": "the broker builds the limiter; chat: none = no bound",
 		"chat.customer_bytes_per_day":       "the broker builds the limiter; chat: none = no bound",
+		"chat.labels":                       "the store's own list; chat: none = labels_set refuses all",
 		"booking.services_file":             "a file the broker reads",
 		"accounts.admin_roles":              "the broker registers the ops with them",
 		"accounts.enroll_url":               "the box's address; default from chat.public_url",

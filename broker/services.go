@@ -159,6 +159,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		SessionRoles: cfg.Chat.SessionRoles, ResumeRoles: cfg.Chat.ResumeRoles, Now: cfg.Now, Log: b.log,
 		CustomerMessages: custMsgs, CustomerBytes: custBytes,
 		MaxRatingComment: cfg.Chat.MaxRatingComment, MaxReportDays: cfg.Chat.MaxReportDays,
+		SearchBudget: cfg.Chat.SearchBudget, SearchResults: cfg.Chat.SearchResults, MaxNotes: cfg.Chat.MaxNotes, Labels: cfg.Chat.Labels,
 	}, bridge))
 	if err != nil {
 		return err

@@ -140,6 +140,9 @@ type ConversationView struct {
 	Closed   *time.Time `json:"closed,omitempty"`
 	Closings uint64     `json:"closings,omitempty"`
 	Receipts []Receipt  `json:"receipts"`
+	// Labels are the conversation's labels and its customer's (staff's
+	// list, waiting and assign answers only; never a customer's).
+	Labels []string `json:"labels,omitempty"`
 }
 
 // Receipt is how far one member's devices got (Delivered) and how far the
@@ -486,4 +489,91 @@ type ChatReport struct {
 	TimeZone string          `json:"time_zone"`
 	Rows     []ChatReportRow `json:"rows"`
 	Total    ChatReportRow   `json:"total"`
+}
+
+// Search, labels and internal notes (staff only; never in a customer's
+// answers or events, nor sent to HQ).
+
+// ChatSearchRequest searches the message texts of one conversation, or of
+// every conversation the caller may read, newest first, for Q (a substring,
+// case folded). Before continues a search: messages older than it.
+type ChatSearchRequest struct {
+	Q            string     `json:"q"`
+	Conversation string     `json:"conversation,omitempty"`
+	Before       *time.Time `json:"before,omitempty"`
+}
+
+// ChatSearchHit is one message that matched: Text is the message's text
+// (or a card's words), which the console highlights.
+type ChatSearchHit struct {
+	Conversation string    `json:"conversation"`
+	Seq          uint64    `json:"seq"`
+	From         string    `json:"from"`
+	Kind         string    `json:"kind"`
+	TS           time.Time `json:"ts"`
+	Text         string    `json:"text"`
+}
+
+// Why a search answer stopped before the oldest message (ChatSearchAnswer.Stopped).
+const (
+	SearchStoppedResults = "results" // it found the most hits one answer carries
+	SearchStoppedTime    = "time"    // its time budget ran out
+)
+
+// ChatSearchAnswer is the hits, newest first. SearchedTo is the oldest
+// message time it read; when More, ask again with Before = SearchedTo for
+// older ones, and Stopped says why it stopped ("results" or "time").
+type ChatSearchAnswer struct {
+	Hits       []ChatSearchHit `json:"hits"`
+	Scanned    int             `json:"scanned"`
+	SearchedTo *time.Time      `json:"searched_to,omitempty"`
+	More       bool            `json:"more"`
+	Stopped    string          `json:"stopped,omitempty"`
+}
+
+// ChatNoteTarget names what a note or a label belongs to: a conversation
+// or a customer (exactly one).
+type ChatNoteTarget struct {
+	Conversation string `json:"conversation,omitempty"`
+	Customer     string `json:"customer,omitempty"`
+}
+
+// ChatNoteAddRequest adds an internal note. Its request id is the note's
+// id: repeating it adds nothing.
+type ChatNoteAddRequest struct {
+	ChatNoteTarget
+	Text string `json:"text"`
+}
+
+// ChatLabelsRequest replaces the labels of a conversation or a customer
+// with Labels (ids from the store's list; empty clears them).
+type ChatLabelsRequest struct {
+	ChatNoteTarget
+	Labels []string `json:"labels"`
+}
+
+// ChatNote is one internal note.
+type ChatNote struct {
+	ID     string    `json:"id"`
+	Author string    `json:"author"`
+	TS     time.Time `json:"ts"`
+	Text   string    `json:"text"`
+}
+
+// ChatLabel is one of the store's labels, with its names.
+type ChatLabel struct {
+	ID string `json:"id"`
+	EN string `json:"en"`
+	ZH string `json:"zh"`
+}
+
+// ChatNotesAnswer answers notes, note_add and labels_set: the target's
+// notes (newest first, at most a page; More when there are older ones),
+// its labels, and the store's label list to choose from.
+type ChatNotesAnswer struct {
+	ChatNoteTarget
+	Notes     []ChatNote  `json:"notes"`
+	More      bool        `json:"more"`
+	Labels    []string    `json:"labels"`
+	Available []ChatLabel `json:"available"`
 }

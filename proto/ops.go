@@ -46,6 +46,11 @@ var Ops = []Op{
 	{ServiceChat, "close", true, ConversationRequest{}},
 	{ServiceChat, "rate", true, ChatRateRequest{}},
 	{ServiceChat, "report", false, ChatReportRequest{}},
+	// staff's search, labels and internal notes
+	{ServiceChat, "search", false, ChatSearchRequest{}},
+	{ServiceChat, "note_add", true, ChatNoteAddRequest{}},
+	{ServiceChat, "notes", false, ChatNoteTarget{}},
+	{ServiceChat, "labels_set", true, ChatLabelsRequest{}},
 
 	{ServiceBooking, "services", false, nil},
 	{ServiceBooking, "availability", false, AvailabilityRequest{}},

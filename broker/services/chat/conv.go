@@ -206,7 +206,7 @@ func (s *Service) list(_ context.Context, req *svc.Request) (any, error) {
 			if c == nil {
 				continue
 			}
-			ans.Conversations = append(ans.Conversations, view(tx, c, dev))
+			ans.Conversations = append(ans.Conversations, s.staffView(tx, c, req))
 			ans.Next = id
 		}
 		return nil
@@ -253,7 +253,7 @@ func (s *Service) listRemote(req *svc.Request, dev string, r listReq, ans *listA
 				ans.More = true
 				return nil
 			}
-			ans.Conversations = append(ans.Conversations, view(tx, c, dev))
+			ans.Conversations = append(ans.Conversations, s.staffView(tx, c, req))
 			ans.Next = c.ID
 		}
 		return nil

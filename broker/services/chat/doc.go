@@ -25,6 +25,10 @@
 //	close         staff: close a customer's conversation        mutating
 //	rate          the customer rates a closing, once            mutating
 //	report        staff: closings' figures by day or staff      read-only
+//	search        staff: find words in messages, newest first   read-only
+//	note_add      staff: a note on a conversation or customer   mutating
+//	notes         staff: the notes and labels of one            read-only
+//	labels_set    staff: replace the labels of one              mutating
 //
 // Who may do what. Members are device ids, customer ids (scan-to-chat) and
 // remote customers' ids (hq-…, see hq.go). Staff roles (Options.StaffRoles)
@@ -81,6 +85,17 @@
 //	chat_waiting    conv id                      → waiting since (unix ms)
 //	chat_closings   conv id 0x00 closing (8 bytes, BE) → closing (JSON: times, staff)
 //	chat_ratings    conv id 0x00 closing (8 bytes, BE) → rating (JSON: stars, seq)
+//	chat_notes      target 0x00 ms (8 bytes) 0x00 note id → note (JSON, sealed text)
+//	chat_labels     target                       → label ids (JSON)
+//
+// A target is "c" 0x00 conversation id or "u" 0x00 customer id.
+//
+// Search, labels and notes (search.go, notes.go) are staff's only. Search
+// keeps no index: it opens the messages the caller may read, newest first,
+// within a time budget and a number of hits (Options.SearchBudget,
+// SearchResults), and says how far back it read. Notes are sealed with
+// their key as additional data. Neither notes nor labels are published,
+// filed for HQ or put in a customer's answer.
 //
 // chat_reads is also the membership index: list scans a member's prefix,
 // Member looks a key up, and removing a member deletes theirs.

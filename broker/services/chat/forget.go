@@ -31,6 +31,9 @@ func (s *Service) ForgetCustomer(ctx context.Context, customer string) (int, err
 		if err != nil {
 			return err
 		}
+		if err := forgetNotes(tx, id); err != nil {
+			return err
+		}
 		count = int(c.LastSeq)
 		for seq := uint64(1); seq <= c.LastSeq; seq++ {
 			m, err := getMsg(tx, id, seq)

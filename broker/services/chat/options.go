@@ -30,6 +30,10 @@ const (
 	DefaultMaxRatingComment = 500
 	// DefaultMaxReportDays is the longest date range of a report.
 	DefaultMaxReportDays = 366
+	// Search, notes and labels.
+	DefaultSearchBudget  = 2 * time.Second
+	DefaultSearchResults = 50
+	DefaultMaxNotes      = 500
 )
 
 // DefaultStaffRoles are the roles that may open and read any conversation.
@@ -116,6 +120,18 @@ type Options struct {
 	// MaxReportDays bounds a report's date range (default 366 days); a
 	// longer one is answered too_large.
 	MaxReportDays int
+	// SearchBudget bounds how long one search reads messages (default
+	// 2 s); past it the answer says how far back it read (more, stopped
+	// "time") and the console asks for older ones.
+	SearchBudget time.Duration
+	// SearchResults is the most hits one search answer carries (default 50).
+	SearchResults int
+	// MaxNotes bounds the internal notes of one conversation or customer
+	// (default 500); more are answered too_large.
+	MaxNotes int
+	// Labels are the labels staff may put on conversations and customers
+	// (ids with English and Chinese names); empty = labels_set refuses all.
+	Labels []proto.ChatLabel
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
 }
@@ -165,7 +181,7 @@ func New(o Options) (*Service, error) {
 	case o.Seal == nil:
 		return nil, errors.New("chat: Options.Seal is required")
 	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0, o.QRSize < 0,
-		o.MaxRatingComment < 0, o.MaxReportDays < 0:
+		o.MaxRatingComment < 0, o.MaxReportDays < 0, o.SearchBudget < 0, o.SearchResults < 0, o.MaxNotes < 0:
 		return nil, errors.New("chat: limits must not be negative (0 = default)")
 	}
 	if o.Now == nil {
@@ -189,6 +205,21 @@ func New(o Options) (*Service, error) {
 	if o.MaxReportDays == 0 {
 		o.MaxReportDays = DefaultMaxReportDays
 	}
+	if o.SearchBudget == 0 {
+		o.SearchBudget = DefaultSearchBudget
+	}
+	if o.SearchResults == 0 {
+		o.SearchResults = DefaultSearchResults
+	}
+	if o.MaxNotes == 0 {
+		o.MaxNotes = DefaultMaxNotes
+	}
+	for _, l := range o.Labels {
+		if !idPattern.MatchString(l.ID) || l.EN == "" || l.ZH == "" {
+			return nil, fmt.Errorf("chat: label %q needs an id (letters, digits, '_', '.', '-') and en and zh names", l.ID)
+		}
+	}
+	o.Labels = slices.Clone(o.Labels)
 	if o.StaffRoles == nil {
 		o.StaffRoles = DefaultStaffRoles
 	}
@@ -247,6 +278,11 @@ func (s *Service) Register() error {
 		"close":            s.close,
 		"rate":             s.rate,
 		"report":           s.report,
+		// search, labels and internal notes (search.go, notes.go)
+		"search":     s.search,
+		"note_add":   s.noteAdd,
+		"notes":      s.notes,
+		"labels_set": s.labelsSet,
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("chat: register: %w", err)

@@ -98,7 +98,7 @@ func (s *Service) waiting(_ context.Context, req *svc.Request) (any, error) {
 			if !all && len(c.Assigned) > 0 && !c.assigned(dev) {
 				return nil
 			}
-			items = append(items, item{binary.BigEndian.Uint64(v), view(tx, c, dev)})
+			items = append(items, item{binary.BigEndian.Uint64(v), s.staffView(tx, c, req)})
 			return nil
 		})
 	})
@@ -180,7 +180,7 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 			}
 			changed = true
 		}
-		v := view(tx, c, dev)
+		v := s.staffView(tx, c, req)
 		ans = &v
 		return req.Keep(tx, ans)
 	})

@@ -32,6 +32,7 @@ import { initTeam } from '/console/team.js';
 import { initKeep } from '/console/keep.js';
 import { initNotices } from '/console/notices.js';
 import { initReports } from '/console/reports.js';
+import { initSearch } from '/console/search.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -751,6 +752,7 @@ function signOut() {
   bookDesk.reset();
   activity.reset();
   reports.reset();
+  searchDesk.reset();
   ui.clear();
   Object.assign(view, { conversations: [], open: null, board: [], devices: {}, cloud: null, health: null });
   renderLink();
@@ -808,6 +810,7 @@ async function signIn(username, password) {
   }
   mergeWaiting(waiting.conversations || []);
   await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady(), reports.onReady()]);
+  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady(), searchDesk.onReady()]);
   clearInterval(healthTimer);
   healthTimer = setInterval(loadHealth, HEALTH_EVERY);
   renderAll();
@@ -847,6 +850,7 @@ function upsertConv(v, waitingKnown) {
   if (waitingKnown) e.waiting = v.waiting || null;
   e.closed = v.closed || null;
   e.member = e.members.includes(me);
+  if (!('new' in v)) e.labels = v.labels || []; // staff's labels (search.js); open's answer has none
   e.lastTs = e.lastTs || v.waiting || v.created || '';
   convs.set(e.id, e);
   return e;
@@ -921,7 +925,7 @@ function convTitle(e) {
 }
 
 function renderConversations() {
-  const list = sortedConvs();
+  const list = sortedConvs().filter(searchDesk.filter);
   view.conversations = list.map((e) => ({ conversation: e.id, unread: unreadOf(e), waiting: !!e.waiting }));
   const total = list.reduce((n, e) => n + unreadOf(e), 0);
   $('tab-chats-count').hidden = total === 0;
@@ -939,7 +943,8 @@ function renderConversations() {
       h('span', { class: 'conv-title' }, convTitle(e)),
       h('span', { class: 'conv-meta' },
         e.waiting ? h('span', { class: 'badge wait' }, t('waiting')) : null,
-        e.assigned.length ? h('span', { class: 'small muted' }, t('assignedTo', { who: e.assigned.join(', ') })) : null),
+        e.assigned.length ? h('span', { class: 'small muted' }, t('assignedTo', { who: e.assigned.join(', ') })) : null,
+        searchDesk.chips(e)),
       n > 0 ? h('span', { class: 'badge unread', 'aria-label': t('unreadCount', { n }) }, String(n)) : null));
   }));
 }
@@ -1014,6 +1019,7 @@ async function openConversation(id) {
   renderChat();
   await loadHistory(id, Math.max(0, e.lastSeq - HISTORY_WINDOW));
   markRead();
+  searchDesk.onOpen();
   loadCustomer();
   renderCustomer();
   $('reply').focus();
@@ -1128,6 +1134,7 @@ function renderChat() {
   if (atEnd || !box.dataset.scrolled) { box.scrollTop = box.scrollHeight; box.dataset.scrolled = '1'; }
 
   const lang = i18n.lang;
+  searchDesk.render();
   replace($('quick'), quickReplies.map((q, i) => h('button', {
     id: 'quick-' + i, type: 'button', class: 'chip', title: q[lang] || q.en || q.zh,
     onclick: () => {
@@ -1140,7 +1147,7 @@ function renderChat() {
 
 function renderMessage(m) {
   const mine = m.from === me;
-  const cls = 'msg' + (mine ? ' mine' : '') + (m.from === 'booking' ? ' service' : '') + (m.from === 'assistant' ? ' auto' : '');
+  const cls = 'msg' + (mine ? ' mine' : '') + (m.from === 'booking' ? ' service' : '') + (m.from === 'assistant' ? ' auto' : '') + searchDesk.msgClass(open.id, m.seq);
   const body = [];
   if (m.recalled) {
     body.push(h('p', { class: 'recalled' }, t('recalled')));
@@ -1152,7 +1159,7 @@ function renderMessage(m) {
     body.push(img);
     if (m.text) body.push(h('p', {}, m.text));
   } else {
-    body.push(h('p', { class: m.kind === 'card' ? 'card-text' : null }, messageText(m)));
+    body.push(h('p', { class: m.kind === 'card' ? 'card-text' : null }, searchDesk.mark(open.id, m.seq, messageText(m))));
   }
   return h('li', { class: cls, 'data-seq': m.seq },
     h('div', { class: 'msg-head small' },
@@ -1342,6 +1349,25 @@ const reports = initReports({
   markClosed: (id, ts) => { const e = convs.get(id); if (e) { e.closed = ts; e.waiting = null; } },
   setError: (id, msg) => { if (open && open.id === id) open.error = msg; },
   rerender: () => { renderConversations(); renderChat(); },
+// Search, labels and internal notes (search.js).
+const searchDesk = initSearch({
+  view, i18n, h, replace, errText, dateTime, fromName, link: () => link,
+  current: () => (open ? { id: open.id, customer: open.customer } : null),
+  convTitle: (id) => { const e = convs.get(id); return e ? convTitle(e) : (isCustomer(id) ? customers.label(id) : id); },
+  setLabels: (id, labels) => { const e = convs.get(id); if (e) e.labels = labels; },
+  onChange: () => renderConversations(),
+  // openAt opens a conversation (one not in the list too) at message seq.
+  openAt: async (id, seq) => {
+    if (!convs.has(id)) {
+      convs.set(id, { id, kind: 'direct', title: '', members: [], assigned: [], lastSeq: 0, readUpTo: 0, waiting: null, member: false, lastTs: '', labels: [] });
+    }
+    if (activeView !== 'chats') setView('chats');
+    if (!open || open.id !== id) await openConversation(id);
+    if (open && open.id === id && !open.messages.has(seq)) await loadHistory(id, Math.max(0, seq - 10));
+    renderChat();
+    const li = document.querySelector('#messages li[data-seq="' + seq + '"]');
+    if (li) li.scrollIntoView({ block: 'center' });
+  },
 });
 
 // The day picker, the week and the new-booking form (bookdesk.js).
