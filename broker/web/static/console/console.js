@@ -1349,6 +1349,8 @@ const reports = initReports({
   markClosed: (id, ts) => { const e = convs.get(id); if (e) { e.closed = ts; e.waiting = null; } },
   setError: (id, msg) => { if (open && open.id === id) open.error = msg; },
   rerender: () => { renderConversations(); renderChat(); },
+});
+
 // Search, labels and internal notes (search.js).
 const searchDesk = initSearch({
   view, i18n, h, replace, errText, dateTime, fromName, link: () => link,
