@@ -158,6 +158,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		MaxMembers: cfg.Chat.MaxMembers, StaffRoles: cfg.Chat.StaffRoles, AssignedOnlyRoles: cfg.Chat.AssignedOnlyRoles,
 		SessionRoles: cfg.Chat.SessionRoles, ResumeRoles: cfg.Chat.ResumeRoles, Now: cfg.Now, Log: b.log,
 		CustomerMessages: custMsgs, CustomerBytes: custBytes,
+		Colleagues: b.acc.reg, TransferTimeout: cfg.Chat.TransferTimeout,
 	}, bridge))
 	if err != nil {
 		return err
@@ -282,6 +283,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		b.log.Warn("scan-to-chat logins are OFF: the ACL has no role "+cfg.Chat.CustomerRole, "err", err)
 	}
 	b.auth.SetMembership(cs)
+	b.typing.SetMembership(cs)
 	b.auth.SetMembershipUnder("camera", cam)
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -308,6 +310,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		defer close(b.svcs.done)
 		defer func() { <-deskDone; <-camDone }()
 		go msvc.Run(sctx, cfg.Media.CleanupInterval)
+		go cs.RunTransfers(sctx)
 		sweep := time.NewTicker(time.Hour)
 		defer sweep.Stop()
 		// A customer whose session expired or was revoked is disconnected

@@ -136,6 +136,13 @@ type ConversationView struct {
 	Waiting      *time.Time `json:"waiting,omitempty"`
 	Assigned     []string   `json:"assigned,omitempty"`
 	Receipts     []Receipt  `json:"receipts"`
+	// Agent is the staff member answering the customer now (assign, an
+	// accepted transfer), AgentName her display name (open answers it).
+	Agent     string `json:"agent,omitempty"`
+	AgentName string `json:"agent_name,omitempty"`
+	// Transfer is the conversation's last transfer offer; staff only (open,
+	// waiting and the transfer ops answer it to staff, never to a customer).
+	Transfer *TransferView `json:"transfer,omitempty"`
 }
 
 // Receipt is how far one member's devices got (Delivered) and how far the
@@ -324,6 +331,8 @@ const (
 	ChatEventMembers   = "members"   // a group's members changed: added, removed, by
 	ChatEventWaiting   = "waiting"   // the conversation waits for a person
 	ChatEventAssigned  = "assigned"  // the conversation was assigned to staff member "member"
+	ChatEventTransfer  = "transfer"  // a transfer was offered, accepted, declined or expired: state, member (offered), by (offering)
+	ChatEventAgent     = "agent"     // the staff member answering now: member, name
 )
 
 // ChatEvent is one event on chat/{conversation}/events. It never carries a
@@ -337,6 +346,8 @@ const (
 //	members:   added, removed, by, seq (of the system message), ts
 //	waiting:   ts
 //	assigned:  member (the staff member), by, ts
+//	transfer:  state (offered, accepted, declined, expired), member (the colleague offered), by (the offering staff member), ts
+//	agent:     member (the staff member answering now), name (her display name), ts
 type ChatEvent struct {
 	V            int       `json:"v"`
 	Type         string    `json:"type"`
@@ -351,5 +362,84 @@ type ChatEvent struct {
 	Auto         bool      `json:"auto,omitempty"`
 	Added        []string  `json:"added,omitempty"`
 	Removed      []string  `json:"removed,omitempty"`
+	State        string    `json:"state,omitempty"` // transfer
+	Name         string    `json:"name,omitempty"`  // agent
 	TS           time.Time `json:"ts"`
+}
+
+// Transfer, typing and group read receipts.
+
+// Transfer states (TransferView.State, ChatEvent.State).
+const (
+	TransferOffered  = "offered"
+	TransferAccepted = "accepted"
+	TransferDeclined = "declined"
+	TransferExpired  = "expired" // not answered within chat.transfer_timeout
+)
+
+// TransferRequest offers a conversation to a colleague (staff). Note, for
+// the colleague only, is never shown to the customer.
+type TransferRequest struct {
+	Conversation string `json:"conversation"`
+	To           string `json:"to"`
+	Note         string `json:"note,omitempty"`
+}
+
+// TransferAnswerRequest is the offered colleague's answer.
+type TransferAnswerRequest struct {
+	Conversation string `json:"conversation"`
+	Accept       *bool  `json:"accept"`
+}
+
+// TransferView is a conversation's last transfer offer, as staff see it.
+type TransferView struct {
+	From     string     `json:"from"`
+	FromName string     `json:"from_name,omitempty"`
+	To       string     `json:"to"`
+	ToName   string     `json:"to_name,omitempty"`
+	Note     string     `json:"note,omitempty"`
+	State    string     `json:"state"`
+	Offered  time.Time  `json:"offered"`
+	Expires  time.Time  `json:"expires"`
+	Answered *time.Time `json:"answered,omitempty"`
+}
+
+// TransferAnswer answers transfer and transfer_answer: the conversation
+// (with Transfer set).
+type TransferAnswer = ConversationView
+
+// ReadersRequest asks who of a group has read message Seq.
+type ReadersRequest struct {
+	Conversation string `json:"conversation"`
+	Seq          uint64 `json:"seq"`
+}
+
+// Reader is one member and whether she has read the message (her read
+// pointer is at or past it). Name is a staff member's display name.
+type Reader struct {
+	Member string `json:"member"`
+	Name   string `json:"name,omitempty"`
+	Read   bool   `json:"read"`
+}
+
+// ReadersAnswer lists the members other than the message's sender who
+// have read it and who have not.
+type ReadersAnswer struct {
+	Conversation string   `json:"conversation"`
+	Seq          uint64   `json:"seq"`
+	From         string   `json:"from"`
+	ReadBy       []Reader `json:"read_by"`
+	NotReadBy    []Reader `json:"not_read_by"`
+}
+
+// ChatTypingTopic is where members say they are typing (QoS 0, never
+// retained, never queued, never sent to HQ).
+func ChatTypingTopic(convID string) string { return "chat/" + convID + "/typing" }
+
+// ChatTyping is the payload on chat/{conversation}/typing. The broker sets
+// From to the publisher's member id.
+type ChatTyping struct {
+	V      int    `json:"v"`
+	From   string `json:"from"`
+	Typing bool   `json:"typing"`
 }

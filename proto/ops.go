@@ -43,6 +43,10 @@ var Ops = []Op{
 	{ServiceChat, "presence_get", false, nil},
 	{ServiceChat, "presence_end", true, nil},
 	{ServiceChat, "presence_confirm", true, PresenceConfirmRequest{}},
+	// The desk: transfer to a colleague, group read receipts.
+	{ServiceChat, "transfer", true, TransferRequest{}},
+	{ServiceChat, "transfer_answer", true, TransferAnswerRequest{}},
+	{ServiceChat, "readers", false, ReadersRequest{}},
 
 	{ServiceBooking, "services", false, nil},
 	{ServiceBooking, "availability", false, AvailabilityRequest{}},

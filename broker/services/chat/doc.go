@@ -22,6 +22,9 @@
 //	assign        give a conversation to a staff member         mutating
 //	quick_replies staff: saved snippets, whether the store is open read-only
 //	session       a scan-to-chat code (URL and QR PNG)          not remembered
+//	transfer      staff: offer a conversation to a colleague    mutating
+//	transfer_answer the colleague accepts or declines           mutating
+//	readers       who of the members has read message seq       read-only
 //
 // Who may do what. Members are device ids, customer ids (scan-to-chat) and
 // remote customers' ids (hq-…, see hq.go). Staff roles (Options.StaffRoles)
@@ -35,6 +38,14 @@
 // The FAQ assistant (assistant.go) answers a customer's message in the same
 // transaction that stores it; handoffs, unanswered questions and after-hours
 // messages put the conversation in the waiting queue until staff reply.
+//
+// The desk (desk.go). A staff member offers a conversation to a colleague
+// (a staff account, Options.Colleagues); the colleague accepts (she is
+// assigned and becomes the agent the customer sees by name) or declines,
+// and an offer unanswered for Options.TransferTimeout expires
+// (ExpireTransfers, run by RunTransfers). readers answers who of a group has
+// read a message from the members' read pointers. "… is typing" is not
+// this package's: broker/mqtt/typing relays it, asking Member.
 //
 // Store services post into a customer's conversation (post.go): PostTx
 // files a card, and optionally a photo, in the service's own bbolt
@@ -72,6 +83,7 @@
 //	chat_delivered  member 0x00 conv id          → delivered up to seq
 //	chat_media      sha256 hex 0x00 conv 0x00 seq → (empty): who may fetch a blob
 //	chat_waiting    conv id                      → waiting since (unix ms)
+//	chat_transfers  conv id                      → last transfer offer (JSON, sealed note)
 //
 // chat_reads is also the membership index: list scans a member's prefix,
 // Member looks a key up, and removing a member deletes theirs.

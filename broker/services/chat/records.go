@@ -64,6 +64,9 @@ type conv struct {
 	ClosedNote *time.Time `json:"closed_note,omitempty"`
 	// Assigned are the staff members the conversation is assigned to (sorted).
 	Assigned []string `json:"assigned,omitempty"`
+	// Agent is the staff member answering the customer now: the last one
+	// assigned, or the colleague who accepted a transfer.
+	Agent string `json:"agent,omitempty"`
 }
 
 func (c *conv) kind() string {
@@ -341,7 +344,7 @@ func putRead(b *bolt.Bucket, member, convID string, upTo uint64) error {
 // a member converge on the same picture.
 func view(tx *bolt.Tx, c *conv, caller string) convView {
 	v := convView{Conversation: c.ID, Kind: c.kind(), Title: c.Title, Members: c.Members, Created: c.Created,
-		LastSeq: c.LastSeq, Assistant: c.Assistant, Waiting: c.Waiting, Assigned: c.Assigned,
+		LastSeq: c.LastSeq, Assistant: c.Assistant, Waiting: c.Waiting, Assigned: c.Assigned, Agent: c.Agent,
 		Receipts: make([]Receipt, 0, len(c.Members))}
 	if up, ok := readUpTo(tx, caller, c.ID); ok {
 		v.ReadUpTo = up
