@@ -199,14 +199,14 @@ func TestTransferRefused(t *testing.T) {
 		who        *client
 		body, code string
 	}{
-		{d.anna, `{"conversation":"%s","to":"tablet-01"}`, "bad_request"},  // a device, not a colleague
+		{d.anna, `{"conversation":"%s","to":"tablet-01"}`, "bad_request"},   // a device, not a colleague
 		{d.anna, `{"conversation":"%s","to":"cust-nobody"}`, "bad_request"}, // a customer
 		{d.anna, `{"conversation":"%s","to":"staff-anna"}`, "bad_request"},  // herself
 		{d.anna, `{"conversation":"%s","to":"staff bo"}`, "bad_request"},
 		{d.anna, `{"conversation":"%s"}`, "bad_request"},
 		{d.anna, `{"conversation":"%s","to":"staff-bo","note":"` + strings.Repeat("x", DefaultMaxBodyBytes+1) + `"}`, "too_large"},
 		{d.anna, `{"conversation":"nope","to":"staff-bo"}`, "not_found"},
-		{d.cust, `{"conversation":"%s","to":"staff-bo"}`, "forbidden"}, // customers do not transfer
+		{d.cust, `{"conversation":"%s","to":"staff-bo"}`, "forbidden"},  // customers do not transfer
 		{d.owner, `{"conversation":"%s","to":"staff-bo"}`, "forbidden"}, // not a member
 	} {
 		body := c.body

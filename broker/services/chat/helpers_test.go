@@ -64,8 +64,8 @@ type env struct {
 	hook   *auth.Hook
 	router *svc.Router
 	chat   *Service
-	media  *blob.Store     // set with withMedia
-	cust   *customer.Store // customer logins (and the session op's Tokens with withTokens)
+	media  *blob.Store        // set with withMedia
+	cust   *customer.Store    // customer logins (and the session op's Tokens with withTokens)
 	staff  *accounts.Registry // set with withColleagues
 	addr   string
 }
