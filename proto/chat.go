@@ -393,20 +393,29 @@ type TransferAnswerRequest struct {
 
 // TransferView is a conversation's last transfer offer, as staff see it.
 type TransferView struct {
-	From     string     `json:"from"`
-	FromName string     `json:"from_name,omitempty"`
-	To       string     `json:"to"`
-	ToName   string     `json:"to_name,omitempty"`
-	Note     string     `json:"note,omitempty"`
-	State    string     `json:"state"`
-	Offered  time.Time  `json:"offered"`
-	Expires  time.Time  `json:"expires"`
-	Answered *time.Time `json:"answered,omitempty"`
+	Conversation string     `json:"conversation,omitempty"` // in transfers
+	From         string     `json:"from"`
+	FromName     string     `json:"from_name,omitempty"`
+	To           string     `json:"to"`
+	ToName       string     `json:"to_name,omitempty"`
+	Note         string     `json:"note,omitempty"`
+	State        string     `json:"state"`
+	Offered      time.Time  `json:"offered"`
+	Expires      time.Time  `json:"expires"`
+	Answered     *time.Time `json:"answered,omitempty"`
 }
 
 // TransferAnswer answers transfer and transfer_answer: the conversation
 // (with Transfer set).
 type TransferAnswer = ConversationView
+
+// TransfersAnswer is what a staff console needs for transfers: the
+// colleagues (staff accounts, the caller included) with their display
+// names, and the open offers made to or by the caller, oldest first.
+type TransfersAnswer struct {
+	Colleagues []StaffMember  `json:"colleagues"`
+	Offers     []TransferView `json:"offers"`
+}
 
 // ReadersRequest asks who of a group has read message Seq.
 type ReadersRequest struct {

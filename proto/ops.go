@@ -47,6 +47,7 @@ var Ops = []Op{
 	{ServiceChat, "transfer", true, TransferRequest{}},
 	{ServiceChat, "transfer_answer", true, TransferAnswerRequest{}},
 	{ServiceChat, "readers", false, ReadersRequest{}},
+	{ServiceChat, "transfers", false, nil},
 
 	{ServiceBooking, "services", false, nil},
 	{ServiceBooking, "availability", false, AvailabilityRequest{}},

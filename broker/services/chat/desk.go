@@ -488,6 +488,62 @@ func (s *Service) RunTransfers(ctx context.Context) {
 	}
 }
 
+// transfers answers a staff console the colleagues it may transfer to and
+// the open offers made to or by the caller (with their notes), so an offer
+// is seen without joining the conversation and after a reload.
+func (s *Service) transfers(_ context.Context, req *svc.Request) (any, error) {
+	dev, err := caller(req)
+	if err != nil {
+		return nil, err
+	}
+	if !s.staff(req.From.Role) {
+		return nil, svc.Errorf(svc.CodeForbidden, "only staff transfer conversations")
+	}
+	if err := decodeEmpty(req.Body); err != nil {
+		return nil, svc.BadInput(err)
+	}
+	now := s.now()
+	ans := &proto.TransfersAnswer{Colleagues: []proto.StaffMember{}, Offers: []proto.TransferView{}}
+	err = s.view(func(tx *bolt.Tx) error {
+		if s.o.Colleagues != nil {
+			staff, err := s.o.Colleagues.StaffIn(tx)
+			if err != nil {
+				return fmt.Errorf("chat: staff accounts: %w", err)
+			}
+			ans.Colleagues = append(ans.Colleagues, staff...)
+		}
+		names := map[string]string{}
+		for _, m := range ans.Colleagues {
+			names[m.ID] = cmp.Or(m.Name, m.ID)
+		}
+		b := tx.Bucket(bucketTransfers)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r transferRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: transfer: %w", errCorrupt, err)
+			}
+			if r.State != proto.TransferOffered || !now.Before(r.Expires) || (r.To != dev && r.From != dev) {
+				return nil
+			}
+			tv, err := s.transferView(string(k), &r, names)
+			if err != nil {
+				return err
+			}
+			tv.Conversation = string(k)
+			ans.Offers = append(ans.Offers, *tv)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ans.Offers, func(a, b proto.TransferView) int { return a.Offered.Compare(b.Offered) })
+	return ans, nil
+}
+
 type readersAns = proto.ReadersAnswer
 
 // readers answers who of a conversation's members (the message's sender

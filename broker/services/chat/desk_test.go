@@ -75,7 +75,26 @@ func TestTransferAccepted(t *testing.T) {
 	if ev.State != proto.TransferOffered || ev.Member != "staff-bo" || ev.By != "staff-anna" || ev.Conversation != d.conv {
 		t.Fatalf("offer event: %+v", ev)
 	}
-	// Bo reads the offer, with the note, from open.
+	// Bo reads the offer, with the note, without joining.
+	offers := func(c *client) proto.TransfersAnswer {
+		t.Helper()
+		var ta proto.TransfersAnswer
+		if err := json.Unmarshal([]byte(ok(t, c.call(t, "transfers", "", `{}`)).raw), &ta); err != nil {
+			t.Fatal(err)
+		}
+		return ta
+	}
+	ta := offers(d.bo)
+	if len(ta.Offers) != 1 || ta.Offers[0].Conversation != d.conv || ta.Offers[0].Note != staffNote || ta.Offers[0].FromName != "Anna" || len(ta.Colleagues) != 3 {
+		t.Fatalf("bo's transfers: %+v", ta)
+	}
+	if ta := offers(d.anna); len(ta.Offers) != 1 || ta.Offers[0].To != "staff-bo" {
+		t.Fatalf("anna's transfers: %+v", ta)
+	}
+	if ta := offers(d.owner); len(ta.Offers) != 0 {
+		t.Fatalf("the owner sees others' offers: %+v", ta)
+	}
+	fails(t, d.cust.call(t, "transfers", "", `{}`), "forbidden")
 	if o := ok(t, d.bo.call(t, "open", "", fmt.Sprintf(`{"conversation":%q}`, d.conv))); o.Transfer == nil || o.Transfer.Note != staffNote || o.Transfer.FromName != "Anna" {
 		t.Fatalf("bo's open: %s", o.raw)
 	}
@@ -94,6 +113,9 @@ func TestTransferAccepted(t *testing.T) {
 	ev = d.anna.event(t, func(ev Event) bool { return ev.Type == EventTransfer && ev.State != proto.TransferOffered })
 	if ev.State != proto.TransferAccepted || ev.Member != "staff-bo" || ev.By != "staff-anna" {
 		t.Fatalf("accepted event: %+v", ev)
+	}
+	if ta := offers(d.bo); len(ta.Offers) != 0 {
+		t.Fatalf("an accepted offer is still open: %+v", ta)
 	}
 	ag := d.cust.event(t, func(ev Event) bool { return ev.Type == EventAgent })
 	if ag.Member != "staff-bo" || ag.Name != "Bo Lin" {

@@ -25,6 +25,7 @@
 //	transfer      staff: offer a conversation to a colleague    mutating
 //	transfer_answer the colleague accepts or declines           mutating
 //	readers       who of the members has read message seq       read-only
+//	transfers     staff: colleagues, and open offers to or by me read-only
 //
 // Who may do what. Members are device ids, customer ids (scan-to-chat) and
 // remote customers' ids (hq-…, see hq.go). Staff roles (Options.StaffRoles)

@@ -242,6 +242,7 @@ func (s *Service) Register() error {
 		"transfer":        s.transfer,
 		"transfer_answer": s.transferAnswer,
 		"readers":         s.readers,
+		"transfers":       s.transfers,
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("chat: register: %w", err)
