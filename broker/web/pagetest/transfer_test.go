@@ -114,3 +114,41 @@ func TestDeskTransferAndTyping(t *testing.T) {
 	browsertest.WaitJS(t, phone, `document.getElementById('agent').textContent === 'Lin 正在为你服务'`, 5*time.Second, showChat)
 	shot(t, phone, "desk-lin-answering-zh")
 }
+
+// In a group, the console shows on Anna's own message how many of the
+// other members have read it, and their names on tap.
+func TestDeskGroupReadBy(t *testing.T) {
+	s := storetest.Start(t, storetest.Options{Devices: []storetest.Device{{ID: "owner", Role: "admin"}, {ID: "staff-bo", Role: "staff"}, {ID: "staff-cy", Role: "staff"}, {ID: "tablet-1", Role: "chat-tablet"}},
+		Config: func(c *broker.Config) {
+			c.Listeners.Websocket = "127.0.0.1:0"
+			c.Listeners.WebsocketPath = "/mqtt"
+		}})
+	owner := s.Connect(t, storetest.Device{ID: "owner", Role: "admin"}, "")
+	for _, a := range [][2]string{{"staff-anna", "Anna"}, {"staff-lin", "Lin"}} {
+		storetest.OK(t, owner.Call(t, "accounts", "staff_add", fmt.Sprintf(`{"account":%q,"name":%q,"role":"staff","password":"%s-password-1"}`, a[0], a[1], a[0])))
+	}
+	annaAPI := s.ConnectAs(t, "staff-anna", "staff-anna-password-1", "api", false)
+	var g struct{ Conversation string }
+	storetest.OK(t, annaAPI.Call(t, "chat", "group_create", `{"title":"Saturday shift","members":["staff-lin","staff-bo","staff-cy","tablet-1"]}`)).Decode(t, &g)
+
+	anna := browsertest.New(t, browsertest.WindowSize(1280, 800))
+	signInConsole(t, anna, s, "staff-anna", "staff-anna-password-1")
+	browsertest.WaitJS(t, anna, fmt.Sprintf(`consoleView.conversations.some(c => c.conversation === %q)`, g.Conversation), 10*time.Second, showConsole)
+	consoleOpen(t, anna, g.Conversation)
+	consoleRun(t, anna, chromedp.SendKeys(chromedp.CSS("#reply"), "The 9:30 poodle moves to table 2"+kb.Enter))
+	browsertest.WaitJS(t, anna, `consoleView.open.messages.some(m => m.from === 'staff-anna' && m.kind === 'text')`, 10*time.Second, showConsole)
+	seq := browsertest.Eval[int](t, anna, `consoleView.open.messages.filter(m => m.from === 'staff-anna' && m.kind === 'text')[0].seq`)
+	browsertest.WaitJS(t, anna, fmt.Sprintf(`(r => r && r.read === 0 && r.of === 4)(consoleView.chatDesk.readers[%d])`, seq), 10*time.Second, showConsole)
+
+	// Lin and Bo read it: "Read by 2 of 4"; a tap names them and the others.
+	lin := s.ConnectAs(t, "staff-lin", "staff-lin-password-1", "api", false)
+	bo := s.Connect(t, storetest.Device{ID: "staff-bo", Role: "staff"}, "api")
+	for _, c := range []*storetest.Client{lin, bo} {
+		storetest.OK(t, c.Call(t, "chat", "read", fmt.Sprintf(`{"conversation":%q,"up_to":%d}`, g.Conversation, seq)))
+	}
+	browsertest.WaitJS(t, anna, fmt.Sprintf(`(r => r && r.read === 2 && r.of === 4)(consoleView.chatDesk.readers[%d]) &&
+		document.getElementById('readers-%d').textContent === 'Read by 2 of 4'`, seq, seq), 10*time.Second, showConsole)
+	consoleClick(t, anna, fmt.Sprintf("#readers-%d", seq))
+	browsertest.WaitJS(t, anna, fmt.Sprintf(`(n => n && n.textContent.includes('Read: staff-bo, Lin') && n.textContent.includes('Not yet: staff-cy, tablet-1'))(document.getElementById('readers-names-%d'))`, seq), 10*time.Second, showConsole)
+	consoleShot(t, anna, "desk-read-by")
+}

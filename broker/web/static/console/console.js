@@ -1308,6 +1308,7 @@ const desk = initDesk({
   link: () => link,
   me: () => me,
   current: () => (open ? open.id : null),
+  message: (seq) => (open ? open.messages.get(seq) : null),
   conv: (id) => convs.get(id),
   label: (id) => customers.label(id),
   title: (id) => { const e = convs.get(id); return e ? convTitle(e) : customers.label(id); },

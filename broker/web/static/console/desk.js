@@ -243,16 +243,18 @@ export function initDesk(c) {
     if (!l) return;
     let m = st.readers.get(conv);
     if (!m) { m = new Map(); st.readers.set(conv, m); }
+    let loaded = 0;
     await Promise.all(seqs.map(async (seq) => {
       const key = conv + ':' + seq;
-      if (st.loadingReaders.has(key)) return;
+      if (st.loadingReaders.has(key)) return; // asked already: its answer redraws
       st.loadingReaders.add(key);
       try {
         m.set(seq, await l.call('chat', 'readers', { conversation: conv, seq }));
-      } catch (e) { /* shown again at the next redraw */ }
+        loaded++;
+      } catch (e) { /* asked again at the next event or redraw */ }
       st.loadingReaders.delete(key);
     }));
-    if (c.current() === conv) decorate();
+    if (loaded && c.current() === conv) decorate();
   }
 
   const refreshReaders = debounce((conv) => {
@@ -261,9 +263,11 @@ export function initDesk(c) {
     loadReaders(conv, mySeqs());
   }, 300);
 
-  // mySeqs are the latest messages on screen the staff member sent.
+  // mySeqs are the latest messages on screen the staff member sent (not
+  // the system messages of membership changes).
   function mySeqs() {
-    const seqs = [...document.querySelectorAll('#messages li.msg.mine[data-seq]')].map((n) => Number(n.dataset.seq));
+    const seqs = [...document.querySelectorAll('#messages li.msg.mine[data-seq]')].map((n) => Number(n.dataset.seq))
+      .filter((seq) => { const m = c.message(seq); return m && m.kind !== 'system'; });
     return seqs.slice(-READERS_LAST);
   }
 
@@ -277,7 +281,10 @@ export function initDesk(c) {
     for (const seq of mySeqs()) {
       const li = document.querySelector('#messages li[data-seq="' + seq + '"]');
       const r = m.get(seq);
-      if (!r) { missing.push(seq); continue; }
+      if (!r) {
+        if (!st.loadingReaders.has(id + ':' + seq)) missing.push(seq);
+        continue;
+      }
       const read = (r.read_by || []).map((x) => name(x.member));
       const unread = (r.not_read_by || []).map((x) => name(x.member));
       view.readers[seq] = { read: read.length, of: read.length + unread.length, names: read, unread };
