@@ -65,7 +65,7 @@ const staffNote = "Puppy has a rash: she asked about oat shampoo"
 // never sees), accepts, is assigned and joins; Anna is no longer assigned;
 // the customer sees that Bo Lin answers now, on her events and in open.
 func TestTransferAccepted(t *testing.T) {
-	d := newDeskEnv(t, Options{Assistant: testAssistant(t)})
+	d := newDeskEnv(t, Options{Assistant: testAssistant(t), Outbox: outbox{}})
 	tr := ok(t, d.transfer(t, d.anna, "tr-1", "staff-bo", staffNote))
 	if tr.Transfer == nil || tr.Transfer.State != proto.TransferOffered || tr.Transfer.To != "staff-bo" ||
 		tr.Transfer.ToName != "Bo Lin" || tr.Transfer.Note != staffNote || !tr.Transfer.Expires.Equal(tr.Transfer.Offered.Add(DefaultTransferTimeout)) {
@@ -130,6 +130,13 @@ func TestTransferAccepted(t *testing.T) {
 	}
 	// Bo now sends; Anna, still a member, may read along.
 	sendText(t, d.bo, d.conv, "", "Hi, this is Bo. Yes, it is mild enough.")
+	// What goes to HQ (the customer's messages, the staff's reply) holds
+	// nothing of the transfer.
+	up := d.outbox(t)
+	raw, _ := json.Marshal(up)
+	if len(up) == 0 || strings.Contains(string(raw), "rash: she asked") || strings.Contains(string(raw), "transfer") {
+		t.Fatalf("the uplink: %s", raw)
+	}
 
 	// Idempotent: the same answer again (same or new request id) answers
 	// the same and emits nothing; the other answer is a conflict.
