@@ -96,6 +96,11 @@ func TestDeskTransferAndTyping(t *testing.T) {
 	browsertest.WaitJS(t, lin, fmt.Sprintf(`consoleView.chatDesk.offers.length === 1 && consoleView.chatDesk.offers[0].conversation === %q &&
 		consoleView.chatDesk.offers[0].note === %q && document.getElementById('offer-%s').textContent.includes('Anna offers you a conversation')`, customer, note, customer), 10*time.Second, showConsole)
 	consoleShot(t, lin, "desk-offer")
+	consoleClick(t, lin, "#lang")
+	browsertest.WaitJS(t, lin, fmt.Sprintf(`document.getElementById('offer-%s').textContent.includes('Anna 想把与') && document.getElementById('offer-accept-%s').textContent === '接受'`, customer, customer), 5*time.Second, showConsole)
+	consoleShot(t, lin, "desk-offer-zh")
+	consoleClick(t, lin, "#lang")
+	browsertest.WaitJS(t, lin, fmt.Sprintf(`document.getElementById('offer-accept-%s').textContent === 'Accept'`, customer), 5*time.Second, showConsole)
 	// The customer never sees the note.
 	if browsertest.Eval[bool](t, phone, fmt.Sprintf(`document.body.textContent.includes(%q)`, note)) {
 		t.Fatal("the customer's page shows the staff's transfer note")
