@@ -118,6 +118,20 @@ func TestDeskTransferAndTyping(t *testing.T) {
 	run(t, phone, chromedp.Click(chromedp.ID("lang")))
 	browsertest.WaitJS(t, phone, `document.getElementById('agent').textContent === 'Lin 正在为你服务'`, 5*time.Second, showChat)
 	shot(t, phone, "desk-lin-answering-zh")
+
+	// Lin offers it back; Anna declines: Lin keeps it and is told, and the
+	// phone still names Lin.
+	consoleClick(t, lin, "#transfer-open")
+	browsertest.WaitJS(t, lin, `document.getElementById('transfer-dialog').open && [...document.getElementById('transfer-to').options].some(o => o.value === 'staff-anna')`, 5*time.Second)
+	setField(t, lin, "transfer-to", "staff-anna", "change")
+	consoleClick(t, lin, "#transfer-send")
+	browsertest.WaitJS(t, anna, fmt.Sprintf(`consoleView.chatDesk.offers.length === 1 && !!document.getElementById('offer-decline-%s')`, customer), 10*time.Second, showConsole)
+	consoleClick(t, anna, "#offer-decline-"+customer)
+	browsertest.WaitJS(t, lin, `consoleView.chatDesk.status === 'Anna declined: the conversation stays with you.'`, 10*time.Second, showConsole)
+	consoleShot(t, lin, "desk-declined")
+	if name := browsertest.Eval[string](t, phone, `chatView.agent.name`); name != "Lin" {
+		t.Fatalf("after a declined offer the phone names %q", name)
+	}
 }
 
 // In a group, the console shows on Anna's own message how many of the
