@@ -32,6 +32,7 @@ import (
 	"github.com/storeedge/storeedge/broker/mqtt/mochifix"
 	"github.com/storeedge/storeedge/broker/mqtt/mochisafe"
 	"github.com/storeedge/storeedge/broker/mqtt/session"
+	"github.com/storeedge/storeedge/broker/mqtt/typing"
 	"github.com/storeedge/storeedge/broker/setup"
 	"github.com/storeedge/storeedge/broker/store"
 	"github.com/storeedge/storeedge/broker/web"
@@ -59,6 +60,7 @@ type Broker struct {
 	db      *store.DB
 	srv     *mqtt.Server
 	auth    *auth.Hook
+	typing  *typing.Hook // chat/{conversation}/typing: members only, stamped, QoS 0
 	acc     accountsParts
 	metrics *metrics.Metrics
 	// keys seal personal data at rest: the services' records, the session
@@ -236,7 +238,8 @@ func (b *Broker) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hooks := []mqtt.Hook{&loggedIn{pending: b.pending}, b.auth, &mochifix.Hook{MaxPacket: cfg.Limits.MaxPacketSize, MaxKeepalive: cfg.Limits.MaxKeepalive, Log: b.log}, sess, b.metrics.Hook()}
+	b.typing = typing.New(b.srv, b.auth)
+	hooks := []mqtt.Hook{&loggedIn{pending: b.pending}, b.auth, &mochifix.Hook{MaxPacket: cfg.Limits.MaxPacketSize, MaxKeepalive: cfg.Limits.MaxKeepalive, Log: b.log}, b.typing, sess, b.metrics.Hook()}
 	if bridge != nil {
 		hooks = append(hooks, &cloudCapture{bridge: bridge})
 	}

@@ -200,6 +200,8 @@ type ChatConfig struct {
 	SearchResults int               `yaml:"search_results"`
 	MaxNotes      int               `yaml:"max_notes"`
 	Labels        []proto.ChatLabel `yaml:"labels"`
+	// How long a transfer offer waits for the colleague's answer.
+	TransferTimeout time.Duration `yaml:"transfer_timeout"`
 }
 
 // CustomersConfig bounds customer cards (broker/services/customers).
@@ -505,6 +507,9 @@ func (c Config) Validate() error {
 	}
 	if l := ch.LoginTTL(); l < time.Minute || l > MaxCustomerLoginTTL {
 		errs = append(errs, fmt.Errorf("chat.customer_login_ttl %v: from 1m to %v (730 days)", l, MaxCustomerLoginTTL))
+	}
+	if ch.TransferTimeout < 10*time.Second || ch.TransferTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("chat.transfer_timeout %v: from 10s to 1h", ch.TransferTimeout))
 	}
 	if ch.PresenceTTL < time.Minute || ch.PresenceTTL > 8*time.Hour {
 		errs = append(errs, fmt.Errorf("chat.presence_ttl %v: from 1m to 8h", ch.PresenceTTL))

@@ -48,6 +48,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"services.handler_timeout": {cfg.Services.HandlerTimeout, svc.DefaultHandlerTimeout},
 
 		"chat.recall_window":       {cfg.Chat.RecallWindow, chat.DefaultRecallWindow},
+		"chat.transfer_timeout":    {cfg.Chat.TransferTimeout, chat.DefaultTransferTimeout},
 		"chat.max_body_bytes":      {cfg.Chat.MaxBodyBytes, chat.DefaultMaxBodyBytes},
 		"chat.page_size":           {cfg.Chat.PageSize, chat.DefaultPageSize},
 		"chat.max_members":         {cfg.Chat.MaxMembers, chat.DefaultMaxMembers},

@@ -160,6 +160,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		CustomerMessages: custMsgs, CustomerBytes: custBytes,
 		MaxRatingComment: cfg.Chat.MaxRatingComment, MaxReportDays: cfg.Chat.MaxReportDays,
 		SearchBudget: cfg.Chat.SearchBudget, SearchResults: cfg.Chat.SearchResults, MaxNotes: cfg.Chat.MaxNotes, Labels: cfg.Chat.Labels,
+		Colleagues: b.acc.reg, TransferTimeout: cfg.Chat.TransferTimeout,
 	}, bridge))
 	if err != nil {
 		return err
@@ -287,6 +288,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		b.log.Warn("scan-to-chat logins are OFF: the ACL has no role "+cfg.Chat.CustomerRole, "err", err)
 	}
 	b.auth.SetMembership(cs)
+	b.typing.SetMembership(cs)
 	b.auth.SetMembershipUnder("camera", cam)
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -313,6 +315,7 @@ func (b *Broker) startServices(ctx context.Context, bridge *cloudsync.Bridge) er
 		defer close(b.svcs.done)
 		defer func() { <-deskDone; <-camDone }()
 		go msvc.Run(sctx, cfg.Media.CleanupInterval)
+		go cs.RunTransfers(sctx)
 		sweep := time.NewTicker(time.Hour)
 		defer sweep.Stop()
 		// A customer whose session expired or was revoked is disconnected

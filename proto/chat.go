@@ -143,6 +143,13 @@ type ConversationView struct {
 	// Labels are the conversation's labels and its customer's (staff's
 	// list, waiting and assign answers only; never a customer's).
 	Labels []string `json:"labels,omitempty"`
+	// Agent is the staff member answering the customer now (assign, an
+	// accepted transfer), AgentName her display name (open answers it).
+	Agent     string `json:"agent,omitempty"`
+	AgentName string `json:"agent_name,omitempty"`
+	// Transfer is the conversation's last transfer offer; staff only (open,
+	// waiting and the transfer ops answer it to staff, never to a customer).
+	Transfer *TransferView `json:"transfer,omitempty"`
 }
 
 // Receipt is how far one member's devices got (Delivered) and how far the
@@ -331,6 +338,8 @@ const (
 	ChatEventMembers   = "members"   // a group's members changed: added, removed, by
 	ChatEventWaiting   = "waiting"   // the conversation waits for a person
 	ChatEventAssigned  = "assigned"  // the conversation was assigned to staff member "member"
+	ChatEventTransfer  = "transfer"  // a transfer was offered, accepted, declined or expired: state, member (offered), by (offering)
+	ChatEventAgent     = "agent"     // the staff member answering now: member, name
 )
 
 // ChatEvent is one event on chat/{conversation}/events. It never carries a
@@ -346,6 +355,8 @@ const (
 //	assigned:  member (the staff member), by, ts
 //	closed:    closing, by, seq (of the system message), ts
 //	rated:     closing, seq (of the system message), ts
+//	transfer:  state (offered, accepted, declined, expired), member (the colleague offered), by (the offering staff member), ts
+//	agent:     member (the staff member answering now), name (her display name), ts
 type ChatEvent struct {
 	V            int       `json:"v"`
 	Type         string    `json:"type"`
@@ -361,6 +372,8 @@ type ChatEvent struct {
 	Added        []string  `json:"added,omitempty"`
 	Removed      []string  `json:"removed,omitempty"`
 	Closing      uint64    `json:"closing,omitempty"`
+	State        string    `json:"state,omitempty"` // transfer
+	Name         string    `json:"name,omitempty"`  // agent
 	TS           time.Time `json:"ts"`
 }
 
@@ -576,4 +589,90 @@ type ChatNotesAnswer struct {
 	More      bool        `json:"more"`
 	Labels    []string    `json:"labels"`
 	Available []ChatLabel `json:"available"`
+}
+
+// Transfer, typing and group read receipts.
+
+// Transfer states (TransferView.State, ChatEvent.State).
+const (
+	TransferOffered  = "offered"
+	TransferAccepted = "accepted"
+	TransferDeclined = "declined"
+	TransferExpired  = "expired" // not answered within chat.transfer_timeout
+)
+
+// TransferRequest offers a conversation to a colleague (staff). Note, for
+// the colleague only, is never shown to the customer.
+type TransferRequest struct {
+	Conversation string `json:"conversation"`
+	To           string `json:"to"`
+	Note         string `json:"note,omitempty"`
+}
+
+// TransferAnswerRequest is the offered colleague's answer.
+type TransferAnswerRequest struct {
+	Conversation string `json:"conversation"`
+	Accept       *bool  `json:"accept"`
+}
+
+// TransferView is a conversation's last transfer offer, as staff see it.
+type TransferView struct {
+	Conversation string     `json:"conversation,omitempty"` // in transfers
+	From         string     `json:"from"`
+	FromName     string     `json:"from_name,omitempty"`
+	To           string     `json:"to"`
+	ToName       string     `json:"to_name,omitempty"`
+	Note         string     `json:"note,omitempty"`
+	State        string     `json:"state"`
+	Offered      time.Time  `json:"offered"`
+	Expires      time.Time  `json:"expires"`
+	Answered     *time.Time `json:"answered,omitempty"`
+}
+
+// TransferAnswer answers transfer and transfer_answer: the conversation
+// (with Transfer set).
+type TransferAnswer = ConversationView
+
+// TransfersAnswer is what a staff console needs for transfers: the
+// colleagues (staff accounts, the caller included) with their display
+// names, and the open offers made to or by the caller, oldest first.
+type TransfersAnswer struct {
+	Colleagues []StaffMember  `json:"colleagues"`
+	Offers     []TransferView `json:"offers"`
+}
+
+// ReadersRequest asks who of a group has read message Seq.
+type ReadersRequest struct {
+	Conversation string `json:"conversation"`
+	Seq          uint64 `json:"seq"`
+}
+
+// Reader is one member and whether she has read the message (her read
+// pointer is at or past it). Name is a staff member's display name.
+type Reader struct {
+	Member string `json:"member"`
+	Name   string `json:"name,omitempty"`
+	Read   bool   `json:"read"`
+}
+
+// ReadersAnswer lists the members other than the message's sender who
+// have read it and who have not.
+type ReadersAnswer struct {
+	Conversation string   `json:"conversation"`
+	Seq          uint64   `json:"seq"`
+	From         string   `json:"from"`
+	ReadBy       []Reader `json:"read_by"`
+	NotReadBy    []Reader `json:"not_read_by"`
+}
+
+// ChatTypingTopic is where members say they are typing (QoS 0, never
+// retained, never queued, never sent to HQ).
+func ChatTypingTopic(convID string) string { return "chat/" + convID + "/typing" }
+
+// ChatTyping is the payload on chat/{conversation}/typing. The broker sets
+// From to the publisher's member id.
+type ChatTyping struct {
+	V      int    `json:"v"`
+	From   string `json:"from"`
+	Typing bool   `json:"typing"`
 }

@@ -51,6 +51,11 @@ var Ops = []Op{
 	{ServiceChat, "note_add", true, ChatNoteAddRequest{}},
 	{ServiceChat, "notes", false, ChatNoteTarget{}},
 	{ServiceChat, "labels_set", true, ChatLabelsRequest{}},
+	// The desk: transfer to a colleague, group read receipts.
+	{ServiceChat, "transfer", true, TransferRequest{}},
+	{ServiceChat, "transfer_answer", true, TransferAnswerRequest{}},
+	{ServiceChat, "readers", false, ReadersRequest{}},
+	{ServiceChat, "transfers", false, nil},
 
 	{ServiceBooking, "services", false, nil},
 	{ServiceBooking, "availability", false, AvailabilityRequest{}},

@@ -72,6 +72,9 @@ func (s *Service) openChecked(ctx context.Context, req *svc.Request, r openReq) 
 			return err
 		}
 		ans = &openAns{ConversationView: view(tx, c, dev)}
+		if err := s.deskView(tx, c, &ans.ConversationView, req.From.Role); err != nil {
+			return err
+		}
 		return nil
 	}); err != nil || ans != nil {
 		return ans, err
@@ -120,6 +123,9 @@ func (s *Service) openChecked(ctx context.Context, req *svc.Request, r openReq) 
 			return err
 		}
 		ans = &openAns{ConversationView: view(tx, c, dev), New: created}
+		if err := s.deskView(tx, c, &ans.ConversationView, req.From.Role); err != nil {
+			return err
+		}
 		return req.Keep(tx, ans)
 	})
 	if err != nil {

@@ -29,6 +29,10 @@
 //	note_add      staff: a note on a conversation or customer   mutating
 //	notes         staff: the notes and labels of one            read-only
 //	labels_set    staff: replace the labels of one              mutating
+//	transfer      staff: offer a conversation to a colleague    mutating
+//	transfer_answer the colleague accepts or declines           mutating
+//	readers       who of the members has read message seq       read-only
+//	transfers     staff: colleagues, and open offers to or by me read-only
 //
 // Who may do what. Members are device ids, customer ids (scan-to-chat) and
 // remote customers' ids (hq-…, see hq.go). Staff roles (Options.StaffRoles)
@@ -42,6 +46,14 @@
 // The FAQ assistant (assistant.go) answers a customer's message in the same
 // transaction that stores it; handoffs, unanswered questions and after-hours
 // messages put the conversation in the waiting queue until staff reply.
+//
+// The desk (desk.go). A staff member offers a conversation to a colleague
+// (a staff account, Options.Colleagues); the colleague accepts (she is
+// assigned and becomes the agent the customer sees by name) or declines,
+// and an offer unanswered for Options.TransferTimeout expires
+// (ExpireTransfers, run by RunTransfers). readers answers who of a group has
+// read a message from the members' read pointers. "… is typing" is not
+// this package's: broker/mqtt/typing relays it, asking Member.
 //
 // Store services post into a customer's conversation (post.go): PostTx
 // files a card, and optionally a photo, in the service's own bbolt
@@ -96,6 +108,8 @@
 // SearchResults), and says how far back it read. Notes are sealed with
 // their key as additional data. Neither notes nor labels are published,
 // filed for HQ or put in a customer's answer.
+//
+//	chat_transfers  conv id                      → last transfer offer (JSON, sealed note)
 //
 // chat_reads is also the membership index: list scans a member's prefix,
 // Member looks a key up, and removing a member deletes theirs.

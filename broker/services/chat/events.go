@@ -13,6 +13,8 @@ const (
 	EventMembers   = proto.ChatEventMembers
 	EventWaiting   = proto.ChatEventWaiting
 	EventAssigned  = proto.ChatEventAssigned
+	EventTransfer  = proto.ChatEventTransfer
+	EventAgent     = proto.ChatEventAgent
 )
 
 // Event is one event on chat/{conversation}/events. It never carries a

@@ -15,6 +15,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/storeedge/storeedge/broker/accounts"
 	"github.com/storeedge/storeedge/broker/blob"
 	"github.com/storeedge/storeedge/broker/mqtt/auth"
 	"github.com/storeedge/storeedge/broker/mqtt/auth/customer"
@@ -26,6 +27,7 @@ import (
 	"github.com/storeedge/storeedge/internal/testkit/mqtttest"
 	"github.com/storeedge/storeedge/internal/testkit/svctest"
 	"github.com/storeedge/storeedge/internal/testkit/testclock"
+	"github.com/storeedge/storeedge/proto"
 )
 
 // A test device; its password is "pw-<id>".
@@ -55,7 +57,7 @@ type env struct {
 	opts  Options
 	clock *testclock.Clock
 
-	wantMedia, wantTokens bool
+	wantMedia, wantTokens, wantColleagues bool
 
 	rig    *svctest.Rig
 	srv    *mqtttest.Server
@@ -63,8 +65,9 @@ type env struct {
 	hook   *auth.Hook
 	router *svc.Router
 	chat   *Service
-	media  *blob.Store     // set with withMedia
-	cust   *customer.Store // customer logins (and the session op's Tokens with withTokens)
+	media  *blob.Store        // set with withMedia
+	cust   *customer.Store    // customer logins (and the session op's Tokens with withTokens)
+	staff  *accounts.Registry // set with withColleagues
 	addr   string
 }
 
@@ -77,6 +80,10 @@ func withMedia(e *env) { e.wantMedia = true }
 
 // withTokens gives the chat service the rig's customer.Store as Options.Tokens.
 func withTokens(e *env) { e.wantTokens = true }
+
+// withColleagues gives the chat service a staff account registry on the
+// rig's database (env.staff) as Options.Colleagues.
+func withColleagues(e *env) { e.wantColleagues = true }
 
 // testPublicURL is the customer page of the rig's customer store.
 const testPublicURL = svctest.PublicURL
@@ -125,6 +132,14 @@ func (e *env) start(t testing.TB) {
 	if e.wantTokens {
 		o.Tokens = e.cust
 	}
+	if e.wantColleagues {
+		// The registry is real; its accounts are not handed to the auth
+		// hook, so the rig's test devices keep logging in.
+		if e.staff, err = accounts.Open(context.Background(), accounts.Options{DB: e.db, Hook: loginsKept{e.hook}, Seal: e.opts.Seal, Log: e.rig.Log}); err != nil {
+			t.Fatal(err)
+		}
+		o.Colleagues = e.staff
+	}
 	if e.chat, err = New(o); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +149,12 @@ func (e *env) start(t testing.TB) {
 	}
 	e.rig.Run(t)
 }
+
+// loginsKept is the auth hook as a staff registry sees it, except that the
+// registry's accounts do not replace the rig's devices.
+type loginsKept struct{ *auth.Hook }
+
+func (loginsKept) SetAccounts([]auth.Account) (int, error) { return 0, nil }
 
 // stop closes the router, the broker and the store; start opens them again
 // on the same file.
@@ -237,6 +258,10 @@ type answer struct {
 	Receipts  []Receipt  `json:"receipts"`
 	Added     []string   `json:"added"`
 	Removed   []string   `json:"removed"`
+	// transfer, transfer_answer, open
+	Agent     string              `json:"agent"`
+	AgentName string              `json:"agent_name"`
+	Transfer  *proto.TransferView `json:"transfer"`
 	// quick_replies
 	QuickReplies []quickReply `json:"quick_replies"`
 	Open         bool         `json:"open"`

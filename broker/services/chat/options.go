@@ -132,6 +132,14 @@ type Options struct {
 	// Labels are the labels staff may put on conversations and customers
 	// (ids with English and Chinese names); empty = labels_set refuses all.
 	Labels []proto.ChatLabel
+	// Colleagues are the store's staff accounts (broker/accounts.Registry):
+	// who a conversation may be transferred to, and the names customers
+	// see ("Lin is answering"). nil = no transfers, no names.
+	Colleagues Colleagues
+	// TransferTimeout is how long a transfer offer waits for the
+	// colleague's answer before it expires and the conversation stays with
+	// the staff member who offered it (default 2 min).
+	TransferTimeout time.Duration
 	// Log receives the service's log lines (default slog.Default()).
 	Log *slog.Logger
 }
@@ -180,7 +188,7 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("chat: Options.Router is required")
 	case o.Seal == nil:
 		return nil, errors.New("chat: Options.Seal is required")
-	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0, o.QRSize < 0,
+	case o.RecallWindow < 0, o.MaxBodyBytes < 0, o.PageSize < 0, o.MaxMembers < 0, o.QRSize < 0, o.TransferTimeout < 0,
 		o.MaxRatingComment < 0, o.MaxReportDays < 0, o.SearchBudget < 0, o.SearchResults < 0, o.MaxNotes < 0:
 		return nil, errors.New("chat: limits must not be negative (0 = default)")
 	}
@@ -229,6 +237,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.ResumeRoles == nil {
 		o.ResumeRoles = slices.Clone(o.StaffRoles)
+	}
+	if o.TransferTimeout == 0 {
+		o.TransferTimeout = DefaultTransferTimeout
 	}
 	if o.QRSize == 0 {
 		o.QRSize = 320
@@ -283,6 +294,11 @@ func (s *Service) Register() error {
 		"note_add":   s.noteAdd,
 		"notes":      s.notes,
 		"labels_set": s.labelsSet,
+		// The desk: transfer to a colleague, group read receipts (desk.go).
+		"transfer":        s.transfer,
+		"transfer_answer": s.transferAnswer,
+		"readers":         s.readers,
+		"transfers":       s.transfers,
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("chat: register: %w", err)

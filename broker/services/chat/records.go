@@ -73,6 +73,9 @@ type conv struct {
 	Answering     string     `json:"answering,omitempty"`
 	Closed        *time.Time `json:"closed,omitempty"`
 	Closings      uint64     `json:"closings,omitempty"`
+	// Agent is the staff member answering the customer now: the last one
+	// assigned, or the colleague who accepted a transfer.
+	Agent string `json:"agent,omitempty"`
 }
 
 func (c *conv) kind() string {
@@ -350,7 +353,7 @@ func putRead(b *bolt.Bucket, member, convID string, upTo uint64) error {
 // a member converge on the same picture.
 func view(tx *bolt.Tx, c *conv, caller string) convView {
 	v := convView{Conversation: c.ID, Kind: c.kind(), Title: c.Title, Members: c.Members, Created: c.Created,
-		LastSeq: c.LastSeq, Assistant: c.Assistant, Waiting: c.Waiting, Assigned: c.Assigned,
+		LastSeq: c.LastSeq, Assistant: c.Assistant, Waiting: c.Waiting, Assigned: c.Assigned, Agent: c.Agent,
 		Closed: c.Closed, Closings: c.Closings,
 		Receipts: make([]Receipt, 0, len(c.Members))}
 	if up, ok := readUpTo(tx, caller, c.ID); ok {

@@ -150,8 +150,9 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 	now := s.now()
 	var ans *convView
 	var changed bool
+	var agentName string
 	err = s.update(ctx, func(tx *bolt.Tx) error {
-		ans, changed = nil, false
+		ans, changed, agentName = nil, false, ""
 		w, err := allWrite(tx)
 		if err != nil {
 			return err
@@ -169,6 +170,7 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 			}
 			c.Assigned = append(c.Assigned, r.Staff)
 			slices.Sort(c.Assigned)
+			c.Agent = r.Staff
 			if !c.member(r.Staff) {
 				c.Members = slices.Insert(c.Members, insertAt(c.Members, r.Staff), r.Staff)
 				if err := putRead(w.reads, r.Staff, id, 0); err != nil {
@@ -180,7 +182,12 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 			}
 			changed = true
 		}
-		v := s.staffView(tx, c, req)
+		v, err := s.staffConvView(tx, c, dev)
+		if err != nil {
+			return err
+		}
+		v.Labels = s.staffView(tx, c, req).Labels
+		agentName = v.AgentName
 		ans = &v
 		return req.Keep(tx, ans)
 	})
@@ -189,6 +196,7 @@ func (s *Service) assign(ctx context.Context, req *svc.Request) (any, error) {
 	}
 	if changed {
 		s.emit(Event{Type: EventAssigned, Conversation: id, Member: r.Staff, By: dev, TS: now})
+		s.emit(Event{Type: EventAgent, Conversation: id, Member: r.Staff, Name: agentName, TS: now})
 	}
 	return ans, nil
 }

@@ -599,12 +599,18 @@ func (c *Client) TrySubscribe(t testing.TB, filter string) byte {
 // Publish sends a QoS 1 message (HQ's bridge publishing hq/…, say).
 func (c *Client) Publish(t testing.TB, topic string, payload []byte) {
 	t.Helper()
+	c.PublishQoS(t, topic, payload, 1)
+}
+
+// PublishQoS sends a message at QoS qos (0 returns once it is written).
+func (c *Client) PublishQoS(t testing.TB, topic string, payload []byte, qos byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.mu.Lock()
 	pc := c.c
 	c.mu.Unlock()
-	if _, err := pc.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload}); err != nil {
+	if _, err := pc.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Payload: payload}); err != nil {
 		t.Fatalf("%s publish %s: %v", c.ID, topic, err)
 	}
 }

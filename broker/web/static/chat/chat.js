@@ -18,6 +18,7 @@ import { StoreLink, StoreError, Outbox, newId, clientConfig } from '/lib/store.j
 import { setupBooking, BOOK_STRINGS } from '/chat/book.js';
 import { setupHome, HOME_STRINGS } from '/chat/home.js';
 import { setupRating, RATE_STRINGS } from '/chat/rate.js';
+import { setupDesk, DESK_STRINGS } from '/chat/desk.js';
 import { makeI18n } from '/lib/i18n.js';
 import { uploadBlob, blobURL, resizeImage } from '/lib/media.js';
 import { watchLive } from '/lib/camview.js';
@@ -257,6 +258,7 @@ const SKIP_SEND_ERRORS = new Set(['bad_request', 'too_large', 'forbidden', 'not_
 for (const l of Object.keys(BOOK_STRINGS)) Object.assign(STRINGS[l], BOOK_STRINGS[l]);
 for (const l of Object.keys(HOME_STRINGS)) Object.assign(STRINGS[l], HOME_STRINGS[l]);
 for (const l of Object.keys(RATE_STRINGS)) Object.assign(STRINGS[l], RATE_STRINGS[l]);
+for (const l of Object.keys(DESK_STRINGS)) Object.assign(STRINGS[l], DESK_STRINGS[l]);
 const i18n = makeI18n(STRINGS, 'storeedge.lang');
 const t = i18n.t;
 const $ = (id) => document.getElementById(id);
@@ -797,6 +799,7 @@ function render() {
     booking.render();
   }
   renderLive();
+  desk.render();
 }
 
 function notice(key, vars) {
@@ -871,6 +874,7 @@ async function markSeen() {
 
 function onChatEvent(topic, ev) {
   if (!ev || ev.conversation !== view.conversation) return;
+  desk.onEvent(ev);
   if (ev.ts && ev.type === 'message') {
     const s = Date.parse(ev.ts) - Date.now();
     if (!isNaN(s)) skewMs = s;
@@ -1099,6 +1103,9 @@ document.addEventListener('visibilitychange', () => { if (view.state === 'ready'
 // "Continue at home": a link to HQ's page for this customer.
 setupHome({ link: () => link, t, i18n, fmtTime });
 
+// Who is answering, and "… is typing" (desk.js).
+const desk = setupDesk({ link: () => link, view, t });
+
 $('composer').addEventListener('submit', (e) => {
   e.preventDefault();
   const box = $('text');
@@ -1227,6 +1234,7 @@ async function connectAs(l, asked) {
     // After each reconnect: what was missed, then what was typed meanwhile.
     if (s === 'online' && view.state === 'ready') {
       sync().then(flush).catch(() => {});
+      desk.resync();
       loadBookings();
       booking.load();
     }
@@ -1252,6 +1260,7 @@ async function connectAs(l, asked) {
     applyReceipts(conv.receipts);
     await link.subscribe('chat/' + view.conversation + '/events', onChatEvent);
     await link.subscribe('booking/customer/' + view.customer + '/events', onBookingEvent);
+    await desk.onOpen(conv);
   } catch (e) {
     showGate('network');
     return;

@@ -33,6 +33,7 @@ import { initKeep } from '/console/keep.js';
 import { initNotices } from '/console/notices.js';
 import { initReports } from '/console/reports.js';
 import { initSearch } from '/console/search.js';
+import { initDesk } from '/console/desk.js';
 
 // Customer ids start with this (broker/mqtt/auth/customer.CustomerPrefix); online
 // customers chatting through HQ start with "hq-" and never log in here.
@@ -753,6 +754,7 @@ function signOut() {
   activity.reset();
   reports.reset();
   searchDesk.reset();
+  desk.reset();
   ui.clear();
   Object.assign(view, { conversations: [], open: null, board: [], devices: {}, cloud: null, health: null });
   renderLink();
@@ -809,8 +811,8 @@ async function signIn(username, password) {
     console.warn('console: subscribe', e);
   }
   mergeWaiting(waiting.conversations || []);
-  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady(), reports.onReady()]);
-  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady(), searchDesk.onReady()]);
+  await Promise.all([loadConversations(), loadCatalogue(), loadQuickReplies(), loadBoard(), loadHealth(), activity.onReady(),
+    reports.onReady(), searchDesk.onReady(), desk.onReady()]);
   clearInterval(healthTimer);
   healthTimer = setInterval(loadHealth, HEALTH_EVERY);
   renderAll();
@@ -958,6 +960,7 @@ async function onChatEvent(topic, ev) {
     convs.set(id, e);
     refreshWaiting(); // its view (members, waiting) comes with the next answer
   }
+  desk.onEvent(ev);
   switch (ev.type) {
     case 'message':
       e.lastSeq = Math.max(e.lastSeq, ev.seq || 0);
@@ -1112,7 +1115,7 @@ function renderChat() {
   $('chat').hidden = !has;
   $('chat-none').hidden = has;
   $('customer-pane').hidden = !has;
-  if (!has) { view.open = null; return; }
+  if (!has) { view.open = null; desk.afterRender(); return; }
   const e = convs.get(open.id);
   const msgs = [...open.messages.values()].sort((a, b) => a.seq - b.seq);
   view.open = {
@@ -1143,6 +1146,7 @@ function renderChat() {
       r.focus();
     },
   }, q.title || q.id)));
+  desk.afterRender();
 }
 
 function renderMessage(m) {
@@ -1334,6 +1338,19 @@ async function loadBoard() {
   renderBoard();
   bookDesk.onBoard(boardDate, !wanted);
 }
+
+// Transfer, typing and group read receipts in the chat pane (desk.js).
+const desk = initDesk({
+  view, i18n, h, replace, toast, openConversation,
+  link: () => link,
+  me: () => me,
+  current: () => (open ? open.id : null),
+  message: (seq) => (open ? open.messages.get(seq) : null),
+  conv: (id) => convs.get(id),
+  label: (id) => customers.label(id),
+  title: (id) => { const e = convs.get(id); return e ? convTitle(e) : customers.label(id); },
+  upsert: (v) => { upsertConv(v, false); renderAll(); },
+});
 
 // The admins' Activity tab (activity.js).
 const activity = initActivity({ view, i18n, h, replace, errText, dateTime, link: () => link });
