@@ -319,6 +319,19 @@ func fullDiskEndToEnd(t *testing.T, floor int64) {
 	if h.WritesRefused != "disk_full" || (floor > 0 && h.DiskFreeBytes >= uint64(floor)) || h.DiskMinFreeBytes != uint64(floor) {
 		t.Fatalf("health on a full disk: refused %q, %d bytes free, floor %d", h.WritesRefused, h.DiskFreeBytes, h.DiskMinFreeBytes)
 	}
+	// The console's checks say the same as the disk line, at once (not a
+	// cached "disk_ok" from before it filled).
+	if floor > 0 {
+		var disk proto.HealthCheck
+		for _, c := range h.Checks {
+			if c.Name == "disk" {
+				disk = c
+			}
+		}
+		if disk.Severity != "fail" || disk.Code != "disk_floor" {
+			t.Fatalf("the disk check on a full disk: %+v, want fail disk_floor", disk)
+		}
+	}
 	// Devices that drop off come back: the persistent subscriber gets what
 	// it was sent, a staff tablet starts afresh.
 	r.owner.Reconnect(t)

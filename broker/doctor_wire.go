@@ -45,9 +45,12 @@ type doctorState struct {
 	mu     sync.Mutex
 	checks []proto.HealthCheck
 	at     time.Time
-	db     *proto.HealthCheck // the last database check, nil before the first
-	dbAt   time.Time
-	dbDone chan struct{} // non-nil while a database check runs
+	// refusing is the store's write refusal when checks were made: a
+	// change makes them stale at once (the disk filled or got room).
+	refusing string
+	db       *proto.HealthCheck // the last database check, nil before the first
+	dbAt     time.Time
+	dbDone   chan struct{} // non-nil while a database check runs
 }
 
 // errCheckOnly rolls back the database check's transaction.
@@ -64,7 +67,7 @@ func (b *Broker) doctorChecks(ctx context.Context, bridge *cloudsync.Bridge, bac
 	fresh := ctx.Value(doctorFresh{}) != nil
 	if !fresh {
 		d.mu.Lock()
-		if d.checks != nil && time.Since(d.at) < b.cfg.Doctor.HealthCache {
+		if d.checks != nil && time.Since(d.at) < b.cfg.Doctor.HealthCache && d.refusing == b.db.Refusing() {
 			out := append([]proto.HealthCheck(nil), d.checks...)
 			d.mu.Unlock()
 			return out
@@ -82,7 +85,7 @@ func (b *Broker) doctorChecks(ctx context.Context, bridge *cloudsync.Bridge, bac
 		b.configCheck(),
 		b.databaseCheck(ctx, fresh),
 		b.keysCheck(),
-		doctor.Disk(dataDir, c.Doctor),
+		doctor.Disk(dataDir, doctorWithFloor(c)),
 		doctor.Inodes(dataDir, c.Doctor),
 		doctor.Certificate(c.Listeners.TLSCertFile, c.Listeners.TLSKeyFile, time.Now(), c.Doctor),
 		doctor.HQ(ctx, doctor.HQLink{Cloud: c.Cloud, ClientID: cloudClientID(c), Status: st, Probe: fresh, Timeout: c.Doctor.HQTimeout}),
@@ -90,7 +93,7 @@ func (b *Broker) doctorChecks(ctx context.Context, bridge *cloudsync.Bridge, bac
 		doctor.Backup(backup, b.now()),
 	}
 	d.mu.Lock()
-	d.checks, d.at = checks, time.Now()
+	d.checks, d.at, d.refusing = checks, time.Now(), b.db.Refusing()
 	d.mu.Unlock()
 	return append([]proto.HealthCheck(nil), checks...)
 }
@@ -259,7 +262,7 @@ func stoppedChecks(ctx context.Context, cfg Config) []proto.HealthCheck {
 	dataDir := existingDir(cfg.DataDir)
 	return []proto.HealthCheck{
 		dbc, kc,
-		doctor.Disk(dataDir, cfg.Doctor),
+		doctor.Disk(dataDir, doctorWithFloor(cfg)),
 		doctor.Inodes(dataDir, cfg.Doctor),
 		doctor.Certificate(cfg.Listeners.TLSCertFile, cfg.Listeners.TLSKeyFile, time.Now(), cfg.Doctor),
 		doctor.HQ(ctx, doctor.HQLink{Cloud: cfg.Cloud, ClientID: cloudClientID(cfg), Probe: true, Timeout: cfg.Doctor.HQTimeout}),
@@ -423,4 +426,12 @@ func (b *Broker) clockCheck() proto.HealthCheck {
 		return doctor.Clock(b.clock.Status())
 	}
 	return doctor.Clock(timesync.Kernel())
+}
+
+// doctorWithFloor is the doctor's settings with the free space the store
+// keeps (below it writes are refused, and the disk check fails).
+func doctorWithFloor(c Config) doctor.Config {
+	d := c.Doctor
+	d.MinFreeBytes = c.Persistence.MinFreeDiskBytes
+	return d
 }

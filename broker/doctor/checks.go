@@ -123,7 +123,11 @@ func Disk(dir string, c Config) Check {
 	}
 	args := map[string]string{"dir": dir, "used": strconv.Itoa(pct), "free": Bytes(int64(avail) * int64(fs.Bsize)), //nolint:unconvert // field types differ between platforms
 		"warn": strconv.Itoa(c.DiskWarnPercent), "fail": strconv.Itoa(c.DiskFailPercent)}
+	free := int64(avail) * int64(fs.Bsize) //nolint:unconvert // field types differ between platforms
 	switch {
+	case c.MinFreeBytes > 0 && free < c.MinFreeBytes:
+		args["floor"] = Bytes(c.MinFreeBytes)
+		return mk("disk", Fail, "disk_floor", args)
 	case pct >= c.DiskFailPercent:
 		return mk("disk", Fail, "disk_full", args)
 	case pct >= c.DiskWarnPercent:

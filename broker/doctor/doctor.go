@@ -59,6 +59,10 @@ type Config struct {
 	DatabaseEvery time.Duration `yaml:"database_check_every"`
 	// HealthCache: the health op's checks are reused for this long.
 	HealthCache time.Duration `yaml:"health_cache"`
+
+	// MinFreeBytes is the free space below which the store refuses writes
+	// (persistence.min_free_disk_bytes; the broker sets it, not the file).
+	MinFreeBytes int64 `yaml:"-"`
 }
 
 // Validate reports the settings that cannot work.
@@ -111,6 +115,7 @@ var words = map[string]word{
 	"disk_ok":         {"{used}% of the disk of {dir} is in use; {free} free.", ""},
 	"disk_low":        {"{used}% of the disk of {dir} is in use (warning at {warn}%); {free} free.", "Make room: delete old photos and clips in the console, remove other files on this disk, or move data_dir to a larger card. When the disk is full, new photos and messages are refused."},
 	"disk_full":       {"{used}% of the disk of {dir} is in use (limit {fail}%); only {free} free.", "Make room now: delete old photos and clips in the console, remove other files on this disk, or move data_dir to a larger card. When the disk is full, new photos and messages are refused."},
+	"disk_floor":      {"Only {free} free on the disk of {dir}: less than the {floor} storeedge keeps free, so new messages, bookings and photos are refused until there is room.", "Make room now: delete old photos and clips in the console, remove other files on this disk, or move data_dir to a larger card. Saving starts again by itself."},
 	"disk_unknown":    {"The disk of {dir} cannot be read: {error}", "Check that data_dir exists and that storeedge's user may read it."},
 	"inodes_ok":       {"{used}% of the file entries (inodes) of the disk of {dir} are in use.", ""},
 	"inodes_none":     {"The file system of {dir} has no fixed number of file entries (inodes).", ""},

@@ -223,6 +223,13 @@ func TestDiskAndInodes(t *testing.T) {
 	c.DiskWarnPercent, c.DiskFailPercent = 1, disk
 	want(t, doctor.Disk(dir, c), "disk", doctor.Fail, "disk_full", fmt.Sprintf("(limit %d%%)", disk), "free")
 	want(t, doctor.Disk(filepath.Join(dir, "gone"), c), "disk", doctor.Fail, "disk_unknown")
+	// Below the free space the store keeps, writes are refused: a failure
+	// whatever the share in use.
+	c.DiskWarnPercent, c.DiskFailPercent = disk+1, disk+2
+	c.MinFreeBytes = 1 << 62
+	want(t, doctor.Disk(dir, c), "disk", doctor.Fail, "disk_floor", "less than the", "refused")
+	c.MinFreeBytes = 1
+	want(t, doctor.Disk(dir, c), "disk", doctor.OK, "disk_ok")
 
 	if inodes == 0 {
 		want(t, doctor.Inodes(dir, c), "inodes", doctor.OK, "inodes_none")

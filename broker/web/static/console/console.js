@@ -383,6 +383,7 @@ const DOCTOR_WORDS = {
     database_ok: ["bbolt's consistency check found no problem in the database ({size}).", ""],
     database_open: ["The database {path} cannot be opened: {error}", "Stop storeedge, copy data_dir somewhere safe, then restore the last backup into an empty data_dir (storeedge restore FILE). Ask support before deleting anything."],
     database_wait: ["The consistency check of the database is running; its result shows here when it ends.", ""],
+    disk_floor: ["Only {free} free on the disk of {dir}: less than the {floor} storeedge keeps free, so new messages, bookings and photos are refused until there is room.", "Make room now: delete old photos and clips in the console, remove other files on this disk, or move data_dir to a larger card. Saving starts again by itself."],
     disk_full: ["{used}% of the disk of {dir} is in use (limit {fail}%); only {free} free.", "Make room now: delete old photos and clips in the console, remove other files on this disk, or move data_dir to a larger card. When the disk is full, new photos and messages are refused."],
     disk_low: ["{used}% of the disk of {dir} is in use (warning at {warn}%); {free} free.", "Make room: delete old photos and clips in the console, remove other files on this disk, or move data_dir to a larger card. When the disk is full, new photos and messages are refused."],
     disk_ok: ["{used}% of the disk of {dir} is in use; {free} free.", ""],
@@ -429,6 +430,7 @@ const DOCTOR_WORDS = {
     database_ok: ["bbolt 一致性检查未发现数据库（{size}）有问题。", ""],
     database_open: ["无法打开数据库 {path}：{error}", "请停止 storeedge，把 data_dir 复制到安全的地方，然后把最近的备份恢复到一个空的 data_dir（storeedge restore FILE）。删除任何文件之前请先联系技术支持。"],
     database_wait: ["正在检查数据库的一致性；检查结束后结果会显示在这里。", ""],
+    disk_floor: ["{dir} 所在磁盘仅剩 {free}，低于 storeedge 保留的 {floor}：腾出空间前，新的消息、预约和照片都无法保存。", "请立即腾出空间：在工作台删除旧的照片和视频，删除这块磁盘上的其他文件，或把 data_dir 移到更大的存储卡。有空间后会自动恢复保存。"],
     disk_full: ["{dir} 所在磁盘已使用 {used}%（上限 {fail}%）；仅剩 {free}。", "请立即腾出空间：在工作台删除旧的照片和视频，删除这块磁盘上的其他文件，或把 data_dir 移到更大的存储卡。磁盘满时，新的照片和消息会被拒绝。"],
     disk_low: ["{dir} 所在磁盘已使用 {used}%（{warn}% 时提醒）；剩余 {free}。", "请腾出空间：在工作台删除旧的照片和视频，删除这块磁盘上的其他文件，或把 data_dir 移到更大的存储卡。磁盘满时，新的照片和消息会被拒绝。"],
     disk_ok: ["{dir} 所在磁盘已使用 {used}%；剩余 {free}。", ""],
@@ -1672,7 +1674,9 @@ function renderHealth() {
   const na = t('notAvailable');
   const refused = hl && hl.writes_refused;
   $('disk').replaceChildren(
-    ...(refused ? fact(t('writesRefused'), t('refused_' + refused, { min: bytes(hl.disk_min_free_bytes || 0) }), 'bad', 'disk-refused') : []),
+    // Why saving stopped is a sentence: it takes the card's whole width.
+    ...(refused ? [h('dt', { class: 'span' }, t('writesRefused')),
+      h('dd', { class: 'bad span', id: 'disk-refused' }, t('refused_' + refused, { min: bytes(hl.disk_min_free_bytes || 0) }))] : []),
     ...fact(t('diskFree'), hl ? t('diskValue', { free: bytes(hl.disk_free_bytes), total: bytes(hl.disk_total_bytes) }) : na, refused === 'disk_full' ? 'bad' : null),
     ...(hl && hl.disk_min_free_bytes ? fact(t('diskFloor'), bytes(hl.disk_min_free_bytes)) : []),
     ...fact(t('dbSize'), hl ? bytes(hl.db_bytes) : na),
