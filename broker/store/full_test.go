@@ -80,3 +80,54 @@ func TestFullStoreDeletesAndRecovers(t *testing.T) {
 		t.Fatal("nothing fits after deleting")
 	}
 }
+
+// A store at its cap says so (Refusing "db_full") until there is room
+// again: a tiny write that fits in a freed page does not clear it, freeing
+// space does.
+func TestFullStoreStaysFullForTinyWrites(t *testing.T) {
+	db, err := Open(Options{Path: filepath.Join(t.TempDir(), "store.db"), MaxSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	put := func(bucket string, i, size int) error {
+		return db.Update(context.Background(), func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+			if err != nil {
+				return err
+			}
+			var key [8]byte
+			binary.BigEndian.PutUint64(key[:], uint64(i))
+			return b.Put(key[:], make([]byte, size))
+		})
+	}
+	i := 0
+	for ; ; i++ {
+		if err := put("big", i, 64<<10); errors.Is(err, ErrFull) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if i > 1000 {
+			t.Fatal("never full")
+		}
+	}
+	if r := db.Refusing(); r != "db_full" {
+		t.Fatalf("at the cap: Refusing %q, want db_full", r)
+	}
+	if err := put("tiny", 0, 8); err != nil {
+		t.Fatalf("a tiny write at the cap: %v (it should fit in the free pages)", err)
+	}
+	if r := db.Refusing(); r != "db_full" {
+		t.Fatalf("after a tiny write that fitted: Refusing %q, want db_full still", r)
+	}
+	if err := db.UpdateFree(context.Background(), func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("tiny", 1, 8); err != nil {
+		t.Fatal(err)
+	}
+	if r := db.Refusing(); r != "" {
+		t.Fatalf("after room came back: Refusing %q, want none", r)
+	}
+}

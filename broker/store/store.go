@@ -371,7 +371,7 @@ func (db *DB) commitGroup(group []*write) {
 		return nil
 	})
 	if err == nil {
-		db.capped.Store(false)
+		db.uncap()
 		db.observe(start, len(group))
 		for _, w := range group {
 			reply(w, nil)
@@ -384,7 +384,7 @@ func (db *DB) commitGroup(group []*write) {
 		start := time.Now()
 		err := wrapFull(db.bolt.Update(w.fn))
 		if err == nil {
-			db.capped.Store(false)
+			db.uncap()
 			db.observe(start, 1)
 		} else if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 			free, _ := FreeBytes(filepath.Dir(db.opts.Path))
@@ -446,6 +446,25 @@ func (db *DB) roomLeft() error {
 // roomBack is how much more free than at the last ENOSPC counts as room
 // again (a write that fits in the database's free pages needs none).
 const roomBack = 1 << 20
+
+// uncap clears "the database is at its cap" after a commit that went in,
+// once the database has roomBack below its cap again (counting bbolt's
+// free pages): a one-byte write that fits in a freed page is not room, and
+// the health op would otherwise say nothing is wrong while most writes are
+// refused.
+func (db *DB) uncap() {
+	if !db.capped.Load() {
+		return
+	}
+	if db.opts.MaxSize <= 0 {
+		db.capped.Store(false)
+		return
+	}
+	free := int64(db.bolt.Stats().FreePageN) * int64(db.bolt.Info().PageSize)
+	if db.opts.MaxSize-db.Size()+free >= roomBack {
+		db.capped.Store(false)
+	}
+}
 
 // Refusing says why writes are refused now: "disk_full" when the disk has
 // less free than MinFreeBytes, or a write ran out of disk and no room has
