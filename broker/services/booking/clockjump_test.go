@@ -88,6 +88,10 @@ func TestClockJumpForwardNoFlood(t *testing.T) {
 	if rem, surveys := counts(settle(t, staff)); len(rem) != 0 || surveys != 0 {
 		t.Fatalf("before the jump: %v, %d surveys", rem, surveys)
 	}
+	// cust-done's own reminders may have been let go as late when the clock
+	// was set to her start, if the scheduler ticked before her check-in:
+	// count only what the jump lets go.
+	before := dropped(t, s)
 
 	// Forward to Thursday 08:30: cust-b's booking began yesterday, cust-a's
 	// 24 h and 2 h reminders are both due: only the 2 h one goes.
@@ -100,6 +104,9 @@ func TestClockJumpForwardNoFlood(t *testing.T) {
 		t.Errorf("%d survey invitations sent two days late", surveys)
 	}
 	d := dropped(t, s)
+	for what, n := range before {
+		d[what] -= n
+	}
 	if d["reminder_late"] != 2 || d["reminder_stale"] != 1 || d["survey_late"] != 1 {
 		t.Errorf("drops counted: %v; want 2 late reminders (cust-b's), 1 stale (cust-a's 24 h), 1 late survey", d)
 	}

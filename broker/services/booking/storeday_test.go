@@ -283,7 +283,9 @@ func TestStoreDay(t *testing.T) {
 		t.Fatalf("survey: %+v", view.Survey)
 	}
 
-	// Her phone saw her booking's whole day, once each, in order.
+	// Her phone saw her booking's whole day, once each, in order (the
+	// answered event is published after the survey's answer: wait for it).
+	waitChange(t, owner, g.ID, booking.ChangeSurveyAnswered, "")
 	var types []string
 	for _, ch := range customerChanges(t, owner) {
 		if ch.Booking == g.ID {
