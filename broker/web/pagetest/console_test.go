@@ -143,7 +143,25 @@ func consoleType(t *testing.T, ctx context.Context, sel, text string) {
 	if err != nil {
 		t.Fatalf("type into %s: %v", sel, err)
 	}
-	browsertest.WaitJS(t, ctx, fmt.Sprintf(`document.querySelector(%q).value === %q`, sel, text), 5*time.Second)
+	// Keys go to the focused element: a page still loading may move the
+	// focus (to the reply box, a dialog) between SendKeys' focus and its
+	// keys. Then the text is typed again, into the field emptied first.
+	want := fmt.Sprintf(`document.querySelector(%q).value === %q`, sel, text)
+	for range 3 {
+		if browsertest.Eval[bool](t, ctx, want) {
+			return
+		}
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) { // polling with a deadline
+			if browsertest.Eval[bool](t, ctx, want) {
+				return
+			}
+		}
+		browsertest.Eval[bool](t, ctx, fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = ''; el.focus(); return true; })()`, sel))
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(sel), text)); err != nil {
+			t.Fatalf("type into %s: %v", sel, err)
+		}
+	}
+	browsertest.WaitJS(t, ctx, want, 5*time.Second)
 }
 
 // consoleOpen opens conversation conv from the console's list, as staff
