@@ -209,7 +209,28 @@ func TestConsoleBookings(t *testing.T) {
 		// (and what was typed) across it, so no node is aimed at.
 		consoleRun(t, b, chromedp.KeyEvent(reason))
 		browsertest.WaitJS(t, b, fmt.Sprintf(`(() => { const e = document.getElementById(%q); return e && e.value === %q; })()`, k+"reason", reason), 5*time.Second)
-		consoleClick(t, b, "#"+k+"confirm-cancel")
+		// The groomer's finger is down on Confirm when another booking
+		// changes and the board is asked to redraw; the lift must still
+		// cancel (a redraw between press and lift used to drop the tap).
+		btn := "#" + k + "confirm-cancel"
+		xy := browsertest.Eval[[]float64](t, b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'});
+			const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, btn))
+		// The page has reacted to the change when it redrew the board or
+		// asked to and was held.
+		asked := browsertest.Eval[int](t, b, `consoleView.boardAsked || 0`)
+		browsertest.Eval[bool](t, b, `(() => { window.boardRedrawn = false;
+			new MutationObserver(() => { window.boardRedrawn = true; }).observe(document.getElementById('board'), {childList: true, subtree: true}); return true; })()`)
+		consoleRun(t, b, chromedp.MouseEvent(chromedp.MousePressed, xy[0], xy[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
+		other, _ := s.CustomerCredentials(t, tablet, "")
+		free := todaysSlots(t, s, staff, "")
+		if len(free) == 0 {
+			t.Fatal("no free slot left to book while the finger is down")
+		}
+		if a := staff.Call(t, "booking", "book", fmt.Sprintf(`{"service":"dog-groom","start":%q,"customer":%q}`, free[0], other)); !a.OK {
+			t.Fatalf("book %s: %+v", free[0], a)
+		}
+		browsertest.WaitJS(t, b, fmt.Sprintf(`window.boardRedrawn || (consoleView.boardAsked || 0) > %d`, asked), 10*time.Second, `consoleView.boardAsked`)
+		consoleRun(t, b, chromedp.MouseEvent(chromedp.MouseReleased, xy[0], xy[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			v := getBooking(t, staff, cancelling)
@@ -220,7 +241,7 @@ func TestConsoleBookings(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("not cancelled: %+v", v)
+				t.Fatalf("not cancelled: %+v; the card says %q", v, browsertest.Eval[string](t, b, fmt.Sprintf(`(document.getElementById(%q) || {}).textContent || ''`, k+"msg")))
 			}
 			time.Sleep(50 * time.Millisecond) // polling the store's state
 		}

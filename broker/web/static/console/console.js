@@ -1429,7 +1429,31 @@ function nextStage(b) {
   return stages[Math.min(stages.length - 1, i + 1)] || stages[0] || '';
 }
 
+// A redraw replaces the board's buttons. One between a finger's press and
+// its lift would drop the tap (the click needs both on the same button),
+// and the board redraws whenever any booking changes, so a busy morning
+// lost taps: while a pointer is down on the board the redraw waits for
+// the lift, and runs once, after the click.
+let boardHeld = false;
+let boardPending = false;
+$('board').addEventListener('pointerdown', () => { boardHeld = true; }, true);
+function releaseBoard() {
+  if (!boardHeld) return;
+  boardHeld = false;
+  if (boardPending) setTimeout(renderBoard, 0); // after the click the lift makes
+}
+document.addEventListener('pointerup', releaseBoard, true);
+document.addEventListener('pointercancel', releaseBoard, true);
+
+window.addEventListener('blur', releaseBoard); // a lift the page never sees
+
 function renderBoard() {
+  view.boardAsked = (view.boardAsked || 0) + 1; // redraws asked for, held or not
+  if (boardHeld) {
+    boardPending = true;
+    return;
+  }
+  boardPending = false;
   view.board = bookings.map((b) => ({ id: b.id, status: b.status, stage: b.stage || '', resources: b.resources || [] }));
   $('board-title').textContent = t('boardTitle', { date: boardDate });
   $('board-empty').hidden = bookings.length > 0;
